@@ -1,0 +1,145 @@
+//! Formats: issue-based minilateral dialogue formats, folded from signed entries.
+
+use crate::payload::{FormatCharter, FormatClose, FormatJoin, FormatLeave};
+use crate::{DomainError, PartnerCode, taxonomy};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormatState {
+    pub format_id: String,
+    pub title: String,
+    pub description: String,
+    pub topics: Vec<String>,
+    pub members: BTreeSet<PartnerCode>,
+    pub convener: PartnerCode,
+    pub closed: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl FormatState {
+    pub fn from_charter(c: &FormatCharter, at: &str) -> FormatState {
+        FormatState {
+            format_id: c.format_id.clone(),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            topics: c.topics.clone(),
+            members: c.members.iter().cloned().collect(),
+            convener: c.convener.clone(),
+            closed: false,
+            created_at: at.to_owned(),
+            updated_at: at.to_owned(),
+        }
+    }
+
+    pub fn charter(&self) -> FormatCharter {
+        FormatCharter {
+            format_id: self.format_id.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            topics: self.topics.clone(),
+            members: self.members.iter().cloned().collect(),
+            convener: self.convener.clone(),
+        }
+    }
+
+    /// Fold a join into the state, or create the state from it when this node first learns
+    /// of the format through the join (it was not in the audience of the charter).
+    pub fn apply_join(prev: Option<FormatState>, j: &FormatJoin, at: &str) -> FormatState {
+        let mut s = match prev {
+            Some(s) => s,
+            None => FormatState::from_charter(&j.charter, at),
+        };
+        s.title = j.charter.title.clone();
+        s.description = j.charter.description.clone();
+        s.topics = j.charter.topics.clone();
+        s.members = j.charter.members.iter().cloned().collect();
+        s.members.insert(j.partner.clone());
+        s.updated_at = at.to_owned();
+        s
+    }
+
+    pub fn apply_leave(&mut self, l: &FormatLeave, at: &str) {
+        self.members.remove(&l.partner);
+        self.updated_at = at.to_owned();
+    }
+
+    pub fn apply_close(&mut self, _c: &FormatClose, at: &str) {
+        self.closed = true;
+        self.updated_at = at.to_owned();
+    }
+}
+
+/// Validate a charter before it is signed: a title, known topics, at least the convener
+/// among the members.
+pub fn validate_charter(c: &mut FormatCharter) -> Result<(), DomainError> {
+    c.title = c.title.trim().to_owned();
+    if c.title.is_empty() || c.title.len() > 200 {
+        return Err(DomainError::invalid("title", "a title of 1 to 200 characters is required"));
+    }
+    if c.description.len() > 10_000 {
+        return Err(DomainError::invalid("description", "at most 10,000 characters"));
+    }
+    c.topics = taxonomy::normalise(&c.topics)?;
+    if c.topics.is_empty() {
+        return Err(DomainError::invalid("topics", "at least one topic is required"));
+    }
+    if !c.members.contains(&c.convener) {
+        c.members.push(c.convener.clone());
+    }
+    c.members.sort();
+    c.members.dedup();
+    Ok(())
+}
+
+/// The "Transatlantic+ <PARTNER>" model: EU + NATO + one more partner on a standard set of
+/// topics. Replicating the model for KOR, AUS or NZL is one call with another partner.
+#[derive(Clone, Debug)]
+pub struct FormatTemplate;
+
+impl FormatTemplate {
+    /// The standard topics and the title suffix of each format the template creates.
+    pub const SET: &'static [(&'static str, &'static [&'static str])] = &[
+        ("maritime security", &["maritime-security", "military-mobility", "international-law"]),
+        ("hybrid threats and FIMI", &["hybrid-threats", "fimi", "resilience"]),
+        ("cyber defence", &["cyber-defence", "cybercrime", "critical-infrastructure"]),
+        ("emerging and disruptive technologies", &["emerging-technologies", "space", "defence-industry"]),
+    ];
+
+    /// The charters for "Transatlantic+ <partner>", one per standard topic area.
+    pub fn charters(partner: &PartnerCode, convener: &PartnerCode, ids: &mut dyn FnMut() -> String) -> Vec<FormatCharter> {
+        let mut members = vec![PartnerCode::parse("EU").unwrap_or_else(|_| unreachable!()), PartnerCode::parse("NATO").unwrap_or_else(|_| unreachable!()), partner.clone()];
+        if !members.contains(convener) {
+            members.push(convener.clone());
+        }
+        members.sort();
+        members.dedup();
+        Self::SET
+            .iter()
+            .map(|(suffix, topics)| FormatCharter {
+                format_id: ids(),
+                title: format!("Transatlantic+ {} — {}", partner_name(partner), suffix),
+                description: format!(
+                    "Issue-based format of the EU, NATO and {} on {}.",
+                    partner_name(partner),
+                    suffix
+                ),
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                members: members.clone(),
+                convener: convener.clone(),
+            })
+            .collect()
+    }
+}
+
+/// A readable name for the well-known partner codes, the code itself otherwise.
+pub fn partner_name(p: &PartnerCode) -> &str {
+    match p.as_str() {
+        "JPN" => "Japan",
+        "KOR" => "Korea",
+        "AUS" => "Australia",
+        "NZL" => "New Zealand",
+        other => other,
+    }
+}

@@ -1,0 +1,151 @@
+//! Entry payloads: what each kind of signed log entry says. The log crate carries a payload
+//! as opaque JSON; this module gives it a type. Unknown kinds are refused, not guessed at.
+
+use crate::{PartnerCode, Tlp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormatCharter {
+    pub format_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub topics: Vec<String>,
+    pub members: Vec<PartnerCode>,
+    pub convener: PartnerCode,
+}
+
+/// The convener admits a partner. It carries the whole charter as it stands after the
+/// join, because the new member never received the earlier entries (their audience did not
+/// include it) and must be able to build the format from this entry alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormatJoin {
+    pub partner: PartnerCode,
+    #[serde(flatten)]
+    pub charter: FormatCharter,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormatLeave {
+    pub format_id: String,
+    pub partner: PartnerCode,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormatClose {
+    pub format_id: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemPublish {
+    pub item_id: String,
+    pub format_id: String,
+    pub kind: crate::ItemKind,
+    pub title: String,
+    pub body: String,
+    pub topics: Vec<String>,
+    /// Absent means unmarked, which is treated as TLP:RED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlp: Option<Tlp>,
+    /// For TLP:RED: the users (`name@PARTNER`) who may see the item besides its author.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_users: Vec<String>,
+    pub author: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemRevise {
+    pub item_id: String,
+    pub title: String,
+    pub body: String,
+    pub topics: Vec<String>,
+    pub author: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemRetract {
+    pub item_id: String,
+    #[serde(default)]
+    pub reason: String,
+    pub author: String,
+}
+
+/// A typed entry payload, tagged by the entry's `kind`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    FormatCharter(FormatCharter),
+    FormatJoin(FormatJoin),
+    FormatLeave(FormatLeave),
+    FormatClose(FormatClose),
+    ItemPublish(ItemPublish),
+    ItemRevise(ItemRevise),
+    ItemRetract(ItemRetract),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("unknown entry kind {0:?}")]
+    UnknownKind(String),
+    #[error("payload of {kind} does not parse: {source}")]
+    Malformed { kind: String, source: serde_json::Error },
+}
+
+impl Payload {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::FormatCharter(_) => "format.charter",
+            Payload::FormatJoin(_) => "format.join",
+            Payload::FormatLeave(_) => "format.leave",
+            Payload::FormatClose(_) => "format.close",
+            Payload::ItemPublish(_) => "item.publish",
+            Payload::ItemRevise(_) => "item.revise",
+            Payload::ItemRetract(_) => "item.retract",
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let r = match self {
+            Payload::FormatCharter(p) => serde_json::to_string(p),
+            Payload::FormatJoin(p) => serde_json::to_string(p),
+            Payload::FormatLeave(p) => serde_json::to_string(p),
+            Payload::FormatClose(p) => serde_json::to_string(p),
+            Payload::ItemPublish(p) => serde_json::to_string(p),
+            Payload::ItemRevise(p) => serde_json::to_string(p),
+            Payload::ItemRetract(p) => serde_json::to_string(p),
+        };
+        // Serialising plain structs of strings and vectors cannot fail.
+        r.expect("payload serialises")
+    }
+
+    pub fn parse(kind: &str, json: &str) -> Result<Payload, PayloadError> {
+        fn p<T: for<'de> Deserialize<'de>>(kind: &str, json: &str) -> Result<T, PayloadError> {
+            serde_json::from_str(json)
+                .map_err(|source| PayloadError::Malformed { kind: kind.to_owned(), source })
+        }
+        Ok(match kind {
+            "format.charter" => Payload::FormatCharter(p(kind, json)?),
+            "format.join" => Payload::FormatJoin(p(kind, json)?),
+            "format.leave" => Payload::FormatLeave(p(kind, json)?),
+            "format.close" => Payload::FormatClose(p(kind, json)?),
+            "item.publish" => Payload::ItemPublish(p(kind, json)?),
+            "item.revise" => Payload::ItemRevise(p(kind, json)?),
+            "item.retract" => Payload::ItemRetract(p(kind, json)?),
+            other => return Err(PayloadError::UnknownKind(other.to_owned())),
+        })
+    }
+
+    /// The format or item this entry is about, used to key projections.
+    pub fn subject(&self) -> &str {
+        match self {
+            Payload::FormatCharter(p) => &p.format_id,
+            Payload::FormatJoin(p) => &p.charter.format_id,
+            Payload::FormatLeave(p) => &p.format_id,
+            Payload::FormatClose(p) => &p.format_id,
+            Payload::ItemPublish(p) => &p.item_id,
+            Payload::ItemRevise(p) => &p.item_id,
+            Payload::ItemRetract(p) => &p.item_id,
+        }
+    }
+}

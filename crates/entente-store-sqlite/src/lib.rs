@@ -1,0 +1,534 @@
+//! The embedded SQLite backend of the storage trait (the zero-setup default): one file in
+//! the node's data directory, WAL journal, synchronous=FULL so an acknowledged write
+//! survives a crash. Nothing outside this crate sees a SQLite type.
+
+use async_trait::async_trait;
+use entente_domain::{Audience, FormatState, ItemState, PartnerCode};
+use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
+use entente_store::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+/// Append-only migrations: a new schema change is a new element, never an edit.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE logs (
+    log_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    head_seq INTEGER NOT NULL,
+    head_hash BLOB NOT NULL
+);
+CREATE TABLE entries (
+    log_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    sig BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (log_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE forks (
+    log_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    held_body TEXT NOT NULL,
+    held_sig TEXT NOT NULL,
+    conflicting_body TEXT NOT NULL,
+    conflicting_sig TEXT NOT NULL,
+    received_from TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (log_id, seq, conflicting_sig)
+);
+CREATE TABLE formats (format_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE items (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL UNIQUE,
+    format_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX items_format ON items (format_id, pos);
+CREATE TABLE peers (
+    partner TEXT PRIMARY KEY,
+    url TEXT,
+    public_key TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    last_sync_at TEXT,
+    last_ok_at TEXT,
+    last_error TEXT
+);
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users (username),
+    label TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT
+);
+"#];
+
+/// Rows per multi-row INSERT: 200 rows × 5 columns stays far below SQLite's variable limit.
+const INSERT_CHUNK: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn be(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn partner(s: String) -> Result<PartnerCode> {
+    PartnerCode::parse(&s).map_err(|e| corrupt("partner", e))
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| corrupt("stored state", e))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("states serialise")
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file and run pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await.map_err(be)?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(be)?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            sqlx::raw_sql(AssertSqlSafe(*m)).execute(&mut *tx).await.map_err(be)?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+        tx.commit().await.map_err(be)
+    }
+
+    fn log_row(r: &SqliteRow) -> Result<LogInfo> {
+        let audience: String = r.get("audience");
+        Ok(LogInfo {
+            log_id: r.get("log_id"),
+            origin: partner(r.get("origin"))?,
+            audience: Audience::parse_key(&audience).map_err(|e| corrupt("audience", e))?,
+            head_seq: r.get::<i64, _>("head_seq") as u64,
+            head_hash: hash32(r.get("head_hash"))?,
+        })
+    }
+
+    fn peer_row(r: &SqliteRow) -> Result<PeerRecord> {
+        Ok(PeerRecord {
+            partner: partner(r.get("partner"))?,
+            url: r.get("url"),
+            public_key: r.get("public_key"),
+            added_at: r.get("added_at"),
+            last_sync_at: r.get("last_sync_at"),
+            last_ok_at: r.get("last_ok_at"),
+            last_error: r.get("last_error"),
+        })
+    }
+
+    fn user_row(r: &SqliteRow) -> Result<UserRecord> {
+        let role: String = r.get("role");
+        Ok(UserRecord {
+            username: r.get("username"),
+            role: entente_domain::Role::parse(&role).map_err(|e| corrupt("role", e))?,
+            password_hash: r.get("password_hash"),
+            created_at: r.get("created_at"),
+        })
+    }
+}
+
+fn placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(","));
+    vec![row; rows].join(",")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn claim_partner(&self, p: &PartnerCode) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT v FROM meta WHERE k = 'partner'").fetch_optional(&mut *tx).await.map_err(be)?;
+        match found {
+            Some(f) if f != p.as_str() => {
+                return Err(StoreError::WrongPartner { expected: p.to_string(), found: f });
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query("INSERT INTO meta (k, v) VALUES ('partner', ?)")
+                    .bind(p.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+            }
+        }
+        tx.commit().await.map_err(be)
+    }
+
+    async fn log(&self, log_id: &str) -> Result<Option<LogInfo>> {
+        let r = sqlx::query("SELECT * FROM logs WHERE log_id = ?").bind(log_id).fetch_optional(&self.pool).await.map_err(be)?;
+        r.as_ref().map(Self::log_row).transpose()
+    }
+
+    async fn logs(&self) -> Result<Vec<LogInfo>> {
+        let rows = sqlx::query("SELECT * FROM logs ORDER BY log_id").fetch_all(&self.pool).await.map_err(be)?;
+        rows.iter().map(Self::log_row).collect()
+    }
+
+    async fn entries_after(&self, log_id: &str, after: u64, limit: u32) -> Result<Vec<SignedEntry>> {
+        let rows = sqlx::query("SELECT body, sig FROM entries WHERE log_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+            .bind(log_id)
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SignedEntry { body: r.get("body"), sig: hex::encode(r.get::<Vec<u8>, _>("sig")) })
+            .collect())
+    }
+
+    async fn entry_hashes(&self, log_id: &str, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>> {
+        let rows = sqlx::query("SELECT seq, hash FROM entries WHERE log_id = ? AND seq BETWEEN ? AND ? ORDER BY seq")
+            .bind(log_id)
+            .bind(from as i64)
+            .bind(to as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.into_iter().map(|r| Ok((r.get::<i64, _>("seq") as u64, hash32(r.get("hash"))?))).collect()
+    }
+
+    async fn append(
+        &self,
+        log: &LogDescriptor,
+        expected: LogHead,
+        entries: &[ParsedEntry],
+        projections: &[Projection],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
+        let head: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT head_seq, head_hash FROM logs WHERE log_id = ?")
+            .bind(&log.log_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(be)?;
+        let current = match head {
+            Some((seq, hash)) => LogHead { seq: seq as u64, hash: hash32(hash)? },
+            None => LogHead::EMPTY,
+        };
+        if current != expected {
+            return Err(StoreError::HeadMoved { log_id: log.log_id.clone(), expected: expected.seq });
+        }
+        let Some(last) = entries.last() else { return Ok(()) };
+        for chunk in entries.chunks(INSERT_CHUNK) {
+            let sql = format!("INSERT INTO entries (log_id, seq, body, sig, hash) VALUES {}", placeholders(chunk.len(), 5));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(&log.log_id)
+                    .bind(e.header.seq as i64)
+                    .bind(&e.body)
+                    .bind(e.sig.as_slice())
+                    .bind(e.hash.as_slice());
+            }
+            q.execute(&mut *tx).await.map_err(be)?;
+        }
+        sqlx::query(
+            "INSERT INTO logs (log_id, origin, audience, head_seq, head_hash) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (log_id) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash",
+        )
+        .bind(&log.log_id)
+        .bind(log.origin.as_str())
+        .bind(log.audience.key())
+        .bind(last.header.seq as i64)
+        .bind(last.hash.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+
+        let items: Vec<&ItemState> = projections
+            .iter()
+            .filter_map(|p| if let Projection::Item(i) = p { Some(i) } else { None })
+            .collect();
+        for chunk in items.chunks(INSERT_CHUNK / 2) {
+            let sql = format!(
+                "INSERT INTO items (item_id, format_id, origin, kind, tlp, topics, updated_at, state) VALUES {}
+                 ON CONFLICT (item_id) DO UPDATE SET format_id = excluded.format_id, kind = excluded.kind,
+                 tlp = excluded.tlp, topics = excluded.topics, updated_at = excluded.updated_at, state = excluded.state",
+                placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for i in chunk {
+                q = q
+                    .bind(&i.item_id)
+                    .bind(&i.format_id)
+                    .bind(i.origin.as_str())
+                    .bind(i.kind.as_str())
+                    .bind(i.tlp.as_str())
+                    .bind(format!(",{},", i.topics.join(",")))
+                    .bind(&i.updated_at)
+                    .bind(to_json(i));
+            }
+            q.execute(&mut *tx).await.map_err(be)?;
+        }
+        for p in projections {
+            if let Projection::Format(f) = p {
+                sqlx::query(
+                    "INSERT INTO formats (format_id, state) VALUES (?, ?)
+                     ON CONFLICT (format_id) DO UPDATE SET state = excluded.state",
+                )
+                .bind(&f.format_id)
+                .bind(to_json(f))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            }
+        }
+        tx.commit().await.map_err(be)
+    }
+
+    async fn record_fork(&self, f: &ForkEvidence) -> Result<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO forks (log_id, seq, origin, held_body, held_sig, conflicting_body, conflicting_sig,
+             received_from, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&f.log_id)
+        .bind(f.seq as i64)
+        .bind(f.origin.as_str())
+        .bind(&f.held.body)
+        .bind(&f.held.sig)
+        .bind(&f.conflicting.body)
+        .bind(&f.conflicting.sig)
+        .bind(f.received_from.as_str())
+        .bind(&f.detected_at)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn forks(&self) -> Result<Vec<ForkEvidence>> {
+        let rows = sqlx::query("SELECT * FROM forks ORDER BY detected_at, log_id, seq").fetch_all(&self.pool).await.map_err(be)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ForkEvidence {
+                    log_id: r.get("log_id"),
+                    origin: partner(r.get("origin"))?,
+                    seq: r.get::<i64, _>("seq") as u64,
+                    held: SignedEntry { body: r.get("held_body"), sig: r.get("held_sig") },
+                    conflicting: SignedEntry { body: r.get("conflicting_body"), sig: r.get("conflicting_sig") },
+                    received_from: partner(r.get("received_from"))?,
+                    detected_at: r.get("detected_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn format(&self, id: &str) -> Result<Option<FormatState>> {
+        let s: Option<String> = sqlx::query_scalar("SELECT state FROM formats WHERE format_id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
+        s.as_deref().map(json).transpose()
+    }
+
+    async fn formats(&self) -> Result<Vec<FormatState>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM formats ORDER BY format_id").fetch_all(&self.pool).await.map_err(be)?;
+        rows.iter().map(|s| json(s)).collect()
+    }
+
+    async fn item(&self, id: &str) -> Result<Option<ItemState>> {
+        let s: Option<String> = sqlx::query_scalar("SELECT state FROM items WHERE item_id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
+        s.as_deref().map(json).transpose()
+    }
+
+    async fn items(&self, q: &ItemQuery) -> Result<Vec<(i64, ItemState)>> {
+        let rows = sqlx::query(
+            "SELECT pos, state FROM items WHERE pos > ?1
+               AND (?2 IS NULL OR format_id = ?2) AND (?3 IS NULL OR kind = ?3)
+               AND (?4 IS NULL OR instr(topics, ?4) > 0) AND (?5 IS NULL OR origin = ?5)
+               AND (?6 IS NULL OR tlp = ?6) AND (?7 IS NULL OR updated_at >= ?7)
+             ORDER BY pos LIMIT ?8",
+        )
+        .bind(q.after.unwrap_or(0))
+        .bind(q.format_id.as_deref())
+        .bind(q.kind.map(|k| k.as_str()))
+        .bind(q.topic.as_ref().map(|t| format!(",{t},")))
+        .bind(q.origin.as_ref().map(|o| o.as_str()))
+        .bind(q.tlp.map(|t| t.as_str()))
+        .bind(q.since.as_deref())
+        .bind(q.limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        rows.into_iter().map(|r| Ok((r.get("pos"), json(&r.get::<String, _>("state"))?))).collect()
+    }
+
+    async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO peers (partner, url, public_key, added_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (partner) DO UPDATE SET url = excluded.url, public_key = excluded.public_key",
+        )
+        .bind(p.partner.as_str())
+        .bind(p.url.as_deref())
+        .bind(&p.public_key)
+        .bind(&p.added_at)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerRecord>> {
+        let rows = sqlx::query("SELECT * FROM peers ORDER BY partner").fetch_all(&self.pool).await.map_err(be)?;
+        rows.iter().map(Self::peer_row).collect()
+    }
+
+    async fn set_peer_status(&self, p: &PartnerCode, at: &str, error: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "UPDATE peers SET last_sync_at = ?1, last_error = ?2,
+             last_ok_at = CASE WHEN ?2 IS NULL THEN ?1 ELSE last_ok_at END WHERE partner = ?3",
+        )
+        .bind(at)
+        .bind(error)
+        .bind(p.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, u: &UserRecord) -> Result<()> {
+        let r = sqlx::query("INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&u.username)
+            .bind(u.role.as_str())
+            .bind(&u.password_hash)
+            .bind(&u.created_at)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("user {}", u.username)))
+            }
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        let r = sqlx::query("SELECT * FROM users WHERE username = ?").bind(name).fetch_optional(&self.pool).await.map_err(be)?;
+        r.as_ref().map(Self::user_row).transpose()
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await.map_err(be)?;
+        rows.iter().map(Self::user_row).collect()
+    }
+
+    async fn create_token(&self, t: &TokenRecord) -> Result<()> {
+        sqlx::query("INSERT INTO tokens (token_hash, username, label, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&t.token_hash)
+            .bind(&t.username)
+            .bind(&t.label)
+            .bind(match t.kind {
+                TokenKind::Api => "api",
+                TokenKind::Session => "session",
+            })
+            .bind(&t.created_at)
+            .bind(t.expires_at.as_deref())
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let r = sqlx::query("SELECT * FROM tokens WHERE token_hash = ?").bind(hash).fetch_optional(&self.pool).await.map_err(be)?;
+        r.map(|r| {
+            let kind: String = r.get("kind");
+            Ok(TokenRecord {
+                token_hash: r.get("token_hash"),
+                username: r.get("username"),
+                label: r.get("label"),
+                kind: if kind == "session" { TokenKind::Session } else { TokenKind::Api },
+                created_at: r.get("created_at"),
+                expires_at: r.get("expires_at"),
+            })
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("entente.db")).await.unwrap();
+        entente_store::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_data_and_migrations_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entente.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.claim_partner(&PartnerCode::parse("EU").unwrap()).await.unwrap();
+        drop(store);
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert!(store.claim_partner(&PartnerCode::parse("JPN").unwrap()).await.is_err());
+    }
+}

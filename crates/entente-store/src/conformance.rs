@@ -1,0 +1,220 @@
+//! The conformance suite: behaviour every `Store` backend must show. Each backend's tests
+//! call [`run_all`] on a fresh, empty store.
+
+use crate::*;
+use entente_domain::partner::code;
+use entente_log::{LogHead, NodeKey, sign_entry};
+
+fn aud(codes: &[&str]) -> Audience {
+    Audience::new(codes.iter().map(|c| code(c))).expect("non-empty")
+}
+
+fn entries(key: &NodeKey, origin: &str, a: &Audience, from: LogHead, n: u64) -> Vec<ParsedEntry> {
+    let mut head = from;
+    (0..n)
+        .map(|i| {
+            let e = sign_entry(key, &code(origin), a, head, "2026-11-27T00:00:00Z", "test", &format!("{{\"n\":{i}}}"))
+                .expect("sign");
+            head = LogHead { seq: e.header.seq, hash: e.hash };
+            e
+        })
+        .collect()
+}
+
+fn item(id: &str, format: &str, a: &Audience, kind: ItemKind, topics: &[&str], tlp: Tlp) -> ItemState {
+    ItemState {
+        item_id: id.into(),
+        format_id: format.into(),
+        origin: code("EU"),
+        audience: a.clone(),
+        log_id: entente_log::log_id(&code("EU"), a),
+        kind,
+        title: format!("title {id}"),
+        body: "body".into(),
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        tlp,
+        named_users: vec![],
+        author: "alice@EU".into(),
+        revision: 1,
+        created_at: "2026-11-27T00:00:00Z".into(),
+        updated_at: format!("2026-11-27T00:00:0{}Z", id.len() % 10),
+        retracted: None,
+    }
+}
+
+pub async fn run_all(store: &dyn Store) {
+    claim_partner(store).await;
+    append_and_read(store).await;
+    head_moved_changes_nothing(store).await;
+    projections_and_queries(store).await;
+    forks(store).await;
+    peers(store).await;
+    users_and_tokens(store).await;
+}
+
+async fn claim_partner(store: &dyn Store) {
+    store.claim_partner(&code("EU")).await.expect("first claim");
+    store.claim_partner(&code("EU")).await.expect("same partner again");
+    assert!(matches!(store.claim_partner(&code("JPN")).await, Err(StoreError::WrongPartner { .. })));
+}
+
+async fn append_and_read(store: &dyn Store) {
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["EU", "JPN"]);
+    let d = LogDescriptor::new(code("EU"), a.clone());
+    assert!(store.log(&d.log_id).await.unwrap().is_none());
+    let es = entries(&key, "EU", &a, LogHead::EMPTY, 5);
+    store.append(&d, LogHead::EMPTY, &es[..3], &[]).await.expect("append 1-3");
+    let head3 = LogHead { seq: 3, hash: es[2].hash };
+    store.append(&d, head3, &es[3..], &[]).await.expect("append 4-5");
+    let info = store.log(&d.log_id).await.unwrap().expect("log exists");
+    assert_eq!(info.head_seq, 5);
+    assert_eq!(info.head_hash, es[4].hash);
+    assert_eq!(info.audience, a);
+    let got = store.entries_after(&d.log_id, 1, 2).await.unwrap();
+    assert_eq!(got, vec![es[1].signed(), es[2].signed()]);
+    let all = store.entries_after(&d.log_id, 0, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(store.entries_after(&d.log_id, 5, 100).await.unwrap().is_empty());
+    let hashes = store.entry_hashes(&d.log_id, 2, 4).await.unwrap();
+    assert_eq!(hashes, vec![(2, es[1].hash), (3, es[2].hash), (4, es[3].hash)]);
+    assert!(store.logs().await.unwrap().iter().any(|l| l.log_id == d.log_id));
+}
+
+async fn head_moved_changes_nothing(store: &dyn Store) {
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["EU", "NATO"]);
+    let d = LogDescriptor::new(code("EU"), a.clone());
+    let es = entries(&key, "EU", &a, LogHead::EMPTY, 2);
+    store.append(&d, LogHead::EMPTY, &es[..1], &[]).await.unwrap();
+    let it = item("conf-hm", "f", &a, ItemKind::Note, &[], Tlp::Green);
+    let r = store.append(&d, LogHead::EMPTY, &es[..1], &[Projection::Item(it)]).await;
+    assert!(matches!(r, Err(StoreError::HeadMoved { .. })), "{r:?}");
+    assert!(store.item("conf-hm").await.unwrap().is_none(), "projection of a refused append is not stored");
+    assert_eq!(store.log(&d.log_id).await.unwrap().unwrap().head_seq, 1);
+}
+
+async fn projections_and_queries(store: &dyn Store) {
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["EU", "JPN", "NATO"]);
+    let d = LogDescriptor::new(code("EU"), a.clone());
+    let es = entries(&key, "EU", &a, LogHead::EMPTY, 1);
+    let f = FormatState {
+        format_id: "fmt-1".into(),
+        title: "Transatlantic+ Japan — maritime security".into(),
+        description: String::new(),
+        topics: vec!["maritime-security".into()],
+        members: a.as_set().clone(),
+        convener: code("EU"),
+        closed: false,
+        created_at: "2026-11-27T00:00:00Z".into(),
+        updated_at: "2026-11-27T00:00:00Z".into(),
+    };
+    let i1 = item("i1", "fmt-1", &a, ItemKind::Report, &["maritime-security"], Tlp::Green);
+    let i2 = item("i22", "fmt-1", &a, ItemKind::Note, &["fimi", "hybrid-threats"], Tlp::Amber);
+    let i3 = item("i333", "fmt-2", &a, ItemKind::Note, &["fimi"], Tlp::Red);
+    let projections = [Projection::Format(f.clone()), Projection::Item(i1.clone()), Projection::Item(i2.clone()), Projection::Item(i3.clone())];
+    store.append(&d, LogHead::EMPTY, &es, &projections).await.unwrap();
+    assert_eq!(store.format("fmt-1").await.unwrap(), Some(f.clone()));
+    assert!(store.formats().await.unwrap().contains(&f));
+    assert_eq!(store.item("i22").await.unwrap(), Some(i2.clone()));
+
+    let ids = |v: Vec<(i64, ItemState)>| v.into_iter().map(|(_, i)| i.item_id).collect::<Vec<_>>();
+    let q = |f: fn(&mut ItemQuery)| {
+        let mut q = ItemQuery { limit: 100, ..Default::default() };
+        f(&mut q);
+        q
+    };
+    assert_eq!(ids(store.items(&q(|q| q.format_id = Some("fmt-1".into()))).await.unwrap()), ["i1", "i22"]);
+    assert_eq!(ids(store.items(&q(|q| q.kind = Some(ItemKind::Note))).await.unwrap()), ["i22", "i333"]);
+    assert_eq!(ids(store.items(&q(|q| q.topic = Some("fimi".into()))).await.unwrap()), ["i22", "i333"]);
+    assert_eq!(ids(store.items(&q(|q| q.topic = Some("hybrid".into()))).await.unwrap()), Vec::<String>::new());
+    assert_eq!(ids(store.items(&q(|q| q.tlp = Some(Tlp::Red))).await.unwrap()), ["i333"]);
+    assert_eq!(ids(store.items(&q(|q| q.origin = Some(code("JPN")))).await.unwrap()), Vec::<String>::new());
+    assert_eq!(ids(store.items(&q(|q| q.since = Some("2026-11-27T00:00:03Z".into()))).await.unwrap()), ["i22", "i333"]);
+    // Paging: positions are increasing and `after` resumes strictly after.
+    let page1 = store.items(&ItemQuery { limit: 2, ..Default::default() }).await.unwrap();
+    let last = page1.last().unwrap().0;
+    let page2 = store.items(&ItemQuery { limit: 2, after: Some(last), ..Default::default() }).await.unwrap();
+    let mut all = ids(page1);
+    all.extend(ids(page2));
+    assert!(all.ends_with(&["i1".to_string(), "i22".to_string(), "i333".to_string()]), "{all:?}");
+
+    // Upsert keeps the position and replaces the state.
+    let mut revised = i1.clone();
+    revised.title = "revised".into();
+    revised.revision = 2;
+    let es2 = entries(&key, "EU", &a, LogHead { seq: 1, hash: es[0].hash }, 1);
+    store.append(&d, LogHead { seq: 1, hash: es[0].hash }, &es2, &[Projection::Item(revised.clone())]).await.unwrap();
+    let listed = store.items(&q(|q| q.format_id = Some("fmt-1".into()))).await.unwrap();
+    assert_eq!(listed[0].1, revised);
+}
+
+async fn forks(store: &dyn Store) {
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["EU", "JPN"]);
+    let e1 = entries(&key, "JPN", &a, LogHead::EMPTY, 1);
+    let fork = ForkEvidence {
+        log_id: e1[0].header.log.clone(),
+        origin: code("JPN"),
+        seq: 1,
+        held: e1[0].signed(),
+        conflicting: e1[0].signed(),
+        received_from: code("NATO"),
+        detected_at: "2026-11-27T00:00:00Z".into(),
+    };
+    store.record_fork(&fork).await.unwrap();
+    store.record_fork(&fork).await.unwrap();
+    let got = store.forks().await.unwrap();
+    assert_eq!(got.iter().filter(|f| **f == fork).count(), 1, "the same evidence is kept once");
+}
+
+async fn peers(store: &dyn Store) {
+    let mut p = PeerRecord {
+        partner: code("JPN"),
+        url: Some("http://127.0.0.1:7403".into()),
+        public_key: "ab".repeat(32),
+        added_at: "2026-11-27T00:00:00Z".into(),
+        last_sync_at: None,
+        last_ok_at: None,
+        last_error: None,
+    };
+    store.upsert_peer(&p).await.unwrap();
+    p.url = Some("http://127.0.0.1:7413".into());
+    store.upsert_peer(&p).await.unwrap();
+    store.set_peer_status(&code("JPN"), "2026-11-27T00:00:01Z", Some("connection refused")).await.unwrap();
+    let got = store.peers().await.unwrap();
+    let jpn = got.iter().find(|x| x.partner == code("JPN")).unwrap();
+    assert_eq!(jpn.url.as_deref(), Some("http://127.0.0.1:7413"));
+    assert_eq!(jpn.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(jpn.last_ok_at, None);
+    store.set_peer_status(&code("JPN"), "2026-11-27T00:00:02Z", None).await.unwrap();
+    let jpn = store.peers().await.unwrap().into_iter().find(|x| x.partner == code("JPN")).unwrap();
+    assert_eq!(jpn.last_error, None);
+    assert_eq!(jpn.last_ok_at.as_deref(), Some("2026-11-27T00:00:02Z"));
+}
+
+async fn users_and_tokens(store: &dyn Store) {
+    let u = UserRecord {
+        username: "alice".into(),
+        role: Role::Analyst,
+        password_hash: "$argon2id$x".into(),
+        created_at: "2026-11-27T00:00:00Z".into(),
+    };
+    store.create_user(&u).await.unwrap();
+    assert!(matches!(store.create_user(&u).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.user("alice").await.unwrap(), Some(u.clone()));
+    assert_eq!(store.user("bob").await.unwrap(), None);
+    assert!(store.users().await.unwrap().contains(&u));
+    let t = TokenRecord {
+        token_hash: "00".repeat(32),
+        username: "alice".into(),
+        label: "cli".into(),
+        kind: TokenKind::Api,
+        created_at: "2026-11-27T00:00:00Z".into(),
+        expires_at: None,
+    };
+    store.create_token(&t).await.unwrap();
+    assert_eq!(store.token(&t.token_hash).await.unwrap(), Some(t));
+    assert_eq!(store.token(&"11".repeat(32)).await.unwrap(), None);
+}

@@ -1,0 +1,178 @@
+//! The storage trait every backend implements, the records it stores, and the conformance
+//! suite every backend must pass. No backend lives here, and no backend type (no SQLite or
+//! PostgreSQL type) appears in the trait: the node speaks only to `dyn Store`.
+
+pub mod conformance;
+
+use async_trait::async_trait;
+use entente_domain::{Audience, FormatState, ItemKind, ItemState, PartnerCode, Role, Tlp};
+use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer moved the log head first (optimistic concurrency); retry.
+    #[error("log {log_id} head moved (expected {expected})")]
+    HeadMoved { log_id: String, expected: u64 },
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("the database belongs to partner {found}, not {expected}")]
+    WrongPartner { expected: String, found: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A log held by this node (its own or received), with its head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogInfo {
+    pub log_id: String,
+    pub origin: PartnerCode,
+    pub audience: Audience,
+    pub head_seq: u64,
+    #[serde(with = "hex32")]
+    pub head_hash: [u8; 32],
+}
+
+impl LogInfo {
+    pub fn head(&self) -> LogHead {
+        LogHead { seq: self.head_seq, hash: self.head_hash }
+    }
+
+    pub fn descriptor(&self) -> LogDescriptor {
+        LogDescriptor { log_id: self.log_id.clone(), origin: self.origin.clone(), audience: self.audience.clone() }
+    }
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(&s)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| serde::de::Error::custom("expected 32 bytes of hex"))
+    }
+}
+
+/// A state change that must be committed in the same transaction as the entries causing it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Projection {
+    Format(FormatState),
+    Item(ItemState),
+}
+
+/// Two entries, both validly signed by the origin, with the same log and sequence number:
+/// evidence that the origin showed different histories. Kept and reported, never applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkEvidence {
+    pub log_id: String,
+    pub origin: PartnerCode,
+    pub seq: u64,
+    pub held: SignedEntry,
+    pub conflicting: SignedEntry,
+    pub received_from: PartnerCode,
+    pub detected_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    pub partner: PartnerCode,
+    /// None for a partner whose key is pinned but that this node does not sync with directly.
+    pub url: Option<String>,
+    pub public_key: String,
+    pub added_at: String,
+    pub last_sync_at: Option<String>,
+    pub last_ok_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub username: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A long-lived API token created by a user.
+    Api,
+    /// A session token issued at password login, with an expiry.
+    Session,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Hex SHA-256 of the secret; the secret itself is never stored.
+    pub token_hash: String,
+    pub username: String,
+    pub label: String,
+    pub kind: TokenKind,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// Filters for listing items. `after` is an opaque position from a previous page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemQuery {
+    pub format_id: Option<String>,
+    pub kind: Option<ItemKind>,
+    pub topic: Option<String>,
+    pub origin: Option<PartnerCode>,
+    pub tlp: Option<Tlp>,
+    pub since: Option<String>,
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Check (or, on first use, record) which partner's node this database belongs to.
+    async fn claim_partner(&self, partner: &PartnerCode) -> Result<()>;
+
+    // Logs.
+    async fn log(&self, log_id: &str) -> Result<Option<LogInfo>>;
+    async fn logs(&self) -> Result<Vec<LogInfo>>;
+    async fn entries_after(&self, log_id: &str, after_seq: u64, limit: u32) -> Result<Vec<SignedEntry>>;
+    async fn entry_hashes(&self, log_id: &str, from_seq: u64, to_seq: u64) -> Result<Vec<(u64, [u8; 32])>>;
+    /// Append verified entries that continue the log from `expected`, with the projection
+    /// changes they cause, in one durable transaction. Fails with `HeadMoved` and changes
+    /// nothing if the log's head is no longer `expected`.
+    async fn append(
+        &self,
+        log: &LogDescriptor,
+        expected: LogHead,
+        entries: &[ParsedEntry],
+        projections: &[Projection],
+    ) -> Result<()>;
+    async fn record_fork(&self, fork: &ForkEvidence) -> Result<()>;
+    async fn forks(&self) -> Result<Vec<ForkEvidence>>;
+
+    // Projections.
+    async fn format(&self, format_id: &str) -> Result<Option<FormatState>>;
+    async fn formats(&self) -> Result<Vec<FormatState>>;
+    async fn item(&self, item_id: &str) -> Result<Option<ItemState>>;
+    /// Items matching the query in arrival order, each with its position for paging.
+    async fn items(&self, q: &ItemQuery) -> Result<Vec<(i64, ItemState)>>;
+
+    // Peers.
+    async fn upsert_peer(&self, peer: &PeerRecord) -> Result<()>;
+    async fn peers(&self) -> Result<Vec<PeerRecord>>;
+    async fn set_peer_status(&self, partner: &PartnerCode, at: &str, error: Option<&str>) -> Result<()>;
+
+    // Users and tokens.
+    async fn create_user(&self, user: &UserRecord) -> Result<()>;
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>>;
+    async fn users(&self) -> Result<Vec<UserRecord>>;
+    async fn create_token(&self, token: &TokenRecord) -> Result<()>;
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+}
