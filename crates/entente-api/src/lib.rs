@@ -1,1 +1,40 @@
-//! placeholder
+//! The HTTP surface of a node: the REST/JSON API (with its OpenAPI document and stable error
+//! codes) and the federation endpoints peers call. Only this crate knows HTTP shapes:
+//! routes, status codes, headers and JSON views. Every handler asks the node, which asks the
+//! policy module; no handler decides releasability itself.
+
+pub mod error;
+pub mod extract;
+mod fed_routes;
+mod rest;
+pub mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use entente_node::Node;
+use std::sync::Arc;
+
+pub use error::{ApiError, ErrorCode};
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub node: Arc<Node>,
+}
+
+/// The whole router of a node: REST, OpenAPI, health and federation.
+pub fn router(node: Arc<Node>) -> Router {
+    let limit = node.config().max_body_bytes;
+    let state = AppState { node };
+    Router::new()
+        .merge(rest::routes())
+        .merge(fed_routes::routes())
+        .fallback(rest::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of the REST API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    rest::ApiDoc::openapi()
+}

@@ -1,1 +1,301 @@
-fn main() {}
+//! The `entente` binary: parses flags and calls the server library. No logic of its own.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "entente", version, about = "Federated security cooperation between sovereign partners")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Args)]
+struct DirArg {
+    /// The node's data directory.
+    #[arg(long, env = "ENTENTE_DIR", default_value = "entente-data")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run three peered demo nodes (EU, NATO, JPN) on 127.0.0.1 until Ctrl-C.
+    Demo {
+        #[arg(long, default_value_t = 7401)]
+        base_port: u16,
+        #[arg(long, default_value = "entente-demo")]
+        dir: PathBuf,
+    },
+    /// Create a node: key, configuration and database.
+    Init {
+        #[command(flatten)]
+        dir: DirArg,
+        /// This node's partner code (EU, NATO, JPN, …).
+        #[arg(long)]
+        partner: String,
+        #[arg(long, default_value = "127.0.0.1:7401")]
+        listen: SocketAddr,
+        /// The URL peers reach this node at (default http://LISTEN).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// Serve the node's API and federation endpoints and sync with peers.
+    Serve {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Log as JSON lines.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Show this node's partner, URL and public key (to give to peers).
+    Id {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Manage pinned peers.
+    Peer {
+        #[command(subcommand)]
+        cmd: PeerCmd,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Pull from every peer.
+    Sync {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Pull once and exit (the only mode; `serve` syncs continuously).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Check every stored log: signatures, chains, heads and fork evidence. Exits 1 on any problem.
+    Verify {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Benchmarks that print figures and write them to a file.
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PeerCmd {
+    /// Pin a peer's key (and its URL for direct sync).
+    Add {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        partner: String,
+        /// Hex Ed25519 public key, from `entente id` on the peer.
+        #[arg(long)]
+        key: String,
+        /// Base URL; omit to pin a key only (for logs forwarded by others).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    Add {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        username: String,
+        /// admin, officer, analyst or reader.
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        /// The password; if absent, ENTENTE_PASSWORD, else one is generated and printed.
+        #[arg(long, env = "ENTENTE_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    Create {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Replicate N signed entries between two node processes over loopback.
+    Sync {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        #[arg(long, default_value = "bench-results/sync.json")]
+        out: PathBuf,
+    },
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve { dir, log_json } => {
+            init_tracing(log_json);
+            let cfg = entente_server::ServerConfig::load(&dir.dir)?;
+            let listener = entente_server::bind(cfg.listen).await?;
+            let node = entente_server::open_with(&cfg).await?;
+            let _bg = node.start();
+            tracing::info!(partner = %node.partner(), listen = %cfg.listen, "serving");
+            entente_server::serve(node, listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        }
+        Cmd::Demo { base_port, dir } => {
+            init_tracing(false);
+            let demo = entente_server::demo::start(&dir, base_port).await?;
+            println!("Entente demo: three peered nodes (fictional exercise scenario). Ctrl-C to stop.\n");
+            for n in &demo.file.nodes {
+                println!("  {:<5} {}  user {}  password {}\n        token {}", n.partner, n.url, n.username, n.password, n.token);
+            }
+            println!("\nCredentials written to {}", dir.join("demo.json").display());
+            println!("Try: curl -H 'Authorization: Bearer {}' {}/api/v1/items", demo.file.nodes[2].token, demo.file.nodes[2].url);
+            tokio::signal::ctrl_c().await?;
+            demo.stop().await;
+        }
+        Cmd::Init { dir, partner, listen, public_url } => {
+            let key = entente_server::init(&dir.dir, &partner, listen, public_url.as_deref()).await?;
+            println!("initialised {} for partner {partner}\npublic key {key}", dir.dir.display());
+        }
+        Cmd::Id { dir } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let k = node.public_key();
+            println!("partner     {}\nurl         {}\npublic key  {}\nfingerprint {}", node.partner(), node.config().public_url, k.to_hex(), k.fingerprint());
+        }
+        Cmd::Peer { cmd: PeerCmd::Add { dir, partner, key, url } } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let p = node.add_peer(&partner, url.as_deref(), &key).await?;
+            println!("pinned {} ({}) {}", p.record.partner, p.key.fingerprint(), p.record.url.as_deref().unwrap_or("(key only)"));
+        }
+        Cmd::Peer { cmd: PeerCmd::List { dir } } => {
+            let node = entente_server::open(&dir.dir).await?;
+            for p in node.peer_list() {
+                println!(
+                    "{:<6} {:<28} {}  last ok {}  last error {}",
+                    p.record.partner,
+                    p.record.url.as_deref().unwrap_or("(key only)"),
+                    p.key.fingerprint(),
+                    p.record.last_ok_at.as_deref().unwrap_or("never"),
+                    p.record.last_error.as_deref().unwrap_or("none")
+                );
+            }
+        }
+        Cmd::User { cmd: UserCmd::Add { dir, username, role, password } } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let (password, generated) = match password {
+                Some(p) => (p, false),
+                None => (entente_server::generate_password()?, true),
+            };
+            entente_server::add_user(&node, &username, &role, &password).await?;
+            println!("added {username} ({role})");
+            if generated {
+                println!("password {password}");
+            }
+        }
+        Cmd::Token { cmd: TokenCmd::Create { dir, username, label } } => {
+            let node = entente_server::open(&dir.dir).await?;
+            println!("{}", node.create_token_for(&username, &label).await?);
+        }
+        Cmd::Sync { dir, once: _ } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let mut failed = false;
+            for r in node.sync_once().await {
+                println!(
+                    "{:<6} logs offered {:>4}  applied {:>8}  duplicates {:>6}  rejected {}  forks {}  {}",
+                    r.partner,
+                    r.logs_offered,
+                    r.entries_applied,
+                    r.duplicates,
+                    r.rejected.len(),
+                    r.forks,
+                    r.error.as_deref().unwrap_or("ok")
+                );
+                failed |= r.error.is_some();
+            }
+            if failed {
+                bail!("sync with at least one peer failed");
+            }
+        }
+        Cmd::Verify { dir } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let pb = bar(0, "verify");
+            let report = node.verify_all(|n| pb.set_position(n)).await?;
+            pb.finish_and_clear();
+            println!("{} logs, {} entries checked, {} fork(s)", report.logs, report.entries, report.forks);
+            if !report.ok() {
+                for p in &report.problems {
+                    eprintln!("PROBLEM: {p}");
+                }
+                std::process::exit(1);
+            }
+            println!("all logs verify");
+        }
+        Cmd::Bench { cmd: BenchCmd::Sync { entries, out } } => {
+            let work = tempdir_in_target()?;
+            let pb = bar(entries, "seed");
+            let r = entente_server::bench::sync(entries, &work, &out, |_, done, _| pb.set_position(done)).await;
+            pb.finish_and_clear();
+            let _ = std::fs::remove_dir_all(&work);
+            let r = r?;
+            println!("sync benchmark: {} entries, one log, two `entente serve` processes on loopback", r.entries);
+            println!("  seed (sign + store on sender): {:.1} s", r.seed_seconds);
+            println!("  sync:        {:.2} s   {:.0} entries/s", r.sync_seconds, r.entries_per_second);
+            println!("  peak RSS:    sender {:.0} MB, receiver {:.0} MB", r.sender_peak_rss_mb, r.receiver_peak_rss_mb);
+            println!("  receiver copy verifies entry by entry: {}", r.receiver_verified);
+            println!("  written to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn tempdir_in_target() -> Result<PathBuf> {
+    let base = std::env::temp_dir().join(format!("entente-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    Ok(base)
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! A node's behaviour, independent of transport and backend: publishing to signed logs,
+//! formats and items, users and tokens, applying and verifying what peers send, the sync
+//! and push-notification client, and the federation request signatures. It talks to
+//! storage only through `dyn Store` and names no concrete backend; it defines no routes.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod fed;
+mod node;
+pub mod sync;
+
+pub use clock::{Clock, SystemClock};
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use node::*;

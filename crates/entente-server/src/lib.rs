@@ -1,1 +1,109 @@
-//! placeholder
+//! Assembles running nodes: reads and validates a data directory's configuration, opens the
+//! configured storage backend (the only crate that names concrete backends), serves the
+//! API, and holds the operator tasks behind the CLI (init, peers, users, tokens, sync,
+//! verify), the three-node demo and the sync benchmark. No global state: everything a node
+//! needs is passed in, so tests and the demo run several nodes in one process.
+
+pub mod bench;
+pub mod config;
+pub mod demo;
+
+use anyhow::{Context, Result, bail};
+use entente_domain::{PartnerCode, Role};
+use entente_log::NodeKey;
+use entente_node::{Node, SystemClock};
+use entente_store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use config::ServerConfig;
+
+pub const CONFIG_FILE: &str = "entente.toml";
+pub const KEY_FILE: &str = "node.key";
+
+/// Create a node's data directory: a fresh Ed25519 key, a config file and an empty database.
+pub async fn init(dir: &Path, partner: &str, listen: SocketAddr, public_url: Option<&str>) -> Result<String> {
+    let partner = PartnerCode::parse(partner).map_err(|e| anyhow::anyhow!("--partner: {e}"))?;
+    if dir.join(CONFIG_FILE).exists() || dir.join(KEY_FILE).exists() {
+        bail!("{} already holds a node (found {} or {}); refusing to overwrite", dir.display(), CONFIG_FILE, KEY_FILE);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key = NodeKey::generate()?;
+    write_secret(&dir.join(KEY_FILE), &key.seed_hex())?;
+    let url = public_url.map(str::to_owned).unwrap_or_else(|| format!("http://{listen}"));
+    let cfg = config::FileConfig::new(partner.as_str(), &listen.to_string(), &url);
+    std::fs::write(dir.join(CONFIG_FILE), toml::to_string_pretty(&cfg)?)?;
+    // Opening creates the database and claims it for the partner.
+    let node = open(dir).await?;
+    Ok(node.public_key().to_hex())
+}
+
+fn write_secret(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Open the storage backend named by the configuration.
+pub async fn open_store(cfg: &ServerConfig) -> Result<Arc<dyn Store>> {
+    match &cfg.database {
+        config::Database::Sqlite(path) => {
+            let s = entente_store_sqlite::SqliteStore::open(path)
+                .await
+                .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?;
+            Ok(Arc::new(s))
+        }
+    }
+}
+
+/// Open the node whose data directory is `dir`.
+pub async fn open(dir: &Path) -> Result<Arc<Node>> {
+    let cfg = ServerConfig::load(dir)?;
+    open_with(&cfg).await
+}
+
+pub async fn open_with(cfg: &ServerConfig) -> Result<Arc<Node>> {
+    let key_path = cfg.node.data_dir.join(KEY_FILE);
+    let seed = std::fs::read_to_string(&key_path).with_context(|| format!("key file {}: cannot read", key_path.display()))?;
+    let key = NodeKey::from_seed_hex(&seed).with_context(|| format!("key file {}", key_path.display()))?;
+    let store = open_store(cfg).await?;
+    Ok(Node::new(cfg.node.clone(), key, store, Arc::new(SystemClock)).await?)
+}
+
+/// Serve a node on an already bound listener until `shutdown` resolves.
+pub async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+    let app = entente_api::router(node);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// Bind the configured address with a clear message when it is taken.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen = \"{addr}\": cannot bind (is the port in use?)"))
+}
+
+/// Add a user; returns nothing but errors on a bad role, name or password.
+pub async fn add_user(node: &Node, username: &str, role: &str, password: &str) -> Result<()> {
+    let role = Role::parse(role)?;
+    node.add_user(username, role, password).await?;
+    Ok(())
+}
+
+/// A readable random password for generated accounts (demo, bench).
+pub fn generate_password() -> Result<String> {
+    Ok(entente_node::auth::random_hex(12)?)
+}
+
+pub fn default_demo_dir() -> PathBuf {
+    PathBuf::from("entente-demo")
+}

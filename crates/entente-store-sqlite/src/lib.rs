@@ -393,15 +393,15 @@ impl Store for SqliteStore {
         s.as_deref().map(json).transpose()
     }
 
-    async fn items(&self, q: &ItemQuery) -> Result<Vec<(i64, ItemState)>> {
+    async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>> {
         let rows = sqlx::query(
-            "SELECT pos, state FROM items WHERE pos > ?1
+            "SELECT state FROM items WHERE pos > COALESCE((SELECT pos FROM items WHERE item_id = ?1), 0)
                AND (?2 IS NULL OR format_id = ?2) AND (?3 IS NULL OR kind = ?3)
                AND (?4 IS NULL OR instr(topics, ?4) > 0) AND (?5 IS NULL OR origin = ?5)
                AND (?6 IS NULL OR tlp = ?6) AND (?7 IS NULL OR updated_at >= ?7)
              ORDER BY pos LIMIT ?8",
         )
-        .bind(q.after.unwrap_or(0))
+        .bind(q.after.as_deref())
         .bind(q.format_id.as_deref())
         .bind(q.kind.map(|k| k.as_str()))
         .bind(q.topic.as_ref().map(|t| format!(",{t},")))
@@ -412,7 +412,22 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(be)?;
-        rows.into_iter().map(|r| Ok((r.get("pos"), json(&r.get::<String, _>("state"))?))).collect()
+        rows.into_iter().map(|r| json(&r.get::<String, _>("state"))).collect()
+    }
+
+    async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!("SELECT state FROM items WHERE item_id IN ({})", vec!["?"; chunk.len()].join(","));
+            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for s in q.fetch_all(&self.pool).await.map_err(be)? {
+                out.push(json(&s)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {

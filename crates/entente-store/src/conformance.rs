@@ -119,7 +119,7 @@ async fn projections_and_queries(store: &dyn Store) {
     assert!(store.formats().await.unwrap().contains(&f));
     assert_eq!(store.item("i22").await.unwrap(), Some(i2.clone()));
 
-    let ids = |v: Vec<(i64, ItemState)>| v.into_iter().map(|(_, i)| i.item_id).collect::<Vec<_>>();
+    let ids = |v: Vec<ItemState>| v.into_iter().map(|i| i.item_id).collect::<Vec<_>>();
     let q = |f: fn(&mut ItemQuery)| {
         let mut q = ItemQuery { limit: 100, ..Default::default() };
         f(&mut q);
@@ -134,7 +134,7 @@ async fn projections_and_queries(store: &dyn Store) {
     assert_eq!(ids(store.items(&q(|q| q.since = Some("2026-11-27T00:00:03Z".into()))).await.unwrap()), ["i22", "i333"]);
     // Paging: positions are increasing and `after` resumes strictly after.
     let page1 = store.items(&ItemQuery { limit: 2, ..Default::default() }).await.unwrap();
-    let last = page1.last().unwrap().0;
+    let last = page1.last().unwrap().item_id.clone();
     let page2 = store.items(&ItemQuery { limit: 2, after: Some(last), ..Default::default() }).await.unwrap();
     let mut all = ids(page1);
     all.extend(ids(page2));
@@ -147,7 +147,10 @@ async fn projections_and_queries(store: &dyn Store) {
     let es2 = entries(&key, "EU", &a, LogHead { seq: 1, hash: es[0].hash }, 1);
     store.append(&d, LogHead { seq: 1, hash: es[0].hash }, &es2, &[Projection::Item(revised.clone())]).await.unwrap();
     let listed = store.items(&q(|q| q.format_id = Some("fmt-1".into()))).await.unwrap();
-    assert_eq!(listed[0].1, revised);
+    assert_eq!(listed[0], revised);
+    let mut by_id = store.items_by_id(&["i22".into(), "nope".into(), "i1".into()]).await.unwrap();
+    by_id.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+    assert_eq!(by_id, vec![revised, i2]);
 }
 
 async fn forks(store: &dyn Store) {

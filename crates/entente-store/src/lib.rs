@@ -130,7 +130,8 @@ pub struct ItemQuery {
     pub origin: Option<PartnerCode>,
     pub tlp: Option<Tlp>,
     pub since: Option<String>,
-    pub after: Option<i64>,
+    /// Resume after this item (the last one of the previous page).
+    pub after: Option<String>,
     pub limit: u32,
 }
 
@@ -161,8 +162,10 @@ pub trait Store: Send + Sync + 'static {
     async fn format(&self, format_id: &str) -> Result<Option<FormatState>>;
     async fn formats(&self) -> Result<Vec<FormatState>>;
     async fn item(&self, item_id: &str) -> Result<Option<ItemState>>;
-    /// Items matching the query in arrival order, each with its position for paging.
-    async fn items(&self, q: &ItemQuery) -> Result<Vec<(i64, ItemState)>>;
+    /// Items matching the query, in the order they arrived at this node.
+    async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>>;
+    /// The items with these ids that exist.
+    async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>>;
 
     // Peers.
     async fn upsert_peer(&self, peer: &PeerRecord) -> Result<()>;

@@ -1,0 +1,126 @@
+//! Stable API error codes. A code, once published, keeps its meaning; clients match on it.
+//! The HTTP status and code for every node error are decided here and nowhere else.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use entente_domain::{DomainError, PolicyError};
+use entente_node::NodeError;
+use entente_node::error::PeerAuthError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+macro_rules! codes {
+    ($($name:ident = $s:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode { $($name,)* }
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)*];
+            pub fn as_str(self) -> &'static str { match self { $(ErrorCode::$name => $s,)* } }
+        }
+    };
+}
+
+codes! {
+    MalformedJson = "malformed_json",
+    UnsupportedMediaType = "unsupported_media_type",
+    PayloadTooLarge = "payload_too_large",
+    InvalidQuery = "invalid_query",
+    ValidationFailed = "validation_failed",
+    InvalidPartnerCode = "invalid_partner_code",
+    UnknownPartner = "unknown_partner",
+    UnknownTopic = "unknown_topic",
+    UnknownTlp = "unknown_tlp",
+    UnknownItemKind = "unknown_item_kind",
+    UnknownRole = "unknown_role",
+    NotAMember = "not_a_member",
+    ReleasableToOutsideFormat = "releasable_to_outside_format",
+    FormatClosed = "format_closed",
+    NotOriginator = "not_originator",
+    NotConvener = "not_convener",
+    Unauthorized = "unauthorized",
+    Forbidden = "forbidden",
+    NotFound = "not_found",
+    Conflict = "conflict",
+    PeerAuthMissing = "peer_auth_missing",
+    UnknownPeerKey = "unknown_peer_key",
+    StaleRequest = "stale_request",
+    BadRequestSignature = "bad_request_signature",
+    InvalidKey = "invalid_key",
+    Internal = "internal",
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        use ErrorCode as C;
+        use StatusCode as S;
+        let msg = e.to_string();
+        let (status, code) = match &e {
+            NodeError::Domain(d) => match d {
+                DomainError::InvalidPartnerCode(_) => (S::BAD_REQUEST, C::InvalidPartnerCode),
+                DomainError::UnknownTopic(_) => (S::BAD_REQUEST, C::UnknownTopic),
+                DomainError::UnknownTlp(_) => (S::BAD_REQUEST, C::UnknownTlp),
+                DomainError::UnknownItemKind(_) => (S::BAD_REQUEST, C::UnknownItemKind),
+                DomainError::UnknownRole(_) => (S::BAD_REQUEST, C::UnknownRole),
+                DomainError::Invalid { .. } => (S::UNPROCESSABLE_ENTITY, C::ValidationFailed),
+            },
+            NodeError::Policy(p) => match p {
+                PolicyError::NotAMember(_) => (S::FORBIDDEN, C::NotAMember),
+                PolicyError::OutsideFormat(_) => (S::UNPROCESSABLE_ENTITY, C::ReleasableToOutsideFormat),
+                PolicyError::FormatClosed => (S::CONFLICT, C::FormatClosed),
+                PolicyError::NotOriginator(_) => (S::FORBIDDEN, C::NotOriginator),
+                PolicyError::NotConvener(_) => (S::FORBIDDEN, C::NotConvener),
+            },
+            NodeError::UnknownPartner(_) => (S::UNPROCESSABLE_ENTITY, C::UnknownPartner),
+            NodeError::NotFound(_) => (S::NOT_FOUND, C::NotFound),
+            NodeError::Unauthorized => (S::UNAUTHORIZED, C::Unauthorized),
+            NodeError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
+            NodeError::Conflict(_) => (S::CONFLICT, C::Conflict),
+            NodeError::PeerAuth(p) => match p {
+                PeerAuthError::Missing => (S::UNAUTHORIZED, C::PeerAuthMissing),
+                PeerAuthError::UnknownPeerKey(_) => (S::UNAUTHORIZED, C::UnknownPeerKey),
+                PeerAuthError::Stale => (S::UNAUTHORIZED, C::StaleRequest),
+                PeerAuthError::BadSignature => (S::UNAUTHORIZED, C::BadRequestSignature),
+            },
+            NodeError::Log(entente_log::LogError::BadKey(_)) => (S::UNPROCESSABLE_ENTITY, C::InvalidKey),
+            NodeError::Log(_) | NodeError::Peer { .. } | NodeError::Store(_) | NodeError::Internal(_) => {
+                // Internal detail stays in the node's log, never in the answer.
+                tracing::error!(error = %msg, "internal error");
+                return ApiError::new(S::INTERNAL_SERVER_ERROR, C::Internal, "internal error");
+            }
+        };
+        ApiError::new(status, code, msg)
+    }
+}

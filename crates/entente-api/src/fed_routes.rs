@@ -1,0 +1,48 @@
+//! Federation endpoints. Every request must carry a valid node signature from a pinned
+//! peer; every answer contains only logs whose audience includes that peer.
+
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, FedCaller, parse_json};
+use crate::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use entente_node::fed::{self, EntriesResponse, LogsResponse, Notify};
+use serde::Deserialize;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(fed::PATH_LOGS, get(logs))
+        .route("/fed/v1/logs/{log_id}/entries", get(entries))
+        .route(fed::PATH_NOTIFY, post(notify))
+}
+
+async fn logs(State(s): State<AppState>, caller: FedCaller) -> Result<Json<LogsResponse>, ApiError> {
+    Ok(Json(s.node.fed_logs(&caller.partner).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct EntriesQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<u32>,
+}
+
+async fn entries(
+    State(s): State<AppState>,
+    Path(log_id): Path<String>,
+    ApiQuery(q): ApiQuery<EntriesQuery>,
+    caller: FedCaller,
+) -> Result<Json<EntriesResponse>, ApiError> {
+    let limit = q.limit.unwrap_or(s.node.config().sync.page_size);
+    Ok(Json(s.node.fed_entries(&caller.partner, &log_id, q.after, limit).await?))
+}
+
+async fn notify(State(s): State<AppState>, caller: FedCaller) -> Result<StatusCode, ApiError> {
+    // The content is only a hint; what is pulled afterwards is verified on its own.
+    let _hint: Notify = parse_json(&caller.body)?;
+    s.node.fed_notify(&caller.partner);
+    Ok(StatusCode::ACCEPTED)
+}

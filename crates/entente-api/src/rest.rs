@@ -1,0 +1,304 @@
+//! REST/JSON handlers under `/api/v1`, and `/healthz`.
+
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::views::*;
+use crate::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use entente_domain::Role;
+use entente_node::{ItemFilter, ItemRevision, NewFormat, NewItem};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+
+type R<T> = Result<T, ApiError>;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route("/api/v1/node", get(node_info))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/formats", get(list_formats).post(create_format))
+        .route("/api/v1/formats/template", post(create_from_template))
+        .route("/api/v1/formats/{id}", get(get_format))
+        .route("/api/v1/formats/{id}/join", post(join_format))
+        .route("/api/v1/formats/{id}/leave", post(leave_format))
+        .route("/api/v1/formats/{id}/close", post(close_format))
+        .route("/api/v1/items", get(list_items).post(create_item))
+        .route("/api/v1/items/{id}", get(get_item))
+        .route("/api/v1/items/{id}/revise", post(revise_item))
+        .route("/api/v1/items/{id}/retract", post(retract_item))
+        .route("/api/v1/peers", get(list_peers).post(add_peer))
+        .route("/api/v1/sync", post(sync_now))
+        .route("/api/v1/sync/status", get(sync_status))
+        .route("/api/v1/users", get(list_users).post(add_user))
+        .route("/api/v1/tokens", post(create_token))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Entente node API", version = "1", description = "REST API of one Entente node. Every answer is filtered for the caller: entries released to other partners are never shown, counted or hinted at."),
+    paths(
+        health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
+        join_format, leave_format, close_format, list_items, create_item, get_item, revise_item,
+        retract_item, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
+    ),
+    components(schemas(ErrorBody, ErrorCode)),
+    modifiers(&BearerAuth)
+)]
+pub(crate) struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let comps = openapi.components.get_or_insert_with(Default::default);
+        comps.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    }
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi())
+}
+
+#[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, body = Health)))]
+async fn health(State(s): State<AppState>) -> Json<Health> {
+    Json(Health { status: "ok".into(), partner: s.node.partner().to_string() })
+}
+
+#[utoipa::path(get, path = "/api/v1/node", security(()), responses((status = 200, body = NodeView)))]
+async fn node_info(State(s): State<AppState>) -> Json<NodeView> {
+    let k = s.node.public_key();
+    Json(NodeView {
+        partner: s.node.partner().to_string(),
+        url: s.node.config().public_url.clone(),
+        public_key: k.to_hex(),
+        fingerprint: k.fingerprint(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", security(()), request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
+async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> R<Json<TokenResponse>> {
+    let (token, expires) = s.node.login(&req.username, &req.password).await?;
+    Ok(Json(TokenResponse { token, expires_at: Some(expires) }))
+}
+
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
+async fn me(Auth(p): Auth) -> Json<UserView> {
+    Json(UserView { username: p.username, role: p.role.as_str().into(), partner: p.partner.to_string(), created_at: None })
+}
+
+#[utoipa::path(get, path = "/api/v1/formats", responses((status = 200, body = Vec<FormatView>)))]
+async fn list_formats(State(s): State<AppState>, _auth: Auth) -> R<Json<Vec<FormatView>>> {
+    Ok(Json(s.node.formats().await?.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/formats", request_body = NewFormatRequest,
+    responses((status = 201, body = FormatView), (status = 422, body = ErrorBody)))]
+async fn create_format(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewFormatRequest>) -> R<(StatusCode, Json<FormatView>)> {
+    let nf = NewFormat { title: r.title, description: r.description, topics: r.topics, members: r.members };
+    Ok((StatusCode::CREATED, Json(s.node.create_format(&p, nf).await?.into())))
+}
+
+#[utoipa::path(post, path = "/api/v1/formats/template", request_body = TemplateRequest,
+    responses((status = 201, description = "The Transatlantic+ <partner> formats", body = Vec<FormatView>), (status = 422, body = ErrorBody)))]
+async fn create_from_template(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<TemplateRequest>) -> R<(StatusCode, Json<Vec<FormatView>>)> {
+    let fs = s.node.create_from_template(&p, &r.partner).await?;
+    Ok((StatusCode::CREATED, Json(fs.into_iter().map(Into::into).collect())))
+}
+
+#[utoipa::path(get, path = "/api/v1/formats/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = FormatView), (status = 404, body = ErrorBody)))]
+async fn get_format(State(s): State<AppState>, _auth: Auth, Path(id): Path<String>) -> R<Json<FormatView>> {
+    Ok(Json(s.node.format(&id).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/formats/{id}/join", params(("id" = String, Path)), request_body = JoinRequest,
+    description = "The convener admits a partner; the new member receives the format from this entry.",
+    responses((status = 200, body = FormatView), (status = 403, body = ErrorBody)))]
+async fn join_format(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<JoinRequest>) -> R<Json<FormatView>> {
+    Ok(Json(s.node.join_format(&p, &id, &r.partner).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/formats/{id}/leave", params(("id" = String, Path)),
+    responses((status = 200, body = FormatView), (status = 403, body = ErrorBody)))]
+async fn leave_format(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> R<Json<FormatView>> {
+    Ok(Json(s.node.leave_format(&p, &id).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/formats/{id}/close", params(("id" = String, Path)), request_body = ReasonRequest,
+    responses((status = 200, body = FormatView), (status = 403, body = ErrorBody)))]
+async fn close_format(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<ReasonRequest>) -> R<Json<FormatView>> {
+    Ok(Json(s.node.close_format(&p, &id, &r.reason).await?.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ItemListQuery {
+    /// Format id.
+    format: Option<String>,
+    kind: Option<String>,
+    topic: Option<String>,
+    /// Origin partner code.
+    partner: Option<String>,
+    tlp: Option<String>,
+    /// RFC 3339: items created or changed at or after this time.
+    since: Option<String>,
+    /// `next` from the previous page.
+    cursor: Option<String>,
+    /// 1 to 500, default 50.
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/items", params(ItemListQuery),
+    responses((status = 200, body = ItemPageView), (status = 400, body = ErrorBody)))]
+async fn list_items(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): ApiQuery<ItemListQuery>) -> R<Json<ItemPageView>> {
+    let f = ItemFilter {
+        format: q.format,
+        kind: q.kind,
+        topic: q.topic,
+        partner: q.partner,
+        tlp: q.tlp,
+        since: q.since,
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let page = s.node.items(&p, f).await?;
+    Ok(Json(ItemPageView { items: page.items.into_iter().map(Into::into).collect(), next: page.next }))
+}
+
+#[utoipa::path(post, path = "/api/v1/items", request_body = NewItemRequest,
+    responses((status = 201, body = ItemView), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn create_item(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewItemRequest>) -> R<(StatusCode, Json<ItemView>)> {
+    let ni = NewItem {
+        format_id: r.format_id,
+        kind: r.kind,
+        title: r.title,
+        body: r.body,
+        topics: r.topics,
+        tlp: r.tlp,
+        releasable_to: r.releasable_to,
+        named_users: r.named_users,
+    };
+    Ok((StatusCode::CREATED, Json(s.node.create_item(&p, ni).await?.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/items/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = ItemView), (status = 404, body = ErrorBody)))]
+async fn get_item(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> R<Json<ItemView>> {
+    Ok(Json(s.node.item(&p, &id).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/items/{id}/revise", params(("id" = String, Path)), request_body = ReviseRequest,
+    responses((status = 200, body = ItemView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revise_item(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<ReviseRequest>) -> R<Json<ItemView>> {
+    let rev = ItemRevision { title: r.title, body: r.body, topics: r.topics };
+    Ok(Json(s.node.revise_item(&p, &id, rev).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/items/{id}/retract", params(("id" = String, Path)), request_body = ReasonRequest,
+    responses((status = 200, body = ItemView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn retract_item(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<ReasonRequest>) -> R<Json<ItemView>> {
+    Ok(Json(s.node.retract_item(&p, &id, &r.reason).await?.into()))
+}
+
+fn peer_view(p: entente_node::Peer) -> PeerView {
+    PeerView {
+        partner: p.record.partner.to_string(),
+        url: p.record.url,
+        public_key: p.key.to_hex(),
+        fingerprint: p.key.fingerprint(),
+        last_sync_at: p.record.last_sync_at,
+        last_ok_at: p.record.last_ok_at,
+        last_error: p.record.last_error,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/peers", responses((status = 200, body = Vec<PeerView>)))]
+async fn list_peers(State(s): State<AppState>, _auth: Auth) -> R<Json<Vec<PeerView>>> {
+    s.node.reload_peers().await?;
+    Ok(Json(s.node.peer_list().into_iter().map(peer_view).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/peers", request_body = NewPeerRequest,
+    responses((status = 201, body = PeerView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_peer(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewPeerRequest>) -> R<(StatusCode, Json<PeerView>)> {
+    p.require(Role::Admin, "add peers")?;
+    let peer = s.node.add_peer(&r.partner, r.url.as_deref(), &r.public_key).await?;
+    Ok((StatusCode::CREATED, Json(peer_view(peer))))
+}
+
+#[utoipa::path(post, path = "/api/v1/sync", description = "Pull from every peer now and report.",
+    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
+async fn sync_now(State(s): State<AppState>, Auth(p): Auth) -> R<Json<Vec<entente_node::sync::PeerSyncReport>>> {
+    p.require(Role::Admin, "trigger sync")?;
+    Ok(Json(s.node.sync_once().await))
+}
+
+#[utoipa::path(get, path = "/api/v1/sync/status", responses((status = 200, body = SyncStatusView), (status = 403, body = ErrorBody)))]
+async fn sync_status(State(s): State<AppState>, Auth(p): Auth) -> R<Json<SyncStatusView>> {
+    p.require(Role::Admin, "see sync status")?;
+    s.node.reload_peers().await?;
+    let logs = s.node.store().logs().await.map_err(entente_node::NodeError::from)?;
+    let c = s.node.sync_counters();
+    Ok(Json(SyncStatusView {
+        partner: s.node.partner().to_string(),
+        peers: s.node.peer_list().into_iter().map(peer_view).collect(),
+        logs: logs
+            .into_iter()
+            .map(|l| LogView {
+                log_id: l.log_id,
+                origin: l.origin.to_string(),
+                audience: l.audience.iter().map(|p| p.to_string()).collect(),
+                head_seq: l.head_seq,
+            })
+            .collect(),
+        entries_applied: c.applied.load(std::sync::atomic::Ordering::Relaxed),
+        duplicates_skipped: c.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        rejected_by_reason: c.rejected(),
+        forks: s.node.forks().await?.len() as u64,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserView>), (status = 403, body = ErrorBody)))]
+async fn list_users(State(s): State<AppState>, Auth(p): Auth) -> R<Json<Vec<UserView>>> {
+    let users = s.node.users(&p).await?;
+    Ok(Json(
+        users
+            .into_iter()
+            .map(|u| UserView { username: u.username, role: u.role.as_str().into(), partner: p.partner.to_string(), created_at: Some(u.created_at) })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", request_body = NewUserRequest,
+    responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn add_user(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewUserRequest>) -> R<(StatusCode, Json<UserView>)> {
+    p.require(Role::Admin, "add users")?;
+    let role = Role::parse(&r.role).map_err(entente_node::NodeError::from)?;
+    let u = s.node.add_user(&r.username, role, &r.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView { username: u.username, role: u.role.as_str().into(), partner: p.partner.to_string(), created_at: Some(u.created_at) }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewTokenRequest,
+    description = "Create an API token for the caller. The secret is shown once; only its hash is stored.",
+    responses((status = 201, body = TokenResponse)))]
+async fn create_token(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewTokenRequest>) -> R<(StatusCode, Json<TokenResponse>)> {
+    let token = s.node.create_token(&p, &r.label).await?;
+    Ok((StatusCode::CREATED, Json(TokenResponse { token, expires_at: None })))
+}

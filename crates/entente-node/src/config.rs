@@ -1,0 +1,58 @@
+//! A node's validated settings. Parsing files and environment happens in the server crate;
+//! this struct is what gets passed in, so several nodes can run in one process.
+
+use entente_domain::PartnerCode;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub partner: PartnerCode,
+    /// The URL peers use to reach this node (for display and demo.json).
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub sync: SyncConfig,
+    /// The largest request body the API accepts.
+    pub max_body_bytes: usize,
+    /// How long a password-login session token lives.
+    pub session_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Periodic pull from every peer, besides pulls woken by push notifications.
+    pub interval: Duration,
+    /// Entries per sync page.
+    pub page_size: u32,
+    /// Accepted clock difference on signed federation requests.
+    pub max_clock_skew: Duration,
+    /// Timeout of one federation HTTP request.
+    pub request_timeout: Duration,
+    /// Pull from every peer as soon as the node starts (otherwise after the first interval).
+    pub on_start: bool,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            interval: Duration::from_secs(10),
+            page_size: 2000,
+            max_clock_skew: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
+            on_start: true,
+        }
+    }
+}
+
+impl NodeConfig {
+    pub fn new(partner: PartnerCode, public_url: impl Into<String>, data_dir: PathBuf) -> NodeConfig {
+        NodeConfig {
+            partner,
+            public_url: public_url.into(),
+            data_dir,
+            sync: SyncConfig::default(),
+            max_body_bytes: 1024 * 1024,
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Node errors. The API crate maps each to an HTTP status and a stable error code.
+
+use entente_domain::{DomainError, PolicyError};
+use entente_log::LogError;
+use entente_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("unknown partner {0}: not this node's partner and not a configured peer")]
+    UnknownPartner(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("authentication required or credentials invalid")]
+    Unauthorized,
+    #[error("your role may not do this: {0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("federation request rejected: {0}")]
+    PeerAuth(PeerAuthError),
+    #[error("peer {peer}: {reason}")]
+    Peer { peer: String, reason: String },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerAuthError {
+    #[error("missing or malformed federation headers")]
+    Missing,
+    #[error("no pinned key for partner {0}")]
+    UnknownPeerKey(String),
+    #[error("request date outside the accepted clock skew")]
+    Stale,
+    #[error("signature does not verify with the pinned key")]
+    BadSignature,
+}
+
+impl From<PeerAuthError> for NodeError {
+    fn from(e: PeerAuthError) -> Self {
+        NodeError::PeerAuth(e)
+    }
+}

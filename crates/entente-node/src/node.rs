@@ -1,0 +1,780 @@
+use crate::auth::{self, Principal};
+use crate::fed::{self, LogsResponse, RemoteLog, SignedRequest};
+use crate::{Clock, NodeConfig, NodeError};
+use entente_domain::format::validate_charter;
+use entente_domain::item::validate_content;
+use entente_domain::payload::*;
+use entente_domain::policy::{self, Viewer};
+use entente_domain::{Audience, FormatState, FormatTemplate, ItemKind, ItemState, PartnerCode, Payload, Role, Tlp};
+use entente_log::{LogDescriptor, LogHead, NodeKey, ParsedEntry, PublicKey, sign_entry};
+use entente_store::{ItemQuery, LogInfo, PeerRecord, Projection, Store, StoreError, TokenKind, TokenRecord, UserRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{Mutex, mpsc};
+
+/// A pinned peer: its record and parsed key.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub record: PeerRecord,
+    pub key: PublicKey,
+}
+
+/// Something happened to a log that peers in its audience should hear about at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Appended {
+    pub log_id: String,
+    pub audience: Audience,
+    pub origin: PartnerCode,
+    pub head_seq: u64,
+    /// The peer it came from, which need not be told.
+    pub from: Option<PartnerCode>,
+}
+
+/// One running node: its identity, its store and its peers. Cheap to share behind an Arc;
+/// several can live in one process because nothing here is global.
+pub struct Node {
+    pub(crate) cfg: NodeConfig,
+    pub(crate) key: NodeKey,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) peers: RwLock<BTreeMap<PartnerCode, Peer>>,
+    /// Serialises this process's own appends; the store's head check covers other processes.
+    write_lock: Mutex<()>,
+    /// One sync at a time per peer, so pulls woken by pushes and by the timer do not race.
+    pub(crate) sync_locks: std::sync::Mutex<HashMap<PartnerCode, Arc<Mutex<()>>>>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) appended_tx: mpsc::Sender<Appended>,
+    pub(crate) appended_rx: std::sync::Mutex<Option<mpsc::Receiver<Appended>>>,
+    pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
+    pub(crate) wake_rx: std::sync::Mutex<Option<mpsc::Receiver<PartnerCode>>>,
+    pub(crate) metrics: crate::sync::SyncCounters,
+    /// An argon2id hash checked when a login names an unknown user, so timing does not tell.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.cfg.partner)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewFormat {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub topics: Vec<String>,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewItem {
+    pub format_id: String,
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Absent: unmarked, treated as TLP:RED.
+    #[serde(default)]
+    pub tlp: Option<String>,
+    /// Absent: originator only.
+    #[serde(default)]
+    pub releasable_to: Option<Vec<String>>,
+    #[serde(default)]
+    pub named_users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemRevision {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub topics: Vec<String>,
+}
+
+/// Item-list filters as the API receives them (strings, validated here).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ItemFilter {
+    pub format: Option<String>,
+    pub kind: Option<String>,
+    pub topic: Option<String>,
+    pub partner: Option<String>,
+    pub tlp: Option<String>,
+    pub since: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemPage {
+    pub items: Vec<ItemState>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+impl Node {
+    /// Open a node over a store. Claims the store for this partner (refusing a database that
+    /// belongs to another) and loads the pinned peers.
+    pub async fn new(cfg: NodeConfig, key: NodeKey, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Arc<Node>, NodeError> {
+        store.claim_partner(&cfg.partner).await?;
+        let http = reqwest::Client::builder()
+            .timeout(cfg.sync.request_timeout)
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let (appended_tx, appended_rx) = mpsc::channel(4096);
+        let (wake_tx, wake_rx) = mpsc::channel(1024);
+        let node = Node {
+            cfg,
+            key,
+            store,
+            clock,
+            peers: RwLock::new(BTreeMap::new()),
+            write_lock: Mutex::new(()),
+            sync_locks: Default::default(),
+            http,
+            appended_tx,
+            appended_rx: std::sync::Mutex::new(Some(appended_rx)),
+            wake_tx,
+            wake_rx: std::sync::Mutex::new(Some(wake_rx)),
+            metrics: Default::default(),
+            dummy_hash: auth::hash_password(&auth::random_hex(16)?)?,
+        };
+        node.reload_peers().await?;
+        Ok(Arc::new(node))
+    }
+
+    pub fn partner(&self) -> &PartnerCode {
+        &self.cfg.partner
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn now(&self) -> String {
+        self.clock.now_rfc3339()
+    }
+
+    // ----- peers and partners -------------------------------------------------------------
+
+    pub async fn reload_peers(&self) -> Result<(), NodeError> {
+        let mut map = BTreeMap::new();
+        for record in self.store.peers().await? {
+            let key = PublicKey::parse_hex(&record.public_key)?;
+            map.insert(record.partner.clone(), Peer { record, key });
+        }
+        *self.peers.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    pub fn peer(&self, p: &PartnerCode) -> Option<Peer> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).get(p).cloned()
+    }
+
+    pub fn peer_list(&self) -> Vec<Peer> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// The pinned key of a partner: our own for ourselves, else a configured peer's.
+    pub fn key_of(&self, p: &PartnerCode) -> Option<PublicKey> {
+        if p == self.partner() { Some(self.key.public()) } else { self.peer(p).map(|x| x.key) }
+    }
+
+    /// Partners this node knows: itself and its pinned peers.
+    pub fn known_partner(&self, p: &PartnerCode) -> bool {
+        p == self.partner() || self.peer(p).is_some()
+    }
+
+    pub fn parse_known_partner(&self, s: &str) -> Result<PartnerCode, NodeError> {
+        let p = PartnerCode::parse(s.trim())?;
+        if self.known_partner(&p) { Ok(p) } else { Err(NodeError::UnknownPartner(p.to_string())) }
+    }
+
+    /// Pin a peer's key (and optionally its URL for direct sync).
+    pub async fn add_peer(&self, partner: &str, url: Option<&str>, key_hex: &str) -> Result<Peer, NodeError> {
+        let partner = PartnerCode::parse(partner.trim())?;
+        if &partner == self.partner() {
+            return Err(entente_domain::DomainError::invalid("partner", "a node cannot peer with its own partner").into());
+        }
+        let key = PublicKey::parse_hex(key_hex)?;
+        let url = match url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => Some(u.trim_end_matches('/').to_owned()),
+            Some(_) => return Err(entente_domain::DomainError::invalid("url", "an http:// or https:// URL").into()),
+            None => None,
+        };
+        let record = PeerRecord {
+            partner: partner.clone(),
+            url,
+            public_key: key.to_hex(),
+            added_at: self.now(),
+            last_sync_at: None,
+            last_ok_at: None,
+            last_error: None,
+        };
+        self.store.upsert_peer(&record).await?;
+        self.reload_peers().await?;
+        self.peer(&partner).ok_or(NodeError::NotFound("peer"))
+    }
+
+    // ----- users and tokens ---------------------------------------------------------------
+
+    pub async fn add_user(&self, username: &str, role: Role, password: &str) -> Result<UserRecord, NodeError> {
+        auth::validate_username(username)?;
+        auth::validate_password(password)?;
+        let user = UserRecord {
+            username: username.to_owned(),
+            role,
+            password_hash: auth::hash_password(password)?,
+            created_at: self.now(),
+        };
+        match self.store.create_user(&user).await {
+            Err(StoreError::Conflict(c)) => Err(NodeError::Conflict(format!("{c} already exists"))),
+            r => r.map(|_| user).map_err(Into::into),
+        }
+    }
+
+    fn principal(&self, u: &UserRecord) -> Principal {
+        Principal { username: u.username.clone(), role: u.role, partner: self.partner().clone() }
+    }
+
+    /// Password login: returns a session token and its expiry.
+    pub async fn login(&self, username: &str, password: &str) -> Result<(String, String), NodeError> {
+        let user = self.store.user(username).await?;
+        // Verify against a dummy hash when the user is unknown so timing does not tell.
+        let ok = match &user {
+            Some(u) => auth::verify_password(password, &u.password_hash),
+            None => {
+                auth::verify_password(password, &self.dummy_hash);
+                false
+            }
+        };
+        let user = user.filter(|_| ok).ok_or(NodeError::Unauthorized)?;
+        let secret = auth::new_token_secret()?;
+        let expires = crate::clock::rfc3339(self.clock.now() + self.cfg.session_ttl);
+        self.store
+            .create_token(&TokenRecord {
+                token_hash: auth::token_hash(&secret),
+                username: user.username,
+                label: "session".into(),
+                kind: TokenKind::Session,
+                created_at: self.now(),
+                expires_at: Some(expires.clone()),
+            })
+            .await?;
+        Ok((secret, expires))
+    }
+
+    pub async fn create_token(&self, who: &Principal, label: &str) -> Result<String, NodeError> {
+        let label = label.trim();
+        if label.is_empty() || label.len() > 100 {
+            return Err(entente_domain::DomainError::invalid("label", "1 to 100 characters").into());
+        }
+        let secret = auth::new_token_secret()?;
+        self.store
+            .create_token(&TokenRecord {
+                token_hash: auth::token_hash(&secret),
+                username: who.username.clone(),
+                label: label.to_owned(),
+                kind: TokenKind::Api,
+                created_at: self.now(),
+                expires_at: None,
+            })
+            .await?;
+        Ok(secret)
+    }
+
+    /// Create a token for a user by name (CLI and demo; the caller is the operator).
+    pub async fn create_token_for(&self, username: &str, label: &str) -> Result<String, NodeError> {
+        let user = self.store.user(username).await?.ok_or(NodeError::NotFound("user"))?;
+        self.create_token(&self.principal(&user), label).await
+    }
+
+    pub async fn authenticate(&self, secret: &str) -> Result<Principal, NodeError> {
+        let t = self.store.token(&auth::token_hash(secret)).await?.ok_or(NodeError::Unauthorized)?;
+        if let Some(exp) = &t.expires_at
+            && exp.as_str() <= self.now().as_str()
+        {
+            return Err(NodeError::Unauthorized);
+        }
+        let user = self.store.user(&t.username).await?.ok_or(NodeError::Unauthorized)?;
+        Ok(self.principal(&user))
+    }
+
+    pub async fn users(&self, who: &Principal) -> Result<Vec<UserRecord>, NodeError> {
+        who.require(Role::Admin, "list users")?;
+        Ok(self.store.users().await?)
+    }
+
+    // ----- publishing ---------------------------------------------------------------------
+
+    /// Append entries to this node's own log for `audience`, signed, with their projections,
+    /// in one durable transaction. Returns once the write is committed.
+    pub async fn publish(&self, audience: &Audience, payloads: &[Payload]) -> Result<Vec<ParsedEntry>, NodeError> {
+        let me = self.partner().clone();
+        let desc = LogDescriptor::new(me.clone(), audience.clone());
+        let _guard = self.write_lock.lock().await;
+        for _attempt in 0..5 {
+            let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
+            let ts = self.now();
+            let mut h = head;
+            let mut entries = Vec::with_capacity(payloads.len());
+            for p in payloads {
+                let e = sign_entry(&self.key, &me, audience, h, &ts, p.kind(), &p.to_json())?;
+                h = LogHead { seq: e.header.seq, hash: e.hash };
+                entries.push(e);
+            }
+            let projections = self.fold(&entries).await?;
+            match self.store.append(&desc, head, &entries, &projections).await {
+                Ok(()) => {
+                    self.announce(&desc, h.seq, None);
+                    return Ok(entries);
+                }
+                // Another process sharing the store wrote first: re-read the head and re-sign.
+                Err(StoreError::HeadMoved { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(NodeError::Internal("the log head kept moving; try again".into()))
+    }
+
+    pub(crate) fn announce(&self, desc: &LogDescriptor, head_seq: u64, from: Option<PartnerCode>) {
+        // Best effort: if the queue is full, the periodic pull still delivers.
+        let _ = self.appended_tx.try_send(Appended {
+            log_id: desc.log_id.clone(),
+            audience: desc.audience.clone(),
+            origin: desc.origin.clone(),
+            head_seq,
+            from,
+        });
+    }
+
+    /// Fold entries into the projections they change. Local and received entries go through
+    /// this same function, so every holder computes the same state from the same entries.
+    /// Entries that are authentic but semantically invalid (a revision by someone other than
+    /// the originator, a duplicate id, an unknown kind) stay in the log and change nothing.
+    pub(crate) async fn fold(&self, entries: &[ParsedEntry]) -> Result<Vec<Projection>, NodeError> {
+        let mut item_ids = Vec::new();
+        let mut format_ids = Vec::new();
+        let mut parsed = Vec::with_capacity(entries.len());
+        for e in entries {
+            match Payload::parse(&e.header.kind, &e.payload) {
+                Ok(p) => {
+                    match &p {
+                        Payload::ItemPublish(_) | Payload::ItemRevise(_) | Payload::ItemRetract(_) => {
+                            item_ids.push(p.subject().to_owned())
+                        }
+                        _ => format_ids.push(p.subject().to_owned()),
+                    }
+                    parsed.push(Some(p));
+                }
+                Err(err) => {
+                    tracing::warn!(log = %e.header.log, seq = e.header.seq, %err, "entry kept but not projected");
+                    parsed.push(None);
+                }
+            }
+        }
+        let mut items: HashMap<String, ItemState> = HashMap::new();
+        if !item_ids.is_empty() {
+            item_ids.sort();
+            item_ids.dedup();
+            for it in self.store.items_by_id(&item_ids).await? {
+                items.insert(it.item_id.clone(), it);
+            }
+        }
+        let mut formats: HashMap<String, Option<FormatState>> = HashMap::new();
+        for id in format_ids {
+            if !formats.contains_key(&id) {
+                let f = self.store.format(&id).await?;
+                formats.insert(id, f);
+            }
+        }
+        let mut touched_items: Vec<String> = Vec::new();
+        let mut touched_formats: Vec<String> = Vec::new();
+        for (e, p) in entries.iter().zip(parsed) {
+            let Some(p) = p else { continue };
+            let h = &e.header;
+            let ok = match p {
+                Payload::FormatCharter(c) => {
+                    let members: std::collections::BTreeSet<_> = c.members.iter().cloned().collect();
+                    let slot = formats.entry(c.format_id.clone()).or_default();
+                    if slot.is_none() && h.origin == c.convener && h.audience == policy::format_audience(&members) {
+                        *slot = Some(FormatState::from_charter(&c, &h.ts));
+                        touched_formats.push(c.format_id.clone());
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Payload::FormatJoin(j) => {
+                    let members: std::collections::BTreeSet<_> = j.charter.members.iter().cloned().collect();
+                    let slot = formats.entry(j.charter.format_id.clone()).or_default();
+                    let convener_ok = slot.as_ref().is_none_or(|f| f.convener == h.origin && !f.closed);
+                    if convener_ok
+                        && h.origin == j.charter.convener
+                        && members.contains(&j.partner)
+                        && h.audience == policy::format_audience(&members)
+                    {
+                        *slot = Some(FormatState::apply_join(slot.take(), &j, &h.ts));
+                        touched_formats.push(j.charter.format_id.clone());
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Payload::FormatLeave(l) => match formats.get_mut(&l.format_id) {
+                    Some(Some(f)) if h.origin == l.partner && f.members.contains(&l.partner) => {
+                        f.apply_leave(&l, &h.ts);
+                        touched_formats.push(l.format_id.clone());
+                        true
+                    }
+                    _ => false,
+                },
+                Payload::FormatClose(c) => match formats.get_mut(&c.format_id) {
+                    Some(Some(f)) if h.origin == f.convener => {
+                        f.apply_close(&c, &h.ts);
+                        touched_formats.push(c.format_id.clone());
+                        true
+                    }
+                    _ => false,
+                },
+                Payload::ItemPublish(ip) => {
+                    if items.contains_key(&ip.item_id) {
+                        false
+                    } else {
+                        let st = ItemState::from_publish(&ip, &h.origin, &h.audience, &h.log, &h.ts);
+                        touched_items.push(ip.item_id.clone());
+                        items.insert(ip.item_id.clone(), st);
+                        true
+                    }
+                }
+                Payload::ItemRevise(r) => match items.get_mut(&r.item_id) {
+                    Some(it) if it.origin == h.origin && it.log_id == h.log && it.retracted.is_none() => {
+                        it.apply_revise(&r, &h.ts);
+                        touched_items.push(r.item_id.clone());
+                        true
+                    }
+                    _ => false,
+                },
+                Payload::ItemRetract(r) => match items.get_mut(&r.item_id) {
+                    Some(it) if it.origin == h.origin && it.log_id == h.log => {
+                        it.apply_retract(&r, &h.ts);
+                        touched_items.push(r.item_id.clone());
+                        true
+                    }
+                    _ => false,
+                },
+            };
+            if !ok {
+                tracing::warn!(log = %h.log, seq = h.seq, kind = %h.kind, "entry kept but not projected: it does not apply to the current state");
+            }
+        }
+        touched_items.sort();
+        touched_items.dedup();
+        touched_formats.sort();
+        touched_formats.dedup();
+        let mut out = Vec::with_capacity(touched_items.len() + touched_formats.len());
+        for id in touched_formats {
+            if let Some(Some(f)) = formats.remove(&id) {
+                out.push(Projection::Format(f));
+            }
+        }
+        for id in touched_items {
+            if let Some(i) = items.remove(&id) {
+                out.push(Projection::Item(i));
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- formats ------------------------------------------------------------------------
+
+    pub async fn create_format(&self, who: &Principal, nf: NewFormat) -> Result<FormatState, NodeError> {
+        who.require(Role::Officer, "create formats")?;
+        let members = nf.members.iter().map(|m| self.parse_known_partner(m)).collect::<Result<Vec<_>, _>>()?;
+        let mut charter = FormatCharter {
+            format_id: new_id(),
+            title: nf.title,
+            description: nf.description,
+            topics: nf.topics,
+            members,
+            convener: self.partner().clone(),
+        };
+        validate_charter(&mut charter)?;
+        self.charter(charter).await
+    }
+
+    async fn charter(&self, charter: FormatCharter) -> Result<FormatState, NodeError> {
+        let members = charter.members.iter().cloned().collect();
+        let aud = policy::format_audience(&members);
+        let id = charter.format_id.clone();
+        self.publish(&aud, &[Payload::FormatCharter(charter)]).await?;
+        self.store.format(&id).await?.ok_or(NodeError::Internal("format not projected".into()))
+    }
+
+    /// Create the "Transatlantic+ <partner>" set of formats (EU + NATO + partner).
+    pub async fn create_from_template(&self, who: &Principal, partner: &str) -> Result<Vec<FormatState>, NodeError> {
+        who.require(Role::Officer, "create formats")?;
+        let partner = self.parse_known_partner(partner)?;
+        for p in ["EU", "NATO"] {
+            self.parse_known_partner(p)?;
+        }
+        let mut out = vec![];
+        for mut c in FormatTemplate::charters(&partner, self.partner(), &mut new_id) {
+            validate_charter(&mut c)?;
+            out.push(self.charter(c).await?);
+        }
+        Ok(out)
+    }
+
+    /// The convener admits a partner to a format.
+    pub async fn join_format(&self, who: &Principal, format_id: &str, partner: &str) -> Result<FormatState, NodeError> {
+        who.require(Role::Officer, "admit members")?;
+        let f = self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        policy::may_convene(self.partner(), &f)?;
+        let partner = self.parse_known_partner(partner)?;
+        if f.members.contains(&partner) {
+            return Err(NodeError::Conflict(format!("{partner} is already a member")));
+        }
+        let mut charter = f.charter();
+        charter.members.push(partner.clone());
+        charter.members.sort();
+        let aud = policy::format_audience(&charter.members.iter().cloned().collect());
+        self.publish(&aud, &[Payload::FormatJoin(FormatJoin { partner, charter })]).await?;
+        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+    }
+
+    /// This node's partner leaves a format.
+    pub async fn leave_format(&self, who: &Principal, format_id: &str) -> Result<FormatState, NodeError> {
+        who.require(Role::Officer, "leave formats")?;
+        let f = self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        if !f.members.contains(self.partner()) {
+            return Err(entente_domain::PolicyError::NotAMember(self.partner().clone()).into());
+        }
+        let aud = policy::format_audience(&f.members);
+        let leave = FormatLeave { format_id: format_id.to_owned(), partner: self.partner().clone() };
+        self.publish(&aud, &[Payload::FormatLeave(leave)]).await?;
+        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+    }
+
+    pub async fn close_format(&self, who: &Principal, format_id: &str, reason: &str) -> Result<FormatState, NodeError> {
+        who.require(Role::Officer, "close formats")?;
+        let f = self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        policy::may_convene(self.partner(), &f)?;
+        let aud = policy::format_audience(&f.members);
+        let close = FormatClose { format_id: format_id.to_owned(), reason: reason.to_owned() };
+        self.publish(&aud, &[Payload::FormatClose(close)]).await?;
+        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+    }
+
+    pub async fn formats(&self) -> Result<Vec<FormatState>, NodeError> {
+        Ok(self.store.formats().await?)
+    }
+
+    pub async fn format(&self, format_id: &str) -> Result<FormatState, NodeError> {
+        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+    }
+
+    // ----- items --------------------------------------------------------------------------
+
+    pub async fn create_item(&self, who: &Principal, ni: NewItem) -> Result<ItemState, NodeError> {
+        who.require(Role::Analyst, "post items")?;
+        let payloads = vec![self.prepare_item(who, ni).await?];
+        let (aud, payload) = payloads.into_iter().next().unwrap_or_else(|| unreachable!());
+        let id = payload.item_id.clone();
+        self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
+        self.store.item(&id).await?.ok_or(NodeError::Internal("item not projected".into()))
+    }
+
+    /// Validate a new item and work out its audience, without writing anything.
+    pub async fn prepare_item(&self, who: &Principal, ni: NewItem) -> Result<(Audience, ItemPublish), NodeError> {
+        let kind = ItemKind::parse(&ni.kind)?;
+        let tlp = ni.tlp.as_deref().map(Tlp::parse).transpose()?;
+        let mut title = ni.title;
+        let mut topics = ni.topics;
+        validate_content(&mut title, &ni.body, &mut topics)?;
+        let releasable = match &ni.releasable_to {
+            Some(v) => Some(v.iter().map(|p| self.parse_known_partner(p)).collect::<Result<Vec<_>, _>>()?),
+            None => None,
+        };
+        let f = self.store.format(&ni.format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        let aud = policy::item_audience(self.partner(), releasable.as_deref(), &f)?;
+        let mut named = Vec::new();
+        for u in &ni.named_users {
+            let (_, p) = u
+                .split_once('@')
+                .ok_or_else(|| entente_domain::DomainError::invalid("named_users", "use name@PARTNER"))?;
+            let p = PartnerCode::parse(p)?;
+            if !aud.contains(&p) {
+                return Err(entente_domain::PolicyError::OutsideFormat(p).into());
+            }
+            named.push(u.clone());
+        }
+        Ok((
+            aud,
+            ItemPublish {
+                item_id: new_id(),
+                format_id: f.format_id,
+                kind,
+                title,
+                body: ni.body,
+                topics,
+                tlp,
+                named_users: named,
+                author: who.user_id(),
+            },
+        ))
+    }
+
+    /// Look up an item the caller may see. An item the caller may not see is reported
+    /// exactly like one that does not exist.
+    pub async fn item(&self, who: &Principal, item_id: &str) -> Result<ItemState, NodeError> {
+        let it = self.store.item(item_id).await?.ok_or(NodeError::NotFound("item"))?;
+        if policy::user_may_see_item(&who.viewer(), &it) { Ok(it) } else { Err(NodeError::NotFound("item")) }
+    }
+
+    pub async fn revise_item(&self, who: &Principal, item_id: &str, rev: ItemRevision) -> Result<ItemState, NodeError> {
+        who.require(Role::Analyst, "revise items")?;
+        let it = self.item(who, item_id).await?;
+        policy::may_modify_item(self.partner(), &it)?;
+        if it.retracted.is_some() {
+            return Err(NodeError::Conflict("the item is retracted".into()));
+        }
+        let mut title = rev.title;
+        let mut topics = rev.topics;
+        validate_content(&mut title, &rev.body, &mut topics)?;
+        let r = ItemRevise { item_id: item_id.to_owned(), title, body: rev.body, topics, author: who.user_id() };
+        self.publish(&it.audience, &[Payload::ItemRevise(r)]).await?;
+        self.store.item(item_id).await?.ok_or(NodeError::NotFound("item"))
+    }
+
+    pub async fn retract_item(&self, who: &Principal, item_id: &str, reason: &str) -> Result<ItemState, NodeError> {
+        who.require(Role::Analyst, "retract items")?;
+        let it = self.item(who, item_id).await?;
+        policy::may_modify_item(self.partner(), &it)?;
+        if it.retracted.is_some() {
+            return Ok(it);
+        }
+        let r = ItemRetract { item_id: item_id.to_owned(), reason: reason.to_owned(), author: who.user_id() };
+        self.publish(&it.audience, &[Payload::ItemRetract(r)]).await?;
+        self.store.item(item_id).await?.ok_or(NodeError::NotFound("item"))
+    }
+
+    /// Items the caller may see, filtered and paged. The cursor is the id of the last item
+    /// returned, so it carries nothing about items the caller may not see.
+    pub async fn items(&self, who: &Principal, f: ItemFilter) -> Result<ItemPage, NodeError> {
+        let limit = f.limit.unwrap_or(50).clamp(1, 500);
+        let mut q = ItemQuery {
+            format_id: f.format,
+            kind: f.kind.as_deref().map(ItemKind::parse).transpose()?,
+            topic: f.topic.map(|t| {
+                if entente_domain::taxonomy::is_topic(&t) { Ok(t) } else { Err(entente_domain::DomainError::UnknownTopic(t)) }
+            }).transpose()?,
+            origin: f.partner.as_deref().map(PartnerCode::parse).transpose()?,
+            tlp: f.tlp.as_deref().map(Tlp::parse).transpose()?,
+            since: f.since.map(|s| {
+                crate::clock::parse_rfc3339(&s)
+                    .map(crate::clock::rfc3339)
+                    .ok_or_else(|| entente_domain::DomainError::invalid("since", "an RFC 3339 timestamp"))
+            }).transpose()?,
+            after: f.cursor,
+            limit: limit + 1,
+        };
+        let viewer: Viewer = who.viewer();
+        let mut out = Vec::new();
+        loop {
+            let batch = self.store.items(&q).await?;
+            let exhausted = batch.len() < q.limit as usize;
+            let mut last_scanned = None;
+            for it in batch {
+                last_scanned = Some(it.item_id.clone());
+                if policy::user_may_see_item(&viewer, &it) {
+                    out.push(it);
+                    if out.len() > limit as usize {
+                        break;
+                    }
+                }
+            }
+            if out.len() > limit as usize || exhausted {
+                break;
+            }
+            q.after = last_scanned;
+        }
+        let next = if out.len() > limit as usize {
+            out.truncate(limit as usize);
+            out.last().map(|i| i.item_id.clone())
+        } else {
+            None
+        };
+        Ok(ItemPage { items: out, next })
+    }
+
+    // ----- federation, server side ---------------------------------------------------------
+
+    /// Authenticate a signed federation request; returns the calling partner.
+    pub fn fed_authenticate(&self, req: &SignedRequest<'_>) -> Result<PartnerCode, NodeError> {
+        let now = self.clock.now().unix_timestamp();
+        let caller = fed::verify_request(req, self.partner(), now, self.cfg.sync.max_clock_skew, |p| {
+            // Only configured peers may call; our own key is not a peer key.
+            if p == self.partner() { None } else { self.peer(p).map(|x| x.key) }
+        })?;
+        Ok(caller)
+    }
+
+    /// The logs `caller` may receive from this node: every held log, own or forwarded,
+    /// whose audience contains the caller.
+    pub async fn fed_logs(&self, caller: &PartnerCode) -> Result<LogsResponse, NodeError> {
+        let logs = self
+            .store
+            .logs()
+            .await?
+            .into_iter()
+            .filter(|l| policy::may_forward(self.partner(), caller, &l.audience))
+            .map(|l| RemoteLog { log_id: l.log_id, origin: l.origin, audience: l.audience, head_seq: l.head_seq })
+            .collect();
+        Ok(LogsResponse { partner: self.partner().clone(), logs })
+    }
+
+    /// A page of a log for `caller`. A log the caller is not in the audience of is reported
+    /// exactly like a log that does not exist.
+    pub async fn fed_entries(&self, caller: &PartnerCode, log_id: &str, after: u64, limit: u32) -> Result<fed::EntriesResponse, NodeError> {
+        let log: LogInfo = self.store.log(log_id).await?.ok_or(NodeError::NotFound("log"))?;
+        if !policy::may_forward(self.partner(), caller, &log.audience) {
+            return Err(NodeError::NotFound("log"));
+        }
+        let limit = limit.clamp(1, self.cfg.sync.page_size.max(1));
+        let entries = self.store.entries_after(log_id, after, limit).await?;
+        Ok(fed::EntriesResponse { log_id: log_id.to_owned(), entries })
+    }
+
+    /// A peer says it has something new: pull from it soon.
+    pub fn fed_notify(&self, caller: &PartnerCode) {
+        let _ = self.wake_tx.try_send(caller.clone());
+    }
+
+    pub async fn forks(&self) -> Result<Vec<entente_store::ForkEvidence>, NodeError> {
+        Ok(self.store.forks().await?)
+    }
+}
+
+/// A time-ordered id (UUIDv7): appends stay at the end of indexes and reveal no counts.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+

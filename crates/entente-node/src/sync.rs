@@ -1,0 +1,473 @@
+//! Pull-based, paged, resumable sync with push wake-ups, verification of everything
+//! received, fork evidence, and `verify` over every stored log.
+//!
+//! The cursor of a log is simply its stored head: a node receives a log whole and in order
+//! or not at all, so a restart resumes from the last committed page with no duplicates.
+
+use crate::fed::{self, EntriesResponse, LogsResponse, Notify};
+use crate::node::{Appended, Node};
+use crate::NodeError;
+use entente_domain::PartnerCode;
+use entente_domain::policy;
+use entente_log::{LogDescriptor, LogError, LogHead, SignedEntry, parse_entry, verify_entry, verify_page};
+use entente_store::{ForkEvidence, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Counters of what sync applied and rejected, by reason.
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    pub applied: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: std::sync::Mutex<BTreeMap<String, u64>>,
+}
+
+impl SyncCounters {
+    fn reject(&self, reason: &str) {
+        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()).entry(reason.to_owned()).or_default() += 1;
+    }
+
+    pub fn rejected(&self) -> BTreeMap<String, u64> {
+        self.rejected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PeerSyncReport {
+    pub partner: String,
+    pub logs_offered: usize,
+    pub entries_applied: u64,
+    pub duplicates: u64,
+    /// (log id, reason) for every log page refused.
+    pub rejected: Vec<(String, String)>,
+    pub forks: usize,
+    pub error: Option<String>,
+}
+
+/// What became of one page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageOutcome {
+    Applied { applied: u64, duplicates: u64, head: u64 },
+    Rejected { reason: String, fork: bool },
+}
+
+impl Node {
+    fn sync_lock(&self, p: &PartnerCode) -> Arc<tokio::sync::Mutex<()>> {
+        self.sync_locks.lock().unwrap_or_else(|e| e.into_inner()).entry(p.clone()).or_default().clone()
+    }
+
+    pub fn sync_counters(&self) -> &SyncCounters {
+        &self.metrics
+    }
+
+    async fn fed_get<T: serde::de::DeserializeOwned>(&self, peer: &PartnerCode, base: &str, path_and_query: &str) -> Result<T, NodeError> {
+        let now = self.clock.now().unix_timestamp();
+        let headers = fed::sign_request(&self.key, self.partner(), peer, "GET", path_and_query, b"", now);
+        let mut req = self.http.get(format!("{base}{path_and_query}"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.map_err(|e| NodeError::Peer { peer: peer.to_string(), reason: e.to_string() })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(NodeError::Peer { peer: peer.to_string(), reason: format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()) });
+        }
+        resp.json::<T>().await.map_err(|e| NodeError::Peer { peer: peer.to_string(), reason: format!("bad response: {e}") })
+    }
+
+    async fn fed_post_notify(&self, peer: &PartnerCode, base: &str, n: &Notify) -> Result<(), NodeError> {
+        let body = serde_json::to_vec(n).map_err(|e| NodeError::Internal(e.to_string()))?;
+        let now = self.clock.now().unix_timestamp();
+        let headers = fed::sign_request(&self.key, self.partner(), peer, "POST", fed::PATH_NOTIFY, &body, now);
+        let mut req = self.http.post(format!("{base}{}", fed::PATH_NOTIFY)).header("content-type", "application/json").body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.map_err(|e| NodeError::Peer { peer: peer.to_string(), reason: e.to_string() })?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(NodeError::Peer { peer: peer.to_string(), reason: format!("notify: HTTP {}", resp.status()) })
+        }
+    }
+
+    /// Pull everything new from every peer with a URL.
+    pub async fn sync_once(&self) -> Vec<PeerSyncReport> {
+        let mut out = vec![];
+        for p in self.peer_list() {
+            if p.record.url.is_some() {
+                out.push(self.sync_peer(&p.record.partner).await);
+            }
+        }
+        out
+    }
+
+    /// Pull everything new from one peer: every log it offers that this node may accept,
+    /// page by page from this node's head.
+    pub async fn sync_peer(&self, partner: &PartnerCode) -> PeerSyncReport {
+        let lock = self.sync_lock(partner);
+        let _guard = lock.lock().await;
+        let mut report = PeerSyncReport { partner: partner.to_string(), ..Default::default() };
+        let r = self.sync_peer_inner(partner, &mut report).await;
+        if let Err(e) = &r {
+            report.error = Some(e.to_string());
+        }
+        let now = self.clock.now_rfc3339();
+        if let Err(e) = self.store.set_peer_status(partner, &now, report.error.as_deref()).await {
+            tracing::warn!(peer = %partner, %e, "could not record sync status");
+        }
+        report
+    }
+
+    async fn sync_peer_inner(&self, partner: &PartnerCode, report: &mut PeerSyncReport) -> Result<(), NodeError> {
+        let peer = self.peer(partner).ok_or(NodeError::NotFound("peer"))?;
+        let base = peer.record.url.clone().ok_or(NodeError::NotFound("peer url"))?;
+        let offered: LogsResponse = self.fed_get(partner, &base, fed::PATH_LOGS).await?;
+        report.logs_offered = offered.logs.len();
+        for remote in offered.logs {
+            let desc = LogDescriptor::new(remote.origin.clone(), remote.audience.clone());
+            if desc.log_id != remote.log_id {
+                self.metrics.reject("wrong_log");
+                report.rejected.push((remote.log_id.clone(), "log id does not match origin and audience".into()));
+                continue;
+            }
+            if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
+                // Our own logs come back to us from peers; anything else here is a peer
+                // offering what we are not in the audience of.
+                if &desc.origin != self.partner() {
+                    self.metrics.reject("not_in_audience");
+                    report.rejected.push((desc.log_id.clone(), "not in audience".into()));
+                }
+                continue;
+            }
+            loop {
+                let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
+                if head.seq >= remote.head_seq {
+                    break;
+                }
+                let path = format!("{}?after={}&limit={}", fed::entries_path(&desc.log_id), head.seq, self.cfg.sync.page_size);
+                let page: EntriesResponse = self.fed_get(partner, &base, &path).await?;
+                if page.entries.is_empty() {
+                    break;
+                }
+                match self.apply_page(partner, &desc, page.entries).await? {
+                    PageOutcome::Applied { applied, duplicates, .. } => {
+                        report.entries_applied += applied;
+                        report.duplicates += duplicates;
+                        if applied == 0 {
+                            break;
+                        }
+                    }
+                    PageOutcome::Rejected { reason, fork } => {
+                        if fork {
+                            report.forks += 1;
+                        }
+                        report.rejected.push((desc.log_id.clone(), reason));
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Verify and apply a page of a log received from `from`. Entries this node already
+    /// holds are checked against what it holds (identical: skipped; different and validly
+    /// signed: a fork, kept as evidence); the rest must continue the chain from the head.
+    /// Nothing of a rejected page is applied.
+    pub async fn apply_page(&self, from: &PartnerCode, desc: &LogDescriptor, entries: Vec<SignedEntry>) -> Result<PageOutcome, NodeError> {
+        let reject = |reason: String, kind: &str| {
+            self.metrics.reject(kind);
+            tracing::warn!(peer = %from, log = %desc.log_id, %reason, "sync page rejected");
+            Ok(PageOutcome::Rejected { reason, fork: kind == "fork" })
+        };
+        if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
+            return reject("this node is not in the log's audience, or it is this node's own log".into(), "not_in_audience");
+        }
+        let Some(origin_key) = self.key_of(&desc.origin) else {
+            return reject(format!("no pinned key for origin {}", desc.origin), "unknown_origin_key");
+        };
+        for _attempt in 0..3 {
+            let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
+            // Split the page at our head.
+            let mut split = entries.len();
+            let mut seqs = Vec::with_capacity(entries.len());
+            for (i, e) in entries.iter().enumerate() {
+                let seq = match parse_entry(e) {
+                    Ok(p) => p.header.seq,
+                    Err(err) => return reject(err.to_string(), err.reason()),
+                };
+                if seq > head.seq && split == entries.len() {
+                    split = i;
+                }
+                if seq <= head.seq && split != entries.len() {
+                    return reject(LogError::Gap { expected: head.seq + 1, got: seq }.to_string(), "out_of_order");
+                }
+                seqs.push(seq);
+            }
+            let (old, new) = entries.split_at(split);
+            let mut duplicates = 0;
+            if !old.is_empty() {
+                let lo = *seqs.iter().take(split).min().unwrap_or(&1);
+                let hi = *seqs.iter().take(split).max().unwrap_or(&head.seq);
+                let held: BTreeMap<u64, [u8; 32]> = self.store.entry_hashes(&desc.log_id, lo, hi).await?.into_iter().collect();
+                for e in old {
+                    let p = match parse_entry(e) {
+                        Ok(p) => p,
+                        Err(err) => return reject(err.to_string(), err.reason()),
+                    };
+                    if p.header.log != desc.log_id {
+                        return reject(format!("entry {} belongs to another log", p.header.seq), "wrong_log");
+                    }
+                    if held.get(&p.header.seq) == Some(&p.hash) {
+                        duplicates += 1;
+                        continue;
+                    }
+                    // Different from what we hold at the same position.
+                    if verify_entry(e, &origin_key).is_err() {
+                        return reject(format!("entry {}: forged (signature does not verify)", p.header.seq), "bad_signature");
+                    }
+                    let stored = self.store.entries_after(&desc.log_id, p.header.seq - 1, 1).await?;
+                    if let Some(held_entry) = stored.into_iter().next() {
+                        let fork = ForkEvidence {
+                            log_id: desc.log_id.clone(),
+                            origin: desc.origin.clone(),
+                            seq: p.header.seq,
+                            held: held_entry,
+                            conflicting: e.clone(),
+                            received_from: from.clone(),
+                            detected_at: self.clock.now_rfc3339(),
+                        };
+                        self.store.record_fork(&fork).await?;
+                        tracing::error!(origin = %desc.origin, log = %desc.log_id, seq = p.header.seq, peer = %from,
+                            "FORK: two validly signed entries with the same sequence number; evidence kept");
+                    }
+                    return reject(format!("fork at entry {}: evidence kept", p.header.seq), "fork");
+                }
+                self.metrics.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+            }
+            if new.is_empty() {
+                return Ok(PageOutcome::Applied { applied: 0, duplicates, head: head.seq });
+            }
+            let parsed = match verify_page(desc, head, new, &origin_key) {
+                Ok(p) => p,
+                Err(err) => return reject(err.to_string(), err.reason()),
+            };
+            let projections = self.fold(&parsed).await?;
+            let last = parsed.last().map(|p| p.header.seq).unwrap_or(head.seq);
+            match self.store.append(desc, head, &parsed, &projections).await {
+                Ok(()) => {
+                    self.metrics.applied.fetch_add(parsed.len() as u64, Ordering::Relaxed);
+                    self.announce(desc, last, Some(from.clone()));
+                    return Ok(PageOutcome::Applied { applied: parsed.len() as u64, duplicates, head: last });
+                }
+                // A concurrent sync of the same log from another peer got there first.
+                Err(StoreError::HeadMoved { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(NodeError::Internal("log head kept moving during apply".into()))
+    }
+
+    /// Start the background work: periodic pulls, pulls woken by peers' notifications, and
+    /// notifications to peers when a log they are in the audience of grows. Stops when the
+    /// returned handle is dropped or `stop` is called.
+    pub fn start(self: &Arc<Self>) -> BackgroundHandle {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let wake_rx = self.wake_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let appended_rx = self.appended_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut tasks = vec![];
+        if let Some(mut wake_rx) = wake_rx {
+            let node = Arc::clone(self);
+            let mut stop = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let first = if node.cfg.sync.on_start { tokio::time::Instant::now() } else { tokio::time::Instant::now() + node.cfg.sync.interval };
+                let mut tick = tokio::time::interval_at(first, node.cfg.sync.interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        _ = tick.tick() => {
+                            for r in node.sync_once().await {
+                                if let Some(e) = r.error { tracing::debug!(peer = %r.partner, error = %e, "periodic sync failed"); }
+                            }
+                        }
+                        Some(p) = wake_rx.recv() => {
+                            // Coalesce a burst of wake-ups into one pull per peer.
+                            let mut peers = std::collections::BTreeSet::from([p]);
+                            while let Ok(more) = wake_rx.try_recv() { peers.insert(more); }
+                            for p in peers {
+                                let node = Arc::clone(&node);
+                                tokio::spawn(async move { node.sync_peer(&p).await });
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        if let Some(mut appended_rx) = appended_rx {
+            let node = Arc::clone(self);
+            let mut stop = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        Some(a) = appended_rx.recv() => {
+                            let mut batch = vec![a];
+                            while let Ok(more) = appended_rx.try_recv() { batch.push(more); }
+                            node.notify_peers(batch);
+                        }
+                    }
+                }
+            }));
+        }
+        BackgroundHandle { stop: stop_tx, tasks }
+    }
+
+    /// Tell each peer in a grown log's audience (never anyone outside it) to pull.
+    fn notify_peers(self: &Arc<Self>, batch: Vec<Appended>) {
+        let mut per_peer: BTreeMap<PartnerCode, Notify> = BTreeMap::new();
+        for a in batch {
+            for p in a.audience.iter() {
+                if p == self.partner() || Some(p) == a.from.as_ref() || !policy::may_forward(self.partner(), p, &a.audience) {
+                    continue;
+                }
+                // A forwarded log needs no notification back to its origin.
+                if p == &a.origin {
+                    continue;
+                }
+                per_peer.insert(p.clone(), Notify { log_id: a.log_id.clone(), head_seq: a.head_seq });
+            }
+        }
+        for (p, n) in per_peer {
+            let Some(url) = self.peer(&p).and_then(|x| x.record.url) else { continue };
+            let node = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(e) = node.fed_post_notify(&p, &url, &n).await {
+                    tracing::debug!(peer = %p, %e, "push notification failed; the periodic pull will deliver");
+                }
+            });
+        }
+    }
+
+    /// Check every stored log: each entry's signature against its origin's pinned key, the
+    /// chain, sequence continuity and the recorded head; and report fork evidence.
+    pub async fn verify_all(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, NodeError> {
+        let mut report = VerifyReport::default();
+        for log in self.store.logs().await? {
+            report.logs += 1;
+            let Some(key) = self.key_of(&log.origin) else {
+                report.problems.push(format!("log {} (origin {}): no pinned key for the origin", log.log_id, log.origin));
+                continue;
+            };
+            let desc = log.descriptor();
+            let mut head = LogHead::EMPTY;
+            loop {
+                let page = self.store.entries_after(&log.log_id, head.seq, 5000).await?;
+                if page.is_empty() {
+                    break;
+                }
+                for e in &page {
+                    let ok = verify_entry(e, &key).and_then(|p| {
+                        if p.header.log != desc.log_id || p.header.origin != desc.origin || p.header.audience != desc.audience {
+                            return Err(LogError::WrongLog { seq: p.header.seq, reason: "stored under another log".into() });
+                        }
+                        if p.header.seq != head.seq + 1 {
+                            return Err(LogError::Gap { expected: head.seq + 1, got: p.header.seq });
+                        }
+                        if p.prev_hash() != Some(head.hash) {
+                            return Err(LogError::BrokenChain { seq: p.header.seq });
+                        }
+                        Ok(p)
+                    });
+                    match ok {
+                        Ok(p) => head = LogHead { seq: p.header.seq, hash: p.hash },
+                        Err(err) => {
+                            let seq = parse_entry(e).map(|p| p.header.seq).unwrap_or(head.seq + 1);
+                            report.problems.push(format!(
+                                "log {} (origin {}, audience {}) entry {}: {}",
+                                log.log_id, log.origin, log.audience.key(), seq, err
+                            ));
+                            break;
+                        }
+                    }
+                    report.entries += 1;
+                }
+                progress(report.entries);
+                if report.problems.iter().any(|p| p.contains(&log.log_id)) {
+                    break;
+                }
+            }
+            if !report.problems.iter().any(|p| p.contains(&log.log_id)) && head != log.head() {
+                report.problems.push(format!("log {}: recorded head {} does not match entries (last {})", log.log_id, log.head_seq, head.seq));
+            }
+        }
+        for f in self.store.forks().await? {
+            report.forks += 1;
+            report.problems.push(format!("fork evidence: log {} (origin {}) entry {} received from {}", f.log_id, f.origin, f.seq, f.received_from));
+        }
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub logs: u64,
+    pub entries: u64,
+    pub forks: u64,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Stops a node's background tasks when dropped.
+#[derive(Debug)]
+pub struct BackgroundHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl BackgroundHandle {
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for BackgroundHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Polling helper used by tests and the demo: wait until `f` holds, checking on each tick.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

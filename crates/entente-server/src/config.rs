@@ -1,0 +1,139 @@
+//! The data directory's `entente.toml`, validated into the settings a node is built from.
+//! Unknown keys are errors, and every error names the key or path at fault.
+
+use anyhow::{Context, Result, anyhow, bail};
+use entente_domain::PartnerCode;
+use entente_node::NodeConfig;
+use entente_node::config::SyncConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub partner: String,
+    pub listen: String,
+    pub public_url: String,
+    #[serde(default)]
+    pub database: DatabaseFile,
+    #[serde(default)]
+    pub sync: SyncFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseFile {
+    /// `sqlite://entente.db` (relative to the data directory) or an absolute path.
+    pub url: String,
+}
+
+impl Default for DatabaseFile {
+    fn default() -> Self {
+        DatabaseFile { url: "sqlite://entente.db".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncFile {
+    pub interval_secs: u64,
+    pub page_size: u32,
+    pub on_start: bool,
+}
+
+impl Default for SyncFile {
+    fn default() -> Self {
+        let d = SyncConfig::default();
+        SyncFile { interval_secs: d.interval.as_secs(), page_size: d.page_size, on_start: d.on_start }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        LimitsFile { max_body_bytes: 1024 * 1024 }
+    }
+}
+
+impl FileConfig {
+    pub fn new(partner: &str, listen: &str, public_url: &str) -> FileConfig {
+        FileConfig {
+            partner: partner.into(),
+            listen: listen.into(),
+            public_url: public_url.into(),
+            database: Default::default(),
+            sync: Default::default(),
+            limits: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(PathBuf),
+}
+
+/// Validated settings of one node.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub node: NodeConfig,
+    pub listen: SocketAddr,
+    pub database: Database,
+}
+
+impl ServerConfig {
+    pub fn load(dir: &Path) -> Result<ServerConfig> {
+        let path = dir.join(crate::CONFIG_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: cannot read (run `entente init` first?)", path.display()))?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
+        Self::from_file(dir, file)
+    }
+
+    pub fn from_file(dir: &Path, f: FileConfig) -> Result<ServerConfig> {
+        let partner = PartnerCode::parse(&f.partner).map_err(|e| anyhow!("partner: {e}"))?;
+        let listen: SocketAddr = f.listen.parse().map_err(|_| anyhow!("listen: {:?} is not an address like 127.0.0.1:7401", f.listen))?;
+        if !(f.public_url.starts_with("http://") || f.public_url.starts_with("https://")) {
+            bail!("public_url: {:?} must start with http:// or https://", f.public_url);
+        }
+        let database = if let Some(p) = f.database.url.strip_prefix("sqlite://") {
+            let p = Path::new(p);
+            Database::Sqlite(if p.is_absolute() { p.to_owned() } else { dir.join(p) })
+        } else {
+            bail!("database.url: {:?} is not supported (use sqlite://FILE)", f.database.url);
+        };
+        if f.sync.interval_secs == 0 {
+            bail!("sync.interval_secs: must be at least 1");
+        }
+        if !(1..=10_000).contains(&f.sync.page_size) {
+            bail!("sync.page_size: must be 1 to 10000");
+        }
+        if f.limits.max_body_bytes < 1024 {
+            bail!("limits.max_body_bytes: must be at least 1024");
+        }
+        let mut node = NodeConfig::new(partner, f.public_url.trim_end_matches('/'), dir.to_owned());
+        node.sync.interval = Duration::from_secs(f.sync.interval_secs);
+        node.sync.page_size = f.sync.page_size;
+        node.sync.on_start = f.sync.on_start;
+        node.max_body_bytes = f.limits.max_body_bytes;
+        Ok(ServerConfig { node, listen, database })
+    }
+
+    /// Write settings back (used by the demo and the bench to tune generated nodes).
+    pub fn rewrite(dir: &Path, edit: impl FnOnce(&mut FileConfig)) -> Result<()> {
+        let path = dir.join(crate::CONFIG_FILE);
+        let mut f: FileConfig = toml::from_str(&std::fs::read_to_string(&path)?).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
+        edit(&mut f);
+        std::fs::write(&path, toml::to_string_pretty(&f)?)?;
+        Ok(())
+    }
+}

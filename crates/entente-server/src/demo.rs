@@ -1,0 +1,214 @@
+//! `entente demo`: three peered nodes (EU, NATO, JPN) on 127.0.0.1 in one process, seeded
+//! with a clearly fictional exercise scenario so each node visibly sees a different subset.
+
+use crate::{ServerConfig, bind, generate_password, init, open_with, serve};
+use anyhow::{Context, Result};
+use entente_node::auth::Principal;
+use entente_node::sync::BackgroundHandle;
+use entente_node::{NewFormat, NewItem, Node};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const PARTNERS: [&str; 3] = ["EU", "NATO", "JPN"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoNode {
+    pub partner: String,
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoFile {
+    pub nodes: Vec<DemoNode>,
+}
+
+/// Running demo nodes; dropping it stops their background work.
+#[derive(Debug)]
+pub struct Demo {
+    pub nodes: Vec<Arc<Node>>,
+    pub file: DemoFile,
+    pub handles: Vec<BackgroundHandle>,
+    pub servers: Vec<tokio::task::JoinHandle<Result<()>>>,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// Create (first run) or reopen (later runs) the demo in `dir` and start its nodes.
+pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
+    let demo_json = dir.join("demo.json");
+    let fresh = !demo_json.exists();
+    let dirs: Vec<PathBuf> = PARTNERS.iter().map(|p| dir.join(p.to_lowercase())).collect();
+    let mut file = DemoFile { nodes: vec![] };
+    if fresh {
+        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+            anyhow::bail!("{} exists but holds no demo.json; remove it or pass another --dir", dir.display());
+        }
+        for (i, p) in PARTNERS.iter().enumerate() {
+            let addr: SocketAddr = ([127, 0, 0, 1], base_port + i as u16).into();
+            init(&dirs[i], p, addr, None).await?;
+            ServerConfig::rewrite(&dirs[i], |f| f.sync.interval_secs = 5)?;
+        }
+    } else {
+        file = serde_json::from_slice(&std::fs::read(&demo_json)?).context("demo.json")?;
+    }
+    let cfgs: Vec<ServerConfig> = dirs.iter().map(|d| ServerConfig::load(d)).collect::<Result<_>>()?;
+    // Bind every port before anything else, so a port in use stops the demo at once.
+    let mut listeners = vec![];
+    for c in &cfgs {
+        listeners.push(bind(c.listen).await?);
+    }
+    let mut nodes = vec![];
+    for c in &cfgs {
+        nodes.push(open_with(c).await?);
+    }
+    if fresh {
+        for (i, n) in nodes.iter().enumerate() {
+            for (j, other) in nodes.iter().enumerate() {
+                if i != j {
+                    n.add_peer(other.partner().as_str(), Some(&other.config().public_url), &other.public_key().to_hex()).await?;
+                }
+            }
+            let password = generate_password()?;
+            n.add_user("admin", entente_domain::Role::Admin, &password).await?;
+            let token = n.create_token_for("admin", "demo").await?;
+            file.nodes.push(DemoNode {
+                partner: n.partner().to_string(),
+                url: n.config().public_url.clone(),
+                username: "admin".into(),
+                password,
+                token,
+            });
+        }
+    }
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let mut servers = vec![];
+    for (n, l) in nodes.iter().zip(listeners) {
+        let mut rx = rx.clone();
+        let stop = async move {
+            let _ = rx.changed().await;
+        };
+        servers.push(tokio::spawn(serve(Arc::clone(n), l, stop)));
+    }
+    if fresh {
+        seed(&nodes).await.context("seeding the demo scenario")?;
+        std::fs::write(&demo_json, serde_json::to_vec_pretty(&file)?)?;
+    }
+    let handles = nodes.iter().map(|n| n.start()).collect();
+    Ok(Demo { nodes, file, handles, servers, shutdown })
+}
+
+impl Demo {
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for h in self.handles {
+            h.stop().await;
+        }
+        for s in self.servers {
+            let _ = s.await;
+        }
+    }
+}
+
+fn admin(n: &Node) -> Principal {
+    Principal { username: "admin".into(), role: entente_domain::Role::Admin, partner: n.partner().clone() }
+}
+
+struct Seed<'a> {
+    node: &'a Node,
+}
+
+impl Seed<'_> {
+    async fn item(&self, format_id: &str, kind: &str, title: &str, body: &str, topics: &[&str], tlp: Option<&str>, to: Option<&[&str]>) -> Result<String> {
+        let ni = NewItem {
+            format_id: format_id.into(),
+            kind: kind.into(),
+            title: title.into(),
+            body: body.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            tlp: tlp.map(str::to_owned),
+            releasable_to: to.map(|v| v.iter().map(|p| p.to_string()).collect()),
+            named_users: vec![],
+        };
+        Ok(self.node.create_item(&admin(self.node), ni).await?.item_id)
+    }
+}
+
+const NOTICE: &str = "*EXERCISE — fictional scenario for the Entente demo. Not real events.*\n\n";
+
+/// The seed scenario. Formats are convened by the EU; each partner then publishes items at
+/// different TLP levels and audiences, so EU, NATO and JPN each see a different subset.
+async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
+    let (eu, nato, jpn) = (&nodes[0], &nodes[1], &nodes[2]);
+    let formats = eu.create_from_template(&admin(eu), "JPN").await?;
+    let bilateral = eu
+        .create_format(
+            &admin(eu),
+            NewFormat {
+                title: "EU–Japan — security and defence partnership".into(),
+                description: "Bilateral format of the EU and Japan (shows selective cooperation).".into(),
+                topics: vec!["maritime-security".into(), "cyber-defence".into(), "economic-security".into()],
+                members: vec!["EU".into(), "JPN".into()],
+            },
+        )
+        .await?;
+    // Let NATO and JPN receive the formats before they publish into them.
+    nato.sync_peer(eu.partner()).await;
+    jpn.sync_peer(eu.partner()).await;
+    let id = |suffix: &str| formats.iter().find(|f| f.title.ends_with(suffix)).map(|f| f.format_id.clone()).unwrap_or_default();
+    let (maritime, hybrid, cyber, edt) = (id("maritime security"), id("hybrid threats and FIMI"), id("cyber defence"), id("emerging and disruptive technologies"));
+
+    let s = Seed { node: eu };
+    let all: &[&str] = &["EU", "NATO", "JPN"];
+    s.item(&maritime, "report", "EXERCISE: AIS gaps around the fictional Strait of Veldra",
+        &format!("{NOTICE}Three tankers switched off AIS for 6–9 hours while transiting the (fictional) Strait of Veldra. Pattern consistent with ship-to-ship transfers."),
+        &["maritime-security"], Some("GREEN"), Some(all)).await?;
+    s.item(&hybrid, "incident", "EXERCISE: Coordinated network amplifies fabricated port-closure claims",
+        &format!("{NOTICE}A cluster of newly created pages (DISARM T0007 Create Inauthentic Social Media Pages and Groups) floods feeds (T0049 Flood Information Space) with a fabricated claim that a partner port is closed (T0023 Distort Facts)."),
+        &["fimi", "hybrid-threats"], Some("AMBER"), Some(&["EU", "JPN"])).await?;
+    let bp = s.item(&hybrid, "best-practice", "EXERCISE: Joint attribution messaging checklist",
+        &format!("{NOTICE}1. Agree facts before attribution. 2. Publish at the same hour. 3. Use the same core sentence in every language."),
+        &["fimi"], Some("GREEN"), Some(all)).await?;
+    eu.revise_item(&admin(eu), &bp, entente_node::ItemRevision {
+        title: "EXERCISE: Joint attribution messaging checklist (rev. 2)".into(),
+        body: format!("{NOTICE}1. Agree facts before attribution. 2. Publish at the same hour. 3. Use the same core sentence in every language. 4. Name a single spokesperson per partner."),
+        topics: vec!["fimi".into()],
+    }).await?;
+    s.item(&edt, "note", "EXERCISE: Internal drafting note (unmarked)",
+        &format!("{NOTICE}Unmarked draft: treated as TLP:RED, originator only."),
+        &["emerging-technologies"], None, None).await?;
+    s.item(&bilateral.format_id, "assessment", "EXERCISE: Supply-chain exposure of a fictional chip foundry",
+        &format!("{NOTICE}Bilateral EU–Japan assessment of supply-chain dependencies."),
+        &["economic-security"], Some("AMBER+STRICT"), Some(&["EU", "JPN"])).await?;
+
+    let s = Seed { node: nato };
+    s.item(&cyber, "assessment", "EXERCISE: Wiper targeting fictional port logistics systems",
+        &format!("{NOTICE}Assessment shared with Japan only: overlaps with a fictional wiper seen in last quarter's exercise."),
+        &["cyber-defence", "critical-infrastructure"], Some("AMBER+STRICT"), Some(&["NATO", "JPN"])).await?;
+    s.item(&maritime, "report", "EXERCISE: Military mobility — fictional ferry capacity study",
+        &format!("{NOTICE}Ro-ro ferry capacity available for a notional reinforcement exercise."),
+        &["military-mobility"], Some("GREEN"), Some(all)).await?;
+    let dup = s.item(&cyber, "note", "EXERCISE: Duplicate alert (to be retracted)",
+        &format!("{NOTICE}Posted twice by mistake."), &["cyber-defence"], Some("CLEAR"), Some(all)).await?;
+    nato.retract_item(&admin(nato), &dup, "duplicate of an earlier note").await?;
+
+    let s = Seed { node: jpn };
+    s.item(&maritime, "note", "EXERCISE: Coast guard liaison contact update",
+        &format!("{NOTICE}New 24/7 liaison desk for the exercise period."), &["maritime-security"], Some("CLEAR"), Some(all)).await?;
+    s.item(&bilateral.format_id, "lesson-learned", "EXERCISE: Lessons from a joint table-top on undersea cables",
+        &format!("{NOTICE}Pre-agreed contact lists cut the time to a joint statement from 9 to 3 hours."),
+        &["critical-infrastructure"], Some("GREEN"), Some(&["EU", "JPN"])).await?;
+    s.item(&hybrid, "report", "EXERCISE: Deepfake video of a fictional minister",
+        &format!("{NOTICE}Shared with NATO only in this scenario."), &["fimi"], Some("AMBER"), Some(&["NATO", "JPN"])).await?;
+
+    // Converge once so the demo starts in a settled state.
+    for _ in 0..2 {
+        for n in nodes {
+            n.sync_once().await;
+        }
+    }
+    Ok(())
+}
