@@ -1,1 +1,267 @@
-//! placeholder
+//! An in-process test harness: several federated nodes, each with its own temp directory,
+//! SQLite database, key and port-0 HTTP server, connected through controllable loopback
+//! proxies so tests can cut and heal links. Test-only; nothing in the product depends on it.
+
+use anyhow::Result;
+use entente_domain::Role;
+use entente_log::NodeKey;
+use entente_node::auth::Principal;
+use entente_node::sync::BackgroundHandle;
+use entente_node::{Node, NodeConfig, SystemClock};
+use entente_store_sqlite::SqliteStore;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A loopback TCP proxy in front of one node, used by exactly one other node. Cutting it
+/// refuses new connections and drops open ones, like a network partition.
+#[derive(Debug)]
+pub struct Link {
+    pub addr: SocketAddr,
+    up: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    async fn start(target: Arc<RwLock<SocketAddr>>) -> Result<Link> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (up, up_rx) = watch::channel(true);
+        let t = target;
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { break };
+                if !*up_rx.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let to = *t.read().unwrap_or_else(|e| e.into_inner());
+                let mut up_rx = up_rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(to).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = up_rx.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Ok(Link { addr, up, task })
+    }
+
+    pub fn set_up(&self, up: bool) {
+        let _ = self.up.send(up);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One node of a test cluster.
+pub struct TestNode {
+    pub partner: String,
+    pub dir: PathBuf,
+    pub node: Arc<Node>,
+    pub addr: Arc<RwLock<SocketAddr>>,
+    pub token: String,
+    pub key_seed: String,
+    server: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    background: Option<BackgroundHandle>,
+    cfg: NodeConfig,
+}
+
+impl std::fmt::Debug for TestNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestNode({})", self.partner)
+    }
+}
+
+impl TestNode {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The node's admin user, as a principal for direct calls.
+    pub fn admin(&self) -> Principal {
+        Principal { username: "admin".into(), role: Role::Admin, partner: self.node.partner().clone() }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("entente.db")
+    }
+
+    async fn serve(&mut self) -> Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        *self.addr.write().unwrap_or_else(|e| e.into_inner()) = listener.local_addr()?;
+        let (tx, mut rx) = watch::channel(false);
+        // Serve through the server crate, so the harness runs exactly what `entente serve` runs.
+        let node = Arc::clone(&self.node);
+        let task = tokio::spawn(async move {
+            let _ = entente_server::serve(node, listener, async move {
+                let _ = rx.changed().await;
+            })
+            .await;
+        });
+        self.server = Some((tx, task));
+        Ok(())
+    }
+
+    /// Start background sync and push notifications.
+    pub fn start_background(&mut self) {
+        self.background = Some(self.node.start());
+    }
+
+    /// Stop everything and reopen the node from its data directory (same key, same database),
+    /// like a process restart.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop().await;
+        let store = SqliteStore::open(&self.db_path()).await?;
+        self.node = Node::new(self.cfg.clone(), NodeKey::from_seed_hex(&self.key_seed)?, Arc::new(store), Arc::new(SystemClock)).await?;
+        self.serve().await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(bg) = self.background.take() {
+            bg.stop().await;
+        }
+        if let Some((tx, task)) = self.server.take() {
+            let _ = tx.send(true);
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// Several nodes, fully peered, each reaching every other through its own [`Link`].
+pub struct Cluster {
+    pub nodes: Vec<TestNode>,
+    /// (from, to) → the link `from` uses to reach `to`.
+    pub links: BTreeMap<(usize, usize), Link>,
+    _tmp: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cluster({:?})", self.nodes)
+    }
+}
+
+pub struct ClusterOptions {
+    pub page_size: u32,
+    /// Periodic pull interval; long by default so tests observe push or explicit syncs.
+    pub interval: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions { page_size: 500, interval: Duration::from_secs(3600) }
+    }
+}
+
+impl Cluster {
+    pub async fn new(partners: &[&str]) -> Result<Cluster> {
+        Self::with(partners, ClusterOptions::default()).await
+    }
+
+    pub async fn with(partners: &[&str], opts: ClusterOptions) -> Result<Cluster> {
+        let tmp = tempfile::tempdir()?;
+        let mut nodes = vec![];
+        for p in partners {
+            let dir = tmp.path().join(p.to_lowercase());
+            std::fs::create_dir_all(&dir)?;
+            let key = NodeKey::generate()?;
+            let key_seed = key.seed_hex();
+            let mut cfg = NodeConfig::new(entente_domain::PartnerCode::parse(p)?, "http://127.0.0.1:0", dir.clone());
+            cfg.sync.page_size = opts.page_size;
+            cfg.sync.interval = opts.interval;
+            cfg.sync.on_start = false;
+            cfg.sync.request_timeout = Duration::from_secs(10);
+            let store = SqliteStore::open(&dir.join("entente.db")).await?;
+            let node = Node::new(cfg.clone(), key, Arc::new(store), Arc::new(SystemClock)).await?;
+            node.add_user("admin", Role::Admin, "admin-password-1").await?;
+            let token = node.create_token_for("admin", "test").await?;
+            let mut tn = TestNode {
+                partner: p.to_string(),
+                dir,
+                node,
+                addr: Arc::new(RwLock::new(([127, 0, 0, 1], 0).into())),
+                token,
+                key_seed,
+                server: None,
+                background: None,
+                cfg,
+            };
+            tn.serve().await?;
+            nodes.push(tn);
+        }
+        let mut links = BTreeMap::new();
+        for i in 0..nodes.len() {
+            for j in 0..nodes.len() {
+                if i == j {
+                    continue;
+                }
+                let link = Link::start(Arc::clone(&nodes[j].addr)).await?;
+                let url = format!("http://{}", link.addr);
+                let (pj, kj) = (nodes[j].partner.clone(), nodes[j].node.public_key().to_hex());
+                nodes[i].node.add_peer(&pj, Some(&url), &kj).await?;
+                links.insert((i, j), link);
+            }
+        }
+        Ok(Cluster { nodes, links, _tmp: tmp })
+    }
+
+    pub fn index(&self, partner: &str) -> usize {
+        self.nodes.iter().position(|n| n.partner == partner).unwrap_or_else(|| panic!("no node {partner}"))
+    }
+
+    pub fn node(&self, partner: &str) -> &TestNode {
+        &self.nodes[self.index(partner)]
+    }
+
+    pub fn node_mut(&mut self, partner: &str) -> &mut TestNode {
+        let i = self.index(partner);
+        &mut self.nodes[i]
+    }
+
+    /// Cut or heal the link between two partners, in both directions.
+    pub fn set_link(&self, a: &str, b: &str, up: bool) {
+        let (i, j) = (self.index(a), self.index(b));
+        self.links[&(i, j)].set_up(up);
+        self.links[&(j, i)].set_up(up);
+    }
+
+    pub fn start_background(&mut self) {
+        for n in &mut self.nodes {
+            n.start_background();
+        }
+    }
+
+    /// Pull rounds until a round applies nothing anywhere; returns the rounds it took.
+    pub async fn sync_until_quiet(&self) -> usize {
+        for round in 1..=10 {
+            let mut applied = 0;
+            for n in &self.nodes {
+                for r in n.node.sync_once().await {
+                    applied += r.entries_applied;
+                }
+            }
+            if applied == 0 {
+                return round;
+            }
+        }
+        10
+    }
+
+    pub async fn stop(mut self) {
+        for n in &mut self.nodes {
+            n.stop().await;
+        }
+    }
+}

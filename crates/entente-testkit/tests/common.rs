@@ -1,0 +1,94 @@
+//! Helpers shared by the federation and API tests.
+#![allow(dead_code)]
+
+use entente_domain::{FormatState, ItemState};
+use entente_node::{NewFormat, NewItem};
+use entente_testkit::TestNode;
+use std::time::Duration;
+
+pub async fn format(n: &TestNode, title: &str, members: &[&str]) -> FormatState {
+    n.node
+        .create_format(
+            &n.admin(),
+            NewFormat {
+                title: title.into(),
+                description: String::new(),
+                topics: vec!["maritime-security".into()],
+                members: members.iter().map(|m| m.to_string()).collect(),
+            },
+        )
+        .await
+        .expect("create format")
+}
+
+pub async fn item(n: &TestNode, format_id: &str, title: &str, tlp: Option<&str>, to: Option<&[&str]>) -> ItemState {
+    n.node
+        .create_item(
+            &n.admin(),
+            NewItem {
+                format_id: format_id.into(),
+                kind: "report".into(),
+                title: title.into(),
+                body: format!("body of {title}"),
+                topics: vec!["maritime-security".into()],
+                tlp: tlp.map(str::to_owned),
+                releasable_to: to.map(|v| v.iter().map(|p| p.to_string()).collect()),
+                named_users: vec![],
+            },
+        )
+        .await
+        .expect("create item")
+}
+
+pub async fn has_item(n: &TestNode, id: &str) -> bool {
+    n.node.store().item(id).await.expect("store").is_some()
+}
+
+/// Wait for a condition (checked every 20 ms) with a generous deadline: a condition wait,
+/// not a timing assertion.
+pub async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if f().await {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every byte the node's SQLite database holds on disk (main file and WAL).
+pub fn db_bytes(n: &TestNode) -> Vec<u8> {
+    let mut out = vec![];
+    for suffix in ["", "-wal"] {
+        let mut p = n.db_path().into_os_string();
+        p.push(suffix);
+        if let Ok(b) = std::fs::read(&p) {
+            out.extend(b);
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A signed federation GET to `target`, as `caller` would send it.
+pub async fn fed_get(caller: &TestNode, caller_key_seed: Option<&str>, target: &TestNode, path: &str) -> reqwest::Response {
+    let key = match caller_key_seed {
+        Some(s) => entente_log::NodeKey::from_seed_hex(s).unwrap(),
+        None => panic!("pass the caller's key seed"),
+    };
+    let now = time_now();
+    let hs = entente_node::fed::sign_request(&key, caller.node.partner(), target.node.partner(), "GET", path, b"", now);
+    let mut req = reqwest::Client::new().get(format!("{}{path}", target.url()));
+    for (k, v) in hs {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap()
+}
+
+pub fn time_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
