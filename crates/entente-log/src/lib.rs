@@ -243,12 +243,17 @@ pub fn sign_entry(
 
 /// Parse an entry's structure without checking its signature.
 pub fn parse_entry(e: &SignedEntry) -> Result<ParsedEntry, LogError> {
+    parse_owned(e.clone())
+}
+
+/// Like [`parse_entry`], taking the entry by value so its body is not copied.
+pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
     let bad = |reason: String| LogError::Malformed { seq: 0, reason };
     let b: BodyIn<'_> = serde_json::from_str(&e.body).map_err(|err| bad(err.to_string()))?;
-    let sig: [u8; 64] = hex::decode(&e.sig)
-        .ok()
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| LogError::Malformed { seq: b.seq, reason: "signature is not 64 bytes of hex".into() })?;
+    let mut sig = [0u8; 64];
+    if e.sig.len() != 128 || hex::decode_to_slice(&e.sig, &mut sig).is_err() {
+        return Err(LogError::Malformed { seq: b.seq, reason: "signature is not 64 bytes of hex".into() });
+    }
     if b.v != ENTRY_VERSION {
         return Err(LogError::Malformed { seq: b.seq, reason: format!("unsupported entry version {}", b.v) });
     }
@@ -262,22 +267,18 @@ pub fn parse_entry(e: &SignedEntry) -> Result<ParsedEntry, LogError> {
         return Err(LogError::WrongLog { seq: b.seq, reason: "log id does not match origin and audience".into() });
     }
     let hash = entry_hash(e.body.as_bytes(), &sig);
-    Ok(ParsedEntry {
-        payload: b.payload.get().to_owned(),
-        header: EntryHeader {
-            v: b.v,
-            log: b.log,
-            origin: b.origin,
-            audience: b.audience,
-            seq: b.seq,
-            prev: b.prev,
-            ts: b.ts,
-            kind: b.kind,
-        },
-        body: e.body.clone(),
-        sig,
-        hash,
-    })
+    let header = EntryHeader {
+        v: b.v,
+        log: b.log,
+        origin: b.origin,
+        audience: b.audience,
+        seq: b.seq,
+        prev: b.prev,
+        ts: b.ts,
+        kind: b.kind,
+    };
+    let payload = b.payload.get().to_owned();
+    Ok(ParsedEntry { header, payload, body: e.body, sig, hash })
 }
 
 /// Parse and verify one entry on its own against its origin's key.
@@ -313,10 +314,15 @@ pub fn verify_page(
     entries: &[SignedEntry],
     origin_key: &PublicKey,
 ) -> Result<Vec<ParsedEntry>, LogError> {
-    let mut out = Vec::with_capacity(entries.len());
+    let parsed = entries.iter().map(parse_entry).collect::<Result<Vec<_>, _>>()?;
+    verify_parsed_page(log, head, &parsed, origin_key)?;
+    Ok(parsed)
+}
+
+/// [`verify_page`] over entries already parsed.
+pub fn verify_parsed_page(log: &LogDescriptor, head: LogHead, entries: &[ParsedEntry], origin_key: &PublicKey) -> Result<(), LogError> {
     let mut expect = head;
-    for e in entries {
-        let p = parse_entry(e)?;
+    for p in entries {
         let h = &p.header;
         if h.log != log.log_id || h.origin != log.origin || h.audience != log.audience {
             return Err(LogError::WrongLog { seq: h.seq, reason: format!("expected log {}", log.log_id) });
@@ -328,14 +334,13 @@ pub fn verify_page(
             return Err(LogError::BrokenChain { seq: h.seq });
         }
         expect = LogHead { seq: h.seq, hash: p.hash };
-        out.push(p);
     }
-    if let Some(last) = out.last()
+    if let Some(last) = entries.last()
         && !origin_key.verify(last.body.as_bytes(), &last.sig)
     {
         return Err(LogError::BadSignature { seq: last.header.seq });
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

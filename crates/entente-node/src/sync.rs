@@ -9,7 +9,7 @@ use crate::node::{Appended, Node};
 use crate::NodeError;
 use entente_domain::PartnerCode;
 use entente_domain::policy;
-use entente_log::{LogDescriptor, LogError, LogHead, SignedEntry, parse_entry, verify_entry, verify_page};
+use entente_log::{LogDescriptor, LogError, LogHead, ParsedEntry, SignedEntry, parse_entry, parse_owned, verify_entry, verify_parsed_page};
 use entente_store::{ForkEvidence, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -144,17 +144,25 @@ impl Node {
                 }
                 continue;
             }
+            let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
+            if head.seq >= remote.head_seq {
+                continue;
+            }
+            let page_path = |after: u64| format!("{}?after={}&limit={}", fed::entries_path(&desc.log_id), after, self.cfg.sync.page_size);
+            let mut page: EntriesResponse = self.fed_get(partner, &base, &page_path(head.seq)).await?;
             loop {
-                let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
-                if head.seq >= remote.head_seq {
-                    break;
-                }
-                let path = format!("{}?after={}&limit={}", fed::entries_path(&desc.log_id), head.seq, self.cfg.sync.page_size);
-                let page: EntriesResponse = self.fed_get(partner, &base, &path).await?;
                 if page.entries.is_empty() {
                     break;
                 }
-                match self.apply_page(partner, &desc, page.entries).await? {
+                // Fetch the next page while this one is verified and committed. If this one
+                // is rejected, the prefetched page is simply dropped.
+                let last_seq = page.entries.last().and_then(|e| parse_entry(e).ok()).map(|p| p.header.seq).unwrap_or(0);
+                let more = last_seq < remote.head_seq && last_seq > head.seq;
+                let entries = std::mem::take(&mut page.entries);
+                let (outcome, next) = tokio::join!(self.apply_page(partner, &desc, entries), async {
+                    if more { Some(self.fed_get::<EntriesResponse>(partner, &base, &page_path(last_seq)).await) } else { None }
+                });
+                match outcome? {
                     PageOutcome::Applied { applied, duplicates, .. } => {
                         report.entries_applied += applied;
                         report.duplicates += duplicates;
@@ -169,6 +177,10 @@ impl Node {
                         report.rejected.push((desc.log_id.clone(), reason));
                         break;
                     }
+                }
+                match next {
+                    Some(next) => page = next?,
+                    None => break,
                 }
             }
         }
@@ -191,35 +203,28 @@ impl Node {
         let Some(origin_key) = self.key_of(&desc.origin) else {
             return reject(format!("no pinned key for origin {}", desc.origin), "unknown_origin_key");
         };
+        let n = entries.len();
+        let mut parsed: Vec<ParsedEntry> = Vec::with_capacity(n);
+        for e in entries {
+            match parse_owned(e) {
+                Ok(p) => parsed.push(p),
+                Err(err) => return reject(err.to_string(), err.reason()),
+            }
+        }
         for _attempt in 0..3 {
             let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
-            // Split the page at our head.
-            let mut split = entries.len();
-            let mut seqs = Vec::with_capacity(entries.len());
-            for (i, e) in entries.iter().enumerate() {
-                let seq = match parse_entry(e) {
-                    Ok(p) => p.header.seq,
-                    Err(err) => return reject(err.to_string(), err.reason()),
-                };
-                if seq > head.seq && split == entries.len() {
-                    split = i;
-                }
-                if seq <= head.seq && split != entries.len() {
-                    return reject(LogError::Gap { expected: head.seq + 1, got: seq }.to_string(), "out_of_order");
-                }
-                seqs.push(seq);
+            // Split the page at our head: entries at or below it we should already hold.
+            let split = parsed.iter().position(|p| p.header.seq > head.seq).unwrap_or(n);
+            if let Some(p) = parsed[split..].iter().find(|p| p.header.seq <= head.seq) {
+                return reject(LogError::Gap { expected: head.seq + 1, got: p.header.seq }.to_string(), "out_of_order");
             }
-            let (old, new) = entries.split_at(split);
+            let (old, new) = parsed.split_at(split);
             let mut duplicates = 0;
             if !old.is_empty() {
-                let lo = *seqs.iter().take(split).min().unwrap_or(&1);
-                let hi = *seqs.iter().take(split).max().unwrap_or(&head.seq);
+                let lo = old.iter().map(|p| p.header.seq).min().unwrap_or(1);
+                let hi = old.iter().map(|p| p.header.seq).max().unwrap_or(head.seq);
                 let held: BTreeMap<u64, [u8; 32]> = self.store.entry_hashes(&desc.log_id, lo, hi).await?.into_iter().collect();
-                for e in old {
-                    let p = match parse_entry(e) {
-                        Ok(p) => p,
-                        Err(err) => return reject(err.to_string(), err.reason()),
-                    };
+                for p in old {
                     if p.header.log != desc.log_id {
                         return reject(format!("entry {} belongs to another log", p.header.seq), "wrong_log");
                     }
@@ -228,7 +233,8 @@ impl Node {
                         continue;
                     }
                     // Different from what we hold at the same position.
-                    if verify_entry(e, &origin_key).is_err() {
+                    let signed = p.signed();
+                    if verify_entry(&signed, &origin_key).is_err() {
                         return reject(format!("entry {}: forged (signature does not verify)", p.header.seq), "bad_signature");
                     }
                     let stored = self.store.entries_after(&desc.log_id, p.header.seq - 1, 1).await?;
@@ -238,7 +244,7 @@ impl Node {
                             origin: desc.origin.clone(),
                             seq: p.header.seq,
                             held: held_entry,
-                            conflicting: e.clone(),
+                            conflicting: signed,
                             received_from: from.clone(),
                             detected_at: self.clock.now_rfc3339(),
                         };
@@ -253,13 +259,13 @@ impl Node {
             if new.is_empty() {
                 return Ok(PageOutcome::Applied { applied: 0, duplicates, head: head.seq });
             }
-            let parsed = match verify_page(desc, head, new, &origin_key) {
-                Ok(p) => p,
-                Err(err) => return reject(err.to_string(), err.reason()),
-            };
-            let projections = self.fold(&parsed).await?;
+            if let Err(err) = verify_parsed_page(desc, head, new, &origin_key) {
+                return reject(err.to_string(), err.reason());
+            }
+            let parsed = new;
+            let projections = self.fold(parsed).await?;
             let last = parsed.last().map(|p| p.header.seq).unwrap_or(head.seq);
-            match self.store.append(desc, head, &parsed, &projections).await {
+            match self.store.append(desc, head, parsed, &projections).await {
                 Ok(()) => {
                     self.metrics.applied.fetch_add(parsed.len() as u64, Ordering::Relaxed);
                     self.announce(desc, last, Some(from.clone()));
