@@ -71,13 +71,22 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -98,7 +107,9 @@ impl From<NodeError> for ApiError {
             },
             NodeError::Policy(p) => match p {
                 PolicyError::NotAMember(_) => (S::FORBIDDEN, C::NotAMember),
-                PolicyError::OutsideFormat(_) => (S::UNPROCESSABLE_ENTITY, C::ReleasableToOutsideFormat),
+                PolicyError::OutsideFormat(_) => {
+                    (S::UNPROCESSABLE_ENTITY, C::ReleasableToOutsideFormat)
+                }
                 PolicyError::FormatClosed => (S::CONFLICT, C::FormatClosed),
                 PolicyError::NotOriginator(_) => (S::FORBIDDEN, C::NotOriginator),
                 PolicyError::NotConvener(_) => (S::FORBIDDEN, C::NotConvener),
@@ -114,8 +125,13 @@ impl From<NodeError> for ApiError {
                 PeerAuthError::Stale => (S::UNAUTHORIZED, C::StaleRequest),
                 PeerAuthError::BadSignature => (S::UNAUTHORIZED, C::BadRequestSignature),
             },
-            NodeError::Log(entente_log::LogError::BadKey(_)) => (S::UNPROCESSABLE_ENTITY, C::InvalidKey),
-            NodeError::Log(_) | NodeError::Peer { .. } | NodeError::Store(_) | NodeError::Internal(_) => {
+            NodeError::Log(entente_log::LogError::BadKey(_)) => {
+                (S::UNPROCESSABLE_ENTITY, C::InvalidKey)
+            }
+            NodeError::Log(_)
+            | NodeError::Peer { .. }
+            | NodeError::Store(_)
+            | NodeError::Internal(_) => {
                 // Internal detail stays in the node's log, never in the answer.
                 tracing::error!(error = %msg, "internal error");
                 return ApiError::new(S::INTERNAL_SERVER_ERROR, C::Internal, "internal error");

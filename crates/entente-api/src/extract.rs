@@ -1,15 +1,15 @@
 //! Extractors that turn every kind of bad input into a stable error code: JSON bodies,
 //! query strings, bearer tokens and signed federation requests.
 
-use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
+use crate::error::{ApiError, ErrorCode};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use entente_domain::PartnerCode;
 use entente_node::auth::Principal;
 use entente_node::fed::{self, SignedRequest};
-use entente_domain::PartnerCode;
 use serde::de::DeserializeOwned;
 
 /// A JSON body: 415 unless `application/json`, 413 over the size limit, 400 when it does
@@ -21,7 +21,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/json") {
             return Err(ApiError::new(
@@ -30,16 +34,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
 pub fn body_rejection(r: axum::extract::rejection::BytesRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, "request body too large")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            "request body too large",
+        )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, r.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedJson,
+            r.body_text(),
+        )
     }
 }
 
@@ -47,8 +61,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed, e.to_string()),
-            _ => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, e.to_string()),
+            Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+                e.to_string(),
+            ),
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedJson,
+                e.to_string(),
+            ),
         }
     })
 }
@@ -69,9 +91,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn serde_urlencoded_from_str<T: DeserializeOwned>(q: &str) -> Result<T, String> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| "bad query".to_string())?)
-        .map(|axum::extract::Query(t)| t)
-        .map_err(|e| e.body_text())
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| "bad query".to_string())?,
+    )
+    .map(|axum::extract::Query(t)| t)
+    .map_err(|e| e.body_text())
 }
 
 /// The authenticated user, from `Authorization: Bearer <token>`.
@@ -86,9 +112,18 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "a bearer token is required"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::Unauthorized,
+                    "a bearer token is required",
+                )
+            })?;
         Ok(Auth(state.node.authenticate(token).await?))
     }
 }
@@ -105,9 +140,17 @@ impl FromRequest<AppState> for FedCaller {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let (mut parts, body) = req.into_parts();
-        let uri = OriginalUri::from_request_parts(&mut parts, state).await.map(|u| u.0).unwrap_or(parts.uri.clone());
-        let path_and_query = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await.map_err(body_rejection)?;
+        let uri = OriginalUri::from_request_parts(&mut parts, state)
+            .await
+            .map(|u| u.0)
+            .unwrap_or(parts.uri.clone());
+        let path_and_query = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(body_rejection)?;
         let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let signed = SignedRequest {
             partner: h(fed::H_PARTNER),
@@ -118,6 +161,9 @@ impl FromRequest<AppState> for FedCaller {
             body: &bytes,
         };
         let partner = state.node.fed_authenticate(&signed)?;
-        Ok(FedCaller { partner, body: bytes })
+        Ok(FedCaller {
+            partner,
+            body: bytes,
+        })
     }
 }

@@ -1,14 +1,14 @@
 //! Federation endpoints. Every request must carry a valid node signature from a pinned
 //! peer; every answer contains only logs whose audience includes that peer.
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, FedCaller, parse_json};
-use crate::AppState;
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use entente_node::fed::{self, EntriesResponse, LogsResponse, Notify};
 use serde::Deserialize;
 
@@ -19,7 +19,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(fed::PATH_NOTIFY, post(notify))
 }
 
-async fn logs(State(s): State<AppState>, caller: FedCaller) -> Result<Json<LogsResponse>, ApiError> {
+async fn logs(
+    State(s): State<AppState>,
+    caller: FedCaller,
+) -> Result<Json<LogsResponse>, ApiError> {
     Ok(Json(s.node.fed_logs(&caller.partner).await?))
 }
 
@@ -37,7 +40,11 @@ async fn entries(
     caller: FedCaller,
 ) -> Result<Json<EntriesResponse>, ApiError> {
     let limit = q.limit.unwrap_or(s.node.config().sync.page_size);
-    Ok(Json(s.node.fed_entries(&caller.partner, &log_id, q.after, limit).await?))
+    Ok(Json(
+        s.node
+            .fed_entries(&caller.partner, &log_id, q.after, limit)
+            .await?,
+    ))
 }
 
 async fn notify(State(s): State<AppState>, caller: FedCaller) -> Result<StatusCode, ApiError> {

@@ -1,14 +1,14 @@
 //! REST/JSON handlers under `/api/v1`, and `/healthz`.
 
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiQuery, Auth};
 use crate::views::*;
-use crate::AppState;
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use entente_domain::Role;
 use entente_node::{ItemFilter, ItemRevision, NewFormat, NewItem};
 use serde::Deserialize;
@@ -63,8 +63,14 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let comps = openapi.components.get_or_insert_with(Default::default);
-        comps.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+        comps.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
     }
 }
 
@@ -74,7 +80,10 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 
 #[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, body = Health)))]
 async fn health(State(s): State<AppState>) -> Json<Health> {
-    Json(Health { status: "ok".into(), partner: s.node.partner().to_string() })
+    Json(Health {
+        status: "ok".into(),
+        partner: s.node.partner().to_string(),
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/node", security(()), responses((status = 200, body = NodeView)))]
@@ -90,57 +99,112 @@ async fn node_info(State(s): State<AppState>) -> Json<NodeView> {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", security(()), request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
-async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> R<Json<TokenResponse>> {
+async fn login(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> R<Json<TokenResponse>> {
     let (token, expires) = s.node.login(&req.username, &req.password).await?;
-    Ok(Json(TokenResponse { token, expires_at: Some(expires) }))
+    Ok(Json(TokenResponse {
+        token,
+        expires_at: Some(expires),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 async fn me(Auth(p): Auth) -> Json<UserView> {
-    Json(UserView { username: p.username, role: p.role.as_str().into(), partner: p.partner.to_string(), created_at: None })
+    Json(UserView {
+        username: p.username,
+        role: p.role.as_str().into(),
+        partner: p.partner.to_string(),
+        created_at: None,
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/formats", responses((status = 200, body = Vec<FormatView>)))]
 async fn list_formats(State(s): State<AppState>, _auth: Auth) -> R<Json<Vec<FormatView>>> {
-    Ok(Json(s.node.formats().await?.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        s.node
+            .formats()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/formats", request_body = NewFormatRequest,
     responses((status = 201, body = FormatView), (status = 422, body = ErrorBody)))]
-async fn create_format(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewFormatRequest>) -> R<(StatusCode, Json<FormatView>)> {
-    let nf = NewFormat { title: r.title, description: r.description, topics: r.topics, members: r.members };
-    Ok((StatusCode::CREATED, Json(s.node.create_format(&p, nf).await?.into())))
+async fn create_format(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<NewFormatRequest>,
+) -> R<(StatusCode, Json<FormatView>)> {
+    let nf = NewFormat {
+        title: r.title,
+        description: r.description,
+        topics: r.topics,
+        members: r.members,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(s.node.create_format(&p, nf).await?.into()),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/formats/template", request_body = TemplateRequest,
     responses((status = 201, description = "The Transatlantic+ <partner> formats", body = Vec<FormatView>), (status = 422, body = ErrorBody)))]
-async fn create_from_template(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<TemplateRequest>) -> R<(StatusCode, Json<Vec<FormatView>>)> {
+async fn create_from_template(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<TemplateRequest>,
+) -> R<(StatusCode, Json<Vec<FormatView>>)> {
     let fs = s.node.create_from_template(&p, &r.partner).await?;
-    Ok((StatusCode::CREATED, Json(fs.into_iter().map(Into::into).collect())))
+    Ok((
+        StatusCode::CREATED,
+        Json(fs.into_iter().map(Into::into).collect()),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/formats/{id}", params(("id" = String, Path)),
     responses((status = 200, body = FormatView), (status = 404, body = ErrorBody)))]
-async fn get_format(State(s): State<AppState>, _auth: Auth, Path(id): Path<String>) -> R<Json<FormatView>> {
+async fn get_format(
+    State(s): State<AppState>,
+    _auth: Auth,
+    Path(id): Path<String>,
+) -> R<Json<FormatView>> {
     Ok(Json(s.node.format(&id).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/formats/{id}/join", params(("id" = String, Path)), request_body = JoinRequest,
     description = "The convener admits a partner; the new member receives the format from this entry.",
     responses((status = 200, body = FormatView), (status = 403, body = ErrorBody)))]
-async fn join_format(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<JoinRequest>) -> R<Json<FormatView>> {
+async fn join_format(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<JoinRequest>,
+) -> R<Json<FormatView>> {
     Ok(Json(s.node.join_format(&p, &id, &r.partner).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/formats/{id}/leave", params(("id" = String, Path)),
     responses((status = 200, body = FormatView), (status = 403, body = ErrorBody)))]
-async fn leave_format(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> R<Json<FormatView>> {
+async fn leave_format(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<FormatView>> {
     Ok(Json(s.node.leave_format(&p, &id).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/formats/{id}/close", params(("id" = String, Path)), request_body = ReasonRequest,
     responses((status = 200, body = FormatView), (status = 403, body = ErrorBody)))]
-async fn close_format(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<ReasonRequest>) -> R<Json<FormatView>> {
+async fn close_format(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ReasonRequest>,
+) -> R<Json<FormatView>> {
     Ok(Json(s.node.close_format(&p, &id, &r.reason).await?.into()))
 }
 
@@ -164,7 +228,11 @@ struct ItemListQuery {
 
 #[utoipa::path(get, path = "/api/v1/items", params(ItemListQuery),
     responses((status = 200, body = ItemPageView), (status = 400, body = ErrorBody)))]
-async fn list_items(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): ApiQuery<ItemListQuery>) -> R<Json<ItemPageView>> {
+async fn list_items(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<ItemListQuery>,
+) -> R<Json<ItemPageView>> {
     let f = ItemFilter {
         format: q.format,
         kind: q.kind,
@@ -176,12 +244,19 @@ async fn list_items(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): ApiQu
         limit: q.limit,
     };
     let page = s.node.items(&p, f).await?;
-    Ok(Json(ItemPageView { items: page.items.into_iter().map(Into::into).collect(), next: page.next }))
+    Ok(Json(ItemPageView {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next: page.next,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/items", request_body = NewItemRequest,
     responses((status = 201, body = ItemView), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn create_item(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewItemRequest>) -> R<(StatusCode, Json<ItemView>)> {
+async fn create_item(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<NewItemRequest>,
+) -> R<(StatusCode, Json<ItemView>)> {
     let ni = NewItem {
         format_id: r.format_id,
         kind: r.kind,
@@ -192,25 +267,46 @@ async fn create_item(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJs
         releasable_to: r.releasable_to,
         named_users: r.named_users,
     };
-    Ok((StatusCode::CREATED, Json(s.node.create_item(&p, ni).await?.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.node.create_item(&p, ni).await?.into()),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/items/{id}", params(("id" = String, Path)),
     responses((status = 200, body = ItemView), (status = 404, body = ErrorBody)))]
-async fn get_item(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> R<Json<ItemView>> {
+async fn get_item(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<ItemView>> {
     Ok(Json(s.node.item(&p, &id).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/items/{id}/revise", params(("id" = String, Path)), request_body = ReviseRequest,
     responses((status = 200, body = ItemView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn revise_item(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<ReviseRequest>) -> R<Json<ItemView>> {
-    let rev = ItemRevision { title: r.title, body: r.body, topics: r.topics };
+async fn revise_item(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ReviseRequest>,
+) -> R<Json<ItemView>> {
+    let rev = ItemRevision {
+        title: r.title,
+        body: r.body,
+        topics: r.topics,
+    };
     Ok(Json(s.node.revise_item(&p, &id, rev).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/items/{id}/retract", params(("id" = String, Path)), request_body = ReasonRequest,
     responses((status = 200, body = ItemView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn retract_item(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>, ApiJson(r): ApiJson<ReasonRequest>) -> R<Json<ItemView>> {
+async fn retract_item(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ReasonRequest>,
+) -> R<Json<ItemView>> {
     Ok(Json(s.node.retract_item(&p, &id, &r.reason).await?.into()))
 }
 
@@ -229,20 +325,32 @@ fn peer_view(p: entente_node::Peer) -> PeerView {
 #[utoipa::path(get, path = "/api/v1/peers", responses((status = 200, body = Vec<PeerView>)))]
 async fn list_peers(State(s): State<AppState>, _auth: Auth) -> R<Json<Vec<PeerView>>> {
     s.node.reload_peers().await?;
-    Ok(Json(s.node.peer_list().into_iter().map(peer_view).collect()))
+    Ok(Json(
+        s.node.peer_list().into_iter().map(peer_view).collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/peers", request_body = NewPeerRequest,
     responses((status = 201, body = PeerView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn add_peer(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewPeerRequest>) -> R<(StatusCode, Json<PeerView>)> {
+async fn add_peer(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<NewPeerRequest>,
+) -> R<(StatusCode, Json<PeerView>)> {
     p.require(Role::Admin, "add peers")?;
-    let peer = s.node.add_peer(&r.partner, r.url.as_deref(), &r.public_key).await?;
+    let peer = s
+        .node
+        .add_peer(&r.partner, r.url.as_deref(), &r.public_key)
+        .await?;
     Ok((StatusCode::CREATED, Json(peer_view(peer))))
 }
 
 #[utoipa::path(post, path = "/api/v1/sync", description = "Pull from every peer now and report.",
     responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
-async fn sync_now(State(s): State<AppState>, Auth(p): Auth) -> R<Json<Vec<entente_node::sync::PeerSyncReport>>> {
+async fn sync_now(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> R<Json<Vec<entente_node::sync::PeerSyncReport>>> {
     p.require(Role::Admin, "trigger sync")?;
     Ok(Json(s.node.sync_once().await))
 }
@@ -251,7 +359,12 @@ async fn sync_now(State(s): State<AppState>, Auth(p): Auth) -> R<Json<Vec<entent
 async fn sync_status(State(s): State<AppState>, Auth(p): Auth) -> R<Json<SyncStatusView>> {
     p.require(Role::Admin, "see sync status")?;
     s.node.reload_peers().await?;
-    let logs = s.node.store().logs().await.map_err(entente_node::NodeError::from)?;
+    let logs = s
+        .node
+        .store()
+        .logs()
+        .await
+        .map_err(entente_node::NodeError::from)?;
     let c = s.node.sync_counters();
     Ok(Json(SyncStatusView {
         partner: s.node.partner().to_string(),
@@ -278,27 +391,51 @@ async fn list_users(State(s): State<AppState>, Auth(p): Auth) -> R<Json<Vec<User
     Ok(Json(
         users
             .into_iter()
-            .map(|u| UserView { username: u.username, role: u.role.as_str().into(), partner: p.partner.to_string(), created_at: Some(u.created_at) })
+            .map(|u| UserView {
+                username: u.username,
+                role: u.role.as_str().into(),
+                partner: p.partner.to_string(),
+                created_at: Some(u.created_at),
+            })
             .collect(),
     ))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", request_body = NewUserRequest,
     responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn add_user(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewUserRequest>) -> R<(StatusCode, Json<UserView>)> {
+async fn add_user(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<NewUserRequest>,
+) -> R<(StatusCode, Json<UserView>)> {
     p.require(Role::Admin, "add users")?;
     let role = Role::parse(&r.role).map_err(entente_node::NodeError::from)?;
     let u = s.node.add_user(&r.username, role, &r.password).await?;
     Ok((
         StatusCode::CREATED,
-        Json(UserView { username: u.username, role: u.role.as_str().into(), partner: p.partner.to_string(), created_at: Some(u.created_at) }),
+        Json(UserView {
+            username: u.username,
+            role: u.role.as_str().into(),
+            partner: p.partner.to_string(),
+            created_at: Some(u.created_at),
+        }),
     ))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = NewTokenRequest,
     description = "Create an API token for the caller. The secret is shown once; only its hash is stored.",
     responses((status = 201, body = TokenResponse)))]
-async fn create_token(State(s): State<AppState>, Auth(p): Auth, ApiJson(r): ApiJson<NewTokenRequest>) -> R<(StatusCode, Json<TokenResponse>)> {
+async fn create_token(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<NewTokenRequest>,
+) -> R<(StatusCode, Json<TokenResponse>)> {
     let token = s.node.create_token(&p, &r.label).await?;
-    Ok((StatusCode::CREATED, Json(TokenResponse { token, expires_at: None })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenResponse {
+            token,
+            expires_at: None,
+        }),
+    ))
 }

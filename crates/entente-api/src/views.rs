@@ -83,7 +83,11 @@ impl From<ItemState> for ItemView {
             revision: i.revision,
             created_at: i.created_at,
             updated_at: i.updated_at,
-            retracted: i.retracted.map(|r| RetractionView { reason: r.reason, at: r.at, by: r.by }),
+            retracted: i.retracted.map(|r| RetractionView {
+                reason: r.reason,
+                at: r.at,
+                by: r.by,
+            }),
         }
     }
 }

@@ -7,7 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "entente", version, about = "Federated security cooperation between sovereign partners")]
+#[command(
+    name = "entente",
+    version,
+    about = "Federated security cooperation between sovereign partners"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -180,30 +184,71 @@ async fn main() -> Result<()> {
         Cmd::Demo { base_port, dir } => {
             init_tracing(false);
             let demo = entente_server::demo::start(&dir, base_port).await?;
-            println!("Entente demo: three peered nodes (fictional exercise scenario). Ctrl-C to stop.\n");
+            println!(
+                "Entente demo: three peered nodes (fictional exercise scenario). Ctrl-C to stop.\n"
+            );
             for n in &demo.file.nodes {
-                println!("  {:<5} {}  user {}  password {}\n        token {}", n.partner, n.url, n.username, n.password, n.token);
+                println!(
+                    "  {:<5} {}  user {}  password {}\n        token {}",
+                    n.partner, n.url, n.username, n.password, n.token
+                );
             }
-            println!("\nCredentials written to {}", dir.join("demo.json").display());
-            println!("Try: curl -H 'Authorization: Bearer {}' {}/api/v1/items", demo.file.nodes[2].token, demo.file.nodes[2].url);
+            println!(
+                "\nCredentials written to {}",
+                dir.join("demo.json").display()
+            );
+            println!(
+                "Try: curl -H 'Authorization: Bearer {}' {}/api/v1/items",
+                demo.file.nodes[2].token, demo.file.nodes[2].url
+            );
             tokio::signal::ctrl_c().await?;
             demo.stop().await;
         }
-        Cmd::Init { dir, partner, listen, public_url } => {
-            let key = entente_server::init(&dir.dir, &partner, listen, public_url.as_deref()).await?;
-            println!("initialised {} for partner {partner}\npublic key {key}", dir.dir.display());
+        Cmd::Init {
+            dir,
+            partner,
+            listen,
+            public_url,
+        } => {
+            let key =
+                entente_server::init(&dir.dir, &partner, listen, public_url.as_deref()).await?;
+            println!(
+                "initialised {} for partner {partner}\npublic key {key}",
+                dir.dir.display()
+            );
         }
         Cmd::Id { dir } => {
             let node = entente_server::open(&dir.dir).await?;
             let k = node.public_key();
-            println!("partner     {}\nurl         {}\npublic key  {}\nfingerprint {}", node.partner(), node.config().public_url, k.to_hex(), k.fingerprint());
+            println!(
+                "partner     {}\nurl         {}\npublic key  {}\nfingerprint {}",
+                node.partner(),
+                node.config().public_url,
+                k.to_hex(),
+                k.fingerprint()
+            );
         }
-        Cmd::Peer { cmd: PeerCmd::Add { dir, partner, key, url } } => {
+        Cmd::Peer {
+            cmd:
+                PeerCmd::Add {
+                    dir,
+                    partner,
+                    key,
+                    url,
+                },
+        } => {
             let node = entente_server::open(&dir.dir).await?;
             let p = node.add_peer(&partner, url.as_deref(), &key).await?;
-            println!("pinned {} ({}) {}", p.record.partner, p.key.fingerprint(), p.record.url.as_deref().unwrap_or("(key only)"));
+            println!(
+                "pinned {} ({}) {}",
+                p.record.partner,
+                p.key.fingerprint(),
+                p.record.url.as_deref().unwrap_or("(key only)")
+            );
         }
-        Cmd::Peer { cmd: PeerCmd::List { dir } } => {
+        Cmd::Peer {
+            cmd: PeerCmd::List { dir },
+        } => {
             let node = entente_server::open(&dir.dir).await?;
             for p in node.peer_list() {
                 println!(
@@ -216,7 +261,15 @@ async fn main() -> Result<()> {
                 );
             }
         }
-        Cmd::User { cmd: UserCmd::Add { dir, username, role, password } } => {
+        Cmd::User {
+            cmd:
+                UserCmd::Add {
+                    dir,
+                    username,
+                    role,
+                    password,
+                },
+        } => {
             let node = entente_server::open(&dir.dir).await?;
             let (password, generated) = match password {
                 Some(p) => (p, false),
@@ -228,7 +281,14 @@ async fn main() -> Result<()> {
                 println!("password {password}");
             }
         }
-        Cmd::Token { cmd: TokenCmd::Create { dir, username, label } } => {
+        Cmd::Token {
+            cmd:
+                TokenCmd::Create {
+                    dir,
+                    username,
+                    label,
+                },
+        } => {
             let node = entente_server::open(&dir.dir).await?;
             println!("{}", node.create_token_for(&username, &label).await?);
         }
@@ -257,7 +317,10 @@ async fn main() -> Result<()> {
             let pb = bar(0, "verify");
             let report = node.verify_all(|n| pb.set_position(n)).await?;
             pb.finish_and_clear();
-            println!("{} logs, {} entries checked, {} fork(s)", report.logs, report.entries, report.forks);
+            println!(
+                "{} logs, {} entries checked, {} fork(s)",
+                report.logs, report.entries, report.forks
+            );
             if !report.ok() {
                 for p in &report.problems {
                     eprintln!("PROBLEM: {p}");
@@ -266,18 +329,35 @@ async fn main() -> Result<()> {
             }
             println!("all logs verify");
         }
-        Cmd::Bench { cmd: BenchCmd::Sync { entries, out } } => {
+        Cmd::Bench {
+            cmd: BenchCmd::Sync { entries, out },
+        } => {
             let work = tempdir_in_target()?;
             let pb = bar(entries, "seed");
-            let r = entente_server::bench::sync(entries, &work, &out, |_, done, _| pb.set_position(done)).await;
+            let r = entente_server::bench::sync(entries, &work, &out, |_, done, _| {
+                pb.set_position(done)
+            })
+            .await;
             pb.finish_and_clear();
             let _ = std::fs::remove_dir_all(&work);
             let r = r?;
-            println!("sync benchmark: {} entries, one log, two `entente serve` processes on loopback", r.entries);
+            println!(
+                "sync benchmark: {} entries, one log, two `entente serve` processes on loopback",
+                r.entries
+            );
             println!("  seed (sign + store on sender): {:.1} s", r.seed_seconds);
-            println!("  sync:        {:.2} s   {:.0} entries/s", r.sync_seconds, r.entries_per_second);
-            println!("  peak RSS:    sender {:.0} MB, receiver {:.0} MB", r.sender_peak_rss_mb, r.receiver_peak_rss_mb);
-            println!("  receiver copy verifies entry by entry: {}", r.receiver_verified);
+            println!(
+                "  sync:        {:.2} s   {:.0} entries/s",
+                r.sync_seconds, r.entries_per_second
+            );
+            println!(
+                "  peak RSS:    sender {:.0} MB, receiver {:.0} MB",
+                r.sender_peak_rss_mb, r.receiver_peak_rss_mb
+            );
+            println!(
+                "  receiver copy verifies entry by entry: {}",
+                r.receiver_verified
+            );
             println!("  written to {}", out.display());
         }
     }
@@ -291,8 +371,11 @@ fn tempdir_in_target() -> Result<PathBuf> {
 }
 
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         b.json().init();
     } else {

@@ -76,14 +76,23 @@ impl FormatState {
 pub fn validate_charter(c: &mut FormatCharter) -> Result<(), DomainError> {
     c.title = c.title.trim().to_owned();
     if c.title.is_empty() || c.title.len() > 200 {
-        return Err(DomainError::invalid("title", "a title of 1 to 200 characters is required"));
+        return Err(DomainError::invalid(
+            "title",
+            "a title of 1 to 200 characters is required",
+        ));
     }
     if c.description.len() > 10_000 {
-        return Err(DomainError::invalid("description", "at most 10,000 characters"));
+        return Err(DomainError::invalid(
+            "description",
+            "at most 10,000 characters",
+        ));
     }
     c.topics = taxonomy::normalise(&c.topics)?;
     if c.topics.is_empty() {
-        return Err(DomainError::invalid("topics", "at least one topic is required"));
+        return Err(DomainError::invalid(
+            "topics",
+            "at least one topic is required",
+        ));
     }
     if !c.members.contains(&c.convener) {
         c.members.push(c.convener.clone());
@@ -101,15 +110,39 @@ pub struct FormatTemplate;
 impl FormatTemplate {
     /// The standard topics and the title suffix of each format the template creates.
     pub const SET: &'static [(&'static str, &'static [&'static str])] = &[
-        ("maritime security", &["maritime-security", "military-mobility", "international-law"]),
-        ("hybrid threats and FIMI", &["hybrid-threats", "fimi", "resilience"]),
-        ("cyber defence", &["cyber-defence", "cybercrime", "critical-infrastructure"]),
-        ("emerging and disruptive technologies", &["emerging-technologies", "space", "defence-industry"]),
+        (
+            "maritime security",
+            &[
+                "maritime-security",
+                "military-mobility",
+                "international-law",
+            ],
+        ),
+        (
+            "hybrid threats and FIMI",
+            &["hybrid-threats", "fimi", "resilience"],
+        ),
+        (
+            "cyber defence",
+            &["cyber-defence", "cybercrime", "critical-infrastructure"],
+        ),
+        (
+            "emerging and disruptive technologies",
+            &["emerging-technologies", "space", "defence-industry"],
+        ),
     ];
 
     /// The charters for "Transatlantic+ <partner>", one per standard topic area.
-    pub fn charters(partner: &PartnerCode, convener: &PartnerCode, ids: &mut dyn FnMut() -> String) -> Vec<FormatCharter> {
-        let mut members = vec![PartnerCode::parse("EU").unwrap_or_else(|_| unreachable!()), PartnerCode::parse("NATO").unwrap_or_else(|_| unreachable!()), partner.clone()];
+    pub fn charters(
+        partner: &PartnerCode,
+        convener: &PartnerCode,
+        ids: &mut dyn FnMut() -> String,
+    ) -> Vec<FormatCharter> {
+        let mut members = vec![
+            PartnerCode::parse("EU").unwrap_or_else(|_| unreachable!()),
+            PartnerCode::parse("NATO").unwrap_or_else(|_| unreachable!()),
+            partner.clone(),
+        ];
         if !members.contains(convener) {
             members.push(convener.clone());
         }

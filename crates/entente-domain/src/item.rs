@@ -76,7 +76,13 @@ pub struct ItemState {
 }
 
 impl ItemState {
-    pub fn from_publish(p: &ItemPublish, origin: &PartnerCode, audience: &Audience, log_id: &str, at: &str) -> ItemState {
+    pub fn from_publish(
+        p: &ItemPublish,
+        origin: &PartnerCode,
+        audience: &Audience,
+        log_id: &str,
+        at: &str,
+    ) -> ItemState {
         ItemState {
             item_id: p.item_id.clone(),
             format_id: p.format_id.clone(),
@@ -114,19 +120,33 @@ impl ItemState {
     pub fn apply_retract(&mut self, r: &ItemRetract, at: &str) {
         self.title.clear();
         self.body.clear();
-        self.retracted = Some(Retraction { reason: r.reason.clone(), at: at.to_owned(), by: r.author.clone() });
+        self.retracted = Some(Retraction {
+            reason: r.reason.clone(),
+            at: at.to_owned(),
+            by: r.author.clone(),
+        });
         self.updated_at = at.to_owned();
     }
 }
 
 /// Validate title, body and topics of an item before it is signed.
-pub fn validate_content(title: &mut String, body: &str, topics: &mut Vec<String>) -> Result<(), DomainError> {
+pub fn validate_content(
+    title: &mut String,
+    body: &str,
+    topics: &mut Vec<String>,
+) -> Result<(), DomainError> {
     *title = title.trim().to_owned();
     if title.is_empty() || title.len() > 300 {
-        return Err(DomainError::invalid("title", "a title of 1 to 300 characters is required"));
+        return Err(DomainError::invalid(
+            "title",
+            "a title of 1 to 300 characters is required",
+        ));
     }
     if body.len() > MAX_BODY_BYTES {
-        return Err(DomainError::invalid("body", format!("at most {MAX_BODY_BYTES} bytes")));
+        return Err(DomainError::invalid(
+            "body",
+            format!("at most {MAX_BODY_BYTES} bytes"),
+        ));
     }
     *topics = taxonomy::normalise(topics)?;
     Ok(())

@@ -38,6 +38,9 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        DomainError::Invalid { field, reason: reason.into() }
+        DomainError::Invalid {
+            field,
+            reason: reason.into(),
+        }
     }
 }

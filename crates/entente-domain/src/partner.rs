@@ -60,7 +60,10 @@ impl Audience {
     pub fn new(parts: impl IntoIterator<Item = PartnerCode>) -> Result<Self, DomainError> {
         let set: BTreeSet<_> = parts.into_iter().collect();
         if set.is_empty() {
-            return Err(DomainError::invalid("audience", "an audience needs at least one partner"));
+            return Err(DomainError::invalid(
+                "audience",
+                "an audience needs at least one partner",
+            ));
         }
         Ok(Audience(set))
     }
@@ -95,11 +98,19 @@ impl Audience {
 
     /// The canonical text form, `EU,JPN`: sorted codes joined by commas.
     pub fn key(&self) -> String {
-        self.0.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
+        self.0
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn parse_key(s: &str) -> Result<Self, DomainError> {
-        Audience::new(s.split(',').map(PartnerCode::parse).collect::<Result<Vec<_>, _>>()?)
+        Audience::new(
+            s.split(',')
+                .map(PartnerCode::parse)
+                .collect::<Result<Vec<_>, _>>()?,
+        )
     }
 }
 

@@ -89,7 +89,10 @@ pub enum PayloadError {
     #[error("unknown entry kind {0:?}")]
     UnknownKind(String),
     #[error("payload of {kind} does not parse: {source}")]
-    Malformed { kind: String, source: serde_json::Error },
+    Malformed {
+        kind: String,
+        source: serde_json::Error,
+    },
 }
 
 impl Payload {
@@ -121,8 +124,10 @@ impl Payload {
 
     pub fn parse(kind: &str, json: &str) -> Result<Payload, PayloadError> {
         fn p<T: for<'de> Deserialize<'de>>(kind: &str, json: &str) -> Result<T, PayloadError> {
-            serde_json::from_str(json)
-                .map_err(|source| PayloadError::Malformed { kind: kind.to_owned(), source })
+            serde_json::from_str(json).map_err(|source| PayloadError::Malformed {
+                kind: kind.to_owned(),
+                source,
+            })
         }
         Ok(match kind {
             "format.charter" => Payload::FormatCharter(p(kind, json)?),

@@ -65,12 +65,16 @@ pub fn item_audience(
 
 /// Format-level entries (charter, join, leave, close) go to the format's members.
 pub fn format_audience(members: &BTreeSet<PartnerCode>) -> Audience {
-    Audience::new(members.iter().cloned()).unwrap_or_else(|_| unreachable!("a format has a convener"))
+    Audience::new(members.iter().cloned())
+        .unwrap_or_else(|_| unreachable!("a format has a convener"))
 }
 
 /// The log key of an entry.
 pub fn log_for(origin: &PartnerCode, audience: &Audience) -> LogKey {
-    LogKey { origin: origin.clone(), audience: audience.clone() }
+    LogKey {
+        origin: origin.clone(),
+        audience: audience.clone(),
+    }
 }
 
 /// May `partner` receive (be sent, be served, be counted for) a log with this audience?
@@ -147,7 +151,13 @@ mod tests {
         }
     }
 
-    fn item(origin: &PartnerCode, audience: Audience, tlp: Tlp, author: &str, named: Vec<String>) -> ItemState {
+    fn item(
+        origin: &PartnerCode,
+        audience: Audience,
+        tlp: Tlp,
+        author: &str,
+        named: Vec<String>,
+    ) -> ItemState {
         ItemState {
             item_id: "i".into(),
             format_id: "f".into(),
@@ -174,7 +184,12 @@ mod tests {
     }
 
     /// One check helper for the area: (origin, releasable-to, members) → expected audience key or error.
-    fn check(origin: &str, rel: Option<&[&str]>, members: &[&str], expected: Result<&str, PolicyError>) {
+    fn check(
+        origin: &str,
+        rel: Option<&[&str]>,
+        members: &[&str],
+        expected: Result<&str, PolicyError>,
+    ) {
         let members: Vec<_> = members.iter().map(|m| code(m)).collect();
         let f = format(&members, &members[0]);
         let rel: Option<Vec<PartnerCode>> = rel.map(|r| r.iter().map(|p| code(p)).collect());
@@ -187,9 +202,24 @@ mod tests {
         check("EU", None, &["EU", "NATO", "JPN"], Ok("EU"));
         check("EU", Some(&["JPN"]), &["EU", "NATO", "JPN"], Ok("EU,JPN"));
         check("EU", Some(&[]), &["EU", "NATO", "JPN"], Ok("EU"));
-        check("EU", Some(&["NATO", "JPN", "EU"]), &["EU", "NATO", "JPN"], Ok("EU,JPN,NATO"));
-        check("EU", Some(&["KOR"]), &["EU", "NATO", "JPN"], Err(PolicyError::OutsideFormat(code("KOR"))));
-        check("KOR", Some(&["EU"]), &["EU", "NATO", "JPN"], Err(PolicyError::NotAMember(code("KOR"))));
+        check(
+            "EU",
+            Some(&["NATO", "JPN", "EU"]),
+            &["EU", "NATO", "JPN"],
+            Ok("EU,JPN,NATO"),
+        );
+        check(
+            "EU",
+            Some(&["KOR"]),
+            &["EU", "NATO", "JPN"],
+            Err(PolicyError::OutsideFormat(code("KOR"))),
+        );
+        check(
+            "KOR",
+            Some(&["EU"]),
+            &["EU", "NATO", "JPN"],
+            Err(PolicyError::NotAMember(code("KOR"))),
+        );
     }
 
     #[test]
@@ -197,7 +227,10 @@ mod tests {
         let eu = code("EU");
         let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
         let it = item(&eu, aud, Tlp::Red, "alice@EU", vec!["kenji@JPN".into()]);
-        let v = |p: &str, u: &str| Viewer { partner: code(p), user: u.into() };
+        let v = |p: &str, u: &str| Viewer {
+            partner: code(p),
+            user: u.into(),
+        };
         assert!(user_may_see_item(&v("EU", "alice@EU"), &it));
         assert!(user_may_see_item(&v("JPN", "kenji@JPN"), &it));
         assert!(!user_may_see_item(&v("JPN", "yuki@JPN"), &it));

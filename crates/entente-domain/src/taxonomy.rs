@@ -10,7 +10,10 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("cyber-defence", "Cyber threats and cyber defence"),
     ("cybercrime", "Cybercrime"),
     ("maritime-security", "Maritime security and maritime issues"),
-    ("military-mobility", "Military mobility (including across seas)"),
+    (
+        "military-mobility",
+        "Military mobility (including across seas)",
+    ),
     ("defence-capabilities", "Defence capabilities"),
     ("defence-industry", "Defence industry and research"),
     ("exercises", "Exercises"),
@@ -18,21 +21,36 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("capacity-building", "Capacity-building"),
     ("resilience", "Resilience and civil preparedness"),
     ("critical-infrastructure", "Critical infrastructure"),
-    ("emerging-technologies", "Emerging and disruptive technologies"),
+    (
+        "emerging-technologies",
+        "Emerging and disruptive technologies",
+    ),
     ("space", "Space"),
     ("climate-security", "Climate change and security"),
-    ("fimi", "Foreign information manipulation and interference (FIMI)"),
+    (
+        "fimi",
+        "Foreign information manipulation and interference (FIMI)",
+    ),
     ("conflict-prevention", "Conflict prevention"),
     ("conflict-mitigation", "Conflict mitigation"),
-    ("crisis-management", "Crisis management, emergency management and disaster relief"),
+    (
+        "crisis-management",
+        "Crisis management, emergency management and disaster relief",
+    ),
     ("wmd-cbrn", "Weapons of mass destruction and CBRN"),
     ("non-proliferation", "Nuclear non-proliferation"),
-    ("arms-control", "Arms control and disarmament (incl. conventional arms, small arms)"),
+    (
+        "arms-control",
+        "Arms control and disarmament (incl. conventional arms, small arms)",
+    ),
     (
         "organised-crime",
         "Organised crime, illicit trafficking, money laundering, corruption, illicit drugs",
     ),
-    ("international-law", "International law (incl. law of the sea)"),
+    (
+        "international-law",
+        "International law (incl. law of the sea)",
+    ),
     ("health-security", "Health security"),
     ("economic-security", "Economic security and supply chains"),
 ];

@@ -95,7 +95,9 @@ impl PublicKey {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| LogError::BadKey("a public key is 32 bytes of hex".into()))?;
-        VerifyingKey::from_bytes(&bytes).map(PublicKey).map_err(|e| LogError::BadKey(e.to_string()))
+        VerifyingKey::from_bytes(&bytes)
+            .map(PublicKey)
+            .map_err(|e| LogError::BadKey(e.to_string()))
     }
 
     pub fn to_hex(&self) -> String {
@@ -111,7 +113,9 @@ impl PublicKey {
 
     /// Strict verification (rejects small-order and non-canonical encodings).
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        self.0.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
+        self.0
+            .verify_strict(msg, &Signature::from_bytes(sig))
+            .is_ok()
     }
 }
 
@@ -193,11 +197,16 @@ pub struct ParsedEntry {
 
 impl ParsedEntry {
     pub fn prev_hash(&self) -> Option<[u8; 32]> {
-        hex::decode(&self.header.prev).ok().and_then(|b| b.try_into().ok())
+        hex::decode(&self.header.prev)
+            .ok()
+            .and_then(|b| b.try_into().ok())
     }
 
     pub fn signed(&self) -> SignedEntry {
-        SignedEntry { body: self.body.clone(), sig: hex::encode(self.sig) }
+        SignedEntry {
+            body: self.body.clone(),
+            sig: hex::encode(self.sig),
+        }
     }
 }
 
@@ -209,7 +218,10 @@ pub struct LogHead {
 }
 
 impl LogHead {
-    pub const EMPTY: LogHead = LogHead { seq: 0, hash: GENESIS };
+    pub const EMPTY: LogHead = LogHead {
+        seq: 0,
+        hash: GENESIS,
+    };
 }
 
 /// Create and sign the next entry of a log.
@@ -232,13 +244,27 @@ pub fn sign_entry(
         ts: ts.to_owned(),
         kind: kind.to_owned(),
     };
-    let raw: &RawValue = serde_json::from_str(payload_json)
-        .map_err(|e| LogError::Malformed { seq: header.seq, reason: e.to_string() })?;
-    let body = serde_json::to_string(&BodyOut { header: &header, payload: raw })
-        .map_err(|e| LogError::Malformed { seq: header.seq, reason: e.to_string() })?;
+    let raw: &RawValue = serde_json::from_str(payload_json).map_err(|e| LogError::Malformed {
+        seq: header.seq,
+        reason: e.to_string(),
+    })?;
+    let body = serde_json::to_string(&BodyOut {
+        header: &header,
+        payload: raw,
+    })
+    .map_err(|e| LogError::Malformed {
+        seq: header.seq,
+        reason: e.to_string(),
+    })?;
     let sig = key.sign(body.as_bytes());
     let hash = entry_hash(body.as_bytes(), &sig);
-    Ok(ParsedEntry { header, payload: raw.get().to_owned(), body, sig, hash })
+    Ok(ParsedEntry {
+        header,
+        payload: raw.get().to_owned(),
+        body,
+        sig,
+        hash,
+    })
 }
 
 /// Parse an entry's structure without checking its signature.
@@ -252,19 +278,34 @@ pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
     let b: BodyIn<'_> = serde_json::from_str(&e.body).map_err(|err| bad(err.to_string()))?;
     let mut sig = [0u8; 64];
     if e.sig.len() != 128 || hex::decode_to_slice(&e.sig, &mut sig).is_err() {
-        return Err(LogError::Malformed { seq: b.seq, reason: "signature is not 64 bytes of hex".into() });
+        return Err(LogError::Malformed {
+            seq: b.seq,
+            reason: "signature is not 64 bytes of hex".into(),
+        });
     }
     if b.v != ENTRY_VERSION {
-        return Err(LogError::Malformed { seq: b.seq, reason: format!("unsupported entry version {}", b.v) });
+        return Err(LogError::Malformed {
+            seq: b.seq,
+            reason: format!("unsupported entry version {}", b.v),
+        });
     }
     if b.seq == 0 {
-        return Err(LogError::Malformed { seq: 0, reason: "sequence numbers start at 1".into() });
+        return Err(LogError::Malformed {
+            seq: 0,
+            reason: "sequence numbers start at 1".into(),
+        });
     }
     if b.prev.len() != 64 || hex::decode(&b.prev).is_err() {
-        return Err(LogError::Malformed { seq: b.seq, reason: "prev is not a 32-byte hex hash".into() });
+        return Err(LogError::Malformed {
+            seq: b.seq,
+            reason: "prev is not a 32-byte hex hash".into(),
+        });
     }
     if b.log != log_id(&b.origin, &b.audience) {
-        return Err(LogError::WrongLog { seq: b.seq, reason: "log id does not match origin and audience".into() });
+        return Err(LogError::WrongLog {
+            seq: b.seq,
+            reason: "log id does not match origin and audience".into(),
+        });
     }
     let hash = entry_hash(e.body.as_bytes(), &sig);
     let header = EntryHeader {
@@ -278,7 +319,13 @@ pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
         kind: b.kind,
     };
     let payload = b.payload.get().to_owned();
-    Ok(ParsedEntry { header, payload, body: e.body, sig, hash })
+    Ok(ParsedEntry {
+        header,
+        payload,
+        body: e.body,
+        sig,
+        hash,
+    })
 }
 
 /// Parse and verify one entry on its own against its origin's key.
@@ -300,7 +347,11 @@ pub struct LogDescriptor {
 
 impl LogDescriptor {
     pub fn new(origin: PartnerCode, audience: Audience) -> LogDescriptor {
-        LogDescriptor { log_id: log_id(&origin, &audience), origin, audience }
+        LogDescriptor {
+            log_id: log_id(&origin, &audience),
+            origin,
+            audience,
+        }
     }
 }
 
@@ -314,31 +365,50 @@ pub fn verify_page(
     entries: &[SignedEntry],
     origin_key: &PublicKey,
 ) -> Result<Vec<ParsedEntry>, LogError> {
-    let parsed = entries.iter().map(parse_entry).collect::<Result<Vec<_>, _>>()?;
+    let parsed = entries
+        .iter()
+        .map(parse_entry)
+        .collect::<Result<Vec<_>, _>>()?;
     verify_parsed_page(log, head, &parsed, origin_key)?;
     Ok(parsed)
 }
 
 /// [`verify_page`] over entries already parsed.
-pub fn verify_parsed_page(log: &LogDescriptor, head: LogHead, entries: &[ParsedEntry], origin_key: &PublicKey) -> Result<(), LogError> {
+pub fn verify_parsed_page(
+    log: &LogDescriptor,
+    head: LogHead,
+    entries: &[ParsedEntry],
+    origin_key: &PublicKey,
+) -> Result<(), LogError> {
     let mut expect = head;
     for p in entries {
         let h = &p.header;
         if h.log != log.log_id || h.origin != log.origin || h.audience != log.audience {
-            return Err(LogError::WrongLog { seq: h.seq, reason: format!("expected log {}", log.log_id) });
+            return Err(LogError::WrongLog {
+                seq: h.seq,
+                reason: format!("expected log {}", log.log_id),
+            });
         }
         if h.seq != expect.seq + 1 {
-            return Err(LogError::Gap { expected: expect.seq + 1, got: h.seq });
+            return Err(LogError::Gap {
+                expected: expect.seq + 1,
+                got: h.seq,
+            });
         }
         if p.prev_hash() != Some(expect.hash) {
             return Err(LogError::BrokenChain { seq: h.seq });
         }
-        expect = LogHead { seq: h.seq, hash: p.hash };
+        expect = LogHead {
+            seq: h.seq,
+            hash: p.hash,
+        };
     }
     if let Some(last) = entries.last()
         && !origin_key.verify(last.body.as_bytes(), &last.sig)
     {
-        return Err(LogError::BadSignature { seq: last.header.seq });
+        return Err(LogError::BadSignature {
+            seq: last.header.seq,
+        });
     }
     Ok(())
 }
@@ -353,8 +423,20 @@ mod tests {
         let mut head = LogHead::EMPTY;
         let mut out = vec![];
         for i in 0..n {
-            let e = sign_entry(key, &code("EU"), &aud, head, "2026-11-27T00:00:00Z", "test", &format!("{{\"i\":{i}}}")).unwrap();
-            head = LogHead { seq: e.header.seq, hash: e.hash };
+            let e = sign_entry(
+                key,
+                &code("EU"),
+                &aud,
+                head,
+                "2026-11-27T00:00:00Z",
+                "test",
+                &format!("{{\"i\":{i}}}"),
+            )
+            .unwrap();
+            head = LogHead {
+                seq: e.header.seq,
+                hash: e.hash,
+            };
             out.push(e.signed());
         }
         (LogDescriptor::new(code("EU"), aud), out)
@@ -370,8 +452,14 @@ mod tests {
             verify_entry(e, &k.public()).unwrap();
         }
         // Resuming from the middle works too.
-        let mid = LogHead { seq: 2, hash: got[1].hash };
-        assert_eq!(verify_page(&log, mid, &es[2..], &k.public()).unwrap().len(), 3);
+        let mid = LogHead {
+            seq: 2,
+            hash: got[1].hash,
+        };
+        assert_eq!(
+            verify_page(&log, mid, &es[2..], &k.public()).unwrap().len(),
+            3
+        );
     }
 
     #[test]
@@ -383,26 +471,53 @@ mod tests {
 
         let mut tampered = es.clone();
         tampered[1].body = tampered[1].body.replace("\"i\":1", "\"i\":9");
-        assert_eq!(verify_page(&log, LogHead::EMPTY, &tampered, &pk), Err(LogError::BrokenChain { seq: 3 }));
+        assert_eq!(
+            verify_page(&log, LogHead::EMPTY, &tampered, &pk),
+            Err(LogError::BrokenChain { seq: 3 })
+        );
 
         let mut last_tampered = es.clone();
         last_tampered[3].body = last_tampered[3].body.replace("\"i\":3", "\"i\":7");
-        assert_eq!(verify_page(&log, LogHead::EMPTY, &last_tampered, &pk), Err(LogError::BadSignature { seq: 4 }));
+        assert_eq!(
+            verify_page(&log, LogHead::EMPTY, &last_tampered, &pk),
+            Err(LogError::BadSignature { seq: 4 })
+        );
 
         let mut sig_swapped = es.clone();
         sig_swapped[0].sig = es[1].sig.clone();
-        assert_eq!(verify_page(&log, LogHead::EMPTY, &sig_swapped, &pk), Err(LogError::BrokenChain { seq: 2 }));
+        assert_eq!(
+            verify_page(&log, LogHead::EMPTY, &sig_swapped, &pk),
+            Err(LogError::BrokenChain { seq: 2 })
+        );
 
         let gapped = vec![es[0].clone(), es[2].clone()];
-        assert_eq!(verify_page(&log, LogHead::EMPTY, &gapped, &pk), Err(LogError::Gap { expected: 2, got: 3 }));
+        assert_eq!(
+            verify_page(&log, LogHead::EMPTY, &gapped, &pk),
+            Err(LogError::Gap {
+                expected: 2,
+                got: 3
+            })
+        );
 
         let reordered = vec![es[1].clone(), es[0].clone()];
-        assert_eq!(verify_page(&log, LogHead::EMPTY, &reordered, &pk), Err(LogError::Gap { expected: 1, got: 2 }));
+        assert_eq!(
+            verify_page(&log, LogHead::EMPTY, &reordered, &pk),
+            Err(LogError::Gap {
+                expected: 1,
+                got: 2
+            })
+        );
 
-        assert_eq!(verify_page(&log, LogHead::EMPTY, &es, &other.public()), Err(LogError::BadSignature { seq: 4 }));
+        assert_eq!(
+            verify_page(&log, LogHead::EMPTY, &es, &other.public()),
+            Err(LogError::BadSignature { seq: 4 })
+        );
 
         let other_log = LogDescriptor::new(code("EU"), Audience::single(code("EU")));
-        assert!(matches!(verify_page(&other_log, LogHead::EMPTY, &es, &pk), Err(LogError::WrongLog { .. })));
+        assert!(matches!(
+            verify_page(&other_log, LogHead::EMPTY, &es, &pk),
+            Err(LogError::WrongLog { .. })
+        ));
     }
 
     #[test]
@@ -411,6 +526,9 @@ mod tests {
         let b = Audience::new([code("EU"), code("JPN")]).unwrap();
         assert_eq!(log_id(&code("EU"), &a), log_id(&code("EU"), &b));
         assert_ne!(log_id(&code("EU"), &a), log_id(&code("JPN"), &a));
-        assert_ne!(log_id(&code("EU"), &a), log_id(&code("EU"), &Audience::single(code("EU"))));
+        assert_ne!(
+            log_id(&code("EU"), &a),
+            log_id(&code("EU"), &Audience::single(code("EU")))
+        );
     }
 }

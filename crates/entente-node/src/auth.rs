@@ -23,11 +23,18 @@ impl Principal {
     }
 
     pub fn viewer(&self) -> Viewer {
-        Viewer { partner: self.partner.clone(), user: self.user_id() }
+        Viewer {
+            partner: self.partner.clone(),
+            user: self.user_id(),
+        }
     }
 
     pub fn require(&self, role: Role, what: &'static str) -> Result<(), NodeError> {
-        if self.role >= role { Ok(()) } else { Err(NodeError::Forbidden(what)) }
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(NodeError::Forbidden(what))
+        }
     }
 }
 
@@ -60,17 +67,24 @@ pub fn token_hash(secret: &str) -> String {
 
 pub fn validate_username(name: &str) -> Result<(), NodeError> {
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(entente_domain::DomainError::invalid("username", "1 to 64 of a-z, 0-9, '.', '_', '-'").into())
+        Err(
+            entente_domain::DomainError::invalid("username", "1 to 64 of a-z, 0-9, '.', '_', '-'")
+                .into(),
+        )
     }
 }
 
 pub fn validate_password(pw: &str) -> Result<(), NodeError> {
     if pw.len() < 10 || pw.len() > 1024 {
-        return Err(entente_domain::DomainError::invalid("password", "10 to 1024 characters").into());
+        return Err(
+            entente_domain::DomainError::invalid("password", "10 to 1024 characters").into(),
+        );
     }
     Ok(())
 }

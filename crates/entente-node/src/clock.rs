@@ -14,14 +14,20 @@ pub trait Clock: Send + Sync + 'static {
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
     let s = t.format(&Rfc3339).unwrap_or_default();
     // Rfc3339 drops trailing zero fractions; pad so every timestamp has the same width.
     match s.find('.') {
         Some(dot) => {
             let frac_end = s.len() - 1; // before the 'Z'
             let digits = frac_end - dot - 1;
-            format!("{}{}Z", &s[..frac_end], "0".repeat(3usize.saturating_sub(digits)))
+            format!(
+                "{}{}Z",
+                &s[..frac_end],
+                "0".repeat(3usize.saturating_sub(digits))
+            )
         }
         None => format!("{}.000Z", &s[..s.len() - 1]),
     }

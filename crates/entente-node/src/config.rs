@@ -45,7 +45,11 @@ impl Default for SyncConfig {
 }
 
 impl NodeConfig {
-    pub fn new(partner: PartnerCode, public_url: impl Into<String>, data_dir: PathBuf) -> NodeConfig {
+    pub fn new(
+        partner: PartnerCode,
+        public_url: impl Into<String>,
+        data_dir: PathBuf,
+    ) -> NodeConfig {
         NodeConfig {
             partner,
             public_url: public_url.into(),

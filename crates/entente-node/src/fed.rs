@@ -51,7 +51,13 @@ pub struct Notify {
     pub head_seq: u64,
 }
 
-fn signing_string(method: &str, path_and_query: &str, target: &PartnerCode, date: i64, body: &[u8]) -> String {
+fn signing_string(
+    method: &str,
+    path_and_query: &str,
+    target: &PartnerCode,
+    date: i64,
+    body: &[u8],
+) -> String {
     format!(
         "entente-fed-v1\n{}\n{}\n{}\n{}\n{}",
         method.to_ascii_uppercase(),
@@ -104,13 +110,20 @@ pub fn verify_request(
     };
     let partner = PartnerCode::parse(p).map_err(|_| PeerAuthError::Missing)?;
     let date: i64 = d.parse().map_err(|_| PeerAuthError::Missing)?;
-    let sig: [u8; 64] = hex::decode(s).ok().and_then(|b| b.try_into().ok()).ok_or(PeerAuthError::Missing)?;
+    let sig: [u8; 64] = hex::decode(s)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(PeerAuthError::Missing)?;
     let key = key_of(&partner).ok_or_else(|| PeerAuthError::UnknownPeerKey(partner.to_string()))?;
     if (now_unix - date).unsigned_abs() > max_skew.as_secs() {
         return Err(PeerAuthError::Stale);
     }
     let msg = signing_string(req.method, req.path_and_query, me, date, req.body);
-    if key.verify(msg.as_bytes(), &sig) { Ok(partner) } else { Err(PeerAuthError::BadSignature) }
+    if key.verify(msg.as_bytes(), &sig) {
+        Ok(partner)
+    } else {
+        Err(PeerAuthError::BadSignature)
+    }
 }
 
 #[cfg(test)]
@@ -122,7 +135,15 @@ mod tests {
     fn signatures_bind_method_path_target_date_and_body() {
         let k = NodeKey::generate().unwrap();
         let pk = k.public();
-        let hs = sign_request(&k, &code("EU"), &code("JPN"), "GET", "/fed/v1/logs", b"", 1000);
+        let hs = sign_request(
+            &k,
+            &code("EU"),
+            &code("JPN"),
+            "GET",
+            "/fed/v1/logs",
+            b"",
+            1000,
+        );
         let req = |method, path, body: &'static [u8]| SignedRequest {
             partner: Some(&hs[0].1),
             date: Some(&hs[1].1),
@@ -133,16 +154,79 @@ mod tests {
         };
         let skew = Duration::from_secs(300);
         let keys = |p: &PartnerCode| (p == &code("EU")).then_some(pk);
-        assert_eq!(verify_request(&req("GET", "/fed/v1/logs", b""), &code("JPN"), 1000, skew, keys), Ok(code("EU")));
-        assert_eq!(verify_request(&req("GET", "/fed/v1/logs", b""), &code("NATO"), 1000, skew, keys), Err(PeerAuthError::BadSignature));
-        assert_eq!(verify_request(&req("POST", "/fed/v1/logs", b""), &code("JPN"), 1000, skew, keys), Err(PeerAuthError::BadSignature));
-        assert_eq!(verify_request(&req("GET", "/fed/v1/logs?x", b""), &code("JPN"), 1000, skew, keys), Err(PeerAuthError::BadSignature));
-        assert_eq!(verify_request(&req("GET", "/fed/v1/logs", b"x"), &code("JPN"), 1000, skew, keys), Err(PeerAuthError::BadSignature));
-        assert_eq!(verify_request(&req("GET", "/fed/v1/logs", b""), &code("JPN"), 2000, skew, keys), Err(PeerAuthError::Stale));
         assert_eq!(
-            verify_request(&req("GET", "/fed/v1/logs", b""), &code("JPN"), 1000, skew, |_| None),
+            verify_request(
+                &req("GET", "/fed/v1/logs", b""),
+                &code("JPN"),
+                1000,
+                skew,
+                keys
+            ),
+            Ok(code("EU"))
+        );
+        assert_eq!(
+            verify_request(
+                &req("GET", "/fed/v1/logs", b""),
+                &code("NATO"),
+                1000,
+                skew,
+                keys
+            ),
+            Err(PeerAuthError::BadSignature)
+        );
+        assert_eq!(
+            verify_request(
+                &req("POST", "/fed/v1/logs", b""),
+                &code("JPN"),
+                1000,
+                skew,
+                keys
+            ),
+            Err(PeerAuthError::BadSignature)
+        );
+        assert_eq!(
+            verify_request(
+                &req("GET", "/fed/v1/logs?x", b""),
+                &code("JPN"),
+                1000,
+                skew,
+                keys
+            ),
+            Err(PeerAuthError::BadSignature)
+        );
+        assert_eq!(
+            verify_request(
+                &req("GET", "/fed/v1/logs", b"x"),
+                &code("JPN"),
+                1000,
+                skew,
+                keys
+            ),
+            Err(PeerAuthError::BadSignature)
+        );
+        assert_eq!(
+            verify_request(
+                &req("GET", "/fed/v1/logs", b""),
+                &code("JPN"),
+                2000,
+                skew,
+                keys
+            ),
+            Err(PeerAuthError::Stale)
+        );
+        assert_eq!(
+            verify_request(
+                &req("GET", "/fed/v1/logs", b""),
+                &code("JPN"),
+                1000,
+                skew,
+                |_| None
+            ),
             Err(PeerAuthError::UnknownPeerKey("EU".into()))
         );
-        assert_eq!(verify_request(&SignedRequest::default(), &code("JPN"), 1000, skew, keys), Err(PeerAuthError::Missing));
+        assert_eq!(
+            verify_request(&SignedRequest::default(), &code("JPN"), 1000, skew, keys),
+            Err(PeerAuthError::Missing)
+        );
     }
 }

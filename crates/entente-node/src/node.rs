@@ -5,9 +5,14 @@ use entente_domain::format::validate_charter;
 use entente_domain::item::validate_content;
 use entente_domain::payload::*;
 use entente_domain::policy::{self, Viewer};
-use entente_domain::{Audience, FormatState, FormatTemplate, ItemKind, ItemState, PartnerCode, Payload, Role, Tlp};
+use entente_domain::{
+    Audience, FormatState, FormatTemplate, ItemKind, ItemState, PartnerCode, Payload, Role, Tlp,
+};
 use entente_log::{LogDescriptor, LogHead, NodeKey, ParsedEntry, PublicKey, sign_entry};
-use entente_store::{ItemQuery, LogInfo, PeerRecord, Projection, Store, StoreError, TokenKind, TokenRecord, UserRecord};
+use entente_store::{
+    ItemQuery, LogInfo, PeerRecord, Projection, Store, StoreError, TokenKind, TokenRecord,
+    UserRecord,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -119,7 +124,12 @@ pub struct ItemPage {
 impl Node {
     /// Open a node over a store. Claims the store for this partner (refusing a database that
     /// belongs to another) and loads the pinned peers.
-    pub async fn new(cfg: NodeConfig, key: NodeKey, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Arc<Node>, NodeError> {
+    pub async fn new(
+        cfg: NodeConfig,
+        key: NodeKey,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Node>, NodeError> {
         store.claim_partner(&cfg.partner).await?;
         let http = reqwest::Client::builder()
             .timeout(cfg.sync.request_timeout)
@@ -185,16 +195,29 @@ impl Node {
     }
 
     pub fn peer(&self, p: &PartnerCode) -> Option<Peer> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).get(p).cloned()
+        self.peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(p)
+            .cloned()
     }
 
     pub fn peer_list(&self) -> Vec<Peer> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The pinned key of a partner: our own for ourselves, else a configured peer's.
     pub fn key_of(&self, p: &PartnerCode) -> Option<PublicKey> {
-        if p == self.partner() { Some(self.key.public()) } else { self.peer(p).map(|x| x.key) }
+        if p == self.partner() {
+            Some(self.key.public())
+        } else {
+            self.peer(p).map(|x| x.key)
+        }
     }
 
     /// Partners this node knows: itself and its pinned peers.
@@ -204,19 +227,40 @@ impl Node {
 
     pub fn parse_known_partner(&self, s: &str) -> Result<PartnerCode, NodeError> {
         let p = PartnerCode::parse(s.trim())?;
-        if self.known_partner(&p) { Ok(p) } else { Err(NodeError::UnknownPartner(p.to_string())) }
+        if self.known_partner(&p) {
+            Ok(p)
+        } else {
+            Err(NodeError::UnknownPartner(p.to_string()))
+        }
     }
 
     /// Pin a peer's key (and optionally its URL for direct sync).
-    pub async fn add_peer(&self, partner: &str, url: Option<&str>, key_hex: &str) -> Result<Peer, NodeError> {
+    pub async fn add_peer(
+        &self,
+        partner: &str,
+        url: Option<&str>,
+        key_hex: &str,
+    ) -> Result<Peer, NodeError> {
         let partner = PartnerCode::parse(partner.trim())?;
         if &partner == self.partner() {
-            return Err(entente_domain::DomainError::invalid("partner", "a node cannot peer with its own partner").into());
+            return Err(entente_domain::DomainError::invalid(
+                "partner",
+                "a node cannot peer with its own partner",
+            )
+            .into());
         }
         let key = PublicKey::parse_hex(key_hex)?;
         let url = match url.map(str::trim).filter(|u| !u.is_empty()) {
-            Some(u) if u.starts_with("http://") || u.starts_with("https://") => Some(u.trim_end_matches('/').to_owned()),
-            Some(_) => return Err(entente_domain::DomainError::invalid("url", "an http:// or https:// URL").into()),
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            Some(_) => {
+                return Err(entente_domain::DomainError::invalid(
+                    "url",
+                    "an http:// or https:// URL",
+                )
+                .into());
+            }
             None => None,
         };
         let record = PeerRecord {
@@ -235,7 +279,12 @@ impl Node {
 
     // ----- users and tokens ---------------------------------------------------------------
 
-    pub async fn add_user(&self, username: &str, role: Role, password: &str) -> Result<UserRecord, NodeError> {
+    pub async fn add_user(
+        &self,
+        username: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<UserRecord, NodeError> {
         auth::validate_username(username)?;
         auth::validate_password(password)?;
         let user = UserRecord {
@@ -251,11 +300,19 @@ impl Node {
     }
 
     fn principal(&self, u: &UserRecord) -> Principal {
-        Principal { username: u.username.clone(), role: u.role, partner: self.partner().clone() }
+        Principal {
+            username: u.username.clone(),
+            role: u.role,
+            partner: self.partner().clone(),
+        }
     }
 
     /// Password login: returns a session token and its expiry.
-    pub async fn login(&self, username: &str, password: &str) -> Result<(String, String), NodeError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, String), NodeError> {
         let user = self.store.user(username).await?;
         // Verify against a dummy hash when the user is unknown so timing does not tell.
         let ok = match &user {
@@ -284,7 +341,9 @@ impl Node {
     pub async fn create_token(&self, who: &Principal, label: &str) -> Result<String, NodeError> {
         let label = label.trim();
         if label.is_empty() || label.len() > 100 {
-            return Err(entente_domain::DomainError::invalid("label", "1 to 100 characters").into());
+            return Err(
+                entente_domain::DomainError::invalid("label", "1 to 100 characters").into(),
+            );
         }
         let secret = auth::new_token_secret()?;
         self.store
@@ -302,18 +361,30 @@ impl Node {
 
     /// Create a token for a user by name (CLI and demo; the caller is the operator).
     pub async fn create_token_for(&self, username: &str, label: &str) -> Result<String, NodeError> {
-        let user = self.store.user(username).await?.ok_or(NodeError::NotFound("user"))?;
+        let user = self
+            .store
+            .user(username)
+            .await?
+            .ok_or(NodeError::NotFound("user"))?;
         self.create_token(&self.principal(&user), label).await
     }
 
     pub async fn authenticate(&self, secret: &str) -> Result<Principal, NodeError> {
-        let t = self.store.token(&auth::token_hash(secret)).await?.ok_or(NodeError::Unauthorized)?;
+        let t = self
+            .store
+            .token(&auth::token_hash(secret))
+            .await?
+            .ok_or(NodeError::Unauthorized)?;
         if let Some(exp) = &t.expires_at
             && exp.as_str() <= self.now().as_str()
         {
             return Err(NodeError::Unauthorized);
         }
-        let user = self.store.user(&t.username).await?.ok_or(NodeError::Unauthorized)?;
+        let user = self
+            .store
+            .user(&t.username)
+            .await?
+            .ok_or(NodeError::Unauthorized)?;
         Ok(self.principal(&user))
     }
 
@@ -326,18 +397,30 @@ impl Node {
 
     /// Append entries to this node's own log for `audience`, signed, with their projections,
     /// in one durable transaction. Returns once the write is committed.
-    pub async fn publish(&self, audience: &Audience, payloads: &[Payload]) -> Result<Vec<ParsedEntry>, NodeError> {
+    pub async fn publish(
+        &self,
+        audience: &Audience,
+        payloads: &[Payload],
+    ) -> Result<Vec<ParsedEntry>, NodeError> {
         let me = self.partner().clone();
         let desc = LogDescriptor::new(me.clone(), audience.clone());
         let _guard = self.write_lock.lock().await;
         for _attempt in 0..5 {
-            let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
+            let head = self
+                .store
+                .log(&desc.log_id)
+                .await?
+                .map(|l| l.head())
+                .unwrap_or(LogHead::EMPTY);
             let ts = self.now();
             let mut h = head;
             let mut entries = Vec::with_capacity(payloads.len());
             for p in payloads {
                 let e = sign_entry(&self.key, &me, audience, h, &ts, p.kind(), &p.to_json())?;
-                h = LogHead { seq: e.header.seq, hash: e.hash };
+                h = LogHead {
+                    seq: e.header.seq,
+                    hash: e.hash,
+                };
                 entries.push(e);
             }
             let projections = self.fold(&entries).await?;
@@ -351,7 +434,9 @@ impl Node {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(NodeError::Internal("the log head kept moving; try again".into()))
+        Err(NodeError::Internal(
+            "the log head kept moving; try again".into(),
+        ))
     }
 
     pub(crate) fn announce(&self, desc: &LogDescriptor, head_seq: u64, from: Option<PartnerCode>) {
@@ -377,9 +462,9 @@ impl Node {
             match Payload::parse(&e.header.kind, &e.payload) {
                 Ok(p) => {
                     match &p {
-                        Payload::ItemPublish(_) | Payload::ItemRevise(_) | Payload::ItemRetract(_) => {
-                            item_ids.push(p.subject().to_owned())
-                        }
+                        Payload::ItemPublish(_)
+                        | Payload::ItemRevise(_)
+                        | Payload::ItemRetract(_) => item_ids.push(p.subject().to_owned()),
                         _ => format_ids.push(p.subject().to_owned()),
                     }
                     parsed.push(Some(p));
@@ -400,9 +485,9 @@ impl Node {
         }
         let mut formats: HashMap<String, Option<FormatState>> = HashMap::new();
         for id in format_ids {
-            if !formats.contains_key(&id) {
-                let f = self.store.format(&id).await?;
-                formats.insert(id, f);
+            if let std::collections::hash_map::Entry::Vacant(slot) = formats.entry(id) {
+                let f = self.store.format(slot.key()).await?;
+                slot.insert(f);
             }
         }
         let mut touched_items: Vec<String> = Vec::new();
@@ -412,9 +497,13 @@ impl Node {
             let h = &e.header;
             let ok = match p {
                 Payload::FormatCharter(c) => {
-                    let members: std::collections::BTreeSet<_> = c.members.iter().cloned().collect();
+                    let members: std::collections::BTreeSet<_> =
+                        c.members.iter().cloned().collect();
                     let slot = formats.entry(c.format_id.clone()).or_default();
-                    if slot.is_none() && h.origin == c.convener && h.audience == policy::format_audience(&members) {
+                    if slot.is_none()
+                        && h.origin == c.convener
+                        && h.audience == policy::format_audience(&members)
+                    {
                         *slot = Some(FormatState::from_charter(&c, &h.ts));
                         touched_formats.push(c.format_id.clone());
                         true
@@ -423,9 +512,12 @@ impl Node {
                     }
                 }
                 Payload::FormatJoin(j) => {
-                    let members: std::collections::BTreeSet<_> = j.charter.members.iter().cloned().collect();
+                    let members: std::collections::BTreeSet<_> =
+                        j.charter.members.iter().cloned().collect();
                     let slot = formats.entry(j.charter.format_id.clone()).or_default();
-                    let convener_ok = slot.as_ref().is_none_or(|f| f.convener == h.origin && !f.closed);
+                    let convener_ok = slot
+                        .as_ref()
+                        .is_none_or(|f| f.convener == h.origin && !f.closed);
                     if convener_ok
                         && h.origin == j.charter.convener
                         && members.contains(&j.partner)
@@ -458,14 +550,19 @@ impl Node {
                     if items.contains_key(&ip.item_id) {
                         false
                     } else {
-                        let st = ItemState::from_publish(&ip, &h.origin, &h.audience, &h.log, &h.ts);
+                        let st =
+                            ItemState::from_publish(&ip, &h.origin, &h.audience, &h.log, &h.ts);
                         touched_items.push(ip.item_id.clone());
                         items.insert(ip.item_id.clone(), st);
                         true
                     }
                 }
                 Payload::ItemRevise(r) => match items.get_mut(&r.item_id) {
-                    Some(it) if it.origin == h.origin && it.log_id == h.log && it.retracted.is_none() => {
+                    Some(it)
+                        if it.origin == h.origin
+                            && it.log_id == h.log
+                            && it.retracted.is_none() =>
+                    {
                         it.apply_revise(&r, &h.ts);
                         touched_items.push(r.item_id.clone());
                         true
@@ -505,9 +602,17 @@ impl Node {
 
     // ----- formats ------------------------------------------------------------------------
 
-    pub async fn create_format(&self, who: &Principal, nf: NewFormat) -> Result<FormatState, NodeError> {
+    pub async fn create_format(
+        &self,
+        who: &Principal,
+        nf: NewFormat,
+    ) -> Result<FormatState, NodeError> {
         who.require(Role::Officer, "create formats")?;
-        let members = nf.members.iter().map(|m| self.parse_known_partner(m)).collect::<Result<Vec<_>, _>>()?;
+        let members = nf
+            .members
+            .iter()
+            .map(|m| self.parse_known_partner(m))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut charter = FormatCharter {
             format_id: new_id(),
             title: nf.title,
@@ -524,12 +629,20 @@ impl Node {
         let members = charter.members.iter().cloned().collect();
         let aud = policy::format_audience(&members);
         let id = charter.format_id.clone();
-        self.publish(&aud, &[Payload::FormatCharter(charter)]).await?;
-        self.store.format(&id).await?.ok_or(NodeError::Internal("format not projected".into()))
+        self.publish(&aud, &[Payload::FormatCharter(charter)])
+            .await?;
+        self.store
+            .format(&id)
+            .await?
+            .ok_or(NodeError::Internal("format not projected".into()))
     }
 
     /// Create the "Transatlantic+ <partner>" set of formats (EU + NATO + partner).
-    pub async fn create_from_template(&self, who: &Principal, partner: &str) -> Result<Vec<FormatState>, NodeError> {
+    pub async fn create_from_template(
+        &self,
+        who: &Principal,
+        partner: &str,
+    ) -> Result<Vec<FormatState>, NodeError> {
         who.require(Role::Officer, "create formats")?;
         let partner = self.parse_known_partner(partner)?;
         for p in ["EU", "NATO"] {
@@ -544,43 +657,90 @@ impl Node {
     }
 
     /// The convener admits a partner to a format.
-    pub async fn join_format(&self, who: &Principal, format_id: &str, partner: &str) -> Result<FormatState, NodeError> {
+    pub async fn join_format(
+        &self,
+        who: &Principal,
+        format_id: &str,
+        partner: &str,
+    ) -> Result<FormatState, NodeError> {
         who.require(Role::Officer, "admit members")?;
-        let f = self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        let f = self
+            .store
+            .format(format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))?;
         policy::may_convene(self.partner(), &f)?;
         let partner = self.parse_known_partner(partner)?;
         if f.members.contains(&partner) {
-            return Err(NodeError::Conflict(format!("{partner} is already a member")));
+            return Err(NodeError::Conflict(format!(
+                "{partner} is already a member"
+            )));
         }
         let mut charter = f.charter();
         charter.members.push(partner.clone());
         charter.members.sort();
         let aud = policy::format_audience(&charter.members.iter().cloned().collect());
-        self.publish(&aud, &[Payload::FormatJoin(FormatJoin { partner, charter })]).await?;
-        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+        self.publish(
+            &aud,
+            &[Payload::FormatJoin(FormatJoin { partner, charter })],
+        )
+        .await?;
+        self.store
+            .format(format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))
     }
 
     /// This node's partner leaves a format.
-    pub async fn leave_format(&self, who: &Principal, format_id: &str) -> Result<FormatState, NodeError> {
+    pub async fn leave_format(
+        &self,
+        who: &Principal,
+        format_id: &str,
+    ) -> Result<FormatState, NodeError> {
         who.require(Role::Officer, "leave formats")?;
-        let f = self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        let f = self
+            .store
+            .format(format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))?;
         if !f.members.contains(self.partner()) {
             return Err(entente_domain::PolicyError::NotAMember(self.partner().clone()).into());
         }
         let aud = policy::format_audience(&f.members);
-        let leave = FormatLeave { format_id: format_id.to_owned(), partner: self.partner().clone() };
+        let leave = FormatLeave {
+            format_id: format_id.to_owned(),
+            partner: self.partner().clone(),
+        };
         self.publish(&aud, &[Payload::FormatLeave(leave)]).await?;
-        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+        self.store
+            .format(format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))
     }
 
-    pub async fn close_format(&self, who: &Principal, format_id: &str, reason: &str) -> Result<FormatState, NodeError> {
+    pub async fn close_format(
+        &self,
+        who: &Principal,
+        format_id: &str,
+        reason: &str,
+    ) -> Result<FormatState, NodeError> {
         who.require(Role::Officer, "close formats")?;
-        let f = self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        let f = self
+            .store
+            .format(format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))?;
         policy::may_convene(self.partner(), &f)?;
         let aud = policy::format_audience(&f.members);
-        let close = FormatClose { format_id: format_id.to_owned(), reason: reason.to_owned() };
+        let close = FormatClose {
+            format_id: format_id.to_owned(),
+            reason: reason.to_owned(),
+        };
         self.publish(&aud, &[Payload::FormatClose(close)]).await?;
-        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+        self.store
+            .format(format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))
     }
 
     pub async fn formats(&self) -> Result<Vec<FormatState>, NodeError> {
@@ -588,7 +748,10 @@ impl Node {
     }
 
     pub async fn format(&self, format_id: &str) -> Result<FormatState, NodeError> {
-        self.store.format(format_id).await?.ok_or(NodeError::NotFound("format"))
+        self.store
+            .format(format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))
     }
 
     // ----- items --------------------------------------------------------------------------
@@ -596,30 +759,48 @@ impl Node {
     pub async fn create_item(&self, who: &Principal, ni: NewItem) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "post items")?;
         let payloads = vec![self.prepare_item(who, ni).await?];
-        let (aud, payload) = payloads.into_iter().next().unwrap_or_else(|| unreachable!());
+        let (aud, payload) = payloads
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| unreachable!());
         let id = payload.item_id.clone();
         self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
-        self.store.item(&id).await?.ok_or(NodeError::Internal("item not projected".into()))
+        self.store
+            .item(&id)
+            .await?
+            .ok_or(NodeError::Internal("item not projected".into()))
     }
 
     /// Validate a new item and work out its audience, without writing anything.
-    pub async fn prepare_item(&self, who: &Principal, ni: NewItem) -> Result<(Audience, ItemPublish), NodeError> {
+    pub async fn prepare_item(
+        &self,
+        who: &Principal,
+        ni: NewItem,
+    ) -> Result<(Audience, ItemPublish), NodeError> {
         let kind = ItemKind::parse(&ni.kind)?;
         let tlp = ni.tlp.as_deref().map(Tlp::parse).transpose()?;
         let mut title = ni.title;
         let mut topics = ni.topics;
         validate_content(&mut title, &ni.body, &mut topics)?;
         let releasable = match &ni.releasable_to {
-            Some(v) => Some(v.iter().map(|p| self.parse_known_partner(p)).collect::<Result<Vec<_>, _>>()?),
+            Some(v) => Some(
+                v.iter()
+                    .map(|p| self.parse_known_partner(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             None => None,
         };
-        let f = self.store.format(&ni.format_id).await?.ok_or(NodeError::NotFound("format"))?;
+        let f = self
+            .store
+            .format(&ni.format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))?;
         let aud = policy::item_audience(self.partner(), releasable.as_deref(), &f)?;
         let mut named = Vec::new();
         for u in &ni.named_users {
-            let (_, p) = u
-                .split_once('@')
-                .ok_or_else(|| entente_domain::DomainError::invalid("named_users", "use name@PARTNER"))?;
+            let (_, p) = u.split_once('@').ok_or_else(|| {
+                entente_domain::DomainError::invalid("named_users", "use name@PARTNER")
+            })?;
             let p = PartnerCode::parse(p)?;
             if !aud.contains(&p) {
                 return Err(entente_domain::PolicyError::OutsideFormat(p).into());
@@ -645,11 +826,24 @@ impl Node {
     /// Look up an item the caller may see. An item the caller may not see is reported
     /// exactly like one that does not exist.
     pub async fn item(&self, who: &Principal, item_id: &str) -> Result<ItemState, NodeError> {
-        let it = self.store.item(item_id).await?.ok_or(NodeError::NotFound("item"))?;
-        if policy::user_may_see_item(&who.viewer(), &it) { Ok(it) } else { Err(NodeError::NotFound("item")) }
+        let it = self
+            .store
+            .item(item_id)
+            .await?
+            .ok_or(NodeError::NotFound("item"))?;
+        if policy::user_may_see_item(&who.viewer(), &it) {
+            Ok(it)
+        } else {
+            Err(NodeError::NotFound("item"))
+        }
     }
 
-    pub async fn revise_item(&self, who: &Principal, item_id: &str, rev: ItemRevision) -> Result<ItemState, NodeError> {
+    pub async fn revise_item(
+        &self,
+        who: &Principal,
+        item_id: &str,
+        rev: ItemRevision,
+    ) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "revise items")?;
         let it = self.item(who, item_id).await?;
         policy::may_modify_item(self.partner(), &it)?;
@@ -659,21 +853,44 @@ impl Node {
         let mut title = rev.title;
         let mut topics = rev.topics;
         validate_content(&mut title, &rev.body, &mut topics)?;
-        let r = ItemRevise { item_id: item_id.to_owned(), title, body: rev.body, topics, author: who.user_id() };
-        self.publish(&it.audience, &[Payload::ItemRevise(r)]).await?;
-        self.store.item(item_id).await?.ok_or(NodeError::NotFound("item"))
+        let r = ItemRevise {
+            item_id: item_id.to_owned(),
+            title,
+            body: rev.body,
+            topics,
+            author: who.user_id(),
+        };
+        self.publish(&it.audience, &[Payload::ItemRevise(r)])
+            .await?;
+        self.store
+            .item(item_id)
+            .await?
+            .ok_or(NodeError::NotFound("item"))
     }
 
-    pub async fn retract_item(&self, who: &Principal, item_id: &str, reason: &str) -> Result<ItemState, NodeError> {
+    pub async fn retract_item(
+        &self,
+        who: &Principal,
+        item_id: &str,
+        reason: &str,
+    ) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "retract items")?;
         let it = self.item(who, item_id).await?;
         policy::may_modify_item(self.partner(), &it)?;
         if it.retracted.is_some() {
             return Ok(it);
         }
-        let r = ItemRetract { item_id: item_id.to_owned(), reason: reason.to_owned(), author: who.user_id() };
-        self.publish(&it.audience, &[Payload::ItemRetract(r)]).await?;
-        self.store.item(item_id).await?.ok_or(NodeError::NotFound("item"))
+        let r = ItemRetract {
+            item_id: item_id.to_owned(),
+            reason: reason.to_owned(),
+            author: who.user_id(),
+        };
+        self.publish(&it.audience, &[Payload::ItemRetract(r)])
+            .await?;
+        self.store
+            .item(item_id)
+            .await?
+            .ok_or(NodeError::NotFound("item"))
     }
 
     /// Items the caller may see, filtered and paged. The cursor is the id of the last item
@@ -683,16 +900,28 @@ impl Node {
         let mut q = ItemQuery {
             format_id: f.format,
             kind: f.kind.as_deref().map(ItemKind::parse).transpose()?,
-            topic: f.topic.map(|t| {
-                if entente_domain::taxonomy::is_topic(&t) { Ok(t) } else { Err(entente_domain::DomainError::UnknownTopic(t)) }
-            }).transpose()?,
+            topic: f
+                .topic
+                .map(|t| {
+                    if entente_domain::taxonomy::is_topic(&t) {
+                        Ok(t)
+                    } else {
+                        Err(entente_domain::DomainError::UnknownTopic(t))
+                    }
+                })
+                .transpose()?,
             origin: f.partner.as_deref().map(PartnerCode::parse).transpose()?,
             tlp: f.tlp.as_deref().map(Tlp::parse).transpose()?,
-            since: f.since.map(|s| {
-                crate::clock::parse_rfc3339(&s)
-                    .map(crate::clock::rfc3339)
-                    .ok_or_else(|| entente_domain::DomainError::invalid("since", "an RFC 3339 timestamp"))
-            }).transpose()?,
+            since: f
+                .since
+                .map(|s| {
+                    crate::clock::parse_rfc3339(&s)
+                        .map(crate::clock::rfc3339)
+                        .ok_or_else(|| {
+                            entente_domain::DomainError::invalid("since", "an RFC 3339 timestamp")
+                        })
+                })
+                .transpose()?,
             after: f.cursor,
             limit: limit + 1,
         };
@@ -730,10 +959,20 @@ impl Node {
     /// Authenticate a signed federation request; returns the calling partner.
     pub fn fed_authenticate(&self, req: &SignedRequest<'_>) -> Result<PartnerCode, NodeError> {
         let now = self.clock.now().unix_timestamp();
-        let caller = fed::verify_request(req, self.partner(), now, self.cfg.sync.max_clock_skew, |p| {
-            // Only configured peers may call; our own key is not a peer key.
-            if p == self.partner() { None } else { self.peer(p).map(|x| x.key) }
-        })?;
+        let caller = fed::verify_request(
+            req,
+            self.partner(),
+            now,
+            self.cfg.sync.max_clock_skew,
+            |p| {
+                // Only configured peers may call; our own key is not a peer key.
+                if p == self.partner() {
+                    None
+                } else {
+                    self.peer(p).map(|x| x.key)
+                }
+            },
+        )?;
         Ok(caller)
     }
 
@@ -746,21 +985,42 @@ impl Node {
             .await?
             .into_iter()
             .filter(|l| policy::may_forward(self.partner(), caller, &l.audience))
-            .map(|l| RemoteLog { log_id: l.log_id, origin: l.origin, audience: l.audience, head_seq: l.head_seq })
+            .map(|l| RemoteLog {
+                log_id: l.log_id,
+                origin: l.origin,
+                audience: l.audience,
+                head_seq: l.head_seq,
+            })
             .collect();
-        Ok(LogsResponse { partner: self.partner().clone(), logs })
+        Ok(LogsResponse {
+            partner: self.partner().clone(),
+            logs,
+        })
     }
 
     /// A page of a log for `caller`. A log the caller is not in the audience of is reported
     /// exactly like a log that does not exist.
-    pub async fn fed_entries(&self, caller: &PartnerCode, log_id: &str, after: u64, limit: u32) -> Result<fed::EntriesResponse, NodeError> {
-        let log: LogInfo = self.store.log(log_id).await?.ok_or(NodeError::NotFound("log"))?;
+    pub async fn fed_entries(
+        &self,
+        caller: &PartnerCode,
+        log_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<fed::EntriesResponse, NodeError> {
+        let log: LogInfo = self
+            .store
+            .log(log_id)
+            .await?
+            .ok_or(NodeError::NotFound("log"))?;
         if !policy::may_forward(self.partner(), caller, &log.audience) {
             return Err(NodeError::NotFound("log"));
         }
         let limit = limit.clamp(1, self.cfg.sync.page_size.max(1));
         let entries = self.store.entries_after(log_id, after, limit).await?;
-        Ok(fed::EntriesResponse { log_id: log_id.to_owned(), entries })
+        Ok(fed::EntriesResponse {
+            log_id: log_id.to_owned(),
+            entries,
+        })
     }
 
     /// A peer says it has something new: pull from it soon.
@@ -777,4 +1037,3 @@ impl Node {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
-

@@ -4,12 +4,15 @@
 //! The cursor of a log is simply its stored head: a node receives a log whole and in order
 //! or not at all, so a restart resumes from the last committed page with no duplicates.
 
+use crate::NodeError;
 use crate::fed::{self, EntriesResponse, LogsResponse, Notify};
 use crate::node::{Appended, Node};
-use crate::NodeError;
 use entente_domain::PartnerCode;
 use entente_domain::policy;
-use entente_log::{LogDescriptor, LogError, LogHead, ParsedEntry, SignedEntry, parse_entry, parse_owned, verify_entry, verify_parsed_page};
+use entente_log::{
+    LogDescriptor, LogError, LogHead, ParsedEntry, SignedEntry, parse_entry, parse_owned,
+    verify_entry, verify_parsed_page,
+};
 use entente_store::{ForkEvidence, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,11 +30,19 @@ pub struct SyncCounters {
 
 impl SyncCounters {
     fn reject(&self, reason: &str) {
-        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()).entry(reason.to_owned()).or_default() += 1;
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason.to_owned())
+            .or_default() += 1;
     }
 
     pub fn rejected(&self) -> BTreeMap<String, u64> {
-        self.rejected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -50,48 +61,108 @@ pub struct PeerSyncReport {
 /// What became of one page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageOutcome {
-    Applied { applied: u64, duplicates: u64, head: u64 },
-    Rejected { reason: String, fork: bool },
+    Applied {
+        applied: u64,
+        duplicates: u64,
+        head: u64,
+    },
+    Rejected {
+        reason: String,
+        fork: bool,
+    },
 }
 
 impl Node {
     fn sync_lock(&self, p: &PartnerCode) -> Arc<tokio::sync::Mutex<()>> {
-        self.sync_locks.lock().unwrap_or_else(|e| e.into_inner()).entry(p.clone()).or_default().clone()
+        self.sync_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(p.clone())
+            .or_default()
+            .clone()
     }
 
     pub fn sync_counters(&self) -> &SyncCounters {
         &self.metrics
     }
 
-    async fn fed_get<T: serde::de::DeserializeOwned>(&self, peer: &PartnerCode, base: &str, path_and_query: &str) -> Result<T, NodeError> {
+    async fn fed_get<T: serde::de::DeserializeOwned>(
+        &self,
+        peer: &PartnerCode,
+        base: &str,
+        path_and_query: &str,
+    ) -> Result<T, NodeError> {
         let now = self.clock.now().unix_timestamp();
-        let headers = fed::sign_request(&self.key, self.partner(), peer, "GET", path_and_query, b"", now);
+        let headers = fed::sign_request(
+            &self.key,
+            self.partner(),
+            peer,
+            "GET",
+            path_and_query,
+            b"",
+            now,
+        );
         let mut req = self.http.get(format!("{base}{path_and_query}"));
         for (k, v) in headers {
             req = req.header(k, v);
         }
-        let resp = req.send().await.map_err(|e| NodeError::Peer { peer: peer.to_string(), reason: e.to_string() })?;
+        let resp = req.send().await.map_err(|e| NodeError::Peer {
+            peer: peer.to_string(),
+            reason: e.to_string(),
+        })?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
-            return Err(NodeError::Peer { peer: peer.to_string(), reason: format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()) });
+            return Err(NodeError::Peer {
+                peer: peer.to_string(),
+                reason: format!(
+                    "HTTP {status}: {}",
+                    body.chars().take(200).collect::<String>()
+                ),
+            });
         }
-        resp.json::<T>().await.map_err(|e| NodeError::Peer { peer: peer.to_string(), reason: format!("bad response: {e}") })
+        resp.json::<T>().await.map_err(|e| NodeError::Peer {
+            peer: peer.to_string(),
+            reason: format!("bad response: {e}"),
+        })
     }
 
-    async fn fed_post_notify(&self, peer: &PartnerCode, base: &str, n: &Notify) -> Result<(), NodeError> {
+    async fn fed_post_notify(
+        &self,
+        peer: &PartnerCode,
+        base: &str,
+        n: &Notify,
+    ) -> Result<(), NodeError> {
         let body = serde_json::to_vec(n).map_err(|e| NodeError::Internal(e.to_string()))?;
         let now = self.clock.now().unix_timestamp();
-        let headers = fed::sign_request(&self.key, self.partner(), peer, "POST", fed::PATH_NOTIFY, &body, now);
-        let mut req = self.http.post(format!("{base}{}", fed::PATH_NOTIFY)).header("content-type", "application/json").body(body);
+        let headers = fed::sign_request(
+            &self.key,
+            self.partner(),
+            peer,
+            "POST",
+            fed::PATH_NOTIFY,
+            &body,
+            now,
+        );
+        let mut req = self
+            .http
+            .post(format!("{base}{}", fed::PATH_NOTIFY))
+            .header("content-type", "application/json")
+            .body(body);
         for (k, v) in headers {
             req = req.header(k, v);
         }
-        let resp = req.send().await.map_err(|e| NodeError::Peer { peer: peer.to_string(), reason: e.to_string() })?;
+        let resp = req.send().await.map_err(|e| NodeError::Peer {
+            peer: peer.to_string(),
+            reason: e.to_string(),
+        })?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(NodeError::Peer { peer: peer.to_string(), reason: format!("notify: HTTP {}", resp.status()) })
+            Err(NodeError::Peer {
+                peer: peer.to_string(),
+                reason: format!("notify: HTTP {}", resp.status()),
+            })
         }
     }
 
@@ -111,28 +182,46 @@ impl Node {
     pub async fn sync_peer(&self, partner: &PartnerCode) -> PeerSyncReport {
         let lock = self.sync_lock(partner);
         let _guard = lock.lock().await;
-        let mut report = PeerSyncReport { partner: partner.to_string(), ..Default::default() };
+        let mut report = PeerSyncReport {
+            partner: partner.to_string(),
+            ..Default::default()
+        };
         let r = self.sync_peer_inner(partner, &mut report).await;
         if let Err(e) = &r {
             report.error = Some(e.to_string());
         }
         let now = self.clock.now_rfc3339();
-        if let Err(e) = self.store.set_peer_status(partner, &now, report.error.as_deref()).await {
+        if let Err(e) = self
+            .store
+            .set_peer_status(partner, &now, report.error.as_deref())
+            .await
+        {
             tracing::warn!(peer = %partner, %e, "could not record sync status");
         }
         report
     }
 
-    async fn sync_peer_inner(&self, partner: &PartnerCode, report: &mut PeerSyncReport) -> Result<(), NodeError> {
+    async fn sync_peer_inner(
+        &self,
+        partner: &PartnerCode,
+        report: &mut PeerSyncReport,
+    ) -> Result<(), NodeError> {
         let peer = self.peer(partner).ok_or(NodeError::NotFound("peer"))?;
-        let base = peer.record.url.clone().ok_or(NodeError::NotFound("peer url"))?;
+        let base = peer
+            .record
+            .url
+            .clone()
+            .ok_or(NodeError::NotFound("peer url"))?;
         let offered: LogsResponse = self.fed_get(partner, &base, fed::PATH_LOGS).await?;
         report.logs_offered = offered.logs.len();
         for remote in offered.logs {
             let desc = LogDescriptor::new(remote.origin.clone(), remote.audience.clone());
             if desc.log_id != remote.log_id {
                 self.metrics.reject("wrong_log");
-                report.rejected.push((remote.log_id.clone(), "log id does not match origin and audience".into()));
+                report.rejected.push((
+                    remote.log_id.clone(),
+                    "log id does not match origin and audience".into(),
+                ));
                 continue;
             }
             if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
@@ -140,30 +229,66 @@ impl Node {
                 // offering what we are not in the audience of.
                 if &desc.origin != self.partner() {
                     self.metrics.reject("not_in_audience");
-                    report.rejected.push((desc.log_id.clone(), "not in audience".into()));
+                    report
+                        .rejected
+                        .push((desc.log_id.clone(), "not in audience".into()));
                 }
                 continue;
             }
-            let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
+            let head = self
+                .store
+                .log(&desc.log_id)
+                .await?
+                .map(|l| l.head())
+                .unwrap_or(LogHead::EMPTY);
             if head.seq >= remote.head_seq {
                 continue;
             }
-            let page_path = |after: u64| format!("{}?after={}&limit={}", fed::entries_path(&desc.log_id), after, self.cfg.sync.page_size);
-            let mut page: EntriesResponse = self.fed_get(partner, &base, &page_path(head.seq)).await?;
+            let page_path = |after: u64| {
+                format!(
+                    "{}?after={}&limit={}",
+                    fed::entries_path(&desc.log_id),
+                    after,
+                    self.cfg.sync.page_size
+                )
+            };
+            let mut page: EntriesResponse =
+                self.fed_get(partner, &base, &page_path(head.seq)).await?;
             loop {
                 if page.entries.is_empty() {
                     break;
                 }
                 // Fetch the next page while this one is verified and committed. If this one
                 // is rejected, the prefetched page is simply dropped.
-                let last_seq = page.entries.last().and_then(|e| parse_entry(e).ok()).map(|p| p.header.seq).unwrap_or(0);
+                let last_seq = page
+                    .entries
+                    .last()
+                    .and_then(|e| parse_entry(e).ok())
+                    .map(|p| p.header.seq)
+                    .unwrap_or(0);
                 let more = last_seq < remote.head_seq && last_seq > head.seq;
                 let entries = std::mem::take(&mut page.entries);
-                let (outcome, next) = tokio::join!(self.apply_page(partner, &desc, entries), async {
-                    if more { Some(self.fed_get::<EntriesResponse>(partner, &base, &page_path(last_seq)).await) } else { None }
-                });
+                let (outcome, next) =
+                    tokio::join!(self.apply_page(partner, &desc, entries), async {
+                        if more {
+                            Some(
+                                self.fed_get::<EntriesResponse>(
+                                    partner,
+                                    &base,
+                                    &page_path(last_seq),
+                                )
+                                .await,
+                            )
+                        } else {
+                            None
+                        }
+                    });
                 match outcome? {
-                    PageOutcome::Applied { applied, duplicates, .. } => {
+                    PageOutcome::Applied {
+                        applied,
+                        duplicates,
+                        ..
+                    } => {
                         report.entries_applied += applied;
                         report.duplicates += duplicates;
                         if applied == 0 {
@@ -191,17 +316,31 @@ impl Node {
     /// holds are checked against what it holds (identical: skipped; different and validly
     /// signed: a fork, kept as evidence); the rest must continue the chain from the head.
     /// Nothing of a rejected page is applied.
-    pub async fn apply_page(&self, from: &PartnerCode, desc: &LogDescriptor, entries: Vec<SignedEntry>) -> Result<PageOutcome, NodeError> {
+    pub async fn apply_page(
+        &self,
+        from: &PartnerCode,
+        desc: &LogDescriptor,
+        entries: Vec<SignedEntry>,
+    ) -> Result<PageOutcome, NodeError> {
         let reject = |reason: String, kind: &str| {
             self.metrics.reject(kind);
             tracing::warn!(peer = %from, log = %desc.log_id, %reason, "sync page rejected");
-            Ok(PageOutcome::Rejected { reason, fork: kind == "fork" })
+            Ok(PageOutcome::Rejected {
+                reason,
+                fork: kind == "fork",
+            })
         };
         if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
-            return reject("this node is not in the log's audience, or it is this node's own log".into(), "not_in_audience");
+            return reject(
+                "this node is not in the log's audience, or it is this node's own log".into(),
+                "not_in_audience",
+            );
         }
         let Some(origin_key) = self.key_of(&desc.origin) else {
-            return reject(format!("no pinned key for origin {}", desc.origin), "unknown_origin_key");
+            return reject(
+                format!("no pinned key for origin {}", desc.origin),
+                "unknown_origin_key",
+            );
         };
         let n = entries.len();
         let mut parsed: Vec<ParsedEntry> = Vec::with_capacity(n);
@@ -212,21 +351,44 @@ impl Node {
             }
         }
         for _attempt in 0..3 {
-            let head = self.store.log(&desc.log_id).await?.map(|l| l.head()).unwrap_or(LogHead::EMPTY);
+            let head = self
+                .store
+                .log(&desc.log_id)
+                .await?
+                .map(|l| l.head())
+                .unwrap_or(LogHead::EMPTY);
             // Split the page at our head: entries at or below it we should already hold.
-            let split = parsed.iter().position(|p| p.header.seq > head.seq).unwrap_or(n);
+            let split = parsed
+                .iter()
+                .position(|p| p.header.seq > head.seq)
+                .unwrap_or(n);
             if let Some(p) = parsed[split..].iter().find(|p| p.header.seq <= head.seq) {
-                return reject(LogError::Gap { expected: head.seq + 1, got: p.header.seq }.to_string(), "out_of_order");
+                return reject(
+                    LogError::Gap {
+                        expected: head.seq + 1,
+                        got: p.header.seq,
+                    }
+                    .to_string(),
+                    "out_of_order",
+                );
             }
             let (old, new) = parsed.split_at(split);
             let mut duplicates = 0;
             if !old.is_empty() {
                 let lo = old.iter().map(|p| p.header.seq).min().unwrap_or(1);
                 let hi = old.iter().map(|p| p.header.seq).max().unwrap_or(head.seq);
-                let held: BTreeMap<u64, [u8; 32]> = self.store.entry_hashes(&desc.log_id, lo, hi).await?.into_iter().collect();
+                let held: BTreeMap<u64, [u8; 32]> = self
+                    .store
+                    .entry_hashes(&desc.log_id, lo, hi)
+                    .await?
+                    .into_iter()
+                    .collect();
                 for p in old {
                     if p.header.log != desc.log_id {
-                        return reject(format!("entry {} belongs to another log", p.header.seq), "wrong_log");
+                        return reject(
+                            format!("entry {} belongs to another log", p.header.seq),
+                            "wrong_log",
+                        );
                     }
                     if held.get(&p.header.seq) == Some(&p.hash) {
                         duplicates += 1;
@@ -235,9 +397,15 @@ impl Node {
                     // Different from what we hold at the same position.
                     let signed = p.signed();
                     if verify_entry(&signed, &origin_key).is_err() {
-                        return reject(format!("entry {}: forged (signature does not verify)", p.header.seq), "bad_signature");
+                        return reject(
+                            format!("entry {}: forged (signature does not verify)", p.header.seq),
+                            "bad_signature",
+                        );
                     }
-                    let stored = self.store.entries_after(&desc.log_id, p.header.seq - 1, 1).await?;
+                    let stored = self
+                        .store
+                        .entries_after(&desc.log_id, p.header.seq - 1, 1)
+                        .await?;
                     if let Some(held_entry) = stored.into_iter().next() {
                         let fork = ForkEvidence {
                             log_id: desc.log_id.clone(),
@@ -252,12 +420,21 @@ impl Node {
                         tracing::error!(origin = %desc.origin, log = %desc.log_id, seq = p.header.seq, peer = %from,
                             "FORK: two validly signed entries with the same sequence number; evidence kept");
                     }
-                    return reject(format!("fork at entry {}: evidence kept", p.header.seq), "fork");
+                    return reject(
+                        format!("fork at entry {}: evidence kept", p.header.seq),
+                        "fork",
+                    );
                 }
-                self.metrics.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+                self.metrics
+                    .duplicates
+                    .fetch_add(duplicates, Ordering::Relaxed);
             }
             if new.is_empty() {
-                return Ok(PageOutcome::Applied { applied: 0, duplicates, head: head.seq });
+                return Ok(PageOutcome::Applied {
+                    applied: 0,
+                    duplicates,
+                    head: head.seq,
+                });
             }
             if let Err(err) = verify_parsed_page(desc, head, new, &origin_key) {
                 return reject(err.to_string(), err.reason());
@@ -267,16 +444,24 @@ impl Node {
             let last = parsed.last().map(|p| p.header.seq).unwrap_or(head.seq);
             match self.store.append(desc, head, parsed, &projections).await {
                 Ok(()) => {
-                    self.metrics.applied.fetch_add(parsed.len() as u64, Ordering::Relaxed);
+                    self.metrics
+                        .applied
+                        .fetch_add(parsed.len() as u64, Ordering::Relaxed);
                     self.announce(desc, last, Some(from.clone()));
-                    return Ok(PageOutcome::Applied { applied: parsed.len() as u64, duplicates, head: last });
+                    return Ok(PageOutcome::Applied {
+                        applied: parsed.len() as u64,
+                        duplicates,
+                        head: last,
+                    });
                 }
                 // A concurrent sync of the same log from another peer got there first.
                 Err(StoreError::HeadMoved { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(NodeError::Internal("log head kept moving during apply".into()))
+        Err(NodeError::Internal(
+            "log head kept moving during apply".into(),
+        ))
     }
 
     /// Start the background work: periodic pulls, pulls woken by peers' notifications, and
@@ -284,8 +469,16 @@ impl Node {
     /// returned handle is dropped or `stop` is called.
     pub fn start(self: &Arc<Self>) -> BackgroundHandle {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let wake_rx = self.wake_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let appended_rx = self.appended_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let wake_rx = self
+            .wake_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let appended_rx = self
+            .appended_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let mut tasks = vec![];
         if let Some(mut wake_rx) = wake_rx {
             let node = Arc::clone(self);
@@ -331,7 +524,10 @@ impl Node {
                 }
             }));
         }
-        BackgroundHandle { stop: stop_tx, tasks }
+        BackgroundHandle {
+            stop: stop_tx,
+            tasks,
+        }
     }
 
     /// Tell each peer in a grown log's audience (never anyone outside it) to pull.
@@ -339,18 +535,29 @@ impl Node {
         let mut per_peer: BTreeMap<PartnerCode, Notify> = BTreeMap::new();
         for a in batch {
             for p in a.audience.iter() {
-                if p == self.partner() || Some(p) == a.from.as_ref() || !policy::may_forward(self.partner(), p, &a.audience) {
+                if p == self.partner()
+                    || Some(p) == a.from.as_ref()
+                    || !policy::may_forward(self.partner(), p, &a.audience)
+                {
                     continue;
                 }
                 // A forwarded log needs no notification back to its origin.
                 if p == &a.origin {
                     continue;
                 }
-                per_peer.insert(p.clone(), Notify { log_id: a.log_id.clone(), head_seq: a.head_seq });
+                per_peer.insert(
+                    p.clone(),
+                    Notify {
+                        log_id: a.log_id.clone(),
+                        head_seq: a.head_seq,
+                    },
+                );
             }
         }
         for (p, n) in per_peer {
-            let Some(url) = self.peer(&p).and_then(|x| x.record.url) else { continue };
+            let Some(url) = self.peer(&p).and_then(|x| x.record.url) else {
+                continue;
+            };
             let node = Arc::clone(self);
             tokio::spawn(async move {
                 if let Err(e) = node.fed_post_notify(&p, &url, &n).await {
@@ -362,28 +569,46 @@ impl Node {
 
     /// Check every stored log: each entry's signature against its origin's pinned key, the
     /// chain, sequence continuity and the recorded head; and report fork evidence.
-    pub async fn verify_all(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, NodeError> {
+    pub async fn verify_all(
+        &self,
+        mut progress: impl FnMut(u64),
+    ) -> Result<VerifyReport, NodeError> {
         let mut report = VerifyReport::default();
         for log in self.store.logs().await? {
             report.logs += 1;
             let Some(key) = self.key_of(&log.origin) else {
-                report.problems.push(format!("log {} (origin {}): no pinned key for the origin", log.log_id, log.origin));
+                report.problems.push(format!(
+                    "log {} (origin {}): no pinned key for the origin",
+                    log.log_id, log.origin
+                ));
                 continue;
             };
             let desc = log.descriptor();
             let mut head = LogHead::EMPTY;
             loop {
-                let page = self.store.entries_after(&log.log_id, head.seq, 5000).await?;
+                let page = self
+                    .store
+                    .entries_after(&log.log_id, head.seq, 5000)
+                    .await?;
                 if page.is_empty() {
                     break;
                 }
                 for e in &page {
                     let ok = verify_entry(e, &key).and_then(|p| {
-                        if p.header.log != desc.log_id || p.header.origin != desc.origin || p.header.audience != desc.audience {
-                            return Err(LogError::WrongLog { seq: p.header.seq, reason: "stored under another log".into() });
+                        if p.header.log != desc.log_id
+                            || p.header.origin != desc.origin
+                            || p.header.audience != desc.audience
+                        {
+                            return Err(LogError::WrongLog {
+                                seq: p.header.seq,
+                                reason: "stored under another log".into(),
+                            });
                         }
                         if p.header.seq != head.seq + 1 {
-                            return Err(LogError::Gap { expected: head.seq + 1, got: p.header.seq });
+                            return Err(LogError::Gap {
+                                expected: head.seq + 1,
+                                got: p.header.seq,
+                            });
                         }
                         if p.prev_hash() != Some(head.hash) {
                             return Err(LogError::BrokenChain { seq: p.header.seq });
@@ -391,12 +616,21 @@ impl Node {
                         Ok(p)
                     });
                     match ok {
-                        Ok(p) => head = LogHead { seq: p.header.seq, hash: p.hash },
+                        Ok(p) => {
+                            head = LogHead {
+                                seq: p.header.seq,
+                                hash: p.hash,
+                            }
+                        }
                         Err(err) => {
                             let seq = parse_entry(e).map(|p| p.header.seq).unwrap_or(head.seq + 1);
                             report.problems.push(format!(
                                 "log {} (origin {}, audience {}) entry {}: {}",
-                                log.log_id, log.origin, log.audience.key(), seq, err
+                                log.log_id,
+                                log.origin,
+                                log.audience.key(),
+                                seq,
+                                err
                             ));
                             break;
                         }
@@ -409,12 +643,18 @@ impl Node {
                 }
             }
             if !report.problems.iter().any(|p| p.contains(&log.log_id)) && head != log.head() {
-                report.problems.push(format!("log {}: recorded head {} does not match entries (last {})", log.log_id, log.head_seq, head.seq));
+                report.problems.push(format!(
+                    "log {}: recorded head {} does not match entries (last {})",
+                    log.log_id, log.head_seq, head.seq
+                ));
             }
         }
         for f in self.store.forks().await? {
             report.forks += 1;
-            report.problems.push(format!("fork evidence: log {} (origin {}) entry {} received from {}", f.log_id, f.origin, f.seq, f.received_from));
+            report.problems.push(format!(
+                "fork evidence: log {} (origin {}) entry {} received from {}",
+                f.log_id, f.origin, f.seq, f.received_from
+            ));
         }
         Ok(report)
     }

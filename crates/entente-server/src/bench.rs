@@ -22,14 +22,24 @@ pub struct SyncBenchResult {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -58,7 +68,12 @@ fn spawn_serve(exe: &Path, dir: &Path) -> Result<Proc> {
 async fn wait_healthy(http: &reqwest::Client, url: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -67,7 +82,12 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) -> Result<()> {
 }
 
 /// Run the benchmark in `work` (a scratch directory) and write the figures to `out`.
-pub async fn sync(entries: u64, work: &Path, out: &Path, mut progress: impl FnMut(&str, u64, u64)) -> Result<SyncBenchResult> {
+pub async fn sync(
+    entries: u64,
+    work: &Path,
+    out: &Path,
+    mut progress: impl FnMut(&str, u64, u64),
+) -> Result<SyncBenchResult> {
     let exe = std::env::current_exe()?;
     let (a_dir, b_dir): (PathBuf, PathBuf) = (work.join("sender-eu"), work.join("receiver-jpn"));
     let (pa, pb) = (free_port()?, free_port()?);
@@ -85,9 +105,20 @@ pub async fn sync(entries: u64, work: &Path, out: &Path, mut progress: impl FnMu
     {
         let a = open(&a_dir).await?;
         let b = open(&b_dir).await?;
-        a.add_peer("JPN", Some(&b.config().public_url), &b.public_key().to_hex()).await?;
-        b.add_peer("EU", Some(&a.config().public_url), &a.public_key().to_hex()).await?;
-        b.add_user("bench", entente_domain::Role::Admin, &crate::generate_password()?).await?;
+        a.add_peer(
+            "JPN",
+            Some(&b.config().public_url),
+            &b.public_key().to_hex(),
+        )
+        .await?;
+        b.add_peer("EU", Some(&a.config().public_url), &a.public_key().to_hex())
+            .await?;
+        b.add_user(
+            "bench",
+            entente_domain::Role::Admin,
+            &crate::generate_password()?,
+        )
+        .await?;
         token = b.create_token_for("bench", "bench").await?;
 
         // Seed the sender: item publications in one log released to {EU, JPN}.
@@ -122,13 +153,22 @@ pub async fn sync(entries: u64, work: &Path, out: &Path, mut progress: impl FnMu
 
     let sender = spawn_serve(&exe, &a_dir)?;
     let receiver = spawn_serve(&exe, &b_dir)?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(3600)).build()?;
-    let (a_url, b_url) = (format!("http://127.0.0.1:{pa}"), format!("http://127.0.0.1:{pb}"));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3600))
+        .build()?;
+    let (a_url, b_url) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
     wait_healthy(&http, &a_url).await?;
     wait_healthy(&http, &b_url).await?;
 
     let t0 = Instant::now();
-    let resp = http.post(format!("{b_url}/api/v1/sync")).bearer_auth(&token).send().await?;
+    let resp = http
+        .post(format!("{b_url}/api/v1/sync"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     if !resp.status().is_success() {
         bail!("sync request failed: HTTP {}", resp.status());
     }

@@ -33,7 +33,9 @@ pub struct DatabaseFile {
 
 impl Default for DatabaseFile {
     fn default() -> Self {
-        DatabaseFile { url: "sqlite://entente.db".into() }
+        DatabaseFile {
+            url: "sqlite://entente.db".into(),
+        }
     }
 }
 
@@ -48,7 +50,11 @@ pub struct SyncFile {
 impl Default for SyncFile {
     fn default() -> Self {
         let d = SyncConfig::default();
-        SyncFile { interval_secs: d.interval.as_secs(), page_size: d.page_size, on_start: d.on_start }
+        SyncFile {
+            interval_secs: d.interval.as_secs(),
+            page_size: d.page_size,
+            on_start: d.on_start,
+        }
     }
 }
 
@@ -60,7 +66,9 @@ pub struct LimitsFile {
 
 impl Default for LimitsFile {
     fn default() -> Self {
-        LimitsFile { max_body_bytes: 1024 * 1024 }
+        LimitsFile {
+            max_body_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -93,23 +101,43 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn load(dir: &Path) -> Result<ServerConfig> {
         let path = dir.join(crate::CONFIG_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("{}: cannot read (run `entente init` first?)", path.display()))?;
-        let file: FileConfig = toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{}: cannot read (run `entente init` first?)",
+                path.display()
+            )
+        })?;
+        let file: FileConfig =
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
         Self::from_file(dir, file)
     }
 
     pub fn from_file(dir: &Path, f: FileConfig) -> Result<ServerConfig> {
         let partner = PartnerCode::parse(&f.partner).map_err(|e| anyhow!("partner: {e}"))?;
-        let listen: SocketAddr = f.listen.parse().map_err(|_| anyhow!("listen: {:?} is not an address like 127.0.0.1:7401", f.listen))?;
+        let listen: SocketAddr = f.listen.parse().map_err(|_| {
+            anyhow!(
+                "listen: {:?} is not an address like 127.0.0.1:7401",
+                f.listen
+            )
+        })?;
         if !(f.public_url.starts_with("http://") || f.public_url.starts_with("https://")) {
-            bail!("public_url: {:?} must start with http:// or https://", f.public_url);
+            bail!(
+                "public_url: {:?} must start with http:// or https://",
+                f.public_url
+            );
         }
         let database = if let Some(p) = f.database.url.strip_prefix("sqlite://") {
             let p = Path::new(p);
-            Database::Sqlite(if p.is_absolute() { p.to_owned() } else { dir.join(p) })
+            Database::Sqlite(if p.is_absolute() {
+                p.to_owned()
+            } else {
+                dir.join(p)
+            })
         } else {
-            bail!("database.url: {:?} is not supported (use sqlite://FILE)", f.database.url);
+            bail!(
+                "database.url: {:?} is not supported (use sqlite://FILE)",
+                f.database.url
+            );
         };
         if f.sync.interval_secs == 0 {
             bail!("sync.interval_secs: must be at least 1");
@@ -125,13 +153,18 @@ impl ServerConfig {
         node.sync.page_size = f.sync.page_size;
         node.sync.on_start = f.sync.on_start;
         node.max_body_bytes = f.limits.max_body_bytes;
-        Ok(ServerConfig { node, listen, database })
+        Ok(ServerConfig {
+            node,
+            listen,
+            database,
+        })
     }
 
     /// Write settings back (used by the demo and the bench to tune generated nodes).
     pub fn rewrite(dir: &Path, edit: impl FnOnce(&mut FileConfig)) -> Result<()> {
         let path = dir.join(crate::CONFIG_FILE);
-        let mut f: FileConfig = toml::from_str(&std::fs::read_to_string(&path)?).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
+        let mut f: FileConfig = toml::from_str(&std::fs::read_to_string(&path)?)
+            .map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
         edit(&mut f);
         std::fs::write(&path, toml::to_string_pretty(&f)?)?;
         Ok(())

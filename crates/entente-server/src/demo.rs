@@ -41,11 +41,17 @@ pub struct Demo {
 pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
     let demo_json = dir.join("demo.json");
     let fresh = !demo_json.exists();
-    let dirs: Vec<PathBuf> = PARTNERS.iter().map(|p| dir.join(p.to_lowercase())).collect();
+    let dirs: Vec<PathBuf> = PARTNERS
+        .iter()
+        .map(|p| dir.join(p.to_lowercase()))
+        .collect();
     let mut file = DemoFile { nodes: vec![] };
     if fresh {
         if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-            anyhow::bail!("{} exists but holds no demo.json; remove it or pass another --dir", dir.display());
+            anyhow::bail!(
+                "{} exists but holds no demo.json; remove it or pass another --dir",
+                dir.display()
+            );
         }
         for (i, p) in PARTNERS.iter().enumerate() {
             let addr: SocketAddr = ([127, 0, 0, 1], base_port + i as u16).into();
@@ -55,7 +61,10 @@ pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
     } else {
         file = serde_json::from_slice(&std::fs::read(&demo_json)?).context("demo.json")?;
     }
-    let cfgs: Vec<ServerConfig> = dirs.iter().map(|d| ServerConfig::load(d)).collect::<Result<_>>()?;
+    let cfgs: Vec<ServerConfig> = dirs
+        .iter()
+        .map(|d| ServerConfig::load(d))
+        .collect::<Result<_>>()?;
     // Bind every port before anything else, so a port in use stops the demo at once.
     let mut listeners = vec![];
     for c in &cfgs {
@@ -69,11 +78,17 @@ pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
         for (i, n) in nodes.iter().enumerate() {
             for (j, other) in nodes.iter().enumerate() {
                 if i != j {
-                    n.add_peer(other.partner().as_str(), Some(&other.config().public_url), &other.public_key().to_hex()).await?;
+                    n.add_peer(
+                        other.partner().as_str(),
+                        Some(&other.config().public_url),
+                        &other.public_key().to_hex(),
+                    )
+                    .await?;
                 }
             }
             let password = generate_password()?;
-            n.add_user("admin", entente_domain::Role::Admin, &password).await?;
+            n.add_user("admin", entente_domain::Role::Admin, &password)
+                .await?;
             let token = n.create_token_for("admin", "demo").await?;
             file.nodes.push(DemoNode {
                 partner: n.partner().to_string(),
@@ -98,7 +113,13 @@ pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
         std::fs::write(&demo_json, serde_json::to_vec_pretty(&file)?)?;
     }
     let handles = nodes.iter().map(|n| n.start()).collect();
-    Ok(Demo { nodes, file, handles, servers, shutdown })
+    Ok(Demo {
+        nodes,
+        file,
+        handles,
+        servers,
+        shutdown,
+    })
 }
 
 impl Demo {
@@ -114,7 +135,11 @@ impl Demo {
 }
 
 fn admin(n: &Node) -> Principal {
-    Principal { username: "admin".into(), role: entente_domain::Role::Admin, partner: n.partner().clone() }
+    Principal {
+        username: "admin".into(),
+        role: entente_domain::Role::Admin,
+        partner: n.partner().clone(),
+    }
 }
 
 struct Seed<'a> {
@@ -122,7 +147,16 @@ struct Seed<'a> {
 }
 
 impl Seed<'_> {
-    async fn item(&self, format_id: &str, kind: &str, title: &str, body: &str, topics: &[&str], tlp: Option<&str>, to: Option<&[&str]>) -> Result<String> {
+    async fn item(
+        &self,
+        format_id: &str,
+        kind: &str,
+        title: &str,
+        body: &str,
+        topics: &[&str],
+        marking: (Option<&str>, Option<&[&str]>),
+    ) -> Result<String> {
+        let (tlp, to) = marking;
         let ni = NewItem {
             format_id: format_id.into(),
             kind: kind.into(),
@@ -149,8 +183,13 @@ async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
             &admin(eu),
             NewFormat {
                 title: "EU–Japan — security and defence partnership".into(),
-                description: "Bilateral format of the EU and Japan (shows selective cooperation).".into(),
-                topics: vec!["maritime-security".into(), "cyber-defence".into(), "economic-security".into()],
+                description: "Bilateral format of the EU and Japan (shows selective cooperation)."
+                    .into(),
+                topics: vec![
+                    "maritime-security".into(),
+                    "cyber-defence".into(),
+                    "economic-security".into(),
+                ],
                 members: vec!["EU".into(), "JPN".into()],
             },
         )
@@ -158,51 +197,111 @@ async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
     // Let NATO and JPN receive the formats before they publish into them.
     nato.sync_peer(eu.partner()).await;
     jpn.sync_peer(eu.partner()).await;
-    let id = |suffix: &str| formats.iter().find(|f| f.title.ends_with(suffix)).map(|f| f.format_id.clone()).unwrap_or_default();
-    let (maritime, hybrid, cyber, edt) = (id("maritime security"), id("hybrid threats and FIMI"), id("cyber defence"), id("emerging and disruptive technologies"));
+    let id = |suffix: &str| {
+        formats
+            .iter()
+            .find(|f| f.title.ends_with(suffix))
+            .map(|f| f.format_id.clone())
+            .unwrap_or_default()
+    };
+    let (maritime, hybrid, cyber, edt) = (
+        id("maritime security"),
+        id("hybrid threats and FIMI"),
+        id("cyber defence"),
+        id("emerging and disruptive technologies"),
+    );
 
     let s = Seed { node: eu };
     let all: &[&str] = &["EU", "NATO", "JPN"];
     s.item(&maritime, "report", "EXERCISE: AIS gaps around the fictional Strait of Veldra",
         &format!("{NOTICE}Three tankers switched off AIS for 6–9 hours while transiting the (fictional) Strait of Veldra. Pattern consistent with ship-to-ship transfers."),
-        &["maritime-security"], Some("GREEN"), Some(all)).await?;
+        &["maritime-security"], (Some("GREEN"), Some(all))).await?;
     s.item(&hybrid, "incident", "EXERCISE: Coordinated network amplifies fabricated port-closure claims",
         &format!("{NOTICE}A cluster of newly created pages (DISARM T0007 Create Inauthentic Social Media Pages and Groups) floods feeds (T0049 Flood Information Space) with a fabricated claim that a partner port is closed (T0023 Distort Facts)."),
-        &["fimi", "hybrid-threats"], Some("AMBER"), Some(&["EU", "JPN"])).await?;
+        &["fimi", "hybrid-threats"], (Some("AMBER"), Some(&["EU", "JPN"]))).await?;
     let bp = s.item(&hybrid, "best-practice", "EXERCISE: Joint attribution messaging checklist",
         &format!("{NOTICE}1. Agree facts before attribution. 2. Publish at the same hour. 3. Use the same core sentence in every language."),
-        &["fimi"], Some("GREEN"), Some(all)).await?;
+        &["fimi"], (Some("GREEN"), Some(all))).await?;
     eu.revise_item(&admin(eu), &bp, entente_node::ItemRevision {
         title: "EXERCISE: Joint attribution messaging checklist (rev. 2)".into(),
         body: format!("{NOTICE}1. Agree facts before attribution. 2. Publish at the same hour. 3. Use the same core sentence in every language. 4. Name a single spokesperson per partner."),
         topics: vec!["fimi".into()],
     }).await?;
-    s.item(&edt, "note", "EXERCISE: Internal drafting note (unmarked)",
+    s.item(
+        &edt,
+        "note",
+        "EXERCISE: Internal drafting note (unmarked)",
         &format!("{NOTICE}Unmarked draft: treated as TLP:RED, originator only."),
-        &["emerging-technologies"], None, None).await?;
-    s.item(&bilateral.format_id, "assessment", "EXERCISE: Supply-chain exposure of a fictional chip foundry",
+        &["emerging-technologies"],
+        (None, None),
+    )
+    .await?;
+    s.item(
+        &bilateral.format_id,
+        "assessment",
+        "EXERCISE: Supply-chain exposure of a fictional chip foundry",
         &format!("{NOTICE}Bilateral EU–Japan assessment of supply-chain dependencies."),
-        &["economic-security"], Some("AMBER+STRICT"), Some(&["EU", "JPN"])).await?;
+        &["economic-security"],
+        (Some("AMBER+STRICT"), Some(&["EU", "JPN"])),
+    )
+    .await?;
 
     let s = Seed { node: nato };
     s.item(&cyber, "assessment", "EXERCISE: Wiper targeting fictional port logistics systems",
         &format!("{NOTICE}Assessment shared with Japan only: overlaps with a fictional wiper seen in last quarter's exercise."),
-        &["cyber-defence", "critical-infrastructure"], Some("AMBER+STRICT"), Some(&["NATO", "JPN"])).await?;
-    s.item(&maritime, "report", "EXERCISE: Military mobility — fictional ferry capacity study",
+        &["cyber-defence", "critical-infrastructure"], (Some("AMBER+STRICT"), Some(&["NATO", "JPN"]))).await?;
+    s.item(
+        &maritime,
+        "report",
+        "EXERCISE: Military mobility — fictional ferry capacity study",
         &format!("{NOTICE}Ro-ro ferry capacity available for a notional reinforcement exercise."),
-        &["military-mobility"], Some("GREEN"), Some(all)).await?;
-    let dup = s.item(&cyber, "note", "EXERCISE: Duplicate alert (to be retracted)",
-        &format!("{NOTICE}Posted twice by mistake."), &["cyber-defence"], Some("CLEAR"), Some(all)).await?;
-    nato.retract_item(&admin(nato), &dup, "duplicate of an earlier note").await?;
+        &["military-mobility"],
+        (Some("GREEN"), Some(all)),
+    )
+    .await?;
+    let dup = s
+        .item(
+            &cyber,
+            "note",
+            "EXERCISE: Duplicate alert (to be retracted)",
+            &format!("{NOTICE}Posted twice by mistake."),
+            &["cyber-defence"],
+            (Some("CLEAR"), Some(all)),
+        )
+        .await?;
+    nato.retract_item(&admin(nato), &dup, "duplicate of an earlier note")
+        .await?;
 
     let s = Seed { node: jpn };
-    s.item(&maritime, "note", "EXERCISE: Coast guard liaison contact update",
-        &format!("{NOTICE}New 24/7 liaison desk for the exercise period."), &["maritime-security"], Some("CLEAR"), Some(all)).await?;
-    s.item(&bilateral.format_id, "lesson-learned", "EXERCISE: Lessons from a joint table-top on undersea cables",
-        &format!("{NOTICE}Pre-agreed contact lists cut the time to a joint statement from 9 to 3 hours."),
-        &["critical-infrastructure"], Some("GREEN"), Some(&["EU", "JPN"])).await?;
-    s.item(&hybrid, "report", "EXERCISE: Deepfake video of a fictional minister",
-        &format!("{NOTICE}Shared with NATO only in this scenario."), &["fimi"], Some("AMBER"), Some(&["NATO", "JPN"])).await?;
+    s.item(
+        &maritime,
+        "note",
+        "EXERCISE: Coast guard liaison contact update",
+        &format!("{NOTICE}New 24/7 liaison desk for the exercise period."),
+        &["maritime-security"],
+        (Some("CLEAR"), Some(all)),
+    )
+    .await?;
+    s.item(
+        &bilateral.format_id,
+        "lesson-learned",
+        "EXERCISE: Lessons from a joint table-top on undersea cables",
+        &format!(
+            "{NOTICE}Pre-agreed contact lists cut the time to a joint statement from 9 to 3 hours."
+        ),
+        &["critical-infrastructure"],
+        (Some("GREEN"), Some(&["EU", "JPN"])),
+    )
+    .await?;
+    s.item(
+        &hybrid,
+        "report",
+        "EXERCISE: Deepfake video of a fictional minister",
+        &format!("{NOTICE}Shared with NATO only in this scenario."),
+        &["fimi"],
+        (Some("AMBER"), Some(&["NATO", "JPN"])),
+    )
+    .await?;
 
     // Converge once so the demo starts in a settled state.
     for _ in 0..2 {

@@ -23,15 +23,27 @@ pub const CONFIG_FILE: &str = "entente.toml";
 pub const KEY_FILE: &str = "node.key";
 
 /// Create a node's data directory: a fresh Ed25519 key, a config file and an empty database.
-pub async fn init(dir: &Path, partner: &str, listen: SocketAddr, public_url: Option<&str>) -> Result<String> {
+pub async fn init(
+    dir: &Path,
+    partner: &str,
+    listen: SocketAddr,
+    public_url: Option<&str>,
+) -> Result<String> {
     let partner = PartnerCode::parse(partner).map_err(|e| anyhow::anyhow!("--partner: {e}"))?;
     if dir.join(CONFIG_FILE).exists() || dir.join(KEY_FILE).exists() {
-        bail!("{} already holds a node (found {} or {}); refusing to overwrite", dir.display(), CONFIG_FILE, KEY_FILE);
+        bail!(
+            "{} already holds a node (found {} or {}); refusing to overwrite",
+            dir.display(),
+            CONFIG_FILE,
+            KEY_FILE
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = NodeKey::generate()?;
     write_secret(&dir.join(KEY_FILE), &key.seed_hex())?;
-    let url = public_url.map(str::to_owned).unwrap_or_else(|| format!("http://{listen}"));
+    let url = public_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("http://{listen}"));
     let cfg = config::FileConfig::new(partner.as_str(), &listen.to_string(), &url);
     std::fs::write(dir.join(CONFIG_FILE), toml::to_string_pretty(&cfg)?)?;
     // Opening creates the database and claims it for the partner.
@@ -48,7 +60,9 @@ fn write_secret(path: &Path, contents: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     Ok(())
@@ -60,7 +74,12 @@ pub async fn open_store(cfg: &ServerConfig) -> Result<Arc<dyn Store>> {
         config::Database::Sqlite(path) => {
             let s = entente_store_sqlite::SqliteStore::open(path)
                 .await
-                .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?;
+                .with_context(|| {
+                    format!(
+                        "database.url: cannot open SQLite database {}",
+                        path.display()
+                    )
+                })?;
             Ok(Arc::new(s))
         }
     }
@@ -74,22 +93,32 @@ pub async fn open(dir: &Path) -> Result<Arc<Node>> {
 
 pub async fn open_with(cfg: &ServerConfig) -> Result<Arc<Node>> {
     let key_path = cfg.node.data_dir.join(KEY_FILE);
-    let seed = std::fs::read_to_string(&key_path).with_context(|| format!("key file {}: cannot read", key_path.display()))?;
-    let key = NodeKey::from_seed_hex(&seed).with_context(|| format!("key file {}", key_path.display()))?;
+    let seed = std::fs::read_to_string(&key_path)
+        .with_context(|| format!("key file {}: cannot read", key_path.display()))?;
+    let key = NodeKey::from_seed_hex(&seed)
+        .with_context(|| format!("key file {}", key_path.display()))?;
     let store = open_store(cfg).await?;
     Ok(Node::new(cfg.node.clone(), key, store, Arc::new(SystemClock)).await?)
 }
 
 /// Serve a node on an already bound listener until `shutdown` resolves.
-pub async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    node: Arc<Node>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let app = entente_api::router(node);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 
 /// Bind the configured address with a clear message when it is taken.
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen = \"{addr}\": cannot bind (is the port in use?)"))
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listen = \"{addr}\": cannot bind (is the port in use?)"))
 }
 
 /// Add a user; returns nothing but errors on a bad role, name or password.

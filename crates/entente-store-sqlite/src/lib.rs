@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use entente_domain::{Audience, FormatState, ItemState, PartnerCode};
 use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
 use entente_store::*;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
@@ -100,7 +102,8 @@ fn partner(s: String) -> Result<PartnerCode> {
 }
 
 fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
-    v.try_into().map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
 }
 
 fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
@@ -121,7 +124,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await.map_err(be)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(be)?;
         let store = SqliteStore { pool };
         store.migrate().await?;
         Ok(store)
@@ -138,7 +145,10 @@ impl SqliteStore {
             .await
             .map_err(be)?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
-            sqlx::raw_sql(AssertSqlSafe(*m)).execute(&mut *tx).await.map_err(be)?;
+            sqlx::raw_sql(AssertSqlSafe(*m))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
             sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
                 .bind(i as i64 + 1)
                 .execute(&mut *tx)
@@ -191,11 +201,16 @@ fn placeholders(rows: usize, cols: usize) -> String {
 impl Store for SqliteStore {
     async fn claim_partner(&self, p: &PartnerCode) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT v FROM meta WHERE k = 'partner'").fetch_optional(&mut *tx).await.map_err(be)?;
+        let found: Option<String> = sqlx::query_scalar("SELECT v FROM meta WHERE k = 'partner'")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(be)?;
         match found {
             Some(f) if f != p.as_str() => {
-                return Err(StoreError::WrongPartner { expected: p.to_string(), found: f });
+                return Err(StoreError::WrongPartner {
+                    expected: p.to_string(),
+                    found: f,
+                });
             }
             Some(_) => {}
             None => {
@@ -210,38 +225,59 @@ impl Store for SqliteStore {
     }
 
     async fn log(&self, log_id: &str) -> Result<Option<LogInfo>> {
-        let r = sqlx::query("SELECT * FROM logs WHERE log_id = ?").bind(log_id).fetch_optional(&self.pool).await.map_err(be)?;
+        let r = sqlx::query("SELECT * FROM logs WHERE log_id = ?")
+            .bind(log_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
         r.as_ref().map(Self::log_row).transpose()
     }
 
     async fn logs(&self) -> Result<Vec<LogInfo>> {
-        let rows = sqlx::query("SELECT * FROM logs ORDER BY log_id").fetch_all(&self.pool).await.map_err(be)?;
-        rows.iter().map(Self::log_row).collect()
-    }
-
-    async fn entries_after(&self, log_id: &str, after: u64, limit: u32) -> Result<Vec<SignedEntry>> {
-        let rows = sqlx::query("SELECT body, sig FROM entries WHERE log_id = ? AND seq > ? ORDER BY seq LIMIT ?")
-            .bind(log_id)
-            .bind(after as i64)
-            .bind(limit as i64)
+        let rows = sqlx::query("SELECT * FROM logs ORDER BY log_id")
             .fetch_all(&self.pool)
             .await
             .map_err(be)?;
+        rows.iter().map(Self::log_row).collect()
+    }
+
+    async fn entries_after(
+        &self,
+        log_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<SignedEntry>> {
+        let rows = sqlx::query(
+            "SELECT body, sig FROM entries WHERE log_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(log_id)
+        .bind(after as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
         Ok(rows
             .into_iter()
-            .map(|r| SignedEntry { body: r.get("body"), sig: hex::encode(r.get::<Vec<u8>, _>("sig")) })
+            .map(|r| SignedEntry {
+                body: r.get("body"),
+                sig: hex::encode(r.get::<Vec<u8>, _>("sig")),
+            })
             .collect())
     }
 
     async fn entry_hashes(&self, log_id: &str, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>> {
-        let rows = sqlx::query("SELECT seq, hash FROM entries WHERE log_id = ? AND seq BETWEEN ? AND ? ORDER BY seq")
-            .bind(log_id)
-            .bind(from as i64)
-            .bind(to as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(be)?;
-        rows.into_iter().map(|r| Ok((r.get::<i64, _>("seq") as u64, hash32(r.get("hash"))?))).collect()
+        let rows = sqlx::query(
+            "SELECT seq, hash FROM entries WHERE log_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+        )
+        .bind(log_id)
+        .bind(from as i64)
+        .bind(to as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        rows.into_iter()
+            .map(|r| Ok((r.get::<i64, _>("seq") as u64, hash32(r.get("hash"))?)))
+            .collect()
     }
 
     async fn append(
@@ -252,21 +288,33 @@ impl Store for SqliteStore {
         projections: &[Projection],
     ) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
-        let head: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT head_seq, head_hash FROM logs WHERE log_id = ?")
-            .bind(&log.log_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(be)?;
+        let head: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT head_seq, head_hash FROM logs WHERE log_id = ?")
+                .bind(&log.log_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(be)?;
         let current = match head {
-            Some((seq, hash)) => LogHead { seq: seq as u64, hash: hash32(hash)? },
+            Some((seq, hash)) => LogHead {
+                seq: seq as u64,
+                hash: hash32(hash)?,
+            },
             None => LogHead::EMPTY,
         };
         if current != expected {
-            return Err(StoreError::HeadMoved { log_id: log.log_id.clone(), expected: expected.seq });
+            return Err(StoreError::HeadMoved {
+                log_id: log.log_id.clone(),
+                expected: expected.seq,
+            });
         }
-        let Some(last) = entries.last() else { return Ok(()) };
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
         for chunk in entries.chunks(INSERT_CHUNK) {
-            let sql = format!("INSERT INTO entries (log_id, seq, body, sig, hash) VALUES {}", placeholders(chunk.len(), 5));
+            let sql = format!(
+                "INSERT INTO entries (log_id, seq, body, sig, hash) VALUES {}",
+                placeholders(chunk.len(), 5)
+            );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
                 q = q
@@ -293,7 +341,13 @@ impl Store for SqliteStore {
 
         let items: Vec<&ItemState> = projections
             .iter()
-            .filter_map(|p| if let Projection::Item(i) = p { Some(i) } else { None })
+            .filter_map(|p| {
+                if let Projection::Item(i) = p {
+                    Some(i)
+                } else {
+                    None
+                }
+            })
             .collect();
         for chunk in items.chunks(INSERT_CHUNK / 2) {
             let sql = format!(
@@ -353,15 +407,24 @@ impl Store for SqliteStore {
     }
 
     async fn forks(&self) -> Result<Vec<ForkEvidence>> {
-        let rows = sqlx::query("SELECT * FROM forks ORDER BY detected_at, log_id, seq").fetch_all(&self.pool).await.map_err(be)?;
+        let rows = sqlx::query("SELECT * FROM forks ORDER BY detected_at, log_id, seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
         rows.into_iter()
             .map(|r| {
                 Ok(ForkEvidence {
                     log_id: r.get("log_id"),
                     origin: partner(r.get("origin"))?,
                     seq: r.get::<i64, _>("seq") as u64,
-                    held: SignedEntry { body: r.get("held_body"), sig: r.get("held_sig") },
-                    conflicting: SignedEntry { body: r.get("conflicting_body"), sig: r.get("conflicting_sig") },
+                    held: SignedEntry {
+                        body: r.get("held_body"),
+                        sig: r.get("held_sig"),
+                    },
+                    conflicting: SignedEntry {
+                        body: r.get("conflicting_body"),
+                        sig: r.get("conflicting_sig"),
+                    },
                     received_from: partner(r.get("received_from"))?,
                     detected_at: r.get("detected_at"),
                 })
@@ -379,8 +442,10 @@ impl Store for SqliteStore {
     }
 
     async fn formats(&self) -> Result<Vec<FormatState>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT state FROM formats ORDER BY format_id").fetch_all(&self.pool).await.map_err(be)?;
+        let rows: Vec<String> = sqlx::query_scalar("SELECT state FROM formats ORDER BY format_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
         rows.iter().map(|s| json(s)).collect()
     }
 
@@ -412,13 +477,18 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(be)?;
-        rows.into_iter().map(|r| json(&r.get::<String, _>("state"))).collect()
+        rows.into_iter()
+            .map(|r| json(&r.get::<String, _>("state")))
+            .collect()
     }
 
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let sql = format!("SELECT state FROM items WHERE item_id IN ({})", vec!["?"; chunk.len()].join(","));
+            let sql = format!(
+                "SELECT state FROM items WHERE item_id IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
             let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(id);
@@ -446,7 +516,10 @@ impl Store for SqliteStore {
     }
 
     async fn peers(&self) -> Result<Vec<PeerRecord>> {
-        let rows = sqlx::query("SELECT * FROM peers ORDER BY partner").fetch_all(&self.pool).await.map_err(be)?;
+        let rows = sqlx::query("SELECT * FROM peers ORDER BY partner")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
         rows.iter().map(Self::peer_row).collect()
     }
 
@@ -465,13 +538,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, u: &UserRecord) -> Result<()> {
-        let r = sqlx::query("INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&u.username)
-            .bind(u.role.as_str())
-            .bind(&u.password_hash)
-            .bind(&u.created_at)
-            .execute(&self.pool)
-            .await;
+        let r = sqlx::query(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&u.username)
+        .bind(u.role.as_str())
+        .bind(&u.password_hash)
+        .bind(&u.created_at)
+        .execute(&self.pool)
+        .await;
         match r {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
@@ -482,12 +557,19 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
-        let r = sqlx::query("SELECT * FROM users WHERE username = ?").bind(name).fetch_optional(&self.pool).await.map_err(be)?;
+        let r = sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
         r.as_ref().map(Self::user_row).transpose()
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await.map_err(be)?;
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
         rows.iter().map(Self::user_row).collect()
     }
 
@@ -509,14 +591,22 @@ impl Store for SqliteStore {
     }
 
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let r = sqlx::query("SELECT * FROM tokens WHERE token_hash = ?").bind(hash).fetch_optional(&self.pool).await.map_err(be)?;
+        let r = sqlx::query("SELECT * FROM tokens WHERE token_hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
         r.map(|r| {
             let kind: String = r.get("kind");
             Ok(TokenRecord {
                 token_hash: r.get("token_hash"),
                 username: r.get("username"),
                 label: r.get("label"),
-                kind: if kind == "session" { TokenKind::Session } else { TokenKind::Api },
+                kind: if kind == "session" {
+                    TokenKind::Session
+                } else {
+                    TokenKind::Api
+                },
                 created_at: r.get("created_at"),
                 expires_at: r.get("expires_at"),
             })
@@ -532,7 +622,9 @@ mod tests {
     #[tokio::test]
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("entente.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("entente.db"))
+            .await
+            .unwrap();
         entente_store::conformance::run_all(&store).await;
     }
 
@@ -541,9 +633,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("entente.db");
         let store = SqliteStore::open(&path).await.unwrap();
-        store.claim_partner(&PartnerCode::parse("EU").unwrap()).await.unwrap();
+        store
+            .claim_partner(&PartnerCode::parse("EU").unwrap())
+            .await
+            .unwrap();
         drop(store);
         let store = SqliteStore::open(&path).await.unwrap();
-        assert!(store.claim_partner(&PartnerCode::parse("JPN").unwrap()).await.is_err());
+        assert!(
+            store
+                .claim_partner(&PartnerCode::parse("JPN").unwrap())
+                .await
+                .is_err()
+        );
     }
 }

@@ -13,15 +13,33 @@ fn entries(key: &NodeKey, origin: &str, a: &Audience, from: LogHead, n: u64) -> 
     let mut head = from;
     (0..n)
         .map(|i| {
-            let e = sign_entry(key, &code(origin), a, head, "2026-11-27T00:00:00Z", "test", &format!("{{\"n\":{i}}}"))
-                .expect("sign");
-            head = LogHead { seq: e.header.seq, hash: e.hash };
+            let e = sign_entry(
+                key,
+                &code(origin),
+                a,
+                head,
+                "2026-11-27T00:00:00Z",
+                "test",
+                &format!("{{\"n\":{i}}}"),
+            )
+            .expect("sign");
+            head = LogHead {
+                seq: e.header.seq,
+                hash: e.hash,
+            };
             e
         })
         .collect()
 }
 
-fn item(id: &str, format: &str, a: &Audience, kind: ItemKind, topics: &[&str], tlp: Tlp) -> ItemState {
+fn item(
+    id: &str,
+    format: &str,
+    a: &Audience,
+    kind: ItemKind,
+    topics: &[&str],
+    tlp: Tlp,
+) -> ItemState {
     ItemState {
         item_id: id.into(),
         format_id: format.into(),
@@ -54,8 +72,14 @@ pub async fn run_all(store: &dyn Store) {
 
 async fn claim_partner(store: &dyn Store) {
     store.claim_partner(&code("EU")).await.expect("first claim");
-    store.claim_partner(&code("EU")).await.expect("same partner again");
-    assert!(matches!(store.claim_partner(&code("JPN")).await, Err(StoreError::WrongPartner { .. })));
+    store
+        .claim_partner(&code("EU"))
+        .await
+        .expect("same partner again");
+    assert!(matches!(
+        store.claim_partner(&code("JPN")).await,
+        Err(StoreError::WrongPartner { .. })
+    ));
 }
 
 async fn append_and_read(store: &dyn Store) {
@@ -64,9 +88,18 @@ async fn append_and_read(store: &dyn Store) {
     let d = LogDescriptor::new(code("EU"), a.clone());
     assert!(store.log(&d.log_id).await.unwrap().is_none());
     let es = entries(&key, "EU", &a, LogHead::EMPTY, 5);
-    store.append(&d, LogHead::EMPTY, &es[..3], &[]).await.expect("append 1-3");
-    let head3 = LogHead { seq: 3, hash: es[2].hash };
-    store.append(&d, head3, &es[3..], &[]).await.expect("append 4-5");
+    store
+        .append(&d, LogHead::EMPTY, &es[..3], &[])
+        .await
+        .expect("append 1-3");
+    let head3 = LogHead {
+        seq: 3,
+        hash: es[2].hash,
+    };
+    store
+        .append(&d, head3, &es[3..], &[])
+        .await
+        .expect("append 4-5");
     let info = store.log(&d.log_id).await.unwrap().expect("log exists");
     assert_eq!(info.head_seq, 5);
     assert_eq!(info.head_hash, es[4].hash);
@@ -75,10 +108,26 @@ async fn append_and_read(store: &dyn Store) {
     assert_eq!(got, vec![es[1].signed(), es[2].signed()]);
     let all = store.entries_after(&d.log_id, 0, 100).await.unwrap();
     assert_eq!(all.len(), 5);
-    assert!(store.entries_after(&d.log_id, 5, 100).await.unwrap().is_empty());
+    assert!(
+        store
+            .entries_after(&d.log_id, 5, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let hashes = store.entry_hashes(&d.log_id, 2, 4).await.unwrap();
-    assert_eq!(hashes, vec![(2, es[1].hash), (3, es[2].hash), (4, es[3].hash)]);
-    assert!(store.logs().await.unwrap().iter().any(|l| l.log_id == d.log_id));
+    assert_eq!(
+        hashes,
+        vec![(2, es[1].hash), (3, es[2].hash), (4, es[3].hash)]
+    );
+    assert!(
+        store
+            .logs()
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.log_id == d.log_id)
+    );
 }
 
 async fn head_moved_changes_nothing(store: &dyn Store) {
@@ -86,11 +135,19 @@ async fn head_moved_changes_nothing(store: &dyn Store) {
     let a = aud(&["EU", "NATO"]);
     let d = LogDescriptor::new(code("EU"), a.clone());
     let es = entries(&key, "EU", &a, LogHead::EMPTY, 2);
-    store.append(&d, LogHead::EMPTY, &es[..1], &[]).await.unwrap();
+    store
+        .append(&d, LogHead::EMPTY, &es[..1], &[])
+        .await
+        .unwrap();
     let it = item("conf-hm", "f", &a, ItemKind::Note, &[], Tlp::Green);
-    let r = store.append(&d, LogHead::EMPTY, &es[..1], &[Projection::Item(it)]).await;
+    let r = store
+        .append(&d, LogHead::EMPTY, &es[..1], &[Projection::Item(it)])
+        .await;
     assert!(matches!(r, Err(StoreError::HeadMoved { .. })), "{r:?}");
-    assert!(store.item("conf-hm").await.unwrap().is_none(), "projection of a refused append is not stored");
+    assert!(
+        store.item("conf-hm").await.unwrap().is_none(),
+        "projection of a refused append is not stored"
+    );
     assert_eq!(store.log(&d.log_id).await.unwrap().unwrap().head_seq, 1);
 }
 
@@ -110,45 +167,151 @@ async fn projections_and_queries(store: &dyn Store) {
         created_at: "2026-11-27T00:00:00Z".into(),
         updated_at: "2026-11-27T00:00:00Z".into(),
     };
-    let i1 = item("i1", "fmt-1", &a, ItemKind::Report, &["maritime-security"], Tlp::Green);
-    let i2 = item("i22", "fmt-1", &a, ItemKind::Note, &["fimi", "hybrid-threats"], Tlp::Amber);
+    let i1 = item(
+        "i1",
+        "fmt-1",
+        &a,
+        ItemKind::Report,
+        &["maritime-security"],
+        Tlp::Green,
+    );
+    let i2 = item(
+        "i22",
+        "fmt-1",
+        &a,
+        ItemKind::Note,
+        &["fimi", "hybrid-threats"],
+        Tlp::Amber,
+    );
     let i3 = item("i333", "fmt-2", &a, ItemKind::Note, &["fimi"], Tlp::Red);
-    let projections = [Projection::Format(f.clone()), Projection::Item(i1.clone()), Projection::Item(i2.clone()), Projection::Item(i3.clone())];
-    store.append(&d, LogHead::EMPTY, &es, &projections).await.unwrap();
+    let projections = [
+        Projection::Format(f.clone()),
+        Projection::Item(i1.clone()),
+        Projection::Item(i2.clone()),
+        Projection::Item(i3.clone()),
+    ];
+    store
+        .append(&d, LogHead::EMPTY, &es, &projections)
+        .await
+        .unwrap();
     assert_eq!(store.format("fmt-1").await.unwrap(), Some(f.clone()));
     assert!(store.formats().await.unwrap().contains(&f));
     assert_eq!(store.item("i22").await.unwrap(), Some(i2.clone()));
 
     let ids = |v: Vec<ItemState>| v.into_iter().map(|i| i.item_id).collect::<Vec<_>>();
     let q = |f: fn(&mut ItemQuery)| {
-        let mut q = ItemQuery { limit: 100, ..Default::default() };
+        let mut q = ItemQuery {
+            limit: 100,
+            ..Default::default()
+        };
         f(&mut q);
         q
     };
-    assert_eq!(ids(store.items(&q(|q| q.format_id = Some("fmt-1".into()))).await.unwrap()), ["i1", "i22"]);
-    assert_eq!(ids(store.items(&q(|q| q.kind = Some(ItemKind::Note))).await.unwrap()), ["i22", "i333"]);
-    assert_eq!(ids(store.items(&q(|q| q.topic = Some("fimi".into()))).await.unwrap()), ["i22", "i333"]);
-    assert_eq!(ids(store.items(&q(|q| q.topic = Some("hybrid".into()))).await.unwrap()), Vec::<String>::new());
-    assert_eq!(ids(store.items(&q(|q| q.tlp = Some(Tlp::Red))).await.unwrap()), ["i333"]);
-    assert_eq!(ids(store.items(&q(|q| q.origin = Some(code("JPN")))).await.unwrap()), Vec::<String>::new());
-    assert_eq!(ids(store.items(&q(|q| q.since = Some("2026-11-27T00:00:03Z".into()))).await.unwrap()), ["i22", "i333"]);
+    assert_eq!(
+        ids(store
+            .items(&q(|q| q.format_id = Some("fmt-1".into())))
+            .await
+            .unwrap()),
+        ["i1", "i22"]
+    );
+    assert_eq!(
+        ids(store
+            .items(&q(|q| q.kind = Some(ItemKind::Note)))
+            .await
+            .unwrap()),
+        ["i22", "i333"]
+    );
+    assert_eq!(
+        ids(store
+            .items(&q(|q| q.topic = Some("fimi".into())))
+            .await
+            .unwrap()),
+        ["i22", "i333"]
+    );
+    assert_eq!(
+        ids(store
+            .items(&q(|q| q.topic = Some("hybrid".into())))
+            .await
+            .unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(store.items(&q(|q| q.tlp = Some(Tlp::Red))).await.unwrap()),
+        ["i333"]
+    );
+    assert_eq!(
+        ids(store
+            .items(&q(|q| q.origin = Some(code("JPN"))))
+            .await
+            .unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(store
+            .items(&q(|q| q.since = Some("2026-11-27T00:00:03Z".into())))
+            .await
+            .unwrap()),
+        ["i22", "i333"]
+    );
     // Paging: positions are increasing and `after` resumes strictly after.
-    let page1 = store.items(&ItemQuery { limit: 2, ..Default::default() }).await.unwrap();
+    let page1 = store
+        .items(&ItemQuery {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let last = page1.last().unwrap().item_id.clone();
-    let page2 = store.items(&ItemQuery { limit: 2, after: Some(last), ..Default::default() }).await.unwrap();
+    let page2 = store
+        .items(&ItemQuery {
+            limit: 2,
+            after: Some(last),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let mut all = ids(page1);
     all.extend(ids(page2));
-    assert!(all.ends_with(&["i1".to_string(), "i22".to_string(), "i333".to_string()]), "{all:?}");
+    assert!(
+        all.ends_with(&["i1".to_string(), "i22".to_string(), "i333".to_string()]),
+        "{all:?}"
+    );
 
     // Upsert keeps the position and replaces the state.
     let mut revised = i1.clone();
     revised.title = "revised".into();
     revised.revision = 2;
-    let es2 = entries(&key, "EU", &a, LogHead { seq: 1, hash: es[0].hash }, 1);
-    store.append(&d, LogHead { seq: 1, hash: es[0].hash }, &es2, &[Projection::Item(revised.clone())]).await.unwrap();
-    let listed = store.items(&q(|q| q.format_id = Some("fmt-1".into()))).await.unwrap();
+    let es2 = entries(
+        &key,
+        "EU",
+        &a,
+        LogHead {
+            seq: 1,
+            hash: es[0].hash,
+        },
+        1,
+    );
+    store
+        .append(
+            &d,
+            LogHead {
+                seq: 1,
+                hash: es[0].hash,
+            },
+            &es2,
+            &[Projection::Item(revised.clone())],
+        )
+        .await
+        .unwrap();
+    let listed = store
+        .items(&q(|q| q.format_id = Some("fmt-1".into())))
+        .await
+        .unwrap();
     assert_eq!(listed[0], revised);
-    let mut by_id = store.items_by_id(&["i22".into(), "nope".into(), "i1".into()]).await.unwrap();
+    let mut by_id = store
+        .items_by_id(&["i22".into(), "nope".into(), "i1".into()])
+        .await
+        .unwrap();
     by_id.sort_by(|a, b| a.item_id.cmp(&b.item_id));
     assert_eq!(by_id, vec![revised, i2]);
 }
@@ -169,7 +332,11 @@ async fn forks(store: &dyn Store) {
     store.record_fork(&fork).await.unwrap();
     store.record_fork(&fork).await.unwrap();
     let got = store.forks().await.unwrap();
-    assert_eq!(got.iter().filter(|f| **f == fork).count(), 1, "the same evidence is kept once");
+    assert_eq!(
+        got.iter().filter(|f| **f == fork).count(),
+        1,
+        "the same evidence is kept once"
+    );
 }
 
 async fn peers(store: &dyn Store) {
@@ -185,14 +352,30 @@ async fn peers(store: &dyn Store) {
     store.upsert_peer(&p).await.unwrap();
     p.url = Some("http://127.0.0.1:7413".into());
     store.upsert_peer(&p).await.unwrap();
-    store.set_peer_status(&code("JPN"), "2026-11-27T00:00:01Z", Some("connection refused")).await.unwrap();
+    store
+        .set_peer_status(
+            &code("JPN"),
+            "2026-11-27T00:00:01Z",
+            Some("connection refused"),
+        )
+        .await
+        .unwrap();
     let got = store.peers().await.unwrap();
     let jpn = got.iter().find(|x| x.partner == code("JPN")).unwrap();
     assert_eq!(jpn.url.as_deref(), Some("http://127.0.0.1:7413"));
     assert_eq!(jpn.last_error.as_deref(), Some("connection refused"));
     assert_eq!(jpn.last_ok_at, None);
-    store.set_peer_status(&code("JPN"), "2026-11-27T00:00:02Z", None).await.unwrap();
-    let jpn = store.peers().await.unwrap().into_iter().find(|x| x.partner == code("JPN")).unwrap();
+    store
+        .set_peer_status(&code("JPN"), "2026-11-27T00:00:02Z", None)
+        .await
+        .unwrap();
+    let jpn = store
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.partner == code("JPN"))
+        .unwrap();
     assert_eq!(jpn.last_error, None);
     assert_eq!(jpn.last_ok_at.as_deref(), Some("2026-11-27T00:00:02Z"));
 }
@@ -205,7 +388,10 @@ async fn users_and_tokens(store: &dyn Store) {
         created_at: "2026-11-27T00:00:00Z".into(),
     };
     store.create_user(&u).await.unwrap();
-    assert!(matches!(store.create_user(&u).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.create_user(&u).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.user("alice").await.unwrap(), Some(u.clone()));
     assert_eq!(store.user("bob").await.unwrap(), None);
     assert!(store.users().await.unwrap().contains(&u));

@@ -39,11 +39,18 @@ pub struct LogInfo {
 
 impl LogInfo {
     pub fn head(&self) -> LogHead {
-        LogHead { seq: self.head_seq, hash: self.head_hash }
+        LogHead {
+            seq: self.head_seq,
+            hash: self.head_hash,
+        }
     }
 
     pub fn descriptor(&self) -> LogDescriptor {
-        LogDescriptor { log_id: self.log_id.clone(), origin: self.origin.clone(), audience: self.audience.clone() }
+        LogDescriptor {
+            log_id: self.log_id.clone(),
+            origin: self.origin.clone(),
+            audience: self.audience.clone(),
+        }
     }
 }
 
@@ -143,8 +150,18 @@ pub trait Store: Send + Sync + 'static {
     // Logs.
     async fn log(&self, log_id: &str) -> Result<Option<LogInfo>>;
     async fn logs(&self) -> Result<Vec<LogInfo>>;
-    async fn entries_after(&self, log_id: &str, after_seq: u64, limit: u32) -> Result<Vec<SignedEntry>>;
-    async fn entry_hashes(&self, log_id: &str, from_seq: u64, to_seq: u64) -> Result<Vec<(u64, [u8; 32])>>;
+    async fn entries_after(
+        &self,
+        log_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<SignedEntry>>;
+    async fn entry_hashes(
+        &self,
+        log_id: &str,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> Result<Vec<(u64, [u8; 32])>>;
     /// Append verified entries that continue the log from `expected`, with the projection
     /// changes they cause, in one durable transaction. Fails with `HeadMoved` and changes
     /// nothing if the log's head is no longer `expected`.
@@ -170,7 +187,12 @@ pub trait Store: Send + Sync + 'static {
     // Peers.
     async fn upsert_peer(&self, peer: &PeerRecord) -> Result<()>;
     async fn peers(&self) -> Result<Vec<PeerRecord>>;
-    async fn set_peer_status(&self, partner: &PartnerCode, at: &str, error: Option<&str>) -> Result<()>;
+    async fn set_peer_status(
+        &self,
+        partner: &PartnerCode,
+        at: &str,
+        error: Option<&str>,
+    ) -> Result<()>;
 
     // Users and tokens.
     async fn create_user(&self, user: &UserRecord) -> Result<()>;

@@ -34,7 +34,9 @@ impl Link {
         let t = target;
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { break };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    break;
+                };
                 if !*up_rx.borrow() {
                     drop(inbound);
                     continue;
@@ -42,7 +44,9 @@ impl Link {
                 let to = *t.read().unwrap_or_else(|e| e.into_inner());
                 let mut up_rx = up_rx.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(to).await else { return };
+                    let Ok(mut outbound) = TcpStream::connect(to).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = up_rx.wait_for(|up| !*up) => {}
@@ -85,12 +89,19 @@ impl std::fmt::Debug for TestNode {
 
 impl TestNode {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr.read().unwrap_or_else(|e| e.into_inner()))
+        format!(
+            "http://{}",
+            self.addr.read().unwrap_or_else(|e| e.into_inner())
+        )
     }
 
     /// The node's admin user, as a principal for direct calls.
     pub fn admin(&self) -> Principal {
-        Principal { username: "admin".into(), role: Role::Admin, partner: self.node.partner().clone() }
+        Principal {
+            username: "admin".into(),
+            role: Role::Admin,
+            partner: self.node.partner().clone(),
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -123,7 +134,13 @@ impl TestNode {
     pub async fn restart(&mut self) -> Result<()> {
         self.stop().await;
         let store = SqliteStore::open(&self.db_path()).await?;
-        self.node = Node::new(self.cfg.clone(), NodeKey::from_seed_hex(&self.key_seed)?, Arc::new(store), Arc::new(SystemClock)).await?;
+        self.node = Node::new(
+            self.cfg.clone(),
+            NodeKey::from_seed_hex(&self.key_seed)?,
+            Arc::new(store),
+            Arc::new(SystemClock),
+        )
+        .await?;
         self.serve().await
     }
 
@@ -161,7 +178,10 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions { page_size: 500, interval: Duration::from_secs(3600) }
+        ClusterOptions {
+            page_size: 500,
+            interval: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -178,14 +198,19 @@ impl Cluster {
             std::fs::create_dir_all(&dir)?;
             let key = NodeKey::generate()?;
             let key_seed = key.seed_hex();
-            let mut cfg = NodeConfig::new(entente_domain::PartnerCode::parse(p)?, "http://127.0.0.1:0", dir.clone());
+            let mut cfg = NodeConfig::new(
+                entente_domain::PartnerCode::parse(p)?,
+                "http://127.0.0.1:0",
+                dir.clone(),
+            );
             cfg.sync.page_size = opts.page_size;
             cfg.sync.interval = opts.interval;
             cfg.sync.on_start = false;
             cfg.sync.request_timeout = Duration::from_secs(10);
             let store = SqliteStore::open(&dir.join("entente.db")).await?;
             let node = Node::new(cfg.clone(), key, Arc::new(store), Arc::new(SystemClock)).await?;
-            node.add_user("admin", Role::Admin, "admin-password-1").await?;
+            node.add_user("admin", Role::Admin, "admin-password-1")
+                .await?;
             let token = node.create_token_for("admin", "test").await?;
             let mut tn = TestNode {
                 partner: p.to_string(),
@@ -209,16 +234,26 @@ impl Cluster {
                 }
                 let link = Link::start(Arc::clone(&nodes[j].addr)).await?;
                 let url = format!("http://{}", link.addr);
-                let (pj, kj) = (nodes[j].partner.clone(), nodes[j].node.public_key().to_hex());
+                let (pj, kj) = (
+                    nodes[j].partner.clone(),
+                    nodes[j].node.public_key().to_hex(),
+                );
                 nodes[i].node.add_peer(&pj, Some(&url), &kj).await?;
                 links.insert((i, j), link);
             }
         }
-        Ok(Cluster { nodes, links, _tmp: tmp })
+        Ok(Cluster {
+            nodes,
+            links,
+            _tmp: tmp,
+        })
     }
 
     pub fn index(&self, partner: &str) -> usize {
-        self.nodes.iter().position(|n| n.partner == partner).unwrap_or_else(|| panic!("no node {partner}"))
+        self.nodes
+            .iter()
+            .position(|n| n.partner == partner)
+            .unwrap_or_else(|| panic!("no node {partner}"))
     }
 
     pub fn node(&self, partner: &str) -> &TestNode {

@@ -24,7 +24,14 @@ struct Call {
 }
 
 fn call(method: &'static str, path: impl Into<String>, token: &str) -> Call {
-    Call { method, path: path.into(), token: Some(token.to_owned()), content_type: None, body: vec![], headers: vec![] }
+    Call {
+        method,
+        path: path.into(),
+        token: Some(token.to_owned()),
+        content_type: None,
+        body: vec![],
+        headers: vec![],
+    }
 }
 
 impl Call {
@@ -55,36 +62,70 @@ async fn send(n: &TestNode, c: Call) -> (StatusCode, Value) {
     for (k, v) in &c.headers {
         b = b.header(*k, v);
     }
-    let resp = entente_api::router(n.node.clone()).oneshot(b.body(Body::from(c.body)).unwrap()).await.unwrap();
+    let resp = entente_api::router(n.node.clone())
+        .oneshot(b.body(Body::from(c.body)).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// Everything the node has stored that a bad request could have changed.
 async fn snapshot(n: &TestNode) -> String {
     let s = n.node.store();
     let logs = s.logs().await.unwrap();
-    let items = s.items(&entente_store::ItemQuery { limit: 10_000, ..Default::default() }).await.unwrap();
+    let items = s
+        .items(&entente_store::ItemQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let users = s.users().await.unwrap();
     let peers = s.peers().await.unwrap();
-    format!("{logs:?}{items:?}{users:?}{peers:?}{:?}", s.formats().await.unwrap())
+    format!(
+        "{logs:?}{items:?}{users:?}{peers:?}{:?}",
+        s.formats().await.unwrap()
+    )
 }
 
 /// The one check helper of this area: the call fails with `status` and `code`, and the
 /// node's stored state is unchanged.
-async fn check(n: &TestNode, c: Call, status: u16, code: ErrorCode, seen: &mut BTreeSet<&'static str>) {
+async fn check(
+    n: &TestNode,
+    c: Call,
+    status: u16,
+    code: ErrorCode,
+    seen: &mut BTreeSet<&'static str>,
+) {
     let before = snapshot(n).await;
     let what = format!("{} {}", c.method, c.path);
     let (st, body) = send(n, c).await;
     assert_eq!(st.as_u16(), status, "{what}: {body}");
     assert_eq!(body["error"]["code"], code.as_str(), "{what}: {body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: a message");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: a message"
+    );
     assert_eq!(snapshot(n).await, before, "{what} changed stored state");
     seen.insert(code.as_str());
 }
 
-fn signed(caller_seed: &str, caller: &str, target: &str, path: &str, date: i64) -> Vec<(&'static str, String)> {
+fn signed(
+    caller_seed: &str,
+    caller: &str,
+    target: &str,
+    path: &str,
+    date: i64,
+) -> Vec<(&'static str, String)> {
     let key = entente_log::NodeKey::from_seed_hex(caller_seed).unwrap();
     let hs = entente_node::fed::sign_request(
         &key,
@@ -106,13 +147,29 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     let trio = format(eu, "trio", &["EU", "NATO", "JPN"]).await;
     let pair = format(eu, "EU-JPN", &["EU", "JPN"]).await;
     let closed = format(eu, "closed", &["EU", "NATO"]).await;
-    eu.node.close_format(&eu.admin(), &closed.format_id, "done").await.unwrap();
+    eu.node
+        .close_format(&eu.admin(), &closed.format_id, "done")
+        .await
+        .unwrap();
     let nato_f = format(nato, "NATO-convened", &["EU", "NATO"]).await;
     let left = format(nato, "EU leaves", &["EU", "NATO"]).await;
-    let nato_item = item(nato, &nato_f.format_id, "NATO's", Some("GREEN"), Some(&["EU", "NATO"])).await;
+    let nato_item = item(
+        nato,
+        &nato_f.format_id,
+        "NATO's",
+        Some("GREEN"),
+        Some(&["EU", "NATO"]),
+    )
+    .await;
     c.sync_until_quiet().await;
-    eu.node.leave_format(&eu.admin(), &left.format_id).await.unwrap();
-    eu.node.add_user("reader", Role::Reader, "reader-password").await.unwrap();
+    eu.node
+        .leave_format(&eu.admin(), &left.format_id)
+        .await
+        .unwrap();
+    eu.node
+        .add_user("reader", Role::Reader, "reader-password")
+        .await
+        .unwrap();
     let reader = eu.node.create_token_for("reader", "t").await.unwrap();
 
     let good = |f: &str| json!({"format_id": f, "kind": "report", "title": "t", "body": "b", "topics": ["fimi"], "tlp": "GREEN", "releasable_to": ["EU"]});
@@ -124,49 +181,259 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     let mut seen = BTreeSet::new();
     let s = &mut seen;
     let items = "/api/v1/items";
-    check(eu, call("POST", items, &t).raw("application/json", "{\"format_id\": "), 400, ErrorCode::MalformedJson, s).await;
-    check(eu, call("POST", items, &t).raw("text/plain", "hello"), 415, ErrorCode::UnsupportedMediaType, s).await;
+    check(
+        eu,
+        call("POST", items, &t).raw("application/json", "{\"format_id\": "),
+        400,
+        ErrorCode::MalformedJson,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).raw("text/plain", "hello"),
+        415,
+        ErrorCode::UnsupportedMediaType,
+        s,
+    )
+    .await;
     let huge = json!({"format_id": trio.format_id, "kind": "report", "title": "t", "body": "x".repeat(2 * 1024 * 1024)});
-    check(eu, call("POST", items, &t).json(huge), 413, ErrorCode::PayloadTooLarge, s).await;
+    check(
+        eu,
+        call("POST", items, &t).json(huge),
+        413,
+        ErrorCode::PayloadTooLarge,
+        s,
+    )
+    .await;
     let big_body = with("body", json!("x".repeat(300 * 1024)));
-    check(eu, call("POST", items, &t).json(big_body), 422, ErrorCode::ValidationFailed, s).await;
-    check(eu, call("GET", "/api/v1/items?limit=many", &t), 400, ErrorCode::InvalidQuery, s).await;
-    check(eu, call("POST", items, &t).json(json!({"title": "no format"})), 422, ErrorCode::ValidationFailed, s).await;
-    check(eu, call("POST", items, &t).json(with("title", json!("  "))), 422, ErrorCode::ValidationFailed, s).await;
-    check(eu, call("POST", items, &t).json(with("releasable_to", json!(["eu"]))), 400, ErrorCode::InvalidPartnerCode, s).await;
-    check(eu, call("POST", items, &t).json(with("releasable_to", json!(["KOR"]))), 422, ErrorCode::UnknownPartner, s).await;
-    check(eu, call("POST", items, &t).json(with("topics", json!(["gossip"]))), 400, ErrorCode::UnknownTopic, s).await;
-    check(eu, call("POST", items, &t).json(with("tlp", json!("PURPLE"))), 400, ErrorCode::UnknownTlp, s).await;
-    check(eu, call("POST", items, &t).json(with("kind", json!("memo"))), 400, ErrorCode::UnknownItemKind, s).await;
+    check(
+        eu,
+        call("POST", items, &t).json(big_body),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("GET", "/api/v1/items?limit=many", &t),
+        400,
+        ErrorCode::InvalidQuery,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(json!({"title": "no format"})),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(with("title", json!("  "))),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(with("releasable_to", json!(["eu"]))),
+        400,
+        ErrorCode::InvalidPartnerCode,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(with("releasable_to", json!(["KOR"]))),
+        422,
+        ErrorCode::UnknownPartner,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(with("topics", json!(["gossip"]))),
+        400,
+        ErrorCode::UnknownTopic,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(with("tlp", json!("PURPLE"))),
+        400,
+        ErrorCode::UnknownTlp,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(with("kind", json!("memo"))),
+        400,
+        ErrorCode::UnknownItemKind,
+        s,
+    )
+    .await;
     let outside = {
         let mut g = good(&pair.format_id);
         g["releasable_to"] = json!(["EU", "NATO"]);
         g
     };
-    check(eu, call("POST", items, &t).json(outside), 422, ErrorCode::ReleasableToOutsideFormat, s).await;
-    check(eu, call("POST", items, &t).json(good(&left.format_id)), 403, ErrorCode::NotAMember, s).await;
-    check(eu, call("POST", items, &t).json(good(&closed.format_id)), 409, ErrorCode::FormatClosed, s).await;
-    check(eu, call("POST", items, &t).json(good("no-such-format")), 404, ErrorCode::NotFound, s).await;
-    check(eu, call("POST", items, &reader).json(good(&trio.format_id)), 403, ErrorCode::Forbidden, s).await;
-    check(eu, call("POST", items, "ent_wrong").json(good(&trio.format_id)), 401, ErrorCode::Unauthorized, s).await;
-    check(eu, call("POST", items, &t).no_token().json(good(&trio.format_id)), 401, ErrorCode::Unauthorized, s).await;
+    check(
+        eu,
+        call("POST", items, &t).json(outside),
+        422,
+        ErrorCode::ReleasableToOutsideFormat,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(good(&left.format_id)),
+        403,
+        ErrorCode::NotAMember,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(good(&closed.format_id)),
+        409,
+        ErrorCode::FormatClosed,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t).json(good("no-such-format")),
+        404,
+        ErrorCode::NotFound,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &reader).json(good(&trio.format_id)),
+        403,
+        ErrorCode::Forbidden,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, "ent_wrong").json(good(&trio.format_id)),
+        401,
+        ErrorCode::Unauthorized,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", items, &t)
+            .no_token()
+            .json(good(&trio.format_id)),
+        401,
+        ErrorCode::Unauthorized,
+        s,
+    )
+    .await;
     let revise = json!({"title": "mine now", "body": "", "topics": []});
-    check(eu, call("POST", format!("/api/v1/items/{}/revise", nato_item.item_id), &t).json(revise), 403, ErrorCode::NotOriginator, s).await;
-    check(eu, call("POST", format!("/api/v1/formats/{}/join", nato_f.format_id), &t).json(json!({"partner": "JPN"})), 403, ErrorCode::NotConvener, s).await;
-    check(eu, call("GET", "/api/v1/items/no-such-item", &t), 404, ErrorCode::NotFound, s).await;
-    check(eu, call("GET", "/api/v1/no-such-route", &t), 404, ErrorCode::NotFound, s).await;
+    check(
+        eu,
+        call(
+            "POST",
+            format!("/api/v1/items/{}/revise", nato_item.item_id),
+            &t,
+        )
+        .json(revise),
+        403,
+        ErrorCode::NotOriginator,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call(
+            "POST",
+            format!("/api/v1/formats/{}/join", nato_f.format_id),
+            &t,
+        )
+        .json(json!({"partner": "JPN"})),
+        403,
+        ErrorCode::NotConvener,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("GET", "/api/v1/items/no-such-item", &t),
+        404,
+        ErrorCode::NotFound,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("GET", "/api/v1/no-such-route", &t),
+        404,
+        ErrorCode::NotFound,
+        s,
+    )
+    .await;
     let user = json!({"username": "admin", "role": "analyst", "password": "long enough password"});
-    check(eu, call("POST", "/api/v1/users", &t).json(user), 409, ErrorCode::Conflict, s).await;
+    check(
+        eu,
+        call("POST", "/api/v1/users", &t).json(user),
+        409,
+        ErrorCode::Conflict,
+        s,
+    )
+    .await;
     let user = json!({"username": "bob", "role": "god", "password": "long enough password"});
-    check(eu, call("POST", "/api/v1/users", &t).json(user), 400, ErrorCode::UnknownRole, s).await;
+    check(
+        eu,
+        call("POST", "/api/v1/users", &t).json(user),
+        400,
+        ErrorCode::UnknownRole,
+        s,
+    )
+    .await;
     let peer = json!({"partner": "KOR", "url": "http://127.0.0.1:1", "public_key": "zz"});
-    check(eu, call("POST", "/api/v1/peers", &t).json(peer), 422, ErrorCode::InvalidKey, s).await;
+    check(
+        eu,
+        call("POST", "/api/v1/peers", &t).json(peer),
+        422,
+        ErrorCode::InvalidKey,
+        s,
+    )
+    .await;
     let login = json!({"username": "admin", "password": "wrong password"});
-    check(eu, call("POST", "/api/v1/auth/login", "").no_token().json(login), 401, ErrorCode::Unauthorized, s).await;
+    check(
+        eu,
+        call("POST", "/api/v1/auth/login", "")
+            .no_token()
+            .json(login),
+        401,
+        ErrorCode::Unauthorized,
+        s,
+    )
+    .await;
 
     // Federation: unsigned, unknown key, stale, and a signature by the wrong key.
     let logs = "/fed/v1/logs";
-    check(eu, call("GET", logs, "").no_token(), 401, ErrorCode::PeerAuthMissing, s).await;
+    check(
+        eu,
+        call("GET", logs, "").no_token(),
+        401,
+        ErrorCode::PeerAuthMissing,
+        s,
+    )
+    .await;
     let stranger = entente_log::NodeKey::generate().unwrap().seed_hex();
     let mut c1 = call("GET", logs, "").no_token();
     c1.headers = signed(&stranger, "KOR", "EU", logs, time_now());
@@ -180,9 +447,16 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
 
     // Every code the API defines is produced above, except `internal`, which only a broken
     // database or bug can cause.
-    let all: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).filter(|c| *c != "internal").collect();
+    let all: BTreeSet<&str> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| *c != "internal")
+        .collect();
     let missing: Vec<_> = all.difference(&seen).collect();
-    assert!(missing.is_empty(), "error codes never produced by a test: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "error codes never produced by a test: {missing:?}"
+    );
     c.stop().await;
 }
 
@@ -194,36 +468,77 @@ async fn the_rest_api_happy_path_and_openapi_document() {
     let (st, doc) = send(eu, call("GET", "/api/v1/openapi.json", "").no_token()).await;
     assert_eq!(st, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    for p in ["/api/v1/items", "/api/v1/formats/template", "/api/v1/items/{id}/retract", "/api/v1/peers", "/api/v1/tokens", "/healthz"] {
-        assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
+    for p in [
+        "/api/v1/items",
+        "/api/v1/formats/template",
+        "/api/v1/items/{id}/retract",
+        "/api/v1/peers",
+        "/api/v1/tokens",
+        "/healthz",
+    ] {
+        assert!(
+            doc["paths"].get(p).is_some(),
+            "{p} missing from the OpenAPI document"
+        );
     }
     let (st, h) = send(eu, call("GET", "/healthz", "").no_token()).await;
     assert_eq!((st.as_u16(), h["partner"].as_str()), (200, Some("EU")));
 
     // Login gives a session token that works.
-    let (st, tok) = send(eu, call("POST", "/api/v1/auth/login", "").no_token().json(json!({"username": "admin", "password": "admin-password-1"}))).await;
+    let (st, tok) = send(
+        eu,
+        call("POST", "/api/v1/auth/login", "")
+            .no_token()
+            .json(json!({"username": "admin", "password": "admin-password-1"})),
+    )
+    .await;
     assert_eq!(st, 200);
     let session = tok["token"].as_str().unwrap().to_owned();
     let (st, me) = send(eu, call("GET", "/api/v1/me", &session)).await;
-    assert_eq!((st.as_u16(), me["partner"].as_str(), me["role"].as_str()), (200, Some("EU"), Some("admin")));
+    assert_eq!(
+        (st.as_u16(), me["partner"].as_str(), me["role"].as_str()),
+        (200, Some("EU"), Some("admin"))
+    );
 
-    let (st, fs) = send(eu, call("POST", "/api/v1/formats/template", &t).json(json!({"partner": "JPN"}))).await;
+    let (st, fs) = send(
+        eu,
+        call("POST", "/api/v1/formats/template", &t).json(json!({"partner": "JPN"})),
+    )
+    .await;
     assert_eq!(st, 201, "{fs}");
     let f = fs[0]["id"].as_str().unwrap().to_owned();
     let new = json!({"format_id": f, "kind": "incident", "title": "FIMI incident", "body": "T0049", "topics": ["fimi"], "tlp": "AMBER", "releasable_to": ["JPN"]});
     let (st, it) = send(eu, call("POST", "/api/v1/items", &t).json(new)).await;
     assert_eq!(st, 201, "{it}");
     assert_eq!(it["releasable_to"], json!(["EU", "JPN"]));
-    assert_eq!(it["tlp_marking_id"], "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421");
+    assert_eq!(
+        it["tlp_marking_id"],
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
+    );
     let id = it["id"].as_str().unwrap().to_owned();
     // Unmarked: RED, originator only.
     let unmarked = json!({"format_id": f, "kind": "note", "title": "draft"});
     let (_, u) = send(eu, call("POST", "/api/v1/items", &t).json(unmarked)).await;
-    assert_eq!((u["tlp"].as_str(), u["releasable_to"].clone()), (Some("RED"), json!(["EU"])));
+    assert_eq!(
+        (u["tlp"].as_str(), u["releasable_to"].clone()),
+        (Some("RED"), json!(["EU"]))
+    );
 
-    let (st, r) = send(eu, call("POST", format!("/api/v1/items/{id}/revise"), &t).json(json!({"title": "FIMI incident (rev)", "body": "T0049, T0023", "topics": ["fimi"]}))).await;
+    let (st, r) = send(
+        eu,
+        call("POST", format!("/api/v1/items/{id}/revise"), &t).json(
+            json!({"title": "FIMI incident (rev)", "body": "T0049, T0023", "topics": ["fimi"]}),
+        ),
+    )
+    .await;
     assert_eq!((st.as_u16(), r["revision"].as_u64()), (200, Some(2)));
-    for (q, n) in [("format=".to_owned() + &f, 2), ("kind=incident".into(), 1), ("topic=fimi".into(), 1), ("tlp=RED".into(), 1), ("partner=JPN".into(), 0)] {
+    for (q, n) in [
+        ("format=".to_owned() + &f, 2),
+        ("kind=incident".into(), 1),
+        ("topic=fimi".into(), 1),
+        ("tlp=RED".into(), 1),
+        ("partner=JPN".into(), 0),
+    ] {
         let (st, page) = send(eu, call("GET", format!("/api/v1/items?{q}"), &t)).await;
         assert_eq!(st, 200);
         assert_eq!(page["items"].as_array().unwrap().len(), n, "{q}");
@@ -231,20 +546,46 @@ async fn the_rest_api_happy_path_and_openapi_document() {
     // Paging: limit 1 gives a cursor that leads to the other item and then ends.
     let (_, p1) = send(eu, call("GET", "/api/v1/items?limit=1", &t)).await;
     let next = p1["next"].as_str().unwrap().to_owned();
-    assert_eq!(next, p1["items"][0]["id"].as_str().unwrap(), "the cursor is the last item shown, nothing else");
-    let (_, p2) = send(eu, call("GET", format!("/api/v1/items?limit=1&cursor={next}"), &t)).await;
+    assert_eq!(
+        next,
+        p1["items"][0]["id"].as_str().unwrap(),
+        "the cursor is the last item shown, nothing else"
+    );
+    let (_, p2) = send(
+        eu,
+        call("GET", format!("/api/v1/items?limit=1&cursor={next}"), &t),
+    )
+    .await;
     assert_ne!(p2["items"][0]["id"], p1["items"][0]["id"]);
     assert!(p2["next"].is_null());
 
-    let (st, r) = send(eu, call("POST", format!("/api/v1/items/{id}/retract"), &t).json(json!({"reason": "wrong"}))).await;
-    assert_eq!((st.as_u16(), r["retracted"]["reason"].as_str(), r["body"].as_str()), (200, Some("wrong"), Some("")));
+    let (st, r) = send(
+        eu,
+        call("POST", format!("/api/v1/items/{id}/retract"), &t).json(json!({"reason": "wrong"})),
+    )
+    .await;
+    assert_eq!(
+        (
+            st.as_u16(),
+            r["retracted"]["reason"].as_str(),
+            r["body"].as_str()
+        ),
+        (200, Some("wrong"), Some(""))
+    );
 
-    let (st, tk) = send(eu, call("POST", "/api/v1/tokens", &t).json(json!({"label": "script"}))).await;
+    let (st, tk) = send(
+        eu,
+        call("POST", "/api/v1/tokens", &t).json(json!({"label": "script"})),
+    )
+    .await;
     assert_eq!(st, 201);
     let (st, _) = send(eu, call("GET", "/api/v1/me", tk["token"].as_str().unwrap())).await;
     assert_eq!(st, 200);
     let (st, peers) = send(eu, call("GET", "/api/v1/peers", &t)).await;
-    assert_eq!((st.as_u16(), peers.as_array().map(|a| a.len())), (200, Some(2)));
+    assert_eq!(
+        (st.as_u16(), peers.as_array().map(|a| a.len())),
+        (200, Some(2))
+    );
     let (st, status) = send(eu, call("GET", "/api/v1/sync/status", &t)).await;
     assert_eq!(st, 200, "{status}");
     c.stop().await;
@@ -267,11 +608,22 @@ async fn red_items_are_shown_only_to_their_author_and_named_users() {
     };
     let red = eu.node.create_item(&eu.admin(), ni).await.unwrap();
     c.sync_until_quiet().await;
-    jpn.node.add_user("kenji", Role::Analyst, "kenji-password").await.unwrap();
+    jpn.node
+        .add_user("kenji", Role::Analyst, "kenji-password")
+        .await
+        .unwrap();
     let kenji = jpn.node.create_token_for("kenji", "t").await.unwrap();
-    let (st, _) = send(jpn, call("GET", format!("/api/v1/items/{}", red.item_id), &kenji)).await;
+    let (st, _) = send(
+        jpn,
+        call("GET", format!("/api/v1/items/{}", red.item_id), &kenji),
+    )
+    .await;
     assert_eq!(st, 200);
-    let (st, _) = send(jpn, call("GET", format!("/api/v1/items/{}", red.item_id), &jpn.token)).await;
+    let (st, _) = send(
+        jpn,
+        call("GET", format!("/api/v1/items/{}", red.item_id), &jpn.token),
+    )
+    .await;
     assert_eq!(st, 404, "JPN's admin is not named");
     let (_, page) = send(jpn, call("GET", "/api/v1/items", &jpn.token)).await;
     assert!(!page.to_string().contains(&red.item_id));

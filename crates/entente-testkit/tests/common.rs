@@ -21,7 +21,13 @@ pub async fn format(n: &TestNode, title: &str, members: &[&str]) -> FormatState 
         .expect("create format")
 }
 
-pub async fn item(n: &TestNode, format_id: &str, title: &str, tlp: Option<&str>, to: Option<&[&str]>) -> ItemState {
+pub async fn item(
+    n: &TestNode,
+    format_id: &str,
+    title: &str,
+    tlp: Option<&str>,
+    to: Option<&[&str]>,
+) -> ItemState {
     n.node
         .create_item(
             &n.admin(),
@@ -52,7 +58,10 @@ pub async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
         if f().await {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -75,13 +84,26 @@ pub fn contains(hay: &[u8], needle: &str) -> bool {
 }
 
 /// A signed federation GET to `target`, as `caller` would send it.
-pub async fn fed_get(caller: &TestNode, caller_key_seed: Option<&str>, target: &TestNode, path: &str) -> reqwest::Response {
+pub async fn fed_get(
+    caller: &TestNode,
+    caller_key_seed: Option<&str>,
+    target: &TestNode,
+    path: &str,
+) -> reqwest::Response {
     let key = match caller_key_seed {
         Some(s) => entente_log::NodeKey::from_seed_hex(s).unwrap(),
         None => panic!("pass the caller's key seed"),
     };
     let now = time_now();
-    let hs = entente_node::fed::sign_request(&key, caller.node.partner(), target.node.partner(), "GET", path, b"", now);
+    let hs = entente_node::fed::sign_request(
+        &key,
+        caller.node.partner(),
+        target.node.partner(),
+        "GET",
+        path,
+        b"",
+        now,
+    );
     let mut req = reqwest::Client::new().get(format!("{}{path}", target.url()));
     for (k, v) in hs {
         req = req.header(k, v);
@@ -90,5 +112,8 @@ pub async fn fed_get(caller: &TestNode, caller_key_seed: Option<&str>, target: &
 }
 
 pub fn time_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }

@@ -17,20 +17,54 @@ async fn push_delivers_to_the_audience_and_nothing_reaches_outsiders() {
     // The periodic pull is an hour: anything that arrives here arrived by push.
     c.start_background();
     let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
-    let f = format(eu, "Transatlantic+ Japan — maritime security", &["EU", "NATO", "JPN"]).await;
+    let f = format(
+        eu,
+        "Transatlantic+ Japan — maritime security",
+        &["EU", "NATO", "JPN"],
+    )
+    .await;
     eventually("format at NATO and JPN", async || {
-        nato.node.store().format(&f.format_id).await.unwrap().is_some() && jpn.node.store().format(&f.format_id).await.unwrap().is_some()
+        nato.node
+            .store()
+            .format(&f.format_id)
+            .await
+            .unwrap()
+            .is_some()
+            && jpn
+                .node
+                .store()
+                .format(&f.format_id)
+                .await
+                .unwrap()
+                .is_some()
     })
     .await;
 
     let t0 = Instant::now();
-    let secret = item(eu, &f.format_id, "EU-JPN only: tanker AIS gaps", Some("AMBER"), Some(&["EU", "JPN"])).await;
+    let secret = item(
+        eu,
+        &f.format_id,
+        "EU-JPN only: tanker AIS gaps",
+        Some("AMBER"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
     eventually("item at JPN", async || has_item(jpn, &secret.item_id).await).await;
     println!("push delivery EU -> JPN took {:?}", t0.elapsed());
 
     // A later item to all three reaching NATO shows NATO has synced past the secret one.
-    let open = item(eu, &f.format_id, "to all three", Some("GREEN"), Some(&["EU", "NATO", "JPN"])).await;
-    eventually("open item at NATO", async || has_item(nato, &open.item_id).await).await;
+    let open = item(
+        eu,
+        &f.format_id,
+        "to all three",
+        Some("GREEN"),
+        Some(&["EU", "NATO", "JPN"]),
+    )
+    .await;
+    eventually("open item at NATO", async || {
+        has_item(nato, &open.item_id).await
+    })
+    .await;
 
     // NATO's REST answers: not listed, not found by id, not counted.
     let http = reqwest::Client::new();
@@ -46,11 +80,26 @@ async fn push_delivers_to_the_audience_and_nothing_reaches_outsiders() {
     let text = list.to_string();
     assert!(text.contains(&open.item_id));
     assert!(!text.contains(&secret.item_id) && !text.contains("tanker AIS gaps"));
-    let r = http.get(format!("{}/api/v1/items/{}", nato.url(), secret.item_id)).bearer_auth(&nato.token).send().await.unwrap();
+    let r = http
+        .get(format!("{}/api/v1/items/{}", nato.url(), secret.item_id))
+        .bearer_auth(&nato.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let status: serde_json::Value =
-        http.get(format!("{}/api/v1/sync/status", nato.url())).bearer_auth(&nato.token).send().await.unwrap().json().await.unwrap();
-    assert!(!status.to_string().contains(&secret.log_id), "NATO holds no trace of the EU-JPN log");
+    let status: serde_json::Value = http
+        .get(format!("{}/api/v1/sync/status", nato.url()))
+        .bearer_auth(&nato.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !status.to_string().contains(&secret.log_id),
+        "NATO holds no trace of the EU-JPN log"
+    );
 
     // NATO's database: no trace of the item on disk.
     let bytes = db_bytes(nato);
@@ -63,14 +112,30 @@ async fn push_delivers_to_the_audience_and_nothing_reaches_outsiders() {
         let r = fed_get(nato, Some(&nato.key_seed), holder, "/fed/v1/logs").await;
         assert_eq!(r.status(), 200);
         let body = r.text().await.unwrap();
-        assert!(!body.contains(&secret.log_id), "{} lists the EU-JPN log to NATO", holder.partner);
-        let r = fed_get(nato, Some(&nato.key_seed), holder, &format!("/fed/v1/logs/{}/entries?after=0", secret.log_id)).await;
+        assert!(
+            !body.contains(&secret.log_id),
+            "{} lists the EU-JPN log to NATO",
+            holder.partner
+        );
+        let r = fed_get(
+            nato,
+            Some(&nato.key_seed),
+            holder,
+            &format!("/fed/v1/logs/{}/entries?after=0", secret.log_id),
+        )
+        .await;
         assert_eq!(r.status(), 404);
         let body = r.text().await.unwrap();
         assert!(!body.contains("tanker"));
         // ...and JPN, in the audience, is served it.
     }
-    let r = fed_get(jpn, Some(&jpn.key_seed), eu, &format!("/fed/v1/logs/{}/entries?after=0", secret.log_id)).await;
+    let r = fed_get(
+        jpn,
+        Some(&jpn.key_seed),
+        eu,
+        &format!("/fed/v1/logs/{}/entries?after=0", secret.log_id),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     c.stop().await;
 }
@@ -81,17 +146,44 @@ async fn forwarding_eu_nato_jpn_while_the_eu_jpn_link_is_down() {
     let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
     c.set_link("EU", "JPN", false);
     let f = format(eu, "F", &["EU", "NATO", "JPN"]).await;
-    let it = item(eu, &f.format_id, "for all three", Some("GREEN"), Some(&["EU", "NATO", "JPN"])).await;
-    let pair = item(eu, &f.format_id, "EU-JPN only", Some("GREEN"), Some(&["EU", "JPN"])).await;
+    let it = item(
+        eu,
+        &f.format_id,
+        "for all three",
+        Some("GREEN"),
+        Some(&["EU", "NATO", "JPN"]),
+    )
+    .await;
+    let pair = item(
+        eu,
+        &f.format_id,
+        "EU-JPN only",
+        Some("GREEN"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
 
     let r = jpn.node.sync_peer(&code("EU")).await;
     assert!(r.error.is_some(), "the direct link is down");
     nato.node.sync_peer(&code("EU")).await;
     let r = jpn.node.sync_peer(&code("NATO")).await;
     assert_eq!(r.error, None);
-    let got = jpn.node.store().item(&it.item_id).await.unwrap().expect("forwarded by NATO");
-    assert_eq!(got.origin, code("EU"), "origin stays EU; JPN verified EU's signature");
-    assert!(!has_item(jpn, &pair.item_id).await, "NATO cannot forward what it never held");
+    let got = jpn
+        .node
+        .store()
+        .item(&it.item_id)
+        .await
+        .unwrap()
+        .expect("forwarded by NATO");
+    assert_eq!(
+        got.origin,
+        code("EU"),
+        "origin stays EU; JPN verified EU's signature"
+    );
+    assert!(
+        !has_item(jpn, &pair.item_id).await,
+        "NATO cannot forward what it never held"
+    );
     assert!(!has_item(nato, &pair.item_id).await);
     assert!(jpn.node.verify_all(|_| {}).await.unwrap().ok());
 
@@ -102,13 +194,31 @@ async fn forwarding_eu_nato_jpn_while_the_eu_jpn_link_is_down() {
 }
 
 /// Entries signed with `key` as if by `origin`, continuing from `head`.
-fn chain(key: &NodeKey, origin: &str, aud: &Audience, head: LogHead, payloads: &[&str]) -> Vec<SignedEntry> {
+fn chain(
+    key: &NodeKey,
+    origin: &str,
+    aud: &Audience,
+    head: LogHead,
+    payloads: &[&str],
+) -> Vec<SignedEntry> {
     let mut h = head;
     payloads
         .iter()
         .map(|p| {
-            let e = sign_entry(key, &code(origin), aud, h, "2026-11-27T00:00:00.000Z", "test.note", p).unwrap();
-            h = LogHead { seq: e.header.seq, hash: e.hash };
+            let e = sign_entry(
+                key,
+                &code(origin),
+                aud,
+                h,
+                "2026-11-27T00:00:00.000Z",
+                "test.note",
+                p,
+            )
+            .unwrap();
+            h = LogHead {
+                seq: e.header.seq,
+                hash: e.hash,
+            };
             e.signed()
         })
         .collect()
@@ -121,58 +231,177 @@ async fn tampered_replayed_reordered_gapped_and_forked_pages_are_never_applied()
     let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
     let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
     let desc = LogDescriptor::new(code("EU"), aud.clone());
-    let es = chain(&eu_key, "EU", &aud, LogHead::EMPTY, &[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#]);
-    let head = || async { jpn.node.store().log(&desc.log_id).await.unwrap().map(|l| l.head_seq).unwrap_or(0) };
+    let es = chain(
+        &eu_key,
+        "EU",
+        &aud,
+        LogHead::EMPTY,
+        &[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#],
+    );
+    let head = || async {
+        jpn.node
+            .store()
+            .log(&desc.log_id)
+            .await
+            .unwrap()
+            .map(|l| l.head_seq)
+            .unwrap_or(0)
+    };
     let rejected = |o: PageOutcome| matches!(o, PageOutcome::Rejected { .. });
 
     // Tampered body (in the middle of the page, where only the chain protects it).
     let mut t = es.clone();
     t[1].body = t[1].body.replace(r#""n":2"#, r#""n":9"#);
-    assert!(rejected(jpn.node.apply_page(&code("NATO"), &desc, t).await.unwrap()));
+    assert!(rejected(
+        jpn.node.apply_page(&code("NATO"), &desc, t).await.unwrap()
+    ));
     // Tampered last entry (where the signature protects it).
     let mut t = es.clone();
     t[3].body = t[3].body.replace(r#""n":4"#, r#""n":8"#);
-    assert!(rejected(jpn.node.apply_page(&code("NATO"), &desc, t).await.unwrap()));
+    assert!(rejected(
+        jpn.node.apply_page(&code("NATO"), &desc, t).await.unwrap()
+    ));
     // Signed by a key that is not EU's pinned key.
     let rogue = NodeKey::generate().unwrap();
     let forged = chain(&rogue, "EU", &aud, LogHead::EMPTY, &[r#"{"n":1}"#]);
-    assert!(rejected(jpn.node.apply_page(&code("NATO"), &desc, forged).await.unwrap()));
+    assert!(rejected(
+        jpn.node
+            .apply_page(&code("NATO"), &desc, forged)
+            .await
+            .unwrap()
+    ));
     // Out of order, and gapped.
-    assert!(rejected(jpn.node.apply_page(&code("NATO"), &desc, vec![es[1].clone(), es[0].clone()]).await.unwrap()));
-    assert!(rejected(jpn.node.apply_page(&code("NATO"), &desc, vec![es[0].clone(), es[2].clone()]).await.unwrap()));
+    assert!(rejected(
+        jpn.node
+            .apply_page(&code("NATO"), &desc, vec![es[1].clone(), es[0].clone()])
+            .await
+            .unwrap()
+    ));
+    assert!(rejected(
+        jpn.node
+            .apply_page(&code("NATO"), &desc, vec![es[0].clone(), es[2].clone()])
+            .await
+            .unwrap()
+    ));
     assert_eq!(head().await, 0, "nothing of a rejected page is applied");
 
     // A log whose audience does not contain the receiver, and a log claiming another origin.
     let nato_only = Audience::new([code("EU"), code("NATO")]).unwrap();
     let other = chain(&eu_key, "EU", &nato_only, LogHead::EMPTY, &[r#"{"n":1}"#]);
-    assert!(rejected(jpn.node.apply_page(&code("NATO"), &LogDescriptor::new(code("EU"), nato_only), other).await.unwrap()));
+    assert!(rejected(
+        jpn.node
+            .apply_page(
+                &code("NATO"),
+                &LogDescriptor::new(code("EU"), nato_only),
+                other
+            )
+            .await
+            .unwrap()
+    ));
     let claims_nato = LogDescriptor::new(code("NATO"), aud.clone());
-    assert!(rejected(jpn.node.apply_page(&code("NATO"), &claims_nato, es.clone()).await.unwrap()));
+    assert!(rejected(
+        jpn.node
+            .apply_page(&code("NATO"), &claims_nato, es.clone())
+            .await
+            .unwrap()
+    ));
 
     // The genuine page applies; replaying it changes nothing.
-    let ok = jpn.node.apply_page(&code("NATO"), &desc, es[..2].to_vec()).await.unwrap();
-    assert_eq!(ok, PageOutcome::Applied { applied: 2, duplicates: 0, head: 2 });
-    let replay = jpn.node.apply_page(&code("NATO"), &desc, es.clone()).await.unwrap();
-    assert_eq!(replay, PageOutcome::Applied { applied: 2, duplicates: 2, head: 4 });
-    let replay = jpn.node.apply_page(&code("NATO"), &desc, es.clone()).await.unwrap();
-    assert_eq!(replay, PageOutcome::Applied { applied: 0, duplicates: 4, head: 4 });
-    assert_eq!(jpn.node.store().entries_after(&desc.log_id, 0, 100).await.unwrap(), es);
+    let ok = jpn
+        .node
+        .apply_page(&code("NATO"), &desc, es[..2].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        ok,
+        PageOutcome::Applied {
+            applied: 2,
+            duplicates: 0,
+            head: 2
+        }
+    );
+    let replay = jpn
+        .node
+        .apply_page(&code("NATO"), &desc, es.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        PageOutcome::Applied {
+            applied: 2,
+            duplicates: 2,
+            head: 4
+        }
+    );
+    let replay = jpn
+        .node
+        .apply_page(&code("NATO"), &desc, es.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        PageOutcome::Applied {
+            applied: 0,
+            duplicates: 4,
+            head: 4
+        }
+    );
+    assert_eq!(
+        jpn.node
+            .store()
+            .entries_after(&desc.log_id, 0, 100)
+            .await
+            .unwrap(),
+        es
+    );
 
     // A fork: EU's key signed a different entry 3. Kept as evidence, reported, not applied.
-    let fork = chain(&eu_key, "EU", &aud, LogHead { seq: 2, hash: entente_log::parse_entry(&es[1]).unwrap().hash }, &[r#"{"n":"other"}"#]);
-    let o = jpn.node.apply_page(&code("NATO"), &desc, fork.clone()).await.unwrap();
-    assert!(matches!(o, PageOutcome::Rejected { fork: true, .. }), "{o:?}");
+    let fork = chain(
+        &eu_key,
+        "EU",
+        &aud,
+        LogHead {
+            seq: 2,
+            hash: entente_log::parse_entry(&es[1]).unwrap().hash,
+        },
+        &[r#"{"n":"other"}"#],
+    );
+    let o = jpn
+        .node
+        .apply_page(&code("NATO"), &desc, fork.clone())
+        .await
+        .unwrap();
+    assert!(
+        matches!(o, PageOutcome::Rejected { fork: true, .. }),
+        "{o:?}"
+    );
     let forks = jpn.node.forks().await.unwrap();
     assert_eq!(forks.len(), 1);
     assert_eq!(forks[0].conflicting, fork[0]);
     assert_eq!(forks[0].held, es[2]);
-    assert_eq!(jpn.node.store().entries_after(&desc.log_id, 2, 1).await.unwrap(), vec![es[2].clone()]);
+    assert_eq!(
+        jpn.node
+            .store()
+            .entries_after(&desc.log_id, 2, 1)
+            .await
+            .unwrap(),
+        vec![es[2].clone()]
+    );
     let report = jpn.node.verify_all(|_| {}).await.unwrap();
     assert_eq!(report.forks, 1);
     assert!(!report.ok(), "verify reports fork evidence");
     let rejected_counts = jpn.node.sync_counters().rejected();
-    for reason in ["broken_chain", "bad_signature", "gap", "not_in_audience", "fork"] {
-        assert!(rejected_counts.contains_key(reason), "{reason}: {rejected_counts:?}");
+    for reason in [
+        "broken_chain",
+        "bad_signature",
+        "gap",
+        "not_in_audience",
+        "fork",
+    ] {
+        assert!(
+            rejected_counts.contains_key(reason),
+            "{reason}: {rejected_counts:?}"
+        );
     }
     c.stop().await;
 }
@@ -182,8 +411,17 @@ async fn a_peer_serving_a_hand_altered_log_is_rejected_over_http() {
     let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
     let (eu, nato) = (c.node("EU"), c.node("NATO"));
     let f = format(eu, "F", &["EU", "NATO"]).await;
-    let it = item(eu, &f.format_id, "original title", Some("GREEN"), Some(&["EU", "NATO"])).await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", eu.db_path().display())).await.unwrap();
+    let it = item(
+        eu,
+        &f.format_id,
+        "original title",
+        Some("GREEN"),
+        Some(&["EU", "NATO"]),
+    )
+    .await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", eu.db_path().display()))
+        .await
+        .unwrap();
     sqlx::query("UPDATE entries SET body = replace(body, 'original title', 'altered title!') WHERE log_id = ?")
         .bind(&it.log_id)
         .execute(&pool)
@@ -194,7 +432,13 @@ async fn a_peer_serving_a_hand_altered_log_is_rejected_over_http() {
     assert!(!has_item(nato, &it.item_id).await);
     let report = eu.node.verify_all(|_| {}).await.unwrap();
     // Entry 1 of that log is the format's charter; entry 2 is the altered item.
-    assert!(report.problems.iter().any(|p| p.contains(&it.log_id) && p.contains("entry 2")), "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(&it.log_id) && p.contains("entry 2")),
+        "{report:?}"
+    );
     c.stop().await;
 }
 
@@ -203,19 +447,51 @@ async fn a_retraction_hides_the_item_on_every_holder() {
     let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
     let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
     let f = format(eu, "F", &["EU", "NATO", "JPN"]).await;
-    let it = item(eu, &f.format_id, "to be retracted", Some("GREEN"), Some(&["EU", "NATO", "JPN"])).await;
+    let it = item(
+        eu,
+        &f.format_id,
+        "to be retracted",
+        Some("GREEN"),
+        Some(&["EU", "NATO", "JPN"]),
+    )
+    .await;
     c.sync_until_quiet().await;
     assert!(has_item(nato, &it.item_id).await && has_item(jpn, &it.item_id).await);
     // Only the originator may retract.
-    assert!(nato.node.retract_item(&nato.admin(), &it.item_id, "not mine").await.is_err());
-    eu.node.retract_item(&eu.admin(), &it.item_id, "published in error").await.unwrap();
+    assert!(
+        nato.node
+            .retract_item(&nato.admin(), &it.item_id, "not mine")
+            .await
+            .is_err()
+    );
+    eu.node
+        .retract_item(&eu.admin(), &it.item_id, "published in error")
+        .await
+        .unwrap();
     c.sync_until_quiet().await;
     for n in [eu, nato, jpn] {
         let got = n.node.item(&n.admin(), &it.item_id).await.unwrap();
-        assert_eq!(got.retracted.as_ref().map(|r| r.reason.as_str()), Some("published in error"), "{}", n.partner);
-        assert!(got.title.is_empty() && got.body.is_empty(), "{} still shows the content", n.partner);
+        assert_eq!(
+            got.retracted.as_ref().map(|r| r.reason.as_str()),
+            Some("published in error"),
+            "{}",
+            n.partner
+        );
+        assert!(
+            got.title.is_empty() && got.body.is_empty(),
+            "{} still shows the content",
+            n.partner
+        );
         // The tombstone and the audit trail (charter, item, retraction entries) stay.
-        assert_eq!(n.node.store().entries_after(&it.log_id, 0, 10).await.unwrap().len(), 3);
+        assert_eq!(
+            n.node
+                .store()
+                .entries_after(&it.log_id, 0, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
     }
     c.stop().await;
 }
@@ -231,7 +507,18 @@ async fn partition_then_heal_converges() {
     let mut ids = vec![];
     for p in ["EU", "NATO", "JPN"] {
         for i in 0..5 {
-            ids.push((p, item(c.node(p), &f.format_id, &format!("{p} {i}"), Some("GREEN"), Some(&["EU", "NATO", "JPN"])).await.item_id));
+            ids.push((
+                p,
+                item(
+                    c.node(p),
+                    &f.format_id,
+                    &format!("{p} {i}"),
+                    Some("GREEN"),
+                    Some(&["EU", "NATO", "JPN"]),
+                )
+                .await
+                .item_id,
+            ));
         }
     }
     c.sync_until_quiet().await;
@@ -256,22 +543,53 @@ async fn assert_converged(c: &Cluster) {
     let mut all: BTreeMap<String, (Audience, Vec<SignedEntry>)> = BTreeMap::new();
     for n in &c.nodes {
         for l in n.node.store().logs().await.unwrap() {
-            let es = n.node.store().entries_after(&l.log_id, 0, 100_000).await.unwrap();
-            let prev = all.entry(l.log_id.clone()).or_insert((l.audience.clone(), es.clone()));
+            let es = n
+                .node
+                .store()
+                .entries_after(&l.log_id, 0, 100_000)
+                .await
+                .unwrap();
+            let prev = all
+                .entry(l.log_id.clone())
+                .or_insert((l.audience.clone(), es.clone()));
             // Logs may differ only in length while in flight; converged means identical.
-            assert_eq!(prev.1, es, "{} has a different copy of {}", n.partner, l.log_id);
+            assert_eq!(
+                prev.1, es,
+                "{} has a different copy of {}",
+                n.partner, l.log_id
+            );
         }
     }
     for n in &c.nodes {
         let me = n.node.partner();
-        let held: Vec<String> = n.node.store().logs().await.unwrap().into_iter().map(|l| l.log_id).collect();
+        let held: Vec<String> = n
+            .node
+            .store()
+            .logs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.log_id)
+            .collect();
         for (id, (aud, _)) in &all {
-            assert_eq!(held.contains(id), aud.contains(me), "{me} and log {id} with audience {aud:?}");
+            assert_eq!(
+                held.contains(id),
+                aud.contains(me),
+                "{me} and log {id} with audience {aud:?}"
+            );
         }
     }
     let mut items: BTreeMap<String, entente_domain::ItemState> = BTreeMap::new();
     for n in &c.nodes {
-        let page = n.node.store().items(&entente_store::ItemQuery { limit: 100_000, ..Default::default() }).await.unwrap();
+        let page = n
+            .node
+            .store()
+            .items(&entente_store::ItemQuery {
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         for it in page {
             assert!(it.audience.contains(n.node.partner()));
             if let Some(prev) = items.get(&it.item_id) {
@@ -302,7 +620,10 @@ async fn random_audiences_converge_and_reach_exactly_their_audience() {
         if !members.contains(&convener) {
             members.push(convener);
         }
-        formats.push((format(c.node(convener), &format!("format {i}"), &members).await, members));
+        formats.push((
+            format(c.node(convener), &format!("format {i}"), &members).await,
+            members,
+        ));
     }
     c.sync_until_quiet().await;
     let tlps = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT"];
@@ -311,7 +632,14 @@ async fn random_audiences_converge_and_reach_exactly_their_audience() {
         let publisher = members[rnd(members.len() as u64) as usize];
         let to: Vec<&str> = members.iter().copied().filter(|_| rnd(2) == 0).collect();
         let marked = rnd(5) != 0;
-        item(c.node(publisher), &f.format_id, &format!("item {i}"), Some(tlps[rnd(4) as usize]), marked.then_some(&to[..])).await;
+        item(
+            c.node(publisher),
+            &f.format_id,
+            &format!("item {i}"),
+            Some(tlps[rnd(4) as usize]),
+            marked.then_some(&to[..]),
+        )
+        .await;
         if rnd(4) == 0 {
             c.nodes[rnd(4) as usize].node.sync_once().await;
         }
@@ -323,7 +651,15 @@ async fn random_audiences_converge_and_reach_exactly_their_audience() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() {
-    let mut c = Cluster::with(&["EU", "JPN"], ClusterOptions { page_size: 40, ..Default::default() }).await.unwrap();
+    let mut c = Cluster::with(
+        &["EU", "JPN"],
+        ClusterOptions {
+            page_size: 40,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
     let payloads: Vec<entente_domain::Payload> = (0..4_000)
         .map(|i| {
@@ -347,7 +683,14 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
     let jpn = std::sync::Arc::clone(&c.node("JPN").node);
     let task = tokio::spawn(async move { jpn.sync_peer(&code("EU")).await });
     let store = std::sync::Arc::clone(c.node("JPN").node.store());
-    eventually("part of the log at JPN", async || store.log(&log_id).await.unwrap().is_some_and(|l| l.head_seq >= 200)).await;
+    eventually("part of the log at JPN", async || {
+        store
+            .log(&log_id)
+            .await
+            .unwrap()
+            .is_some_and(|l| l.head_seq >= 200)
+    })
+    .await;
     task.abort();
     let _ = task.await;
     drop(store);
@@ -362,15 +705,29 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
     let head = jpn.store().log(&log_id).await.unwrap().unwrap().head_seq;
     assert_eq!(head, 4_000);
     if partial < 4_000 {
-        assert_eq!(r.entries_applied, 4_000 - partial, "resumed from entry {partial}: {r:?}");
+        assert_eq!(
+            r.entries_applied,
+            4_000 - partial,
+            "resumed from entry {partial}: {r:?}"
+        );
     }
     assert_eq!(r.duplicates, 0, "nothing fetched twice");
     let all = jpn.store().entries_after(&log_id, 0, 20_000).await.unwrap();
     assert_eq!(all.len(), 4_000);
-    let items = jpn.store().items(&entente_store::ItemQuery { limit: 20_000, ..Default::default() }).await.unwrap();
+    let items = jpn
+        .store()
+        .items(&entente_store::ItemQuery {
+            limit: 20_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(items.len(), 4_000);
     assert!(jpn.verify_all(|_| {}).await.unwrap().ok());
-    println!("restart after {partial} of 4000 entries; resumed and applied {}", r.entries_applied);
+    println!(
+        "restart after {partial} of 4000 entries; resumed and applied {}",
+        r.entries_applied
+    );
     c.stop().await;
 }
 
@@ -378,21 +735,54 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
 async fn formats_join_and_leave_reach_the_right_partners() {
     let c = Cluster::new(&["EU", "NATO", "JPN", "KOR"]).await.unwrap();
     let (eu, nato, kor) = (c.node("EU"), c.node("NATO"), c.node("KOR"));
-    let fs = eu.node.create_from_template(&eu.admin(), "KOR").await.unwrap();
+    let fs = eu
+        .node
+        .create_from_template(&eu.admin(), "KOR")
+        .await
+        .unwrap();
     assert_eq!(fs.len(), 4);
-    assert!(fs.iter().all(|f| f.title.starts_with("Transatlantic+ Korea") && f.members.len() == 3));
+    assert!(
+        fs.iter()
+            .all(|f| f.title.starts_with("Transatlantic+ Korea") && f.members.len() == 3)
+    );
     let f = format(eu, "EU-NATO staff talks", &["EU", "NATO"]).await;
     c.sync_until_quiet().await;
-    assert!(kor.node.store().format(&f.format_id).await.unwrap().is_none(), "KOR not a member yet");
-    assert!(kor.node.store().format(&fs[0].format_id).await.unwrap().is_some());
+    assert!(
+        kor.node
+            .store()
+            .format(&f.format_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "KOR not a member yet"
+    );
+    assert!(
+        kor.node
+            .store()
+            .format(&fs[0].format_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // Only the convener admits members.
-    assert!(nato.node.join_format(&nato.admin(), &f.format_id, "KOR").await.is_err());
-    eu.node.join_format(&eu.admin(), &f.format_id, "KOR").await.unwrap();
+    assert!(
+        nato.node
+            .join_format(&nato.admin(), &f.format_id, "KOR")
+            .await
+            .is_err()
+    );
+    eu.node
+        .join_format(&eu.admin(), &f.format_id, "KOR")
+        .await
+        .unwrap();
     c.sync_until_quiet().await;
     let at_kor = kor.node.format(&f.format_id).await.unwrap();
     assert_eq!(at_kor.members.len(), 3);
     assert_eq!(at_kor.title, "EU-NATO staff talks");
-    nato.node.leave_format(&nato.admin(), &f.format_id).await.unwrap();
+    nato.node
+        .leave_format(&nato.admin(), &f.format_id)
+        .await
+        .unwrap();
     c.sync_until_quiet().await;
     for n in [eu, kor] {
         let st = n.node.format(&f.format_id).await.unwrap();
