@@ -201,3 +201,132 @@ fn bad_flags_and_config_give_one_clear_line() {
     assert!(!o.status.success());
     assert!(text(&o).contains("bogus_key"), "{}", text(&o));
 }
+
+/// The README's demo command, as a newcomer runs it: three peered nodes; an item created at EU
+/// released to {EU, JPN} reaches JPN by push and never shows at NATO.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    // Three consecutive free ports.
+    let base = loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        drop(l);
+        if p < 65000 && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+            break p;
+        }
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entente"))
+        .args(["demo", "--base-port", &base.to_string(), "--dir", d(&dir)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let demo_json = dir.join("demo.json");
+    while !demo_json.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo.json never written"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "demo exited early");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _guard = Kill(child);
+    let demo: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&demo_json).unwrap()).unwrap();
+    let nodes = demo["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    let node = |p: &str| nodes.iter().find(|n| n["partner"] == p).unwrap().clone();
+    let (eu, nato, jpn) = (node("EU"), node("NATO"), node("JPN"));
+    for n in [&eu, &nato, &jpn] {
+        for k in ["url", "username", "password", "token"] {
+            assert!(
+                n[k].as_str().is_some_and(|v| !v.is_empty()),
+                "{k} in demo.json"
+            );
+        }
+    }
+    let http = reqwest::Client::new();
+    let get = |n: &serde_json::Value, path: &str| {
+        http.get(format!("{}{path}", n["url"].as_str().unwrap()))
+            .bearer_auth(n["token"].as_str().unwrap())
+            .send()
+    };
+    // Each node sees a different subset of the seeded scenario.
+    let mut seen = vec![];
+    for n in [&eu, &nato, &jpn] {
+        let page: serde_json::Value = get(n, "/api/v1/items?limit=500")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.push(page["items"].as_array().unwrap().len());
+    }
+    assert!(
+        seen.iter().all(|&c| c > 0) && (seen[0] != seen[1] || seen[1] != seen[2]),
+        "{seen:?}"
+    );
+
+    let formats: serde_json::Value = get(&eu, "/api/v1/formats")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let f = formats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["members"].as_array().unwrap().len() == 3)
+        .unwrap();
+    let new = serde_json::json!({"format_id": f["id"], "kind": "report", "title": "demo check: EU-JPN only",
+        "tlp": "AMBER", "releasable_to": ["EU", "JPN"]});
+    let t0 = std::time::Instant::now();
+    let created: serde_json::Value = http
+        .post(format!("{}/api/v1/items", eu["url"].as_str().unwrap()))
+        .bearer_auth(eu["token"].as_str().unwrap())
+        .json(&new)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    loop {
+        let r = get(&jpn, &format!("/api/v1/items/{id}")).await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "never reached JPN"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    println!("EU -> JPN via push in the demo: {:?}", t0.elapsed());
+    assert_eq!(
+        get(&nato, &format!("/api/v1/items/{id}"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let page = get(&nato, "/api/v1/items?limit=500")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&id) && !page.contains("demo check"));
+}
