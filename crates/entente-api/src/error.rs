@@ -48,6 +48,9 @@ codes! {
     StaleRequest = "stale_request",
     BadRequestSignature = "bad_request_signature",
     InvalidKey = "invalid_key",
+    InvalidTaxiiRequest = "invalid_taxii_request",
+    InvalidReleasabilityMarking = "invalid_releasability_marking",
+    NotAcceptable = "not_acceptable",
     Internal = "internal",
 }
 
@@ -125,6 +128,12 @@ impl From<NodeError> for ApiError {
                 PeerAuthError::Stale => (S::UNAUTHORIZED, C::StaleRequest),
                 PeerAuthError::BadSignature => (S::UNAUTHORIZED, C::BadRequestSignature),
             },
+            NodeError::Taxii(entente_node::taxii::TaxiiError::BadRequest(_)) => {
+                (S::BAD_REQUEST, C::InvalidTaxiiRequest)
+            }
+            NodeError::Taxii(entente_node::taxii::TaxiiError::Unprocessable(_)) => {
+                (S::UNPROCESSABLE_ENTITY, C::InvalidReleasabilityMarking)
+            }
             NodeError::Log(entente_log::LogError::BadKey(_)) => {
                 (S::UNPROCESSABLE_ENTITY, C::InvalidKey)
             }

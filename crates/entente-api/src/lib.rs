@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 mod fed_routes;
 mod rest;
+pub mod taxii;
 pub mod views;
 
 use axum::Router;
@@ -28,6 +29,7 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .merge(rest::routes())
         .merge(fed_routes::routes())
+        .merge(taxii::routes())
         .fallback(rest::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

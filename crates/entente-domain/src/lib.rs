@@ -8,6 +8,7 @@ pub mod partner;
 pub mod payload;
 pub mod policy;
 pub mod role;
+pub mod stix;
 pub mod taxonomy;
 pub mod tlp;
 

@@ -72,6 +72,39 @@ pub struct ItemRetract {
     pub author: String,
 }
 
+/// A JSON value kept as the exact text received, so STIX objects are served byte for byte.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(pub Box<serde_json::value::RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl RawJson {
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+/// STIX objects published into a format's collection (one entry per TAXII POST and audience).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StixObjects {
+    pub format_id: String,
+    pub author: String,
+    pub objects: Vec<RawJson>,
+}
+
+/// The originator deletes a STIX object (all its versions) from a collection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StixDelete {
+    pub format_id: String,
+    pub stix_id: String,
+    pub author: String,
+}
+
 /// A typed entry payload, tagged by the entry's `kind`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
@@ -82,6 +115,8 @@ pub enum Payload {
     ItemPublish(ItemPublish),
     ItemRevise(ItemRevise),
     ItemRetract(ItemRetract),
+    StixObjects(StixObjects),
+    StixDelete(StixDelete),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +140,8 @@ impl Payload {
             Payload::ItemPublish(_) => "item.publish",
             Payload::ItemRevise(_) => "item.revise",
             Payload::ItemRetract(_) => "item.retract",
+            Payload::StixObjects(_) => "stix.objects",
+            Payload::StixDelete(_) => "stix.delete",
         }
     }
 
@@ -117,6 +154,8 @@ impl Payload {
             Payload::ItemPublish(p) => serde_json::to_string(p),
             Payload::ItemRevise(p) => serde_json::to_string(p),
             Payload::ItemRetract(p) => serde_json::to_string(p),
+            Payload::StixObjects(p) => serde_json::to_string(p),
+            Payload::StixDelete(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -137,6 +176,8 @@ impl Payload {
             "item.publish" => Payload::ItemPublish(p(kind, json)?),
             "item.revise" => Payload::ItemRevise(p(kind, json)?),
             "item.retract" => Payload::ItemRetract(p(kind, json)?),
+            "stix.objects" => Payload::StixObjects(p(kind, json)?),
+            "stix.delete" => Payload::StixDelete(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -151,6 +192,8 @@ impl Payload {
             Payload::ItemPublish(p) => &p.item_id,
             Payload::ItemRevise(p) => &p.item_id,
             Payload::ItemRetract(p) => &p.item_id,
+            Payload::StixObjects(p) => &p.format_id,
+            Payload::StixDelete(p) => &p.stix_id,
         }
     }
 }

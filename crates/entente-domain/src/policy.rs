@@ -98,11 +98,29 @@ pub fn may_accept(me: &PartnerCode, origin: &PartnerCode, audience: &Audience) -
 /// May this user see this item? The partner must be in the audience; TLP:RED additionally
 /// limits it to the author and the users named on it.
 pub fn user_may_see_item(viewer: &Viewer, item: &ItemState) -> bool {
-    if !item.audience.contains(&viewer.partner) {
+    may_see(
+        viewer,
+        &item.audience,
+        item.tlp,
+        &item.author,
+        &item.named_users,
+    )
+}
+
+/// The same rule for anything with an audience, a TLP level, an author and named users
+/// (items, STIX objects).
+pub fn may_see(
+    viewer: &Viewer,
+    audience: &Audience,
+    tlp: Tlp,
+    author: &str,
+    named_users: &[String],
+) -> bool {
+    if !audience.contains(&viewer.partner) {
         return false;
     }
-    if item.tlp == Tlp::Red {
-        return item.author == viewer.user || item.named_users.iter().any(|u| u == &viewer.user);
+    if tlp == Tlp::Red {
+        return author == viewer.user || named_users.iter().any(|u| u == &viewer.user);
     }
     true
 }

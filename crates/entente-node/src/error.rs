@@ -25,6 +25,8 @@ pub enum NodeError {
     #[error("peer {peer}: {reason}")]
     Peer { peer: String, reason: String },
     #[error(transparent)]
+    Taxii(#[from] crate::taxii::TaxiiError),
+    #[error(transparent)]
     Log(#[from] LogError),
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fed;
 mod node;
 pub mod sync;
+pub mod taxii;
 
 pub use clock::{Clock, SystemClock};
 pub use config::NodeConfig;

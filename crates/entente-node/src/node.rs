@@ -56,6 +56,12 @@ pub struct Node {
     pub(crate) metrics: crate::sync::SyncCounters,
     /// An argon2id hash checked when a login names an unknown user, so timing does not tell.
     dummy_hash: String,
+    /// The last `date_added` handed out, in microseconds since the epoch.
+    last_added: std::sync::Mutex<i64>,
+    /// Key for MACs on paging tokens, derived from the node key.
+    pub(crate) paging_secret: [u8; 32],
+    /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
+    pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (Principal, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -138,6 +144,7 @@ impl Node {
             .map_err(|e| NodeError::Internal(e.to_string()))?;
         let (appended_tx, appended_rx) = mpsc::channel(4096);
         let (wake_tx, wake_rx) = mpsc::channel(1024);
+        let key_seed = key.seed_hex();
         let node = Node {
             cfg,
             key,
@@ -153,6 +160,12 @@ impl Node {
             wake_rx: std::sync::Mutex::new(Some(wake_rx)),
             metrics: Default::default(),
             dummy_hash: auth::hash_password(&auth::random_hex(16)?)?,
+            last_added: std::sync::Mutex::new(0),
+            paging_secret: {
+                use sha2::Digest;
+                sha2::Sha256::digest(format!("entente-paging-v1:{}", key_seed)).into()
+            },
+            basic_cache: Default::default(),
         };
         node.reload_peers().await?;
         Ok(Arc::new(node))
@@ -465,6 +478,7 @@ impl Node {
                         Payload::ItemPublish(_)
                         | Payload::ItemRevise(_)
                         | Payload::ItemRetract(_) => item_ids.push(p.subject().to_owned()),
+                        Payload::StixObjects(_) | Payload::StixDelete(_) => {}
                         _ => format_ids.push(p.subject().to_owned()),
                     }
                     parsed.push(Some(p));
@@ -490,6 +504,7 @@ impl Node {
                 slot.insert(f);
             }
         }
+        let mut stix_out: Vec<Projection> = Vec::new();
         let mut touched_items: Vec<String> = Vec::new();
         let mut touched_formats: Vec<String> = Vec::new();
         for (e, p) in entries.iter().zip(parsed) {
@@ -552,6 +567,7 @@ impl Node {
                     } else {
                         let st =
                             ItemState::from_publish(&ip, &h.origin, &h.audience, &h.log, &h.ts);
+                        stix_out.push(Projection::Stix(self.item_stix_row(&st)));
                         touched_items.push(ip.item_id.clone());
                         items.insert(ip.item_id.clone(), st);
                         true
@@ -564,6 +580,7 @@ impl Node {
                             && it.retracted.is_none() =>
                     {
                         it.apply_revise(&r, &h.ts);
+                        stix_out.push(Projection::Stix(self.item_stix_row(it)));
                         touched_items.push(r.item_id.clone());
                         true
                     }
@@ -572,11 +589,64 @@ impl Node {
                 Payload::ItemRetract(r) => match items.get_mut(&r.item_id) {
                     Some(it) if it.origin == h.origin && it.log_id == h.log => {
                         it.apply_retract(&r, &h.ts);
+                        stix_out.push(Projection::StixDelete {
+                            collection: it.format_id.clone(),
+                            stix_id: entente_domain::stix::item_stix_id(it),
+                        });
                         touched_items.push(r.item_id.clone());
                         true
                     }
                     _ => false,
                 },
+                Payload::StixObjects(so) => {
+                    for raw in &so.objects {
+                        let meta = serde_json::from_str::<serde_json::Value>(raw.get())
+                            .ok()
+                            .and_then(|v| entente_domain::stix::validate(&v).ok());
+                        let Some(meta) = meta else {
+                            tracing::warn!(log = %h.log, seq = h.seq, "invalid STIX object kept in the log, not served");
+                            continue;
+                        };
+                        let date_added = self.next_date_added();
+                        stix_out.push(Projection::Stix(entente_store::StixRow {
+                            collection: so.format_id.clone(),
+                            stix_id: meta.id.clone(),
+                            stix_type: meta.stix_type.clone(),
+                            version: meta.version.clone().unwrap_or_else(|| date_added.clone()),
+                            spec_version: meta.spec_version.clone(),
+                            // Unmarked means most restrictive.
+                            tlp: meta.tlp().unwrap_or(Tlp::Red),
+                            date_added,
+                            origin: h.origin.clone(),
+                            audience: h.audience.clone(),
+                            author: so.author.clone(),
+                            named_users: vec![],
+                            raw: raw.get().to_owned(),
+                        }));
+                    }
+                    true
+                }
+                Payload::StixDelete(d) => {
+                    let held = self
+                        .store
+                        .stix_query(&entente_store::StixQuery {
+                            collection: d.format_id.clone(),
+                            ids: vec![d.stix_id.clone()],
+                            versions: entente_store::VersionFilter::All,
+                            limit: 10_000,
+                            ..Default::default()
+                        })
+                        .await?;
+                    if !held.is_empty() && held.iter().all(|r| r.origin == h.origin) {
+                        stix_out.push(Projection::StixDelete {
+                            collection: d.format_id.clone(),
+                            stix_id: d.stix_id.clone(),
+                        });
+                        true
+                    } else {
+                        false
+                    }
+                }
             };
             if !ok {
                 tracing::warn!(log = %h.log, seq = h.seq, kind = %h.kind, "entry kept but not projected: it does not apply to the current state");
@@ -597,7 +667,46 @@ impl Node {
                 out.push(Projection::Item(i));
             }
         }
+        out.extend(stix_out);
         Ok(out)
+    }
+
+    /// A node-local `date_added`: UTC with microseconds, strictly increasing, so TAXII paging
+    /// and `added_after` never see two objects added at the same instant.
+    pub(crate) fn next_date_added(&self) -> String {
+        let now = (self.clock.now().unix_timestamp_nanos() / 1000) as i64;
+        let mut last = self.last_added.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last + 1).max(now);
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(*last as i128 * 1000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.microsecond()
+        )
+    }
+
+    fn item_stix_row(&self, it: &ItemState) -> entente_store::StixRow {
+        let obj = entente_domain::stix::item_to_stix(it);
+        entente_store::StixRow {
+            collection: it.format_id.clone(),
+            stix_id: entente_domain::stix::item_stix_id(it),
+            stix_type: entente_domain::stix::stix_type_of(it.kind).to_owned(),
+            version: it.updated_at.clone(),
+            spec_version: "2.1".into(),
+            date_added: self.next_date_added(),
+            origin: it.origin.clone(),
+            audience: it.audience.clone(),
+            tlp: it.tlp,
+            author: it.author.clone(),
+            named_users: it.named_users.clone(),
+            raw: obj.to_string(),
+        }
     }
 
     // ----- formats ------------------------------------------------------------------------
@@ -1016,7 +1125,15 @@ impl Node {
             return Err(NodeError::NotFound("log"));
         }
         let limit = limit.clamp(1, self.cfg.sync.page_size.max(1));
-        let entries = self.store.entries_after(log_id, after, limit).await?;
+        let mut entries = self.store.entries_after(log_id, after, limit).await?;
+        // Cap a page's size too: entries carrying STIX envelopes can be large.
+        let mut bytes = 0usize;
+        if let Some(cut) = entries.iter().position(|e| {
+            bytes += e.body.len();
+            bytes > 16 * 1024 * 1024
+        }) {
+            entries.truncate(cut.max(1));
+        }
         Ok(fed::EntriesResponse {
             log_id: log_id.to_owned(),
             entries,

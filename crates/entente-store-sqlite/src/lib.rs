@@ -14,7 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Append-only migrations: a new schema change is a new element, never an edit.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE logs (
     log_id TEXT PRIMARY KEY,
@@ -79,7 +80,29 @@ CREATE TABLE tokens (
     created_at TEXT NOT NULL,
     expires_at TEXT
 );
-"#];
+"#,
+    r#"
+CREATE TABLE stix (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection TEXT NOT NULL,
+    stix_id TEXT NOT NULL,
+    stix_type TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added TEXT NOT NULL,
+    latest INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    author TEXT NOT NULL,
+    named_users TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    UNIQUE (collection, stix_id, version)
+);
+CREATE INDEX stix_added ON stix (collection, date_added);
+CREATE TABLE taxii_status (status_id TEXT PRIMARY KEY, username TEXT NOT NULL, body TEXT NOT NULL);
+"#,
+];
 
 /// Rows per multi-row INSERT: 200 rows × 5 columns stays far below SQLite's variable limit.
 const INSERT_CHUNK: usize = 200;
@@ -123,7 +146,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A large page cache keeps random-id indexes (STIX ids) in memory during bulk ingest.
+            .pragma("cache_size", "-131072");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
@@ -370,7 +395,71 @@ impl Store for SqliteStore {
             }
             q.execute(&mut *tx).await.map_err(be)?;
         }
+        let stix: Vec<&StixRow> = projections
+            .iter()
+            .filter_map(|p| {
+                if let Projection::Stix(r) = p {
+                    Some(r)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if !stix.is_empty() {
+            let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(pos), 0) FROM stix")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(be)?;
+            for chunk in stix.chunks(INSERT_CHUNK / 3) {
+                let sql = format!(
+                    "INSERT OR IGNORE INTO stix (collection, stix_id, stix_type, version, spec_version, date_added, latest,
+                     origin, audience, tlp, author, named_users, raw) VALUES {}",
+                    placeholders(chunk.len(), 13)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for r in chunk {
+                    q = q
+                        .bind(&r.collection)
+                        .bind(&r.stix_id)
+                        .bind(&r.stix_type)
+                        .bind(&r.version)
+                        .bind(&r.spec_version)
+                        .bind(&r.date_added)
+                        .bind(1i64)
+                        .bind(r.origin.as_str())
+                        .bind(r.audience.key())
+                        .bind(r.tlp.as_str())
+                        .bind(&r.author)
+                        .bind(r.named_users.join(","))
+                        .bind(&r.raw);
+                }
+                q.execute(&mut *tx).await.map_err(be)?;
+            }
+            // Keep exactly one `latest` row per object: clear it on every older version of the
+            // objects this batch touched.
+            sqlx::query(
+                "UPDATE stix SET latest = 0 WHERE latest = 1
+                   AND (collection, stix_id) IN (SELECT collection, stix_id FROM stix WHERE pos > ?1)
+                   AND version < (SELECT MAX(version) FROM stix m WHERE m.collection = stix.collection AND m.stix_id = stix.stix_id)",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        }
         for p in projections {
+            if let Projection::StixDelete {
+                collection,
+                stix_id,
+            } = p
+            {
+                sqlx::query("DELETE FROM stix WHERE collection = ? AND stix_id = ?")
+                    .bind(collection)
+                    .bind(stix_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+            }
             if let Projection::Format(f) = p {
                 sqlx::query(
                     "INSERT INTO formats (format_id, state) VALUES (?, ?)
@@ -498,6 +587,100 @@ impl Store for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>> {
+        // Values are always bound; only the shape (how many placeholders) is built here.
+        let mut sql = String::from("SELECT * FROM stix WHERE collection = ?");
+        let mut binds: Vec<String> = vec![q.collection.clone()];
+        if let Some(a) = &q.added_after {
+            sql.push_str(" AND date_added > ?");
+            binds.push(a.clone());
+        }
+        if let Some(a) = &q.after {
+            sql.push_str(" AND date_added > ?");
+            binds.push(a.clone());
+        }
+        for (col, vals) in [
+            ("stix_id", &q.ids),
+            ("stix_type", &q.types),
+            ("spec_version", &q.spec_versions),
+        ] {
+            if !vals.is_empty() {
+                sql.push_str(&format!(
+                    " AND {col} IN ({})",
+                    vec!["?"; vals.len()].join(",")
+                ));
+                binds.extend(vals.iter().cloned());
+            }
+        }
+        match &q.versions {
+            VersionFilter::Last => sql.push_str(" AND latest = 1"),
+            VersionFilter::First => sql.push_str(
+                " AND version = (SELECT MIN(version) FROM stix f WHERE f.collection = stix.collection AND f.stix_id = stix.stix_id)",
+            ),
+            VersionFilter::All => {}
+            VersionFilter::Exact(v) => {
+                sql.push_str(&format!(" AND version IN ({})", vec!["?"; v.len()].join(",")));
+                binds.extend(v.iter().cloned());
+            }
+        }
+        sql.push_str(" ORDER BY date_added LIMIT ?");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for b in &binds {
+            query = query.bind(b);
+        }
+        let rows = query
+            .bind(q.limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.iter()
+            .map(|r| {
+                let audience: String = r.get("audience");
+                let tlp: String = r.get("tlp");
+                let named: String = r.get("named_users");
+                Ok(StixRow {
+                    collection: r.get("collection"),
+                    stix_id: r.get("stix_id"),
+                    stix_type: r.get("stix_type"),
+                    version: r.get("version"),
+                    spec_version: r.get("spec_version"),
+                    date_added: r.get("date_added"),
+                    origin: partner(r.get("origin"))?,
+                    audience: Audience::parse_key(&audience).map_err(|e| corrupt("audience", e))?,
+                    tlp: entente_domain::Tlp::parse(&tlp).map_err(|e| corrupt("tlp", e))?,
+                    author: r.get("author"),
+                    named_users: named
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    raw: r.get("raw"),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_status(&self, id: &str, username: &str, json: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO taxii_status (status_id, username, body) VALUES (?, ?, ?)",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn status(&self, id: &str) -> Result<Option<(String, String)>> {
+        sqlx::query_as("SELECT username, body FROM taxii_status WHERE status_id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)
     }
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {

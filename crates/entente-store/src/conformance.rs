@@ -68,6 +68,195 @@ pub async fn run_all(store: &dyn Store) {
     forks(store).await;
     peers(store).await;
     users_and_tokens(store).await;
+    stix(store).await;
+}
+
+fn stix_row(id: &str, version: &str, added: &str, ty: &str) -> StixRow {
+    StixRow {
+        collection: "coll".into(),
+        stix_id: id.into(),
+        stix_type: ty.into(),
+        version: version.into(),
+        spec_version: "2.1".into(),
+        date_added: added.into(),
+        origin: code("EU"),
+        audience: aud(&["EU", "JPN"]),
+        tlp: Tlp::Green,
+        author: "alice@EU".into(),
+        named_users: vec!["bob@JPN".into()],
+        raw: format!("{{\"id\":\"{id}\",\"modified\":\"{version}\"}}"),
+    }
+}
+
+async fn stix(store: &dyn Store) {
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["EU", "JPN"]);
+    let d = LogDescriptor::new(code("EU"), a.clone());
+    let head = store
+        .log(&d.log_id)
+        .await
+        .unwrap()
+        .map(|l| l.head())
+        .unwrap_or(LogHead::EMPTY);
+    let es = entries(&key, "EU", &a, head, 2);
+    let v1 = stix_row(
+        "indicator--1",
+        "2026-01-01T00:00:00.000Z",
+        "2026-11-27T00:00:00.000001Z",
+        "indicator",
+    );
+    let other = stix_row(
+        "malware--2",
+        "2026-01-01T00:00:00.000Z",
+        "2026-11-27T00:00:00.000002Z",
+        "malware",
+    );
+    let v2 = stix_row(
+        "indicator--1",
+        "2026-01-02T00:00:00.000Z",
+        "2026-11-27T00:00:00.000003Z",
+        "indicator",
+    );
+    store
+        .append(
+            &d,
+            head,
+            &es[..1],
+            &[
+                Projection::Stix(v1.clone()),
+                Projection::Stix(other.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    let h1 = LogHead {
+        seq: es[0].header.seq,
+        hash: es[0].hash,
+    };
+    // The same version again is ignored; a newer version becomes the latest.
+    store
+        .append(
+            &d,
+            h1,
+            &es[1..],
+            &[Projection::Stix(v1.clone()), Projection::Stix(v2.clone())],
+        )
+        .await
+        .unwrap();
+    let q = |f: fn(&mut StixQuery)| {
+        let mut q = StixQuery {
+            collection: "coll".into(),
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let ids = |v: Vec<StixRow>| {
+        v.into_iter()
+            .map(|r| (r.stix_id, r.version))
+            .collect::<Vec<_>>()
+    };
+    let latest = store.stix_query(&q(|_| {})).await.unwrap();
+    assert_eq!(
+        latest,
+        vec![other.clone(), v2.clone()],
+        "latest versions in date_added order"
+    );
+    assert_eq!(
+        ids(store
+            .stix_query(&q(|q| q.versions = VersionFilter::All))
+            .await
+            .unwrap())
+        .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .stix_query(&q(|q| q.versions = VersionFilter::First))
+            .await
+            .unwrap(),
+        vec![v1.clone(), other.clone()]
+    );
+    let exact = store
+        .stix_query(&q(|q| {
+            q.versions = VersionFilter::Exact(vec!["2026-01-01T00:00:00.000Z".into()])
+        }))
+        .await
+        .unwrap();
+    assert_eq!(exact, vec![v1.clone(), other.clone()]);
+    assert_eq!(
+        store
+            .stix_query(&q(|q| q.types = vec!["malware".into()]))
+            .await
+            .unwrap(),
+        vec![other.clone()]
+    );
+    assert_eq!(
+        store
+            .stix_query(&q(|q| q.ids = vec!["indicator--1".into(), "x--y".into()]))
+            .await
+            .unwrap(),
+        vec![v2.clone()]
+    );
+    assert_eq!(
+        store
+            .stix_query(&q(|q| q.spec_versions = vec!["2.0".into()]))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .stix_query(&q(
+                |q| q.added_after = Some("2026-11-27T00:00:00.000002Z".into())
+            ))
+            .await
+            .unwrap(),
+        vec![v2.clone()]
+    );
+    assert_eq!(
+        store.stix_query(&q(|q| q.limit = 1)).await.unwrap(),
+        vec![other.clone()]
+    );
+    let mut paged = q(|_| {});
+    paged.after = Some(other.date_added.clone());
+    assert_eq!(store.stix_query(&paged).await.unwrap(), vec![v2.clone()]);
+    let mut other_coll = q(|_| {});
+    other_coll.collection = "elsewhere".into();
+    assert_eq!(store.stix_query(&other_coll).await.unwrap(), vec![]);
+
+    let h2 = LogHead {
+        seq: es[1].header.seq,
+        hash: es[1].hash,
+    };
+    let es3 = entries(&key, "EU", &a, h2, 1);
+    store
+        .append(
+            &d,
+            h2,
+            &es3,
+            &[Projection::StixDelete {
+                collection: "coll".into(),
+                stix_id: "indicator--1".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .stix_query(&q(|q| q.versions = VersionFilter::All))
+            .await
+            .unwrap(),
+        vec![other]
+    );
+
+    store.put_status("st-1", "alice", "{}").await.unwrap();
+    assert_eq!(
+        store.status("st-1").await.unwrap(),
+        Some(("alice".into(), "{}".into()))
+    );
+    assert_eq!(store.status("st-2").await.unwrap(), None);
 }
 
 async fn claim_partner(store: &dyn Store) {

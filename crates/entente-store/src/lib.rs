@@ -73,6 +73,55 @@ mod hex32 {
 pub enum Projection {
     Format(FormatState),
     Item(ItemState),
+    /// A STIX object version in a format's collection (added if not already present).
+    Stix(StixRow),
+    /// Every version of a STIX object leaves a collection.
+    StixDelete {
+        collection: String,
+        stix_id: String,
+    },
+}
+
+/// One version of a STIX object in a collection, with what releasability needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StixRow {
+    pub collection: String,
+    pub stix_id: String,
+    pub stix_type: String,
+    pub version: String,
+    pub spec_version: String,
+    /// When this node added the object: node-local, strictly increasing, microseconds.
+    pub date_added: String,
+    pub origin: PartnerCode,
+    pub audience: Audience,
+    pub tlp: Tlp,
+    pub author: String,
+    pub named_users: Vec<String>,
+    /// The object's JSON exactly as received (or as mapped from an item).
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum VersionFilter {
+    #[default]
+    Last,
+    First,
+    All,
+    Exact(Vec<String>),
+}
+
+/// TAXII object filters over one collection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StixQuery {
+    pub collection: String,
+    pub added_after: Option<String>,
+    pub ids: Vec<String>,
+    pub types: Vec<String>,
+    pub spec_versions: Vec<String>,
+    pub versions: VersionFilter,
+    /// Paging position: rows added strictly after this date_added.
+    pub after: Option<String>,
+    pub limit: u32,
 }
 
 /// Two entries, both validly signed by the origin, with the same log and sequence number:
@@ -183,6 +232,12 @@ pub trait Store: Send + Sync + 'static {
     async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>>;
     /// The items with these ids that exist.
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>>;
+
+    // STIX collections (TAXII).
+    async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>>;
+    /// Record a TAXII status resource (node-local, owned by one user).
+    async fn put_status(&self, status_id: &str, username: &str, json: &str) -> Result<()>;
+    async fn status(&self, status_id: &str) -> Result<Option<(String, String)>>;
 
     // Peers.
     async fn upsert_peer(&self, peer: &PeerRecord) -> Result<()>;

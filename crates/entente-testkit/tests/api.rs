@@ -139,6 +139,29 @@ fn signed(
     hs.into_iter().collect()
 }
 
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// `check` for TAXII endpoints: the TAXII error shape (`http_status`, `error_code`).
+async fn check_taxii(
+    n: &TestNode,
+    c: Call,
+    status: u16,
+    code: ErrorCode,
+    seen: &mut BTreeSet<&'static str>,
+) {
+    let before = snapshot(n).await;
+    let what = format!("{} {}", c.method, c.path);
+    let (st, body) = send(n, c).await;
+    assert_eq!(st.as_u16(), status, "{what}: {body}");
+    assert_eq!(body["error_code"], code.as_str(), "{what}: {body}");
+    assert_eq!(body["http_status"], status.to_string(), "{what}: {body}");
+    assert_eq!(snapshot(n).await, before, "{what} changed stored state");
+    seen.insert(code.as_str());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
@@ -444,6 +467,37 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     let mut c3 = call("GET", logs, "").no_token();
     c3.headers = signed(&stranger, "NATO", "EU", logs, time_now());
     check(eu, c3, 401, ErrorCode::BadRequestSignature, s).await;
+
+    // TAXII: the TAXII error shape carries the same codes.
+    let basic = format!("Basic {}", base64_encode(&format!("admin:{}", eu.token)));
+    let taxii = |path: String| {
+        let mut c = call("GET", path, "").no_token();
+        c.headers = vec![
+            ("authorization", basic.clone()),
+            ("accept", "application/taxii+json;version=2.1".into()),
+        ];
+        c
+    };
+    let objects = format!("/taxii2/entente/collections/{}/objects/", trio.format_id);
+    check_taxii(
+        eu,
+        taxii(format!("{objects}?added_after=yesterday")),
+        400,
+        ErrorCode::InvalidTaxiiRequest,
+        s,
+    )
+    .await;
+    let mut wrong_accept = taxii(objects.clone());
+    wrong_accept.headers[1].1 = "application/json".into();
+    check_taxii(eu, wrong_accept, 406, ErrorCode::NotAcceptable, s).await;
+    let ext = "extension-definition--7aee7a7d-fad2-4a75-8027-3933f3b27e31";
+    let marking = json!({"type": "marking-definition", "spec_version": "2.1", "id": "marking-definition--2bc1f8a4-4bd2-4b36-9f4a-3b2b4a3a0b11",
+        "created": "2026-01-01T00:00:00.000Z", "extensions": {ext: {"extension_type": "property-extension", "releasable_to": ["EU", "KOR"]}}});
+    let mut post = taxii(objects.clone());
+    post.method = "POST";
+    post.content_type = Some("application/taxii+json;version=2.1");
+    post.body = json!({"objects": [marking]}).to_string().into_bytes();
+    check_taxii(eu, post, 422, ErrorCode::InvalidReleasabilityMarking, s).await;
 
     // Every code the API defines is produced above, except `internal`, which only a broken
     // database or bug can cause.

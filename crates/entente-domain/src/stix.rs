@@ -1,0 +1,411 @@
+//! STIX 2.1: structural validation of objects received from clients, the mapping of items to
+//! STIX objects, and releasability expressed as a marking-definition with a property
+//! extension. Pure: builds and checks JSON values, nothing else.
+
+use crate::{Audience, ItemKind, ItemState, PartnerCode, Tlp};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// The extension that carries "releasable to" on a marking-definition.
+pub const RELEASABILITY_EXTENSION_ID: &str =
+    "extension-definition--7aee7a7d-fad2-4a75-8027-3933f3b27e31";
+/// Fixed creation time of the definitions Entente publishes (so they are byte-stable).
+const DEFINITIONS_CREATED: &str = "2026-01-01T00:00:00.000Z";
+
+const SCO_TYPES: &[&str] = &[
+    "artifact",
+    "autonomous-system",
+    "directory",
+    "domain-name",
+    "email-addr",
+    "email-message",
+    "file",
+    "ipv4-addr",
+    "ipv6-addr",
+    "mac-addr",
+    "mutex",
+    "network-traffic",
+    "process",
+    "software",
+    "url",
+    "user-account",
+    "windows-registry-key",
+    "x509-certificate",
+];
+
+/// Namespace for Entente's deterministic (v5) STIX ids.
+fn namespace() -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, b"urn:entente:stix")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid STIX object{}: {reason}", id.as_ref().map(|i| format!(" {i}")).unwrap_or_default())]
+pub struct StixError {
+    pub id: Option<String>,
+    pub reason: String,
+}
+
+fn err(id: Option<&str>, reason: impl Into<String>) -> StixError {
+    StixError {
+        id: id.map(str::to_owned),
+        reason: reason.into(),
+    }
+}
+
+/// What Entente needs to know of a STIX object to store, filter and release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StixMeta {
+    pub id: String,
+    pub stix_type: String,
+    /// `modified`, else `created`; None for objects without either (most SCOs).
+    pub version: Option<String>,
+    pub spec_version: String,
+    pub marking_refs: Vec<String>,
+}
+
+impl StixMeta {
+    /// The TLP level among the object's markings (TLP 1.0 ids accepted), if any.
+    pub fn tlp(&self) -> Option<Tlp> {
+        self.marking_refs
+            .iter()
+            .find_map(|m| Tlp::from_stix_marking_id(m))
+    }
+}
+
+fn is_type_name(t: &str) -> bool {
+    (3..=250).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !t.starts_with('-')
+        && !t.ends_with('-')
+        && !t.contains("--")
+}
+
+/// A STIX timestamp: RFC 3339 in UTC with a `Z`.
+pub fn is_timestamp(s: &str) -> bool {
+    s.ends_with('Z')
+        && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
+/// Check the common properties of a STIX 2.1 object.
+pub fn validate(v: &Value) -> Result<StixMeta, StixError> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| err(None, "not a JSON object"))?;
+    let id = o
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(None, "missing id"))?;
+    let ty = o
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(Some(id), "missing type"))?;
+    if !is_type_name(ty) {
+        return Err(err(Some(id), format!("invalid type {ty:?}")));
+    }
+    let (prefix, uuid) = id
+        .split_once("--")
+        .ok_or_else(|| err(Some(id), "id is not TYPE--UUID"))?;
+    if prefix != ty || Uuid::parse_str(uuid).is_err() {
+        return Err(err(Some(id), "id is not TYPE--UUID for its type"));
+    }
+    let is_sco = SCO_TYPES.contains(&ty);
+    let spec = match o.get("spec_version") {
+        Some(Value::String(s)) if s == "2.1" => s.clone(),
+        Some(_) => return Err(err(Some(id), "spec_version must be \"2.1\"")),
+        None if is_sco => "2.1".to_owned(),
+        None => return Err(err(Some(id), "missing spec_version")),
+    };
+    let ts = |k: &str| -> Result<Option<String>, StixError> {
+        match o.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) if is_timestamp(s) => Ok(Some(s.clone())),
+            Some(_) => Err(err(
+                Some(id),
+                format!("{k} is not an RFC 3339 UTC timestamp"),
+            )),
+        }
+    };
+    let created = ts("created")?;
+    let modified = ts("modified")?;
+    if !is_sco {
+        if created.is_none() {
+            return Err(err(Some(id), "missing created"));
+        }
+        if modified.is_none() && ty != "marking-definition" {
+            return Err(err(Some(id), "missing modified"));
+        }
+    }
+    if let (Some(c), Some(m)) = (&created, &modified)
+        && m < c
+    {
+        return Err(err(Some(id), "modified is before created"));
+    }
+    let marking_refs = match o.get("object_marking_refs") {
+        None => vec![],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|m| {
+                m.as_str()
+                    .filter(|s| s.starts_with("marking-definition--"))
+                    .map(str::to_owned)
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                err(
+                    Some(id),
+                    "object_marking_refs must be marking-definition ids",
+                )
+            })?,
+        Some(_) => return Err(err(Some(id), "object_marking_refs must be a list")),
+    };
+    Ok(StixMeta {
+        id: id.to_owned(),
+        stix_type: ty.to_owned(),
+        version: modified.or(created),
+        spec_version: spec,
+        marking_refs,
+    })
+}
+
+/// The deterministic id of the releasability marking for an audience.
+pub fn releasability_marking_id(aud: &Audience) -> String {
+    format!(
+        "marking-definition--{}",
+        Uuid::new_v5(
+            &namespace(),
+            format!("releasable-to:{}", aud.key()).as_bytes()
+        )
+    )
+}
+
+pub fn partner_identity_id(p: &PartnerCode) -> String {
+    format!(
+        "identity--{}",
+        Uuid::new_v5(&namespace(), format!("partner:{p}").as_bytes())
+    )
+}
+
+fn entente_identity_id() -> String {
+    format!("identity--{}", Uuid::new_v5(&namespace(), b"entente"))
+}
+
+/// The marking-definition expressing "releasable to" this audience.
+pub fn releasability_marking(aud: &Audience) -> Value {
+    let codes: Vec<&str> = aud.iter().map(|p| p.as_str()).collect();
+    json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": releasability_marking_id(aud),
+        "created": DEFINITIONS_CREATED,
+        "created_by_ref": entente_identity_id(),
+        "name": format!("Releasable to {}", codes.join(", ")),
+        "extensions": {
+            RELEASABILITY_EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "releasable_to": codes,
+            }
+        }
+    })
+}
+
+/// The extension-definition of the releasability extension.
+pub fn releasability_extension_definition() -> Value {
+    json!({
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": RELEASABILITY_EXTENSION_ID,
+        "created_by_ref": entente_identity_id(),
+        "created": DEFINITIONS_CREATED,
+        "modified": DEFINITIONS_CREATED,
+        "name": "entente releasability",
+        "description": "Carries the set of partners (releasable_to) an object is released to.",
+        "schema": "The releasable_to property is a sorted list of partner codes (upper-case ASCII letters).",
+        "version": "1.0.0",
+        "extension_types": ["property-extension"]
+    })
+}
+
+/// The identity that created Entente's definitions.
+pub fn entente_identity() -> Value {
+    json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": entente_identity_id(),
+        "created": DEFINITIONS_CREATED,
+        "modified": DEFINITIONS_CREATED,
+        "name": "Entente",
+        "identity_class": "system"
+    })
+}
+
+/// Read the audience from a releasability marking-definition, if it is one.
+pub fn audience_of_marking(v: &Value) -> Option<Result<Audience, String>> {
+    if v.get("type")?.as_str()? != "marking-definition" {
+        return None;
+    }
+    let ext = v.get("extensions")?.get(RELEASABILITY_EXTENSION_ID)?;
+    let codes = ext.get("releasable_to").and_then(Value::as_array);
+    Some(match codes {
+        Some(a) => a
+            .iter()
+            .map(|c| {
+                c.as_str()
+                    .ok_or("partner codes are strings".to_owned())
+                    .and_then(|s| PartnerCode::parse(s).map_err(|e| e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|v| Audience::new(v).map_err(|e| e.to_string())),
+        None => Err("releasable_to is missing".into()),
+    })
+}
+
+/// The STIX object an item is served as: report (reports, assessments), incident, note (notes,
+/// lessons learned) or course-of-action (best practices); marked with its TLP level and its
+/// releasability, created by its origin partner's identity.
+pub fn item_to_stix(it: &ItemState) -> Value {
+    let ty = stix_type_of(it.kind);
+    let mut o = Map::new();
+    o.insert("type".into(), json!(ty));
+    o.insert("spec_version".into(), json!("2.1"));
+    o.insert("id".into(), json!(item_stix_id(it)));
+    o.insert("created".into(), json!(it.created_at));
+    o.insert("modified".into(), json!(it.updated_at));
+    o.insert(
+        "created_by_ref".into(),
+        json!(partner_identity_id(&it.origin)),
+    );
+    o.insert(
+        "object_marking_refs".into(),
+        json!([
+            it.tlp.stix_marking_id(),
+            releasability_marking_id(&it.audience)
+        ]),
+    );
+    let mut labels = vec![it.kind.as_str().to_owned()];
+    labels.extend(it.topics.iter().cloned());
+    o.insert("labels".into(), json!(labels));
+    let origin_ref = json!([partner_identity_id(&it.origin)]);
+    match ty {
+        "note" => {
+            o.insert("abstract".into(), json!(it.title));
+            o.insert(
+                "content".into(),
+                json!(if it.body.is_empty() {
+                    &it.title
+                } else {
+                    &it.body
+                }),
+            );
+            o.insert("object_refs".into(), origin_ref);
+        }
+        _ => {
+            o.insert("name".into(), json!(it.title));
+            if !it.body.is_empty() {
+                o.insert("description".into(), json!(it.body));
+            }
+            if ty == "report" {
+                o.insert("report_types".into(), json!(["threat-report"]));
+                o.insert("published".into(), json!(it.created_at));
+                o.insert("object_refs".into(), origin_ref);
+            }
+        }
+    }
+    Value::Object(o)
+}
+
+pub fn stix_type_of(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Report | ItemKind::Assessment => "report",
+        ItemKind::Incident => "incident",
+        ItemKind::Note | ItemKind::LessonLearned => "note",
+        ItemKind::BestPractice => "course-of-action",
+    }
+}
+
+/// The STIX id an item is served under: a name-based (v5) UUID of the item id, because STIX
+/// tools expect v4/v5 UUIDs and item ids are time-ordered v7.
+pub fn item_stix_id(it: &ItemState) -> String {
+    format!(
+        "{}--{}",
+        stix_type_of(it.kind),
+        Uuid::new_v5(&namespace(), format!("item:{}", it.item_id).as_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partner::code;
+
+    fn check(v: Value, expected: Result<(&str, Option<&str>), &str>) {
+        let got = validate(&v);
+        match expected {
+            Ok((ty, version)) => {
+                let m = got.unwrap_or_else(|e| panic!("{v}: {e}"));
+                assert_eq!((m.stix_type.as_str(), m.version.as_deref()), (ty, version));
+            }
+            Err(reason) => assert!(
+                got.as_ref().is_err_and(|e| e.reason.contains(reason)),
+                "{v}: {got:?}"
+            ),
+        }
+    }
+
+    #[test]
+    fn validation() {
+        let base = json!({"type": "indicator", "spec_version": "2.1", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-02T00:00:00.000Z"});
+        check(
+            base.clone(),
+            Ok(("indicator", Some("2026-01-02T00:00:00.000Z"))),
+        );
+        let with = |k: &str, v: Value| {
+            let mut b = base.clone();
+            b[k] = v;
+            b
+        };
+        check(
+            with("id", json!("malware--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")),
+            Err("TYPE--UUID"),
+        );
+        check(with("id", json!("indicator--nope")), Err("TYPE--UUID"));
+        check(with("spec_version", json!("2.0")), Err("spec_version"));
+        check(with("modified", json!("yesterday")), Err("modified"));
+        check(
+            with("modified", json!("2025-01-01T00:00:00Z")),
+            Err("before created"),
+        );
+        check(with("type", json!("Indicator")), Err("invalid type"));
+        check(
+            with("object_marking_refs", json!(["tlp:red"])),
+            Err("marking"),
+        );
+        check(json!([1]), Err("not a JSON object"));
+        check(
+            json!({"type": "ipv4-addr", "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "198.51.100.3"}),
+            Ok(("ipv4-addr", None)),
+        );
+    }
+
+    #[test]
+    fn releasability_markings_round_trip_and_are_deterministic() {
+        let a = Audience::new([code("JPN"), code("EU")]).unwrap();
+        let m = releasability_marking(&a);
+        assert_eq!(
+            m["id"],
+            releasability_marking_id(&Audience::new([code("EU"), code("JPN")]).unwrap())
+        );
+        assert_eq!(
+            m["extensions"][RELEASABILITY_EXTENSION_ID]["releasable_to"],
+            json!(["EU", "JPN"])
+        );
+        assert_eq!(audience_of_marking(&m), Some(Ok(a)));
+        validate(&m).unwrap();
+        validate(&releasability_extension_definition()).unwrap();
+        assert_ne!(
+            releasability_marking_id(&Audience::single(code("EU"))),
+            m["id"].as_str().unwrap()
+        );
+    }
+}

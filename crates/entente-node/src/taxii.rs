@@ -1,0 +1,531 @@
+//! TAXII 2.1 behaviour of a node (the HTTP shapes live in the API crate): one collection per
+//! format the caller's partner is a member of, adding STIX objects as signed entries released
+//! to the audience their marking names, and filtered, paged, access-checked reads.
+
+use crate::auth::{self, Principal};
+use crate::{Node, NodeError};
+use entente_domain::payload::{RawJson, StixDelete, StixObjects};
+use entente_domain::policy::{self, Viewer};
+use entente_domain::stix::{self, StixMeta};
+use entente_domain::{Audience, FormatState, PartnerCode, Payload, Role};
+use entente_store::{StixQuery, StixRow, VersionFilter};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// Largest page a client may ask for.
+pub const MAX_PAGE: u32 = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaxiiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unprocessable(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Collection {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub alias: String,
+    pub can_read: bool,
+    pub can_write: bool,
+    pub media_types: Vec<String>,
+}
+
+/// Object filters as given on the query string, already split by the API layer.
+#[derive(Debug, Clone, Default)]
+pub struct TaxiiFilter {
+    pub added_after: Option<String>,
+    pub ids: Vec<String>,
+    pub types: Vec<String>,
+    pub versions: Vec<String>,
+    pub spec_versions: Vec<String>,
+    pub limit: Option<u32>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectsPage {
+    pub rows: Vec<StixRow>,
+    pub more: bool,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusDetail {
+    pub id: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResource {
+    pub id: String,
+    pub status: String,
+    pub request_timestamp: String,
+    pub total_count: u64,
+    pub success_count: u64,
+    pub successes: Vec<StatusDetail>,
+    pub failure_count: u64,
+    pub failures: Vec<StatusDetail>,
+    pub pending_count: u64,
+    pub pendings: Vec<StatusDetail>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeIn<'a> {
+    #[serde(borrow, default)]
+    objects: Vec<&'a RawValue>,
+}
+
+/// A lower-case slug of a format title, used as the collection alias.
+pub fn slug(title: &str) -> String {
+    let mut out = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+fn bad(msg: impl Into<String>) -> NodeError {
+    NodeError::Taxii(TaxiiError::BadRequest(msg.into()))
+}
+
+fn unprocessable(msg: impl Into<String>) -> NodeError {
+    NodeError::Taxii(TaxiiError::Unprocessable(msg.into()))
+}
+
+impl Node {
+    /// HTTP Basic authentication: a user's password or one of their API tokens. Verified
+    /// credentials are remembered for a minute so paging does not pay argon2 per page.
+    pub async fn authenticate_basic(
+        &self,
+        username: &str,
+        secret: &str,
+    ) -> Result<Principal, NodeError> {
+        let cache_key = hex::encode(Sha256::digest(format!("{username}\n{secret}")));
+        if let Some((p, at)) = self
+            .basic_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+            && at.elapsed() < Duration::from_secs(60)
+        {
+            return Ok(p.clone());
+        }
+        let principal = match self.authenticate(secret).await {
+            Ok(p) if p.username == username => p,
+            _ => {
+                let user = self
+                    .store
+                    .user(username)
+                    .await?
+                    .ok_or(NodeError::Unauthorized)?;
+                if !auth::verify_password(secret, &user.password_hash) {
+                    return Err(NodeError::Unauthorized);
+                }
+                Principal {
+                    username: user.username,
+                    role: user.role,
+                    partner: self.partner().clone(),
+                }
+            }
+        };
+        let mut cache = self.basic_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(cache_key, (principal.clone(), Instant::now()));
+        Ok(principal)
+    }
+
+    fn collection_of(&self, who: &Principal, f: &FormatState) -> Collection {
+        let member = f.members.contains(self.partner());
+        Collection {
+            id: f.format_id.clone(),
+            title: f.title.clone(),
+            description: f.description.clone(),
+            alias: slug(&f.title),
+            can_read: member,
+            can_write: member && !f.closed && who.role >= Role::Analyst,
+            media_types: vec!["application/stix+json;version=2.1".into()],
+        }
+    }
+
+    /// The collections the caller may see: one per format its partner is a member of.
+    pub async fn taxii_collections(&self, who: &Principal) -> Result<Vec<Collection>, NodeError> {
+        Ok(self
+            .store
+            .formats()
+            .await?
+            .iter()
+            .filter(|f| f.members.contains(self.partner()))
+            .map(|f| self.collection_of(who, f))
+            .collect())
+    }
+
+    /// A collection by id or alias; one the caller may not see does not exist.
+    pub async fn taxii_collection(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<(FormatState, Collection), NodeError> {
+        let f = match self.store.format(id).await? {
+            Some(f) => Some(f),
+            None => self
+                .store
+                .formats()
+                .await?
+                .into_iter()
+                .find(|f| slug(&f.title) == id),
+        };
+        let f = f
+            .filter(|f| f.members.contains(self.partner()))
+            .ok_or(NodeError::NotFound("collection"))?;
+        let c = self.collection_of(who, &f);
+        Ok((f, c))
+    }
+
+    /// Every audience a releasability marking could name in this format, by marking id.
+    fn known_markings(&self, f: &FormatState) -> HashMap<String, Audience> {
+        let members: Vec<&PartnerCode> = f.members.iter().collect();
+        let mut out = HashMap::new();
+        if members.len() > 12 {
+            return out;
+        }
+        for mask in 1u32..(1 << members.len()) {
+            let set: Vec<PartnerCode> = members
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, p)| (*p).clone())
+                .collect();
+            if let Ok(a) = Audience::new(set) {
+                out.insert(stix::releasability_marking_id(&a), a);
+            }
+        }
+        out
+    }
+
+    /// Add the objects of a TAXII envelope to a collection. Every object is validated first;
+    /// any invalid object, or a releasability marking naming a non-member, rejects the whole
+    /// request and stores nothing. Objects are published in one signed entry per audience.
+    pub async fn taxii_add(
+        &self,
+        who: &Principal,
+        collection: &str,
+        body: &[u8],
+    ) -> Result<StatusResource, NodeError> {
+        let (f, c) = self.taxii_collection(who, collection).await?;
+        if !c.can_write {
+            return Err(NodeError::Forbidden("write to this collection"));
+        }
+        let request_timestamp = self.clock.now_rfc3339();
+        let env: EnvelopeIn<'_> = serde_json::from_slice(body)
+            .map_err(|e| bad(format!("the body is not a TAXII envelope: {e}")))?;
+        let mut markings = self.known_markings(&f);
+        let mut metas: Vec<(StixMeta, &RawValue)> = Vec::with_capacity(env.objects.len());
+        // First pass: validate everything and learn releasability markings sent along.
+        for raw in &env.objects {
+            let v: serde_json::Value =
+                serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
+            let meta = stix::validate(&v).map_err(|e| bad(e.to_string()))?;
+            if let Some(aud) = stix::audience_of_marking(&v) {
+                let aud = aud.map_err(|e| unprocessable(format!("{}: {e}", meta.id)))?;
+                for p in aud.iter() {
+                    if !f.members.contains(p) {
+                        return Err(unprocessable(format!(
+                            "{} names {p}, which is not a member of this format",
+                            meta.id
+                        )));
+                    }
+                }
+                markings.insert(meta.id.clone(), aud);
+                continue;
+            }
+            if meta.id == stix::RELEASABILITY_EXTENSION_ID {
+                continue;
+            }
+            metas.push((meta, raw));
+        }
+        // Second pass: each object's audience.
+        let mut groups: BTreeMap<Audience, Vec<RawJson>> = BTreeMap::new();
+        let mut successes = Vec::with_capacity(metas.len());
+        for (meta, raw) in metas {
+            let named: Vec<&Audience> = meta
+                .marking_refs
+                .iter()
+                .filter_map(|m| markings.get(m))
+                .collect();
+            let releasable: Option<Vec<PartnerCode>> = match named.as_slice() {
+                [] => None,
+                [a] => Some(a.iter().cloned().collect()),
+                _ => {
+                    return Err(unprocessable(format!(
+                        "{} carries more than one releasability marking",
+                        meta.id
+                    )));
+                }
+            };
+            let aud = policy::item_audience(self.partner(), releasable.as_deref(), &f)?;
+            let version = meta.version.clone().unwrap_or_default();
+            successes.push(StatusDetail {
+                id: meta.id,
+                version,
+                message: None,
+            });
+            let owned: Box<RawValue> =
+                RawValue::from_string(raw.get().to_owned()).map_err(|e| bad(e.to_string()))?;
+            groups.entry(aud).or_default().push(RawJson(owned));
+        }
+        for (aud, objects) in groups {
+            let payload = Payload::StixObjects(StixObjects {
+                format_id: f.format_id.clone(),
+                author: who.user_id(),
+                objects,
+            });
+            self.publish(&aud, &[payload]).await?;
+        }
+        let n = successes.len() as u64;
+        let status = StatusResource {
+            id: uuid::Uuid::new_v4().to_string(),
+            status: "complete".into(),
+            request_timestamp,
+            total_count: n,
+            success_count: n,
+            successes,
+            failure_count: 0,
+            failures: vec![],
+            pending_count: 0,
+            pendings: vec![],
+        };
+        let json =
+            serde_json::to_string(&status).map_err(|e| NodeError::Internal(e.to_string()))?;
+        self.store
+            .put_status(&status.id, &who.username, &json)
+            .await?;
+        Ok(status)
+    }
+
+    pub async fn taxii_status(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<StatusResource, NodeError> {
+        match self.store.status(id).await? {
+            Some((owner, json)) if owner == who.username => {
+                serde_json::from_str(&json).map_err(|e| NodeError::Internal(e.to_string()))
+            }
+            _ => Err(NodeError::NotFound("status")),
+        }
+    }
+
+    fn mac(&self, who: &Principal, collection: &str, pos: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.paging_secret);
+        h.update(format!(
+            "{}\n{}\n{}\n{}",
+            who.user_id(),
+            who.role.as_str(),
+            collection,
+            pos
+        ));
+        hex::encode(&h.finalize()[..16])
+    }
+
+    fn next_token(&self, who: &Principal, collection: &str, pos: &str) -> String {
+        format!("{}.{}", pos, self.mac(who, collection, pos))
+    }
+
+    /// Check a `next` token: it must have been issued to this user for this collection.
+    fn open_token(
+        &self,
+        who: &Principal,
+        collection: &str,
+        token: &str,
+    ) -> Result<String, NodeError> {
+        let (pos, mac) = token
+            .rsplit_once('.')
+            .ok_or_else(|| bad("invalid next token"))?;
+        if mac != self.mac(who, collection, pos) {
+            return Err(bad(
+                "invalid next token (not issued to you for this collection)",
+            ));
+        }
+        Ok(pos.to_owned())
+    }
+
+    /// A page of objects (or manifest entries) the caller may see, filtered as TAXII says.
+    /// Authorisation is checked again on every page.
+    pub async fn taxii_objects(
+        &self,
+        who: &Principal,
+        collection: &str,
+        object_id: Option<&str>,
+        f: TaxiiFilter,
+    ) -> Result<ObjectsPage, NodeError> {
+        let (fmt, _) = self.taxii_collection(who, collection).await?;
+        let limit = match f.limit {
+            Some(0) => return Err(bad("limit must be at least 1")),
+            Some(n) => n.min(MAX_PAGE),
+            None => 1000,
+        };
+        let ts = |s: &str, what: &str| -> Result<String, NodeError> {
+            if stix::is_timestamp(s) {
+                Ok(s.to_owned())
+            } else {
+                Err(bad(format!(
+                    "{what}: {s:?} is not an RFC 3339 UTC timestamp"
+                )))
+            }
+        };
+        let added_after = f
+            .added_after
+            .as_deref()
+            .map(|s| ts(s, "added_after"))
+            .transpose()?;
+        let versions = if f.versions.is_empty() {
+            VersionFilter::Last
+        } else if f.versions.iter().any(|v| v == "all") {
+            VersionFilter::All
+        } else if f.versions.iter().all(|v| v == "first") {
+            VersionFilter::First
+        } else if f.versions.iter().all(|v| v == "last") {
+            VersionFilter::Last
+        } else {
+            VersionFilter::Exact(
+                f.versions
+                    .iter()
+                    .map(|v| ts(v, "match[version]"))
+                    .collect::<Result<_, _>>()?,
+            )
+        };
+        for t in &f.types {
+            if !t
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                || t.is_empty()
+            {
+                return Err(bad(format!("match[type]: {t:?} is not a STIX type")));
+            }
+        }
+        for v in &f.spec_versions {
+            if !matches!(v.as_str(), "2.0" | "2.1") {
+                return Err(bad(format!(
+                    "match[spec_version]: {v:?} is not a STIX version"
+                )));
+            }
+        }
+        let mut ids = f.ids.clone();
+        if let Some(id) = object_id {
+            ids = vec![id.to_owned()];
+        }
+        let after = f
+            .next
+            .as_deref()
+            .map(|t| self.open_token(who, &fmt.format_id, t))
+            .transpose()?;
+        let mut q = StixQuery {
+            collection: fmt.format_id.clone(),
+            added_after,
+            ids,
+            types: f.types,
+            spec_versions: if f.spec_versions.is_empty() {
+                vec!["2.1".into()]
+            } else {
+                f.spec_versions
+            },
+            versions,
+            after,
+            limit: limit + 1,
+        };
+        let viewer = who.viewer();
+        let mut out = Vec::new();
+        loop {
+            let batch = self.store.stix_query(&q).await?;
+            let exhausted = batch.len() < q.limit as usize;
+            let mut last = None;
+            for r in batch {
+                last = Some(r.date_added.clone());
+                if may_see(&viewer, &r) {
+                    out.push(r);
+                    if out.len() > limit as usize {
+                        break;
+                    }
+                }
+            }
+            if out.len() > limit as usize || exhausted {
+                break;
+            }
+            q.after = last;
+        }
+        let more = out.len() > limit as usize;
+        out.truncate(limit as usize);
+        let next = if more {
+            out.last()
+                .map(|r| self.next_token(who, &fmt.format_id, &r.date_added))
+        } else {
+            None
+        };
+        Ok(ObjectsPage {
+            rows: out,
+            more,
+            next,
+        })
+    }
+
+    /// Delete one of this partner's own objects (all versions) from a collection, as a signed
+    /// entry in the object's log so every holder removes it too.
+    pub async fn taxii_delete(
+        &self,
+        who: &Principal,
+        collection: &str,
+        object_id: &str,
+    ) -> Result<(), NodeError> {
+        let (fmt, c) = self.taxii_collection(who, collection).await?;
+        if !c.can_write {
+            return Err(NodeError::Forbidden("delete from this collection"));
+        }
+        let rows = self
+            .store
+            .stix_query(&StixQuery {
+                collection: fmt.format_id.clone(),
+                ids: vec![object_id.to_owned()],
+                versions: VersionFilter::All,
+                limit: MAX_PAGE,
+                ..Default::default()
+            })
+            .await?;
+        let viewer = who.viewer();
+        let rows: Vec<StixRow> = rows.into_iter().filter(|r| may_see(&viewer, r)).collect();
+        let first = rows.first().ok_or(NodeError::NotFound("object"))?;
+        if rows.iter().any(|r| &r.origin != self.partner()) {
+            return Err(entente_domain::PolicyError::NotOriginator(first.origin.clone()).into());
+        }
+        let audiences: BTreeSet<Audience> = rows.iter().map(|r| r.audience.clone()).collect();
+        for aud in audiences {
+            let d = StixDelete {
+                format_id: fmt.format_id.clone(),
+                stix_id: object_id.to_owned(),
+                author: who.user_id(),
+            };
+            self.publish(&aud, &[Payload::StixDelete(d)]).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The policy check for one stored STIX object version.
+pub fn may_see(viewer: &Viewer, r: &StixRow) -> bool {
+    policy::may_see(viewer, &r.audience, r.tlp, &r.author, &r.named_users)
+}
