@@ -246,6 +246,24 @@ def main():
                     errors.append((o["id"], [str(e) for e in res.errors][:2]))
     check("every served object passes stix2-validator (%d objects)" % served, not errors, errors[:3])
 
+    # Every exported object (STIX bundle export of each format) passes the validator too.
+    exported = 0
+    errors = []
+    for n in nodes.values():
+        formats = requests.get(n.url + "/api/v1/formats", headers={"Authorization": "Bearer " + n.token}).json()
+        for f in formats:
+            r = requests.get(n.url + "/api/v1/formats/%s/stix" % f["id"], headers={"Authorization": "Bearer " + n.token})
+            if r.status_code != 200:
+                errors.append((f["id"], r.status_code))
+                continue
+            bundle = r.json()
+            for o in bundle["objects"]:
+                exported += 1
+                res = validate_instance(o, opts)
+                if res.errors:
+                    errors.append((o["id"], [str(e) for e in res.errors][:2]))
+    check("every exported object passes stix2-validator (%d objects)" % exported, not errors and exported > 0, errors[:3])
+
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/formats/{id}/join", post(join_format))
         .route("/api/v1/formats/{id}/leave", post(leave_format))
         .route("/api/v1/formats/{id}/close", post(close_format))
+        .route("/api/v1/formats/{id}/stix", get(export_stix))
         .route("/api/v1/items", get(list_items).post(create_item))
         .route("/api/v1/items/{id}", get(get_item))
         .route("/api/v1/items/{id}/revise", post(revise_item))
@@ -49,7 +50,7 @@ pub(crate) async fn not_found() -> ApiError {
     info(title = "Entente node API", version = "1", description = "REST API of one Entente node. Every answer is filtered for the caller: entries released to other partners are never shown, counted or hinted at."),
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
-        join_format, leave_format, close_format, list_items, create_item, get_item, revise_item,
+        join_format, leave_format, close_format, export_stix, list_items, create_item, get_item, revise_item,
         retract_item, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
@@ -206,6 +207,24 @@ async fn close_format(
     ApiJson(r): ApiJson<ReasonRequest>,
 ) -> R<Json<FormatView>> {
     Ok(Json(s.node.close_format(&p, &id, &r.reason).await?.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/formats/{id}/stix", params(("id" = String, Path)),
+    description = "Export the format's collection as a STIX 2.1 bundle: the latest version of every object you may see.",
+    responses((status = 200, content_type = "application/stix+json;version=2.1", body = Object), (status = 404, body = ErrorBody)))]
+async fn export_stix(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let bundle = s.node.export_stix_bundle(&p, &id).await?;
+    let mut r = bundle.into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/stix+json;version=2.1"),
+    );
+    Ok(r)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod item;
+pub mod misp;
 pub mod partner;
 pub mod payload;
 pub mod policy;

@@ -382,6 +382,16 @@ impl Node {
         self.create_token(&self.principal(&user), label).await
     }
 
+    /// The principal of a local user by name (for operator commands run on the node itself).
+    pub async fn principal_for(&self, username: &str) -> Result<Principal, NodeError> {
+        let user = self
+            .store
+            .user(username)
+            .await?
+            .ok_or(NodeError::NotFound("user"))?;
+        Ok(self.principal(&user))
+    }
+
     pub async fn authenticate(&self, secret: &str) -> Result<Principal, NodeError> {
         let t = self
             .store

@@ -78,6 +78,17 @@ pub struct StatusResource {
     pub pendings: Vec<StatusDetail>,
 }
 
+/// What a MISP import did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MispImport {
+    pub objects: usize,
+    pub tlp: Option<String>,
+    pub releasable_to: Vec<String>,
+    pub unmapped_orgs: Vec<String>,
+    /// Partners the sharing group named that are not members of the format (not released to).
+    pub not_members: Vec<String>,
+}
+
 #[derive(Deserialize)]
 struct EnvelopeIn<'a> {
     #[serde(borrow, default)]
@@ -233,10 +244,41 @@ impl Node {
         let request_timestamp = self.clock.now_rfc3339();
         let env: EnvelopeIn<'_> = serde_json::from_slice(body)
             .map_err(|e| bad(format!("the body is not a TAXII envelope: {e}")))?;
-        let mut markings = self.known_markings(&f);
-        let mut metas: Vec<(StixMeta, &RawValue)> = Vec::with_capacity(env.objects.len());
+        let successes = self.add_stix(who, &f, &env.objects).await?;
+        let n = successes.len() as u64;
+        let status = StatusResource {
+            id: uuid::Uuid::new_v4().to_string(),
+            status: "complete".into(),
+            request_timestamp,
+            total_count: n,
+            success_count: n,
+            successes,
+            failure_count: 0,
+            failures: vec![],
+            pending_count: 0,
+            pendings: vec![],
+        };
+        let json =
+            serde_json::to_string(&status).map_err(|e| NodeError::Internal(e.to_string()))?;
+        self.store
+            .put_status(&status.id, &who.username, &json)
+            .await?;
+        Ok(status)
+    }
+
+    /// Validate and publish STIX objects into a format: one signed entry per audience. Any
+    /// invalid object, or a releasability marking naming a non-member, rejects the whole call
+    /// and stores nothing.
+    pub async fn add_stix(
+        &self,
+        who: &Principal,
+        f: &FormatState,
+        objects: &[&RawValue],
+    ) -> Result<Vec<StatusDetail>, NodeError> {
+        let mut markings = self.known_markings(f);
+        let mut metas: Vec<(StixMeta, &RawValue)> = Vec::with_capacity(objects.len());
         // First pass: validate everything and learn releasability markings sent along.
-        for raw in &env.objects {
+        for raw in objects {
             let v: serde_json::Value =
                 serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
             let meta = stix::validate(&v).map_err(|e| bad(e.to_string()))?;
@@ -277,7 +319,7 @@ impl Node {
                     )));
                 }
             };
-            let aud = policy::item_audience(self.partner(), releasable.as_deref(), &f)?;
+            let aud = policy::item_audience(self.partner(), releasable.as_deref(), f)?;
             let version = meta.version.clone().unwrap_or_default();
             successes.push(StatusDetail {
                 id: meta.id,
@@ -296,25 +338,163 @@ impl Node {
             });
             self.publish(&aud, &[payload]).await?;
         }
-        let n = successes.len() as u64;
-        let status = StatusResource {
-            id: uuid::Uuid::new_v4().to_string(),
-            status: "complete".into(),
-            request_timestamp,
-            total_count: n,
-            success_count: n,
-            successes,
-            failure_count: 0,
-            failures: vec![],
-            pending_count: 0,
-            pendings: vec![],
+        Ok(successes)
+    }
+
+    /// Import a STIX 2.1 bundle into a format, in durable batches (each batch validated and
+    /// committed as a whole). `progress` gets (objects done, total).
+    pub async fn import_stix_bundle(
+        &self,
+        who: &Principal,
+        collection: &str,
+        bundle: &[u8],
+        batch: usize,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, NodeError> {
+        who.require(Role::Analyst, "import")?;
+        let (f, _) = self.taxii_collection(who, collection).await?;
+        #[derive(Deserialize)]
+        struct Bundle<'a> {
+            #[serde(rename = "type")]
+            ty: &'a str,
+            #[serde(borrow, default)]
+            objects: Vec<&'a RawValue>,
+        }
+        let b: Bundle<'_> =
+            serde_json::from_slice(bundle).map_err(|e| bad(format!("not a STIX bundle: {e}")))?;
+        // A file holding one STIX object (not a bundle) imports as that one object.
+        let single: &RawValue;
+        let objects: Vec<&RawValue> = if b.ty == "bundle" {
+            b.objects
+        } else {
+            single = serde_json::from_slice(bundle).map_err(|e| bad(e.to_string()))?;
+            vec![single]
         };
-        let json =
-            serde_json::to_string(&status).map_err(|e| NodeError::Internal(e.to_string()))?;
-        self.store
-            .put_status(&status.id, &who.username, &json)
-            .await?;
-        Ok(status)
+        let b = Bundle {
+            ty: "bundle",
+            objects,
+        };
+        let total = b.objects.len() as u64;
+        let mut done = 0;
+        for chunk in b.objects.chunks(batch.max(1)) {
+            done += self.add_stix(who, &f, chunk).await?.len() as u64;
+            progress(done, total);
+        }
+        Ok(done)
+    }
+
+    /// Import a MISP event: converted to STIX, marked with its TLP level (none: unmarked, so
+    /// RED) and released to the partners its distribution names, narrowed to the format's
+    /// members. Returns the conversion report.
+    pub async fn import_misp_event(
+        &self,
+        who: &Principal,
+        collection: &str,
+        event: &[u8],
+        opts: &entente_domain::misp::MispOptions,
+    ) -> Result<MispImport, NodeError> {
+        who.require(Role::Analyst, "import")?;
+        let (f, _) = self.taxii_collection(who, collection).await?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(event).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let conv = entente_domain::misp::event_to_stix(&doc, opts).map_err(bad)?;
+        let mut dropped = vec![];
+        let releasable: Option<Vec<PartnerCode>> = if conv.whole_format {
+            Some(f.members.iter().cloned().collect())
+        } else {
+            conv.releasable_to.as_ref().map(|set| {
+                set.iter()
+                    .filter(|p| {
+                        let member = f.members.contains(*p);
+                        if !member {
+                            dropped.push(p.to_string());
+                        }
+                        member
+                    })
+                    .cloned()
+                    .collect()
+            })
+        };
+        let aud = policy::item_audience(self.partner(), releasable.as_deref(), &f)?;
+        let marking = stix::releasability_marking(&aud);
+        let mut texts = vec![marking.to_string()];
+        for mut o in conv.objects {
+            if aud.len() > 1 {
+                let refs = o
+                    .get("object_marking_refs")
+                    .and_then(|r| r.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                let mut refs: Vec<serde_json::Value> = refs;
+                refs.push(marking["id"].clone());
+                o["object_marking_refs"] = serde_json::Value::Array(refs);
+            }
+            texts.push(o.to_string());
+        }
+        let raws: Vec<Box<RawValue>> = texts
+            .into_iter()
+            .map(|t| RawValue::from_string(t).map_err(|e| bad(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        let refs: Vec<&RawValue> = raws.iter().map(|r| r.as_ref()).collect();
+        let n = self.add_stix(who, &f, &refs).await?.len();
+        Ok(MispImport {
+            objects: n,
+            tlp: conv.tlp.map(|t| t.as_str().to_owned()),
+            releasable_to: aud.iter().map(|p| p.to_string()).collect(),
+            unmapped_orgs: conv.unmapped_orgs,
+            not_members: dropped,
+        })
+    }
+
+    /// A STIX 2.1 bundle of the latest version of every object in a collection the caller
+    /// may see, with the releasability definitions they reference.
+    pub async fn export_stix_bundle(
+        &self,
+        who: &Principal,
+        collection: &str,
+    ) -> Result<String, NodeError> {
+        let mut out = format!(
+            "{{\"type\":\"bundle\",\"id\":\"bundle--{}\",\"objects\":[",
+            uuid::Uuid::new_v4()
+        );
+        let mut filter = TaxiiFilter {
+            limit: Some(MAX_PAGE),
+            ..Default::default()
+        };
+        let mut first = true;
+        let mut definitions = BTreeSet::new();
+        loop {
+            let page = self
+                .taxii_objects(who, collection, None, filter.clone())
+                .await?;
+            for r in &page.rows {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(&r.raw);
+                if r.raw.contains(&stix::releasability_marking_id(&r.audience)) {
+                    definitions.insert(r.audience.clone());
+                }
+            }
+            match page.next {
+                Some(n) if page.more => filter.next = Some(n),
+                _ => break,
+            }
+        }
+        if !definitions.is_empty() {
+            for v in std::iter::once(stix::releasability_extension_definition())
+                .chain(definitions.iter().map(stix::releasability_marking))
+            {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(&v.to_string());
+            }
+        }
+        out.push_str("]}");
+        Ok(out)
     }
 
     pub async fn taxii_status(

@@ -200,3 +200,169 @@ pub async fn sync(
     std::fs::write(out, serde_json::to_vec_pretty(&result)?)?;
     Ok(result)
 }
+
+#[derive(Debug, Serialize)]
+pub struct ImportBenchResult {
+    pub objects: u64,
+    pub bundle_mb: f64,
+    pub seconds: f64,
+    pub objects_per_second: f64,
+    pub importer_peak_rss_mb: f64,
+    pub json_parse_objects_per_second: f64,
+}
+
+/// Write a deterministic bundle of `n` valid STIX 2.1 objects (indicators, notes, reports,
+/// incidents, courses of action, TLP-marked) without holding it in memory.
+pub fn generate_bundle(n: u64, path: &Path) -> Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let tlp = [
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    ];
+    // A small xorshift generator: deterministic, no dependency.
+    let mut s: u64 = 0x2545F4914F6CDD1D;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    write!(
+        w,
+        "{{\"type\":\"bundle\",\"id\":\"bundle--0b7d0f3e-8d0c-4c77-9a3e-5c1f00000001\",\"objects\":["
+    )?;
+    for i in 0..n {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        let (a, b) = (next(), next());
+        let uuid = format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            b >> 52,
+            b & 0xffff_ffff_ffff
+        );
+        let day = 1 + i % 28;
+        let ts = format!(
+            "2026-10-{day:02}T{:02}:{:02}:{:02}.000Z",
+            (i / 3600) % 24,
+            (i / 60) % 60,
+            i % 60
+        );
+        let m = tlp[(a % 3) as usize];
+        match i % 5 {
+            0 | 1 => write!(
+                w,
+                "{{\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"indicator--{uuid}\",\"created\":\"{ts}\",\"modified\":\"{ts}\",\"name\":\"Synthetic IOC {i}\",\"description\":\"Benchmark indicator {i}: suspicious infrastructure seen during a fictional exercise.\",\"indicator_types\":[\"malicious-activity\"],\"pattern\":\"[ipv4-addr:value = '198.51.{}.{}']\",\"pattern_type\":\"stix\",\"valid_from\":\"{ts}\",\"object_marking_refs\":[\"{m}\"]}}",
+                (a >> 8) % 256,
+                a % 256
+            )?,
+            2 => write!(
+                w,
+                "{{\"type\":\"note\",\"spec_version\":\"2.1\",\"id\":\"note--{uuid}\",\"created\":\"{ts}\",\"modified\":\"{ts}\",\"abstract\":\"Note {i}\",\"content\":\"Analyst note {i} on a fictional exercise scenario.\",\"object_refs\":[\"indicator--{uuid}\"],\"object_marking_refs\":[\"{m}\"]}}"
+            )?,
+            3 => write!(
+                w,
+                "{{\"type\":\"incident\",\"spec_version\":\"2.1\",\"id\":\"incident--{uuid}\",\"created\":\"{ts}\",\"modified\":\"{ts}\",\"name\":\"Incident {i}\",\"description\":\"Fictional incident {i} for the import benchmark.\",\"object_marking_refs\":[\"{m}\"]}}"
+            )?,
+            _ => write!(
+                w,
+                "{{\"type\":\"course-of-action\",\"spec_version\":\"2.1\",\"id\":\"course-of-action--{uuid}\",\"created\":\"{ts}\",\"modified\":\"{ts}\",\"name\":\"Mitigation {i}\",\"description\":\"Block the fictional infrastructure of exercise {i}.\",\"object_marking_refs\":[\"{m}\"]}}"
+            )?,
+        }
+    }
+    write!(w, "]}}")?;
+    w.flush()?;
+    Ok(())
+}
+
+/// `entente bench import`: generate a bundle, then time `entente import` of it in a child
+/// process (durable: every batch committed with synchronous=FULL) and sample its peak RSS.
+pub async fn import(objects: u64, work: &Path, out: &Path) -> Result<ImportBenchResult> {
+    let exe = std::env::current_exe()?;
+    let bundle = work.join("bundle.json");
+    generate_bundle(objects, &bundle)?;
+    let bundle_mb = std::fs::metadata(&bundle)?.len() as f64 / 1_048_576.0;
+    // The physical floor: parsing the same file with serde_json.
+    let t0 = Instant::now();
+    {
+        #[derive(serde::Deserialize)]
+        struct B<'a> {
+            #[serde(borrow)]
+            objects: Vec<&'a serde_json::value::RawValue>,
+        }
+        let bytes = std::fs::read(&bundle)?;
+        let mut n = 0;
+        let b: B<'_> = serde_json::from_slice(&bytes)?;
+        for o in &b.objects {
+            let v: serde_json::Value = serde_json::from_str(o.get())?;
+            n += v.as_object().map(|m| m.len()).unwrap_or(0);
+        }
+        std::hint::black_box(n);
+    }
+    let parse_rate = objects as f64 / t0.elapsed().as_secs_f64();
+    let dir = work.join("node");
+    init(&dir, "EU", ([127, 0, 0, 1], free_port()?).into(), None).await?;
+    let format_id = {
+        let node = open(&dir).await?;
+        node.add_user(
+            "bench",
+            entente_domain::Role::Admin,
+            &crate::generate_password()?,
+        )
+        .await?;
+        let who = node.principal_for("bench").await?;
+        let f = node
+            .create_format(
+                &who,
+                entente_node::NewFormat {
+                    title: "Import bench".into(),
+                    description: String::new(),
+                    topics: vec!["cyber-defence".into()],
+                    members: vec!["EU".into()],
+                },
+            )
+            .await?;
+        f.format_id
+    };
+    let t0 = Instant::now();
+    let mut child = Command::new(&exe)
+        .args([
+            "import", "--user", "bench", "--batch", "10000", "--format", &format_id, "--dir",
+        ])
+        .arg(&dir)
+        .arg(&bundle)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = child.id();
+    let mut peak: f64 = 0.0;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("entente import failed: {status}");
+            }
+            break;
+        }
+        peak = peak.max(peak_rss_mb(pid).max(0.0));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let result = ImportBenchResult {
+        objects,
+        bundle_mb,
+        seconds,
+        objects_per_second: objects as f64 / seconds,
+        importer_peak_rss_mb: peak,
+        json_parse_objects_per_second: parse_rate,
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(out, serde_json::to_vec_pretty(&result)?)?;
+    Ok(result)
+}

@@ -625,7 +625,13 @@ impl Store for SqliteStore {
                 binds.extend(v.iter().cloned());
             }
         }
-        sql.push_str(" ORDER BY date_added LIMIT ?");
+        // With an id filter, look rows up by id (the unique index) and sort the few found; the
+        // unary + keeps SQLite from scanning the date index to avoid that sort.
+        sql.push_str(if q.ids.is_empty() {
+            " ORDER BY date_added LIMIT ?"
+        } else {
+            " ORDER BY +date_added LIMIT ?"
+        });
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for b in &binds {
             query = query.bind(b);
