@@ -227,6 +227,14 @@ def main():
     check("releasability marking naming a non-member → 422", r.status_code == 422, r.status_code)
     r = eu.raw("GET", "collections/%s/objects/?limit=5" % trio_id)
     tok = r.json()["next"]
+    # A second user of the same node may not use the first user's paging token.
+    requests.post(eu.url + "/api/v1/users", headers={"Authorization": "Bearer " + eu.token},
+                  json={"username": "analyst2", "role": "analyst", "password": "analyst2-password"})
+    r2 = requests.get(eu.root + "collections/%s/objects/?limit=5&next=%s" % (trio_id, tok),
+                      auth=("analyst2", "analyst2-password"), headers={"Accept": TAXII})
+    check("next token from another user → 400", r2.status_code == 400 and r2.json().get("http_status") == "400", r2.status_code)
+    r3 = eu.raw("GET", "collections/%s/objects/?limit=5&next=%s" % (trio_id, tok))
+    check("next token works for its own user", r3.status_code == 200 and r3.json().get("objects"))
     r2 = requests.get(eu.root + "collections/%s/objects/?limit=5&next=%s" % (trio_id, tok), auth=("reader-not-exists", "x"), headers={"Accept": TAXII})
     check("unknown user → 401", r2.status_code == 401)
     r = requests.get(eu.root + "collections/", auth=(eu.user, eu.password), headers={"Accept": "application/json"})

@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/formats/{id}/leave", post(leave_format))
         .route("/api/v1/formats/{id}/close", post(close_format))
         .route("/api/v1/formats/{id}/stix", get(export_stix))
+        .route("/api/v1/formats/{id}/misp", get(export_misp))
         .route("/api/v1/items", get(list_items).post(create_item))
         .route("/api/v1/items/{id}", get(get_item))
         .route("/api/v1/items/{id}/revise", post(revise_item))
@@ -50,7 +51,7 @@ pub(crate) async fn not_found() -> ApiError {
     info(title = "Entente node API", version = "1", description = "REST API of one Entente node. Every answer is filtered for the caller: entries released to other partners are never shown, counted or hinted at."),
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
-        join_format, leave_format, close_format, export_stix, list_items, create_item, get_item, revise_item,
+        join_format, leave_format, close_format, export_stix, export_misp, list_items, create_item, get_item, revise_item,
         retract_item, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
@@ -225,6 +226,17 @@ async fn export_stix(
         axum::http::HeaderValue::from_static("application/stix+json;version=2.1"),
     );
     Ok(r)
+}
+
+#[utoipa::path(get, path = "/api/v1/formats/{id}/misp", params(("id" = String, Path)),
+    description = "Export the format's collection as one MISP event (JSON): what you may see, with TLP tags and the audience as a sharing group.",
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn export_misp(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<serde_json::Value>> {
+    Ok(Json(s.node.export_misp_event(&p, &id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -102,6 +102,10 @@ enum Cmd {
         /// The file is a MISP event (JSON), not a STIX bundle.
         #[arg(long)]
         misp: bool,
+        /// The file is a MISP galaxy cluster file (e.g. DISARM techniques): imported as attack
+        /// patterns, TLP:CLEAR, released to every member of the format.
+        #[arg(long, conflicts_with = "misp")]
+        galaxy: bool,
         /// MISP sharing groups export, to resolve the event's sharing group.
         #[arg(long)]
         sharing_groups: Option<PathBuf>,
@@ -121,6 +125,9 @@ enum Cmd {
         /// Output file (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Export as one MISP event (JSON) instead of a STIX bundle.
+        #[arg(long)]
+        misp: bool,
     },
     /// Benchmarks that print figures and write them to a file.
     Bench {
@@ -375,6 +382,21 @@ async fn main() -> Result<()> {
             dir,
             format,
             user,
+            galaxy: true,
+            file,
+            ..
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let who = node.principal_for(&user).await?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let n = node.import_misp_galaxy(&who, &format, &bytes).await?;
+            println!("imported {n} attack patterns");
+        }
+        Cmd::Import {
+            dir,
+            format,
+            user,
             misp: true,
             sharing_groups,
             org_map,
@@ -432,10 +454,15 @@ async fn main() -> Result<()> {
             format,
             user,
             out,
+            misp,
         } => {
             let node = entente_server::open(&dir.dir).await?;
             let who = node.principal_for(&user).await?;
-            let bundle = node.export_stix_bundle(&who, &format).await?;
+            let bundle = if misp {
+                serde_json::to_string_pretty(&node.export_misp_event(&who, &format).await?)?
+            } else {
+                node.export_stix_bundle(&who, &format).await?
+            };
             match out {
                 Some(p) => std::fs::write(&p, bundle)
                     .with_context(|| format!("writing {}", p.display()))?,

@@ -328,3 +328,171 @@ mod tests {
         }
     }
 }
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+/// A MISP galaxy (e.g. the DISARM techniques) as STIX attack patterns, each carrying its
+/// external id (`T0049`) so items can cite techniques by id and name.
+pub fn galaxy_to_stix(galaxy: &Value) -> Result<Vec<Value>, String> {
+    let values = galaxy
+        .get("values")
+        .and_then(Value::as_array)
+        .ok_or("a MISP galaxy cluster file has a \"values\" list")?;
+    let source = galaxy
+        .get("category")
+        .and_then(Value::as_str)
+        .unwrap_or("misp-galaxy")
+        .to_ascii_uppercase();
+    let ts = "2026-01-01T00:00:00.000Z";
+    values
+        .iter()
+        .map(|v| {
+            let name = v.get("value").and_then(Value::as_str).ok_or("a cluster value without a name")?;
+            let key = v.get("uuid").and_then(Value::as_str).unwrap_or(name);
+            let meta = v.get("meta");
+            let ext_id = meta.and_then(|m| m.get("external_id")).and_then(|e| e.as_str().map(str::to_owned).or_else(|| e.get(0).and_then(Value::as_str).map(str::to_owned)));
+            let mut o = json!({"type": "attack-pattern", "spec_version": "2.1", "id": stix_id("attack-pattern", key),
+                "created": ts, "modified": ts,
+                "name": match &ext_id { Some(e) => format!("{e} {name}"), None => name.to_owned() }});
+            if let Some(d) = v.get("description").and_then(Value::as_str) {
+                o["description"] = json!(d);
+            }
+            if let Some(e) = &ext_id {
+                let mut r = json!({"source_name": source, "external_id": e});
+                if let Some(u) = meta.and_then(|m| m.get("refs")).and_then(|r| r.get(0)).and_then(Value::as_str) {
+                    r["url"] = json!(u);
+                }
+                o["external_references"] = json!([r]);
+            }
+            let phases: Vec<Value> = meta
+                .and_then(|m| m.get("kill_chain"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str())
+                .map(|k| {
+                    let (chain, phase) = k.split_once(':').unwrap_or(("misp", k));
+                    json!({"kill_chain_name": format!("{}-{}", slug(&source), slug(chain)), "phase_name": slug(phase)})
+                })
+                .collect();
+            if !phases.is_empty() {
+                o["kill_chain_phases"] = json!(phases);
+            }
+            Ok(o)
+        })
+        .collect()
+}
+
+fn misp_type_of_pattern(p: &str) -> Option<(&'static str, String)> {
+    let inner = p.strip_prefix('[')?.strip_suffix(']')?;
+    let (lhs, rhs) = inner.split_once(" = ")?;
+    let value = rhs
+        .strip_prefix('\'')?
+        .strip_suffix('\'')?
+        .replace("\\'", "'")
+        .replace("\\\\", "\\");
+    let ty = match lhs {
+        "ipv4-addr:value" | "ipv6-addr:value" => "ip-dst",
+        "domain-name:value" => "domain",
+        "url:value" => "url",
+        "file:hashes.MD5" => "md5",
+        "file:hashes.'SHA-1'" => "sha1",
+        "file:hashes.'SHA-256'" => "sha256",
+        "file:name" => "filename",
+        "email-addr:value" => "email-src",
+        _ => return None,
+    };
+    Some((ty, value))
+}
+
+/// A collection as one MISP event: indicators with simple patterns become attributes (IDS
+/// flag set), other objects text attributes; TLP levels become `tlp:*` tags and the audience a
+/// sharing group of partner organisations.
+pub fn objects_to_misp_event(
+    title: &str,
+    event_uuid: &str,
+    objects: &[(Value, Tlp, Vec<PartnerCode>)],
+) -> Value {
+    let mut attributes = vec![];
+    let mut audiences: BTreeSet<Vec<PartnerCode>> = BTreeSet::new();
+    let mut levels = BTreeSet::new();
+    for (o, tlp, aud) in objects {
+        audiences.insert(aud.clone());
+        levels.insert(*tlp);
+        let ty = o.get("type").and_then(Value::as_str).unwrap_or("");
+        let id = o.get("id").and_then(Value::as_str).unwrap_or("");
+        let uuid = id.split_once("--").map(|(_, u)| u).unwrap_or(id);
+        let (aty, value, ids) = match o
+            .get("pattern")
+            .and_then(Value::as_str)
+            .and_then(misp_type_of_pattern)
+        {
+            Some((t, v)) => (t, v, true),
+            None => {
+                let text = ["name", "abstract", "value"]
+                    .iter()
+                    .find_map(|k| o.get(*k).and_then(Value::as_str))
+                    .unwrap_or(id);
+                ("text", format!("{ty}: {text}"), false)
+            }
+        };
+        attributes.push(json!({"uuid": uuid, "type": aty, "category": if ids { "Network activity" } else { "Other" },
+            "value": value, "to_ids": ids, "distribution": "5", "Tag": [{"name": format!("tlp:{}", tlp.as_str().to_ascii_lowercase())}],
+            "comment": format!("STIX {id}; releasable to {}", aud.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","))}));
+    }
+    let widest = audiences.iter().flatten().cloned().collect::<BTreeSet<_>>();
+    let strictest = levels.iter().max().copied().unwrap_or(Tlp::Red);
+    json!({"Event": {
+        "uuid": event_uuid, "info": title, "distribution": "4", "analysis": "2", "threat_level_id": "4",
+        "Tag": [{"name": format!("tlp:{}", strictest.as_str().to_ascii_lowercase())}],
+        "SharingGroup": {"name": format!("Entente: {}", widest.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")),
+            "SharingGroupOrg": widest.iter().map(|p| json!({"Organisation": {"name": p.as_str()}})).collect::<Vec<_>>()},
+        "Attribute": attributes,
+    }})
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+    use crate::partner::code;
+
+    #[test]
+    fn galaxy_and_export() {
+        let g = json!({"category": "disarm", "values": [{"value": "Flood Information Space", "uuid": "5d1f1d59-6e3a-5e1b-9f27-2a0a8c1e6f00",
+            "description": "Flooding", "meta": {"external_id": "T0049", "kill_chain": ["tactics:Maximise Exposure"], "refs": ["https://example.org/T0049"]}}]});
+        let aps = galaxy_to_stix(&g).unwrap();
+        assert_eq!(aps[0]["name"], "T0049 Flood Information Space");
+        assert_eq!(aps[0]["external_references"][0]["external_id"], "T0049");
+        assert_eq!(
+            aps[0]["kill_chain_phases"][0]["phase_name"],
+            "maximise-exposure"
+        );
+        crate::stix::validate(&aps[0]).unwrap();
+        let ind = json!({"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "pattern": "[url:value = 'http://x.example/a']"});
+        let ev = objects_to_misp_event(
+            "F",
+            "5d1f1d59-6e3a-5e1b-9f27-2a0a8c1e6f01",
+            &[(ind, Tlp::Amber, vec![code("EU"), code("JPN")])],
+        );
+        assert_eq!(ev["Event"]["Attribute"][0]["type"], "url");
+        assert_eq!(ev["Event"]["Attribute"][0]["value"], "http://x.example/a");
+        assert_eq!(ev["Event"]["Tag"][0]["name"], "tlp:amber");
+        // And it imports back with the same semantics.
+        let back = event_to_stix(&ev, &MispOptions::default()).unwrap();
+        assert_eq!(back.tlp, Some(Tlp::Amber));
+        assert_eq!(
+            back.releasable_to,
+            Some(BTreeSet::from([code("EU"), code("JPN")]))
+        );
+    }
+}

@@ -446,6 +446,74 @@ impl Node {
         })
     }
 
+    /// Import a MISP galaxy (e.g. DISARM techniques) as a reference vocabulary: attack
+    /// patterns marked TLP:CLEAR and released to every member of the format.
+    pub async fn import_misp_galaxy(
+        &self,
+        who: &Principal,
+        collection: &str,
+        galaxy: &[u8],
+    ) -> Result<usize, NodeError> {
+        who.require(Role::Analyst, "import")?;
+        let (f, _) = self.taxii_collection(who, collection).await?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(galaxy).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let aps = entente_domain::misp::galaxy_to_stix(&doc).map_err(bad)?;
+        let members: Vec<PartnerCode> = f.members.iter().cloned().collect();
+        let aud = policy::item_audience(self.partner(), Some(&members), &f)?;
+        // The marking id of an audience within the format is known without its definition.
+        let marking_id = stix::releasability_marking_id(&aud);
+        let mut raws: Vec<Box<RawValue>> = Vec::with_capacity(aps.len());
+        for mut o in aps {
+            o["object_marking_refs"] =
+                serde_json::json!([entente_domain::Tlp::Clear.stix_marking_id(), marking_id]);
+            raws.push(RawValue::from_string(o.to_string()).map_err(|e| bad(e.to_string()))?);
+        }
+        let refs: Vec<&RawValue> = raws.iter().map(|r| r.as_ref()).collect();
+        let mut n = 0;
+        for chunk in refs.chunks(5000) {
+            n += self.add_stix(who, &f, chunk).await?.len();
+        }
+        Ok(n)
+    }
+
+    /// The collection as one MISP event (JSON), from what the caller may see.
+    pub async fn export_misp_event(
+        &self,
+        who: &Principal,
+        collection: &str,
+    ) -> Result<serde_json::Value, NodeError> {
+        let (f, _) = self.taxii_collection(who, collection).await?;
+        let mut filter = TaxiiFilter {
+            limit: Some(MAX_PAGE),
+            ..Default::default()
+        };
+        let mut objects = vec![];
+        loop {
+            let page = self
+                .taxii_objects(who, collection, None, filter.clone())
+                .await?;
+            for r in &page.rows {
+                let v: serde_json::Value =
+                    serde_json::from_str(&r.raw).map_err(|e| NodeError::Internal(e.to_string()))?;
+                objects.push((v, r.tlp, r.audience.iter().cloned().collect::<Vec<_>>()));
+            }
+            match page.next {
+                Some(n) if page.more => filter.next = Some(n),
+                _ => break,
+            }
+        }
+        let event_uuid = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("urn:entente:misp-export:{}", f.format_id).as_bytes(),
+        );
+        Ok(entente_domain::misp::objects_to_misp_event(
+            &f.title,
+            &event_uuid.to_string(),
+            &objects,
+        ))
+    }
+
     /// A STIX 2.1 bundle of the latest version of every object in a collection the caller
     /// may see, with the releasability definitions they reference.
     pub async fn export_stix_bundle(

@@ -259,3 +259,46 @@ fn uuid_for(s: &str) -> String {
         h & 0xffff_ffff_ffff
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disarm_galaxy_is_a_shared_vocabulary_and_collections_export_as_misp() {
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = format(eu, "FIMI", &["EU", "JPN"]).await;
+    let galaxy = std::fs::read(shared("misp/galaxy-cluster-disarm-techniques.json")).unwrap();
+    let n = eu
+        .node
+        .import_misp_galaxy(&eu.admin(), &f.format_id, &galaxy)
+        .await
+        .unwrap();
+    assert_eq!(n, 298);
+    c.sync_until_quiet().await;
+    let at_jpn: Value = serde_json::from_str(
+        &jpn.node
+            .export_stix_bundle(&jpn.admin(), &f.format_id)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = at_jpn["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"T0049 Flood Information Space"),
+        "the technique is citable by id and name at JPN"
+    );
+    // MISP export of the collection, and back.
+    let ev = eu
+        .node
+        .export_misp_event(&eu.admin(), &f.format_id)
+        .await
+        .unwrap();
+    assert_eq!(ev["Event"]["Attribute"].as_array().unwrap().len(), 298);
+    assert_eq!(ev["Event"]["Tag"][0]["name"], "tlp:clear");
+    let back = entente_domain::misp::event_to_stix(&ev, &Default::default()).unwrap();
+    assert_eq!(back.releasable_to.unwrap().len(), 2);
+    c.stop().await;
+}
