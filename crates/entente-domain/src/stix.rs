@@ -87,6 +87,50 @@ pub fn is_timestamp(s: &str) -> bool {
         && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
 }
 
+/// The common properties of a STIX object, borrowed from its JSON text.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    ty: Option<std::borrow::Cow<'a, str>>,
+    spec_version: Option<Value>,
+    created: Option<Value>,
+    modified: Option<Value>,
+    object_marking_refs: Option<Value>,
+}
+
+/// [`validate`] straight from JSON text, without building a JSON tree: the fast path for bulk
+/// ingest. Gives the same answers as `validate` on the parsed value.
+pub fn validate_str(text: &str) -> Result<StixMeta, StixError> {
+    let h: Head<'_> = match serde_json::from_str(text) {
+        Ok(h) => h,
+        Err(_) => {
+            // Not an object, or not JSON: let the tree-based check say what is wrong.
+            let v: Value = serde_json::from_str(text).map_err(|e| err(None, e.to_string()))?;
+            return validate(&v);
+        }
+    };
+    let mut o = Map::new();
+    if let Some(id) = h.id {
+        o.insert("id".into(), Value::String(id.into_owned()));
+    }
+    if let Some(t) = h.ty {
+        o.insert("type".into(), Value::String(t.into_owned()));
+    }
+    for (k, v) in [
+        ("spec_version", h.spec_version),
+        ("created", h.created),
+        ("modified", h.modified),
+        ("object_marking_refs", h.object_marking_refs),
+    ] {
+        if let Some(v) = v {
+            o.insert(k.into(), v);
+        }
+    }
+    validate(&Value::Object(o))
+}
+
 /// Check the common properties of a STIX 2.1 object.
 pub fn validate(v: &Value) -> Result<StixMeta, StixError> {
     let o = v
@@ -349,6 +393,20 @@ mod tests {
                 got.as_ref().is_err_and(|e| e.reason.contains(reason)),
                 "{v}: {got:?}"
             ),
+        }
+    }
+
+    #[test]
+    fn validate_str_agrees_with_validate() {
+        for v in [
+            json!({"type": "indicator", "spec_version": "2.1", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-02T00:00:00.000Z", "object_marking_refs": ["marking-definition--x"], "name": "n"}),
+            json!({"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"}),
+            json!({"type": "ipv4-addr", "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "198.51.100.3"}),
+            json!([1]),
+            json!({"type": 7}),
+        ] {
+            assert_eq!(validate_str(&v.to_string()), validate(&v), "{v}");
         }
     }
 

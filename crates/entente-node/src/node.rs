@@ -610,9 +610,7 @@ impl Node {
                 },
                 Payload::StixObjects(so) => {
                     for raw in &so.objects {
-                        let meta = serde_json::from_str::<serde_json::Value>(raw.get())
-                            .ok()
-                            .and_then(|v| entente_domain::stix::validate(&v).ok());
+                        let meta = entente_domain::stix::validate_str(raw.get()).ok();
                         let Some(meta) = meta else {
                             tracing::warn!(log = %h.log, seq = h.seq, "invalid STIX object kept in the log, not served");
                             continue;

@@ -279,10 +279,17 @@ impl Node {
         let mut metas: Vec<(StixMeta, &RawValue)> = Vec::with_capacity(objects.len());
         // First pass: validate everything and learn releasability markings sent along.
         for raw in objects {
-            let v: serde_json::Value =
-                serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
-            let meta = stix::validate(&v).map_err(|e| bad(e.to_string()))?;
-            if let Some(aud) = stix::audience_of_marking(&v) {
+            let meta = stix::validate_str(raw.get()).map_err(|e| bad(e.to_string()))?;
+            // Only marking-definitions need a full parse (to read a releasability extension).
+            let marking_def = if meta.stix_type == "marking-definition" {
+                Some(
+                    serde_json::from_str::<serde_json::Value>(raw.get())
+                        .map_err(|e| bad(e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            if let Some(aud) = marking_def.as_ref().and_then(stix::audience_of_marking) {
                 let aud = aud.map_err(|e| unprocessable(format!("{}: {e}", meta.id)))?;
                 for p in aud.iter() {
                     if !f.members.contains(p) {
