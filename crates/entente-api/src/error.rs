@@ -51,6 +51,7 @@ codes! {
     InvalidTaxiiRequest = "invalid_taxii_request",
     InvalidReleasabilityMarking = "invalid_releasability_marking",
     NotAcceptable = "not_acceptable",
+    UnknownVersion = "unknown_version",
     Internal = "internal",
 }
 
@@ -122,6 +123,7 @@ impl From<NodeError> for ApiError {
             NodeError::Unauthorized => (S::UNAUTHORIZED, C::Unauthorized),
             NodeError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
             NodeError::Conflict(_) => (S::CONFLICT, C::Conflict),
+            NodeError::UnknownVersion(_) => (S::CONFLICT, C::UnknownVersion),
             NodeError::PeerAuth(p) => match p {
                 PeerAuthError::Missing => (S::UNAUTHORIZED, C::PeerAuthMissing),
                 PeerAuthError::UnknownPeerKey(_) => (S::UNAUTHORIZED, C::UnknownPeerKey),

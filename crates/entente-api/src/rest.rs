@@ -35,6 +35,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/items/{id}", get(get_item))
         .route("/api/v1/items/{id}/revise", post(revise_item))
         .route("/api/v1/items/{id}/retract", post(retract_item))
+        .route(
+            "/api/v1/statements",
+            get(list_statements).post(create_statement),
+        )
+        .route("/api/v1/statements/{id}", get(get_statement))
+        .route("/api/v1/statements/{id}/versions", post(revise_statement))
+        .route("/api/v1/statements/{id}/stance", post(take_stance))
+        .route("/api/v1/statements/{id}/export", get(export_statement))
         .route("/api/v1/peers", get(list_peers).post(add_peer))
         .route("/api/v1/sync", post(sync_now))
         .route("/api/v1/sync/status", get(sync_status))
@@ -52,7 +60,8 @@ pub(crate) async fn not_found() -> ApiError {
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
         join_format, leave_format, close_format, export_stix, export_misp, list_items, create_item, get_item, revise_item,
-        retract_item, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
+        retract_item, list_statements, create_statement, get_statement, revise_statement, take_stance,
+        export_statement, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&BearerAuth)
@@ -469,4 +478,127 @@ async fn create_token(
             expires_at: None,
         }),
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct NewStatementRequest {
+    format_id: String,
+    title: String,
+    text: String,
+    /// Partner codes (a subset of the format's members); absent: every member.
+    #[serde(default)]
+    releasable_to: Option<Vec<String>>,
+    /// Partners whose stance is required; absent: the whole audience.
+    #[serde(default)]
+    required: Option<Vec<String>>,
+    /// "unanimity" or "silence".
+    rule: String,
+    /// RFC 3339; required for the silence procedure.
+    #[serde(default)]
+    deadline: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct RevisionRequest {
+    title: String,
+    text: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct StanceRequest {
+    version: u32,
+    /// "endorse", "stand_aside" or "object" (an objection needs a reason).
+    stance: String,
+    #[serde(default)]
+    reason: String,
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(field: &'static str, v: &str) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(v.to_owned())).map_err(|_| {
+        ApiError::from(entente_node::NodeError::from(
+            entente_domain::DomainError::invalid(field, format!("{v:?} is not allowed")),
+        ))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/statements", responses((status = 200, body = Vec<Object>)))]
+async fn list_statements(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> R<Json<Vec<entente_node::statements::StatementView>>> {
+    Ok(Json(s.node.statements(&p).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/statements", request_body = NewStatementRequest,
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
+async fn create_statement(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<NewStatementRequest>,
+) -> R<(StatusCode, Json<entente_node::statements::StatementView>)> {
+    let n = entente_node::statements::NewStatement {
+        format_id: r.format_id,
+        title: r.title,
+        text: r.text,
+        releasable_to: r.releasable_to,
+        required: r.required,
+        rule: parse_enum("rule", &r.rule)?,
+        deadline: r.deadline,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(s.node.create_statement(&p, n).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/statements/{id}", params(("id" = String, Path)),
+    description = "The statement, its versions, the diff to the previous version, each required partner's stance on the current version, and its status.",
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_statement(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<entente_node::statements::StatementView>> {
+    Ok(Json(s.node.statement(&p, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/statements/{id}/versions", params(("id" = String, Path)), request_body = RevisionRequest,
+    description = "A new version (originator only). Stances on earlier versions no longer count.",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+async fn revise_statement(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<RevisionRequest>,
+) -> R<Json<entente_node::statements::StatementView>> {
+    Ok(Json(
+        s.node.revise_statement(&p, &id, &r.title, &r.text).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/statements/{id}/stance", params(("id" = String, Path)), request_body = StanceRequest,
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn take_stance(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<StanceRequest>,
+) -> R<Json<entente_node::statements::StatementView>> {
+    let stance = parse_enum("stance", &r.stance)?;
+    Ok(Json(
+        s.node
+            .take_stance(&p, &id, r.version, stance, &r.reason)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/statements/{id}/export", params(("id" = String, Path)),
+    description = "An adopted statement as one JSON document with every signature; `entente verify --statement FILE` checks it offline.",
+    responses((status = 200, body = Object), (status = 409, body = ErrorBody)))]
+async fn export_statement(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<entente_node::statements::StatementExport>> {
+    Ok(Json(s.node.export_statement(&p, &id).await?))
 }

@@ -83,9 +83,13 @@ enum Cmd {
         once: bool,
     },
     /// Check every stored log: signatures, chains, heads and fork evidence. Exits 1 on any problem.
+    /// With --statement, check an exported statement offline against this node's pinned keys.
     Verify {
         #[command(flatten)]
         dir: DirArg,
+        /// An exported adopted statement (JSON) to check instead of the logs.
+        #[arg(long)]
+        statement: Option<PathBuf>,
     },
     /// Import a STIX 2.1 bundle into a format's collection (batched, durable).
     Import {
@@ -361,7 +365,27 @@ async fn main() -> Result<()> {
                 bail!("sync with at least one peer failed");
             }
         }
-        Cmd::Verify { dir } => {
+        Cmd::Verify {
+            dir,
+            statement: Some(file),
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let text =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let doc: entente_node::statements::StatementExport = serde_json::from_slice(&text)
+                .with_context(|| format!("{}: not an exported statement", file.display()))?;
+            match entente_node::statements::verify_statement_export(&doc, |p| node.key_of(p)) {
+                Ok(msg) => println!("OK: {msg}"),
+                Err(e) => {
+                    eprintln!("FAILED: {}: {e}", file.display());
+                    std::process::exit(1);
+                }
+            }
+        }
+        Cmd::Verify {
+            dir,
+            statement: None,
+        } => {
             let node = entente_server::open(&dir.dir).await?;
             let pb = bar(0, "verify");
             let report = node.verify_all(|n| pb.set_position(n)).await?;

@@ -330,3 +330,72 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
         .unwrap();
     assert!(!page.contains(&id) && !page.contains("demo check"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_checks_an_exported_statement_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("eu");
+    assert!(
+        entente(&["init", "--dir", d(&dir), "--partner", "EU"])
+            .status
+            .success()
+    );
+    let doc = {
+        let node = entente_server::open(&dir).await.unwrap();
+        node.add_user("officer", entente_domain::Role::Officer, "officer-password")
+            .await
+            .unwrap();
+        let who = node.principal_for("officer").await.unwrap();
+        let f = node
+            .create_format(
+                &who,
+                entente_node::NewFormat {
+                    title: "F".into(),
+                    description: String::new(),
+                    topics: vec!["space".into()],
+                    members: vec!["EU".into()],
+                },
+            )
+            .await
+            .unwrap();
+        let st = node
+            .create_statement(
+                &who,
+                entente_node::statements::NewStatement {
+                    format_id: f.format_id,
+                    title: "Statement".into(),
+                    text: "We agree.".into(),
+                    releasable_to: None,
+                    required: None,
+                    rule: entente_domain::statement::AdoptionRule::Unanimity,
+                    deadline: None,
+                },
+            )
+            .await
+            .unwrap();
+        let id = st.state.statement_id;
+        node.take_stance(&who, &id, 1, entente_domain::statement::Stance::Endorse, "")
+            .await
+            .unwrap();
+        node.export_statement(&who, &id).await.unwrap()
+    };
+    let file = tmp.path().join("statement.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let o = entente(&["verify", "--dir", d(&dir), "--statement", d(&file)]);
+    assert!(
+        o.status.success() && text(&o).contains("OK"),
+        "{}",
+        text(&o)
+    );
+    let tampered = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("We agree.", "We disagree.");
+    std::fs::write(&file, tampered).unwrap();
+    let o = entente(&["verify", "--dir", d(&dir), "--statement", d(&file)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("FAILED") && text(&o).contains("altered"),
+        "{}",
+        text(&o)
+    );
+}

@@ -9,6 +9,7 @@ pub mod partner;
 pub mod payload;
 pub mod policy;
 pub mod role;
+pub mod statement;
 pub mod stix;
 pub mod taxonomy;
 pub mod tlp;

@@ -117,6 +117,8 @@ pub enum Payload {
     ItemRetract(ItemRetract),
     StixObjects(StixObjects),
     StixDelete(StixDelete),
+    StatementDraft(crate::statement::StatementDraft),
+    StatementStance(crate::statement::StatementStance),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,8 @@ impl Payload {
             Payload::ItemRetract(_) => "item.retract",
             Payload::StixObjects(_) => "stix.objects",
             Payload::StixDelete(_) => "stix.delete",
+            Payload::StatementDraft(_) => "statement.draft",
+            Payload::StatementStance(_) => "statement.stance",
         }
     }
 
@@ -156,6 +160,8 @@ impl Payload {
             Payload::ItemRetract(p) => serde_json::to_string(p),
             Payload::StixObjects(p) => serde_json::to_string(p),
             Payload::StixDelete(p) => serde_json::to_string(p),
+            Payload::StatementDraft(p) => serde_json::to_string(p),
+            Payload::StatementStance(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -178,6 +184,8 @@ impl Payload {
             "item.retract" => Payload::ItemRetract(p(kind, json)?),
             "stix.objects" => Payload::StixObjects(p(kind, json)?),
             "stix.delete" => Payload::StixDelete(p(kind, json)?),
+            "statement.draft" => Payload::StatementDraft(p(kind, json)?),
+            "statement.stance" => Payload::StatementStance(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -194,6 +202,8 @@ impl Payload {
             Payload::ItemRetract(p) => &p.item_id,
             Payload::StixObjects(p) => &p.format_id,
             Payload::StixDelete(p) => &p.stix_id,
+            Payload::StatementDraft(p) => &p.statement_id,
+            Payload::StatementStance(p) => &p.statement_id,
         }
     }
 }

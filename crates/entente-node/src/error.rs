@@ -20,6 +20,8 @@ pub enum NodeError {
     Forbidden(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("version {0} is not the statement's current version")]
+    UnknownVersion(u32),
     #[error("federation request rejected: {0}")]
     PeerAuth(PeerAuthError),
     #[error("peer {peer}: {reason}")]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fed;
 mod node;
+pub mod statements;
 pub mod sync;
 pub mod taxii;
 

@@ -5,6 +5,7 @@ use entente_domain::format::validate_charter;
 use entente_domain::item::validate_content;
 use entente_domain::payload::*;
 use entente_domain::policy::{self, Viewer};
+use entente_domain::statement::{StanceRecord, StatementState, StatementVersion, statement_hash};
 use entente_domain::{
     Audience, FormatState, FormatTemplate, ItemKind, ItemState, PartnerCode, Payload, Role, Tlp,
 };
@@ -480,6 +481,7 @@ impl Node {
     pub(crate) async fn fold(&self, entries: &[ParsedEntry]) -> Result<Vec<Projection>, NodeError> {
         let mut item_ids = Vec::new();
         let mut format_ids = Vec::new();
+        let mut statement_ids: Vec<String> = Vec::new();
         let mut parsed = Vec::with_capacity(entries.len());
         for e in entries {
             match Payload::parse(&e.header.kind, &e.payload) {
@@ -489,6 +491,9 @@ impl Node {
                         | Payload::ItemRevise(_)
                         | Payload::ItemRetract(_) => item_ids.push(p.subject().to_owned()),
                         Payload::StixObjects(_) | Payload::StixDelete(_) => {}
+                        Payload::StatementDraft(_) | Payload::StatementStance(_) => {
+                            statement_ids.push(p.subject().to_owned())
+                        }
                         _ => format_ids.push(p.subject().to_owned()),
                     }
                     parsed.push(Some(p));
@@ -514,6 +519,14 @@ impl Node {
                 slot.insert(f);
             }
         }
+        let mut statements: HashMap<String, Option<StatementState>> = HashMap::new();
+        for id in statement_ids {
+            if let std::collections::hash_map::Entry::Vacant(slot) = statements.entry(id) {
+                let st = self.store.statement(slot.key()).await?;
+                slot.insert(st);
+            }
+        }
+        let mut touched_statements: Vec<String> = Vec::new();
         let mut stix_out: Vec<Projection> = Vec::new();
         let mut touched_items: Vec<String> = Vec::new();
         let mut touched_formats: Vec<String> = Vec::new();
@@ -634,6 +647,71 @@ impl Node {
                     }
                     true
                 }
+                Payload::StatementDraft(d) => {
+                    let slot = statements.entry(d.statement_id.clone()).or_default();
+                    let hash = statement_hash(&d.text, d.version, &h.audience, &d.required);
+                    let version = StatementVersion {
+                        version: d.version,
+                        title: d.title.clone(),
+                        text: d.text.clone(),
+                        hash,
+                        at: h.ts.clone(),
+                        author: d.author.clone(),
+                        entry: (h.log.clone(), h.seq),
+                    };
+                    let ok = match slot {
+                        None => d.version == 1 && d.required.iter().all(|p| h.audience.contains(p)),
+                        Some(st) => {
+                            st.origin == h.origin
+                                && st.audience == h.audience
+                                && d.version == st.current().version + 1
+                        }
+                    };
+                    if ok {
+                        let st = slot.get_or_insert_with(|| StatementState {
+                            statement_id: d.statement_id.clone(),
+                            format_id: d.format_id.clone(),
+                            origin: h.origin.clone(),
+                            audience: h.audience.clone(),
+                            rule: d.rule,
+                            deadline: d.deadline.clone(),
+                            required: d.required.clone(),
+                            versions: vec![],
+                            stances: Default::default(),
+                        });
+                        st.rule = d.rule;
+                        st.deadline = d.deadline.clone();
+                        st.required = d.required.clone();
+                        st.versions.push(version);
+                        touched_statements.push(d.statement_id.clone());
+                    }
+                    ok
+                }
+                Payload::StatementStance(s) => match statements.get_mut(&s.statement_id) {
+                    Some(Some(st))
+                        if st.audience == h.audience
+                            && st.required.contains(&h.origin)
+                            && st
+                                .versions
+                                .iter()
+                                .any(|v| v.version == s.version && v.hash == s.hash) =>
+                    {
+                        st.stances.insert(
+                            h.origin.clone(),
+                            StanceRecord {
+                                version: s.version,
+                                stance: s.stance,
+                                reason: s.reason.clone(),
+                                at: h.ts.clone(),
+                                author: s.author.clone(),
+                                entry: (h.log.clone(), h.seq),
+                            },
+                        );
+                        touched_statements.push(s.statement_id.clone());
+                        true
+                    }
+                    _ => false,
+                },
                 Payload::StixDelete(d) => {
                     let held = self
                         .store
@@ -673,6 +751,13 @@ impl Node {
         for id in touched_items {
             if let Some(i) = items.remove(&id) {
                 out.push(Projection::Item(i));
+            }
+        }
+        touched_statements.sort();
+        touched_statements.dedup();
+        for id in touched_statements {
+            if let Some(Some(st)) = statements.remove(&id) {
+                out.push(Projection::Statement(st));
             }
         }
         out.extend(stix_out);

@@ -102,6 +102,9 @@ CREATE TABLE stix (
 CREATE INDEX stix_added ON stix (collection, date_added);
 CREATE TABLE taxii_status (status_id TEXT PRIMARY KEY, username TEXT NOT NULL, body TEXT NOT NULL);
 "#,
+    r#"
+CREATE TABLE statements (statement_id TEXT PRIMARY KEY, format_id TEXT NOT NULL, state TEXT NOT NULL);
+"#,
 ];
 
 /// Rows per multi-row INSERT: 200 rows × 5 columns stays far below SQLite's variable limit.
@@ -448,6 +451,18 @@ impl Store for SqliteStore {
             .map_err(be)?;
         }
         for p in projections {
+            if let Projection::Statement(st) = p {
+                sqlx::query(
+                    "INSERT INTO statements (statement_id, format_id, state) VALUES (?, ?, ?)
+                     ON CONFLICT (statement_id) DO UPDATE SET state = excluded.state",
+                )
+                .bind(&st.statement_id)
+                .bind(&st.format_id)
+                .bind(to_json(st))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            }
             if let Projection::StixDelete {
                 collection,
                 stix_id,
@@ -666,6 +681,28 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn statement(
+        &self,
+        id: &str,
+    ) -> Result<Option<entente_domain::statement::StatementState>> {
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT state FROM statements WHERE statement_id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(be)?;
+        s.as_deref().map(json).transpose()
+    }
+
+    async fn statements(&self) -> Result<Vec<entente_domain::statement::StatementState>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM statements ORDER BY statement_id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(be)?;
+        rows.iter().map(|s| json(s)).collect()
     }
 
     async fn put_status(&self, id: &str, username: &str, json: &str) -> Result<()> {

@@ -251,6 +251,31 @@ async fn stix(store: &dyn Store) {
         vec![other]
     );
 
+    // Statements upsert by id.
+    let st = entente_domain::statement::StatementState {
+        statement_id: "stmt-1".into(),
+        format_id: "coll".into(),
+        origin: code("EU"),
+        audience: a.clone(),
+        rule: entente_domain::statement::AdoptionRule::Unanimity,
+        deadline: None,
+        required: vec![code("EU")],
+        versions: vec![],
+        stances: Default::default(),
+    };
+    let h3 = LogHead {
+        seq: es3[0].header.seq,
+        hash: es3[0].hash,
+    };
+    let es4 = entries(&key, "EU", &a, h3, 1);
+    store
+        .append(&d, h3, &es4, &[Projection::Statement(st.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.statement("stmt-1").await.unwrap(), Some(st.clone()));
+    assert!(store.statements().await.unwrap().contains(&st));
+    assert_eq!(store.statement("stmt-2").await.unwrap(), None);
+
     store.put_status("st-1", "alice", "{}").await.unwrap();
     assert_eq!(
         store.status("st-1").await.unwrap(),

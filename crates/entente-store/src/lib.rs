@@ -80,6 +80,7 @@ pub enum Projection {
         collection: String,
         stix_id: String,
     },
+    Statement(entente_domain::statement::StatementState),
 }
 
 /// One version of a STIX object in a collection, with what releasability needs.
@@ -232,6 +233,13 @@ pub trait Store: Send + Sync + 'static {
     async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>>;
     /// The items with these ids that exist.
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>>;
+
+    // Joint statements.
+    async fn statement(
+        &self,
+        statement_id: &str,
+    ) -> Result<Option<entente_domain::statement::StatementState>>;
+    async fn statements(&self) -> Result<Vec<entente_domain::statement::StatementState>>;
 
     // STIX collections (TAXII).
     async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>>;

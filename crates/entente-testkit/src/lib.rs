@@ -76,6 +76,7 @@ pub struct TestNode {
     pub addr: Arc<RwLock<SocketAddr>>,
     pub token: String,
     pub key_seed: String,
+    clock: Arc<dyn entente_node::Clock>,
     server: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
     background: Option<BackgroundHandle>,
     cfg: NodeConfig,
@@ -138,7 +139,7 @@ impl TestNode {
             self.cfg.clone(),
             NodeKey::from_seed_hex(&self.key_seed)?,
             Arc::new(store),
-            Arc::new(SystemClock),
+            Arc::clone(&self.clock),
         )
         .await?;
         self.serve().await
@@ -174,6 +175,8 @@ pub struct ClusterOptions {
     pub page_size: u32,
     /// Periodic pull interval; long by default so tests observe push or explicit syncs.
     pub interval: Duration,
+    /// The clock every node uses (a `ManualClock` for deadline tests); the system clock if None.
+    pub clock: Option<Arc<dyn entente_node::Clock>>,
 }
 
 impl Default for ClusterOptions {
@@ -181,6 +184,7 @@ impl Default for ClusterOptions {
         ClusterOptions {
             page_size: 500,
             interval: Duration::from_secs(3600),
+            clock: None,
         }
     }
 }
@@ -208,7 +212,9 @@ impl Cluster {
             cfg.sync.on_start = false;
             cfg.sync.request_timeout = Duration::from_secs(10);
             let store = SqliteStore::open(&dir.join("entente.db")).await?;
-            let node = Node::new(cfg.clone(), key, Arc::new(store), Arc::new(SystemClock)).await?;
+            let clock: Arc<dyn entente_node::Clock> =
+                opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+            let node = Node::new(cfg.clone(), key, Arc::new(store), Arc::clone(&clock)).await?;
             node.add_user("admin", Role::Admin, "admin-password-1")
                 .await?;
             let token = node.create_token_for("admin", "test").await?;
@@ -219,6 +225,7 @@ impl Cluster {
                 addr: Arc::new(RwLock::new(([127, 0, 0, 1], 0).into())),
                 token,
                 key_seed,
+                clock,
                 server: None,
                 background: None,
                 cfg,

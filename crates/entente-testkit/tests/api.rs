@@ -468,6 +468,42 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     c3.headers = signed(&stranger, "NATO", "EU", logs, time_now());
     check(eu, c3, 401, ErrorCode::BadRequestSignature, s).await;
 
+    // Statements: a stance on a version that is not the current one.
+    let st = json!({"format_id": trio.format_id, "title": "s", "text": "t", "rule": "unanimity"});
+    let (code_, created) = send(eu, call("POST", "/api/v1/statements", &t).json(st)).await;
+    assert_eq!(code_, 201, "{created}");
+    let sid = created["state"]["statement_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stance = json!({"version": 9, "stance": "endorse"});
+    check(
+        eu,
+        call("POST", format!("/api/v1/statements/{sid}/stance"), &t).json(stance),
+        409,
+        ErrorCode::UnknownVersion,
+        s,
+    )
+    .await;
+    let stance = json!({"version": 1, "stance": "maybe"});
+    check(
+        eu,
+        call("POST", format!("/api/v1/statements/{sid}/stance"), &t).json(stance),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+    let silent = json!({"format_id": trio.format_id, "title": "s", "text": "t", "rule": "silence"});
+    check(
+        eu,
+        call("POST", "/api/v1/statements", &t).json(silent),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+
     // TAXII: the TAXII error shape carries the same codes.
     let basic = format!("Basic {}", base64_encode(&format!("admin:{}", eu.token)));
     let taxii = |path: String| {
