@@ -39,6 +39,10 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/statements",
             get(list_statements).post(create_statement),
         )
+        .route("/api/v1/alerts", get(list_alerts).post(raise_alert))
+        .route("/api/v1/alerts/overdue", get(overdue_alerts))
+        .route("/api/v1/alerts/{id}", get(get_alert))
+        .route("/api/v1/alerts/{id}/ack", post(ack_alert))
         .route("/api/v1/statements/{id}", get(get_statement))
         .route("/api/v1/statements/{id}/versions", post(revise_statement))
         .route("/api/v1/statements/{id}/stance", post(take_stance))
@@ -60,7 +64,7 @@ pub(crate) async fn not_found() -> ApiError {
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
         join_format, leave_format, close_format, export_stix, export_misp, list_items, create_item, get_item, revise_item,
-        retract_item, list_statements, create_statement, get_statement, revise_statement, take_stance,
+        retract_item, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
         export_statement, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
@@ -601,4 +605,88 @@ async fn export_statement(
     Path(id): Path<String>,
 ) -> R<Json<entente_node::statements::StatementExport>> {
     Ok(Json(s.node.export_statement(&p, &id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct NewAlertRequest {
+    format_id: String,
+    /// low, medium, high or critical.
+    severity: String,
+    title: String,
+    #[serde(default)]
+    text: String,
+    /// RFC 3339: when acknowledgements are due.
+    ack_deadline: String,
+    /// Partner codes; absent: every member of the format.
+    #[serde(default)]
+    releasable_to: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct AckRequest {
+    #[serde(default)]
+    note: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts", description = "Alerts you may see, newest first, each with the per-partner delivered/acknowledged/overdue board.",
+    responses((status = 200, body = Vec<Object>)))]
+async fn list_alerts(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> R<Json<Vec<entente_node::alerts::AlertView>>> {
+    Ok(Json(s.node.alerts(&p).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts", request_body = NewAlertRequest,
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
+async fn raise_alert(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<NewAlertRequest>,
+) -> R<(StatusCode, Json<entente_node::alerts::AlertView>)> {
+    let n = entente_node::alerts::NewAlert {
+        format_id: r.format_id,
+        severity: parse_enum("severity", &r.severity)?,
+        title: r.title,
+        text: r.text,
+        ack_deadline: r.ack_deadline,
+        releasable_to: r.releasable_to,
+    };
+    Ok((StatusCode::CREATED, Json(s.node.raise_alert(&p, n).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts/overdue", description = "The dashboard list of escalated alerts: partners overdue on acknowledging.",
+    responses((status = 200, body = Vec<Object>)))]
+async fn overdue_alerts(
+    State(s): State<AppState>,
+    _auth: Auth,
+) -> R<Json<Vec<(String, Vec<String>)>>> {
+    let list = s.node.overdue_alerts().await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|(id, ps)| (id, ps.into_iter().map(|p| p.to_string()).collect()))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_alert(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<entente_node::alerts::AlertView>> {
+    Ok(Json(s.node.alert(&p, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", params(("id" = String, Path)), request_body = AckRequest,
+    description = "Acknowledge for your partner (officers of a recipient partner).",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+async fn ack_alert(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<AckRequest>,
+) -> R<Json<entente_node::alerts::AlertView>> {
+    Ok(Json(s.node.acknowledge_alert(&p, &id, &r.note).await?))
 }

@@ -2,6 +2,7 @@
 //! payloads they are built from, and the releasability policy. Pure: this crate does no IO,
 //! keeps no global state and knows nothing of storage, HTTP or signatures.
 
+pub mod alert;
 pub mod format;
 pub mod item;
 pub mod misp;

@@ -119,6 +119,9 @@ pub enum Payload {
     StixDelete(StixDelete),
     StatementDraft(crate::statement::StatementDraft),
     StatementStance(crate::statement::StatementStance),
+    AlertRaise(crate::alert::AlertRaise),
+    AlertReceipt(crate::alert::AlertReceipt),
+    AlertAck(crate::alert::AlertAck),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +149,9 @@ impl Payload {
             Payload::StixDelete(_) => "stix.delete",
             Payload::StatementDraft(_) => "statement.draft",
             Payload::StatementStance(_) => "statement.stance",
+            Payload::AlertRaise(_) => "alert.raise",
+            Payload::AlertReceipt(_) => "alert.receipt",
+            Payload::AlertAck(_) => "alert.ack",
         }
     }
 
@@ -162,6 +168,9 @@ impl Payload {
             Payload::StixDelete(p) => serde_json::to_string(p),
             Payload::StatementDraft(p) => serde_json::to_string(p),
             Payload::StatementStance(p) => serde_json::to_string(p),
+            Payload::AlertRaise(p) => serde_json::to_string(p),
+            Payload::AlertReceipt(p) => serde_json::to_string(p),
+            Payload::AlertAck(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -186,6 +195,9 @@ impl Payload {
             "stix.delete" => Payload::StixDelete(p(kind, json)?),
             "statement.draft" => Payload::StatementDraft(p(kind, json)?),
             "statement.stance" => Payload::StatementStance(p(kind, json)?),
+            "alert.raise" => Payload::AlertRaise(p(kind, json)?),
+            "alert.receipt" => Payload::AlertReceipt(p(kind, json)?),
+            "alert.ack" => Payload::AlertAck(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -204,6 +216,9 @@ impl Payload {
             Payload::StixDelete(p) => &p.stix_id,
             Payload::StatementDraft(p) => &p.statement_id,
             Payload::StatementStance(p) => &p.statement_id,
+            Payload::AlertRaise(p) => &p.alert_id,
+            Payload::AlertReceipt(p) => &p.alert_id,
+            Payload::AlertAck(p) => &p.alert_id,
         }
     }
 }

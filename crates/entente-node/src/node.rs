@@ -479,9 +479,20 @@ impl Node {
     /// Entries that are authentic but semantically invalid (a revision by someone other than
     /// the originator, a duplicate id, an unknown kind) stay in the log and change nothing.
     pub(crate) async fn fold(&self, entries: &[ParsedEntry]) -> Result<Vec<Projection>, NodeError> {
+        Ok(self.fold_counting(entries).await?.0)
+    }
+
+    /// [`Node::fold`], also counting entries that did not apply because what they refer to
+    /// (an alert, a statement, a format) is not held yet.
+    pub(crate) async fn fold_counting(
+        &self,
+        entries: &[ParsedEntry],
+    ) -> Result<(Vec<Projection>, usize), NodeError> {
+        let mut missing = 0usize;
         let mut item_ids = Vec::new();
         let mut format_ids = Vec::new();
         let mut statement_ids: Vec<String> = Vec::new();
+        let mut alert_ids: Vec<String> = Vec::new();
         let mut parsed = Vec::with_capacity(entries.len());
         for e in entries {
             match Payload::parse(&e.header.kind, &e.payload) {
@@ -494,6 +505,9 @@ impl Node {
                         Payload::StatementDraft(_) | Payload::StatementStance(_) => {
                             statement_ids.push(p.subject().to_owned())
                         }
+                        Payload::AlertRaise(_)
+                        | Payload::AlertReceipt(_)
+                        | Payload::AlertAck(_) => alert_ids.push(p.subject().to_owned()),
                         _ => format_ids.push(p.subject().to_owned()),
                     }
                     parsed.push(Some(p));
@@ -527,12 +541,33 @@ impl Node {
             }
         }
         let mut touched_statements: Vec<String> = Vec::new();
+        let mut alerts: std::collections::BTreeMap<
+            String,
+            Option<entente_domain::alert::AlertState>,
+        > = Default::default();
+        for id in alert_ids {
+            if let std::collections::btree_map::Entry::Vacant(slot) = alerts.entry(id) {
+                let a = self.load_alert(slot.key()).await?;
+                slot.insert(a);
+            }
+        }
+        let mut touched_alerts: Vec<String> = Vec::new();
         let mut stix_out: Vec<Projection> = Vec::new();
         let mut touched_items: Vec<String> = Vec::new();
         let mut touched_formats: Vec<String> = Vec::new();
         for (e, p) in entries.iter().zip(parsed) {
             let Some(p) = p else { continue };
             let h = &e.header;
+            let subject_missing = match &p {
+                Payload::AlertReceipt(r) => !matches!(alerts.get(&r.alert_id), Some(Some(_))),
+                Payload::AlertAck(k) => !matches!(alerts.get(&k.alert_id), Some(Some(_))),
+                Payload::StatementStance(st) => {
+                    !matches!(statements.get(&st.statement_id), Some(Some(_)))
+                }
+                Payload::FormatLeave(l) => !matches!(formats.get(&l.format_id), Some(Some(_))),
+                Payload::FormatClose(c) => !matches!(formats.get(&c.format_id), Some(Some(_))),
+                _ => false,
+            };
             let ok = match p {
                 Payload::FormatCharter(c) => {
                     let members: std::collections::BTreeSet<_> =
@@ -712,6 +747,15 @@ impl Node {
                     }
                     _ => false,
                 },
+                p @ (Payload::AlertRaise(_) | Payload::AlertReceipt(_) | Payload::AlertAck(_)) => {
+                    match crate::alerts::apply(&mut alerts, e, &p) {
+                        Some(id) => {
+                            touched_alerts.push(id);
+                            true
+                        }
+                        None => false,
+                    }
+                }
                 Payload::StixDelete(d) => {
                     let held = self
                         .store
@@ -734,6 +778,9 @@ impl Node {
                     }
                 }
             };
+            if !ok && subject_missing {
+                missing += 1;
+            }
             if !ok {
                 tracing::warn!(log = %h.log, seq = h.seq, kind = %h.kind, "entry kept but not projected: it does not apply to the current state");
             }
@@ -760,8 +807,22 @@ impl Node {
                 out.push(Projection::Statement(st));
             }
         }
+        touched_alerts.sort();
+        touched_alerts.dedup();
+        for id in touched_alerts {
+            if let Some(Some(a)) = alerts.remove(&id) {
+                let state =
+                    serde_json::to_string(&a).map_err(|e| NodeError::Internal(e.to_string()))?;
+                out.push(Projection::Object {
+                    kind: crate::alerts::KIND,
+                    id,
+                    format_id: a.format_id,
+                    state,
+                });
+            }
+        }
         out.extend(stix_out);
-        Ok(out)
+        Ok((out, missing))
     }
 
     /// A node-local `date_added`: UTC with microseconds, strictly increasing, so TAXII paging

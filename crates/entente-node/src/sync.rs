@@ -70,6 +70,8 @@ pub enum PageOutcome {
         reason: String,
         fork: bool,
     },
+    /// Not applied yet: it refers to objects from other logs not held yet.
+    Deferred,
 }
 
 impl Node {
@@ -214,100 +216,117 @@ impl Node {
             .ok_or(NodeError::NotFound("peer url"))?;
         let offered: LogsResponse = self.fed_get(partner, &base, fed::PATH_LOGS).await?;
         report.logs_offered = offered.logs.len();
-        for remote in offered.logs {
-            let desc = LogDescriptor::new(remote.origin.clone(), remote.audience.clone());
-            if desc.log_id != remote.log_id {
-                self.metrics.reject("wrong_log");
-                report.rejected.push((
-                    remote.log_id.clone(),
-                    "log id does not match origin and audience".into(),
-                ));
-                continue;
-            }
-            if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
-                // Our own logs come back to us from peers; anything else here is a peer
-                // offering what we are not in the audience of.
-                if &desc.origin != self.partner() {
-                    self.metrics.reject("not_in_audience");
-                    report
-                        .rejected
-                        .push((desc.log_id.clone(), "not in audience".into()));
+        // Two passes: a page whose entries refer to something not held yet (a receipt before
+        // its alert, a stance before its statement, from logs of different origins) waits
+        // until the other logs of this round are in; the second pass applies it regardless.
+        let mut work: Vec<(fed::RemoteLog, bool)> =
+            offered.logs.into_iter().map(|l| (l, true)).collect();
+        let mut deferred = vec![];
+        let mut pass = 0;
+        while pass < 2 {
+            for (remote, defer) in std::mem::take(&mut work) {
+                let desc = LogDescriptor::new(remote.origin.clone(), remote.audience.clone());
+                if desc.log_id != remote.log_id {
+                    self.metrics.reject("wrong_log");
+                    report.rejected.push((
+                        remote.log_id.clone(),
+                        "log id does not match origin and audience".into(),
+                    ));
+                    continue;
                 }
-                continue;
-            }
-            let head = self
-                .store
-                .log(&desc.log_id)
-                .await?
-                .map(|l| l.head())
-                .unwrap_or(LogHead::EMPTY);
-            if head.seq >= remote.head_seq {
-                continue;
-            }
-            let page_path = |after: u64| {
-                format!(
-                    "{}?after={}&limit={}",
-                    fed::entries_path(&desc.log_id),
-                    after,
-                    self.cfg.sync.page_size
-                )
-            };
-            let mut page: EntriesResponse =
-                self.fed_get(partner, &base, &page_path(head.seq)).await?;
-            loop {
-                if page.entries.is_empty() {
-                    break;
+                if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
+                    // Our own logs come back to us from peers; anything else here is a peer
+                    // offering what we are not in the audience of.
+                    if &desc.origin != self.partner() {
+                        self.metrics.reject("not_in_audience");
+                        report
+                            .rejected
+                            .push((desc.log_id.clone(), "not in audience".into()));
+                    }
+                    continue;
                 }
-                // Fetch the next page while this one is verified and committed. If this one
-                // is rejected, the prefetched page is simply dropped.
-                let last_seq = page
-                    .entries
-                    .last()
-                    .and_then(|e| parse_entry(e).ok())
-                    .map(|p| p.header.seq)
-                    .unwrap_or(0);
-                let more = last_seq < remote.head_seq && last_seq > head.seq;
-                let entries = std::mem::take(&mut page.entries);
-                let (outcome, next) =
-                    tokio::join!(self.apply_page(partner, &desc, entries), async {
-                        if more {
-                            Some(
-                                self.fed_get::<EntriesResponse>(
-                                    partner,
-                                    &base,
-                                    &page_path(last_seq),
+                let head = self
+                    .store
+                    .log(&desc.log_id)
+                    .await?
+                    .map(|l| l.head())
+                    .unwrap_or(LogHead::EMPTY);
+                if head.seq >= remote.head_seq {
+                    continue;
+                }
+                let page_path = |after: u64| {
+                    format!(
+                        "{}?after={}&limit={}",
+                        fed::entries_path(&desc.log_id),
+                        after,
+                        self.cfg.sync.page_size
+                    )
+                };
+                let mut page: EntriesResponse =
+                    self.fed_get(partner, &base, &page_path(head.seq)).await?;
+                loop {
+                    if page.entries.is_empty() {
+                        break;
+                    }
+                    // Fetch the next page while this one is verified and committed. If this one
+                    // is rejected, the prefetched page is simply dropped.
+                    let last_seq = page
+                        .entries
+                        .last()
+                        .and_then(|e| parse_entry(e).ok())
+                        .map(|p| p.header.seq)
+                        .unwrap_or(0);
+                    let more = last_seq < remote.head_seq && last_seq > head.seq;
+                    let entries = std::mem::take(&mut page.entries);
+                    let (outcome, next) = tokio::join!(
+                        self.apply_page_with(partner, &desc, entries, defer),
+                        async {
+                            if more {
+                                Some(
+                                    self.fed_get::<EntriesResponse>(
+                                        partner,
+                                        &base,
+                                        &page_path(last_seq),
+                                    )
+                                    .await,
                                 )
-                                .await,
-                            )
-                        } else {
-                            None
+                            } else {
+                                None
+                            }
                         }
-                    });
-                match outcome? {
-                    PageOutcome::Applied {
-                        applied,
-                        duplicates,
-                        ..
-                    } => {
-                        report.entries_applied += applied;
-                        report.duplicates += duplicates;
-                        if applied == 0 {
+                    );
+                    match outcome? {
+                        PageOutcome::Applied {
+                            applied,
+                            duplicates,
+                            ..
+                        } => {
+                            report.entries_applied += applied;
+                            report.duplicates += duplicates;
+                            if applied == 0 {
+                                break;
+                            }
+                        }
+                        PageOutcome::Rejected { reason, fork } => {
+                            if fork {
+                                report.forks += 1;
+                            }
+                            report.rejected.push((desc.log_id.clone(), reason));
+                            break;
+                        }
+                        PageOutcome::Deferred => {
+                            deferred.push((remote.clone(), false));
                             break;
                         }
                     }
-                    PageOutcome::Rejected { reason, fork } => {
-                        if fork {
-                            report.forks += 1;
-                        }
-                        report.rejected.push((desc.log_id.clone(), reason));
-                        break;
+                    match next {
+                        Some(next) => page = next?,
+                        None => break,
                     }
                 }
-                match next {
-                    Some(next) => page = next?,
-                    None => break,
-                }
             }
+            work = std::mem::take(&mut deferred);
+            pass += 1;
         }
         Ok(())
     }
@@ -321,6 +340,17 @@ impl Node {
         from: &PartnerCode,
         desc: &LogDescriptor,
         entries: Vec<SignedEntry>,
+    ) -> Result<PageOutcome, NodeError> {
+        self.apply_page_with(from, desc, entries, false).await
+    }
+
+    /// [`Node::apply_page`], optionally deferring a page that refers to objects not held yet.
+    pub async fn apply_page_with(
+        &self,
+        from: &PartnerCode,
+        desc: &LogDescriptor,
+        entries: Vec<SignedEntry>,
+        defer: bool,
     ) -> Result<PageOutcome, NodeError> {
         let reject = |reason: String, kind: &str| {
             self.metrics.reject(kind);
@@ -440,7 +470,10 @@ impl Node {
                 return reject(err.to_string(), err.reason());
             }
             let parsed = new;
-            let projections = self.fold(parsed).await?;
+            let (projections, missing) = self.fold_counting(parsed).await?;
+            if defer && missing > 0 {
+                return Ok(PageOutcome::Deferred);
+            }
             let last = parsed.last().map(|p| p.header.seq).unwrap_or(head.seq);
             match self.store.append(desc, head, parsed, &projections).await {
                 Ok(()) => {
@@ -448,6 +481,7 @@ impl Node {
                         .applied
                         .fetch_add(parsed.len() as u64, Ordering::Relaxed);
                     self.announce(desc, last, Some(from.clone()));
+                    self.receipts_for(parsed).await;
                     return Ok(PageOutcome::Applied {
                         applied: parsed.len() as u64,
                         duplicates,
@@ -491,6 +525,7 @@ impl Node {
                     tokio::select! {
                         _ = stop.changed() => break,
                         _ = tick.tick() => {
+                            node.escalate_overdue();
                             for r in node.sync_once().await {
                                 if let Some(e) = r.error { tracing::debug!(peer = %r.partner, error = %e, "periodic sync failed"); }
                             }

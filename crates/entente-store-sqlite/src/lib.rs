@@ -105,6 +105,15 @@ CREATE TABLE taxii_status (status_id TEXT PRIMARY KEY, username TEXT NOT NULL, b
     r#"
 CREATE TABLE statements (statement_id TEXT PRIMARY KEY, format_id TEXT NOT NULL, state TEXT NOT NULL);
 "#,
+    r#"
+CREATE TABLE objects (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    format_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+"#,
 ];
 
 /// Rows per multi-row INSERT: 200 rows × 5 columns stays far below SQLite's variable limit.
@@ -451,6 +460,25 @@ impl Store for SqliteStore {
             .map_err(be)?;
         }
         for p in projections {
+            if let Projection::Object {
+                kind,
+                id,
+                format_id,
+                state,
+            } = p
+            {
+                sqlx::query(
+                    "INSERT INTO objects (kind, id, format_id, state) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state",
+                )
+                .bind(*kind)
+                .bind(id)
+                .bind(format_id)
+                .bind(state)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            }
             if let Projection::Statement(st) = p {
                 sqlx::query(
                     "INSERT INTO statements (statement_id, format_id, state) VALUES (?, ?, ?)
@@ -681,6 +709,23 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn object(&self, kind: &str, id: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT state FROM objects WHERE kind = ? AND id = ?")
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)
+    }
+
+    async fn objects(&self, kind: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT state FROM objects WHERE kind = ? ORDER BY id")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)
     }
 
     async fn statement(

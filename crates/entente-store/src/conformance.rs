@@ -276,6 +276,31 @@ async fn stix(store: &dyn Store) {
     assert!(store.statements().await.unwrap().contains(&st));
     assert_eq!(store.statement("stmt-2").await.unwrap(), None);
 
+    let h4 = LogHead {
+        seq: es4[0].header.seq,
+        hash: es4[0].hash,
+    };
+    let es5 = entries(&key, "EU", &a, h4, 1);
+    let obj = |state: &str| Projection::Object {
+        kind: "alert",
+        id: "al-1".into(),
+        format_id: "coll".into(),
+        state: state.into(),
+    };
+    store
+        .append(&d, h4, &es5, &[obj("{\"v\":1}"), obj("{\"v\":2}")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.object("alert", "al-1").await.unwrap().as_deref(),
+        Some("{\"v\":2}")
+    );
+    assert_eq!(store.object("action", "al-1").await.unwrap(), None);
+    assert_eq!(
+        store.objects("alert").await.unwrap(),
+        vec!["{\"v\":2}".to_owned()]
+    );
+
     store.put_status("st-1", "alice", "{}").await.unwrap();
     assert_eq!(
         store.status("st-1").await.unwrap(),

@@ -81,6 +81,14 @@ pub enum Projection {
         stix_id: String,
     },
     Statement(entente_domain::statement::StatementState),
+    /// The state of a coordination object (alert, action, exercise, project …) as JSON,
+    /// keyed by kind and id.
+    Object {
+        kind: &'static str,
+        id: String,
+        format_id: String,
+        state: String,
+    },
 }
 
 /// One version of a STIX object in a collection, with what releasability needs.
@@ -233,6 +241,10 @@ pub trait Store: Send + Sync + 'static {
     async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>>;
     /// The items with these ids that exist.
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>>;
+
+    // Coordination objects (alerts, actions, exercises, projects): JSON states by kind.
+    async fn object(&self, kind: &str, id: &str) -> Result<Option<String>>;
+    async fn objects(&self, kind: &str) -> Result<Vec<String>>;
 
     // Joint statements.
     async fn statement(

@@ -1,0 +1,254 @@
+//! Crisis alerts on a node: raising (officers), automatic signed delivery receipts when an
+//! alert arrives, acknowledgements by recipients' officers, the per-partner board, and
+//! escalation of overdue partners (re-notified on every sync tick, listed by `overdue`).
+
+use crate::auth::Principal;
+use crate::{Node, NodeError};
+use entente_domain::alert::*;
+use entente_domain::payload::Payload;
+use entente_domain::{PartnerCode, Role, policy};
+use entente_log::ParsedEntry;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const KIND: &str = "alert";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewAlert {
+    pub format_id: String,
+    pub severity: Severity,
+    pub title: String,
+    #[serde(default)]
+    pub text: String,
+    pub ack_deadline: String,
+    /// Absent: every member of the format.
+    #[serde(default)]
+    pub releasable_to: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertView {
+    pub alert: AlertState,
+    pub board: BTreeMap<PartnerCode, RecipientStatus>,
+    pub overdue: Vec<PartnerCode>,
+    /// Whether this node's partner still has to acknowledge.
+    pub awaiting_our_ack: bool,
+}
+
+impl Node {
+    pub(crate) async fn load_alert(&self, id: &str) -> Result<Option<AlertState>, NodeError> {
+        match self.store.object(KIND, id).await? {
+            Some(s) => Ok(Some(
+                serde_json::from_str(&s).map_err(|e| NodeError::Internal(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn alert_view(&self, a: AlertState) -> AlertView {
+        let now = self.clock.now_rfc3339();
+        let me = self.partner();
+        AlertView {
+            board: a.board(&now),
+            overdue: a.overdue(&now),
+            awaiting_our_ack: &a.origin != me && !a.acks.contains_key(me),
+            alert: a,
+        }
+    }
+
+    pub async fn raise_alert(&self, who: &Principal, n: NewAlert) -> Result<AlertView, NodeError> {
+        who.require(Role::Officer, "raise alerts")?;
+        let f = self
+            .store
+            .format(&n.format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))?;
+        let rel = match &n.releasable_to {
+            Some(v) => v
+                .iter()
+                .map(|p| self.parse_known_partner(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => f.members.iter().cloned().collect(),
+        };
+        let aud = policy::item_audience(self.partner(), Some(&rel), &f)?;
+        let mut r = AlertRaise {
+            alert_id: crate::new_id(),
+            format_id: f.format_id,
+            severity: n.severity,
+            title: n.title,
+            text: n.text,
+            ack_deadline: n.ack_deadline,
+            author: who.user_id(),
+        };
+        validate_raise(&mut r, &self.clock.now_rfc3339())?;
+        let id = r.alert_id.clone();
+        self.publish(&aud, &[Payload::AlertRaise(r)]).await?;
+        self.alert(who, &id).await
+    }
+
+    /// A human acknowledgement by an officer of a recipient partner.
+    pub async fn acknowledge_alert(
+        &self,
+        who: &Principal,
+        id: &str,
+        note: &str,
+    ) -> Result<AlertView, NodeError> {
+        who.require(Role::Officer, "acknowledge alerts")?;
+        let a = self
+            .load_alert(id)
+            .await?
+            .ok_or(NodeError::NotFound("alert"))?;
+        if &a.origin == self.partner() || !a.audience.contains(self.partner()) {
+            return Err(NodeError::Forbidden(
+                "acknowledge: this partner is not a recipient of the alert",
+            ));
+        }
+        if a.acks.contains_key(self.partner()) {
+            return Err(NodeError::Conflict("already acknowledged".into()));
+        }
+        let ack = AlertAck {
+            alert_id: id.to_owned(),
+            by: who.user_id(),
+            note: note.trim().to_owned(),
+        };
+        self.publish(&a.audience, &[Payload::AlertAck(ack)]).await?;
+        self.alert(who, id).await
+    }
+
+    pub async fn alert(&self, _who: &Principal, id: &str) -> Result<AlertView, NodeError> {
+        let a = self
+            .load_alert(id)
+            .await?
+            .filter(|a| a.audience.contains(self.partner()))
+            .ok_or(NodeError::NotFound("alert"))?;
+        Ok(self.alert_view(a))
+    }
+
+    pub async fn alerts(&self, _who: &Principal) -> Result<Vec<AlertView>, NodeError> {
+        let mut out = vec![];
+        for s in self.store.objects(KIND).await? {
+            let a: AlertState =
+                serde_json::from_str(&s).map_err(|e| NodeError::Internal(e.to_string()))?;
+            if a.audience.contains(self.partner()) {
+                out.push(self.alert_view(a));
+            }
+        }
+        out.sort_by(|a, b| b.alert.raised_at.cmp(&a.alert.raised_at));
+        Ok(out)
+    }
+
+    /// After entries from a peer are committed: sign a delivery receipt for every alert that
+    /// just arrived, so the sender sees it delivered without anyone acting.
+    pub(crate) async fn receipts_for(&self, entries: &[ParsedEntry]) {
+        for e in entries {
+            if e.header.kind != "alert.raise" || &e.header.origin == self.partner() {
+                continue;
+            }
+            let Ok(Payload::AlertRaise(r)) = Payload::parse(&e.header.kind, &e.payload) else {
+                continue;
+            };
+            match self.load_alert(&r.alert_id).await {
+                Ok(Some(a)) if !a.receipts.contains_key(self.partner()) => {
+                    let receipt = Payload::AlertReceipt(AlertReceipt {
+                        alert_id: r.alert_id.clone(),
+                    });
+                    if let Err(err) = self.publish(&a.audience, &[receipt]).await {
+                        tracing::warn!(alert = %r.alert_id, %err, "could not sign a delivery receipt");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Overdue recipients of this node's own alerts, to be re-notified and flagged.
+    pub async fn overdue_alerts(&self) -> Result<Vec<(String, Vec<PartnerCode>)>, NodeError> {
+        let now = self.clock.now_rfc3339();
+        let mut out = vec![];
+        for s in self.store.objects(KIND).await? {
+            let a: AlertState =
+                serde_json::from_str(&s).map_err(|e| NodeError::Internal(e.to_string()))?;
+            let overdue = a.overdue(&now);
+            if !overdue.is_empty() && a.audience.contains(self.partner()) {
+                out.push((a.alert_id, overdue));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The fold of alert entries into alert states (called from the node's fold).
+pub(crate) fn apply(
+    states: &mut BTreeMap<String, Option<AlertState>>,
+    e: &ParsedEntry,
+    p: &Payload,
+) -> Option<String> {
+    let h = &e.header;
+    match p {
+        Payload::AlertRaise(r) => {
+            let slot = states.entry(r.alert_id.clone()).or_default();
+            if slot.is_none() {
+                *slot = Some(AlertState::from_raise(r, &h.origin, &h.audience, &h.ts));
+                return Some(r.alert_id.clone());
+            }
+            None
+        }
+        Payload::AlertReceipt(r) => match states.get_mut(&r.alert_id) {
+            Some(Some(a)) if a.audience == h.audience && h.origin != a.origin => {
+                a.receipts
+                    .entry(h.origin.clone())
+                    .or_insert_with(|| h.ts.clone());
+                Some(r.alert_id.clone())
+            }
+            _ => None,
+        },
+        Payload::AlertAck(k) => match states.get_mut(&k.alert_id) {
+            Some(Some(a))
+                if a.audience == h.audience
+                    && h.origin != a.origin
+                    && k.by.ends_with(&format!("@{}", h.origin)) =>
+            {
+                a.receipts
+                    .entry(h.origin.clone())
+                    .or_insert_with(|| h.ts.clone());
+                a.acks.entry(h.origin.clone()).or_insert_with(|| AckRecord {
+                    by: k.by.clone(),
+                    at: h.ts.clone(),
+                    note: k.note.clone(),
+                });
+                Some(k.alert_id.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Node {
+    /// Re-notify partners that are overdue on this node's alerts (they pull at once if
+    /// reachable), and log each one so operators see the escalation.
+    pub(crate) fn escalate_overdue(self: &std::sync::Arc<Self>) {
+        let node = std::sync::Arc::clone(self);
+        tokio::spawn(async move {
+            let Ok(list) = node.overdue_alerts().await else {
+                return;
+            };
+            for (id, partners) in list {
+                let Ok(Some(a)) = node.load_alert(&id).await else {
+                    continue;
+                };
+                if &a.origin != node.partner() {
+                    continue;
+                }
+                for p in partners {
+                    tracing::warn!(alert = %id, partner = %p, "alert acknowledgement overdue: escalating");
+                    node.announce(
+                        &entente_log::LogDescriptor::new(a.origin.clone(), a.audience.clone()),
+                        0,
+                        None,
+                    );
+                }
+            }
+        });
+    }
+}
