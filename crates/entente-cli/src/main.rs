@@ -198,6 +198,14 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-results/sync.json")]
         out: PathBuf,
     },
+    /// Three demo nodes on loopback: NATO raises N alerts, EU and JPN acknowledge by API;
+    /// prints p50/p95/p99 of alert→receipt and alert→acknowledgement.
+    Alerts {
+        #[arg(long, default_value_t = 1000)]
+        alerts: u64,
+        #[arg(long, default_value = "bench-results/alerts.json")]
+        out: PathBuf,
+    },
     /// Generate a STIX bundle and time `entente import` of it (durable), with peak RSS.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
@@ -492,6 +500,31 @@ async fn main() -> Result<()> {
                     .with_context(|| format!("writing {}", p.display()))?,
                 None => println!("{bundle}"),
             }
+        }
+        Cmd::Bench {
+            cmd: BenchCmd::Alerts { alerts, out },
+        } => {
+            let work = tempdir_in_target()?;
+            let r = entente_server::bench::alerts(alerts, &work, &out).await;
+            let _ = std::fs::remove_dir_all(&work);
+            let r = r?;
+            println!(
+                "alert benchmark: {} alerts from NATO to EU and JPN (three nodes, loopback), acknowledged by API",
+                r.alerts
+            );
+            println!(
+                "  alert → receipt  p50 {:.0} ms  p95 {:.0} ms  p99 {:.0} ms  max {:.0} ms  (n={})",
+                r.receipt_ms.p50,
+                r.receipt_ms.p95,
+                r.receipt_ms.p99,
+                r.receipt_ms.max,
+                r.receipt_ms.n
+            );
+            println!(
+                "  alert → ack      p50 {:.0} ms  p95 {:.0} ms  p99 {:.0} ms  max {:.0} ms  (n={})",
+                r.ack_ms.p50, r.ack_ms.p95, r.ack_ms.p99, r.ack_ms.max, r.ack_ms.n
+            );
+            println!("  total {:.1} s; written to {}", r.seconds, out.display());
         }
         Cmd::Bench {
             cmd: BenchCmd::Import { objects, out },
