@@ -41,6 +41,26 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/api/v1/alerts", get(list_alerts).post(raise_alert))
         .route("/api/v1/alerts/overdue", get(overdue_alerts))
+        .route("/api/v1/actions", get(list_actions).post(create_action))
+        .route("/api/v1/actions/{id}", get(get_action))
+        .route("/api/v1/actions/{id}/progress", post(report_progress))
+        .route("/api/v1/formats/{id}/progress-report", get(progress_report))
+        .route("/api/v1/exercises", get(list_exercises).post(plan_exercise))
+        .route("/api/v1/exercises/{id}", get(get_exercise))
+        .route("/api/v1/exercises/{id}/respond", post(respond_exercise))
+        .route("/api/v1/exercises/{id}/lessons", post(add_lesson))
+        .route(
+            "/api/v1/projects",
+            get(list_projects).post(register_project),
+        )
+        .route("/api/v1/projects/match", get(match_projects))
+        .route("/api/v1/projects/{id}", get(get_project))
+        .route("/api/v1/projects/{id}/interest", post(express_interest))
+        .route("/api/v1/items/{id}/endorse", post(endorse_item))
+        .route(
+            "/api/v1/items/{id}/sightings",
+            get(item_reactions).post(record_sighting),
+        )
         .route("/api/v1/alerts/{id}", get(get_alert))
         .route("/api/v1/alerts/{id}/ack", post(ack_alert))
         .route("/api/v1/statements/{id}", get(get_statement))
@@ -64,7 +84,9 @@ pub(crate) async fn not_found() -> ApiError {
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
         join_format, leave_format, close_format, export_stix, export_misp, list_items, create_item, get_item, revise_item,
-        retract_item, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
+        retract_item, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
+        plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
+        get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
         export_statement, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
@@ -689,4 +711,254 @@ async fn ack_alert(
     ApiJson(r): ApiJson<AckRequest>,
 ) -> R<Json<entente_node::alerts::AlertView>> {
     Ok(Json(s.node.acknowledge_alert(&p, &id, &r.note).await?))
+}
+
+type V = serde_json::Value;
+
+fn to_value<T: serde::Serialize>(t: T) -> Json<V> {
+    Json(serde_json::to_value(t).unwrap_or(V::Null))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FormatFilter {
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/actions", params(FormatFilter), description = "Joint actions you may see (status derived from signed progress reports).", responses((status = 200, body = Vec<Object>)))]
+async fn list_actions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<FormatFilter>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.actions(&p, q.format.as_deref()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/actions", request_body = Object, description = "Create a joint action: format_id, title, description, group, topics, leads, participants, milestones [{title, due YYYY-MM-DD}] in date order.",
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
+async fn create_action(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<entente_node::coord::NewAction>,
+) -> R<(StatusCode, Json<V>)> {
+    Ok((
+        StatusCode::CREATED,
+        to_value(s.node.create_action(&p, r).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/actions/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_action(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.action(&p, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/actions/{id}/progress", params(("id" = String, Path)), request_body = Object,
+    description = "File a signed progress report (participants only): period, status, narrative, milestones [{milestone_id, done, note}]. Only a lead's report sets the status.",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+async fn report_progress(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<entente_node::coord::NewProgress>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.report_progress(&p, &id, r).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReportQuery {
+    /// e.g. 2026-H2.
+    period: String,
+    /// md (default), html or json.
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/formats/{id}/progress-report", params(("id" = String, Path), ReportQuery),
+    description = "The generated periodic progress report of a format (Markdown, HTML or JSON), stating the entries it was built from.",
+    responses((status = 200, body = String), (status = 404, body = ErrorBody)))]
+async fn progress_report(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> R<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let r = s.node.progress_report(&p, &id, &q.period).await?;
+    let (ct, body) = match q.format.as_deref().unwrap_or("md") {
+        "html" => ("text/html; charset=utf-8", r.html()),
+        "json" => (
+            "application/json",
+            serde_json::to_string(&r).unwrap_or_default(),
+        ),
+        _ => ("text/markdown; charset=utf-8", r.markdown()),
+    };
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(ct),
+    );
+    Ok(resp)
+}
+
+#[utoipa::path(get, path = "/api/v1/exercises", responses((status = 200, body = Vec<Object>)))]
+async fn list_exercises(State(s): State<AppState>, Auth(p): Auth) -> R<Json<V>> {
+    Ok(to_value(s.node.exercises(&p).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/exercises", request_body = Object, description = "Plan an exercise: format_id, name, start, end (YYYY-MM-DD), topics, invited, observers.",
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
+async fn plan_exercise(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<entente_node::coord::NewExercise>,
+) -> R<(StatusCode, Json<V>)> {
+    Ok((
+        StatusCode::CREATED,
+        to_value(s.node.plan_exercise(&p, r).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/exercises/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_exercise(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.exercise(&p, &id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct RespondRequest {
+    /// participate, observe or decline.
+    response: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/exercises/{id}/respond", params(("id" = String, Path)), request_body = RespondRequest, responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+async fn respond_exercise(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<RespondRequest>,
+) -> R<Json<V>> {
+    let resp = parse_enum("response", &r.response)?;
+    Ok(to_value(s.node.respond_exercise(&p, &id, resp).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct LessonRequest {
+    item_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/exercises/{id}/lessons", params(("id" = String, Path)), request_body = LessonRequest, responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+async fn add_lesson(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<LessonRequest>,
+) -> R<Json<V>> {
+    Ok(to_value(
+        s.node.add_exercise_lesson(&p, &id, &r.item_id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects", responses((status = 200, body = Vec<Object>)))]
+async fn list_projects(State(s): State<AppState>, Auth(p): Auth) -> R<Json<V>> {
+    Ok(to_value(s.node.projects(&p).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/projects", request_body = Object, description = "Register an industrial-cooperation project: format_id, title, capability_area, description, stage, participants, releasable_to.",
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
+async fn register_project(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<entente_node::coord::NewProject>,
+) -> R<(StatusCode, Json<V>)> {
+    Ok((
+        StatusCode::CREATED,
+        to_value(s.node.register_project(&p, r).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AreaQuery {
+    capability_area: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/match", params(AreaQuery), description = "Partners to bring together on a capability area, with the projects they share.",
+    responses((status = 200, body = Object)))]
+async fn match_projects(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<AreaQuery>,
+) -> R<Json<V>> {
+    Ok(to_value(
+        s.node.match_projects(&p, &q.capability_area).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_project(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.project(&p, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{id}/interest", params(("id" = String, Path)), request_body = ReasonRequest, responses((status = 200, body = Object)))]
+async fn express_interest(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ReasonRequest>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.express_interest(&p, &id, &r.reason).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/items/{id}/endorse", params(("id" = String, Path)), description = "Endorse a best practice for your partner (a signed entry, visible within the item's audience).",
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+async fn endorse_item(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.endorse(&p, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/items/{id}/sightings", params(("id" = String, Path)), description = "Endorsements and sightings of an item.",
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn item_reactions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<V>> {
+    Ok(to_value(s.node.reactions(&p, &id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct SightingRequest {
+    seen_at: String,
+    count: u32,
+    #[serde(default)]
+    note: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/items/{id}/sightings", params(("id" = String, Path)), request_body = SightingRequest, description = "Record a sighting: \"we saw this too\".",
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+async fn record_sighting(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<SightingRequest>,
+) -> R<Json<V>> {
+    Ok(to_value(
+        s.node
+            .sighting(&p, &id, &r.seen_at, r.count, &r.note)
+            .await?,
+    ))
 }

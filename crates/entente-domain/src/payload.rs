@@ -122,6 +122,15 @@ pub enum Payload {
     AlertRaise(crate::alert::AlertRaise),
     AlertReceipt(crate::alert::AlertReceipt),
     AlertAck(crate::alert::AlertAck),
+    ActionCreate(crate::coord::ActionCreate),
+    ActionProgress(crate::coord::ProgressReport),
+    ExercisePlan(crate::coord::ExercisePlan),
+    ExerciseRespond(crate::coord::ExerciseRespond),
+    ExerciseLesson(crate::coord::ExerciseLesson),
+    ProjectRegister(crate::coord::ProjectRegister),
+    ProjectInterest(crate::coord::ProjectInterest),
+    Endorse(crate::coord::Endorse),
+    Sighting(crate::coord::Sighting),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +161,15 @@ impl Payload {
             Payload::AlertRaise(_) => "alert.raise",
             Payload::AlertReceipt(_) => "alert.receipt",
             Payload::AlertAck(_) => "alert.ack",
+            Payload::ActionCreate(_) => "action.create",
+            Payload::ActionProgress(_) => "action.progress",
+            Payload::ExercisePlan(_) => "exercise.plan",
+            Payload::ExerciseRespond(_) => "exercise.respond",
+            Payload::ExerciseLesson(_) => "exercise.lesson",
+            Payload::ProjectRegister(_) => "project.register",
+            Payload::ProjectInterest(_) => "project.interest",
+            Payload::Endorse(_) => "reaction.endorse",
+            Payload::Sighting(_) => "reaction.sighting",
         }
     }
 
@@ -171,6 +189,15 @@ impl Payload {
             Payload::AlertRaise(p) => serde_json::to_string(p),
             Payload::AlertReceipt(p) => serde_json::to_string(p),
             Payload::AlertAck(p) => serde_json::to_string(p),
+            Payload::ActionCreate(p) => serde_json::to_string(p),
+            Payload::ActionProgress(p) => serde_json::to_string(p),
+            Payload::ExercisePlan(p) => serde_json::to_string(p),
+            Payload::ExerciseRespond(p) => serde_json::to_string(p),
+            Payload::ExerciseLesson(p) => serde_json::to_string(p),
+            Payload::ProjectRegister(p) => serde_json::to_string(p),
+            Payload::ProjectInterest(p) => serde_json::to_string(p),
+            Payload::Endorse(p) => serde_json::to_string(p),
+            Payload::Sighting(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -198,6 +225,15 @@ impl Payload {
             "alert.raise" => Payload::AlertRaise(p(kind, json)?),
             "alert.receipt" => Payload::AlertReceipt(p(kind, json)?),
             "alert.ack" => Payload::AlertAck(p(kind, json)?),
+            "action.create" => Payload::ActionCreate(p(kind, json)?),
+            "action.progress" => Payload::ActionProgress(p(kind, json)?),
+            "exercise.plan" => Payload::ExercisePlan(p(kind, json)?),
+            "exercise.respond" => Payload::ExerciseRespond(p(kind, json)?),
+            "exercise.lesson" => Payload::ExerciseLesson(p(kind, json)?),
+            "project.register" => Payload::ProjectRegister(p(kind, json)?),
+            "project.interest" => Payload::ProjectInterest(p(kind, json)?),
+            "reaction.endorse" => Payload::Endorse(p(kind, json)?),
+            "reaction.sighting" => Payload::Sighting(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -219,6 +255,15 @@ impl Payload {
             Payload::AlertRaise(p) => &p.alert_id,
             Payload::AlertReceipt(p) => &p.alert_id,
             Payload::AlertAck(p) => &p.alert_id,
+            Payload::ActionCreate(p) => &p.action_id,
+            Payload::ActionProgress(p) => &p.action_id,
+            Payload::ExercisePlan(p) => &p.exercise_id,
+            Payload::ExerciseRespond(p) => &p.exercise_id,
+            Payload::ExerciseLesson(p) => &p.exercise_id,
+            Payload::ProjectRegister(p) => &p.project_id,
+            Payload::ProjectInterest(p) => &p.project_id,
+            Payload::Endorse(p) => &p.subject,
+            Payload::Sighting(p) => &p.subject,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod coord;
 pub mod error;
 pub mod fed;
 mod node;

@@ -493,6 +493,7 @@ impl Node {
         let mut format_ids = Vec::new();
         let mut statement_ids: Vec<String> = Vec::new();
         let mut alert_ids: Vec<String> = Vec::new();
+        let mut coord_keys: Vec<(&'static str, String)> = Vec::new();
         let mut parsed = Vec::with_capacity(entries.len());
         for e in entries {
             match Payload::parse(&e.header.kind, &e.payload) {
@@ -508,6 +509,13 @@ impl Node {
                         Payload::AlertRaise(_)
                         | Payload::AlertReceipt(_)
                         | Payload::AlertAck(_) => alert_ids.push(p.subject().to_owned()),
+                        Payload::Endorse(_) | Payload::Sighting(_) => {
+                            item_ids.push(p.subject().to_owned());
+                            coord_keys.extend(crate::coord::key_of(&p));
+                        }
+                        _ if crate::coord::key_of(&p).is_some() => {
+                            coord_keys.extend(crate::coord::key_of(&p))
+                        }
                         _ => format_ids.push(p.subject().to_owned()),
                     }
                     parsed.push(Some(p));
@@ -552,6 +560,15 @@ impl Node {
             }
         }
         let mut touched_alerts: Vec<String> = Vec::new();
+        let mut coords: crate::coord::CoordMap = Default::default();
+        for (kind, id) in coord_keys {
+            if let std::collections::btree_map::Entry::Vacant(slot) = coords.entry((kind, id)) {
+                let c = self.load_coord(kind, &slot.key().1).await?;
+                slot.insert(c);
+            }
+        }
+        let mut touched_coords: Vec<(&'static str, String)> = Vec::new();
+        let mut coord_missing;
         let mut stix_out: Vec<Projection> = Vec::new();
         let mut touched_items: Vec<String> = Vec::new();
         let mut touched_formats: Vec<String> = Vec::new();
@@ -568,6 +585,7 @@ impl Node {
                 Payload::FormatClose(c) => !matches!(formats.get(&c.format_id), Some(Some(_))),
                 _ => false,
             };
+            coord_missing = false;
             let ok = match p {
                 Payload::FormatCharter(c) => {
                     let members: std::collections::BTreeSet<_> =
@@ -747,6 +765,24 @@ impl Node {
                     }
                     _ => false,
                 },
+                p @ (Payload::ActionCreate(_)
+                | Payload::ActionProgress(_)
+                | Payload::ExercisePlan(_)
+                | Payload::ExerciseRespond(_)
+                | Payload::ExerciseLesson(_)
+                | Payload::ProjectRegister(_)
+                | Payload::ProjectInterest(_)
+                | Payload::Endorse(_)
+                | Payload::Sighting(_)) => match crate::coord::apply(&mut coords, &items, e, &p) {
+                    Ok(key) => {
+                        touched_coords.push(key);
+                        true
+                    }
+                    Err(missing_subject) => {
+                        coord_missing = missing_subject;
+                        false
+                    }
+                },
                 p @ (Payload::AlertRaise(_) | Payload::AlertReceipt(_) | Payload::AlertAck(_)) => {
                     match crate::alerts::apply(&mut alerts, e, &p) {
                         Some(id) => {
@@ -778,7 +814,7 @@ impl Node {
                     }
                 }
             };
-            if !ok && subject_missing {
+            if !ok && (subject_missing || coord_missing) {
                 missing += 1;
             }
             if !ok {
@@ -805,6 +841,26 @@ impl Node {
         for id in touched_statements {
             if let Some(Some(st)) = statements.remove(&id) {
                 out.push(Projection::Statement(st));
+            }
+        }
+        touched_coords.sort();
+        touched_coords.dedup();
+        for key in touched_coords {
+            if let Some(Some(c)) = coords.remove(&key) {
+                let format_id = match &c {
+                    crate::coord::Coord::Action(a) => a.format_id.clone(),
+                    crate::coord::Coord::Exercise(x) => x.plan.format_id.clone(),
+                    crate::coord::Coord::Project(p) => p.project.format_id.clone(),
+                    crate::coord::Coord::Reactions(_) => String::new(),
+                };
+                let state =
+                    serde_json::to_string(&c).map_err(|e| NodeError::Internal(e.to_string()))?;
+                out.push(Projection::Object {
+                    kind: key.0,
+                    id: key.1,
+                    format_id,
+                    state,
+                });
             }
         }
         touched_alerts.sort();

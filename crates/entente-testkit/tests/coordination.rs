@@ -1,0 +1,315 @@
+//! Joint actions and progress reports, exercises, industrial projects, endorsements and
+//! sightings across nodes: identical state on every node in the audience, nothing outside it,
+//! and bad input refused.
+
+mod common;
+
+use common::*;
+use entente_domain::coord::{ActionStatus, ExerciseResponse, MilestoneUpdate};
+use entente_domain::partner::code;
+use entente_node::coord::{NewAction, NewExercise, NewMilestone, NewProgress, NewProject};
+use entente_testkit::{Cluster, TestNode};
+
+async fn same_object(nodes: &[&TestNode], kind: &str, id: &str) -> String {
+    let mut states = vec![];
+    for n in nodes {
+        states.push(
+            n.node
+                .store()
+                .object(kind, id)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{} lacks {kind} {id}", n.partner)),
+        );
+    }
+    assert!(
+        states.windows(2).all(|w| w[0] == w[1]),
+        "{kind} {id} differs between nodes"
+    );
+    states.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instrument_converges_within_its_audience_only() {
+    let c = Cluster::new(&["EU", "NATO", "JPN", "KOR"]).await.unwrap();
+    let (eu, nato, jpn, kor) = (c.node("EU"), c.node("NATO"), c.node("JPN"), c.node("KOR"));
+    let f = format(
+        eu,
+        "Transatlantic+ Japan — resilience",
+        &["EU", "NATO", "JPN", "KOR"],
+    )
+    .await;
+    c.sync_until_quiet().await;
+
+    // Joint action: EU leads, NATO and JPN participate; KOR is outside.
+    let mk = |dues: &[&str]| NewAction {
+        format_id: f.format_id.clone(),
+        title: "EXERCISE: Joint resilience baseline for ports".into(),
+        description: "Common action under countering hybrid threats.".into(),
+        group: "countering hybrid threats".into(),
+        topics: vec!["hybrid-threats".into(), "resilience".into()],
+        leads: vec!["EU".into()],
+        participants: vec!["NATO".into(), "JPN".into()],
+        milestones: dues
+            .iter()
+            .enumerate()
+            .map(|(i, d)| NewMilestone {
+                title: format!("Milestone {}", i + 1),
+                due: d.to_string(),
+            })
+            .collect(),
+    };
+    assert!(
+        eu.node
+            .create_action(&eu.admin(), mk(&["2026-12-31", "2026-01-31"]))
+            .await
+            .is_err(),
+        "milestone dates out of order"
+    );
+    let a = eu
+        .node
+        .create_action(&eu.admin(), mk(&["2026-01-31", "2027-06-30"]))
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let progress = |status, narrative: &str, done: bool| NewProgress {
+        period: "2026-H2".into(),
+        status,
+        narrative: narrative.into(),
+        milestones: vec![MilestoneUpdate {
+            milestone_id: "m1".into(),
+            done,
+            note: String::new(),
+        }],
+    };
+    nato.node
+        .report_progress(
+            &nato.admin(),
+            &a.action_id,
+            progress(ActionStatus::Stalled, "NATO input delivered", false),
+        )
+        .await
+        .unwrap();
+    eu.node
+        .report_progress(
+            &eu.admin(),
+            &a.action_id,
+            progress(ActionStatus::InProgress, "Baseline drafted", false),
+        )
+        .await
+        .unwrap();
+    assert!(
+        kor.node
+            .report_progress(
+                &kor.admin(),
+                &a.action_id,
+                progress(ActionStatus::Implemented, "x", true)
+            )
+            .await
+            .is_err(),
+        "KOR holds nothing"
+    );
+    c.sync_until_quiet().await;
+    let state = same_object(&[eu, nato, jpn], "action", &a.action_id).await;
+    assert!(
+        state.contains("\"status\":\"in_progress\""),
+        "the lead's report sets the status: {state}"
+    );
+    assert!(
+        kor.node
+            .store()
+            .object("action", &a.action_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        kor.node
+            .actions(&kor.admin(), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!contains(&db_bytes(kor), &a.action_id));
+    // The periodic report's numbers match the entries, on every node in the audience.
+    for n in [eu, nato, jpn] {
+        let r = n
+            .node
+            .progress_report(&n.admin(), &f.format_id, "2026-H2")
+            .await
+            .unwrap();
+        assert_eq!(r.actions, 1);
+        assert_eq!(r.by_status.get("in progress"), Some(&1));
+        assert_eq!(r.reports_in_period, 2);
+        assert_eq!(
+            (
+                r.contributions.get("EU"),
+                r.contributions.get("NATO"),
+                r.contributions.get("JPN")
+            ),
+            (Some(&1), Some(&1), None)
+        );
+        assert_eq!(r.overdue.len(), 1, "milestone 1 was due 2026-01-31");
+        assert_eq!(r.built_from.len(), 3, "one create and two progress entries");
+        assert!(r.markdown().contains("| in progress | 1 |"));
+        assert!(r.html().contains("<h1>Progress report"));
+    }
+    assert_eq!(
+        kor.node
+            .progress_report(&kor.admin(), &f.format_id, "2026-H2")
+            .await
+            .unwrap()
+            .actions,
+        0,
+        "no counts for KOR"
+    );
+
+    // Exercise: NATO organises, EU and JPN invited, KOR observes.
+    let x = nato
+        .node
+        .plan_exercise(
+            &nato.admin(),
+            NewExercise {
+                format_id: f.format_id.clone(),
+                name: "EXERCISE STEADFAST VELDRA (fictional)".into(),
+                start: "2027-03-01".into(),
+                end: "2027-03-05".into(),
+                topics: vec!["exercises".into(), "maritime-security".into()],
+                invited: vec!["EU".into(), "JPN".into()],
+                observers: vec!["KOR".into()],
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    eu.node
+        .respond_exercise(
+            &eu.admin(),
+            &x.plan.exercise_id,
+            ExerciseResponse::Participate,
+        )
+        .await
+        .unwrap();
+    kor.node
+        .respond_exercise(&kor.admin(), &x.plan.exercise_id, ExerciseResponse::Observe)
+        .await
+        .unwrap();
+    jpn.node
+        .respond_exercise(&jpn.admin(), &x.plan.exercise_id, ExerciseResponse::Decline)
+        .await
+        .unwrap();
+    let lesson = entente_node::NewItem {
+        format_id: f.format_id.clone(),
+        kind: "lesson-learned".into(),
+        title: "After action: liaison officers on day one".into(),
+        body: String::new(),
+        topics: vec!["exercises".into()],
+        tlp: Some("GREEN".into()),
+        releasable_to: Some(vec!["EU".into(), "JPN".into(), "KOR".into()]),
+        named_users: vec![],
+    };
+    let lesson = nato.node.create_item(&nato.admin(), lesson).await.unwrap();
+    nato.node
+        .add_exercise_lesson(&nato.admin(), &x.plan.exercise_id, &lesson.item_id)
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let xs = same_object(&[eu, nato, jpn, kor], "exercise", &x.plan.exercise_id).await;
+    assert!(
+        xs.contains(&lesson.item_id)
+            && xs.contains("\"KOR\":\"observe\"")
+            && xs.contains("\"JPN\":\"decline\""),
+        "{xs}"
+    );
+
+    // Project: JPN registers; EU expresses interest; KOR is outside the project's audience.
+    let p = jpn
+        .node
+        .register_project(
+            &jpn.admin(),
+            NewProject {
+                format_id: f.format_id.clone(),
+                title: "Unmanned maritime domain awareness demonstrator".into(),
+                capability_area: "maritime domain awareness".into(),
+                description: String::new(),
+                stage: "concept".into(),
+                participants: vec!["JPN".into(), "NATO".into()],
+                releasable_to: Some(vec!["EU".into(), "NATO".into()]),
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    eu.node
+        .express_interest(&eu.admin(), &p.project.project_id, "sensor integration")
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    same_object(&[eu, nato, jpn], "project", &p.project.project_id).await;
+    let m = eu
+        .node
+        .match_projects(&eu.admin(), "Maritime domain awareness")
+        .await
+        .unwrap();
+    assert_eq!(
+        m.keys().cloned().collect::<Vec<_>>(),
+        vec![code("EU"), code("JPN"), code("NATO")]
+    );
+    assert!(
+        kor.node
+            .match_projects(&kor.admin(), "maritime domain awareness")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Endorsement and sighting of a best practice released to EU, NATO and KOR.
+    let bp = entente_node::NewItem {
+        format_id: f.format_id.clone(),
+        kind: "best-practice".into(),
+        title: "Pre-agreed contact lists".into(),
+        body: String::new(),
+        topics: vec!["resilience".into()],
+        tlp: Some("GREEN".into()),
+        releasable_to: Some(vec!["NATO".into(), "KOR".into()]),
+        named_users: vec![],
+    };
+    let bp = eu.node.create_item(&eu.admin(), bp).await.unwrap();
+    c.sync_until_quiet().await;
+    nato.node.endorse(&nato.admin(), &bp.item_id).await.unwrap();
+    kor.node
+        .sighting(
+            &kor.admin(),
+            &bp.item_id,
+            "2026-11-20T10:00:00.000Z",
+            3,
+            "we saw this too",
+        )
+        .await
+        .unwrap();
+    assert!(
+        kor.node
+            .sighting(&kor.admin(), &bp.item_id, "yesterday", 1, "")
+            .await
+            .is_err()
+    );
+    assert!(
+        jpn.node.endorse(&jpn.admin(), &bp.item_id).await.is_err(),
+        "JPN may not see it"
+    );
+    c.sync_until_quiet().await;
+    let r = same_object(&[eu, nato, kor], "reactions", &bp.item_id).await;
+    assert!(
+        r.contains("\"NATO\"") && r.contains("we saw this too"),
+        "{r}"
+    );
+    assert!(
+        jpn.node
+            .store()
+            .object("reactions", &bp.item_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    c.stop().await;
+}
