@@ -315,6 +315,97 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     println!("EU -> JPN via push in the demo: {:?}", t0.elapsed());
+    // Every instrument is seeded, and the progress report's numbers match the actions.
+    for (path, min) in [
+        ("/api/v1/actions", 10),
+        ("/api/v1/statements", 2),
+        ("/api/v1/alerts", 2),
+        ("/api/v1/exercises", 1),
+        ("/api/v1/projects", 1),
+    ] {
+        let v: serde_json::Value = get(&eu, path).await.unwrap().json().await.unwrap();
+        assert!(v.as_array().is_some_and(|a| a.len() >= min), "{path}: {v}");
+    }
+    let statements: serde_json::Value = get(&eu, "/api/v1/statements")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<&str> = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["status"]["state"].as_str())
+        .collect();
+    assert!(
+        states.contains(&"adopted") && states.contains(&"pending"),
+        "{states:?}"
+    );
+    let hybrid = formats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["title"]
+                .as_str()
+                .unwrap()
+                .ends_with("hybrid threats and FIMI")
+        })
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let actions: serde_json::Value = get(&eu, &format!("/api/v1/actions?format={hybrid}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let n_actions = actions.as_array().unwrap().len();
+    let report: serde_json::Value = get(
+        &eu,
+        &format!("/api/v1/formats/{hybrid}/progress-report?period=2026-H2&format=json"),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(report["actions"].as_u64().unwrap() as usize, n_actions);
+    let reports: usize = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reports"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        report["reports_in_period"].as_u64().unwrap() as usize,
+        reports
+    );
+    let md = get(
+        &eu,
+        &format!("/api/v1/formats/{hybrid}/progress-report?period=2026-H2"),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        md.starts_with("# Progress report") && md.contains("## Built from"),
+        "{md}"
+    );
+    let html = get(
+        &eu,
+        &format!("/api/v1/formats/{hybrid}/progress-report?period=2026-H2&format=html"),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(html.contains("<h1>Progress report"));
     assert_eq!(
         get(&nato, &format!("/api/v1/items/{id}"))
             .await

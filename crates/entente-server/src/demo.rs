@@ -303,11 +303,329 @@ async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
     )
     .await?;
 
+    for _ in 0..2 {
+        for n in nodes {
+            n.sync_once().await;
+        }
+    }
+    nato.endorse(&admin(nato), &bp).await?;
+    jpn.endorse(&admin(jpn), &bp).await?;
+    jpn.sighting(
+        &admin(jpn),
+        &bp,
+        "2026-11-20T10:00:00.000Z",
+        2,
+        "used in our own exercise",
+    )
+    .await?;
+    seed_instruments(nodes, &maritime, &hybrid, &cyber, &edt).await?;
+
     // Converge once so the demo starts in a settled state.
     for _ in 0..2 {
         for n in nodes {
             n.sync_once().await;
         }
     }
+    Ok(())
+}
+
+/// Joint actions (grouped like the EU–NATO common actions of the 2016 Warsaw declaration and
+/// the later additions), statements, alerts, an exercise and an industrial project.
+async fn seed_instruments(
+    nodes: &[Arc<Node>],
+    maritime: &str,
+    hybrid: &str,
+    cyber: &str,
+    edt: &str,
+) -> Result<()> {
+    use entente_domain::coord::{ActionStatus, ExerciseResponse, MilestoneUpdate};
+    use entente_domain::statement::{AdoptionRule, Stance};
+    use entente_node::coord::{NewAction, NewExercise, NewMilestone, NewProgress, NewProject};
+    let (eu, nato, jpn) = (&nodes[0], &nodes[1], &nodes[2]);
+    let sync = || async {
+        for _ in 0..2 {
+            for n in nodes {
+                n.sync_once().await;
+            }
+        }
+    };
+    let actions: [(&str, &str, &str, &[&str], &[&str], &str); 10] = [
+        (
+            hybrid,
+            "countering hybrid threats",
+            "Joint situational awareness on hybrid threats",
+            &["hybrid-threats"],
+            &["EU", "NATO"],
+            "in_progress",
+        ),
+        (
+            maritime,
+            "operational cooperation including maritime issues",
+            "Coordinated maritime patrol information exchange",
+            &["maritime-security"],
+            &["NATO"],
+            "implemented",
+        ),
+        (
+            cyber,
+            "cyber security and defence",
+            "Exchange of cyber threat indicators and exercises",
+            &["cyber-defence"],
+            &["EU", "NATO"],
+            "in_progress",
+        ),
+        (
+            edt,
+            "defence capabilities",
+            "Coherent capability development on space situational awareness",
+            &["defence-capabilities", "space"],
+            &["EU"],
+            "agreed",
+        ),
+        (
+            edt,
+            "defence industry and research",
+            "Dialogue on emerging technologies in defence research",
+            &["defence-industry", "emerging-technologies"],
+            &["EU"],
+            "proposed",
+        ),
+        (
+            maritime,
+            "exercises",
+            "Parallel and coordinated crisis-management exercises",
+            &["exercises"],
+            &["NATO"],
+            "in_progress",
+        ),
+        (
+            hybrid,
+            "capacity-building of partners",
+            "Resilience capacity-building for partners",
+            &["capacity-building", "resilience"],
+            &["EU", "JPN"],
+            "stalled",
+        ),
+        (
+            maritime,
+            "military mobility",
+            "Military mobility across seas: port access procedures",
+            &["military-mobility"],
+            &["EU", "NATO"],
+            "in_progress",
+        ),
+        (
+            hybrid,
+            "counter-terrorism",
+            "Counter-terrorism financing information sharing",
+            &["counter-terrorism"],
+            &["EU"],
+            "agreed",
+        ),
+        (
+            cyber,
+            "resilience to CBRN risks",
+            "Resilience to CBRN risks: joint table-top series",
+            &["wmd-cbrn", "resilience"],
+            &["NATO"],
+            "proposed",
+        ),
+    ];
+    let mut created = vec![];
+    for (format_id, group, title, topics, leads, _) in &actions {
+        let node = if leads[0] == "NATO" { nato } else { eu };
+        let a = node
+            .create_action(
+                &admin(node),
+                NewAction {
+                    format_id: format_id.to_string(),
+                    title: format!("EXERCISE: {title}"),
+                    description: format!("{NOTICE}Common action area: {group}."),
+                    group: group.to_string(),
+                    topics: topics.iter().map(|t| t.to_string()).collect(),
+                    leads: leads.iter().map(|l| l.to_string()).collect(),
+                    participants: vec!["EU".into(), "NATO".into(), "JPN".into()],
+                    milestones: vec![
+                        NewMilestone {
+                            title: "Terms of reference agreed".into(),
+                            due: "2026-06-30".into(),
+                        },
+                        NewMilestone {
+                            title: "First joint deliverable".into(),
+                            due: "2027-03-31".into(),
+                        },
+                    ],
+                },
+            )
+            .await?;
+        created.push((a, node));
+    }
+    sync().await;
+    for ((a, lead), (_, _, _, _, _, status)) in created.iter().zip(actions.iter()) {
+        let status: ActionStatus =
+            serde_json::from_value(serde_json::Value::String(status.to_string()))?;
+        let done = matches!(status, ActionStatus::Implemented | ActionStatus::InProgress);
+        lead.report_progress(
+            &admin(lead),
+            &a.action_id,
+            NewProgress {
+                period: "2026-H2".into(),
+                status,
+                narrative: format!("{NOTICE}Lead's report for the second half of 2026."),
+                milestones: vec![MilestoneUpdate {
+                    milestone_id: "m1".into(),
+                    done,
+                    note: String::new(),
+                }],
+            },
+        )
+        .await?;
+        jpn.report_progress(
+            &admin(jpn),
+            &a.action_id,
+            NewProgress {
+                period: "2026-H2".into(),
+                status,
+                narrative: format!("{NOTICE}Japan's contribution this period."),
+                milestones: vec![],
+            },
+        )
+        .await?;
+    }
+    sync().await;
+
+    // Statements: one adopted by unanimity, one pending under the silence procedure.
+    let np = |title: &str, text: &str, rule, deadline: Option<String>| {
+        entente_node::statements::NewStatement {
+            format_id: hybrid.to_owned(),
+            title: title.to_owned(),
+            text: text.to_owned(),
+            releasable_to: None,
+            required: None,
+            rule,
+            deadline,
+        }
+    };
+    let adopted = eu
+        .create_statement(&admin(eu), np("EXERCISE: Joint statement on nuclear non-proliferation", "We, the EU, NATO and Japan, reaffirm our commitment to the Treaty on the Non-Proliferation of Nuclear Weapons (fictional exercise text).", AdoptionRule::Unanimity, None))
+        .await?;
+    sync().await;
+    for n in [eu, nato, jpn] {
+        n.take_stance(
+            &admin(n),
+            &adopted.state.statement_id,
+            1,
+            Stance::Endorse,
+            "",
+        )
+        .await?;
+    }
+    let deadline =
+        entente_node::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(7));
+    eu.create_statement(&admin(eu), np("EXERCISE: Statement on FIMI targeting elections", "We condemn foreign information manipulation and interference (fictional exercise text).", AdoptionRule::Silence, Some(deadline))).await?;
+    sync().await;
+
+    // Alerts: one acknowledged, one that falls overdue seconds after the demo starts.
+    let alert = |title: &str, secs: i64| entente_node::alerts::NewAlert {
+        format_id: maritime.to_owned(),
+        severity: entente_domain::alert::Severity::High,
+        title: title.to_owned(),
+        text: format!("{NOTICE}Acknowledge receipt."),
+        ack_deadline: entente_node::clock::rfc3339(
+            time::OffsetDateTime::now_utc() + time::Duration::seconds(secs),
+        ),
+        releasable_to: None,
+    };
+    let acked = nato
+        .raise_alert(
+            &admin(nato),
+            alert("EXERCISE: Undersea cable damage reported", 3600),
+        )
+        .await?;
+    nato.raise_alert(
+        &admin(nato),
+        alert(
+            "EXERCISE: GNSS jamming near the fictional Strait of Veldra",
+            2,
+        ),
+    )
+    .await?;
+    sync().await;
+    for n in [eu, jpn] {
+        n.acknowledge_alert(
+            &admin(n),
+            &acked.alert.alert_id,
+            "received, liaison desk informed",
+        )
+        .await?;
+    }
+
+    // An exercise with invitations and an after-action lesson; a project with interest.
+    let x = nato
+        .plan_exercise(
+            &admin(nato),
+            NewExercise {
+                format_id: maritime.to_owned(),
+                name: "EXERCISE STEADFAST VELDRA 2027 (fictional)".into(),
+                start: "2027-03-01".into(),
+                end: "2027-03-05".into(),
+                topics: vec!["exercises".into(), "maritime-security".into()],
+                invited: vec!["EU".into(), "JPN".into()],
+                observers: vec![],
+            },
+        )
+        .await?;
+    sync().await;
+    eu.respond_exercise(
+        &admin(eu),
+        &x.plan.exercise_id,
+        ExerciseResponse::Participate,
+    )
+    .await?;
+    jpn.respond_exercise(&admin(jpn), &x.plan.exercise_id, ExerciseResponse::Observe)
+        .await?;
+    let lesson = nato
+        .create_item(
+            &admin(nato),
+            NewItem {
+                format_id: maritime.to_owned(),
+                kind: "lesson-learned".into(),
+                title: "EXERCISE: After action — liaison officers embedded from day one".into(),
+                body: format!(
+                    "{NOTICE}Embedding liaison officers on day one halved coordination delays."
+                ),
+                topics: vec!["exercises".into()],
+                tlp: Some("GREEN".into()),
+                releasable_to: Some(vec!["EU".into(), "JPN".into(), "NATO".into()]),
+                named_users: vec![],
+            },
+        )
+        .await?;
+    nato.add_exercise_lesson(&admin(nato), &x.plan.exercise_id, &lesson.item_id)
+        .await?;
+    let p = jpn
+        .register_project(
+            &admin(jpn),
+            NewProject {
+                format_id: edt.to_owned(),
+                title: "EXERCISE: Unmanned maritime domain awareness demonstrator".into(),
+                capability_area: "maritime domain awareness".into(),
+                description: format!("{NOTICE}Fictional capability project."),
+                stage: "concept".into(),
+                participants: vec!["JPN".into()],
+                releasable_to: None,
+            },
+        )
+        .await?;
+    sync().await;
+    eu.express_interest(&admin(eu), &p.project.project_id, "sensor fusion")
+        .await?;
+    nato.express_interest(
+        &admin(nato),
+        &p.project.project_id,
+        "interoperability testing",
+    )
+    .await?;
+    sync().await;
     Ok(())
 }
