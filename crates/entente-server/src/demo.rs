@@ -349,7 +349,16 @@ async fn seed_instruments(
             }
         }
     };
-    let actions: [(&str, &str, &str, &[&str], &[&str], &str); 10] = [
+    // (format, common-action area, title, topics, leads, status reported by the lead)
+    type SeedAction<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a str,
+    );
+    let actions: [SeedAction; 10] = [
         (
             hybrid,
             "countering hybrid threats",
