@@ -45,8 +45,11 @@ pub struct Node {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) peers: RwLock<BTreeMap<PartnerCode, Peer>>,
-    /// Serialises this process's own appends; the store's head check covers other processes.
-    write_lock: Mutex<()>,
+    /// Serialises every fold-and-append in this process (own publications and received
+    /// pages): folds read and rewrite whole object states (an alert's receipts, a statement's
+    /// stances) that entries from several logs change, so two concurrent folds would lose one
+    /// another's update. The store's head check covers appends to one log from other processes.
+    pub(crate) write_lock: Mutex<()>,
     /// One sync at a time per peer, so pulls woken by pushes and by the timer do not race.
     pub(crate) sync_locks: std::sync::Mutex<HashMap<PartnerCode, Arc<Mutex<()>>>>,
     pub(crate) http: reqwest::Client,

@@ -381,6 +381,7 @@ impl Node {
             }
         }
         for _attempt in 0..3 {
+            let guard = self.write_lock.lock().await;
             let head = self
                 .store
                 .log(&desc.log_id)
@@ -481,6 +482,8 @@ impl Node {
                         .applied
                         .fetch_add(parsed.len() as u64, Ordering::Relaxed);
                     self.announce(desc, last, Some(from.clone()));
+                    // Receipts are publications of our own: they take the lock themselves.
+                    drop(guard);
                     self.receipts_for(parsed).await;
                     return Ok(PageOutcome::Applied {
                         applied: parsed.len() as u64,

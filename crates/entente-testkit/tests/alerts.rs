@@ -110,3 +110,62 @@ async fn receipts_acks_overdue_and_an_offline_recipient() {
     c.node_mut("EU").stop().await;
     c.stop().await;
 }
+
+/// Receipts and acknowledgements from two recipients arrive concurrently through different
+/// logs; none may be lost (each fold rewrites the whole alert state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_receipts_and_acks_from_several_logs_are_never_lost() {
+    let mut c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let f = format(c.node("NATO"), "Crisis cell", &["EU", "NATO", "JPN"]).await;
+    c.sync_until_quiet().await;
+    c.start_background();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let deadline =
+        entente_node::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+    let mut ids = vec![];
+    for i in 0..30 {
+        let n = NewAlert {
+            format_id: f.format_id.clone(),
+            severity: Severity::Medium,
+            title: format!("alert {i}"),
+            text: String::new(),
+            ack_deadline: deadline.clone(),
+            releasable_to: None,
+        };
+        ids.push(
+            nato.node
+                .raise_alert(&nato.admin(), n)
+                .await
+                .unwrap()
+                .alert
+                .alert_id,
+        );
+    }
+    let ack_all = |n: &entente_testkit::TestNode| {
+        let (node, who, ids) = (n.node.clone(), n.admin(), ids.clone());
+        tokio::spawn(async move {
+            for id in ids {
+                while node.acknowledge_alert(&who, &id, "").await.is_err() {
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        })
+    };
+    let (a, b) = (ack_all(eu), ack_all(jpn));
+    a.await.unwrap();
+    b.await.unwrap();
+    eventually("every receipt and ack at NATO", async || {
+        let mut all = true;
+        for id in &ids {
+            let v = nato.node.alert(&nato.admin(), id).await.unwrap();
+            all &= v.alert.acks.len() == 2 && v.alert.receipts.len() == 2;
+        }
+        if !all {
+            nato.node.sync_once().await;
+        }
+        all
+    })
+    .await;
+    c.stop().await;
+}

@@ -494,6 +494,73 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
         s,
     )
     .await;
+    // Coordination: milestone dates out of order, a progress report by a non-participant,
+    // an acknowledgement by a non-recipient — each refused, nothing stored.
+    let action = |dues: [&str; 2], leads: &[&str]| {
+        json!({"format_id": trio.format_id, "title": "a", "topics": ["resilience"], "leads": leads, "participants": ["JPN"],
+            "milestones": [{"title": "one", "due": dues[0]}, {"title": "two", "due": dues[1]}]})
+    };
+    check(
+        eu,
+        call("POST", "/api/v1/actions", &t).json(action(["2027-01-01", "2026-01-01"], &["EU"])),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+    let (code_, a) = send(
+        eu,
+        call("POST", "/api/v1/actions", &t).json(action(["2026-01-01", "2027-01-01"], &["NATO"])),
+    )
+    .await;
+    assert_eq!(code_, 201, "{a}");
+    let progress = json!({"period": "2026-H2", "status": "in_progress", "narrative": "EU is not a participant"});
+    check(
+        eu,
+        call(
+            "POST",
+            format!(
+                "/api/v1/actions/{}/progress",
+                a["action_id"].as_str().unwrap()
+            ),
+            &t,
+        )
+        .json(progress),
+        403,
+        ErrorCode::Forbidden,
+        s,
+    )
+    .await;
+    let alert = json!({"format_id": trio.format_id, "severity": "high", "title": "a", "ack_deadline": "2099-01-01T00:00:00.000Z"});
+    let (code_, al) = send(eu, call("POST", "/api/v1/alerts", &t).json(alert)).await;
+    assert_eq!(code_, 201, "{al}");
+    let ack = json!({"note": "the raiser is not a recipient"});
+    check(
+        eu,
+        call(
+            "POST",
+            format!(
+                "/api/v1/alerts/{}/ack",
+                al["alert"]["alert_id"].as_str().unwrap()
+            ),
+            &t,
+        )
+        .json(ack),
+        403,
+        ErrorCode::Forbidden,
+        s,
+    )
+    .await;
+    let late = json!({"format_id": trio.format_id, "severity": "high", "title": "a", "ack_deadline": "2001-01-01T00:00:00.000Z"});
+    check(
+        eu,
+        call("POST", "/api/v1/alerts", &t).json(late),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+
     let silent = json!({"format_id": trio.format_id, "title": "s", "text": "t", "rule": "silence"});
     check(
         eu,
