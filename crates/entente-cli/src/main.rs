@@ -203,6 +203,9 @@ enum BenchCmd {
     Alerts {
         #[arg(long, default_value_t = 1000)]
         alerts: u64,
+        /// Pause between two raises (40 ms = 25 alerts/s).
+        #[arg(long, default_value_t = 40)]
+        interval_ms: u64,
         #[arg(long, default_value = "bench-results/alerts.json")]
         out: PathBuf,
     },
@@ -502,15 +505,20 @@ async fn main() -> Result<()> {
             }
         }
         Cmd::Bench {
-            cmd: BenchCmd::Alerts { alerts, out },
+            cmd:
+                BenchCmd::Alerts {
+                    alerts,
+                    interval_ms,
+                    out,
+                },
         } => {
             let work = tempdir_in_target()?;
-            let r = entente_server::bench::alerts(alerts, &work, &out).await;
+            let r = entente_server::bench::alerts(alerts, interval_ms, &work, &out).await;
             let _ = std::fs::remove_dir_all(&work);
             let r = r?;
             println!(
-                "alert benchmark: {} alerts from NATO to EU and JPN (three nodes, loopback), acknowledged by API",
-                r.alerts
+                "alert benchmark: {} alerts from NATO to EU and JPN, one every {} ms (three nodes, loopback), acknowledged by API",
+                r.alerts, r.interval_ms
             );
             println!(
                 "  alert → receipt  p50 {:.0} ms  p95 {:.0} ms  p99 {:.0} ms  max {:.0} ms  (n={})",

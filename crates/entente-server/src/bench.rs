@@ -370,6 +370,7 @@ pub async fn import(objects: u64, work: &Path, out: &Path) -> Result<ImportBench
 #[derive(Debug, Serialize)]
 pub struct AlertBenchResult {
     pub alerts: u64,
+    pub interval_ms: u64,
     pub recipients: u64,
     pub receipt_ms: Percentiles,
     pub ack_ms: Percentiles,
@@ -415,7 +416,7 @@ fn ms_between(a: &str, b: &str) -> Option<f64> {
 /// JPN through the REST API; a client per recipient acknowledges each through the REST API as
 /// soon as it sees it. Latencies come from the signed entries' timestamps (one host, one clock):
 /// raise → delivery receipt (automatic, by push) and raise → acknowledgement.
-pub async fn alerts(n: u64, work: &Path, out: &Path) -> Result<AlertBenchResult> {
+pub async fn alerts(n: u64, interval_ms: u64, work: &Path, out: &Path) -> Result<AlertBenchResult> {
     let base = loop {
         let p = free_port()?;
         if p < 65000 && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
@@ -502,7 +503,7 @@ pub async fn alerts(n: u64, work: &Path, out: &Path) -> Result<AlertBenchResult>
                 .unwrap_or_default()
                 .to_owned(),
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(interval_ms)).await;
     }
     // Wait until NATO holds both acknowledgements of every alert.
     let wait_until = Instant::now() + Duration::from_secs(300);
@@ -549,6 +550,7 @@ pub async fn alerts(n: u64, work: &Path, out: &Path) -> Result<AlertBenchResult>
     demo.stop().await;
     let result = AlertBenchResult {
         alerts: n,
+        interval_ms,
         recipients: 2,
         receipt_ms: percentiles(receipt),
         ack_ms: percentiles(ack),
