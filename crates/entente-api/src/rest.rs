@@ -41,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/api/v1/alerts", get(list_alerts).post(raise_alert))
         .route("/api/v1/alerts/overdue", get(overdue_alerts))
+        .route("/api/v1/analytics/network", get(network_view))
         .route("/api/v1/actions", get(list_actions).post(create_action))
         .route("/api/v1/actions/{id}", get(get_action))
         .route("/api/v1/actions/{id}/progress", post(report_progress))
@@ -84,7 +85,7 @@ pub(crate) async fn not_found() -> ApiError {
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
         join_format, leave_format, close_format, export_stix, export_misp, list_items, create_item, get_item, revise_item,
-        retract_item, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
+        retract_item, network_view, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
         plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
         export_statement, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
@@ -961,4 +962,30 @@ async fn record_sighting(
             .sighting(&p, &id, &r.seen_at, r.count, &r.note)
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NetworkQuery {
+    topic: Option<String>,
+    /// RFC 3339 (or YYYY-MM-DD): items created at or after.
+    since: Option<String>,
+    /// Items created before.
+    until: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/analytics/network", params(NetworkQuery),
+    description = "The cooperation network formed by the audiences of the items you may see: partners, weighted edges, degree centralization (1.0 = hub-and-spokes), a strength-weighted variant, density, triangular exchange, and the monthly trend.",
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+async fn network_view(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<NetworkQuery>,
+) -> R<Json<V>> {
+    let f = entente_node::analytics::NetworkFilter {
+        topic: q.topic,
+        since: q.since,
+        until: q.until,
+    };
+    Ok(to_value(s.node.network(&p, f).await?))
 }

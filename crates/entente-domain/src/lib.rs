@@ -3,6 +3,7 @@
 //! keeps no global state and knows nothing of storage, HTTP or signatures.
 
 pub mod alert;
+pub mod analytics;
 pub mod coord;
 pub mod format;
 pub mod item;

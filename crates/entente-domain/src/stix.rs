@@ -367,14 +367,19 @@ pub fn stix_type_of(kind: ItemKind) -> &'static str {
     }
 }
 
-/// The STIX id an item is served under: a name-based (v5) UUID of the item id, because STIX
-/// tools expect v4/v5 UUIDs and item ids are time-ordered v7.
+/// The STIX id an item is served under. Item ids are time-ordered v7 UUIDs, which STIX tools
+/// reject; the same 128 bits with the version nibble set to 4 keep the id unique, stable and
+/// time-ordered (so the index of served objects grows at its end instead of at random places).
 pub fn item_stix_id(it: &ItemState) -> String {
-    format!(
-        "{}--{}",
-        stix_type_of(it.kind),
-        Uuid::new_v5(&namespace(), format!("item:{}", it.item_id).as_bytes())
-    )
+    let u = Uuid::parse_str(&it.item_id)
+        .map(|u| {
+            let mut b = *u.as_bytes();
+            b[6] = (b[6] & 0x0f) | 0x40;
+            b[8] = (b[8] & 0x3f) | 0x80;
+            Uuid::from_bytes(b)
+        })
+        .unwrap_or_else(|_| Uuid::new_v5(&namespace(), format!("item:{}", it.item_id).as_bytes()));
+    format!("{}--{}", stix_type_of(it.kind), u)
 }
 
 #[cfg(test)]

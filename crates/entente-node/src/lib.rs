@@ -4,6 +4,7 @@
 //! storage only through `dyn Store` and names no concrete backend; it defines no routes.
 
 pub mod alerts;
+pub mod analytics;
 pub mod auth;
 pub mod clock;
 pub mod config;

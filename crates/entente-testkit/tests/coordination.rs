@@ -313,3 +313,88 @@ async fn every_instrument_converges_within_its_audience_only() {
     );
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_view_counts_only_what_the_viewer_may_see() {
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(eu, "Trio", &["EU", "NATO", "JPN"]).await;
+    c.sync_until_quiet().await;
+    item(
+        eu,
+        &f.format_id,
+        "to all",
+        Some("GREEN"),
+        Some(&["EU", "NATO", "JPN"]),
+    )
+    .await;
+    item(
+        eu,
+        &f.format_id,
+        "EU-JPN 1",
+        Some("GREEN"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
+    item(
+        jpn,
+        &f.format_id,
+        "EU-JPN 2",
+        Some("AMBER"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
+    item(
+        nato,
+        &f.format_id,
+        "NATO-JPN",
+        Some("GREEN"),
+        Some(&["NATO", "JPN"]),
+    )
+    .await;
+    c.sync_until_quiet().await;
+    let at = |n: &entente_testkit::TestNode| {
+        let (node, who) = (n.node.clone(), n.admin());
+        async move {
+            node.network(&who, Default::default())
+                .await
+                .unwrap()
+                .network
+        }
+    };
+    let j = at(jpn).await;
+    assert_eq!(j.entries, 4);
+    assert_eq!(j.triangles, 1);
+    assert_eq!(j.triangular_entries, 1);
+    let w = |s: &entente_domain::analytics::NetworkStats, a: &str, b: &str| {
+        s.edges
+            .iter()
+            .find(|e| e.a == code(a) && e.b == code(b))
+            .map(|e| e.weight)
+    };
+    assert_eq!(
+        (
+            w(&j, "EU", "JPN"),
+            w(&j, "JPN", "NATO"),
+            w(&j, "EU", "NATO")
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    // NATO sees neither EU-JPN item: no edge weight or count comes from them.
+    let n = at(nato).await;
+    assert_eq!(n.entries, 2);
+    assert_eq!(w(&n, "EU", "JPN"), Some(1), "only the item to all three");
+    assert!(
+        nato.node
+            .network(
+                &nato.admin(),
+                entente_node::analytics::NetworkFilter {
+                    topic: Some("gossip".into()),
+                    ..Default::default()
+                }
+            )
+            .await
+            .is_err()
+    );
+    c.stop().await;
+}

@@ -1,0 +1,83 @@
+//! The cooperation-network view of a node: computed only from items the caller may see (an
+//! item hidden from the caller never contributes an edge, a weight or a count).
+
+use crate::auth::Principal;
+use crate::{Node, NodeError};
+use entente_domain::analytics::{NetworkStats, network};
+use entente_domain::policy;
+use entente_store::ItemQuery;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NetworkFilter {
+    pub topic: Option<String>,
+    /// RFC 3339 or a date: items created at or after.
+    pub since: Option<String>,
+    /// Items created before.
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkView {
+    pub filter: NetworkFilter,
+    pub network: NetworkStats,
+    /// The same measures month by month (YYYY-MM), for the trend.
+    pub trend: Vec<(String, NetworkStats)>,
+}
+
+impl Node {
+    pub async fn network(
+        &self,
+        who: &Principal,
+        f: NetworkFilter,
+    ) -> Result<NetworkView, NodeError> {
+        if let Some(t) = &f.topic
+            && !entente_domain::taxonomy::is_topic(t)
+        {
+            return Err(entente_domain::DomainError::UnknownTopic(t.clone()).into());
+        }
+        let viewer = who.viewer();
+        let mut q = ItemQuery {
+            topic: f.topic.clone(),
+            limit: 5000,
+            ..Default::default()
+        };
+        let mut visible = vec![];
+        loop {
+            let page = self.store.items(&q).await?;
+            let done = page.len() < q.limit as usize;
+            q.after = page.last().map(|i| i.item_id.clone());
+            for it in page {
+                if !policy::user_may_see_item(&viewer, &it) {
+                    continue;
+                }
+                if f.since
+                    .as_deref()
+                    .is_some_and(|s| it.created_at.as_str() < s)
+                    || f.until
+                        .as_deref()
+                        .is_some_and(|u| it.created_at.as_str() >= u)
+                {
+                    continue;
+                }
+                visible.push((it.created_at[..7].to_owned(), it.audience));
+            }
+            if done {
+                break;
+            }
+        }
+        let mut by_month: BTreeMap<String, Vec<entente_domain::Audience>> = BTreeMap::new();
+        for (m, a) in &visible {
+            by_month.entry(m.clone()).or_default().push(a.clone());
+        }
+        Ok(NetworkView {
+            network: network(visible.iter().map(|(_, a)| a)),
+            trend: by_month
+                .into_iter()
+                .map(|(m, auds)| (m, network(&auds)))
+                .collect(),
+            filter: f,
+        })
+    }
+}
