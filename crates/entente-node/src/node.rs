@@ -659,7 +659,14 @@ impl Node {
                             && it.retracted.is_none() =>
                     {
                         it.apply_revise(&r, &h.ts);
-                        stix_out.push(Projection::Stix(self.item_stix_row(it)));
+                        // Items keep only their current version in the collection.
+                        let row = self.item_stix_row(it);
+                        drop_pending(&mut stix_out, &row.collection, &row.stix_id);
+                        stix_out.push(Projection::StixDelete {
+                            collection: row.collection.clone(),
+                            stix_id: row.stix_id.clone(),
+                        });
+                        stix_out.push(Projection::Stix(row));
                         touched_items.push(r.item_id.clone());
                         true
                     }
@@ -668,9 +675,11 @@ impl Node {
                 Payload::ItemRetract(r) => match items.get_mut(&r.item_id) {
                     Some(it) if it.origin == h.origin && it.log_id == h.log => {
                         it.apply_retract(&r, &h.ts);
+                        let stix_id = entente_domain::stix::item_stix_id(it);
+                        drop_pending(&mut stix_out, &it.format_id, &stix_id);
                         stix_out.push(Projection::StixDelete {
                             collection: it.format_id.clone(),
-                            stix_id: entente_domain::stix::item_stix_id(it),
+                            stix_id,
                         });
                         touched_items.push(r.item_id.clone());
                         true
@@ -807,6 +816,7 @@ impl Node {
                         })
                         .await?;
                     if !held.is_empty() && held.iter().all(|r| r.origin == h.origin) {
+                        drop_pending(&mut stix_out, &d.format_id, &d.stix_id);
                         stix_out.push(Projection::StixDelete {
                             collection: d.format_id.clone(),
                             stix_id: d.stix_id.clone(),
@@ -905,7 +915,6 @@ impl Node {
     }
 
     fn item_stix_row(&self, it: &ItemState) -> entente_store::StixRow {
-        let obj = entente_domain::stix::item_to_stix(it);
         entente_store::StixRow {
             collection: it.format_id.clone(),
             stix_id: entente_domain::stix::item_stix_id(it),
@@ -918,7 +927,8 @@ impl Node {
             tlp: it.tlp,
             author: it.author.clone(),
             named_users: it.named_users.clone(),
-            raw: obj.to_string(),
+            // Rendered when served (see `taxii`): cheaper to store, and always the current version.
+            raw: format!("{ITEM_MARKER}{}", it.item_id),
         }
     }
 
@@ -986,11 +996,7 @@ impl Node {
         partner: &str,
     ) -> Result<FormatState, NodeError> {
         who.require(Role::Officer, "admit members")?;
-        let f = self
-            .store
-            .format(format_id)
-            .await?
-            .ok_or(NodeError::NotFound("format"))?;
+        let f = self.format(format_id).await?;
         policy::may_convene(self.partner(), &f)?;
         let partner = self.parse_known_partner(partner)?;
         if f.members.contains(&partner) {
@@ -1007,10 +1013,7 @@ impl Node {
             &[Payload::FormatJoin(FormatJoin { partner, charter })],
         )
         .await?;
-        self.store
-            .format(format_id)
-            .await?
-            .ok_or(NodeError::NotFound("format"))
+        self.format(format_id).await
     }
 
     /// This node's partner leaves a format.
@@ -1020,11 +1023,7 @@ impl Node {
         format_id: &str,
     ) -> Result<FormatState, NodeError> {
         who.require(Role::Officer, "leave formats")?;
-        let f = self
-            .store
-            .format(format_id)
-            .await?
-            .ok_or(NodeError::NotFound("format"))?;
+        let f = self.format(format_id).await?;
         if !f.members.contains(self.partner()) {
             return Err(entente_domain::PolicyError::NotAMember(self.partner().clone()).into());
         }
@@ -1034,10 +1033,7 @@ impl Node {
             partner: self.partner().clone(),
         };
         self.publish(&aud, &[Payload::FormatLeave(leave)]).await?;
-        self.store
-            .format(format_id)
-            .await?
-            .ok_or(NodeError::NotFound("format"))
+        self.format(format_id).await
     }
 
     pub async fn close_format(
@@ -1047,11 +1043,7 @@ impl Node {
         reason: &str,
     ) -> Result<FormatState, NodeError> {
         who.require(Role::Officer, "close formats")?;
-        let f = self
-            .store
-            .format(format_id)
-            .await?
-            .ok_or(NodeError::NotFound("format"))?;
+        let f = self.format(format_id).await?;
         policy::may_convene(self.partner(), &f)?;
         let aud = policy::format_audience(&f.members);
         let close = FormatClose {
@@ -1059,10 +1051,7 @@ impl Node {
             reason: reason.to_owned(),
         };
         self.publish(&aud, &[Payload::FormatClose(close)]).await?;
-        self.store
-            .format(format_id)
-            .await?
-            .ok_or(NodeError::NotFound("format"))
+        self.format(format_id).await
     }
 
     pub async fn formats(&self) -> Result<Vec<FormatState>, NodeError> {
@@ -1366,4 +1355,14 @@ impl Node {
 /// A time-ordered id (UUIDv7): appends stay at the end of indexes and reveal no counts.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The `raw` of a STIX row that stands for an item: the item id after this prefix.
+pub const ITEM_MARKER: &str = "entente-item:";
+
+/// Drop rows a fold was about to add for this object (it is being replaced or removed).
+fn drop_pending(out: &mut Vec<Projection>, collection: &str, stix_id: &str) {
+    out.retain(
+        |p| !matches!(p, Projection::Stix(r) if r.collection == collection && r.stix_id == stix_id),
+    );
 }

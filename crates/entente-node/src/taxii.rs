@@ -726,6 +726,7 @@ impl Node {
         }
         let more = out.len() > limit as usize;
         out.truncate(limit as usize);
+        self.render_items(&mut out).await?;
         let next = if more {
             out.last()
                 .map(|r| self.next_token(who, &fmt.format_id, &r.date_added))
@@ -776,6 +777,37 @@ impl Node {
             };
             self.publish(&aud, &[Payload::StixDelete(d)]).await?;
         }
+        Ok(())
+    }
+}
+
+impl Node {
+    /// Rows that stand for items are rendered as STIX from the item's current state.
+    async fn render_items(&self, rows: &mut Vec<StixRow>) -> Result<(), NodeError> {
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.raw.strip_prefix(crate::ITEM_MARKER).map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let items: HashMap<String, entente_domain::ItemState> = self
+            .store
+            .items_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|i| (i.item_id.clone(), i))
+            .collect();
+        rows.retain_mut(|r| match r.raw.strip_prefix(crate::ITEM_MARKER) {
+            None => true,
+            Some(id) => match items.get(id) {
+                Some(it) => {
+                    r.raw = stix::item_to_stix(it).to_string();
+                    true
+                }
+                None => false,
+            },
+        });
         Ok(())
     }
 }

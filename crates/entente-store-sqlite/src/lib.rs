@@ -407,6 +407,22 @@ impl Store for SqliteStore {
             }
             q.execute(&mut *tx).await.map_err(be)?;
         }
+        // Deletions first: a fold that replaces or removes a STIX object emits the delete and
+        // drops any row it was about to add, so removing before adding is always right.
+        for p in projections {
+            if let Projection::StixDelete {
+                collection,
+                stix_id,
+            } = p
+            {
+                sqlx::query("DELETE FROM stix WHERE collection = ? AND stix_id = ?")
+                    .bind(collection)
+                    .bind(stix_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+            }
+        }
         let stix: Vec<&StixRow> = projections
             .iter()
             .filter_map(|p| {
@@ -502,18 +518,6 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(be)?;
-            }
-            if let Projection::StixDelete {
-                collection,
-                stix_id,
-            } = p
-            {
-                sqlx::query("DELETE FROM stix WHERE collection = ? AND stix_id = ?")
-                    .bind(collection)
-                    .bind(stix_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(be)?;
             }
             if let Projection::Format(f) = p {
                 sqlx::query(
