@@ -133,6 +133,20 @@ enum Cmd {
         #[arg(long)]
         misp: bool,
     },
+    /// Call this node's REST API as a local user, e.g.
+    /// `entente api GET /api/v1/alerts` or `entente api POST /api/v1/actions --data '{…}'`.
+    /// Prints the JSON answer; exits 1 on an error status.
+    Api {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long, default_value = "admin")]
+        user: String,
+        method: String,
+        path: String,
+        /// A JSON body.
+        #[arg(long)]
+        data: Option<String>,
+    },
     /// Benchmarks that print figures and write them to a file.
     Bench {
         #[command(subcommand)]
@@ -412,6 +426,25 @@ async fn main() -> Result<()> {
                 std::process::exit(1);
             }
             println!("all logs verify");
+        }
+        Cmd::Api {
+            dir,
+            user,
+            method,
+            path,
+            data,
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let (status, body) =
+                entente_server::call_api(node, &user, &method, &path, data.as_deref()).await?;
+            match serde_json::from_str::<serde_json::Value>(&body) {
+                Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+                Err(_) => println!("{body}"),
+            }
+            if status >= 400 {
+                eprintln!("HTTP {status}");
+                std::process::exit(1);
+            }
         }
         Cmd::Import {
             dir,

@@ -490,3 +490,88 @@ async fn verify_checks_an_exported_statement_offline() {
         text(&o)
     );
 }
+
+/// Every instrument is reachable from the command line through `entente api`.
+#[test]
+fn the_api_command_reaches_every_instrument() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("eu");
+    assert!(
+        entente(&["init", "--dir", d(&dir), "--partner", "EU"])
+            .status
+            .success()
+    );
+    assert!(
+        entente(&[
+            "user",
+            "add",
+            "--dir",
+            d(&dir),
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--password",
+            "admin-password"
+        ])
+        .status
+        .success()
+    );
+    let o = entente(&[
+        "api",
+        "--dir",
+        d(&dir),
+        "POST",
+        "/api/v1/formats",
+        "--data",
+        r#"{"title":"F","topics":["space"],"members":["EU"]}"#,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = f["id"].as_str().unwrap();
+    let body =
+        format!(r#"{{"format_id":"{id}","title":"S","text":"We agree.","rule":"unanimity"}}"#);
+    let o = entente(&[
+        "api",
+        "--dir",
+        d(&dir),
+        "POST",
+        "/api/v1/statements",
+        "--data",
+        &body,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let body = format!(
+        r#"{{"format_id":"{id}","title":"A","topics":["space"],"leads":["EU"],"milestones":[{{"title":"m","due":"2027-01-01"}}]}}"#
+    );
+    assert!(
+        entente(&[
+            "api",
+            "--dir",
+            d(&dir),
+            "POST",
+            "/api/v1/actions",
+            "--data",
+            &body
+        ])
+        .status
+        .success()
+    );
+    let o = entente(&["api", "--dir", d(&dir), "GET", "/api/v1/statements"]);
+    assert!(
+        o.status.success() && text(&o).contains("We agree."),
+        "{}",
+        text(&o)
+    );
+    let o = entente(&[
+        "api",
+        "--dir",
+        d(&dir),
+        "POST",
+        "/api/v1/alerts",
+        "--data",
+        "{not json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("malformed_json"), "{}", text(&o));
+}

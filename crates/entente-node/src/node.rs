@@ -386,6 +386,30 @@ impl Node {
         self.create_token(&self.principal(&user), label).await
     }
 
+    /// A short-lived session token for a local user, for operator commands run on the node
+    /// itself (`entente api`); it expires after five minutes.
+    pub async fn session_for(&self, username: &str) -> Result<String, NodeError> {
+        let user = self
+            .store
+            .user(username)
+            .await?
+            .ok_or(NodeError::NotFound("user"))?;
+        let secret = auth::new_token_secret()?;
+        self.store
+            .create_token(&TokenRecord {
+                token_hash: auth::token_hash(&secret),
+                username: user.username,
+                label: "cli".into(),
+                kind: TokenKind::Session,
+                created_at: self.now(),
+                expires_at: Some(crate::clock::rfc3339(
+                    self.clock.now() + std::time::Duration::from_secs(300),
+                )),
+            })
+            .await?;
+        Ok(secret)
+    }
+
     /// The principal of a local user by name (for operator commands run on the node itself).
     pub async fn principal_for(&self, username: &str) -> Result<Principal, NodeError> {
         let user = self

@@ -136,3 +136,35 @@ pub fn generate_password() -> Result<String> {
 pub fn default_demo_dir() -> PathBuf {
     PathBuf::from("entente-demo")
 }
+
+/// Call the node's own REST API in-process as a local user (the `entente api` command): every
+/// instrument the API offers is available from the command line, with the same checks.
+pub async fn call_api(
+    node: Arc<Node>,
+    user: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, String)> {
+    use tower::ServiceExt;
+    let token = node.session_for(user).await?;
+    let mut req = axum::http::Request::builder()
+        .method(method.to_ascii_uppercase().as_str())
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(axum::body::Body::from(body.unwrap_or("").to_owned()))
+        .context("building the request")?;
+    let resp = entente_api::router(node)
+        .oneshot(req)
+        .await
+        .context("calling the API")?;
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 256 * 1024 * 1024)
+        .await
+        .context("reading the answer")?;
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+}
