@@ -6,6 +6,7 @@
 pub mod error;
 pub mod extract;
 mod fed_routes;
+pub mod metrics;
 mod rest;
 pub mod taxii;
 pub mod views;
@@ -20,17 +21,27 @@ pub use error::{ApiError, ErrorCode};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub node: Arc<Node>,
+    pub http: Arc<metrics::HttpMetrics>,
 }
 
 /// The whole router of a node: REST, OpenAPI, health and federation.
 pub fn router(node: Arc<Node>) -> Router {
     let limit = node.config().max_body_bytes;
-    let state = AppState { node };
+    let state = AppState {
+        node,
+        http: Arc::default(),
+    };
     Router::new()
         .merge(rest::routes())
         .merge(fed_routes::routes())
         .merge(taxii::routes())
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route("/readyz", axum::routing::get(metrics::readyz))
         .fallback(rest::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

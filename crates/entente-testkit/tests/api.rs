@@ -730,6 +730,53 @@ async fn the_rest_api_happy_path_and_openapi_document() {
         (200, Some("wrong"), Some(""))
     );
 
+    // Metrics label requests by route template, never by id; readiness answers.
+    let resp = entente_api::router(eu.node.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/readyz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let app = entente_api::router(eu.node.clone());
+    let _ = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri(format!("/api/v1/items/{id}"))
+                .header("authorization", format!("Bearer {t}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let m = app
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        axum::body::to_bytes(m.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(
+            r#"entente_http_requests_total{method="GET",route="/api/v1/items/{id}",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(&id), "no ids in metrics labels");
+
     let (st, tk) = send(
         eu,
         call("POST", "/api/v1/tokens", &t).json(json!({"label": "script"})),

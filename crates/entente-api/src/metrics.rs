@@ -1,0 +1,100 @@
+//! `/metrics` in the Prometheus text format and `/readyz`. Labels are route templates and
+//! reason codes only: never an id, a partner outside the node, or anything from an entry.
+
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// (method, route template, status) → (requests, seconds).
+type RouteStats = BTreeMap<(String, String, u16), (u64, f64)>;
+
+/// Request counts and latency sums by method, route template and status.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    by_route: Mutex<RouteStats>,
+}
+
+pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let t0 = Instant::now();
+    let resp = next.run(req).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let mut m = s.http.by_route.lock().unwrap_or_else(|e| e.into_inner());
+    let e = m
+        .entry((method, route, resp.status().as_u16()))
+        .or_default();
+    e.0 += 1;
+    e.1 += secs;
+    resp
+}
+
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    let mut out = String::new();
+    out.push_str("# HELP entente_http_requests_total HTTP requests by method, route and status.\n# TYPE entente_http_requests_total counter\n");
+    let routes = s
+        .http
+        .by_route
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for ((m, r, st), (n, _)) in &routes {
+        out.push_str(&format!(
+            "entente_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# HELP entente_http_request_seconds_sum Time spent answering, by method and route.\n# TYPE entente_http_request_seconds_sum counter\n");
+    for ((m, r, st), (_, secs)) in &routes {
+        out.push_str(&format!("entente_http_request_seconds_sum{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {secs:.6}\n"));
+    }
+    let c = s.node.sync_counters();
+    out.push_str("# HELP entente_sync_entries_applied_total Entries received from peers and applied.\n# TYPE entente_sync_entries_applied_total counter\n");
+    out.push_str(&format!(
+        "entente_sync_entries_applied_total {}\n",
+        c.applied.load(std::sync::atomic::Ordering::Relaxed)
+    ));
+    out.push_str("# HELP entente_sync_duplicates_total Entries received again and skipped.\n# TYPE entente_sync_duplicates_total counter\n");
+    out.push_str(&format!(
+        "entente_sync_duplicates_total {}\n",
+        c.duplicates.load(std::sync::atomic::Ordering::Relaxed)
+    ));
+    out.push_str("# HELP entente_sync_rejected_total Sync pages rejected, by reason.\n# TYPE entente_sync_rejected_total counter\n");
+    for (reason, n) in c.rejected() {
+        out.push_str(&format!(
+            "entente_sync_rejected_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
+    if let Ok(forks) = s.node.forks().await {
+        out.push_str(&format!("# HELP entente_forks Fork evidence held.\n# TYPE entente_forks gauge\nentente_forks {}\n", forks.len()));
+    }
+    if let Ok(overdue) = s.node.overdue_alerts().await {
+        let n: usize = overdue.iter().map(|(_, p)| p.len()).sum();
+        out.push_str(&format!("# HELP entente_alerts_overdue Overdue acknowledgements on alerts this node holds.\n# TYPE entente_alerts_overdue gauge\nentente_alerts_overdue {n}\n"));
+    }
+    let mut r = out.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+/// Ready when the store answers.
+pub async fn readyz(State(s): State<AppState>) -> Response {
+    match s.node.store().logs().await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(%e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
