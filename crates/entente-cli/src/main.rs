@@ -147,6 +147,20 @@ enum Cmd {
         #[arg(long)]
         data: Option<String>,
     },
+    /// Write a consistent snapshot of the node's store (the node may keep running).
+    Backup {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace a stopped node's store with a backup of the same partner; then run `verify`.
+    Restore {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Benchmarks that print figures and write them to a file.
     Bench {
         #[command(subcommand)]
@@ -426,6 +440,18 @@ async fn main() -> Result<()> {
                 std::process::exit(1);
             }
             println!("all logs verify");
+        }
+        Cmd::Backup { dir, out } => {
+            entente_server::backup(&dir.dir, &out).await?;
+            println!("backup written to {}", out.display());
+        }
+        Cmd::Restore { dir, from } => {
+            let kept = entente_server::restore(&dir.dir, &from).await?;
+            println!(
+                "restored {} (previous database kept as {}); run `entente verify`",
+                from.display(),
+                kept.display()
+            );
         }
         Cmd::Api {
             dir,

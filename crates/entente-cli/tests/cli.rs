@@ -575,3 +575,56 @@ fn the_api_command_reaches_every_instrument() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("malformed_json"), "{}", text(&o));
 }
+
+#[test]
+fn backup_and_restore_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (eu, other) = (tmp.path().join("eu"), tmp.path().join("jpn"));
+    assert!(
+        entente(&["init", "--dir", d(&eu), "--partner", "EU"])
+            .status
+            .success()
+    );
+    assert!(
+        entente(&["init", "--dir", d(&other), "--partner", "JPN"])
+            .status
+            .success()
+    );
+    assert!(
+        entente(&[
+            "user",
+            "add",
+            "--dir",
+            d(&eu),
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--password",
+            "admin-password"
+        ])
+        .status
+        .success()
+    );
+    let file = tmp.path().join("eu-backup.db");
+    let o = entente(&["backup", "--dir", d(&eu), "--out", d(&file)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = entente(&["backup", "--dir", d(&eu), "--out", d(&file)]);
+    assert!(!o.status.success(), "never overwrites an existing file");
+    let o = entente(&["restore", "--dir", d(&other), "--from", d(&file)]);
+    assert!(
+        !o.status.success() && text(&o).contains("another partner"),
+        "{}",
+        text(&o)
+    );
+    let o = entente(&["restore", "--dir", d(&eu), "--from", d(&file)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = entente(&["verify", "--dir", d(&eu)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = entente(&["api", "--dir", d(&eu), "GET", "/api/v1/me"]);
+    assert!(
+        o.status.success() && text(&o).contains("admin"),
+        "the restored store has its users: {}",
+        text(&o)
+    );
+}

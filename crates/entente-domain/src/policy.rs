@@ -89,10 +89,11 @@ pub fn may_forward(holder: &PartnerCode, receiver: &PartnerCode, audience: &Audi
 }
 
 /// Should a node running as `me` accept a log claiming this origin and audience from a peer?
-/// It must be in the audience, and it never accepts its own logs from anyone else: it is the
-/// only writer of those.
+/// It must be in the audience. Its own logs come back only as copies of what it signed itself
+/// (verified against its own key): that is how a node restored from a backup recovers the
+/// entries it wrote after the backup instead of writing different ones under the same numbers.
 pub fn may_accept(me: &PartnerCode, origin: &PartnerCode, audience: &Audience) -> bool {
-    audience.contains(me) && audience.contains(origin) && origin != me
+    audience.contains(me) && audience.contains(origin)
 }
 
 /// May this user see this item? The partner must be in the audience; TLP:RED additionally

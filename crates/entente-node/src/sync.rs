@@ -235,14 +235,11 @@ impl Node {
                     continue;
                 }
                 if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
-                    // Our own logs come back to us from peers; anything else here is a peer
-                    // offering what we are not in the audience of.
-                    if &desc.origin != self.partner() {
-                        self.metrics.reject("not_in_audience");
-                        report
-                            .rejected
-                            .push((desc.log_id.clone(), "not in audience".into()));
-                    }
+                    // A peer offering a log we are not in the audience of.
+                    self.metrics.reject("not_in_audience");
+                    report
+                        .rejected
+                        .push((desc.log_id.clone(), "not in audience".into()));
                     continue;
                 }
                 let head = self
@@ -362,7 +359,7 @@ impl Node {
         };
         if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
             return reject(
-                "this node is not in the log's audience, or it is this node's own log".into(),
+                "this node is not in the log's audience".into(),
                 "not_in_audience",
             );
         }

@@ -168,3 +168,55 @@ pub async fn call_api(
         .context("reading the answer")?;
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
+
+/// A consistent snapshot of a (possibly running) node's store.
+pub async fn backup(dir: &Path, out: &Path) -> Result<()> {
+    let cfg = ServerConfig::load(dir)?;
+    let store = open_store(&cfg).await?;
+    store.backup_to(out).await.with_context(|| {
+        format!(
+            "writing the backup to {} (it must not exist yet)",
+            out.display()
+        )
+    })?;
+    Ok(())
+}
+
+/// Replace a stopped node's store with a backup of the same partner. The previous database is
+/// kept beside it. After a restore the node pulls back from its peers any of its own entries
+/// written after the backup, so it never reissues sequence numbers.
+pub async fn restore(dir: &Path, from: &Path) -> Result<PathBuf> {
+    let cfg = ServerConfig::load(dir)?;
+    let config::Database::Sqlite(db) = &cfg.database;
+    if !from.is_file() {
+        bail!("{}: no such backup file", from.display());
+    }
+    // Check the backup opens and belongs to this node's partner before touching anything.
+    let check = dir.join("restore-check.db");
+    let _ = std::fs::remove_file(&check);
+    std::fs::copy(from, &check).with_context(|| format!("reading {}", from.display()))?;
+    {
+        let s = entente_store_sqlite::SqliteStore::open(&check)
+            .await
+            .context("the backup is not an Entente database")?;
+        s.claim_partner(&cfg.node.partner)
+            .await
+            .context("the backup belongs to another partner")?;
+    }
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let kept = db.with_extension(format!("db.before-restore-{stamp}"));
+    if db.exists() {
+        std::fs::rename(db, &kept).with_context(|| format!("moving {} aside", db.display()))?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+        let mut c = check.clone().into_os_string();
+        c.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(c));
+    }
+    std::fs::rename(&check, db)
+        .with_context(|| format!("installing the backup as {}", db.display()))?;
+    Ok(kept)
+}

@@ -261,6 +261,19 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(be)
     }
 
+    async fn backup_to(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            return Err(StoreError::Conflict(format!("{}", path.display())));
+        }
+        // VACUUM INTO reads one consistent snapshot (a read transaction) and writes a compact copy.
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(())
+    }
+
     async fn log(&self, log_id: &str) -> Result<Option<LogInfo>> {
         let r = sqlx::query("SELECT * FROM logs WHERE log_id = ?")
             .bind(log_id)

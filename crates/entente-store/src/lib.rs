@@ -205,6 +205,9 @@ pub trait Store: Send + Sync + 'static {
     /// Check (or, on first use, record) which partner's node this database belongs to.
     async fn claim_partner(&self, partner: &PartnerCode) -> Result<()>;
 
+    /// Write a consistent snapshot of the whole store to `path` while the node keeps running.
+    async fn backup_to(&self, path: &std::path::Path) -> Result<()>;
+
     // Logs.
     async fn log(&self, log_id: &str) -> Result<Option<LogInfo>>;
     async fn logs(&self) -> Result<Vec<LogInfo>>;
