@@ -90,6 +90,9 @@ enum Cmd {
         /// An exported adopted statement (JSON) to check instead of the logs.
         #[arg(long)]
         statement: Option<PathBuf>,
+        /// Check the local audit log's hash chain instead of the logs.
+        #[arg(long, conflicts_with = "statement")]
+        audit: bool,
     },
     /// Import a STIX 2.1 bundle into a format's collection (batched, durable).
     Import {
@@ -405,8 +408,23 @@ async fn main() -> Result<()> {
             }
         }
         Cmd::Verify {
+            dir, audit: true, ..
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let r = node.verify_audit().await?;
+            println!("{} audit records checked", r.records);
+            if !r.problems.is_empty() {
+                for p in &r.problems {
+                    eprintln!("PROBLEM: {p}");
+                }
+                std::process::exit(1);
+            }
+            println!("the audit log verifies");
+        }
+        Cmd::Verify {
             dir,
             statement: Some(file),
+            ..
         } => {
             let node = entente_server::open(&dir.dir).await?;
             let text =
@@ -424,6 +442,7 @@ async fn main() -> Result<()> {
         Cmd::Verify {
             dir,
             statement: None,
+            ..
         } => {
             let node = entente_server::open(&dir.dir).await?;
             let pb = bar(0, "verify");

@@ -628,3 +628,98 @@ fn backup_and_restore_from_the_command_line() {
         text(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_detects_alteration_and_deletion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("eu");
+    assert!(
+        entente(&["init", "--dir", d(&dir), "--partner", "EU"])
+            .status
+            .success()
+    );
+    assert!(
+        entente(&[
+            "user",
+            "add",
+            "--dir",
+            d(&dir),
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--password",
+            "admin-password"
+        ])
+        .status
+        .success()
+    );
+    assert!(
+        entente(&["token", "create", "--dir", d(&dir), "--username", "admin"])
+            .status
+            .success()
+    );
+    let o = entente(&[
+        "api",
+        "--dir",
+        d(&dir),
+        "POST",
+        "/api/v1/formats",
+        "--data",
+        r#"{"title":"F","topics":["space"],"members":["EU"]}"#,
+    ]);
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let body = format!(
+        r#"{{"format_id":"{}","kind":"note","title":"amber","tlp":"AMBER"}}"#,
+        f["id"].as_str().unwrap()
+    );
+    let o = entente(&[
+        "api",
+        "--dir",
+        d(&dir),
+        "POST",
+        "/api/v1/items",
+        "--data",
+        &body,
+    ]);
+    let it: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        entente(&[
+            "api",
+            "--dir",
+            d(&dir),
+            "GET",
+            &format!("/api/v1/items/{}", it["id"].as_str().unwrap())
+        ])
+        .status
+        .success()
+    );
+    let o = entente(&["verify", "--dir", d(&dir), "--audit"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("entente.db").display()))
+        .await
+        .unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for a in ["user_add", "token_create", "release", "read"] {
+        assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
+    }
+    sqlx::query("UPDATE audit SET actor = 'someone-else' WHERE action = 'read'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let o = entente(&["verify", "--dir", d(&dir), "--audit"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("altered"), "{}", text(&o));
+    sqlx::query("UPDATE audit SET actor = (SELECT actor FROM audit WHERE action = 'release') WHERE action = 'read'").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM audit WHERE action = 'token_create'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let o = entente(&["verify", "--dir", d(&dir), "--audit"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("missing"), "{}", text(&o));
+}

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -50,6 +50,8 @@ pub struct Node {
     /// stances) that entries from several logs change, so two concurrent folds would lose one
     /// another's update. The store's head check covers appends to one log from other processes.
     pub(crate) write_lock: Mutex<()>,
+    /// Serialises this process's audit appends (the store refuses a duplicate sequence).
+    pub(crate) audit_lock: Mutex<()>,
     /// One sync at a time per peer, so pulls woken by pushes and by the timer do not race.
     pub(crate) sync_locks: std::sync::Mutex<HashMap<PartnerCode, Arc<Mutex<()>>>>,
     pub(crate) http: reqwest::Client,
@@ -156,6 +158,7 @@ impl Node {
             clock,
             peers: RwLock::new(BTreeMap::new()),
             write_lock: Mutex::new(()),
+            audit_lock: Mutex::new(()),
             sync_locks: Default::default(),
             http,
             appended_tx,
@@ -291,6 +294,12 @@ impl Node {
         };
         self.store.upsert_peer(&record).await?;
         self.reload_peers().await?;
+        self.audit(
+            "admin",
+            "peer_add",
+            &format!("{partner} key {}", key.fingerprint()),
+        )
+        .await;
         self.peer(&partner).ok_or(NodeError::NotFound("peer"))
     }
 
@@ -312,7 +321,16 @@ impl Node {
         };
         match self.store.create_user(&user).await {
             Err(StoreError::Conflict(c)) => Err(NodeError::Conflict(format!("{c} already exists"))),
-            r => r.map(|_| user).map_err(Into::into),
+            r => {
+                r?;
+                self.audit(
+                    "admin",
+                    "user_add",
+                    &format!("{username} as {}", role.as_str()),
+                )
+                .await;
+                Ok(user)
+            }
         }
     }
 
@@ -339,7 +357,16 @@ impl Node {
                 false
             }
         };
+        if !ok {
+            self.audit(username, "login_failed", "").await;
+        }
         let user = user.filter(|_| ok).ok_or(NodeError::Unauthorized)?;
+        self.audit(
+            &format!("{}@{}", user.username, self.partner()),
+            "login",
+            "",
+        )
+        .await;
         let secret = auth::new_token_secret()?;
         let expires = crate::clock::rfc3339(self.clock.now() + self.cfg.session_ttl);
         self.store
@@ -373,6 +400,7 @@ impl Node {
                 expires_at: None,
             })
             .await?;
+        self.audit(&who.user_id(), "token_create", label).await;
         Ok(secret)
     }
 
@@ -1099,7 +1127,14 @@ impl Node {
             .next()
             .unwrap_or_else(|| unreachable!());
         let id = payload.item_id.clone();
+        let tlp = payload.tlp.unwrap_or(Tlp::Red);
         self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
+        self.audit(
+            &who.user_id(),
+            "release",
+            &format!("item {id} at {} to {}", tlp.as_str(), aud.key()),
+        )
+        .await;
         self.store
             .item(&id)
             .await?
@@ -1167,6 +1202,14 @@ impl Node {
             .await?
             .ok_or(NodeError::NotFound("item"))?;
         if policy::user_may_see_item(&who.viewer(), &it) {
+            if it.tlp >= Tlp::Amber {
+                self.audit(
+                    &who.user_id(),
+                    "read",
+                    &format!("item {item_id} at {}", it.tlp.as_str()),
+                )
+                .await;
+            }
             Ok(it)
         } else {
             Err(NodeError::NotFound("item"))
@@ -1286,6 +1329,15 @@ impl Node {
         } else {
             None
         };
+        let sensitive = out.iter().filter(|i| i.tlp >= Tlp::Amber).count();
+        if sensitive > 0 {
+            self.audit(
+                &who.user_id(),
+                "read",
+                &format!("{sensitive} items at AMBER or above listed"),
+            )
+            .await;
+        }
         Ok(ItemPage { items: out, next })
     }
 

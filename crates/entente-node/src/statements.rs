@@ -253,6 +253,8 @@ impl Node {
         for s in st.current_stances().values() {
             stances.push(self.entry_at(&s.entry).await?);
         }
+        self.audit(&who.user_id(), "export", &format!("statement {id}"))
+            .await;
         Ok(StatementExport {
             statement_id: st.statement_id.clone(),
             title: cur.title.clone(),

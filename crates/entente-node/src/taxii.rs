@@ -514,6 +514,12 @@ impl Node {
             &uuid::Uuid::NAMESPACE_URL,
             format!("urn:entente:misp-export:{}", f.format_id).as_bytes(),
         );
+        self.audit(
+            &who.user_id(),
+            "export",
+            &format!("MISP event of collection {collection}"),
+        )
+        .await;
         Ok(entente_domain::misp::objects_to_misp_event(
             &f.title,
             &event_uuid.to_string(),
@@ -569,6 +575,12 @@ impl Node {
             }
         }
         out.push_str("]}");
+        self.audit(
+            &who.user_id(),
+            "export",
+            &format!("STIX bundle of collection {collection}"),
+        )
+        .await;
         Ok(out)
     }
 
@@ -727,6 +739,21 @@ impl Node {
         let more = out.len() > limit as usize;
         out.truncate(limit as usize);
         self.render_items(&mut out).await?;
+        let sensitive = out
+            .iter()
+            .filter(|r| r.tlp >= entente_domain::Tlp::Amber)
+            .count();
+        if sensitive > 0 {
+            self.audit(
+                &who.user_id(),
+                "read",
+                &format!(
+                    "{sensitive} STIX objects at AMBER or above from collection {}",
+                    fmt.format_id
+                ),
+            )
+            .await;
+        }
         let next = if more {
             out.last()
                 .map(|r| self.next_token(who, &fmt.format_id, &r.date_added))

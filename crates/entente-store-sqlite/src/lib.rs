@@ -114,6 +114,17 @@ CREATE TABLE objects (
     PRIMARY KEY (kind, id)
 );
 "#,
+    r#"
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"#,
 ];
 
 /// Rows per multi-row INSERT: 200 rows × 5 columns stays far below SQLite's variable limit.
@@ -204,6 +215,33 @@ impl SqliteStore {
             head_seq: r.get::<i64, _>("head_seq") as u64,
             head_hash: hash32(r.get("head_hash"))?,
         })
+    }
+
+    async fn audit_query(
+        &self,
+        sql: &'static str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>> {
+        let q = sqlx::query(sql);
+        let q = if sql.contains("?1") {
+            q.bind(after as i64).bind(limit as i64)
+        } else {
+            q
+        };
+        let rows = q.fetch_all(&self.pool).await.map_err(be)?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRecord {
+                seq: r.get::<i64, _>("seq") as u64,
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+                prev: r.get("prev"),
+                hash: r.get("hash"),
+            })
+            .collect())
     }
 
     fn peer_row(r: &SqliteRow) -> Result<PeerRecord> {
@@ -798,6 +836,45 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(be)
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> Result<()> {
+        let res = sqlx::query("INSERT INTO audit (seq, at, actor, action, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(r.seq as i64)
+            .bind(&r.at)
+            .bind(&r.actor)
+            .bind(&r.action)
+            .bind(&r.detail)
+            .bind(&r.prev)
+            .bind(&r.hash)
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                Err(StoreError::HeadMoved {
+                    log_id: "audit".into(),
+                    expected: r.seq,
+                })
+            }
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditRecord>> {
+        Ok(self
+            .audit_query("SELECT * FROM audit ORDER BY seq DESC LIMIT 1", 0, 1)
+            .await?
+            .pop())
+    }
+
+    async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.audit_query(
+            "SELECT * FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            after,
+            limit,
+        )
+        .await
     }
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {

@@ -186,6 +186,20 @@ pub struct TokenRecord {
     pub expires_at: Option<String>,
 }
 
+/// One record of the local, hash-chained audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+    /// Hex SHA-256 of the previous record (64 zeros for the first).
+    pub prev: String,
+    /// Hex SHA-256 over prev, seq, at, actor, action and detail.
+    pub hash: String,
+}
+
 /// Filters for listing items. `after` is an opaque position from a previous page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemQuery {
@@ -261,6 +275,12 @@ pub trait Store: Send + Sync + 'static {
     /// Record a TAXII status resource (node-local, owned by one user).
     async fn put_status(&self, status_id: &str, username: &str, json: &str) -> Result<()>;
     async fn status(&self, status_id: &str) -> Result<Option<(String, String)>>;
+
+    // Audit log.
+    /// Append the next audit record; fails with `HeadMoved` if `rec.seq` is not the next one.
+    async fn append_audit(&self, rec: &AuditRecord) -> Result<()>;
+    async fn audit_head(&self) -> Result<Option<AuditRecord>>;
+    async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>>;
 
     // Peers.
     async fn upsert_peer(&self, peer: &PeerRecord) -> Result<()>;
