@@ -164,10 +164,24 @@ enum Cmd {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Check the configuration (file plus ENTENTE_* overrides), key, database and listen address.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
     /// Benchmarks that print figures and write them to a file.
     Bench {
         #[command(subcommand)]
         cmd: BenchCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Validate everything `serve` needs; one clear line on the first problem.
+    Check {
+        #[command(flatten)]
+        dir: DirArg,
     },
 }
 
@@ -266,7 +280,7 @@ async fn main() -> Result<()> {
     match cli.cmd {
         Cmd::Serve { dir, log_json } => {
             init_tracing(log_json);
-            let cfg = entente_server::ServerConfig::load(&dir.dir)?;
+            let cfg = entente_server::ServerConfig::load_with_env(&dir.dir, std::env::vars())?;
             let listener = entente_server::bind(cfg.listen).await?;
             let node = entente_server::open_with(&cfg).await?;
             let _bg = node.start();
@@ -459,6 +473,13 @@ async fn main() -> Result<()> {
                 std::process::exit(1);
             }
             println!("all logs verify");
+        }
+        Cmd::Config {
+            cmd: ConfigCmd::Check { dir },
+        } => {
+            for line in entente_server::config_check(&dir.dir, std::env::vars()).await? {
+                println!("ok  {line}");
+            }
         }
         Cmd::Backup { dir, out } => {
             entente_server::backup(&dir.dir, &out).await?;

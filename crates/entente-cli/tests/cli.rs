@@ -723,3 +723,68 @@ async fn the_audit_log_detects_alteration_and_deletion() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("missing"), "{}", text(&o));
 }
+
+#[test]
+fn config_check_names_the_key_or_path_at_fault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("eu");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = port.local_addr().unwrap().to_string();
+    assert!(
+        entente(&[
+            "init",
+            "--dir",
+            d(&dir),
+            "--partner",
+            "EU",
+            "--listen",
+            &addr
+        ])
+        .status
+        .success()
+    );
+    let check = |env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_entente"));
+        c.args(["config", "check", "--dir", d(&dir)])
+            .env_remove("ENTENTE_DIR");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    // The port is held by this test: start-up would fail, and says so.
+    let o = check(&[]);
+    assert!(
+        !o.status.success() && text(&o).contains("listen") && text(&o).contains(&addr),
+        "{}",
+        text(&o)
+    );
+    drop(port);
+    let o = check(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = check(&[("ENTENTE_SYNC_PAGE_SIZE", "lots")]);
+    assert!(
+        !o.status.success() && text(&o).contains("ENTENTE_SYNC_PAGE_SIZE"),
+        "{}",
+        text(&o)
+    );
+    let o = check(&[("ENTENTE_COLOUR", "blue")]);
+    assert!(
+        !o.status.success() && text(&o).contains("ENTENTE_COLOUR: unknown setting"),
+        "{}",
+        text(&o)
+    );
+    let o = check(&[("ENTENTE_DATABASE_URL", "mysql://nowhere")]);
+    assert!(
+        !o.status.success() && text(&o).contains("database.url"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(dir.join("node.key"), "not a key").unwrap();
+    let o = check(&[]);
+    assert!(
+        !o.status.success() && text(&o).contains("node.key"),
+        "{}",
+        text(&o)
+    );
+}

@@ -112,6 +112,50 @@ impl ServerConfig {
         Self::from_file(dir, file)
     }
 
+    /// The file, then `ENTENTE_*` overrides from `env` (the CLI passes the process
+    /// environment; nothing here reads it itself). An unknown `ENTENTE_*` name is an error.
+    pub fn load_with_env(
+        dir: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<ServerConfig> {
+        let path = dir.join(crate::CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{}: cannot read (run `entente init` first?)",
+                path.display()
+            )
+        })?;
+        let mut file: FileConfig =
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
+        for (k, v) in env {
+            let Some(key) = k.strip_prefix("ENTENTE_") else {
+                continue;
+            };
+            let num = |what: &str| -> Result<u64> {
+                v.parse()
+                    .map_err(|_| anyhow!("{k}: {what} must be a whole number, not {v:?}"))
+            };
+            match key {
+                // Read by the command line itself, not configuration.
+                "DIR" | "PASSWORD" => {}
+                "PARTNER" => file.partner = v.clone(),
+                "LISTEN" => file.listen = v.clone(),
+                "PUBLIC_URL" => file.public_url = v.clone(),
+                "DATABASE_URL" => file.database.url = v.clone(),
+                "SYNC_INTERVAL_SECS" => file.sync.interval_secs = num("sync.interval_secs")?,
+                "SYNC_PAGE_SIZE" => file.sync.page_size = num("sync.page_size")? as u32,
+                "SYNC_ON_START" => file.sync.on_start = matches!(v.as_str(), "1" | "true" | "yes"),
+                "LIMITS_MAX_BODY_BYTES" => {
+                    file.limits.max_body_bytes = num("limits.max_body_bytes")? as usize
+                }
+                _ => bail!(
+                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES)"
+                ),
+            }
+        }
+        Self::from_file(dir, file)
+    }
+
     pub fn from_file(dir: &Path, f: FileConfig) -> Result<ServerConfig> {
         let partner = PartnerCode::parse(&f.partner).map_err(|e| anyhow!("partner: {e}"))?;
         let listen: SocketAddr = f.listen.parse().map_err(|_| {

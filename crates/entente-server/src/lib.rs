@@ -220,3 +220,29 @@ pub async fn restore(dir: &Path, from: &Path) -> Result<PathBuf> {
         .with_context(|| format!("installing the backup as {}", db.display()))?;
     Ok(kept)
 }
+
+/// Check a node's configuration as `serve` would use it: the file and overrides, the key file,
+/// the database, and the listen address. Returns one line per check that passed.
+pub async fn config_check(
+    dir: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>> {
+    let cfg = ServerConfig::load_with_env(dir, env)?;
+    let mut ok = vec![format!(
+        "configuration: partner {}, listen {}, public_url {}",
+        cfg.node.partner, cfg.listen, cfg.node.public_url
+    )];
+    let node = open_with(&cfg).await?;
+    ok.push(format!(
+        "key file: public key {}",
+        node.public_key().fingerprint()
+    ));
+    node.store()
+        .logs()
+        .await
+        .context("database.url: the database does not answer")?;
+    ok.push("database: opens and answers".into());
+    drop(bind(cfg.listen).await?);
+    ok.push(format!("listen: {} is free", cfg.listen));
+    Ok(ok)
+}
