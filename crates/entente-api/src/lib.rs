@@ -26,6 +26,8 @@ pub struct AppState {
 
 /// The whole router of a node: REST, OpenAPI, health and federation.
 pub fn router(node: Arc<Node>) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer as H;
     let limit = node.config().max_body_bytes;
     let state = AppState {
         node,
@@ -43,6 +45,28 @@ pub fn router(node: Arc<Node>) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        // Every answer: no sniffing, no framing, no referrer, no caching (answers are per-user
+        // views), and a policy that lets nothing load from an API answer.
+        .layer(H::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(H::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(H::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(H::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(H::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
         .with_state(state)
 }
 

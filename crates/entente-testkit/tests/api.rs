@@ -741,6 +741,17 @@ async fn the_rest_api_happy_path_and_openapi_document() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    for (h, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(
+            resp.headers().get(h).and_then(|x| x.to_str().ok()),
+            Some(v),
+            "{h}"
+        );
+    }
     let app = entente_api::router(eu.node.clone());
     let _ = app
         .clone()
