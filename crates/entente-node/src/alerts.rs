@@ -6,7 +6,7 @@ use crate::auth::Principal;
 use crate::{Node, NodeError};
 use entente_domain::alert::*;
 use entente_domain::payload::Payload;
-use entente_domain::{PartnerCode, Role, policy};
+use entente_domain::{PartnerCode, Role};
 use entente_log::ParsedEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -63,14 +63,7 @@ impl Node {
             .format(&n.format_id)
             .await?
             .ok_or(NodeError::NotFound("format"))?;
-        let rel = match &n.releasable_to {
-            Some(v) => v
-                .iter()
-                .map(|p| self.parse_known_partner(p))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => f.members.iter().cloned().collect(),
-        };
-        let aud = policy::item_audience(self.partner(), Some(&rel), &f)?;
+        let aud = self.audience_in(&f, n.releasable_to.as_deref())?;
         let mut r = AlertRaise {
             alert_id: crate::new_id(),
             format_id: f.format_id,

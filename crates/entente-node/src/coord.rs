@@ -508,11 +508,7 @@ impl Node {
             .await?
             .ok_or(NodeError::NotFound("format"))?;
         let participants = self.parse_partners(&n.participants)?;
-        let rel = match &n.releasable_to {
-            Some(v) => self.parse_partners(v)?,
-            None => f.members.iter().cloned().collect(),
-        };
-        let aud = policy::item_audience(self.partner(), Some(&rel), &f)?;
+        let aud = self.audience_in(&f, n.releasable_to.as_deref())?;
         if let Some(p) = participants.iter().find(|p| !aud.contains(p)) {
             return Err(DomainError::invalid(
                 "participants",

@@ -245,6 +245,23 @@ impl Node {
         p == self.partner() || self.peer(p).is_some()
     }
 
+    /// The audience of a coordination object in a format: the partners named (each known,
+    /// each a member), or every member when none are named; always including this partner.
+    pub(crate) fn audience_in(
+        &self,
+        f: &FormatState,
+        releasable_to: Option<&[String]>,
+    ) -> Result<Audience, NodeError> {
+        let rel: Vec<PartnerCode> = match releasable_to {
+            Some(v) => v
+                .iter()
+                .map(|p| self.parse_known_partner(p))
+                .collect::<Result<_, _>>()?,
+            None => f.members.iter().cloned().collect(),
+        };
+        Ok(policy::item_audience(self.partner(), Some(&rel), f)?)
+    }
+
     pub fn parse_known_partner(&self, s: &str) -> Result<PartnerCode, NodeError> {
         let p = PartnerCode::parse(s.trim())?;
         if self.known_partner(&p) {

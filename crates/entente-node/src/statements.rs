@@ -5,7 +5,6 @@
 use crate::auth::Principal;
 use crate::{Node, NodeError};
 use entente_domain::payload::Payload;
-use entente_domain::policy;
 use entente_domain::statement::*;
 use entente_domain::{DomainError, PartnerCode, Role};
 use entente_log::{PublicKey, SignedEntry, verify_entry};
@@ -72,14 +71,7 @@ impl Node {
             .format(&n.format_id)
             .await?
             .ok_or(NodeError::NotFound("format"))?;
-        let rel = match &n.releasable_to {
-            Some(v) => v
-                .iter()
-                .map(|p| self.parse_known_partner(p))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => f.members.iter().cloned().collect(),
-        };
-        let aud = policy::item_audience(self.partner(), Some(&rel), &f)?;
+        let aud = self.audience_in(&f, n.releasable_to.as_deref())?;
         let required = match &n.required {
             Some(v) => v
                 .iter()
