@@ -234,7 +234,20 @@ impl Node {
                     continue;
                 }
                 for p in partners {
-                    tracing::warn!(alert = %id, partner = %p, "alert acknowledgement overdue: escalating");
+                    // Re-notify on every tick; tell the operator once every ten minutes.
+                    let due = {
+                        let mut seen = node.escalated.lock().unwrap_or_else(|e| e.into_inner());
+                        let last = seen.get(&(id.clone(), p.clone())).copied();
+                        let due =
+                            last.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600));
+                        if due {
+                            seen.insert((id.clone(), p.clone()), std::time::Instant::now());
+                        }
+                        due
+                    };
+                    if due {
+                        tracing::warn!(alert = %id, partner = %p, "alert acknowledgement overdue: escalating");
+                    }
                     node.announce(
                         &entente_log::LogDescriptor::new(a.origin.clone(), a.audience.clone()),
                         0,

@@ -52,6 +52,8 @@ pub struct Node {
     pub(crate) write_lock: Mutex<()>,
     /// Serialises this process's audit appends (the store refuses a duplicate sequence).
     pub(crate) audit_lock: Mutex<()>,
+    /// When each (alert, partner) escalation was last reported to the operator.
+    pub(crate) escalated: std::sync::Mutex<HashMap<(String, PartnerCode), std::time::Instant>>,
     /// One sync at a time per peer, so pulls woken by pushes and by the timer do not race.
     pub(crate) sync_locks: std::sync::Mutex<HashMap<PartnerCode, Arc<Mutex<()>>>>,
     pub(crate) http: reqwest::Client,
@@ -159,6 +161,7 @@ impl Node {
             peers: RwLock::new(BTreeMap::new()),
             write_lock: Mutex::new(()),
             audit_lock: Mutex::new(()),
+            escalated: Default::default(),
             sync_locks: Default::default(),
             http,
             appended_tx,
