@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
+/// The largest federation answer a node reads (a page is capped at 16 MiB by the sender).
+pub const MAX_PEER_RESPONSE: usize = 64 * 1024 * 1024;
+
 /// Counters of what sync applied and rejected, by reason.
 #[derive(Debug, Default)]
 pub struct SyncCounters {
@@ -123,7 +126,23 @@ impl Node {
                 ),
             });
         }
-        resp.json::<T>().await.map_err(|e| NodeError::Peer {
+        // Read at most MAX_PEER_RESPONSE bytes: a hostile or broken peer cannot exhaust memory.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| NodeError::Peer {
+            peer: peer.to_string(),
+            reason: e.to_string(),
+        })? {
+            if body.len() + chunk.len() > MAX_PEER_RESPONSE {
+                self.metrics.reject("oversize");
+                return Err(NodeError::Peer {
+                    peer: peer.to_string(),
+                    reason: format!("response larger than {MAX_PEER_RESPONSE} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice::<T>(&body).map_err(|e| NodeError::Peer {
             peer: peer.to_string(),
             reason: format!("bad response: {e}"),
         })

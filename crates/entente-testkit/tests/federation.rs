@@ -790,3 +790,52 @@ async fn formats_join_and_leave_reach_the_right_partners() {
     }
     c.stop().await;
 }
+
+/// A hostile peer answering with an endless body or garbage is cut off with a clear error,
+/// and the node keeps syncing with its other peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_and_garbage_answers_from_a_peer_are_refused() {
+    use axum::routing::get;
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let huge = axum::Router::new().route(
+        "/fed/v1/logs",
+        // 80 MiB of whitespace: valid JSON framing never arrives.
+        get(|| async { vec![b' '; 80 * 1024 * 1024] }),
+    );
+    let garbage = axum::Router::new().route("/fed/v1/logs", get(|| async { "{\"partner\": [[[[" }));
+    for (name, app) in [("NATO", huge), ("KOR", garbage)] {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        let key = NodeKey::generate().unwrap().public().to_hex();
+        eu.node.add_peer(name, Some(&url), &key).await.unwrap();
+    }
+    let r = eu.node.sync_peer(&code("NATO")).await;
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("larger than")),
+        "{r:?}"
+    );
+    let r = eu.node.sync_peer(&code("KOR")).await;
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("bad response")),
+        "{r:?}"
+    );
+    // Still serving, and still syncing with the honest peer.
+    let f = format(jpn, "F", &["EU", "JPN"]).await;
+    let r = eu.node.sync_peer(&code("JPN")).await;
+    assert_eq!(r.error, None);
+    assert!(
+        eu.node
+            .store()
+            .format(&f.format_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    c.stop().await;
+}
