@@ -1,5 +1,5 @@
-//! `/metrics` in the Prometheus text format and `/readyz`. Labels are route templates and
-//! reason codes only: never an id, a partner outside the node, or anything from an entry.
+//! `/metrics` in the Prometheus text format (admin bearer token) and `/readyz`. Labels are
+//! route templates and reason codes only: never an id, a partner, or anything from an entry.
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -38,7 +38,15 @@ pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Respo
     resp
 }
 
-pub async fn metrics(State(s): State<AppState>) -> Response {
+/// Admin only: the counters come from every log this node holds, including logs whose
+/// audience leaves out whoever might scrape an open endpoint, so their counts are not public.
+pub async fn metrics(
+    State(s): State<AppState>,
+    crate::extract::Auth(p): crate::extract::Auth,
+) -> Response {
+    if let Err(e) = p.require(entente_domain::Role::Admin, "read metrics") {
+        return crate::ApiError::from(e).into_response();
+    }
     let mut out = String::new();
     out.push_str("# HELP entente_http_requests_total HTTP requests by method, route and status.\n# TYPE entente_http_requests_total counter\n");
     let routes = s

@@ -1141,11 +1141,7 @@ impl Node {
 
     pub async fn create_item(&self, who: &Principal, ni: NewItem) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "post items")?;
-        let payloads = vec![self.prepare_item(who, ni).await?];
-        let (aud, payload) = payloads
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| unreachable!());
+        let (aud, payload) = self.prepare_item(who, ni).await?;
         let id = payload.item_id.clone();
         let tlp = payload.tlp.unwrap_or(Tlp::Red);
         self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;

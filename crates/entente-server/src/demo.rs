@@ -303,11 +303,7 @@ async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
     )
     .await?;
 
-    for _ in 0..2 {
-        for n in nodes {
-            n.sync_once().await;
-        }
-    }
+    settle(nodes).await;
     nato.endorse(&admin(nato), &bp).await?;
     jpn.endorse(&admin(jpn), &bp).await?;
     jpn.sighting(
@@ -321,11 +317,7 @@ async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
     seed_instruments(nodes, &maritime, &hybrid, &cyber, &edt).await?;
 
     // Converge once so the demo starts in a settled state.
-    for _ in 0..2 {
-        for n in nodes {
-            n.sync_once().await;
-        }
-    }
+    settle(nodes).await;
     Ok(())
 }
 
@@ -342,13 +334,6 @@ async fn seed_instruments(
     use entente_domain::statement::{AdoptionRule, Stance};
     use entente_node::coord::{NewAction, NewExercise, NewMilestone, NewProgress, NewProject};
     let (eu, nato, jpn) = (&nodes[0], &nodes[1], &nodes[2]);
-    let sync = || async {
-        for _ in 0..2 {
-            for n in nodes {
-                n.sync_once().await;
-            }
-        }
-    };
     // (format, common-action area, title, topics, leads, status reported by the lead)
     type SeedAction<'a> = (
         &'a str,
@@ -469,7 +454,7 @@ async fn seed_instruments(
             .await?;
         created.push((a, node));
     }
-    sync().await;
+    settle(nodes).await;
     for ((a, lead), (_, _, _, _, _, status)) in created.iter().zip(actions.iter()) {
         let status: ActionStatus =
             serde_json::from_value(serde_json::Value::String(status.to_string()))?;
@@ -501,7 +486,7 @@ async fn seed_instruments(
         )
         .await?;
     }
-    sync().await;
+    settle(nodes).await;
 
     // Statements: one adopted by unanimity, one pending under the silence procedure.
     let np = |title: &str, text: &str, rule, deadline: Option<String>| {
@@ -518,7 +503,7 @@ async fn seed_instruments(
     let adopted = eu
         .create_statement(&admin(eu), np("EXERCISE: Joint statement on nuclear non-proliferation", "We, the EU, NATO and Japan, reaffirm our commitment to the Treaty on the Non-Proliferation of Nuclear Weapons (fictional exercise text).", AdoptionRule::Unanimity, None))
         .await?;
-    sync().await;
+    settle(nodes).await;
     for n in [eu, nato, jpn] {
         n.take_stance(
             &admin(n),
@@ -532,7 +517,7 @@ async fn seed_instruments(
     let deadline =
         entente_node::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(7));
     eu.create_statement(&admin(eu), np("EXERCISE: Statement on FIMI targeting elections", "We condemn foreign information manipulation and interference (fictional exercise text).", AdoptionRule::Silence, Some(deadline))).await?;
-    sync().await;
+    settle(nodes).await;
 
     // Alerts: one acknowledged, one that falls overdue seconds after the demo starts.
     let alert = |title: &str, secs: i64| entente_node::alerts::NewAlert {
@@ -559,7 +544,7 @@ async fn seed_instruments(
         ),
     )
     .await?;
-    sync().await;
+    settle(nodes).await;
     for n in [eu, jpn] {
         n.acknowledge_alert(
             &admin(n),
@@ -584,7 +569,7 @@ async fn seed_instruments(
             },
         )
         .await?;
-    sync().await;
+    settle(nodes).await;
     eu.respond_exercise(
         &admin(eu),
         &x.plan.exercise_id,
@@ -626,7 +611,7 @@ async fn seed_instruments(
             },
         )
         .await?;
-    sync().await;
+    settle(nodes).await;
     eu.express_interest(&admin(eu), &p.project.project_id, "sensor fusion")
         .await?;
     nato.express_interest(
@@ -635,6 +620,15 @@ async fn seed_instruments(
         "interoperability testing",
     )
     .await?;
-    sync().await;
+    settle(nodes).await;
     Ok(())
+}
+
+/// Two pull rounds on every node: enough for three fully peered nodes to converge.
+async fn settle(nodes: &[Arc<Node>]) {
+    for _ in 0..2 {
+        for n in nodes {
+            n.sync_once().await;
+        }
+    }
 }

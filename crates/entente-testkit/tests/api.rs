@@ -764,10 +764,22 @@ async fn the_rest_api_happy_path_and_openapi_document() {
         )
         .await
         .unwrap();
+    let anon = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401, "counts are not public");
     let m = app
         .oneshot(
             Request::builder()
                 .uri("/metrics")
+                .header("authorization", format!("Bearer {t}"))
                 .body(Body::empty())
                 .unwrap(),
         )
