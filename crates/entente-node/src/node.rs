@@ -780,6 +780,7 @@ impl Node {
                             author: so.author.clone(),
                             named_users: vec![],
                             raw: raw.get().to_owned(),
+                            single_version: false,
                         }));
                     }
                     true
@@ -1001,6 +1002,7 @@ impl Node {
             named_users: it.named_users.clone(),
             // Rendered when served (see `taxii`): cheaper to store, and always the current version.
             raw: format!("{ITEM_MARKER}{}", it.item_id),
+            single_version: true,
         }
     }
 

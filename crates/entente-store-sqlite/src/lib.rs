@@ -516,9 +516,12 @@ impl Store for SqliteStore {
             }
             // Keep exactly one `latest` row per object: clear it on every older version of the
             // objects this batch touched.
-            // Both statements are driven by the new rows (a rowid range) and probe the unique
-            // (collection, stix_id, version) index, so a batch costs O(batch · log n), not a scan.
-            sqlx::query(
+            if stix.iter().all(|r| r.single_version) {
+                // Nothing in this batch can have older or newer versions to reconcile.
+            } else {
+                // Both statements are driven by the new rows (a rowid range) and probe the unique
+                // (collection, stix_id, version) index, so a batch costs O(batch · log n), not a scan.
+                sqlx::query(
                 "UPDATE stix SET latest = 0 WHERE pos IN (
                    SELECT o.pos FROM stix AS n JOIN stix AS o
                      ON o.collection = n.collection AND o.stix_id = n.stix_id AND o.version < n.version
@@ -528,7 +531,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(be)?;
-            sqlx::query(
+                sqlx::query(
                 "UPDATE stix SET latest = 0 WHERE pos > ?1 AND latest = 1 AND EXISTS (
                    SELECT 1 FROM stix AS o WHERE o.collection = stix.collection AND o.stix_id = stix.stix_id
                      AND o.version > stix.version)",
@@ -537,6 +540,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(be)?;
+            }
         }
         for p in projections {
             if let Projection::Object {
@@ -773,6 +777,7 @@ impl Store for SqliteStore {
                         .map(str::to_owned)
                         .collect(),
                     raw: r.get("raw"),
+                    single_version: false,
                 })
             })
             .collect()

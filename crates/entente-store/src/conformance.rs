@@ -85,6 +85,7 @@ fn stix_row(id: &str, version: &str, added: &str, ty: &str) -> StixRow {
         author: "alice@EU".into(),
         named_users: vec!["bob@JPN".into()],
         raw: format!("{{\"id\":\"{id}\",\"modified\":\"{version}\"}}"),
+        single_version: false,
     }
 }
 

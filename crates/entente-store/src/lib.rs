@@ -108,6 +108,11 @@ pub struct StixRow {
     pub named_users: Vec<String>,
     /// The object's JSON exactly as received (or as mapped from an item).
     pub raw: String,
+    /// Set by a writer that guarantees no other version of this object exists in the
+    /// collection (items: a revision deletes the old row first), so the store can skip
+    /// maintaining the latest-version flag. Not stored.
+    #[serde(skip)]
+    pub single_version: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
