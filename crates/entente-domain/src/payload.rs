@@ -97,6 +97,16 @@ pub struct StixObjects {
     pub objects: Vec<RawJson>,
 }
 
+/// A borrowed view of a `stix.objects` payload: each object is a slice of the entry's text, so
+/// the fold can point at it instead of copying it.
+#[derive(Debug, Deserialize)]
+pub struct StixObjectsRef<'a> {
+    pub format_id: String,
+    pub author: String,
+    #[serde(borrow)]
+    pub objects: Vec<&'a serde_json::value::RawValue>,
+}
+
 /// The originator deletes a STIX object (all its versions) from a collection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StixDelete {

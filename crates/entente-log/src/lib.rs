@@ -196,6 +196,13 @@ pub struct ParsedEntry {
 }
 
 impl ParsedEntry {
+    /// Where the payload text starts inside the body (the payload is the body's last field),
+    /// or `None` if the body does not end with the payload verbatim.
+    pub fn payload_offset(&self) -> Option<usize> {
+        let start = self.body.len().checked_sub(self.payload.len() + 1)?;
+        (self.body.get(start..start + self.payload.len())? == self.payload).then_some(start)
+    }
+
     pub fn prev_hash(&self) -> Option<[u8; 32]> {
         hex::decode(&self.header.prev)
             .ok()

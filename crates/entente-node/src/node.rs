@@ -570,7 +570,24 @@ impl Node {
         let mut alert_ids: Vec<String> = Vec::new();
         let mut coord_keys: Vec<(&'static str, String)> = Vec::new();
         let mut parsed = Vec::with_capacity(entries.len());
+        // STIX objects are only pointed at (never copied) while folding: bulk imports carry
+        // hundreds of megabytes of them.
+        let mut stix_refs = Vec::with_capacity(entries.len());
         for e in entries {
+            if e.header.kind == "stix.objects" {
+                match serde_json::from_str::<entente_domain::payload::StixObjectsRef<'_>>(
+                    &e.payload,
+                ) {
+                    Ok(so) => stix_refs.push(Some(so)),
+                    Err(err) => {
+                        tracing::warn!(log = %e.header.log, seq = e.header.seq, %err, "entry kept but not projected");
+                        stix_refs.push(None);
+                    }
+                }
+                parsed.push(None);
+                continue;
+            }
+            stix_refs.push(None);
             match Payload::parse(&e.header.kind, &e.payload) {
                 Ok(p) => {
                     match &p {
@@ -647,7 +664,11 @@ impl Node {
         let mut stix_out: Vec<Projection> = Vec::new();
         let mut touched_items: Vec<String> = Vec::new();
         let mut touched_formats: Vec<String> = Vec::new();
-        for (e, p) in entries.iter().zip(parsed) {
+        for ((e, p), so) in entries.iter().zip(parsed).zip(stix_refs) {
+            if let Some(so) = so {
+                self.fold_stix_objects(e, so, &mut stix_out);
+                continue;
+            }
             let Some(p) = p else { continue };
             let h = &e.header;
             let subject_missing = match &p {
@@ -758,33 +779,8 @@ impl Node {
                     }
                     _ => false,
                 },
-                Payload::StixObjects(so) => {
-                    for raw in &so.objects {
-                        let meta = entente_domain::stix::validate_str(raw.get()).ok();
-                        let Some(meta) = meta else {
-                            tracing::warn!(log = %h.log, seq = h.seq, "invalid STIX object kept in the log, not served");
-                            continue;
-                        };
-                        let date_added = self.next_date_added();
-                        stix_out.push(Projection::Stix(entente_store::StixRow {
-                            collection: so.format_id.clone(),
-                            stix_id: meta.id.clone(),
-                            stix_type: meta.stix_type.clone(),
-                            version: meta.version.clone().unwrap_or_else(|| date_added.clone()),
-                            spec_version: meta.spec_version.clone(),
-                            // Unmarked means most restrictive.
-                            tlp: meta.tlp().unwrap_or(Tlp::Red),
-                            date_added,
-                            origin: h.origin.clone(),
-                            audience: h.audience.clone(),
-                            author: so.author.clone(),
-                            named_users: vec![],
-                            raw: raw.get().to_owned(),
-                            single_version: false,
-                        }));
-                    }
-                    true
-                }
+                // Folded above, from a borrowed view.
+                Payload::StixObjects(_) => true,
                 Payload::StatementDraft(d) => {
                     let slot = statements.entry(d.statement_id.clone()).or_default();
                     let hash = statement_hash(&d.text, d.version, &h.audience, &d.required);
@@ -987,6 +983,52 @@ impl Node {
         )
     }
 
+    /// One collection row per valid object of a `stix.objects` entry. Each row points at the
+    /// object's bytes inside the entry body, so the store can keep a single copy.
+    fn fold_stix_objects(
+        &self,
+        e: &ParsedEntry,
+        so: entente_domain::payload::StixObjectsRef<'_>,
+        stix_out: &mut Vec<Projection>,
+    ) {
+        let h = &e.header;
+        let payload_at = e.payload_offset();
+        for raw in so.objects {
+            let Ok(meta) = entente_domain::stix::validate_str(raw.get()) else {
+                tracing::warn!(log = %h.log, seq = h.seq, "invalid STIX object kept in the log, not served");
+                continue;
+            };
+            let text = raw.get();
+            let span = payload_at.map(|at| entente_store::StixSpan {
+                seq: h.seq,
+                start: at + (text.as_ptr().addr() - e.payload.as_ptr().addr()),
+                len: text.len(),
+            });
+            let date_added = self.next_date_added();
+            stix_out.push(Projection::Stix(entente_store::StixRow {
+                collection: so.format_id.clone(),
+                version: meta.version.clone().unwrap_or_else(|| date_added.clone()),
+                // Unmarked means most restrictive.
+                tlp: meta.tlp().unwrap_or(Tlp::Red),
+                stix_id: meta.id,
+                stix_type: meta.stix_type,
+                spec_version: meta.spec_version,
+                date_added,
+                origin: h.origin.clone(),
+                audience: h.audience.clone(),
+                author: so.author.clone(),
+                named_users: vec![],
+                raw: if span.is_some() {
+                    String::new()
+                } else {
+                    text.to_owned()
+                },
+                single_version: false,
+                span,
+            }));
+        }
+    }
+
     fn item_stix_row(&self, it: &ItemState) -> entente_store::StixRow {
         entente_store::StixRow {
             collection: it.format_id.clone(),
@@ -1003,6 +1045,7 @@ impl Node {
             // Rendered when served (see `taxii`): cheaper to store, and always the current version.
             raw: format!("{ITEM_MARKER}{}", it.item_id),
             single_version: true,
+            span: None,
         }
     }
 

@@ -15,6 +15,10 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+/// Objects per `stix.objects` entry: large enough that signing is negligible, small enough
+/// that serving one object (which reads its entry) stays cheap.
+const OBJECTS_PER_ENTRY: usize = 1000;
+
 /// Largest page a client may ask for.
 pub const MAX_PAGE: u32 = 10_000;
 
@@ -338,12 +342,18 @@ impl Node {
             groups.entry(aud).or_default().push(RawJson(owned));
         }
         for (aud, objects) in groups {
-            let payload = Payload::StixObjects(StixObjects {
-                format_id: f.format_id.clone(),
-                author: who.user_id(),
-                objects,
-            });
-            self.publish(&aud, &[payload]).await?;
+            // At most OBJECTS_PER_ENTRY objects per entry (all committed together): collection
+            // rows point into entry bodies, and reading one object reads its whole entry.
+            let mut payloads = Vec::with_capacity(objects.len().div_ceil(OBJECTS_PER_ENTRY));
+            let mut objects = objects.into_iter().peekable();
+            while objects.peek().is_some() {
+                payloads.push(Payload::StixObjects(StixObjects {
+                    format_id: f.format_id.clone(),
+                    author: who.user_id(),
+                    objects: objects.by_ref().take(OBJECTS_PER_ENTRY).collect(),
+                }));
+            }
+            self.publish(&aud, &payloads).await?;
         }
         Ok(successes)
     }

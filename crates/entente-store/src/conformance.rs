@@ -69,6 +69,7 @@ pub async fn run_all(store: &dyn Store) {
     peers(store).await;
     users_and_tokens(store).await;
     stix(store).await;
+    stix_spans(store).await;
 }
 
 fn stix_row(id: &str, version: &str, added: &str, ty: &str) -> StixRow {
@@ -86,7 +87,118 @@ fn stix_row(id: &str, version: &str, added: &str, ty: &str) -> StixRow {
         named_users: vec!["bob@JPN".into()],
         raw: format!("{{\"id\":\"{id}\",\"modified\":\"{version}\"}}"),
         single_version: false,
+        span: None,
     }
+}
+
+/// Rows handed over as spans of their entry's body (one stored copy) read back with `raw`
+/// filled from that body, before and after the entry is followed by others; a span outside the
+/// appended entries is refused and changes nothing.
+async fn stix_spans(store: &dyn Store) {
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["AUS", "EU"]);
+    let d = LogDescriptor::new(code("EU"), a.clone());
+    let objs = [
+        r#"{"type":"indicator","id":"indicator--s1","note":"é ü ✓"}"#,
+        r#"{"type":"malware","id":"malware--s2"}"#,
+    ];
+    let payload = format!("{{\"objects\":[{},{}]}}", objs[0], objs[1]);
+    let e = sign_entry(
+        &key,
+        &code("EU"),
+        &a,
+        LogHead::EMPTY,
+        "2026-11-27T00:00:00Z",
+        "test",
+        &payload,
+    )
+    .expect("sign");
+    let row = |i: usize, added: &str, seq: u64| {
+        let start = e.body.find(objs[i]).expect("object in body");
+        let mut r = stix_row(
+            &format!(
+                "{}",
+                if i == 0 {
+                    "indicator--s1"
+                } else {
+                    "malware--s2"
+                }
+            ),
+            "2026-01-01T00:00:00.000Z",
+            added,
+            if i == 0 { "indicator" } else { "malware" },
+        );
+        r.collection = "spans".into();
+        r.raw = String::new();
+        r.span = Some(StixSpan {
+            seq,
+            start,
+            len: objs[i].len(),
+        });
+        r
+    };
+    let outside = row(0, "2026-11-27T00:00:01.000001Z", 2);
+    let err = store
+        .append(
+            &d,
+            LogHead::EMPTY,
+            std::slice::from_ref(&e),
+            &[Projection::Stix(outside)],
+        )
+        .await;
+    assert!(
+        err.is_err(),
+        "a span outside the appended entries is refused"
+    );
+    assert!(
+        store.log(&d.log_id).await.unwrap().is_none(),
+        "and changes nothing"
+    );
+    store
+        .append(
+            &d,
+            LogHead::EMPTY,
+            std::slice::from_ref(&e),
+            &[
+                Projection::Stix(row(0, "2026-11-27T00:00:01.000001Z", 1)),
+                Projection::Stix(row(1, "2026-11-27T00:00:01.000002Z", 1)),
+            ],
+        )
+        .await
+        .unwrap();
+    let later = entries(
+        &key,
+        "EU",
+        &a,
+        LogHead {
+            seq: 1,
+            hash: e.hash,
+        },
+        1,
+    );
+    store
+        .append(
+            &d,
+            LogHead {
+                seq: 1,
+                hash: e.hash,
+            },
+            &later,
+            &[],
+        )
+        .await
+        .unwrap();
+    let got = store
+        .stix_query(&StixQuery {
+            collection: "spans".into(),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let raws: Vec<&str> = got.iter().map(|r| r.raw.as_str()).collect();
+    assert_eq!(raws, objs.to_vec());
+    assert!(got.iter().all(|r| r.span.is_none()));
 }
 
 async fn stix(store: &dyn Store) {

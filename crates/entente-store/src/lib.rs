@@ -106,13 +106,26 @@ pub struct StixRow {
     pub tlp: Tlp,
     pub author: String,
     pub named_users: Vec<String>,
-    /// The object's JSON exactly as received (or as mapped from an item).
+    /// The object's JSON exactly as received (or as mapped from an item). Empty on a row
+    /// handed to `append` with a [`StixSpan`]; always filled on rows read back.
     pub raw: String,
+    /// Where `raw` sits inside the body of one of the entries appended with this row, so a
+    /// backend can keep one copy of the bytes (the signed entry) instead of two. Not stored.
+    #[serde(skip)]
+    pub span: Option<StixSpan>,
     /// Set by a writer that guarantees no other version of this object exists in the
     /// collection (items: a revision deletes the old row first), so the store can skip
     /// maintaining the latest-version flag. Not stored.
     #[serde(skip)]
     pub single_version: bool,
+}
+
+/// Bytes `start..start + len` of the body of entry `seq` in the log being appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StixSpan {
+    pub seq: u64,
+    pub start: usize,
+    pub len: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
