@@ -115,19 +115,8 @@ async fn stix_spans(store: &dyn Store) {
     .expect("sign");
     let row = |i: usize, added: &str, seq: u64| {
         let start = e.body.find(objs[i]).expect("object in body");
-        let mut r = stix_row(
-            &format!(
-                "{}",
-                if i == 0 {
-                    "indicator--s1"
-                } else {
-                    "malware--s2"
-                }
-            ),
-            "2026-01-01T00:00:00.000Z",
-            added,
-            if i == 0 { "indicator" } else { "malware" },
-        );
+        let (id, ty) = [("indicator--s1", "indicator"), ("malware--s2", "malware")][i];
+        let mut r = stix_row(id, "2026-01-01T00:00:00.000Z", added, ty);
         r.collection = "spans".into();
         r.raw = String::new();
         r.span = Some(StixSpan {
