@@ -753,7 +753,7 @@ impl Store for SqliteStore {
             }
             q.execute(&mut *tx).await.map_err(be)?;
         }
-        self.append_stix(&mut *tx, &log.log_id, projections).await?;
+        self.append_stix(&mut tx, &log.log_id, projections).await?;
         for p in projections {
             if let Projection::Object {
                 kind,
