@@ -263,6 +263,20 @@ enum BenchCmd {
     },
 }
 
+/// Bundles larger than this are imported by streaming them (bounded memory).
+const STREAM_IMPORT_BYTES: u64 = 16 << 20;
+
+/// A progress counter for work of unknown size.
+fn counter(what: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>8} {pos} objects ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
 fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -566,16 +580,31 @@ async fn main() -> Result<()> {
         } => {
             let node = entente_server::open(&dir.dir).await?;
             let who = node.principal_for(&user).await?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let pb = bar(0, "import");
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .len();
+            let pb = if size > STREAM_IMPORT_BYTES {
+                counter("import")
+            } else {
+                bar(0, "import")
+            };
             let t0 = std::time::Instant::now();
-            let n = node
-                .import_stix_bundle(&who, &format, &bytes, batch, |done, total| {
+            // Large files are streamed (bounded memory); small ones may also hold a single
+            // object instead of a bundle.
+            let n = if size > STREAM_IMPORT_BYTES {
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                node.import_stix_stream(&who, &format, f, batch, |done| pb.set_position(done))
+                    .await?
+            } else {
+                let bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                node.import_stix_bundle(&who, &format, &bytes, batch, |done, total| {
                     pb.set_length(total);
                     pb.set_position(done);
                 })
-                .await?;
+                .await?
+            };
             pb.finish_and_clear();
             let secs = t0.elapsed().as_secs_f64();
             println!(

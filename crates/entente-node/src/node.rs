@@ -501,8 +501,17 @@ impl Node {
         audience: &Audience,
         payloads: &[Payload],
     ) -> Result<Vec<ParsedEntry>, NodeError> {
-        let me = self.partner().clone();
-        let desc = LogDescriptor::new(me.clone(), audience.clone());
+        let jsons: Vec<(&str, String)> = payloads.iter().map(|p| (p.kind(), p.to_json())).collect();
+        self.publish_json(audience, &jsons).await
+    }
+
+    /// [`Node::publish`] of payloads already serialised: (kind, JSON) pairs.
+    pub(crate) async fn publish_json(
+        &self,
+        audience: &Audience,
+        payloads: &[(&str, String)],
+    ) -> Result<Vec<ParsedEntry>, NodeError> {
+        let desc = LogDescriptor::new(self.partner().clone(), audience.clone());
         let _guard = self.write_lock.lock().await;
         for _attempt in 0..5 {
             let head = self
@@ -511,21 +520,13 @@ impl Node {
                 .await?
                 .map(|l| l.head())
                 .unwrap_or(LogHead::EMPTY);
-            let ts = self.now();
-            let mut h = head;
-            let mut entries = Vec::with_capacity(payloads.len());
-            for p in payloads {
-                let e = sign_entry(&self.key, &me, audience, h, &ts, p.kind(), &p.to_json())?;
-                h = LogHead {
-                    seq: e.header.seq,
-                    hash: e.hash,
-                };
-                entries.push(e);
-            }
+            let entries =
+                self.sign_chain(&desc, head, payloads.iter().map(|(k, j)| (*k, j.as_str())))?;
             let projections = self.fold(&entries).await?;
             match self.store.append(&desc, head, &entries, &projections).await {
                 Ok(()) => {
-                    self.announce(&desc, h.seq, None);
+                    let last = entries.last().map(|e| e.header.seq).unwrap_or(head.seq);
+                    self.announce(&desc, last, None);
                     return Ok(entries);
                 }
                 // Another process sharing the store wrote first: re-read the head and re-sign.
@@ -536,6 +537,37 @@ impl Node {
         Err(NodeError::Internal(
             "the log head kept moving; try again".into(),
         ))
+    }
+
+    /// Sign payloads as the next entries of `desc`'s log after `head`.
+    fn sign_chain<'p>(
+        &self,
+        desc: &LogDescriptor,
+        head: LogHead,
+        payloads: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) -> Result<Vec<ParsedEntry>, NodeError> {
+        let ts = self.now();
+        let mut h = head;
+        let mut entries = Vec::new();
+        for (kind, json) in payloads {
+            let e = sign_entry(&self.key, &desc.origin, &desc.audience, h, &ts, kind, json)?;
+            h = LogHead {
+                seq: e.header.seq,
+                hash: e.hash,
+            };
+            entries.push(e);
+        }
+        Ok(entries)
+    }
+
+    /// A publisher for bulk imports; see [`BulkPublisher`].
+    pub(crate) async fn bulk_publisher(&self) -> BulkPublisher<'_> {
+        BulkPublisher {
+            node: self,
+            _guard: self.write_lock.lock().await,
+            heads: HashMap::new(),
+            inflight: None,
+        }
     }
 
     pub(crate) fn announce(&self, desc: &LogDescriptor, head_seq: u64, from: Option<PartnerCode>) {
@@ -1502,4 +1534,141 @@ fn drop_pending(out: &mut Vec<Projection>, collection: &str, stix_id: &str) {
     out.retain(
         |p| !matches!(p, Projection::Stix(r) if r.collection == collection && r.stix_id == stix_id),
     );
+}
+
+/// Bulk publishing for imports: batch N+1 is signed and folded while batch N is being written,
+/// so the CPU work and the database overlap. Only for STIX objects, whose fold reads nothing
+/// from the store (the batch before may not be committed yet). Holds the write lock until
+/// dropped; every batch is durable once [`BulkPublisher::finish`] (or the next `push`) returns.
+pub(crate) struct BulkPublisher<'a> {
+    node: &'a Node,
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+    heads: HashMap<String, LogHead>,
+    inflight: Option<InFlight>,
+}
+
+type AppendTask = tokio::task::JoinHandle<(Vec<ParsedEntry>, Result<(), StoreError>)>;
+
+struct InFlight {
+    desc: LogDescriptor,
+    task: AppendTask,
+}
+
+impl BulkPublisher<'_> {
+    /// Publish `payloads` to `audience`'s log, returning once the batch before is durable.
+    pub(crate) async fn push(
+        &mut self,
+        audience: &Audience,
+        payloads: &[(&str, String)],
+    ) -> Result<(), NodeError> {
+        if !payloads.iter().all(|(kind, _)| *kind == "stix.objects") {
+            return Err(NodeError::Internal(
+                "bulk publishing is for STIX objects only".into(),
+            ));
+        }
+        let node = self.node;
+        let desc = LogDescriptor::new(node.partner().clone(), audience.clone());
+        let head = match self.heads.get(&desc.log_id) {
+            Some(h) => *h,
+            None => node
+                .store
+                .log(&desc.log_id)
+                .await?
+                .map(|l| l.head())
+                .unwrap_or(LogHead::EMPTY),
+        };
+        let prepared =
+            match node.sign_chain(&desc, head, payloads.iter().map(|(k, j)| (*k, j.as_str()))) {
+                Ok(entries) => node.fold(&entries).await.map(|p| (entries, p)),
+                Err(e) => Err(e),
+            };
+        // The batch in flight settles first, even if this one failed to prepare.
+        let moved = self.settle().await?;
+        let (mut entries, mut projections) = prepared?;
+        let mut base = head;
+        if moved && let Some(h) = self.heads.get(&desc.log_id).copied().filter(|h| *h != head) {
+            // The batch before was re-signed on a moved head: follow it.
+            entries = node.sign_chain(&desc, h, entries_kind_payload(&entries))?;
+            projections = node.fold(&entries).await?;
+            base = h;
+        }
+        if let Some(last) = entries.last() {
+            self.heads.insert(
+                desc.log_id.clone(),
+                LogHead {
+                    seq: last.header.seq,
+                    hash: last.hash,
+                },
+            );
+        }
+        let store = node.store.clone();
+        let d = desc.clone();
+        let task = tokio::spawn(async move {
+            let r = store.append(&d, base, &entries, &projections).await;
+            (entries, r)
+        });
+        self.inflight = Some(InFlight { desc, task });
+        Ok(())
+    }
+
+    /// Wait for every batch to be durable.
+    pub(crate) async fn finish(mut self) -> Result<(), NodeError> {
+        self.settle().await.map(|_| ())
+    }
+
+    /// Wait for the batch in flight. If another process moved its log's head meanwhile, re-sign
+    /// it on the new head and append it again (returns true: the head this publisher holds for
+    /// that log changed).
+    async fn settle(&mut self) -> Result<bool, NodeError> {
+        let Some(InFlight { desc, task }) = self.inflight.take() else {
+            return Ok(false);
+        };
+        let node = self.node;
+        let (mut entries, mut result) = task
+            .await
+            .map_err(|e| NodeError::Internal(format!("append task: {e}")))?;
+        let mut moved = false;
+        for _attempt in 0..5 {
+            match result {
+                Ok(()) => {
+                    let last = entries.last().map(|e| e.header.seq).unwrap_or(0);
+                    node.announce(&desc, last, None);
+                    if let Some(e) = entries.last() {
+                        self.heads.insert(
+                            desc.log_id.clone(),
+                            LogHead {
+                                seq: e.header.seq,
+                                hash: e.hash,
+                            },
+                        );
+                    }
+                    return Ok(moved);
+                }
+                Err(StoreError::HeadMoved { .. }) => {
+                    moved = true;
+                    let head = node
+                        .store
+                        .log(&desc.log_id)
+                        .await?
+                        .map(|l| l.head())
+                        .unwrap_or(LogHead::EMPTY);
+                    entries = node.sign_chain(&desc, head, entries_kind_payload(&entries))?;
+                    let projections = node.fold(&entries).await?;
+                    result = node.store.append(&desc, head, &entries, &projections).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(NodeError::Internal(
+            "the log head kept moving; try again".into(),
+        ))
+    }
+}
+
+/// (kind, payload) of signed entries, to sign them again on another head.
+fn entries_kind_payload(entries: &[ParsedEntry]) -> Vec<(&str, &str)> {
+    entries
+        .iter()
+        .map(|e| (e.header.kind.as_str(), e.payload.as_str()))
+        .collect()
 }

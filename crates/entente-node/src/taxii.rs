@@ -4,7 +4,7 @@
 
 use crate::auth::{self, Principal};
 use crate::{Node, NodeError};
-use entente_domain::payload::{RawJson, StixDelete, StixObjects};
+use entente_domain::payload::StixDelete;
 use entente_domain::policy::{self, Viewer};
 use entente_domain::stix::{self, StixMeta};
 use entente_domain::{Audience, FormatState, PartnerCode, Payload, Role};
@@ -279,15 +279,39 @@ impl Node {
         f: &FormatState,
         objects: &[&RawValue],
     ) -> Result<Vec<StatusDetail>, NodeError> {
+        let texts: Vec<&str> = objects.iter().map(|r| r.get()).collect();
+        let (successes, batches) = self.prepare_stix(who, f, &texts)?;
+        for (aud, payloads) in batches {
+            self.publish_json(&aud, &payloads).await?;
+        }
+        Ok(successes)
+    }
+
+    /// Validate STIX objects and group them into `stix.objects` payloads per audience. Any
+    /// invalid object, or a releasability marking naming a non-member, fails the whole set.
+    #[allow(clippy::type_complexity)]
+    fn prepare_stix(
+        &self,
+        who: &Principal,
+        f: &FormatState,
+        objects: &[&str],
+    ) -> Result<
+        (
+            Vec<StatusDetail>,
+            Vec<(Audience, Vec<(&'static str, String)>)>,
+        ),
+        NodeError,
+    > {
         let mut markings = self.known_markings(f);
-        let mut metas: Vec<(StixMeta, &RawValue)> = Vec::with_capacity(objects.len());
-        // First pass: validate everything and learn releasability markings sent along.
-        for raw in objects {
-            let meta = stix::validate_str(raw.get()).map_err(|e| bad(e.to_string()))?;
+        let mut metas: Vec<(StixMeta, &str)> = Vec::with_capacity(objects.len());
+        // First pass: validate everything (a full parse of each object: what passes is one
+        // valid JSON object) and learn releasability markings sent along.
+        for raw in objects.iter().copied() {
+            let meta = stix::validate_str(raw).map_err(|e| bad(e.to_string()))?;
             // Only marking-definitions need a full parse (to read a releasability extension).
             let marking_def = if meta.stix_type == "marking-definition" {
                 Some(
-                    serde_json::from_str::<serde_json::Value>(raw.get())
+                    serde_json::from_str::<serde_json::Value>(raw)
                         .map_err(|e| bad(e.to_string()))?,
                 )
             } else {
@@ -312,7 +336,7 @@ impl Node {
             metas.push((meta, raw));
         }
         // Second pass: each object's audience.
-        let mut groups: BTreeMap<Audience, Vec<RawJson>> = BTreeMap::new();
+        let mut groups: BTreeMap<Audience, Vec<&str>> = BTreeMap::new();
         let mut successes = Vec::with_capacity(metas.len());
         for (meta, raw) in metas {
             let named: Vec<&Audience> = meta
@@ -337,25 +361,25 @@ impl Node {
                 version,
                 message: None,
             });
-            let owned: Box<RawValue> =
-                RawValue::from_string(raw.get().to_owned()).map_err(|e| bad(e.to_string()))?;
-            groups.entry(aud).or_default().push(RawJson(owned));
+            groups.entry(aud).or_default().push(raw);
         }
+        let mut batches = Vec::with_capacity(groups.len());
         for (aud, objects) in groups {
             // At most OBJECTS_PER_ENTRY objects per entry (all committed together): collection
             // rows point into entry bodies, and reading one object reads its whole entry.
-            let mut payloads = Vec::with_capacity(objects.len().div_ceil(OBJECTS_PER_ENTRY));
-            let mut objects = objects.into_iter().peekable();
-            while objects.peek().is_some() {
-                payloads.push(Payload::StixObjects(StixObjects {
-                    format_id: f.format_id.clone(),
-                    author: who.user_id(),
-                    objects: objects.by_ref().take(OBJECTS_PER_ENTRY).collect(),
-                }));
-            }
-            self.publish(&aud, &payloads).await?;
+            let author = who.user_id();
+            let payloads = objects
+                .chunks(OBJECTS_PER_ENTRY)
+                .map(|chunk| {
+                    (
+                        "stix.objects",
+                        stix_objects_json(&f.format_id, &author, chunk),
+                    )
+                })
+                .collect();
+            batches.push((aud, payloads));
         }
-        Ok(successes)
+        Ok((successes, batches))
     }
 
     /// Import a STIX 2.1 bundle into a format, in durable batches (each batch validated and
@@ -392,11 +416,72 @@ impl Node {
             objects,
         };
         let total = b.objects.len() as u64;
+        // Each batch is validated and signed while the one before is being written.
+        let mut publisher = self.bulk_publisher().await;
         let mut done = 0;
         for chunk in b.objects.chunks(batch.max(1)) {
-            done += self.add_stix(who, &f, chunk).await?.len() as u64;
+            let texts: Vec<&str> = chunk.iter().map(|r| r.get()).collect();
+            let (successes, batches) = match self.prepare_stix(who, &f, &texts) {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    // The batches before this one stay imported (and durable).
+                    publisher.finish().await?;
+                    return Err(e);
+                }
+            };
+            for (aud, payloads) in batches {
+                publisher.push(&aud, &payloads).await?;
+            }
+            done += successes.len() as u64;
             progress(done, total);
         }
+        publisher.finish().await?;
+        Ok(done)
+    }
+
+    /// Import a STIX 2.1 bundle read from `reader` without holding it in memory: a parser
+    /// thread hands over batches of objects while the batches before are validated, signed and
+    /// written. Each batch is validated and committed as a whole; if one is bad (or the JSON
+    /// breaks off), the batches before it stay imported and the error names the problem.
+    /// `progress` gets the number of objects done.
+    pub async fn import_stix_stream<R: std::io::Read + Send + 'static>(
+        &self,
+        who: &Principal,
+        collection: &str,
+        reader: R,
+        batch: usize,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, NodeError> {
+        who.require(Role::Analyst, "import")?;
+        let (f, _) = self.taxii_collection(who, collection).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<String>, String>>(1);
+        let batch = batch.max(1);
+        let parser = tokio::task::spawn_blocking(move || stream::split_bundle(reader, batch, &tx));
+        let mut publisher = self.bulk_publisher().await;
+        let mut done = 0;
+        while let Some(msg) = rx.recv().await {
+            let prepared = msg.map_err(bad).and_then(|objects| {
+                let refs: Vec<&str> = objects.iter().map(String::as_str).collect();
+                self.prepare_stix(who, &f, &refs)
+            });
+            let (successes, batches) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    drop(rx);
+                    publisher.finish().await?;
+                    return Err(e);
+                }
+            };
+            for (aud, payloads) in batches {
+                publisher.push(&aud, &payloads).await?;
+            }
+            done += successes.len() as u64;
+            progress(done);
+        }
+        publisher.finish().await?;
+        parser
+            .await
+            .map_err(|e| NodeError::Internal(format!("bundle parser: {e}")))?;
         Ok(done)
     }
 
@@ -852,4 +937,370 @@ impl Node {
 /// The policy check for one stored STIX object version.
 pub fn may_see(viewer: &Viewer, r: &StixRow) -> bool {
     policy::may_see(viewer, &r.audience, r.tlp, &r.author, &r.named_users)
+}
+
+/// The JSON of a `stix.objects` payload ([`StixObjects`]) around object texts that are known
+/// to be valid JSON, written directly: the objects are copied once, not parsed again.
+fn stix_objects_json(format_id: &str, author: &str, objects: &[&str]) -> String {
+    let quote = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let mut out = String::with_capacity(objects.iter().map(|o| o.len() + 1).sum::<usize>() + 128);
+    out.push_str("{\"format_id\":");
+    out.push_str(&quote(format_id));
+    out.push_str(",\"author\":");
+    out.push_str(&quote(author));
+    out.push_str(",\"objects\":[");
+    for (i, o) in objects.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(o);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Streaming bundle splitting: the text of each element of the bundle's `objects` array is cut
+/// out of the reader by a byte scanner (brackets and strings only; each object is fully parsed
+/// when it is validated), so a bundle of any size is imported in bounded memory at close to
+/// the speed of reading it.
+mod stream {
+    use std::io::Read;
+    use tokio::sync::mpsc::Sender;
+
+    type Batches = Sender<Result<Vec<String>, String>>;
+
+    /// Split `{"type": "bundle", "objects": [...]}` read from `reader`, sending batches of
+    /// `batch` object texts; an error is sent as the last message.
+    pub(super) fn split_bundle<R: Read>(reader: R, batch: usize, tx: &Batches) {
+        let mut s = Scanner {
+            reader,
+            buf: Vec::new(),
+            pos: 0,
+            offset: 0,
+            eof: false,
+        };
+        if let Err(e) = s.bundle(batch, tx) {
+            let _ = tx.blocking_send(Err(format!("not a STIX bundle: {e}")));
+        }
+    }
+
+    struct Scanner<R> {
+        reader: R,
+        buf: Vec<u8>,
+        pos: usize,
+        /// Bytes dropped from the front of `buf` so far (for error positions).
+        offset: usize,
+        eof: bool,
+    }
+
+    impl<R: Read> Scanner<R> {
+        fn fail(&self, what: &str) -> String {
+            format!("{what} at byte {}", self.offset + self.pos)
+        }
+
+        /// The next byte without consuming it, reading more when needed.
+        fn peek(&mut self) -> Result<Option<u8>, String> {
+            if self.pos == self.buf.len() && !self.eof {
+                // Drop what has been consumed, then read on.
+                self.offset += self.pos;
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+                let mut chunk = [0u8; 1 << 16];
+                let n = self.reader.read(&mut chunk).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    self.eof = true;
+                } else {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+            Ok(self.buf.get(self.pos).copied())
+        }
+
+        fn next(&mut self) -> Result<u8, String> {
+            let b = self
+                .peek()?
+                .ok_or_else(|| self.fail("unexpected end of file"))?;
+            self.pos += 1;
+            Ok(b)
+        }
+
+        fn skip_ws(&mut self) -> Result<Option<u8>, String> {
+            while let Some(b) = self.peek()? {
+                if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                    return Ok(Some(b));
+                }
+                self.pos += 1;
+            }
+            Ok(None)
+        }
+
+        fn expect(&mut self, want: u8) -> Result<(), String> {
+            self.skip_ws()?;
+            if self.next()? == want {
+                Ok(())
+            } else {
+                Err(self.fail(&format!("expected '{}'", want as char)))
+            }
+        }
+
+        /// Consume one JSON value and return its text. Containers are matched bracket for
+        /// bracket (skipping strings); scalars run to the next delimiter.
+        fn value(&mut self) -> Result<Vec<u8>, String> {
+            self.skip_ws()?;
+            let start = self.pos;
+            // Keep the value's bytes in `buf` until it ends: refills must not drop them.
+            let mut out = Vec::new();
+            let mut depth = 0usize;
+            let mut in_str = false;
+            let mut esc = false;
+            loop {
+                if self.pos == self.buf.len() {
+                    out.extend_from_slice(&self.buf[start.min(self.buf.len())..]);
+                    // Everything so far is copied out; the refill may drop it.
+                    self.pos = self.buf.len();
+                    if self.peek()?.is_none() {
+                        if depth == 0 && !in_str && !out.is_empty() {
+                            return Ok(out);
+                        }
+                        return Err(self.fail("unexpected end of file"));
+                    }
+                    return self.value_rest(out, depth, in_str, esc);
+                }
+                let b = self.buf[self.pos];
+                if let Some(done) = step(b, &mut depth, &mut in_str, &mut esc, start == self.pos) {
+                    if done {
+                        self.pos += 1;
+                    }
+                    out.extend_from_slice(&self.buf[start..self.pos]);
+                    return Ok(out);
+                }
+                self.pos += 1;
+            }
+        }
+
+        /// The rest of a value that crossed a refill; `out` holds its start.
+        fn value_rest(
+            &mut self,
+            mut out: Vec<u8>,
+            mut depth: usize,
+            mut in_str: bool,
+            mut esc: bool,
+        ) -> Result<Vec<u8>, String> {
+            loop {
+                let Some(b) = self.peek()? else {
+                    if depth == 0 && !in_str {
+                        return Ok(out);
+                    }
+                    return Err(self.fail("unexpected end of file"));
+                };
+                if let Some(done) = step(b, &mut depth, &mut in_str, &mut esc, out.is_empty()) {
+                    if done {
+                        out.push(b);
+                        self.pos += 1;
+                    }
+                    return Ok(out);
+                }
+                out.push(b);
+                self.pos += 1;
+            }
+        }
+
+        fn bundle(&mut self, batch: usize, tx: &Batches) -> Result<(), String> {
+            self.expect(b'{')?;
+            let mut is_bundle = false;
+            let mut first = true;
+            loop {
+                match self.skip_ws()? {
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    Some(b',') if !first => self.pos += 1,
+                    _ if first => {}
+                    _ => return Err(self.fail("expected ',' or '}'")),
+                }
+                first = false;
+                let key = self.value()?;
+                self.expect(b':')?;
+                match key.as_slice() {
+                    b"\"objects\"" => self.objects(batch, tx)?,
+                    b"\"type\"" => {
+                        let t = self.value()?;
+                        if t != b"\"bundle\"" {
+                            return Err(format!(
+                                "type is {}, not \"bundle\"",
+                                String::from_utf8_lossy(&t)
+                            ));
+                        }
+                        is_bundle = true;
+                    }
+                    _ => {
+                        self.value()?;
+                    }
+                }
+            }
+            if self.skip_ws()?.is_some() {
+                return Err(self.fail("trailing characters"));
+            }
+            if !is_bundle {
+                return Err("no \"type\": \"bundle\"".into());
+            }
+            Ok(())
+        }
+
+        fn objects(&mut self, batch: usize, tx: &Batches) -> Result<(), String> {
+            self.expect(b'[')?;
+            let mut buf = Vec::with_capacity(batch);
+            if self.skip_ws()? == Some(b']') {
+                self.pos += 1;
+                return Ok(());
+            }
+            loop {
+                let text = self.value()?;
+                let text = String::from_utf8(text).map_err(|_| self.fail("invalid UTF-8"))?;
+                buf.push(text);
+                if buf.len() == batch {
+                    let full = std::mem::replace(&mut buf, Vec::with_capacity(batch));
+                    tx.blocking_send(Ok(full))
+                        .map_err(|_| "the import stopped".to_owned())?;
+                }
+                self.skip_ws()?;
+                match self.next()? {
+                    b',' => continue,
+                    b']' => break,
+                    _ => return Err(self.fail("expected ',' or ']'")),
+                }
+            }
+            if !buf.is_empty() {
+                tx.blocking_send(Ok(buf))
+                    .map_err(|_| "the import stopped".to_owned())?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Advance the value scanner over byte `b`. `Some(true)`: the value ends with `b`;
+    /// `Some(false)`: it ended just before `b` (a scalar's delimiter); `None`: go on.
+    fn step(
+        b: u8,
+        depth: &mut usize,
+        in_str: &mut bool,
+        esc: &mut bool,
+        first: bool,
+    ) -> Option<bool> {
+        if *in_str {
+            if *esc {
+                *esc = false;
+            } else if b == b'\\' {
+                *esc = true;
+            } else if b == b'"' {
+                *in_str = false;
+                if *depth == 0 {
+                    return Some(true);
+                }
+            }
+            return None;
+        }
+        match b {
+            b'"' => *in_str = true,
+            b'{' | b'[' => *depth += 1,
+            b'}' | b']' if *depth > 0 => {
+                *depth -= 1;
+                if *depth == 0 {
+                    return Some(true);
+                }
+            }
+            b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' if *depth == 0 && !first => {
+                return Some(false);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A reader that hands out one byte per call, so every refill path is taken.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                match (self.0.split_first(), out.first_mut()) {
+                    (Some((b, rest)), Some(o)) => {
+                        *o = *b;
+                        self.0 = rest;
+                        Ok(1)
+                    }
+                    _ => Ok(0),
+                }
+            }
+        }
+
+        /// Split `input` (whole and one byte at a time) into batches of 2; both must agree.
+        fn check(input: &str, expected: Result<Vec<Vec<&str>>, &str>) {
+            for trickle in [false, true] {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(100);
+                let owned = input.as_bytes().to_vec();
+                std::thread::spawn(move || {
+                    if trickle {
+                        split_bundle(Trickle(&owned), 2, &tx)
+                    } else {
+                        split_bundle(owned.as_slice(), 2, &tx)
+                    }
+                })
+                .join()
+                .expect("splitter");
+                let mut got = Vec::new();
+                let mut err = None;
+                while let Some(m) = rx.blocking_recv() {
+                    match m {
+                        Ok(b) => got.push(b),
+                        Err(e) => err = Some(e),
+                    }
+                }
+                match (&expected, err) {
+                    (Ok(want), None) => assert_eq!(&got, want, "{input} (trickle: {trickle})"),
+                    (Err(want), Some(e)) => assert!(e.contains(want), "{input}: {e}"),
+                    (want, got_err) => panic!("{input}: wanted {want:?}, error {got_err:?}"),
+                }
+            }
+        }
+
+        #[test]
+        fn bundles_split_into_their_objects() {
+            check(
+                r#"{"type":"bundle","id":"bundle--1","objects":[{"a":1},{"b":"x]}"},{"c":"q\"}{"}]}"#,
+                Ok(vec![
+                    vec![r#"{"a":1}"#, r#"{"b":"x]}"}"#],
+                    vec![r#"{"c":"q\"}{"}"#],
+                ]),
+            );
+            check(
+                " { \"objects\" : [ {\"n\": [1, {\"d\": []}]} ] , \"type\" : \"bundle\" } \n",
+                Ok(vec![vec![r#"{"n": [1, {"d": []}]}"#]]),
+            );
+            check(r#"{"type":"bundle","objects":[]}"#, Ok(vec![]));
+            check(r#"{"type":"bundle"}"#, Ok(vec![]));
+            // Not objects: passed on as text, refused when validated.
+            check(
+                r#"{"type":"bundle","objects":[1,"s"]}"#,
+                Ok(vec![vec!["1", r#""s""#]]),
+            );
+        }
+
+        #[test]
+        fn broken_bundles_are_refused() {
+            check(r#"{"type":"indicator","id":"x"}"#, Err("not \"bundle\""));
+            check(r#"{"objects":[{"a":1}]}"#, Err("no \"type\""));
+            check(r#"{"type":"bundle","objects":[{"a":1}"#, Err("end of file"));
+            check(
+                r#"{"type":"bundle","objects":[{"a":1} {"b":2}]}"#,
+                Err("expected ','"),
+            );
+            check(r#"{"type":"bundle","objects":[]} x"#, Err("trailing"));
+            check(r#"[{"type":"bundle"}]"#, Err("expected '{'"));
+            check("", Err("end of file"));
+        }
+    }
 }

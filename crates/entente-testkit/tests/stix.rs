@@ -64,6 +64,82 @@ async fn poisonivy_round_trips_with_every_object_preserved() {
     c.stop().await;
 }
 
+/// The streaming import (used for large files) gives exactly what the in-memory one gives;
+/// a bad object in a later batch stops it with the batches before it imported and durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_imports_match_and_stop_cleanly_at_a_bad_batch() {
+    let c = Cluster::new(&["EU"]).await.unwrap();
+    let eu = c.node("EU");
+    let who = eu.admin();
+    let raw =
+        std::fs::read(shared("stix/poisonivy.json")).expect("../shared/data/stix/poisonivy.json");
+    let whole = format(eu, "In memory", &["EU"]).await;
+    let streamed = format(eu, "Streamed", &["EU"]).await;
+    eu.node
+        .import_stix_bundle(&who, &whole.format_id, &raw, 40, |_, _| {})
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let n = eu
+        .node
+        .import_stix_stream(
+            &who,
+            &streamed.format_id,
+            std::io::Cursor::new(raw.clone()),
+            40,
+            |d| seen.push(d),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 155);
+    assert_eq!(seen, vec![40, 80, 120, 155]);
+    let export = |id: String| {
+        let node = eu.node.clone();
+        let who = who.clone();
+        async move {
+            let v: Value =
+                serde_json::from_str(&node.export_stix_bundle(&who, &id).await.unwrap()).unwrap();
+            by_id(&v)
+        }
+    };
+    assert_eq!(
+        export(whole.format_id.clone()).await,
+        export(streamed.format_id.clone()).await
+    );
+
+    // 5 good objects, then one without a type: batches of 2 → 2 batches land, then an error.
+    let good = |i: u32| {
+        format!(
+            r#"{{"type":"note","spec_version":"2.1","id":"note--00000000-0000-4000-8000-00000000000{i}","created":"2026-11-27T00:00:00.000Z","modified":"2026-11-27T00:00:00.000Z","content":"n{i}"}}"#
+        )
+    };
+    let objs: Vec<String> = (1..=5)
+        .map(good)
+        .chain([r#"{"id":"note--00000000-0000-4000-8000-000000000009"}"#.to_owned()])
+        .collect();
+    let bundle = format!(r#"{{"type":"bundle","objects":[{}]}}"#, objs.join(","));
+    let bad = format(eu, "Bad", &["EU"]).await;
+    let err = eu
+        .node
+        .import_stix_stream(
+            &who,
+            &bad.format_id,
+            std::io::Cursor::new(bundle.into_bytes()),
+            2,
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing type"), "{err}");
+    let held = export(bad.format_id.clone()).await;
+    assert_eq!(
+        held.len(),
+        4,
+        "the two batches before the bad one stay imported"
+    );
+    c.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shared_stix_example_imports_and_releasability_reaches_exactly_its_audience() {
     let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
