@@ -15,7 +15,11 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-pub const ENTRY_VERSION: u8 = 1;
+/// The entry version this build writes. Version 1 (still read) signs the body itself and
+/// hashes SHA-256(body ‖ sig), which reads a body three times (Ed25519 hashes its message twice)
+/// Version 2 signs d = SHA-256("entente-entry-v2\n" ‖ body) and hashes SHA-256(d ‖ sig): one
+/// pass over the body, which is what bulk imports and sync of large entries spend their time on.
+pub const ENTRY_VERSION: u8 = 2;
 pub const GENESIS: [u8; 32] = [0u8; 32];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,6 +139,25 @@ pub fn log_id(origin: &PartnerCode, audience: &Audience) -> String {
     hex::encode(h.finalize())
 }
 
+/// The digest a version 2 entry's signature covers.
+pub fn body_digest(body: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"entente-entry-v2\n");
+    h.update(body);
+    h.finalize().into()
+}
+
+/// (what the origin signs, the entry hash) for an entry of version `v`.
+fn signed_and_hash(v: u8, body: &[u8], sig: &[u8; 64]) -> ([u8; 32], [u8; 32]) {
+    if v == 1 {
+        ([0; 32], entry_hash(body, sig))
+    } else {
+        let d = body_digest(body);
+        (d, entry_hash(&d, sig))
+    }
+}
+
+/// SHA-256(body ‖ sig) for version 1; SHA-256(digest ‖ sig) for version 2.
 pub fn entry_hash(body: &[u8], sig: &[u8; 64]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(body);
@@ -180,7 +203,7 @@ struct BodyIn<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedEntry {
     pub body: String,
-    /// Hex-encoded Ed25519 signature over `body`.
+    /// Hex-encoded Ed25519 signature over `body` (version 1) or its digest (version 2).
     pub sig: String,
 }
 
@@ -193,9 +216,20 @@ pub struct ParsedEntry {
     pub body: String,
     pub sig: [u8; 64],
     pub hash: [u8; 32],
+    /// The body digest a version 2 signature covers (zeros for version 1).
+    pub digest: [u8; 32],
 }
 
 impl ParsedEntry {
+    /// The bytes the origin's signature covers.
+    pub fn signed_message(&self) -> &[u8] {
+        if self.header.v == 1 {
+            self.body.as_bytes()
+        } else {
+            &self.digest
+        }
+    }
+
     /// Where the payload text starts inside the body (the payload is the body's last field),
     /// or `None` if the body does not end with the payload verbatim.
     pub fn payload_offset(&self) -> Option<usize> {
@@ -263,14 +297,16 @@ pub fn sign_entry(
         seq: header.seq,
         reason: e.to_string(),
     })?;
-    let sig = key.sign(body.as_bytes());
-    let hash = entry_hash(body.as_bytes(), &sig);
+    let digest = body_digest(body.as_bytes());
+    let sig = key.sign(&digest);
+    let hash = entry_hash(&digest, &sig);
     Ok(ParsedEntry {
         header,
         payload: raw.get().to_owned(),
         body,
         sig,
         hash,
+        digest,
     })
 }
 
@@ -290,7 +326,7 @@ pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
             reason: "signature is not 64 bytes of hex".into(),
         });
     }
-    if b.v != ENTRY_VERSION {
+    if b.v != 1 && b.v != ENTRY_VERSION {
         return Err(LogError::Malformed {
             seq: b.seq,
             reason: format!("unsupported entry version {}", b.v),
@@ -314,7 +350,7 @@ pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
             reason: "log id does not match origin and audience".into(),
         });
     }
-    let hash = entry_hash(e.body.as_bytes(), &sig);
+    let (digest, hash) = signed_and_hash(b.v, e.body.as_bytes(), &sig);
     let header = EntryHeader {
         v: b.v,
         log: b.log,
@@ -332,13 +368,14 @@ pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
         body: e.body,
         sig,
         hash,
+        digest,
     })
 }
 
 /// Parse and verify one entry on its own against its origin's key.
 pub fn verify_entry(e: &SignedEntry, origin_key: &PublicKey) -> Result<ParsedEntry, LogError> {
     let p = parse_entry(e)?;
-    if !origin_key.verify(p.body.as_bytes(), &p.sig) {
+    if !origin_key.verify(p.signed_message(), &p.sig) {
         return Err(LogError::BadSignature { seq: p.header.seq });
     }
     Ok(p)
@@ -411,7 +448,7 @@ pub fn verify_parsed_page(
         };
     }
     if let Some(last) = entries.last()
-        && !origin_key.verify(last.body.as_bytes(), &last.sig)
+        && !origin_key.verify(last.signed_message(), &last.sig)
     {
         return Err(LogError::BadSignature {
             seq: last.header.seq,
@@ -447,6 +484,72 @@ mod tests {
             out.push(e.signed());
         }
         (LogDescriptor::new(code("EU"), aud), out)
+    }
+
+    /// Entries written as version 1 (signature over the body) still verify, and chain with
+    /// version 2 entries; a version 1 signature does not pass for version 2 or the reverse.
+    #[test]
+    fn version_1_entries_still_verify_and_versions_cannot_be_swapped() {
+        let key = NodeKey::generate().unwrap();
+        let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
+        let log = LogDescriptor::new(code("EU"), aud.clone());
+        let v1_body = |v: u8| {
+            let header = EntryHeader {
+                v,
+                log: log.log_id.clone(),
+                origin: code("EU"),
+                audience: aud.clone(),
+                seq: 1,
+                prev: hex::encode(GENESIS),
+                ts: "2026-11-27T00:00:00Z".into(),
+                kind: "test".into(),
+            };
+            let payload: &RawValue = serde_json::from_str("{\"old\":true}").unwrap();
+            serde_json::to_string(&BodyOut {
+                header: &header,
+                payload,
+            })
+            .unwrap()
+        };
+        let body = v1_body(1);
+        let old = SignedEntry {
+            sig: hex::encode(key.sign(body.as_bytes())),
+            body: body.clone(),
+        };
+        let parsed = verify_entry(&old, &key.public()).expect("version 1 verifies");
+        assert_eq!(parsed.hash, entry_hash(body.as_bytes(), &parsed.sig));
+        let next = sign_entry(
+            &key,
+            &code("EU"),
+            &aud,
+            LogHead {
+                seq: 1,
+                hash: parsed.hash,
+            },
+            "2026-11-27T00:00:01Z",
+            "test",
+            "{}",
+        )
+        .unwrap();
+        assert_eq!(next.header.v, 2);
+        verify_page(
+            &log,
+            LogHead::EMPTY,
+            &[old.clone(), next.signed()],
+            &key.public(),
+        )
+        .expect("a mixed chain verifies");
+        // The same body relabelled as version 2 with the version 1 signature is refused.
+        let relabelled = SignedEntry {
+            body: v1_body(2),
+            sig: old.sig.clone(),
+        };
+        assert!(verify_entry(&relabelled, &key.public()).is_err());
+        let unknown = SignedEntry {
+            body: v1_body(3),
+            sig: old.sig,
+        };
+        assert!(parse_entry(&unknown).is_err());
     }
 
     #[test]

@@ -1066,6 +1066,16 @@ mod stream {
                     }
                     return self.value_rest(out, depth, in_str, esc);
                 }
+                if in_str && !esc {
+                    // Jump over string contents to the next quote or backslash.
+                    match memchr::memchr2(b'"', b'\\', &self.buf[self.pos..]) {
+                        Some(off) => self.pos += off,
+                        None => {
+                            self.pos = self.buf.len();
+                            continue;
+                        }
+                    }
+                }
                 let b = self.buf[self.pos];
                 if let Some(done) = step(b, &mut depth, &mut in_str, &mut esc, start == self.pos) {
                     if done {

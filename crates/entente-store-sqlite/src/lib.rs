@@ -357,12 +357,16 @@ impl SqliteStore {
             latest: bool,
         }
         let mut held: HashMap<(i64, i64), Vec<Held>> = HashMap::new();
-        let probe: Vec<i64> = stix
+        // Probing (and below, inserting) in key order walks the object index leaf by leaf
+        // instead of jumping around it: at a million objects that halves the cost of a batch.
+        let mut probe: Vec<i64> = stix
             .iter()
             .zip(&keys)
             .filter(|(r, _)| !r.single_version)
             .map(|(_, k)| *k)
             .collect();
+        probe.sort_unstable();
+        probe.dedup();
         for chunk in probe.chunks(500) {
             let sql = format!(
                 "SELECT pos, cid, k, stix_id, version, latest FROM stix_rows WHERE k IN ({})",
@@ -438,6 +442,7 @@ impl SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(be)?;
+        accept.sort_by_key(|&(i, _)| keys[i]);
         for chunk in accept.chunks(STIX_INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO stix_rows (cid, k, stix_id, stix_type, version, spec_version, date_added, latest,
