@@ -104,7 +104,8 @@ enum Cmd {
         /// The local user the import is published as.
         #[arg(long, default_value = "admin")]
         user: String,
-        #[arg(long, default_value_t = 5000)]
+        /// Objects per durable batch (each is validated and committed as a whole).
+        #[arg(long, default_value_t = 25000)]
         batch: usize,
         /// The file is a MISP event (JSON), not a STIX bundle.
         #[arg(long)]

@@ -332,7 +332,7 @@ pub async fn import(objects: u64, work: &Path, out: &Path) -> Result<ImportBench
     let t0 = Instant::now();
     let mut child = Command::new(&exe)
         .args([
-            "import", "--user", "bench", "--batch", "50000", "--format", &format_id, "--dir",
+            "import", "--user", "bench", "--batch", "25000", "--format", &format_id, "--dir",
         ])
         .arg(&dir)
         .arg(&bundle)

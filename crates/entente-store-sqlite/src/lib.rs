@@ -443,6 +443,18 @@ impl SqliteStore {
             .await
             .map_err(be)?;
         accept.sort_by_key(|&(i, _)| keys[i]);
+        // Texts repeated across rows (type, origin, audience, author, …) are bound as shared
+        // `Arc<str>`s: sqlx copies every other text it is given.
+        let mut interned: HashMap<String, std::sync::Arc<str>> = HashMap::new();
+        let mut intern = |s: &str| -> std::sync::Arc<str> {
+            if let Some(a) = interned.get(s) {
+                return a.clone();
+            }
+            let a: std::sync::Arc<str> = s.into();
+            interned.insert(s.to_owned(), a.clone());
+            a
+        };
+        let mut audience_keys: HashMap<&Audience, std::sync::Arc<str>> = HashMap::new();
         for chunk in accept.chunks(STIX_INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO stix_rows (cid, k, stix_id, stix_type, version, spec_version, date_added, latest,
@@ -453,21 +465,34 @@ impl SqliteStore {
             for &(i, cid) in chunk {
                 let r = stix[i];
                 let latest = latest_new[i];
+                let audience = audience_keys
+                    .entry(&r.audience)
+                    .or_insert_with(|| r.audience.key().into())
+                    .clone();
+                let named = if r.named_users.is_empty() {
+                    intern("")
+                } else {
+                    intern(&r.named_users.join(","))
+                };
                 q = q
                     .bind(cid)
                     .bind(keys[i])
-                    .bind(&r.stix_id)
-                    .bind(&r.stix_type)
-                    .bind(&r.version)
-                    .bind(&r.spec_version)
-                    .bind(&r.date_added)
+                    .bind(r.stix_id.clone())
+                    .bind(intern(&r.stix_type))
+                    .bind(r.version.clone())
+                    .bind(intern(&r.spec_version))
+                    .bind(r.date_added.clone())
                     .bind(i64::from(latest))
-                    .bind(r.origin.as_str())
-                    .bind(r.audience.key())
-                    .bind(r.tlp.as_str())
-                    .bind(&r.author)
-                    .bind(r.named_users.join(","))
-                    .bind(&r.raw);
+                    .bind(intern(r.origin.as_str()))
+                    .bind(audience)
+                    .bind(intern(r.tlp.as_str()))
+                    .bind(intern(&r.author))
+                    .bind(named);
+                q = if r.raw.is_empty() {
+                    q.bind(intern(""))
+                } else {
+                    q.bind(r.raw.clone())
+                };
                 q = match r.span {
                     Some(sp) => q
                         .bind(log_row)
