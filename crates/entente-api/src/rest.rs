@@ -182,6 +182,7 @@ async fn create_format(
         description: r.description,
         topics: r.topics,
         members: r.members,
+        stix_default_releasable_to: r.stix_default_releasable_to,
     };
     Ok((
         StatusCode::CREATED,

@@ -15,6 +15,8 @@ pub struct FormatView {
     pub closed: bool,
     pub created_at: String,
     pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stix_default_releasable_to: Option<Vec<String>>,
 }
 
 impl From<FormatState> for FormatView {
@@ -29,6 +31,9 @@ impl From<FormatState> for FormatView {
             closed: f.closed,
             created_at: f.created_at,
             updated_at: f.updated_at,
+            stix_default_releasable_to: f
+                .stix_default_releasable_to
+                .map(|d| d.into_iter().map(|p| p.to_string()).collect()),
         }
     }
 }
@@ -108,6 +113,10 @@ pub struct NewFormatRequest {
     pub topics: Vec<String>,
     /// Partner codes; the convener (this node's partner) is always a member.
     pub members: Vec<String>,
+    /// Members (besides the poster) that STIX objects posted to the format's TAXII collection
+    /// without a releasability marking are released to. Omitted: the poster only.
+    #[serde(default)]
+    pub stix_default_releasable_to: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -109,6 +109,7 @@ async fn verify_names_a_hand_altered_entry_and_exits_non_zero() {
                     description: String::new(),
                     topics: vec!["space".into()],
                     members: vec!["EU".into(), "JPN".into()],
+                    stix_default_releasable_to: None,
                 },
             )
             .await
@@ -445,6 +446,7 @@ async fn verify_checks_an_exported_statement_offline() {
                     description: String::new(),
                     topics: vec!["space".into()],
                     members: vec!["EU".into()],
+                    stix_default_releasable_to: None,
                 },
             )
             .await

@@ -16,9 +16,24 @@ pub struct FormatState {
     pub closed: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// See [`FormatCharter::stix_default_releasable_to`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stix_default_releasable_to: Option<Vec<PartnerCode>>,
 }
 
 impl FormatState {
+    /// The releasable-to list for a STIX object posted without a releasability marking: the
+    /// format's default, narrowed to its current members (a partner that left no longer
+    /// receives new objects).
+    pub fn stix_default(&self) -> Option<Vec<PartnerCode>> {
+        self.stix_default_releasable_to.as_ref().map(|d| {
+            d.iter()
+                .filter(|p| self.members.contains(*p))
+                .cloned()
+                .collect()
+        })
+    }
+
     pub fn from_charter(c: &FormatCharter, at: &str) -> FormatState {
         FormatState {
             format_id: c.format_id.clone(),
@@ -30,6 +45,7 @@ impl FormatState {
             closed: false,
             created_at: at.to_owned(),
             updated_at: at.to_owned(),
+            stix_default_releasable_to: c.stix_default_releasable_to.clone(),
         }
     }
 
@@ -41,6 +57,7 @@ impl FormatState {
             topics: self.topics.clone(),
             members: self.members.iter().cloned().collect(),
             convener: self.convener.clone(),
+            stix_default_releasable_to: self.stix_default_releasable_to.clone(),
         }
     }
 
@@ -56,6 +73,7 @@ impl FormatState {
         s.topics = j.charter.topics.clone();
         s.members = j.charter.members.iter().cloned().collect();
         s.members.insert(j.partner.clone());
+        s.stix_default_releasable_to = j.charter.stix_default_releasable_to.clone();
         s.updated_at = at.to_owned();
         s
     }
@@ -99,6 +117,16 @@ pub fn validate_charter(c: &mut FormatCharter) -> Result<(), DomainError> {
     }
     c.members.sort();
     c.members.dedup();
+    if let Some(d) = &mut c.stix_default_releasable_to {
+        d.sort();
+        d.dedup();
+        if let Some(p) = d.iter().find(|p| !c.members.contains(p)) {
+            return Err(DomainError::invalid(
+                "stix_default_releasable_to",
+                format!("{p} is not a member of this format"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -161,6 +189,7 @@ impl FormatTemplate {
                 topics: topics.iter().map(|t| t.to_string()).collect(),
                 members: members.clone(),
                 convener: convener.clone(),
+                stix_default_releasable_to: None,
             })
             .collect()
     }

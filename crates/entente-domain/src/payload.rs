@@ -13,6 +13,11 @@ pub struct FormatCharter {
     pub topics: Vec<String>,
     pub members: Vec<PartnerCode>,
     pub convener: PartnerCode,
+    /// Who STIX objects posted to the format's collection without a releasability marking are
+    /// released to (the poster is always included); none: the poster only. Omitted from the
+    /// signed text when unset, so charters written before it existed verify unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stix_default_releasable_to: Option<Vec<PartnerCode>>,
 }
 
 /// The convener admits a partner. It carries the whole charter as it stands after the

@@ -167,6 +167,7 @@ mod tests {
             closed: false,
             created_at: String::new(),
             updated_at: String::new(),
+            stix_default_releasable_to: None,
         }
     }
 

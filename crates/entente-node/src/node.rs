@@ -85,6 +85,10 @@ pub struct NewFormat {
     pub description: String,
     pub topics: Vec<String>,
     pub members: Vec<String>,
+    /// Partners (besides the poster) that STIX objects posted without a releasability marking
+    /// are released to; members only. None: the poster only.
+    #[serde(default)]
+    pub stix_default_releasable_to: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1094,6 +1098,14 @@ impl Node {
             .iter()
             .map(|m| self.parse_known_partner(m))
             .collect::<Result<Vec<_>, _>>()?;
+        let stix_default_releasable_to = nf
+            .stix_default_releasable_to
+            .map(|d| {
+                d.iter()
+                    .map(|m| self.parse_known_partner(m))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         let mut charter = FormatCharter {
             format_id: new_id(),
             title: nf.title,
@@ -1101,6 +1113,7 @@ impl Node {
             topics: nf.topics,
             members,
             convener: self.partner().clone(),
+            stix_default_releasable_to,
         };
         validate_charter(&mut charter)?;
         self.charter(charter).await

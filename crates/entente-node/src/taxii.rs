@@ -345,7 +345,8 @@ impl Node {
                 .filter_map(|m| markings.get(m))
                 .collect();
             let releasable: Option<Vec<PartnerCode>> = match named.as_slice() {
-                [] => None,
+                // No releasability marking: the collection's default audience, if it has one.
+                [] => f.stix_default(),
                 [a] => Some(a.iter().cloned().collect()),
                 _ => {
                     return Err(unprocessable(format!(

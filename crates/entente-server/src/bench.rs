@@ -324,6 +324,7 @@ pub async fn import(objects: u64, work: &Path, out: &Path) -> Result<ImportBench
                     description: String::new(),
                     topics: vec!["cyber-defence".into()],
                     members: vec!["EU".into()],
+                    stix_default_releasable_to: None,
                 },
             )
             .await?;

@@ -191,6 +191,7 @@ async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
                     "economic-security".into(),
                 ],
                 members: vec!["EU".into(), "JPN".into()],
+                stix_default_releasable_to: None,
             },
         )
         .await?;

@@ -507,6 +507,7 @@ async fn projections_and_queries(store: &dyn Store) {
         closed: false,
         created_at: "2026-11-27T00:00:00Z".into(),
         updated_at: "2026-11-27T00:00:00Z".into(),
+        stix_default_releasable_to: None,
     };
     let i1 = item(
         "i1",

@@ -15,6 +15,7 @@ pub async fn format(n: &TestNode, title: &str, members: &[&str]) -> FormatState 
                 description: String::new(),
                 topics: vec!["maritime-security".into()],
                 members: members.iter().map(|m| m.to_string()).collect(),
+                stix_default_releasable_to: None,
             },
         )
         .await

@@ -64,6 +64,80 @@ async fn poisonivy_round_trips_with_every_object_preserved() {
     c.stop().await;
 }
 
+/// A collection's default audience: objects posted without a releasability marking reach the
+/// default partners (and the poster), a marking still wins, and a default naming a non-member
+/// is refused when the format is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_default_audience_releases_unmarked_objects() {
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let eu = c.node("EU");
+    let who = eu.admin();
+    let new = |default: Option<Vec<&str>>| entente_node::NewFormat {
+        title: "Defaulted".into(),
+        description: String::new(),
+        topics: vec!["cyber-defence".into()],
+        members: vec!["EU".into(), "NATO".into(), "JPN".into()],
+        stix_default_releasable_to: default.map(|d| d.into_iter().map(String::from).collect()),
+    };
+    let err = eu.node.create_format(&who, new(Some(vec!["KOR"]))).await;
+    assert!(err.is_err(), "a default outside the members is refused");
+    let f = eu
+        .node
+        .create_format(&who, new(Some(vec!["JPN"])))
+        .await
+        .unwrap();
+    let green = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da";
+    let note = |n: u32, refs: &[&str]| {
+        serde_json::json!({"type": "note", "spec_version": "2.1",
+            "id": format!("note--00000000-0000-4000-8000-0000000000{n:02}"),
+            "created": "2026-11-27T00:00:00.000Z", "modified": "2026-11-27T00:00:00.000Z",
+            "content": format!("note {n}"), "object_marking_refs": refs})
+    };
+    let to_nato = entente_domain::stix::releasability_marking_id(
+        &entente_domain::Audience::new([
+            entente_domain::partner::code("EU"),
+            entente_domain::partner::code("NATO"),
+        ])
+        .unwrap(),
+    );
+    let envelope = serde_json::json!({"objects": [
+        note(1, &[green]),
+        note(2, &[green, to_nato.as_str()]),
+        entente_domain::stix::releasability_marking(&entente_domain::Audience::new([
+            entente_domain::partner::code("EU"),
+            entente_domain::partner::code("NATO"),
+        ]).unwrap()),
+    ]});
+    eu.node
+        .taxii_add(&who, &f.format_id, envelope.to_string().as_bytes())
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let held = |name: &'static str| {
+        let n = c.node(name);
+        let f = f.format_id.clone();
+        async move {
+            let v: Value =
+                serde_json::from_str(&n.node.export_stix_bundle(&n.admin(), &f).await.unwrap())
+                    .unwrap();
+            by_id(&v)
+                .into_keys()
+                .filter(|k| k.starts_with("note--"))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        held("JPN").await,
+        vec!["note--00000000-0000-4000-8000-000000000001"]
+    );
+    assert_eq!(
+        held("NATO").await,
+        vec!["note--00000000-0000-4000-8000-000000000002"]
+    );
+    assert_eq!(held("EU").await.len(), 2);
+    c.stop().await;
+}
+
 /// The streaming import (used for large files) gives exactly what the in-memory one gives;
 /// a bad object in a later batch stops it with the batches before it imported and durable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
