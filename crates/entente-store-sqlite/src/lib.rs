@@ -166,10 +166,19 @@ DROP TABLE stix;
 CREATE INDEX stix_rows_key ON stix_rows (k);
 CREATE INDEX stix_rows_added ON stix_rows (cid, date_added);
 "#,
+    // Object keys changed from a pure hash to UUID prefix + hash (see `stix_key`): clear them,
+    // and `migrate` computes them again.
+    r#"
+UPDATE stix_rows SET k = NULL;
+"#,
 ];
 
-/// The by-object index key: the first 8 bytes of SHA-256(collection NUL id). Collisions are
-/// harmless (every lookup also compares the texts), so 64 bits only need to keep them rare.
+/// The by-object index key: the first 48 bits of the id's UUID, then 16 bits of
+/// SHA-256(collection NUL id). Time-ordered ids (UUIDv7, as items and many tools use) then land
+/// next to each other in the index, so appending them touches its last pages instead of every
+/// page; random (v4) ids are as random as a hash. Equal keys are harmless — every lookup also
+/// compares collection and id — and the hash bits keep a run of ids forged with one prefix
+/// spread over 65,536 keys.
 fn stix_key(collection: &str, stix_id: &str) -> i64 {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -177,7 +186,17 @@ fn stix_key(collection: &str, stix_id: &str) -> i64 {
     h.update([0u8]);
     h.update(stix_id.as_bytes());
     let d = h.finalize();
-    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+    let hashed = u16::from_be_bytes([d[0], d[1]]);
+    let prefix: Option<u64> = stix_id.rsplit_once("--").and_then(|(_, uuid)| {
+        let hex: String = uuid.chars().filter(|c| *c != '-').take(12).collect();
+        u64::from_str_radix(&hex, 16)
+            .ok()
+            .filter(|_| hex.len() == 12)
+    });
+    match prefix {
+        Some(p) => ((p << 16) | u64::from(hashed)) as i64,
+        None => i64::from_be_bytes(d[..8].try_into().expect("8 bytes")),
+    }
 }
 
 /// Rows per multi-row INSERT: 200 rows × 5 columns stays far below SQLite's variable limit.
@@ -255,7 +274,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(be)?;
-            if m.contains("CREATE TABLE stix_rows") {
+            if m.contains("stix_rows") {
                 // SQLite has no SHA-256: the object keys of copied rows are computed here.
                 let rows: Vec<(i64, String, String)> = sqlx::query_as(
                     "SELECT s.pos, c.name, s.stix_id FROM stix_rows s JOIN collections c ON c.cid = s.cid
@@ -1310,6 +1329,21 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[test]
+    fn object_keys_keep_time_ordered_ids_together() {
+        let a = stix_key("c", "report--01890a5d-ac96-7000-8000-000000000001");
+        let b = stix_key("c", "report--01890a5d-ac97-7000-8000-000000000002");
+        assert!(a < b, "a later UUIDv7 sorts later");
+        assert_eq!(a >> 16, 0x0189_0a5d_ac96);
+        assert_ne!(
+            stix_key("c", "report--01890a5d-ac96-7000-8000-000000000001"),
+            stix_key("d", "report--01890a5d-ac96-7000-8000-000000000001"),
+            "the hash bits tell collections apart"
+        );
+        // Not a UUID (never stored, but keys must not fail): a plain hash.
+        let _ = stix_key("c", "x");
     }
 
     /// A database written before the compact collection table (migration 6) keeps its STIX
