@@ -209,6 +209,9 @@ const STIX_INSERT_CHUNK: usize = 500;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Wakes the background checkpointer after a write; when the last clone of the store is
+    /// dropped, the checkpointer stops.
+    checkpoint: tokio::sync::mpsc::Sender<()>,
 }
 
 fn be(e: sqlx::Error) -> StoreError {
@@ -248,13 +251,34 @@ impl SqliteStore {
             .foreign_keys(true)
             // A larger page cache (32 MiB per connection) keeps hot index pages (random STIX ids) in memory.
             .pragma("cache_size", "-32768")
+            // Checkpoints run in the background after appends (see below); a committing writer
+            // checkpoints only past 10,000 pages (160 MiB of WAL), a safety net for nodes that
+            // write other things for a long time without appending.
+            .pragma("wal_autocheckpoint", "10000")
             .page_size(16384);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
             .await
             .map_err(be)?;
-        let store = SqliteStore { pool };
+        // Checkpoints (copying the WAL into the database file) run on their own connection,
+        // woken after writes, instead of inside the commit that crosses the WAL size limit: a
+        // bulk import's next batch is written while the last one is checkpointed. PASSIVE never
+        // blocks readers or writers; durability does not depend on it (the WAL is synced on
+        // every commit), and SQLite checkpoints when the last connection closes.
+        let (checkpoint, mut wake) = tokio::sync::mpsc::channel::<()>(1);
+        let bg = pool.clone();
+        tokio::spawn(async move {
+            while wake.recv().await.is_some() {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&bg)
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; it will be retried");
+                }
+            }
+        });
+        let store = SqliteStore { pool, checkpoint };
         store.migrate().await?;
         Ok(store)
     }
@@ -847,7 +871,10 @@ impl Store for SqliteStore {
                 .map_err(be)?;
             }
         }
-        tx.commit().await.map_err(be)
+        tx.commit().await.map_err(be)?;
+        // Full: a checkpoint is already pending, which covers this write too.
+        let _ = self.checkpoint.try_send(());
+        Ok(())
     }
 
     async fn record_fork(&self, f: &ForkEvidence) -> Result<()> {
