@@ -518,8 +518,10 @@ pub async fn alerts(n: u64, interval_ms: u64, work: &Path, out: &Path) -> Result
             .json()
             .await?;
         done = all.as_array().cloned().unwrap_or_default();
+        // Only this run's alerts count (the demo seeds others, some already acknowledged).
         let complete = done
             .iter()
+            .filter(|a| ids.iter().any(|id| a["alert"]["alert_id"] == id.as_str()))
             .filter(|a| a["alert"]["acks"].as_object().is_some_and(|m| m.len() == 2))
             .count();
         if complete as u64 >= n {
