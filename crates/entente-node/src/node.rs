@@ -518,12 +518,7 @@ impl Node {
         let desc = LogDescriptor::new(self.partner().clone(), audience.clone());
         let _guard = self.write_lock.lock().await;
         for _attempt in 0..5 {
-            let head = self
-                .store
-                .log(&desc.log_id)
-                .await?
-                .map(|l| l.head())
-                .unwrap_or(LogHead::EMPTY);
+            let head = self.log_head(&desc.log_id).await?;
             let entries =
                 self.sign_chain(&desc, head, payloads.iter().map(|(k, j)| (*k, j.as_str())))?;
             let projections = self.fold(&entries).await?;
@@ -541,6 +536,16 @@ impl Node {
         Err(NodeError::Internal(
             "the log head kept moving; try again".into(),
         ))
+    }
+
+    /// The stored head of a log (empty if this node holds none of it).
+    pub(crate) async fn log_head(&self, log_id: &str) -> Result<LogHead, NodeError> {
+        Ok(self
+            .store
+            .log(log_id)
+            .await?
+            .map(|l| l.head())
+            .unwrap_or(LogHead::EMPTY))
     }
 
     /// Sign payloads as the next entries of `desc`'s log after `head`.
@@ -1583,12 +1588,7 @@ impl BulkPublisher<'_> {
         let desc = LogDescriptor::new(node.partner().clone(), audience.clone());
         let head = match self.heads.get(&desc.log_id) {
             Some(h) => *h,
-            None => node
-                .store
-                .log(&desc.log_id)
-                .await?
-                .map(|l| l.head())
-                .unwrap_or(LogHead::EMPTY),
+            None => node.log_head(&desc.log_id).await?,
         };
         let prepared =
             match node.sign_chain(&desc, head, payloads.iter().map(|(k, j)| (*k, j.as_str()))) {
@@ -1605,14 +1605,8 @@ impl BulkPublisher<'_> {
             projections = node.fold(&entries).await?;
             base = h;
         }
-        if let Some(last) = entries.last() {
-            self.heads.insert(
-                desc.log_id.clone(),
-                LogHead {
-                    seq: last.header.seq,
-                    hash: last.hash,
-                },
-            );
+        if let Some(h) = head_after(&entries) {
+            self.heads.insert(desc.log_id.clone(), h);
         }
         let store = node.store.clone();
         let d = desc.clone();
@@ -1646,25 +1640,14 @@ impl BulkPublisher<'_> {
                 Ok(()) => {
                     let last = entries.last().map(|e| e.header.seq).unwrap_or(0);
                     node.announce(&desc, last, None);
-                    if let Some(e) = entries.last() {
-                        self.heads.insert(
-                            desc.log_id.clone(),
-                            LogHead {
-                                seq: e.header.seq,
-                                hash: e.hash,
-                            },
-                        );
+                    if let Some(h) = head_after(&entries) {
+                        self.heads.insert(desc.log_id.clone(), h);
                     }
                     return Ok(moved);
                 }
                 Err(StoreError::HeadMoved { .. }) => {
                     moved = true;
-                    let head = node
-                        .store
-                        .log(&desc.log_id)
-                        .await?
-                        .map(|l| l.head())
-                        .unwrap_or(LogHead::EMPTY);
+                    let head = node.log_head(&desc.log_id).await?;
                     entries = node.sign_chain(&desc, head, entries_kind_payload(&entries))?;
                     let projections = node.fold(&entries).await?;
                     result = node.store.append(&desc, head, &entries, &projections).await;
@@ -1684,4 +1667,12 @@ fn entries_kind_payload(entries: &[ParsedEntry]) -> Vec<(&str, &str)> {
         .iter()
         .map(|e| (e.header.kind.as_str(), e.payload.as_str()))
         .collect()
+}
+
+/// The head of a log after `entries` (its last entry), if there are any.
+fn head_after(entries: &[ParsedEntry]) -> Option<LogHead> {
+    entries.last().map(|e| LogHead {
+        seq: e.header.seq,
+        hash: e.hash,
+    })
 }

@@ -261,12 +261,7 @@ impl Node {
                         .push((desc.log_id.clone(), "not in audience".into()));
                     continue;
                 }
-                let head = self
-                    .store
-                    .log(&desc.log_id)
-                    .await?
-                    .map(|l| l.head())
-                    .unwrap_or(LogHead::EMPTY);
+                let head = self.log_head(&desc.log_id).await?;
                 if head.seq >= remote.head_seq {
                     continue;
                 }
@@ -398,12 +393,7 @@ impl Node {
         }
         for _attempt in 0..3 {
             let guard = self.write_lock.lock().await;
-            let head = self
-                .store
-                .log(&desc.log_id)
-                .await?
-                .map(|l| l.head())
-                .unwrap_or(LogHead::EMPTY);
+            let head = self.log_head(&desc.log_id).await?;
             // Split the page at our head: entries at or below it we should already hold.
             let split = parsed
                 .iter()
