@@ -1620,6 +1620,11 @@ impl BulkPublisher<'_> {
 
     /// Wait for every batch to be durable.
     pub(crate) async fn finish(mut self) -> Result<(), NodeError> {
+        self.settle_all().await
+    }
+
+    /// Wait for every batch pushed so far to be durable, keeping the publisher.
+    pub(crate) async fn settle_all(&mut self) -> Result<(), NodeError> {
         self.settle().await.map(|_| ())
     }
 

@@ -422,22 +422,33 @@ impl Node {
         let mut done = 0;
         for chunk in b.objects.chunks(batch.max(1)) {
             let texts: Vec<&str> = chunk.iter().map(|r| r.get()).collect();
-            let (successes, batches) = match self.prepare_stix(who, &f, &texts) {
-                Ok(prepared) => prepared,
-                Err(e) => {
-                    // The batches before this one stay imported (and durable).
-                    publisher.finish().await?;
-                    return Err(e);
-                }
-            };
-            for (aud, payloads) in batches {
-                publisher.push(&aud, &payloads).await?;
-            }
-            done += successes.len() as u64;
+            done += self.import_batch(&mut publisher, who, &f, &texts).await?;
             progress(done, total);
         }
         publisher.finish().await?;
         Ok(done)
+    }
+
+    /// One batch of a bulk import: validated as a whole, then handed to the publisher. If it is
+    /// bad, the batches before it are made durable before the error is returned.
+    async fn import_batch(
+        &self,
+        publisher: &mut crate::node::BulkPublisher<'_>,
+        who: &Principal,
+        f: &FormatState,
+        texts: &[&str],
+    ) -> Result<u64, NodeError> {
+        let (successes, batches) = match self.prepare_stix(who, f, texts) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                publisher.settle_all().await?;
+                return Err(e);
+            }
+        };
+        for (aud, payloads) in batches {
+            publisher.push(&aud, &payloads).await?;
+        }
+        Ok(successes.len() as u64)
     }
 
     /// Import a STIX 2.1 bundle read from `reader` without holding it in memory: a parser
@@ -461,22 +472,16 @@ impl Node {
         let mut publisher = self.bulk_publisher().await;
         let mut done = 0;
         while let Some(msg) = rx.recv().await {
-            let prepared = msg.map_err(bad).and_then(|objects| {
-                let refs: Vec<&str> = objects.iter().map(String::as_str).collect();
-                self.prepare_stix(who, &f, &refs)
-            });
-            let (successes, batches) = match prepared {
-                Ok(p) => p,
+            let objects = match msg {
+                Ok(objects) => objects,
                 Err(e) => {
-                    drop(rx);
                     publisher.finish().await?;
-                    return Err(e);
+                    return Err(bad(e));
                 }
             };
-            for (aud, payloads) in batches {
-                publisher.push(&aud, &payloads).await?;
-            }
-            done += successes.len() as u64;
+            let texts: Vec<&str> = objects.iter().map(String::as_str).collect();
+            // On error, dropping the receiver stops the parser thread.
+            done += self.import_batch(&mut publisher, who, &f, &texts).await?;
             progress(done);
         }
         publisher.finish().await?;

@@ -15,6 +15,17 @@ fn shared(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// A node's collection exported as a STIX bundle, read as its admin.
+async fn exported(n: &entente_testkit::TestNode, format_id: &str) -> Value {
+    serde_json::from_str(
+        &n.node
+            .export_stix_bundle(&n.admin(), format_id)
+            .await
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 fn by_id(bundle: &Value) -> BTreeMap<String, Value> {
     bundle["objects"]
         .as_array()
@@ -39,27 +50,15 @@ async fn poisonivy_round_trips_with_every_object_preserved() {
         .await
         .unwrap();
     assert_eq!(n, 155);
-    let exported: Value = serde_json::from_str(
-        &eu.node
-            .export_stix_bundle(&who, &f.format_id)
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(exported["type"], "bundle");
-    let (a, b) = (by_id(&original), by_id(&exported));
+    let back = exported(eu, &f.format_id).await;
+    assert_eq!(back["type"], "bundle");
+    let (a, b) = (by_id(&original), by_id(&back));
     assert_eq!(a.len(), 155);
     assert_eq!(a, b, "every object comes back exactly as imported");
     // Unmarked objects are TLP:RED to the originator only: JPN receives none of them.
     c.sync_until_quiet().await;
     let jpn = c.node("JPN");
-    let at_jpn: Value = serde_json::from_str(
-        &jpn.node
-            .export_stix_bundle(&jpn.admin(), &f.format_id)
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let at_jpn = exported(jpn, &f.format_id).await;
     assert!(at_jpn["objects"].as_array().unwrap().is_empty(), "{at_jpn}");
     c.stop().await;
 }
@@ -117,10 +116,7 @@ async fn a_collection_default_audience_releases_unmarked_objects() {
         let n = c.node(name);
         let f = f.format_id.clone();
         async move {
-            let v: Value =
-                serde_json::from_str(&n.node.export_stix_bundle(&n.admin(), &f).await.unwrap())
-                    .unwrap();
-            by_id(&v)
+            by_id(&exported(n, &f).await)
                 .into_keys()
                 .filter(|k| k.starts_with("note--"))
                 .collect::<Vec<_>>()
@@ -167,18 +163,9 @@ async fn streamed_imports_match_and_stop_cleanly_at_a_bad_batch() {
         .unwrap();
     assert_eq!(n, 155);
     assert_eq!(seen, vec![40, 80, 120, 155]);
-    let export = |id: String| {
-        let node = eu.node.clone();
-        let who = who.clone();
-        async move {
-            let v: Value =
-                serde_json::from_str(&node.export_stix_bundle(&who, &id).await.unwrap()).unwrap();
-            by_id(&v)
-        }
-    };
     assert_eq!(
-        export(whole.format_id.clone()).await,
-        export(streamed.format_id.clone()).await
+        by_id(&exported(eu, &whole.format_id).await),
+        by_id(&exported(eu, &streamed.format_id).await)
     );
 
     // 5 good objects, then one without a type: batches of 2 → 2 batches land, then an error.
@@ -205,7 +192,7 @@ async fn streamed_imports_match_and_stop_cleanly_at_a_bad_batch() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("missing type"), "{err}");
-    let held = export(bad.format_id.clone()).await;
+    let held = by_id(&exported(eu, &bad.format_id).await);
     assert_eq!(
         held.len(),
         4,
@@ -360,16 +347,7 @@ async fn misp_events_import_with_their_tlp_and_sharing_group_semantics() {
         "{r3:?}"
     );
     c.sync_until_quiet().await;
-    let export = |n: &entente_testkit::TestNode| {
-        let node = n.node.clone();
-        let who = n.admin();
-        let id = f.format_id.clone();
-        async move {
-            serde_json::from_str::<Value>(&node.export_stix_bundle(&who, &id).await.unwrap())
-                .unwrap()
-        }
-    };
-    let at_jpn = export(jpn).await;
+    let at_jpn = exported(jpn, &f.format_id).await;
     let objs = at_jpn["objects"].as_array().unwrap();
     let url = objs
         .iter()
@@ -387,7 +365,7 @@ async fn misp_events_import_with_their_tlp_and_sharing_group_semantics() {
         1,
         "only the shared event reached JPN"
     );
-    let at_nato = export(nato).await;
+    let at_nato = exported(nato, &f.format_id).await;
     assert!(
         at_nato["objects"].as_array().unwrap().is_empty(),
         "NATO is in no sharing group: {at_nato}"
@@ -423,13 +401,7 @@ async fn disarm_galaxy_is_a_shared_vocabulary_and_collections_export_as_misp() {
         .unwrap();
     assert_eq!(n, 298);
     c.sync_until_quiet().await;
-    let at_jpn: Value = serde_json::from_str(
-        &jpn.node
-            .export_stix_bundle(&jpn.admin(), &f.format_id)
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let at_jpn = exported(jpn, &f.format_id).await;
     let names: Vec<&str> = at_jpn["objects"]
         .as_array()
         .unwrap()
