@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/alerts", get(list_alerts).post(raise_alert))
         .route("/api/v1/alerts/overdue", get(overdue_alerts))
         .route("/api/v1/analytics/network", get(network_view))
+        .route("/api/v1/search", get(search))
         .route("/api/v1/actions", get(list_actions).post(create_action))
         .route("/api/v1/actions/{id}", get(get_action))
         .route("/api/v1/actions/{id}/progress", post(report_progress))
@@ -85,7 +86,7 @@ pub(crate) async fn not_found() -> ApiError {
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
         join_format, leave_format, close_format, export_stix, export_misp, list_items, create_item, get_item, revise_item,
-        retract_item, network_view, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
+        retract_item, network_view, search, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
         plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
         export_statement, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
@@ -989,4 +990,41 @@ async fn network_view(
         until: q.until,
     };
     Ok(to_value(s.node.network(&p, f).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SearchParams {
+    /// Words to find in titles and texts (all of them; quotes for a phrase).
+    q: Option<String>,
+    format: Option<String>,
+    topic: Option<String>,
+    /// Originating partner.
+    partner: Option<String>,
+    kind: Option<String>,
+    tlp: Option<String>,
+    /// YYYY-MM.
+    period: Option<String>,
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/search", params(SearchParams),
+    description = "Full-text search over the items, STIX objects, actions and statements you may see, with facet counts (format, topic, partner, kind, tlp, period) over those only.",
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+async fn search(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<SearchParams>,
+) -> R<Json<V>> {
+    let r = entente_node::search::SearchRequest {
+        q: q.q.unwrap_or_default(),
+        format: q.format,
+        topic: q.topic,
+        partner: q.partner,
+        kind: q.kind,
+        tlp: q.tlp,
+        period: q.period,
+        limit: q.limit,
+    };
+    Ok(to_value(s.node.search(&p, r).await?))
 }

@@ -54,6 +54,11 @@ enum Cmd {
         #[arg(long)]
         log_json: bool,
     },
+    /// Rebuild the full-text search index from the store (stop `serve` first).
+    Reindex {
+        #[command(flatten)]
+        dir: DirArg,
+    },
     /// Show this node's partner, URL and public key (to give to peers).
     Id {
         #[command(flatten)]
@@ -298,6 +303,7 @@ async fn main() -> Result<()> {
             let cfg = entente_server::ServerConfig::load_with_env(&dir.dir, std::env::vars())?;
             let listener = entente_server::bind(cfg.listen).await?;
             let node = entente_server::open_with(&cfg).await?;
+            entente_server::attach_search(&node, &cfg).await?;
             let _bg = node.start();
             tracing::info!(partner = %node.partner(), listen = %cfg.listen, "serving");
             entente_server::serve(node, listener, async {
@@ -415,6 +421,29 @@ async fn main() -> Result<()> {
         } => {
             let node = entente_server::open(&dir.dir).await?;
             println!("{}", node.create_token_for(&username, &label).await?);
+        }
+        Cmd::Reindex { dir } => {
+            let cfg = entente_server::ServerConfig::load(&dir.dir)?;
+            // Start from an empty index, so a damaged one is replaced rather than reused.
+            let sdir = entente_server::search_dir(&cfg);
+            if sdir.exists() {
+                std::fs::remove_dir_all(&sdir)
+                    .with_context(|| format!("removing {}", sdir.display()))?;
+            }
+            let node = entente_server::open_with(&cfg).await?;
+            let r = match entente_server::attach_search(&node, &cfg).await? {
+                Some(r) => r,
+                None => node.reindex().await?,
+            };
+            let (docs, bytes) = node.search_stats().unwrap_or_default();
+            println!(
+                "reindexed {} documents from {} entries in {:.1} s; index {} documents, {:.1} MB",
+                r.documents,
+                r.entries,
+                r.seconds,
+                docs,
+                bytes as f64 / 1e6
+            );
         }
         Cmd::Sync { dir, once: _ } => {
             let node = entente_server::open(&dir.dir).await?;

@@ -70,6 +70,8 @@ pub struct Node {
     pub(crate) paging_secret: [u8; 32],
     /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
     pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (Principal, std::time::Instant)>>,
+    /// The full-text index, when one is attached (`attach_search`).
+    pub(crate) search: std::sync::OnceLock<Arc<crate::search::Search>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -180,6 +182,7 @@ impl Node {
                 sha2::Sha256::digest(format!("entente-paging-v1:{}", key_seed)).into()
             },
             basic_cache: Default::default(),
+            search: Default::default(),
         };
         node.reload_peers().await?;
         Ok(Arc::new(node))
@@ -524,6 +527,7 @@ impl Node {
             let projections = self.fold(&entries).await?;
             match self.store.append(&desc, head, &entries, &projections).await {
                 Ok(()) => {
+                    self.index_append(&projections, &entries);
                     let last = entries.last().map(|e| e.header.seq).unwrap_or(head.seq);
                     self.announce(&desc, last, None);
                     return Ok(entries);

@@ -72,7 +72,9 @@ pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
     }
     let mut nodes = vec![];
     for c in &cfgs {
-        nodes.push(open_with(c).await?);
+        let n = open_with(c).await?;
+        crate::attach_search(&n, c).await?;
+        nodes.push(n);
     }
     if fresh {
         for (i, n) in nodes.iter().enumerate() {

@@ -101,6 +101,29 @@ pub async fn open_with(cfg: &ServerConfig) -> Result<Arc<Node>> {
     Ok(Node::new(cfg.node.clone(), key, store, Arc::new(SystemClock)).await?)
 }
 
+/// Where a node keeps its search index.
+pub fn search_dir(cfg: &ServerConfig) -> PathBuf {
+    cfg.node.data_dir.join("search")
+}
+
+/// Open the node's search index and attach it (rebuilding it if it is behind the store). Only
+/// processes that serve or reindex do this: the index allows one writer process at a time.
+pub async fn attach_search(
+    node: &Arc<Node>,
+    cfg: &ServerConfig,
+) -> Result<Option<entente_node::search::ReindexReport>> {
+    let dir = search_dir(cfg);
+    let index = entente_search::SearchIndex::open(&dir, 1).with_context(|| {
+        format!(
+            "search index {}: cannot open (is another entente process serving this node?)",
+            dir.display()
+        )
+    })?;
+    node.attach_search(index)
+        .await
+        .with_context(|| format!("search index {}", dir.display()))
+}
+
 /// Serve a node on an already bound listener until `shutdown` resolves.
 pub async fn serve(
     node: Arc<Node>,

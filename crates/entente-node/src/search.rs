@@ -1,0 +1,462 @@
+//! Full-text search over what a user may see: items (lessons included), STIX objects, joint
+//! actions and statements. The index is derived state: documents are written from the
+//! projections of every committed append, made visible by a background committer, and the
+//! whole index can be rebuilt from the store (`reindex`).
+//!
+//! Nothing outside a user's view is found or counted: every document carries the reader tokens
+//! of `policy::reader_tokens`, every query is filtered by the viewer's tokens inside the index
+//! (so totals and facet counts are computed over visible documents only), and every hit is
+//! checked again against the stored object before it is returned.
+//!
+//! Crash consistency: each index commit records a watermark, the number of log entries the
+//! store held when the documents were written. At start a node compares it with the store and
+//! rebuilds the index when they differ (a crash between a store commit and an index commit, or
+//! a bulk import, which does not index as it goes).
+
+use crate::auth::Principal;
+use crate::{Node, NodeError};
+use entente_domain::{ItemState, policy};
+use entente_log::ParsedEntry;
+use entente_search::{SearchDoc, SearchIndex, SearchQuery};
+use entente_store::{Projection, StixQuery};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Notify, watch};
+
+/// The index attached to a node, with the counters its committer needs.
+pub struct Search {
+    index: SearchIndex,
+    /// Entries whose documents have been written (committed or not).
+    written: AtomicU64,
+    /// Bumped on every write; the committer publishes the generation it committed.
+    generation: AtomicU64,
+    committed: watch::Sender<u64>,
+    wake: Arc<Notify>,
+}
+
+impl Drop for Search {
+    fn drop(&mut self) {
+        // Let the committer see that the index is gone and stop.
+        self.wake.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Search {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Search({:?})", self.index)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SearchRequest {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub partner: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub tlp: Option<String>,
+    /// `YYYY-MM`.
+    #[serde(default)]
+    pub period: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchHitView {
+    /// `item`, `stix`, `action` or `statement`.
+    pub what: String,
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchView {
+    pub total: usize,
+    pub hits: Vec<SearchHitView>,
+    /// Per dimension (format, topic, partner, kind, tlp, period): (value, count).
+    pub facets: BTreeMap<String, Vec<(String, u64)>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReindexReport {
+    pub documents: u64,
+    pub entries: u64,
+    pub seconds: f64,
+}
+
+fn period(at: &str) -> String {
+    at.get(..7).unwrap_or_default().to_owned()
+}
+
+/// The document for an item (None: it leaves the index, e.g. when retracted).
+pub fn item_doc(it: &ItemState) -> Option<SearchDoc> {
+    if it.retracted.is_some() {
+        return None;
+    }
+    Some(SearchDoc {
+        id: format!("item:{}", it.item_id),
+        kind: it.kind.as_str().to_owned(),
+        title: it.title.clone(),
+        body: it.body.clone(),
+        readers: policy::reader_tokens(&it.audience, it.tlp, &it.author, &it.named_users),
+        format: it.format_id.clone(),
+        topics: it.topics.clone(),
+        partner: it.origin.to_string(),
+        tlp: it.tlp.as_str().to_owned(),
+        period: period(&it.created_at),
+    })
+}
+
+fn stix_doc(row: &entente_store::StixRow, raw: &str) -> Option<SearchDoc> {
+    // Items are indexed as items; their collection rows are markers.
+    if raw.starts_with(crate::ITEM_MARKER) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+    let title = match s("name") {
+        "" => row.stix_id.clone(),
+        n => n.to_owned(),
+    };
+    let body = [s("description"), s("pattern"), s("value"), s("content")]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(SearchDoc {
+        id: format!("stix:{}/{}", row.collection, row.stix_id),
+        kind: row.stix_type.clone(),
+        title,
+        body,
+        readers: policy::reader_tokens(&row.audience, row.tlp, &row.author, &row.named_users),
+        format: row.collection.clone(),
+        topics: vec![],
+        partner: row.origin.to_string(),
+        tlp: row.tlp.as_str().to_owned(),
+        period: period(&row.version),
+    })
+}
+
+fn action_doc(a: &entente_domain::coord::ActionState) -> SearchDoc {
+    let milestones: Vec<&str> = a.milestones.iter().map(|m| m.title.as_str()).collect();
+    SearchDoc {
+        id: format!("action:{}", a.action_id),
+        kind: "action".into(),
+        title: a.title.clone(),
+        body: format!("{}\n{}", a.description, milestones.join("\n")),
+        readers: policy::reader_tokens(&a.audience, entente_domain::Tlp::Green, "", &[]),
+        format: a.format_id.clone(),
+        topics: a.topics.clone(),
+        partner: a.origin.to_string(),
+        tlp: "none".into(),
+        period: period(&a.created_at),
+    }
+}
+
+fn statement_doc(s: &entente_domain::statement::StatementState) -> Option<SearchDoc> {
+    let v = s.versions.last()?;
+    Some(SearchDoc {
+        id: format!("statement:{}", s.statement_id),
+        kind: "statement".into(),
+        title: v.title.clone(),
+        body: v.text.clone(),
+        readers: policy::reader_tokens(&s.audience, entente_domain::Tlp::Green, "", &[]),
+        format: s.format_id.clone(),
+        topics: vec![],
+        partner: s.origin.to_string(),
+        tlp: "none".into(),
+        period: period(&s.versions.first().map(|v| v.at.clone()).unwrap_or_default()),
+    })
+}
+
+/// Documents (to write, to delete) for the projections of one append.
+fn docs_for(projections: &[Projection], entries: &[ParsedEntry]) -> (Vec<SearchDoc>, Vec<String>) {
+    let mut up = Vec::new();
+    let mut del = Vec::new();
+    for p in projections {
+        match p {
+            Projection::Item(it) => match item_doc(it) {
+                Some(d) => up.push(d),
+                None => del.push(format!("item:{}", it.item_id)),
+            },
+            Projection::Stix(row) => {
+                let raw = match row.span {
+                    Some(sp) => entries
+                        .iter()
+                        .find(|e| e.header.seq == sp.seq)
+                        .and_then(|e| e.body.get(sp.start..sp.start + sp.len))
+                        .unwrap_or_default(),
+                    None => row.raw.as_str(),
+                };
+                up.extend(stix_doc(row, raw));
+            }
+            Projection::StixDelete {
+                collection,
+                stix_id,
+            } => del.push(format!("stix:{collection}/{stix_id}")),
+            Projection::Statement(s) => up.extend(statement_doc(s)),
+            Projection::Object { kind, state, .. } if *kind == "action" => {
+                if let Ok(a) = serde_json::from_str(state) {
+                    up.push(action_doc(&a));
+                }
+            }
+            _ => {}
+        }
+    }
+    (up, del)
+}
+
+impl Node {
+    /// Attach a search index. Rebuilds it first when its watermark does not match the store
+    /// (see the module comment), then keeps it current from every append.
+    /// Returns the rebuild's report when there was one.
+    pub async fn attach_search(
+        self: &Arc<Self>,
+        index: SearchIndex,
+    ) -> Result<Option<ReindexReport>, NodeError> {
+        let watermark = index.watermark().map_err(internal)?;
+        let (committed, _) = watch::channel(0);
+        let s = Arc::new(Search {
+            index,
+            written: AtomicU64::new(watermark),
+            generation: AtomicU64::new(0),
+            committed,
+            wake: Arc::new(Notify::new()),
+        });
+        if self.search.set(s.clone()).is_err() {
+            return Err(NodeError::Internal("a search index is already attached".into()));
+        }
+        let held = self.entries_held().await?;
+        let mut rebuilt = None;
+        if held != watermark {
+            tracing::info!(held, watermark, "search index is behind the store; rebuilding");
+            rebuilt = Some(self.reindex().await?);
+        }
+        // The committer: one commit covers every write made while the previous one ran.
+        // It holds the index weakly, so dropping the node closes the index (and its lock).
+        let weak = Arc::downgrade(&s);
+        let wake = s.wake.clone();
+        drop(s);
+        tokio::spawn(async move {
+            loop {
+                let notified = wake.notified();
+                let Some(s) = weak.upgrade() else { return };
+                let generation = s.generation.load(Ordering::SeqCst);
+                if *s.committed.borrow() < generation {
+                    let s2 = s.clone();
+                    let r = tokio::task::spawn_blocking(move || {
+                        s2.index.commit(s2.written.load(Ordering::SeqCst))
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(())) => {
+                            s.committed.send_replace(generation);
+                        }
+                        Ok(Err(e)) => tracing::error!(error = %e, "search index commit failed"),
+                        Err(e) => tracing::error!(error = %e, "search index commit panicked"),
+                    }
+                    continue;
+                }
+                drop(s);
+                notified.await;
+            }
+        });
+        Ok(rebuilt)
+    }
+
+    async fn entries_held(&self) -> Result<u64, NodeError> {
+        Ok(self.store.logs().await?.iter().map(|l| l.head_seq).sum())
+    }
+
+    /// Write the documents for one committed append (called right after the store commit).
+    pub(crate) fn index_append(&self, projections: &[Projection], entries: &[ParsedEntry]) {
+        let Some(s) = self.search.get() else { return };
+        let (up, del) = docs_for(projections, entries);
+        s.index.delete(&del);
+        if let Err(e) = s.index.upsert(&up) {
+            tracing::error!(error = %e, "search index write failed; `entente reindex` rebuilds it");
+        }
+        s.written.fetch_add(entries.len() as u64, Ordering::SeqCst);
+        s.generation.fetch_add(1, Ordering::SeqCst);
+        s.wake.notify_one();
+    }
+
+    /// Wait until everything written to the index so far is searchable.
+    pub async fn search_settled(&self) {
+        let Some(s) = self.search.get() else { return };
+        let target = s.generation.load(Ordering::SeqCst);
+        let mut rx = s.committed.subscribe();
+        s.wake.notify_one();
+        let _ = rx.wait_for(|c| *c >= target).await;
+    }
+
+    /// Rebuild the index from the store: every item, STIX object, action and statement.
+    pub async fn reindex(&self) -> Result<ReindexReport, NodeError> {
+        let s = self
+            .search
+            .get()
+            .ok_or_else(|| NodeError::Internal("no search index attached".into()))?;
+        let started = std::time::Instant::now();
+        // Appends wait while the index is rebuilt, so the watermark matches what was read.
+        let _guard = self.write_lock.lock().await;
+        let held = self.entries_held().await?;
+        s.index.clear().map_err(internal)?;
+        let mut documents = 0u64;
+        let mut q = entente_store::ItemQuery {
+            limit: 5000,
+            ..Default::default()
+        };
+        loop {
+            let page = self.store.items(&q).await?;
+            let done = page.len() < q.limit as usize;
+            q.after = page.last().map(|i| i.item_id.clone());
+            let docs: Vec<SearchDoc> = page.iter().filter_map(item_doc).collect();
+            documents += docs.len() as u64;
+            s.index.upsert(&docs).map_err(internal)?;
+            if done {
+                break;
+            }
+        }
+        for f in self.store.formats().await? {
+            let mut sq = StixQuery {
+                collection: f.format_id.clone(),
+                limit: 5000,
+                ..Default::default()
+            };
+            loop {
+                let rows = self.store.stix_query(&sq).await?;
+                let done = rows.len() < sq.limit as usize;
+                sq.after = rows.last().map(|r| r.date_added.clone());
+                let docs: Vec<SearchDoc> =
+                    rows.iter().filter_map(|r| stix_doc(r, &r.raw)).collect();
+                documents += docs.len() as u64;
+                s.index.upsert(&docs).map_err(internal)?;
+                if done {
+                    break;
+                }
+            }
+        }
+        for a in self.store.objects("action").await? {
+            if let Ok(a) = serde_json::from_str(&a) {
+                s.index.upsert(&[action_doc(&a)]).map_err(internal)?;
+                documents += 1;
+            }
+        }
+        let docs: Vec<SearchDoc> = self
+            .store
+            .statements()
+            .await?
+            .iter()
+            .filter_map(statement_doc)
+            .collect();
+        documents += docs.len() as u64;
+        s.index.upsert(&docs).map_err(internal)?;
+        s.written.store(held, Ordering::SeqCst);
+        let s2 = s.clone();
+        tokio::task::spawn_blocking(move || s2.index.commit(held))
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))?
+            .map_err(internal)?;
+        Ok(ReindexReport {
+            documents,
+            entries: held,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Search what the caller may see.
+    pub async fn search(&self, who: &Principal, r: SearchRequest) -> Result<SearchView, NodeError> {
+        let s = self
+            .search
+            .get()
+            .ok_or_else(|| NodeError::Internal("search is not enabled on this node".into()))?;
+        if r.q.len() > 500 {
+            return Err(entente_domain::DomainError::invalid("q", "at most 500 characters").into());
+        }
+        let viewer = who.viewer();
+        let filters: Vec<(String, String)> = [
+            ("format", &r.format),
+            ("topic", &r.topic),
+            ("partner", &r.partner),
+            ("kind", &r.kind),
+            ("tlp", &r.tlp),
+            ("period", &r.period),
+        ]
+        .into_iter()
+        .filter_map(|(d, v)| {
+            v.as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| (d.to_owned(), v.clone()))
+        })
+        .collect();
+        let q = SearchQuery {
+            text: r.q.clone(),
+            viewer: policy::viewer_tokens(&viewer).to_vec(),
+            filters,
+            limit: r.limit.unwrap_or(20),
+        };
+        let s2 = s.clone();
+        let res = tokio::task::spawn_blocking(move || s2.index.search(&q))
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))?
+            .map_err(internal)?;
+        // Check every hit again against what is stored now (the index may lag a retraction).
+        let mut hits = Vec::with_capacity(res.hits.len());
+        for h in res.hits {
+            let Some((what, id)) = h.id.split_once(':') else {
+                continue;
+            };
+            let visible = match what {
+                "item" => self
+                    .store
+                    .item(id)
+                    .await?
+                    .is_some_and(|it| it.retracted.is_none() && policy::user_may_see_item(&viewer, &it)),
+                "action" => self.action(who, id).await.is_ok_and(|a| a.audience.contains(&viewer.partner)),
+                "statement" => self
+                    .store
+                    .statement(id)
+                    .await?
+                    .is_some_and(|st| st.audience.contains(&viewer.partner)),
+                // STIX rows: reader tokens come from the row's own audience and marking,
+                // which never change for a stored version.
+                "stix" => true,
+                _ => false,
+            };
+            if visible {
+                hits.push(SearchHitView {
+                    what: what.to_owned(),
+                    id: id.to_owned(),
+                    kind: h.kind,
+                    title: h.title,
+                });
+            }
+        }
+        Ok(SearchView {
+            total: res.total,
+            hits,
+            facets: res.facets,
+        })
+    }
+
+    /// Documents searchable now and the index's size on disk.
+    pub fn search_stats(&self) -> Option<(u64, u64)> {
+        self.search
+            .get()
+            .map(|s| (s.index.num_docs(), s.index.size_bytes()))
+    }
+}
+
+fn internal(e: entente_search::SearchError) -> NodeError {
+    NodeError::Internal(e.to_string())
+}
