@@ -26,6 +26,12 @@ pub struct AppState {
 
 /// The whole router of a node: REST, OpenAPI, health and federation.
 pub fn router(node: Arc<Node>) -> Router {
+    router_with(node, Router::new())
+}
+
+/// [`router`] with more routes (the web UI) under the same limits, metrics and headers. Routes
+/// in `extra` may set their own `Content-Security-Policy`; the API's strict one is the default.
+pub fn router_with(node: Arc<Node>, extra: Router) -> Router {
     use axum::http::{HeaderValue, header};
     use tower_http::set_header::SetResponseHeaderLayer as H;
     let limit = node.config().max_body_bytes;
@@ -39,6 +45,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(taxii::routes())
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/readyz", axum::routing::get(metrics::readyz))
+        .with_state(state.clone())
+        .merge(extra)
         .fallback(rest::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -67,7 +75,6 @@ pub fn router(node: Arc<Node>) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
-        .with_state(state)
 }
 
 /// The OpenAPI 3.1 document of the REST API.

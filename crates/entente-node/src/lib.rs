@@ -13,6 +13,7 @@ pub mod coord;
 pub mod error;
 pub mod fed;
 mod node;
+pub mod provenance;
 pub mod search;
 pub mod statements;
 pub mod sync;

@@ -432,6 +432,14 @@ impl Node {
     }
 
     /// Create a token for a user by name (CLI and demo; the caller is the operator).
+    /// End a session (logout): its token stops working at once.
+    pub async fn revoke_session(&self, secret: &str) -> Result<(), NodeError> {
+        let p = self.authenticate(secret).await?;
+        self.store.delete_token(&auth::token_hash(secret)).await?;
+        self.audit(&p.user_id(), "logout", "").await;
+        Ok(())
+    }
+
     pub async fn create_token_for(&self, username: &str, label: &str) -> Result<String, NodeError> {
         let user = self
             .store

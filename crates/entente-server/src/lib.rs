@@ -159,7 +159,7 @@ pub async fn serve_with(
     limits: HttpLimits,
 ) -> Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let app = entente_api::router(node);
+    let app = entente_api::router_with(node.clone(), entente_web::router(node));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -1301,6 +1301,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn delete_token(&self, hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tokens WHERE token_hash = ?")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(())
+    }
+
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let r = sqlx::query("SELECT * FROM tokens WHERE token_hash = ?")
             .bind(hash)

@@ -746,6 +746,11 @@ async fn users_and_tokens(store: &dyn Store) {
         expires_at: None,
     };
     store.create_token(&t).await.unwrap();
-    assert_eq!(store.token(&t.token_hash).await.unwrap(), Some(t));
+    assert_eq!(store.token(&t.token_hash).await.unwrap(), Some(t.clone()));
     assert_eq!(store.token(&"11".repeat(32)).await.unwrap(), None);
+    // Revoking a token (a logout) removes it; revoking an unknown one changes nothing.
+    store.delete_token(&"11".repeat(32)).await.unwrap();
+    store.delete_token(&t.token_hash).await.unwrap();
+    assert_eq!(store.token(&t.token_hash).await.unwrap(), None);
+    assert_eq!(store.users().await.unwrap().len(), 1);
 }

@@ -316,4 +316,6 @@ pub trait Store: Send + Sync + 'static {
     async fn users(&self) -> Result<Vec<UserRecord>>;
     async fn create_token(&self, token: &TokenRecord) -> Result<()>;
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+    /// Revoke a token (logout); an unknown hash is not an error.
+    async fn delete_token(&self, token_hash: &str) -> Result<()>;
 }

@@ -1,1 +1,202 @@
-//! placeholder
+//! The browser UI of a node: server-rendered pages (askama), htmx for a few partial updates,
+//! every asset embedded in the binary. It owns HTML shapes, sessions in cookies and CSRF
+//! tokens; it must not decide releasability (every page asks the node, which asks the policy
+//! module) and must not need JavaScript for a page to be read or a form to be sent.
+
+mod forms;
+mod pages;
+mod svg;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use entente_node::Node;
+use entente_node::NodeError;
+use entente_node::auth::Principal;
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use forms::FormData;
+
+const SESSION_COOKIE: &str = "entente_session";
+const LOGIN_COOKIE: &str = "entente_login";
+
+/// What every handler gets: the node and whether cookies must be `Secure`.
+#[derive(Debug, Clone)]
+pub struct WebState {
+    pub node: Arc<Node>,
+    /// Set when the node is reached over HTTPS (its public URL says so): browsers then send the
+    /// session cookie only over TLS. Over plain HTTP (the loopback demo) a `Secure` cookie would
+    /// never be stored, so it is left off there.
+    pub secure_cookies: bool,
+}
+
+/// The UI routes under `/ui`, and `/` redirecting there.
+pub fn router(node: Arc<Node>) -> Router {
+    let secure_cookies = node.config().public_url.starts_with("https://");
+    pages::routes().with_state(WebState {
+        node,
+        secure_cookies,
+    })
+}
+
+/// What the layout needs on every page.
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    pub partner: String,
+    pub user: Option<String>,
+    pub admin: bool,
+    pub csrf: String,
+    pub notice: Option<String>,
+}
+
+/// Messages for form fields, shown beside the field they concern (`_form`: above the form).
+#[derive(Debug, Clone, Default)]
+pub struct Errors(pub BTreeMap<String, String>);
+
+impl Errors {
+    pub fn get(&self, k: &str) -> Option<&String> {
+        self.0.get(k)
+    }
+    pub fn add(&mut self, k: &str, msg: impl Into<String>) {
+        self.0.entry(k.to_owned()).or_insert_with(|| msg.into());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The field a node error concerns, so its message lands beside that field.
+    pub fn from_node(e: &NodeError, fields: &[&str]) -> Errors {
+        use entente_domain::DomainError as D;
+        use entente_domain::PolicyError as P;
+        let field = match e {
+            NodeError::Domain(D::Invalid { field, .. }) => *field,
+            NodeError::Domain(D::UnknownTopic(_)) => "topics",
+            NodeError::Domain(D::UnknownTlp(_)) => "tlp",
+            NodeError::Domain(D::UnknownItemKind(_)) => "kind",
+            NodeError::Domain(D::UnknownRole(_)) => "role",
+            NodeError::Domain(D::InvalidPartnerCode(_)) | NodeError::UnknownPartner(_) => {
+                "releasable_to"
+            }
+            NodeError::Policy(P::OutsideFormat(_)) => "releasable_to",
+            NodeError::Policy(P::NotAMember(_)) => "format_id",
+            _ => "_form",
+        };
+        let field = if field == "_form" || fields.contains(&field) {
+            field
+        } else {
+            // A field this form names differently (or not at all): show it above the form.
+            "_form"
+        };
+        let mut out = Errors::default();
+        out.add(field, e.to_string());
+        out
+    }
+}
+
+pub(crate) fn csrf_for(secret: &str) -> String {
+    let d = sha2::Sha256::digest(format!("entente-csrf-v1\n{secret}"));
+    hex::encode(&d[..16])
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+pub(crate) fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(a) = max_age {
+        c.push_str(&format!("; Max-Age={a}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A signed-in user: who, and the layout context (with the CSRF token of the session).
+pub(crate) struct Session {
+    pub who: Principal,
+    pub ctx: Ctx,
+    secret: String,
+}
+
+impl Session {
+    /// The signed-in user, or a redirect to the login page.
+    pub async fn load(s: &WebState, headers: &HeaderMap) -> Result<Session, Response> {
+        let to_login = || Redirect::to("/ui/login").into_response();
+        let secret = cookie(headers, SESSION_COOKIE).ok_or_else(to_login)?;
+        let who = s.node.authenticate(&secret).await.map_err(|_| to_login())?;
+        Ok(Session {
+            ctx: Ctx {
+                partner: s.node.partner().to_string(),
+                user: Some(who.user_id()),
+                admin: who.require(entente_domain::Role::Admin, "administer").is_ok(),
+                csrf: csrf_for(&secret),
+                notice: None,
+            },
+            who,
+            secret,
+        })
+    }
+
+    /// Refuse a form whose CSRF token is not this session's.
+    pub fn check(&self, f: &FormData) -> Result<(), Response> {
+        if f.get("csrf") == csrf_for(&self.secret) {
+            Ok(())
+        } else {
+            Err(forbidden_form())
+        }
+    }
+}
+
+pub(crate) fn forbidden_form() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        html_headers(),
+        "<!doctype html><title>Form expired</title><main><h1>This form has expired</h1><p>Nothing was saved. Go back, reload the page and send the form again.</p></main>",
+    )
+        .into_response()
+}
+
+/// Headers of every UI page: scripts and styles only from this node, forms only to it.
+pub(crate) fn html_headers() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ),
+    ]
+}
+
+/// Render a page, or a plain 500 page if the template fails.
+pub(crate) fn render<T: askama::Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(body) => (status, html_headers(), body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, html_headers(), "internal error").into_response()
+        }
+    }
+}
+
+/// Render a template to a string (snapshot tests).
+pub fn render_string<T: askama::Template>(t: &T) -> String {
+    t.render().unwrap_or_else(|e| format!("template error: {e}"))
+}
+
+#[cfg(test)]
+mod tests;
