@@ -155,7 +155,10 @@ pub fn reader_tokens(
 
 /// The tokens a viewer matches in [`reader_tokens`].
 pub fn viewer_tokens(viewer: &Viewer) -> [String; 2] {
-    [format!("p:{}", viewer.partner), format!("u:{}", viewer.user)]
+    [
+        format!("p:{}", viewer.partner),
+        format!("u:{}", viewer.user),
+    ]
 }
 
 /// Only the originator revises or retracts an item.

@@ -72,7 +72,10 @@ impl Node {
                 let parsed = match verify_entry(e, &key) {
                     Ok(x) if x.header.seq == head.seq + 1 && x.prev_hash() == Some(head.hash) => x,
                     Ok(x) => {
-                        p.problem = Some(format!("entry {} does not continue the chain", x.header.seq));
+                        p.problem = Some(format!(
+                            "entry {} does not continue the chain",
+                            x.header.seq
+                        ));
                         break 'walk;
                     }
                     Err(err) => {

@@ -234,12 +234,18 @@ impl Node {
             wake: Arc::new(Notify::new()),
         });
         if self.search.set(s.clone()).is_err() {
-            return Err(NodeError::Internal("a search index is already attached".into()));
+            return Err(NodeError::Internal(
+                "a search index is already attached".into(),
+            ));
         }
         let held = self.entries_held().await?;
         let mut rebuilt = None;
         if held != watermark {
-            tracing::info!(held, watermark, "search index is behind the store; rebuilding");
+            tracing::info!(
+                held,
+                watermark,
+                "search index is behind the store; rebuilding"
+            );
             rebuilt = Some(self.reindex().await?);
         }
         // The committer: one commit covers every write made while the previous one ran.
@@ -417,12 +423,13 @@ impl Node {
                 continue;
             };
             let visible = match what {
-                "item" => self
-                    .store
-                    .item(id)
-                    .await?
-                    .is_some_and(|it| it.retracted.is_none() && policy::user_may_see_item(&viewer, &it)),
-                "action" => self.action(who, id).await.is_ok_and(|a| a.audience.contains(&viewer.partner)),
+                "item" => self.store.item(id).await?.is_some_and(|it| {
+                    it.retracted.is_none() && policy::user_may_see_item(&viewer, &it)
+                }),
+                "action" => self
+                    .action(who, id)
+                    .await
+                    .is_ok_and(|a| a.audience.contains(&viewer.partner)),
                 "statement" => self
                     .store
                     .statement(id)

@@ -117,7 +117,8 @@ fn facet(dim: &str, value: &str) -> tantivy::schema::Facet {
 impl SearchIndex {
     /// Open the index in `dir`, creating it (empty, watermark 0) if there is none.
     pub fn open(dir: &Path, threads: usize) -> Result<SearchIndex, SearchError> {
-        std::fs::create_dir_all(dir).map_err(|e| SearchError::Dir(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SearchError::Dir(format!("{}: {e}", dir.display())))?;
         let (schema, f) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| SearchError::Dir(format!("{}: {e}", dir.display())))?;
@@ -217,10 +218,7 @@ impl SearchIndex {
     /// The watermark of the last commit (0 for a new index).
     pub fn watermark(&self) -> Result<u64, SearchError> {
         let metas = self.index.load_metas()?;
-        Ok(metas
-            .payload
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0))
+        Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
     }
 
     /// Documents visible to searches (every reader).
@@ -291,10 +289,8 @@ impl SearchIndex {
             fc.add_facet(tantivy::schema::Facet::from_path([d]));
         }
         let limit = q.limit.clamp(1, 200);
-        let (total, top, counts) = searcher.search(
-            &query,
-            &(Count, TopDocs::with_limit(limit), fc),
-        )?;
+        let (total, top, counts) =
+            searcher.search(&query, &(Count, TopDocs::with_limit(limit), fc))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let d: TantivyDocument = searcher.doc(addr)?;
@@ -352,7 +348,13 @@ mod tests {
     }
 
     /// One check helper: (query text, viewer tokens, filters) → expected ids and total.
-    fn check(ix: &SearchIndex, text: &str, viewer: &[&str], filters: &[(&str, &str)], ids: &[&str]) {
+    fn check(
+        ix: &SearchIndex,
+        text: &str,
+        viewer: &[&str],
+        filters: &[(&str, &str)],
+        ids: &[&str],
+    ) {
         let r = ix
             .search(&SearchQuery {
                 text: text.into(),
@@ -369,30 +371,75 @@ mod tests {
         assert_eq!(got, ids, "query {text:?} as {viewer:?}");
         assert_eq!(r.total, ids.len());
         let counted: u64 = r.facets["format"].iter().map(|(_, n)| n).sum();
-        assert_eq!(counted as usize, ids.len(), "facet counts cover only visible matches");
+        assert_eq!(
+            counted as usize,
+            ids.len(),
+            "facet counts cover only visible matches"
+        );
     }
 
     #[test]
     fn viewer_tokens_filter_hits_and_counts() {
         let ix = SearchIndex::in_ram().unwrap();
         ix.upsert(&[
-            doc("item:1", "Disinformation campaign ahead of elections", &["p:EU", "p:JPN"], "fimi"),
-            doc("item:2", "Disinformation seen in the Baltics", &["p:EU", "p:NATO"], "fimi"),
+            doc(
+                "item:1",
+                "Disinformation campaign ahead of elections",
+                &["p:EU", "p:JPN"],
+                "fimi",
+            ),
+            doc(
+                "item:2",
+                "Disinformation seen in the Baltics",
+                &["p:EU", "p:NATO"],
+                "fimi",
+            ),
             doc("item:3", "Red disinformation note", &["u:ana@EU"], "cyber"),
             doc("item:4", "No readers disinformation", &[], "cyber"),
         ])
         .unwrap();
         ix.commit(4).unwrap();
         assert_eq!(ix.watermark().unwrap(), 4);
-        check(&ix, "disinformation", &["p:JPN", "u:kim@JPN"], &[], &["item:1"]);
-        check(&ix, "disinformation", &["p:NATO", "u:kim@NATO"], &[], &["item:2"]);
-        check(&ix, "disinformation", &["p:EU", "u:ben@EU"], &[], &["item:1", "item:2"]);
-        check(&ix, "disinformation", &["p:EU", "u:ana@EU"], &[], &["item:1", "item:2", "item:3"]);
-        check(&ix, "disinformation", &["p:EU", "u:ana@EU"], &[("topic", "cyber")], &["item:3"]);
+        check(
+            &ix,
+            "disinformation",
+            &["p:JPN", "u:kim@JPN"],
+            &[],
+            &["item:1"],
+        );
+        check(
+            &ix,
+            "disinformation",
+            &["p:NATO", "u:kim@NATO"],
+            &[],
+            &["item:2"],
+        );
+        check(
+            &ix,
+            "disinformation",
+            &["p:EU", "u:ben@EU"],
+            &[],
+            &["item:1", "item:2"],
+        );
+        check(
+            &ix,
+            "disinformation",
+            &["p:EU", "u:ana@EU"],
+            &[],
+            &["item:1", "item:2", "item:3"],
+        );
+        check(
+            &ix,
+            "disinformation",
+            &["p:EU", "u:ana@EU"],
+            &[("topic", "cyber")],
+            &["item:3"],
+        );
         check(&ix, "", &[], &[], &[]);
         check(&ix, "elections AND (", &["p:JPN"], &[], &["item:1"]);
         // Replacing a document by id, then deleting it.
-        ix.upsert(&[doc("item:1", "Renamed", &["p:JPN"], "fimi")]).unwrap();
+        ix.upsert(&[doc("item:1", "Renamed", &["p:JPN"], "fimi")])
+            .unwrap();
         ix.commit(5).unwrap();
         check(&ix, "disinformation", &["p:JPN"], &[], &[]);
         check(&ix, "renamed", &["p:JPN"], &[], &["item:1"]);

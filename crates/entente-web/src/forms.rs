@@ -25,7 +25,9 @@ impl FormData {
 
     /// A field's value, None when absent or blank.
     pub fn opt(&self, k: &str) -> Option<String> {
-        Some(self.get(k)).filter(|v| !v.is_empty()).map(str::to_owned)
+        Some(self.get(k))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
     }
 
     /// Every non-blank value of a repeated field (checkboxes).

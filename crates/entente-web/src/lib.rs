@@ -110,7 +110,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-pub(crate) fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> HeaderValue {
+pub(crate) fn set_cookie(
+    name: &str,
+    value: &str,
+    secure: bool,
+    max_age: Option<i64>,
+) -> HeaderValue {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
     if secure {
         c.push_str("; Secure");
@@ -138,7 +143,9 @@ impl Session {
             ctx: Ctx {
                 partner: s.node.partner().to_string(),
                 user: Some(who.user_id()),
-                admin: who.require(entente_domain::Role::Admin, "administer").is_ok(),
+                admin: who
+                    .require(entente_domain::Role::Admin, "administer")
+                    .is_ok(),
                 csrf: csrf_for(&secret),
                 notice: None,
             },
@@ -188,14 +195,20 @@ pub(crate) fn render<T: askama::Template>(status: StatusCode, t: &T) -> Response
         Ok(body) => (status, html_headers(), body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, html_headers(), "internal error").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                html_headers(),
+                "internal error",
+            )
+                .into_response()
         }
     }
 }
 
 /// Render a template to a string (snapshot tests).
 pub fn render_string<T: askama::Template>(t: &T) -> String {
-    t.render().unwrap_or_else(|e| format!("template error: {e}"))
+    t.render()
+        .unwrap_or_else(|e| format!("template error: {e}"))
 }
 
 #[cfg(test)]

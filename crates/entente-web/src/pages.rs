@@ -125,7 +125,11 @@ async fn session(s: &WebState, h: &HeaderMap) -> Result<Session, Response> {
 }
 
 /// Session plus a CSRF-checked form body.
-async fn posted(s: &WebState, h: &HeaderMap, body: &Bytes) -> Result<(Session, FormData), Response> {
+async fn posted(
+    s: &WebState,
+    h: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Session, FormData), Response> {
     let sess = session(s, h).await?;
     let f = FormData::parse(body);
     sess.check(&f)?;
@@ -152,7 +156,10 @@ fn topics_all() -> Vec<(String, String)> {
 }
 
 fn kinds() -> Vec<String> {
-    ItemKind::ALL.iter().map(|k| k.as_str().to_owned()).collect()
+    ItemKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect()
 }
 
 fn tlps() -> Vec<String> {
@@ -194,7 +201,12 @@ fn required(errors: &mut Errors, f: &FormData, fields: &[(&str, &str)]) {
 }
 
 /// The audience of an entry stated in words, as the item form shows it before publishing.
-pub fn audience_words(us: &str, audience: &[String], tlp: Option<&str>, named: &[String]) -> String {
+pub fn audience_words(
+    us: &str,
+    audience: &[String],
+    tlp: Option<&str>,
+    named: &[String],
+) -> String {
     let others: Vec<&str> = audience
         .iter()
         .map(String::as_str)
@@ -276,7 +288,11 @@ async fn login(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Response
     }
     let username = f.get("username").to_owned();
     let mut errors = Errors::default();
-    required(&mut errors, &f, &[("username", "User name"), ("password", "Password")]);
+    required(
+        &mut errors,
+        &f,
+        &[("username", "User name"), ("password", "Password")],
+    );
     if !errors.is_empty() {
         return login_form(&s, errors, username, StatusCode::UNPROCESSABLE_ENTITY);
     }
@@ -352,7 +368,9 @@ async fn dashboard_data(s: &WebState, sess: &Session) -> Result<Response, NodeEr
         .into_iter()
         .filter(|v| {
             matches!(v.status, StatementStatus::Pending)
-                && v.current_stances.iter().any(|(p, st)| p == &me && st.is_none())
+                && v.current_stances
+                    .iter()
+                    .any(|(p, st)| p == &me && st.is_none())
         })
         .collect();
     let today = today(s);
@@ -360,7 +378,12 @@ async fn dashboard_data(s: &WebState, sess: &Session) -> Result<Response, NodeEr
     for a in s.node.actions(who, None).await? {
         for m in &a.milestones {
             if !m.done && m.due < today {
-                overdue.push((a.action_id.clone(), a.title.clone(), m.title.clone(), m.due.clone()));
+                overdue.push((
+                    a.action_id.clone(),
+                    a.title.clone(),
+                    m.title.clone(),
+                    m.due.clone(),
+                ));
             }
         }
     }
@@ -445,7 +468,11 @@ async fn create_formats(State(s): State<WebState>, h: HeaderMap, body: Bytes) ->
     let mut errors = Errors::default();
     required(&mut errors, &f, &[("partner", "Partner")]);
     if errors.is_empty() {
-        match s.node.create_from_template(&sess.who, f.get("partner")).await {
+        match s
+            .node
+            .create_from_template(&sess.who, f.get("partner"))
+            .await
+        {
             Ok(created) => {
                 return Ok(see_other(&format!(
                     "/ui/formats/{}",
@@ -475,7 +502,9 @@ pub struct FormatPage {
 
 async fn format_page(State(s): State<WebState>, h: HeaderMap, Path(id): Path<String>) -> Page {
     let sess = session(&s, &h).await?;
-    let format = visible_format(&s, &id).await.map_err(|e| fail(&sess.ctx, e))?;
+    let format = visible_format(&s, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
     let topics = topics_all()
         .into_iter()
         .filter(|(t, _)| format.topics.contains(t))
@@ -518,7 +547,9 @@ async fn report_page(
     let sess = session(&s, &h).await?;
     let q = query(&q);
     let period = q.opt("period").unwrap_or_else(|| today(&s)[..7].to_owned());
-    visible_format(&s, &id).await.map_err(|e| fail(&sess.ctx, e))?;
+    visible_format(&s, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
     let report = s
         .node
         .progress_report(&sess.who, &id, &period)
@@ -742,7 +773,12 @@ async fn new_item_post(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> 
     required(
         &mut errors,
         &f,
-        &[("format_id", "Format"), ("kind", "Kind"), ("title", "Title"), ("tlp", "TLP level")],
+        &[
+            ("format_id", "Format"),
+            ("kind", "Kind"),
+            ("title", "Title"),
+            ("tlp", "TLP level"),
+        ],
     );
     if !errors.is_empty() {
         return Ok(new_item_page(&s, &sess, f, errors, None).await);
@@ -854,7 +890,13 @@ async fn item_react(
                 return Ok(item_view(&s, &sess, &id, errors).await);
             }
             s.node
-                .sighting(&sess.who, &id, f.get("seen_at"), count.unwrap_or(1), f.get("note"))
+                .sighting(
+                    &sess.who,
+                    &id,
+                    f.get("seen_at"),
+                    count.unwrap_or(1),
+                    f.get("note"),
+                )
                 .await
                 .map(|_| ())
         }
@@ -937,7 +979,11 @@ async fn actions(State(s): State<WebState>, h: HeaderMap) -> Page {
 async fn create_action(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
     let (sess, f) = posted(&s, &h, &body).await?;
     let mut errors = Errors::default();
-    required(&mut errors, &f, &[("format_id", "Format"), ("title", "Title")]);
+    required(
+        &mut errors,
+        &f,
+        &[("format_id", "Format"), ("title", "Title")],
+    );
     if f.all("topics").is_empty() {
         errors.add("topics", "Choose at least one topic.");
     }
@@ -947,7 +993,12 @@ async fn create_action(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> 
     }
     // Milestones: one per line, "YYYY-MM-DD title".
     let mut milestones = vec![];
-    for line in f.get("milestones").lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in f
+        .get("milestones")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         match line.split_once(' ') {
             Some((due, title))
                 if due.len() == 10
@@ -982,7 +1033,14 @@ async fn create_action(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> 
         Err(e) => {
             let errors = Errors::from_node(
                 &e,
-                &["format_id", "title", "topics", "leads", "participants", "milestones"],
+                &[
+                    "format_id",
+                    "title",
+                    "topics",
+                    "leads",
+                    "participants",
+                    "milestones",
+                ],
             );
             Ok(actions_page(&s, &sess, errors, f).await)
         }
@@ -1051,7 +1109,11 @@ async fn action_progress(
     required(
         &mut errors,
         &f,
-        &[("period", "Period"), ("status", "Status"), ("narrative", "A narrative")],
+        &[
+            ("period", "Period"),
+            ("status", "Status"),
+            ("narrative", "A narrative"),
+        ],
     );
     let status = serde_json::from_value(serde_json::Value::String(f.get("status").into()));
     if status.is_err() && !f.get("status").is_empty() {
@@ -1076,7 +1138,13 @@ async fn action_progress(
     };
     match s.node.report_progress(&sess.who, &id, n).await {
         Ok(_) => Ok(see_other(&format!("/ui/actions/{id}"))),
-        Err(e) => Ok(action_view(&s, &sess, &id, Errors::from_node(&e, &["period", "status", "narrative"])).await),
+        Err(e) => Ok(action_view(
+            &s,
+            &sess,
+            &id,
+            Errors::from_node(&e, &["period", "status", "narrative"]),
+        )
+        .await),
     }
 }
 
@@ -1093,8 +1161,9 @@ pub struct StatementsPage {
 }
 
 async fn statements_page(s: &WebState, sess: &Session, errors: Errors, form: FormData) -> Response {
-    let r = async { Ok::<_, NodeError>((s.node.statements(&sess.who).await?, my_formats(s).await?)) }
-        .await;
+    let r =
+        async { Ok::<_, NodeError>((s.node.statements(&sess.who).await?, my_formats(s).await?)) }
+            .await;
     let (statements, formats) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
@@ -1127,7 +1196,11 @@ async fn create_statement(State(s): State<WebState>, h: HeaderMap, body: Bytes) 
     required(
         &mut errors,
         &f,
-        &[("format_id", "Format"), ("title", "Title"), ("text", "The text")],
+        &[
+            ("format_id", "Format"),
+            ("title", "Title"),
+            ("text", "The text"),
+        ],
     );
     let rule = match f.get("rule") {
         "silence" => entente_domain::statement::AdoptionRule::Silence,
@@ -1155,11 +1228,17 @@ async fn create_statement(State(s): State<WebState>, h: HeaderMap, body: Bytes) 
         }),
     };
     match s.node.create_statement(&sess.who, n).await {
-        Ok(v) => Ok(see_other(&format!("/ui/statements/{}", v.state.statement_id))),
+        Ok(v) => Ok(see_other(&format!(
+            "/ui/statements/{}",
+            v.state.statement_id
+        ))),
         Err(e) => Ok(statements_page(
             &s,
             &sess,
-            Errors::from_node(&e, &["format_id", "title", "text", "releasable_to", "deadline"]),
+            Errors::from_node(
+                &e,
+                &["format_id", "title", "text", "releasable_to", "deadline"],
+            ),
             f,
         )
         .await),
@@ -1208,7 +1287,9 @@ async fn statement_view(s: &WebState, sess: &Session, id: &str, errors: Errors) 
             let rec = view.state.stances.get(p).filter(|r| r.version == version);
             (
                 p.to_string(),
-                st.as_ref().map(stance_name).unwrap_or_else(|| "awaiting".into()),
+                st.as_ref()
+                    .map(stance_name)
+                    .unwrap_or_else(|| "awaiting".into()),
                 rec.map(|r| r.reason.clone()).unwrap_or_default(),
                 rec.map(|r| r.author.clone()).unwrap_or_default(),
                 rec.map(|r| r.at.clone()).unwrap_or_default(),
@@ -1293,7 +1374,9 @@ async fn statement_stance(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/ui/statements/{id}"))),
-        Err(e) => Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["stance", "reason"])).await),
+        Err(e) => {
+            Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["stance", "reason"])).await)
+        }
     }
 }
 
@@ -1315,7 +1398,9 @@ async fn statement_revise(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/ui/statements/{id}"))),
-        Err(e) => Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["title", "text"])).await),
+        Err(e) => {
+            Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["title", "text"])).await)
+        }
     }
 }
 
@@ -1332,7 +1417,8 @@ pub struct AlertsPage {
 }
 
 async fn alerts_page(s: &WebState, sess: &Session, errors: Errors, form: FormData) -> Response {
-    let r = async { Ok::<_, NodeError>((s.node.alerts(&sess.who).await?, my_formats(s).await?)) }.await;
+    let r =
+        async { Ok::<_, NodeError>((s.node.alerts(&sess.who).await?, my_formats(s).await?)) }.await;
     let (alerts, formats) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
@@ -1362,14 +1448,25 @@ async fn alerts(State(s): State<WebState>, h: HeaderMap) -> Page {
 async fn raise_alert(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
     let (sess, f) = posted(&s, &h, &body).await?;
     let mut errors = Errors::default();
-    required(&mut errors, &f, &[("format_id", "Format"), ("title", "Title")]);
+    required(
+        &mut errors,
+        &f,
+        &[("format_id", "Format"), ("title", "Title")],
+    );
     let severity = serde_json::from_value(serde_json::Value::String(f.get("severity").into()));
     if severity.is_err() {
         errors.add("severity", "Choose a severity.");
     }
-    let hours = f.get("ack_hours").parse::<i64>().ok().filter(|h| (1..=720).contains(h));
+    let hours = f
+        .get("ack_hours")
+        .parse::<i64>()
+        .ok()
+        .filter(|h| (1..=720).contains(h));
     if hours.is_none() {
-        errors.add("ack_hours", "Give the hours allowed for acknowledgement (1 to 720).");
+        errors.add(
+            "ack_hours",
+            "Give the hours allowed for acknowledgement (1 to 720).",
+        );
     }
     let (Ok(severity), Some(hours), true) = (severity, hours, errors.is_empty()) else {
         return Ok(alerts_page(&s, &sess, errors, f).await);
@@ -1379,12 +1476,20 @@ async fn raise_alert(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Pa
         severity,
         title: f.get("title").to_owned(),
         text: f.get("text").to_owned(),
-        ack_deadline: entente_node::clock::rfc3339(s.node.clock().now() + time::Duration::hours(hours)),
+        ack_deadline: entente_node::clock::rfc3339(
+            s.node.clock().now() + time::Duration::hours(hours),
+        ),
         releasable_to: partners_field(&f, "releasable_to"),
     };
     match s.node.raise_alert(&sess.who, n).await {
         Ok(v) => Ok(see_other(&format!("/ui/alerts/{}", v.alert.alert_id))),
-        Err(e) => Ok(alerts_page(&s, &sess, Errors::from_node(&e, &["format_id", "title", "releasable_to"]), f).await),
+        Err(e) => Ok(alerts_page(
+            &s,
+            &sess,
+            Errors::from_node(&e, &["format_id", "title", "releasable_to"]),
+            f,
+        )
+        .await),
     }
 }
 
@@ -1457,8 +1562,17 @@ async fn alert_page(State(s): State<WebState>, h: HeaderMap, Path(id): Path<Stri
 /// The board alone, for htmx to refresh in place.
 async fn alert_board(State(s): State<WebState>, h: HeaderMap, Path(id): Path<String>) -> Page {
     let sess = session(&s, &h).await?;
-    let view = s.node.alert(&sess.who, &id).await.map_err(|e| fail(&sess.ctx, e))?;
-    Ok(render(StatusCode::OK, &AlertBoard { board: board(&view) }))
+    let view = s
+        .node
+        .alert(&sess.who, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    Ok(render(
+        StatusCode::OK,
+        &AlertBoard {
+            board: board(&view),
+        },
+    ))
 }
 
 async fn alert_ack(
@@ -1468,7 +1582,11 @@ async fn alert_ack(
     body: Bytes,
 ) -> Page {
     let (sess, f) = posted(&s, &h, &body).await?;
-    match s.node.acknowledge_alert(&sess.who, &id, f.get("note")).await {
+    match s
+        .node
+        .acknowledge_alert(&sess.who, &id, f.get("note"))
+        .await
+    {
         Ok(_) => Ok(see_other(&format!("/ui/alerts/{id}"))),
         Err(e) => Ok(alert_view(&s, &sess, &id, Errors::from_node(&e, &["note"])).await),
     }
@@ -1489,8 +1607,9 @@ pub struct ExercisesPage {
 }
 
 async fn exercises_page(s: &WebState, sess: &Session, errors: Errors, form: FormData) -> Response {
-    let r = async { Ok::<_, NodeError>((s.node.exercises(&sess.who).await?, my_formats(s).await?)) }
-        .await;
+    let r =
+        async { Ok::<_, NodeError>((s.node.exercises(&sess.who).await?, my_formats(s).await?)) }
+            .await;
     let (mut xs, formats) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
@@ -1533,7 +1652,12 @@ async fn plan_exercise(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> 
     required(
         &mut errors,
         &f,
-        &[("format_id", "Format"), ("name", "Name"), ("start", "Start date"), ("end", "End date")],
+        &[
+            ("format_id", "Format"),
+            ("name", "Name"),
+            ("start", "Start date"),
+            ("end", "End date"),
+        ],
     );
     if f.all("topics").is_empty() {
         errors.add("topics", "Choose at least one topic.");
@@ -1558,7 +1682,18 @@ async fn plan_exercise(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> 
         Err(e) => Ok(exercises_page(
             &s,
             &sess,
-            Errors::from_node(&e, &["format_id", "name", "start", "end", "topics", "invited", "observers"]),
+            Errors::from_node(
+                &e,
+                &[
+                    "format_id",
+                    "name",
+                    "start",
+                    "end",
+                    "topics",
+                    "invited",
+                    "observers",
+                ],
+            ),
             f,
         )
         .await),
@@ -1580,7 +1715,9 @@ async fn exercise_respond(
     };
     match s.node.respond_exercise(&sess.who, &id, r).await {
         Ok(_) => Ok(see_other("/ui/exercises")),
-        Err(e) => Ok(exercises_page(&s, &sess, Errors::from_node(&e, &[]), FormData::default()).await),
+        Err(e) => {
+            Ok(exercises_page(&s, &sess, Errors::from_node(&e, &[]), FormData::default()).await)
+        }
     }
 }
 
@@ -1609,7 +1746,11 @@ async fn projects_page(
         } else {
             s.node.match_projects(&sess.who, &area).await?
         };
-        Ok::<_, NodeError>((s.node.projects(&sess.who).await?, my_formats(s).await?, matches))
+        Ok::<_, NodeError>((
+            s.node.projects(&sess.who).await?,
+            my_formats(s).await?,
+            matches,
+        ))
     }
     .await;
     let (projects, formats, matches) = match r {
@@ -1630,7 +1771,10 @@ async fn projects_page(
             projects,
             formats,
             area,
-            matches: matches.into_iter().map(|(p, v)| (p.to_string(), v)).collect(),
+            matches: matches
+                .into_iter()
+                .map(|(p, v)| (p.to_string(), v))
+                .collect(),
         },
     )
 }
@@ -1674,7 +1818,16 @@ async fn register_project(State(s): State<WebState>, h: HeaderMap, body: Bytes) 
         Err(e) => Ok(projects_page(
             &s,
             &sess,
-            Errors::from_node(&e, &["format_id", "title", "capability_area", "stage", "participants"]),
+            Errors::from_node(
+                &e,
+                &[
+                    "format_id",
+                    "title",
+                    "capability_area",
+                    "stage",
+                    "participants",
+                ],
+            ),
             f,
             String::new(),
         )
@@ -1691,7 +1844,14 @@ async fn project_interest(
     let (sess, f) = posted(&s, &h, &body).await?;
     match s.node.express_interest(&sess.who, &id, f.get("note")).await {
         Ok(_) => Ok(see_other("/ui/projects")),
-        Err(e) => Ok(projects_page(&s, &sess, Errors::from_node(&e, &[]), FormData::default(), String::new()).await),
+        Err(e) => Ok(projects_page(
+            &s,
+            &sess,
+            Errors::from_node(&e, &[]),
+            FormData::default(),
+            String::new(),
+        )
+        .await),
     }
 }
 
@@ -1804,11 +1964,23 @@ async fn network(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery)
             vec![
                 ("Partners".into(), n.partners.len().to_string()),
                 ("Entries".into(), n.entries.to_string()),
-                ("Degree centralization (1.0 = hub-and-spokes)".into(), pct(&n.degree_centralization)),
-                ("Strength-weighted centralization".into(), pct(&n.weighted_centralization)),
+                (
+                    "Degree centralization (1.0 = hub-and-spokes)".into(),
+                    pct(&n.degree_centralization),
+                ),
+                (
+                    "Strength-weighted centralization".into(),
+                    pct(&n.weighted_centralization),
+                ),
                 ("Density".into(), pct(&n.density)),
-                ("Triangular exchanges (audience of three or more)".into(), n.triangular_entries.to_string()),
-                ("Share of triangular exchanges".into(), pct(&n.triangular_share)),
+                (
+                    "Triangular exchanges (audience of three or more)".into(),
+                    n.triangular_entries.to_string(),
+                ),
+                (
+                    "Share of triangular exchanges".into(),
+                    pct(&n.triangular_share),
+                ),
                 ("Closed partner triangles".into(), n.triangles.to_string()),
             ]
         })
@@ -1886,7 +2058,13 @@ async fn released(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery
                     entente_node::ItemFilter {
                         format: q.opt("format"),
                         partner: Some(s.node.partner().to_string()),
-                        since: q.opt("since").map(|d| if d.len() == 10 { format!("{d}T00:00:00Z") } else { d }),
+                        since: q.opt("since").map(|d| {
+                            if d.len() == 10 {
+                                format!("{d}T00:00:00Z")
+                            } else {
+                                d
+                            }
+                        }),
                         cursor,
                         limit: Some(500),
                         ..Default::default()
@@ -1894,14 +2072,24 @@ async fn released(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery
                 )
                 .await?;
             for it in &page.items {
-                if until.as_deref().is_some_and(|u| it.created_at.as_str() >= u) {
+                if until
+                    .as_deref()
+                    .is_some_and(|u| it.created_at.as_str() >= u)
+                {
                     continue;
                 }
                 seen += 1;
                 let e = groups
                     .entry((
-                        titles.get(&it.format_id).cloned().unwrap_or_else(|| it.format_id.clone()),
-                        it.audience.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+                        titles
+                            .get(&it.format_id)
+                            .cloned()
+                            .unwrap_or_else(|| it.format_id.clone()),
+                        it.audience
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         it.created_at.get(..7).unwrap_or_default().to_owned(),
                     ))
                     .or_default();
@@ -2019,7 +2207,16 @@ async fn admin_page(
 
 async fn admin(State(s): State<WebState>, h: HeaderMap) -> Page {
     let sess = session(&s, &h).await?;
-    Ok(admin_page(&s, &sess, Errors::default(), FormData::default(), None, None, None).await)
+    Ok(admin_page(
+        &s,
+        &sess,
+        Errors::default(),
+        FormData::default(),
+        None,
+        None,
+        None,
+    )
+    .await)
 }
 
 async fn admin_post(
@@ -2038,7 +2235,11 @@ async fn admin_post(
             required(
                 &mut errors,
                 &f,
-                &[("username", "User name"), ("role", "Role"), ("password", "Password")],
+                &[
+                    ("username", "User name"),
+                    ("role", "Role"),
+                    ("password", "Password"),
+                ],
             );
             let role = Role::parse(f.get("role"));
             if role.is_err() && !f.get("role").is_empty() {
@@ -2047,10 +2248,18 @@ async fn admin_post(
             if errors.is_empty()
                 && let Ok(role) = role
             {
-                match s.node.add_user(f.get("username"), role, f.get("password")).await {
+                match s
+                    .node
+                    .add_user(f.get("username"), role, f.get("password"))
+                    .await
+                {
                     Ok(_) => {
                         s.node
-                            .audit(&sess.who.user_id(), "admin", &format!("user {} added", f.get("username")))
+                            .audit(
+                                &sess.who.user_id(),
+                                "admin",
+                                &format!("user {} added", f.get("username")),
+                            )
                             .await;
                         return Ok(see_other("/ui/admin"));
                     }
@@ -2059,7 +2268,14 @@ async fn admin_post(
             }
             if let Some(m) = errors.0.remove("_form") {
                 // add_user reports a bad name or password as a conflict or invalid input.
-                errors.add(if m.contains("password") { "password" } else { "username" }, m);
+                errors.add(
+                    if m.contains("password") {
+                        "password"
+                    } else {
+                        "username"
+                    },
+                    m,
+                );
             }
         }
         "tokens" => {
@@ -2067,7 +2283,16 @@ async fn admin_post(
             if errors.is_empty() {
                 match s.node.create_token(&sess.who, f.get("label")).await {
                     Ok(t) => {
-                        return Ok(admin_page(&s, &sess, errors, FormData::default(), Some(t), None, None).await);
+                        return Ok(admin_page(
+                            &s,
+                            &sess,
+                            errors,
+                            FormData::default(),
+                            Some(t),
+                            None,
+                            None,
+                        )
+                        .await);
                     }
                     Err(e) => errors = Errors::from_node(&e, &["label"]),
                 }
@@ -2082,7 +2307,11 @@ async fn admin_post(
             if errors.is_empty() {
                 match s
                     .node
-                    .add_peer(f.get("partner"), f.opt("url").as_deref(), f.get("public_key"))
+                    .add_peer(
+                        f.get("partner"),
+                        f.opt("url").as_deref(),
+                        f.get("public_key"),
+                    )
                     .await
                 {
                     Ok(_) => return Ok(see_other("/ui/admin")),
@@ -2101,17 +2330,34 @@ async fn admin_post(
             }
         }
         "verify" => {
-            let report = s.node.verify_all(|_| {}).await.map_err(|e| fail(&sess.ctx, e))?;
+            let report = s
+                .node
+                .verify_all(|_| {})
+                .await
+                .map_err(|e| fail(&sess.ctx, e))?;
             let audit = s
                 .node
                 .verify_audit()
                 .await
                 .map(|a| match a.problems.is_empty() {
                     true => format!("{} audit records, chain intact", a.records),
-                    false => format!("{} audit records; problems: {}", a.records, a.problems.join("; ")),
+                    false => format!(
+                        "{} audit records; problems: {}",
+                        a.records,
+                        a.problems.join("; ")
+                    ),
                 })
                 .unwrap_or_else(|e| e.to_string());
-            return Ok(admin_page(&s, &sess, errors, FormData::default(), None, Some(report), Some(audit)).await);
+            return Ok(admin_page(
+                &s,
+                &sess,
+                errors,
+                FormData::default(),
+                None,
+                Some(report),
+                Some(audit),
+            )
+            .await);
         }
         _ => return Err(fail(&sess.ctx, NodeError::NotFound("page"))),
     }
