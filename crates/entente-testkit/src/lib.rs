@@ -80,6 +80,13 @@ pub struct TestNode {
     server: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
     background: Option<BackgroundHandle>,
     cfg: NodeConfig,
+    search: bool,
+}
+
+async fn attach_search(node: &Arc<Node>, dir: &std::path::Path) -> Result<()> {
+    let index = entente_search::SearchIndex::open(&dir.join("search"), 1)?;
+    node.attach_search(index).await?;
+    Ok(())
 }
 
 impl std::fmt::Debug for TestNode {
@@ -142,6 +149,9 @@ impl TestNode {
             Arc::clone(&self.clock),
         )
         .await?;
+        if self.search {
+            attach_search(&self.node, &self.dir).await?;
+        }
         self.serve().await
     }
 
@@ -177,6 +187,8 @@ pub struct ClusterOptions {
     pub interval: Duration,
     /// The clock every node uses (a `ManualClock` for deadline tests); the system clock if None.
     pub clock: Option<Arc<dyn entente_node::Clock>>,
+    /// Attach a full-text search index (in the node's directory) to every node.
+    pub search: bool,
 }
 
 impl Default for ClusterOptions {
@@ -185,6 +197,7 @@ impl Default for ClusterOptions {
             page_size: 500,
             interval: Duration::from_secs(3600),
             clock: None,
+            search: false,
         }
     }
 }
@@ -215,6 +228,9 @@ impl Cluster {
             let clock: Arc<dyn entente_node::Clock> =
                 opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
             let node = Node::new(cfg.clone(), key, Arc::new(store), Arc::clone(&clock)).await?;
+            if opts.search {
+                attach_search(&node, &dir).await?;
+            }
             node.add_user("admin", Role::Admin, "admin-password-1")
                 .await?;
             let token = node.create_token_for("admin", "test").await?;
@@ -229,6 +245,7 @@ impl Cluster {
                 server: None,
                 background: None,
                 cfg,
+                search: opts.search,
             };
             tn.serve().await?;
             nodes.push(tn);

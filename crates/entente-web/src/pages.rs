@@ -201,23 +201,29 @@ fn required(errors: &mut Errors, f: &FormData, fields: &[(&str, &str)]) {
 }
 
 /// The audience of an entry stated in words, as the item form shows it before publishing.
+/// `origin` is named "(this partner)" when `ours`.
 pub fn audience_words(
-    us: &str,
+    origin: &str,
+    ours: bool,
     audience: &[String],
     tlp: Option<&str>,
     named: &[String],
 ) -> String {
-    let others: Vec<&str> = audience
-        .iter()
-        .map(String::as_str)
-        .filter(|p| *p != us)
-        .collect();
-    let to = if others.is_empty() {
-        format!("only {us} (this partner): no other partner will receive it")
+    let first = if ours {
+        format!("{origin} (this partner)")
     } else {
+        origin.to_owned()
+    };
+    let mut names: Vec<String> = std::iter::once(first)
+        .chain(audience.iter().filter(|p| *p != origin).cloned())
+        .collect();
+    let to = if names.len() == 1 {
+        format!("only {}: no other partner will receive it", names[0])
+    } else {
+        let last = names.pop().unwrap_or_default();
         format!(
-            "{us} (this partner) and {}; no other partner will receive it or learn that it exists",
-            others.join(", ")
+            "{} and {last}; no other partner will receive it or learn that it exists",
+            names.join(", ")
         )
     };
     let within = match tlp {
@@ -797,6 +803,7 @@ async fn new_item_post(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> 
             Ok((aud, p)) => {
                 let words = audience_words(
                     s.node.partner().as_str(),
+                    true,
                     &aud.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                     p.tlp.map(|t| t.as_str()),
                     &p.named_users,
@@ -838,6 +845,7 @@ async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Re
     let audience: Vec<String> = item.audience.iter().map(|p| p.to_string()).collect();
     let words = audience_words(
         item.origin.as_str(),
+        &item.origin == s.node.partner(),
         &audience,
         Some(item.tlp.as_str()),
         &item.named_users,
@@ -853,11 +861,7 @@ async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Re
             ctx: sess.ctx.clone(),
             errors,
             ours: &item.origin == s.node.partner(),
-            audience_words: words.replacen(
-                &format!("{} (this partner)", item.origin),
-                item.origin.as_str(),
-                1,
-            ),
+            audience_words: words,
             item,
             provenance,
             reactions,
@@ -1078,7 +1082,7 @@ async fn action_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> 
             action,
             statuses: entente_domain::coord::ActionStatus::ALL
                 .iter()
-                .map(|x| status_name(x))
+                .map(status_name)
                 .collect(),
             period: today(s)[..7].to_owned(),
             today: today(s),

@@ -1,0 +1,869 @@
+//! The web UI over real sockets: every page template rendered from a three-node scenario and
+//! kept as an HTML snapshot (ids, keys, tokens and times redacted); every form refusing bad input
+//! with a message beside the field while storing nothing; CSRF and sessions; and search, which
+//! never finds or counts what a user may not see.
+
+mod common;
+
+use common::*;
+use entente_domain::Role;
+use entente_node::clock::ManualClock;
+use entente_testkit::{Cluster, ClusterOptions, TestNode};
+use reqwest::StatusCode;
+use std::sync::Arc;
+
+fn t(s: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+async fn cluster() -> Cluster {
+    let clock = ManualClock::new(t("2026-11-27T09:00:00Z"));
+    Cluster::with(
+        &["EU", "NATO", "JPN"],
+        ClusterOptions {
+            clock: Some(Arc::new(clock)),
+            search: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// A browser: the session cookie and the CSRF token of the signed-in user.
+struct Web {
+    base: String,
+    http: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn encode(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn csrf_in(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF field");
+    html[at + 19..].split('"').next().unwrap().to_owned()
+}
+
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("entente_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+impl Web {
+    async fn login(n: &TestNode, user: &str, password: &str) -> Web {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let base = n.url();
+        let r = http.get(format!("{base}/ui/login")).send().await.unwrap();
+        let pre = r
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let csrf = csrf_in(&r.text().await.unwrap());
+        let r = http
+            .post(format!("{base}/ui/login"))
+            .header("cookie", &pre)
+            .header("content-type", FORM)
+            .body(encode(&[
+                ("csrf", csrf.as_str()),
+                ("username", user),
+                ("password", password),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {user}");
+        let cookie = session_cookie(&r).expect("a session cookie");
+        let mut w = Web {
+            base,
+            http,
+            cookie,
+            csrf: String::new(),
+        };
+        let (_, html) = w.get("/ui/").await;
+        w.csrf = csrf_in(&html);
+        w
+    }
+
+    async fn admin(n: &TestNode) -> Web {
+        Web::login(n, "admin", "admin-password-1").await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// POST a form with this session's CSRF token: (status, redirect target, body).
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", FORM)
+            .body(encode(form))
+            .send()
+            .await
+            .unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (r.status(), loc, r.text().await.unwrap())
+    }
+}
+
+/// One check helper for the pages: the page answers 200 and matches its snapshot.
+async fn check(w: &Web, path: &str, name: &str) {
+    let (status, html) = w.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {html}");
+    snapshot(name, html);
+}
+
+/// The page's snapshot, with what differs from run to run redacted.
+fn snapshot(name: &str, html: String) {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[id]",
+    );
+    s.add_filter(r"\b[0-9a-f]{64}\b", "[hash]");
+    s.add_filter(
+        r#"name="csrf" value="[0-9a-f]+""#,
+        r#"name="csrf" value="[csrf]""#,
+    );
+    s.add_filter(r"\b[0-9a-f]{4}(:[0-9a-f]{4}){3}\b", "[fingerprint]");
+    s.add_filter(r"\b[0-9a-f]{24}…", "[signature]…");
+    s.add_filter(r"ent_[0-9a-f]+", "[token]");
+    s.add_filter(r"127\.0\.0\.1:\d+", "[addr]");
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
+    s.set_snapshot_suffix(name);
+    s.bind(|| insta::assert_snapshot!("page", html));
+}
+
+/// Entries held and objects stored: a failed form must change none of them.
+async fn footprint(n: &TestNode) -> (u64, usize, usize, usize, usize) {
+    let st = n.node.store();
+    let entries = st.logs().await.unwrap().iter().map(|l| l.head_seq).sum();
+    let mut objects = 0;
+    for k in ["action", "alert", "exercise", "project"] {
+        objects += st.objects(k).await.unwrap().len();
+    }
+    (
+        entries,
+        objects,
+        st.statements().await.unwrap().len(),
+        st.users().await.unwrap().len(),
+        st.formats().await.unwrap().len(),
+    )
+}
+
+struct Scenario {
+    c: Cluster,
+    format_id: String,
+    item_id: String,
+    statement_id: String,
+    alert_id: String,
+    action_id: String,
+}
+
+async fn scenario() -> Scenario {
+    let c = cluster().await;
+    let eu = c.node("EU");
+    let f = format(
+        eu,
+        "EU–NATO–Japan maritime dialogue",
+        &["EU", "NATO", "JPN"],
+    )
+    .await;
+    c.sync_until_quiet().await;
+    let it = item(
+        eu,
+        &f.format_id,
+        "Ferry capacity study",
+        Some("GREEN"),
+        Some(&["JPN"]),
+    )
+    .await;
+    item(
+        eu,
+        &f.format_id,
+        "Port access procedures",
+        Some("AMBER"),
+        Some(&["NATO", "JPN"]),
+    )
+    .await;
+    let st = eu
+        .node
+        .create_statement(
+            &eu.admin(),
+            entente_node::statements::NewStatement {
+                format_id: f.format_id.clone(),
+                title: "Joint statement on maritime security".into(),
+                text: "The partners will coordinate patrols.\nThey will share port data.".into(),
+                releasable_to: None,
+                required: None,
+                rule: entente_domain::statement::AdoptionRule::Unanimity,
+                deadline: None,
+            },
+        )
+        .await
+        .unwrap();
+    let a = eu
+        .node
+        .create_action(
+            &eu.admin(),
+            entente_node::coord::NewAction {
+                format_id: f.format_id.clone(),
+                title: "Coordinated patrol information exchange".into(),
+                description: "Share patrol plans monthly.".into(),
+                group: "maritime".into(),
+                topics: vec!["maritime-security".into()],
+                leads: vec!["EU".into()],
+                participants: vec!["JPN".into()],
+                milestones: vec![
+                    entente_node::coord::NewMilestone {
+                        title: "First exchange".into(),
+                        due: "2026-11-01".into(),
+                    },
+                    entente_node::coord::NewMilestone {
+                        title: "Review".into(),
+                        due: "2027-03-01".into(),
+                    },
+                ],
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let nato = c.node("NATO");
+    let al = nato
+        .node
+        .raise_alert(
+            &nato.admin(),
+            entente_node::alerts::NewAlert {
+                format_id: f.format_id.clone(),
+                severity: entente_domain::alert::Severity::High,
+                title: "Cable damage reported".into(),
+                text: "Exercise: a fictional cable cut.".into(),
+                ack_deadline: "2026-11-27T13:00:00Z".into(),
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    eu.node
+        .plan_exercise(
+            &eu.admin(),
+            entente_node::coord::NewExercise {
+                format_id: f.format_id.clone(),
+                name: "Table-top on undersea cables".into(),
+                start: "2027-01-12".into(),
+                end: "2027-01-13".into(),
+                topics: vec!["maritime-security".into()],
+                invited: vec!["NATO".into(), "JPN".into()],
+                observers: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    eu.node
+        .register_project(
+            &eu.admin(),
+            entente_node::coord::NewProject {
+                format_id: f.format_id.clone(),
+                title: "Shared maritime surveillance drones".into(),
+                capability_area: "maritime surveillance".into(),
+                description: String::new(),
+                stage: "concept".into(),
+                participants: vec!["EU".into(), "JPN".into()],
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    for n in &c.nodes {
+        n.node.search_settled().await;
+    }
+    Scenario {
+        format_id: f.format_id,
+        item_id: it.item_id,
+        statement_id: st.state.statement_id,
+        alert_id: al.alert.alert_id,
+        action_id: a.action_id,
+        c,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_template_renders_and_matches_its_snapshot() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    // Signed out: the login page (and every other page redirects to it).
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = anon
+        .get(format!("{}/ui/items", eu.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/ui/login");
+    let login = Web {
+        cookie: String::new(),
+        ..Web::admin(s.c.node("EU")).await
+    };
+    check(&login, "/ui/login", "login").await;
+    let f = &s.format_id;
+    let pages = [
+        ("/ui/".to_owned(), "dashboard"),
+        ("/ui/formats".into(), "formats"),
+        (format!("/ui/formats/{f}"), "format"),
+        (format!("/ui/formats/{f}/report?period=2026-11"), "report"),
+        ("/ui/items".into(), "items"),
+        ("/ui/items/new".into(), "item_new_choose_format"),
+        (format!("/ui/items/new?format_id={f}"), "item_new"),
+        (format!("/ui/items/{}", s.item_id), "item"),
+        ("/ui/actions".into(), "actions"),
+        (format!("/ui/actions/{}", s.action_id), "action"),
+        ("/ui/statements".into(), "statements"),
+        (format!("/ui/statements/{}", s.statement_id), "statement"),
+        ("/ui/alerts".into(), "alerts"),
+        (format!("/ui/alerts/{}", s.alert_id), "alert"),
+        (format!("/ui/alerts/{}/board", s.alert_id), "alert_board"),
+        ("/ui/exercises".into(), "exercises"),
+        ("/ui/projects?area=maritime+surveillance".into(), "projects"),
+        ("/ui/search?q=patrol".into(), "search"),
+        ("/ui/network".into(), "network"),
+        ("/ui/released".into(), "released"),
+        ("/ui/admin".into(), "admin"),
+    ];
+    for (path, name) in &pages {
+        check(&eu, path, name).await;
+    }
+    // The review step of the item form states the audience in words.
+    let (status, _, html) = eu
+        .post(
+            "/ui/items",
+            &[
+                ("format_id", f),
+                ("kind", "note"),
+                ("title", "Reviewed note"),
+                ("tlp", "AMBER"),
+                ("releasable_to", "JPN"),
+                ("step", "review"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Released to EU (this partner) and JPN; no other partner"));
+    // An item NATO may not see is a 404 page, like one that does not exist.
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let (status, html) = nato.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status2, html2) = nato
+        .get("/ui/items/01a21cac-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!((status, html.clone()), (status2, html2));
+    snapshot("error", html);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_refuses_bad_input_beside_the_field_and_stores_nothing() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let eu = Web::admin(n).await;
+    let f = s.format_id.as_str();
+    let item = format!("/ui/items/{}/react", s.item_id);
+    let retract = format!("/ui/items/{}/retract", s.item_id);
+    let progress = format!("/ui/actions/{}/progress", s.action_id);
+    let stance = format!("/ui/statements/{}/stance", s.statement_id);
+    let revise = format!("/ui/statements/{}/revise", s.statement_id);
+    // (form, fields, the field whose message must appear)
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        ("/ui/formats", vec![("partner", "")], "partner"),
+        ("/ui/formats", vec![("partner", "XYZQ")], "partner"),
+        (
+            "/ui/items",
+            vec![
+                ("format_id", f),
+                ("kind", "note"),
+                ("tlp", "GREEN"),
+                ("step", "publish"),
+            ],
+            "title",
+        ),
+        (
+            "/ui/items",
+            vec![
+                ("format_id", f),
+                ("kind", "poem"),
+                ("title", "x"),
+                ("tlp", "GREEN"),
+                ("step", "publish"),
+            ],
+            "kind",
+        ),
+        (
+            "/ui/items",
+            vec![
+                ("format_id", f),
+                ("kind", "note"),
+                ("title", "x"),
+                ("tlp", "PURPLE"),
+                ("step", "publish"),
+            ],
+            "tlp",
+        ),
+        (
+            "/ui/items",
+            vec![
+                ("format_id", f),
+                ("kind", "note"),
+                ("title", "x"),
+                ("tlp", "GREEN"),
+                ("releasable_to", "KOR"),
+                ("step", "publish"),
+            ],
+            "releasable_to",
+        ),
+        (
+            "/ui/items",
+            vec![
+                ("format_id", f),
+                ("kind", "note"),
+                ("title", "x"),
+                ("tlp", "GREEN"),
+                ("topics", "astrology"),
+                ("step", "publish"),
+            ],
+            "topics",
+        ),
+        (
+            &item,
+            vec![
+                ("what", "sighting"),
+                ("seen_at", "2026-11-20"),
+                ("count", "0"),
+            ],
+            "count",
+        ),
+        (&item, vec![("what", "sighting"), ("count", "2")], "seen_at"),
+        (&retract, vec![("reason", "")], "reason"),
+        (
+            "/ui/actions",
+            vec![
+                ("format_id", f),
+                ("title", "A"),
+                ("topics", "maritime-security"),
+                ("leads", "EU"),
+                ("milestones", "soon do things"),
+            ],
+            "milestones",
+        ),
+        (
+            "/ui/actions",
+            vec![("format_id", f), ("title", "A"), ("leads", "EU")],
+            "topics",
+        ),
+        (
+            "/ui/actions",
+            vec![
+                ("format_id", f),
+                ("title", "A"),
+                ("topics", "maritime-security"),
+            ],
+            "leads",
+        ),
+        (
+            &progress,
+            vec![("period", "2026-11"), ("status", "in_progress")],
+            "narrative",
+        ),
+        (
+            &progress,
+            vec![
+                ("period", "2026-11"),
+                ("status", "sleeping"),
+                ("narrative", "n"),
+            ],
+            "status",
+        ),
+        (
+            "/ui/statements",
+            vec![("format_id", f), ("title", "S")],
+            "text",
+        ),
+        (
+            "/ui/statements",
+            vec![
+                ("format_id", f),
+                ("title", "S"),
+                ("text", "T"),
+                ("rule", "silence"),
+            ],
+            "deadline",
+        ),
+        (
+            "/ui/statements",
+            vec![
+                ("format_id", f),
+                ("title", "S"),
+                ("text", "T"),
+                ("releasable_to", "KOR"),
+            ],
+            "releasable_to",
+        ),
+        (
+            &stance,
+            vec![("version", "1"), ("stance", "shrug")],
+            "stance",
+        ),
+        (
+            &stance,
+            vec![("version", "1"), ("stance", "object")],
+            "reason",
+        ),
+        (&revise, vec![("title", "T"), ("text", "")], "text"),
+        (
+            "/ui/alerts",
+            vec![("format_id", f), ("severity", "high"), ("ack_hours", "4")],
+            "title",
+        ),
+        (
+            "/ui/alerts",
+            vec![
+                ("format_id", f),
+                ("severity", "apocalyptic"),
+                ("title", "A"),
+                ("ack_hours", "4"),
+            ],
+            "severity",
+        ),
+        (
+            "/ui/alerts",
+            vec![
+                ("format_id", f),
+                ("severity", "high"),
+                ("title", "A"),
+                ("ack_hours", "0"),
+            ],
+            "ack_hours",
+        ),
+        (
+            "/ui/exercises",
+            vec![
+                ("format_id", f),
+                ("name", "X"),
+                ("start", "2027-01-01"),
+                ("end", "2027-01-02"),
+                ("invited", "JPN"),
+            ],
+            "topics",
+        ),
+        (
+            "/ui/exercises",
+            vec![
+                ("format_id", f),
+                ("name", "X"),
+                ("start", "2027-01-01"),
+                ("end", "2027-01-02"),
+                ("topics", "maritime-security"),
+            ],
+            "invited",
+        ),
+        (
+            "/ui/projects",
+            vec![
+                ("format_id", f),
+                ("title", "P"),
+                ("capability_area", "c"),
+                ("stage", "s"),
+            ],
+            "participants",
+        ),
+        (
+            "/ui/projects",
+            vec![
+                ("format_id", f),
+                ("title", "P"),
+                ("stage", "s"),
+                ("participants", "EU"),
+            ],
+            "capability_area",
+        ),
+        (
+            "/ui/admin/users",
+            vec![
+                ("username", "bob"),
+                ("role", "emperor"),
+                ("password", "a-long-password-1"),
+            ],
+            "role",
+        ),
+        (
+            "/ui/admin/users",
+            vec![("username", "bob"), ("role", "analyst"), ("password", "")],
+            "password",
+        ),
+        (
+            "/ui/admin/users",
+            vec![
+                ("username", "b b!"),
+                ("role", "analyst"),
+                ("password", "a-long-password-1"),
+            ],
+            "username",
+        ),
+        ("/ui/admin/tokens", vec![("label", "")], "label"),
+        (
+            "/ui/admin/peers",
+            vec![("partner", "KOR"), ("public_key", "not-a-key")],
+            "public_key",
+        ),
+    ];
+    for (path, fields, field) in cases {
+        let before = footprint(n).await;
+        let (status, _, html) = eu.post(path, &fields).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {fields:?}: {html}"
+        );
+        assert!(
+            html.contains(&format!("id=\"{field}-error\"")),
+            "{path} {fields:?}: no message beside {field}: {html}"
+        );
+        assert_eq!(
+            footprint(n).await,
+            before,
+            "{path} {fields:?} stored something"
+        );
+    }
+    // And the forms do store when the input is good (so the checks above can fail).
+    let before = footprint(n).await;
+    let (status, loc, _) = eu
+        .post(
+            "/ui/items",
+            &[
+                ("format_id", f),
+                ("kind", "note"),
+                ("title", "Good"),
+                ("tlp", "GREEN"),
+                ("step", "publish"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(loc.starts_with("/ui/items/"));
+    assert_eq!(footprint(n).await.0, before.0 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let eu = Web::admin(n).await;
+    let before = footprint(n).await;
+    let fields = [
+        ("format_id", s.format_id.as_str()),
+        ("kind", "note"),
+        ("title", "Forged"),
+        ("tlp", "GREEN"),
+        ("step", "publish"),
+    ];
+    // No token, and another session's token: refused, nothing stored.
+    let (status, _, _) = eu.post_raw("/ui/items", &fields).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other = Web::admin(n).await;
+    assert_ne!(other.csrf, eu.csrf);
+    let mut forged = vec![("csrf", other.csrf.as_str())];
+    forged.extend_from_slice(&fields);
+    let (status, _, _) = eu.post_raw("/ui/items", &forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(footprint(n).await, before);
+    // The session cookie is HttpOnly and SameSite=Strict.
+    let r = reqwest::Client::new()
+        .get(format!("{}/ui/login", eu.base))
+        .send()
+        .await
+        .unwrap();
+    let c = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        "{c}"
+    );
+    // A wrong password is a message beside the field.
+    let bad = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let pre = c.split(';').next().unwrap();
+    let csrf = csrf_in(&r.text().await.unwrap());
+    let r = bad
+        .post(format!("{}/ui/login", eu.base))
+        .header("cookie", pre)
+        .header("content-type", FORM)
+        .body(encode(&[
+            ("csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", "wrong"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("id=\"password-error\""));
+    // Logout revokes the session: the same cookie no longer signs anyone in.
+    let (status, loc, _) = eu.post("/ui/logout", &[]).await;
+    assert_eq!((status, loc.as_str()), (StatusCode::SEE_OTHER, "/ui/login"));
+    let r = bad
+        .get(format!("{}/ui/", eu.base))
+        .header("cookie", &eu.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(other.get("/ui/").await.0.is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_and_counts_only_what_the_user_may_see() {
+    let s = scenario().await;
+    let c = &s.c;
+    let eu = c.node("EU");
+    // A RED item for its author and one named JPN user.
+    eu.node
+        .add_user("ana", Role::Analyst, "ana-password-123")
+        .await
+        .unwrap();
+    c.node("JPN")
+        .node
+        .add_user("kenji", Role::Analyst, "kenji-password-123")
+        .await
+        .unwrap();
+    let ana = eu.node.principal_for("ana").await.unwrap();
+    eu.node
+        .create_item(
+            &ana,
+            entente_node::NewItem {
+                format_id: s.format_id.clone(),
+                kind: "note".into(),
+                title: "Red ferry annex".into(),
+                body: "ferry annex text".into(),
+                topics: vec![],
+                tlp: Some("RED".into()),
+                releasable_to: Some(vec!["JPN".into()]),
+                named_users: vec!["kenji@JPN".into()],
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    for n in &c.nodes {
+        n.node.search_settled().await;
+    }
+    let search = async |n: &TestNode, user: &str, q: &str| {
+        let who = n.node.principal_for(user).await.unwrap();
+        let r = n
+            .node
+            .search(
+                &who,
+                entente_node::search::SearchRequest {
+                    q: q.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut titles: Vec<String> = r.hits.iter().map(|h| h.title.clone()).collect();
+        titles.sort();
+        let counted: u64 = r.facets["partner"].iter().map(|(_, n)| n).sum();
+        assert_eq!(
+            counted as usize, r.total,
+            "facet counts are over the same matches"
+        );
+        (r.total, titles)
+    };
+    let (jpn, nato) = (c.node("JPN"), c.node("NATO"));
+    assert_eq!(
+        search(jpn, "admin", "ferry").await,
+        (1, vec!["Ferry capacity study".into()])
+    );
+    assert_eq!(
+        search(jpn, "kenji", "ferry").await,
+        (
+            2,
+            vec!["Ferry capacity study".into(), "Red ferry annex".into()]
+        )
+    );
+    assert_eq!(search(nato, "admin", "ferry").await, (0, vec![]));
+    assert_eq!(search(eu, "admin", "ferry").await.0, 1);
+    assert_eq!(search(eu, "ana", "ferry").await.0, 2);
+    // Statements and actions are found where they were released.
+    assert_eq!(search(nato, "admin", "patrols").await.0, 1);
+    // A retraction takes the item out of search everywhere it replicates.
+    eu.node
+        .retract_item(&eu.admin(), &s.item_id, "superseded")
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    jpn.node.search_settled().await;
+    assert_eq!(search(jpn, "admin", "ferry").await, (0, vec![]));
+    // The index is derived state: removed, it is rebuilt from the store at the next start
+    // with the same answers; `reindex` gives them too.
+    let before = search(jpn, "kenji", "ferry OR patrols OR port").await;
+    let mut c = s.c;
+    let jpn = c.node_mut("JPN");
+    jpn.stop().await;
+    let dir = jpn.dir.join("search");
+    std::fs::remove_dir_all(&dir).unwrap();
+    jpn.restart().await.unwrap();
+    assert_eq!(
+        search(jpn, "kenji", "ferry OR patrols OR port").await,
+        before
+    );
+    let r = jpn.node.reindex().await.unwrap();
+    assert_eq!(r.documents, 4, "{r:?}"); // port access, red annex, statement, action
+    assert_eq!(
+        search(jpn, "kenji", "ferry OR patrols OR port").await,
+        before
+    );
+}
