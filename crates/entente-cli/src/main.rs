@@ -260,6 +260,15 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-results/alerts.json")]
         out: PathBuf,
     },
+    /// Seed N items, rebuild the search index, time searches (p50/p95/p99), index size.
+    Search {
+        #[arg(long, default_value_t = 1_000_000)]
+        items: u64,
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+        #[arg(long, default_value = "bench-results/search.json")]
+        out: PathBuf,
+    },
     /// Generate a STIX bundle and time `entente import` of it (durable), with peak RSS.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
@@ -691,6 +700,47 @@ async fn main() -> Result<()> {
                 r.ack_ms.p50, r.ack_ms.p95, r.ack_ms.p99, r.ack_ms.max, r.ack_ms.n
             );
             println!("  total {:.1} s; written to {}", r.seconds, out.display());
+        }
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Search {
+                    items,
+                    queries,
+                    out,
+                },
+        } => {
+            let work = tempdir_in_target()?;
+            let pb = bar(items, "seed");
+            let r =
+                entente_server::bench::search(items, queries, &work, &out, |what, done, total| {
+                    pb.set_message(what.to_owned());
+                    pb.set_length(total);
+                    pb.set_position(done)
+                })
+                .await;
+            pb.finish_and_clear();
+            let _ = std::fs::remove_dir_all(&work);
+            let r = r?;
+            println!(
+                "search benchmark: {} items (6 audiences, 5 TLP levels, 20 authors), {} queries by 20 users",
+                r.items, r.queries
+            );
+            println!("  seed:         {:.1} s (signed, durable)", r.seed_seconds);
+            println!(
+                "  index:        {:.1} s   {:.0} documents/s   {} documents   {:.0} MB on disk",
+                r.index_seconds, r.index_docs_per_second, r.indexed_documents, r.index_mb
+            );
+            println!(
+                "  query:        p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms  (n={}, mean {:.0} matches visible to the user)",
+                r.query_ms.p50,
+                r.query_ms.p95,
+                r.query_ms.p99,
+                r.query_ms.max,
+                r.query_ms.n,
+                r.mean_total_hits
+            );
+            println!("  peak RSS:     {:.0} MB", r.peak_rss_mb);
+            println!("  written to {}", out.display());
         }
         Cmd::Bench {
             cmd: BenchCmd::Import { objects, out },

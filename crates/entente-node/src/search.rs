@@ -369,10 +369,14 @@ impl Node {
         s.index.upsert(&docs).map_err(internal)?;
         s.written.store(held, Ordering::SeqCst);
         let s2 = s.clone();
-        tokio::task::spawn_blocking(move || s2.index.commit(held))
-            .await
-            .map_err(|e| NodeError::Internal(e.to_string()))?
-            .map_err(internal)?;
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::task::spawn_blocking(move || {
+            s2.index.commit(held)?;
+            s2.index.compact(parts)
+        })
+        .await
+        .map_err(|e| NodeError::Internal(e.to_string()))?
+        .map_err(internal)?;
         Ok(ReindexReport {
             documents,
             entries: held,

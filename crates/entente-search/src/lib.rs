@@ -3,15 +3,25 @@
 //! hand it documents whose reader tokens they computed with the policy module, and the viewer's
 //! tokens to filter by, so every hit and every count is already within the viewer's view.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::Mutex;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{
-    FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
+use tantivy::Searcher;
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::index::SegmentId;
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring, Explanation, Occur,
+    Query, QueryParser, Scorer, TermQuery, Weight,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term, doc};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
+};
+use tantivy::{
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, Term, doc,
+};
+use tantivy::{DocSet, TERMINATED};
+use tantivy_common::{BitSet, TinySet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -75,9 +85,13 @@ struct Fields {
     id: Field,
     kind: Field,
     title: Field,
-    body: Field,
+    /// Title and text in one indexed field (the title twice, so a word in the title weighs
+    /// more): one posting list per word instead of a union of two on every query.
+    text: Field,
     readers: Field,
-    facets: Field,
+    /// One raw, fast (columnar) field per facet dimension, in `DIMENSIONS` order: filtered with
+    /// term queries and counted from the columns.
+    dims: [Field; 6],
 }
 
 /// An open index. Writes are buffered until [`SearchIndex::commit`], which makes them visible
@@ -88,6 +102,109 @@ pub struct SearchIndex {
     writer: Mutex<IndexWriter>,
     f: Fields,
     dir: Option<std::path::PathBuf>,
+    /// Per viewer (its tokens), the documents it may see, as one bitset per segment, for the
+    /// searcher generation they were computed on. Checking a candidate against a bitset is far
+    /// cheaper than intersecting with the reader-token posting lists on every query.
+    filters: Mutex<(u64, HashMap<Vec<String>, ViewerFilter>)>,
+}
+
+/// How many viewers' filters are kept per searcher generation.
+const FILTER_CACHE: usize = 512;
+
+/// A query matching exactly the documents of precomputed per-segment bitsets.
+#[derive(Clone)]
+struct ViewerFilter(Arc<HashMap<SegmentId, Arc<BitSet>>>);
+
+impl std::fmt::Debug for ViewerFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ViewerFilter({} segments)", self.0.len())
+    }
+}
+
+impl Query for ViewerFilter {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for ViewerFilter {
+    fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(match self.0.get(&reader.segment_id()) {
+            Some(bits) => Box::new(ConstScorer::new(SharedBits::new(bits.clone()), 0.0)),
+            None => Box::new(EmptyScorer),
+        })
+    }
+
+    fn explain(&self, _: &SegmentReader, _: DocId) -> tantivy::Result<Explanation> {
+        Ok(Explanation::new("viewer filter", 0.0))
+    }
+}
+
+/// A docset over a shared bitset (tantivy's own takes the bitset by value, which would copy it
+/// on every query).
+struct SharedBits {
+    bits: Arc<BitSet>,
+    doc: DocId,
+}
+
+impl SharedBits {
+    fn new(bits: Arc<BitSet>) -> SharedBits {
+        let mut s = SharedBits { bits, doc: 0 };
+        s.doc = s.first_from(0);
+        s
+    }
+
+    /// The first document in the set at or after `from`.
+    fn first_from(&self, from: DocId) -> DocId {
+        if from >= self.bits.max_value() {
+            return TERMINATED;
+        }
+        let buckets = self.bits.max_value().div_ceil(64);
+        let mut bucket = from / 64;
+        let mut t = self
+            .bits
+            .tinyset(bucket)
+            .intersect(TinySet::range_greater_or_equal(from % 64));
+        loop {
+            if let Some(low) = t.pop_lowest() {
+                return bucket * 64 + low;
+            }
+            if bucket + 1 >= buckets {
+                return TERMINATED;
+            }
+            match self.bits.first_non_empty_bucket(bucket + 1) {
+                Some(b) => {
+                    bucket = b;
+                    t = self.bits.tinyset(b);
+                }
+                None => return TERMINATED,
+            }
+        }
+    }
+}
+
+impl DocSet for SharedBits {
+    fn advance(&mut self) -> DocId {
+        if self.doc != TERMINATED {
+            self.doc = self.first_from(self.doc + 1);
+        }
+        self.doc
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc != TERMINATED && target > self.doc {
+            self.doc = self.first_from(target);
+        }
+        self.doc
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.bits.len() as u32
+    }
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -101,27 +218,102 @@ fn schema() -> (Schema, Fields) {
     let f = Fields {
         id: b.add_text_field("id", STRING | STORED),
         kind: b.add_text_field("kind", STRING | STORED),
-        title: b.add_text_field("title", TEXT | STORED),
-        body: b.add_text_field("body", TEXT),
+        title: b.add_text_field("title", STORED),
+        text: b.add_text_field("text", TEXT),
         readers: b.add_text_field("readers", STRING),
-        facets: b.add_facet_field("facets", FacetOptions::default()),
+        dims: DIMENSIONS.map(|d| b.add_text_field(&format!("dim_{d}"), STRING | FAST)),
     };
     (b.build(), f)
 }
 
-/// A facet path segment may not contain '/'; values that could are escaped.
-fn facet(dim: &str, value: &str) -> tantivy::schema::Facet {
-    tantivy::schema::Facet::from_path([dim, &value.replace('/', "\u{2215}")])
+/// Counts of the values of each dimension over the matching documents, read from the fast
+/// columns (one array increment per value per document; strings only for the values seen).
+struct DimCounts;
+
+type Counts = [BTreeMap<String, u64>; 6];
+
+struct SegmentDimCounts {
+    columns: Vec<Option<tantivy::columnar::StrColumn>>,
+    counts: Vec<Vec<u64>>,
+}
+
+impl Collector for DimCounts {
+    type Fruit = Counts;
+    type Child = SegmentDimCounts;
+
+    fn for_segment(&self, _: u32, reader: &SegmentReader) -> tantivy::Result<SegmentDimCounts> {
+        let mut columns = Vec::with_capacity(6);
+        let mut counts = Vec::with_capacity(6);
+        for d in DIMENSIONS {
+            let c = reader.fast_fields().str(&format!("dim_{d}"))?;
+            counts.push(vec![0u64; c.as_ref().map(|c| c.num_terms()).unwrap_or(0)]);
+            columns.push(c);
+        }
+        Ok(SegmentDimCounts { columns, counts })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Counts>) -> tantivy::Result<Counts> {
+        let mut out: Counts = Default::default();
+        for f in fruits {
+            for (o, m) in out.iter_mut().zip(f) {
+                for (k, v) in m {
+                    *o.entry(k).or_default() += v;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for SegmentDimCounts {
+    type Fruit = Counts;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for (c, n) in self.columns.iter().zip(self.counts.iter_mut()) {
+            if let Some(c) = c {
+                for ord in c.ords().values_for_doc(doc) {
+                    n[ord as usize] += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Counts {
+        let mut out: Counts = Default::default();
+        for ((c, n), o) in self.columns.iter().zip(self.counts).zip(out.iter_mut()) {
+            let Some(c) = c else { continue };
+            for (ord, k) in n.into_iter().enumerate().filter(|(_, k)| *k > 0) {
+                let mut s = String::new();
+                if c.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                    o.insert(s, k);
+                }
+            }
+        }
+        out
+    }
 }
 
 impl SearchIndex {
     /// Open the index in `dir`, creating it (empty, watermark 0) if there is none.
+    ///
+    /// An index written with another schema (an older version) is derived state: it is removed
+    /// and recreated empty, and the node rebuilds it from the store.
     pub fn open(dir: &Path, threads: usize) -> Result<SearchIndex, SearchError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| SearchError::Dir(format!("{}: {e}", dir.display())))?;
+        let dir_err =
+            |e: &dyn std::fmt::Display| SearchError::Dir(format!("{}: {e}", dir.display()));
         let (schema, f) = schema();
-        let mmap = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| SearchError::Dir(format!("{}: {e}", dir.display())))?;
+        if let Ok(old) = Index::open_in_dir(dir)
+            && old.schema() != schema
+        {
+            drop(old);
+            std::fs::remove_dir_all(dir).map_err(|e| dir_err(&e))?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| dir_err(&e))?;
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| dir_err(&e))?;
         let index = Index::open_or_create(mmap, schema)?;
         Self::with(index, f, threads, Some(dir.to_owned()))
     }
@@ -139,6 +331,10 @@ impl SearchIndex {
         dir: Option<std::path::PathBuf>,
     ) -> Result<SearchIndex, SearchError> {
         let threads = threads.max(1);
+        let mut index = index;
+        // Large result sets are counted segment by segment on every core.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        index.set_multithread_executor(cores.min(4))?;
         let writer = index.writer_with_num_threads(threads, threads * 40_000_000)?;
         let reader = index
             .reader_builder()
@@ -150,6 +346,7 @@ impl SearchIndex {
             writer: Mutex::new(writer),
             f,
             dir,
+            filters: Mutex::new((u64::MAX, HashMap::new())),
         })
     }
 
@@ -170,20 +367,21 @@ impl SearchIndex {
             let mut td = doc!(
                 self.f.id => d.id.as_str(),
                 self.f.kind => d.kind.as_str(),
-                self.f.title => d.title.as_str(),
-                self.f.body => d.body.as_str(),
+                                self.f.title => d.title.as_str(),
+                self.f.text => format!("{}\n{}\n{}", d.title, d.title, d.body),
             );
             for r in &d.readers {
                 td.add_text(self.f.readers, r);
             }
-            td.add_facet(self.f.facets, facet("format", &d.format));
+            let [format, topic, partner, kind, tlp, period] = self.f.dims;
+            td.add_text(format, &d.format);
             for t in &d.topics {
-                td.add_facet(self.f.facets, facet("topic", t));
+                td.add_text(topic, t);
             }
-            td.add_facet(self.f.facets, facet("partner", &d.partner));
-            td.add_facet(self.f.facets, facet("kind", &d.kind));
-            td.add_facet(self.f.facets, facet("tlp", &d.tlp));
-            td.add_facet(self.f.facets, facet("period", &d.period));
+            td.add_text(partner, &d.partner);
+            td.add_text(kind, &d.kind);
+            td.add_text(tlp, &d.tlp);
+            td.add_text(period, &d.period);
             w.add_document(td)?;
         }
         Ok(())
@@ -210,6 +408,38 @@ impl SearchIndex {
             let mut prepared = w.prepare_commit()?;
             prepared.set_payload(&watermark.to_string());
             prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Merge the committed segments into at most `parts` of similar size (after a rebuild):
+    /// a query then costs a few segment tasks instead of dozens, and still runs on every core.
+    pub fn compact(&self, parts: usize) -> Result<(), SearchError> {
+        let mut metas = self.index.searchable_segment_metas()?;
+        if metas.len() <= parts.max(1) {
+            return Ok(());
+        }
+        metas.sort_by_key(|m| std::cmp::Reverse(m.num_docs()));
+        let mut groups: Vec<(u64, Vec<SegmentId>)> = vec![(0, vec![]); parts.max(1)];
+        for m in metas {
+            // Largest first into the lightest group: groups end up within one segment of equal.
+            if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+                g.0 += u64::from(m.num_docs());
+                g.1.push(m.id());
+            }
+        }
+        {
+            let mut w = self.writer();
+            let pending: Vec<_> = groups
+                .into_iter()
+                .filter(|g| g.1.len() > 1)
+                .map(|g| w.merge(&g.1))
+                .collect();
+            drop(w);
+            for p in pending {
+                p.wait()?;
+            }
         }
         self.reader.reload()?;
         Ok(())
@@ -243,54 +473,99 @@ impl SearchIndex {
         self.dir.as_deref().map(walk).unwrap_or(0)
     }
 
+    /// The documents a viewer may see (any of its tokens among their reader tokens), from the
+    /// cache when this searcher generation has it.
+    fn viewer_filter(
+        &self,
+        searcher: &Searcher,
+        viewer: &[String],
+    ) -> Result<ViewerFilter, SearchError> {
+        let generation = searcher.generation().generation_id();
+        {
+            let cache = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.0 == generation
+                && let Some(f) = cache.1.get(viewer)
+            {
+                return Ok(f.clone());
+            }
+        }
+        let tokens: Vec<(Occur, Box<dyn Query>)> = viewer
+            .iter()
+            .map(|t| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.f.readers, t),
+                    IndexRecordOption::Basic,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        let weight =
+            BooleanQuery::new(tokens).weight(EnableScoring::disabled_from_searcher(searcher))?;
+        let mut sets = HashMap::new();
+        for reader in searcher.segment_readers() {
+            let mut bits = BitSet::with_max_value(reader.max_doc());
+            weight.for_each_no_score(reader, &mut |docs| {
+                for d in docs {
+                    bits.insert(*d);
+                }
+            })?;
+            sets.insert(reader.segment_id(), Arc::new(bits));
+        }
+        let f = ViewerFilter(Arc::new(sets));
+        let mut cache = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 != generation || cache.1.len() >= FILTER_CACHE {
+            *cache = (generation, HashMap::new());
+        }
+        cache.1.insert(viewer.to_vec(), f.clone());
+        Ok(f)
+    }
+
     /// Matches for the query among documents the viewer may see, with facet counts over them.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let searcher = self.reader.searcher();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         // The viewer filter comes first and is never optional: no tokens, no matches.
-        let readers: Vec<(Occur, Box<dyn Query>)> = q
-            .viewer
-            .iter()
-            .map(|t| {
-                let tq: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(self.f.readers, t),
-                    IndexRecordOption::Basic,
-                ));
-                (Occur::Should, tq)
-            })
-            .collect();
-        if readers.is_empty() {
+        if q.viewer.is_empty() {
             return Ok(SearchResults {
                 facets: DIMENSIONS.map(|d| (d.to_owned(), vec![])).into(),
                 ..Default::default()
             });
         }
-        clauses.push((Occur::Must, Box::new(BooleanQuery::new(readers))));
+        clauses.push((
+            Occur::Must,
+            Box::new(self.viewer_filter(&searcher, &q.viewer)?),
+        ));
         if !q.text.trim().is_empty() {
-            let mut parser = QueryParser::for_index(&self.index, vec![self.f.title, self.f.body]);
+            let mut parser = QueryParser::for_index(&self.index, vec![self.f.text]);
             parser.set_conjunction_by_default();
-            parser.set_field_boost(self.f.title, 2.0);
             // Lenient: user input with stray syntax is searched as words, never an error.
             let (text_q, _errors) = parser.parse_query_lenient(&q.text);
             clauses.push((Occur::Must, text_q));
         }
         for (dim, value) in &q.filters {
+            // An unknown dimension matches nothing rather than being ignored.
+            let Some(i) = DIMENSIONS.iter().position(|d| d == dim) else {
+                return self.search(&SearchQuery {
+                    viewer: vec![],
+                    ..q.clone()
+                });
+            };
+            let filter = TermQuery::new(
+                Term::from_field_text(self.f.dims[i], value),
+                IndexRecordOption::Basic,
+            );
             clauses.push((
                 Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_facet(self.f.facets, &facet(dim, value)),
-                    IndexRecordOption::Basic,
-                )),
+                Box::new(ConstScoreQuery::new(Box::new(filter), 0.0)),
             ));
         }
         let query = BooleanQuery::new(clauses);
-        let mut fc = FacetCollector::for_field("facets");
-        for d in DIMENSIONS {
-            fc.add_facet(tantivy::schema::Facet::from_path([d]));
-        }
         let limit = q.limit.clamp(1, 200);
+        // One pass for the top hits, the total and the facet counts. (Counting first without
+        // scores and then asking for the top hits alone was slower: conjunctions gain little from
+        // block-max pruning and every match is visited twice.)
         let (total, top, counts) =
-            searcher.search(&query, &(Count, TopDocs::with_limit(limit), fc))?;
+            searcher.search(&query, &(Count, TopDocs::with_limit(limit), DimCounts))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let d: TantivyDocument = searcher.doc(addr)?;
@@ -308,15 +583,8 @@ impl SearchIndex {
             });
         }
         let mut facets = BTreeMap::new();
-        for d in DIMENSIONS {
-            let mut v: Vec<(String, u64)> = counts
-                .get(&format!("/{d}"))
-                .map(|(f, n)| {
-                    let path = f.to_path();
-                    let value = path.last().copied().unwrap_or_default();
-                    (value.replace('\u{2215}', "/"), n)
-                })
-                .collect();
+        for (d, counts) in DIMENSIONS.into_iter().zip(counts) {
+            let mut v: Vec<(String, u64)> = counts.into_iter().collect();
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             facets.insert(d.to_owned(), v);
         }
