@@ -40,7 +40,15 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
 
 async fn scenario(seed: u64) -> u64 {
     let mut rng = Rng(seed);
-    let c = Cluster::new(&PARTNERS).await.unwrap();
+        let c = Cluster::with(
+        &PARTNERS,
+        entente_testkit::ClusterOptions {
+            search: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut formats = vec![];
     for i in 0..3 {
         let convener = PARTNERS[rng.next(4) as usize];
@@ -90,7 +98,10 @@ async fn scenario(seed: u64) -> u64 {
         }
         published.push(it.item_id);
     }
-    c.sync_until_quiet().await;
+        c.sync_until_quiet().await;
+    for n in &c.nodes {
+        n.node.search_settled().await;
+    }
 
     // The truth: every item as its origin holds it.
     let mut all: Vec<ItemState> = vec![];
@@ -216,6 +227,83 @@ async fn scenario(seed: u64) -> u64 {
             "{me}: analytics count"
         );
         checks += 1;
+
+                // Search (REST): exactly the visible, unretracted items are found and counted, and the
+        // facet counts add up to the same total.
+        let searchable: BTreeSet<String> = all
+            .iter()
+            .filter(|i| expected.contains(&i.item_id) && i.retracted.is_none())
+            .map(|i| i.item_id.clone())
+            .collect();
+        let found: serde_json::Value = http
+            .get(format!("{}/api/v1/search?q=leak&limit=200", n.url()))
+            .bearer_auth(&n.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got: BTreeSet<String> = found["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, searchable, "{me}: search hits");
+        assert_eq!(found["total"], searchable.len(), "{me}: search total");
+        for dim in ["partner", "kind", "tlp", "format"] {
+            let counted: u64 = found["facets"][dim]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v[1].as_u64().unwrap())
+                .sum();
+            assert_eq!(counted as usize, searchable.len(), "{me}: search facet {dim}");
+        }
+        checks += 2;
+
+        // The web UI: lists, search, network and released pages show no hidden title; a hidden
+        // item's page is a 404 like a missing one.
+        let (secret, _) = n.node.login("admin", "admin-password-1").await.unwrap();
+        let cookie = format!("entente_session={secret}");
+        let mut html = String::new();
+        for page in [
+            "/ui/".to_owned(),
+            "/ui/items".into(),
+            "/ui/search?q=leak".into(),
+            "/ui/network".into(),
+            "/ui/released".into(),
+        ] {
+            let r = http
+                .get(format!("{}{page}", n.url()))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{me}: {page}");
+            html.push_str(&r.text().await.unwrap());
+            checks += 1;
+        }
+        for h in &hidden {
+            assert!(
+                !html.contains(&titles[&h.item_id]) && !html.contains(&h.item_id),
+                "{me}: a UI page shows hidden {}",
+                titles[&h.item_id]
+            );
+            let r = http
+                .get(format!("{}/ui/items/{}", n.url(), h.item_id))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "{me}: UI page of a hidden item");
+            checks += 1;
+        }
+        for id in &expected {
+            let shown = html.contains(id.as_str());
+            assert!(shown, "{me}: the UI item list misses visible item {id}");
+        }
 
         // Federation: what each peer is offered by this node is within that peer's audiences.
         for peer in &c.nodes {

@@ -175,6 +175,9 @@ fn snapshot(name: &str, html: String) {
     s.bind(|| insta::assert_snapshot!("page", html));
 }
 
+/// A form's fields.
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
 /// Entries held and objects stored: a failed form must change none of them.
 async fn footprint(n: &TestNode) -> (u64, usize, usize, usize, usize) {
     let st = n.node.store();
@@ -417,7 +420,7 @@ async fn every_form_refuses_bad_input_beside_the_field_and_stores_nothing() {
     let stance = format!("/ui/statements/{}/stance", s.statement_id);
     let revise = format!("/ui/statements/{}/revise", s.statement_id);
     // (form, fields, the field whose message must appear)
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        let cases: Vec<(&str, Form, &str)> = vec![
         ("/ui/formats", vec![("partner", "")], "partner"),
         ("/ui/formats", vec![("partner", "XYZQ")], "partner"),
         (
