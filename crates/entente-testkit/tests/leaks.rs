@@ -40,7 +40,7 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
 
 async fn scenario(seed: u64) -> u64 {
     let mut rng = Rng(seed);
-        let c = Cluster::with(
+    let c = Cluster::with(
         &PARTNERS,
         entente_testkit::ClusterOptions {
             search: true,
@@ -98,7 +98,7 @@ async fn scenario(seed: u64) -> u64 {
         }
         published.push(it.item_id);
     }
-        c.sync_until_quiet().await;
+    c.sync_until_quiet().await;
     for n in &c.nodes {
         n.node.search_settled().await;
     }
@@ -228,7 +228,7 @@ async fn scenario(seed: u64) -> u64 {
         );
         checks += 1;
 
-                // Search (REST): exactly the visible, unretracted items are found and counted, and the
+        // Search (REST): exactly the visible, unretracted items are found and counted, and the
         // facet counts add up to the same total.
         let searchable: BTreeSet<String> = all
             .iter()
@@ -259,7 +259,11 @@ async fn scenario(seed: u64) -> u64 {
                 .iter()
                 .map(|v| v[1].as_u64().unwrap())
                 .sum();
-            assert_eq!(counted as usize, searchable.len(), "{me}: search facet {dim}");
+            assert_eq!(
+                counted as usize,
+                searchable.len(),
+                "{me}: search facet {dim}"
+            );
         }
         checks += 2;
 

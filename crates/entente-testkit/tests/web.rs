@@ -420,7 +420,7 @@ async fn every_form_refuses_bad_input_beside_the_field_and_stores_nothing() {
     let stance = format!("/ui/statements/{}/stance", s.statement_id);
     let revise = format!("/ui/statements/{}/revise", s.statement_id);
     // (form, fields, the field whose message must appear)
-        let cases: Vec<(&str, Form, &str)> = vec![
+    let cases: Vec<(&str, Form, &str)> = vec![
         ("/ui/formats", vec![("partner", "")], "partner"),
         ("/ui/formats", vec![("partner", "XYZQ")], "partner"),
         (
