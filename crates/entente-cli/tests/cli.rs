@@ -6,8 +6,10 @@ use std::process::{Command, Output};
 fn entente(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_entente"))
         .args(args)
-        .env_remove("ENTENTE_DIR")
+                .env_remove("ENTENTE_DIR")
         .env_remove("ENTENTE_PASSWORD")
+        // The test suite's own setting, which `serve` and `config check` would refuse.
+        .env_remove("ENTENTE_TEST_PG_URL")
         .output()
         .expect("run entente")
 }

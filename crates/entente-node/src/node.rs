@@ -19,6 +19,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{Mutex, mpsc};
 
+/// Held while folding and appending; see [`Node::lock_writes`]. The store's lock is released
+/// before the process mutex.
+pub(crate) struct WriteGuard<'a> {
+    _shared: Box<dyn entente_store::WriteLock>,
+    _local: tokio::sync::MutexGuard<'a, ()>,
+}
+
 /// A pinned peer: its record and parsed key.
 #[derive(Debug, Clone)]
 pub struct Peer {
@@ -527,7 +534,7 @@ impl Node {
         payloads: &[(&str, String)],
     ) -> Result<Vec<ParsedEntry>, NodeError> {
         let desc = LogDescriptor::new(self.partner().clone(), audience.clone());
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.lock_writes().await?;
         for _attempt in 0..5 {
             let head = self.log_head(&desc.log_id).await?;
             let entries =
@@ -582,13 +589,24 @@ impl Node {
     }
 
     /// A publisher for bulk imports; see [`BulkPublisher`].
-    pub(crate) async fn bulk_publisher(&self) -> BulkPublisher<'_> {
-        BulkPublisher {
+    pub(crate) async fn bulk_publisher(&self) -> Result<BulkPublisher<'_>, NodeError> {
+        Ok(BulkPublisher {
             node: self,
-            _guard: self.write_lock.lock().await,
+            _guard: self.lock_writes().await?,
             heads: HashMap::new(),
             inflight: None,
-        }
+        })
+    }
+
+    /// Exclude every other fold-and-append of this node: of this process (a mutex) and of the
+    /// node's other processes sharing the store (the store's lock; a no-op for SQLite).
+    pub(crate) async fn lock_writes(&self) -> Result<WriteGuard<'_>, NodeError> {
+        let local = self.write_lock.lock().await;
+        let shared = self.store.lock_writes().await?;
+        Ok(WriteGuard {
+            _shared: shared,
+            _local: local,
+        })
     }
 
     pub(crate) fn announce(&self, desc: &LogDescriptor, head_seq: u64, from: Option<PartnerCode>) {
@@ -1572,7 +1590,7 @@ fn drop_pending(out: &mut Vec<Projection>, collection: &str, stix_id: &str) {
 /// dropped; every batch is durable once [`BulkPublisher::finish`] (or the next `push`) returns.
 pub(crate) struct BulkPublisher<'a> {
     node: &'a Node,
-    _guard: tokio::sync::MutexGuard<'a, ()>,
+    _guard: WriteGuard<'a>,
     heads: HashMap<String, LogHead>,
     inflight: Option<InFlight>,
 }

@@ -314,7 +314,7 @@ impl Node {
             .ok_or_else(|| NodeError::Internal("no search index attached".into()))?;
         let started = std::time::Instant::now();
         // Appends wait while the index is rebuilt, so the watermark matches what was read.
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.lock_writes().await?;
         let held = self.entries_held().await?;
         s.index.clear().map_err(internal)?;
         let mut documents = 0u64;

@@ -392,7 +392,7 @@ impl Node {
             }
         }
         for _attempt in 0..3 {
-            let guard = self.write_lock.lock().await;
+            let guard = self.lock_writes().await?;
             let head = self.log_head(&desc.log_id).await?;
             // Split the page at our head: entries at or below it we should already hold.
             let split = parsed

@@ -418,7 +418,7 @@ impl Node {
         };
         let total = b.objects.len() as u64;
         // Each batch is validated and signed while the one before is being written.
-        let mut publisher = self.bulk_publisher().await;
+        let mut publisher = self.bulk_publisher().await?;
         let mut done = 0;
         for chunk in b.objects.chunks(batch.max(1)) {
             let texts: Vec<&str> = chunk.iter().map(|r| r.get()).collect();
@@ -469,7 +469,7 @@ impl Node {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<String>, String>>(1);
         let batch = batch.max(1);
         let parser = tokio::task::spawn_blocking(move || stream::split_bundle(reader, batch, &tx));
-        let mut publisher = self.bulk_publisher().await;
+        let mut publisher = self.bulk_publisher().await?;
         let mut done = 0;
         while let Some(msg) = rx.recv().await {
             let objects = match msg {

@@ -27,7 +27,8 @@ pub struct FileConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseFile {
-    /// `sqlite://entente.db` (relative to the data directory) or an absolute path.
+    /// `sqlite://entente.db` (relative to the data directory) or an absolute path, or
+    /// `postgres://user:password@host:port/database`.
     pub url: String,
 }
 
@@ -88,6 +89,8 @@ impl FileConfig {
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite(PathBuf),
+    /// A PostgreSQL connection URL; several `serve` processes of one node may share it.
+    Postgres(String),
 }
 
 /// Validated settings of one node.
@@ -177,9 +180,13 @@ impl ServerConfig {
             } else {
                 dir.join(p)
             })
+        } else if f.database.url.starts_with("postgres://")
+            || f.database.url.starts_with("postgresql://")
+        {
+            Database::Postgres(f.database.url.clone())
         } else {
             bail!(
-                "database.url: {:?} is not supported (use sqlite://FILE)",
+                "database.url: {:?} is not supported (use sqlite://FILE or postgres://USER@HOST:PORT/DATABASE)",
                 f.database.url
             );
         };

@@ -82,6 +82,31 @@ pub async fn open_store(cfg: &ServerConfig) -> Result<Arc<dyn Store>> {
                 })?;
             Ok(Arc::new(s))
         }
+        config::Database::Postgres(url) => {
+            let s = entente_store_postgres::PgStore::open(url)
+                .await
+                .with_context(|| {
+                    format!(
+                        "database.url: cannot use PostgreSQL database {}",
+                        redact_password(url)
+                    )
+                })?;
+            Ok(Arc::new(s))
+        }
+    }
+}
+
+/// A database URL fit for messages: the password replaced.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -266,7 +291,11 @@ pub async fn backup(dir: &Path, out: &Path) -> Result<()> {
 /// written after the backup, so it never reissues sequence numbers.
 pub async fn restore(dir: &Path, from: &Path) -> Result<PathBuf> {
     let cfg = ServerConfig::load(dir)?;
-    let config::Database::Sqlite(db) = &cfg.database;
+    let config::Database::Sqlite(db) = &cfg.database else {
+        bail!(
+            "database.url: a PostgreSQL node is restored with PostgreSQL's own tools (pg_restore)"
+        );
+    };
     if !from.is_file() {
         bail!("{}: no such backup file", from.display());
     }

@@ -232,8 +232,21 @@ pub struct ItemQuery {
     pub limit: u32,
 }
 
+/// Held while a node folds entries and appends them (dropping it releases the lock). A backend
+/// shared by several processes of one node excludes them from one another with it; an embedded
+/// backend has one process and needs nothing.
+pub trait WriteLock: Send {}
+
+struct ProcessOnly;
+impl WriteLock for ProcessOnly {}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Exclude the node's other processes from folding and appending until the guard is dropped.
+    async fn lock_writes(&self) -> Result<Box<dyn WriteLock>> {
+        Ok(Box::new(ProcessOnly))
+    }
+
     /// Check (or, on first use, record) which partner's node this database belongs to.
     async fn claim_partner(&self, partner: &PartnerCode) -> Result<()>;
 

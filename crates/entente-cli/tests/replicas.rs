@@ -1,0 +1,257 @@
+//! Two `entente serve` processes of one node sharing one PostgreSQL database behave as one node:
+//! concurrent writers through both leave every log gap-free and duplicate-free, and a third node
+//! syncs the result and verifies it. Runs when `ENTENTE_TEST_PG_URL` names a database (CI starts
+//! a cluster and sets it).
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn entente(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_entente"))
+        .args(args)
+        .env_remove("ENTENTE_DIR")
+        .env_remove("ENTENTE_TEST_PG_URL")
+        .output()
+        .expect("run entente")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = entente(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "entente {args:?}: {text}");
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+fn d(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path, listen: &str) -> Serve {
+    Serve(
+        Command::new(env!("CARGO_BIN_EXE_entente"))
+            .args(["serve", "--dir", d(dir)])
+            .env("ENTENTE_LISTEN", listen)
+            // `serve` refuses unknown ENTENTE_* settings, and the test suite's own is one.
+            .env_remove("ENTENTE_TEST_PG_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn healthy(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if http
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_on_one_postgres_are_one_node() {
+    let Ok(base) = std::env::var("ENTENTE_TEST_PG_URL") else {
+        eprintln!("ENTENTE_TEST_PG_URL is not set: the replica test is skipped");
+        return;
+    };
+    // A database of its own.
+    let db = format!("replicas_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", &base[..base.rfind('/').unwrap()]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("eu-a"),
+        tmp.path().join("eu-b"),
+        tmp.path().join("jpn"),
+    );
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let la = format!("127.0.0.1:{pa}");
+    ok(&["init", "--dir", d(&a), "--partner", "EU", "--listen", &la]);
+    entente_server::ServerConfig::rewrite(&a, |f| f.database.url = url.clone()).unwrap();
+    // The second process of the same node: the same key and configuration, its own port.
+    std::fs::create_dir_all(&b).unwrap();
+    for f in std::fs::read_dir(&a).unwrap() {
+        let f = f.unwrap();
+        if f.file_type().unwrap().is_file() {
+            std::fs::copy(f.path(), b.join(f.file_name())).unwrap();
+        }
+    }
+    let lc = format!("127.0.0.1:{pc}");
+    ok(&["init", "--dir", d(&c), "--partner", "JPN", "--listen", &lc]);
+    let key = |dir: &Path| {
+        ok(&["id", "--dir", d(dir)])
+            .split_whitespace()
+            .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+            .expect("a public key in `entente id`")
+            .to_owned()
+    };
+    let (eu_key, jpn_key) = (key(&a), key(&c));
+    ok(&[
+        "peer",
+        "add",
+        "--dir",
+        d(&a),
+        "--partner",
+        "JPN",
+        "--key",
+        &jpn_key,
+        "--url",
+        &format!("http://{lc}"),
+    ]);
+    ok(&[
+        "peer",
+        "add",
+        "--dir",
+        d(&c),
+        "--partner",
+        "EU",
+        "--key",
+        &eu_key,
+        "--url",
+        &format!("http://{la}"),
+    ]);
+    ok(&[
+        "user",
+        "add",
+        "--dir",
+        d(&a),
+        "--username",
+        "alice",
+        "--role",
+        "officer",
+        "--password",
+        "alice-password-1",
+    ]);
+    let token = ok(&["token", "create", "--dir", d(&a), "--username", "alice"]);
+
+    let lb = format!("127.0.0.1:{pb}");
+    let (_sa, _sb) = (serve(&a, &la), serve(&b, &lb));
+    let http = reqwest::Client::new();
+    let (ua, ub) = (format!("http://{la}"), format!("http://{lb}"));
+    healthy(&http, &ua).await;
+    healthy(&http, &ub).await;
+    let f: serde_json::Value = http
+        .post(format!("{ua}/api/v1/formats"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "Replicated", "topics": ["maritime-security"], "members": ["EU", "JPN"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let format_id = f["id"].as_str().expect("format id").to_owned();
+
+    // Eight writers, four through each process, all at once.
+    const PER_WRITER: usize = 25;
+    let mut writers = vec![];
+    for w in 0..8 {
+        let (http, token, format_id) = (http.clone(), token.clone(), format_id.clone());
+        let url = if w % 2 == 0 { ua.clone() } else { ub.clone() };
+        writers.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                let r = http
+                    .post(format!("{url}/api/v1/items"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({
+                        "format_id": format_id, "kind": "note", "title": format!("w{w} item {i}"),
+                        "tlp": "GREEN", "releasable_to": if i % 3 == 0 { vec![] } else { vec!["JPN"] },
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    // Every log in the shared database: sequence numbers 1..head, each once.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let logs: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT l.log_id, l.head_seq, COUNT(e.seq), COUNT(DISTINCT e.seq), COALESCE(MAX(e.seq), 0)
+         FROM logs l LEFT JOIN entries e ON e.log_id = l.log_id GROUP BY l.log_id, l.head_seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(logs.len() >= 2, "{logs:?}");
+    for (log, head, n, distinct, max) in &logs {
+        assert_eq!(
+            (n, distinct, max),
+            (head, head, head),
+            "log {log} has gaps or duplicates"
+        );
+    }
+    let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(items as usize, 8 * PER_WRITER);
+
+    // A third node syncs from one of the processes and verifies what it received.
+    let out = ok(&["sync", "--once", "--dir", d(&c)]);
+    assert!(out.contains("EU"), "{out}");
+    let out = ok(&["verify", "--dir", d(&c)]);
+    assert!(!out.contains("problem"), "{out}");
+    ok(&[
+        "user",
+        "add",
+        "--dir",
+        d(&c),
+        "--username",
+        "admin",
+        "--role",
+        "admin",
+        "--password",
+        "admin-password-1",
+    ]);
+    let listed = ok(&["api", "--dir", d(&c), "GET", "/api/v1/items?limit=500"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let to_jpn = (0..PER_WRITER).filter(|i| i % 3 != 0).count() * 8;
+    assert_eq!(listed["items"].as_array().unwrap().len(), to_jpn);
+    drop(pool);
+    admin.close().await;
+}

@@ -1,0 +1,1154 @@
+//! The PostgreSQL backend of the storage trait, for nodes that outgrow one machine: several
+//! stateless `entente serve` processes of one node share one database. It owns its append-only
+//! migrations and the database-level write lock; nothing outside this crate sees a PostgreSQL
+//! type.
+
+use async_trait::async_trait;
+use entente_domain::{Audience, FormatState, ItemState, PartnerCode};
+use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
+use entente_store::*;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Executor, PgPool, Postgres, Row, Transaction};
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Append-only migrations: a new schema change is a new element, never an edit.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE logs (
+    log_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    head_seq BIGINT NOT NULL,
+    head_hash BYTEA NOT NULL
+);
+CREATE TABLE entries (
+    log_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    sig BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    PRIMARY KEY (log_id, seq)
+);
+CREATE TABLE forks (
+    log_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    origin TEXT NOT NULL,
+    held_body TEXT NOT NULL,
+    held_sig TEXT NOT NULL,
+    conflicting_body TEXT NOT NULL,
+    conflicting_sig TEXT NOT NULL,
+    received_from TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (log_id, seq, conflicting_sig)
+);
+CREATE TABLE formats (format_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE items (
+    pos BIGSERIAL PRIMARY KEY,
+    item_id TEXT NOT NULL UNIQUE,
+    format_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX items_format ON items (format_id, pos);
+CREATE TABLE stix_rows (
+    pos BIGSERIAL PRIMARY KEY,
+    collection TEXT NOT NULL,
+    stix_id TEXT NOT NULL,
+    stix_type TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added TEXT NOT NULL,
+    latest BOOLEAN NOT NULL,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    author TEXT NOT NULL,
+    named_users TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    UNIQUE (collection, stix_id, version)
+);
+CREATE INDEX stix_rows_added ON stix_rows (collection, date_added);
+CREATE TABLE taxii_status (status_id TEXT PRIMARY KEY, username TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE statements (statement_id TEXT PRIMARY KEY, format_id TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE objects (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    format_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE peers (
+    partner TEXT PRIMARY KEY,
+    url TEXT,
+    public_key TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    last_sync_at TEXT,
+    last_ok_at TEXT,
+    last_error TEXT
+);
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users (username),
+    label TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT
+);
+"#];
+
+/// Advisory lock keys (arbitrary constants, one per purpose).
+const MIGRATION_LOCK: i64 = 0x656e_7465_6e74_6501;
+const WRITE_LOCK: i64 = 0x656e_7465_6e74_6502;
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn be(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn partner(s: String) -> Result<PartnerCode> {
+    PartnerCode::parse(&s).map_err(|e| corrupt("partner", e))
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| corrupt("stored state", e))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("states serialise")
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl PgStore {
+    /// Connect to `url` (`postgres://user:password@host:port/database`) and run pending
+    /// migrations.
+    pub async fn open(url: &str) -> Result<PgStore> {
+        Self::open_in_schema(url, None).await
+    }
+
+    /// [`PgStore::open`] inside a schema of its own (created if needed): the tests give every
+    /// store a fresh one in a shared database.
+    pub async fn open_in_schema(url: &str, schema: Option<&str>) -> Result<PgStore> {
+        let mut opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("database URL: {e}")))?;
+        if let Some(s) = schema {
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(StoreError::Backend(format!("schema name {s:?}")));
+            }
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await
+                .map_err(be)?;
+            admin
+                .execute(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {s}")))
+                .await
+                .map_err(be)?;
+            admin.close().await;
+            opts = opts.options([("search_path", s)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(be)?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(be)?;
+        // Several processes may start at once against one database: one migrates at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(be)?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            sqlx::raw_sql(AssertSqlSafe(*m))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+        tx.commit().await.map_err(be)
+    }
+
+    /// The STIX part of `append`: deletions, then new rows (a version held already is ignored),
+    /// then exactly one `latest` row per touched object.
+    async fn append_stix(
+        tx: &mut Transaction<'_, Postgres>,
+        entries: &[ParsedEntry],
+        projections: &[Projection],
+    ) -> Result<()> {
+        for p in projections {
+            if let Projection::StixDelete {
+                collection,
+                stix_id,
+            } = p
+            {
+                sqlx::query("DELETE FROM stix_rows WHERE collection = $1 AND stix_id = $2")
+                    .bind(collection)
+                    .bind(stix_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(be)?;
+            }
+        }
+        let stix: Vec<&StixRow> = projections
+            .iter()
+            .filter_map(|p| match p {
+                Projection::Stix(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        if stix.is_empty() {
+            return Ok(());
+        }
+        let bodies: HashMap<u64, &str> = entries
+            .iter()
+            .map(|e| (e.header.seq, e.body.as_str()))
+            .collect();
+        // One copy of each column as an array: the rows go in with one statement per chunk.
+        let mut cols: [Vec<String>; 13] = Default::default();
+        for r in &stix {
+            let raw = match r.span {
+                Some(sp) => bodies
+                    .get(&sp.seq)
+                    .and_then(|b| b.get(sp.start..sp.start + sp.len))
+                    .ok_or_else(|| {
+                        StoreError::Backend(format!(
+                            "{}: its span is not inside an entry of this append",
+                            r.stix_id
+                        ))
+                    })?
+                    .to_owned(),
+                None => r.raw.clone(),
+            };
+            let vals = [
+                r.collection.clone(),
+                r.stix_id.clone(),
+                r.stix_type.clone(),
+                r.version.clone(),
+                r.spec_version.clone(),
+                r.date_added.clone(),
+                r.origin.to_string(),
+                r.audience.key(),
+                r.tlp.as_str().to_owned(),
+                r.author.clone(),
+                r.named_users.join(","),
+                raw,
+                String::new(),
+            ];
+            for (c, v) in cols.iter_mut().zip(vals) {
+                c.push(v);
+            }
+        }
+        let [
+            coll,
+            id,
+            ty,
+            ver,
+            spec,
+            added,
+            origin,
+            aud,
+            tlp,
+            author,
+            named,
+            raw,
+            _,
+        ] = cols;
+        sqlx::query(
+            "INSERT INTO stix_rows (collection, stix_id, stix_type, version, spec_version, date_added,
+               latest, origin, audience, tlp, author, named_users, raw)
+             SELECT c, i, t, v, s, d, FALSE, o, a, l, u, n, r FROM UNNEST(
+               $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+               $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+               AS x(c, i, t, v, s, d, o, a, l, u, n, r)
+             ON CONFLICT (collection, stix_id, version) DO NOTHING",
+        )
+        .bind(&coll)
+        .bind(&id)
+        .bind(&ty)
+        .bind(&ver)
+        .bind(&spec)
+        .bind(&added)
+        .bind(&origin)
+        .bind(&aud)
+        .bind(&tlp)
+        .bind(&author)
+        .bind(&named)
+        .bind(&raw)
+        .execute(&mut **tx)
+        .await
+        .map_err(be)?;
+        sqlx::query(
+            "UPDATE stix_rows s SET latest = (s.version = m.newest)
+             FROM (SELECT collection, stix_id, MAX(version) AS newest FROM stix_rows
+                   WHERE (collection, stix_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
+                   GROUP BY collection, stix_id) m
+             WHERE s.collection = m.collection AND s.stix_id = m.stix_id
+               AND s.latest IS DISTINCT FROM (s.version = m.newest)",
+        )
+        .bind(&coll)
+        .bind(&id)
+        .execute(&mut **tx)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    fn log_row(r: &PgRow) -> Result<LogInfo> {
+        let audience: String = r.get("audience");
+        Ok(LogInfo {
+            log_id: r.get("log_id"),
+            origin: partner(r.get("origin"))?,
+            audience: Audience::parse_key(&audience).map_err(|e| corrupt("audience", e))?,
+            head_seq: r.get::<i64, _>("head_seq") as u64,
+            head_hash: hash32(r.get("head_hash"))?,
+        })
+    }
+
+    fn audit_row(r: &PgRow) -> AuditRecord {
+        AuditRecord {
+            seq: r.get::<i64, _>("seq") as u64,
+            at: r.get("at"),
+            actor: r.get("actor"),
+            action: r.get("action"),
+            detail: r.get("detail"),
+            prev: r.get("prev"),
+            hash: r.get("hash"),
+        }
+    }
+
+    fn peer_row(r: &PgRow) -> Result<PeerRecord> {
+        Ok(PeerRecord {
+            partner: partner(r.get("partner"))?,
+            url: r.get("url"),
+            public_key: r.get("public_key"),
+            added_at: r.get("added_at"),
+            last_sync_at: r.get("last_sync_at"),
+            last_ok_at: r.get("last_ok_at"),
+            last_error: r.get("last_error"),
+        })
+    }
+
+    fn user_row(r: &PgRow) -> Result<UserRecord> {
+        let role: String = r.get("role");
+        Ok(UserRecord {
+            username: r.get("username"),
+            role: entente_domain::Role::parse(&role).map_err(|e| corrupt("role", e))?,
+            password_hash: r.get("password_hash"),
+            created_at: r.get("created_at"),
+        })
+    }
+}
+
+/// Holds the database-wide write lock on a connection of its own until dropped.
+struct PgWriteLock {
+    conn: Option<sqlx::pool::PoolConnection<Postgres>>,
+}
+
+impl WriteLock for PgWriteLock {}
+
+impl Drop for PgWriteLock {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        // Unlock, and if that fails close the connection: a closed session holds no locks.
+        let unlock = async move {
+            let ok = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(WRITE_LOCK)
+                .execute(&mut *conn)
+                .await
+                .is_ok();
+            if !ok {
+                drop(conn.detach());
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(unlock);
+            }
+            Err(_) => tracing::warn!("write lock dropped outside a runtime; its session will end"),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn claim_partner(&self, p: &PartnerCode) -> Result<()> {
+        sqlx::query("INSERT INTO meta (k, v) VALUES ('partner', $1) ON CONFLICT (k) DO NOTHING")
+            .bind(p.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
+        let found: String = sqlx::query_scalar("SELECT v FROM meta WHERE k = 'partner'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(be)?;
+        if found != p.as_str() {
+            return Err(StoreError::WrongPartner {
+                expected: p.to_string(),
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    async fn backup_to(&self, _path: &Path) -> Result<()> {
+        Err(StoreError::Backend(
+            "a PostgreSQL node is backed up with PostgreSQL's own tools (pg_dump or pg_basebackup); \
+             `entente backup` copies SQLite nodes"
+                .into(),
+        ))
+    }
+
+    async fn lock_writes(&self) -> Result<Box<dyn WriteLock>> {
+        let mut conn = self.pool.acquire().await.map_err(be)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(WRITE_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(be)?;
+        Ok(Box::new(PgWriteLock { conn: Some(conn) }))
+    }
+
+    async fn log(&self, log_id: &str) -> Result<Option<LogInfo>> {
+        let r = sqlx::query("SELECT * FROM logs WHERE log_id = $1")
+            .bind(log_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
+        r.as_ref().map(Self::log_row).transpose()
+    }
+
+    async fn logs(&self) -> Result<Vec<LogInfo>> {
+        let rows = sqlx::query("SELECT * FROM logs ORDER BY log_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.iter().map(Self::log_row).collect()
+    }
+
+    async fn entries_after(
+        &self,
+        log_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<SignedEntry>> {
+        let rows = sqlx::query(
+            "SELECT body, sig FROM entries WHERE log_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(log_id)
+        .bind(after as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SignedEntry {
+                body: r.get("body"),
+                sig: hex::encode(r.get::<Vec<u8>, _>("sig")),
+            })
+            .collect())
+    }
+
+    async fn entry_hashes(&self, log_id: &str, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>> {
+        let rows = sqlx::query(
+            "SELECT seq, hash FROM entries WHERE log_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+        )
+        .bind(log_id)
+        .bind(from as i64)
+        .bind(to as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        rows.into_iter()
+            .map(|r| Ok((r.get::<i64, _>("seq") as u64, hash32(r.get("hash"))?)))
+            .collect()
+    }
+
+    async fn append(
+        &self,
+        log: &LogDescriptor,
+        expected: LogHead,
+        entries: &[ParsedEntry],
+        projections: &[Projection],
+    ) -> Result<()> {
+        let moved = || StoreError::HeadMoved {
+            log_id: log.log_id.clone(),
+            expected: expected.seq,
+        };
+        let mut tx = self.pool.begin().await.map_err(be)?;
+        // The log's row is locked until commit: a concurrent append to the same log (another
+        // process) waits, then finds the head moved. A log's first append has no row to lock;
+        // there the entries' primary key refuses the second writer.
+        let head: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT head_seq, head_hash FROM logs WHERE log_id = $1 FOR UPDATE")
+                .bind(&log.log_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(be)?;
+        let current = match head {
+            Some((seq, hash)) => LogHead {
+                seq: seq as u64,
+                hash: hash32(hash)?,
+            },
+            None => LogHead::EMPTY,
+        };
+        if current != expected {
+            return Err(moved());
+        }
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let seqs: Vec<i64> = entries.iter().map(|e| e.header.seq as i64).collect();
+        let bodies: Vec<&str> = entries.iter().map(|e| e.body.as_str()).collect();
+        let sigs: Vec<&[u8]> = entries.iter().map(|e| e.sig.as_slice()).collect();
+        let hashes: Vec<&[u8]> = entries.iter().map(|e| e.hash.as_slice()).collect();
+        let r = sqlx::query(
+            "INSERT INTO entries (log_id, seq, body, sig, hash)
+             SELECT $1, s, b, g, h FROM UNNEST($2::bigint[], $3::text[], $4::bytea[], $5::bytea[])
+               AS x(s, b, g, h)",
+        )
+        .bind(&log.log_id)
+        .bind(&seqs)
+        .bind(&bodies)
+        .bind(&sigs)
+        .bind(&hashes)
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Err(e) if unique_violation(&e) => return Err(moved()),
+            Err(e) => return Err(be(e)),
+            Ok(_) => {}
+        }
+        let r = sqlx::query(
+            "INSERT INTO logs (log_id, origin, audience, head_seq, head_hash) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (log_id) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash",
+        )
+        .bind(&log.log_id)
+        .bind(log.origin.as_str())
+        .bind(log.audience.key())
+        .bind(last.header.seq as i64)
+        .bind(last.hash.as_slice())
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Err(e) if unique_violation(&e) => return Err(moved()),
+            Err(e) => return Err(be(e)),
+            Ok(_) => {}
+        }
+        let items: Vec<&ItemState> = projections
+            .iter()
+            .filter_map(|p| match p {
+                Projection::Item(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        if !items.is_empty() {
+            let col = |f: &dyn Fn(&ItemState) -> String| -> Vec<String> {
+                items.iter().map(|i| f(i)).collect()
+            };
+            sqlx::query(
+                "INSERT INTO items (item_id, format_id, origin, kind, tlp, topics, updated_at, state)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                   $6::text[], $7::text[], $8::text[])
+                 ON CONFLICT (item_id) DO UPDATE SET format_id = excluded.format_id, kind = excluded.kind,
+                 tlp = excluded.tlp, topics = excluded.topics, updated_at = excluded.updated_at,
+                 state = excluded.state",
+            )
+            .bind(col(&|i| i.item_id.clone()))
+            .bind(col(&|i| i.format_id.clone()))
+            .bind(col(&|i| i.origin.to_string()))
+            .bind(col(&|i| i.kind.as_str().to_owned()))
+            .bind(col(&|i| i.tlp.as_str().to_owned()))
+            .bind(col(&|i| format!(",{},", i.topics.join(","))))
+            .bind(col(&|i| i.updated_at.clone()))
+            .bind(col(&|i| to_json(i)))
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        }
+        Self::append_stix(&mut tx, entries, projections).await?;
+        for p in projections {
+            match p {
+                Projection::Object {
+                    kind,
+                    id,
+                    format_id,
+                    state,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO objects (kind, id, format_id, state) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state",
+                    )
+                    .bind(*kind)
+                    .bind(id)
+                    .bind(format_id)
+                    .bind(state)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                }
+                Projection::Statement(st) => {
+                    sqlx::query(
+                        "INSERT INTO statements (statement_id, format_id, state) VALUES ($1, $2, $3)
+                         ON CONFLICT (statement_id) DO UPDATE SET state = excluded.state",
+                    )
+                    .bind(&st.statement_id)
+                    .bind(&st.format_id)
+                    .bind(to_json(st))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                }
+                Projection::Format(f) => {
+                    sqlx::query(
+                        "INSERT INTO formats (format_id, state) VALUES ($1, $2)
+                         ON CONFLICT (format_id) DO UPDATE SET state = excluded.state",
+                    )
+                    .bind(&f.format_id)
+                    .bind(to_json(f))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(be)?;
+                }
+                _ => {}
+            }
+        }
+        match tx.commit().await {
+            Err(e) if unique_violation(&e) => Err(moved()),
+            r => r.map_err(be),
+        }
+    }
+
+    async fn record_fork(&self, f: &ForkEvidence) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO forks (log_id, seq, origin, held_body, held_sig, conflicting_body, conflicting_sig,
+             received_from, detected_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(&f.log_id)
+        .bind(f.seq as i64)
+        .bind(f.origin.as_str())
+        .bind(&f.held.body)
+        .bind(&f.held.sig)
+        .bind(&f.conflicting.body)
+        .bind(&f.conflicting.sig)
+        .bind(f.received_from.as_str())
+        .bind(&f.detected_at)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn forks(&self) -> Result<Vec<ForkEvidence>> {
+        let rows = sqlx::query("SELECT * FROM forks ORDER BY detected_at, log_id, seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ForkEvidence {
+                    log_id: r.get("log_id"),
+                    origin: partner(r.get("origin"))?,
+                    seq: r.get::<i64, _>("seq") as u64,
+                    held: SignedEntry {
+                        body: r.get("held_body"),
+                        sig: r.get("held_sig"),
+                    },
+                    conflicting: SignedEntry {
+                        body: r.get("conflicting_body"),
+                        sig: r.get("conflicting_sig"),
+                    },
+                    received_from: partner(r.get("received_from"))?,
+                    detected_at: r.get("detected_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn format(&self, id: &str) -> Result<Option<FormatState>> {
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT state FROM formats WHERE format_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(be)?;
+        s.as_deref().map(json).transpose()
+    }
+
+    async fn formats(&self) -> Result<Vec<FormatState>> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT state FROM formats ORDER BY format_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.iter().map(|s| json(s)).collect()
+    }
+
+    async fn item(&self, id: &str) -> Result<Option<ItemState>> {
+        let s: Option<String> = sqlx::query_scalar("SELECT state FROM items WHERE item_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
+        s.as_deref().map(json).transpose()
+    }
+
+    async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT state FROM items WHERE pos > COALESCE((SELECT pos FROM items WHERE item_id = $1), 0)
+               AND ($2::text IS NULL OR format_id = $2) AND ($3::text IS NULL OR kind = $3)
+               AND ($4::text IS NULL OR strpos(topics, $4) > 0) AND ($5::text IS NULL OR origin = $5)
+               AND ($6::text IS NULL OR tlp = $6) AND ($7::text IS NULL OR updated_at >= $7)
+             ORDER BY pos LIMIT $8",
+        )
+        .bind(q.after.as_deref())
+        .bind(q.format_id.as_deref())
+        .bind(q.kind.map(|k| k.as_str()))
+        .bind(q.topic.as_ref().map(|t| format!(",{t},")))
+        .bind(q.origin.as_ref().map(|o| o.as_str()))
+        .bind(q.tlp.map(|t| t.as_str()))
+        .bind(q.since.as_deref())
+        .bind(q.limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        rows.iter().map(|s| json(s)).collect()
+    }
+
+    async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM items WHERE item_id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(be)?;
+        rows.iter().map(|s| json(s)).collect()
+    }
+
+    async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>> {
+        // Values are always bound; only the shape of the statement is built here.
+        let mut sql = String::from("SELECT * FROM stix_rows s WHERE collection = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        let mut texts: Vec<&str> = vec![];
+        let mut lists: Vec<&[String]> = vec![];
+        for a in [&q.added_after, &q.after].into_iter().flatten() {
+            sql.push_str(&format!(" AND date_added > ${}", next()));
+            texts.push(a);
+        }
+        let mut list_at = vec![];
+        for (col, vals) in [
+            ("stix_id", &q.ids),
+            ("stix_type", &q.types),
+            ("spec_version", &q.spec_versions),
+        ] {
+            if !vals.is_empty() {
+                let i = next();
+                sql.push_str(&format!(" AND {col} = ANY(${i})"));
+                list_at.push(i);
+                lists.push(vals);
+            }
+        }
+        match &q.versions {
+            VersionFilter::Last => sql.push_str(" AND latest"),
+            VersionFilter::First => sql.push_str(
+                " AND version = (SELECT MIN(version) FROM stix_rows f
+                   WHERE f.collection = s.collection AND f.stix_id = s.stix_id)",
+            ),
+            VersionFilter::All => {}
+            VersionFilter::Exact(v) => {
+                sql.push_str(&format!(" AND version = ANY(${})", next()));
+                lists.push(v);
+            }
+        }
+        sql.push_str(&format!(" ORDER BY date_added LIMIT ${}", next()));
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(&q.collection);
+        for t in texts {
+            query = query.bind(t);
+        }
+        for l in lists {
+            query = query.bind(l);
+        }
+        let rows = query
+            .bind(q.limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.iter()
+            .map(|r| {
+                let audience: String = r.get("audience");
+                let tlp: String = r.get("tlp");
+                let named: String = r.get("named_users");
+                Ok(StixRow {
+                    collection: q.collection.clone(),
+                    stix_id: r.get("stix_id"),
+                    stix_type: r.get("stix_type"),
+                    version: r.get("version"),
+                    spec_version: r.get("spec_version"),
+                    date_added: r.get("date_added"),
+                    origin: partner(r.get("origin"))?,
+                    audience: Audience::parse_key(&audience).map_err(|e| corrupt("audience", e))?,
+                    tlp: entente_domain::Tlp::parse(&tlp).map_err(|e| corrupt("tlp", e))?,
+                    author: r.get("author"),
+                    named_users: named
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    raw: r.get("raw"),
+                    single_version: false,
+                    span: None,
+                })
+            })
+            .collect()
+    }
+
+    async fn object(&self, kind: &str, id: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT state FROM objects WHERE kind = $1 AND id = $2")
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)
+    }
+
+    async fn objects(&self, kind: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT state FROM objects WHERE kind = $1 ORDER BY id")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)
+    }
+
+    async fn statement(
+        &self,
+        id: &str,
+    ) -> Result<Option<entente_domain::statement::StatementState>> {
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT state FROM statements WHERE statement_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(be)?;
+        s.as_deref().map(json).transpose()
+    }
+
+    async fn statements(&self) -> Result<Vec<entente_domain::statement::StatementState>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM statements ORDER BY statement_id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(be)?;
+        rows.iter().map(|s| json(s)).collect()
+    }
+
+    async fn put_status(&self, id: &str, username: &str, json: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO taxii_status (status_id, username, body) VALUES ($1, $2, $3)
+             ON CONFLICT (status_id) DO UPDATE SET username = excluded.username, body = excluded.body",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn status(&self, id: &str) -> Result<Option<(String, String)>> {
+        sqlx::query_as("SELECT username, body FROM taxii_status WHERE status_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> Result<()> {
+        let res = sqlx::query(
+            "INSERT INTO audit (seq, at, actor, action, detail, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.seq as i64)
+        .bind(&r.at)
+        .bind(&r.actor)
+        .bind(&r.action)
+        .bind(&r.detail)
+        .bind(&r.prev)
+        .bind(&r.hash)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if unique_violation(&e) => Err(StoreError::HeadMoved {
+                log_id: "audit".into(),
+                expected: r.seq,
+            }),
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditRecord>> {
+        let r = sqlx::query("SELECT * FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(r.as_ref().map(Self::audit_row))
+    }
+
+    async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(rows.iter().map(Self::audit_row).collect())
+    }
+
+    async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO peers (partner, url, public_key, added_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (partner) DO UPDATE SET url = excluded.url, public_key = excluded.public_key",
+        )
+        .bind(p.partner.as_str())
+        .bind(p.url.as_deref())
+        .bind(&p.public_key)
+        .bind(&p.added_at)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerRecord>> {
+        let rows = sqlx::query("SELECT * FROM peers ORDER BY partner")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.iter().map(Self::peer_row).collect()
+    }
+
+    async fn set_peer_status(&self, p: &PartnerCode, at: &str, error: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "UPDATE peers SET last_sync_at = $1, last_error = $2,
+             last_ok_at = CASE WHEN $2::text IS NULL THEN $1 ELSE last_ok_at END WHERE partner = $3",
+        )
+        .bind(at)
+        .bind(error)
+        .bind(p.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, u: &UserRecord) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&u.username)
+        .bind(u.role.as_str())
+        .bind(&u.password_hash)
+        .bind(&u.created_at)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if unique_violation(&e) => {
+                Err(StoreError::Conflict(format!("user {}", u.username)))
+            }
+            Err(e) => Err(be(e)),
+        }
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        let r = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
+        r.as_ref().map(Self::user_row).transpose()
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.iter().map(Self::user_row).collect()
+    }
+
+    async fn create_token(&self, t: &TokenRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, username, label, kind, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.token_hash)
+        .bind(&t.username)
+        .bind(&t.label)
+        .bind(match t.kind {
+            TokenKind::Api => "api",
+            TokenKind::Session => "session",
+        })
+        .bind(&t.created_at)
+        .bind(t.expires_at.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn delete_token(&self, hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let r = sqlx::query("SELECT * FROM tokens WHERE token_hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?;
+        r.map(|r| {
+            let kind: String = r.get("kind");
+            Ok(TokenRecord {
+                token_hash: r.get("token_hash"),
+                username: r.get("username"),
+                label: r.get("label"),
+                kind: if kind == "session" {
+                    TokenKind::Session
+                } else {
+                    TokenKind::Api
+                },
+                created_at: r.get("created_at"),
+                expires_at: r.get("expires_at"),
+            })
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh store in a schema of its own, when `ENTENTE_TEST_PG_URL` names a database (CI
+    /// always sets it; without it these tests say so and pass vacuously).
+    pub async fn fresh() -> Option<PgStore> {
+        let Ok(url) = std::env::var("ENTENTE_TEST_PG_URL") else {
+            eprintln!("ENTENTE_TEST_PG_URL is not set: PostgreSQL tests skipped");
+            return None;
+        };
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).unwrap();
+        let schema = format!("t_{}", hex::encode(b));
+        Some(PgStore::open_in_schema(&url, Some(&schema)).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn conformance() {
+        let Some(store) = fresh().await else { return };
+        entente_store::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn migrations_are_idempotent_and_the_write_lock_excludes() {
+        let Some(store) = fresh().await else { return };
+        store.migrate().await.unwrap();
+        let try_lock = async || -> bool {
+            let mut c = store.pool.acquire().await.unwrap();
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(WRITE_LOCK)
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+            if got {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            }
+            got
+        };
+        let held = store.lock_writes().await.unwrap();
+        // Another session (another process) cannot take it while it is held...
+        assert!(!try_lock().await);
+        drop(held);
+        // ...and can once it is released (the release runs on the runtime right after the drop).
+        let mut free = false;
+        for _ in 0..1000 {
+            if try_lock().await {
+                free = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(free, "the write lock was not released");
+    }
+}
