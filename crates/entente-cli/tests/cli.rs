@@ -749,8 +749,9 @@ fn config_check_names_the_key_or_path_at_fault() {
     );
     let check = |env: &[(&str, &str)]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_entente"));
-        c.args(["config", "check", "--dir", d(&dir)])
-            .env_remove("ENTENTE_DIR");
+                c.args(["config", "check", "--dir", d(&dir)])
+            .env_remove("ENTENTE_DIR")
+            .env_remove("ENTENTE_TEST_PG_URL");
         for (k, v) in env {
             c.env(k, v);
         }
