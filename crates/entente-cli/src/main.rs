@@ -260,6 +260,22 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-results/alerts.json")]
         out: PathBuf,
     },
+    /// N concurrent clients against one served node for a fixed time: REST and TAXII reads,
+    /// searches, network analytics and item posts; throughput, errors, p50/p95/p99 per operation.
+    Load {
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Pause of each client between two requests.
+        #[arg(long, default_value_t = 100)]
+        think_ms: u64,
+        /// A PostgreSQL URL (a fresh, empty database) to run on instead of SQLite.
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, default_value = "bench-results/load.json")]
+        out: PathBuf,
+    },
     /// Seed N items, rebuild the search index, time searches (p50/p95/p99), index size.
     Search {
         #[arg(long, default_value_t = 1_000_000)]
@@ -700,6 +716,52 @@ async fn main() -> Result<()> {
                 r.ack_ms.p50, r.ack_ms.p95, r.ack_ms.p99, r.ack_ms.max, r.ack_ms.n
             );
             println!("  total {:.1} s; written to {}", r.seconds, out.display());
+        }
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Load {
+                    clients,
+                    seconds,
+                    think_ms,
+                    database,
+                    out,
+                },
+        } => {
+            let work = tempdir_in_target()?;
+            let r = entente_server::bench::load(
+                clients,
+                seconds,
+                think_ms,
+                database.as_deref(),
+                &work,
+                &out,
+            )
+            .await;
+            let _ = std::fs::remove_dir_all(&work);
+            let r = r?;
+            println!(
+                "load test ({}): {} clients for {:.0} s, {} ms between a client's requests",
+                r.backend, r.clients, r.seconds, r.think_ms
+            );
+            println!(
+                "  total:      {} requests  {:.0}/s  errors {}",
+                r.requests, r.per_second, r.errors
+            );
+            for o in &r.ops {
+                println!(
+                    "  {:<20} {:>7} req  {:>6.0}/s  errors {:>3}  p50 {:>6.1} ms  p95 {:>6.1} ms  p99 {:>6.1} ms",
+                    o.op, o.requests, o.per_second, o.errors, o.ms.p50, o.ms.p95, o.ms.p99
+                );
+            }
+            println!(
+                "  all reads:  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms",
+                r.read_ms.p50, r.read_ms.p95, r.read_ms.p99
+            );
+            println!("  server peak RSS {:.0} MB", r.server_peak_rss_mb);
+            if let Some(b) = &r.backup {
+                println!("  {b}");
+            }
+            println!("  written to {}", out.display());
         }
         Cmd::Bench {
             cmd:

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 fn entente(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_entente"))
         .args(args)
-                .env_remove("ENTENTE_DIR")
+        .env_remove("ENTENTE_DIR")
         .env_remove("ENTENTE_PASSWORD")
         // The test suite's own setting, which `serve` and `config check` would refuse.
         .env_remove("ENTENTE_TEST_PG_URL")
@@ -749,7 +749,7 @@ fn config_check_names_the_key_or_path_at_fault() {
     );
     let check = |env: &[(&str, &str)]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_entente"));
-                c.args(["config", "check", "--dir", d(&dir)])
+        c.args(["config", "check", "--dir", d(&dir)])
             .env_remove("ENTENTE_DIR")
             .env_remove("ENTENTE_TEST_PG_URL");
         for (k, v) in env {

@@ -38,6 +38,24 @@ impl Node {
             return Err(entente_domain::DomainError::UnknownTopic(t.clone()).into());
         }
         let viewer = who.viewer();
+        // The view is recomputed only when the store has changed since it was cached for this
+        // user and filter (the number of entries held grows with every append, any process).
+        let held: u64 = self.store.logs().await?.iter().map(|l| l.head_seq).sum();
+        let key = (
+            viewer.user.clone(),
+            f.topic.clone(),
+            f.since.clone(),
+            f.until.clone(),
+        );
+        if let Some((at, view)) = self
+            .network_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            && *at == held
+        {
+            return Ok(view.clone());
+        }
         let mut q = ItemQuery {
             topic: f.topic.clone(),
             limit: 5000,
@@ -71,13 +89,19 @@ impl Node {
         for (m, a) in &visible {
             by_month.entry(m.clone()).or_default().push(a.clone());
         }
-        Ok(NetworkView {
+        let view = NetworkView {
             network: network(visible.iter().map(|(_, a)| a)),
             trend: by_month
                 .into_iter()
                 .map(|(m, auds)| (m, network(&auds)))
                 .collect(),
             filter: f,
-        })
+        };
+        let mut cache = self.network_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(key, (held, view.clone()));
+        Ok(view)
     }
 }

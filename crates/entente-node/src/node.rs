@@ -77,6 +77,14 @@ pub struct Node {
     pub(crate) paging_secret: [u8; 32],
     /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
     pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (Principal, std::time::Instant)>>,
+    /// Network views by (user, topic, since, until), with the entries held when computed.
+    #[allow(clippy::type_complexity)]
+    pub(crate) network_cache: std::sync::Mutex<
+        HashMap<
+            (String, Option<String>, Option<String>, Option<String>),
+            (u64, crate::analytics::NetworkView),
+        >,
+    >,
     /// The full-text index, when one is attached (`attach_search`).
     pub(crate) search: std::sync::OnceLock<Arc<crate::search::Search>>,
 }
@@ -190,6 +198,7 @@ impl Node {
             },
             basic_cache: Default::default(),
             search: Default::default(),
+            network_cache: Default::default(),
         };
         node.reload_peers().await?;
         Ok(Arc::new(node))

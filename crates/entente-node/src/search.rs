@@ -20,7 +20,7 @@ use entente_log::ParsedEntry;
 use entente_search::{SearchDoc, SearchIndex, SearchQuery};
 use entente_store::{Projection, StixQuery};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Notify, watch};
@@ -271,6 +271,10 @@ impl Node {
                         Ok(Err(e)) => tracing::error!(error = %e, "search index commit failed"),
                         Err(e) => tracing::error!(error = %e, "search index commit panicked"),
                     }
+                    // At most a few commits a second under a steady write load: each one costs
+                    // file syncs, and searches see writes within this delay anyway.
+                    drop(s);
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     continue;
                 }
                 drop(s);
@@ -420,15 +424,28 @@ impl Node {
             .await
             .map_err(|e| NodeError::Internal(e.to_string()))?
             .map_err(internal)?;
-        // Check every hit again against what is stored now (the index may lag a retraction).
+        // Check every hit again against what is stored now (the index may lag a retraction);
+        // the items among them are read in one query.
+        let item_ids: Vec<String> = res
+            .hits
+            .iter()
+            .filter_map(|h| h.id.strip_prefix("item:").map(str::to_owned))
+            .collect();
+        let items: HashMap<String, entente_domain::ItemState> = self
+            .store
+            .items_by_id(&item_ids)
+            .await?
+            .into_iter()
+            .map(|i| (i.item_id.clone(), i))
+            .collect();
         let mut hits = Vec::with_capacity(res.hits.len());
         for h in res.hits {
             let Some((what, id)) = h.id.split_once(':') else {
                 continue;
             };
             let visible = match what {
-                "item" => self.store.item(id).await?.is_some_and(|it| {
-                    it.retracted.is_none() && policy::user_may_see_item(&viewer, &it)
+                "item" => items.get(id).is_some_and(|it| {
+                    it.retracted.is_none() && policy::user_may_see_item(&viewer, it)
                 }),
                 "action" => self
                     .action(who, id)
