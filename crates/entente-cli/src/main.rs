@@ -554,14 +554,17 @@ async fn main() -> Result<()> {
             entente_server::backup(&dir.dir, &out).await?;
             println!("backup written to {}", out.display());
         }
-        Cmd::Restore { dir, from } => {
-            let kept = entente_server::restore(&dir.dir, &from).await?;
-            println!(
+        Cmd::Restore { dir, from } => match entente_server::restore(&dir.dir, &from).await? {
+            Some(kept) => println!(
                 "restored {} (previous database kept as {}); run `entente verify`",
                 from.display(),
                 kept.display()
-            );
-        }
+            ),
+            None => println!(
+                "restored {} into the PostgreSQL database; run `entente verify`",
+                from.display()
+            ),
+        },
         Cmd::Api {
             dir,
             user,

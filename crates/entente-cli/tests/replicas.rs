@@ -255,3 +255,206 @@ async fn two_serve_processes_on_one_postgres_are_one_node() {
     drop(pool);
     admin.close().await;
 }
+
+/// A fresh database in the test cluster; returns its URL.
+async fn fresh_database(base: &str, name: &str) -> String {
+    let admin = sqlx::PgPool::connect(base).await.unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await;
+    format!("{}/{name}", &base[..base.rfind('/').unwrap()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_backup_taken_under_load_restores_verifies_and_resumes() {
+    let Ok(base) = std::env::var("ENTENTE_TEST_PG_URL") else {
+        eprintln!("ENTENTE_TEST_PG_URL is not set: the PostgreSQL backup test is skipped");
+        return;
+    };
+    let url = fresh_database(&base, &format!("backup_{}", std::process::id())).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (eu, jpn) = (tmp.path().join("eu"), tmp.path().join("jpn"));
+    let (pe, pj) = (free_port(), free_port());
+    let (le, lj) = (format!("127.0.0.1:{pe}"), format!("127.0.0.1:{pj}"));
+    ok(&["init", "--dir", d(&eu), "--partner", "EU", "--listen", &le]);
+    entente_server::ServerConfig::rewrite(&eu, |f| f.database.url = url.clone()).unwrap();
+    ok(&[
+        "init",
+        "--dir",
+        d(&jpn),
+        "--partner",
+        "JPN",
+        "--listen",
+        &lj,
+    ]);
+    let key = |dir: &Path| {
+        ok(&["id", "--dir", d(dir)])
+            .split_whitespace()
+            .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+            .unwrap()
+            .to_owned()
+    };
+    let (ke, kj) = (key(&eu), key(&jpn));
+    ok(&[
+        "peer",
+        "add",
+        "--dir",
+        d(&eu),
+        "--partner",
+        "JPN",
+        "--key",
+        &kj,
+        "--url",
+        &format!("http://{lj}"),
+    ]);
+    ok(&[
+        "peer",
+        "add",
+        "--dir",
+        d(&jpn),
+        "--partner",
+        "EU",
+        "--key",
+        &ke,
+        "--url",
+        &format!("http://{le}"),
+    ]);
+    ok(&[
+        "user",
+        "add",
+        "--dir",
+        d(&eu),
+        "--username",
+        "alice",
+        "--role",
+        "officer",
+        "--password",
+        "alice-password-1",
+    ]);
+    ok(&[
+        "user",
+        "add",
+        "--dir",
+        d(&jpn),
+        "--username",
+        "admin",
+        "--role",
+        "admin",
+        "--password",
+        "admin-password-1",
+    ]);
+    let token = ok(&["token", "create", "--dir", d(&eu), "--username", "alice"]);
+    let mut eu_serve = serve(&eu, &le);
+    let _jpn_serve = serve(&jpn, &lj);
+    let http = reqwest::Client::new();
+    let (ue, uj) = (format!("http://{le}"), format!("http://{lj}"));
+    healthy(&http, &ue).await;
+    healthy(&http, &uj).await;
+    let f: serde_json::Value = http
+        .post(format!("{ue}/api/v1/formats"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "Backed up", "topics": ["maritime-security"], "members": ["EU", "JPN"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let format_id = f["id"].as_str().unwrap().to_owned();
+    let post = {
+        let (http, ue, token, format_id) =
+            (http.clone(), ue.clone(), token.clone(), format_id.clone());
+        move |i: usize| {
+            let (http, ue, token, format_id) =
+                (http.clone(), ue.clone(), token.clone(), format_id.clone());
+            async move {
+                let r = http
+                    .post(format!("{ue}/api/v1/items"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"format_id": format_id, "kind": "note",
+                    "title": format!("item {i}"), "tlp": "GREEN", "releasable_to": ["JPN"]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+            }
+        }
+    };
+    // Writers run while the backup is taken.
+    // The writer reports how many items it has written and stops after 60; it waits for the
+    // backup to have been taken before its last 20, so the backup always falls mid-load.
+    let (written_tx, mut written) = tokio::sync::watch::channel(0usize);
+    let (backed_up_tx, mut backed_up) = tokio::sync::watch::channel(false);
+    let writer = {
+        let post = post.clone();
+        tokio::spawn(async move {
+            for i in 0..60 {
+                if i == 40 {
+                    let _ = backed_up.wait_for(|b| *b).await;
+                }
+                post(i).await;
+                written_tx.send_replace(i + 1);
+            }
+        })
+    };
+    written.wait_for(|n| *n >= 20).await.unwrap();
+    let dump = tmp.path().join("eu.dump");
+    ok(&["backup", "--dir", d(&eu), "--out", d(&dump)]);
+    backed_up_tx.send_replace(true);
+    writer.await.unwrap();
+    // JPN holds everything EU wrote (push, then an explicit pull to be sure).
+    ok(&["sync", "--once", "--dir", d(&jpn)]);
+    // A backup of another partner is refused before anything is replaced.
+    drop(eu_serve);
+    let o = entente(&["restore", "--dir", d(&jpn), "--from", d(&dump)]);
+    assert!(!o.status.success());
+    // EU is restored from the mid-load backup: it verifies, recovers its later entries from
+    // JPN instead of reissuing their sequence numbers, and goes on writing.
+    ok(&["restore", "--dir", d(&eu), "--from", d(&dump)]);
+    let out = ok(&["verify", "--dir", d(&eu)]);
+    assert!(out.contains("all logs verify"), "{out}");
+    let count = |dir: &Path, user: &str| {
+        let listed = ok(&[
+            "api",
+            "--dir",
+            d(dir),
+            "--user",
+            user,
+            "GET",
+            "/api/v1/items?limit=500",
+        ]);
+        let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        listed["items"].as_array().unwrap().len()
+    };
+    let restored = count(&eu, "alice");
+    assert!(
+        restored < 60,
+        "the backup was taken mid-load: {restored} items"
+    );
+    ok(&["sync", "--once", "--dir", d(&eu)]);
+    assert_eq!(
+        count(&eu, "alice"),
+        60,
+        "EU recovers its later items from JPN"
+    );
+    eu_serve = serve(&eu, &le);
+    healthy(&http, &ue).await;
+    post(1000).await;
+    ok(&["sync", "--once", "--dir", d(&jpn)]);
+    for dir in [&eu, &jpn] {
+        let out = ok(&["verify", "--dir", d(dir)]);
+        assert!(
+            out.contains("all logs verify") && out.contains(" 0 fork(s)"),
+            "{out}"
+        );
+    }
+    assert_eq!(count(&jpn, "admin"), 61);
+    drop(eu_serve);
+}

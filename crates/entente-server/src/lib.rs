@@ -273,9 +273,78 @@ pub async fn call_api(
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-/// A consistent snapshot of a (possibly running) node's store.
+/// A PostgreSQL client tool: on the PATH, or from the newest installed server version.
+fn pg_tool(name: &str) -> PathBuf {
+    let installed = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin").join(name))
+        .filter(|p| p.is_file())
+        .max();
+    installed.unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn run_pg_tool(name: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>> {
+    let tool = pg_tool(name);
+    let out = std::process::Command::new(&tool)
+        .args(args)
+        .output()
+        .with_context(|| {
+            format!(
+                "{}: cannot run it (is PostgreSQL's client installed?)",
+                tool.display()
+            )
+        })?;
+    if !out.status.success() {
+        bail!(
+            "{name} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// The partner a PostgreSQL backup belongs to, read from its `meta` table without restoring it.
+fn pg_backup_partner(from: &Path) -> Result<String> {
+    let sql = run_pg_tool(
+        "pg_restore",
+        &[
+            "--data-only".as_ref(),
+            "--table=meta".as_ref(),
+            "--file=-".as_ref(),
+            from.as_os_str(),
+        ],
+    )?;
+    String::from_utf8_lossy(&sql)
+        .lines()
+        .find_map(|l| l.strip_prefix("partner\t").map(str::to_owned))
+        .ok_or_else(|| anyhow::anyhow!("{}: not an Entente backup (no partner)", from.display()))
+}
+
+/// A consistent snapshot of a (possibly running) node's store: SQLite's `VACUUM INTO`, or for
+/// PostgreSQL `pg_dump` (one repeatable-read snapshot of the whole database, custom format).
 pub async fn backup(dir: &Path, out: &Path) -> Result<()> {
     let cfg = ServerConfig::load(dir)?;
+    if let config::Database::Postgres(url) = &cfg.database {
+        if out.exists() {
+            bail!(
+                "{}: already exists; the backup must not overwrite anything",
+                out.display()
+            );
+        }
+        run_pg_tool(
+            "pg_dump",
+            &[
+                "--format=custom".as_ref(),
+                "--no-owner".as_ref(),
+                std::ffi::OsStr::new(&format!("--file={}", out.display())),
+                std::ffi::OsStr::new(&format!("--dbname={url}")),
+            ],
+        )
+        .with_context(|| format!("database.url: backing up {}", redact_password(url)))?;
+        return Ok(());
+    }
     let store = open_store(&cfg).await?;
     store.backup_to(out).await.with_context(|| {
         format!(
@@ -289,16 +358,40 @@ pub async fn backup(dir: &Path, out: &Path) -> Result<()> {
 /// Replace a stopped node's store with a backup of the same partner. The previous database is
 /// kept beside it. After a restore the node pulls back from its peers any of its own entries
 /// written after the backup, so it never reissues sequence numbers.
-pub async fn restore(dir: &Path, from: &Path) -> Result<PathBuf> {
+/// Returns where the previous SQLite database was kept (None for PostgreSQL, whose previous
+/// contents are in its own backups).
+pub async fn restore(dir: &Path, from: &Path) -> Result<Option<PathBuf>> {
     let cfg = ServerConfig::load(dir)?;
-    let config::Database::Sqlite(db) = &cfg.database else {
-        bail!(
-            "database.url: a PostgreSQL node is restored with PostgreSQL's own tools (pg_restore)"
-        );
-    };
     if !from.is_file() {
         bail!("{}: no such backup file", from.display());
     }
+    let db = match &cfg.database {
+        config::Database::Sqlite(db) => db,
+        config::Database::Postgres(url) => {
+            // Check the backup's partner before anything in the database is replaced.
+            let found = pg_backup_partner(from)?;
+            if found != cfg.node.partner.as_str() {
+                bail!(
+                    "{}: the backup belongs to {found}, not {}",
+                    from.display(),
+                    cfg.node.partner
+                );
+            }
+            run_pg_tool(
+                "pg_restore",
+                &[
+                    "--clean".as_ref(),
+                    "--if-exists".as_ref(),
+                    "--no-owner".as_ref(),
+                    "--single-transaction".as_ref(),
+                    std::ffi::OsStr::new(&format!("--dbname={url}")),
+                    from.as_os_str(),
+                ],
+            )
+            .with_context(|| format!("database.url: restoring into {}", redact_password(url)))?;
+            return Ok(None);
+        }
+    };
     // Check the backup opens and belongs to this node's partner before touching anything.
     let check = dir.join("restore-check.db");
     let _ = std::fs::remove_file(&check);
@@ -326,7 +419,7 @@ pub async fn restore(dir: &Path, from: &Path) -> Result<PathBuf> {
     }
     std::fs::rename(&check, db)
         .with_context(|| format!("installing the backup as {}", db.display()))?;
-    Ok(kept)
+    Ok(Some(kept))
 }
 
 /// Check a node's configuration as `serve` would use it: the file and overrides, the key file,
