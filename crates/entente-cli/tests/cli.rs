@@ -203,6 +203,46 @@ fn bad_flags_and_config_give_one_clear_line() {
     let o = entente(&["verify", "--dir", d(&dir)]);
     assert!(!o.status.success());
     assert!(text(&o).contains("bogus_key"), "{}", text(&o));
+    std::fs::write(dir.join("entente.toml"), &cfg).unwrap();
+    // `serve` with an unreachable PostgreSQL, a missing key file, an unknown setting: one line
+    // each, naming the setting or the path.
+    let serve = |env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_entente"));
+        c.args(["serve", "--dir", d(&dir)])
+            .env_remove("ENTENTE_DIR")
+            .env_remove("ENTENTE_TEST_PG_URL")
+            .env("RUST_BACKTRACE", "1");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let one_line = |o: &Output, needles: &[&str]| {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{n:?} in {err}");
+        }
+    };
+    one_line(
+        &serve(&[(
+            "ENTENTE_DATABASE_URL",
+            "postgres://entente:secret@127.0.0.1:1/x",
+        )]),
+        &["database.url", "Connection refused", "entente:***@"],
+    );
+    let o = serve(&[(
+        "ENTENTE_DATABASE_URL",
+        "postgres://entente:secret@127.0.0.1:1/x",
+    )]);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("secret"),
+        "the password is never printed"
+    );
+    one_line(&serve(&[("ENTENTE_BOGUS", "1")]), &["ENTENTE_BOGUS"]);
+    std::fs::rename(dir.join("node.key"), dir.join("node.key.moved")).unwrap();
+    one_line(&serve(&[("ENTENTE_LISTEN", "127.0.0.1:0")]), &["node.key"]);
 }
 
 /// The README's demo command, as a newcomer runs it: three peered nodes; an item created at EU

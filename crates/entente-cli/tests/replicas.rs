@@ -231,6 +231,32 @@ async fn two_serve_processes_on_one_postgres_are_one_node() {
         .unwrap();
     assert_eq!(items as usize, 8 * PER_WRITER);
 
+    // Each process's search index converges on the shared store: both find all 200 items,
+    // half of which the other process wrote (a refresh every few seconds picks them up).
+    for u in [&ua, &ub] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r: serde_json::Value = http
+                .get(format!("{u}/api/v1/search?q=item"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if r["total"] == 8 * PER_WRITER {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{u}: search sees {} items",
+                r["total"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     // A third node syncs from one of the processes and verifies what it received.
     let out = ok(&["sync", "--once", "--dir", d(&c)]);
     assert!(out.contains("EU"), "{out}");

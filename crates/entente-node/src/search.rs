@@ -253,7 +253,12 @@ impl Node {
         let weak = Arc::downgrade(&s);
         let wake = s.wake.clone();
         drop(s);
+        // Another process of this node (a replica on PostgreSQL) may write too: every few
+        // seconds, an index that has seen fewer entries than the store holds is refreshed.
+        let node = Arc::downgrade(self);
         tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let notified = wake.notified();
                 let Some(s) = weak.upgrade() else { return };
@@ -278,7 +283,15 @@ impl Node {
                     continue;
                 }
                 drop(s);
-                notified.await;
+                tokio::select! {
+                    () = notified => {}
+                    _ = tick.tick() => {
+                        let Some(node) = node.upgrade() else { return };
+                        if let Err(e) = node.refresh().await {
+                            tracing::warn!(error = %e, "search index refresh failed; retried later");
+                        }
+                    }
+                }
             }
         });
         Ok(rebuilt)
@@ -321,6 +334,27 @@ impl Node {
         let _guard = self.lock_writes().await?;
         let held = self.entries_held().await?;
         s.index.clear().map_err(internal)?;
+        let documents = self.fill(s).await?;
+        s.written.store(held, Ordering::SeqCst);
+        let s2 = s.clone();
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::task::spawn_blocking(move || {
+            s2.index.commit(held)?;
+            s2.index.compact(parts)
+        })
+        .await
+        .map_err(|e| NodeError::Internal(e.to_string()))?
+        .map_err(internal)?;
+        Ok(ReindexReport {
+            documents,
+            entries: held,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Write the document of everything the store holds (items, STIX objects, actions,
+    /// statements) into the index, uncommitted. Returns how many.
+    async fn fill(&self, s: &Search) -> Result<u64, NodeError> {
         let mut documents = 0u64;
         let mut q = entente_store::ItemQuery {
             limit: 5000,
@@ -330,6 +364,13 @@ impl Node {
             let page = self.store.items(&q).await?;
             let done = page.len() < q.limit as usize;
             q.after = page.last().map(|i| i.item_id.clone());
+            // Retracted items leave the index (a refresh does not clear it first).
+            let gone: Vec<String> = page
+                .iter()
+                .filter(|i| i.retracted.is_some())
+                .map(|i| format!("item:{}", i.item_id))
+                .collect();
+            s.index.delete(&gone);
             let docs: Vec<SearchDoc> = page.iter().filter_map(item_doc).collect();
             documents += docs.len() as u64;
             s.index.upsert(&docs).map_err(internal)?;
@@ -371,21 +412,32 @@ impl Node {
             .collect();
         documents += docs.len() as u64;
         s.index.upsert(&docs).map_err(internal)?;
-        s.written.store(held, Ordering::SeqCst);
-        let s2 = s.clone();
-        let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::task::spawn_blocking(move || {
-            s2.index.commit(held)?;
-            s2.index.compact(parts)
-        })
-        .await
-        .map_err(|e| NodeError::Internal(e.to_string()))?
-        .map_err(internal)?;
-        Ok(ReindexReport {
-            documents,
-            entries: held,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        Ok(documents)
+    }
+
+    /// Bring the index up to date with writes made by the node's other processes (sharing a
+    /// PostgreSQL store) without clearing it first, so searches keep answering meanwhile.
+    async fn refresh(&self) -> Result<(), NodeError> {
+        let Some(s) = self.search.get() else {
+            return Ok(());
+        };
+        let before = s.written.load(Ordering::SeqCst);
+        let held = self.entries_held().await?;
+        if held <= before {
+            return Ok(());
+        }
+        tracing::info!(
+            held,
+            indexed = before,
+            "search index refreshed with other processes' writes"
+        );
+        self.fill(s).await?;
+        // Appends of this process during the refresh have been counted as they happened.
+        let during = s.written.load(Ordering::SeqCst).saturating_sub(before);
+        s.written.store(held + during, Ordering::SeqCst);
+        s.generation.fetch_add(1, Ordering::SeqCst);
+        s.wake.notify_one();
+        Ok(())
     }
 
     /// Search what the caller may see.

@@ -184,6 +184,15 @@ impl PgStore {
             admin.close().await;
             opts = opts.options([("search_path", s)]);
         }
+        // One direct connection first: an unreachable server or a refused login is reported at
+        // once with its cause, instead of as a pool timeout.
+        use sqlx::Connection;
+        sqlx::PgConnection::connect_with(&opts)
+            .await
+            .map_err(be)?
+            .close()
+            .await
+            .map_err(be)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
