@@ -260,6 +260,14 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-results/alerts.json")]
         out: PathBuf,
     },
+    /// kill -9 a node's processes N times at random moments (writes, sync as receiver and as
+    /// sender, bulk import) and check nothing acknowledged is lost and everything verifies.
+    Crash {
+        #[arg(long, default_value_t = 100)]
+        kills: u64,
+        #[arg(long, default_value = "bench-results/crash.json")]
+        out: PathBuf,
+    },
     /// N concurrent clients against one served node for a fixed time: REST and TAXII reads,
     /// searches, network analytics and item posts; throughput, errors, p50/p95/p99 per operation.
     Load {
@@ -738,6 +746,26 @@ async fn run(cli: Cli) -> Result<()> {
                 r.ack_ms.p50, r.ack_ms.p95, r.ack_ms.p99, r.ack_ms.max, r.ack_ms.n
             );
             println!("  total {:.1} s; written to {}", r.seconds, out.display());
+        }
+        Cmd::Bench {
+            cmd: BenchCmd::Crash { kills, out },
+        } => {
+            let work = tempdir_in_target()?;
+            let r = entente_server::bench::crash(kills, &work, &out).await;
+            let _ = std::fs::remove_dir_all(&work);
+            let r = r?;
+            println!("crash test: {} kills (kill -9)", r.kills);
+            for (phase, n) in &r.by_phase {
+                println!("  during {phase:<14} {n}");
+            }
+            println!(
+                "  acknowledged writes {}  lost {}  logs failing verify {}  partial import batches {}  sync resume failures {}",
+                r.acknowledged, r.lost, r.verify_failures, r.partial_batches, r.resume_failures
+            );
+            println!("  written to {}", out.display());
+            if r.lost + r.verify_failures + r.partial_batches + r.resume_failures > 0 {
+                bail!("the crash test found lost or damaged data");
+            }
         }
         Cmd::Bench {
             cmd:

@@ -1282,3 +1282,262 @@ async fn restore_and_check(live: &Path, backup: &Path, work: &Path) -> Result<St
         held_before, live_total, report.logs, report.entries
     ))
 }
+
+#[derive(Debug, Default, Serialize)]
+pub struct CrashTally {
+    pub kills: u64,
+    /// Kills per phase: while EU's server acknowledges writes, while JPN's sync process writes
+    /// pages (receiver), while EU serves a sync (sender), while `entente import` commits batches.
+    pub by_phase: std::collections::BTreeMap<String, u64>,
+    /// Writes acknowledged (201) before a kill, all checked after the restart.
+    pub acknowledged: u64,
+    pub lost: u64,
+    /// Logs that failed `verify` after a kill (signatures, chain, sequence, head).
+    pub verify_failures: u64,
+    /// Imports that left a partial batch behind.
+    pub partial_batches: u64,
+    /// Syncs that did not complete after the restart, or left JPN with a different item count.
+    pub resume_failures: u64,
+    /// STIX objects held after each import kill (whole batches of 500 of a 3,000-object bundle).
+    pub import_objects_after_kill: Vec<usize>,
+}
+
+fn run_entente(exe: &Path, args: &[&str]) -> Result<std::process::Output> {
+    Ok(Command::new(exe)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("ENTENTE_TEST_PG_URL")
+        .output()?)
+}
+
+/// `entente bench crash`: kill -9 processes of a two-node setup (EU serving, JPN syncing) at
+/// random moments, `kills` times, cycling through four phases; after each kill, check that every
+/// acknowledged write is there, every log verifies, imports left whole batches only, and sync
+/// resumes to the same state. Prints and writes the tally; fails if anything was lost.
+pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
+    let exe = std::env::current_exe()?;
+    let (eu, jpn) = (work.join("eu"), work.join("jpn"));
+    let (pe, pj) = (free_port()?, free_port()?);
+    init(&eu, "EU", ([127, 0, 0, 1], pe).into(), None).await?;
+    init(&jpn, "JPN", ([127, 0, 0, 1], pj).into(), None).await?;
+    for d in [&eu, &jpn] {
+        ServerConfig::rewrite(d, |f| {
+            f.sync.on_start = false;
+            f.sync.interval_secs = 3600;
+            f.sync.page_size = 50;
+        })?;
+    }
+    let (token, format_id) = {
+        let (a, b) = (open(&eu).await?, open(&jpn).await?);
+        a.add_peer(
+            "JPN",
+            Some(&b.config().public_url),
+            &b.public_key().to_hex(),
+        )
+        .await?;
+        b.add_peer("EU", Some(&a.config().public_url), &a.public_key().to_hex())
+            .await?;
+        a.add_user("writer", entente_domain::Role::Officer, "writer-password-1")
+            .await?;
+        a.add_user("admin", entente_domain::Role::Admin, "admin-password-1")
+            .await?;
+        let who = a.principal_for("writer").await?;
+        let f = a
+            .create_format(
+                &who,
+                entente_node::NewFormat {
+                    title: "Crash".into(),
+                    description: String::new(),
+                    topics: vec!["maritime-security".into()],
+                    members: vec!["EU".into(), "JPN".into()],
+                    stix_default_releasable_to: Some(vec!["JPN".into()]),
+                },
+            )
+            .await?;
+        (a.create_token_for("writer", "crash").await?, f.format_id)
+    };
+    let bundle = work.join("bundle.json");
+    generate_bundle(3000, &bundle)?;
+    let url = format!("http://127.0.0.1:{pe}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut tally = CrashTally::default();
+    let mut acked: Vec<String> = vec![];
+    let mut rng = Rng(0xc0ff_ee00_1234_5678);
+    let verify = |dir: &Path| -> Result<bool> {
+        Ok(
+            run_entente(&exe, &["verify", "--dir", dir.to_str().unwrap_or_default()])?
+                .status
+                .success(),
+        )
+    };
+    let jpn_s = jpn.to_str().unwrap_or_default().to_owned();
+    let eu_s = eu.to_str().unwrap_or_default().to_owned();
+    for k in 0..kills {
+        let phase = ["writes", "sync receiver", "sync sender", "import"][(k % 4) as usize];
+        *tally.by_phase.entry(phase.to_owned()).or_default() += 1;
+        tally.kills += 1;
+        match phase {
+            "writes" | "sync sender" => {
+                let server = spawn_serve(&exe, &eu)?;
+                wait_healthy(&http, &url).await?;
+                if phase == "writes" {
+                    // Four writers; the server is killed after a random number of acknowledgements,
+                    // with writes in flight.
+                    let target = 5 + rng.below(25);
+                    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
+                    let mut writers = vec![];
+                    for w in 0..4 {
+                        let (http, url, token, format_id, tx) = (
+                            http.clone(),
+                            url.clone(),
+                            token.clone(),
+                            format_id.clone(),
+                            tx.clone(),
+                        );
+                        writers.push(tokio::spawn(async move {
+                            for i in 0.. {
+                                let r = http
+                                    .post(format!("{url}/api/v1/items"))
+                                    .bearer_auth(&token)
+                                    .json(&serde_json::json!({"format_id": format_id, "kind": "note",
+                                        "title": format!("kill {k} writer {w} item {i}"), "tlp": "GREEN",
+                                        "releasable_to": ["JPN"]}))
+                                    .send()
+                                    .await;
+                                let Ok(r) = r else { return };
+                                if r.status() != 201 {
+                                    return;
+                                }
+                                let Ok(v) = r.json::<serde_json::Value>().await else { return };
+                                let id = v["id"].as_str().unwrap_or_default().to_owned();
+                                if tx.send(id).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }));
+                    }
+                    drop(tx);
+                    let mut n = 0;
+                    while let Some(id) = rx.recv().await {
+                        acked.push(id);
+                        n += 1;
+                        if n == target {
+                            break;
+                        }
+                    }
+                    drop(server); // kill -9 (SIGKILL), writes in flight
+                    while let Some(id) = rx.recv().await {
+                        acked.push(id); // acknowledged before the kill landed
+                    }
+                    for w in writers {
+                        let _ = w.await;
+                    }
+                } else {
+                    // JPN pulls (page by page) while EU is killed under it.
+                    let mut sync = Command::new(&exe)
+                        .args(["sync", "--once", "--dir", &jpn_s])
+                        .env("RUST_LOG", "error")
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()?;
+                    tokio::time::sleep(Duration::from_millis(rng.below(200) as u64)).await;
+                    drop(server);
+                    let _ = sync.wait();
+                }
+            }
+            "sync receiver" => {
+                let server = spawn_serve(&exe, &eu)?;
+                wait_healthy(&http, &url).await?;
+                let mut sync = Command::new(&exe)
+                    .args(["sync", "--once", "--dir", &jpn_s])
+                    .env("RUST_LOG", "error")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?;
+                tokio::time::sleep(Duration::from_millis(rng.below(300) as u64)).await;
+                let _ = sync.kill();
+                let _ = sync.wait();
+                drop(server);
+            }
+            _ => {
+                let mut import = Command::new(&exe)
+                    .args([
+                        "import", "--dir", &eu_s, "--format", &format_id, "--user", "admin",
+                        "--batch", "500",
+                    ])
+                    .arg(&bundle)
+                    .env("RUST_LOG", "error")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?;
+                tokio::time::sleep(Duration::from_millis(rng.below(1500) as u64)).await;
+                let _ = import.kill();
+                let _ = import.wait();
+                // Whole batches only: every STIX entry holds 500 objects or all that remained.
+                // (Every import reads the same bundle, so the objects held are always a prefix
+                // of it made of whole batches.)
+                let node = open(&eu).await?;
+                let rows = node
+                    .store()
+                    .stix_query(&entente_store::StixQuery {
+                        collection: format_id.clone(),
+                        limit: 100_000,
+                        ..Default::default()
+                    })
+                    .await?;
+                let stix = rows
+                    .iter()
+                    .filter(|r| !r.raw.starts_with(entente_node::ITEM_MARKER))
+                    .count();
+                tally.import_objects_after_kill.push(stix);
+                if stix % 500 != 0 {
+                    tally.partial_batches += 1;
+                }
+            }
+        }
+        // After every kill: both stores verify offline, and nothing acknowledged is missing.
+        for dir in [&eu, &jpn] {
+            if !verify(dir)? {
+                tally.verify_failures += 1;
+            }
+        }
+        let node = open(&eu).await?;
+        let held = node.store().items_by_id(&acked).await?;
+        tally.lost += (acked.len() - held.len()) as u64;
+    }
+    // Sync resumes: one more pull leaves JPN with every item EU released to it.
+    let server = spawn_serve(&exe, &eu)?;
+    wait_healthy(&http, &url).await?;
+    if !run_entente(&exe, &["sync", "--once", "--dir", &jpn_s])?
+        .status
+        .success()
+    {
+        tally.resume_failures += 1;
+    }
+    drop(server);
+    let count = |dir: PathBuf| async move {
+        let node = open(&dir).await?;
+        let mut q = entente_store::ItemQuery {
+            limit: 100_000,
+            ..Default::default()
+        };
+        q.origin = Some(PartnerCode::parse("EU")?);
+        anyhow::Ok(node.store().items(&q).await?.len())
+    };
+    if count(eu.clone()).await? != count(jpn.clone()).await? {
+        tally.resume_failures += 1;
+    }
+    for dir in [&eu, &jpn] {
+        if !verify(dir)? {
+            tally.verify_failures += 1;
+        }
+    }
+    tally.acknowledged = acked.len() as u64;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(out, serde_json::to_vec_pretty(&tally)?)?;
+    Ok(tally)
+}

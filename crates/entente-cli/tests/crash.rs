@@ -1,0 +1,37 @@
+//! The CI-sized crash test: `entente bench crash --kills 20` (the full command runs 100) kills
+//! the node's processes with SIGKILL during writes, sync (receiver and sender) and bulk import;
+//! it fails unless every acknowledged write survives, every log verifies, imports leave whole
+//! batches and sync resumes to the same state.
+
+#[test]
+fn twenty_kill_9s_lose_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("crash.json");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_entente"))
+        .args(["bench", "crash", "--kills", "20", "--out"])
+        .arg(&out)
+        .env_remove("ENTENTE_TEST_PG_URL")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(t["kills"], 20, "{t}");
+    for phase in ["writes", "sync receiver", "sync sender", "import"] {
+        assert_eq!(t["by_phase"][phase], 5, "{t}");
+    }
+    assert!(t["acknowledged"].as_u64().unwrap() >= 25, "{t}");
+    for bad in [
+        "lost",
+        "verify_failures",
+        "partial_batches",
+        "resume_failures",
+    ] {
+        assert_eq!(t[bad], 0, "{bad}: {t}");
+    }
+    println!("{text}");
+}
