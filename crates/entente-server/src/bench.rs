@@ -214,6 +214,11 @@ pub struct ImportBenchResult {
 /// Write a deterministic bundle of `n` valid STIX 2.1 objects (indicators, notes, reports,
 /// incidents, courses of action, TLP-marked) without holding it in memory.
 pub fn generate_bundle(n: u64, path: &Path) -> Result<()> {
+    generate_bundle_seeded(n, 0x2545F4914F6CDD1D, path)
+}
+
+/// [`generate_bundle`] with other object ids (a different nonzero seed).
+pub fn generate_bundle_seeded(n: u64, seed: u64, path: &Path) -> Result<()> {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     let tlp = [
@@ -222,7 +227,7 @@ pub fn generate_bundle(n: u64, path: &Path) -> Result<()> {
         "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
     ];
     // A small xorshift generator: deterministic, no dependency.
-    let mut s: u64 = 0x2545F4914F6CDD1D;
+    let mut s: u64 = seed.max(1);
     let mut next = move || {
         s ^= s << 13;
         s ^= s >> 7;
@@ -1298,7 +1303,8 @@ pub struct CrashTally {
     pub partial_batches: u64,
     /// Syncs that did not complete after the restart, or left JPN with a different item count.
     pub resume_failures: u64,
-    /// STIX objects held after each import kill (whole batches of 500 of a 3,000-object bundle).
+    /// STIX objects each killed import left behind (whole batches of 1,000 of a 20,000-object
+    /// bundle of new objects).
     pub import_objects_after_kill: Vec<usize>,
 }
 
@@ -1356,8 +1362,10 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
             .await?;
         (a.create_token_for("writer", "crash").await?, f.format_id)
     };
+    // Each import kill imports objects not held yet, 20 batches of 1,000.
+    const IMPORT: u64 = 20_000;
+    const BATCH: usize = 1_000;
     let bundle = work.join("bundle.json");
-    generate_bundle(3000, &bundle)?;
     let url = format!("http://127.0.0.1:{pe}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -1462,37 +1470,46 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
                 drop(server);
             }
             _ => {
+                generate_bundle_seeded(IMPORT, 0x9e37_79b9 + k, &bundle)?;
+                let stix_held = async || -> Result<usize> {
+                    let node = open(&eu).await?;
+                    let rows = node
+                        .store()
+                        .stix_query(&entente_store::StixQuery {
+                            collection: format_id.clone(),
+                            limit: u32::MAX,
+                            ..Default::default()
+                        })
+                        .await?;
+                    Ok(rows
+                        .iter()
+                        .filter(|r| !r.raw.starts_with(entente_node::ITEM_MARKER))
+                        .count())
+                };
+                let before = stix_held().await?;
                 let mut import = Command::new(&exe)
                     .args([
-                        "import", "--dir", &eu_s, "--format", &format_id, "--user", "admin",
-                        "--batch", "500",
+                        "import",
+                        "--dir",
+                        &eu_s,
+                        "--format",
+                        &format_id,
+                        "--user",
+                        "admin",
+                        "--batch",
+                        &BATCH.to_string(),
                     ])
                     .arg(&bundle)
                     .env("RUST_LOG", "error")
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()?;
-                tokio::time::sleep(Duration::from_millis(rng.below(1500) as u64)).await;
+                tokio::time::sleep(Duration::from_millis(20 + rng.below(400) as u64)).await;
                 let _ = import.kill();
                 let _ = import.wait();
-                // Whole batches only: every STIX entry holds 500 objects or all that remained.
-                // (Every import reads the same bundle, so the objects held are always a prefix
-                // of it made of whole batches.)
-                let node = open(&eu).await?;
-                let rows = node
-                    .store()
-                    .stix_query(&entente_store::StixQuery {
-                        collection: format_id.clone(),
-                        limit: 100_000,
-                        ..Default::default()
-                    })
-                    .await?;
-                let stix = rows
-                    .iter()
-                    .filter(|r| !r.raw.starts_with(entente_node::ITEM_MARKER))
-                    .count();
-                tally.import_objects_after_kill.push(stix);
-                if stix % 500 != 0 {
+                let added = stix_held().await? - before;
+                tally.import_objects_after_kill.push(added);
+                if added % BATCH != 0 {
                     tally.partial_batches += 1;
                 }
             }
