@@ -39,6 +39,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A node's public key, as `entente id` prints it.
+fn public_key(dir: &Path) -> String {
+    ok(&["id", "--dir", d(dir)])
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .expect("a public key in `entente id`")
+        .to_owned()
+}
+
 struct Serve(Child);
 
 impl Drop for Serve {
@@ -118,14 +127,7 @@ async fn two_serve_processes_on_one_postgres_are_one_node() {
     }
     let lc = format!("127.0.0.1:{pc}");
     ok(&["init", "--dir", d(&c), "--partner", "JPN", "--listen", &lc]);
-    let key = |dir: &Path| {
-        ok(&["id", "--dir", d(dir)])
-            .split_whitespace()
-            .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
-            .expect("a public key in `entente id`")
-            .to_owned()
-    };
-    let (eu_key, jpn_key) = (key(&a), key(&c));
+    let (eu_key, jpn_key) = (public_key(&a), public_key(&c));
     ok(&[
         "peer",
         "add",
@@ -320,14 +322,7 @@ async fn a_postgres_backup_taken_under_load_restores_verifies_and_resumes() {
         "--listen",
         &lj,
     ]);
-    let key = |dir: &Path| {
-        ok(&["id", "--dir", d(dir)])
-            .split_whitespace()
-            .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
-            .unwrap()
-            .to_owned()
-    };
-    let (ke, kj) = (key(&eu), key(&jpn));
+    let (ke, kj) = (public_key(&eu), public_key(&jpn));
     ok(&[
         "peer",
         "add",

@@ -1040,6 +1040,26 @@ pub struct LoadBenchResult {
     pub backup: Option<String>,
 }
 
+/// A format of EU and JPN whose unmarked STIX objects go to JPN (the load and crash tests).
+async fn eu_jpn_format(
+    node: &entente_node::Node,
+    who: &entente_node::auth::Principal,
+    title: &str,
+) -> Result<entente_domain::FormatState> {
+    Ok(node
+        .create_format(
+            who,
+            entente_node::NewFormat {
+                title: title.into(),
+                description: String::new(),
+                topics: vec!["maritime-security".into()],
+                members: vec!["EU".into(), "JPN".into()],
+                stix_default_releasable_to: Some(vec!["JPN".into()]),
+            },
+        )
+        .await?)
+}
+
 const LOAD_OPS: [&str; 6] = [
     "rest list items",
     "rest get item",
@@ -1077,18 +1097,7 @@ pub async fn load(
         node.add_user("loader", entente_domain::Role::Officer, "load-password-1")
             .await?;
         let who = node.principal_for("loader").await?;
-        let f = node
-            .create_format(
-                &who,
-                entente_node::NewFormat {
-                    title: "Load".into(),
-                    description: String::new(),
-                    topics: vec!["maritime-security".into()],
-                    members: vec!["EU".into(), "JPN".into()],
-                    stix_default_releasable_to: Some(vec!["JPN".into()]),
-                },
-            )
-            .await?;
+        let f = eu_jpn_format(&node, &who, "Load").await?;
         let mut rng = Rng(0x5eed_1234_abcd_ef01);
         let mut ids = vec![];
         for _ in 0..2000 {
@@ -1348,18 +1357,7 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
         a.add_user("admin", entente_domain::Role::Admin, "admin-password-1")
             .await?;
         let who = a.principal_for("writer").await?;
-        let f = a
-            .create_format(
-                &who,
-                entente_node::NewFormat {
-                    title: "Crash".into(),
-                    description: String::new(),
-                    topics: vec!["maritime-security".into()],
-                    members: vec!["EU".into(), "JPN".into()],
-                    stix_default_releasable_to: Some(vec!["JPN".into()]),
-                },
-            )
-            .await?;
+        let f = eu_jpn_format(&a, &who, "Crash").await?;
         (a.create_token_for("writer", "crash").await?, f.format_id)
     };
     // Each import kill imports objects not held yet, 20 batches of 1,000.

@@ -140,6 +140,15 @@ fn query(q: &Option<String>) -> FormData {
     FormData::parse(q.as_deref().unwrap_or("").as_bytes())
 }
 
+/// 422 when a form is shown again with messages, 200 otherwise.
+fn form_status(errors: &Errors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
@@ -447,11 +456,7 @@ async fn formats_page(s: &WebState, sess: &Session, errors: Errors, form: FormDa
         .map(|p| p.record.partner.to_string())
         .filter(|p| p != "EU" && p != "NATO" && *p != me)
         .collect();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &FormatsPage {
@@ -716,11 +721,7 @@ async fn new_item_page(
         .into_iter()
         .filter(|(t, _)| format.as_ref().is_some_and(|f| f.topics.contains(t)))
         .collect();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &NewItemPage {
@@ -850,11 +851,7 @@ async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Re
         Some(item.tlp.as_str()),
         &item.named_users,
     );
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &ItemPage {
@@ -956,11 +953,7 @@ async fn actions_page(s: &WebState, sess: &Session, errors: Errors, form: FormDa
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &ActionsPage {
@@ -1068,11 +1061,7 @@ async fn action_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> 
         Ok(a) => a,
         Err(e) => return fail(&sess.ctx, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &ActionPage {
@@ -1172,11 +1161,7 @@ async fn statements_page(s: &WebState, sess: &Session, errors: Errors, form: For
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &StatementsPage {
@@ -1317,11 +1302,7 @@ async fn statement_view(s: &WebState, sess: &Session, id: &str, errors: Errors) 
         }
     }
     let pending = matches!(view.status, StatementStatus::Pending);
-    let status_code = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status_code = form_status(&errors);
     render(
         status_code,
         &StatementPage {
@@ -1427,11 +1408,7 @@ async fn alerts_page(s: &WebState, sess: &Session, errors: Errors, form: FormDat
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &AlertsPage {
@@ -1542,11 +1519,7 @@ async fn alert_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> R
         Ok(v) => v,
         Err(e) => return fail(&sess.ctx, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &AlertPage {
@@ -1627,11 +1600,7 @@ async fn exercises_page(s: &WebState, sess: &Session, errors: Errors, form: Form
             _ => calendar.push((m, vec![x])),
         }
     }
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &ExercisesPage {
@@ -1761,11 +1730,7 @@ async fn projects_page(
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &ProjectsPage {
@@ -2006,11 +1971,7 @@ async fn network(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery)
                 .collect()
         })
         .unwrap_or_default();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     Ok(render(
         status,
         &NetworkPage {
@@ -2167,11 +2128,7 @@ async fn admin_page(
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(&errors);
     render(
         status,
         &AdminPage {
