@@ -358,9 +358,14 @@ async fn run(cli: Cli) -> Result<()> {
             entente_server::attach_search(&node, &cfg).await?;
             let _bg = node.start();
             tracing::info!(partner = %node.partner(), listen = %cfg.listen, "serving");
-            entente_server::serve(node, listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            entente_server::serve_with(
+                node,
+                listener,
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
+                cfg.http,
+            )
             .await?;
         }
         Cmd::Demo { base_port, dir } => {

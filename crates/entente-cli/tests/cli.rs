@@ -241,6 +241,10 @@ fn bad_flags_and_config_give_one_clear_line() {
         "the password is never printed"
     );
     one_line(&serve(&[("ENTENTE_BOGUS", "1")]), &["ENTENTE_BOGUS"]);
+    one_line(
+        &serve(&[("ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS", "0")]),
+        &["limits.header_read_timeout_secs"],
+    );
     std::fs::rename(dir.join("node.key"), dir.join("node.key.moved")).unwrap();
     one_line(&serve(&[("ENTENTE_LISTEN", "127.0.0.1:0")]), &["node.key"]);
 }

@@ -63,12 +63,20 @@ impl Default for SyncFile {
 #[serde(deny_unknown_fields)]
 pub struct LimitsFile {
     pub max_body_bytes: usize,
+    /// Seconds a client may take to send a request's headers before its connection is closed.
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+}
+
+fn default_header_read_timeout_secs() -> u64 {
+    10
 }
 
 impl Default for LimitsFile {
     fn default() -> Self {
         LimitsFile {
             max_body_bytes: 1024 * 1024,
+            header_read_timeout_secs: default_header_read_timeout_secs(),
         }
     }
 }
@@ -99,6 +107,7 @@ pub struct ServerConfig {
     pub node: NodeConfig,
     pub listen: SocketAddr,
     pub database: Database,
+    pub http: crate::HttpLimits,
 }
 
 impl ServerConfig {
@@ -148,11 +157,14 @@ impl ServerConfig {
                 "SYNC_INTERVAL_SECS" => file.sync.interval_secs = num("sync.interval_secs")?,
                 "SYNC_PAGE_SIZE" => file.sync.page_size = num("sync.page_size")? as u32,
                 "SYNC_ON_START" => file.sync.on_start = matches!(v.as_str(), "1" | "true" | "yes"),
+                "LIMITS_HEADER_READ_TIMEOUT_SECS" => {
+                    file.limits.header_read_timeout_secs = num("limits.header_read_timeout_secs")?
+                }
                 "LIMITS_MAX_BODY_BYTES" => {
                     file.limits.max_body_bytes = num("limits.max_body_bytes")? as usize
                 }
                 _ => bail!(
-                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES)"
+                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS)"
                 ),
             }
         }
@@ -199,6 +211,9 @@ impl ServerConfig {
         if f.limits.max_body_bytes < 1024 {
             bail!("limits.max_body_bytes: must be at least 1024");
         }
+        if !(1..=600).contains(&f.limits.header_read_timeout_secs) {
+            bail!("limits.header_read_timeout_secs: must be 1 to 600");
+        }
         let mut node = NodeConfig::new(partner, f.public_url.trim_end_matches('/'), dir.to_owned());
         node.sync.interval = Duration::from_secs(f.sync.interval_secs);
         node.sync.page_size = f.sync.page_size;
@@ -208,6 +223,9 @@ impl ServerConfig {
             node,
             listen,
             database,
+            http: crate::HttpLimits {
+                header_read_timeout: Duration::from_secs(f.limits.header_read_timeout_secs),
+            },
         })
     }
 
