@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use entente_domain::{Audience, FormatState, ItemState, PartnerCode};
 use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
+use entente_store::codec::{corrupt, hash32, json, partner, to_json};
 use entente_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Executor, PgPool, Postgres, Row, Transaction};
@@ -129,27 +130,6 @@ pub struct PgStore {
 
 fn be(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn partner(s: String) -> Result<PartnerCode> {
-    PartnerCode::parse(&s).map_err(|e| corrupt("partner", e))
-}
-
-fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
-    v.try_into()
-        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
-}
-
-fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| corrupt("stored state", e))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("states serialise")
 }
 
 fn unique_violation(e: &sqlx::Error) -> bool {

@@ -4,6 +4,34 @@
 
 pub mod conformance;
 
+/// Decoding helpers every backend uses on what it reads back (a value that does not decode is
+/// a corrupt store, never a panic).
+pub mod codec {
+    use super::{Result, StoreError};
+    use entente_domain::PartnerCode;
+
+    pub fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(format!("{what}: {e}"))
+    }
+
+    pub fn partner(s: String) -> Result<PartnerCode> {
+        PartnerCode::parse(&s).map_err(|e| corrupt("partner", e))
+    }
+
+    pub fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
+        v.try_into()
+            .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+        serde_json::from_str(s).map_err(|e| corrupt("stored state", e))
+    }
+
+    pub fn to_json<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_string(v).expect("states serialise")
+    }
+}
+
 use async_trait::async_trait;
 use entente_domain::{Audience, FormatState, ItemKind, ItemState, PartnerCode, Role, Tlp};
 use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
