@@ -23,24 +23,28 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{mpsc, watch};
 
-/// The index attached to a node, with the counters its committer needs.
-pub struct Search {
-    index: SearchIndex,
-    /// Entries whose documents have been written (committed or not).
-    written: AtomicU64,
-    /// Bumped on every write; the committer publishes the generation it committed.
-    generation: AtomicU64,
-    committed: watch::Sender<u64>,
-    wake: Arc<Notify>,
+/// One committed append's projections, for the indexer task to turn into documents.
+struct Job {
+    generation: u64,
+    entries: u64,
+    projections: Vec<Projection>,
 }
 
-impl Drop for Search {
-    fn drop(&mut self) {
-        // Let the committer see that the index is gone and stop.
-        self.wake.notify_one();
-    }
+/// The index attached to a node, with the counters of its indexer task.
+pub struct Search {
+    index: SearchIndex,
+    /// Entries whose documents are in the index (committed or not): the watermark.
+    written: AtomicU64,
+    /// Entries this process has handed to the indexer (in the index or queued).
+    submitted: AtomicU64,
+    /// Bumped for every job; the indexer publishes the last generation it committed.
+    generation: AtomicU64,
+    committed: watch::Sender<u64>,
+    /// Jobs in append order (the lock keeps generation and queue order the same). Dropping the
+    /// last sender (with this struct) stops the indexer.
+    jobs: std::sync::Mutex<mpsc::UnboundedSender<Job>>,
 }
 
 impl std::fmt::Debug for Search {
@@ -179,8 +183,9 @@ fn statement_doc(s: &entente_domain::statement::StatementState) -> Option<Search
     })
 }
 
-/// Documents (to write, to delete) for the projections of one append.
-fn docs_for(projections: &[Projection], entries: &[ParsedEntry]) -> (Vec<SearchDoc>, Vec<String>) {
+/// Documents (to write, to delete) for the projections of one append (STIX rows carry their
+/// text in `raw`: `index_append` cut it out of the entries).
+fn docs_for(projections: &[Projection]) -> (Vec<SearchDoc>, Vec<String>) {
     let mut up = Vec::new();
     let mut del = Vec::new();
     for p in projections {
@@ -189,17 +194,7 @@ fn docs_for(projections: &[Projection], entries: &[ParsedEntry]) -> (Vec<SearchD
                 Some(d) => up.push(d),
                 None => del.push(format!("item:{}", it.item_id)),
             },
-            Projection::Stix(row) => {
-                let raw = match row.span {
-                    Some(sp) => entries
-                        .iter()
-                        .find(|e| e.header.seq == sp.seq)
-                        .and_then(|e| e.body.get(sp.start..sp.start + sp.len))
-                        .unwrap_or_default(),
-                    None => row.raw.as_str(),
-                };
-                up.extend(stix_doc(row, raw));
-            }
+            Projection::Stix(row) => up.extend(stix_doc(row, &row.raw)),
             Projection::StixDelete {
                 collection,
                 stix_id,
@@ -226,12 +221,14 @@ impl Node {
     ) -> Result<Option<ReindexReport>, NodeError> {
         let watermark = index.watermark().map_err(internal)?;
         let (committed, _) = watch::channel(0);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let s = Arc::new(Search {
             index,
             written: AtomicU64::new(watermark),
+            submitted: AtomicU64::new(watermark),
             generation: AtomicU64::new(0),
             committed,
-            wake: Arc::new(Notify::new()),
+            jobs: std::sync::Mutex::new(tx),
         });
         if self.search.set(s.clone()).is_err() {
             return Err(NodeError::Internal(
@@ -248,50 +245,61 @@ impl Node {
             );
             rebuilt = Some(self.reindex().await?);
         }
-        // The committer: one commit covers every write made while the previous one ran.
-        // It holds the index weakly, so dropping the node closes the index (and its lock).
+        // The indexer: turns queued appends into documents off the write path and commits them,
+        // one commit for everything queued meanwhile. It holds the index weakly, so dropping the
+        // node closes the index (and its lock).
         let weak = Arc::downgrade(&s);
-        let wake = s.wake.clone();
         drop(s);
         // Another process of this node (a replica on PostgreSQL) may write too: every few
-        // seconds, an index that has seen fewer entries than the store holds is refreshed.
+        // seconds, an index that has been handed fewer entries than the store holds is refreshed.
         let node = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let notified = wake.notified();
-                let Some(s) = weak.upgrade() else { return };
-                let generation = s.generation.load(Ordering::SeqCst);
-                if *s.committed.borrow() < generation {
-                    let s2 = s.clone();
-                    let r = tokio::task::spawn_blocking(move || {
-                        s2.index.commit(s2.written.load(Ordering::SeqCst))
-                    })
-                    .await;
-                    match r {
-                        Ok(Ok(())) => {
-                            s.committed.send_replace(generation);
-                        }
-                        Ok(Err(e)) => tracing::error!(error = %e, "search index commit failed"),
-                        Err(e) => tracing::error!(error = %e, "search index commit panicked"),
+                let first = tokio::select! {
+                    j = rx.recv() => match j {
+                        Some(j) => Some(j),
+                        None => return,
+                    },
+                    _ = tick.tick() => None,
+                };
+                let Some(first) = first else {
+                    let Some(node) = node.upgrade() else { return };
+                    if let Err(e) = node.refresh().await {
+                        tracing::warn!(error = %e, "search index refresh failed; retried later");
                     }
-                    // At most a few commits a second under a steady write load: each one costs
-                    // file syncs, and searches see writes within this delay anyway.
-                    drop(s);
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     continue;
+                };
+                let Some(s) = weak.upgrade() else { return };
+                let mut jobs = vec![first];
+                while let Ok(j) = rx.try_recv() {
+                    jobs.push(j);
                 }
-                drop(s);
-                tokio::select! {
-                    () = notified => {}
-                    _ = tick.tick() => {
-                        let Some(node) = node.upgrade() else { return };
-                        if let Err(e) = node.refresh().await {
-                            tracing::warn!(error = %e, "search index refresh failed; retried later");
-                        }
+                let last = jobs.last().map_or(0, |j| j.generation);
+                let s2 = s.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    for j in jobs {
+                        let (up, del) = docs_for(&j.projections);
+                        s2.index.delete(&del);
+                        s2.index.upsert(&up)?;
+                        s2.written.fetch_add(j.entries, Ordering::SeqCst);
                     }
+                    s2.index.commit(s2.written.load(Ordering::SeqCst))
+                })
+                .await;
+                match r {
+                    Ok(Ok(())) => {}
+                    // The watermark then lags the store, so the next start rebuilds the index.
+                    Ok(Err(e)) => tracing::error!(error = %e, "search index write failed"),
+                    Err(e) => tracing::error!(error = %e, "search index write panicked"),
                 }
+                // Waiters are released either way: a failed write is repaired by a rebuild.
+                s.committed.send_replace(last);
+                drop(s);
+                // At most a few commits a second under a steady write load: each one costs file
+                // syncs, and searches see writes within this delay anyway.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         });
         Ok(rebuilt)
@@ -301,25 +309,44 @@ impl Node {
         Ok(self.store.logs().await?.iter().map(|l| l.head_seq).sum())
     }
 
-    /// Write the documents for one committed append (called right after the store commit).
-    pub(crate) fn index_append(&self, projections: &[Projection], entries: &[ParsedEntry]) {
+    /// Queue the documents of one committed append (called right after the store commit). Only a
+    /// copy of each STIX object's text is made here; parsing and indexing happen in the indexer
+    /// task, off the write path.
+    pub(crate) fn index_append(&self, mut projections: Vec<Projection>, entries: &[ParsedEntry]) {
         let Some(s) = self.search.get() else { return };
-        let (up, del) = docs_for(projections, entries);
-        s.index.delete(&del);
-        if let Err(e) = s.index.upsert(&up) {
-            tracing::error!(error = %e, "search index write failed; `entente reindex` rebuilds it");
+        projections.retain(|p| match p {
+            Projection::Object { kind, .. } => *kind == "action",
+            Projection::Format(_) => false,
+            _ => true,
+        });
+        for p in &mut projections {
+            if let Projection::Stix(row) = p
+                && let Some(sp) = row.span.take()
+            {
+                row.raw = entries
+                    .iter()
+                    .find(|e| e.header.seq == sp.seq)
+                    .and_then(|e| e.body.get(sp.start..sp.start + sp.len))
+                    .unwrap_or_default()
+                    .to_owned();
+            }
         }
-        s.written.fetch_add(entries.len() as u64, Ordering::SeqCst);
-        s.generation.fetch_add(1, Ordering::SeqCst);
-        s.wake.notify_one();
+        let n = entries.len() as u64;
+        s.submitted.fetch_add(n, Ordering::SeqCst);
+        let tx = s.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = s.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let _ = tx.send(Job {
+            generation,
+            entries: n,
+            projections,
+        });
     }
 
-    /// Wait until everything written to the index so far is searchable.
+    /// Wait until everything queued for the index so far is searchable.
     pub async fn search_settled(&self) {
         let Some(s) = self.search.get() else { return };
         let target = s.generation.load(Ordering::SeqCst);
         let mut rx = s.committed.subscribe();
-        s.wake.notify_one();
         let _ = rx.wait_for(|c| *c >= target).await;
     }
 
@@ -332,10 +359,13 @@ impl Node {
         let started = std::time::Instant::now();
         // Appends wait while the index is rebuilt, so the watermark matches what was read.
         let _guard = self.lock_writes().await?;
+        // What is already queued goes in first, so the counters below describe the store.
+        self.search_settled().await;
         let held = self.entries_held().await?;
         s.index.clear().map_err(internal)?;
         let documents = self.fill(s).await?;
         s.written.store(held, Ordering::SeqCst);
+        s.submitted.store(held, Ordering::SeqCst);
         let s2 = s.clone();
         let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
         tokio::task::spawn_blocking(move || {
@@ -421,22 +451,25 @@ impl Node {
         let Some(s) = self.search.get() else {
             return Ok(());
         };
-        let before = s.written.load(Ordering::SeqCst);
+        let submitted = s.submitted.load(Ordering::SeqCst);
         let held = self.entries_held().await?;
-        if held <= before {
+        if held <= submitted {
             return Ok(());
         }
+        let extra = held - submitted;
         tracing::info!(
             held,
-            indexed = before,
+            submitted,
             "search index refreshed with other processes' writes"
         );
         self.fill(s).await?;
-        // Appends of this process during the refresh have been counted as they happened.
-        let during = s.written.load(Ordering::SeqCst).saturating_sub(before);
-        s.written.store(held + during, Ordering::SeqCst);
-        s.generation.fetch_add(1, Ordering::SeqCst);
-        s.wake.notify_one();
+        s.submitted.fetch_add(extra, Ordering::SeqCst);
+        let written = s.written.fetch_add(extra, Ordering::SeqCst) + extra;
+        let s2 = Arc::clone(s);
+        tokio::task::spawn_blocking(move || s2.index.commit(written))
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))?
+            .map_err(internal)?;
         Ok(())
     }
 

@@ -484,7 +484,7 @@ impl Node {
             let last = parsed.last().map(|p| p.header.seq).unwrap_or(head.seq);
             match self.store.append(desc, head, parsed, &projections).await {
                 Ok(()) => {
-                    self.index_append(&projections, parsed);
+                    self.index_append(projections, parsed);
                     self.metrics
                         .applied
                         .fetch_add(parsed.len() as u64, Ordering::Relaxed);
