@@ -1,6 +1,6 @@
 //! Full-text search over what a user may see: items (lessons included), STIX objects, joint
 //! actions and statements. The index is derived state: documents are written from the
-//! projections of every committed append, made visible by a background committer, and the
+//! projections of every committed append by a background indexer (off the write path), and the
 //! whole index can be rebuilt from the store (`reindex`).
 //!
 //! Nothing outside a user's view is found or counted: every document carries the reader tokens
