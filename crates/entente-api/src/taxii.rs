@@ -201,43 +201,9 @@ async fn collection(
     ))
 }
 
-/// Split TAXII query parameters: `match[field]` values are comma-separated (OR).
+/// Parse the query string into a filter (the grammar lives with the node's TAXII behaviour).
 fn filter(query: Option<&str>) -> R<TaxiiFilter> {
-    let bad = |m: String| taxii_err(StatusCode::BAD_REQUEST, ErrorCode::InvalidTaxiiRequest, &m);
-    let uri: axum::http::Uri = format!("/?{}", query.unwrap_or(""))
-        .parse()
-        .map_err(|_| bad("malformed query string".into()))?;
-    let axum::extract::Query(pairs) =
-        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
-            .map_err(|e| bad(e.body_text()))?;
-    let mut f = TaxiiFilter::default();
-    let split = |v: &str| {
-        v.split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-    };
-    for (k, v) in pairs {
-        match k.as_str() {
-            "added_after" => f.added_after = Some(v),
-            "limit" => {
-                f.limit = Some(
-                    v.parse()
-                        .map_err(|_| bad(format!("limit: {v:?} is not a positive integer")))?,
-                )
-            }
-            "next" => f.next = Some(v),
-            "match[id]" => f.ids.extend(split(&v)),
-            "match[type]" => f.types.extend(split(&v)),
-            "match[version]" => f.versions.extend(split(&v)),
-            "match[spec_version]" => f.spec_versions.extend(split(&v)),
-            other if other.starts_with("match[") => {
-                return Err(bad(format!("unsupported filter {other}")));
-            }
-            _ => {}
-        }
-    }
-    Ok(f)
+    TaxiiFilter::parse_query(query.unwrap_or("")).map_err(TaxiiError::from)
 }
 
 fn date_headers(h: &mut HeaderMap, page: &ObjectsPage) {

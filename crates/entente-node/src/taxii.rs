@@ -41,7 +41,7 @@ pub struct Collection {
     pub media_types: Vec<String>,
 }
 
-/// Object filters as given on the query string, already split by the API layer.
+/// Object filters as given on the query string.
 #[derive(Debug, Clone, Default)]
 pub struct TaxiiFilter {
     pub added_after: Option<String>,
@@ -51,6 +51,117 @@ pub struct TaxiiFilter {
     pub spec_versions: Vec<String>,
     pub limit: Option<u32>,
     pub next: Option<String>,
+}
+
+/// A [`TaxiiFilter`] whose values have been checked: what a page of objects is queried with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedFilter {
+    pub limit: u32,
+    pub added_after: Option<String>,
+    pub versions: VersionFilter,
+    pub types: Vec<String>,
+    pub spec_versions: Vec<String>,
+    pub ids: Vec<String>,
+    pub next: Option<String>,
+}
+
+impl TaxiiFilter {
+    /// Parse a TAXII query string: `match[field]` values are comma-separated (OR); unknown
+    /// plain parameters are ignored, unknown `match[...]` filters are refused.
+    pub fn parse_query(query: &str) -> Result<TaxiiFilter, NodeError> {
+        let mut f = TaxiiFilter::default();
+        let split = |v: &str| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        };
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match k.as_ref() {
+                "added_after" => f.added_after = Some(v.into_owned()),
+                "limit" => {
+                    f.limit = Some(
+                        v.parse()
+                            .map_err(|_| bad(format!("limit: {v:?} is not a positive integer")))?,
+                    )
+                }
+                "next" => f.next = Some(v.into_owned()),
+                "match[id]" => f.ids.extend(split(&v)),
+                "match[type]" => f.types.extend(split(&v)),
+                "match[version]" => f.versions.extend(split(&v)),
+                "match[spec_version]" => f.spec_versions.extend(split(&v)),
+                other if other.starts_with("match[") => {
+                    return Err(bad(format!("unsupported filter {other}")));
+                }
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    /// Check every value against what TAXII allows, without touching any state.
+    pub fn check(self) -> Result<CheckedFilter, NodeError> {
+        let limit = match self.limit {
+            Some(0) => return Err(bad("limit must be at least 1")),
+            Some(n) => n.min(MAX_PAGE),
+            None => 1000,
+        };
+        let ts = |s: &str, what: &str| -> Result<String, NodeError> {
+            if stix::is_timestamp(s) {
+                Ok(s.to_owned())
+            } else {
+                Err(bad(format!(
+                    "{what}: {s:?} is not an RFC 3339 UTC timestamp"
+                )))
+            }
+        };
+        let added_after = self
+            .added_after
+            .as_deref()
+            .map(|s| ts(s, "added_after"))
+            .transpose()?;
+        let versions = if self.versions.is_empty() {
+            VersionFilter::Last
+        } else if self.versions.iter().any(|v| v == "all") {
+            VersionFilter::All
+        } else if self.versions.iter().all(|v| v == "first") {
+            VersionFilter::First
+        } else if self.versions.iter().all(|v| v == "last") {
+            VersionFilter::Last
+        } else {
+            VersionFilter::Exact(
+                self.versions
+                    .iter()
+                    .map(|v| ts(v, "match[version]"))
+                    .collect::<Result<_, _>>()?,
+            )
+        };
+        for t in &self.types {
+            if !t
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                || t.is_empty()
+            {
+                return Err(bad(format!("match[type]: {t:?} is not a STIX type")));
+            }
+        }
+        for v in &self.spec_versions {
+            if !matches!(v.as_str(), "2.0" | "2.1") {
+                return Err(bad(format!(
+                    "match[spec_version]: {v:?} is not a STIX version"
+                )));
+            }
+        }
+        Ok(CheckedFilter {
+            limit,
+            added_after,
+            versions,
+            types: self.types,
+            spec_versions: self.spec_versions,
+            ids: self.ids,
+            next: self.next,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +221,20 @@ pub fn slug(title: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_owned()
+}
+
+/// Split a STIX bundle held in memory into the texts of its objects with the same scanner
+/// the streaming import uses, then validate each object. This is the import's parsing path
+/// without a store, for the fuzzer and tests; real imports stream.
+pub fn parse_bundle(bytes: &[u8]) -> Result<Vec<StixMeta>, String> {
+    let mut out = Vec::new();
+    stream::split_into(bytes, 64, &mut |objects| {
+        for o in &objects {
+            out.push(stix::validate_str(o).map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 fn bad(msg: impl Into<String>) -> NodeError {
@@ -743,63 +868,20 @@ impl Node {
         f: TaxiiFilter,
     ) -> Result<ObjectsPage, NodeError> {
         let (fmt, _) = self.taxii_collection(who, collection).await?;
-        let limit = match f.limit {
-            Some(0) => return Err(bad("limit must be at least 1")),
-            Some(n) => n.min(MAX_PAGE),
-            None => 1000,
-        };
-        let ts = |s: &str, what: &str| -> Result<String, NodeError> {
-            if stix::is_timestamp(s) {
-                Ok(s.to_owned())
-            } else {
-                Err(bad(format!(
-                    "{what}: {s:?} is not an RFC 3339 UTC timestamp"
-                )))
-            }
-        };
-        let added_after = f
-            .added_after
-            .as_deref()
-            .map(|s| ts(s, "added_after"))
-            .transpose()?;
-        let versions = if f.versions.is_empty() {
-            VersionFilter::Last
-        } else if f.versions.iter().any(|v| v == "all") {
-            VersionFilter::All
-        } else if f.versions.iter().all(|v| v == "first") {
-            VersionFilter::First
-        } else if f.versions.iter().all(|v| v == "last") {
-            VersionFilter::Last
-        } else {
-            VersionFilter::Exact(
-                f.versions
-                    .iter()
-                    .map(|v| ts(v, "match[version]"))
-                    .collect::<Result<_, _>>()?,
-            )
-        };
-        for t in &f.types {
-            if !t
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                || t.is_empty()
-            {
-                return Err(bad(format!("match[type]: {t:?} is not a STIX type")));
-            }
-        }
-        for v in &f.spec_versions {
-            if !matches!(v.as_str(), "2.0" | "2.1") {
-                return Err(bad(format!(
-                    "match[spec_version]: {v:?} is not a STIX version"
-                )));
-            }
-        }
-        let mut ids = f.ids.clone();
+        let CheckedFilter {
+            limit,
+            added_after,
+            versions,
+            types,
+            spec_versions,
+            mut ids,
+            next,
+        } = f.check()?;
+
         if let Some(id) = object_id {
             ids = vec![id.to_owned()];
         }
-        let after = f
-            .next
+        let after = next
             .as_deref()
             .map(|t| self.open_token(who, &fmt.format_id, t))
             .transpose()?;
@@ -807,11 +889,11 @@ impl Node {
             collection: fmt.format_id.clone(),
             added_after,
             ids,
-            types: f.types,
-            spec_versions: if f.spec_versions.is_empty() {
+            types,
+            spec_versions: if spec_versions.is_empty() {
                 vec!["2.1".into()]
             } else {
-                f.spec_versions
+                spec_versions
             },
             versions,
             after,
@@ -978,6 +1060,22 @@ mod stream {
     /// Split `{"type": "bundle", "objects": [...]}` read from `reader`, sending batches of
     /// `batch` object texts; an error is sent as the last message.
     pub(super) fn split_bundle<R: Read>(reader: R, batch: usize, tx: &Batches) {
+        let mut sink = |objects: Vec<String>| {
+            tx.blocking_send(Ok(objects))
+                .map_err(|_| "the import stopped".to_owned())
+        };
+        if let Err(e) = split_into(reader, batch, &mut sink) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    }
+
+    /// Split a bundle read from `reader`, handing batches of `batch` object texts to `sink`
+    /// on the calling thread.
+    pub(super) fn split_into<R: Read>(
+        reader: R,
+        batch: usize,
+        sink: &mut dyn FnMut(Vec<String>) -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut s = Scanner {
             reader,
             buf: Vec::new(),
@@ -985,9 +1083,8 @@ mod stream {
             offset: 0,
             eof: false,
         };
-        if let Err(e) = s.bundle(batch, tx) {
-            let _ = tx.blocking_send(Err(format!("not a STIX bundle: {e}")));
-        }
+        s.bundle(batch, sink)
+            .map_err(|e| format!("not a STIX bundle: {e}"))
     }
 
     struct Scanner<R> {
@@ -1121,9 +1218,16 @@ mod stream {
             }
         }
 
-        fn bundle(&mut self, batch: usize, tx: &Batches) -> Result<(), String> {
+        /// The envelope around the objects is small: each of its keys and values is checked
+        /// as JSON here, so a bundle is accepted only if the whole text is JSON.
+        fn bundle(
+            &mut self,
+            batch: usize,
+            sink: &mut dyn FnMut(Vec<String>) -> Result<(), String>,
+        ) -> Result<(), String> {
             self.expect(b'{')?;
             let mut is_bundle = false;
+            let mut has_objects = false;
             let mut first = true;
             loop {
                 match self.skip_ws()? {
@@ -1137,10 +1241,17 @@ mod stream {
                 }
                 first = false;
                 let key = self.value()?;
+                let key: String = serde_json::from_slice(&key)
+                    .map_err(|e| self.fail(&format!("a key that is not a JSON string ({e})")))?;
                 self.expect(b':')?;
-                match key.as_slice() {
-                    b"\"objects\"" => self.objects(batch, tx)?,
-                    b"\"type\"" => {
+                match key.as_str() {
+                    "objects" if has_objects => return Err(self.fail("a second \"objects\"")),
+                    "objects" => {
+                        has_objects = true;
+                        self.objects(batch, sink)?
+                    }
+                    "type" if is_bundle => return Err(self.fail("a second \"type\"")),
+                    "type" => {
                         let t = self.value()?;
                         if t != b"\"bundle\"" {
                             return Err(format!(
@@ -1151,7 +1262,17 @@ mod stream {
                         is_bundle = true;
                     }
                     _ => {
-                        self.value()?;
+                        let v = self.value()?;
+                        // From a str: skipping a string from bytes does not check its UTF-8.
+                        std::str::from_utf8(&v)
+                            .map_err(|e| e.to_string())
+                            .and_then(|v| {
+                                serde_json::from_str::<serde::de::IgnoredAny>(v)
+                                    .map_err(|e| e.to_string())
+                            })
+                            .map_err(|e| {
+                                self.fail(&format!("the value of {key:?} is not JSON ({e})"))
+                            })?;
                     }
                 }
             }
@@ -1164,7 +1285,11 @@ mod stream {
             Ok(())
         }
 
-        fn objects(&mut self, batch: usize, tx: &Batches) -> Result<(), String> {
+        fn objects(
+            &mut self,
+            batch: usize,
+            sink: &mut dyn FnMut(Vec<String>) -> Result<(), String>,
+        ) -> Result<(), String> {
             self.expect(b'[')?;
             let mut buf = Vec::with_capacity(batch);
             if self.skip_ws()? == Some(b']') {
@@ -1177,8 +1302,7 @@ mod stream {
                 buf.push(text);
                 if buf.len() == batch {
                     let full = std::mem::replace(&mut buf, Vec::with_capacity(batch));
-                    tx.blocking_send(Ok(full))
-                        .map_err(|_| "the import stopped".to_owned())?;
+                    sink(full)?;
                 }
                 self.skip_ws()?;
                 match self.next()? {
@@ -1188,8 +1312,7 @@ mod stream {
                 }
             }
             if !buf.is_empty() {
-                tx.blocking_send(Ok(buf))
-                    .map_err(|_| "the import stopped".to_owned())?;
+                sink(buf)?;
             }
             Ok(())
         }
@@ -1317,6 +1440,29 @@ mod stream {
             check(r#"{"type":"bundle","objects":[]} x"#, Err("trailing"));
             check(r#"[{"type":"bundle"}]"#, Err("expected '{'"));
             check("", Err("end of file"));
+            // Found by the stix_bundle fuzz target: the envelope's own values were skipped
+            // unchecked, so text that is not JSON was accepted as a bundle.
+            check(
+                "{\"type\":\"bundle\",\"id\":\"bundle--\u{0}\",\"objects\":[]}",
+                Err("value of \"id\" is not JSON"),
+            );
+            check(
+                r#"{"type":"bundle","id":tru,"objects":[]}"#,
+                Err("value of \"id\" is not JSON"),
+            );
+            check(r#"{type:"bundle","objects":[]}"#, Err("not a JSON string"));
+            // Found by the fuzzer too: invalid UTF-8 inside an envelope string.
+            let e = split_into(
+                &b"{\"type\":\"bundle\",\"id\":\"b\xcb\",\"objects\":[]}"[..],
+                2,
+                &mut |_| Ok(()),
+            );
+            assert!(e.is_err_and(|e| e.contains("value of \"id\" is not JSON")));
+            // Two "objects" arrays: a JSON reader would keep only the last; refuse instead.
+            check(
+                r#"{"type":"bundle","objects":[{"a":1}],"objects":[]}"#,
+                Err("a second \"objects\""),
+            );
         }
     }
 }
