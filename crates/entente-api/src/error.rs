@@ -51,7 +51,9 @@ codes! {
     InvalidTaxiiRequest = "invalid_taxii_request",
     InvalidReleasabilityMarking = "invalid_releasability_marking",
     NotAcceptable = "not_acceptable",
-    UnknownVersion = "unknown_version",
+        UnknownVersion = "unknown_version",
+    InsufficientScope = "insufficient_scope",
+    RateLimited = "rate_limited",
     Internal = "internal",
 }
 
@@ -71,6 +73,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -79,19 +83,33 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Headers every error shape carries: `Retry-After` on a rate limit.
+    pub(crate) fn add_headers(&self, r: &mut Response) {
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-            },
-        };
-        (self.status, Json(body)).into_response()
+        let mut r = (
+            self.status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code,
+                    message: self.message.clone(),
+                },
+            }),
+        )
+            .into_response();
+        self.add_headers(&mut r);
+        r
     }
 }
 
@@ -124,6 +142,11 @@ impl From<NodeError> for ApiError {
             NodeError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
             NodeError::Conflict(_) => (S::CONFLICT, C::Conflict),
             NodeError::UnknownVersion(_) => (S::CONFLICT, C::UnknownVersion),
+            NodeError::RateLimited { retry_after } => {
+                let mut e = ApiError::new(S::TOO_MANY_REQUESTS, C::RateLimited, msg);
+                e.retry_after = Some(*retry_after);
+                return e;
+            }
             NodeError::PeerAuth(p) => match p {
                 PeerAuthError::Missing => (S::UNAUTHORIZED, C::PeerAuthMissing),
                 PeerAuthError::UnknownPeerKey(_) => (S::UNAUTHORIZED, C::UnknownPeerKey),

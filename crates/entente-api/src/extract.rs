@@ -6,9 +6,10 @@ use crate::error::{ApiError, ErrorCode};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use entente_domain::PartnerCode;
 use entente_node::auth::Principal;
+use entente_node::auth::TokenKind;
 use entente_node::fed::{self, SignedRequest};
 use serde::de::DeserializeOwned;
 
@@ -124,8 +125,23 @@ impl FromRequestParts<AppState> for Auth {
                     "a bearer token is required",
                 )
             })?;
-        Ok(Auth(state.node.authenticate(token).await?))
+        let (p, kind) = state.node.authenticate_token(token).await?;
+        require_scope(kind, &parts.method)?;
+        Ok(Auth(p))
     }
+}
+
+/// A read-only token may read (GET, HEAD) and nothing else, whatever the route. Checked here,
+/// once for every authenticated route, so no handler can forget it.
+pub fn require_scope(kind: TokenKind, method: &Method) -> Result<(), ApiError> {
+    if kind.read_only() && !matches!(*method, Method::GET | Method::HEAD) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InsufficientScope,
+            "this token may only read (GET); create a read-write token to change anything",
+        ));
+    }
+    Ok(())
 }
 
 /// A federation request whose signature verified: the calling partner and the raw body.

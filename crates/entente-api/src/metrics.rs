@@ -81,6 +81,12 @@ pub async fn metrics(
             "entente_sync_rejected_total{{reason=\"{reason}\"}} {n}\n"
         ));
     }
+    out.push_str("# HELP entente_rate_limited_total Requests refused by a rate limit, by limit (user, peer, login).\n# TYPE entente_rate_limited_total counter\n");
+    for (limit, n) in c.rate_limited() {
+        out.push_str(&format!(
+            "entente_rate_limited_total{{limit=\"{limit}\"}} {n}\n"
+        ));
+    }
     if let Ok(forks) = s.node.forks().await {
         out.push_str(&format!("# HELP entente_forks Fork evidence held.\n# TYPE entente_forks gauge\nentente_forks {}\n", forks.len()));
     }

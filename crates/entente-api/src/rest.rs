@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use entente_domain::Role;
+use entente_node::auth::TokenKind;
 use entente_node::{ItemFilter, ItemRevision, NewFormat, NewItem};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
@@ -499,7 +500,18 @@ async fn create_token(
     Auth(p): Auth,
     ApiJson(r): ApiJson<NewTokenRequest>,
 ) -> R<(StatusCode, Json<TokenResponse>)> {
-    let token = s.node.create_token(&p, &r.label).await?;
+    let kind = match r.scope.as_deref() {
+        None | Some("write") => TokenKind::Api,
+        Some("read") => TokenKind::ApiRead,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+                format!("scope: {other:?} is not \"read\" or \"write\""),
+            ));
+        }
+    };
+    let token = s.node.create_token(&p, &r.label, kind).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {

@@ -74,6 +74,7 @@ impl IntoResponse for TaxiiError {
             "http_status": e.status.as_u16().to_string(),
         });
         let mut r = (e.status, body.to_string()).into_response();
+        e.add_headers(&mut r);
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII));
         if e.status == StatusCode::UNAUTHORIZED {
@@ -131,11 +132,12 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(unauthorized)?;
         let (user, secret) = creds.split_once(':').ok_or_else(unauthorized)?;
-        let p = state
-            .node
-            .authenticate_basic(user, secret)
-            .await
-            .map_err(|_| unauthorized())?;
+        let (p, kind) = match state.node.authenticate_basic(user, secret).await {
+            Ok(ok) => ok,
+            Err(e @ entente_node::NodeError::RateLimited { .. }) => return Err(e.into()),
+            Err(_) => return Err(unauthorized()),
+        };
+        crate::extract::require_scope(kind, &parts.method)?;
         Ok(Caller(p))
     }
 }

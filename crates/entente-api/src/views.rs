@@ -183,6 +183,9 @@ pub struct TokenResponse {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewTokenRequest {
     pub label: String,
+    /// "write" (the default: everything the user's role allows) or "read" (GET and HEAD only).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

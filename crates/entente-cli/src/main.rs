@@ -237,6 +237,9 @@ enum TokenCmd {
         username: String,
         #[arg(long, default_value = "cli")]
         label: String,
+        /// `write` (everything the user's role allows) or `read` (GET requests only).
+        #[arg(long, default_value = "write", value_parser = ["read", "write"])]
+        scope: String,
     },
 }
 
@@ -474,10 +477,16 @@ async fn run(cli: Cli) -> Result<()> {
                     dir,
                     username,
                     label,
+                    scope,
                 },
         } => {
             let node = entente_server::open(&dir.dir).await?;
-            println!("{}", node.create_token_for(&username, &label).await?);
+            let kind = if scope == "read" {
+                entente_node::auth::TokenKind::ApiRead
+            } else {
+                entente_node::auth::TokenKind::Api
+            };
+            println!("{}", node.create_token_for(&username, &label, kind).await?);
         }
         Cmd::Reindex { dir } => {
             let cfg = entente_server::ServerConfig::load(&dir.dir)?;

@@ -7,6 +7,8 @@ pub mod analytics;
 pub mod coord;
 pub mod format;
 pub mod item;
+pub mod json;
+
 pub mod misp;
 pub mod partner;
 pub mod payload;

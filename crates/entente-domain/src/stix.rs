@@ -45,6 +45,16 @@ pub struct StixError {
     pub reason: String,
 }
 
+fn too_deep() -> StixError {
+    err(
+        None,
+        format!(
+            "nested deeper than {} levels",
+            crate::json::MAX_OBJECT_DEPTH
+        ),
+    )
+}
+
 fn err(id: Option<&str>, reason: impl Into<String>) -> StixError {
     StixError {
         id: id.map(str::to_owned),
@@ -108,6 +118,11 @@ struct Head<'a> {
 /// [`validate`] straight from JSON text, without building a JSON tree: the fast path for bulk
 /// ingest. Gives the same answers as `validate` on the parsed value.
 pub fn validate_str(text: &str) -> Result<StixMeta, StixError> {
+    // Skipping unknown properties does not recurse, so depth is checked here as `validate`
+    // checks it on the tree.
+    if crate::json::depth(text.as_bytes()) > crate::json::MAX_OBJECT_DEPTH {
+        return Err(too_deep());
+    }
     let Ok(h) = serde_json::from_str::<Head<'_>>(text) else {
         // Not an object, not JSON, or a property of the wrong JSON type: let the tree-based
         // check say what is wrong.
@@ -129,6 +144,9 @@ pub fn validate_str(text: &str) -> Result<StixMeta, StixError> {
 
 /// Check the common properties of a STIX 2.1 object.
 pub fn validate(v: &Value) -> Result<StixMeta, StixError> {
+    if crate::json::value_depth(v) > crate::json::MAX_OBJECT_DEPTH {
+        return Err(too_deep());
+    }
     let o = v
         .as_object()
         .ok_or_else(|| err(None, "not a JSON object"))?;

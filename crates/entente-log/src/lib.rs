@@ -289,6 +289,7 @@ pub fn sign_entry(
         seq: header.seq,
         reason: e.to_string(),
     })?;
+    check_depth(header.seq, raw.get())?;
     let body = serde_json::to_string(&BodyOut {
         header: &header,
         payload: raw,
@@ -315,10 +316,24 @@ pub fn parse_entry(e: &SignedEntry) -> Result<ParsedEntry, LogError> {
     parse_owned(e.clone())
 }
 
+/// A payload nested deeper than any tree parser would read is refused when signing and when
+/// receiving alike (holding it as raw text would not notice).
+fn check_depth(seq: u64, payload: &str) -> Result<(), LogError> {
+    use entente_domain::json::{MAX_PAYLOAD_DEPTH, depth};
+    if depth(payload.as_bytes()) > MAX_PAYLOAD_DEPTH {
+        return Err(LogError::Malformed {
+            seq,
+            reason: format!("payload nested deeper than {MAX_PAYLOAD_DEPTH} levels"),
+        });
+    }
+    Ok(())
+}
+
 /// Like [`parse_entry`], taking the entry by value so its body is not copied.
 pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
     let bad = |reason: String| LogError::Malformed { seq: 0, reason };
     let b: BodyIn<'_> = serde_json::from_str(&e.body).map_err(|err| bad(err.to_string()))?;
+    check_depth(b.seq, b.payload.get())?;
     let mut sig = [0u8; 64];
     if e.sig.len() != 128 || hex::decode_to_slice(&e.sig, &mut sig).is_err() {
         return Err(LogError::Malformed {

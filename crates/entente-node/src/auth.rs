@@ -6,6 +6,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use entente_domain::policy::Viewer;
 use entente_domain::{PartnerCode, Role};
+pub use entente_store::TokenKind;
 use sha2::{Digest, Sha256};
 
 /// Who is calling the API.

@@ -16,6 +16,28 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     /// How long a password-login session token lives.
     pub session_ttl: Duration,
+    pub rate_limits: RateLimits,
+}
+
+/// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per user, over all their tokens and sessions (REST, TAXII, UI).
+    pub user_per_minute: u32,
+    /// Per peer, over its signed federation requests.
+    pub peer_per_minute: u32,
+    /// Password logins per user name (guessing a password costs this many per minute).
+    pub login_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            user_per_minute: 1200,
+            peer_per_minute: 6000,
+            login_per_minute: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +79,7 @@ impl NodeConfig {
             sync: SyncConfig::default(),
             max_body_bytes: 1024 * 1024,
             session_ttl: Duration::from_secs(12 * 3600),
+            rate_limits: RateLimits::default(),
         }
     }
 }

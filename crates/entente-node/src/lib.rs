@@ -14,6 +14,8 @@ pub mod error;
 pub mod fed;
 mod node;
 pub mod provenance;
+pub mod ratelimit;
+
 pub mod search;
 pub mod statements;
 pub mod sync;

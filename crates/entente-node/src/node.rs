@@ -69,6 +69,9 @@ pub struct Node {
     pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
     pub(crate) wake_rx: std::sync::Mutex<Option<mpsc::Receiver<PartnerCode>>>,
     pub(crate) metrics: crate::sync::SyncCounters,
+    /// Rate limits per user, per peer and per login name (`RateLimits` in the config).
+    limits: [(&'static str, crate::ratelimit::RateLimiter); 3],
+
     /// An argon2id hash checked when a login names an unknown user, so timing does not tell.
     dummy_hash: String,
     /// The last `date_added` handed out, in microseconds since the epoch.
@@ -76,7 +79,7 @@ pub struct Node {
     /// Key for MACs on paging tokens, derived from the node key.
     pub(crate) paging_secret: [u8; 32],
     /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
-    pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (Principal, std::time::Instant)>>,
+    pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (BasicAuth, std::time::Instant)>>,
     /// Network views by (user, topic, since, until), with the entries held when computed.
     #[allow(clippy::type_complexity)]
     pub(crate) network_cache: std::sync::Mutex<
@@ -88,6 +91,9 @@ pub struct Node {
     /// The full-text index, when one is attached (`attach_search`).
     pub(crate) search: std::sync::OnceLock<Arc<crate::search::Search>>,
 }
+
+/// Who a verified HTTP Basic credential is, and with what kind of secret.
+pub(crate) type BasicAuth = (Principal, TokenKind);
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,6 +180,15 @@ impl Node {
         let (appended_tx, appended_rx) = mpsc::channel(4096);
         let (wake_tx, wake_rx) = mpsc::channel(1024);
         let key_seed = key.seed_hex();
+        let limits = {
+            use crate::ratelimit::RateLimiter as L;
+            let r = cfg.rate_limits;
+            [
+                ("user", L::new(r.user_per_minute)),
+                ("peer", L::new(r.peer_per_minute)),
+                ("login", L::new(r.login_per_minute)),
+            ]
+        };
         let node = Node {
             cfg,
             key,
@@ -190,6 +205,8 @@ impl Node {
             wake_tx,
             wake_rx: std::sync::Mutex::new(Some(wake_rx)),
             metrics: Default::default(),
+            limits,
+
             dummy_hash: auth::hash_password(&auth::random_hex(16)?)?,
             last_added: std::sync::Mutex::new(0),
             paging_secret: {
@@ -386,11 +403,32 @@ impl Node {
     }
 
     /// Password login: returns a session token and its expiry.
+    /// Charge one request to `key` under the limit `what` ("user", "peer" or "login").
+    pub(crate) fn charge(&self, what: &'static str, key: &str) -> Result<(), NodeError> {
+        let Some((_, limiter)) = self.limits.iter().find(|(w, _)| *w == what) else {
+            return Ok(());
+        };
+        limiter
+            .take(key, std::time::Instant::now())
+            .map_err(|retry_after| {
+                *self
+                    .metrics
+                    .rate_limited
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(what)
+                    .or_default() += 1;
+                NodeError::RateLimited { retry_after }
+            })
+    }
+
     pub async fn login(
         &self,
         username: &str,
         password: &str,
     ) -> Result<(String, String), NodeError> {
+        // Before the password is checked, so guessing is limited whether or not it succeeds.
+        self.charge("login", username)?;
         let user = self.store.user(username).await?;
         // Verify against a dummy hash when the user is unknown so timing does not tell.
         let ok = match &user {
@@ -425,12 +463,26 @@ impl Node {
         Ok((secret, expires))
     }
 
-    pub async fn create_token(&self, who: &Principal, label: &str) -> Result<String, NodeError> {
+    /// Create a long-lived API token for the caller: `TokenKind::Api` (everything the user's
+    /// role allows) or `TokenKind::ApiRead` (reading only). Sessions come from login only.
+    pub async fn create_token(
+        &self,
+        who: &Principal,
+        label: &str,
+        kind: TokenKind,
+    ) -> Result<String, NodeError> {
         let label = label.trim();
         if label.is_empty() || label.len() > 100 {
             return Err(
                 entente_domain::DomainError::invalid("label", "1 to 100 characters").into(),
             );
+        }
+        if kind == TokenKind::Session {
+            return Err(entente_domain::DomainError::invalid(
+                "scope",
+                "an API token is \"read\" or \"write\"",
+            )
+            .into());
         }
         let secret = auth::new_token_secret()?;
         self.store
@@ -438,12 +490,17 @@ impl Node {
                 token_hash: auth::token_hash(&secret),
                 username: who.username.clone(),
                 label: label.to_owned(),
-                kind: TokenKind::Api,
+                kind,
                 created_at: self.now(),
                 expires_at: None,
             })
             .await?;
-        self.audit(&who.user_id(), "token_create", label).await;
+        self.audit(
+            &who.user_id(),
+            "token_create",
+            &format!("{label} ({})", kind.as_str()),
+        )
+        .await;
         Ok(secret)
     }
 
@@ -456,13 +513,18 @@ impl Node {
         Ok(())
     }
 
-    pub async fn create_token_for(&self, username: &str, label: &str) -> Result<String, NodeError> {
+    pub async fn create_token_for(
+        &self,
+        username: &str,
+        label: &str,
+        kind: TokenKind,
+    ) -> Result<String, NodeError> {
         let user = self
             .store
             .user(username)
             .await?
             .ok_or(NodeError::NotFound("user"))?;
-        self.create_token(&self.principal(&user), label).await
+        self.create_token(&self.principal(&user), label, kind).await
     }
 
     /// A short-lived session token for a local user, for operator commands run on the node
@@ -500,6 +562,25 @@ impl Node {
     }
 
     pub async fn authenticate(&self, secret: &str) -> Result<Principal, NodeError> {
+        Ok(self.authenticate_token(secret).await?.0)
+    }
+
+    /// [`Node::authenticate`], also saying what kind of token it was: the API lets a
+    /// read-only token read and nothing else; the web UI accepts only session tokens.
+    pub async fn authenticate_token(
+        &self,
+        secret: &str,
+    ) -> Result<(Principal, TokenKind), NodeError> {
+        let (p, kind) = self.authenticate_uncharged(secret).await?;
+        self.charge("user", &p.user_id())?;
+        Ok((p, kind))
+    }
+
+    /// [`Node::authenticate_token`] without charging the user's rate limit.
+    pub(crate) async fn authenticate_uncharged(
+        &self,
+        secret: &str,
+    ) -> Result<(Principal, TokenKind), NodeError> {
         let t = self
             .store
             .token(&auth::token_hash(secret))
@@ -515,7 +596,7 @@ impl Node {
             .user(&t.username)
             .await?
             .ok_or(NodeError::Unauthorized)?;
-        Ok(self.principal(&user))
+        Ok((self.principal(&user), t.kind))
     }
 
     pub async fn users(&self, who: &Principal) -> Result<Vec<UserRecord>, NodeError> {
@@ -1510,6 +1591,8 @@ impl Node {
                 }
             },
         )?;
+        // Charged once the signature verified: nobody can drain a peer's budget for it.
+        self.charge("peer", caller.as_str())?;
         Ok(caller)
     }
 

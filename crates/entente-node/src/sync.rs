@@ -29,6 +29,8 @@ pub struct SyncCounters {
     pub applied: AtomicU64,
     pub duplicates: AtomicU64,
     pub rejected: std::sync::Mutex<BTreeMap<String, u64>>,
+    /// Requests refused by a rate limit, by what was limited: user, peer or login.
+    pub rate_limited: std::sync::Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl SyncCounters {
@@ -39,6 +41,13 @@ impl SyncCounters {
             .unwrap_or_else(|e| e.into_inner())
             .entry(reason.to_owned())
             .or_default() += 1;
+    }
+
+    pub fn rate_limited(&self) -> BTreeMap<&'static str, u64> {
+        self.rate_limited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn rejected(&self) -> BTreeMap<String, u64> {

@@ -8,7 +8,7 @@ use entente_domain::payload::StixDelete;
 use entente_domain::policy::{self, Viewer};
 use entente_domain::stix::{self, StixMeta};
 use entente_domain::{Audience, FormatState, PartnerCode, Payload, Role};
-use entente_store::{StixQuery, StixRow, VersionFilter};
+use entente_store::{StixQuery, StixRow, TokenKind, VersionFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -246,26 +246,31 @@ fn unprocessable(msg: impl Into<String>) -> NodeError {
 }
 
 impl Node {
-    /// HTTP Basic authentication: a user's password or one of their API tokens. Verified
-    /// credentials are remembered for a minute so paging does not pay argon2 per page.
+    /// HTTP Basic authentication: a user's password or one of their API tokens, with the
+    /// token's kind (a password counts as a session). Verified credentials are remembered for
+    /// a minute so paging does not pay argon2 per page.
     pub async fn authenticate_basic(
         &self,
         username: &str,
         secret: &str,
-    ) -> Result<Principal, NodeError> {
+    ) -> Result<(Principal, TokenKind), NodeError> {
         let cache_key = hex::encode(Sha256::digest(format!("{username}\n{secret}")));
         if let Some((p, at)) = self
             .basic_cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&cache_key)
+            .cloned()
             && at.elapsed() < Duration::from_secs(60)
         {
-            return Ok(p.clone());
+            self.charge("user", &p.0.user_id())?;
+            return Ok(p);
         }
-        let principal = match self.authenticate(secret).await {
-            Ok(p) if p.username == username => p,
+        let principal = match self.authenticate_uncharged(secret).await {
+            Ok((p, kind)) if p.username == username => (p, kind),
             _ => {
+                // A password: limited like a login before argon2 runs.
+                self.charge("login", username)?;
                 let user = self
                     .store
                     .user(username)
@@ -274,11 +279,14 @@ impl Node {
                 if !auth::verify_password(secret, &user.password_hash) {
                     return Err(NodeError::Unauthorized);
                 }
-                Principal {
-                    username: user.username,
-                    role: user.role,
-                    partner: self.partner().clone(),
-                }
+                (
+                    Principal {
+                        username: user.username,
+                        role: user.role,
+                        partner: self.partner().clone(),
+                    },
+                    TokenKind::Session,
+                )
             }
         };
         let mut cache = self.basic_cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,6 +294,8 @@ impl Node {
             cache.clear();
         }
         cache.insert(cache_key, (principal.clone(), Instant::now()));
+        drop(cache);
+        self.charge("user", &principal.0.user_id())?;
         Ok(principal)
     }
 

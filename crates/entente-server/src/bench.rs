@@ -5,6 +5,7 @@ use crate::{ServerConfig, init, open};
 use anyhow::{Context, Result, bail};
 use entente_domain::payload::ItemPublish;
 use entente_domain::{Audience, ItemKind, PartnerCode, Payload, Tlp};
+use entente_node::auth::TokenKind;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -98,6 +99,8 @@ pub async fn sync(
             f.sync.interval_secs = 3600;
             f.sync.on_start = false;
             f.sync.page_size = 5000;
+            // A capacity measurement: the per-peer rate limit would measure itself.
+            f.limits.peer_requests_per_minute = 0;
         })?;
     }
     let token;
@@ -119,7 +122,7 @@ pub async fn sync(
             &crate::generate_password()?,
         )
         .await?;
-        token = b.create_token_for("bench", "bench").await?;
+        token = b.create_token_for("bench", "bench", TokenKind::Api).await?;
 
         // Seed the sender: item publications in one log released to {EU, JPN}.
         let t0 = Instant::now();
@@ -1089,6 +1092,8 @@ pub async fn load(
             f.database.url = url.to_owned();
         }
         f.sync.on_start = false;
+        // The clients share one user: its rate limit would cap the load at 20 requests/s.
+        f.limits.user_requests_per_minute = 0;
     })?;
     let (token, format_id, item_ids) = {
         let node = open(&dir).await?;
@@ -1119,7 +1124,8 @@ pub async fn load(
             ids.push(it.item_id);
         }
         (
-            node.create_token_for("loader", "load").await?,
+            node.create_token_for("loader", "load", TokenKind::Api)
+                .await?,
             f.format_id,
             ids,
         )
@@ -1340,6 +1346,8 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
             f.sync.on_start = false;
             f.sync.interval_secs = 3600;
             f.sync.page_size = 50;
+            // Four writers of one user post as fast as they can; no limit may refuse them.
+            f.limits.user_requests_per_minute = 0;
         })?;
     }
     let (token, format_id) = {
@@ -1358,7 +1366,11 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
             .await?;
         let who = a.principal_for("writer").await?;
         let f = eu_jpn_format(&a, &who, "Crash").await?;
-        (a.create_token_for("writer", "crash").await?, f.format_id)
+        (
+            a.create_token_for("writer", "crash", TokenKind::Api)
+                .await?,
+            f.format_id,
+        )
     };
     // Each import kill imports objects not held yet, 20 batches of 1,000.
     const IMPORT: u64 = 20_000;

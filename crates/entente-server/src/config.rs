@@ -66,6 +66,27 @@ pub struct LimitsFile {
     /// Seconds a client may take to send a request's headers before its connection is closed.
     #[serde(default = "default_header_read_timeout_secs")]
     pub header_read_timeout_secs: u64,
+    /// Requests per minute per user over all their tokens and sessions (0: no limit).
+    #[serde(default = "default_user_rpm")]
+    pub user_requests_per_minute: u32,
+    /// Signed federation requests per minute per peer (0: no limit).
+    #[serde(default = "default_peer_rpm")]
+    pub peer_requests_per_minute: u32,
+    /// Password sign-ins per minute per user name (0: no limit).
+    #[serde(default = "default_login_rpm")]
+    pub logins_per_minute: u32,
+}
+
+fn default_user_rpm() -> u32 {
+    entente_node::config::RateLimits::default().user_per_minute
+}
+
+fn default_peer_rpm() -> u32 {
+    entente_node::config::RateLimits::default().peer_per_minute
+}
+
+fn default_login_rpm() -> u32 {
+    entente_node::config::RateLimits::default().login_per_minute
 }
 
 fn default_header_read_timeout_secs() -> u64 {
@@ -77,6 +98,9 @@ impl Default for LimitsFile {
         LimitsFile {
             max_body_bytes: 1024 * 1024,
             header_read_timeout_secs: default_header_read_timeout_secs(),
+            user_requests_per_minute: default_user_rpm(),
+            peer_requests_per_minute: default_peer_rpm(),
+            logins_per_minute: default_login_rpm(),
         }
     }
 }
@@ -147,6 +171,10 @@ impl ServerConfig {
                 v.parse()
                     .map_err(|_| anyhow!("{k}: {what} must be a whole number, not {v:?}"))
             };
+            let num32 = |what: &str| -> Result<u32> {
+                u32::try_from(num(what)?)
+                    .map_err(|_| anyhow!("{k}: {what} must be at most {}", u32::MAX))
+            };
             match key {
                 // Read by the command line itself, not configuration.
                 "DIR" | "PASSWORD" => {}
@@ -163,8 +191,17 @@ impl ServerConfig {
                 "LIMITS_MAX_BODY_BYTES" => {
                     file.limits.max_body_bytes = num("limits.max_body_bytes")? as usize
                 }
+                "LIMITS_USER_REQUESTS_PER_MINUTE" => {
+                    file.limits.user_requests_per_minute = num32("limits.user_requests_per_minute")?
+                }
+                "LIMITS_PEER_REQUESTS_PER_MINUTE" => {
+                    file.limits.peer_requests_per_minute = num32("limits.peer_requests_per_minute")?
+                }
+                "LIMITS_LOGINS_PER_MINUTE" => {
+                    file.limits.logins_per_minute = num32("limits.logins_per_minute")?
+                }
                 _ => bail!(
-                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS)"
+                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS, ENTENTE_LIMITS_USER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_PEER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_LOGINS_PER_MINUTE)"
                 ),
             }
         }
@@ -219,6 +256,11 @@ impl ServerConfig {
         node.sync.page_size = f.sync.page_size;
         node.sync.on_start = f.sync.on_start;
         node.max_body_bytes = f.limits.max_body_bytes;
+        node.rate_limits = entente_node::config::RateLimits {
+            user_per_minute: f.limits.user_requests_per_minute,
+            peer_per_minute: f.limits.peer_requests_per_minute,
+            login_per_minute: f.limits.logins_per_minute,
+        };
         Ok(ServerConfig {
             node,
             listen,

@@ -4,6 +4,7 @@
 use crate::{ServerConfig, bind, generate_password, init, open_with, serve};
 use anyhow::{Context, Result};
 use entente_node::auth::Principal;
+use entente_node::auth::TokenKind;
 use entente_node::sync::BackgroundHandle;
 use entente_node::{NewFormat, NewItem, Node};
 use serde::{Deserialize, Serialize};
@@ -91,7 +92,7 @@ pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
             let password = generate_password()?;
             n.add_user("admin", entente_domain::Role::Admin, &password)
                 .await?;
-            let token = n.create_token_for("admin", "demo").await?;
+            let token = n.create_token_for("admin", "demo", TokenKind::Api).await?;
             file.nodes.push(DemoNode {
                 partner: n.partner().to_string(),
                 url: n.config().public_url.clone(),

@@ -1269,10 +1269,7 @@ impl Store for SqliteStore {
             .bind(&t.token_hash)
             .bind(&t.username)
             .bind(&t.label)
-            .bind(match t.kind {
-                TokenKind::Api => "api",
-                TokenKind::Session => "session",
-            })
+            .bind(t.kind.as_str())
             .bind(&t.created_at)
             .bind(t.expires_at.as_deref())
             .execute(&self.pool)
@@ -1302,11 +1299,7 @@ impl Store for SqliteStore {
                 token_hash: r.get("token_hash"),
                 username: r.get("username"),
                 label: r.get("label"),
-                kind: if kind == "session" {
-                    TokenKind::Session
-                } else {
-                    TokenKind::Api
-                },
+                kind: codec::token_kind(&kind)?,
                 created_at: r.get("created_at"),
                 expires_at: r.get("expires_at"),
             })

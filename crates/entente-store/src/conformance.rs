@@ -752,5 +752,18 @@ async fn users_and_tokens(store: &dyn Store) {
     store.delete_token(&"11".repeat(32)).await.unwrap();
     store.delete_token(&t.token_hash).await.unwrap();
     assert_eq!(store.token(&t.token_hash).await.unwrap(), None);
+    // Every kind round-trips (a read-only token must never come back as a full one).
+    for (i, kind) in [TokenKind::Api, TokenKind::ApiRead, TokenKind::Session]
+        .into_iter()
+        .enumerate()
+    {
+        let t = TokenRecord {
+            token_hash: format!("{i}").repeat(64),
+            kind,
+            ..t.clone()
+        };
+        store.create_token(&t).await.unwrap();
+        assert_eq!(store.token(&t.token_hash).await.unwrap(), Some(t));
+    }
     assert_eq!(store.users().await.unwrap().len(), 1);
 }

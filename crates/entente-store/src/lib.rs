@@ -30,6 +30,11 @@ pub mod codec {
     pub fn to_json<T: serde::Serialize>(v: &T) -> String {
         serde_json::to_string(v).expect("states serialise")
     }
+
+    /// A stored token kind; an unknown one is corruption, never read as a broader kind.
+    pub fn token_kind(s: &str) -> Result<super::TokenKind> {
+        super::TokenKind::parse(s).ok_or_else(|| corrupt("token kind", s))
+    }
 }
 
 use async_trait::async_trait;
@@ -215,10 +220,34 @@ pub struct UserRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenKind {
-    /// A long-lived API token created by a user.
+    /// A long-lived API token created by a user: everything the user's role allows.
     Api,
+    /// A long-lived API token limited to reading (GET and HEAD requests).
+    #[serde(rename = "api-read")]
+    ApiRead,
     /// A session token issued at password login, with an expiry.
     Session,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Api => "api",
+            TokenKind::ApiRead => "api-read",
+            TokenKind::Session => "session",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        [TokenKind::Api, TokenKind::ApiRead, TokenKind::Session]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+
+    /// Whether requests with this token may only read.
+    pub fn read_only(self) -> bool {
+        self == TokenKind::ApiRead
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

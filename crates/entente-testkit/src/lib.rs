@@ -6,6 +6,7 @@ use anyhow::Result;
 use entente_domain::Role;
 use entente_log::NodeKey;
 use entente_node::auth::Principal;
+use entente_node::auth::TokenKind;
 use entente_node::sync::BackgroundHandle;
 use entente_node::{Node, NodeConfig, SystemClock};
 use entente_store_sqlite::SqliteStore;
@@ -189,6 +190,8 @@ pub struct ClusterOptions {
     pub clock: Option<Arc<dyn entente_node::Clock>>,
     /// Attach a full-text search index (in the node's directory) to every node.
     pub search: bool,
+    /// Off (zeros) by default: tests drive nodes far faster than people do.
+    pub rate_limits: entente_node::config::RateLimits,
 }
 
 impl Default for ClusterOptions {
@@ -198,6 +201,11 @@ impl Default for ClusterOptions {
             interval: Duration::from_secs(3600),
             clock: None,
             search: false,
+            rate_limits: entente_node::config::RateLimits {
+                user_per_minute: 0,
+                peer_per_minute: 0,
+                login_per_minute: 0,
+            },
         }
     }
 }
@@ -224,6 +232,7 @@ impl Cluster {
             cfg.sync.interval = opts.interval;
             cfg.sync.on_start = false;
             cfg.sync.request_timeout = Duration::from_secs(10);
+            cfg.rate_limits = opts.rate_limits;
             let store = SqliteStore::open(&dir.join("entente.db")).await?;
             let clock: Arc<dyn entente_node::Clock> =
                 opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
@@ -233,7 +242,9 @@ impl Cluster {
             }
             node.add_user("admin", Role::Admin, "admin-password-1")
                 .await?;
-            let token = node.create_token_for("admin", "test").await?;
+            let token = node
+                .create_token_for("admin", "test", TokenKind::Api)
+                .await?;
             let mut tn = TestNode {
                 partner: p.to_string(),
                 dir,

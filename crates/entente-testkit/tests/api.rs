@@ -9,7 +9,8 @@ use axum::http::{Request, StatusCode};
 use common::*;
 use entente_api::ErrorCode;
 use entente_domain::Role;
-use entente_testkit::{Cluster, TestNode};
+use entente_node::auth::TokenKind;
+use entente_testkit::{Cluster, ClusterOptions, TestNode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use tower::ServiceExt;
@@ -164,7 +165,10 @@ async fn check_taxii(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_stable_code_and_stores_nothing() {
-    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    // Password sign-ins limited to one a minute per name, so one guess too many is refused.
+    let mut opts = ClusterOptions::default();
+    opts.rate_limits.login_per_minute = 1;
+    let c = Cluster::with(&["EU", "NATO", "JPN"], opts).await.unwrap();
     let (eu, nato) = (c.node("EU"), c.node("NATO"));
     let t = eu.token.clone();
     let trio = format(eu, "trio", &["EU", "NATO", "JPN"]).await;
@@ -193,7 +197,11 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
         .add_user("reader", Role::Reader, "reader-password")
         .await
         .unwrap();
-    let reader = eu.node.create_token_for("reader", "t").await.unwrap();
+    let reader = eu
+        .node
+        .create_token_for("reader", "t", TokenKind::Api)
+        .await
+        .unwrap();
 
     let good = |f: &str| json!({"format_id": f, "kind": "report", "title": "t", "body": "b", "topics": ["fimi"], "tlp": "GREEN", "releasable_to": ["EU"]});
     let with = |k: &str, v: Value| {
@@ -602,6 +610,72 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     post.body = json!({"objects": [marking]}).to_string().into_bytes();
     check_taxii(eu, post, 422, ErrorCode::InvalidReleasabilityMarking, s).await;
 
+    // Hostile nesting: 100,000 levels inside a STIX object (arbitrary JSON) stop at the
+    // parser's recursion limit, with a code. (REST bodies are typed: a bracket where a string
+    // belongs fails at once, and unknown fields are skipped without recursion.)
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut nested = taxii(objects.clone());
+    nested.method = "POST";
+    nested.content_type = Some("application/taxii+json;version=2.1");
+    nested.body = format!(r#"{{"objects":[{deep}]}}"#).into_bytes();
+    check_taxii(eu, nested, 400, ErrorCode::InvalidTaxiiRequest, s).await;
+
+    // Token scopes: a read-only token reads, and is refused anything else on every API.
+    check(
+        eu,
+        call("POST", "/api/v1/tokens", &t).json(json!({"label": "x", "scope": "admin"})),
+        422,
+        ErrorCode::ValidationFailed,
+        s,
+    )
+    .await;
+    let (st, body) = send(
+        eu,
+        call("POST", "/api/v1/tokens", &t).json(json!({"label": "ro", "scope": "read"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let ro = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(eu, call("GET", "/api/v1/formats", &ro)).await.0,
+        StatusCode::OK
+    );
+    check(
+        eu,
+        call("POST", "/api/v1/items", &ro).json(good(&trio.format_id)),
+        403,
+        ErrorCode::InsufficientScope,
+        s,
+    )
+    .await;
+    check(
+        eu,
+        call("POST", "/api/v1/tokens", &ro).json(json!({"label": "escalate"})),
+        403,
+        ErrorCode::InsufficientScope,
+        s,
+    )
+    .await;
+    let ro_basic = format!("Basic {}", base64_encode(&format!("admin:{ro}")));
+    let mut ro_get = taxii(objects.clone());
+    ro_get.headers[0].1 = ro_basic.clone();
+    assert_eq!(send(eu, ro_get).await.0, StatusCode::OK);
+    let mut ro_post = taxii(objects.clone());
+    ro_post.headers[0].1 = ro_basic;
+    ro_post.method = "POST";
+    ro_post.content_type = Some("application/taxii+json;version=2.1");
+    ro_post.body = json!({"objects": []}).to_string().into_bytes();
+    check_taxii(eu, ro_post, 403, ErrorCode::InsufficientScope, s).await;
+
+    // Rate limits: a second password guess within the minute is refused before it is checked.
+    let guess = |pw: &str| {
+        let mut c = taxii(format!("/taxii2/entente/collections/{}/", trio.format_id));
+        c.headers[0].1 = format!("Basic {}", base64_encode(&format!("reader:{pw}")));
+        c
+    };
+    check_taxii(eu, guess("wrong-1"), 401, ErrorCode::Unauthorized, s).await;
+    check_taxii(eu, guess("reader-password"), 429, ErrorCode::RateLimited, s).await;
+
     // Every code the API defines is produced above, except `internal`, which only a broken
     // database or bug can cause.
     let all: BTreeSet<&str> = ErrorCode::ALL
@@ -839,7 +913,11 @@ async fn red_items_are_shown_only_to_their_author_and_named_users() {
         .add_user("kenji", Role::Analyst, "kenji-password")
         .await
         .unwrap();
-    let kenji = jpn.node.create_token_for("kenji", "t").await.unwrap();
+    let kenji = jpn
+        .node
+        .create_token_for("kenji", "t", TokenKind::Api)
+        .await
+        .unwrap();
     let (st, _) = send(
         jpn,
         call("GET", format!("/api/v1/items/{}", red.item_id), &kenji),
@@ -854,5 +932,144 @@ async fn red_items_are_shown_only_to_their_author_and_named_users() {
     assert_eq!(st, 404, "JPN's admin is not named");
     let (_, page) = send(jpn, call("GET", "/api/v1/items", &jpn.token)).await;
     assert!(!page.to_string().contains(&red.item_id));
+    c.stop().await;
+}
+
+/// Floods: one user's and one peer's requests beyond their budget get 429 with Retry-After
+/// (REST and TAXII shapes), are counted in metrics, and other users and peers are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_are_limited_per_user_and_per_peer_and_others_are_served() {
+    let mut opts = ClusterOptions::default();
+    // 60 a minute: a burst of 10, then one a second.
+    opts.rate_limits.user_per_minute = 60;
+    opts.rate_limits.peer_per_minute = 60;
+    let c = Cluster::with(&["EU", "NATO", "JPN"], opts).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    eu.node
+        .add_user("bob", Role::Analyst, "bob-password-1")
+        .await
+        .unwrap();
+    let bob = eu
+        .node
+        .create_token_for("bob", "t", TokenKind::Api)
+        .await
+        .unwrap();
+
+    // The user flood: the first ten pass, then 429 until the bucket refills.
+    let mut statuses = vec![];
+    for _ in 0..25 {
+        statuses.push(send(eu, call("GET", "/api/v1/formats", &eu.token)).await.0);
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!((10..=12).contains(&ok), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    let resp = entente_api::router(eu.node.clone())
+        .oneshot(
+            Request::get("/api/v1/formats")
+                .header("authorization", format!("Bearer {}", eu.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    // The same user over TAXII shares the budget, in the TAXII error shape.
+    let mut t = call("GET", "/taxii2/entente/collections/", "").no_token();
+    t.headers = vec![
+        (
+            "authorization",
+            format!("Basic {}", base64_encode(&format!("admin:{}", eu.token))),
+        ),
+        ("accept", "application/taxii+json;version=2.1".into()),
+    ];
+    let (st, body) = send(eu, t).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error_code"], "rate_limited", "{body}");
+    // Another user is served.
+    assert_eq!(
+        send(eu, call("GET", "/api/v1/formats", &bob)).await.0,
+        StatusCode::OK
+    );
+
+    // The peer flood: JPN's signed requests beyond its budget are refused; NATO is served.
+    let logs = "/fed/v1/logs";
+    let mut peer_statuses = vec![];
+    for _ in 0..25 {
+        let mut r = call("GET", logs, "").no_token();
+        r.headers = signed(&jpn.key_seed, "JPN", "EU", logs, time_now());
+        peer_statuses.push(send(eu, r).await.0);
+    }
+    let ok = peer_statuses
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    assert!((10..=12).contains(&ok), "{peer_statuses:?}");
+    assert_eq!(peer_statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    // A forged request in JPN's name does not spend JPN's budget (it is refused first).
+    let mut forged = call("GET", logs, "").no_token();
+    forged.headers = signed(&nato.key_seed, "JPN", "EU", logs, time_now());
+    assert_eq!(send(eu, forged).await.0, StatusCode::UNAUTHORIZED);
+    let mut r = call("GET", logs, "").no_token();
+    r.headers = signed(&nato.key_seed, "NATO", "EU", logs, time_now());
+    assert_eq!(send(eu, r).await.0, StatusCode::OK);
+    // And NATO still syncs from EU.
+    let f = format(eu, "after the flood", &["EU", "NATO"]).await;
+    let rep = nato
+        .node
+        .sync_peer(&entente_domain::partner::code("EU"))
+        .await;
+    assert_eq!(rep.error, None, "{rep:?}");
+    assert!(
+        nato.node
+            .store()
+            .format(&f.format_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Counted: in the node's counters and on /metrics (read by a second admin).
+    let limited = eu.node.sync_counters().rate_limited();
+    assert!(
+        limited["user"] >= 14 && limited["peer"] >= 13,
+        "{limited:?}"
+    );
+    eu.node
+        .add_user("ops", Role::Admin, "ops-password-1")
+        .await
+        .unwrap();
+    let ops = eu
+        .node
+        .create_token_for("ops", "t", TokenKind::Api)
+        .await
+        .unwrap();
+    let resp = entente_api::router(eu.node.clone())
+        .oneshot(
+            Request::get("/metrics")
+                .header("authorization", format!("Bearer {ops}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for limit in ["user", "peer"] {
+        assert!(
+            text.contains(&format!("entente_rate_limited_total{{limit=\"{limit}\"}}")),
+            "{text}"
+        );
+    }
     c.stop().await;
 }

@@ -839,3 +839,88 @@ async fn oversize_and_garbage_answers_from_a_peer_are_refused() {
     );
     c.stop().await;
 }
+
+/// Deeply nested JSON from a peer — inside a validly signed entry, or as the whole answer —
+/// is refused with a reason and counted; nothing is applied and the node goes on syncing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_payloads_from_a_peer_are_refused() {
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
+    let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
+    let desc = LogDescriptor::new(code("EU"), aud.clone());
+    // 100,000 levels: well under the body limit. Held as raw text, such a payload would pass
+    // every parser (serde_json skips raw values without recursing) and break later readers.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    // sign_entry itself refuses such a payload, so the hostile body is built by hand and
+    // signed with the origin's real key: only the receiver's check stands in its way.
+    let body = format!(
+        r#"{{"v":2,"log":"{}","origin":"EU","audience":["EU","JPN"],"seq":1,"prev":"{}","ts":"2026-11-27T00:00:00.000Z","kind":"test.note","payload":{deep}}}"#,
+        desc.log_id,
+        "0".repeat(64)
+    );
+    assert!(
+        sign_entry(
+            &eu_key,
+            &code("EU"),
+            &aud,
+            LogHead::EMPTY,
+            "2026-11-27T00:00:00.000Z",
+            "test.note",
+            &deep
+        )
+        .is_err()
+    );
+    let sig = eu_key.sign(&entente_log::body_digest(body.as_bytes()));
+    let hostile = SignedEntry {
+        body,
+        sig: hex::encode(sig),
+    };
+    let o = jpn
+        .node
+        .apply_page(&code("EU"), &desc, vec![hostile])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&o, PageOutcome::Rejected { reason, .. } if reason.contains("nested deeper than 128")),
+        "{o:?}"
+    );
+    assert!(
+        jpn.node
+            .sync_counters()
+            .rejected()
+            .contains_key("malformed")
+    );
+    assert_eq!(jpn.node.store().log(&desc.log_id).await.unwrap(), None);
+
+    // A whole answer nested the same way, from a peer's logs endpoint.
+    use axum::routing::get;
+    let deep_answer = format!(r#"{{"partner":"KOR","logs":{deep}}}"#);
+    let app = axum::Router::new().route("/fed/v1/logs", get(move || async move { deep_answer }));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let key = NodeKey::generate().unwrap().public().to_hex();
+    jpn.node.add_peer("KOR", Some(&url), &key).await.unwrap();
+    let r = jpn.node.sync_peer(&code("KOR")).await;
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("bad response")),
+        "{r:?}"
+    );
+
+    // Still serving and syncing with the honest peer.
+    let f = format(eu, "F", &["EU", "JPN"]).await;
+    let r = jpn.node.sync_peer(&code("EU")).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(
+        jpn.node
+            .store()
+            .format(&f.format_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    c.stop().await;
+}

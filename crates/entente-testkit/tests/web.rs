@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use entente_domain::Role;
+use entente_node::auth::TokenKind;
 use entente_node::clock::ManualClock;
 use entente_testkit::{Cluster, ClusterOptions, TestNode};
 use reqwest::StatusCode;
@@ -765,6 +766,17 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(other.get("/ui/").await.0.is_success());
+    // An API token set as the session cookie by hand signs nobody in: the UI takes sessions.
+    for kind in [TokenKind::Api, TokenKind::ApiRead] {
+        let t = n.node.create_token_for("admin", "t", kind).await.unwrap();
+        let r = bad
+            .get(format!("{}/ui/", eu.base))
+            .header("cookie", format!("entente_session={t}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{kind:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entente_node::Node;
 use entente_node::NodeError;
-use entente_node::auth::Principal;
+use entente_node::auth::{Principal, TokenKind};
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -142,7 +142,19 @@ impl Session {
     pub async fn load(s: &WebState, headers: &HeaderMap) -> Result<Session, Response> {
         let to_login = || Redirect::to("/ui/login").into_response();
         let secret = cookie(headers, SESSION_COOKIE).ok_or_else(to_login)?;
-        let who = s.node.authenticate(&secret).await.map_err(|_| to_login())?;
+        // Only a login session signs the UI in: an API token (read-only ones included) set
+        // as the cookie by hand must not carry the UI's forms.
+        let who = match s.node.authenticate_token(&secret).await {
+            Ok((who, TokenKind::Session)) => who,
+            Err(e @ NodeError::RateLimited { .. }) => {
+                let ctx = Ctx {
+                    partner: s.node.partner().to_string(),
+                    ..Default::default()
+                };
+                return Err(pages::fail(&ctx, e));
+            }
+            _ => return Err(to_login()),
+        };
         Ok(Session {
             ctx: Ctx {
                 partner: s.node.partner().to_string(),

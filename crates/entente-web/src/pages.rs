@@ -18,6 +18,7 @@ use entente_domain::statement::{Stance, StatementStatus};
 use entente_domain::{FormatState, ItemKind, ItemState, Role, Tlp};
 use entente_node::NodeError;
 use entente_node::alerts::AlertView;
+use entente_node::auth::TokenKind;
 use entente_node::statements::StatementView;
 use std::collections::BTreeMap;
 
@@ -95,11 +96,12 @@ pub struct ErrorPage {
 }
 
 /// A node error on a page load: not found stays not found (nothing hints at hidden entries).
-fn fail(ctx: &Ctx, e: NodeError) -> Response {
+pub(crate) fn fail(ctx: &Ctx, e: NodeError) -> Response {
     let (status, title) = match &e {
         NodeError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
         NodeError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
         NodeError::Unauthorized => (StatusCode::UNAUTHORIZED, "Sign in again"),
+        NodeError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
         NodeError::Internal(_) | NodeError::Store(_) => {
             tracing::error!(error = %e, "UI page failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong")
@@ -324,6 +326,14 @@ async fn login(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Response
                 crate::set_cookie(LOGIN_COOKIE, "", s.secure_cookies, Some(0)),
             );
             r
+        }
+        Err(NodeError::RateLimited { retry_after }) => {
+            let mut e = Errors::default();
+            e.add(
+                "password",
+                format!("Too many sign-in attempts for this name; try again in {retry_after} s."),
+            );
+            login_form(&s, e, username, StatusCode::TOO_MANY_REQUESTS)
         }
         Err(_) => {
             let mut e = Errors::default();
@@ -2242,7 +2252,12 @@ async fn admin_post(
         "tokens" => {
             required(&mut errors, &f, &[("label", "A label")]);
             if errors.is_empty() {
-                match s.node.create_token(&sess.who, f.get("label")).await {
+                let kind = if f.get("scope") == "read" {
+                    TokenKind::ApiRead
+                } else {
+                    TokenKind::Api
+                };
+                match s.node.create_token(&sess.who, f.get("label"), kind).await {
                     Ok(t) => {
                         return Ok(admin_page(
                             &s,
