@@ -776,8 +776,20 @@ async fn run(cli: Cli) -> Result<()> {
                 "  acknowledged writes {}  lost {}  logs failing verify {}  partial import batches {}  sync resume failures {}",
                 r.acknowledged, r.lost, r.verify_failures, r.partial_batches, r.resume_failures
             );
+            println!(
+                "  alerts raised {}  lost {}  without JPN's receipt after resync {}  duplicate receipts {}",
+                r.alerts_acknowledged, r.alerts_lost, r.receipts_missing, r.receipts_duplicated
+            );
             println!("  written to {}", out.display());
-            if r.lost + r.verify_failures + r.partial_batches + r.resume_failures > 0 {
+            if r.lost
+                + r.verify_failures
+                + r.partial_batches
+                + r.resume_failures
+                + r.alerts_lost
+                + r.receipts_missing
+                + r.receipts_duplicated
+                > 0
+            {
                 bail!("the crash test found lost or damaged data");
             }
         }

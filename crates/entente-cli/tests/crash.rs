@@ -1,7 +1,8 @@
 //! The CI-sized crash test: `entente bench crash --kills 20` (the full command runs 100) kills
-//! the node's processes with SIGKILL during writes, sync (receiver and sender) and bulk import;
-//! it fails unless every acknowledged write survives, every log verifies, imports leave whole
-//! batches and sync resumes to the same state.
+//! the node's processes with SIGKILL during writes, sync (receiver and sender), bulk import and
+//! alert fan-out; it fails unless every acknowledged write and alert survives, every log
+//! verifies, imports leave whole batches, sync resumes to the same state and every alert gets
+//! exactly one delivery receipt.
 
 #[test]
 fn twenty_kill_9s_lose_nothing_acknowledged() {
@@ -21,15 +22,25 @@ fn twenty_kill_9s_lose_nothing_acknowledged() {
     assert!(o.status.success(), "{text}");
     let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(t["kills"], 20, "{t}");
-    for phase in ["writes", "sync receiver", "sync sender", "import"] {
-        assert_eq!(t["by_phase"][phase], 5, "{t}");
+    for phase in [
+        "writes",
+        "sync receiver",
+        "sync sender",
+        "import",
+        "alert fan-out",
+    ] {
+        assert_eq!(t["by_phase"][phase], 4, "{t}");
     }
-    assert!(t["acknowledged"].as_u64().unwrap() >= 25, "{t}");
+    assert!(t["acknowledged"].as_u64().unwrap() >= 20, "{t}");
+    assert!(t["alerts_acknowledged"].as_u64().unwrap() >= 4, "{t}");
     for bad in [
         "lost",
         "verify_failures",
         "partial_batches",
         "resume_failures",
+        "alerts_lost",
+        "receipts_missing",
+        "receipts_duplicated",
     ] {
         assert_eq!(t[bad], 0, "{bad}: {t}");
     }

@@ -68,7 +68,10 @@ pub struct Node {
     pub(crate) appended_rx: std::sync::Mutex<Option<mpsc::Receiver<Appended>>>,
     pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
     pub(crate) wake_rx: std::sync::Mutex<Option<mpsc::Receiver<PartnerCode>>>,
-    pub(crate) metrics: crate::sync::SyncCounters,
+        pub(crate) metrics: crate::sync::SyncCounters,
+    /// Serialises signing delivery receipts, so an alert never gets two from this node.
+    pub(crate) receipt_lock: Mutex<()>,
+
     /// Rate limits per user, per peer and per login name (`RateLimits` in the config).
     limits: [(&'static str, crate::ratelimit::RateLimiter); 3],
 
@@ -204,7 +207,9 @@ impl Node {
             appended_rx: std::sync::Mutex::new(Some(appended_rx)),
             wake_tx,
             wake_rx: std::sync::Mutex::new(Some(wake_rx)),
-            metrics: Default::default(),
+                        metrics: Default::default(),
+            receipt_lock: Mutex::new(()),
+
             limits,
 
             dummy_hash: auth::hash_password(&auth::random_hex(16)?)?,

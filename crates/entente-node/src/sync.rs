@@ -200,9 +200,12 @@ impl Node {
     pub async fn sync_once(&self) -> Vec<PeerSyncReport> {
         let mut out = vec![];
         for p in self.peer_list() {
-            if p.record.url.is_some() {
+                        if p.record.url.is_some() {
                 out.push(self.sync_peer(&p.record.partner).await);
             }
+        }
+        if let Err(e) = self.sign_owed_receipts().await {
+            tracing::warn!(error = %e, "could not sign owed delivery receipts");
         }
         out
     }

@@ -1307,7 +1307,9 @@ async fn restore_and_check(live: &Path, backup: &Path, work: &Path) -> Result<St
 pub struct CrashTally {
     pub kills: u64,
     /// Kills per phase: while EU's server acknowledges writes, while JPN's sync process writes
-    /// pages (receiver), while EU serves a sync (sender), while `entente import` commits batches.
+    /// pages (receiver), while EU serves a sync (sender), while `entente import` commits batches,
+    /// and during alert fan-out (EU pushing a burst of alerts, JPN pulling them and signing
+    /// delivery receipts; EU or JPN is killed, in turn).
     pub by_phase: std::collections::BTreeMap<String, u64>,
     /// Writes acknowledged (201) before a kill, all checked after the restart.
     pub acknowledged: u64,
@@ -1316,6 +1318,15 @@ pub struct CrashTally {
     pub verify_failures: u64,
     /// Imports that left a partial batch behind.
     pub partial_batches: u64,
+    /// Alerts raised (201) before a kill; each must end up at JPN with exactly one delivery
+    /// receipt from JPN, seen at EU.
+    pub alerts_acknowledged: u64,
+    /// Acknowledged alerts missing at EU after a kill.
+    pub alerts_lost: u64,
+    /// Acknowledged alerts without JPN's receipt at EU after the final sync.
+    pub receipts_missing: u64,
+    /// Receipt entries JPN signed more than once for one alert.
+    pub receipts_duplicated: u64,
     /// Syncs that did not complete after the restart, or left JPN with a different item count.
     pub resume_failures: u64,
     /// STIX objects each killed import left behind (whole batches of 1,000 of a 20,000-object
@@ -1382,6 +1393,9 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
         .build()?;
     let mut tally = CrashTally::default();
     let mut acked: Vec<String> = vec![];
+    let mut acked_alerts: Vec<String> = vec![];
+    let mut lost_alerts = std::collections::BTreeSet::new();
+    let jpn_url = format!("http://127.0.0.1:{pj}");
     let mut rng = Rng(0xc0ff_ee00_1234_5678);
     let verify = |dir: &Path| -> Result<bool> {
         Ok(
@@ -1393,7 +1407,13 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
     let jpn_s = jpn.to_str().unwrap_or_default().to_owned();
     let eu_s = eu.to_str().unwrap_or_default().to_owned();
     for k in 0..kills {
-        let phase = ["writes", "sync receiver", "sync sender", "import"][(k % 4) as usize];
+        let phase = [
+            "writes",
+            "sync receiver",
+            "sync sender",
+            "import",
+            "alert fan-out",
+        ][(k % 5) as usize];
         *tally.by_phase.entry(phase.to_owned()).or_default() += 1;
         tally.kills += 1;
         match phase {
@@ -1465,6 +1485,45 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
                     let _ = sync.wait();
                 }
             }
+            "alert fan-out" => {
+                let eu_server = spawn_serve(&exe, &eu)?;
+                let jpn_server = spawn_serve(&exe, &jpn)?;
+                wait_healthy(&http, &url).await?;
+                wait_healthy(&http, &jpn_url).await?;
+                // A burst of alerts: each is pushed to JPN, which pulls it and signs a receipt
+                // that it pushes back. One side is killed while that is under way.
+                let burst = 1 + rng.below(4);
+                for i in 0..burst {
+                    let r = http
+                        .post(format!("{url}/api/v1/alerts"))
+                        .bearer_auth(&token)
+                        .json(
+                            &serde_json::json!({"format_id": format_id, "severity": "high",
+                            "title": format!("kill {k} alert {i}"),
+                            "ack_deadline": "2099-01-01T00:00:00Z"}),
+                        )
+                        .send()
+                        .await?;
+                    if r.status() != 201 {
+                        bail!("raising an alert: {}", r.text().await?);
+                    }
+                    let v: serde_json::Value = r.json().await?;
+                    acked_alerts.push(
+                        v["alert"]["alert_id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(rng.below(150) as u64)).await;
+                if (k / 5) % 2 == 0 {
+                    drop(jpn_server);
+                    drop(eu_server);
+                } else {
+                    drop(eu_server);
+                    drop(jpn_server);
+                }
+            }
             "sync receiver" => {
                 let server = spawn_serve(&exe, &eu)?;
                 wait_healthy(&http, &url).await?;
@@ -1533,8 +1592,16 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
         let node = open(&eu).await?;
         let held = node.store().items_by_id(&acked).await?;
         tally.lost += (acked.len() - held.len()) as u64;
+        let alerts = alert_ids(&node, "admin").await?;
+        lost_alerts.extend(
+            acked_alerts
+                .iter()
+                .filter(|a| !alerts.contains_key(a.as_str()))
+                .cloned(),
+        );
     }
-    // Sync resumes: one more pull leaves JPN with every item EU released to it.
+    // Sync resumes: one more pull leaves JPN with every item and alert EU released to it (and
+    // JPN signs the receipts it owes), then EU pulls the receipts.
     let server = spawn_serve(&exe, &eu)?;
     wait_healthy(&http, &url).await?;
     if !run_entente(&exe, &["sync", "--once", "--dir", &jpn_s])?
@@ -1544,6 +1611,45 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
         tally.resume_failures += 1;
     }
     drop(server);
+    let server = spawn_serve(&exe, &jpn)?;
+    wait_healthy(&http, &jpn_url).await?;
+    if !run_entente(&exe, &["sync", "--once", "--dir", &eu_s])?
+        .status
+        .success()
+    {
+        tally.resume_failures += 1;
+    }
+    drop(server);
+    {
+        let node = open(&eu).await?;
+        let alerts = alert_ids(&node, "admin").await?;
+        let jpn_code = PartnerCode::parse("JPN")?;
+        tally.receipts_missing = acked_alerts
+            .iter()
+            .filter(|a| {
+                !alerts
+                    .get(a.as_str())
+                    .is_some_and(|s| s.receipts.contains_key(&jpn_code))
+            })
+            .count() as u64;
+        // Receipts JPN signed, counted from its own logs.
+        let node = open(&jpn).await?;
+        let mut signed: std::collections::HashMap<String, u64> = Default::default();
+        for l in node.store().logs().await? {
+            if l.origin != jpn_code {
+                continue;
+            }
+            for e in node.store().entries_after(&l.log_id, 0, u32::MAX).await? {
+                let p = entente_log::parse_owned(e)?;
+                if let Ok(entente_domain::Payload::AlertReceipt(r)) =
+                    entente_domain::Payload::parse(&p.header.kind, &p.payload)
+                {
+                    *signed.entry(r.alert_id).or_default() += 1;
+                }
+            }
+        }
+        tally.receipts_duplicated = signed.values().map(|n| n.saturating_sub(1)).sum();
+    }
     let count = |dir: PathBuf| async move {
         let node = open(&dir).await?;
         let mut q = entente_store::ItemQuery {
@@ -1562,9 +1668,25 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
         }
     }
     tally.acknowledged = acked.len() as u64;
+    tally.alerts_acknowledged = acked_alerts.len() as u64;
+    tally.alerts_lost = lost_alerts.len() as u64;
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(out, serde_json::to_vec_pretty(&tally)?)?;
     Ok(tally)
+}
+
+/// The alerts a node holds, by id, as `user` sees them.
+async fn alert_ids(
+    node: &entente_node::Node,
+    user: &str,
+) -> Result<std::collections::HashMap<String, entente_domain::alert::AlertState>> {
+    let who = node.principal_for(user).await?;
+    Ok(node
+        .alerts(&who)
+        .await?
+        .into_iter()
+        .map(|v| (v.alert.alert_id.clone(), v.alert))
+        .collect())
 }
