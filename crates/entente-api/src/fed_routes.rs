@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use entente_node::checkpoints::{CheckpointResponse, Cosignature};
 use entente_node::fed::{self, EntriesResponse, LogsResponse, Notify};
 use serde::Deserialize;
 
@@ -17,6 +18,22 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(fed::PATH_LOGS, get(logs))
         .route("/fed/v1/logs/{log_id}/entries", get(entries))
         .route(fed::PATH_NOTIFY, post(notify))
+        .route(fed::PATH_CHECKPOINT, get(checkpoint))
+        .route(fed::PATH_COSIGN, post(cosign))
+}
+
+/// This node's checkpoint, with inclusion proofs for the logs the caller may receive only.
+async fn checkpoint(
+    State(s): State<AppState>,
+    caller: FedCaller,
+) -> Result<Json<CheckpointResponse>, ApiError> {
+    Ok(Json(s.node.checkpoint_for(&caller.partner).await?))
+}
+
+async fn cosign(State(s): State<AppState>, caller: FedCaller) -> Result<StatusCode, ApiError> {
+    let c: Cosignature = parse_json(&caller.body)?;
+    s.node.receive_cosignature(&caller.partner, c).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn logs(

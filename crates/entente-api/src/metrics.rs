@@ -87,6 +87,12 @@ pub async fn metrics(
             "entente_rate_limited_total{{limit=\"{limit}\"}} {n}\n"
         ));
     }
+    if let Ok(w) = s.node.witnesses().await {
+        let me = s.node.partner();
+        let ours = w.iter().filter(|w| &w.origin == me).count();
+        out.push_str(&format!("# HELP entente_checkpoint_witnesses Peers whose cosignature on one of this node's checkpoints is held.\n# TYPE entente_checkpoint_witnesses gauge\nentente_checkpoint_witnesses {ours}\n"));
+        out.push_str(&format!("# HELP entente_checkpoints_witnessed Peers whose checkpoint this node verified and cosigned.\n# TYPE entente_checkpoints_witnessed gauge\nentente_checkpoints_witnessed {}\n", w.len() - ours));
+    }
     if let Ok(forks) = s.node.forks().await {
         out.push_str(&format!("# HELP entente_forks Fork evidence held.\n# TYPE entente_forks gauge\nentente_forks {}\n", forks.len()));
     }

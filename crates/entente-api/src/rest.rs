@@ -452,6 +452,20 @@ async fn sync_status(State(s): State<AppState>, Auth(p): Auth) -> R<Json<SyncSta
         duplicates_skipped: c.duplicates.load(std::sync::atomic::Ordering::Relaxed),
         rejected_by_reason: c.rejected(),
         forks: s.node.forks().await?.len() as u64,
+        witnesses: s
+            .node
+            .witnesses()
+            .await?
+            .into_iter()
+            .map(|w| WitnessView {
+                origin: w.origin.to_string(),
+                witness: w.witness.to_string(),
+                checkpoint: w.checkpoint,
+                origin_sig: w.origin_sig,
+                cosig: w.cosig,
+                recorded_at: w.recorded_at,
+            })
+            .collect(),
     }))
 }
 

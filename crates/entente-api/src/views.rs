@@ -242,6 +242,21 @@ pub struct SyncStatusView {
     pub duplicates_skipped: u64,
     pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
     pub forks: u64,
+    /// Witnessed checkpoints: cosignatures peers gave this node's checkpoints (origin = this
+    /// partner) and peers' checkpoints this node verified and cosigned.
+    pub witnesses: Vec<WitnessView>,
+}
+
+/// The latest checkpoint of `origin` that `witness` verified and cosigned.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WitnessView {
+    pub origin: String,
+    pub witness: String,
+    /// The checkpoint's JSON body (origin, ts, size, root) as signed.
+    pub checkpoint: String,
+    pub origin_sig: String,
+    pub cosig: String,
+    pub recorded_at: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

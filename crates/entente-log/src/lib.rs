@@ -8,6 +8,9 @@
 //! entry N authenticates every entry (and every signature) up to N: a page of a sync costs
 //! one signature check and one hash per entry, yet each entry stays verifiable on its own.
 
+pub mod checkpoint;
+pub mod merkle;
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use entente_domain::{Audience, PartnerCode};
 use serde::{Deserialize, Serialize};

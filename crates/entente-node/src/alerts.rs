@@ -132,7 +132,7 @@ impl Node {
 
     /// After entries from a peer are committed: sign a delivery receipt for every alert that
     /// just arrived, so the sender sees it delivered without anyone acting.
-        pub(crate) async fn receipts_for(&self, entries: &[ParsedEntry]) {
+    pub(crate) async fn receipts_for(&self, entries: &[ParsedEntry]) {
         let _one_at_a_time = self.receipt_lock.lock().await;
         for e in entries {
             if e.header.kind != "alert.raise" || &e.header.origin == self.partner() {
@@ -155,7 +155,7 @@ impl Node {
         }
     }
 
-        /// Sign the delivery receipts this node owes: alerts it holds from others without its own
+    /// Sign the delivery receipts this node owes: alerts it holds from others without its own
     /// receipt. `receipts_for` signs them as alerts arrive; this catches the ones whose
     /// receipt a crash prevented between committing the alert and signing (run after every
     /// sync round, so also at start). Returns how many were signed.

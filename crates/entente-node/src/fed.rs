@@ -19,6 +19,8 @@ pub const H_SIGNATURE: &str = "entente-signature";
 
 pub const PATH_LOGS: &str = "/fed/v1/logs";
 pub const PATH_NOTIFY: &str = "/fed/v1/notify";
+pub const PATH_CHECKPOINT: &str = "/fed/v1/checkpoint";
+pub const PATH_COSIGN: &str = "/fed/v1/checkpoint/cosign";
 
 pub fn entries_path(log_id: &str) -> String {
     format!("/fed/v1/logs/{log_id}/entries")

@@ -7,6 +7,8 @@ pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod auth;
+pub mod checkpoints;
+
 pub mod clock;
 pub mod config;
 pub mod coord;

@@ -68,7 +68,7 @@ pub struct Node {
     pub(crate) appended_rx: std::sync::Mutex<Option<mpsc::Receiver<Appended>>>,
     pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
     pub(crate) wake_rx: std::sync::Mutex<Option<mpsc::Receiver<PartnerCode>>>,
-        pub(crate) metrics: crate::sync::SyncCounters,
+    pub(crate) metrics: crate::sync::SyncCounters,
     /// Serialises signing delivery receipts, so an alert never gets two from this node.
     pub(crate) receipt_lock: Mutex<()>,
 
@@ -207,7 +207,7 @@ impl Node {
             appended_rx: std::sync::Mutex::new(Some(appended_rx)),
             wake_tx,
             wake_rx: std::sync::Mutex::new(Some(wake_rx)),
-                        metrics: Default::default(),
+            metrics: Default::default(),
             receipt_lock: Mutex::new(()),
 
             limits,
@@ -246,7 +246,7 @@ impl Node {
         &self.clock
     }
 
-    fn now(&self) -> String {
+    pub(crate) fn now(&self) -> String {
         self.clock.now_rfc3339()
     }
 

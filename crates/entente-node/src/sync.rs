@@ -34,7 +34,7 @@ pub struct SyncCounters {
 }
 
 impl SyncCounters {
-    fn reject(&self, reason: &str) {
+    pub(crate) fn reject(&self, reason: &str) {
         *self
             .rejected
             .lock()
@@ -100,7 +100,7 @@ impl Node {
         &self.metrics
     }
 
-    async fn fed_get<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn fed_get<T: serde::de::DeserializeOwned>(
         &self,
         peer: &PartnerCode,
         base: &str,
@@ -163,20 +163,23 @@ impl Node {
         base: &str,
         n: &Notify,
     ) -> Result<(), NodeError> {
-        let body = serde_json::to_vec(n).map_err(|e| NodeError::Internal(e.to_string()))?;
+        self.fed_post(peer, base, fed::PATH_NOTIFY, n).await
+    }
+
+    /// POST a JSON body as a signed federation request; Ok on any 2xx.
+    pub(crate) async fn fed_post<T: Serialize>(
+        &self,
+        peer: &PartnerCode,
+        base: &str,
+        path: &str,
+        value: &T,
+    ) -> Result<(), NodeError> {
+        let body = serde_json::to_vec(value).map_err(|e| NodeError::Internal(e.to_string()))?;
         let now = self.clock.now().unix_timestamp();
-        let headers = fed::sign_request(
-            &self.key,
-            self.partner(),
-            peer,
-            "POST",
-            fed::PATH_NOTIFY,
-            &body,
-            now,
-        );
+        let headers = fed::sign_request(&self.key, self.partner(), peer, "POST", path, &body, now);
         let mut req = self
             .http
-            .post(format!("{base}{}", fed::PATH_NOTIFY))
+            .post(format!("{base}{path}"))
             .header("content-type", "application/json")
             .body(body);
         for (k, v) in headers {
@@ -191,7 +194,7 @@ impl Node {
         } else {
             Err(NodeError::Peer {
                 peer: peer.to_string(),
-                reason: format!("notify: HTTP {}", resp.status()),
+                reason: format!("{path}: HTTP {}", resp.status()),
             })
         }
     }
@@ -200,12 +203,21 @@ impl Node {
     pub async fn sync_once(&self) -> Vec<PeerSyncReport> {
         let mut out = vec![];
         for p in self.peer_list() {
-                        if p.record.url.is_some() {
+            if p.record.url.is_some() {
                 out.push(self.sync_peer(&p.record.partner).await);
             }
         }
         if let Err(e) = self.sign_owed_receipts().await {
             tracing::warn!(error = %e, "could not sign owed delivery receipts");
+        }
+        // Each round also witnesses every reachable peer's checkpoint.
+        for p in self.peer_list() {
+            if p.record.url.is_some() {
+                let w = self.witness_peer(&p.record.partner).await;
+                if let Some(e) = &w.error {
+                    tracing::debug!(peer = %p.record.partner, error = %e, "checkpoint not witnessed");
+                }
+            }
         }
         out
     }

@@ -16,7 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Append-only migrations: a new schema change is a new element, never an edit.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE logs (
     log_id TEXT PRIMARY KEY,
@@ -117,7 +118,20 @@ CREATE TABLE tokens (
     created_at TEXT NOT NULL,
     expires_at TEXT
 );
-"#];
+"#,
+    // Witnessed checkpoints: the latest per (origin, witness).
+    r#"
+CREATE TABLE witnesses (
+    origin TEXT NOT NULL,
+    witness TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    origin_sig TEXT NOT NULL,
+    cosig TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (origin, witness)
+);
+"#,
+];
 
 /// Advisory lock keys (arbitrary constants, one per purpose).
 const MIGRATION_LOCK: i64 = 0x656e_7465_6e74_6501;
@@ -685,6 +699,45 @@ impl Store for PgStore {
         .await
         .map_err(be)?;
         Ok(())
+    }
+
+    async fn put_witness(&self, w: &WitnessRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO witnesses (origin, witness, checkpoint, origin_sig, cosig, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (origin, witness) DO UPDATE SET checkpoint = excluded.checkpoint,
+               origin_sig = excluded.origin_sig, cosig = excluded.cosig,
+               recorded_at = excluded.recorded_at",
+        )
+        .bind(w.origin.as_str())
+        .bind(w.witness.as_str())
+        .bind(&w.checkpoint)
+        .bind(&w.origin_sig)
+        .bind(&w.cosig)
+        .bind(&w.recorded_at)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn witnesses(&self) -> Result<Vec<WitnessRecord>> {
+        let rows = sqlx::query("SELECT * FROM witnesses ORDER BY origin, witness")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(WitnessRecord {
+                    origin: partner(r.get("origin"))?,
+                    witness: partner(r.get("witness"))?,
+                    checkpoint: r.get("checkpoint"),
+                    origin_sig: r.get("origin_sig"),
+                    cosig: r.get("cosig"),
+                    recorded_at: r.get("recorded_at"),
+                })
+            })
+            .collect()
     }
 
     async fn forks(&self) -> Result<Vec<ForkEvidence>> {

@@ -172,6 +172,18 @@ CREATE INDEX stix_rows_added ON stix_rows (cid, date_added);
     r#"
 UPDATE stix_rows SET k = NULL;
 "#,
+    // Witnessed checkpoints: the latest per (origin, witness).
+    r#"
+CREATE TABLE witnesses (
+    origin TEXT NOT NULL,
+    witness TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    origin_sig TEXT NOT NULL,
+    cosig TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (origin, witness)
+);
+"#,
 ];
 
 /// The by-object index key: the first 48 bits of the id's UUID, then 16 bits of
@@ -875,6 +887,45 @@ impl Store for SqliteStore {
         .await
         .map_err(be)?;
         Ok(())
+    }
+
+    async fn put_witness(&self, w: &WitnessRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO witnesses (origin, witness, checkpoint, origin_sig, cosig, recorded_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (origin, witness) DO UPDATE SET checkpoint = excluded.checkpoint,
+               origin_sig = excluded.origin_sig, cosig = excluded.cosig,
+               recorded_at = excluded.recorded_at",
+        )
+        .bind(w.origin.as_str())
+        .bind(w.witness.as_str())
+        .bind(&w.checkpoint)
+        .bind(&w.origin_sig)
+        .bind(&w.cosig)
+        .bind(&w.recorded_at)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(())
+    }
+
+    async fn witnesses(&self) -> Result<Vec<WitnessRecord>> {
+        let rows = sqlx::query("SELECT * FROM witnesses ORDER BY origin, witness")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(WitnessRecord {
+                    origin: partner(r.get("origin"))?,
+                    witness: partner(r.get("witness"))?,
+                    checkpoint: r.get("checkpoint"),
+                    origin_sig: r.get("origin_sig"),
+                    cosig: r.get("cosig"),
+                    recorded_at: r.get("recorded_at"),
+                })
+            })
+            .collect()
     }
 
     async fn forks(&self) -> Result<Vec<ForkEvidence>> {

@@ -66,6 +66,7 @@ pub async fn run_all(store: &dyn Store) {
     head_moved_changes_nothing(store).await;
     projections_and_queries(store).await;
     forks(store).await;
+    witnesses(store).await;
     peers(store).await;
     users_and_tokens(store).await;
     stix(store).await;
@@ -679,6 +680,28 @@ async fn forks(store: &dyn Store) {
         1,
         "the same evidence is kept once"
     );
+}
+
+/// One record per (origin, witness): a newer checkpoint replaces the older.
+async fn witnesses(store: &dyn Store) {
+    let rec = |origin: &str, witness: &str, at: &str| WitnessRecord {
+        origin: code(origin),
+        witness: code(witness),
+        checkpoint: format!("{{\"ts\":\"{at}\"}}"),
+        origin_sig: "aa".repeat(64),
+        cosig: "bb".repeat(64),
+        recorded_at: at.into(),
+    };
+    assert_eq!(store.witnesses().await.unwrap(), vec![]);
+    let (a, b) = (
+        rec("EU", "JPN", "2026-11-27T00:00:00Z"),
+        rec("EU", "NATO", "2026-11-27T00:00:01Z"),
+    );
+    store.put_witness(&a).await.unwrap();
+    store.put_witness(&b).await.unwrap();
+    let newer = rec("EU", "JPN", "2026-11-27T00:00:02Z");
+    store.put_witness(&newer).await.unwrap();
+    assert_eq!(store.witnesses().await.unwrap(), vec![newer, b]);
 }
 
 async fn peers(store: &dyn Store) {

@@ -184,8 +184,25 @@ pub struct StixQuery {
     pub limit: u32,
 }
 
-/// Two entries, both validly signed by the origin, with the same log and sequence number:
-/// evidence that the origin showed different histories. Kept and reported, never applied.
+/// The latest checkpoint of `origin` that `witness` verified and cosigned. A node keeps the
+/// cosignatures peers returned on its own checkpoints, and the checkpoints it witnessed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessRecord {
+    pub origin: PartnerCode,
+    pub witness: PartnerCode,
+    /// The checkpoint's exact JSON body and the origin's signature over it (hex).
+    pub checkpoint: String,
+    pub origin_sig: String,
+    /// The witness's cosignature (hex).
+    pub cosig: String,
+    pub recorded_at: String,
+}
+
+/// Two statements, both validly signed by the origin, about one log position: evidence that
+/// the origin showed different histories. Usually two entries with the same sequence number;
+/// for a checkpoint that contradicts a held entry, `conflicting` is the signed checkpoint
+/// (body and signature) and `log_id`/`seq` name the position it disagrees about. Kept and
+/// reported, never applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkEvidence {
     pub log_id: String,
@@ -336,6 +353,9 @@ pub trait Store: Send + Sync + 'static {
         projections: &[Projection],
     ) -> Result<()>;
     async fn record_fork(&self, fork: &ForkEvidence) -> Result<()>;
+    /// Keep `w` as the latest record for its (origin, witness), replacing an older one.
+    async fn put_witness(&self, w: &WitnessRecord) -> Result<()>;
+    async fn witnesses(&self) -> Result<Vec<WitnessRecord>>;
     async fn forks(&self) -> Result<Vec<ForkEvidence>>;
 
     // Projections.

@@ -105,7 +105,7 @@ async fn receipts_acks_overdue_and_an_offline_recipient() {
     for n in [&c.nodes[0], &c.nodes[1], &c.nodes[2]] {
         states.push(n.node.store().object("alert", &id).await.unwrap());
     }
-        assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
+    assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
     assert!(!contains(&db_bytes(c.node("KOR")), &id));
     // Every receipt is signed once: the sweep for receipts a crash left unsigned (run after
     // each sync round) finds none owed.

@@ -9,6 +9,7 @@ use entente_domain::partner::code;
 use entente_log::{LogDescriptor, LogHead, NodeKey, SignedEntry, sign_entry};
 use entente_node::sync::PageOutcome;
 use entente_testkit::{Cluster, ClusterOptions};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -922,5 +923,155 @@ async fn deeply_nested_payloads_from_a_peer_are_refused() {
             .unwrap()
             .is_some()
     );
+    c.stop().await;
+}
+
+/// Witnessed checkpoints: JPN checks EU's checkpoint against the entries it holds and cosigns;
+/// EU keeps the cosignature. JPN is shown only the logs it may receive. A checkpoint signed by
+/// EU that puts another entry at a position JPN holds is two histories: evidence is kept,
+/// nothing is cosigned, and verify reports it. Bad signatures and proofs are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
+    use entente_log::checkpoint::{Checkpoint, Disclosed};
+    use entente_node::checkpoints::CheckpointResponse;
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = format(eu, "EU-JPN", &["EU", "JPN"]).await;
+    let g = format(eu, "EU-NATO", &["EU", "NATO"]).await;
+    for i in 0..3 {
+        item(
+            eu,
+            &f.format_id,
+            &format!("for JPN {i}"),
+            Some("GREEN"),
+            Some(&["EU", "JPN"]),
+        )
+        .await;
+        item(
+            eu,
+            &g.format_id,
+            &format!("for NATO {i}"),
+            Some("GREEN"),
+            Some(&["EU", "NATO"]),
+        )
+        .await;
+    }
+    c.sync_until_quiet().await;
+
+    // What JPN is shown: its own logs' heads only.
+    let shown = eu.node.checkpoint_for(&code("JPN")).await.unwrap();
+    let logs = eu.node.store().logs().await.unwrap();
+    let own: Vec<_> = logs.iter().filter(|l| l.origin == code("EU")).collect();
+    let cp: Checkpoint = serde_json::from_str(&shown.checkpoint.body).unwrap();
+    assert_eq!(cp.size, own.len() as u64);
+    let visible: BTreeSet<_> = own
+        .iter()
+        .filter(|l| l.audience.contains(&code("JPN")))
+        .map(|l| l.log_id.clone())
+        .collect();
+    let got: BTreeSet<_> = shown.disclosed.iter().map(|d| d.log_id.clone()).collect();
+    assert_eq!(got, visible);
+    assert!(
+        own.iter().any(|l| !l.audience.contains(&code("JPN"))),
+        "a log JPN may not see exists"
+    );
+
+    // JPN witnesses: every disclosed head matches what it holds; EU keeps the cosignature.
+    let r = jpn.node.witness_peer(&code("EU")).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(r.cosigned && !r.equivocation, "{r:?}");
+    assert_eq!(
+        (r.heads_matched, r.undisclosed),
+        (visible.len(), 0),
+        "{r:?}"
+    );
+    // (Sync rounds witness every peer too, so other pairs are there as well.)
+    let pair = |n: &entente_testkit::TestNode| {
+        let n = n.node.clone();
+        async move {
+            n.witnesses()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|w| w.origin == code("EU") && w.witness == code("JPN"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let at_eu = pair(eu).await;
+    assert_eq!(at_eu.len(), 1);
+    let cosigned = entente_log::checkpoint::SignedCheckpoint {
+        body: at_eu[0].checkpoint.clone(),
+        sig: at_eu[0].origin_sig.clone(),
+    };
+    assert!(cosigned.verify(&eu.node.public_key()).is_ok());
+    assert!(cosigned.verify_cosignature(&jpn.node.public_key(), &at_eu[0].cosig));
+    let same = |w: &[entente_store::WitnessRecord]| {
+        w.iter()
+            .map(|w| (w.checkpoint.clone(), w.origin_sig.clone(), w.cosig.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        same(&pair(jpn).await),
+        same(&at_eu),
+        "both sides keep the same cosigned checkpoint"
+    );
+
+    // Forgeries by anyone but EU, and a proof that does not lead to the root: refused, no
+    // evidence.
+    let rogue = NodeKey::generate().unwrap();
+    let forged = CheckpointResponse {
+        checkpoint: cp.sign(&rogue),
+        disclosed: shown.disclosed.clone(),
+    };
+    assert!(
+        jpn.node
+            .check_checkpoint(&code("EU"), &forged)
+            .await
+            .is_err()
+    );
+    let mut bad_proof = shown.clone();
+    bad_proof.disclosed[0].seq += 1;
+    assert!(
+        jpn.node
+            .check_checkpoint(&code("EU"), &bad_proof)
+            .await
+            .is_err()
+    );
+    assert!(jpn.node.forks().await.unwrap().is_empty());
+
+    // EU signs a second history: the EU-JPN log's head with another hash at a position JPN
+    // holds.
+    let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
+    let mut heads: Vec<_> = own
+        .iter()
+        .map(|l| (l.log_id.clone(), l.head_seq, l.head_hash))
+        .collect();
+    heads.sort();
+    let target = heads.iter().position(|h| visible.contains(&h.0)).unwrap();
+    heads[target].2 = [7u8; 32];
+    let (lie, leaves) = Checkpoint::over(code("EU"), "2026-11-27T00:00:00Z", &heads);
+    let (log, seq, hash) = &heads[target];
+    let two_histories = CheckpointResponse {
+        checkpoint: lie.sign(&eu_key),
+        disclosed: vec![Disclosed::new(log, *seq, hash, target, &leaves)],
+    };
+    let r = jpn
+        .node
+        .check_checkpoint(&code("EU"), &two_histories)
+        .await
+        .unwrap();
+    assert!(r.equivocation, "{r:?}");
+    let forks = jpn.node.forks().await.unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0].conflicting.body, two_histories.checkpoint.body);
+    assert_eq!((&forks[0].log_id, forks[0].seq), (log, *seq));
+    assert!(
+        jpn.node
+            .sync_counters()
+            .rejected()
+            .contains_key("checkpoint_equivocation")
+    );
+    let report = jpn.node.verify_all(|_| {}).await.unwrap();
+    assert!(!report.ok() && report.forks == 1, "{report:?}");
     c.stop().await;
 }

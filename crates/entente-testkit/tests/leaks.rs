@@ -323,10 +323,28 @@ async fn scenario(seed: u64) -> u64 {
                     .iter()
                     .map(|p| p.as_str().unwrap())
                     .collect();
-                assert!(
+                                assert!(
                     aud.contains(&peer.partner.as_str()),
                     "{me} offers {} a log for {aud:?}",
                     peer.partner
+                );
+            }
+            checks += 1;
+            // The checkpoint discloses the heads of logs the peer may receive, and no others.
+            let r = fed_get(peer, Some(&peer.key_seed), n, "/fed/v1/checkpoint").await;
+            assert_eq!(r.status(), 200, "{me}: checkpoint for {}", peer.partner);
+            let body: serde_json::Value = r.json().await.unwrap();
+            let held = n.node.store().logs().await.unwrap();
+            for d in body["disclosed"].as_array().unwrap() {
+                let log = held
+                    .iter()
+                    .find(|l| l.log_id == d["log_id"].as_str().unwrap())
+                    .expect("a disclosed log is held");
+                assert!(
+                    log.origin == me && log.audience.contains(&peer.node.partner().clone()),
+                    "{me}'s checkpoint discloses to {} the head of a log for {:?}",
+                    peer.partner,
+                    log.audience
                 );
             }
             checks += 1;

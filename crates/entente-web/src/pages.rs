@@ -2114,6 +2114,8 @@ pub struct AdminPage {
     pub verify: Option<entente_node::sync::VerifyReport>,
     pub audit: Option<String>,
     pub forks: usize,
+    /// (origin, witness, checkpoint time, size, root prefix, recorded at)
+    pub witnesses: Vec<(String, String, String, u64, String, String)>,
     pub roles: Vec<String>,
 }
 
@@ -2131,10 +2133,14 @@ async fn admin_page(
     }
     let r = async {
         s.node.reload_peers().await?;
-        Ok::<_, NodeError>((s.node.users(&sess.who).await?, s.node.forks().await?.len()))
+        Ok::<_, NodeError>((
+            s.node.users(&sess.who).await?,
+            s.node.forks().await?.len(),
+            s.node.witnesses().await?,
+        ))
     }
     .await;
-    let (users, forks) = match r {
+    let (users, forks, witnesses) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
@@ -2169,6 +2175,24 @@ async fn admin_page(
             verify,
             audit,
             forks,
+            witnesses: witnesses
+                .into_iter()
+                .map(|w| {
+                    let cp: Option<entente_log::checkpoint::Checkpoint> =
+                        serde_json::from_str(&w.checkpoint).ok();
+                    let (ts, size, root) = cp
+                        .map(|c| (c.ts, c.size, c.root.chars().take(16).collect()))
+                        .unwrap_or_default();
+                    (
+                        w.origin.to_string(),
+                        w.witness.to_string(),
+                        ts,
+                        size,
+                        root,
+                        w.recorded_at,
+                    )
+                })
+                .collect(),
             roles: ["viewer", "analyst", "officer", "admin"]
                 .map(str::to_owned)
                 .to_vec(),
