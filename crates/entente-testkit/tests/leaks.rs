@@ -1,7 +1,9 @@
 //! End-to-end leak check: random formats, audiences, TLP levels and retractions across live
 //! nodes; after the exchange, every egress path of every node — REST list and get, TAXII
-//! collections, objects and manifest, STIX and MISP exports, network analytics counts, and the
-//! federation answers to each peer — shows exactly what the policy module says, no more.
+//! collections, objects and manifest, STIX and MISP exports, network analytics counts, search,
+//! the HTML pages, error answers (a hidden item's equals a missing one's), paging cursors,
+//! metrics labels, and the federation answers (logs offered, checkpoint disclosures) to each
+//! peer — shows exactly what the policy module says, no more.
 //! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3).
 
 mod common;
@@ -13,6 +15,9 @@ use entente_testkit::Cluster;
 use std::collections::BTreeSet;
 
 const PARTNERS: [&str; 4] = ["EU", "NATO", "JPN", "KOR"];
+
+/// A well-formed item id that no node holds.
+const ABSENT_ID: &str = "01900000-0000-7000-8000-000000000000";
 
 struct Rng(u64);
 impl Rng {
@@ -155,6 +160,15 @@ async fn scenario(seed: u64) -> u64 {
             .map(|i| i["id"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(got, expected, "{me}: REST list");
+        // The answer for a hidden item is the answer for an id that does not exist.
+        let absent = http
+            .get(format!("{}/api/v1/items/{}", n.url(), ABSENT_ID))
+            .bearer_auth(&n.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(absent.status(), 404);
+        let absent = absent.text().await.unwrap();
         for h in &hidden {
             let r = http
                 .get(format!("{}/api/v1/items/{}", n.url(), h.item_id))
@@ -163,8 +177,63 @@ async fn scenario(seed: u64) -> u64 {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 404, "{me}: REST get of a hidden item");
+            assert_eq!(
+                r.text().await.unwrap(),
+                absent,
+                "{me}: the error for a hidden item differs from a missing one"
+            );
         }
         checks += 1 + hidden.len() as u64;
+        // Paging two at a time: the same items, and every cursor is the id of an item shown.
+        let (mut paged, mut cursor) = (BTreeSet::new(), None::<String>);
+        loop {
+            let q = cursor
+                .as_ref()
+                .map(|c| format!("&cursor={c}"))
+                .unwrap_or_default();
+            let page: serde_json::Value = http
+                .get(format!("{}/api/v1/items?limit=2{q}", n.url()))
+                .bearer_auth(&n.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for i in page["items"].as_array().unwrap() {
+                paged.insert(i["id"].as_str().unwrap().to_owned());
+            }
+            match page["next"].as_str() {
+                Some(next) => {
+                    assert!(
+                        expected.contains(next),
+                        "{me}: a paging cursor names {next}"
+                    );
+                    cursor = Some(next.to_owned());
+                }
+                None => break,
+            }
+            checks += 1;
+        }
+        assert_eq!(paged, expected, "{me}: REST list paged two at a time");
+        // Metrics: labels are routes and reasons; no item, log or audience of anyone's.
+        let metrics = http
+            .get(format!("{}/metrics", n.url()))
+            .bearer_auth(&n.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for h in &hidden {
+            assert!(
+                !metrics.contains(&h.item_id) && !metrics.contains(&titles[&h.item_id]),
+                "{me}: metrics name hidden item {}",
+                h.item_id
+            );
+        }
+        checks += 1;
 
         // TAXII objects, manifest and exports of every collection it may see; analytics counts.
         let mut served = String::new();
@@ -323,7 +392,7 @@ async fn scenario(seed: u64) -> u64 {
                     .iter()
                     .map(|p| p.as_str().unwrap())
                     .collect();
-                                assert!(
+                assert!(
                     aud.contains(&peer.partner.as_str()),
                     "{me} offers {} a log for {aud:?}",
                     peer.partner

@@ -168,7 +168,7 @@ fn snapshot(name: &str, html: String) {
         r#"name="csrf" value="[csrf]""#,
     );
     s.add_filter(r"\b[0-9a-f]{4}(:[0-9a-f]{4}){3}\b", "[fingerprint]");
-        s.add_filter(r"\b[0-9a-f]{24}…", "[signature]…");
+    s.add_filter(r"\b[0-9a-f]{24}…", "[signature]…");
     s.add_filter(r"<code>[0-9a-f]{16}…</code>", "<code>[root]…</code>");
     s.add_filter(r"ent_[0-9a-f]+", "[token]");
     s.add_filter(r"127\.0\.0\.1:\d+", "[addr]");
