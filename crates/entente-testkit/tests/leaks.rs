@@ -39,6 +39,13 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
     for seed in 0..scenarios {
         checked +=
             scenario(0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0x2545_F491_4F6C_DD1D)).await;
+        // A running tally, so a long run that is stopped still says how far it got.
+        if (seed + 1) % 100 == 0 {
+            eprintln!(
+                "leak check: {} scenarios, {checked} path checks, 0 leaks so far",
+                seed + 1
+            );
+        }
     }
     println!("leak check: {scenarios} scenarios, {checked} path checks, 0 leaks");
 }
