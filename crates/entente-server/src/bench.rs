@@ -1602,24 +1602,17 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
     }
     // Sync resumes: one more pull leaves JPN with every item and alert EU released to it (and
     // JPN signs the receipts it owes), then EU pulls the receipts.
-    let server = spawn_serve(&exe, &eu)?;
-    wait_healthy(&http, &url).await?;
-    if !run_entente(&exe, &["sync", "--once", "--dir", &jpn_s])?
-        .status
-        .success()
-    {
-        tally.resume_failures += 1;
+    for (serving, serving_url, pulling) in [(&eu, &url, &jpn_s), (&jpn, &jpn_url, &eu_s)] {
+        let server = spawn_serve(&exe, serving)?;
+        wait_healthy(&http, serving_url).await?;
+        if !run_entente(&exe, &["sync", "--once", "--dir", pulling])?
+            .status
+            .success()
+        {
+            tally.resume_failures += 1;
+        }
+        drop(server);
     }
-    drop(server);
-    let server = spawn_serve(&exe, &jpn)?;
-    wait_healthy(&http, &jpn_url).await?;
-    if !run_entente(&exe, &["sync", "--once", "--dir", &eu_s])?
-        .status
-        .success()
-    {
-        tally.resume_failures += 1;
-    }
-    drop(server);
     {
         let node = open(&eu).await?;
         let alerts = alert_ids(&node, "admin").await?;

@@ -792,6 +792,15 @@ async fn formats_join_and_leave_reach_the_right_partners() {
     c.stop().await;
 }
 
+/// Serve `app` on a loopback port and pin it at `n` as peer `name` (with a key of its own).
+async fn hostile_peer(n: &entente_testkit::TestNode, name: &str, app: axum::Router) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let key = NodeKey::generate().unwrap().public().to_hex();
+    n.node.add_peer(name, Some(&url), &key).await.unwrap();
+}
+
 /// A hostile peer answering with an endless body or garbage is cut off with a clear error,
 /// and the node keeps syncing with its other peers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -806,11 +815,7 @@ async fn oversize_and_garbage_answers_from_a_peer_are_refused() {
     );
     let garbage = axum::Router::new().route("/fed/v1/logs", get(|| async { "{\"partner\": [[[[" }));
     for (name, app) in [("NATO", huge), ("KOR", garbage)] {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", l.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        let key = NodeKey::generate().unwrap().public().to_hex();
-        eu.node.add_peer(name, Some(&url), &key).await.unwrap();
+        hostile_peer(eu, name, app).await;
     }
     let r = eu.node.sync_peer(&code("NATO")).await;
     assert!(
@@ -898,11 +903,7 @@ async fn deeply_nested_payloads_from_a_peer_are_refused() {
     use axum::routing::get;
     let deep_answer = format!(r#"{{"partner":"KOR","logs":{deep}}}"#);
     let app = axum::Router::new().route("/fed/v1/logs", get(move || async move { deep_answer }));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    let key = NodeKey::generate().unwrap().public().to_hex();
-    jpn.node.add_peer("KOR", Some(&url), &key).await.unwrap();
+    hostile_peer(jpn, "KOR", app).await;
     let r = jpn.node.sync_peer(&code("KOR")).await;
     assert!(
         r.error

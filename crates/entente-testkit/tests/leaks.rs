@@ -16,6 +16,19 @@ use std::collections::BTreeSet;
 
 const PARTNERS: [&str; 4] = ["EU", "NATO", "JPN", "KOR"];
 
+/// GET a path of a node's API as its admin.
+async fn api_get(
+    http: &reqwest::Client,
+    n: &entente_testkit::TestNode,
+    path: &str,
+) -> reqwest::Response {
+    http.get(format!("{}{path}", n.url()))
+        .bearer_auth(&n.token)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A well-formed item id that no node holds.
 const ABSENT_ID: &str = "01900000-0000-7000-8000-000000000000";
 
@@ -151,12 +164,8 @@ async fn scenario(seed: u64) -> u64 {
             .collect();
 
         // REST list and get.
-        let list: serde_json::Value = http
-            .get(format!("{}/api/v1/items?limit=500", n.url()))
-            .bearer_auth(&n.token)
-            .send()
+        let list: serde_json::Value = api_get(&http, n, "/api/v1/items?limit=500")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -168,21 +177,11 @@ async fn scenario(seed: u64) -> u64 {
             .collect();
         assert_eq!(got, expected, "{me}: REST list");
         // The answer for a hidden item is the answer for an id that does not exist.
-        let absent = http
-            .get(format!("{}/api/v1/items/{}", n.url(), ABSENT_ID))
-            .bearer_auth(&n.token)
-            .send()
-            .await
-            .unwrap();
+        let absent = api_get(&http, n, &format!("/api/v1/items/{}", ABSENT_ID)).await;
         assert_eq!(absent.status(), 404);
         let absent = absent.text().await.unwrap();
         for h in &hidden {
-            let r = http
-                .get(format!("{}/api/v1/items/{}", n.url(), h.item_id))
-                .bearer_auth(&n.token)
-                .send()
-                .await
-                .unwrap();
+            let r = api_get(&http, n, &format!("/api/v1/items/{}", h.item_id)).await;
             assert_eq!(r.status(), 404, "{me}: REST get of a hidden item");
             assert_eq!(
                 r.text().await.unwrap(),
@@ -198,12 +197,8 @@ async fn scenario(seed: u64) -> u64 {
                 .as_ref()
                 .map(|c| format!("&cursor={c}"))
                 .unwrap_or_default();
-            let page: serde_json::Value = http
-                .get(format!("{}/api/v1/items?limit=2{q}", n.url()))
-                .bearer_auth(&n.token)
-                .send()
+            let page: serde_json::Value = api_get(&http, n, &format!("/api/v1/items?limit=2{q}"))
                 .await
-                .unwrap()
                 .json()
                 .await
                 .unwrap();
@@ -224,15 +219,7 @@ async fn scenario(seed: u64) -> u64 {
         }
         assert_eq!(paged, expected, "{me}: REST list paged two at a time");
         // Metrics: labels are routes and reasons; no item, log or audience of anyone's.
-        let metrics = http
-            .get(format!("{}/metrics", n.url()))
-            .bearer_auth(&n.token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = api_get(&http, n, "/metrics").await.text().await.unwrap();
         for h in &hidden {
             assert!(
                 !metrics.contains(&h.item_id) && !metrics.contains(&titles[&h.item_id]),
@@ -311,12 +298,8 @@ async fn scenario(seed: u64) -> u64 {
             .filter(|i| expected.contains(&i.item_id) && i.retracted.is_none())
             .map(|i| i.item_id.clone())
             .collect();
-        let found: serde_json::Value = http
-            .get(format!("{}/api/v1/search?q=leak&limit=200", n.url()))
-            .bearer_auth(&n.token)
-            .send()
+        let found: serde_json::Value = api_get(&http, n, "/api/v1/search?q=leak&limit=200")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
