@@ -57,6 +57,9 @@ pub struct Node {
     /// stances) that entries from several logs change, so two concurrent folds would lose one
     /// another's update. The store's head check covers appends to one log from other processes.
     pub(crate) write_lock: Mutex<()>,
+    /// Publishes waiting for the write lock (group commit, see `publish_json`).
+    publish_queue: std::sync::Mutex<Vec<PublishJob>>,
+    publish_ids: std::sync::atomic::AtomicU64,
     /// Serialises this process's audit appends (the store refuses a duplicate sequence).
     pub(crate) audit_lock: Mutex<()>,
     /// When each (alert, partner) escalation was last reported to the operator.
@@ -93,6 +96,14 @@ pub struct Node {
     >,
     /// The full-text index, when one is attached (`attach_search`).
     pub(crate) search: std::sync::OnceLock<Arc<crate::search::Search>>,
+}
+
+/// One publish waiting for the write lock.
+struct PublishJob {
+    id: u64,
+    audience: Audience,
+    payloads: Arc<Vec<(&'static str, String)>>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<ParsedEntry>, NodeError>>,
 }
 
 /// Who a verified HTTP Basic credential is, and with what kind of secret.
@@ -199,6 +210,8 @@ impl Node {
             clock,
             peers: RwLock::new(BTreeMap::new()),
             write_lock: Mutex::new(()),
+            publish_queue: Default::default(),
+            publish_ids: Default::default(),
             audit_lock: Mutex::new(()),
             escalated: Default::default(),
             sync_locks: Default::default(),
@@ -618,22 +631,115 @@ impl Node {
         audience: &Audience,
         payloads: &[Payload],
     ) -> Result<Vec<ParsedEntry>, NodeError> {
-        let jsons: Vec<(&str, String)> = payloads.iter().map(|p| (p.kind(), p.to_json())).collect();
-        self.publish_json(audience, &jsons).await
+        let jsons: Vec<(&'static str, String)> =
+            payloads.iter().map(|p| (p.kind(), p.to_json())).collect();
+        self.publish_json(audience, jsons).await
     }
 
     /// [`Node::publish`] of payloads already serialised: (kind, JSON) pairs.
+    ///
+    /// Group commit: concurrent publishes queue up while one holds the write lock; the next to
+    /// take the lock writes every queued publish to the same log as one signed run of entries in
+    /// one transaction (one commit, one fsync), and answers each with its own entries.
     pub(crate) async fn publish_json(
         &self,
         audience: &Audience,
-        payloads: &[(&str, String)],
+        payloads: Vec<(&'static str, String)>,
+    ) -> Result<Vec<ParsedEntry>, NodeError> {
+        let payloads = Arc::new(payloads);
+        loop {
+            let (tx, mut rx) = tokio::sync::oneshot::channel();
+            let id = self
+                .publish_ids
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.publish_queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(PublishJob {
+                    id,
+                    audience: audience.clone(),
+                    payloads: Arc::clone(&payloads),
+                    reply: tx,
+                });
+            let guard = match self.lock_writes().await {
+                Ok(g) => g,
+                Err(e) => {
+                    // Not written and not to be written by anyone else: withdraw it.
+                    self.publish_queue
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .retain(|j| j.id != id);
+                    return Err(e);
+                }
+            };
+            // A previous holder of the lock may have written this publish already.
+            if let Ok(r) = rx.try_recv() {
+                return r;
+            }
+            let jobs =
+                std::mem::take(&mut *self.publish_queue.lock().unwrap_or_else(|e| e.into_inner()));
+            self.commit_jobs(jobs).await;
+            drop(guard);
+            match rx.try_recv() {
+                Ok(r) => return r,
+                // Our job was taken by a holder that was cancelled before writing it (a reply
+                // is sent the moment a write commits, so nothing of it was written): again.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Write queued publishes (the caller holds the write lock): one run of entries per log,
+    /// in queue order; each job is answered as soon as its log's run commits. If a run fails,
+    /// its jobs are written one by one, so each gets its own answer.
+    async fn commit_jobs(&self, jobs: Vec<PublishJob>) {
+        let mut groups: Vec<(Audience, Vec<PublishJob>)> = Vec::new();
+        for job in jobs {
+            match groups.iter_mut().find(|(a, _)| *a == job.audience) {
+                Some((_, g)) => g.push(job),
+                None => groups.push((job.audience.clone(), vec![job])),
+            }
+        }
+        for (audience, group) in groups {
+            let payloads: Vec<(&'static str, &str)> = group
+                .iter()
+                .flat_map(|j| j.payloads.iter().map(|(k, p)| (*k, p.as_str())))
+                .collect();
+            match self.append_run(&audience, &payloads).await {
+                Ok(mut entries) => {
+                    for job in group {
+                        let rest = entries.split_off(job.payloads.len());
+                        let _ = job.reply.send(Ok(std::mem::replace(&mut entries, rest)));
+                    }
+                }
+                Err(e) if group.len() == 1 => {
+                    if let Some(job) = group.into_iter().next() {
+                        let _ = job.reply.send(Err(e));
+                    }
+                }
+                Err(_) => {
+                    for job in group {
+                        let payloads: Vec<(&'static str, &str)> =
+                            job.payloads.iter().map(|(k, p)| (*k, p.as_str())).collect();
+                        let r = self.append_run(&audience, &payloads).await;
+                        let _ = job.reply.send(r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sign, fold and append payloads as the next entries of this node's log for `audience`,
+    /// in one transaction (the caller holds the write lock).
+    async fn append_run(
+        &self,
+        audience: &Audience,
+        payloads: &[(&'static str, &str)],
     ) -> Result<Vec<ParsedEntry>, NodeError> {
         let desc = LogDescriptor::new(self.partner().clone(), audience.clone());
-        let _guard = self.lock_writes().await?;
         for _attempt in 0..5 {
             let head = self.log_head(&desc.log_id).await?;
-            let entries =
-                self.sign_chain(&desc, head, payloads.iter().map(|(k, j)| (*k, j.as_str())))?;
+            let entries = self.sign_chain(&desc, head, payloads.iter().copied())?;
             let projections = self.fold(&entries).await?;
             match self.store.append(&desc, head, &entries, &projections).await {
                 Ok(()) => {

@@ -417,7 +417,7 @@ impl Node {
         let texts: Vec<&str> = objects.iter().map(|r| r.get()).collect();
         let (successes, batches) = self.prepare_stix(who, f, &texts)?;
         for (aud, payloads) in batches {
-            self.publish_json(&aud, &payloads).await?;
+            self.publish_json(&aud, payloads).await?;
         }
         Ok(successes)
     }

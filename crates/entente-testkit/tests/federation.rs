@@ -1076,3 +1076,78 @@ async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
     assert!(!report.ok() && report.forks == 1, "{report:?}");
     c.stop().await;
 }
+
+/// Group commit: many concurrent publishes to two logs are each answered with their own item,
+/// every log stays gap-free, and a peer syncs and verifies the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_are_committed_together_and_each_answered_with_its_own() {
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = format(eu, "F", &["EU", "JPN"]).await;
+    let mut tasks = vec![];
+    for i in 0..120 {
+        let (n, fid) = (eu.node.clone(), f.format_id.clone());
+        let admin = eu.admin();
+        tasks.push(tokio::spawn(async move {
+            let to = if i % 2 == 0 {
+                vec!["JPN".to_owned()]
+            } else {
+                vec![]
+            };
+            let title = format!("concurrent {i}");
+            let it = n
+                .create_item(
+                    &admin,
+                    entente_node::NewItem {
+                        format_id: fid,
+                        kind: "note".into(),
+                        title: title.clone(),
+                        body: String::new(),
+                        topics: vec![],
+                        tlp: Some("GREEN".into()),
+                        releasable_to: Some(to),
+                        named_users: vec![],
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                it.title, title,
+                "each publish is answered with its own item"
+            );
+            it.item_id
+        }));
+    }
+    let mut ids = BTreeSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap());
+    }
+    assert_eq!(ids.len(), 120);
+    assert_eq!(
+        eu.node
+            .store()
+            .items_by_id(&ids.iter().cloned().collect::<Vec<_>>())
+            .await
+            .unwrap()
+            .len(),
+        120
+    );
+    for l in eu.node.store().logs().await.unwrap() {
+        let e = eu
+            .node
+            .store()
+            .entries_after(&l.log_id, 0, 10_000)
+            .await
+            .unwrap();
+        let seqs: Vec<u64> = e
+            .iter()
+            .map(|e| entente_log::parse_entry(e).unwrap().header.seq)
+            .collect();
+        assert_eq!(seqs, (1..=l.head_seq).collect::<Vec<_>>(), "{}", l.log_id);
+    }
+    let r = jpn.node.sync_peer(&code("EU")).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(jpn.node.verify_all(|_| {}).await.unwrap().ok());
+    assert!(eu.node.verify_all(|_| {}).await.unwrap().ok());
+    c.stop().await;
+}
