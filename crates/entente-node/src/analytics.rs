@@ -8,6 +8,7 @@ use entente_domain::policy;
 use entente_store::ItemQuery;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NetworkFilter {
@@ -37,25 +38,38 @@ impl Node {
         {
             return Err(entente_domain::DomainError::UnknownTopic(t.clone()).into());
         }
-        let viewer = who.viewer();
-        // The view is recomputed only when the store has changed since it was cached for this
-        // user and filter (the number of entries held grows with every append, any process).
-        let held: u64 = self.store.logs().await?.iter().map(|l| l.head_seq).sum();
+                let viewer = who.viewer();
+        let arrived = std::time::Instant::now();
         let key = (
             viewer.user.clone(),
             f.topic.clone(),
             f.since.clone(),
             f.until.clone(),
         );
-        if let Some((at, view)) = self
+        // One computation at a time per user and filter: requests that arrive while one runs
+        // wait for it, then reuse a view whose computation started after they arrived (it saw
+        // every write they could have seen) instead of each reading every item again.
+        let flight = Arc::clone(
+            self.network_flights
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default(),
+        );
+        let _one = flight.lock().await;
+        // Otherwise the view is recomputed only when the store has changed since it was cached
+        // (the number of entries held grows with every append, any process).
+        let held: u64 = self.store.logs().await?.iter().map(|l| l.head_seq).sum();
+        if let Some((at, started, view)) = self
             .network_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
-            && *at == held
+            && (*at == held || *started >= arrived)
         {
             return Ok(view.clone());
         }
+        let started = std::time::Instant::now();
         let mut q = ItemQuery {
             topic: f.topic.clone(),
             limit: 5000,
@@ -97,11 +111,15 @@ impl Node {
                 .collect(),
             filter: f,
         };
-        let mut cache = self.network_cache.lock().unwrap_or_else(|p| p.into_inner());
+                let mut cache = self.network_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 1024 {
             cache.clear();
+            self.network_flights
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, f| Arc::strong_count(f) > 1);
         }
-        cache.insert(key, (held, view.clone()));
+        cache.insert(key, (held, started, view.clone()));
         Ok(view)
     }
 }

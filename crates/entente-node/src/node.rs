@@ -86,14 +86,13 @@ pub struct Node {
     pub(crate) paging_secret: [u8; 32],
     /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
     pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (BasicAuth, std::time::Instant)>>,
-    /// Network views by (user, topic, since, until), with the entries held when computed.
-    #[allow(clippy::type_complexity)]
+        /// Network views by (user, topic, since, until), with the entries held when computed and
+    /// when their computation started.
     pub(crate) network_cache: std::sync::Mutex<
-        HashMap<
-            (String, Option<String>, Option<String>, Option<String>),
-            (u64, crate::analytics::NetworkView),
-        >,
+        HashMap<NetworkKey, (u64, std::time::Instant, crate::analytics::NetworkView)>,
     >,
+    /// One lock per network-view key: one computation at a time (see `Node::network`).
+    pub(crate) network_flights: std::sync::Mutex<HashMap<NetworkKey, Arc<Mutex<()>>>>,
     /// The full-text index, when one is attached (`attach_search`).
     pub(crate) search: std::sync::OnceLock<Arc<crate::search::Search>>,
 }
@@ -105,6 +104,9 @@ struct PublishJob {
     payloads: Arc<Vec<(&'static str, String)>>,
     reply: tokio::sync::oneshot::Sender<Result<Vec<ParsedEntry>, NodeError>>,
 }
+
+/// A network view's cache key: (user, topic, since, until).
+pub(crate) type NetworkKey = (String, Option<String>, Option<String>, Option<String>);
 
 /// Who a verified HTTP Basic credential is, and with what kind of secret.
 pub(crate) type BasicAuth = (Principal, TokenKind);
@@ -233,7 +235,8 @@ impl Node {
             },
             basic_cache: Default::default(),
             search: Default::default(),
-            network_cache: Default::default(),
+                        network_cache: Default::default(),
+            network_flights: Default::default(),
         };
         node.reload_peers().await?;
         Ok(Arc::new(node))
