@@ -38,7 +38,7 @@ impl Node {
         {
             return Err(entente_domain::DomainError::UnknownTopic(t.clone()).into());
         }
-                let viewer = who.viewer();
+        let viewer = who.viewer();
         let arrived = std::time::Instant::now();
         let key = (
             viewer.user.clone(),
@@ -111,7 +111,7 @@ impl Node {
                 .collect(),
             filter: f,
         };
-                let mut cache = self.network_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.network_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 1024 {
             cache.clear();
             self.network_flights

@@ -86,7 +86,7 @@ pub struct Node {
     pub(crate) paging_secret: [u8; 32],
     /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
     pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (BasicAuth, std::time::Instant)>>,
-        /// Network views by (user, topic, since, until), with the entries held when computed and
+    /// Network views by (user, topic, since, until), with the entries held when computed and
     /// when their computation started.
     pub(crate) network_cache: std::sync::Mutex<
         HashMap<NetworkKey, (u64, std::time::Instant, crate::analytics::NetworkView)>,
@@ -235,7 +235,7 @@ impl Node {
             },
             basic_cache: Default::default(),
             search: Default::default(),
-                        network_cache: Default::default(),
+            network_cache: Default::default(),
             network_flights: Default::default(),
         };
         node.reload_peers().await?;
