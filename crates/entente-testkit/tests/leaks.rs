@@ -4,7 +4,8 @@
 //! the HTML pages, error answers (a hidden item's equals a missing one's), paging cursors,
 //! metrics labels, and the federation answers (logs offered, checkpoint disclosures) to each
 //! peer — shows exactly what the policy module says, no more.
-//! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3).
+//! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3), `ENTENTE_LEAK_FIRST` the
+//! number of the first (default 0), so a long run can be split into shards.
 
 mod common;
 
@@ -48,8 +49,13 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    // The first scenario's number, so a long run can be split into shards run side by side.
+    let first: u64 = std::env::var("ENTENTE_LEAK_FIRST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut checked = 0u64;
-    for seed in 0..scenarios {
+    for seed in first..first + scenarios {
         checked +=
             scenario(0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0x2545_F491_4F6C_DD1D)).await;
         // A running tally, so a long run that is stopped still says how far it got.
