@@ -74,10 +74,8 @@ pub struct Node {
     pub(crate) metrics: crate::sync::SyncCounters,
     /// Serialises signing delivery receipts, so an alert never gets two from this node.
     pub(crate) receipt_lock: Mutex<()>,
-
     /// Rate limits per user, per peer and per login name (`RateLimits` in the config).
     limits: [(&'static str, crate::ratelimit::RateLimiter); 3],
-
     /// An argon2id hash checked when a login names an unknown user, so timing does not tell.
     dummy_hash: String,
     /// The last `date_added` handed out, in microseconds since the epoch.
@@ -224,9 +222,7 @@ impl Node {
             wake_rx: std::sync::Mutex::new(Some(wake_rx)),
             metrics: Default::default(),
             receipt_lock: Mutex::new(()),
-
             limits,
-
             dummy_hash: auth::hash_password(&auth::random_hex(16)?)?,
             last_added: std::sync::Mutex::new(0),
             paging_secret: {
@@ -423,7 +419,6 @@ impl Node {
         }
     }
 
-    /// Password login: returns a session token and its expiry.
     /// Charge one request to `key` under the limit `what` ("user", "peer" or "login").
     pub(crate) fn charge(&self, what: &'static str, key: &str) -> Result<(), NodeError> {
         let Some((_, limiter)) = self.limits.iter().find(|(w, _)| *w == what) else {
@@ -443,6 +438,7 @@ impl Node {
             })
     }
 
+    /// Password login: returns a session token and its expiry.
     pub async fn login(
         &self,
         username: &str,
