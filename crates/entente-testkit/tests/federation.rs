@@ -792,6 +792,21 @@ async fn formats_join_and_leave_reach_the_right_partners() {
     c.stop().await;
 }
 
+/// A format created at `from` reaches `to` by a pull: the node is still serving and syncing.
+async fn still_syncs(from: &entente_testkit::TestNode, to: &entente_testkit::TestNode) {
+    let f = format(from, "F", &["EU", "JPN"]).await;
+    let r = to.node.sync_peer(from.node.partner()).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(
+        to.node
+            .store()
+            .format(&f.format_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
 /// Serve `app` on a loopback port and pin it at `n` as peer `name` (with a key of its own).
 async fn hostile_peer(n: &entente_testkit::TestNode, name: &str, app: axum::Router) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -832,17 +847,7 @@ async fn oversize_and_garbage_answers_from_a_peer_are_refused() {
         "{r:?}"
     );
     // Still serving, and still syncing with the honest peer.
-    let f = format(jpn, "F", &["EU", "JPN"]).await;
-    let r = eu.node.sync_peer(&code("JPN")).await;
-    assert_eq!(r.error, None);
-    assert!(
-        eu.node
-            .store()
-            .format(&f.format_id)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    still_syncs(jpn, eu).await;
     c.stop().await;
 }
 
@@ -913,17 +918,7 @@ async fn deeply_nested_payloads_from_a_peer_are_refused() {
     );
 
     // Still serving and syncing with the honest peer.
-    let f = format(eu, "F", &["EU", "JPN"]).await;
-    let r = jpn.node.sync_peer(&code("EU")).await;
-    assert_eq!(r.error, None, "{r:?}");
-    assert!(
-        jpn.node
-            .store()
-            .format(&f.format_id)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    still_syncs(eu, jpn).await;
     c.stop().await;
 }
 
