@@ -19,6 +19,17 @@ pub struct FormatState {
     /// See [`FormatCharter::stix_default_releasable_to`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stix_default_releasable_to: Option<Vec<PartnerCode>>,
+    /// Partners that have left, by their own leave or the convener's relay of it. Departures
+    /// are final: the members are everyone admitted minus everyone departed, whatever order
+    /// the entries arrive in, so every node holding the same entries sees the same members
+    /// (a join signed before the convener heard of a leave lists the leaver, and must not bring
+    /// it back).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub departed: BTreeSet<PartnerCode>,
+    /// Departures the convener has relayed to the members: a partner admitted while a leave
+    /// was on its way is not in that leave's audience and learns of it only from the relay.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub relayed: BTreeSet<PartnerCode>,
 }
 
 impl FormatState {
@@ -46,7 +57,19 @@ impl FormatState {
             created_at: at.to_owned(),
             updated_at: at.to_owned(),
             stix_default_releasable_to: c.stix_default_releasable_to.clone(),
+            departed: BTreeSet::new(),
+            relayed: BTreeSet::new(),
         }
+    }
+
+    /// Departures the convener has yet to relay (its own excepted: a convener that left
+    /// relays nothing).
+    pub fn unrelayed(&self) -> Vec<PartnerCode> {
+        self.departed
+            .difference(&self.relayed)
+            .filter(|p| *p != &self.convener)
+            .cloned()
+            .collect()
     }
 
     pub fn charter(&self) -> FormatCharter {
@@ -62,7 +85,9 @@ impl FormatState {
     }
 
     /// Fold a join into the state, or create the state from it when this node first learns
-    /// of the format through the join (it was not in the audience of the charter).
+    /// of the format through the join (it was not in the audience of the charter). Members are
+    /// added, never replaced, and a departed partner is not added back: the charter is the
+    /// convener's view when it signed, which may predate a leave this node already holds.
     pub fn apply_join(prev: Option<FormatState>, j: &FormatJoin, at: &str) -> FormatState {
         let mut s = match prev {
             Some(s) => s,
@@ -71,15 +96,23 @@ impl FormatState {
         s.title = j.charter.title.clone();
         s.description = j.charter.description.clone();
         s.topics = j.charter.topics.clone();
-        s.members = j.charter.members.iter().cloned().collect();
+        s.members.extend(j.charter.members.iter().cloned());
         s.members.insert(j.partner.clone());
+        let departed = s.departed.clone();
+        s.members.retain(|m| !departed.contains(m));
         s.stix_default_releasable_to = j.charter.stix_default_releasable_to.clone();
         s.updated_at = at.to_owned();
         s
     }
 
-    pub fn apply_leave(&mut self, l: &FormatLeave, at: &str) {
+    /// Fold a leave: signed by the partner leaving, or by the convener relaying it
+    /// (`relayed_by_convener`).
+    pub fn apply_leave(&mut self, l: &FormatLeave, relayed_by_convener: bool, at: &str) {
         self.members.remove(&l.partner);
+        self.departed.insert(l.partner.clone());
+        if relayed_by_convener {
+            self.relayed.insert(l.partner.clone());
+        }
         self.updated_at = at.to_owned();
     }
 
@@ -203,5 +236,63 @@ pub fn partner_name(p: &PartnerCode) -> &str {
         "AUS" => "Australia",
         "NZL" => "New Zealand",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partner::code;
+
+    fn charter(members: &[&str]) -> FormatCharter {
+        FormatCharter {
+            format_id: "f".into(),
+            title: "t".into(),
+            description: String::new(),
+            topics: vec!["fimi".into()],
+            members: members.iter().map(|m| code(m)).collect(),
+            convener: code("EU"),
+            stix_default_releasable_to: None,
+        }
+    }
+
+    fn members(s: &FormatState) -> Vec<&str> {
+        s.members.iter().map(|m| m.as_str()).collect()
+    }
+
+    /// JPN leaves while EU, not yet knowing, admits KOR with a charter that still lists JPN:
+    /// a node holding both entries sees the same members whichever arrived first.
+    #[test]
+    fn a_crossing_leave_and_join_give_the_same_members_in_either_order() {
+        let start = FormatState::from_charter(&charter(&["EU", "JPN", "NATO"]), "t0");
+        let join = FormatJoin {
+            partner: code("KOR"),
+            charter: charter(&["EU", "JPN", "KOR", "NATO"]),
+        };
+        let leave = FormatLeave {
+            format_id: "f".into(),
+            partner: code("JPN"),
+        };
+        let mut leave_first = start.clone();
+        leave_first.apply_leave(&leave, false, "t1");
+        let leave_first = FormatState::apply_join(Some(leave_first), &join, "t2");
+        let mut join_first = FormatState::apply_join(Some(start), &join, "t1");
+        join_first.apply_leave(&leave, false, "t2");
+        assert_eq!(members(&leave_first), ["EU", "KOR", "NATO"]);
+        assert_eq!(members(&join_first), ["EU", "KOR", "NATO"]);
+        // KOR, which learns of the format through the join, hears of the leave from the relay.
+        let mut at_kor = FormatState::apply_join(None, &join, "t1");
+        assert_eq!(at_kor.unrelayed(), Vec::<PartnerCode>::new());
+        at_kor.apply_leave(&leave, true, "t2");
+        assert_eq!(members(&at_kor), ["EU", "KOR", "NATO"]);
+        assert!(
+            at_kor.unrelayed().is_empty(),
+            "a relayed departure is not owed again"
+        );
+        assert_eq!(
+            join_first.unrelayed(),
+            [code("JPN")],
+            "the convener owes a relay"
+        );
     }
 }

@@ -203,6 +203,8 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             stix_default_releasable_to: None,
+            departed: Default::default(),
+            relayed: Default::default(),
         }
     }
 

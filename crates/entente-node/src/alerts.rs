@@ -133,7 +133,7 @@ impl Node {
     /// After entries from a peer are committed: sign a delivery receipt for every alert that
     /// just arrived, so the sender sees it delivered without anyone acting.
     pub(crate) async fn receipts_for(&self, entries: &[ParsedEntry]) {
-        let _one_at_a_time = self.receipt_lock.lock().await;
+        let _one_at_a_time = self.owed_lock.lock().await;
         for e in entries {
             if e.header.kind != "alert.raise" || &e.header.origin == self.partner() {
                 continue;
@@ -160,7 +160,7 @@ impl Node {
     /// receipt a crash prevented between committing the alert and signing (run after every
     /// sync round, so also at start). Returns how many were signed.
     pub async fn sign_owed_receipts(&self) -> Result<usize, NodeError> {
-        let _one_at_a_time = self.receipt_lock.lock().await;
+        let _one_at_a_time = self.owed_lock.lock().await;
         let mut signed = 0;
         for s in self.store.objects(KIND).await? {
             let a: AlertState =

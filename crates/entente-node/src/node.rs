@@ -72,8 +72,9 @@ pub struct Node {
     pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
     pub(crate) wake_rx: std::sync::Mutex<Option<mpsc::Receiver<PartnerCode>>>,
     pub(crate) metrics: crate::sync::SyncCounters,
-    /// Serialises signing delivery receipts, so an alert never gets two from this node.
-    pub(crate) receipt_lock: Mutex<()>,
+    /// Serialises signing what this node owes after a sync round (delivery receipts, relayed
+    /// departures), so it never signs one twice.
+    pub(crate) owed_lock: Mutex<()>,
     /// Rate limits per user, per peer and per login name (`RateLimits` in the config).
     limits: [(&'static str, crate::ratelimit::RateLimiter); 3],
     /// An argon2id hash checked when a login names an unknown user, so timing does not tell.
@@ -221,7 +222,7 @@ impl Node {
             wake_tx,
             wake_rx: std::sync::Mutex::new(Some(wake_rx)),
             metrics: Default::default(),
-            receipt_lock: Mutex::new(()),
+            owed_lock: Mutex::new(()),
             limits,
             dummy_hash: auth::hash_password(&auth::random_hex(16)?)?,
             last_added: std::sync::Mutex::new(0),
@@ -989,8 +990,13 @@ impl Node {
                     }
                 }
                 Payload::FormatLeave(l) => match formats.get_mut(&l.format_id) {
-                    Some(Some(f)) if h.origin == l.partner && f.members.contains(&l.partner) => {
-                        f.apply_leave(&l, &h.ts);
+                    // A member leaving, or the convener relaying another member's departure.
+                    Some(Some(f))
+                        if (h.origin == l.partner && f.members.contains(&l.partner))
+                            || (h.origin == f.convener && l.partner != f.convener) =>
+                    {
+                        let relayed = h.origin != l.partner;
+                        f.apply_leave(&l, relayed, &h.ts);
                         touched_formats.push(l.format_id.clone());
                         true
                     }
@@ -1401,6 +1407,13 @@ impl Node {
                 "{partner} is already a member"
             )));
         }
+        // Departures are final (see `FormatState::departed`): that is what lets every node
+        // agree on the members whatever order joins and leaves reach it in.
+        if f.departed.contains(&partner) {
+            return Err(NodeError::Conflict(format!(
+                "{partner} has left this format and cannot be admitted again; convene a new format"
+            )));
+        }
         let mut charter = f.charter();
         charter.members.push(partner.clone());
         charter.members.sort();
@@ -1411,6 +1424,30 @@ impl Node {
         )
         .await?;
         self.format(format_id).await
+    }
+
+    /// Relay, as convener, other members' departures to the members that remain (run after
+    /// every sync round). A partner admitted while a leave was on its way is not in that leave's
+    /// audience; without the relay it would go on counting the leaver as a member, and releasing
+    /// to it. Returns how many departures were relayed.
+    pub async fn relay_departures(&self) -> Result<usize, NodeError> {
+        let _one_at_a_time = self.owed_lock.lock().await;
+        let mut relayed = 0;
+        for f in self.store.formats().await? {
+            if &f.convener != self.partner() || f.closed || !f.members.contains(self.partner()) {
+                continue;
+            }
+            let aud = policy::format_audience(&f.members);
+            for partner in f.unrelayed() {
+                let relay = FormatLeave {
+                    format_id: f.format_id.clone(),
+                    partner,
+                };
+                self.publish(&aud, &[Payload::FormatLeave(relay)]).await?;
+                relayed += 1;
+            }
+        }
+        Ok(relayed)
     }
 
     /// This node's partner leaves a format.

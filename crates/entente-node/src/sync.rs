@@ -210,6 +210,9 @@ impl Node {
         if let Err(e) = self.sign_owed_receipts().await {
             tracing::warn!(error = %e, "could not sign owed delivery receipts");
         }
+        if let Err(e) = self.relay_departures().await {
+            tracing::warn!(error = %e, "could not relay departures from formats");
+        }
         // Each round also witnesses every reachable peer's checkpoint.
         for p in self.peer_list() {
             if p.record.url.is_some() {

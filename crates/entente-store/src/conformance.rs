@@ -509,6 +509,8 @@ async fn projections_and_queries(store: &dyn Store) {
         created_at: "2026-11-27T00:00:00Z".into(),
         updated_at: "2026-11-27T00:00:00Z".into(),
         stix_default_releasable_to: None,
+        departed: Default::default(),
+        relayed: Default::default(),
     };
     let i1 = item(
         "i1",

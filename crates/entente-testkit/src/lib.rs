@@ -210,6 +210,17 @@ impl Default for ClusterOptions {
     }
 }
 
+/// The hash of every test admin's password (`admin-password-1`), computed once per process:
+/// argon2 is slow on purpose, and every node of every test cluster has an admin.
+fn admin_password_hash() -> Result<&'static str> {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(h) = HASH.get() {
+        return Ok(h);
+    }
+    let h = entente_node::auth::hash_password("admin-password-1")?;
+    Ok(HASH.get_or_init(|| h))
+}
+
 impl Cluster {
     pub async fn new(partners: &[&str]) -> Result<Cluster> {
         Self::with(partners, ClusterOptions::default()).await
@@ -240,7 +251,13 @@ impl Cluster {
             if opts.search {
                 attach_search(&node, &dir).await?;
             }
-            node.add_user("admin", Role::Admin, "admin-password-1")
+            node.store()
+                .create_user(&entente_store::UserRecord {
+                    username: "admin".into(),
+                    role: Role::Admin,
+                    password_hash: admin_password_hash()?.into(),
+                    created_at: "2026-01-01T00:00:00Z".into(),
+                })
                 .await?;
             let token = node
                 .create_token_for("admin", "test", TokenKind::Api)

@@ -81,7 +81,7 @@ pub fn db_bytes(n: &TestNode) -> Vec<u8> {
 }
 
 pub fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    memchr::memmem::find(hay, needle.as_bytes()).is_some()
 }
 
 /// A signed federation GET to `target`, as `caller` would send it.

@@ -789,6 +789,59 @@ async fn formats_join_and_leave_reach_the_right_partners() {
         let st = n.node.format(&f.format_id).await.unwrap();
         assert!(!st.members.contains(&code("NATO")), "{}", n.partner);
     }
+    // A partner that left is not admitted again: departures are final.
+    let again = eu.node.join_format(&eu.admin(), &f.format_id, "NATO").await;
+    assert!(
+        matches!(&again, Err(entente_node::NodeError::Conflict(m)) if m.contains("has left")),
+        "{again:?}"
+    );
+
+    // A leave and an admission that cross: JPN leaves while EU, not yet knowing, admits KOR.
+    // EU's join charter still lists JPN; KOR is not in the audience of JPN's leave and learns
+    // of it from EU's relay, and every member ends with the same members whatever order the
+    // entries reached it in.
+    let g = format(eu, "EU-JPN-NATO talks", &["EU", "JPN", "NATO"]).await;
+    c.sync_until_quiet().await;
+    c.node("JPN")
+        .node
+        .leave_format(&c.node("JPN").admin(), &g.format_id)
+        .await
+        .unwrap();
+    let admitted = eu
+        .node
+        .join_format(&eu.admin(), &g.format_id, "KOR")
+        .await
+        .unwrap();
+    assert!(
+        admitted.members.contains(&code("JPN")),
+        "EU has not heard yet"
+    );
+    c.sync_until_quiet().await;
+    for n in [eu, nato, kor] {
+        let st = n.node.format(&g.format_id).await.unwrap();
+        let members: Vec<&str> = st.members.iter().map(|m| m.as_str()).collect();
+        assert_eq!(members, ["EU", "KOR", "NATO"], "{}", n.partner);
+    }
+    // So an item KOR releases to everyone it knows in the format does not go to JPN.
+    let to_all: Vec<String> = kor
+        .node
+        .format(&g.format_id)
+        .await
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    let to_all: Vec<&str> = to_all.iter().map(String::as_str).collect();
+    let it = item(
+        kor,
+        &g.format_id,
+        "after JPN left",
+        Some("GREEN"),
+        Some(&to_all),
+    )
+    .await;
+    assert!(!it.audience.contains(&code("JPN")));
     c.stop().await;
 }
 

@@ -1,9 +1,12 @@
-//! End-to-end leak check: random formats, audiences, TLP levels and retractions across live
-//! nodes; after the exchange, every egress path of every node — REST list and get, TAXII
-//! collections, objects and manifest, STIX and MISP exports, network analytics counts, search,
-//! the HTML pages, error answers (a hidden item's equals a missing one's), paging cursors,
-//! metrics labels, and the federation answers (logs offered, checkpoint disclosures) to each
-//! peer — shows exactly what the policy module says, no more.
+//! End-to-end leak check. Each scenario runs random steps across four live nodes: formats
+//! created, members admitted and leaving mid-scenario, items published by either of two users
+//! per node with random audiences, TLP levels and named users, retractions, and exchanges that
+//! are none, partial (one node pulls once) or complete. After every step, on every node and for
+//! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
+//! exports, network analytics counts, search, the HTML pages, error answers (a hidden item's
+//! equals a missing one's), paging cursors — and, per node, metrics labels, the federation
+//! answers (logs offered, checkpoint disclosures) to each peer and the bytes of its database,
+//! show exactly what the policy module says, no more.
 //! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3), `ENTENTE_LEAK_FIRST` the
 //! number of the first (default 0), so a long run can be split into shards.
 
@@ -11,24 +14,18 @@ mod common;
 
 use common::*;
 use entente_domain::policy::{self, Viewer};
-use entente_domain::{ItemState, PartnerCode};
-use entente_testkit::Cluster;
-use std::collections::BTreeSet;
+use entente_domain::{FormatState, ItemState, PartnerCode, Role};
+use entente_node::auth::{Principal, TokenKind};
+use entente_node::{NewFormat, NewItem};
+use entente_testkit::{Cluster, TestNode};
+use std::collections::{BTreeMap, BTreeSet};
 
 const PARTNERS: [&str; 4] = ["EU", "NATO", "JPN", "KOR"];
-
-/// GET a path of a node's API as its admin.
-async fn api_get(
-    http: &reqwest::Client,
-    n: &entente_testkit::TestNode,
-    path: &str,
-) -> reqwest::Response {
-    http.get(format!("{}{path}", n.url()))
-        .bearer_auth(&n.token)
-        .send()
-        .await
-        .unwrap()
-}
+/// The users of every node: the admin, and an analyst with no special standing.
+const USERS: [&str; 2] = ["admin", "analyst"];
+const TLPS: [&str; 5] = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"];
+/// Steps per scenario; every one is followed by the full check.
+const STEPS: usize = 5;
 
 /// A well-formed item id that no node holds.
 const ABSENT_ID: &str = "01900000-0000-7000-8000-000000000000";
@@ -41,6 +38,33 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
+
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.next(v.len() as u64) as usize]
+    }
+}
+
+/// One user of one node, signed in the ways the egress paths accept.
+struct Login {
+    viewer: Viewer,
+    principal: Principal,
+    token: String,
+    cookie: String,
+}
+
+/// A scenario's cluster and what the test did to it.
+struct World {
+    c: Cluster,
+    http: reqwest::Client,
+    /// Per node, one login per user of [`USERS`].
+    logins: Vec<Vec<Login>>,
+    formats: Vec<String>,
+    /// Format id → its members as the test's admissions and departures made them.
+    members: BTreeMap<String, BTreeSet<String>>,
+    /// Format id → every partner that has ever been a member.
+    ever: BTreeMap<String, BTreeSet<String>>,
+    /// Item id → (origin, title).
+    published: BTreeMap<String, (String, String)>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,22 +78,26 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let mut checked = 0u64;
-    for seed in first..first + scenarios {
-        checked +=
-            scenario(0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0x2545_F491_4F6C_DD1D)).await;
+    // One password hash for every analyst: argon2 is slow on purpose, and no test signs in
+    // with this password.
+    let hash = entente_node::auth::hash_password("analyst-password-1").unwrap();
+    let (mut checked, mut steps) = (0u64, 0u64);
+    for (done, seed) in (first..first + scenarios).enumerate() {
+        let seed = 0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        checked += scenario(seed, &hash).await;
+        steps += STEPS as u64;
         // A running tally, so a long run that is stopped still says how far it got.
-        if (seed + 1) % 100 == 0 {
+        if (done + 1) % 100 == 0 {
             eprintln!(
-                "leak check: {} scenarios, {checked} path checks, 0 leaks so far",
-                seed + 1
+                "leak check: {} scenarios, {steps} steps, {checked} path checks, 0 leaks so far",
+                done + 1
             );
         }
     }
-    println!("leak check: {scenarios} scenarios, {checked} path checks, 0 leaks");
+    println!("leak check: {scenarios} scenarios, {steps} steps, {checked} path checks, 0 leaks");
 }
 
-async fn scenario(seed: u64) -> u64 {
+async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
     let mut rng = Rng(seed);
     let c = Cluster::with(
         &PARTNERS,
@@ -80,303 +108,332 @@ async fn scenario(seed: u64) -> u64 {
     )
     .await
     .unwrap();
-    let mut formats = vec![];
-    for i in 0..3 {
-        let convener = PARTNERS[rng.next(4) as usize];
-        let mut members: Vec<&str> = PARTNERS
-            .iter()
-            .copied()
-            .filter(|_| rng.next(2) == 0)
-            .collect();
-        if !members.contains(&convener) {
-            members.push(convener);
-        }
-        formats.push((
-            format(c.node(convener), &format!("leak format {i}"), &members).await,
-            members,
-        ));
-    }
-    c.sync_until_quiet().await;
-    let tlps = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"];
-    let mut published: Vec<String> = vec![];
-    let mut titles = std::collections::BTreeMap::new();
-    for i in 0..14 {
-        let (f, members) = &formats[rng.next(formats.len() as u64) as usize];
-        let publisher = members[rng.next(members.len() as u64) as usize];
-        let to: Vec<&str> = members
-            .iter()
-            .copied()
-            .filter(|_| rng.next(2) == 0)
-            .collect();
-        let tlp = tlps[rng.next(5) as usize];
-        let marked = rng.next(6) != 0;
-        let title = format!("leak-item-{i}-end");
-        let it = item(
-            c.node(publisher),
-            &f.format_id,
-            &title,
-            marked.then_some(tlp),
-            marked.then_some(&to[..]),
-        )
-        .await;
-        titles.insert(it.item_id.clone(), title);
-        if rng.next(5) == 0 {
-            c.node(publisher)
-                .node
-                .retract_item(&c.node(publisher).admin(), &it.item_id, "test")
-                .await
-                .unwrap();
-        }
-        published.push(it.item_id);
-    }
-    c.sync_until_quiet().await;
+    let mut logins = vec![];
     for n in &c.nodes {
-        n.node.search_settled().await;
-    }
-
-    // The truth: every item as its origin holds it.
-    let mut all: Vec<ItemState> = vec![];
-    for n in &c.nodes {
-        for id in &published {
-            if let Some(it) = n.node.store().item(id).await.unwrap()
-                && &it.origin == n.node.partner()
-            {
-                all.push(it);
-            }
-        }
-    }
-    assert_eq!(all.len(), published.len());
-
-    let mut checks = 0;
-    let http = reqwest::Client::new();
-    for n in &c.nodes {
-        let me: PartnerCode = n.node.partner().clone();
-        let viewer = Viewer {
-            partner: me.clone(),
-            user: format!("admin@{me}"),
-        };
-        let expected: BTreeSet<String> = all
-            .iter()
-            .filter(|i| policy::user_may_see_item(&viewer, i))
-            .map(|i| i.item_id.clone())
-            .collect();
-        let hidden: Vec<&ItemState> = all
-            .iter()
-            .filter(|i| !policy::user_may_see_item(&viewer, i))
-            .collect();
-        let not_held: Vec<&ItemState> = all
-            .iter()
-            .filter(|i| !policy::may_receive(&me, &i.audience))
-            .collect();
-
-        // REST list and get.
-        let list: serde_json::Value = api_get(&http, n, "/api/v1/items?limit=500")
-            .await
-            .json()
+        n.node
+            .store()
+            .create_user(&entente_store::UserRecord {
+                username: "analyst".into(),
+                role: Role::Analyst,
+                password_hash: analyst_hash.into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+            })
             .await
             .unwrap();
-        let got: BTreeSet<String> = list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(got, expected, "{me}: REST list");
-        // The answer for a hidden item is the answer for an id that does not exist.
-        let absent = api_get(&http, n, &format!("/api/v1/items/{}", ABSENT_ID)).await;
-        assert_eq!(absent.status(), 404);
-        let absent = absent.text().await.unwrap();
-        for h in &hidden {
-            let r = api_get(&http, n, &format!("/api/v1/items/{}", h.item_id)).await;
-            assert_eq!(r.status(), 404, "{me}: REST get of a hidden item");
-            assert_eq!(
-                r.text().await.unwrap(),
-                absent,
-                "{me}: the error for a hidden item differs from a missing one"
-            );
-        }
-        checks += 1 + hidden.len() as u64;
-        // Paging two at a time: the same items, and every cursor is the id of an item shown.
-        let (mut paged, mut cursor) = (BTreeSet::new(), None::<String>);
-        loop {
-            let q = cursor
-                .as_ref()
-                .map(|c| format!("&cursor={c}"))
-                .unwrap_or_default();
-            let page: serde_json::Value = api_get(&http, n, &format!("/api/v1/items?limit=2{q}"))
-                .await
-                .json()
-                .await
-                .unwrap();
-            for i in page["items"].as_array().unwrap() {
-                paged.insert(i["id"].as_str().unwrap().to_owned());
-            }
-            match page["next"].as_str() {
-                Some(next) => {
-                    assert!(
-                        expected.contains(next),
-                        "{me}: a paging cursor names {next}"
-                    );
-                    cursor = Some(next.to_owned());
-                }
-                None => break,
-            }
-            checks += 1;
-        }
-        assert_eq!(paged, expected, "{me}: REST list paged two at a time");
-        // Metrics: labels are routes and reasons; no item, log or audience of anyone's.
-        let metrics = api_get(&http, n, "/metrics").await.text().await.unwrap();
-        for h in &hidden {
-            assert!(
-                !metrics.contains(&h.item_id) && !metrics.contains(&titles[&h.item_id]),
-                "{me}: metrics name hidden item {}",
-                h.item_id
-            );
-        }
-        checks += 1;
-
-        // TAXII objects, manifest and exports of every collection it may see; analytics counts.
-        let mut served = String::new();
-        for (f, members) in &formats {
-            if !members.contains(&me.as_str()) {
-                continue;
-            }
-            let page = n
-                .node
-                .taxii_objects(
-                    &n.admin(),
-                    &f.format_id,
-                    None,
-                    entente_node::taxii::TaxiiFilter {
-                        limit: Some(10_000),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
-            for r in &page.rows {
-                served.push_str(&r.raw);
-            }
-            served.push_str(
-                &n.node
-                    .export_stix_bundle(&n.admin(), &f.format_id)
+        let mut per_node = vec![];
+        for u in USERS {
+            per_node.push(Login {
+                viewer: Viewer {
+                    partner: n.node.partner().clone(),
+                    user: format!("{u}@{}", n.partner),
+                },
+                principal: n.node.principal_for(u).await.unwrap(),
+                token: n
+                    .node
+                    .create_token_for(u, "leak test", TokenKind::Api)
                     .await
                     .unwrap(),
-            );
-            served.push_str(
-                &n.node
-                    .export_misp_event(&n.admin(), &f.format_id)
+                cookie: format!("entente_session={}", n.node.session_for(u).await.unwrap()),
+            });
+        }
+        logins.push(per_node);
+    }
+    let mut w = World {
+        c,
+        http: reqwest::Client::new(),
+        logins,
+        formats: vec![],
+        members: BTreeMap::new(),
+        ever: BTreeMap::new(),
+        published: BTreeMap::new(),
+    };
+    let mut checks = 0;
+    for step in 0..STEPS {
+        if step == 0 {
+            for i in 0..3 {
+                w.create_format(&mut rng, i).await;
+            }
+        } else {
+            for _ in 0..1 + rng.next(5) {
+                w.random_action(&mut rng).await;
+            }
+        }
+        // The exchange that ends the step: none, one node pulling once, or complete. The last
+        // step always completes, so every scenario ends with the full view everywhere.
+        let exchange = if step + 1 == STEPS { 2 } else { rng.next(3) };
+        let complete = match exchange {
+            0 => false,
+            1 => {
+                w.c.nodes[rng.next(PARTNERS.len() as u64) as usize]
+                    .node
+                    .sync_once()
+                    .await;
+                false
+            }
+            _ => {
+                w.c.sync_until_quiet().await;
+                true
+            }
+        };
+        for n in &w.c.nodes {
+            n.node.search_settled().await;
+        }
+        checks += w.check(complete).await;
+    }
+    w.c.stop().await;
+    checks
+}
+
+impl World {
+    async fn create_format(&mut self, rng: &mut Rng, i: usize) {
+        let convener = *rng.pick(&PARTNERS);
+        let mut members: Vec<String> = PARTNERS
+            .iter()
+            .filter(|_| rng.next(2) == 0)
+            .map(|p| p.to_string())
+            .collect();
+        if !members.iter().any(|m| m == convener) {
+            members.push(convener.into());
+        }
+        let n = self.c.node(convener);
+        let f = n
+            .node
+            .create_format(
+                &n.admin(),
+                NewFormat {
+                    title: format!("leak format {i}"),
+                    description: String::new(),
+                    topics: vec!["maritime-security".into()],
+                    members,
+                    stix_default_releasable_to: None,
+                },
+            )
+            .await
+            .expect("create format");
+        let members: BTreeSet<String> = f.members.iter().map(|m| m.to_string()).collect();
+        self.members.insert(f.format_id.clone(), members.clone());
+        self.ever.insert(f.format_id.clone(), members);
+        self.formats.push(f.format_id);
+    }
+
+    /// One action by one partner, decided on what that partner's node knows at the time: a
+    /// publication (most often), a retraction, a member admitted or a member leaving.
+    async fn random_action(&mut self, rng: &mut Rng) {
+        let format_id = rng.pick(&self.formats).clone();
+        let mut views: Vec<Option<FormatState>> = vec![];
+        for n in &self.c.nodes {
+            views.push(n.node.format(&format_id).await.ok());
+        }
+        let member_of = |i: usize| {
+            views[i]
+                .as_ref()
+                .filter(|v| !v.closed && v.members.contains(self.c.nodes[i].node.partner()))
+        };
+        match rng.next(8) {
+            0..=4 => {
+                let publishers: Vec<usize> = (0..self.c.nodes.len())
+                    .filter(|&i| member_of(i).is_some())
+                    .collect();
+                if publishers.is_empty() {
+                    return;
+                }
+                let i = *rng.pick(&publishers);
+                let members: Vec<String> = member_of(i)
+                    .into_iter()
+                    .flat_map(|v| v.members.iter().map(|m| m.to_string()))
+                    .collect();
+                let to: Vec<String> = members
+                    .iter()
+                    .filter(|_| rng.next(2) == 0)
+                    .cloned()
+                    .collect();
+                let tlp = *rng.pick(&TLPS);
+                let marked = rng.next(6) != 0;
+                // A named user must belong to the item's audience: the publisher or one released to.
+                let mut audience = vec![self.c.nodes[i].partner.clone()];
+                if marked {
+                    audience.extend(to.iter().cloned());
+                }
+                let named_users = if rng.next(2) == 0 {
+                    vec![format!("{}@{}", rng.pick(&USERS), rng.pick(&audience))]
+                } else {
+                    vec![]
+                };
+                let title = format!("leak-item-{}-end", self.published.len());
+                let author = &self.logins[i][rng.next(USERS.len() as u64) as usize].principal;
+                let n = &self.c.nodes[i];
+                let it = n
+                    .node
+                    .create_item(
+                        author,
+                        NewItem {
+                            format_id,
+                            kind: "report".into(),
+                            title: title.clone(),
+                            body: format!("body of {title}"),
+                            topics: vec!["maritime-security".into()],
+                            tlp: marked.then(|| tlp.to_owned()),
+                            releasable_to: marked.then_some(to),
+                            named_users,
+                        },
+                    )
+                    .await
+                    .expect("create item");
+                self.published
+                    .insert(it.item_id, (n.partner.clone(), title));
+            }
+            5 => {
+                let ids: Vec<&String> = self.published.keys().collect();
+                if ids.is_empty() {
+                    return;
+                }
+                let id = *rng.pick(&ids);
+                // Its author retracts it: a RED item is out of sight of anyone else not named.
+                let ni = self.c.index(&self.published[id].0);
+                let it = self.c.nodes[ni]
+                    .node
+                    .store()
+                    .item(id)
                     .await
                     .unwrap()
-                    .to_string(),
-            );
-            checks += 3;
+                    .unwrap();
+                let author = self.logins[ni].iter().find(|l| l.viewer.user == it.author);
+                if it.retracted.is_none() {
+                    let author = &author
+                        .expect("the author is a user of the origin")
+                        .principal;
+                    self.c.nodes[ni]
+                        .node
+                        .retract_item(author, id, "test")
+                        .await
+                        .unwrap();
+                }
+            }
+            6 => {
+                let Some(ci) = views
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map(|v| self.c.index(v.convener.as_str()))
+                else {
+                    return;
+                };
+                let Some(v) = member_of(ci) else { return };
+                // Never a member: a partner that left is not admitted again.
+                let outside: Vec<&str> = PARTNERS
+                    .iter()
+                    .copied()
+                    .filter(|p| !v.members.iter().any(|m| m.as_str() == *p))
+                    .filter(|p| !self.ever[&format_id].contains(*p))
+                    .collect();
+                if outside.is_empty() {
+                    return;
+                }
+                let p = *rng.pick(&outside);
+                let n = &self.c.nodes[ci];
+                n.node
+                    .join_format(&n.admin(), &format_id, p)
+                    .await
+                    .expect("admit a member");
+                self.members.get_mut(&format_id).unwrap().insert(p.into());
+                self.ever.get_mut(&format_id).unwrap().insert(p.into());
+            }
+            _ => {
+                let leavers: Vec<usize> = (0..self.c.nodes.len())
+                    .filter(|&i| {
+                        member_of(i).is_some_and(|v| &v.convener != self.c.nodes[i].node.partner())
+                    })
+                    .collect();
+                if leavers.is_empty() {
+                    return;
+                }
+                let n = &self.c.nodes[*rng.pick(&leavers)];
+                n.node
+                    .leave_format(&n.admin(), &format_id)
+                    .await
+                    .expect("leave a format");
+                self.members.get_mut(&format_id).unwrap().remove(&n.partner);
+            }
         }
-        for h in &hidden {
-            assert!(
-                !served.contains(&titles[&h.item_id]),
-                "{me}: TAXII/export shows {}",
-                titles[&h.item_id]
-            );
-            assert!(
-                !served.contains(&entente_domain::stix::item_stix_id(h)),
-                "{me}: TAXII/export shows hidden item {}",
-                h.item_id
-            );
-        }
-        let net = n
-            .node
-            .network(&n.admin(), Default::default())
-            .await
-            .unwrap()
-            .network;
-        assert_eq!(
-            net.entries as usize,
-            expected.len(),
-            "{me}: analytics count"
-        );
-        checks += 1;
+    }
 
-        // Search (REST): exactly the visible, unretracted items are found and counted, and the
-        // facet counts add up to the same total.
-        let searchable: BTreeSet<String> = all
-            .iter()
-            .filter(|i| expected.contains(&i.item_id) && i.retracted.is_none())
-            .map(|i| i.item_id.clone())
-            .collect();
-        let found: serde_json::Value = api_get(&http, n, "/api/v1/search?q=leak&limit=200")
-            .await
-            .json()
-            .await
-            .unwrap();
-        let got: BTreeSet<String> = found["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["id"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(got, searchable, "{me}: search hits");
-        assert_eq!(found["total"], searchable.len(), "{me}: search total");
-        for dim in ["partner", "kind", "tlp", "format"] {
-            let counted: u64 = found["facets"][dim]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v[1].as_u64().unwrap())
-                .sum();
-            assert_eq!(
-                counted as usize,
-                searchable.len(),
-                "{me}: search facet {dim}"
-            );
+    /// Every egress path of every node against the policy view; returns the paths checked.
+    /// `complete`: the exchange has run to the end, so each node holds everything it may.
+    async fn check(&self, complete: bool) -> u64 {
+        // The truth: every item as its origin holds it.
+        let mut truth: BTreeMap<&str, ItemState> = BTreeMap::new();
+        for (id, (origin, _)) in &self.published {
+            let it = self.c.node(origin).node.store().item(id).await.unwrap();
+            truth.insert(id, it.expect("the origin holds its item"));
         }
-        checks += 2;
-
-        // The web UI: lists, search, network and released pages show no hidden title; a hidden
-        // item's page is a 404 like a missing one.
-        let (secret, _) = n.node.login("admin", "admin-password-1").await.unwrap();
-        let cookie = format!("entente_session={secret}");
-        let mut html = String::new();
-        for page in [
-            "/ui/".to_owned(),
-            "/ui/items".into(),
-            "/ui/search?q=leak".into(),
-            "/ui/network".into(),
-            "/ui/released".into(),
-        ] {
-            let r = http
-                .get(format!("{}{page}", n.url()))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{me}: {page}");
-            html.push_str(&r.text().await.unwrap());
+        let mut checks = 0;
+        for (ni, n) in self.c.nodes.iter().enumerate() {
+            let me: PartnerCode = n.node.partner().clone();
+            // What this node holds: only items of its audiences, as their origin published them;
+            // after a complete exchange, all of them, retracted where the origin retracted.
+            let mut held: BTreeMap<&str, ItemState> = BTreeMap::new();
+            for (id, t) in &truth {
+                let may = policy::may_receive(&me, &t.audience);
+                match n.node.store().item(id).await.unwrap() {
+                    Some(h) => {
+                        assert!(may, "{me} holds {id}, for {:?}", t.audience);
+                        assert_eq!(h.audience, t.audience, "{me}: audience of {id}");
+                        if complete {
+                            assert_eq!(h.retracted.is_some(), t.retracted.is_some());
+                        }
+                        held.insert(id, h);
+                    }
+                    None => assert!(!(complete && may), "{me} misses {id} after the exchange"),
+                }
+            }
+            // Storage: nothing of an item outside this partner's audience is held at all.
+            let bytes = db_bytes(n);
+            for (id, t) in &truth {
+                if !policy::may_receive(&me, &t.audience) {
+                    assert!(!contains(&bytes, id), "{me}: database holds {id}");
+                    checks += 1;
+                }
+            }
+            // Metrics: labels are routes, reasons and limits; no item of anyone's.
+            let metrics = self.get(n, &self.logins[ni][0], "/metrics").await;
+            let metrics = metrics.text().await.unwrap();
+            for (id, (_, title)) in &self.published {
+                assert!(
+                    !metrics.contains(id.as_str()) && !metrics.contains(title.as_str()),
+                    "{me}: metrics name item {id}"
+                );
+            }
             checks += 1;
+            // Formats: a partner never admitted holds nothing of one and is shown nothing of it;
+            // after a complete exchange, every member sees the members the test made.
+            let listed = self.get(n, &self.logins[ni][0], "/api/v1/formats").await;
+            let listed = listed.text().await.unwrap();
+            for (f, ever) in &self.ever {
+                if !ever.contains(&n.partner) {
+                    assert!(!contains(&bytes, f), "{me}: database holds format {f}");
+                    assert!(!listed.contains(f.as_str()), "{me}: formats list shows {f}");
+                } else if complete && self.members[f].contains(&n.partner) {
+                    let view = n.node.format(f).await.unwrap();
+                    let view: BTreeSet<String> =
+                        view.members.iter().map(|m| m.to_string()).collect();
+                    assert_eq!(view, self.members[f], "{me}: members of format {f}");
+                }
+                checks += 1;
+            }
+            checks += self.check_federation(n).await;
+            for login in &self.logins[ni] {
+                checks += self.check_user(n, login, &truth, &held).await;
+            }
         }
-        for h in &hidden {
-            assert!(
-                !html.contains(&titles[&h.item_id]) && !html.contains(&h.item_id),
-                "{me}: a UI page shows hidden {}",
-                titles[&h.item_id]
-            );
-            let r = http
-                .get(format!("{}/ui/items/{}", n.url(), h.item_id))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 404, "{me}: UI page of a hidden item");
-            checks += 1;
-        }
-        for id in &expected {
-            let shown = html.contains(id.as_str());
-            assert!(shown, "{me}: the UI item list misses visible item {id}");
-        }
+        checks
+    }
 
-        // Federation: what each peer is offered by this node is within that peer's audiences.
-        for peer in &c.nodes {
-            if peer.node.partner() == &me {
+    /// What each peer is offered by this node is within that peer's audiences.
+    async fn check_federation(&self, n: &TestNode) -> u64 {
+        let me = n.node.partner();
+        let mut checks = 0;
+        for peer in &self.c.nodes {
+            if peer.node.partner() == me {
                 continue;
             }
             let r = fed_get(peer, Some(&peer.key_seed), n, "/fed/v1/logs").await;
@@ -394,38 +451,253 @@ async fn scenario(seed: u64) -> u64 {
                     peer.partner
                 );
             }
-            checks += 1;
             // The checkpoint discloses the heads of logs the peer may receive, and no others.
             let r = fed_get(peer, Some(&peer.key_seed), n, "/fed/v1/checkpoint").await;
             assert_eq!(r.status(), 200, "{me}: checkpoint for {}", peer.partner);
             let body: serde_json::Value = r.json().await.unwrap();
-            let held = n.node.store().logs().await.unwrap();
+            let logs = n.node.store().logs().await.unwrap();
             for d in body["disclosed"].as_array().unwrap() {
-                let log = held
+                let log = logs
                     .iter()
                     .find(|l| l.log_id == d["log_id"].as_str().unwrap())
                     .expect("a disclosed log is held");
                 assert!(
-                    log.origin == me && log.audience.contains(&peer.node.partner().clone()),
+                    &log.origin == me && log.audience.contains(peer.node.partner()),
                     "{me}'s checkpoint discloses to {} the head of a log for {:?}",
                     peer.partner,
                     log.audience
                 );
             }
-            checks += 1;
+            checks += 2;
         }
+        checks
+    }
 
-        // Storage: nothing of an item outside this partner's audience is held at all.
-        let bytes = db_bytes(n);
-        for h in &not_held {
-            assert!(
-                !contains(&bytes, &h.item_id),
-                "{me}: database holds {}",
-                h.item_id
+    /// Every path one user of one node can read.
+    async fn check_user(
+        &self,
+        n: &TestNode,
+        login: &Login,
+        truth: &BTreeMap<&str, ItemState>,
+        held: &BTreeMap<&str, ItemState>,
+    ) -> u64 {
+        let who = &login.viewer.user;
+        let mut checks = 0;
+        let expected: BTreeSet<String> = held
+            .keys()
+            .filter(|id| policy::user_may_see_item(&login.viewer, &truth[*id]))
+            .map(|id| id.to_string())
+            .collect();
+        let hidden: Vec<(&str, &str)> = self
+            .published
+            .iter()
+            .filter(|(id, _)| !expected.contains(*id))
+            .map(|(id, (_, title))| (id.as_str(), title.as_str()))
+            .collect();
+
+        // REST list and get.
+        let list: serde_json::Value = self
+            .get(n, login, "/api/v1/items?limit=500")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let got: BTreeSet<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, expected, "{who}: REST list");
+        // The answer for a hidden item is the answer for an id that does not exist.
+        let absent = self
+            .get(n, login, &format!("/api/v1/items/{ABSENT_ID}"))
+            .await;
+        assert_eq!(absent.status(), 404);
+        let absent = absent.text().await.unwrap();
+        for (id, _) in &hidden {
+            let r = self.get(n, login, &format!("/api/v1/items/{id}")).await;
+            assert_eq!(r.status(), 404, "{who}: REST get of hidden {id}");
+            assert_eq!(
+                r.text().await.unwrap(),
+                absent,
+                "{who}: the error for a hidden item differs from a missing one"
             );
         }
-        checks += not_held.len() as u64;
+        checks += 1 + hidden.len() as u64;
+        // Paging two at a time: the same items, and every cursor is the id of an item shown.
+        let (mut paged, mut cursor) = (BTreeSet::new(), None::<String>);
+        loop {
+            let q = cursor
+                .as_ref()
+                .map(|c| format!("&cursor={c}"))
+                .unwrap_or_default();
+            let page: serde_json::Value = self
+                .get(n, login, &format!("/api/v1/items?limit=2{q}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            for i in page["items"].as_array().unwrap() {
+                paged.insert(i["id"].as_str().unwrap().to_owned());
+            }
+            checks += 1;
+            match page["next"].as_str() {
+                Some(next) => {
+                    assert!(
+                        expected.contains(next),
+                        "{who}: a paging cursor names {next}"
+                    );
+                    cursor = Some(next.to_owned());
+                }
+                None => break,
+            }
+        }
+        assert_eq!(paged, expected, "{who}: REST list paged two at a time");
+
+        // TAXII objects and the exports of every format the node knows; an error answer is
+        // also egress, so it is checked with them.
+        let mut served = String::new();
+        for f in n.node.formats().await.unwrap() {
+            let filter = entente_node::taxii::TaxiiFilter {
+                limit: Some(10_000),
+                ..Default::default()
+            };
+            match n
+                .node
+                .taxii_objects(&login.principal, &f.format_id, None, filter)
+                .await
+            {
+                Ok(page) => page.rows.iter().for_each(|r| served.push_str(&r.raw)),
+                Err(e) => served.push_str(&e.to_string()),
+            }
+            match n
+                .node
+                .export_stix_bundle(&login.principal, &f.format_id)
+                .await
+            {
+                Ok(b) => served.push_str(&b),
+                Err(e) => served.push_str(&e.to_string()),
+            }
+            match n
+                .node
+                .export_misp_event(&login.principal, &f.format_id)
+                .await
+            {
+                Ok(e) => served.push_str(&e.to_string()),
+                Err(e) => served.push_str(&e.to_string()),
+            }
+            checks += 3;
+        }
+        for (id, title) in &hidden {
+            assert!(!served.contains(title), "{who}: TAXII/export shows {title}");
+            if let Some(t) = truth.get(id) {
+                let stix_id = entente_domain::stix::item_stix_id(t);
+                assert!(!served.contains(&stix_id), "{who}: TAXII/export shows {id}");
+            }
+        }
+        let net = n
+            .node
+            .network(&login.principal, Default::default())
+            .await
+            .unwrap()
+            .network;
+        assert_eq!(
+            net.entries as usize,
+            expected.len(),
+            "{who}: analytics count"
+        );
+        checks += 1;
+
+        // Search (REST): exactly the visible items this node holds unretracted are found and
+        // counted, and the facet counts add up to the same total.
+        let searchable: BTreeSet<&String> = expected
+            .iter()
+            .filter(|id| held[id.as_str()].retracted.is_none())
+            .collect();
+        let found: serde_json::Value = self
+            .get(n, login, "/api/v1/search?q=leak&limit=200")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let got: BTreeSet<String> = found["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            got.iter().collect::<BTreeSet<_>>(),
+            searchable,
+            "{who}: search hits"
+        );
+        assert_eq!(found["total"], searchable.len(), "{who}: search total");
+        for dim in ["partner", "kind", "tlp", "format"] {
+            let counted: u64 = found["facets"][dim]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v[1].as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                counted as usize,
+                searchable.len(),
+                "{who}: search facet {dim}"
+            );
+        }
+        checks += 2;
+
+        // The web UI: lists, search, network and released pages show no hidden title; a hidden
+        // item's page is a 404 like a missing one.
+        let mut html = String::new();
+        for page in [
+            "/ui/",
+            "/ui/items",
+            "/ui/search?q=leak",
+            "/ui/network",
+            "/ui/released",
+        ] {
+            let r = self.ui_get(n, login, page).await;
+            assert_eq!(r.status(), 200, "{who}: {page}");
+            html.push_str(&r.text().await.unwrap());
+            checks += 1;
+        }
+        for (id, title) in &hidden {
+            assert!(
+                !html.contains(title) && !html.contains(id),
+                "{who}: a UI page shows hidden {title}"
+            );
+            let r = self.ui_get(n, login, &format!("/ui/items/{id}")).await;
+            assert_eq!(r.status(), 404, "{who}: UI page of hidden {id}");
+            checks += 1;
+        }
+        for id in &expected {
+            assert!(
+                html.contains(id.as_str()),
+                "{who}: the UI item list misses {id}"
+            );
+        }
+        checks
     }
-    c.stop().await;
-    checks
+
+    /// GET a path of a node's API with a user's API token.
+    async fn get(&self, n: &TestNode, login: &Login, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", n.url()))
+            .bearer_auth(&login.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET a page of a node's web UI with a user's session.
+    async fn ui_get(&self, n: &TestNode, login: &Login, page: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{page}", n.url()))
+            .header("cookie", &login.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
 }
