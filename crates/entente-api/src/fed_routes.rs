@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use entente_node::checkpoints::{CheckpointResponse, Cosignature};
+use entente_node::checkpoints::{CheckpointResponse, Cosignature, GossipResponse};
 use entente_node::fed::{self, EntriesResponse, LogsResponse, Notify};
 use serde::Deserialize;
 
@@ -20,14 +20,34 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(fed::PATH_NOTIFY, post(notify))
         .route(fed::PATH_CHECKPOINT, get(checkpoint))
         .route(fed::PATH_COSIGN, post(cosign))
+        .route(fed::PATH_GOSSIP, get(gossip))
 }
 
-/// This node's checkpoint, with inclusion proofs for the logs the caller may receive only.
-async fn checkpoint(
+/// Other nodes' checkpoints as this node witnessed them, disclosing only logs the caller may
+/// receive.
+async fn gossip(
     State(s): State<AppState>,
     caller: FedCaller,
+) -> Result<Json<GossipResponse>, ApiError> {
+    Ok(Json(s.node.gossip_for(&caller.partner).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckpointQuery {
+    /// `LOG:SEQ,…`: how much of each log the caller holds, for consistency proofs.
+    #[serde(default)]
+    held: String,
+}
+
+/// This node's checkpoint, with inclusion (and, where asked, consistency) proofs for the logs
+/// the caller may receive only.
+async fn checkpoint(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<CheckpointQuery>,
+    caller: FedCaller,
 ) -> Result<Json<CheckpointResponse>, ApiError> {
-    Ok(Json(s.node.checkpoint_for(&caller.partner).await?))
+    let held = entente_node::checkpoints::parse_held(&q.held)?;
+    Ok(Json(s.node.checkpoint_for(&caller.partner, &held).await?))
 }
 
 async fn cosign(State(s): State<AppState>, caller: FedCaller) -> Result<StatusCode, ApiError> {

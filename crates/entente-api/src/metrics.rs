@@ -87,6 +87,10 @@ pub async fn metrics(
             "entente_rate_limited_total{{limit=\"{limit}\"}} {n}\n"
         ));
     }
+    out.push_str(&format!(
+        "# HELP entente_http_header_timeouts_total Connections closed because the client did not finish a request's headers in time.\n# TYPE entente_http_header_timeouts_total counter\nentente_http_header_timeouts_total {}\n",
+        c.header_timeouts.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     if let Ok(w) = s.node.witnesses().await {
         let me = s.node.partner();
         let ours = w.iter().filter(|w| &w.origin == me).count();

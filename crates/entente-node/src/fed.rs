@@ -21,6 +21,7 @@ pub const PATH_LOGS: &str = "/fed/v1/logs";
 pub const PATH_NOTIFY: &str = "/fed/v1/notify";
 pub const PATH_CHECKPOINT: &str = "/fed/v1/checkpoint";
 pub const PATH_COSIGN: &str = "/fed/v1/checkpoint/cosign";
+pub const PATH_GOSSIP: &str = "/fed/v1/checkpoint/gossip";
 
 pub fn entries_path(log_id: &str) -> String {
     format!("/fed/v1/logs/{log_id}/entries")

@@ -94,6 +94,13 @@ pub struct Node {
     pub(crate) network_flights: std::sync::Mutex<HashMap<NetworkKey, Arc<Mutex<()>>>>,
     /// The full-text index, when one is attached (`attach_search`).
     pub(crate) search: std::sync::OnceLock<Arc<crate::search::Search>>,
+    /// Entry trees of the logs this node has signed or witnessed checkpoints of (see
+    /// `checkpoints::LogTree`).
+    pub(crate) log_trees: Mutex<HashMap<String, crate::checkpoints::LogTree>>,
+    /// The latest checkpoint of each peer this node witnessed and cosigned, as shown to it, to
+    /// pass on to other peers (`Node::gossip_for`).
+    pub(crate) witnessed:
+        std::sync::Mutex<HashMap<PartnerCode, crate::checkpoints::CheckpointResponse>>,
 }
 
 /// One publish waiting for the write lock.
@@ -234,6 +241,8 @@ impl Node {
             search: Default::default(),
             network_cache: Default::default(),
             network_flights: Default::default(),
+            log_trees: Default::default(),
+            witnessed: Default::default(),
         };
         node.reload_peers().await?;
         Ok(Arc::new(node))

@@ -31,6 +31,9 @@ pub struct SyncCounters {
     pub rejected: std::sync::Mutex<BTreeMap<String, u64>>,
     /// Requests refused by a rate limit, by what was limited: user, peer or login.
     pub rate_limited: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+    /// Connections the HTTP server closed because the client took too long to send a
+    /// request's headers (slow-loris).
+    pub header_timeouts: AtomicU64,
 }
 
 impl SyncCounters {
@@ -213,12 +216,17 @@ impl Node {
         if let Err(e) = self.relay_departures().await {
             tracing::warn!(error = %e, "could not relay departures from formats");
         }
-        // Each round also witnesses every reachable peer's checkpoint.
+        // Each round also witnesses every reachable peer's checkpoint, and checks the
+        // checkpoints of others it passes on.
         for p in self.peer_list() {
             if p.record.url.is_some() {
                 let w = self.witness_peer(&p.record.partner).await;
                 if let Some(e) = &w.error {
                     tracing::debug!(peer = %p.record.partner, error = %e, "checkpoint not witnessed");
+                }
+                let g = self.check_gossip(&p.record.partner).await;
+                if let Some(e) = &g.error {
+                    tracing::debug!(peer = %p.record.partner, error = %e, "gossip not checked");
                 }
             }
         }

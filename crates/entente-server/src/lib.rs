@@ -184,7 +184,7 @@ pub async fn serve_with(
     limits: HttpLimits,
 ) -> Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let app = entente_api::router_with(node.clone(), entente_web::router(node));
+    let app = entente_api::router_with(node.clone(), entente_web::router(node.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -207,8 +207,15 @@ pub async fn serve_with(
             .header_read_timeout(limits.header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
+        let node = node.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
+                if e.is_timeout() {
+                    // A client that holds a connection without finishing its request.
+                    node.sync_counters()
+                        .header_timeouts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 tracing::debug!(error = %e, "connection closed with an error");
             }
         });

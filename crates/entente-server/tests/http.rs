@@ -1,5 +1,6 @@
 //! The HTTP server under hostile clients: a slow-loris connection that never finishes its
-//! request headers is closed after the header read timeout, and the node keeps serving others.
+//! request headers is closed after the header read timeout, counted in the metrics, and the
+//! node keeps serving others.
 
 use entente_server::{HttpLimits, init, open, serve_with};
 use std::time::Duration;
@@ -14,7 +15,7 @@ async fn a_slow_loris_client_is_cut_off_and_others_are_served() {
     let node = open(dir.path()).await.unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_with(
-        node,
+        node.clone(),
         listener,
         async move {
             let _ = stop_rx.await;
@@ -51,6 +52,33 @@ async fn a_slow_loris_client_is_cut_off_and_others_are_served() {
     assert!(
         !String::from_utf8_lossy(&rest).contains("200 OK"),
         "no answer to an unfinished request"
+    );
+    // Counted: the closing task may finish just after the client saw the close, so wait for it
+    // (a condition wait with a deadline, not a timing assertion).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while node
+        .sync_counters()
+        .header_timeouts
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cut-off was never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    entente_server::add_user(&node, "admin", "admin", "admin-password-1")
+        .await
+        .unwrap();
+    let (status, metrics) =
+        entente_server::call_api(node.clone(), "admin", "GET", "/metrics", None)
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("entente_http_header_timeouts_total 1\n"),
+        "{metrics}"
     );
 
     let _ = stop_tx.send(());

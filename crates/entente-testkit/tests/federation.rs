@@ -976,13 +976,16 @@ async fn deeply_nested_payloads_from_a_peer_are_refused() {
 }
 
 /// Witnessed checkpoints: JPN checks EU's checkpoint against the entries it holds and cosigns;
-/// EU keeps the cosignature. JPN is shown only the logs it may receive. A checkpoint signed by
-/// EU that puts another entry at a position JPN holds is two histories: evidence is kept,
-/// nothing is cosigned, and verify reports it. Bad signatures and proofs are refused.
+/// EU keeps the cosignature. JPN is shown only the logs it may receive. When EU is ahead, an
+/// RFC 6962 consistency proof shows JPN that EU's signed log tree extends what it holds; a log
+/// tree that rewrites a held entry is refused and not cosigned. A checkpoint signed by EU that
+/// puts another entry at a position JPN holds is two histories: evidence is kept, nothing is
+/// cosigned, and verify reports it. Bad signatures and proofs are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
-    use entente_log::checkpoint::{Checkpoint, Disclosed};
+    use entente_log::checkpoint::{Checkpoint, Disclosed, LogHead, log_leaves, log_root};
     use entente_node::checkpoints::CheckpointResponse;
+    use std::collections::BTreeMap;
     let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
     let (eu, jpn) = (c.node("EU"), c.node("JPN"));
     let f = format(eu, "EU-JPN", &["EU", "JPN"]).await;
@@ -1008,7 +1011,11 @@ async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
     c.sync_until_quiet().await;
 
     // What JPN is shown: its own logs' heads only.
-    let shown = eu.node.checkpoint_for(&code("JPN")).await.unwrap();
+    let shown = eu
+        .node
+        .checkpoint_for(&code("JPN"), &BTreeMap::new())
+        .await
+        .unwrap();
     let logs = eu.node.store().logs().await.unwrap();
     let own: Vec<_> = logs.iter().filter(|l| l.origin == code("EU")).collect();
     let cp: Checkpoint = serde_json::from_str(&shown.checkpoint.body).unwrap();
@@ -1088,21 +1095,146 @@ async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
     );
     assert!(jpn.node.forks().await.unwrap().is_empty());
 
+    // EU moves ahead of JPN: JPN is shown, by consistency proofs from what it holds, that
+    // EU's signed log trees extend it, and cosigns.
+    for i in 0..2 {
+        let title = format!("JPN has not pulled {i}");
+        item(
+            eu,
+            &f.format_id,
+            &title,
+            Some("GREEN"),
+            Some(&["EU", "JPN"]),
+        )
+        .await;
+    }
+    let r = jpn.node.witness_peer(&code("EU")).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(
+        r.cosigned && r.heads_ahead >= 1 && r.heads_proven == r.heads_ahead,
+        "{r:?}"
+    );
+    // A malformed request for proofs is refused with a code.
+    for bad in ["zz", "abc:1", &format!("{}:x", "a".repeat(64))] {
+        let path = format!("/fed/v1/checkpoint?held={bad}");
+        let r = fed_get(jpn, Some(&jpn.key_seed), eu, &path).await;
+        assert_eq!(r.status(), 422, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "validation_failed", "{body}");
+    }
+
+    // EU's entries and every log's head and tree, as EU could sign them.
+    let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
+    let own: Vec<_> = eu
+        .node
+        .store()
+        .logs()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.origin == code("EU"))
+        .collect();
+    let mut entries = BTreeMap::new();
+    let mut heads = vec![];
+    for l in &own {
+        let hs: Vec<[u8; 32]> = eu
+            .node
+            .store()
+            .entry_hashes(&l.log_id, 1, l.head_seq)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        heads.push(LogHead {
+            log_id: l.log_id.clone(),
+            seq: l.head_seq,
+            head: l.head_hash,
+            log_root: log_root(&hs),
+        });
+        entries.insert(l.log_id.clone(), hs);
+    }
+    heads.sort_by(|a, b| a.log_id.cmp(&b.log_id));
+    // The log of EU's items for EU and JPN.
+    let eu_jpn = entente_domain::Audience::new([code("EU"), code("JPN")]).unwrap();
+    let eu_jpn = entente_log::log_id(&code("EU"), &eu_jpn);
+    let target = heads.iter().position(|h| h.log_id == eu_jpn).unwrap();
+    let held_by_jpn = jpn
+        .node
+        .store()
+        .log(&heads[target].log_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .head_seq;
+    assert!(
+        held_by_jpn < heads[target].seq,
+        "EU is ahead of JPN on this log"
+    );
+
+    // A log tree that rewrites the first entry JPN holds, proven consistent with itself: JPN
+    // computes the root of what it holds and refuses; nothing is cosigned or kept.
+    let mut rewritten = entries[&heads[target].log_id].clone();
+    rewritten[0] = [7u8; 32];
+    let mut lying = heads.clone();
+    lying[target].log_root = log_root(&rewritten);
+    let (lie, leaves) = Checkpoint::over(code("EU"), "2026-11-27T00:00:00Z", &mut lying);
+    let rewrite = CheckpointResponse {
+        checkpoint: lie.sign(&eu_key),
+        disclosed: vec![Disclosed::new(
+            &lying,
+            target,
+            &leaves,
+            Some(held_by_jpn),
+            &log_leaves(&rewritten),
+        )],
+    };
+    let refused = jpn.node.check_checkpoint(&code("EU"), &rewrite).await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("does not extend")),
+        "{refused:?}"
+    );
+    assert!(
+        jpn.node
+            .sync_counters()
+            .rejected()
+            .contains_key("checkpoint_inconsistent")
+    );
+    // The honest tree with no consistency proof for what JPN holds is not proven either way.
+    let (honest, leaves) = Checkpoint::over(code("EU"), "2026-11-27T00:00:00Z", &mut heads);
+    let unproven = CheckpointResponse {
+        checkpoint: honest.sign(&eu_key),
+        disclosed: vec![Disclosed::new(
+            &heads,
+            target,
+            &leaves,
+            None,
+            &log_leaves(&entries[&heads[target].log_id]),
+        )],
+    };
+    let r = jpn
+        .node
+        .check_checkpoint(&code("EU"), &unproven)
+        .await
+        .unwrap();
+    assert_eq!((r.heads_ahead, r.heads_proven), (1, 0), "{r:?}");
+    assert!(jpn.node.forks().await.unwrap().is_empty());
+    c.sync_until_quiet().await;
+
     // EU signs a second history: the EU-JPN log's head with another hash at a position JPN
     // holds.
-    let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
-    let mut heads: Vec<_> = own
-        .iter()
-        .map(|l| (l.log_id.clone(), l.head_seq, l.head_hash))
-        .collect();
-    heads.sort();
-    let target = heads.iter().position(|h| visible.contains(&h.0)).unwrap();
-    heads[target].2 = [7u8; 32];
-    let (lie, leaves) = Checkpoint::over(code("EU"), "2026-11-27T00:00:00Z", &heads);
-    let (log, seq, hash) = &heads[target];
+    heads[target].head = [7u8; 32];
+    let (lie, leaves) = Checkpoint::over(code("EU"), "2026-11-27T00:00:00Z", &mut heads);
+    let (log, seq) = (&heads[target].log_id, heads[target].seq);
     let two_histories = CheckpointResponse {
         checkpoint: lie.sign(&eu_key),
-        disclosed: vec![Disclosed::new(log, *seq, hash, target, &leaves)],
+        disclosed: vec![Disclosed::new(
+            &heads,
+            target,
+            &leaves,
+            None,
+            &log_leaves(&entries[log]),
+        )],
     };
     let r = jpn
         .node
@@ -1113,7 +1245,7 @@ async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
     let forks = jpn.node.forks().await.unwrap();
     assert_eq!(forks.len(), 1);
     assert_eq!(forks[0].conflicting.body, two_histories.checkpoint.body);
-    assert_eq!((&forks[0].log_id, forks[0].seq), (log, *seq));
+    assert_eq!((&forks[0].log_id, forks[0].seq), (log, seq));
     assert!(
         jpn.node
             .sync_counters()
@@ -1197,5 +1329,150 @@ async fn concurrent_publishes_are_committed_together_and_each_answered_with_its_
     assert_eq!(r.error, None, "{r:?}");
     assert!(jpn.node.verify_all(|_| {}).await.unwrap().ok());
     assert!(eu.node.verify_all(|_| {}).await.unwrap().ok());
+    c.stop().await;
+}
+
+/// Gossip: EU shows NATO, which is behind on a log, a history of it that JPN's entries
+/// contradict. NATO can prove nothing wrong (the lie extends what it holds) and cosigns; JPN,
+/// checking the checkpoints NATO passes on, catches EU with its own signed checkpoint as the
+/// evidence. An honest checkpoint passed on checks out, and gossip discloses only logs the
+/// asking peer may receive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_catches_a_history_shown_to_one_peer_only() {
+    use axum::routing::{get, post};
+    use entente_log::checkpoint::{Checkpoint, Disclosed, LogHead, log_leaves, log_root};
+    use entente_node::checkpoints::CheckpointResponse;
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(eu, "All three", &["EU", "NATO", "JPN"]).await;
+    let g = format(eu, "EU-NATO", &["EU", "NATO"]).await;
+    let everyone = ["EU", "NATO", "JPN"];
+    item(eu, &f.format_id, "one", Some("GREEN"), Some(&everyone)).await;
+    item(
+        eu,
+        &g.format_id,
+        "not for JPN",
+        Some("GREEN"),
+        Some(&["EU", "NATO"]),
+    )
+    .await;
+    c.sync_until_quiet().await;
+
+    // Honest: NATO witnessed EU in the sync rounds; JPN checks what NATO passes on, which
+    // discloses the log of all three and not EU's log for EU and NATO.
+    let r = jpn.node.check_gossip(&code("NATO")).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(
+        r.checked >= 1 && r.heads_matched >= 1 && r.equivocations == 0,
+        "{r:?}"
+    );
+    let gossip = fed_get(jpn, Some(&jpn.key_seed), nato, "/fed/v1/checkpoint/gossip").await;
+    let gossip: serde_json::Value = gossip.json().await.unwrap();
+    let eu_nato = entente_domain::Audience::new([code("EU"), code("NATO")]).unwrap();
+    let eu_nato = entente_log::log_id(&code("EU"), &eu_nato);
+    let all = entente_domain::Audience::new(everyone.map(code)).unwrap();
+    let all = entente_log::log_id(&code("EU"), &all);
+    let shown: Vec<&str> = gossip["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["disclosed"].as_array().unwrap())
+        .map(|d| d["log_id"].as_str().unwrap())
+        .collect();
+    assert!(shown.contains(&all.as_str()), "{gossip}");
+    assert!(
+        !shown.contains(&eu_nato.as_str()),
+        "gossip discloses a log JPN is not in"
+    );
+
+    // EU writes two more entries to the log of all three; only JPN pulls them.
+    for i in 0..2 {
+        let title = format!("NATO has not pulled {i}");
+        item(eu, &f.format_id, &title, Some("GREEN"), Some(&everyone)).await;
+    }
+    let r = jpn.node.sync_peer(&code("EU")).await;
+    assert_eq!(r.error, None);
+    let held_by_nato = nato.node.store().log(&all).await.unwrap().unwrap().head_seq;
+
+    // The lie, signed with EU's key: the log's last entry replaced, consistent with the
+    // entries NATO holds.
+    let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
+    let mut heads = vec![];
+    let mut trees = std::collections::BTreeMap::new();
+    for l in eu.node.store().logs().await.unwrap() {
+        if l.origin != code("EU") {
+            continue;
+        }
+        let mut hs: Vec<[u8; 32]> = eu
+            .node
+            .store()
+            .entry_hashes(&l.log_id, 1, l.head_seq)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        if l.log_id == all {
+            *hs.last_mut().unwrap() = [7u8; 32];
+        }
+        heads.push(LogHead {
+            log_id: l.log_id.clone(),
+            seq: l.head_seq,
+            head: *hs.last().unwrap(),
+            log_root: log_root(&hs),
+        });
+        trees.insert(l.log_id.clone(), log_leaves(&hs));
+    }
+    let (lie, leaves) = Checkpoint::over(code("EU"), "2026-11-27T00:00:00Z", &mut heads);
+    let target = heads.iter().position(|h| h.log_id == all).unwrap();
+    assert!(held_by_nato < heads[target].seq);
+    let shown_to_nato = CheckpointResponse {
+        checkpoint: lie.sign(&eu_key),
+        disclosed: vec![Disclosed::new(
+            &heads,
+            target,
+            &leaves,
+            Some(held_by_nato),
+            &trees[&all],
+        )],
+    };
+    // NATO reaches "EU" through a server that shows it the lie.
+    let body = serde_json::to_string(&shown_to_nato).unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/fed/v1/checkpoint",
+            get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        )
+        .route(
+            "/fed/v1/checkpoint/cosign",
+            post(|| async { axum::http::StatusCode::NO_CONTENT }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let eu_pub = eu.node.public_key().to_hex();
+    nato.node.add_peer("EU", Some(&url), &eu_pub).await.unwrap();
+    let w = nato.node.witness_peer(&code("EU")).await;
+    assert_eq!(w.error, None, "{w:?}");
+    assert!(
+        w.cosigned && w.heads_proven == 1,
+        "NATO can prove nothing wrong: {w:?}"
+    );
+    assert!(nato.node.forks().await.unwrap().is_empty());
+
+    // JPN, checking NATO's gossip, holds the entry the lie replaced.
+    let r = jpn.node.check_gossip(&code("NATO")).await;
+    assert_eq!((r.error.as_deref(), r.equivocations), (None, 1), "{r:?}");
+    let forks = jpn.node.forks().await.unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0].received_from, code("NATO"));
+    assert_eq!(forks[0].conflicting.body, shown_to_nato.checkpoint.body);
+    assert_eq!(
+        (forks[0].log_id.as_str(), forks[0].seq),
+        (all.as_str(), heads[target].seq)
+    );
     c.stop().await;
 }

@@ -5,8 +5,8 @@
 //! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
 //! exports, network analytics counts, search, the HTML pages, error answers (a hidden item's
 //! equals a missing one's), paging cursors — and, per node, metrics labels, the federation
-//! answers (logs offered, checkpoint disclosures) to each peer and the bytes of its database,
-//! show exactly what the policy module says, no more.
+//! answers (logs offered, checkpoint disclosures, checkpoints of others passed on) to each peer
+//! and the bytes of its database — show exactly what the policy module says, no more.
 //! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3), `ENTENTE_LEAK_FIRST` the
 //! number of the first (default 0), so a long run can be split into shards.
 
@@ -451,11 +451,18 @@ impl World {
                     peer.partner
                 );
             }
-            // The checkpoint discloses the heads of logs the peer may receive, and no others.
-            let r = fed_get(peer, Some(&peer.key_seed), n, "/fed/v1/checkpoint").await;
+            // The checkpoint discloses the heads of logs the peer may receive, and no others,
+            // even when the request asks for consistency proofs of every log this node has.
+            let logs = n.node.store().logs().await.unwrap();
+            let held: Vec<String> = logs
+                .iter()
+                .filter(|l| &l.origin == me && l.head_seq > 1)
+                .map(|l| format!("{}:1", l.log_id))
+                .collect();
+            let path = format!("/fed/v1/checkpoint?held={}", held.join(","));
+            let r = fed_get(peer, Some(&peer.key_seed), n, &path).await;
             assert_eq!(r.status(), 200, "{me}: checkpoint for {}", peer.partner);
             let body: serde_json::Value = r.json().await.unwrap();
-            let logs = n.node.store().logs().await.unwrap();
             for d in body["disclosed"].as_array().unwrap() {
                 let log = logs
                     .iter()
@@ -468,7 +475,26 @@ impl World {
                     log.audience
                 );
             }
-            checks += 2;
+            // Gossip: other nodes' checkpoints passed on disclose only logs the peer may
+            // receive.
+            let r = fed_get(peer, Some(&peer.key_seed), n, "/fed/v1/checkpoint/gossip").await;
+            assert_eq!(r.status(), 200, "{me}: gossip for {}", peer.partner);
+            let body: serde_json::Value = r.json().await.unwrap();
+            for cp in body["checkpoints"].as_array().unwrap() {
+                for d in cp["disclosed"].as_array().unwrap() {
+                    let log = logs
+                        .iter()
+                        .find(|l| l.log_id == d["log_id"].as_str().unwrap())
+                        .expect("a log passed on is held");
+                    assert!(
+                        log.audience.contains(peer.node.partner()),
+                        "{me}'s gossip discloses to {} the head of a log for {:?}",
+                        peer.partner,
+                        log.audience
+                    );
+                }
+            }
+            checks += 3;
         }
         checks
     }
