@@ -26,12 +26,21 @@ async fn backups_under_load_restore_verify_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let (jpn_backup, eu_backup) = (tmp.path().join("jpn.db"), tmp.path().join("eu.db"));
 
-    // EU writes while JPN keeps pulling; both are backed up in the middle of it.
+    // EU writes while JPN keeps pulling; both are backed up in the middle of it. The writer
+    // waits at its 30th item until the backups are taken, so they are older than the live log
+    // however fast either side runs.
     let eu = c.node("EU").node.clone();
     let admin = c.node("EU").admin();
     let fid = f.format_id.clone();
+    let (halfway_tx, mut halfway_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(async move {
+        let (mut halfway_tx, mut go_rx) = (Some(halfway_tx), Some(go_rx));
         for i in 0..60 {
+            if i == 30 {
+                let _ = halfway_tx.take().map(|t| t.send(()));
+                let _ = go_rx.take().unwrap().await;
+            }
             let ni = entente_node::NewItem {
                 format_id: fid.clone(),
                 kind: "note".into(),
@@ -45,9 +54,13 @@ async fn backups_under_load_restore_verify_and_resume() {
             eu.create_item(&admin, ni).await.unwrap();
         }
     });
+    let mut go_tx = Some(go_tx);
     for round in 0..20 {
         c.node("JPN").node.sync_peer(&code("EU")).await;
         if round == 5 {
+            // The writer has written 30 items and waits; JPN has pulled some of them.
+            (&mut halfway_rx).await.unwrap();
+            c.node("JPN").node.sync_peer(&code("EU")).await;
             c.node("JPN")
                 .node
                 .store()
@@ -60,6 +73,7 @@ async fn backups_under_load_restore_verify_and_resume() {
                 .backup_to(&eu_backup)
                 .await
                 .unwrap();
+            go_tx.take().unwrap().send(()).unwrap();
         }
     }
     writer.await.unwrap();
