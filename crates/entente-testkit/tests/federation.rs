@@ -983,7 +983,7 @@ async fn deeply_nested_payloads_from_a_peer_are_refused() {
 /// cosigned, and verify reports it. Bad signatures and proofs are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
-    use entente_log::checkpoint::{Checkpoint, Disclosed, LogHead, log_leaves, log_root};
+    use entente_log::checkpoint::{Checkpoint, Disclosed, log_leaves, log_root};
     use entente_node::checkpoints::CheckpointResponse;
     use std::collections::BTreeMap;
     let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
@@ -1125,36 +1125,7 @@ async fn checkpoints_are_witnessed_and_a_second_history_is_kept_as_evidence() {
 
     // EU's entries and every log's head and tree, as EU could sign them.
     let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
-    let own: Vec<_> = eu
-        .node
-        .store()
-        .logs()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|l| l.origin == code("EU"))
-        .collect();
-    let mut entries = BTreeMap::new();
-    let mut heads = vec![];
-    for l in &own {
-        let hs: Vec<[u8; 32]> = eu
-            .node
-            .store()
-            .entry_hashes(&l.log_id, 1, l.head_seq)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(_, h)| h)
-            .collect();
-        heads.push(LogHead {
-            log_id: l.log_id.clone(),
-            seq: l.head_seq,
-            head: l.head_hash,
-            log_root: log_root(&hs),
-        });
-        entries.insert(l.log_id.clone(), hs);
-    }
-    heads.sort_by(|a, b| a.log_id.cmp(&b.log_id));
+    let (mut heads, entries) = own_heads(eu, |_, _| {}).await;
     // The log of EU's items for EU and JPN.
     let eu_jpn = entente_domain::Audience::new([code("EU"), code("JPN")]).unwrap();
     let eu_jpn = entente_log::log_id(&code("EU"), &eu_jpn);
@@ -1340,7 +1311,7 @@ async fn concurrent_publishes_are_committed_together_and_each_answered_with_its_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_catches_a_history_shown_to_one_peer_only() {
     use axum::routing::{get, post};
-    use entente_log::checkpoint::{Checkpoint, Disclosed, LogHead, log_leaves, log_root};
+    use entente_log::checkpoint::{Checkpoint, Disclosed, log_leaves};
     use entente_node::checkpoints::CheckpointResponse;
     let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
     let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
@@ -1397,32 +1368,16 @@ async fn gossip_catches_a_history_shown_to_one_peer_only() {
     // The lie, signed with EU's key: the log's last entry replaced, consistent with the
     // entries NATO holds.
     let eu_key = NodeKey::from_seed_hex(&eu.key_seed).unwrap();
-    let mut heads = vec![];
-    let mut trees = std::collections::BTreeMap::new();
-    for l in eu.node.store().logs().await.unwrap() {
-        if l.origin != code("EU") {
-            continue;
-        }
-        let mut hs: Vec<[u8; 32]> = eu
-            .node
-            .store()
-            .entry_hashes(&l.log_id, 1, l.head_seq)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(_, h)| h)
-            .collect();
-        if l.log_id == all {
+    let (mut heads, entries) = own_heads(eu, |log, hs| {
+        if log == all {
             *hs.last_mut().unwrap() = [7u8; 32];
         }
-        heads.push(LogHead {
-            log_id: l.log_id.clone(),
-            seq: l.head_seq,
-            head: *hs.last().unwrap(),
-            log_root: log_root(&hs),
-        });
-        trees.insert(l.log_id.clone(), log_leaves(&hs));
-    }
+    })
+    .await;
+    let trees: std::collections::BTreeMap<_, _> = entries
+        .iter()
+        .map(|(log, hs)| (log.clone(), log_leaves(hs)))
+        .collect();
     let (lie, leaves) = Checkpoint::over(code("EU"), "2026-11-27T00:00:00Z", &mut heads);
     let target = heads.iter().position(|h| h.log_id == all).unwrap();
     assert!(held_by_nato < heads[target].seq);
@@ -1475,4 +1430,42 @@ async fn gossip_catches_a_history_shown_to_one_peer_only() {
         (all.as_str(), heads[target].seq)
     );
     c.stop().await;
+}
+
+/// Every log of `n`'s own as `n` could sign it into a checkpoint: the heads (sorted by log id)
+/// and each log's entry hashes. `alter` may rewrite a log's entry hashes first (a second
+/// history); the head and root are taken from what it leaves.
+async fn own_heads(
+    n: &entente_testkit::TestNode,
+    alter: impl Fn(&str, &mut Vec<[u8; 32]>),
+) -> (
+    Vec<entente_log::checkpoint::LogHead>,
+    std::collections::BTreeMap<String, Vec<[u8; 32]>>,
+) {
+    let mut heads = vec![];
+    let mut entries = std::collections::BTreeMap::new();
+    for l in n.node.store().logs().await.unwrap() {
+        if &l.origin != n.node.partner() {
+            continue;
+        }
+        let mut hs: Vec<[u8; 32]> = n
+            .node
+            .store()
+            .entry_hashes(&l.log_id, 1, l.head_seq)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        alter(&l.log_id, &mut hs);
+        heads.push(entente_log::checkpoint::LogHead {
+            log_id: l.log_id.clone(),
+            seq: l.head_seq,
+            head: *hs.last().unwrap(),
+            log_root: entente_log::checkpoint::log_root(&hs),
+        });
+        entries.insert(l.log_id, hs);
+    }
+    heads.sort_by(|a, b| a.log_id.cmp(&b.log_id));
+    (heads, entries)
 }
