@@ -237,15 +237,19 @@ impl Disclosed {
         }
     }
 
+    /// Hex proof nodes as hashes.
+    fn hashes(&self, what: &str, hex_nodes: &[String]) -> Result<Vec<Hash>, LogError> {
+        hex_nodes
+            .iter()
+            .map(|p| unhex(what, p))
+            .collect::<Result<Vec<Hash>, _>>()
+            .map_err(|e| self.malformed(&e))
+    }
+
     /// What `cp` commits to for this log, if this disclosure is included in it.
     pub fn verify(&self, cp: &Checkpoint) -> Result<VerifiedHead, LogError> {
         let head = unhex("head", &self.hash).map_err(|e| self.malformed(&e))?;
-        let proof = self
-            .proof
-            .iter()
-            .map(|p| unhex("proof", p))
-            .collect::<Result<Vec<Hash>, _>>()
-            .map_err(|e| self.malformed(&e))?;
+        let proof = self.hashes("proof", &self.proof)?;
         let log_root = match (cp.v, &self.log_root) {
             (1, _) => None,
             (_, Some(r)) => Some(unhex("log root", r).map_err(|e| self.malformed(&e))?),
@@ -275,12 +279,7 @@ impl Disclosed {
         let Some(c) = self.consistency.as_ref().filter(|c| c.from == held) else {
             return Err(self.malformed(&format!("no consistency proof from {held} entries")));
         };
-        let proof = c
-            .proof
-            .iter()
-            .map(|p| unhex("consistency proof", p))
-            .collect::<Result<Vec<Hash>, _>>()
-            .map_err(|e| self.malformed(&e))?;
+        let proof = self.hashes("consistency proof", &c.proof)?;
         Ok(merkle::verify_consistency(
             held, self.seq, &proof, held_root, root,
         ))
