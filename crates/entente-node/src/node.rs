@@ -838,13 +838,13 @@ impl Node {
         Ok(self.fold_counting(entries).await?.0)
     }
 
-    /// [`Node::fold`], also counting entries that did not apply because what they refer to
-    /// (an alert, a statement, a format) is not held yet.
+    /// [`Node::fold`], also saying which entry is the first that did not apply because what it
+    /// refers to (an alert, a statement, a format) is not held yet.
     pub(crate) async fn fold_counting(
         &self,
         entries: &[ParsedEntry],
-    ) -> Result<(Vec<Projection>, usize), NodeError> {
-        let mut missing = 0usize;
+    ) -> Result<(Vec<Projection>, Option<usize>), NodeError> {
+        let mut first_missing = None;
         let mut item_ids = Vec::new();
         let mut format_ids = Vec::new();
         let mut statement_ids: Vec<String> = Vec::new();
@@ -945,7 +945,7 @@ impl Node {
         let mut stix_out: Vec<Projection> = Vec::new();
         let mut touched_items: Vec<String> = Vec::new();
         let mut touched_formats: Vec<String> = Vec::new();
-        for ((e, p), so) in entries.iter().zip(parsed).zip(stix_refs) {
+        for (index, ((e, p), so)) in entries.iter().zip(parsed).zip(stix_refs).enumerate() {
             if let Some(so) = so {
                 self.fold_stix_objects(e, so, &mut stix_out);
                 continue;
@@ -1183,7 +1183,7 @@ impl Node {
                 }
             };
             if !ok && (subject_missing || coord_missing) {
-                missing += 1;
+                first_missing.get_or_insert(index);
             }
             if !ok {
                 tracing::warn!(log = %h.log, seq = h.seq, kind = %h.kind, "entry kept but not projected: it does not apply to the current state");
@@ -1246,7 +1246,7 @@ impl Node {
             }
         }
         out.extend(stix_out);
-        Ok((out, missing))
+        Ok((out, first_missing))
     }
 
     /// A node-local `date_added`: UTC with microseconds, strictly increasing, so TAXII paging

@@ -85,9 +85,16 @@ pub enum PageOutcome {
         reason: String,
         fork: bool,
     },
-    /// Not applied yet: it refers to objects from other logs not held yet.
-    Deferred,
+    /// Not applied in full: from its `applied`-th new entry on, it refers to objects from other
+    /// logs not held yet.
+    Deferred {
+        applied: u64,
+    },
 }
+
+/// How many passes over a peer's deferred logs a sync round makes before it applies what is
+/// left regardless.
+const MAX_DEFER_PASSES: usize = 16;
 
 impl Node {
     fn sync_lock(&self, p: &PartnerCode) -> Arc<tokio::sync::Mutex<()>> {
@@ -270,15 +277,17 @@ impl Node {
             .ok_or(NodeError::NotFound("peer url"))?;
         let offered: LogsResponse = self.fed_get(partner, &base, fed::PATH_LOGS).await?;
         report.logs_offered = offered.logs.len();
-        // Two passes: a page whose entries refer to something not held yet (a receipt before
-        // its alert, a stance before its statement, from logs of different origins) waits
-        // until the other logs of this round are in; the second pass applies it regardless.
-        let mut work: Vec<(fed::RemoteLog, bool)> =
-            offered.logs.into_iter().map(|l| (l, true)).collect();
+        // Passes: a page whose entries refer to something not held yet (a receipt before its
+        // alert, a stance before its statement, a departure before its format, from logs of
+        // different origins) waits until the other logs of this round are in. Passes repeat
+        // while they apply something; when one applies nothing, a last pass applies the rest
+        // regardless (what it refers to may never come: it stays in the log, unprojected).
+        let mut work: Vec<fed::RemoteLog> = offered.logs;
         let mut deferred = vec![];
-        let mut pass = 0;
-        while pass < 2 {
-            for (remote, defer) in std::mem::take(&mut work) {
+        let mut defer = true;
+        for pass in 0.. {
+            let mut progress = false;
+            for remote in std::mem::take(&mut work) {
                 let desc = LogDescriptor::new(remote.origin.clone(), remote.audience.clone());
                 if desc.log_id != remote.log_id {
                     self.metrics.reject("wrong_log");
@@ -349,6 +358,7 @@ impl Node {
                         } => {
                             report.entries_applied += applied;
                             report.duplicates += duplicates;
+                            progress |= applied > 0;
                             if applied == 0 {
                                 break;
                             }
@@ -360,8 +370,10 @@ impl Node {
                             report.rejected.push((desc.log_id.clone(), reason));
                             break;
                         }
-                        PageOutcome::Deferred => {
-                            deferred.push((remote.clone(), false));
+                        PageOutcome::Deferred { applied } => {
+                            report.entries_applied += applied;
+                            progress |= applied > 0;
+                            deferred.push(remote.clone());
                             break;
                         }
                     }
@@ -372,7 +384,14 @@ impl Node {
                 }
             }
             work = std::mem::take(&mut deferred);
-            pass += 1;
+            if work.is_empty() || !defer {
+                break;
+            }
+            // Each pass with progress applies at least one entry; the bound keeps a peer that
+            // trickles entries from costing unbounded refetches.
+            if !progress || pass >= MAX_DEFER_PASSES {
+                defer = false;
+            }
         }
         Ok(())
     }
@@ -511,11 +530,20 @@ impl Node {
             if let Err(err) = verify_parsed_page(desc, head, new, &origin_key) {
                 return reject(err.to_string(), err.reason());
             }
-            let parsed = new;
-            let (projections, missing) = self.fold_counting(parsed).await?;
-            if defer && missing > 0 {
-                return Ok(PageOutcome::Deferred);
-            }
+            let mut parsed = new;
+            let (mut projections, first_missing) = self.fold_counting(parsed).await?;
+            // Deferring starts at the first entry that refers to something not held yet; the
+            // entries before it apply now. Two logs can wait on each other (each holds, before its
+            // own reference, what the other refers to), and both must make progress.
+            let deferred = match first_missing.filter(|_| defer) {
+                None => false,
+                Some(0) => return Ok(PageOutcome::Deferred { applied: 0 }),
+                Some(k) => {
+                    parsed = &parsed[..k];
+                    projections = self.fold_counting(parsed).await?.0;
+                    true
+                }
+            };
             let last = parsed.last().map(|p| p.header.seq).unwrap_or(head.seq);
             match self.store.append(desc, head, parsed, &projections).await {
                 Ok(()) => {
@@ -527,6 +555,11 @@ impl Node {
                     // Receipts are publications of our own: they take the lock themselves.
                     drop(guard);
                     self.receipts_for(parsed).await;
+                    if deferred {
+                        return Ok(PageOutcome::Deferred {
+                            applied: parsed.len() as u64,
+                        });
+                    }
                     return Ok(PageOutcome::Applied {
                         applied: parsed.len() as u64,
                         duplicates,

@@ -845,6 +845,40 @@ async fn formats_join_and_leave_reach_the_right_partners() {
     c.stop().await;
 }
 
+/// Two logs that wait on each other: KOR's log holds KOR's format, then KOR leaving JPN's; JPN's
+/// holds JPN's format, then JPN leaving KOR's. EU pulls both from one peer in one round. Deferring
+/// whole pages applied one of them before the format it refers to (its departure was lost, and
+/// EU went on counting the leaver as a member); applying each page up to its first missing
+/// reference lets both go in. Found by the leak test (scenario 9289).
+#[tokio::test]
+async fn departures_on_logs_that_wait_on_each_other_all_apply() {
+    let c = Cluster::new(&["EU", "JPN", "KOR"]).await.unwrap();
+    let (eu, jpn, kor) = (c.node("EU"), c.node("JPN"), c.node("KOR"));
+    let at_kor = format(kor, "KOR's talks", &["EU", "JPN", "KOR"]).await;
+    let at_jpn = format(jpn, "JPN's talks", &["EU", "JPN", "KOR"]).await;
+    kor.node.sync_peer(jpn.node.partner()).await;
+    kor.node
+        .leave_format(&kor.admin(), &at_jpn.format_id)
+        .await
+        .unwrap();
+    jpn.node.sync_peer(kor.node.partner()).await;
+    jpn.node
+        .leave_format(&jpn.admin(), &at_kor.format_id)
+        .await
+        .unwrap();
+    // JPN offers both logs (and its relay of KOR's departure, on a third).
+    let r = eu.node.sync_peer(jpn.node.partner()).await;
+    assert_eq!(r.error, None, "{r:?}");
+    assert!(r.rejected.is_empty(), "{r:?}");
+    let members = async |id: &str| -> Vec<String> {
+        let f = eu.node.format(id).await.unwrap();
+        f.members.iter().map(|m| m.to_string()).collect()
+    };
+    assert_eq!(members(&at_kor.format_id).await, ["EU", "KOR"]);
+    assert_eq!(members(&at_jpn.format_id).await, ["EU", "JPN"]);
+    c.stop().await;
+}
+
 /// A format created at `from` reaches `to` by a pull: the node is still serving and syncing.
 async fn still_syncs(from: &entente_testkit::TestNode, to: &entente_testkit::TestNode) {
     let f = format(from, "F", &["EU", "JPN"]).await;

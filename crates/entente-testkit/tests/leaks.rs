@@ -97,6 +97,14 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
     println!("leak check: {scenarios} scenarios, {steps} steps, {checked} path checks, 0 leaks");
 }
 
+/// With `ENTENTE_LEAK_TRACE` set, the scenario's membership actions and exchanges are printed,
+/// so that a failing seed can be read step by step.
+fn trace(line: &str) {
+    if std::env::var_os("ENTENTE_LEAK_TRACE").is_some() {
+        eprintln!("trace: {line}");
+    }
+}
+
 async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
     let mut rng = Rng(seed);
     let c = Cluster::with(
@@ -164,13 +172,13 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
         let complete = match exchange {
             0 => false,
             1 => {
-                w.c.nodes[rng.next(PARTNERS.len() as u64) as usize]
-                    .node
-                    .sync_once()
-                    .await;
+                let n = &w.c.nodes[rng.next(PARTNERS.len() as u64) as usize];
+                trace(&format!("{} pulls once", n.partner));
+                n.node.sync_once().await;
                 false
             }
             _ => {
+                trace("complete exchange");
                 w.c.sync_until_quiet().await;
                 true
             }
@@ -211,6 +219,10 @@ impl World {
             .await
             .expect("create format");
         let members: BTreeSet<String> = f.members.iter().map(|m| m.to_string()).collect();
+        trace(&format!(
+            "{convener} convenes {} with {members:?}",
+            f.format_id
+        ));
         self.members.insert(f.format_id.clone(), members.clone());
         self.ever.insert(f.format_id.clone(), members);
         self.formats.push(f.format_id);
@@ -335,6 +347,7 @@ impl World {
                     .join_format(&n.admin(), &format_id, p)
                     .await
                     .expect("admit a member");
+                trace(&format!("{} admits {p} to {format_id}", n.partner));
                 self.members.get_mut(&format_id).unwrap().insert(p.into());
                 self.ever.get_mut(&format_id).unwrap().insert(p.into());
             }
@@ -352,6 +365,7 @@ impl World {
                     .leave_format(&n.admin(), &format_id)
                     .await
                     .expect("leave a format");
+                trace(&format!("{} leaves {format_id}", n.partner));
                 self.members.get_mut(&format_id).unwrap().remove(&n.partner);
             }
         }
