@@ -47,6 +47,8 @@ codes! {
     UnknownPeerKey = "unknown_peer_key",
     StaleRequest = "stale_request",
     BadRequestSignature = "bad_request_signature",
+    Replayed = "replayed",
+    TlsIdentityMismatch = "tls_identity_mismatch",
     InvalidKey = "invalid_key",
     InvalidTaxiiRequest = "invalid_taxii_request",
     InvalidReleasabilityMarking = "invalid_releasability_marking",
@@ -152,6 +154,8 @@ impl From<NodeError> for ApiError {
                 PeerAuthError::UnknownPeerKey(_) => (S::UNAUTHORIZED, C::UnknownPeerKey),
                 PeerAuthError::Stale => (S::UNAUTHORIZED, C::StaleRequest),
                 PeerAuthError::BadSignature => (S::UNAUTHORIZED, C::BadRequestSignature),
+                PeerAuthError::Replayed => (S::UNAUTHORIZED, C::Replayed),
+                PeerAuthError::TlsIdentity => (S::UNAUTHORIZED, C::TlsIdentityMismatch),
             },
             NodeError::Taxii(entente_node::taxii::TaxiiError::BadRequest(_)) => {
                 (S::BAD_REQUEST, C::InvalidTaxiiRequest)

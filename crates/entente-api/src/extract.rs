@@ -171,10 +171,16 @@ impl FromRequest<AppState> for FedCaller {
         let signed = SignedRequest {
             partner: h(fed::H_PARTNER),
             date: h(fed::H_DATE),
+            nonce: h(fed::H_NONCE),
             signature: h(fed::H_SIGNATURE),
             method: parts.method.as_str(),
             path_and_query: &path_and_query,
             body: &bytes,
+            channel: parts
+                .extensions
+                .get::<fed::Channel>()
+                .cloned()
+                .unwrap_or_default(),
         };
         let partner = state.node.fed_authenticate(&signed)?;
         Ok(FedCaller {

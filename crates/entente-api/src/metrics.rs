@@ -81,6 +81,27 @@ pub async fn metrics(
             "entente_sync_rejected_total{{reason=\"{reason}\"}} {n}\n"
         ));
     }
+    out.push_str("# HELP entente_fed_requests_refused_total Signed federation requests refused, by reason (replayed, stale, bad_signature, unknown_peer, missing, tls_identity).\n# TYPE entente_fed_requests_refused_total counter\n");
+    for (reason, n) in c.fed_refused.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        out.push_str(&format!(
+            "entente_fed_requests_refused_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# HELP entente_http_connections_refused_total Connections closed before being served, by reason (total_cap, client_cap, tls_handshake, tls_timeout).\n# TYPE entente_http_connections_refused_total counter\n");
+    for (reason, n) in c
+        .connections_refused
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        out.push_str(&format!(
+            "entente_http_connections_refused_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP entente_http_accept_errors_total Failed accept calls (out of file descriptors and the like); the listener backs off after each.\n# TYPE entente_http_accept_errors_total counter\nentente_http_accept_errors_total {}\n",
+        c.accept_errors.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     out.push_str("# HELP entente_rate_limited_total Requests refused by a rate limit, by limit (user, peer, login).\n# TYPE entente_rate_limited_total counter\n");
     for (limit, n) in c.rate_limited() {
         out.push_str(&format!(

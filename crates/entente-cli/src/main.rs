@@ -42,9 +42,13 @@ enum Cmd {
         partner: String,
         #[arg(long, default_value = "127.0.0.1:7401")]
         listen: SocketAddr,
-        /// The URL peers reach this node at (default http://LISTEN).
+        /// The URL peers reach this node at (default https://LISTEN).
         #[arg(long)]
         public_url: Option<String>,
+        /// Development only: serve plain HTTP (listen on loopback only) and dial plain
+        /// http:// peers on loopback. Never for a node that talks to other hosts.
+        #[arg(long)]
+        dev_plain_http: bool,
     },
     /// Serve the node's API and federation endpoints and sync with peers.
     Serve {
@@ -245,6 +249,17 @@ enum TokenCmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// Seed a stopped node with N synthetic signed item entries for one audience (for the
+    /// WAN catch-up benchmark, `tests/netns/wan.py`).
+    Seed {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Partner codes of the log's audience, e.g. EU,JPN (this node's partner included).
+        #[arg(long, value_delimiter = ',')]
+        audience: Vec<String>,
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+    },
     /// Replicate N signed entries between two node processes over loopback.
     Sync {
         #[arg(long, default_value_t = 1_000_000)]
@@ -351,6 +366,31 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Ctrl-C or SIGTERM (what service managers send): stop accepting, finish requests in
+/// progress, exit 0.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: finishing requests in progress");
+}
+
 async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Serve { dir, log_json } => {
@@ -361,15 +401,8 @@ async fn run(cli: Cli) -> Result<()> {
             entente_server::attach_search(&node, &cfg).await?;
             let _bg = node.start();
             tracing::info!(partner = %node.partner(), listen = %cfg.listen, "serving");
-            entente_server::serve_with(
-                node,
-                listener,
-                async {
-                    let _ = tokio::signal::ctrl_c().await;
-                },
-                cfg.http,
-            )
-            .await?;
+            entente_server::serve_node(node, &cfg, listener, shutdown_signal()).await?;
+            tracing::info!("stopped");
         }
         Cmd::Demo { base_port, dir } => {
             init_tracing(false);
@@ -379,8 +412,8 @@ async fn run(cli: Cli) -> Result<()> {
             );
             for n in &demo.file.nodes {
                 println!(
-                    "  {:<5} {}  user {}  password {}\n        token {}",
-                    n.partner, n.url, n.username, n.password, n.token
+                    "  {:<5} {}  user {}  password {}\n        token {}\n        certificate {}",
+                    n.partner, n.url, n.username, n.password, n.token, n.certificate
                 );
             }
             println!(
@@ -388,8 +421,19 @@ async fn run(cli: Cli) -> Result<()> {
                 dir.join("demo.json").display()
             );
             println!(
-                "Try: curl -H 'Authorization: Bearer {}' {}/api/v1/items",
-                demo.file.nodes[2].token, demo.file.nodes[2].url
+                "Every node serves HTTPS with its own self-signed certificate, bound to its node key.\n\
+                 Browsers warn once per node (accept it), or start Chromium with\n  \
+                 --ignore-certificate-errors-spki-list={}",
+                demo.file
+                    .nodes
+                    .iter()
+                    .map(|n| n.spki_pin.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            println!(
+                "Try: curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/items",
+                demo.file.nodes[2].certificate, demo.file.nodes[2].token, demo.file.nodes[2].url
             );
             tokio::signal::ctrl_c().await?;
             demo.stop().await;
@@ -399,9 +443,13 @@ async fn run(cli: Cli) -> Result<()> {
             partner,
             listen,
             public_url,
+            dev_plain_http,
         } => {
-            let key =
-                entente_server::init(&dir.dir, &partner, listen, public_url.as_deref()).await?;
+            let key = if dev_plain_http {
+                entente_server::init_dev_plain(&dir.dir, &partner, listen).await?
+            } else {
+                entente_server::init(&dir.dir, &partner, listen, public_url.as_deref()).await?
+            };
             println!(
                 "initialised {} for partner {partner}\npublic key {key}",
                 dir.dir.display()
@@ -904,6 +952,29 @@ async fn run(cli: Cli) -> Result<()> {
                 r.json_parse_objects_per_second
             );
             println!("  written to {}", out.display());
+        }
+        Cmd::Bench {
+            cmd:
+                BenchCmd::Seed {
+                    dir,
+                    audience,
+                    entries,
+                },
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let aud = entente_domain::Audience::new(
+                audience
+                    .iter()
+                    .map(|p| entente_domain::PartnerCode::parse(p.trim()))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )?;
+            let pb = bar(entries, "seed");
+            entente_server::bench::seed(&node, &aud, entries, &mut |_, done, _| {
+                pb.set_position(done)
+            })
+            .await?;
+            pb.finish_and_clear();
+            println!("seeded {entries} entries for {}", audience.join(","));
         }
         Cmd::Bench {
             cmd: BenchCmd::Sync { entries, out },

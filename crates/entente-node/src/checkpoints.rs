@@ -266,10 +266,6 @@ impl Node {
         peer: &PartnerCode,
         report: &mut WitnessReport,
     ) -> Result<(), NodeError> {
-        let base = self
-            .peer(peer)
-            .and_then(|p| p.record.url)
-            .ok_or(NodeError::NotFound("peer url"))?;
         // Say how much of each of the peer's logs is held here, to be shown that the peer's
         // signed log trees extend it.
         let held: Vec<String> = self
@@ -282,7 +278,7 @@ impl Node {
             .map(|l| format!("{}:{}", l.log_id, l.head_seq))
             .collect();
         let path = format!("{}?held={}", fed::PATH_CHECKPOINT, held.join(","));
-        let resp: CheckpointResponse = self.fed_get(peer, &base, &path).await?;
+        let resp: CheckpointResponse = self.fed_get(peer, &path).await?;
         *report = WitnessReport {
             peer: peer.to_string(),
             ..self.check_checkpoint(peer, &resp).await?
@@ -294,7 +290,7 @@ impl Node {
             cosig: resp.checkpoint.cosign(&self.key),
             checkpoint: resp.checkpoint.clone(),
         };
-        self.fed_post(peer, &base, fed::PATH_COSIGN, &c).await?;
+        self.fed_post(peer, fed::PATH_COSIGN, &c).await?;
         self.witnessed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -356,11 +352,7 @@ impl Node {
             ..Default::default()
         };
         let got = async {
-            let base = self
-                .peer(peer)
-                .and_then(|p| p.record.url)
-                .ok_or(NodeError::NotFound("peer url"))?;
-            self.fed_get::<GossipResponse>(peer, &base, fed::PATH_GOSSIP)
+            self.fed_get::<GossipResponse>(peer, fed::PATH_GOSSIP)
                 .await
         }
         .await;

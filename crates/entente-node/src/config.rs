@@ -17,6 +17,8 @@ pub struct NodeConfig {
     /// How long a password-login session token lives.
     pub session_ttl: Duration,
     pub rate_limits: RateLimits,
+    /// How the federation client reaches peers (TLS identity, CA, development mode).
+    pub transport: crate::transport::Transport,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -59,7 +61,8 @@ impl Default for SyncConfig {
         SyncConfig {
             interval: Duration::from_secs(10),
             page_size: 2000,
-            max_clock_skew: Duration::from_secs(300),
+            // The replay cache remembers every nonce for this long (`crate::replay`).
+            max_clock_skew: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             on_start: true,
         }
@@ -80,6 +83,7 @@ impl NodeConfig {
             max_body_bytes: 1024 * 1024,
             session_ttl: Duration::from_secs(12 * 3600),
             rate_limits: RateLimits::default(),
+            transport: Default::default(),
         }
     }
 }

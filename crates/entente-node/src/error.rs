@@ -24,8 +24,15 @@ pub enum NodeError {
     UnknownVersion(u32),
     #[error("federation request rejected: {0}")]
     PeerAuth(PeerAuthError),
-    #[error("peer {peer}: {reason}")]
-    Peer { peer: String, reason: String },
+    /// A call to a peer failed; `code` is a stable snake_case reason (`tls_pin_mismatch`,
+    /// `tls_handshake`, `plain_http_refused`, `connect_failed`, `http_status`, …) and
+    /// `reason` a sentence this node wrote (never a peer's response body).
+    #[error("peer {peer}: {code}: {reason}")]
+    Peer {
+        peer: String,
+        code: &'static str,
+        reason: String,
+    },
     #[error(transparent)]
     Taxii(#[from] crate::taxii::TaxiiError),
     #[error(transparent)]
@@ -48,6 +55,24 @@ pub enum PeerAuthError {
     Stale,
     #[error("signature does not verify with the pinned key")]
     BadSignature,
+    #[error("request already received (replayed)")]
+    Replayed,
+    #[error("the TLS client certificate does not name the partner that signed")]
+    TlsIdentity,
+}
+
+impl PeerAuthError {
+    /// The reason label counted in metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PeerAuthError::Missing => "missing",
+            PeerAuthError::UnknownPeerKey(_) => "unknown_peer",
+            PeerAuthError::Stale => "stale",
+            PeerAuthError::BadSignature => "bad_signature",
+            PeerAuthError::Replayed => "replayed",
+            PeerAuthError::TlsIdentity => "tls_identity",
+        }
+    }
 }
 
 impl From<PeerAuthError> for NodeError {

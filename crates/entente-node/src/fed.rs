@@ -2,9 +2,14 @@
 //! every federation request carries, and the client that speaks it.
 //!
 //! A request is signed with the caller's node key over
-//! `entente-fed-v1\n{METHOD}\n{path?query}\n{target partner}\n{unix seconds}\n{hex SHA-256(body)}`
-//! and sent with the headers `entente-partner`, `entente-date` and `entente-signature`.
-//! Naming the target partner stops a request captured at one node being replayed to another.
+//! `entente-fed-v2\n{METHOD}\n{path?query}\n{target partner}\n{unix seconds}\n{nonce}\n{hex SHA-256(body)}`
+//! and sent with the headers `entente-partner`, `entente-date`, `entente-nonce` and
+//! `entente-signature`. Naming the target partner stops a request captured at one node being
+//! replayed to another; the nonce (16 random bytes, hex), remembered by the receiver for as
+//! long as the date is accepted, stops it being replayed to the same node
+//! (`crate::replay`). The channel itself is mutual TLS pinned to the node keys
+//! (`crate::transport`); the signature also authenticates requests that reach a node through
+//! a TLS-terminating proxy.
 
 use crate::error::PeerAuthError;
 use entente_domain::{Audience, PartnerCode};
@@ -16,6 +21,7 @@ use std::time::Duration;
 pub const H_PARTNER: &str = "entente-partner";
 pub const H_DATE: &str = "entente-date";
 pub const H_SIGNATURE: &str = "entente-signature";
+pub const H_NONCE: &str = "entente-nonce";
 
 pub const PATH_LOGS: &str = "/fed/v1/logs";
 pub const PATH_NOTIFY: &str = "/fed/v1/notify";
@@ -59,19 +65,31 @@ fn signing_string(
     path_and_query: &str,
     target: &PartnerCode,
     date: i64,
+    nonce: &str,
     body: &[u8],
 ) -> String {
     format!(
-        "entente-fed-v1\n{}\n{}\n{}\n{}\n{}",
+        "entente-fed-v2\n{}\n{}\n{}\n{}\n{}\n{}",
         method.to_ascii_uppercase(),
         path_and_query,
         target,
         date,
+        nonce,
         hex::encode(Sha256::digest(body))
     )
 }
 
-/// The three header values for a signed federation request.
+/// A fresh request nonce: 16 random bytes, hex.
+pub fn new_nonce() -> String {
+    let mut b = [0u8; 16];
+    // The OS random source failing is not something a request can recover from; a fixed
+    // nonce would only make the receiver refuse the request as a replay.
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
+}
+
+/// The four header values for a signed federation request.
+#[allow(clippy::too_many_arguments)]
 pub fn sign_request(
     key: &NodeKey,
     me: &PartnerCode,
@@ -80,11 +98,13 @@ pub fn sign_request(
     path_and_query: &str,
     body: &[u8],
     now_unix: i64,
-) -> [(&'static str, String); 3] {
-    let s = signing_string(method, path_and_query, target, now_unix, body);
+    nonce: &str,
+) -> [(&'static str, String); 4] {
+    let s = signing_string(method, path_and_query, target, now_unix, nonce, body);
     [
         (H_PARTNER, me.to_string()),
         (H_DATE, now_unix.to_string()),
+        (H_NONCE, nonce.to_owned()),
         (H_SIGNATURE, hex::encode(key.sign(s.as_bytes()))),
     ]
 }
@@ -94,25 +114,57 @@ pub fn sign_request(
 pub struct SignedRequest<'a> {
     pub partner: Option<&'a str>,
     pub date: Option<&'a str>,
+    pub nonce: Option<&'a str>,
     pub signature: Option<&'a str>,
     pub method: &'a str,
     pub path_and_query: &'a str,
     pub body: &'a [u8],
+    /// How the request reached this node.
+    pub channel: Channel,
 }
 
-/// Check an incoming request's signature. `key_of` looks up the caller's pinned key.
+/// The connection a request came over, as the listener saw it (put into each request's
+/// extensions by the server; absent means [`Channel::Plain`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Channel {
+    /// Plain HTTP: development on loopback, or behind a TLS-terminating proxy (CA mode).
+    #[default]
+    Plain,
+    /// TLS; `client` is the partner the client certificate is bound to (verified against the
+    /// pinned key during the handshake), if the client presented one.
+    Tls { client: Option<String> },
+}
+
+/// A request whose signature verified: who sent it, and the (date, nonce) the receiver must
+/// not accept again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRequest {
+    pub partner: PartnerCode,
+    pub date: i64,
+    pub nonce: [u8; 16],
+}
+
+/// Check an incoming request's signature. `key_of` looks up the caller's pinned key. The
+/// caller still has to check the nonce against its replay cache.
 pub fn verify_request(
     req: &SignedRequest<'_>,
     me: &PartnerCode,
     now_unix: i64,
     max_skew: Duration,
     key_of: impl Fn(&PartnerCode) -> Option<PublicKey>,
-) -> Result<PartnerCode, PeerAuthError> {
-    let (Some(p), Some(d), Some(s)) = (req.partner, req.date, req.signature) else {
+) -> Result<VerifiedRequest, PeerAuthError> {
+    let (Some(p), Some(d), Some(n), Some(s)) = (req.partner, req.date, req.nonce, req.signature)
+    else {
         return Err(PeerAuthError::Missing);
     };
     let partner = PartnerCode::parse(p).map_err(|_| PeerAuthError::Missing)?;
     let date: i64 = d.parse().map_err(|_| PeerAuthError::Missing)?;
+    // Exactly 32 lowercase hex digits, so one nonce has one spelling.
+    let nonce: [u8; 16] = (n.len() == 32 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| hex::decode(n).ok())
+        .flatten()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(PeerAuthError::Missing)?;
     let sig: [u8; 64] = hex::decode(s)
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -121,9 +173,13 @@ pub fn verify_request(
     if (now_unix - date).unsigned_abs() > max_skew.as_secs() {
         return Err(PeerAuthError::Stale);
     }
-    let msg = signing_string(req.method, req.path_and_query, me, date, req.body);
+    let msg = signing_string(req.method, req.path_and_query, me, date, n, req.body);
     if key.verify(msg.as_bytes(), &sig) {
-        Ok(partner)
+        Ok(VerifiedRequest {
+            partner,
+            date,
+            nonce,
+        })
     } else {
         Err(PeerAuthError::BadSignature)
     }
@@ -146,11 +202,13 @@ mod tests {
             "/fed/v1/logs",
             b"",
             1000,
+            &new_nonce(),
         );
         let req = |method, path, body: &'static [u8]| SignedRequest {
             partner: Some(&hs[0].1),
             date: Some(&hs[1].1),
-            signature: Some(&hs[2].1),
+            nonce: Some(&hs[2].1),
+            signature: Some(&hs[3].1),
             method,
             path_and_query: path,
             body,
@@ -164,8 +222,24 @@ mod tests {
                 1000,
                 skew,
                 keys
-            ),
+            )
+            .map(|v| v.partner),
             Ok(code("EU"))
+        );
+        // Another nonce under the same signature does not verify.
+        let other = new_nonce();
+        assert_eq!(
+            verify_request(
+                &SignedRequest {
+                    nonce: Some(&other),
+                    ..req("GET", "/fed/v1/logs", b"")
+                },
+                &code("JPN"),
+                1000,
+                skew,
+                keys
+            ),
+            Err(PeerAuthError::BadSignature)
         );
         assert_eq!(
             verify_request(

@@ -17,11 +17,13 @@ pub mod fed;
 mod node;
 pub mod provenance;
 pub mod ratelimit;
+pub mod replay;
 
 pub mod search;
 pub mod statements;
 pub mod sync;
 pub mod taxii;
+pub mod transport;
 
 pub use clock::{Clock, SystemClock};
 pub use config::NodeConfig;

@@ -66,7 +66,6 @@ pub struct Node {
     pub(crate) escalated: std::sync::Mutex<HashMap<(String, PartnerCode), std::time::Instant>>,
     /// One sync at a time per peer, so pulls woken by pushes and by the timer do not race.
     pub(crate) sync_locks: std::sync::Mutex<HashMap<PartnerCode, Arc<Mutex<()>>>>,
-    pub(crate) http: reqwest::Client,
     pub(crate) appended_tx: mpsc::Sender<Appended>,
     pub(crate) appended_rx: std::sync::Mutex<Option<mpsc::Receiver<Appended>>>,
     pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
@@ -101,6 +100,10 @@ pub struct Node {
     /// pass on to other peers (`Node::gossip_for`).
     pub(crate) witnessed:
         std::sync::Mutex<HashMap<PartnerCode, crate::checkpoints::CheckpointResponse>>,
+    /// Nonces of signed federation requests accepted within the skew window.
+    replay: crate::replay::ReplayCache,
+    /// One federation client per peer, each pinned to that peer's key (`transport`).
+    pub(crate) peer_clients: RwLock<BTreeMap<PartnerCode, crate::transport::PeerClient>>,
 }
 
 /// One publish waiting for the write lock.
@@ -194,11 +197,6 @@ impl Node {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Node>, NodeError> {
         store.claim_partner(&cfg.partner).await?;
-        let http = reqwest::Client::builder()
-            .timeout(cfg.sync.request_timeout)
-            .pool_max_idle_per_host(4)
-            .build()
-            .map_err(|e| NodeError::Internal(e.to_string()))?;
         let (appended_tx, appended_rx) = mpsc::channel(4096);
         let (wake_tx, wake_rx) = mpsc::channel(1024);
         let key_seed = key.seed_hex();
@@ -223,7 +221,6 @@ impl Node {
             audit_lock: Mutex::new(()),
             escalated: Default::default(),
             sync_locks: Default::default(),
-            http,
             appended_tx,
             appended_rx: std::sync::Mutex::new(Some(appended_rx)),
             wake_tx,
@@ -243,6 +240,8 @@ impl Node {
             network_flights: Default::default(),
             log_trees: Default::default(),
             witnessed: Default::default(),
+            replay: Default::default(),
+            peer_clients: Default::default(),
         };
         node.reload_peers().await?;
         Ok(Arc::new(node))
@@ -280,7 +279,9 @@ impl Node {
             let key = PublicKey::parse_hex(&record.public_key)?;
             map.insert(record.partner.clone(), Peer { record, key });
         }
+        let clients = self.build_peer_clients(&map);
         *self.peers.write().unwrap_or_else(|e| e.into_inner()) = map;
+        *self.peer_clients.write().unwrap_or_else(|e| e.into_inner()) = clients;
         Ok(())
     }
 
@@ -358,16 +359,14 @@ impl Node {
         }
         let key = PublicKey::parse_hex(key_hex)?;
         let url = match url.map(str::trim).filter(|u| !u.is_empty()) {
-            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                Some(u.trim_end_matches('/').to_owned())
-            }
-            Some(_) => {
-                return Err(entente_domain::DomainError::invalid(
-                    "url",
-                    "an http:// or https:// URL",
-                )
-                .into());
-            }
+            // Plain http:// is pinned only on loopback (development); the client refuses to
+            // dial it unless the node runs in development mode too.
+            Some(u) => match crate::transport::check_peer_url(u) {
+                Ok(()) => Some(u.trim_end_matches('/').to_owned()),
+                Err(want) => {
+                    return Err(entente_domain::DomainError::invalid("url", want).into());
+                }
+            },
             None => None,
         };
         let record = PeerRecord {
@@ -1732,24 +1731,47 @@ impl Node {
 
     /// Authenticate a signed federation request; returns the calling partner.
     pub fn fed_authenticate(&self, req: &SignedRequest<'_>) -> Result<PartnerCode, NodeError> {
+        let r = self.fed_authenticate_inner(req);
+        if let Err(NodeError::PeerAuth(e)) = &r {
+            self.metrics.fed_refused(e.reason());
+        }
+        r
+    }
+
+    fn fed_authenticate_inner(&self, req: &SignedRequest<'_>) -> Result<PartnerCode, NodeError> {
         let now = self.clock.now().unix_timestamp();
-        let caller = fed::verify_request(
-            req,
-            self.partner(),
-            now,
-            self.cfg.sync.max_clock_skew,
-            |p| {
-                // Only configured peers may call; our own key is not a peer key.
-                if p == self.partner() {
-                    None
-                } else {
-                    self.peer(p).map(|x| x.key)
-                }
-            },
-        )?;
+        let skew = self.cfg.sync.max_clock_skew;
+        let v = fed::verify_request(req, self.partner(), now, skew, |p| {
+            // Only configured peers may call; our own key is not a peer key.
+            if p == self.partner() {
+                None
+            } else {
+                self.peer(p).map(|x| x.key)
+            }
+        })?;
+        // Over TLS the channel names its partner too (the client certificate is bound to a
+        // pinned node key): it must be the one that signed.
+        if let fed::Channel::Tls { client } = &req.channel {
+            match client {
+                Some(c) if c == v.partner.as_str() => {}
+                _ => return Err(crate::error::PeerAuthError::TlsIdentity.into()),
+            }
+        }
+        // A request is accepted once: a captured one replayed within the window is refused
+        // before it costs the peer's budget.
+        match self
+            .replay
+            .check(&v.partner, v.date, v.nonce, now, skew.as_secs() as i64)
+        {
+            Ok(()) => {}
+            Err(crate::replay::Refusal::Replayed) => return Err(crate::error::PeerAuthError::Replayed.into()),
+            Err(crate::replay::Refusal::Full) => {
+                return Err(NodeError::RateLimited { retry_after: 1 });
+            }
+        }
         // Charged once the signature verified: nobody can drain a peer's budget for it.
-        self.charge("peer", caller.as_str())?;
-        Ok(caller)
+        self.charge("peer", v.partner.as_str())?;
+        Ok(v.partner)
     }
 
     /// The logs `caller` may receive from this node: every held log, own or forwarded,

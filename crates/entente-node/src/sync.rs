@@ -20,8 +20,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
-/// The largest federation answer a node reads (a page is capped at 16 MiB by the sender).
-pub const MAX_PEER_RESPONSE: usize = 64 * 1024 * 1024;
+pub use crate::transport::MAX_PEER_RESPONSE;
+
+/// Pages of one log requested ahead of the one being applied. Over a long link (230 ms round
+/// trips between Brussels and Tokyo) one page in flight at a time leaves the link idle most
+/// of the time; several keep it busy while each page is still applied in order.
+pub const PAGES_IN_FLIGHT: usize = 8;
+
+/// Page fetches running as tasks, in the order their pages must be applied; aborted when
+/// dropped (a rejected page or an error drops what was fetched ahead).
+struct Prefetch(std::collections::VecDeque<(u64, tokio::task::JoinHandle<Result<EntriesResponse, NodeError>>)>);
+
+impl Prefetch {
+    fn cancel(&mut self) {
+        for (_, h) in self.0.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
 
 /// Counters of what sync applied and rejected, by reason.
 #[derive(Debug, Default)]
@@ -34,6 +56,13 @@ pub struct SyncCounters {
     /// Connections the HTTP server closed because the client took too long to send a
     /// request's headers (slow-loris).
     pub header_timeouts: AtomicU64,
+    /// Signed federation requests refused, by reason (replayed, stale, bad_signature, …).
+    pub fed_refused: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+    /// Connections the listener closed before serving them, by reason (connection caps,
+    /// TLS handshake failures and timeouts).
+    pub connections_refused: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+    /// `accept` failures (out of file descriptors and the like).
+    pub accept_errors: AtomicU64,
 }
 
 impl SyncCounters {
@@ -43,6 +72,25 @@ impl SyncCounters {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(reason.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn fed_refused(&self, reason: &'static str) {
+        *self
+            .fed_refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Count a connection the listener closed before serving it.
+    pub fn connection_refused(&self, reason: &'static str) {
+        *self
+            .connections_refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
             .or_default() += 1;
     }
 
@@ -110,105 +158,6 @@ impl Node {
         &self.metrics
     }
 
-    pub(crate) async fn fed_get<T: serde::de::DeserializeOwned>(
-        &self,
-        peer: &PartnerCode,
-        base: &str,
-        path_and_query: &str,
-    ) -> Result<T, NodeError> {
-        let now = self.clock.now().unix_timestamp();
-        let headers = fed::sign_request(
-            &self.key,
-            self.partner(),
-            peer,
-            "GET",
-            path_and_query,
-            b"",
-            now,
-        );
-        let mut req = self.http.get(format!("{base}{path_and_query}"));
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await.map_err(|e| NodeError::Peer {
-            peer: peer.to_string(),
-            reason: e.to_string(),
-        })?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
-            return Err(NodeError::Peer {
-                peer: peer.to_string(),
-                reason: format!(
-                    "HTTP {status}: {}",
-                    body.chars().take(200).collect::<String>()
-                ),
-            });
-        }
-        // Read at most MAX_PEER_RESPONSE bytes: a hostile or broken peer cannot exhaust memory.
-        let mut resp = resp;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| NodeError::Peer {
-            peer: peer.to_string(),
-            reason: e.to_string(),
-        })? {
-            if body.len() + chunk.len() > MAX_PEER_RESPONSE {
-                self.metrics.reject("oversize");
-                return Err(NodeError::Peer {
-                    peer: peer.to_string(),
-                    reason: format!("response larger than {MAX_PEER_RESPONSE} bytes"),
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice::<T>(&body).map_err(|e| NodeError::Peer {
-            peer: peer.to_string(),
-            reason: format!("bad response: {e}"),
-        })
-    }
-
-    async fn fed_post_notify(
-        &self,
-        peer: &PartnerCode,
-        base: &str,
-        n: &Notify,
-    ) -> Result<(), NodeError> {
-        self.fed_post(peer, base, fed::PATH_NOTIFY, n).await
-    }
-
-    /// POST a JSON body as a signed federation request; Ok on any 2xx.
-    pub(crate) async fn fed_post<T: Serialize>(
-        &self,
-        peer: &PartnerCode,
-        base: &str,
-        path: &str,
-        value: &T,
-    ) -> Result<(), NodeError> {
-        let body = serde_json::to_vec(value).map_err(|e| NodeError::Internal(e.to_string()))?;
-        let now = self.clock.now().unix_timestamp();
-        let headers = fed::sign_request(&self.key, self.partner(), peer, "POST", path, &body, now);
-        let mut req = self
-            .http
-            .post(format!("{base}{path}"))
-            .header("content-type", "application/json")
-            .body(body);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await.map_err(|e| NodeError::Peer {
-            peer: peer.to_string(),
-            reason: e.to_string(),
-        })?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(NodeError::Peer {
-                peer: peer.to_string(),
-                reason: format!("{path}: HTTP {}", resp.status()),
-            })
-        }
-    }
-
     /// Pull everything new from every peer with a URL.
     pub async fn sync_once(&self) -> Vec<PeerSyncReport> {
         let mut out = vec![];
@@ -270,12 +219,10 @@ impl Node {
         report: &mut PeerSyncReport,
     ) -> Result<(), NodeError> {
         let peer = self.peer(partner).ok_or(NodeError::NotFound("peer"))?;
-        let base = peer
-            .record
-            .url
-            .clone()
-            .ok_or(NodeError::NotFound("peer url"))?;
-        let offered: LogsResponse = self.fed_get(partner, &base, fed::PATH_LOGS).await?;
+        if peer.record.url.is_none() {
+            return Err(NodeError::NotFound("peer url"));
+        }
+        let offered: LogsResponse = self.fed_get(partner, fed::PATH_LOGS).await?;
         report.logs_offered = offered.logs.len();
         // Passes: a page whose entries refer to something not held yet (a receipt before its
         // alert, a stance before its statement, a departure before its format, from logs of
@@ -317,40 +264,58 @@ impl Node {
                         self.cfg.sync.page_size
                     )
                 };
-                let mut page: EntriesResponse =
-                    self.fed_get(partner, &base, &page_path(head.seq)).await?;
+                let ps = u64::from(self.cfg.sync.page_size);
+                // Pages are requested ahead at the boundaries a full page would have; a short
+                // page (the sender caps a page's bytes) drops what was requested after it
+                // and requests again from where it ended.
+                let mut prefetch = Prefetch(Default::default());
+                let mut next_after = head.seq;
+                let mut expected = head.seq;
                 loop {
+                    while prefetch.0.len() < PAGES_IN_FLIGHT && next_after < remote.head_seq {
+                        let path = page_path(next_after);
+                        let req = self.fed_get_request(partner, &path)?;
+                        prefetch.0.push_back((
+                            next_after,
+                            tokio::spawn(crate::transport::read_json(
+                                partner.clone(),
+                                path,
+                                req,
+                            )),
+                        ));
+                        next_after += ps;
+                    }
+                    let Some((after, task)) = prefetch.0.pop_front() else {
+                        break;
+                    };
+                    let mut page = task
+                        .await
+                        .map_err(|e| NodeError::Internal(format!("page fetch: {e}")))?
+                        .inspect_err(|e| {
+                            if let NodeError::Peer { code: "oversize", .. } = e {
+                                self.metrics.reject("oversize");
+                            }
+                        })?;
+                    debug_assert_eq!(after, expected);
                     if page.entries.is_empty() {
                         break;
                     }
-                    // Fetch the next page while this one is verified and committed. If this one
-                    // is rejected, the prefetched page is simply dropped.
                     let last_seq = page
                         .entries
                         .last()
                         .and_then(|e| parse_entry(e).ok())
                         .map(|p| p.header.seq)
                         .unwrap_or(0);
-                    let more = last_seq < remote.head_seq && last_seq > head.seq;
+                    if last_seq <= after {
+                        // Not a continuation; the page is refused below.
+                        prefetch.cancel();
+                    } else if last_seq < after + ps && last_seq < remote.head_seq {
+                        prefetch.cancel();
+                        next_after = last_seq;
+                    }
+                    expected = last_seq;
                     let entries = std::mem::take(&mut page.entries);
-                    let (outcome, next) = tokio::join!(
-                        self.apply_page_with(partner, &desc, entries, defer),
-                        async {
-                            if more {
-                                Some(
-                                    self.fed_get::<EntriesResponse>(
-                                        partner,
-                                        &base,
-                                        &page_path(last_seq),
-                                    )
-                                    .await,
-                                )
-                            } else {
-                                None
-                            }
-                        }
-                    );
-                    match outcome? {
+                    match self.apply_page_with(partner, &desc, entries, defer).await? {
                         PageOutcome::Applied {
                             applied,
                             duplicates,
@@ -377,9 +342,8 @@ impl Node {
                             break;
                         }
                     }
-                    match next {
-                        Some(next) => page = next?,
-                        None => break,
+                    if last_seq >= remote.head_seq {
+                        break;
                     }
                 }
             }
@@ -668,12 +632,12 @@ impl Node {
             }
         }
         for (p, n) in per_peer {
-            let Some(url) = self.peer(&p).and_then(|x| x.record.url) else {
+            if self.peer(&p).and_then(|x| x.record.url).is_none() {
                 continue;
-            };
+            }
             let node = Arc::clone(self);
             tokio::spawn(async move {
-                if let Err(e) = node.fed_post_notify(&p, &url, &n).await {
+                if let Err(e) = node.fed_post(&p, fed::PATH_NOTIFY, &n).await {
                     tracing::debug!(peer = %p, %e, "push notification failed; the periodic pull will deliver");
                 }
             });

@@ -1,7 +1,7 @@
 //! `entente bench sync`: replicate N signed entries from one node process to another over
 //! loopback and report entries/s, seconds and the peak RSS of both processes.
 
-use crate::{ServerConfig, init, open};
+use crate::{ServerConfig, open};
 use anyhow::{Context, Result, bail};
 use entente_domain::payload::ItemPublish;
 use entente_domain::{Audience, ItemKind, PartnerCode, Payload, Tlp};
@@ -82,6 +82,41 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) -> Result<()> {
     bail!("{url} did not become healthy")
 }
 
+/// Publish `entries` synthetic item entries (TLP:GREEN notes) to `node`'s log for `audience`,
+/// in batches of 5,000 (`entente bench seed`, and the sync benchmarks' sender).
+pub async fn seed(
+    node: &entente_node::Node,
+    aud: &Audience,
+    entries: u64,
+    progress: &mut impl FnMut(&str, u64, u64),
+) -> Result<()> {
+    let batch = 5000u64;
+    let mut done = 0;
+    let author = format!("bench@{}", node.partner());
+    while done < entries {
+        let n = batch.min(entries - done);
+        let payloads: Vec<Payload> = (done..done + n)
+            .map(|i| {
+                Payload::ItemPublish(ItemPublish {
+                    item_id: entente_node::new_id(),
+                    format_id: "bench-format".into(),
+                    kind: ItemKind::Note,
+                    title: format!("Bench note {i}"),
+                    body: format!("Synthetic benchmark entry number {i}: maritime situational awareness update, nothing real."),
+                    topics: vec!["maritime-security".into()],
+                    tlp: Some(Tlp::Green),
+                    named_users: vec![],
+                    author: author.clone(),
+                })
+            })
+            .collect();
+        node.publish(aud, &payloads).await?;
+        done += n;
+        progress("seed", done, entries);
+    }
+    Ok(())
+}
+
 /// Run the benchmark in `work` (a scratch directory) and write the figures to `out`.
 pub async fn sync(
     entries: u64,
@@ -92,8 +127,8 @@ pub async fn sync(
     let exe = std::env::current_exe()?;
     let (a_dir, b_dir): (PathBuf, PathBuf) = (work.join("sender-eu"), work.join("receiver-jpn"));
     let (pa, pb) = (free_port()?, free_port()?);
-    init(&a_dir, "EU", ([127, 0, 0, 1], pa).into(), None).await?;
-    init(&b_dir, "JPN", ([127, 0, 0, 1], pb).into(), None).await?;
+    crate::init_dev_plain(&a_dir, "EU", ([127, 0, 0, 1], pa).into()).await?;
+    crate::init_dev_plain(&b_dir, "JPN", ([127, 0, 0, 1], pb).into()).await?;
     for d in [&a_dir, &b_dir] {
         ServerConfig::rewrite(d, |f| {
             f.sync.interval_secs = 3600;
@@ -127,29 +162,7 @@ pub async fn sync(
         // Seed the sender: item publications in one log released to {EU, JPN}.
         let t0 = Instant::now();
         let aud = Audience::new([PartnerCode::parse("EU")?, PartnerCode::parse("JPN")?])?;
-        let batch = 5000u64;
-        let mut done = 0;
-        while done < entries {
-            let n = batch.min(entries - done);
-            let payloads: Vec<Payload> = (done..done + n)
-                .map(|i| {
-                    Payload::ItemPublish(ItemPublish {
-                        item_id: entente_node::new_id(),
-                        format_id: "bench-format".into(),
-                        kind: ItemKind::Note,
-                        title: format!("Bench note {i}"),
-                        body: format!("Synthetic benchmark entry number {i}: maritime situational awareness update, nothing real."),
-                        topics: vec!["maritime-security".into()],
-                        tlp: Some(Tlp::Green),
-                        named_users: vec![],
-                        author: "bench@EU".into(),
-                    })
-                })
-                .collect();
-            a.publish(&aud, &payloads).await?;
-            done += n;
-            progress("seed", done, entries);
-        }
+        seed(&a, &aud, entries, &mut progress).await?;
         seed_seconds = t0.elapsed().as_secs_f64();
         progress("seeded", entries, entries);
     }
@@ -314,7 +327,7 @@ pub async fn import(objects: u64, work: &Path, out: &Path) -> Result<ImportBench
     }
     let parse_rate = objects as f64 / t0.elapsed().as_secs_f64();
     let dir = work.join("node");
-    init(&dir, "EU", ([127, 0, 0, 1], free_port()?).into(), None).await?;
+    crate::init_dev_plain(&dir, "EU", ([127, 0, 0, 1], free_port()?).into()).await?;
     let format_id = {
         let node = open(&dir).await?;
         node.add_user(
@@ -873,7 +886,7 @@ pub async fn search(
     mut progress: impl FnMut(&str, u64, u64),
 ) -> Result<SearchBenchResult> {
     let dir = work.join("search-eu");
-    init(&dir, "EU", ([127, 0, 0, 1], free_port()?).into(), None).await?;
+    crate::init_dev_plain(&dir, "EU", ([127, 0, 0, 1], free_port()?).into()).await?;
     let cfg = ServerConfig::load(&dir)?;
     let node = crate::open_with(&cfg).await?;
     let p = |c: &str| PartnerCode::parse(c);
@@ -1086,7 +1099,7 @@ pub async fn load(
     let exe = std::env::current_exe()?;
     let dir = work.join("load-eu");
     let port = free_port()?;
-    init(&dir, "EU", ([127, 0, 0, 1], port).into(), None).await?;
+    crate::init_dev_plain(&dir, "EU", ([127, 0, 0, 1], port).into()).await?;
     ServerConfig::rewrite(&dir, |f| {
         if let Some(url) = database {
             f.database.url = url.to_owned();
@@ -1350,8 +1363,8 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
     let exe = std::env::current_exe()?;
     let (eu, jpn) = (work.join("eu"), work.join("jpn"));
     let (pe, pj) = (free_port()?, free_port()?);
-    init(&eu, "EU", ([127, 0, 0, 1], pe).into(), None).await?;
-    init(&jpn, "JPN", ([127, 0, 0, 1], pj).into(), None).await?;
+    crate::init_dev_plain(&eu, "EU", ([127, 0, 0, 1], pe).into()).await?;
+    crate::init_dev_plain(&jpn, "JPN", ([127, 0, 0, 1], pj).into()).await?;
     for d in [&eu, &jpn] {
         ServerConfig::rewrite(d, |f| {
             f.sync.on_start = false;

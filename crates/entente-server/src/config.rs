@@ -22,6 +22,36 @@ pub struct FileConfig {
     pub sync: SyncFile,
     #[serde(default)]
     pub limits: LimitsFile,
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+/// `[tls]`: how the node's listener and federation client use TLS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// `pinned` (default): the node's own certificate, bound to its node key; peers pin it
+    /// with the node key. `ca`: `cert_file` and `key_file` from the partner's PKI (or a public
+    /// certificate). `off`: plain HTTP, for development on loopback only.
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// CA certificates (PEM) accepted for peers besides pinned bindings (peers behind a PKI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+impl Default for TlsFile {
+    fn default() -> Self {
+        TlsFile {
+            mode: "pinned".into(),
+            cert_file: None,
+            key_file: None,
+            ca_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +105,26 @@ pub struct LimitsFile {
     /// Password sign-ins per minute per user name (0: no limit).
     #[serde(default = "default_login_rpm")]
     pub logins_per_minute: u32,
+    /// Seconds a client may take to send a request's body after its headers.
+    #[serde(default = "default_body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+    /// Connections served at once, in total and per client address.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+}
+
+fn default_body_read_timeout_secs() -> u64 {
+    crate::HttpLimits::default().body_read_timeout.as_secs()
+}
+
+fn default_max_connections() -> usize {
+    crate::HttpLimits::default().max_connections
+}
+
+fn default_max_connections_per_client() -> usize {
+    crate::HttpLimits::default().max_connections_per_client
 }
 
 fn default_user_rpm() -> u32 {
@@ -101,6 +151,9 @@ impl Default for LimitsFile {
             user_requests_per_minute: default_user_rpm(),
             peer_requests_per_minute: default_peer_rpm(),
             logins_per_minute: default_login_rpm(),
+            body_read_timeout_secs: default_body_read_timeout_secs(),
+            max_connections: default_max_connections(),
+            max_connections_per_client: default_max_connections_per_client(),
         }
     }
 }
@@ -114,8 +167,20 @@ impl FileConfig {
             database: Default::default(),
             sync: Default::default(),
             limits: Default::default(),
+            tls: Default::default(),
         }
     }
+}
+
+/// How the listener and the federation client use TLS (validated `[tls]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// The node's own certificate, bound to its node key (`tls.key`, `tls.crt`).
+    Pinned,
+    /// A certificate and key from the partner's PKI.
+    Ca { cert_file: PathBuf, key_file: PathBuf },
+    /// Plain HTTP on loopback (development): `http://` peers on loopback are dialled.
+    Off,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +197,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub database: Database,
     pub http: crate::HttpLimits,
+    pub tls: TlsMode,
+    /// `tls.ca_file`: CA certificates accepted for peers.
+    pub peer_ca_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -200,8 +268,22 @@ impl ServerConfig {
                 "LIMITS_LOGINS_PER_MINUTE" => {
                     file.limits.logins_per_minute = num32("limits.logins_per_minute")?
                 }
+                "LIMITS_BODY_READ_TIMEOUT_SECS" => {
+                    file.limits.body_read_timeout_secs = num("limits.body_read_timeout_secs")?
+                }
+                "LIMITS_MAX_CONNECTIONS" => {
+                    file.limits.max_connections = num("limits.max_connections")? as usize
+                }
+                "LIMITS_MAX_CONNECTIONS_PER_CLIENT" => {
+                    file.limits.max_connections_per_client =
+                        num("limits.max_connections_per_client")? as usize
+                }
+                "TLS_MODE" => file.tls.mode = v.clone(),
+                "TLS_CERT_FILE" => file.tls.cert_file = Some(v.clone()),
+                "TLS_KEY_FILE" => file.tls.key_file = Some(v.clone()),
+                "TLS_CA_FILE" => file.tls.ca_file = Some(v.clone()),
                 _ => bail!(
-                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS, ENTENTE_LIMITS_USER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_PEER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_LOGINS_PER_MINUTE)"
+                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS, ENTENTE_LIMITS_USER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_PEER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_LOGINS_PER_MINUTE, ENTENTE_LIMITS_BODY_READ_TIMEOUT_SECS, ENTENTE_LIMITS_MAX_CONNECTIONS, ENTENTE_LIMITS_MAX_CONNECTIONS_PER_CLIENT, ENTENTE_TLS_MODE, ENTENTE_TLS_CERT_FILE, ENTENTE_TLS_KEY_FILE, ENTENTE_TLS_CA_FILE)"
                 ),
             }
         }
@@ -251,7 +333,51 @@ impl ServerConfig {
         if !(1..=600).contains(&f.limits.header_read_timeout_secs) {
             bail!("limits.header_read_timeout_secs: must be 1 to 600");
         }
+        if !(1..=600).contains(&f.limits.body_read_timeout_secs) {
+            bail!("limits.body_read_timeout_secs: must be 1 to 600");
+        }
+        if f.limits.max_connections == 0 || f.limits.max_connections_per_client == 0 {
+            bail!("limits.max_connections and limits.max_connections_per_client: must be at least 1");
+        }
+        let file_path = |key: &str, v: &Option<String>| -> Result<Option<PathBuf>> {
+            match v.as_deref().map(str::trim) {
+                None => Ok(None),
+                Some("") => bail!("{key}: empty path"),
+                Some(p) => {
+                    let p = Path::new(p);
+                    Ok(Some(if p.is_absolute() { p.to_owned() } else { dir.join(p) }))
+                }
+            }
+        };
+        let tls = match f.tls.mode.as_str() {
+            "pinned" => TlsMode::Pinned,
+            "ca" => TlsMode::Ca {
+                cert_file: file_path("tls.cert_file", &f.tls.cert_file)?
+                    .ok_or_else(|| anyhow!("tls.cert_file: required when tls.mode = \"ca\""))?,
+                key_file: file_path("tls.key_file", &f.tls.key_file)?
+                    .ok_or_else(|| anyhow!("tls.key_file: required when tls.mode = \"ca\""))?,
+            },
+            "off" => {
+                if !listen.ip().is_loopback() {
+                    bail!(
+                        "tls.mode = \"off\" is for development on loopback only; listen = \"{listen}\" is not a loopback address"
+                    );
+                }
+                TlsMode::Off
+            }
+            other => bail!("tls.mode: {other:?} is not one of \"pinned\", \"ca\", \"off\""),
+        };
+        let want = if tls == TlsMode::Off { "http://" } else { "https://" };
+        if !f.public_url.starts_with(want) {
+            bail!(
+                "public_url: {:?} must start with {want} when tls.mode = {:?}",
+                f.public_url,
+                f.tls.mode
+            );
+        }
+        let peer_ca_file = file_path("tls.ca_file", &f.tls.ca_file)?;
         let mut node = NodeConfig::new(partner, f.public_url.trim_end_matches('/'), dir.to_owned());
+        node.transport.allow_plain_loopback = tls == TlsMode::Off;
         node.sync.interval = Duration::from_secs(f.sync.interval_secs);
         node.sync.page_size = f.sync.page_size;
         node.sync.on_start = f.sync.on_start;
@@ -267,7 +393,12 @@ impl ServerConfig {
             database,
             http: crate::HttpLimits {
                 header_read_timeout: Duration::from_secs(f.limits.header_read_timeout_secs),
+                body_read_timeout: Duration::from_secs(f.limits.body_read_timeout_secs),
+                max_connections: f.limits.max_connections,
+                max_connections_per_client: f.limits.max_connections_per_client,
             },
+            tls,
+            peer_ca_file,
         })
     }
 

@@ -1,7 +1,7 @@
 //! `entente demo`: three peered nodes (EU, NATO, JPN) on 127.0.0.1 in one process, seeded
 //! with a clearly fictional exercise scenario so each node visibly sees a different subset.
 
-use crate::{ServerConfig, bind, generate_password, init, open_with, serve};
+use crate::{ServerConfig, bind, generate_password, init, open_with, serve_node};
 use anyhow::{Context, Result};
 use entente_node::auth::Principal;
 use entente_node::auth::TokenKind;
@@ -21,6 +21,13 @@ pub struct DemoNode {
     pub username: String,
     pub password: String,
     pub token: String,
+    /// The node's TLS certificate (self-signed, bound to its node key): `curl --cacert`.
+    #[serde(default)]
+    pub certificate: String,
+    /// SHA-256 of the certificate's key, base64: Chromium's
+    /// `--ignore-certificate-errors-spki-list`, curl's `--pinnedpubkey sha256//…`.
+    #[serde(default)]
+    pub spki_pin: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,21 +106,41 @@ pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
                 username: "admin".into(),
                 password,
                 token,
+                certificate: String::new(),
+                spki_pin: String::new(),
             });
         }
     }
     let (shutdown, rx) = tokio::sync::watch::channel(false);
     let mut servers = vec![];
-    for (n, l) in nodes.iter().zip(listeners) {
+    for ((n, l), c) in nodes.iter().zip(listeners).zip(&cfgs) {
         let mut rx = rx.clone();
         let stop = async move {
             let _ = rx.changed().await;
         };
-        servers.push(tokio::spawn(serve(Arc::clone(n), l, stop)));
+        let (n, c) = (Arc::clone(n), c.clone());
+        servers.push(tokio::spawn(
+            async move { serve_node(n, &c, l, stop).await },
+        ));
+    }
+    // The certificate files exist once the servers started; refresh what demo.json says of
+    // them (a rerun of an older demo directory gets them too).
+    for (d, n) in file.nodes.iter_mut().zip(&nodes) {
+        if let Some(id) = &n.config().transport.identity {
+            d.certificate = n
+                .config()
+                .data_dir
+                .join(crate::tls::TLS_CERT_FILE)
+                .display()
+                .to_string();
+            d.spki_pin = id.spki_pin();
+            d.url = n.config().public_url.clone();
+        }
     }
     if fresh {
         seed(&nodes).await.context("seeding the demo scenario")?;
-        std::fs::write(&demo_json, serde_json::to_vec_pretty(&file)?)?;
+        // Admin passwords and tokens: readable by the operator only.
+        crate::write_secret(&demo_json, &serde_json::to_string_pretty(&file)?)?;
     }
     let handles = nodes.iter().map(|n| n.start()).collect();
     Ok(Demo {

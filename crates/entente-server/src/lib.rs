@@ -7,6 +7,10 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod listen;
+pub mod tls;
+
+pub use listen::{HttpLimits, serve_with};
 
 use anyhow::{Context, Result, bail};
 use entente_domain::{PartnerCode, Role};
@@ -41,17 +45,32 @@ pub async fn init(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = NodeKey::generate()?;
     write_secret(&dir.join(KEY_FILE), &key.seed_hex())?;
+    write_secret(&dir.join(tls::TLS_KEY_FILE), &entente_tls::generate_key_pem()?)?;
     let url = public_url
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("http://{listen}"));
-    let cfg = config::FileConfig::new(partner.as_str(), &listen.to_string(), &url);
+        .unwrap_or_else(|| format!("https://{listen}"));
+    let mut cfg = config::FileConfig::new(partner.as_str(), &listen.to_string(), &url);
+    if url.starts_with("http://") {
+        // Only `init_dev_plain` (or an operator's explicit http:// URL) gets here; the
+        // configuration check refuses it unless the listen address is loopback.
+        cfg.tls.mode = "off".into();
+    }
     std::fs::write(dir.join(CONFIG_FILE), toml::to_string_pretty(&cfg)?)?;
     // Opening creates the database and claims it for the partner.
     let node = open(dir).await?;
     Ok(node.public_key().to_hex())
 }
 
-fn write_secret(path: &Path, contents: &str) -> Result<()> {
+/// [`init`] for development on loopback: plain HTTP (`tls.mode = "off"`), `http://` URL.
+pub async fn init_dev_plain(dir: &Path, partner: &str, listen: SocketAddr) -> Result<String> {
+    if !listen.ip().is_loopback() {
+        bail!("--dev-plain-http: listen must be a loopback address, not {listen}");
+    }
+    let key = init(dir, partner, listen, Some(&format!("http://{listen}"))).await?;
+    Ok(key)
+}
+
+pub(crate) fn write_secret(path: &Path, contents: &str) -> Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -122,8 +141,10 @@ pub async fn open_with(cfg: &ServerConfig) -> Result<Arc<Node>> {
         .with_context(|| format!("key file {}: cannot read", key_path.display()))?;
     let key = NodeKey::from_seed_hex(&seed)
         .with_context(|| format!("key file {}", key_path.display()))?;
+    let mut node_cfg = cfg.node.clone();
+    node_cfg.transport = tls::transport(cfg, &key)?;
     let store = open_store(cfg).await?;
-    Ok(Node::new(cfg.node.clone(), key, store, Arc::new(SystemClock)).await?)
+    Ok(Node::new(node_cfg, key, store, Arc::new(SystemClock)).await?)
 }
 
 /// Where a node keeps its search index.
@@ -149,80 +170,27 @@ pub async fn attach_search(
         .with_context(|| format!("search index {}", dir.display()))
 }
 
-/// Serve a node on an already bound listener until `shutdown` resolves.
+/// Serve a node over plain HTTP on an already bound listener until `shutdown` resolves
+/// (in-process test clusters on loopback; see [`serve_node`] for a configured node).
 pub async fn serve(
     node: Arc<Node>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    serve_with(node, listener, shutdown, HttpLimits::default()).await
+    serve_with(node, listener, shutdown, HttpLimits::default(), None).await
 }
 
-/// Connection limits of the HTTP server.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpLimits {
-    /// How long a client may take to send a request's headers (first request or the next one on
-    /// a kept-alive connection) before the connection is closed: a slow-loris client holding
-    /// connections open without finishing a request costs one timer, not the node's capacity.
-    pub header_read_timeout: std::time::Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            header_read_timeout: std::time::Duration::from_secs(10),
-        }
-    }
-}
-
-/// [`serve`] with explicit limits: one HTTP/1.1 connection task per client, each with a
-/// header read timeout; on shutdown, stop accepting and let requests in progress finish.
-pub async fn serve_with(
+/// Serve a node as its configuration says: TLS (pinned or CA mode) or plain HTTP on loopback
+/// in development mode, with the configured connection limits. In pinned mode the node's
+/// certificate is written to `tls.crt` for operators (`curl --cacert`).
+pub async fn serve_node(
     node: Arc<Node>,
+    cfg: &ServerConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    limits: HttpLimits,
 ) -> Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    let app = entente_api::router_with(node.clone(), entente_web::router(node.clone()));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, _peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: keep serving the connections we have.
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Small answers (acknowledgements, push notices) go out at once, not after a delayed ACK.
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        let node = node.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                if e.is_timeout() {
-                    // A client that holds a connection without finishing its request.
-                    node.sync_counters()
-                        .header_timeouts
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                tracing::debug!(error = %e, "connection closed with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
+    let server_tls = tls::server_tls(cfg, &node)?;
+    serve_with(node, listener, shutdown, cfg.http, server_tls).await
 }
 
 /// Bind the configured address with a clear message when it is taken.

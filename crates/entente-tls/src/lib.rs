@@ -139,6 +139,40 @@ impl Identity {
         })
     }
 
+    /// The identity from a certificate made earlier (`tls.crt`), if it is for this TLS key and
+    /// bound to this partner and node key; otherwise a new one ([`Identity::new`]). Keeping
+    /// the certificate across restarts keeps what browsers and curl were told to trust.
+    pub fn reuse_or_new(
+        node_key: &NodeKey,
+        partner: &str,
+        tls_key_pem: &str,
+        names: &[String],
+        existing_cert_pem: Option<&str>,
+    ) -> Result<Identity, TlsError> {
+        if let Some(pem) = existing_cert_pem
+            && let Ok(der) = CertificateDer::from_pem_slice(pem.as_bytes())
+            && let Ok((p, k)) = binding_of(&der)
+            && p == partner
+            && k == node_key.public()
+        {
+            use rcgen::PublicKeyData;
+            let kp = rcgen::KeyPair::from_pem(tls_key_pem)
+                .map_err(|e| TlsError::Key(e.to_string()))?;
+            let spki = kp.subject_public_key_info();
+            let same_key = x509_parser::parse_x509_certificate(&der)
+                .is_ok_and(|(_, c)| c.public_key().raw == spki.as_slice());
+            if same_key {
+                return Ok(Identity {
+                    cert_pem: pem.to_owned(),
+                    cert_der: der.into_owned(),
+                    key_der: kp.serialize_der(),
+                    spki_sha256: Sha256::digest(&spki).into(),
+                });
+            }
+        }
+        Identity::new(node_key, partner, tls_key_pem, names)
+    }
+
     /// The certificate in PEM (written to `tls.crt` for operators: `curl --cacert`).
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
