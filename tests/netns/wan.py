@@ -234,7 +234,7 @@ def shaper_child_main(spec_json: str) -> int:
 
     pending = {q: collections.deque() for q in params}
     stats = {q: [0, 0] for q in params}  # accepted, dropped
-    errors = 0
+    errors: dict[int, int] = {}  # errno → count (ENOENT: the kernel flushed the packet, e.g. a port went down)
     rng = random.Random()
     stdin_fd = sys.stdin.fileno()
     inbuf = b""
@@ -283,8 +283,10 @@ def shaper_child_main(spec_json: str) -> int:
                                 send(NFQ_VERDICT, q, attr(2, struct.pack(">II", NF_DROP, pkt)))
                             else:
                                 pending[q].append((t + delay, pkt))
-                    elif typ == NLMSG_ERROR and struct.unpack_from("=i", data, off + 16)[0] != 0:
-                        errors += 1
+                    elif typ == NLMSG_ERROR:
+                        code = -struct.unpack_from("=i", data, off + 16)[0]
+                        if code:
+                            errors[code] = errors.get(code, 0) + 1
                     off += (ln + 3) & ~3
         if stdin_fd in readable:
             chunk = os.read(stdin_fd, 4096)
@@ -344,8 +346,13 @@ class NetemShaper(Shaper):
         return peers.index(dst) + 1
 
     def setup(self) -> None:
+        self.offload_off = bool(shutil.which("ethtool"))
         for src in HOSTS:
             ns = self.net.ns[src]
+            # netem drops whole skbs: with segmentation offload one "lost packet" could be 64 KB
+            # of segments. Offload off gives per-packet loss (the nfqueue path segments anyway).
+            if self.offload_off:
+                run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tso", "off", "gso", "off"], check=False)
             run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "eth0", "root", "handle", "1:",
                  "prio", "bands", "4", "priomap"] + ["3"] * 16)
             for dst in HOSTS:
@@ -368,7 +375,7 @@ class NetemShaper(Shaper):
              "loss", f"{loss_pct}%", "limit", str(NETEM_LIMIT)])
 
     def stats(self) -> dict:
-        out = {}
+        out = {"segmentation_offload_off": self.offload_off}
         for src in HOSTS:
             out[src] = run(["ip", "netns", "exec", self.net.ns[src], "tc", "-s", "qdisc", "show", "dev", "eth0"],
                            check=False).stdout
@@ -461,7 +468,7 @@ class NfqShaper(Shaper):
         names = {queue_number(s, d): f"{s}->{d}" for s in HOSTS for d in HOSTS if s != d}
         return {
             "directions": {names[int(q)]: {"accepted": a, "dropped": dr} for q, (a, dr) in raw["queues"].items()},
-            "netlink_errors": raw["netlink_errors"],
+            "netlink_errors": {os.strerror(int(k)): v for k, v in raw["netlink_errors"].items()},
         }
 
 
@@ -538,9 +545,6 @@ class Net:
             run(["ip", "-n", ns, "addr", "add", f"{addr}/{PREFIX}", "dev", "eth0"])
             run(["ip", "-n", ns, "link", "set", "eth0", "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
-            # Segmentation offload would make netem lose 64 KB at a time; per-packet loss wanted.
-            if shutil.which("ethtool"):
-                run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tso", "off", "gso", "off"], check=False)
         if shaper_choice == "auto":
             shaper_choice = "netem" if netem_available(self.cleanup) else "nfqueue"
             if shaper_choice == "nfqueue":
@@ -1029,6 +1033,10 @@ class Harness:
             time.sleep(0.05)
         title = f"capture-title-{uuid.uuid4()}"
         body = f"capture-body-{uuid.uuid4()}"
+        # Positive control: a random string sent in the clear EU→JPN during the same capture. The
+        # detector must find it, or a "not found" for the item would prove nothing.
+        control = f"capture-control-{uuid.uuid4()}"
+        self.send_cleartext("EU", "JPN", control)
         t0 = time.monotonic()
         item = self.publish("EU", ["JPN"], title=title, body=body)
         s = self.nodes["JPN"].wait_holds(item, t0, t0 + 120, every=0.01)
@@ -1036,6 +1044,7 @@ class Harness:
         stop_process(td, "tcpdump", grace=10, sig=signal.SIGINT)
         errf.close()
         needles = {"title": title.encode(), "body": body.encode()}
+        control_b = control.encode()
         packets = list(read_pcap(pcap))
         streams = tcp_streams(packets)
         nodes_addrs = set(HOSTS.values())
@@ -1048,12 +1057,15 @@ class Harness:
                       for k, v in needles.items()}
         # Anywhere in the file, the harness's own API calls included.
         found_any = {k: v in raw or any(v in data for data in streams.values()) for k, v in needles.items()}
+        control_found = any(control_b in data for (a, _, b, _), data in streams.items() if (a, b) == (eu, jpn))
         self.results["capture"] = {
+            "control_found": control_found,
             "pcap_bytes": len(raw), "packets_tcp": len(packets), "eu_jpn_packets": len(eu_jpn),
             "eu_jpn_payload_bytes": eu_jpn_payload, "arrived_at_jpn_s": s,
             "found_in_node_to_node_streams": found_sync, "found_anywhere": found_any,
         }
         self.check("capture: item reached JPN", s is not None)
+        self.check("capture: a cleartext control string EU→JPN is found (the detector works)", control_found)
         self.check("capture: the bridge saw EU↔JPN traffic", len(eu_jpn) > 0 and eu_jpn_payload > 0,
                    f"{len(eu_jpn)} packets, {eu_jpn_payload} payload bytes")
         http_mode = self.scheme == "http"
@@ -1062,6 +1074,28 @@ class Harness:
         if not http_mode:
             self.check("capture: no title/body bytes anywhere in the pcap", not any(found_any.values()),
                        f"found {[k for k, v in found_any.items() if v]}")
+
+    def send_cleartext(self, src: str, dst: str, text: str, port: int = 7499) -> None:
+        """Send `text` over plain TCP from host `src` to host `dst` (a listener there reads it),
+        behind 1400 bytes of padding so it likely straddles two segments (reassembly exercised)."""
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", self.net.ns[dst], sys.executable, "-c",
+             "import socket\n"
+             f"s=socket.create_server(('{HOSTS[dst]}',{port})); s.settimeout(20)\n"
+             "c,_=s.accept(); c.settimeout(20)\n"
+             "while c.recv(65536): pass\n"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            code = ("import socket,sys,time\n"
+                    "for _ in range(100):\n"
+                    "    try:\n"
+                    f"        c=socket.create_connection(('{HOSTS[dst]}',{port}),timeout=10); break\n"
+                    "    except OSError: time.sleep(0.1)\n"
+                    f"c.sendall(b'x'*1400+{text.encode()!r}); c.close()\n")
+            run(["ip", "netns", "exec", self.net.ns[src], sys.executable, "-c", code], timeout=60)
+            listener.wait(timeout=30)
+        finally:
+            stop_process(listener, "control listener", grace=2)
 
     # -- 5. catch-up
     def catchup(self) -> None:
@@ -1140,7 +1174,10 @@ class Harness:
             raise
         except Exception as e:
             traceback.print_exc()
-            self.check("three-node cluster starts", False, str(e))
+            hint = ""
+            if self.scheme == "http" and "loopback" in str(e):
+                hint = " (this binary serves plain HTTP on loopback only: use --scheme https)"
+            self.check("three-node cluster starts", False, str(e) + hint)
             cluster_ok = False
         if cluster_ok:
             log(f"measured RTT (TCP handshake, ms): {self.results['measured_rtt_ms']}")
@@ -1192,8 +1229,10 @@ class Harness:
             lines.append(f"forwarding EU → NATO → JPN (EU–JPN cut): {sec(r['forwarding']['eu_to_jpn_via_nato_s'])}")
         if "capture" in r:
             c = r["capture"]
+            yn = lambda d: ", ".join(f"{k} {'FOUND' if v else 'absent'}" for k, v in d.items())
             lines.append(f"capture on {BRIDGE}: {c['eu_jpn_packets']} EU↔JPN packets ({c['eu_jpn_payload_bytes']} payload bytes); "
-                         f"title/body between nodes: {c['found_in_node_to_node_streams']}; anywhere: {c['found_anywhere']}")
+                         f"cleartext control {'found' if c['control_found'] else 'NOT found'}")
+            lines.append(f"  item between nodes: {yn(c['found_in_node_to_node_streams'])}; anywhere in the pcap: {yn(c['found_anywhere'])}")
         if "catchup" in r:
             c = r["catchup"]
             if "skipped" in c:

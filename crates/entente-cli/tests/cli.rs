@@ -302,7 +302,7 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
             );
         }
     }
-    let http = reqwest::Client::new();
+    let http = entente_server::tools_http().build().unwrap();
     let get = |n: &serde_json::Value, path: &str| {
         http.get(format!("{}{path}", n["url"].as_str().unwrap()))
             .bearer_auth(n["token"].as_str().unwrap())

@@ -168,7 +168,7 @@ async fn two_serve_processes_on_one_postgres_are_one_node() {
 
     let lb = format!("127.0.0.1:{pb}");
     let (_sa, _sb) = (serve(&a, &la), serve(&b, &lb));
-    let http = reqwest::Client::new();
+    let http = entente_server::tools_http().build().unwrap();
     let (ua, ub) = (format!("http://{la}"), format!("http://{lb}"));
     healthy(&http, &ua).await;
     healthy(&http, &ub).await;
@@ -374,7 +374,7 @@ async fn a_postgres_backup_taken_under_load_restores_verifies_and_resumes() {
     let token = ok(&["token", "create", "--dir", d(&eu), "--username", "alice"]);
     let mut eu_serve = serve(&eu, &le);
     let _jpn_serve = serve(&jpn, &lj);
-    let http = reqwest::Client::new();
+    let http = entente_server::tools_http().build().unwrap();
     let (ue, uj) = (format!("http://{le}"), format!("http://{lj}"));
     healthy(&http, &ue).await;
     healthy(&http, &uj).await;

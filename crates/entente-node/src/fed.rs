@@ -212,6 +212,7 @@ mod tests {
             method,
             path_and_query: path,
             body,
+            channel: Channel::Plain,
         };
         let skew = Duration::from_secs(300);
         let keys = |p: &PartnerCode| (p == &code("EU")).then_some(pk);

@@ -199,11 +199,16 @@ impl Node {
                     }
                 } else if url.starts_with("http://") && is_loopback_url(url) && t.allow_plain_loopback
                 {
-                    match builder.build() {
-                        Ok(http) => PeerClient::Ready {
+                    // reqwest wants a TLS configuration even for a client that only speaks
+                    // plain HTTP; this one trusts nothing.
+                    let plain = entente_tls::client_trusting(&[])
+                        .map(|cfg| builder.tls_backend_preconfigured(cfg).build());
+                    match plain {
+                        Ok(Ok(http)) => PeerClient::Ready {
                             http,
                             base: url.clone(),
                         },
+                        Ok(Err(e)) => refused("client_config", &e.to_string()),
                         Err(e) => refused("client_config", &e.to_string()),
                     }
                 } else {

@@ -169,7 +169,7 @@ pub async fn sync(
 
     let sender = spawn_serve(&exe, &a_dir)?;
     let receiver = spawn_serve(&exe, &b_dir)?;
-    let http = reqwest::Client::builder()
+    let http = crate::tools_http()
         .timeout(Duration::from_secs(3600))
         .build()?;
     let (a_url, b_url) = (
@@ -455,7 +455,7 @@ pub async fn alerts(n: u64, interval_ms: u64, work: &Path, out: &Path) -> Result
             .ok_or_else(|| anyhow::anyhow!("no {p}"))
     };
     let (nato, eu, jpn) = (node("NATO")?, node("EU")?, node("JPN")?);
-    let http = reqwest::Client::new();
+    let http = crate::tools_http().build()?;
     let formats: serde_json::Value = http
         .get(format!("{}/api/v1/formats", nato.url))
         .bearer_auth(&nato.token)
@@ -1145,7 +1145,7 @@ pub async fn load(
     };
     let server = spawn_serve(&exe, &dir)?;
     let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
+    let http = crate::tools_http()
         .pool_max_idle_per_host(clients)
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -1401,7 +1401,7 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
     const BATCH: usize = 1_000;
     let bundle = work.join("bundle.json");
     let url = format!("http://127.0.0.1:{pe}");
-    let http = reqwest::Client::builder()
+    let http = crate::tools_http()
         .timeout(Duration::from_secs(10))
         .build()?;
     let mut tally = CrashTally::default();

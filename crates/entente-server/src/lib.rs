@@ -193,6 +193,16 @@ pub async fn serve_node(
     serve_with(node, listener, shutdown, cfg.http, server_tls).await
 }
 
+/// An HTTP client builder for the benchmarks and tools that call a node's REST API (plain
+/// http on loopback; the process's one TLS stack, trusting no certificate).
+pub fn tools_http() -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder().no_proxy();
+    match entente_tls::client_trusting(&[]) {
+        Ok(cfg) => builder.tls_backend_preconfigured(cfg),
+        Err(_) => builder,
+    }
+}
+
 /// Bind the configured address with a clear message when it is taken.
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)

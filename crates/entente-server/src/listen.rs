@@ -219,13 +219,25 @@ async fn serve_conn<S>(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
     let body_timeout = limits.body_read_timeout;
+    let tls = matches!(channel, Channel::Tls { .. });
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let mut req = req.map(|inner| DeadlineBody {
             inner,
             deadline: Box::pin(tokio::time::sleep(body_timeout)),
         });
         req.extensions_mut().insert(channel.clone());
-        app.clone().oneshot(req)
+        let answer = app.clone().oneshot(req);
+        async move {
+            let mut resp = answer.await?;
+            if tls {
+                // Browsers that reached the node over TLS keep to it (a year).
+                resp.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static("max-age=31536000"),
+                );
+            }
+            Ok::<_, std::convert::Infallible>(resp)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

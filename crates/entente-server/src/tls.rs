@@ -76,6 +76,21 @@ impl entente_tls::PinnedKeys for NodePins {
     }
 }
 
+/// The listener's TLS configuration for a node in pinned mode (its own identity).
+pub fn pinned_server_tls(node: &Arc<Node>) -> Result<entente_tls::ServerTls> {
+    let id = node
+        .config()
+        .transport
+        .identity
+        .clone()
+        .context("the node has no TLS identity")?;
+    Ok(entente_tls::ServerTls::new(
+        entente_tls::ServerCert::Pinned((*id).clone()),
+        Arc::new(NodePins(node.clone())),
+        entente_tls::provider(),
+    )?)
+}
+
 /// The listener's TLS configuration (None in development mode).
 pub fn server_tls(cfg: &ServerConfig, node: &Arc<Node>) -> Result<Option<entente_tls::ServerTls>> {
     let cert = match &cfg.tls {

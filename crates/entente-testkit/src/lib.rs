@@ -18,6 +18,16 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// A client for tests that call nodes over plain HTTP on loopback (reqwest needs a TLS
+/// configuration even then; this one trusts nothing).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    entente_server::tools_http()
+}
+
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("an HTTP client")
+}
+
 /// A loopback TCP proxy in front of one node, used by exactly one other node. Cutting it
 /// refuses new connections and drops open ones, like a network partition.
 #[derive(Debug)]
@@ -99,9 +109,29 @@ impl std::fmt::Debug for TestNode {
 impl TestNode {
     pub fn url(&self) -> String {
         format!(
-            "http://{}",
+            "{}://{}",
+            if self.tls() { "https" } else { "http" },
             self.addr.read().unwrap_or_else(|e| e.into_inner())
         )
+    }
+
+    /// Whether this node serves TLS ([`ClusterOptions::tls`]).
+    pub fn tls(&self) -> bool {
+        self.cfg.transport.identity.is_some()
+    }
+
+    /// An HTTP client for this node's REST API: trusts its certificate when it serves TLS.
+    pub fn http(&self) -> reqwest::Client {
+        match &self.cfg.transport.identity {
+            Some(id) => reqwest::Client::builder()
+                .no_proxy()
+                .tls_backend_preconfigured(
+                    entente_tls::client_trusting(&[id.cert_pem()]).expect("client config"),
+                )
+                .build()
+                .expect("an HTTP client"),
+            None => http_client(),
+        }
     }
 
     /// The node's admin user, as a principal for direct calls.
@@ -123,10 +153,21 @@ impl TestNode {
         let (tx, mut rx) = watch::channel(false);
         // Serve through the server crate, so the harness runs exactly what `entente serve` runs.
         let node = Arc::clone(&self.node);
+        let tls = if self.tls() {
+            Some(entente_server::tls::pinned_server_tls(&node)?)
+        } else {
+            None
+        };
         let task = tokio::spawn(async move {
-            let _ = entente_server::serve(node, listener, async move {
-                let _ = rx.changed().await;
-            })
+            let _ = entente_server::serve_with(
+                node,
+                listener,
+                async move {
+                    let _ = rx.changed().await;
+                },
+                entente_server::HttpLimits::default(),
+                tls,
+            )
             .await;
         });
         self.server = Some((tx, task));
@@ -192,6 +233,9 @@ pub struct ClusterOptions {
     pub search: bool,
     /// Off (zeros) by default: tests drive nodes far faster than people do.
     pub rate_limits: entente_node::config::RateLimits,
+    /// Serve and federate over TLS pinned to the node keys, as `entente serve` does (the
+    /// links pass the TLS bytes through); plain HTTP on loopback (development mode) if false.
+    pub tls: bool,
 }
 
 impl Default for ClusterOptions {
@@ -201,6 +245,7 @@ impl Default for ClusterOptions {
             interval: Duration::from_secs(3600),
             clock: None,
             search: false,
+            tls: false,
             rate_limits: entente_node::config::RateLimits {
                 user_per_minute: 0,
                 peer_per_minute: 0,
@@ -244,6 +289,18 @@ impl Cluster {
             cfg.sync.on_start = false;
             cfg.sync.request_timeout = Duration::from_secs(10);
             cfg.rate_limits = opts.rate_limits;
+            if opts.tls {
+                let pem = entente_tls::generate_key_pem()?;
+                cfg.transport.identity = Some(Arc::new(entente_tls::Identity::new(
+                    &key,
+                    p,
+                    &pem,
+                    &["127.0.0.1".into()],
+                )?));
+            } else {
+                // Plain HTTP over loopback links: development mode.
+                cfg.transport.allow_plain_loopback = true;
+            }
             let store = SqliteStore::open(&dir.join("entente.db")).await?;
             let clock: Arc<dyn entente_node::Clock> =
                 opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
@@ -285,7 +342,8 @@ impl Cluster {
                     continue;
                 }
                 let link = Link::start(Arc::clone(&nodes[j].addr)).await?;
-                let url = format!("http://{}", link.addr);
+                let scheme = if opts.tls { "https" } else { "http" };
+                let url = format!("{scheme}://{}", link.addr);
                 let (pj, kj) = (
                     nodes[j].partner.clone(),
                     nodes[j].node.public_key().to_hex(),

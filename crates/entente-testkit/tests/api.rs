@@ -136,6 +136,7 @@ fn signed(
         path,
         b"",
         date,
+        &entente_node::fed::new_nonce(),
     );
     hs.into_iter().collect()
 }

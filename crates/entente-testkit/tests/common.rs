@@ -104,8 +104,9 @@ pub async fn fed_get(
         path,
         b"",
         now,
+        &entente_node::fed::new_nonce(),
     );
-    let mut req = reqwest::Client::new().get(format!("{}{path}", target.url()));
+    let mut req = entente_testkit::http_client().get(format!("{}{path}", target.url()));
     for (k, v) in hs {
         req = req.header(k, v);
     }

@@ -68,7 +68,7 @@ async fn push_delivers_to_the_audience_and_nothing_reaches_outsiders() {
     .await;
 
     // NATO's REST answers: not listed, not found by id, not counted.
-    let http = reqwest::Client::new();
+    let http = entente_testkit::http_client();
     let list: serde_json::Value = http
         .get(format!("{}/api/v1/items?limit=500", nato.url()))
         .bearer_auth(&nato.token)

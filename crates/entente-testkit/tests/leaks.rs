@@ -148,7 +148,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
     }
     let mut w = World {
         c,
-        http: reqwest::Client::new(),
+        http: entente_testkit::http_client(),
         logins,
         formats: vec![],
         members: BTreeMap::new(),

@@ -65,7 +65,7 @@ fn session_cookie(r: &reqwest::Response) -> Option<String> {
 
 impl Web {
     async fn login(n: &TestNode, user: &str, password: &str) -> Web {
-        let http = reqwest::Client::builder()
+        let http = entente_testkit::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
@@ -340,7 +340,7 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
     let s = scenario().await;
     let eu = Web::admin(s.c.node("EU")).await;
     // Signed out: the login page (and every other page redirects to it).
-    let anon = reqwest::Client::builder()
+    let anon = entente_testkit::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -725,7 +725,7 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(footprint(n).await, before);
     // The session cookie is HttpOnly and SameSite=Strict.
-    let r = reqwest::Client::new()
+    let r = entente_testkit::http_client()
         .get(format!("{}/ui/login", eu.base))
         .send()
         .await
@@ -736,7 +736,7 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
         "{c}"
     );
     // A wrong password is a message beside the field.
-    let bad = reqwest::Client::builder()
+    let bad = entente_testkit::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

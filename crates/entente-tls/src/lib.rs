@@ -384,3 +384,23 @@ pub fn client_partner(certs: &[CertificateDer<'_>]) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// A client configuration for tools and tests that talk to nodes (not for federation):
+/// trusts exactly the given certificates (PEM, e.g. a demo node's `tls.crt`), nothing else.
+/// With none it can still be used for plain `http://` on loopback.
+pub fn client_trusting(cert_pems: &[&str]) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in cert_pems {
+        for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let c = c.map_err(|e| TlsError::Cert(e.to_string()))?;
+            roots.add(c).map_err(|e| TlsError::Cert(e.to_string()))?;
+        }
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    Ok(cfg)
+}
