@@ -49,6 +49,22 @@ enum Cmd {
         /// http:// peers on loopback. Never for a node that talks to other hosts.
         #[arg(long)]
         dev_plain_http: bool,
+        /// Join by invitation (repeat for several inviters): pins each inviter and writes the
+        /// answer to send back beside each file (NAME.answer.json).
+        #[arg(long = "from-invitation")]
+        from_invitation: Vec<PathBuf>,
+    },
+    /// Invite a new partner's node: writes a signed invitation file to send its operator.
+    Invite {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The new partner's code (KOR, AUS, NZL, …).
+        #[arg(long)]
+        partner: String,
+        #[arg(long, default_value_t = 72)]
+        valid_hours: u64,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Serve the node's API and federation endpoints and sync with peers.
     Serve {
@@ -214,6 +230,17 @@ enum PeerCmd {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Accept an invitation file (pins the inviter, writes the answer beside the file) or the
+    /// answer to one of this node's invitations (pins the new partner).
+    Accept {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The invitation or answer file.
+        file: PathBuf,
+        /// The fingerprint the other operator read aloud (answers only): refused unless equal.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,6 +393,26 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+fn print_accepted(a: &entente_server::invite::Accepted) {
+    use entente_server::invite::Accepted;
+    match a {
+        Accepted::Invitation {
+            inviter,
+            fingerprint,
+            answer,
+        } => println!(
+            "pinned {inviter} (from its invitation)\n\
+             answer for {inviter}: {} — send it back\n\
+             fingerprint to read aloud to {inviter}'s operator: {fingerprint}",
+            answer.display()
+        ),
+        Accepted::Answer {
+            partner,
+            fingerprint,
+        } => println!("pinned {partner} (answer checked; fingerprint {fingerprint})"),
+    }
+}
+
 /// Ctrl-C or SIGTERM (what service managers send): stop accepting, finish requests in
 /// progress, exit 0.
 async fn shutdown_signal() {
@@ -444,7 +491,29 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             public_url,
             dev_plain_http,
+            from_invitation,
         } => {
+            if !from_invitation.is_empty() {
+                if dev_plain_http {
+                    anyhow::bail!("--from-invitation and --dev-plain-http do not go together");
+                }
+                let (key, accepted) = entente_server::invite::init_from_invitations(
+                    &dir.dir,
+                    &partner,
+                    listen,
+                    public_url.as_deref(),
+                    &from_invitation,
+                )
+                .await?;
+                println!(
+                    "initialised {} for partner {partner}\npublic key {key}",
+                    dir.dir.display()
+                );
+                for a in accepted {
+                    print_accepted(&a);
+                }
+                return Ok(());
+            }
             let key = if dev_plain_http {
                 entente_server::init_dev_plain(&dir.dir, &partner, listen).await?
             } else {
@@ -454,6 +523,40 @@ async fn run(cli: Cli) -> Result<()> {
                 "initialised {} for partner {partner}\npublic key {key}",
                 dir.dir.display()
             );
+        }
+        Cmd::Invite {
+            dir,
+            partner,
+            valid_hours,
+            out,
+        } => {
+            let inv = entente_server::invite::invite(&dir.dir, &partner, valid_hours, &out).await?;
+            println!(
+                "invitation for {} written to {} (valid until {})\n\
+                 Send it to {}'s operator, who runs:\n  \
+                 entente init --dir DIR --partner {} --listen ADDR --public-url URL --from-invitation {}\n\
+                 and sends back the answer file. Then, on the phone, have them read you the fingerprint\n\
+                 it printed, and run:\n  \
+                 entente peer accept --dir {} ANSWER.json --fingerprint \"…\"",
+                inv.invitee,
+                out.display(),
+                inv.expires_at,
+                inv.invitee,
+                inv.invitee,
+                out.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                dir.dir.display()
+            );
+        }
+        Cmd::Peer {
+            cmd:
+                PeerCmd::Accept {
+                    dir,
+                    file,
+                    fingerprint,
+                },
+        } => {
+            let a = entente_server::invite::accept(&dir.dir, &file, fingerprint.as_deref()).await?;
+            print_accepted(&a);
         }
         Cmd::Id { dir } => {
             let node = entente_server::open(&dir.dir).await?;

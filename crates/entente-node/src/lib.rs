@@ -14,6 +14,7 @@ pub mod config;
 pub mod coord;
 pub mod error;
 pub mod fed;
+pub mod invite;
 mod node;
 pub mod provenance;
 pub mod ratelimit;

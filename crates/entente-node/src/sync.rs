@@ -567,6 +567,11 @@ impl Node {
                     tokio::select! {
                         _ = stop.changed() => break,
                         _ = tick.tick() => {
+                            match node.refresh_peers().await {
+                                Ok(true) => tracing::info!("pinned peers changed; reloaded"),
+                                Ok(false) => {}
+                                Err(e) => tracing::warn!(error = %e, "could not reload the pinned peers"),
+                            }
                             node.escalate_overdue();
                             for r in node.sync_once().await {
                                 if let Some(e) = r.error { tracing::debug!(peer = %r.partner, error = %e, "periodic sync failed"); }

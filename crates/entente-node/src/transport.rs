@@ -222,6 +222,25 @@ impl Node {
             .collect()
     }
 
+    /// Reload the pinned peers if the store's differ from those loaded (a peer pinned or
+    /// accepted by `entente peer accept` while the node serves). Run on every sync tick, so a
+    /// new partner is federated with within one interval. Returns whether anything changed.
+    pub async fn refresh_peers(&self) -> Result<bool, NodeError> {
+        let stored = self.store.peers().await?;
+        let same = {
+            let cur = self.peers.read().unwrap_or_else(|e| e.into_inner());
+            stored.len() == cur.len()
+                && stored.iter().all(|r| {
+                    cur.get(&r.partner)
+                        .is_some_and(|p| p.record.url == r.url && p.record.public_key == r.public_key)
+                })
+        };
+        if !same {
+            self.reload_peers().await?;
+        }
+        Ok(!same)
+    }
+
     fn peer_client(&self, peer: &PartnerCode) -> Result<(reqwest::Client, String), NodeError> {
         match self
             .peer_clients

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod invite;
 pub mod listen;
 pub mod tls;
 
@@ -196,11 +197,19 @@ pub async fn serve_node(
 /// An HTTP client builder for the benchmarks and tools that call a node's REST API (plain
 /// http on loopback; the process's one TLS stack, trusting no certificate).
 pub fn tools_http() -> reqwest::ClientBuilder {
-    let builder = reqwest::Client::builder().no_proxy();
-    match entente_tls::client_trusting(&[]) {
-        Ok(cfg) => builder.tls_backend_preconfigured(cfg),
-        Err(_) => builder,
-    }
+    tools_https(&[]).unwrap_or_else(|_| reqwest::Client::builder().no_proxy())
+}
+
+/// [`tools_http`] trusting exactly these certificate files (nodes' `tls.crt`).
+pub fn tools_https(cert_files: &[&Path]) -> Result<reqwest::ClientBuilder> {
+    let pems = cert_files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&str> = pems.iter().map(String::as_str).collect();
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .tls_backend_preconfigured(entente_tls::client_trusting(&refs)?))
 }
 
 /// Bind the configured address with a clear message when it is taken.

@@ -22,6 +22,8 @@ struct Call {
     content_type: Option<&'static str>,
     body: Vec<u8>,
     headers: Vec<(&'static str, String)>,
+    /// As if over TLS with a client certificate bound to this partner.
+    tls_client: Option<&'static str>,
 }
 
 fn call(method: &'static str, path: impl Into<String>, token: &str) -> Call {
@@ -32,6 +34,7 @@ fn call(method: &'static str, path: impl Into<String>, token: &str) -> Call {
         content_type: None,
         body: vec![],
         headers: vec![],
+        tls_client: None,
     }
 }
 
@@ -63,8 +66,14 @@ async fn send(n: &TestNode, c: Call) -> (StatusCode, Value) {
     for (k, v) in &c.headers {
         b = b.header(*k, v);
     }
+    let mut req = b.body(Body::from(c.body)).unwrap();
+    if let Some(p) = c.tls_client {
+        req.extensions_mut().insert(entente_node::fed::Channel::Tls {
+            client: Some(p.into()),
+        });
+    }
     let resp = entente_api::router(n.node.clone())
-        .oneshot(b.body(Body::from(c.body)).unwrap())
+        .oneshot(req)
         .await
         .unwrap();
     let status = resp.status();
@@ -476,6 +485,19 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     let mut c3 = call("GET", logs, "").no_token();
     c3.headers = signed(&stranger, "NATO", "EU", logs, time_now());
     check(eu, c3, 401, ErrorCode::BadRequestSignature, s).await;
+    // The same signed request twice: the second is a replay.
+    let once = signed(&nato.key_seed, "NATO", "EU", logs, time_now());
+    let mut c4 = call("GET", logs, "").no_token();
+    c4.headers = once.clone();
+    assert_eq!(send(eu, c4).await.0, 200);
+    let mut c5 = call("GET", logs, "").no_token();
+    c5.headers = once;
+    check(eu, c5, 401, ErrorCode::Replayed, s).await;
+    // Over TLS, the client certificate must name the partner that signed.
+    let mut c6 = call("GET", logs, "").no_token();
+    c6.headers = signed(&nato.key_seed, "NATO", "EU", logs, time_now());
+    c6.tls_client = Some("JPN");
+    check(eu, c6, 401, ErrorCode::TlsIdentityMismatch, s).await;
 
     // Statements: a stance on a version that is not the current one.
     let st = json!({"format_id": trio.format_id, "title": "s", "text": "t", "rule": "unanimity"});

@@ -930,7 +930,7 @@ async fn oversize_and_garbage_answers_from_a_peer_are_refused() {
     assert!(
         r.error
             .as_deref()
-            .is_some_and(|e| e.contains("bad response")),
+            .is_some_and(|e| e.contains("bad_response")),
         "{r:?}"
     );
     // Still serving, and still syncing with the honest peer.
@@ -1000,7 +1000,7 @@ async fn deeply_nested_payloads_from_a_peer_are_refused() {
     assert!(
         r.error
             .as_deref()
-            .is_some_and(|e| e.contains("bad response")),
+            .is_some_and(|e| e.contains("bad_response")),
         "{r:?}"
     );
 
