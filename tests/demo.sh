@@ -1,7 +1,10 @@
 # Sourced by the suites that need a live three-node demo (tests/taxii/run.sh,
 # tests/browser/run.sh): builds the binary, starts `entente demo` on three free consecutive
 # loopback ports in a temp directory, waits for demo.json and stops the demo on exit.
-# Sets DEMO_JSON (the credentials file) and WORK (the temp directory).
+# Sets DEMO_JSON (the credentials file) and WORK (the temp directory). Every node serves HTTPS
+# with its own self-signed certificate (bound to its node key); the three certificates are
+# collected in $DEMO_CA, which Python's requests (REQUESTS_CA_BUNDLE), OpenSSL tools
+# (SSL_CERT_FILE) and Node.js (NODE_EXTRA_CA_CERTS) are told to trust — only these.
 cargo build -q -p entente-cli
 BIN="${CARGO_TARGET_DIR:-target}/debug/entente"
 WORK="$(mktemp -d)"
@@ -29,3 +32,6 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 DEMO_JSON="$WORK/demo/demo.json"
+DEMO_CA="$WORK/demo-ca.pem"
+cat "$WORK"/demo/*/tls.crt > "$DEMO_CA"
+export REQUESTS_CA_BUNDLE="$DEMO_CA" SSL_CERT_FILE="$DEMO_CA" NODE_EXTRA_CA_CERTS="$DEMO_CA"
