@@ -76,7 +76,7 @@ await step('Chromium completes the TLS handshake with every node (HTTPS, HSTS, S
     assert.equal(r.status(), 200);
     assert.match(r.headers()['strict-transport-security'] || '', /max-age=/);
     const sec = await r.securityDetails();
-    assert.ok(sec && /TLS/.test(sec.protocol()), `${p}: TLS details ${sec && sec.protocol()}`);
+    assert.ok(sec && /TLS/.test(sec.protocol), `${p}: TLS details ${sec && sec.protocol}`);
     const cookies = await page.context().cookies();
     assert.ok(cookies.length > 0 && cookies.every((c) => c.secure), `${p}: Secure cookies`);
   }
