@@ -82,7 +82,12 @@ pub async fn metrics(
         ));
     }
     out.push_str("# HELP entente_fed_requests_refused_total Signed federation requests refused, by reason (replayed, stale, bad_signature, unknown_peer, missing, tls_identity).\n# TYPE entente_fed_requests_refused_total counter\n");
-    for (reason, n) in c.fed_refused.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for (reason, n) in c
+        .fed_refused
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         out.push_str(&format!(
             "entente_fed_requests_refused_total{{reason=\"{reason}\"}} {n}\n"
         ));

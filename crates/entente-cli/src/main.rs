@@ -543,7 +543,9 @@ async fn run(cli: Cli) -> Result<()> {
                 inv.expires_at,
                 inv.invitee,
                 inv.invitee,
-                out.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                out.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 dir.dir.display()
             );
         }

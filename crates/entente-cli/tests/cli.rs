@@ -309,7 +309,10 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
         .map(|n| std::path::PathBuf::from(n["certificate"].as_str().unwrap()))
         .collect();
     let cert_refs: Vec<&std::path::Path> = certs.iter().map(|p| p.as_path()).collect();
-    let http = entente_server::tools_https(&cert_refs).unwrap().build().unwrap();
+    let http = entente_server::tools_https(&cert_refs)
+        .unwrap()
+        .build()
+        .unwrap();
     let get = |n: &serde_json::Value, path: &str| {
         http.get(format!("{}{path}", n["url"].as_str().unwrap()))
             .bearer_auth(n["token"].as_str().unwrap())

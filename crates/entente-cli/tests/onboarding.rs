@@ -82,11 +82,22 @@ fn a_fourth_partner_joins_a_running_network_by_invitation() {
         demo.join("demo.json").exists()
     });
     let node_dir = |p: &str| demo.join(p.to_lowercase());
-    let inv = |p: &str| tmp.path().join(format!("{}-invites-kor.json", p.to_lowercase()));
+    let inv = |p: &str| {
+        tmp.path()
+            .join(format!("{}-invites-kor.json", p.to_lowercase()))
+    };
 
     // Each existing partner, command 1: invite.
     for p in ["EU", "NATO", "JPN"] {
-        let out = ok(&["invite", "--dir", d(&node_dir(p)), "--partner", "KOR", "--out", d(&inv(p))]);
+        let out = ok(&[
+            "invite",
+            "--dir",
+            d(&node_dir(p)),
+            "--partner",
+            "KOR",
+            "--out",
+            d(&inv(p)),
+        ]);
         assert!(out.contains("invitation for KOR"), "{out}");
     }
 
@@ -98,7 +109,15 @@ fn a_fourth_partner_joins_a_running_network_by_invitation() {
     std::fs::write(&bad, v.to_string()).unwrap();
     let bad_dir = tmp.path().join("kor-bad");
     let (good, out) = run(
-        &["init", "--dir", d(&bad_dir), "--partner", "KOR", "--from-invitation", d(&bad)],
+        &[
+            "init",
+            "--dir",
+            d(&bad_dir),
+            "--partner",
+            "KOR",
+            "--from-invitation",
+            d(&bad),
+        ],
         &[],
     );
     assert!(!good && out.contains("signature does not verify"), "{out}");
@@ -169,13 +188,30 @@ fn a_fourth_partner_joins_a_running_network_by_invitation() {
     }
     // The same answer again: a replay, refused.
     let (good, again) = run(
-        &["peer", "accept", "--dir", d(&node_dir("EU")), d(&answer("EU")), "--fingerprint", &spoken("EU")],
+        &[
+            "peer",
+            "accept",
+            "--dir",
+            d(&node_dir("EU")),
+            d(&answer("EU")),
+            "--fingerprint",
+            &spoken("EU"),
+        ],
         &[],
     );
     assert!(!good && again.contains("replayed"), "{again}");
 
     // A user at KOR to look with (not part of joining).
-    ok_env(&["user", "add", "--dir", d(&kor), "--username", "admin", "--role", "admin"]);
+    ok_env(&[
+        "user",
+        "add",
+        "--dir",
+        d(&kor),
+        "--username",
+        "admin",
+        "--role",
+        "admin",
+    ]);
 
     // The newcomer, command 2: serve.
     let serve = Command::new(env!("CARGO_BIN_EXE_entente"))
@@ -201,11 +237,24 @@ fn a_fourth_partner_joins_a_running_network_by_invitation() {
     let formats: serde_json::Value =
         serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     let f = formats[0]["id"].as_str().unwrap().to_owned();
-    assert!(formats[0]["title"].as_str().unwrap().contains("Korea"), "{formats}");
+    assert!(
+        formats[0]["title"].as_str().unwrap().contains("Korea"),
+        "{formats}"
+    );
 
     // KOR receives the formats over TLS from EU.
     eventually("the Korea formats at KOR", || {
-        run(&["api", "--dir", d(&kor), "GET", &format!("/api/v1/formats/{f}")], &[]).0
+        run(
+            &[
+                "api",
+                "--dir",
+                d(&kor),
+                "GET",
+                &format!("/api/v1/formats/{f}"),
+            ],
+            &[],
+        )
+        .0
     });
     // EU releases an item to KOR only; it arrives there.
     let out = ok(&[
@@ -222,12 +271,28 @@ fn a_fourth_partner_joins_a_running_network_by_invitation() {
     let item: serde_json::Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
     let id = item["id"].as_str().unwrap().to_owned();
     eventually("EU's item at KOR", || {
-        run(&["api", "--dir", d(&kor), "GET", &format!("/api/v1/items/{id}")], &[]).0
+        run(
+            &[
+                "api",
+                "--dir",
+                d(&kor),
+                "GET",
+                &format!("/api/v1/items/{id}"),
+            ],
+            &[],
+        )
+        .0
     });
     // ... and never at NATO or JPN.
     for p in ["NATO", "JPN"] {
         let (_, out) = run(
-            &["api", "--dir", d(&node_dir(p)), "GET", &format!("/api/v1/items/{id}")],
+            &[
+                "api",
+                "--dir",
+                d(&node_dir(p)),
+                "GET",
+                &format!("/api/v1/items/{id}"),
+            ],
             &[],
         );
         assert!(out.contains("not_found"), "{p}: {out}");

@@ -65,7 +65,15 @@ async fn serve_is_https_by_default_and_sigterm_stops_it_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("eu");
     let listen = format!("127.0.0.1:{}", free_port());
-    let o = entente(&["init", "--dir", d(&dir), "--partner", "EU", "--listen", &listen]);
+    let o = entente(&[
+        "init",
+        "--dir",
+        d(&dir),
+        "--partner",
+        "EU",
+        "--listen",
+        &listen,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let log = std::fs::File::create(tmp.path().join("serve.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_entente"))
@@ -83,7 +91,10 @@ async fn serve_is_https_by_default_and_sigterm_stops_it_cleanly() {
         assert!(child.try_wait().unwrap().is_none(), "serve exited early");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let http = entente_server::tools_https(&[&crt]).unwrap().build().unwrap();
+    let http = entente_server::tools_https(&[&crt])
+        .unwrap()
+        .build()
+        .unwrap();
     wait_healthy(&http, &url, &mut child).await;
     let r = http.get(format!("{url}/healthz")).send().await.unwrap();
     assert!(r.headers().contains_key("strict-transport-security"));
@@ -128,7 +139,16 @@ async fn out_of_file_descriptors_the_listener_backs_off_instead_of_spinning() {
     let dir = tmp.path().join("nzl");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let o = entente(&["init", "--dir", d(&dir), "--partner", "NZL", "--listen", &listen, "--dev-plain-http"]);
+    let o = entente(&[
+        "init",
+        "--dir",
+        d(&dir),
+        "--partner",
+        "NZL",
+        "--listen",
+        &listen,
+        "--dev-plain-http",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let log_path = tmp.path().join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
@@ -168,7 +188,11 @@ async fn out_of_file_descriptors_the_listener_backs_off_instead_of_spinning() {
     // Clock ticks are 1/100 s on Linux. Spinning on accept costs a whole core (~200 ticks in
     // two seconds); backing off costs a few.
     let share = ticks as f64 / 100.0 / wall;
-    assert!(share < 0.5, "the idle node used {:.0} % of a core", share * 100.0);
+    assert!(
+        share < 0.5,
+        "the idle node used {:.0} % of a core",
+        share * 100.0
+    );
     let log_len = std::fs::metadata(&log_path).unwrap().len();
     assert!(log_len < 200_000, "the log grew to {log_len} bytes");
     // Once the connections go, the node answers again; the failures were logged, at most

@@ -351,11 +351,7 @@ impl Node {
             peer: peer.to_string(),
             ..Default::default()
         };
-        let got = async {
-            self.fed_get::<GossipResponse>(peer, fed::PATH_GOSSIP)
-                .await
-        }
-        .await;
+        let got = async { self.fed_get::<GossipResponse>(peer, fed::PATH_GOSSIP).await }.await;
         let gossip = match got {
             Ok(g) => g,
             Err(e) => {

@@ -160,11 +160,12 @@ pub fn verify_request(
     let partner = PartnerCode::parse(p).map_err(|_| PeerAuthError::Missing)?;
     let date: i64 = d.parse().map_err(|_| PeerAuthError::Missing)?;
     // Exactly 32 lowercase hex digits, so one nonce has one spelling.
-    let nonce: [u8; 16] = (n.len() == 32 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .then(|| hex::decode(n).ok())
-        .flatten()
-        .and_then(|b| b.try_into().ok())
-        .ok_or(PeerAuthError::Missing)?;
+    let nonce: [u8; 16] = (n.len() == 32
+        && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    .then(|| hex::decode(n).ok())
+    .flatten()
+    .and_then(|b| b.try_into().ok())
+    .ok_or(PeerAuthError::Missing)?;
     let sig: [u8; 64] = hex::decode(s)
         .ok()
         .and_then(|b| b.try_into().ok())

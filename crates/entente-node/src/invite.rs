@@ -123,7 +123,8 @@ impl InvitationAnswer {
                 invitation.invitee, self.partner
             )));
         }
-        let key = PublicKey::parse_hex(&self.key).map_err(|_| bad("the answer's key is malformed"))?;
+        let key =
+            PublicKey::parse_hex(&self.key).map_err(|_| bad("the answer's key is malformed"))?;
         let sig = parse_sig(&self.signature)?;
         if !key.verify(self.signed_text().as_bytes(), &sig) {
             return Err(bad(
@@ -180,18 +181,25 @@ impl Node {
     }
 
     /// A signed invitation for `invitee`, valid for `valid_for`.
-    pub fn invite(&self, invitee: &str, valid_for: std::time::Duration) -> Result<Invitation, NodeError> {
+    pub fn invite(
+        &self,
+        invitee: &str,
+        valid_for: std::time::Duration,
+    ) -> Result<Invitation, NodeError> {
         let invitee = PartnerCode::parse(invitee.trim())?;
         if &invitee == self.partner() {
             return Err(bad("a node cannot invite its own partner"));
         }
         if self.peer(&invitee).is_some() {
-            return Err(NodeError::Conflict(format!("{invitee} is already a pinned peer")));
+            return Err(NodeError::Conflict(format!(
+                "{invitee} is already a pinned peer"
+            )));
         }
         crate::transport::check_peer_url(&self.cfg.public_url)
             .map_err(|w| bad(format!("this node's public_url must be {w}")))?;
         let expires = self.clock.now()
-            + time::Duration::try_from(valid_for).map_err(|e| NodeError::Internal(e.to_string()))?;
+            + time::Duration::try_from(valid_for)
+                .map_err(|e| NodeError::Internal(e.to_string()))?;
         let mut inv = Invitation {
             kind: INVITATION.into(),
             id: crate::auth::random_hex(16)?,
@@ -246,8 +254,12 @@ impl Node {
             signature: String::new(),
         };
         ans.signature = hex::encode(self.key.sign(ans.signed_text().as_bytes()));
-        self.add_peer(inv.inviter.as_str(), Some(&inv.inviter_url), &inv.inviter_key)
-            .await?;
+        self.add_peer(
+            inv.inviter.as_str(),
+            Some(&inv.inviter_url),
+            &inv.inviter_key,
+        )
+        .await?;
         let fp = fingerprint(inv, &ans.key, &ans.tls_spki_sha256);
         Ok((ans, fp))
     }
@@ -307,7 +319,10 @@ mod tests {
         };
         let f = fingerprint(&inv, "cc", "dd");
         assert_eq!(f.len(), 6 * 5 + 5);
-        assert!(f.split(' ').all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
+        assert!(
+            f.split(' ')
+                .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit()))
+        );
         assert_ne!(f, fingerprint(&inv, "cd", "dd"));
         assert_ne!(f, fingerprint(&inv, "cc", "de"));
     }

@@ -1764,7 +1764,9 @@ impl Node {
             .check(&v.partner, v.date, v.nonce, now, skew.as_secs() as i64)
         {
             Ok(()) => {}
-            Err(crate::replay::Refusal::Replayed) => return Err(crate::error::PeerAuthError::Replayed.into()),
+            Err(crate::replay::Refusal::Replayed) => {
+                return Err(crate::error::PeerAuthError::Replayed.into());
+            }
             Err(crate::replay::Refusal::Full) => {
                 return Err(NodeError::RateLimited { retry_after: 1 });
             }

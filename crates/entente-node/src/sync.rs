@@ -29,7 +29,12 @@ pub const PAGES_IN_FLIGHT: usize = 8;
 
 /// Page fetches running as tasks, in the order their pages must be applied; aborted when
 /// dropped (a rejected page or an error drops what was fetched ahead).
-struct Prefetch(std::collections::VecDeque<(u64, tokio::task::JoinHandle<Result<EntriesResponse, NodeError>>)>);
+struct Prefetch(
+    std::collections::VecDeque<(
+        u64,
+        tokio::task::JoinHandle<Result<EntriesResponse, NodeError>>,
+    )>,
+);
 
 impl Prefetch {
     fn cancel(&mut self) {
@@ -277,11 +282,7 @@ impl Node {
                         let req = self.fed_get_request(partner, &path)?;
                         prefetch.0.push_back((
                             next_after,
-                            tokio::spawn(crate::transport::read_json(
-                                partner.clone(),
-                                path,
-                                req,
-                            )),
+                            tokio::spawn(crate::transport::read_json(partner.clone(), path, req)),
                         ));
                         next_after += ps;
                     }
@@ -292,7 +293,10 @@ impl Node {
                         .await
                         .map_err(|e| NodeError::Internal(format!("page fetch: {e}")))?
                         .inspect_err(|e| {
-                            if let NodeError::Peer { code: "oversize", .. } = e {
+                            if let NodeError::Peer {
+                                code: "oversize", ..
+                            } = e
+                            {
                                 self.metrics.reject("oversize");
                             }
                         })?;

@@ -67,9 +67,9 @@ pub fn check_peer_url(url: &str) -> Result<(), &'static str> {
     match u.scheme() {
         "https" => Ok(()),
         "http" if is_loopback_url(url) => Ok(()),
-        "http" => Err(
-            "an https:// URL (plain http:// is accepted only on loopback, for development)",
-        ),
+        "http" => {
+            Err("an https:// URL (plain http:// is accepted only on loopback, for development)")
+        }
         _ => Err("an https:// URL"),
     }
 }
@@ -110,7 +110,10 @@ fn classify_chain(e: &(dyn std::error::Error + 'static)) -> (Option<&'static str
                 {
                     (
                         Some("tls_pin_mismatch"),
-                        format!("the peer's TLS certificate is not bound to its pinned key: {}", o.0),
+                        format!(
+                            "the peer's TLS certificate is not bound to its pinned key: {}",
+                            o.0
+                        ),
                     )
                 }
                 rustls::Error::AlertReceived(a) => (
@@ -119,7 +122,10 @@ fn classify_chain(e: &(dyn std::error::Error + 'static)) -> (Option<&'static str
                         "the peer refused the TLS handshake ({a:?}): has it pinned this node's key?"
                     ),
                 ),
-                other => (Some("tls_handshake"), format!("TLS handshake failed: {other}")),
+                other => (
+                    Some("tls_handshake"),
+                    format!("TLS handshake failed: {other}"),
+                ),
             };
         }
         cur = err.source().or_else(|| {
@@ -231,8 +237,9 @@ impl Node {
             let cur = self.peers.read().unwrap_or_else(|e| e.into_inner());
             stored.len() == cur.len()
                 && stored.iter().all(|r| {
-                    cur.get(&r.partner)
-                        .is_some_and(|p| p.record.url == r.url && p.record.public_key == r.public_key)
+                    cur.get(&r.partner).is_some_and(|p| {
+                        p.record.url == r.url && p.record.public_key == r.public_key
+                    })
                 })
         };
         if !same {
@@ -288,7 +295,10 @@ impl Node {
     ) -> Result<T, NodeError> {
         let req = self.fed_get_request(peer, path_and_query)?;
         let r = read_json(peer.clone(), path_and_query.to_owned(), req).await;
-        if let Err(NodeError::Peer { code: "oversize", .. }) = &r {
+        if let Err(NodeError::Peer {
+            code: "oversize", ..
+        }) = &r
+        {
             self.metrics.reject("oversize");
         }
         r
@@ -328,7 +338,11 @@ impl Node {
             path,
             &body,
         );
-        let resp = req.body(body).send().await.map_err(|e| classify(peer, &e))?;
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| classify(peer, &e))?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -363,7 +377,10 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice::<T>(&body).map_err(|e| NodeError::Peer {
         peer: peer.to_string(),
         code: "bad_response",
-        reason: format!("the answer is not the expected JSON ({})", e.classify_name()),
+        reason: format!(
+            "the answer is not the expected JSON ({})",
+            e.classify_name()
+        ),
     })
 }
 

@@ -178,7 +178,10 @@ pub enum TlsMode {
     /// The node's own certificate, bound to its node key (`tls.key`, `tls.crt`).
     Pinned,
     /// A certificate and key from the partner's PKI.
-    Ca { cert_file: PathBuf, key_file: PathBuf },
+    Ca {
+        cert_file: PathBuf,
+        key_file: PathBuf,
+    },
     /// Plain HTTP on loopback (development): `http://` peers on loopback are dialled.
     Off,
 }
@@ -337,7 +340,9 @@ impl ServerConfig {
             bail!("limits.body_read_timeout_secs: must be 1 to 600");
         }
         if f.limits.max_connections == 0 || f.limits.max_connections_per_client == 0 {
-            bail!("limits.max_connections and limits.max_connections_per_client: must be at least 1");
+            bail!(
+                "limits.max_connections and limits.max_connections_per_client: must be at least 1"
+            );
         }
         let file_path = |key: &str, v: &Option<String>| -> Result<Option<PathBuf>> {
             match v.as_deref().map(str::trim) {
@@ -345,7 +350,11 @@ impl ServerConfig {
                 Some("") => bail!("{key}: empty path"),
                 Some(p) => {
                     let p = Path::new(p);
-                    Ok(Some(if p.is_absolute() { p.to_owned() } else { dir.join(p) }))
+                    Ok(Some(if p.is_absolute() {
+                        p.to_owned()
+                    } else {
+                        dir.join(p)
+                    }))
                 }
             }
         };
@@ -367,7 +376,11 @@ impl ServerConfig {
             }
             other => bail!("tls.mode: {other:?} is not one of \"pinned\", \"ca\", \"off\""),
         };
-        let want = if tls == TlsMode::Off { "http://" } else { "https://" };
+        let want = if tls == TlsMode::Off {
+            "http://"
+        } else {
+            "https://"
+        };
         if !f.public_url.starts_with(want) {
             bail!(
                 "public_url: {:?} must start with {want} when tls.mode = {:?}",

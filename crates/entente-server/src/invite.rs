@@ -57,7 +57,8 @@ pub enum Offer {
 }
 
 pub fn read_offer(file: &Path) -> Result<Offer> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot read", file.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
     let parsed = match v["kind"].as_str() {
@@ -78,7 +79,10 @@ pub enum Accepted {
         answer: PathBuf,
     },
     /// An answer to our invitation: the invitee is pinned.
-    Answer { partner: String, fingerprint: String },
+    Answer {
+        partner: String,
+        fingerprint: String,
+    },
 }
 
 /// Where the answer to an invitation file goes: beside it, `NAME.answer.json`.
@@ -151,13 +155,14 @@ pub async fn init_from_invitations(
     public_url: Option<&str>,
     files: &[PathBuf],
 ) -> Result<(String, Vec<Accepted>)> {
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)?;
+    let now =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
     for f in files {
         let Offer::Invitation(inv) = read_offer(f)? else {
             bail!("{}: an answer, not an invitation", f.display());
         };
-        inv.verify(&now).with_context(|| format!("{}", f.display()))?;
+        inv.verify(&now)
+            .with_context(|| format!("{}", f.display()))?;
         if inv.invitee.as_str() != partner.trim() {
             bail!(
                 "{}: the invitation is for {}, not {partner}",

@@ -46,7 +46,10 @@ pub async fn init(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = NodeKey::generate()?;
     write_secret(&dir.join(KEY_FILE), &key.seed_hex())?;
-    write_secret(&dir.join(tls::TLS_KEY_FILE), &entente_tls::generate_key_pem()?)?;
+    write_secret(
+        &dir.join(tls::TLS_KEY_FILE),
+        &entente_tls::generate_key_pem()?,
+    )?;
     let url = public_url
         .map(str::to_owned)
         .unwrap_or_else(|| format!("https://{listen}"));
@@ -204,7 +207,9 @@ pub fn tools_http() -> reqwest::ClientBuilder {
 pub fn tools_https(cert_files: &[&Path]) -> Result<reqwest::ClientBuilder> {
     let pems = cert_files
         .iter()
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display())))
+        .map(|p| {
+            std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))
+        })
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&str> = pems.iter().map(String::as_str).collect();
     Ok(reqwest::Client::builder()

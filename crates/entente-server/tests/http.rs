@@ -12,7 +12,9 @@ async fn a_slow_loris_client_is_cut_off_and_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    entente_server::init_dev_plain(dir.path(), "EU", addr).await.unwrap();
+    entente_server::init_dev_plain(dir.path(), "EU", addr)
+        .await
+        .unwrap();
     let node = open(dir.path()).await.unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_with(
@@ -211,7 +213,10 @@ async fn connections_over_the_per_client_cap_are_closed_on_arrival() {
         if answer.starts_with(b"HTTP/1.1 200") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "slots never came back");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slots never came back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop.send(());

@@ -68,9 +68,10 @@ async fn send(n: &TestNode, c: Call) -> (StatusCode, Value) {
     }
     let mut req = b.body(Body::from(c.body)).unwrap();
     if let Some(p) = c.tls_client {
-        req.extensions_mut().insert(entente_node::fed::Channel::Tls {
-            client: Some(p.into()),
-        });
+        req.extensions_mut()
+            .insert(entente_node::fed::Channel::Tls {
+                client: Some(p.into()),
+            });
     }
     let resp = entente_api::router(n.node.clone())
         .oneshot(req)

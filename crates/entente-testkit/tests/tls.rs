@@ -32,9 +32,21 @@ async fn federation_runs_over_mutual_tls_pinned_to_node_keys() {
     let c = Cluster::with(&["EU", "NATO", "JPN"], tls()).await.unwrap();
     let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
     assert!(eu.url().starts_with("https://"));
-    let f = format(eu, "Transatlantic+ Japan — cyber defence", &["EU", "NATO", "JPN"]).await;
+    let f = format(
+        eu,
+        "Transatlantic+ Japan — cyber defence",
+        &["EU", "NATO", "JPN"],
+    )
+    .await;
     c.sync_until_quiet().await;
-    let it = item(eu, &f.format_id, "EU-JPN over TLS", Some("AMBER"), Some(&["EU", "JPN"])).await;
+    let it = item(
+        eu,
+        &f.format_id,
+        "EU-JPN over TLS",
+        Some("AMBER"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
     c.sync_until_quiet().await;
     assert!(has_item(jpn, &it.item_id).await);
     assert!(!has_item(nato, &it.item_id).await);
@@ -66,7 +78,14 @@ async fn a_peer_whose_tls_key_differs_from_the_pin_is_refused() {
     let (eu, jpn) = (c.node("EU"), c.node("JPN"));
     let f = format(eu, "EU–JPN", &["EU", "JPN"]).await;
     c.sync_until_quiet().await;
-    let it = item(jpn, &f.format_id, "JPN to EU", Some("AMBER"), Some(&["EU", "JPN"])).await;
+    let it = item(
+        jpn,
+        &f.format_id,
+        "JPN to EU",
+        Some("AMBER"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
     // An impostor claims JPN with a key of its own, where EU's link to JPN leads.
     let imp = Cluster::with(&["JPN"], tls()).await.unwrap();
     let real = *jpn.addr.read().unwrap();
@@ -109,10 +128,9 @@ async fn the_listener_refuses_a_client_it_has_not_pinned() {
         "{e}"
     );
     assert_eq!(r.entries_applied, 0);
-    let (status, m) =
-        entente_server::call_api(jpn.node.clone(), "admin", "GET", "/metrics", None)
-            .await
-            .unwrap();
+    let (status, m) = entente_server::call_api(jpn.node.clone(), "admin", "GET", "/metrics", None)
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     assert!(
         m.contains("entente_http_connections_refused_total{reason=\"tls_handshake\"}"),
@@ -177,15 +195,25 @@ async fn plain_http_peers_are_refused_outside_development_mode() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("https://"), "{e}");
-    assert!(eu.node.peer(&entente_domain::partner::code("KOR")).is_none());
+    assert!(
+        eu.node
+            .peer(&entente_domain::partner::code("KOR"))
+            .is_none()
+    );
     // http:// on loopback may be pinned, but a node not in development mode never dials it.
     eu.node
         .add_peer("KOR", Some("http://127.0.0.1:9"), &key)
         .await
         .unwrap();
-    let r = eu.node.sync_peer(&entente_domain::partner::code("KOR")).await;
+    let r = eu
+        .node
+        .sync_peer(&entente_domain::partner::code("KOR"))
+        .await;
     assert!(
-        r.error.as_deref().unwrap_or_default().contains("plain_http_refused"),
+        r.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("plain_http_refused"),
         "{:?}",
         r.error
     );
@@ -227,7 +255,10 @@ async fn redirects_are_not_followed_and_peer_bodies_not_kept() {
     });
     let key = entente_log::NodeKey::generate().unwrap().public().to_hex();
     eu.node.add_peer("KOR", Some(&url), &key).await.unwrap();
-    let r = eu.node.sync_peer(&entente_domain::partner::code("KOR")).await;
+    let r = eu
+        .node
+        .sync_peer(&entente_domain::partner::code("KOR"))
+        .await;
     let e = r.error.unwrap();
     assert!(e.contains("http_status") && e.contains("302"), "{e}");
     assert!(!e.contains("secret"), "{e}");
@@ -279,7 +310,14 @@ async fn a_replayed_signed_request_is_refused_and_costs_the_peer_nothing() {
     let logs: serde_json::Value = first.json().await.unwrap();
     assert!(!logs["logs"].as_array().unwrap().is_empty());
     // The same bytes again, and again: refused, whatever was published meanwhile.
-    let _ = item(eu, &f.format_id, "after the capture", Some("RED"), Some(&["EU", "JPN"])).await;
+    let _ = item(
+        eu,
+        &f.format_id,
+        "after the capture",
+        Some("RED"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
     for _ in 0..20 {
         let r = send().await;
         assert_eq!(r.status(), 401);
@@ -342,10 +380,18 @@ async fn invitations_expire_and_answers_must_match() {
     let other = nato.node.invite("KOR", hour).unwrap();
     let (ans, fp) = kor.node.accept_invitation(&inv).await.unwrap();
     assert!(kor.node.peer(&eu_code).is_some());
-    let e = nato.node.accept_answer(&other, &ans, None).await.unwrap_err();
+    let e = nato
+        .node
+        .accept_answer(&other, &ans, None)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("another invitation"), "{e}");
     clock.advance(time::Duration::hours(2));
-    let e = eu.node.accept_answer(&inv, &ans, Some(&fp)).await.unwrap_err();
+    let e = eu
+        .node
+        .accept_answer(&inv, &ans, Some(&fp))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
     assert!(eu.node.peer(&kor_code).is_none());
 }

@@ -156,8 +156,8 @@ impl Identity {
             && k == node_key.public()
         {
             use rcgen::PublicKeyData;
-            let kp = rcgen::KeyPair::from_pem(tls_key_pem)
-                .map_err(|e| TlsError::Key(e.to_string()))?;
+            let kp =
+                rcgen::KeyPair::from_pem(tls_key_pem).map_err(|e| TlsError::Key(e.to_string()))?;
             let spki = kp.subject_public_key_info();
             let same_key = x509_parser::parse_x509_certificate(&der)
                 .is_ok_and(|(_, c)| c.public_key().raw == spki.as_slice());
@@ -235,7 +235,9 @@ pub fn binding_of(cert_der: &[u8]) -> Result<(String, PublicKey), PinMismatch> {
         }
         return Ok((partner.to_owned(), key));
     }
-    Err(PinMismatch::new("the certificate carries no Entente binding"))
+    Err(PinMismatch::new(
+        "the certificate carries no Entente binding",
+    ))
 }
 
 /// Where the listener finds the keys of pinned peers (the node's peer table), read at each
@@ -333,7 +335,10 @@ impl ServerTls {
     }
 
     /// The configuration for a connection, chosen from its ClientHello's ALPN offer.
-    pub fn for_alpn<'a>(&self, mut offered: impl Iterator<Item = &'a [u8]>) -> Arc<rustls::ServerConfig> {
+    pub fn for_alpn<'a>(
+        &self,
+        mut offered: impl Iterator<Item = &'a [u8]>,
+    ) -> Arc<rustls::ServerConfig> {
         if offered.any(|p| p == ALPN_FEDERATION) {
             self.federation.clone()
         } else {

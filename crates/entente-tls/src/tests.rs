@@ -22,12 +22,21 @@ struct Node {
 fn node(partner: &'static str) -> Node {
     let key = NodeKey::generate().unwrap();
     let pem = generate_key_pem().unwrap();
-    let id = Identity::new(&key, partner, &pem, &["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let id = Identity::new(
+        &key,
+        partner,
+        &pem,
+        &["localhost".into(), "127.0.0.1".into()],
+    )
+    .unwrap();
     Node { partner, key, id }
 }
 
 /// Drive a handshake to its end in memory; the first error of either side.
-fn handshake(client: rustls::ClientConfig, server: Arc<rustls::ServerConfig>) -> Result<Option<String>, Error> {
+fn handshake(
+    client: rustls::ClientConfig,
+    server: Arc<rustls::ServerConfig>,
+) -> Result<Option<String>, Error> {
     use rustls::{ClientConnection, ServerConnection};
     let mut c = ClientConnection::new(Arc::new(client), "localhost".try_into().unwrap())?;
     let mut s = ServerConnection::new(server)?;
@@ -68,7 +77,8 @@ fn is_pin_mismatch(e: &Error) -> bool {
 #[test]
 fn a_binding_names_its_partner_and_node_key() {
     let eu = node("EU");
-    let der = rustls::pki_types::CertificateDer::from_pem_slice(eu.id.cert_pem().as_bytes()).unwrap();
+    let der =
+        rustls::pki_types::CertificateDer::from_pem_slice(eu.id.cert_pem().as_bytes()).unwrap();
     let (p, k) = binding_of(&der).unwrap();
     assert_eq!((p.as_str(), k), ("EU", eu.key.public()));
     // Base64 of 32 bytes: 44 characters ending in '='.
@@ -82,7 +92,10 @@ fn mutual_tls_between_pinned_peers() {
     keys.0.lock().unwrap().insert("EU".into(), eu.key.public());
     let srv = server(&jpn, keys);
     let client = client_config(&eu.id, "JPN", jpn.key.public(), None, provider()).unwrap();
-    assert_eq!(handshake(client, srv.federation.clone()).unwrap(), Some("EU".into()));
+    assert_eq!(
+        handshake(client, srv.federation.clone()).unwrap(),
+        Some("EU".into())
+    );
     // The web configuration never asks for a certificate.
     let client = client_config(&eu.id, "JPN", jpn.key.public(), None, provider()).unwrap();
     assert_eq!(handshake(client, srv.web.clone()).unwrap(), None);
@@ -123,9 +136,15 @@ fn the_server_refuses_a_client_it_has_not_pinned() {
     let client = client_config(&fake_eu.id, "JPN", jpn.key.public(), None, provider()).unwrap();
     assert!(handshake(client, srv.federation.clone()).is_err());
     // Pinned at run time: accepted at the next handshake.
-    keys.0.lock().unwrap().insert("KOR".into(), kor.key.public());
+    keys.0
+        .lock()
+        .unwrap()
+        .insert("KOR".into(), kor.key.public());
     let client = client_config(&kor.id, "JPN", jpn.key.public(), None, provider()).unwrap();
-    assert_eq!(handshake(client, srv.federation.clone()).unwrap(), Some("KOR".into()));
+    assert_eq!(
+        handshake(client, srv.federation.clone()).unwrap(),
+        Some("KOR".into())
+    );
     let _ = (eu.partner, jpn.partner);
 }
 
@@ -134,8 +153,10 @@ fn a_tampered_binding_does_not_verify() {
     let eu = node("EU");
     // Swap in another node's binding: its signature covers another TLS key.
     let other = node("EU");
-    let der = rustls::pki_types::CertificateDer::from_pem_slice(eu.id.cert_pem().as_bytes()).unwrap();
-    let other_der = rustls::pki_types::CertificateDer::from_pem_slice(other.id.cert_pem().as_bytes()).unwrap();
+    let der =
+        rustls::pki_types::CertificateDer::from_pem_slice(eu.id.cert_pem().as_bytes()).unwrap();
+    let other_der =
+        rustls::pki_types::CertificateDer::from_pem_slice(other.id.cert_pem().as_bytes()).unwrap();
     assert!(binding_of(&der).is_ok() && binding_of(&other_der).is_ok());
     let mut bytes = der.to_vec();
     let needle = other.key.public().to_hex();
