@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_entente"))
         .args(args)
+        // `serve` refuses unknown ENTENTE_* settings, and the test suite's own is one.
+        .env_remove("ENTENTE_TEST_PG_URL")
         .envs(env.iter().copied())
         .output()
         .unwrap();
@@ -72,6 +74,7 @@ fn a_fourth_partner_joins_a_running_network_by_invitation() {
     };
     let child = Command::new(env!("CARGO_BIN_EXE_entente"))
         .args(["demo", "--base-port", &base.to_string(), "--dir", d(&demo)])
+        .env_remove("ENTENTE_TEST_PG_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -217,6 +220,7 @@ fn a_fourth_partner_joins_a_running_network_by_invitation() {
     let serve = Command::new(env!("CARGO_BIN_EXE_entente"))
         .args(["serve", "--dir", d(&kor)])
         .env("ENTENTE_SYNC_INTERVAL_SECS", "1")
+        .env_remove("ENTENTE_TEST_PG_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

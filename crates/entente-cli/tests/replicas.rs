@@ -115,7 +115,16 @@ async fn two_serve_processes_on_one_postgres_are_one_node() {
     );
     let (pa, pb, pc) = (free_port(), free_port(), free_port());
     let la = format!("127.0.0.1:{pa}");
-    ok(&["init", "--dir", d(&a), "--partner", "EU", "--listen", &la]);
+    ok(&[
+        "init",
+        "--dir",
+        d(&a),
+        "--partner",
+        "EU",
+        "--listen",
+        &la,
+        "--dev-plain-http",
+    ]);
     entente_server::ServerConfig::rewrite(&a, |f| f.database.url = url.clone()).unwrap();
     // The second process of the same node: the same key and configuration, its own port.
     std::fs::create_dir_all(&b).unwrap();
@@ -126,7 +135,16 @@ async fn two_serve_processes_on_one_postgres_are_one_node() {
         }
     }
     let lc = format!("127.0.0.1:{pc}");
-    ok(&["init", "--dir", d(&c), "--partner", "JPN", "--listen", &lc]);
+    ok(&[
+        "init",
+        "--dir",
+        d(&c),
+        "--partner",
+        "JPN",
+        "--listen",
+        &lc,
+        "--dev-plain-http",
+    ]);
     let (eu_key, jpn_key) = (public_key(&a), public_key(&c));
     ok(&[
         "peer",
@@ -311,7 +329,16 @@ async fn a_postgres_backup_taken_under_load_restores_verifies_and_resumes() {
     let (eu, jpn) = (tmp.path().join("eu"), tmp.path().join("jpn"));
     let (pe, pj) = (free_port(), free_port());
     let (le, lj) = (format!("127.0.0.1:{pe}"), format!("127.0.0.1:{pj}"));
-    ok(&["init", "--dir", d(&eu), "--partner", "EU", "--listen", &le]);
+    ok(&[
+        "init",
+        "--dir",
+        d(&eu),
+        "--partner",
+        "EU",
+        "--listen",
+        &le,
+        "--dev-plain-http",
+    ]);
     entente_server::ServerConfig::rewrite(&eu, |f| f.database.url = url.clone()).unwrap();
     ok(&[
         "init",
@@ -321,6 +348,7 @@ async fn a_postgres_backup_taken_under_load_restores_verifies_and_resumes() {
         "JPN",
         "--listen",
         &lj,
+        "--dev-plain-http",
     ]);
     let (ke, kj) = (public_key(&eu), public_key(&jpn));
     ok(&[

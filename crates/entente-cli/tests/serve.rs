@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 fn entente(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_entente"))
         .args(args)
+        // `serve` refuses unknown ENTENTE_* settings, and the test suite's own is one.
+        .env_remove("ENTENTE_TEST_PG_URL")
         .output()
         .unwrap()
 }
@@ -35,7 +37,12 @@ impl Drop for Kill {
 }
 
 /// Wait (bounded) until `url`/healthz answers 200 over the node's own certificate.
-async fn wait_healthy(http: &reqwest::Client, url: &str, child: &mut std::process::Child) {
+async fn wait_healthy(
+    http: &reqwest::Client,
+    url: &str,
+    child: &mut std::process::Child,
+    log: &Path,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if http
@@ -46,7 +53,12 @@ async fn wait_healthy(http: &reqwest::Client, url: &str, child: &mut std::proces
         {
             return;
         }
-        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        if child.try_wait().unwrap().is_some() {
+            panic!(
+                "serve exited early: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
         assert!(Instant::now() < deadline, "{url} never became healthy");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -75,9 +87,11 @@ async fn serve_is_https_by_default_and_sigterm_stops_it_cleanly() {
         &listen,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let log = std::fs::File::create(tmp.path().join("serve.log")).unwrap();
+    let log_path = tmp.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_entente"))
         .args(["serve", "--dir", d(&dir)])
+        .env_remove("ENTENTE_TEST_PG_URL")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -88,14 +102,19 @@ async fn serve_is_https_by_default_and_sigterm_stops_it_cleanly() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !crt.exists() {
         assert!(Instant::now() < deadline, "no tls.crt");
-        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        if child.try_wait().unwrap().is_some() {
+            panic!(
+                "serve exited early: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let http = entente_server::tools_https(&[&crt])
         .unwrap()
         .build()
         .unwrap();
-    wait_healthy(&http, &url, &mut child).await;
+    wait_healthy(&http, &url, &mut child, &log_path).await;
     let r = http.get(format!("{url}/healthz")).send().await.unwrap();
     assert!(r.headers().contains_key("strict-transport-security"));
     // The key files are the operator's only.
@@ -163,6 +182,7 @@ async fn out_of_file_descriptors_the_listener_backs_off_instead_of_spinning() {
             ),
         ])
         .env("ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS", "600")
+        .env_remove("ENTENTE_TEST_PG_URL")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -170,7 +190,7 @@ async fn out_of_file_descriptors_the_listener_backs_off_instead_of_spinning() {
     let mut child = Kill(child);
     let url = format!("http://{listen}");
     let http = entente_server::tools_http().build().unwrap();
-    wait_healthy(&http, &url, &mut child.0).await;
+    wait_healthy(&http, &url, &mut child.0, &log_path).await;
     // Hold more idle connections than the node has descriptors left.
     let mut held = vec![];
     for _ in 0..200 {
@@ -198,7 +218,7 @@ async fn out_of_file_descriptors_the_listener_backs_off_instead_of_spinning() {
     // Once the connections go, the node answers again; the failures were logged, at most
     // once a second.
     drop(held);
-    wait_healthy(&http, &url, &mut child.0).await;
+    wait_healthy(&http, &url, &mut child.0, &log_path).await;
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("accept failed; backing off"), "{log}");
 }
