@@ -75,21 +75,34 @@ impl Drop for Slot {
 /// A request body that must be read within a deadline from the end of the headers.
 /// tower-http's body timeout restarts with every frame, so a client sending one byte every few
 /// seconds would never hit it; this one does not restart.
-struct DeadlineBody<B> {
-    inner: B,
+///
+/// When the application drops the body unread (it refused the request: 413 over the size
+/// limit, 401, 415), the body goes back to the connection through `give_back`, which reads and
+/// discards the rest before the answer is sent. Most HTTP/1.1 clients send the whole body before
+/// they read the answer; closing with the body unread would make them see a reset (over TLS an
+/// `EOF in violation of protocol`) instead of the clear error. nginx calls this lingering close.
+struct DeadlineBody {
+    inner: Option<hyper::body::Incoming>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    give_back: Option<tokio::sync::oneshot::Sender<Unread>>,
+}
+
+/// A request body the application did not finish reading, with its deadline.
+struct Unread {
+    body: hyper::body::Incoming,
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
+
+/// At most this much of a refused request body is read and discarded before its answer; a
+/// larger one ends with the connection closed (still within the body deadline).
+const MAX_DISCARD_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the request body was not received in time")]
 struct BodyTimeout;
 
-impl<B> http_body::Body for DeadlineBody<B>
-where
-    B: http_body::Body + Unpin,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Data = B::Data;
+impl http_body::Body for DeadlineBody {
+    type Data = <hyper::body::Incoming as http_body::Body>::Data;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
@@ -99,15 +112,63 @@ where
         if self.deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
         }
-        Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
+        match self.inner.as_mut() {
+            Some(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map(http_body::Body::size_hint)
+            .unwrap_or_else(|| http_body::SizeHint::with_exact(0))
+    }
+}
+
+impl Drop for DeadlineBody {
+    fn drop(&mut self) {
+        let (Some(body), Some(tx)) = (self.inner.take(), self.give_back.take()) else {
+            return;
+        };
+        if http_body::Body::is_end_stream(&body) {
+            return;
+        }
+        let deadline = std::mem::replace(
+            &mut self.deadline,
+            Box::pin(tokio::time::sleep(Duration::ZERO)),
+        );
+        let _ = tx.send(Unread { body, deadline });
+    }
+}
+
+/// Read and discard what is left of a refused request body, bounded by its deadline and
+/// [`MAX_DISCARD_BYTES`].
+async fn discard(unread: Unread) {
+    use http_body::Body;
+    let Unread { mut body, deadline } = unread;
+    let drain = async {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            if let Some(data) = frame.data_ref() {
+                read += data.len() as u64;
+                if read > MAX_DISCARD_BYTES {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = drain => {}
+        () = deadline => {}
     }
 }
 
@@ -221,14 +282,20 @@ async fn serve_conn<S>(
     let body_timeout = limits.body_read_timeout;
     let tls = matches!(channel, Channel::Tls { .. });
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (give_back, unread) = tokio::sync::oneshot::channel();
         let mut req = req.map(|inner| DeadlineBody {
-            inner,
+            inner: Some(inner),
             deadline: Box::pin(tokio::time::sleep(body_timeout)),
+            give_back: Some(give_back),
         });
         req.extensions_mut().insert(channel.clone());
         let answer = app.clone().oneshot(req);
         async move {
             let mut resp = answer.await?;
+            let mut unread = unread;
+            if let Ok(rest) = unread.try_recv() {
+                discard(rest).await;
+            }
             if tls {
                 // Browsers that reached the node over TLS keep to it (a year).
                 resp.headers_mut().insert(

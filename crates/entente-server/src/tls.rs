@@ -91,34 +91,29 @@ pub fn pinned_server_tls(node: &Arc<Node>) -> Result<entente_tls::ServerTls> {
     )?)
 }
 
-/// The listener's TLS configuration (None in development mode).
+/// The listener's TLS configuration (None in development mode). In pinned mode the node's
+/// certificate is also written to `tls.crt`, for browsers and tools that trust it by file.
 pub fn server_tls(cfg: &ServerConfig, node: &Arc<Node>) -> Result<Option<entente_tls::ServerTls>> {
-    let cert = match &cfg.tls {
+    let (chain, key) = match &cfg.tls {
         TlsMode::Off => return Ok(None),
         TlsMode::Pinned => {
-            let id = node
-                .config()
-                .transport
-                .identity
-                .clone()
-                .context("the node has no TLS identity")?;
-            let crt = cfg.node.data_dir.join(TLS_CERT_FILE);
-            if std::fs::read_to_string(&crt).ok().as_deref() != Some(id.cert_pem()) {
-                std::fs::write(&crt, id.cert_pem())
-                    .with_context(|| format!("{}: cannot write", crt.display()))?;
+            let tls = pinned_server_tls(node)?;
+            if let Some(id) = node.config().transport.identity.as_ref() {
+                let crt = cfg.node.data_dir.join(TLS_CERT_FILE);
+                if std::fs::read_to_string(&crt).ok().as_deref() != Some(id.cert_pem()) {
+                    std::fs::write(&crt, id.cert_pem())
+                        .with_context(|| format!("{}: cannot write", crt.display()))?;
+                }
             }
-            entente_tls::ServerCert::Pinned((*id).clone())
+            return Ok(Some(tls));
         }
         TlsMode::Ca {
             cert_file,
             key_file,
-        } => {
-            let (chain, key) = entente_tls::load_cert_files(cert_file, key_file)?;
-            entente_tls::ServerCert::Files { chain, key }
-        }
+        } => entente_tls::load_cert_files(cert_file, key_file)?,
     };
     Ok(Some(entente_tls::ServerTls::new(
-        cert,
+        entente_tls::ServerCert::Files { chain, key },
         Arc::new(NodePins(node.clone())),
         entente_tls::provider(),
     )?))

@@ -222,3 +222,60 @@ async fn connections_over_the_per_client_cap_are_closed_on_arrival() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// A client that sends its whole request before reading (Python's `requests`, curl with a
+/// file) and posts more than the node accepts gets the 413 it is owed over TLS, not an
+/// `EOF in violation of protocol`: the node reads and discards the refused body before it
+/// answers and closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_over_tls_gets_its_413_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    entente_server::init(dir.path(), "EU", addr, None)
+        .await
+        .unwrap();
+    let node = open(dir.path()).await.unwrap();
+    let tls = entente_server::tls::pinned_server_tls(&node).unwrap();
+    let cert = node
+        .config()
+        .transport
+        .identity
+        .as_ref()
+        .unwrap()
+        .cert_pem()
+        .to_owned();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_with(
+        node.clone(),
+        listener,
+        async move {
+            let _ = stop_rx.await;
+        },
+        HttpLimits::default(),
+        Some(tls),
+    ));
+
+    let client = entente_tls::client_trusting(&[&cert]).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut s = connector.connect(name, tcp).await.unwrap();
+    // 8 MiB against the REST limit of 1 MiB: far more than the socket buffers hold, so a node
+    // that closed without reading would break this write or the read after it.
+    let body = vec![b' '; 8 * 1024 * 1024];
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.expect("the node read the whole body");
+    s.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "answer: {answer:.200}");
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+}
