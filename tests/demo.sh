@@ -4,7 +4,7 @@
 # Sets DEMO_JSON (the credentials file) and WORK (the temp directory). Every node serves HTTPS
 # with its own self-signed certificate (bound to its node key); the three certificates are
 # collected in $DEMO_CA, which Python's requests (REQUESTS_CA_BUNDLE), OpenSSL tools
-# (SSL_CERT_FILE) and Node.js (NODE_EXTRA_CA_CERTS) are told to trust — only these.
+# (SSL_CERT_FILE), curl (CURL_CA_BUNDLE) and Node.js (NODE_EXTRA_CA_CERTS) are told to trust — only these.
 cargo build -q -p entente-cli
 BIN="${CARGO_TARGET_DIR:-target}/debug/entente"
 WORK="$(mktemp -d)"
@@ -34,4 +34,4 @@ done
 DEMO_JSON="$WORK/demo/demo.json"
 DEMO_CA="$WORK/demo-ca.pem"
 cat "$WORK"/demo/*/tls.crt > "$DEMO_CA"
-export REQUESTS_CA_BUNDLE="$DEMO_CA" SSL_CERT_FILE="$DEMO_CA" NODE_EXTRA_CA_CERTS="$DEMO_CA"
+export REQUESTS_CA_BUNDLE="$DEMO_CA" SSL_CERT_FILE="$DEMO_CA" CURL_CA_BUNDLE="$DEMO_CA" NODE_EXTRA_CA_CERTS="$DEMO_CA"

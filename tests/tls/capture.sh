@@ -46,7 +46,8 @@ srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t = threading.Thread(target=lambda: srv.accept()[0].recv(1024)); t.start()
 c = socket.create_connection(("127.0.0.1", port)); c.sendall(("CONTROL " + title).encode()); c.close(); t.join(5)
 PY
-sleep 0.5
+# tcpdump writes each packet as it sees it (-U): stop once the control line is on disk.
+for _ in $(seq 1 100); do grep -aq "CONTROL $TITLE" "$PCAP" && break; sleep 0.1; done
 kill "$TCPDUMP"; wait "$TCPDUMP" 2>/dev/null || true
 python3 - "$PCAP" "$TITLE" "$BODY" "$BASE" <<'PY'
 import sys
