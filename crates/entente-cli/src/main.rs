@@ -287,12 +287,23 @@ enum BenchCmd {
         #[arg(long, default_value_t = 100_000)]
         entries: u64,
     },
-    /// Replicate N signed entries between two node processes over loopback.
+    /// Replicate N signed entries between two node processes over loopback (HTTPS with mutual
+    /// TLS, as real nodes run).
     Sync {
         #[arg(long, default_value_t = 1_000_000)]
         entries: u64,
         #[arg(long, default_value = "bench-results/sync.json")]
         out: PathBuf,
+        /// Page requests the receiver keeps in flight (the node's `sync.pages_in_flight`).
+        #[arg(long, default_value_t = 8)]
+        pages_in_flight: usize,
+        /// Plain HTTP (development mode) instead of TLS.
+        #[arg(long)]
+        plain_http: bool,
+        /// Side by side in one run: plain HTTP with one page in flight (the protocol before
+        /// pipelining), plain HTTP and TLS with `--pages-in-flight`.
+        #[arg(long)]
+        compare: bool,
     },
     /// Three demo nodes on loopback: NATO raises N alerts, EU and JPN acknowledge by API;
     /// prints p50/p95/p99 of alert→receipt and alert→acknowledgement.
@@ -1082,11 +1093,40 @@ async fn run(cli: Cli) -> Result<()> {
             println!("seeded {entries} entries for {}", audience.join(","));
         }
         Cmd::Bench {
-            cmd: BenchCmd::Sync { entries, out },
+            cmd:
+                BenchCmd::Sync {
+                    entries,
+                    out,
+                    pages_in_flight,
+                    plain_http,
+                    compare,
+                },
         } => {
+            use entente_server::bench::SyncVariant;
+            let variants = if compare {
+                vec![
+                    SyncVariant {
+                        tls: false,
+                        pages_in_flight: 1,
+                    },
+                    SyncVariant {
+                        tls: false,
+                        pages_in_flight,
+                    },
+                    SyncVariant {
+                        tls: true,
+                        pages_in_flight,
+                    },
+                ]
+            } else {
+                vec![SyncVariant {
+                    tls: !plain_http,
+                    pages_in_flight,
+                }]
+            };
             let work = tempdir_in_target()?;
             let pb = bar(entries, "seed");
-            let r = entente_server::bench::sync(entries, &work, &out, |_, done, _| {
+            let r = entente_server::bench::sync(entries, &variants, &work, &out, |_, done, _| {
                 pb.set_position(done)
             })
             .await;
@@ -1098,18 +1138,26 @@ async fn run(cli: Cli) -> Result<()> {
                 r.entries
             );
             println!("  seed (sign + store on sender): {:.1} s", r.seed_seconds);
-            println!(
-                "  sync:        {:.2} s   {:.0} entries/s",
-                r.sync_seconds, r.entries_per_second
-            );
-            println!(
-                "  peak RSS:    sender {:.0} MB, receiver {:.0} MB",
-                r.sender_peak_rss_mb, r.receiver_peak_rss_mb
-            );
-            println!(
-                "  receiver copy verifies entry by entry: {}",
-                r.receiver_verified
-            );
+            let first = r.runs.first().map(|x| x.sync_seconds);
+            for run in &r.runs {
+                let v = run.variant;
+                println!(
+                    "  {:<5} {} page(s) in flight: {:>7.2} s  {:>8.0} entries/s  peak RSS sender {:.0} MB, receiver {:.0} MB  verifies: {}{}",
+                    if v.tls { "TLS" } else { "plain" },
+                    v.pages_in_flight,
+                    run.sync_seconds,
+                    run.entries_per_second,
+                    run.sender_peak_rss_mb,
+                    run.receiver_peak_rss_mb,
+                    run.receiver_verified,
+                    match first {
+                        Some(f) if r.runs.len() > 1 => {
+                            format!("  ({:.2}× the first)", f / run.sync_seconds)
+                        }
+                        _ => String::new(),
+                    }
+                );
+            }
             println!("  written to {}", out.display());
         }
     }

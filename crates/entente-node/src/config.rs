@@ -48,6 +48,9 @@ pub struct SyncConfig {
     pub interval: Duration,
     /// Entries per sync page.
     pub page_size: u32,
+    /// Page requests kept in flight per log while catching up: over a long round trip one page
+    /// at a time leaves the link idle most of the time.
+    pub pages_in_flight: usize,
     /// Accepted clock difference on signed federation requests.
     pub max_clock_skew: Duration,
     /// Timeout of one federation HTTP request.
@@ -61,6 +64,7 @@ impl Default for SyncConfig {
         SyncConfig {
             interval: Duration::from_secs(10),
             page_size: 2000,
+            pages_in_flight: 8,
             // The replay cache remembers every nonce for this long (`crate::replay`).
             max_clock_skew: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),

@@ -22,11 +22,6 @@ use tokio::sync::watch;
 
 pub use crate::transport::MAX_PEER_RESPONSE;
 
-/// Pages of one log requested ahead of the one being applied. Over a long link (230 ms round
-/// trips between Brussels and Tokyo) one page in flight at a time leaves the link idle most
-/// of the time; several keep it busy while each page is still applied in order.
-pub const PAGES_IN_FLIGHT: usize = 8;
-
 /// Page fetches running as tasks, in the order their pages must be applied; aborted when
 /// dropped (a rejected page or an error drops what was fetched ahead).
 struct Prefetch(
@@ -277,7 +272,9 @@ impl Node {
                 let mut next_after = head.seq;
                 let mut expected = head.seq;
                 loop {
-                    while prefetch.0.len() < PAGES_IN_FLIGHT && next_after < remote.head_seq {
+                    while prefetch.0.len() < self.cfg.sync.pages_in_flight.max(1)
+                        && next_after < remote.head_seq
+                    {
                         let path = page_path(next_after);
                         let req = self.fed_get_request(partner, &path)?;
                         prefetch.0.push_back((

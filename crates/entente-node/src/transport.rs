@@ -176,7 +176,7 @@ impl Node {
                 let builder = reqwest::Client::builder()
                     .timeout(self.cfg.sync.request_timeout)
                     .connect_timeout(std::time::Duration::from_secs(10))
-                    .pool_max_idle_per_host(crate::sync::PAGES_IN_FLIGHT + 2)
+                    .pool_max_idle_per_host(self.cfg.sync.pages_in_flight + 2)
                     .redirect(reqwest::redirect::Policy::none())
                     .no_proxy()
                     .http1_only();

@@ -11,15 +11,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// One way of running the sync benchmark: the transport between the two processes and how
+/// many page requests the receiver keeps in flight.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SyncVariant {
+    /// HTTPS with mutual TLS pinned to the node keys (the default of a real node), or plain
+    /// HTTP on loopback (development mode).
+    pub tls: bool,
+    pub pages_in_flight: usize,
+}
+
 #[derive(Debug, Serialize)]
-pub struct SyncBenchResult {
-    pub entries: u64,
-    pub seed_seconds: f64,
+pub struct SyncRun {
+    pub variant: SyncVariant,
     pub sync_seconds: f64,
     pub entries_per_second: f64,
     pub sender_peak_rss_mb: f64,
     pub receiver_peak_rss_mb: f64,
     pub receiver_verified: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyncBenchResult {
+    pub entries: u64,
+    pub seed_seconds: f64,
+    /// One run per variant, in the order given, each into a fresh copy of the same receiver.
+    pub runs: Vec<SyncRun>,
 }
 
 fn free_port() -> Result<u16> {
@@ -117,19 +134,22 @@ pub async fn seed(
     Ok(())
 }
 
-/// Run the benchmark in `work` (a scratch directory) and write the figures to `out`.
+/// Run the benchmark in `work` (a scratch directory) and write the figures to `out`: the
+/// sender is seeded once, then each variant replicates everything into a fresh copy of the
+/// same (empty) receiver, so the runs differ only in the variant.
 pub async fn sync(
     entries: u64,
+    variants: &[SyncVariant],
     work: &Path,
     out: &Path,
     mut progress: impl FnMut(&str, u64, u64),
 ) -> Result<SyncBenchResult> {
     let exe = std::env::current_exe()?;
-    let (a_dir, b_dir): (PathBuf, PathBuf) = (work.join("sender-eu"), work.join("receiver-jpn"));
+    let (a_dir, b0_dir): (PathBuf, PathBuf) = (work.join("sender-eu"), work.join("receiver-jpn"));
     let (pa, pb) = (free_port()?, free_port()?);
-    crate::init_dev_plain(&a_dir, "EU", ([127, 0, 0, 1], pa).into()).await?;
-    crate::init_dev_plain(&b_dir, "JPN", ([127, 0, 0, 1], pb).into()).await?;
-    for d in [&a_dir, &b_dir] {
+    crate::init(&a_dir, "EU", ([127, 0, 0, 1], pa).into(), None).await?;
+    crate::init(&b0_dir, "JPN", ([127, 0, 0, 1], pb).into(), None).await?;
+    for d in [&a_dir, &b0_dir] {
         ServerConfig::rewrite(d, |f| {
             f.sync.interval_secs = 3600;
             f.sync.on_start = false;
@@ -138,19 +158,12 @@ pub async fn sync(
             f.limits.peer_requests_per_minute = 0;
         })?;
     }
-    let token;
+    let (token, a_key, b_key);
     let seed_seconds;
     {
         let a = open(&a_dir).await?;
-        let b = open(&b_dir).await?;
-        a.add_peer(
-            "JPN",
-            Some(&b.config().public_url),
-            &b.public_key().to_hex(),
-        )
-        .await?;
-        b.add_peer("EU", Some(&a.config().public_url), &a.public_key().to_hex())
-            .await?;
+        let b = open(&b0_dir).await?;
+        (a_key, b_key) = (a.public_key().to_hex(), b.public_key().to_hex());
         b.add_user(
             "bench",
             entente_domain::Role::Admin,
@@ -167,54 +180,124 @@ pub async fn sync(
         progress("seeded", entries, entries);
     }
 
-    let sender = spawn_serve(&exe, &a_dir)?;
-    let receiver = spawn_serve(&exe, &b_dir)?;
-    let http = crate::tools_http()
+    let mut runs = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        let b_dir = work.join(format!("receiver-jpn-{i}"));
+        copy_dir(&b0_dir, &b_dir)?;
+        let scheme = if v.tls { "https" } else { "http" };
+        for d in [&a_dir, &b_dir] {
+            ServerConfig::rewrite(d, |f| {
+                f.tls.mode = if v.tls { "pinned" } else { "off" }.into();
+                f.public_url = f.public_url.replacen(
+                    if v.tls { "http://" } else { "https://" },
+                    &format!("{scheme}://"),
+                    1,
+                );
+                f.sync.pages_in_flight = v.pages_in_flight;
+            })?;
+            // A certificate left by the run before is rewritten when the node serves.
+            let _ = std::fs::remove_file(d.join(crate::tls::TLS_CERT_FILE));
+        }
+        let (a_url, b_url) = (
+            format!("{scheme}://127.0.0.1:{pa}"),
+            format!("{scheme}://127.0.0.1:{pb}"),
+        );
+        open(&a_dir)
+            .await?
+            .add_peer("JPN", Some(&b_url), &b_key)
+            .await?;
+        open(&b_dir)
+            .await?
+            .add_peer("EU", Some(&a_url), &a_key)
+            .await?;
+        let sender = spawn_serve(&exe, &a_dir)?;
+        let receiver = spawn_serve(&exe, &b_dir)?;
+        let http = if v.tls {
+            let crts = [
+                a_dir.join(crate::tls::TLS_CERT_FILE),
+                b_dir.join(crate::tls::TLS_CERT_FILE),
+            ];
+            wait_for_files(&crts).await?;
+            crate::tools_https(&[&crts[0], &crts[1]])?
+        } else {
+            crate::tools_http()
+        }
         .timeout(Duration::from_secs(3600))
         .build()?;
-    let (a_url, b_url) = (
-        format!("http://127.0.0.1:{pa}"),
-        format!("http://127.0.0.1:{pb}"),
-    );
-    wait_healthy(&http, &a_url).await?;
-    wait_healthy(&http, &b_url).await?;
+        wait_healthy(&http, &a_url).await?;
+        wait_healthy(&http, &b_url).await?;
 
-    let t0 = Instant::now();
-    let resp = http
-        .post(format!("{b_url}/api/v1/sync"))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        bail!("sync request failed: HTTP {}", resp.status());
+        let t0 = Instant::now();
+        let resp = http
+            .post(format!("{b_url}/api/v1/sync"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("sync request failed: HTTP {}", resp.status());
+        }
+        let reports: serde_json::Value = resp.json().await?;
+        let sync_seconds = t0.elapsed().as_secs_f64();
+        let applied = reports[0]["entries_applied"].as_u64().unwrap_or(0);
+        let sender_rss = peak_rss_mb(sender.0.id());
+        let receiver_rss = peak_rss_mb(receiver.0.id());
+        drop(sender);
+        drop(receiver);
+        if applied != entries {
+            bail!("receiver applied {applied} of {entries} entries: {reports}");
+        }
+        // Independent check: the receiver's copy verifies entry by entry.
+        let b = open(&b_dir).await?;
+        let report = b.verify_all(|_| {}).await?;
+        drop(b);
+        let _ = std::fs::remove_dir_all(&b_dir);
+        runs.push(SyncRun {
+            variant: *v,
+            sync_seconds,
+            entries_per_second: entries as f64 / sync_seconds,
+            sender_peak_rss_mb: sender_rss,
+            receiver_peak_rss_mb: receiver_rss,
+            receiver_verified: report.ok() && report.entries == entries,
+        });
+        progress("run", i as u64 + 1, variants.len() as u64);
     }
-    let reports: serde_json::Value = resp.json().await?;
-    let sync_seconds = t0.elapsed().as_secs_f64();
-    let applied = reports[0]["entries_applied"].as_u64().unwrap_or(0);
-    let sender_rss = peak_rss_mb(sender.0.id());
-    let receiver_rss = peak_rss_mb(receiver.0.id());
-    drop(sender);
-    drop(receiver);
-    if applied != entries {
-        bail!("receiver applied {applied} of {entries} entries: {reports}");
-    }
-    // Independent check: the receiver's copy verifies entry by entry.
-    let b = open(&b_dir).await?;
-    let report = b.verify_all(|_| {}).await?;
     let result = SyncBenchResult {
         entries,
         seed_seconds,
-        sync_seconds,
-        entries_per_second: entries as f64 / sync_seconds,
-        sender_peak_rss_mb: sender_rss,
-        receiver_peak_rss_mb: receiver_rss,
-        receiver_verified: report.ok() && report.entries == entries,
+        runs,
     };
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(out, serde_json::to_vec_pretty(&result)?)?;
     Ok(result)
+}
+
+/// Copy a stopped node's directory (database, keys, configuration, search index).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dest)?;
+        } else {
+            std::fs::copy(e.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Wait (bounded) until every file exists: `serve` writes its certificate as it starts.
+async fn wait_for_files(files: &[PathBuf]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !files.iter().all(|f| f.exists()) {
+        if Instant::now() > deadline {
+            bail!("no certificate written by serve: {files:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]

@@ -75,7 +75,14 @@ impl Default for DatabaseFile {
 pub struct SyncFile {
     pub interval_secs: u64,
     pub page_size: u32,
+    /// Added after the first release: files written before it have no such key.
+    #[serde(default = "default_pages_in_flight")]
+    pub pages_in_flight: usize,
     pub on_start: bool,
+}
+
+fn default_pages_in_flight() -> usize {
+    SyncConfig::default().pages_in_flight
 }
 
 impl Default for SyncFile {
@@ -84,6 +91,7 @@ impl Default for SyncFile {
         SyncFile {
             interval_secs: d.interval.as_secs(),
             page_size: d.page_size,
+            pages_in_flight: d.pages_in_flight,
             on_start: d.on_start,
         }
     }
@@ -255,6 +263,9 @@ impl ServerConfig {
                 "DATABASE_URL" => file.database.url = v.clone(),
                 "SYNC_INTERVAL_SECS" => file.sync.interval_secs = num("sync.interval_secs")?,
                 "SYNC_PAGE_SIZE" => file.sync.page_size = num("sync.page_size")? as u32,
+                "SYNC_PAGES_IN_FLIGHT" => {
+                    file.sync.pages_in_flight = num("sync.pages_in_flight")? as usize
+                }
                 "SYNC_ON_START" => file.sync.on_start = matches!(v.as_str(), "1" | "true" | "yes"),
                 "LIMITS_HEADER_READ_TIMEOUT_SECS" => {
                     file.limits.header_read_timeout_secs = num("limits.header_read_timeout_secs")?
@@ -330,6 +341,9 @@ impl ServerConfig {
         if !(1..=10_000).contains(&f.sync.page_size) {
             bail!("sync.page_size: must be 1 to 10000");
         }
+        if !(1..=64).contains(&f.sync.pages_in_flight) {
+            bail!("sync.pages_in_flight: must be 1 to 64");
+        }
         if f.limits.max_body_bytes < 1024 {
             bail!("limits.max_body_bytes: must be at least 1024");
         }
@@ -393,6 +407,7 @@ impl ServerConfig {
         node.transport.allow_plain_loopback = tls == TlsMode::Off;
         node.sync.interval = Duration::from_secs(f.sync.interval_secs);
         node.sync.page_size = f.sync.page_size;
+        node.sync.pages_in_flight = f.sync.pages_in_flight;
         node.sync.on_start = f.sync.on_start;
         node.max_body_bytes = f.limits.max_body_bytes;
         node.rate_limits = entente_node::config::RateLimits {

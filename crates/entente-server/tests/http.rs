@@ -270,7 +270,9 @@ async fn an_oversized_body_over_tls_gets_its_413_answer() {
         body.len()
     );
     s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(&body).await.expect("the node read the whole body");
+    s.write_all(&body)
+        .await
+        .expect("the node read the whole body");
     s.flush().await.unwrap();
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer).await;
