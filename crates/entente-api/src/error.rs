@@ -135,7 +135,9 @@ impl From<NodeError> for ApiError {
                     (S::UNPROCESSABLE_ENTITY, C::ReleasableToOutsideFormat)
                 }
                 PolicyError::FormatClosed => (S::CONFLICT, C::FormatClosed),
-                PolicyError::NotOriginator(_) => (S::FORBIDDEN, C::NotOriginator),
+                PolicyError::NotOriginator(_) | PolicyError::ObjectOfOther(..) => {
+                    (S::FORBIDDEN, C::NotOriginator)
+                }
                 PolicyError::NotConvener(_) => (S::FORBIDDEN, C::NotConvener),
             },
             NodeError::UnknownPartner(_) => (S::UNPROCESSABLE_ENTITY, C::UnknownPartner),

@@ -70,6 +70,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/statements/{id}/versions", post(revise_statement))
         .route("/api/v1/statements/{id}/stance", post(take_stance))
         .route("/api/v1/statements/{id}/export", get(export_statement))
+        .route("/api/v1/statements/{id}/diff", get(statement_diff))
         .route("/api/v1/peers", get(list_peers).post(add_peer))
         .route("/api/v1/sync", post(sync_now))
         .route("/api/v1/sync/status", get(sync_status))
@@ -90,7 +91,7 @@ pub(crate) async fn not_found() -> ApiError {
         retract_item, network_view, search, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
         plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
-        export_statement, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
+        export_statement, statement_diff, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&BearerAuth)
@@ -615,6 +616,17 @@ async fn get_statement(
     Path(id): Path<String>,
 ) -> R<Json<entente_node::statements::StatementView>> {
     Ok(Json(s.node.statement(&p, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/statements/{id}/diff", params(("id" = String, Path)),
+    description = "The whole line diff from the previous version to the current one (a statement carries only its first lines, with `diff_more` saying how many follow).",
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn statement_diff(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> R<Json<entente_domain::statement::LineDiff>> {
+    Ok(Json(s.node.statement_diff(&p, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/statements/{id}/versions", params(("id" = String, Path)), request_body = RevisionRequest,

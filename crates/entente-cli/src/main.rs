@@ -349,6 +349,11 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-results/search.json")]
         out: PathBuf,
     },
+    /// Time and memory of viewing a statement whose revision replaced every line.
+    Statements {
+        #[arg(long, default_value = "bench-results/statements.json")]
+        out: PathBuf,
+    },
     /// Generate a STIX bundle and time `entente import` of it (durable), with peak RSS.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
@@ -1042,6 +1047,28 @@ async fn run(cli: Cli) -> Result<()> {
                 r.mean_total_hits
             );
             println!("  peak RSS:     {:.0} MB", r.peak_rss_mb);
+            println!("  written to {}", out.display());
+        }
+        Cmd::Bench {
+            cmd: BenchCmd::Statements { out },
+        } => {
+            let work = tempdir_in_target()?;
+            let r = entente_server::bench_statements::statements(&work, &out).await;
+            let _ = std::fs::remove_dir_all(&work);
+            let r = r?;
+            println!("statement diff benchmark: a revision that replaces every line");
+            for v in &r.views {
+                println!(
+                    "  {:>6} lines, {:<22} {:>8.1} ms   RSS {:>+7.1} MB   peak {:>+7.1} MB   {} diff lines{}",
+                    v.lines_per_version,
+                    v.what,
+                    v.milliseconds,
+                    v.rss_growth_mb,
+                    v.peak_growth_mb,
+                    v.diff_lines,
+                    if v.approximate { " (deadline hit)" } else { "" }
+                );
+            }
             println!("  written to {}", out.display());
         }
         Cmd::Bench {

@@ -23,6 +23,8 @@ pub enum PolicyError {
     NotOriginator(PartnerCode),
     #[error("only the convener {0} may do this")]
     NotConvener(PartnerCode),
+    #[error("{0} belongs to {1}: only {1} may publish versions of it")]
+    ObjectOfOther(String, PartnerCode),
 }
 
 /// The log an entry belongs to.

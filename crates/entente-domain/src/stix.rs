@@ -71,6 +71,8 @@ pub struct StixMeta {
     pub version: Option<String>,
     pub spec_version: String,
     pub marking_refs: Vec<String>,
+    /// The identity the object says created it, if it says.
+    pub created_by_ref: Option<String>,
 }
 
 impl StixMeta {
@@ -113,6 +115,8 @@ struct Head<'a> {
     modified: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     object_marking_refs: Option<Vec<std::borrow::Cow<'a, str>>>,
+    #[serde(borrow)]
+    created_by_ref: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// [`validate`] straight from JSON text, without building a JSON tree: the fast path for bulk
@@ -139,6 +143,7 @@ pub fn validate_str(text: &str) -> Result<StixMeta, StixError> {
         h.created.as_deref().map(Some),
         h.modified.as_deref().map(Some),
         refs,
+        h.created_by_ref.as_deref().map(Some),
     )
 }
 
@@ -166,6 +171,7 @@ pub fn validate(v: &Value) -> Result<StixMeta, StixError> {
         text("created"),
         text("modified"),
         refs,
+        text("created_by_ref"),
     )
 }
 
@@ -178,6 +184,7 @@ fn check(
     created: Option<Option<&str>>,
     modified: Option<Option<&str>>,
     marking_refs: Option<Result<Vec<Option<String>>, ()>>,
+    created_by_ref: Option<Option<&str>>,
 ) -> Result<StixMeta, StixError> {
     let id = id.ok_or_else(|| err(None, "missing id"))?;
     let ty = ty.ok_or_else(|| err(Some(id), "missing type"))?;
@@ -236,13 +243,56 @@ fn check(
                 )
             })?,
     };
+    let created_by_ref = match created_by_ref {
+        None => None,
+        Some(Some(r)) if r.starts_with("identity--") => Some(r.to_owned()),
+        Some(_) => return Err(err(Some(id), "created_by_ref must be an identity id")),
+    };
     Ok(StixMeta {
         id: id.to_owned(),
         stix_type: ty.to_owned(),
         version: modified.or(created),
         spec_version: spec,
         marking_refs,
+        created_by_ref,
     })
+}
+
+/// The identity ids of the `known` partners other than `origin`: what an object `origin`
+/// signs may not claim to be or to come from (see [`claims_other_partner`]).
+pub fn other_partner_identities<'a>(
+    origin: &PartnerCode,
+    known: impl IntoIterator<Item = &'a PartnerCode>,
+) -> Vec<(String, PartnerCode)> {
+    let mut out: Vec<(String, PartnerCode)> = known
+        .into_iter()
+        .filter(|p| *p != origin)
+        .map(|p| (partner_identity_id(p), p.clone()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Why an object claims to be another partner's, if it does: its `created_by_ref` names one
+/// of `others` (from [`other_partner_identities`]), or it *is* one of them. Identities outside
+/// the partnership (a vendor's, MITRE's) are fine: shared intelligence keeps its creator.
+pub fn claims_other_partner(meta: &StixMeta, others: &[(String, PartnerCode)]) -> Option<String> {
+    for (ident, p) in others {
+        if meta.created_by_ref.as_deref() == Some(ident.as_str()) {
+            return Some(format!(
+                "{}: created_by_ref names {p}'s identity, which only {p} may use",
+                meta.id
+            ));
+        }
+        if meta.id == *ident {
+            return Some(format!(
+                "{}: {p}'s identity can only come from {p}",
+                meta.id
+            ));
+        }
+    }
+    None
 }
 
 /// The deterministic id of the releasability marking for an audience.

@@ -84,6 +84,9 @@ pub struct Node {
     pub(crate) paging_secret: [u8; 32],
     /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
     pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (BasicAuth, std::time::Instant)>>,
+    /// Statement diffs by (statement, versions held): versions only ever append, so each is
+    /// computed once per revision, not on every view (see `statements`).
+    pub(crate) diff_cache: crate::statements::DiffCache,
     /// Network views by (user, topic, since, until), with the entries held when computed and
     /// when their computation started.
     pub(crate) network_cache: std::sync::Mutex<
@@ -235,6 +238,7 @@ impl Node {
                 sha2::Sha256::digest(format!("entente-paging-v1:{}", key_seed)).into()
             },
             basic_cache: Default::default(),
+            diff_cache: Default::default(),
             search: Default::default(),
             network_cache: Default::default(),
             network_flights: Default::default(),
@@ -1278,11 +1282,25 @@ impl Node {
     ) {
         let h = &e.header;
         let payload_at = e.payload_offset();
+        let mut others: Option<Vec<(String, PartnerCode)>> = None;
         for raw in so.objects {
             let Ok(meta) = entente_domain::stix::validate_str(raw.get()) else {
                 tracing::warn!(log = %h.log, seq = h.seq, "invalid STIX object kept in the log, not served");
                 continue;
             };
+            // An object may not speak for another partner (H2). The entry stays in the log,
+            // signed by its origin, as evidence; it is never served. (An object id held from
+            // another origin is refused by the store, which sees what is held.)
+            if meta.created_by_ref.is_some() || meta.stix_type == "identity" {
+                let others = others.get_or_insert_with(|| {
+                    self.other_partner_identities(&h.origin, h.audience.iter())
+                });
+                if let Some(why) = entente_domain::stix::claims_other_partner(&meta, others) {
+                    tracing::warn!(log = %h.log, seq = h.seq, %why, "STIX object kept in the log, not served");
+                    self.metrics.reject("foreign_object");
+                    continue;
+                }
+            }
             let text = raw.get();
             let span = payload_at.map(|at| entente_store::StixSpan {
                 seq: h.seq,
@@ -1312,6 +1330,26 @@ impl Node {
                 span,
             }));
         }
+    }
+
+    /// The identities an object signed by `origin` may not claim (see
+    /// [`entente_domain::stix::claims_other_partner`]): those of every other partner this node
+    /// knows, itself, its pinned peers and `audience`.
+    pub(crate) fn other_partner_identities<'a>(
+        &self,
+        origin: &PartnerCode,
+        audience: impl IntoIterator<Item = &'a PartnerCode>,
+    ) -> Vec<(String, PartnerCode)> {
+        let mut known: Vec<PartnerCode> = vec![self.partner().clone()];
+        known.extend(
+            self.peers
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned(),
+        );
+        known.extend(audience.into_iter().cloned());
+        entente_domain::stix::other_partner_identities(origin, &known)
     }
 
     fn item_stix_row(&self, it: &ItemState) -> entente_store::StixRow {

@@ -9,6 +9,7 @@ use entente_domain::statement::*;
 use entente_domain::{DomainError, PartnerCode, Role};
 use entente_log::{PublicKey, SignedEntry, verify_entry};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewStatement {
@@ -32,9 +33,24 @@ pub struct StatementView {
     pub state: StatementState,
     pub status: StatementStatus,
     pub current_stances: Vec<(PartnerCode, Option<Stance>)>,
-    /// Line diff from the previous version to the current one (empty for version 1).
+    /// Line diff from the previous version to the current one (empty for version 1), at most
+    /// [`DIFF_SHOWN`] lines of it; the whole diff is at `statement_diff`.
     pub diff: Vec<String>,
+    /// Lines of the diff not in `diff`.
+    #[serde(default)]
+    pub diff_more: usize,
+    /// The diff hit its deadline: correct, but maybe longer than the shortest.
+    #[serde(default)]
+    pub diff_approximate: bool,
 }
+
+/// Diff lines a statement view carries; a longer diff is fetched on its own, when asked for.
+pub const DIFF_SHOWN: usize = 400;
+/// Diffs kept in memory; the cache is cleared when it is full (cheap to recompute once).
+const DIFF_CACHE_ENTRIES: usize = 256;
+
+/// Computed statement diffs by (statement id, versions held).
+pub type DiffCache = std::sync::Mutex<std::collections::HashMap<(String, usize), Arc<LineDiff>>>;
 
 /// An adopted statement as one self-contained document: the text, what was agreed, and the
 /// signed entries (the draft and every stance) that prove it.
@@ -196,16 +212,47 @@ impl Node {
             .iter()
             .map(|p| (p.clone(), cur.get(p).map(|s| s.stance)))
             .collect();
-        let diff = match st.versions.len() {
-            0 | 1 => vec![],
-            n => diff(&st.versions[n - 2].text, &st.versions[n - 1].text),
-        };
+        let d = self.version_diff(&st);
+        let shown = d.lines.len().min(DIFF_SHOWN);
         StatementView {
+            diff: d.lines[..shown].to_vec(),
+            diff_more: d.lines.len() - shown,
+            diff_approximate: d.approximate,
             state: st,
             status,
             current_stances,
-            diff,
         }
+    }
+
+    /// The diff from the previous version to the current one, computed once per revision.
+    fn version_diff(&self, st: &StatementState) -> Arc<LineDiff> {
+        let n = st.versions.len();
+        if n < 2 {
+            return Arc::default();
+        }
+        let key = (st.statement_id.clone(), n);
+        let cached = self
+            .diff_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(d) = cached {
+            return d;
+        }
+        let d = Arc::new(diff(&st.versions[n - 2].text, &st.versions[n - 1].text));
+        let mut cache = self.diff_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= DIFF_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, d.clone());
+        d
+    }
+
+    /// The whole diff from the previous version to the current one.
+    pub async fn statement_diff(&self, who: &Principal, id: &str) -> Result<LineDiff, NodeError> {
+        let v = self.statement(who, id).await?;
+        Ok((*self.version_diff(&v.state)).clone())
     }
 
     pub async fn statements(&self, _who: &Principal) -> Result<Vec<StatementView>, NodeError> {

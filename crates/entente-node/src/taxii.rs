@@ -416,10 +416,31 @@ impl Node {
     ) -> Result<Vec<StatusDetail>, NodeError> {
         let texts: Vec<&str> = objects.iter().map(|r| r.get()).collect();
         let (successes, batches) = self.prepare_stix(who, f, &texts)?;
+        self.refuse_objects_of_others(f, &successes).await?;
         for (aud, payloads) in batches {
             self.publish_json(&aud, payloads).await?;
         }
         Ok(successes)
+    }
+
+    /// Refuse objects whose id another partner holds in this collection: an object id belongs
+    /// to the origin that first published it (H2). Marking definitions are exempt: they cannot
+    /// be versioned, every partner sends the same TLP ones along, and the store keeps the first.
+    async fn refuse_objects_of_others(
+        &self,
+        f: &FormatState,
+        objects: &[StatusDetail],
+    ) -> Result<(), NodeError> {
+        let ids: Vec<&str> = objects
+            .iter()
+            .map(|o| o.id.as_str())
+            .filter(|id| !id.starts_with("marking-definition--"))
+            .collect();
+        let owners = self.store.stix_owners(&f.format_id, &ids).await?;
+        match owners.into_iter().find(|(_, o)| o != self.partner()) {
+            Some((id, owner)) => Err(entente_domain::PolicyError::ObjectOfOther(id, owner).into()),
+            None => Ok(()),
+        }
     }
 
     /// Validate STIX objects and group them into `stix.objects` payloads per audience. Any
@@ -438,6 +459,7 @@ impl Node {
         NodeError,
     > {
         let mut markings = self.known_markings(f);
+        let others = self.other_partner_identities(self.partner(), &f.members);
         let mut metas: Vec<(StixMeta, &str)> = Vec::with_capacity(objects.len());
         // First pass: validate everything (a full parse of each object: what passes is one
         // valid JSON object) and learn releasability markings sent along.
@@ -467,6 +489,9 @@ impl Node {
             }
             if meta.id == stix::RELEASABILITY_EXTENSION_ID {
                 continue;
+            }
+            if let Some(why) = stix::claims_other_partner(&meta, &others) {
+                return Err(unprocessable(why));
             }
             metas.push((meta, raw));
         }
@@ -573,7 +598,14 @@ impl Node {
         f: &FormatState,
         texts: &[&str],
     ) -> Result<u64, NodeError> {
-        let (successes, batches) = match self.prepare_stix(who, f, texts) {
+        let prepared = match self.prepare_stix(who, f, texts) {
+            Ok(prepared) => self
+                .refuse_objects_of_others(f, &prepared.0)
+                .await
+                .map(|()| prepared),
+            Err(e) => Err(e),
+        };
+        let (successes, batches) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
                 publisher.settle_all().await?;

@@ -5,6 +5,7 @@
 //! needs is passed in, so tests and the demo run several nodes in one process.
 
 pub mod bench;
+pub mod bench_statements;
 pub mod config;
 pub mod demo;
 pub mod invite;

@@ -320,6 +320,9 @@ impl PgStore {
                $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
                AS x(c, i, t, v, s, d, o, a, l, u, n, r)
+             -- An object id belongs to the origin that first published it (H2).
+             WHERE NOT EXISTS (SELECT 1 FROM stix_rows h
+                               WHERE h.collection = x.c AND h.stix_id = x.i AND h.origin <> x.o)
              ON CONFLICT (collection, stix_id, version) DO NOTHING",
         )
         .bind(&coll)
@@ -823,6 +826,28 @@ impl Store for PgStore {
                 .await
                 .map_err(be)?;
         rows.iter().map(|s| json(s)).collect()
+    }
+
+    async fn stix_owners(
+        &self,
+        collection: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, PartnerCode)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT ON (stix_id) stix_id, origin FROM stix_rows
+             WHERE collection = $1 AND stix_id = ANY($2) ORDER BY stix_id, pos",
+        )
+        .bind(collection)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        rows.into_iter()
+            .map(|(id, o)| Ok((id, partner(o)?)))
+            .collect()
     }
 
     async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>> {

@@ -390,6 +390,7 @@ impl SqliteStore {
             id: String,
             version: String,
             latest: bool,
+            origin: String,
         }
         let mut held: HashMap<(i64, i64), Vec<Held>> = HashMap::new();
         // Probing (and below, inserting) in key order walks the object index leaf by leaf
@@ -404,21 +405,25 @@ impl SqliteStore {
         probe.dedup();
         for chunk in probe.chunks(500) {
             let sql = format!(
-                "SELECT pos, cid, k, stix_id, version, latest FROM stix_rows WHERE k IN ({})",
+                "SELECT pos, cid, k, stix_id, version, latest, origin FROM stix_rows WHERE k IN ({})",
                 vec!["?"; chunk.len()].join(",")
             );
-            let mut q =
-                sqlx::query_as::<_, (i64, i64, i64, String, String, i64)>(AssertSqlSafe(sql));
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, String, String, i64, String)>(
+                AssertSqlSafe(sql),
+            );
             for k in chunk {
                 q = q.bind(*k);
             }
-            for (pos, cid, k, id, version, latest) in q.fetch_all(&mut *tx).await.map_err(be)? {
+            for (pos, cid, k, id, version, latest, origin) in
+                q.fetch_all(&mut *tx).await.map_err(be)?
+            {
                 held.entry((cid, k)).or_default().push(Held {
                     pos: Some(pos),
                     new: None,
                     id,
                     version,
                     latest: latest == 1,
+                    origin,
                 });
             }
         }
@@ -431,10 +436,11 @@ impl SqliteStore {
                 continue;
             }
             let versions = held.entry((cid, keys[i])).or_default();
-            if versions
-                .iter()
-                .any(|h| h.id == r.stix_id && h.version == r.version)
-            {
+            // Already held, or held from another origin: an object id belongs to the origin
+            // that first published it (H2), so another's "newer version" is never projected.
+            if versions.iter().any(|h| {
+                h.id == r.stix_id && (h.version == r.version || h.origin != r.origin.as_str())
+            }) {
                 continue;
             }
             versions.push(Held {
@@ -443,6 +449,7 @@ impl SqliteStore {
                 id: r.stix_id.clone(),
                 version: r.version.clone(),
                 latest: false,
+                origin: r.origin.to_string(),
             });
             accept.push((i, cid));
         }
@@ -1020,6 +1027,48 @@ impl Store for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    async fn stix_owners(
+        &self,
+        collection: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, PartnerCode)>> {
+        let mut out: HashMap<String, (i64, String)> = HashMap::new();
+        let Some(cid) = sqlx::query_scalar::<_, i64>("SELECT cid FROM collections WHERE name = ?")
+            .bind(collection)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(be)?
+        else {
+            return Ok(vec![]);
+        };
+        let wanted: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        let mut keys: Vec<i64> = ids.iter().map(|id| stix_key(collection, id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT pos, stix_id, origin FROM stix_rows WHERE k IN ({}) AND cid = ?",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, String)>(AssertSqlSafe(sql));
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            for (pos, id, origin) in q.bind(cid).fetch_all(&self.pool).await.map_err(be)? {
+                if !wanted.contains(id.as_str()) {
+                    continue;
+                }
+                let e = out.entry(id).or_insert((pos, origin.clone()));
+                if pos < e.0 {
+                    *e = (pos, origin);
+                }
+            }
+        }
+        out.into_iter()
+            .map(|(id, (_, o))| Ok((id, partner(o)?)))
+            .collect()
     }
 
     async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>> {

@@ -71,6 +71,117 @@ pub async fn run_all(store: &dyn Store) {
     users_and_tokens(store).await;
     stix(store).await;
     stix_spans(store).await;
+    stix_ownership(store).await;
+}
+
+/// An object id belongs to the origin that first published it in a collection: a "newer
+/// version" of it from another origin is not projected (the entry carrying it is appended),
+/// and `stix_owners` names the first origin.
+async fn stix_ownership(store: &dyn Store) {
+    let own = |partner: &str, version: &str, added: &str| {
+        let mut r = stix_row("indicator--0wn", version, added, "indicator");
+        r.collection = "owned".into();
+        r.origin = code(partner);
+        r.audience = aud(&["EU", "NATO"]);
+        r
+    };
+    let (eu_key, nato_key) = (
+        NodeKey::generate().expect("key"),
+        NodeKey::generate().expect("key"),
+    );
+    for (p, row) in [
+        (
+            "EU",
+            own(
+                "EU",
+                "2026-01-01T00:00:00.000Z",
+                "2026-11-28T00:00:00.000001Z",
+            ),
+        ),
+        (
+            "NATO",
+            own(
+                "NATO",
+                "2026-02-01T00:00:00.000Z",
+                "2026-11-28T00:00:00.000002Z",
+            ),
+        ),
+        (
+            "EU",
+            own(
+                "EU",
+                "2026-01-02T00:00:00.000Z",
+                "2026-11-28T00:00:00.000003Z",
+            ),
+        ),
+    ] {
+        let key = if p == "EU" { &eu_key } else { &nato_key };
+        let a = aud(&["EU", "NATO"]);
+        let d = LogDescriptor::new(code(p), a.clone());
+        let head = store
+            .log(&d.log_id)
+            .await
+            .unwrap()
+            .map(|l| l.head())
+            .unwrap_or(LogHead::EMPTY);
+        let es = entries(key, p, &a, head, 1);
+        store
+            .append(&d, head, &es, &[Projection::Stix(row)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.log(&d.log_id).await.unwrap().unwrap().head().seq,
+            es[0].header.seq,
+            "the entry is appended either way"
+        );
+    }
+    let all = store
+        .stix_query(&StixQuery {
+            collection: "owned".into(),
+            versions: VersionFilter::All,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<(String, String)> = all
+        .iter()
+        .map(|r| (r.origin.to_string(), r.version.clone()))
+        .collect();
+    assert_eq!(
+        got.iter()
+            .map(|(o, v)| (o.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("EU", "2026-01-01T00:00:00.000Z"),
+            ("EU", "2026-01-02T00:00:00.000Z")
+        ],
+        "NATO's version of EU's object is not projected"
+    );
+    let latest = store
+        .stix_query(&StixQuery {
+            collection: "owned".into(),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].version, "2026-01-02T00:00:00.000Z");
+    assert_eq!(
+        store
+            .stix_owners("owned", &["indicator--0wn", "indicator--unknown"])
+            .await
+            .unwrap(),
+        vec![("indicator--0wn".to_owned(), code("EU"))]
+    );
+    assert!(
+        store
+            .stix_owners("no-such-collection", &["indicator--0wn"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn stix_row(id: &str, version: &str, added: &str, ty: &str) -> StixRow {

@@ -380,6 +380,14 @@ pub trait Store: Send + Sync + 'static {
 
     // STIX collections (TAXII).
     async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>>;
+    /// The origin that holds each of `ids` in `collection` (the first to publish it), for the
+    /// ids held. An object id belongs to that origin: `append` never projects a version of it
+    /// signed by another.
+    async fn stix_owners(
+        &self,
+        collection: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, PartnerCode)>>;
     /// Record a TAXII status resource (node-local, owned by one user).
     async fn put_status(&self, status_id: &str, username: &str, json: &str) -> Result<()>;
     async fn status(&self, status_id: &str) -> Result<Option<(String, String)>>;

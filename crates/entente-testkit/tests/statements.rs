@@ -75,8 +75,8 @@ async fn unanimity_versions_objections_and_offline_verification() {
         v2.diff,
         vec![
             "  We reaffirm our commitment to the NPT.",
-            "+ We call on all states to comply fully.",
-            "- We call on all states to comply."
+            "- We call on all states to comply.",
+            "+ We call on all states to comply fully."
         ]
     );
     c.sync_until_quiet().await;

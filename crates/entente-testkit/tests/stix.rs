@@ -424,3 +424,153 @@ async fn disarm_galaxy_is_a_shared_vocabulary_and_collections_export_as_misp() {
     assert_eq!(back.releasable_to.unwrap().len(), 2);
     c.stop().await;
 }
+
+/// H2: an object id belongs to the partner that first published it. NATO's own TAXII POST
+/// refuses a "newer version" of EU's indicator and an object claiming EU as its creator; when
+/// a hostile NATO node signs both anyway, neither EU nor JPN serves them, EU keeps serving
+/// (and can delete) its own object, and the signed entries stay in the logs as evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_partners_version_of_an_object_is_refused_and_never_served() {
+    use entente_domain::partner::code;
+    use entente_domain::payload::{RawJson, StixObjects};
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(eu, "Cyber", &["EU", "NATO", "JPN"]).await;
+    let all = entente_domain::Audience::new([code("EU"), code("NATO"), code("JPN")]).unwrap();
+    let green = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da";
+    let red = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed";
+    let rel = entente_domain::stix::releasability_marking_id(&all);
+    let x = "indicator--2c0b6d5e-54f1-4c6a-9a0c-6f1f2f3c4d5e";
+    let indicator = |id: &str, modified: &str, name: &str, tlp: &str, by: Option<&str>| {
+        let mut o = serde_json::json!({"type": "indicator", "spec_version": "2.1", "id": id,
+            "created": "2026-12-01T00:00:00.000Z", "modified": modified, "name": name,
+            "pattern": "[ipv4-addr:value = '203.0.113.7']", "pattern_type": "stix",
+            "valid_from": "2026-12-01T00:00:00Z", "object_marking_refs": [tlp, rel]});
+        if let Some(by) = by {
+            o["created_by_ref"] = by.into();
+        }
+        o
+    };
+    let eu_ident = entente_domain::stix::partner_identity_id(&code("EU"));
+    let nato_ident = entente_domain::stix::partner_identity_id(&code("NATO"));
+    let env = |o: serde_json::Value| {
+        serde_json::json!({"objects": [o, entente_domain::stix::releasability_marking(&all)]})
+            .to_string()
+    };
+    eu.node
+        .taxii_add(
+            &eu.admin(),
+            &f.format_id,
+            env(indicator(
+                x,
+                "2026-12-01T00:00:00.000Z",
+                "EU: block 203.0.113.7",
+                green,
+                Some(&eu_ident),
+            ))
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+
+    // NATO's own node refuses both forgeries, and says why.
+    let newer = indicator(
+        x,
+        "2026-12-02T00:00:00.000Z",
+        "EU: ALLOW 203.0.113.7 (unblock)",
+        green,
+        None,
+    );
+    let err = nato
+        .node
+        .taxii_add(&nato.admin(), &f.format_id, env(newer).as_bytes())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("belongs to EU"), "{err}");
+    let y = "indicator--7d3e1f00-2b1c-4d5e-8f90-a1b2c3d4e5f6";
+    let claims_eu = indicator(
+        y,
+        "2026-12-02T00:00:00.000Z",
+        "EU says: unblock",
+        green,
+        Some(&eu_ident),
+    );
+    let err = nato
+        .node
+        .taxii_add(
+            &nato.admin(),
+            &f.format_id,
+            env(claims_eu.clone()).as_bytes(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("EU's identity"), "{err}");
+
+    // A hostile NATO node signs them anyway: a newer TLP:RED version of EU's object (which
+    // would hide it from EU) and the object claiming EU made it.
+    let forged_red = indicator(
+        x,
+        "2026-12-03T00:00:00.000Z",
+        "suppressed",
+        red,
+        Some(&nato_ident),
+    );
+    let raw = |v: &serde_json::Value| {
+        RawJson(serde_json::value::RawValue::from_string(v.to_string()).unwrap())
+    };
+    nato.node
+        .publish(
+            &all,
+            &[entente_domain::Payload::StixObjects(StixObjects {
+                format_id: f.format_id.clone(),
+                author: "admin@NATO".into(),
+                objects: vec![raw(&forged_red), raw(&claims_eu)],
+            })],
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+
+    for n in [eu, jpn, nato] {
+        let page = n
+            .node
+            .taxii_objects(&n.admin(), &f.format_id, None, Default::default())
+            .await
+            .unwrap();
+        let served: Vec<(String, String, String)> = page
+            .rows
+            .iter()
+            .filter(|r| r.stix_type == "indicator")
+            .map(|r| (r.stix_id.clone(), r.origin.to_string(), r.version.clone()))
+            .collect();
+        assert_eq!(
+            served,
+            vec![(
+                x.to_owned(),
+                "EU".to_owned(),
+                "2026-12-01T00:00:00.000Z".to_owned()
+            )],
+            "{} serves only EU's version of EU's object",
+            n.node.partner()
+        );
+        // The forged entry is held (verifiable evidence), not applied.
+        let nato_log = entente_log::LogDescriptor::new(code("NATO"), all.clone()).log_id;
+        assert!(
+            n.node
+                .store()
+                .log(&nato_log)
+                .await
+                .unwrap()
+                .is_some_and(|l| l.head().seq >= 1),
+            "{} keeps NATO's signed entry",
+            n.node.partner()
+        );
+    }
+    // EU is still the owner of its object.
+    eu.node
+        .taxii_delete(&eu.admin(), &f.format_id, x)
+        .await
+        .unwrap();
+    c.stop().await;
+}

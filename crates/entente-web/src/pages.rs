@@ -1272,10 +1272,29 @@ fn stance_name(s: &Stance) -> String {
 }
 
 async fn statement_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {
-    let view = match s.node.statement(&sess.who, id).await {
+    statement_view_with(s, sess, id, errors, false).await
+}
+
+async fn statement_view_with(
+    s: &WebState,
+    sess: &Session,
+    id: &str,
+    errors: Errors,
+    whole_diff: bool,
+) -> Response {
+    let mut view = match s.node.statement(&sess.who, id).await {
         Ok(v) => v,
         Err(e) => return fail(&sess.ctx, e),
     };
+    if whole_diff && view.diff_more > 0 {
+        match s.node.statement_diff(&sess.who, id).await {
+            Ok(d) => {
+                view.diff = d.lines;
+                view.diff_more = 0;
+            }
+            Err(e) => return fail(&sess.ctx, e),
+        }
+    }
     let me = s.node.partner().clone();
     let cur = view.state.versions.last().cloned();
     let version = cur.as_ref().map(|v| v.version).unwrap_or(1);
@@ -1331,9 +1350,17 @@ async fn statement_view(s: &WebState, sess: &Session, id: &str, errors: Errors) 
     )
 }
 
-async fn statement_page(State(s): State<WebState>, h: HeaderMap, Path(id): Path<String>) -> Page {
+/// `?diff=all` shows the whole diff; without it the page carries the first
+/// `statements::DIFF_SHOWN` lines and a link, so a long revision costs nothing until asked for.
+async fn statement_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Page {
     let sess = session(&s, &h).await?;
-    Ok(statement_view(&s, &sess, &id, Errors::default()).await)
+    let all = q.as_deref() == Some("diff=all");
+    Ok(statement_view_with(&s, &sess, &id, Errors::default(), all).await)
 }
 
 async fn statement_stance(
