@@ -44,7 +44,6 @@ codes! {
     NotFound = "not_found",
     Conflict = "conflict",
     PeerAuthMissing = "peer_auth_missing",
-    UnknownPeerKey = "unknown_peer_key",
     StaleRequest = "stale_request",
     BadRequestSignature = "bad_request_signature",
     Replayed = "replayed",
@@ -135,9 +134,9 @@ impl From<NodeError> for ApiError {
                     (S::UNPROCESSABLE_ENTITY, C::ReleasableToOutsideFormat)
                 }
                 PolicyError::FormatClosed => (S::CONFLICT, C::FormatClosed),
-                PolicyError::NotOriginator(_) | PolicyError::ObjectOfOther(..) => {
-                    (S::FORBIDDEN, C::NotOriginator)
-                }
+                PolicyError::NotOriginator(_)
+                | PolicyError::ObjectOfOther(..)
+                | PolicyError::NotAuthor(_) => (S::FORBIDDEN, C::NotOriginator),
                 PolicyError::NotConvener(_) => (S::FORBIDDEN, C::NotConvener),
             },
             NodeError::UnknownPartner(_) => (S::UNPROCESSABLE_ENTITY, C::UnknownPartner),
@@ -153,7 +152,17 @@ impl From<NodeError> for ApiError {
             }
             NodeError::PeerAuth(p) => match p {
                 PeerAuthError::Missing => (S::UNAUTHORIZED, C::PeerAuthMissing),
-                PeerAuthError::UnknownPeerKey(_) => (S::UNAUTHORIZED, C::UnknownPeerKey),
+                // Answered exactly like a bad signature: which partners are pinned is not
+                // for an unauthenticated caller to learn (L6); the node's log and metrics
+                // keep the reason.
+                PeerAuthError::UnknownPeerKey(_) => {
+                    tracing::info!(error = %p, "federation request refused");
+                    return ApiError::new(
+                        S::UNAUTHORIZED,
+                        C::BadRequestSignature,
+                        NodeError::PeerAuth(PeerAuthError::BadSignature).to_string(),
+                    );
+                }
                 PeerAuthError::Stale => (S::UNAUTHORIZED, C::StaleRequest),
                 PeerAuthError::BadSignature => (S::UNAUTHORIZED, C::BadRequestSignature),
                 PeerAuthError::Replayed => (S::UNAUTHORIZED, C::Replayed),

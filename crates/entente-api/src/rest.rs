@@ -142,9 +142,11 @@ async fn node_info(State(s): State<AppState>) -> Json<NodeView> {
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
 async fn login(
     State(s): State<AppState>,
+    client: Option<axum::Extension<entente_node::auth::ClientAddr>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> R<Json<TokenResponse>> {
-    let (token, expires) = s.node.login(&req.username, &req.password).await?;
+    let client = client.map(|c| c.0.0);
+    let (token, expires) = s.node.login(&req.username, &req.password, client).await?;
     Ok(Json(TokenResponse {
         token,
         expires_at: Some(expires),

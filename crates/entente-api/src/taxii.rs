@@ -132,7 +132,11 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(unauthorized)?;
         let (user, secret) = creds.split_once(':').ok_or_else(unauthorized)?;
-        let (p, kind) = match state.node.authenticate_basic(user, secret).await {
+        let client = parts
+            .extensions
+            .get::<entente_node::auth::ClientAddr>()
+            .map(|c| c.0);
+        let (p, kind) = match state.node.authenticate_basic(user, secret, client).await {
             Ok(ok) => ok,
             Err(e @ entente_node::NodeError::RateLimited { .. }) => return Err(e.into()),
             Err(_) => return Err(unauthorized()),

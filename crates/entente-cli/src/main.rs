@@ -253,9 +253,13 @@ enum UserCmd {
         /// admin, officer, analyst or reader.
         #[arg(long, default_value = "analyst")]
         role: String,
-        /// The password; if absent, ENTENTE_PASSWORD, else one is generated and printed.
+        /// The password (visible to other local users in `ps`: prefer --password-file or
+        /// ENTENTE_PASSWORD); if none is given, one is generated and printed.
         #[arg(long, env = "ENTENTE_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// Read the password from the first line of FILE (`-`: standard input).
+        #[arg(long, value_name = "FILE", conflicts_with = "password")]
+        password_file: Option<PathBuf>,
     },
 }
 
@@ -363,6 +367,22 @@ enum BenchCmd {
     },
 }
 
+/// The first line of `f` (`-`: standard input), without its line end.
+fn read_password_file(f: &std::path::Path) -> anyhow::Result<String> {
+    let text = if f == std::path::Path::new("-") {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    } else {
+        std::fs::read_to_string(f).with_context(|| format!("--password-file {}", f.display()))?
+    };
+    let line = text.lines().next().unwrap_or("").to_owned();
+    if line.is_empty() {
+        anyhow::bail!("--password-file {}: the first line is empty", f.display());
+    }
+    Ok(line)
+}
+
 /// Bundles larger than this are imported by streaming them (bounded memory).
 const STREAM_IMPORT_BYTES: u64 = 16 << 20;
 
@@ -390,6 +410,9 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 /// Errors end the process with one line: what failed, then why (the whole chain, no backtrace).
 fn main() -> std::process::ExitCode {
+    // Everything a node writes (database, WAL, search index, backups, exports, certificates)
+    // is its operator's alone: TLP:RED content and password hashes live there (M7).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -627,8 +650,13 @@ async fn run(cli: Cli) -> Result<()> {
                     username,
                     role,
                     password,
+                    password_file,
                 },
         } => {
+            let password = match password_file {
+                Some(f) => Some(read_password_file(&f)?),
+                None => password,
+            };
             let node = entente_server::open(&dir.dir).await?;
             let (password, generated) = match password {
                 Some(p) => (p, false),
@@ -895,7 +923,7 @@ async fn run(cli: Cli) -> Result<()> {
                 node.export_stix_bundle(&who, &format).await?
             };
             match out {
-                Some(p) => std::fs::write(&p, bundle)
+                Some(p) => entente_server::write_private(&p, bundle.as_bytes())
                     .with_context(|| format!("writing {}", p.display()))?,
                 None => println!("{bundle}"),
             }

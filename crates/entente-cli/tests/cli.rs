@@ -847,3 +847,85 @@ fn config_check_names_the_key_or_path_at_fault() {
         text(&o)
     );
 }
+
+/// M7/L8: what a node keeps and writes is its operator's only: the data directory is 0700,
+/// the database, its WAL, backups and exports 0600; an export never follows a symlink; a
+/// password can come from a file instead of the command line.
+#[test]
+fn data_at_rest_is_the_operators_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let eu = tmp.path().join("eu");
+    assert!(
+        entente(&["init", "--dir", d(&eu), "--partner", "EU"])
+            .status
+            .success()
+    );
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "a-password-from-a-file\n").unwrap();
+    let o = entente(&[
+        "user",
+        "add",
+        "--dir",
+        d(&eu),
+        "--username",
+        "admin",
+        "--role",
+        "admin",
+        "--password-file",
+        d(&pw),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = entente(&[
+        "api",
+        "--dir",
+        d(&eu),
+        "POST",
+        "/api/v1/formats",
+        "--data",
+        r#"{"title":"lab","topics":["cyber-defence"],"members":["EU"]}"#,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = f["id"].as_str().unwrap().to_owned();
+    assert_eq!(mode(&eu), 0o700, "data directory");
+    for f in ["entente.db", "node.key"] {
+        assert_eq!(mode(&eu.join(f)), 0o600, "{f}");
+    }
+    if eu.join("entente.db-wal").exists() {
+        assert_eq!(mode(&eu.join("entente.db-wal")), 0o600, "WAL");
+    }
+    let backup = tmp.path().join("b.db");
+    assert!(
+        entente(&["backup", "--dir", d(&eu), "--out", d(&backup)])
+            .status
+            .success()
+    );
+    assert_eq!(mode(&backup), 0o600, "backup");
+    let out = tmp.path().join("export.json");
+    let o = entente(&["export", "--dir", d(&eu), "--format", &id, "--out", d(&out)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(mode(&out), 0o600, "export");
+    // An export aimed at a symlink does not write through it.
+    let target = tmp.path().join("elsewhere");
+    std::fs::write(&target, "untouched").unwrap();
+    let link = tmp.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = entente(&[
+        "export",
+        "--dir",
+        d(&eu),
+        "--format",
+        &id,
+        "--out",
+        d(&link),
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+    let dangling = tmp.path().join("dangling.db");
+    std::os::unix::fs::symlink(tmp.path().join("nowhere.db"), &dangling).unwrap();
+    let o = entente(&["backup", "--dir", d(&eu), "--out", d(&dangling)]);
+    assert!(!o.status.success(), "a backup never writes through a link");
+    assert!(!tmp.path().join("nowhere.db").exists());
+}

@@ -271,6 +271,33 @@ pub struct PeriodicReport {
     pub lines: Vec<(String, String, Vec<String>, String)>,
 }
 
+/// A reporting period: a year (`2026`), a half (`2026-H2`), a quarter (`2026-Q4`) or a month
+/// (`2026-11`). Nothing else: the period goes into titles, file names and headers (L3).
+pub fn validate_period(p: &str) -> Result<(), crate::DomainError> {
+    let ok = match p.as_bytes() {
+        y if y.len() == 4 => y.iter().all(u8::is_ascii_digit),
+        [y0, y1, y2, y3, b'-', b'H', h] => {
+            [y0, y1, y2, y3].iter().all(|d| d.is_ascii_digit()) && matches!(h, b'1' | b'2')
+        }
+        [y0, y1, y2, y3, b'-', b'Q', q] => {
+            [y0, y1, y2, y3].iter().all(|d| d.is_ascii_digit()) && matches!(q, b'1'..=b'4')
+        }
+        [y0, y1, y2, y3, b'-', m0, m1] => {
+            [y0, y1, y2, y3, m0, m1].iter().all(|d| d.is_ascii_digit())
+                && matches!((m0, m1), (b'0', b'1'..=b'9') | (b'1', b'0'..=b'2'))
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::DomainError::invalid(
+            "period",
+            "a year (2026), half (2026-H2), quarter (2026-Q4) or month (2026-11)",
+        ))
+    }
+}
+
 pub fn periodic_report(
     format_title: &str,
     period: &str,
@@ -330,43 +357,50 @@ pub fn periodic_report(
 }
 
 impl PeriodicReport {
+    /// The report as Markdown. Every partner-supplied string (titles, topics, narratives,
+    /// milestone names) goes through [`crate::text::markdown_escape`] (L5).
     pub fn markdown(&self) -> String {
+        let m = crate::text::markdown_escape;
         let mut s = format!(
             "# Progress report — {}\n\nPeriod: **{}** · generated {} · {} actions\n\n",
-            self.format_title, self.period, self.generated_on, self.actions
+            m(&self.format_title),
+            m(&self.period),
+            self.generated_on,
+            self.actions
         );
         s.push_str("## Actions by status\n\n| status | actions |\n|---|---|\n");
         for (k, v) in &self.by_status {
-            s.push_str(&format!("| {k} | {v} |\n"));
+            s.push_str(&format!("| {} | {v} |\n", m(k)));
         }
         s.push_str("\n## Actions by topic\n\n| topic | actions |\n|---|---|\n");
         for (k, v) in &self.by_topic {
-            s.push_str(&format!("| {k} | {v} |\n"));
+            s.push_str(&format!("| {} | {v} |\n", m(k)));
         }
         s.push_str("\n## Actions by lead partner\n\n| lead | actions |\n|---|---|\n");
         for (k, v) in &self.by_lead {
-            s.push_str(&format!("| {k} | {v} |\n"));
+            s.push_str(&format!("| {} | {v} |\n", m(k)));
         }
         s.push_str("\n## Overdue milestones\n\n");
         if self.overdue.is_empty() {
             s.push_str("None.\n");
         }
-        for (a, m, due) in &self.overdue {
-            s.push_str(&format!("- {a}: {m} (due {due})\n"));
+        for (a, ms, due) in &self.overdue {
+            s.push_str(&format!("- {}: {} (due {})\n", m(a), m(ms), m(due)));
         }
         s.push_str(&format!("\n## Contributions this period ({} progress reports)\n\n| partner | progress reports |\n|---|---|\n", self.reports_in_period));
         for (k, v) in &self.contributions {
-            s.push_str(&format!("| {k} | {v} |\n"));
+            s.push_str(&format!("| {} | {v} |\n", m(k)));
         }
         s.push_str("\n## Actions\n\n");
         for (t, st, leads, narrative) in &self.lines {
             s.push_str(&format!(
-                "### {t}\n\nStatus: {st} · lead: {}\n\n{}\n\n",
-                leads.join(", "),
+                "### {}\n\nStatus: {st} · lead: {}\n\n{}\n\n",
+                m(t),
+                m(&leads.join(", ")),
                 if narrative.is_empty() {
-                    "No report this period."
+                    "No report this period.".to_owned()
                 } else {
-                    narrative
+                    m(narrative)
                 }
             ));
         }
@@ -382,7 +416,8 @@ impl PeriodicReport {
 
     pub fn html(&self) -> String {
         let e = |x: &str| {
-            x.replace('&', "&amp;")
+            crate::text::display_safe(x)
+                .replace('&', "&amp;")
                 .replace('<', "&lt;")
                 .replace('>', "&gt;")
                 .replace('"', "&quot;")
@@ -594,6 +629,42 @@ pub struct Reactions {
 mod tests {
     use super::*;
     use crate::partner::code;
+
+    #[test]
+    fn the_markdown_report_escapes_partner_text() {
+        let mut r = periodic_report("F", "2026-H2", "2026-12-01", &[]);
+        r.lines.push((
+            "T <b>".into(),
+            "open".into(),
+            vec!["EU".into()],
+            "[click](javascript:alert(1))\n# not a heading <script>x</script>".into(),
+        ));
+        let md = r.markdown();
+        assert!(!md.contains("](javascript"), "{md}");
+        assert!(!md.contains("<script>") && !md.contains("<b>"), "{md}");
+        assert!(md.contains("\\# not a heading"), "{md}");
+    }
+
+    #[test]
+    fn periods_are_years_halves_quarters_or_months() {
+        for ok in [
+            "2026", "2026-H1", "2026-H2", "2026-Q4", "2026-01", "2026-12",
+        ] {
+            assert!(validate_period(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2026-H3",
+            "2026-Q5",
+            "2026-13",
+            "2026-00",
+            "26-11",
+            "2026-12\"; filename=\"invoice.exe",
+            "2026-W48",
+        ] {
+            assert!(validate_period(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn actions_reports_and_the_periodic_report() {

@@ -73,6 +73,9 @@ pub struct ItemState {
     pub created_at: String,
     pub updated_at: String,
     pub retracted: Option<Retraction>,
+    /// Who made the current revision, when it is not the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revised_by: Option<String>,
 }
 
 impl ItemState {
@@ -101,6 +104,7 @@ impl ItemState {
             created_at: at.to_owned(),
             updated_at: at.to_owned(),
             retracted: None,
+            revised_by: None,
         }
     }
 
@@ -112,6 +116,7 @@ impl ItemState {
         self.body = r.body.clone();
         self.topics = r.topics.clone();
         self.revision += 1;
+        self.revised_by = Some(r.author.clone());
         self.updated_at = at.to_owned();
     }
 
@@ -142,6 +147,12 @@ pub fn validate_content(
             "a title of 1 to 300 characters is required",
         ));
     }
+    if title.chars().any(crate::text::is_display_hazard) {
+        return Err(DomainError::invalid(
+            "title",
+            "no control, invisible or text-direction override characters",
+        ));
+    }
     if body.len() > MAX_BODY_BYTES {
         return Err(DomainError::invalid(
             "body",
@@ -150,4 +161,27 @@ pub fn validate_content(
     }
     *topics = taxonomy::normalise(topics)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_with_direction_overrides_or_controls_are_refused() {
+        for t in [
+            "Weekly digest \u{202e}DER:PLT\u{202c}",
+            "a\u{200b}b",
+            "bell\x07",
+            "esc\x1b[31m",
+        ] {
+            let mut title = t.to_owned();
+            assert!(
+                validate_content(&mut title, "", &mut vec![]).is_err(),
+                "{t:?}"
+            );
+        }
+        let mut ok = "Réunion — مرحبا".to_owned();
+        assert!(validate_content(&mut ok, "", &mut vec![]).is_ok());
+    }
 }

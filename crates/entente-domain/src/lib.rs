@@ -17,6 +17,7 @@ pub mod role;
 pub mod statement;
 pub mod stix;
 pub mod taxonomy;
+pub mod text;
 pub mod tlp;
 
 pub use format::{FormatState, FormatTemplate};

@@ -23,6 +23,8 @@ pub enum PolicyError {
     NotOriginator(PartnerCode),
     #[error("only the convener {0} may do this")]
     NotConvener(PartnerCode),
+    #[error("only the item's author {0} or an officer may change it")]
+    NotAuthor(String),
     #[error("{0} belongs to {1}: only {1} may publish versions of it")]
     ObjectOfOther(String, PartnerCode),
 }
@@ -163,6 +165,23 @@ pub fn viewer_tokens(viewer: &Viewer) -> [String; 2] {
     ]
 }
 
+/// Inside the originating partner, only the item's author or an officer (or admin) of that
+/// partner revises or retracts it (M6): being named on a TLP:RED item lets a user read it,
+/// not rewrite it.
+pub fn may_edit_item(
+    partner: &PartnerCode,
+    user_id: &str,
+    role: crate::Role,
+    item: &ItemState,
+) -> Result<(), PolicyError> {
+    may_modify_item(partner, item)?;
+    if item.author == user_id || role >= crate::Role::Officer {
+        Ok(())
+    } else {
+        Err(PolicyError::NotAuthor(item.author.clone()))
+    }
+}
+
 /// Only the originator revises or retracts an item.
 pub fn may_modify_item(partner: &PartnerCode, item: &ItemState) -> Result<(), PolicyError> {
     if &item.origin == partner {
@@ -234,6 +253,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             retracted: None,
+            revised_by: None,
         }
     }
 

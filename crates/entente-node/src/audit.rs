@@ -36,6 +36,9 @@ impl Node {
     /// Append an audit record. Failure to audit is logged loudly; it does not undo the action
     /// (which is already durable), and the gap is visible to `verify --audit` as missing work.
     pub async fn audit(&self, actor: &str, action: &str, detail: &str) {
+        // Bounded: some fields echo what a client sent (M1: 500 KB user names once went in).
+        let (actor, action, detail) = (bounded(actor), bounded(action), bounded(detail));
+        let (actor, action, detail) = (actor.as_ref(), action.as_ref(), detail.as_ref());
         let _g = self.audit_lock.lock().await;
         for _ in 0..5 {
             let head = match self.store.audit_head().await {
@@ -106,4 +109,18 @@ impl Node {
         }
         Ok(report)
     }
+}
+
+/// Longest audit field kept, in bytes; longer ones are cut at a character boundary and marked.
+const AUDIT_FIELD_MAX: usize = 256;
+
+fn bounded(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= AUDIT_FIELD_MAX {
+        return s.into();
+    }
+    let mut end = AUDIT_FIELD_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len()).into()
 }

@@ -58,6 +58,11 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), hash).is_ok()
 }
 
+/// The address a request came from, as the listener saw it (put into each request's
+/// extensions by the server; absent in in-process calls). Login limits are kept per address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 pub fn new_token_secret() -> Result<String, NodeError> {
     Ok(format!("ent_{}", random_hex(32)?))
 }

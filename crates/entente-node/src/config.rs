@@ -28,8 +28,12 @@ pub struct RateLimits {
     pub user_per_minute: u32,
     /// Per peer, over its signed federation requests.
     pub peer_per_minute: u32,
-    /// Password logins per user name (guessing a password costs this many per minute).
+    /// Password logins per user name and client address (guessing a password from one place
+    /// costs this many per minute; it does not lock the user out from anywhere else).
     pub login_per_minute: u32,
+    /// Password logins per client address over all user names (a flood of made-up names
+    /// costs its sender, not the node's CPU).
+    pub login_per_address_per_minute: u32,
 }
 
 impl Default for RateLimits {
@@ -38,6 +42,7 @@ impl Default for RateLimits {
             user_per_minute: 1200,
             peer_per_minute: 6000,
             login_per_minute: 60,
+            login_per_address_per_minute: 300,
         }
     }
 }

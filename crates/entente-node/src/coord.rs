@@ -314,10 +314,9 @@ impl Node {
                 "file a progress report: this partner does not participate in the action",
             ));
         }
-        if n.period.trim().is_empty() || n.narrative.trim().is_empty() {
-            return Err(
-                DomainError::invalid("narrative", "a period and a narrative are required").into(),
-            );
+        entente_domain::coord::validate_period(&n.period)?;
+        if n.narrative.trim().is_empty() {
+            return Err(DomainError::invalid("narrative", "a narrative is required").into());
         }
         if let Some(u) = n.milestones.iter().find(|u| {
             !a.milestones
@@ -378,6 +377,7 @@ impl Node {
         format_id: &str,
         period: &str,
     ) -> Result<PeriodicReport, NodeError> {
+        entente_domain::coord::validate_period(period)?;
         let f = self.format(format_id).await?;
         let actions = self.actions(who, Some(format_id)).await?;
         let today = self.clock.now_rfc3339()[..10].to_owned();

@@ -46,6 +46,11 @@ pub(crate) struct Appended {
 
 /// One running node: its identity, its store and its peers. Cheap to share behind an Arc;
 /// several can live in one process because nothing here is global.
+/// Password checks running at once (each argon2 call is ~19 MiB and tens of ms of one core).
+const ARGON_AT_ONCE: usize = 2;
+/// Password checks waiting for a slot before further ones are refused with 429.
+const ARGON_QUEUE: usize = 64;
+
 pub struct Node {
     pub(crate) cfg: NodeConfig,
     pub(crate) key: NodeKey,
@@ -75,7 +80,11 @@ pub struct Node {
     /// departures), so it never signs one twice.
     pub(crate) owed_lock: Mutex<()>,
     /// Rate limits per user, per peer and per login name (`RateLimits` in the config).
-    limits: [(&'static str, crate::ratelimit::RateLimiter); 3],
+    limits: [(&'static str, crate::ratelimit::RateLimiter); 4],
+    /// Password checks (argon2, ~19 MiB and tens of ms each) run on blocking threads, this
+    /// many at once; `argon_waiting` bounds the queue behind them.
+    argon_slots: tokio::sync::Semaphore,
+    argon_waiting: std::sync::atomic::AtomicUsize,
     /// An argon2id hash checked when a login names an unknown user, so timing does not tell.
     dummy_hash: String,
     /// The last `date_added` handed out, in microseconds since the epoch.
@@ -210,6 +219,7 @@ impl Node {
                 ("user", L::new(r.user_per_minute)),
                 ("peer", L::new(r.peer_per_minute)),
                 ("login", L::new(r.login_per_minute)),
+                ("login_addr", L::new(r.login_per_address_per_minute)),
             ]
         };
         let node = Node {
@@ -232,6 +242,8 @@ impl Node {
             owed_lock: Mutex::new(()),
             limits,
             dummy_hash: auth::hash_password(&auth::random_hex(16)?)?,
+            argon_slots: tokio::sync::Semaphore::new(ARGON_AT_ONCE),
+            argon_waiting: Default::default(),
             last_added: std::sync::Mutex::new(0),
             paging_secret: {
                 use sha2::Digest;
@@ -451,27 +463,65 @@ impl Node {
             })
     }
 
-    /// Password login: returns a session token and its expiry.
+    /// Check a user name and password (REST and UI login, TAXII Basic). Limited per client
+    /// address over all names and per (name, address) before argon2 runs; a name that cannot
+    /// exist is refused without it; an unknown user is checked against a dummy hash so timing
+    /// does not tell; every failure is audited (with the name only when it is a valid one).
+    pub(crate) async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<std::net::IpAddr>,
+        surface: &str,
+    ) -> Result<entente_store::UserRecord, NodeError> {
+        let addr = client.map_or_else(|| "local".to_owned(), |a| a.to_string());
+        self.charge("login_addr", &addr)?;
+        if auth::validate_username(username).is_err() || password.len() > 1024 {
+            self.audit("(invalid user name)", "login_failed", surface)
+                .await;
+            return Err(NodeError::Unauthorized);
+        }
+        self.charge("login", &format!("{username} {addr}"))?;
+        let user = self.store.user(username).await?;
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let ok = self.verify_password(password, hash).await? && user.is_some();
+        match user.filter(|_| ok) {
+            Some(u) => Ok(u),
+            None => {
+                self.audit(username, "login_failed", surface).await;
+                Err(NodeError::Unauthorized)
+            }
+        }
+    }
+
+    /// argon2 on a blocking thread, at most [`ARGON_AT_ONCE`] at a time and at most
+    /// [`ARGON_QUEUE`] waiting; beyond that the caller is told to retry (429).
+    async fn verify_password(&self, password: &str, hash: String) -> Result<bool, NodeError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.argon_waiting.fetch_add(1, SeqCst) >= ARGON_QUEUE {
+            self.argon_waiting.fetch_sub(1, SeqCst);
+            return Err(NodeError::RateLimited { retry_after: 1 });
+        }
+        let permit = self.argon_slots.acquire().await;
+        self.argon_waiting.fetch_sub(1, SeqCst);
+        let _permit = permit.map_err(|e| NodeError::Internal(e.to_string()))?;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))
+    }
+
+    /// Password login: returns a session token and its expiry. `client` is the address the
+    /// request came from, if known.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
+        client: Option<std::net::IpAddr>,
     ) -> Result<(String, String), NodeError> {
-        // Before the password is checked, so guessing is limited whether or not it succeeds.
-        self.charge("login", username)?;
-        let user = self.store.user(username).await?;
-        // Verify against a dummy hash when the user is unknown so timing does not tell.
-        let ok = match &user {
-            Some(u) => auth::verify_password(password, &u.password_hash),
-            None => {
-                auth::verify_password(password, &self.dummy_hash);
-                false
-            }
-        };
-        if !ok {
-            self.audit(username, "login_failed", "").await;
-        }
-        let user = user.filter(|_| ok).ok_or(NodeError::Unauthorized)?;
+        let user = self.check_password(username, password, client, "").await?;
         self.audit(
             &format!("{}@{}", user.username, self.partner()),
             "login",
@@ -1648,7 +1698,7 @@ impl Node {
     ) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "revise items")?;
         let it = self.item(who, item_id).await?;
-        policy::may_modify_item(self.partner(), &it)?;
+        policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
         if it.retracted.is_some() {
             return Err(NodeError::Conflict("the item is retracted".into()));
         }
@@ -1678,7 +1728,7 @@ impl Node {
     ) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "retract items")?;
         let it = self.item(who, item_id).await?;
-        policy::may_modify_item(self.partner(), &it)?;
+        policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
         if it.retracted.is_some() {
             return Ok(it);
         }

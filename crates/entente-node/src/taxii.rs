@@ -2,7 +2,7 @@
 //! format the caller's partner is a member of, adding STIX objects as signed entries released
 //! to the audience their marking names, and filtered, paged, access-checked reads.
 
-use crate::auth::{self, Principal};
+use crate::auth::Principal;
 use crate::{Node, NodeError};
 use entente_domain::payload::StixDelete;
 use entente_domain::policy::{self, Viewer};
@@ -246,14 +246,23 @@ fn unprocessable(msg: impl Into<String>) -> NodeError {
 }
 
 impl Node {
-    /// HTTP Basic authentication: a user's password or one of their API tokens, with the
-    /// token's kind (a password counts as a session). Verified credentials are remembered for
-    /// a minute so paging does not pay argon2 per page.
+    /// HTTP Basic authentication: a user's password or one of their tokens, with the token's
+    /// kind (a password counts as a session). A verified *password* is remembered for a minute
+    /// so paging does not pay argon2 per page; tokens are looked up every time (a hash lookup),
+    /// so a logout or revocation takes effect on the next request (L2). A password is checked
+    /// like a login (`check_password`: limits, dummy hash for unknown users, audit; M4).
     pub async fn authenticate_basic(
         &self,
         username: &str,
         secret: &str,
+        client: Option<std::net::IpAddr>,
     ) -> Result<(Principal, TokenKind), NodeError> {
+        if let Ok((p, kind)) = self.authenticate_uncharged(secret).await
+            && p.username == username
+        {
+            self.charge("user", &p.user_id())?;
+            return Ok((p, kind));
+        }
         let cache_key = hex::encode(Sha256::digest(format!("{username}\n{secret}")));
         if let Some((p, at)) = self
             .basic_cache
@@ -266,29 +275,17 @@ impl Node {
             self.charge("user", &p.0.user_id())?;
             return Ok(p);
         }
-        let principal = match self.authenticate_uncharged(secret).await {
-            Ok((p, kind)) if p.username == username => (p, kind),
-            _ => {
-                // A password: limited like a login before argon2 runs.
-                self.charge("login", username)?;
-                let user = self
-                    .store
-                    .user(username)
-                    .await?
-                    .ok_or(NodeError::Unauthorized)?;
-                if !auth::verify_password(secret, &user.password_hash) {
-                    return Err(NodeError::Unauthorized);
-                }
-                (
-                    Principal {
-                        username: user.username,
-                        role: user.role,
-                        partner: self.partner().clone(),
-                    },
-                    TokenKind::Session,
-                )
-            }
-        };
+        let user = self
+            .check_password(username, secret, client, "taxii basic")
+            .await?;
+        let principal = (
+            Principal {
+                username: user.username,
+                role: user.role,
+                partner: self.partner().clone(),
+            },
+            TokenKind::Session,
+        );
         let mut cache = self.basic_cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 10_000 {
             cache.clear();

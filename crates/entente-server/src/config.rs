@@ -113,6 +113,9 @@ pub struct LimitsFile {
     /// Password sign-ins per minute per user name (0: no limit).
     #[serde(default = "default_login_rpm")]
     pub logins_per_minute: u32,
+    /// Password sign-ins per minute per client address, over all user names (0: no limit).
+    #[serde(default = "default_login_address_rpm")]
+    pub logins_per_address_per_minute: u32,
     /// Seconds a client may take to send a request's body after its headers.
     #[serde(default = "default_body_read_timeout_secs")]
     pub body_read_timeout_secs: u64,
@@ -147,6 +150,10 @@ fn default_login_rpm() -> u32 {
     entente_node::config::RateLimits::default().login_per_minute
 }
 
+fn default_login_address_rpm() -> u32 {
+    entente_node::config::RateLimits::default().login_per_address_per_minute
+}
+
 fn default_header_read_timeout_secs() -> u64 {
     10
 }
@@ -159,6 +166,7 @@ impl Default for LimitsFile {
             user_requests_per_minute: default_user_rpm(),
             peer_requests_per_minute: default_peer_rpm(),
             logins_per_minute: default_login_rpm(),
+            logins_per_address_per_minute: default_login_address_rpm(),
             body_read_timeout_secs: default_body_read_timeout_secs(),
             max_connections: default_max_connections(),
             max_connections_per_client: default_max_connections_per_client(),
@@ -281,6 +289,10 @@ impl ServerConfig {
                 }
                 "LIMITS_LOGINS_PER_MINUTE" => {
                     file.limits.logins_per_minute = num32("limits.logins_per_minute")?
+                }
+                "LIMITS_LOGINS_PER_ADDRESS_PER_MINUTE" => {
+                    file.limits.logins_per_address_per_minute =
+                        num32("limits.logins_per_address_per_minute")?
                 }
                 "LIMITS_BODY_READ_TIMEOUT_SECS" => {
                     file.limits.body_read_timeout_secs = num("limits.body_read_timeout_secs")?
@@ -414,6 +426,7 @@ impl ServerConfig {
             user_per_minute: f.limits.user_requests_per_minute,
             peer_per_minute: f.limits.peer_requests_per_minute,
             login_per_minute: f.limits.logins_per_minute,
+            login_per_address_per_minute: f.limits.logins_per_address_per_minute,
         };
         Ok(ServerConfig {
             node,

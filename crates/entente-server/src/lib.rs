@@ -45,6 +45,7 @@ pub async fn init(
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    restrict_dir(dir)?;
     let key = NodeKey::generate()?;
     write_secret(&dir.join(KEY_FILE), &key.seed_hex())?;
     write_secret(
@@ -73,6 +74,36 @@ pub async fn init_dev_plain(dir: &Path, partner: &str, listen: SocketAddr) -> Re
     }
     let key = init(dir, partner, listen, Some(&format!("http://{listen}"))).await?;
     Ok(key)
+}
+
+/// Write a file only its owner can read (0600), replacing a regular file but never following
+/// a symlink (an export of TLP:RED content must land where the operator said; L8).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    // An existing file keeps its mode when truncated: tighten it.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+/// Make `dir` the owner's only (0700): whatever a node keeps in it is readable by no other
+/// local account, whatever mode its files were created with (M7).
+pub fn restrict_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {} to its owner", dir.display()))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn write_secret(path: &Path, contents: &str) -> Result<()> {
@@ -146,6 +177,7 @@ pub async fn open_with(cfg: &ServerConfig) -> Result<Arc<Node>> {
         .with_context(|| format!("key file {}: cannot read", key_path.display()))?;
     let key = NodeKey::from_seed_hex(&seed)
         .with_context(|| format!("key file {}", key_path.display()))?;
+    restrict_dir(&cfg.node.data_dir)?;
     let mut node_cfg = cfg.node.clone();
     node_cfg.transport = tls::transport(cfg, &key)?;
     let store = open_store(cfg).await?;
@@ -326,13 +358,14 @@ fn pg_backup_partner(from: &Path) -> Result<String> {
 /// PostgreSQL `pg_dump` (one repeatable-read snapshot of the whole database, custom format).
 pub async fn backup(dir: &Path, out: &Path) -> Result<()> {
     let cfg = ServerConfig::load(dir)?;
+    // Anything at `out`, a dangling symlink included: a backup never writes through a link.
+    if out.symlink_metadata().is_ok() {
+        bail!(
+            "{}: already exists; the backup must not overwrite anything",
+            out.display()
+        );
+    }
     if let config::Database::Postgres(url) = &cfg.database {
-        if out.exists() {
-            bail!(
-                "{}: already exists; the backup must not overwrite anything",
-                out.display()
-            );
-        }
         run_pg_tool(
             "pg_dump",
             &[
@@ -343,15 +376,19 @@ pub async fn backup(dir: &Path, out: &Path) -> Result<()> {
             ],
         )
         .with_context(|| format!("database.url: backing up {}", redact_password(url)))?;
-        return Ok(());
+    } else {
+        let store = open_store(&cfg).await?;
+        store.backup_to(out).await.with_context(|| {
+            format!(
+                "writing the backup to {} (it must not exist yet)",
+                out.display()
+            )
+        })?;
     }
-    let store = open_store(&cfg).await?;
-    store.backup_to(out).await.with_context(|| {
-        format!(
-            "writing the backup to {} (it must not exist yet)",
-            out.display()
-        )
-    })?;
+    // The backup holds everything the node does: its operator's only (M7).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {} to its owner", out.display()))?;
     Ok(())
 }
 

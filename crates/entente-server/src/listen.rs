@@ -231,7 +231,18 @@ pub async fn serve_with(
         tokio::spawn(async move {
             let _held = (permit, slot);
             match tls {
-                None => serve_conn(&node, stream, Channel::Plain, app, watcher, limits).await,
+                None => {
+                    serve_conn(
+                        &node,
+                        stream,
+                        peer.ip(),
+                        Channel::Plain,
+                        app,
+                        watcher,
+                        limits,
+                    )
+                    .await
+                }
                 Some(tls) => {
                     let handshake = async {
                         let start = tokio_rustls::LazyConfigAcceptor::new(
@@ -249,8 +260,16 @@ pub async fn serve_with(
                                 .1
                                 .peer_certificates()
                                 .and_then(entente_tls::client_partner);
-                            serve_conn(&node, s, Channel::Tls { client }, app, watcher, limits)
-                                .await
+                            serve_conn(
+                                &node,
+                                s,
+                                peer.ip(),
+                                Channel::Tls { client },
+                                app,
+                                watcher,
+                                limits,
+                            )
+                            .await
                         }
                         Ok(Err(e)) => {
                             refuse("tls_handshake");
@@ -270,6 +289,7 @@ pub async fn serve_with(
 async fn serve_conn<S>(
     node: &Arc<Node>,
     stream: S,
+    client: std::net::IpAddr,
     channel: Channel,
     app: axum::Router,
     watcher: hyper_util::server::graceful::Watcher,
@@ -289,6 +309,8 @@ async fn serve_conn<S>(
             give_back: Some(give_back),
         });
         req.extensions_mut().insert(channel.clone());
+        req.extensions_mut()
+            .insert(entente_node::auth::ClientAddr(client));
         let answer = app.clone().oneshot(req);
         async move {
             let mut resp = answer.await?;

@@ -57,6 +57,7 @@ fn item(
         created_at: "2026-11-27T00:00:00Z".into(),
         updated_at: format!("2026-11-27T00:00:0{}Z", id.len() % 10),
         retracted: None,
+        revised_by: None,
     }
 }
 

@@ -250,6 +250,7 @@ impl Default for ClusterOptions {
                 user_per_minute: 0,
                 peer_per_minute: 0,
                 login_per_minute: 0,
+                login_per_address_per_minute: 0,
             },
         }
     }

@@ -479,7 +479,13 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing() {
     let stranger = entente_log::NodeKey::generate().unwrap().seed_hex();
     let mut c1 = call("GET", logs, "").no_token();
     c1.headers = signed(&stranger, "KOR", "EU", logs, time_now());
-    check(eu, c1, 401, ErrorCode::UnknownPeerKey, s).await;
+    // L6: an unpinned partner is answered exactly like a pinned one with a bad signature.
+    let mut c1a = call("GET", logs, "").no_token();
+    c1a.headers = signed(&stranger, "KOR", "EU", logs, time_now());
+    let mut c1b = call("GET", logs, "").no_token();
+    c1b.headers = signed(&stranger, "NATO", "EU", logs, time_now());
+    assert_eq!(send(eu, c1a).await, send(eu, c1b).await);
+    check(eu, c1, 401, ErrorCode::BadRequestSignature, s).await;
     let mut c2 = call("GET", logs, "").no_token();
     c2.headers = signed(&nato.key_seed, "NATO", "EU", logs, time_now() - 3600);
     check(eu, c2, 401, ErrorCode::StaleRequest, s).await;
@@ -862,6 +868,22 @@ async fn the_rest_api_happy_path_and_openapi_document() {
         )
         .await
         .unwrap();
+    // M3: a client-chosen method is never a label (each unique one used to add a series).
+    for i in 0..3 {
+        let _ = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(
+                        axum::http::Method::from_bytes(format!("M{i:08}XXXX").as_bytes()).unwrap(),
+                    )
+                    .uri("/healthz")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
     let anon = app
         .clone()
         .oneshot(
@@ -897,6 +919,18 @@ async fn the_rest_api_happy_path_and_openapi_document() {
         "{text}"
     );
     assert!(!text.contains(&id), "no ids in metrics labels");
+    assert!(
+        !text.contains("XXXX"),
+        "no client methods in labels: {text}"
+    );
+    assert!(
+        text.contains(r#"entente_http_requests_total{method="other",route="/healthz""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"entente_http_request_duration_seconds_bucket{method="GET",route="/api/v1/items/{id}",le="+Inf"} 1"#),
+        "a latency histogram: {text}"
+    );
 
     let (st, tk) = send(
         eu,
@@ -1095,5 +1129,184 @@ async fn floods_are_limited_per_user_and_per_peer_and_others_are_served() {
             "{text}"
         );
     }
+    c.stop().await;
+}
+
+/// M6: inside a partner, only an item's author (or an officer or admin) revises or retracts
+/// it; being named on a TLP:RED item is reading, not writing; the item shows who revised it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_author_or_an_officer_changes_an_item() {
+    use entente_node::auth::Principal;
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let eu = c.node("EU");
+    let f = format(eu, "pair", &["EU", "JPN"]).await;
+    let user = |name: &str, role: Role| Principal {
+        username: name.into(),
+        role,
+        partner: eu.node.partner().clone(),
+    };
+    for (name, role) in [("alan", Role::Analyst), ("olga", Role::Officer)] {
+        eu.node
+            .add_user(name, role, &format!("pw-{name}-0123456789"))
+            .await
+            .unwrap();
+    }
+    let (alan, olga) = (user("alan", Role::Analyst), user("olga", Role::Officer));
+    let red = eu
+        .node
+        .create_item(
+            &eu.admin(),
+            entente_node::NewItem {
+                format_id: f.format_id.clone(),
+                kind: "report".into(),
+                title: "RED by admin".into(),
+                body: "original".into(),
+                topics: vec![],
+                tlp: Some("RED".into()),
+                releasable_to: None,
+                named_users: vec!["alan@EU".into(), "olga@EU".into()],
+            },
+        )
+        .await
+        .unwrap();
+    let rev = |title: &str| entente_node::ItemRevision {
+        title: title.into(),
+        body: "changed".into(),
+        topics: vec![],
+    };
+    let err = eu
+        .node
+        .revise_item(&alan, &red.item_id, rev("rewritten by alan"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("author admin@EU"), "{err}");
+    let err = eu
+        .node
+        .retract_item(&alan, &red.item_id, "x")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("author"), "{err}");
+    assert_eq!(
+        eu.node.item(&eu.admin(), &red.item_id).await.unwrap().title,
+        "RED by admin"
+    );
+    // An officer of the partner may; the item says who did.
+    let it = eu
+        .node
+        .revise_item(&olga, &red.item_id, rev("revised by the officer"))
+        .await
+        .unwrap();
+    assert_eq!(it.revised_by.as_deref(), Some("olga@EU"));
+    assert_eq!(it.author, "admin@EU");
+    // Alan's own item is his to change.
+    let own = item(eu, &f.format_id, "Alan's", Some("GREEN"), None).await;
+    let mine = eu
+        .node
+        .create_item(
+            &alan,
+            entente_node::NewItem {
+                format_id: f.format_id.clone(),
+                kind: "note".into(),
+                title: "alan's note".into(),
+                body: String::new(),
+                topics: vec![],
+                tlp: Some("GREEN".into()),
+                releasable_to: None,
+                named_users: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    eu.node
+        .revise_item(&alan, &mine.item_id, rev("alan's note, revised"))
+        .await
+        .unwrap();
+    eu.node
+        .retract_item(&alan, &mine.item_id, "done")
+        .await
+        .unwrap();
+    assert!(
+        eu.node
+            .retract_item(&alan, &own.item_id, "x")
+            .await
+            .is_err()
+    );
+    c.stop().await;
+}
+
+/// L1, M1, M4, L2: password checks are limited per (name, client address) and per address,
+/// so guesses from one place never lock the user out from another and made-up names cost
+/// their sender; a name that cannot exist is refused without argon2 and audited bounded; TAXII
+/// Basic checks passwords like a login (dummy hash, audited failures) and a logged-out session
+/// stops working on TAXII at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_are_limited_per_address_and_audited_bounded() {
+    let mut opts = ClusterOptions::default();
+    // Buckets hold ten seconds' worth: two guesses per (name, address), five per address.
+    opts.rate_limits.login_per_minute = 12;
+    opts.rate_limits.login_per_address_per_minute = 30;
+    let c = Cluster::with(&["EU"], opts).await.unwrap();
+    let n = &c.node("EU").node;
+    n.add_user("jun", Role::Analyst, "pw-jun-0123456789")
+        .await
+        .unwrap();
+    let (a, b, x): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+        "192.0.2.3".parse().unwrap(),
+    );
+    // L1: two wrong guesses from A use A's budget for jun; the real user at B gets in.
+    for _ in 0..2 {
+        assert!(matches!(
+            n.login("jun", "wrong-password", Some(a)).await,
+            Err(entente_node::NodeError::Unauthorized)
+        ));
+    }
+    assert!(matches!(
+        n.login("jun", "pw-jun-0123456789", Some(a)).await,
+        Err(entente_node::NodeError::RateLimited { .. })
+    ));
+    n.login("jun", "pw-jun-0123456789", Some(b)).await.unwrap();
+    // M1: made-up names from one address stop at its budget; a 500 KB name is refused
+    // without argon2 and does not go into the audit log.
+    let huge = format!("x{}", "A".repeat(500_000));
+    assert!(matches!(
+        n.login(&huge, "whatever123", Some(x)).await,
+        Err(entente_node::NodeError::Unauthorized)
+    ));
+    let mut limited = false;
+    for i in 0..10 {
+        if let Err(entente_node::NodeError::RateLimited { .. }) =
+            n.login(&format!("u{i}"), "whatever123", Some(x)).await
+        {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "unique names from one address are limited");
+    // M4: TAXII Basic with an unknown name is audited like a login.
+    assert!(
+        n.authenticate_basic("ghost", "whatever123", Some(b))
+            .await
+            .is_err()
+    );
+    let records = n.store().audit_records(0, 10_000).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.actor.len() <= 300 && r.detail.len() <= 300)
+    );
+    assert!(records.iter().any(|r| r.actor == "(invalid user name)"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.actor == "ghost" && r.action == "login_failed" && r.detail == "taxii basic"),
+        "{records:?}"
+    );
+    // L2: a session used as the Basic password stops working at logout, not a minute later.
+    let (secret, _) = n.login("jun", "pw-jun-0123456789", Some(b)).await.unwrap();
+    n.authenticate_basic("jun", &secret, Some(b)).await.unwrap();
+    n.revoke_session(&secret).await.unwrap();
+    assert!(n.authenticate_basic("jun", &secret, Some(b)).await.is_err());
     c.stop().await;
 }

@@ -277,6 +277,7 @@ async fn a_replayed_signed_request_is_refused_and_costs_the_peer_nothing() {
                 user_per_minute: 0,
                 peer_per_minute: 60,
                 login_per_minute: 0,
+                login_per_address_per_minute: 0,
             },
             ..Default::default()
         },

@@ -399,6 +399,19 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Released to EU (this partner) and JPN; no other partner"));
+    // L3: the period goes into the download's file name, so only a real period is taken.
+    let r = eu
+        .http
+        .get(format!(
+            "{}/ui/formats/{f}/report?period=2026-12%22;%20filename=%22invoice.exe&download=md",
+            eu.base
+        ))
+        .header("cookie", &eu.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.headers().get("content-disposition").is_none());
     // An item NATO may not see is a 404 page, like one that does not exist.
     let nato = Web::admin(s.c.node("NATO")).await;
     let (status, html) = nato.get(&format!("/ui/items/{}", s.item_id)).await;

@@ -7,6 +7,7 @@
 // error side would only add an allocation per request.
 #![allow(clippy::result_large_err)]
 
+mod escape;
 mod forms;
 mod pages;
 mod svg;

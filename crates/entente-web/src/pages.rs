@@ -297,7 +297,13 @@ fn login_form(s: &WebState, errors: Errors, username: String, status: StatusCode
     r
 }
 
-async fn login(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(s): State<WebState>,
+    client: Option<axum::Extension<entente_node::auth::ClientAddr>>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let client = client.map(|c| c.0.0);
     let f = FormData::parse(&body);
     let nonce = crate::cookie(&h, LOGIN_COOKIE).unwrap_or_default();
     if nonce.is_empty() || f.get("csrf") != crate::csrf_for(&nonce) {
@@ -313,7 +319,7 @@ async fn login(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Response
     if !errors.is_empty() {
         return login_form(&s, errors, username, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    match s.node.login(&username, f.get("password")).await {
+    match s.node.login(&username, f.get("password"), client).await {
         Ok((secret, _expires)) => {
             let mut r = see_other("/ui/");
             let ttl = s.node.config().session_ttl.as_secs() as i64;
@@ -867,7 +873,14 @@ async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Re
         &ItemPage {
             ctx: sess.ctx.clone(),
             errors,
-            ours: &item.origin == s.node.partner(),
+            // The retract form only for whoever may retract (its author, an officer).
+            ours: entente_domain::policy::may_edit_item(
+                s.node.partner(),
+                &sess.who.user_id(),
+                sess.who.role,
+                &item,
+            )
+            .is_ok(),
             audience_words: words,
             item,
             provenance,
