@@ -3,6 +3,7 @@
 //! routes, status codes, headers and JSON views. Every handler asks the node, which asks the
 //! policy module; no handler decides releasability itself.
 
+mod access;
 pub mod error;
 pub mod extract;
 mod fed_routes;
@@ -41,6 +42,7 @@ pub fn router_with(node: Arc<Node>, extra: Router) -> Router {
     };
     Router::new()
         .merge(rest::routes())
+        .merge(access::routes())
         .merge(fed_routes::routes())
         .merge(taxii::routes())
         .route("/metrics", axum::routing::get(metrics::metrics))
@@ -80,5 +82,7 @@ pub fn router_with(node: Arc<Node>, extra: Router) -> Router {
 /// The OpenAPI 3.1 document of the REST API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
-    rest::ApiDoc::openapi()
+    let mut doc = rest::ApiDoc::openapi();
+    doc.merge(access::AccessDoc::openapi());
+    doc
 }

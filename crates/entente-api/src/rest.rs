@@ -75,7 +75,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/sync", post(sync_now))
         .route("/api/v1/sync/status", get(sync_status))
         .route("/api/v1/users", get(list_users).post(add_user))
-        .route("/api/v1/tokens", post(create_token))
+        .route(
+            "/api/v1/tokens",
+            get(crate::access::list_tokens).post(create_token),
+        )
 }
 
 pub(crate) async fn not_found() -> ApiError {
@@ -160,6 +163,7 @@ async fn me(Auth(p): Auth) -> Json<UserView> {
         role: p.role.as_str().into(),
         partner: p.partner.to_string(),
         created_at: None,
+        disabled: false,
     })
 }
 
@@ -483,6 +487,7 @@ async fn list_users(State(s): State<AppState>, Auth(p): Auth) -> R<Json<Vec<User
                 role: u.role.as_str().into(),
                 partner: p.partner.to_string(),
                 created_at: Some(u.created_at),
+                disabled: u.disabled,
             })
             .collect(),
     ))
@@ -505,6 +510,7 @@ async fn add_user(
             role: u.role.as_str().into(),
             partner: p.partner.to_string(),
             created_at: Some(u.created_at),
+            disabled: u.disabled,
         }),
     ))
 }

@@ -202,6 +202,8 @@ pub struct UserView {
     pub role: String,
     pub partner: String,
     pub created_at: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -230,6 +230,24 @@ enum PeerCmd {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Stop federating with a peer (neither called nor answered); its logs stay verifiable.
+    Suspend {
+        #[command(flatten)]
+        dir: DirArg,
+        partner: String,
+    },
+    /// Federate with a suspended (or removed) peer again.
+    Resume {
+        #[command(flatten)]
+        dir: DirArg,
+        partner: String,
+    },
+    /// Remove a peer: no longer a partner of this node; its key stays so its logs verify.
+    Remove {
+        #[command(flatten)]
+        dir: DirArg,
+        partner: String,
+    },
     /// Accept an invitation file (pins the inviter, writes the answer beside the file) or the
     /// answer to one of this node's invitations (pins the new partner).
     Accept {
@@ -261,6 +279,36 @@ enum UserCmd {
         #[arg(long, value_name = "FILE", conflicts_with = "password")]
         password_file: Option<PathBuf>,
     },
+    /// List users, their roles and whether they are disabled.
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Disable a user: its sessions and tokens stop working at once and it cannot log in.
+    Disable {
+        #[command(flatten)]
+        dir: DirArg,
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[command(flatten)]
+        dir: DirArg,
+        username: String,
+    },
+    /// Give a user another role (admin, officer, analyst, reader).
+    SetRole {
+        #[command(flatten)]
+        dir: DirArg,
+        username: String,
+        role: String,
+    },
+    /// Delete a user and all its tokens and sessions.
+    Delete {
+        #[command(flatten)]
+        dir: DirArg,
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +323,20 @@ enum TokenCmd {
         /// `write` (everything the user's role allows) or `read` (GET requests only).
         #[arg(long, default_value = "write", value_parser = ["read", "write"])]
         scope: String,
+    },
+    /// List tokens and sessions (ids, owners, labels, expiry; never secrets).
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Only this user's.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Revoke a token or end a session by its id (from `token list`).
+    Revoke {
+        #[command(flatten)]
+        dir: DirArg,
+        id: String,
     },
 }
 
@@ -365,6 +427,41 @@ enum BenchCmd {
         #[arg(long, default_value = "bench-results/import.json")]
         out: PathBuf,
     },
+}
+
+/// Whoever runs the CLI on the node's host: its operator, with admin rights (and no user of
+/// its own, so it can change every user). Audited as `operator@PARTNER`.
+fn operator(node: &entente_node::Node) -> entente_node::auth::Principal {
+    entente_node::auth::Principal {
+        username: "operator".into(),
+        role: entente_domain::Role::Admin,
+        partner: node.partner().clone(),
+    }
+}
+
+async fn user_change(
+    dir: &DirArg,
+    username: &str,
+    role: Option<String>,
+    disabled: Option<bool>,
+) -> anyhow::Result<()> {
+    let node = entente_server::open(&dir.dir).await?;
+    node.change_user(
+        &operator(&node),
+        username,
+        entente_node::access::UserChange { role, disabled },
+    )
+    .await?;
+    println!("changed {username}");
+    Ok(())
+}
+
+async fn peer_state(dir: &DirArg, partner: &str, state: &str) -> anyhow::Result<()> {
+    let node = entente_server::open(&dir.dir).await?;
+    node.set_peer_state(&operator(&node), partner, state)
+        .await?;
+    println!("peer {partner}: {state}");
+    Ok(())
 }
 
 /// The first line of `f` (`-`: standard input), without its line end.
@@ -629,15 +726,86 @@ async fn run(cli: Cli) -> Result<()> {
             );
         }
         Cmd::Peer {
+            cmd: PeerCmd::Suspend { dir, partner },
+        } => peer_state(&dir, &partner, "suspended").await?,
+        Cmd::Peer {
+            cmd: PeerCmd::Resume { dir, partner },
+        } => peer_state(&dir, &partner, "active").await?,
+        Cmd::Peer {
+            cmd: PeerCmd::Remove { dir, partner },
+        } => peer_state(&dir, &partner, "removed").await?,
+        Cmd::User {
+            cmd: UserCmd::List { dir },
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            for u in node.users(&operator(&node)).await? {
+                println!(
+                    "{:<24} {:<8} {}{}",
+                    u.username,
+                    u.role.as_str(),
+                    u.created_at,
+                    if u.disabled { "  DISABLED" } else { "" }
+                );
+            }
+        }
+        Cmd::User {
+            cmd: UserCmd::Disable { dir, username },
+        } => user_change(&dir, &username, None, Some(true)).await?,
+        Cmd::User {
+            cmd: UserCmd::Enable { dir, username },
+        } => user_change(&dir, &username, None, Some(false)).await?,
+        Cmd::User {
+            cmd:
+                UserCmd::SetRole {
+                    dir,
+                    username,
+                    role,
+                },
+        } => user_change(&dir, &username, Some(role), None).await?,
+        Cmd::User {
+            cmd: UserCmd::Delete { dir, username },
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            node.delete_user(&operator(&node), &username).await?;
+            println!("deleted {username} and its tokens and sessions");
+        }
+        Cmd::Token {
+            cmd: TokenCmd::List { dir, username },
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            for t in node
+                .list_tokens(&operator(&node), username.as_deref())
+                .await?
+            {
+                println!(
+                    "{}  {:<20} {:<8} {:<24} created {}  expires {}",
+                    t.id,
+                    t.username,
+                    t.kind,
+                    t.label,
+                    t.created_at,
+                    t.expires_at.as_deref().unwrap_or("never")
+                );
+            }
+        }
+        Cmd::Token {
+            cmd: TokenCmd::Revoke { dir, id },
+        } => {
+            let node = entente_server::open(&dir.dir).await?;
+            let t = node.revoke_token(&operator(&node), &id).await?;
+            println!("revoked {} of {} ({})", t.id, t.username, t.label);
+        }
+        Cmd::Peer {
             cmd: PeerCmd::List { dir },
         } => {
             let node = entente_server::open(&dir.dir).await?;
             for p in node.peer_list() {
                 println!(
-                    "{:<6} {:<28} {}  last ok {}  last error {}",
+                    "{:<6} {:<28} {}  {}  last ok {}  last error {}",
                     p.record.partner,
                     p.record.url.as_deref().unwrap_or("(key only)"),
                     p.key.fingerprint(),
+                    p.record.state,
                     p.record.last_ok_at.as_deref().unwrap_or("never"),
                     p.record.last_error.as_deref().unwrap_or("none")
                 );

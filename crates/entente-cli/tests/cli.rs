@@ -929,3 +929,127 @@ fn data_at_rest_is_the_operators_only() {
     assert!(!o.status.success(), "a backup never writes through a link");
     assert!(!tmp.path().join("nowhere.db").exists());
 }
+
+/// M5 from the command line: `user disable|enable|set-role|delete`, `token list|revoke` and
+/// `peer suspend|resume|remove` work on a node's directory, and `entente api` as a disabled
+/// user is refused at once.
+#[test]
+fn access_is_revoked_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (eu, nato) = (tmp.path().join("eu"), tmp.path().join("nato"));
+    assert!(
+        entente(&["init", "--dir", d(&eu), "--partner", "EU"])
+            .status
+            .success()
+    );
+    assert!(
+        entente(&["init", "--dir", d(&nato), "--partner", "NATO"])
+            .status
+            .success()
+    );
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "pw-jun-0123456789\n").unwrap();
+    let o = entente(&[
+        "user",
+        "add",
+        "--dir",
+        d(&eu),
+        "--username",
+        "jun",
+        "--role",
+        "analyst",
+        "--password-file",
+        d(&pw),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let me = || entente(&["api", "--dir", d(&eu), "--user", "jun", "GET", "/api/v1/me"]);
+    assert!(me().status.success(), "{}", text(&me()));
+    let o = entente(&["user", "disable", "--dir", d(&eu), "jun"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !me().status.success(),
+        "a disabled user's `entente api` is refused"
+    );
+    let o = entente(&["user", "list", "--dir", d(&eu)]);
+    assert!(text(&o).contains("DISABLED"), "{}", text(&o));
+    assert!(
+        entente(&["user", "enable", "--dir", d(&eu), "jun"])
+            .status
+            .success()
+    );
+    assert!(
+        entente(&["user", "set-role", "--dir", d(&eu), "jun", "reader"])
+            .status
+            .success()
+    );
+    let o = entente(&["api", "--dir", d(&eu), "--user", "jun", "GET", "/api/v1/me"]);
+    assert!(text(&o).contains("reader"), "{}", text(&o));
+    let o = entente(&["user", "set-role", "--dir", d(&eu), "jun", "emperor"]);
+    assert!(
+        !o.status.success(),
+        "an unknown role is refused: {}",
+        text(&o)
+    );
+
+    let o = entente(&[
+        "token",
+        "create",
+        "--dir",
+        d(&eu),
+        "--username",
+        "jun",
+        "--label",
+        "cron",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = entente(&["token", "list", "--dir", d(&eu), "--username", "jun"]);
+    let line = text(&o)
+        .lines()
+        .find(|l| l.contains("cron"))
+        .unwrap()
+        .to_owned();
+    assert!(line.contains("expires 20"), "API tokens expire: {line}");
+    let id = line.split_whitespace().next().unwrap().to_owned();
+    let o = entente(&["token", "revoke", "--dir", d(&eu), &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = entente(&["token", "list", "--dir", d(&eu), "--username", "jun"]);
+    assert!(!text(&o).contains("cron"), "{}", text(&o));
+
+    let key = String::from_utf8(entente(&["id", "--dir", d(&nato)]).stdout).unwrap();
+    let key = key
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap()
+        .to_owned();
+    let o = entente(&[
+        "peer",
+        "add",
+        "--dir",
+        d(&eu),
+        "--partner",
+        "NATO",
+        "--key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for (cmd, state) in [
+        ("suspend", "suspended"),
+        ("resume", "active"),
+        ("remove", "removed"),
+    ] {
+        let o = entente(&["peer", cmd, "--dir", d(&eu), "NATO"]);
+        assert!(
+            o.status.success() && text(&o).contains(state),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = entente(&["peer", "list", "--dir", d(&eu)]);
+    assert!(text(&o).contains("removed"), "{}", text(&o));
+    assert!(
+        entente(&["user", "delete", "--dir", d(&eu), "jun"])
+            .status
+            .success()
+    );
+    assert!(!me().status.success());
+}

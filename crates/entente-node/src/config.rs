@@ -16,6 +16,8 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     /// How long a password-login session token lives.
     pub session_ttl: Duration,
+    /// How long an API token lives (M5: every token expires); zero: no expiry.
+    pub api_token_ttl: Duration,
     pub rate_limits: RateLimits,
     /// How the federation client reaches peers (TLS identity, CA, development mode).
     pub transport: crate::transport::Transport,
@@ -91,6 +93,7 @@ impl NodeConfig {
             sync: SyncConfig::default(),
             max_body_bytes: 1024 * 1024,
             session_ttl: Duration::from_secs(12 * 3600),
+            api_token_ttl: Duration::from_secs(90 * 24 * 3600),
             rate_limits: RateLimits::default(),
             transport: Default::default(),
         }

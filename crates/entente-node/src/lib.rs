@@ -3,6 +3,7 @@
 //! and push-notification client, and the federation request signatures. It talks to
 //! storage only through `dyn Store` and names no concrete backend; it defines no routes.
 
+pub mod access;
 pub mod alerts;
 pub mod analytics;
 pub mod audit;

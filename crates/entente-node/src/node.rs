@@ -393,6 +393,7 @@ impl Node {
             last_sync_at: None,
             last_ok_at: None,
             last_error: None,
+            state: "active".into(),
         };
         self.store.upsert_peer(&record).await?;
         self.reload_peers().await?;
@@ -420,6 +421,7 @@ impl Node {
             role,
             password_hash: auth::hash_password(password)?,
             created_at: self.now(),
+            disabled: false,
         };
         match self.store.create_user(&user).await {
             Err(StoreError::Conflict(c)) => Err(NodeError::Conflict(format!("{c} already exists"))),
@@ -436,7 +438,7 @@ impl Node {
         }
     }
 
-    fn principal(&self, u: &UserRecord) -> Principal {
+    pub(crate) fn principal(&self, u: &UserRecord) -> Principal {
         Principal {
             username: u.username.clone(),
             role: u.role,
@@ -487,7 +489,7 @@ impl Node {
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
         let ok = self.verify_password(password, hash).await? && user.is_some();
-        match user.filter(|_| ok) {
+        match user.filter(|u| ok && !u.disabled) {
             Some(u) => Ok(u),
             None => {
                 self.audit(username, "login_failed", surface).await;
@@ -572,7 +574,8 @@ impl Node {
                 label: label.to_owned(),
                 kind,
                 created_at: self.now(),
-                expires_at: None,
+                expires_at: (!self.cfg.api_token_ttl.is_zero())
+                    .then(|| crate::clock::rfc3339(self.clock.now() + self.cfg.api_token_ttl)),
             })
             .await?;
         self.audit(
@@ -675,6 +678,7 @@ impl Node {
             .store
             .user(&t.username)
             .await?
+            .filter(|u| !u.disabled)
             .ok_or(NodeError::Unauthorized)?;
         Ok((self.principal(&user), t.kind))
     }
@@ -1834,7 +1838,11 @@ impl Node {
             if p == self.partner() {
                 None
             } else {
-                self.peer(p).map(|x| x.key)
+                // A suspended (or removed) peer's key still verifies what it signed before, but
+                // it may no longer call.
+                self.peer(p)
+                    .filter(|x| x.record.state == "active")
+                    .map(|x| x.key)
             }
         })?;
         // Over TLS the channel names its partner too (the client certificate is bound to a

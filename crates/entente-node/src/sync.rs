@@ -162,7 +162,7 @@ impl Node {
     pub async fn sync_once(&self) -> Vec<PeerSyncReport> {
         let mut out = vec![];
         for p in self.peer_list() {
-            if p.record.url.is_some() {
+            if p.record.url.is_some() && p.record.state == "active" {
                 out.push(self.sync_peer(&p.record.partner).await);
             }
         }
@@ -175,7 +175,7 @@ impl Node {
         // Each round also witnesses every reachable peer's checkpoint, and checks the
         // checkpoints of others it passes on.
         for p in self.peer_list() {
-            if p.record.url.is_some() {
+            if p.record.url.is_some() && p.record.state == "active" {
                 let w = self.witness_peer(&p.record.partner).await;
                 if let Some(e) = &w.error {
                     tracing::debug!(peer = %p.record.partner, error = %e, "checkpoint not witnessed");
@@ -219,6 +219,12 @@ impl Node {
         report: &mut PeerSyncReport,
     ) -> Result<(), NodeError> {
         let peer = self.peer(partner).ok_or(NodeError::NotFound("peer"))?;
+        if peer.record.state != "active" {
+            return Err(NodeError::Conflict(format!(
+                "peer {partner} is {}",
+                peer.record.state
+            )));
+        }
         if peer.record.url.is_none() {
             return Err(NodeError::NotFound("peer url"));
         }
@@ -638,7 +644,12 @@ impl Node {
             }
         }
         for (p, n) in per_peer {
-            if self.peer(&p).and_then(|x| x.record.url).is_none() {
+            if self
+                .peer(&p)
+                .filter(|x| x.record.state == "active")
+                .and_then(|x| x.record.url)
+                .is_none()
+            {
                 continue;
             }
             let node = Arc::clone(self);

@@ -264,16 +264,31 @@ impl Node {
             return Ok((p, kind));
         }
         let cache_key = hex::encode(Sha256::digest(format!("{username}\n{secret}")));
-        if let Some((p, at)) = self
+        let cached = self
             .basic_cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&cache_key)
-            .cloned()
+            .cloned();
+        if let Some((p, at)) = cached
             && at.elapsed() < Duration::from_secs(60)
         {
-            self.charge("user", &p.0.user_id())?;
-            return Ok(p);
+            // The user as it is now: disabled, deleted or re-roled takes effect at once, even
+            // when another process (the CLI) made the change.
+            match self.store.user(&p.0.username).await? {
+                Some(u) if !u.disabled => {
+                    let p = (self.principal(&u), p.1);
+                    self.charge("user", &p.0.user_id())?;
+                    return Ok(p);
+                }
+                _ => {
+                    self.basic_cache
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&cache_key);
+                    return Err(NodeError::Unauthorized);
+                }
+            }
         }
         let user = self
             .check_password(username, secret, client, "taxii basic")

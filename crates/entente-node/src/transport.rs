@@ -168,6 +168,10 @@ impl Node {
         peers
             .iter()
             .filter_map(|(p, peer)| {
+                // Suspended and removed peers get no client: nothing is sent to them.
+                if peer.record.state != "active" {
+                    return None;
+                }
                 let url = peer.record.url.as_ref()?;
                 let refused = |code, reason: &str| PeerClient::Refused {
                     code,

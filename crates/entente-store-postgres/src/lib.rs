@@ -131,6 +131,11 @@ CREATE TABLE witnesses (
     PRIMARY KEY (origin, witness)
 );
 "#,
+    // Revocation (M5): users can be disabled, peers suspended or removed.
+    r#"
+ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+"#,
 ];
 
 /// Advisory lock keys (arbitrary constants, one per purpose).
@@ -388,6 +393,7 @@ impl PgStore {
             last_sync_at: r.get("last_sync_at"),
             last_ok_at: r.get("last_ok_at"),
             last_error: r.get("last_error"),
+            state: r.get("state"),
         })
     }
 
@@ -398,6 +404,7 @@ impl PgStore {
             role: entente_domain::Role::parse(&role).map_err(|e| corrupt("role", e))?,
             password_hash: r.get("password_hash"),
             created_at: r.get("created_at"),
+            disabled: r.get("disabled"),
         })
     }
 }
@@ -1035,13 +1042,15 @@ impl Store for PgStore {
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO peers (partner, url, public_key, added_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (partner) DO UPDATE SET url = excluded.url, public_key = excluded.public_key",
+            "INSERT INTO peers (partner, url, public_key, added_at, state) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (partner) DO UPDATE SET url = excluded.url, public_key = excluded.public_key,
+               state = excluded.state",
         )
         .bind(p.partner.as_str())
         .bind(p.url.as_deref())
         .bind(&p.public_key)
         .bind(&p.added_at)
+        .bind(&p.state)
         .execute(&self.pool)
         .await
         .map_err(be)?;
@@ -1121,6 +1130,75 @@ impl Store for PgStore {
         .await
         .map_err(be)?;
         Ok(())
+    }
+
+    async fn update_user(
+        &self,
+        username: &str,
+        role: Option<entente_domain::Role>,
+        disabled: Option<bool>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE users SET role = COALESCE($1, role), disabled = COALESCE($2, disabled)
+             WHERE username = $3",
+        )
+        .bind(role.map(|r| r.as_str()))
+        .bind(disabled)
+        .bind(username)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(be)?;
+        sqlx::query("DELETE FROM tokens WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        let r = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        tx.commit().await.map_err(be)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tokens WHERE $1::text IS NULL OR username = $2 ORDER BY created_at, token_hash",
+        )
+        .bind(username)
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.get("kind");
+                Ok(TokenRecord {
+                    token_hash: r.get("token_hash"),
+                    username: r.get("username"),
+                    label: r.get("label"),
+                    kind: codec::token_kind(&kind)?,
+                    created_at: r.get("created_at"),
+                    expires_at: r.get("expires_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE peers SET state = $1 WHERE partner = $2")
+            .bind(state)
+            .bind(partner.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {

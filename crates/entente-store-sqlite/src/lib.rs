@@ -184,6 +184,11 @@ CREATE TABLE witnesses (
     PRIMARY KEY (origin, witness)
 );
 "#,
+    // Revocation (M5): users can be disabled, peers suspended or removed.
+    r#"
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+"#,
 ];
 
 /// The by-object index key: the first 48 bits of the id's UUID, then 16 bits of
@@ -600,6 +605,7 @@ impl SqliteStore {
             last_sync_at: r.get("last_sync_at"),
             last_ok_at: r.get("last_ok_at"),
             last_error: r.get("last_error"),
+            state: r.get("state"),
         })
     }
 
@@ -610,6 +616,7 @@ impl SqliteStore {
             role: entente_domain::Role::parse(&role).map_err(|e| corrupt("role", e))?,
             password_hash: r.get("password_hash"),
             created_at: r.get("created_at"),
+            disabled: r.get::<i64, _>("disabled") != 0,
         })
     }
 }
@@ -1293,13 +1300,15 @@ impl Store for SqliteStore {
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO peers (partner, url, public_key, added_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (partner) DO UPDATE SET url = excluded.url, public_key = excluded.public_key",
+            "INSERT INTO peers (partner, url, public_key, added_at, state) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (partner) DO UPDATE SET url = excluded.url, public_key = excluded.public_key,
+               state = excluded.state",
         )
         .bind(p.partner.as_str())
         .bind(p.url.as_deref())
         .bind(&p.public_key)
         .bind(&p.added_at)
+        .bind(&p.state)
         .execute(&self.pool)
         .await
         .map_err(be)?;
@@ -1376,6 +1385,75 @@ impl Store for SqliteStore {
             .await
             .map_err(be)?;
         Ok(())
+    }
+
+    async fn update_user(
+        &self,
+        username: &str,
+        role: Option<entente_domain::Role>,
+        disabled: Option<bool>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE users SET role = COALESCE(?, role), disabled = COALESCE(?, disabled)
+             WHERE username = ?",
+        )
+        .bind(role.map(|r| r.as_str()))
+        .bind(disabled.map(i64::from))
+        .bind(username)
+        .execute(&self.pool)
+        .await
+        .map_err(be)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(be)?;
+        sqlx::query("DELETE FROM tokens WHERE username = ?")
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        let r = sqlx::query("DELETE FROM users WHERE username = ?")
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        tx.commit().await.map_err(be)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tokens WHERE ? IS NULL OR username = ? ORDER BY created_at, token_hash",
+        )
+        .bind(username)
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(be)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.get("kind");
+                Ok(TokenRecord {
+                    token_hash: r.get("token_hash"),
+                    username: r.get("username"),
+                    label: r.get("label"),
+                    kind: codec::token_kind(&kind)?,
+                    created_at: r.get("created_at"),
+                    expires_at: r.get("expires_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE peers SET state = ? WHERE partner = ?")
+            .bind(state)
+            .bind(partner.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {

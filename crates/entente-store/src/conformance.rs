@@ -827,6 +827,7 @@ async fn peers(store: &dyn Store) {
         last_sync_at: None,
         last_ok_at: None,
         last_error: None,
+        state: "active".into(),
     };
     store.upsert_peer(&p).await.unwrap();
     p.url = Some("http://127.0.0.1:7413".into());
@@ -857,6 +858,30 @@ async fn peers(store: &dyn Store) {
         .unwrap();
     assert_eq!(jpn.last_error, None);
     assert_eq!(jpn.last_ok_at.as_deref(), Some("2026-11-27T00:00:02Z"));
+    // Suspending keeps the peer and its key; an unknown partner is reported.
+    assert!(
+        store
+            .set_peer_state(&code("JPN"), "suspended")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_peer_state(&code("ZZZ"), "suspended")
+            .await
+            .unwrap()
+    );
+    let jpn = store
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.partner == code("JPN"))
+        .unwrap();
+    assert_eq!(
+        (jpn.state.as_str(), jpn.public_key.is_empty()),
+        ("suspended", false)
+    );
 }
 
 async fn users_and_tokens(store: &dyn Store) {
@@ -865,6 +890,7 @@ async fn users_and_tokens(store: &dyn Store) {
         role: Role::Analyst,
         password_hash: "$argon2id$x".into(),
         created_at: "2026-11-27T00:00:00Z".into(),
+        disabled: false,
     };
     store.create_user(&u).await.unwrap();
     assert!(matches!(
@@ -903,4 +929,30 @@ async fn users_and_tokens(store: &dyn Store) {
         assert_eq!(store.token(&t.token_hash).await.unwrap(), Some(t));
     }
     assert_eq!(store.users().await.unwrap().len(), 1);
+    // Revocation: tokens listed per user, a user re-roled and disabled, then deleted with
+    // every token it held.
+    assert_eq!(store.tokens(Some(&u.username)).await.unwrap().len(), 3);
+    assert_eq!(store.tokens(Some("nobody")).await.unwrap().len(), 0);
+    assert_eq!(store.tokens(None).await.unwrap().len(), 3);
+    assert!(
+        store
+            .update_user(&u.username, Some(Role::Reader), Some(true))
+            .await
+            .unwrap()
+    );
+    let got = store.user(&u.username).await.unwrap().unwrap();
+    assert_eq!((got.role, got.disabled), (Role::Reader, true));
+    assert!(
+        store
+            .update_user(&u.username, None, Some(false))
+            .await
+            .unwrap()
+    );
+    let got = store.user(&u.username).await.unwrap().unwrap();
+    assert_eq!((got.role, got.disabled), (Role::Reader, false));
+    assert!(!store.update_user("nobody", None, Some(true)).await.unwrap());
+    assert!(store.delete_user(&u.username).await.unwrap());
+    assert!(!store.delete_user(&u.username).await.unwrap());
+    assert!(store.tokens(None).await.unwrap().is_empty());
+    assert!(store.users().await.unwrap().is_empty());
 }

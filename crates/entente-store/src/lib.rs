@@ -224,6 +224,14 @@ pub struct PeerRecord {
     pub last_sync_at: Option<String>,
     pub last_ok_at: Option<String>,
     pub last_error: Option<String>,
+    /// `active`, `suspended` (federation refused both ways, logs kept) or `removed` (no longer
+    /// a peer; its key kept so what it signed still verifies).
+    #[serde(default = "active")]
+    pub state: String,
+}
+
+fn active() -> String {
+    "active".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +240,9 @@ pub struct UserRecord {
     pub role: Role,
     pub password_hash: String,
     pub created_at: String,
+    /// A disabled user's sessions and tokens stop working and it cannot log in.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,4 +427,17 @@ pub trait Store: Send + Sync + 'static {
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
     /// Revoke a token (logout); an unknown hash is not an error.
     async fn delete_token(&self, token_hash: &str) -> Result<()>;
+    /// Change a user's role and/or whether it is disabled; false if there is no such user.
+    async fn update_user(
+        &self,
+        username: &str,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<bool>;
+    /// Delete a user and all its tokens; false if there is no such user.
+    async fn delete_user(&self, username: &str) -> Result<bool>;
+    /// Tokens (sessions included) of one user, or of everyone; oldest first.
+    async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenRecord>>;
+    /// Set a peer's state (`active`, `suspended`, `removed`); false if it is not pinned.
+    async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool>;
 }

@@ -315,6 +315,7 @@ impl Cluster {
                     role: Role::Admin,
                     password_hash: admin_password_hash()?.into(),
                     created_at: "2026-01-01T00:00:00Z".into(),
+                    disabled: false,
                 })
                 .await?;
             let token = node

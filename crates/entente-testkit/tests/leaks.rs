@@ -125,6 +125,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
                 role: Role::Analyst,
                 password_hash: analyst_hash.into(),
                 created_at: "2026-01-01T00:00:00Z".into(),
+                disabled: false,
             })
             .await
             .unwrap();
@@ -508,6 +509,33 @@ impl World {
                     );
                 }
             }
+            // Entries of *every* log this node holds, asked for by id (log ids derive from
+            // origin and audience, so a peer can compute them): only logs whose audience
+            // holds the peer answer with entries.
+            for l in &logs {
+                let path = format!("/fed/v1/logs/{}/entries?after=0&limit=2000", l.log_id);
+                let r = fed_get(peer, Some(&peer.key_seed), n, &path).await;
+                let status = r.status();
+                let body = r.text().await.unwrap();
+                if l.audience.contains(peer.node.partner()) {
+                    assert_eq!(
+                        status, 200,
+                        "{me}: entries of {} for {}",
+                        l.log_id, peer.partner
+                    );
+                } else {
+                    assert!(
+                        status != 200 && !body.contains("\"entries\""),
+                        "{me} answers {} with entries of a log for {:?}: {status}",
+                        peer.partner,
+                        l.audience
+                    );
+                    for (_, title) in self.published.values() {
+                        assert!(!body.contains(title.as_str()), "{me}: {title} in an error");
+                    }
+                }
+                checks += 1;
+            }
             checks += 3;
         }
         checks
@@ -687,6 +715,32 @@ impl World {
             );
         }
         checks += 2;
+
+        // Access lists: tokens and sessions are a user's own unless an admin asks; the user
+        // list and the admin page are an admin's only, and show no hidden title either way.
+        let admin = login.principal.role >= entente_domain::Role::Admin;
+        let r = self.get(n, login, "/api/v1/tokens").await;
+        assert_eq!(r.status(), 200, "{who}: token list");
+        let tokens: Vec<serde_json::Value> = r.json().await.unwrap();
+        assert!(
+            admin
+                || tokens
+                    .iter()
+                    .all(|t| t["username"] == login.principal.username.as_str()),
+            "{who} sees another user's tokens"
+        );
+        let r = self.get(n, login, "/api/v1/users").await;
+        assert_eq!(r.status() == 200, admin, "{who}: user list");
+        let r = self.ui_get(n, login, "/ui/admin").await;
+        assert_eq!(r.status() == 200, admin, "{who}: admin page");
+        let admin_html = r.text().await.unwrap();
+        for (id, title) in &hidden {
+            assert!(
+                !admin_html.contains(title) && !admin_html.contains(id),
+                "{who}: the admin page shows hidden {title}"
+            );
+        }
+        checks += 3;
 
         // The web UI: lists, search, network and released pages show no hidden title; a hidden
         // item's page is a 404 like a missing one.

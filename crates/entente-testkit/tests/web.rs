@@ -171,6 +171,7 @@ fn snapshot(name: &str, html: String) {
     s.add_filter(r"\b[0-9a-f]{24}…", "[signature]…");
     s.add_filter(r"<code>[0-9a-f]{16}…</code>", "<code>[root]…</code>");
     s.add_filter(r"ent_[0-9a-f]+", "[token]");
+    s.add_filter(r"\b[0-9a-f]{16}\b", "[token-id]");
     s.add_filter(r"127\.0\.0\.1:\d+", "[addr]");
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
     s.set_snapshot_suffix(name);

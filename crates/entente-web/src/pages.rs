@@ -2146,9 +2146,13 @@ pub struct AdminPage {
     pub ctx: Ctx,
     pub errors: Errors,
     pub form: FormData,
-    pub users: Vec<(String, String)>,
-    /// (partner, url, fingerprint, last sync, last ok, last error)
-    pub peers: Vec<(String, String, String, String, String, String)>,
+    /// (user, role, disabled)
+    pub users: Vec<(String, String, bool)>,
+    pub tokens: Vec<entente_node::access::TokenView>,
+    /// The admin looking at the page (who cannot change itself here).
+    pub me: String,
+    /// (partner, url, fingerprint, last sync, last ok, last error, state)
+    pub peers: Vec<(String, String, String, String, String, String, String)>,
     pub fingerprint: String,
     pub new_token: Option<String>,
     pub verify: Option<entente_node::sync::VerifyReport>,
@@ -2177,10 +2181,11 @@ async fn admin_page(
             s.node.users(&sess.who).await?,
             s.node.forks().await?.len(),
             s.node.witnesses().await?,
+            s.node.list_tokens(&sess.who, None).await?,
         ))
     }
     .await;
-    let (users, forks, witnesses) = match r {
+    let (users, forks, witnesses, tokens) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
@@ -2193,8 +2198,10 @@ async fn admin_page(
             form,
             users: users
                 .into_iter()
-                .map(|u| (u.username, u.role.as_str().to_owned()))
+                .map(|u| (u.username, u.role.as_str().to_owned(), u.disabled))
                 .collect(),
+            tokens,
+            me: sess.who.username.clone(),
             peers: s
                 .node
                 .peer_list()
@@ -2207,6 +2214,7 @@ async fn admin_page(
                         p.record.last_sync_at.clone().unwrap_or_default(),
                         p.record.last_ok_at.clone().unwrap_or_default(),
                         p.record.last_error.clone().unwrap_or_default(),
+                        p.record.state.clone(),
                     )
                 })
                 .collect(),
@@ -2336,6 +2344,39 @@ async fn admin_post(
                     }
                     Err(e) => errors = Errors::from_node(&e, &["label"]),
                 }
+            }
+        }
+        // Taking access away (M5): each a small form on the admin page.
+        "user-change" => {
+            let user = f.get("username");
+            let r = match f.get("action") {
+                "delete" => s.node.delete_user(&sess.who, user).await,
+                a @ ("disable" | "enable" | "set-role") => {
+                    let change = entente_node::access::UserChange {
+                        role: (a == "set-role").then(|| f.get("role").to_owned()),
+                        disabled: (a != "set-role").then_some(a == "disable"),
+                    };
+                    s.node.change_user(&sess.who, user, change).await
+                }
+                _ => Err(NodeError::Forbidden("do that to a user")),
+            };
+            match r {
+                Ok(()) => return Ok(see_other("/ui/admin")),
+                Err(e) => errors.add("_form", e.to_string()),
+            }
+        }
+        "revoke" => match s.node.revoke_token(&sess.who, f.get("id")).await {
+            Ok(_) => return Ok(see_other("/ui/admin")),
+            Err(e) => errors.add("_form", e.to_string()),
+        },
+        "peer-state" => {
+            match s
+                .node
+                .set_peer_state(&sess.who, f.get("partner"), f.get("state"))
+                .await
+            {
+                Ok(()) => return Ok(see_other("/ui/admin")),
+                Err(e) => errors.add("_form", e.to_string()),
             }
         }
         "peers" => {
