@@ -231,6 +231,37 @@ await step("an alert raised at NATO is acknowledged in JPN's UI", async () => {
   });
 });
 
+await step('an admin adds a user, and disabling them ends their open session at once', async () => {
+  const name = `rita${Date.now().toString(36)}`;
+  const password = 'rita-password-0123456789';
+  await eu.goto(url(eu, '/ui/admin'));
+  await eu.fill('#username', name);
+  await eu.selectOption('#role', 'analyst');
+  await eu.fill('#password', password);
+  await eu.click('text=Add user');
+  await eu.waitForURL(/\/ui\/admin$/);
+  // The new user signs in in a browser of their own.
+  const ctx = await browser.newContext();
+  const rita = await ctx.newPage();
+  await rita.goto(url(eu, '/ui/login'));
+  await rita.fill('#username', name);
+  await rita.fill('#password', password);
+  await rita.click('button[type=submit]');
+  await rita.waitForURL(/\/ui\/$/);
+  // The admin disables them; their next page load is the login form.
+  await eu.goto(url(eu, '/ui/admin'));
+  await eu.click(`text=Disable ${name}`);
+  await eu.waitForURL(/\/ui\/admin$/);
+  const row = eu.locator('#users tr', { hasText: name });
+  assert.equal(await row.locator('td').nth(2).innerText(), 'disabled');
+  await eu.screenshot({ path: path.join(out, 'admin.png'), fullPage: true });
+  await rita.goto(url(eu, '/ui/items'));
+  assert.match(rita.url(), /\/ui\/login$/);
+  // Their session is listed on the admin page and can be revoked there too.
+  assert.ok(await eu.locator('#tokens tr', { hasText: name }).count() >= 1);
+  await ctx.close();
+});
+
 await step('the dashboard, and logging out ends the session', async () => {
   await eu.goto(url(eu, '/ui/'));
   await eu.screenshot({ path: path.join(out, 'dashboard.png'), fullPage: true });

@@ -15,9 +15,13 @@ fi
 source tests/demo.sh
 read -r URL TOKEN < <(python3 -c 'import json,sys; n=json.load(open(sys.argv[1]))["nodes"][0]; print(n["url"], n["token"])' "$DEMO_JSON")
 status=0
+# Revoking a token is left out: the stateful phase would revoke the very token the run signs in
+# with (GET /api/v1/tokens lists it) and leave every later operation at 401. Revocation has its
+# own tests (crates/entente-testkit/tests/revocation.rs).
 "$VENV/bin/schemathesis" run "$URL/api/v1/openapi.json" \
   -H "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error \
+  --exclude-name 'DELETE /api/v1/tokens/{id}' \
   --workers 1 \
   --max-examples "${ST_MAX_EXAMPLES:-20}" \
   --rate-limit 15/s \

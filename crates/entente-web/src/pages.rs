@@ -2241,7 +2241,7 @@ async fn admin_page(
                     )
                 })
                 .collect(),
-            roles: ["viewer", "analyst", "officer", "admin"]
+            roles: ["reader", "analyst", "officer", "admin"]
                 .map(str::to_owned)
                 .to_vec(),
         },
