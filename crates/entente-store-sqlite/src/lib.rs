@@ -1056,7 +1056,9 @@ impl Store for SqliteStore {
         keys.dedup();
         for chunk in keys.chunks(500) {
             let sql = format!(
-                "SELECT pos, stix_id, origin FROM stix_rows WHERE k IN ({}) AND cid = ?",
+                // `+cid`: look rows up by the object key; an index on `cid` would scan the
+                // whole collection for every batch (quadratic over an import).
+                "SELECT pos, stix_id, origin FROM stix_rows WHERE k IN ({}) AND +cid = ?",
                 vec!["?"; chunk.len()].join(",")
             );
             let mut q = sqlx::query_as::<_, (i64, String, String)>(AssertSqlSafe(sql));
