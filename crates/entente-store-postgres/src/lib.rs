@@ -397,6 +397,18 @@ impl PgStore {
         })
     }
 
+    fn token_row(r: &PgRow) -> Result<TokenRecord> {
+        let kind: String = r.get("kind");
+        Ok(TokenRecord {
+            token_hash: r.get("token_hash"),
+            username: r.get("username"),
+            label: r.get("label"),
+            kind: codec::token_kind(&kind)?,
+            created_at: r.get("created_at"),
+            expires_at: r.get("expires_at"),
+        })
+    }
+
     fn user_row(r: &PgRow) -> Result<UserRecord> {
         let role: String = r.get("role");
         Ok(UserRecord {
@@ -1176,19 +1188,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(be)?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.get("kind");
-                Ok(TokenRecord {
-                    token_hash: r.get("token_hash"),
-                    username: r.get("username"),
-                    label: r.get("label"),
-                    kind: codec::token_kind(&kind)?,
-                    created_at: r.get("created_at"),
-                    expires_at: r.get("expires_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(Self::token_row).collect()
     }
 
     async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool> {
@@ -1216,18 +1216,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(be)?;
-        r.map(|r| {
-            let kind: String = r.get("kind");
-            Ok(TokenRecord {
-                token_hash: r.get("token_hash"),
-                username: r.get("username"),
-                label: r.get("label"),
-                kind: codec::token_kind(&kind)?,
-                created_at: r.get("created_at"),
-                expires_at: r.get("expires_at"),
-            })
-        })
-        .transpose()
+        r.as_ref().map(Self::token_row).transpose()
     }
 }
 

@@ -609,6 +609,18 @@ impl SqliteStore {
         })
     }
 
+    fn token_row(r: &SqliteRow) -> Result<TokenRecord> {
+        let kind: String = r.get("kind");
+        Ok(TokenRecord {
+            token_hash: r.get("token_hash"),
+            username: r.get("username"),
+            label: r.get("label"),
+            kind: codec::token_kind(&kind)?,
+            created_at: r.get("created_at"),
+            expires_at: r.get("expires_at"),
+        })
+    }
+
     fn user_row(r: &SqliteRow) -> Result<UserRecord> {
         let role: String = r.get("role");
         Ok(UserRecord {
@@ -1433,19 +1445,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(be)?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.get("kind");
-                Ok(TokenRecord {
-                    token_hash: r.get("token_hash"),
-                    username: r.get("username"),
-                    label: r.get("label"),
-                    kind: codec::token_kind(&kind)?,
-                    created_at: r.get("created_at"),
-                    expires_at: r.get("expires_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(Self::token_row).collect()
     }
 
     async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool> {
@@ -1473,18 +1473,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(be)?;
-        r.map(|r| {
-            let kind: String = r.get("kind");
-            Ok(TokenRecord {
-                token_hash: r.get("token_hash"),
-                username: r.get("username"),
-                label: r.get("label"),
-                kind: codec::token_kind(&kind)?,
-                created_at: r.get("created_at"),
-                expires_at: r.get("expires_at"),
-            })
-        })
-        .transpose()
+        r.as_ref().map(Self::token_row).transpose()
     }
 }
 
