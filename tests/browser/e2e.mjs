@@ -266,8 +266,9 @@ await step('the dashboard, and logging out ends the session', async () => {
   await eu.goto(url(eu, '/ui/'));
   await eu.screenshot({ path: path.join(out, 'dashboard.png'), fullPage: true });
   const cookies = await eu.context().cookies();
-  const session = cookies.find((c) => c.name === 'entente_session');
-  assert.ok(session.httpOnly && session.sameSite === 'Strict');
+  // One session cookie per partner (browsers share cookies across ports), __Host- over HTTPS.
+  const session = cookies.find((c) => c.name === '__Host-entente_session_eu');
+  assert.ok(session.httpOnly && session.secure && session.sameSite === 'Strict' && session.path === '/');
   await eu.click('text=Log out');
   await eu.waitForURL(/\/ui\/login$/);
   // The old session token no longer works even if replayed.

@@ -21,6 +21,9 @@ pub struct NodeConfig {
     pub rate_limits: RateLimits,
     /// How the federation client reaches peers (TLS identity, CA, development mode).
     pub transport: crate::transport::Transport,
+    /// Sign-in through the partner's identity provider (OpenID Connect); local accounts keep
+    /// working beside it (break-glass).
+    pub oidc: Option<entente_oidc::Settings>,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -96,6 +99,7 @@ impl NodeConfig {
             api_token_ttl: Duration::from_secs(90 * 24 * 3600),
             rate_limits: RateLimits::default(),
             transport: Default::default(),
+            oidc: None,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod replay;
 
 pub mod search;
+pub mod sso;
 pub mod statements;
 pub mod sync;
 pub mod taxii;

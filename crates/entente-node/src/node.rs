@@ -530,12 +530,18 @@ impl Node {
             "",
         )
         .await;
+        self.open_session(&user.username).await
+    }
+
+    /// A new login session for `username` (password or identity-provider sign-in): the
+    /// secret, and when it expires.
+    pub(crate) async fn open_session(&self, username: &str) -> Result<(String, String), NodeError> {
         let secret = auth::new_token_secret()?;
         let expires = crate::clock::rfc3339(self.clock.now() + self.cfg.session_ttl);
         self.store
             .create_token(&TokenRecord {
                 token_hash: auth::token_hash(&secret),
-                username: user.username,
+                username: username.to_owned(),
                 label: "session".into(),
                 kind: TokenKind::Session,
                 created_at: self.now(),

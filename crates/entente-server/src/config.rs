@@ -24,6 +24,54 @@ pub struct FileConfig {
     pub limits: LimitsFile,
     #[serde(default)]
     pub tls: TlsFile,
+    /// Single sign-on through the partner's OpenID Connect provider (absent: local accounts
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcFile>,
+}
+
+/// `[oidc]`: the partner's identity provider. Register the node at the provider as a
+/// confidential web client with the redirect URL `{public_url}/ui/login/sso/callback`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFile {
+    /// The issuer URL, exactly as the provider's discovery document states it.
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret (relative to the data directory; keep it 0600). The
+    /// secret is not written into this file so that the file can be shown and copied.
+    pub client_secret_file: String,
+    /// Provider groups per role: `admin = ["entente-admins"]`, `reader = ["staff"]`. The
+    /// highest role with a match wins; a user matching none is not signed in.
+    pub roles: std::collections::BTreeMap<String, Vec<String>>,
+    /// The button's words: "Sign in with {label}".
+    #[serde(default = "default_oidc_label")]
+    pub label: String,
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// CA certificates (PEM) trusted for the provider besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+fn default_oidc_label() -> String {
+    "your organisation's account".into()
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "groups".into()]
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+fn default_roles_claim() -> String {
+    "groups".into()
 }
 
 /// `[tls]`: how the node's listener and federation client use TLS.
@@ -184,6 +232,7 @@ impl FileConfig {
             sync: Default::default(),
             limits: Default::default(),
             tls: Default::default(),
+            oidc: None,
         }
     }
 }
@@ -422,6 +471,14 @@ impl ServerConfig {
         node.sync.pages_in_flight = f.sync.pages_in_flight;
         node.sync.on_start = f.sync.on_start;
         node.max_body_bytes = f.limits.max_body_bytes;
+        if let Some(o) = &f.oidc {
+            node.oidc = Some(oidc_settings(
+                o,
+                &node.public_url,
+                tls == TlsMode::Off,
+                dir,
+            )?);
+        }
         node.rate_limits = entente_node::config::RateLimits {
             user_per_minute: f.limits.user_requests_per_minute,
             peer_per_minute: f.limits.peer_requests_per_minute,
@@ -452,4 +509,82 @@ impl ServerConfig {
         std::fs::write(&path, toml::to_string_pretty(&f)?)?;
         Ok(())
     }
+}
+
+/// `[oidc]` validated; the client is built once here so a bad CA file or URL stops `serve`
+/// with the key at fault instead of turning single sign-on off quietly.
+fn oidc_settings(
+    o: &OidcFile,
+    public_url: &str,
+    dev_plain: bool,
+    dir: &Path,
+) -> Result<entente_oidc::Settings> {
+    use entente_domain::Role;
+    if o.issuer.trim().is_empty() || o.client_id.trim().is_empty() {
+        bail!("oidc.issuer and oidc.client_id: required");
+    }
+    let in_dir = |key: &str, p: &str| -> Result<PathBuf> {
+        let p = p.trim();
+        if p.is_empty() {
+            bail!("{key}: empty path");
+        }
+        let p = Path::new(p);
+        Ok(if p.is_absolute() {
+            p.to_owned()
+        } else {
+            dir.join(p)
+        })
+    };
+    let secret_path = in_dir("oidc.client_secret_file", &o.client_secret_file)?;
+    let client_secret = std::fs::read_to_string(&secret_path)
+        .with_context(|| {
+            format!(
+                "oidc.client_secret_file: cannot read {}",
+                secret_path.display()
+            )
+        })?
+        .trim()
+        .to_owned();
+    if client_secret.is_empty() {
+        bail!(
+            "oidc.client_secret_file: {} is empty",
+            secret_path.display()
+        );
+    }
+    let mut roles = vec![];
+    for (name, groups) in &o.roles {
+        let role = Role::parse(name).map_err(|_| {
+            anyhow!("oidc.roles: {name:?} is not a role (reader, analyst, officer, admin)")
+        })?;
+        if groups.iter().any(|g| g.trim().is_empty()) {
+            bail!("oidc.roles.{name}: an empty group name");
+        }
+        roles.push((role, groups.clone()));
+    }
+    if roles.iter().all(|(_, g)| g.is_empty()) {
+        bail!("oidc.roles: map at least one provider group to a role, e.g. reader = [\"staff\"]");
+    }
+    if !o.scopes.iter().any(|s| s == "openid") {
+        bail!("oidc.scopes: must include \"openid\"");
+    }
+    let settings = entente_oidc::Settings {
+        issuer: o.issuer.trim().to_owned(),
+        client_id: o.client_id.trim().to_owned(),
+        client_secret,
+        redirect_url: format!("{public_url}/ui/login/sso/callback"),
+        scopes: o.scopes.clone(),
+        username_claim: o.username_claim.clone(),
+        roles_claim: o.roles_claim.clone(),
+        roles,
+        label: o.label.clone(),
+        ca_file: o
+            .ca_file
+            .as_deref()
+            .map(|p| in_dir("oidc.ca_file", p))
+            .transpose()?,
+        allow_plain_loopback: dev_plain,
+        clock_skew: Duration::from_secs(60),
+    };
+    entente_oidc::Client::new(settings.clone()).map_err(|e| anyhow!("oidc: {e}"))?;
+    Ok(settings)
 }

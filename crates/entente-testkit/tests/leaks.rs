@@ -142,7 +142,11 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
                     .create_token_for(u, "leak test", TokenKind::Api)
                     .await
                     .unwrap(),
-                cookie: format!("entente_session={}", n.node.session_for(u).await.unwrap()),
+                cookie: format!(
+                    "entente_session_{}={}",
+                    n.partner.to_lowercase(),
+                    n.node.session_for(u).await.unwrap()
+                ),
             });
         }
         logins.push(per_node);

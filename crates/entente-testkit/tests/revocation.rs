@@ -66,7 +66,7 @@ async fn revoked_tokens_disabled_users_and_suspended_peers_stop_at_the_next_requ
         async move {
             let r = http
                 .get(format!("{base}/ui/items"))
-                .header("cookie", format!("entente_session={secret}"))
+                .header("cookie", format!("entente_session_eu={secret}"))
                 .send()
                 .await
                 .unwrap();

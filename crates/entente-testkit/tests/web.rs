@@ -59,7 +59,7 @@ fn session_cookie(r: &reqwest::Response) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("entente_session="))
+        .find(|c| c.starts_with("entente_session_"))
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
 
@@ -786,7 +786,7 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
         let t = n.node.create_token_for("admin", "t", kind).await.unwrap();
         let r = bad
             .get(format!("{}/ui/", eu.base))
-            .header("cookie", format!("entente_session={t}"))
+            .header("cookie", format!("entente_session_eu={t}"))
             .send()
             .await
             .unwrap();
@@ -896,4 +896,35 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
         search(jpn, "kenji", "ferry OR patrols OR port").await,
         before
     );
+}
+
+/// L8: browsers keep cookies per host, not per port. Signed in at EU and at NATO on one host
+/// (as in the demo), one cookie jar holds both sessions and each node still knows its user;
+/// with one cookie name for every node the second sign-in replaced the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_partners_nodes_on_one_host_keep_their_sessions_apart() {
+    let c = cluster().await;
+    let eu = Web::admin(c.node("EU")).await;
+    let nato = Web::admin(c.node("NATO")).await;
+    let mut jar = std::collections::BTreeMap::new();
+    for w in [&eu, &nato] {
+        let (k, v) = w.cookie.split_once('=').unwrap();
+        jar.insert(k.to_owned(), v.to_owned());
+    }
+    let header = jar
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    for w in [&eu, &nato] {
+        let r = w
+            .http
+            .get(format!("{}/ui/", w.base))
+            .header("cookie", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "still signed in at {}", w.base);
+    }
+    c.stop().await;
 }

@@ -9,6 +9,7 @@
 
 mod escape;
 mod forms;
+mod login;
 mod pages;
 mod svg;
 
@@ -24,8 +25,32 @@ use std::sync::Arc;
 
 pub use forms::FormData;
 
-const SESSION_COOKIE: &str = "entente_session";
-const LOGIN_COOKIE: &str = "entente_login";
+/// The cookie names of one node (L8). Browsers keep cookies per host, not per port, so two
+/// partners' nodes on one host (the demo) would overwrite each other's sessions under one name;
+/// each partner's cookies carry its code. Over HTTPS the `__Host-` prefix makes the browser
+/// refuse a cookie that is not `Secure`, has a `Domain` or another path (so a sibling host
+/// cannot plant one); the sign-in cookie of single sign-on has its own path and takes
+/// `__Secure-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieNames {
+    pub session: String,
+    pub login: String,
+    pub sso: String,
+}
+
+pub fn cookie_names(partner: &str, secure: bool) -> CookieNames {
+    let p = partner.to_ascii_lowercase();
+    let (host, sec) = if secure {
+        ("__Host-", "__Secure-")
+    } else {
+        ("", "")
+    };
+    CookieNames {
+        session: format!("{host}entente_session_{p}"),
+        login: format!("{host}entente_login_{p}"),
+        sso: format!("{sec}entente_sso_{p}"),
+    }
+}
 
 /// What every handler gets: the node and whether cookies must be `Secure`.
 #[derive(Debug, Clone)]
@@ -35,14 +60,28 @@ pub struct WebState {
     /// session cookie only over TLS. Over plain HTTP (the loopback demo) a `Secure` cookie would
     /// never be stored, so it is left off there.
     pub secure_cookies: bool,
+    /// The node's identity provider client, when `[oidc]` is configured.
+    pub oidc: Option<Arc<entente_oidc::Client>>,
+    pub cookies: Arc<CookieNames>,
 }
 
 /// The UI routes under `/ui`, and `/` redirecting there.
 pub fn router(node: Arc<Node>) -> Router {
     let secure_cookies = node.config().public_url.starts_with("https://");
+    // The server validated these settings at start-up (the same constructor); a failure here
+    // leaves single sign-on off and local accounts working.
+    let oidc = node.config().oidc.clone().and_then(|o| {
+        entente_oidc::Client::new(o)
+            .map_err(|e| tracing::error!(error = %e, "single sign-on is off"))
+            .ok()
+            .map(Arc::new)
+    });
+    let cookies = Arc::new(cookie_names(node.partner().as_str(), secure_cookies));
     pages::routes().with_state(WebState {
         node,
         secure_cookies,
+        oidc,
+        cookies,
     })
 }
 
@@ -142,7 +181,7 @@ impl Session {
     /// The signed-in user, or a redirect to the login page.
     pub async fn load(s: &WebState, headers: &HeaderMap) -> Result<Session, Response> {
         let to_login = || Redirect::to("/ui/login").into_response();
-        let secret = cookie(headers, SESSION_COOKIE).ok_or_else(to_login)?;
+        let secret = cookie(headers, &s.cookies.session).ok_or_else(to_login)?;
         // Only a login session signs the UI in: an API token (read-only ones included) set
         // as the cookie by hand must not carry the UI's forms.
         let who = match s.node.authenticate_token(&secret).await {

@@ -4,7 +4,7 @@
 //! having stored nothing.
 
 use crate::svg::{SvgEdge, SvgNode};
-use crate::{Ctx, Errors, FormData, LOGIN_COOKIE, SESSION_COOKIE, Session, WebState, render};
+use crate::{Ctx, Errors, FormData, Session, WebState, render};
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
@@ -22,7 +22,7 @@ use entente_node::auth::TokenKind;
 use entente_node::statements::StatementView;
 use std::collections::BTreeMap;
 
-type Page = Result<Response, Response>;
+pub(crate) type Page = Result<Response, Response>;
 
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
@@ -30,8 +30,13 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/assets/style.css", get(style))
         .route("/ui/assets/htmx.min.js", get(htmx))
-        .route("/ui/login", get(login_page).post(login))
-        .route("/ui/logout", post(logout))
+        .route(
+            "/ui/login",
+            get(crate::login::login_page).post(crate::login::login),
+        )
+        .route("/ui/login/sso", get(crate::login::sso_start))
+        .route("/ui/login/sso/callback", get(crate::login::sso_callback))
+        .route("/ui/logout", post(crate::login::logout))
         .route("/ui/", get(dashboard))
         .route("/ui/formats", get(formats).post(create_formats))
         .route("/ui/formats/{id}", get(format_page))
@@ -122,12 +127,12 @@ pub(crate) fn fail(ctx: &Ctx, e: NodeError) -> Response {
     )
 }
 
-async fn session(s: &WebState, h: &HeaderMap) -> Result<Session, Response> {
+pub(crate) async fn session(s: &WebState, h: &HeaderMap) -> Result<Session, Response> {
     Session::load(s, h).await
 }
 
 /// Session plus a CSRF-checked form body.
-async fn posted(
+pub(crate) async fn posted(
     s: &WebState,
     h: &HeaderMap,
     body: &Bytes,
@@ -151,7 +156,7 @@ fn form_status(errors: &Errors) -> StatusCode {
     }
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -203,7 +208,7 @@ fn partners_field(f: &FormData, name: &str) -> Option<Vec<String>> {
     (!v.is_empty()).then_some(v)
 }
 
-fn required(errors: &mut Errors, f: &FormData, fields: &[(&str, &str)]) {
+pub(crate) fn required(errors: &mut Errors, f: &FormData, fields: &[(&str, &str)]) {
     for (name, label) in fields {
         if f.get(name).is_empty() {
             errors.add(name, format!("{label} is required."));
@@ -254,112 +259,6 @@ pub fn audience_words(
         Some(_) => "Marked TLP:CLEAR: no limit on further disclosure by recipients.".into(),
     };
     format!("Released to {to}. {within}")
-}
-
-// ----- login ----------------------------------------------------------------------------------
-
-#[derive(Template)]
-#[template(path = "login.html")]
-pub struct LoginPage {
-    pub ctx: Ctx,
-    pub errors: Errors,
-    pub username: String,
-}
-
-async fn login_page(State(s): State<WebState>, h: HeaderMap) -> Response {
-    if session(&s, &h).await.is_ok() {
-        return see_other("/ui/");
-    }
-    login_form(&s, Errors::default(), String::new(), StatusCode::OK)
-}
-
-/// The login form with a fresh pre-session token (a double-submit cookie), so a login cannot
-/// be forged from another site either.
-fn login_form(s: &WebState, errors: Errors, username: String, status: StatusCode) -> Response {
-    let nonce = entente_node::auth::random_hex(16).unwrap_or_default();
-    let ctx = Ctx {
-        partner: s.node.partner().to_string(),
-        csrf: crate::csrf_for(&nonce),
-        ..Default::default()
-    };
-    let mut r = render(
-        status,
-        &LoginPage {
-            ctx,
-            errors,
-            username,
-        },
-    );
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        crate::set_cookie(LOGIN_COOKIE, &nonce, s.secure_cookies, Some(1800)),
-    );
-    r
-}
-
-async fn login(
-    State(s): State<WebState>,
-    client: Option<axum::Extension<entente_node::auth::ClientAddr>>,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let client = client.map(|c| c.0.0);
-    let f = FormData::parse(&body);
-    let nonce = crate::cookie(&h, LOGIN_COOKIE).unwrap_or_default();
-    if nonce.is_empty() || f.get("csrf") != crate::csrf_for(&nonce) {
-        return crate::forbidden_form();
-    }
-    let username = f.get("username").to_owned();
-    let mut errors = Errors::default();
-    required(
-        &mut errors,
-        &f,
-        &[("username", "User name"), ("password", "Password")],
-    );
-    if !errors.is_empty() {
-        return login_form(&s, errors, username, StatusCode::UNPROCESSABLE_ENTITY);
-    }
-    match s.node.login(&username, f.get("password"), client).await {
-        Ok((secret, _expires)) => {
-            let mut r = see_other("/ui/");
-            let ttl = s.node.config().session_ttl.as_secs() as i64;
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                crate::set_cookie(SESSION_COOKIE, &secret, s.secure_cookies, Some(ttl)),
-            );
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                crate::set_cookie(LOGIN_COOKIE, "", s.secure_cookies, Some(0)),
-            );
-            r
-        }
-        Err(NodeError::RateLimited { retry_after }) => {
-            let mut e = Errors::default();
-            e.add(
-                "password",
-                format!("Too many sign-in attempts for this name; try again in {retry_after} s."),
-            );
-            login_form(&s, e, username, StatusCode::TOO_MANY_REQUESTS)
-        }
-        Err(_) => {
-            let mut e = Errors::default();
-            e.add("password", "User name or password is wrong.");
-            login_form(&s, e, username, StatusCode::UNAUTHORIZED)
-        }
-    }
-}
-
-async fn logout(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
-    let (sess, _f) = posted(&s, &h, &body).await?;
-    if let Err(e) = s.node.revoke_session(&sess.secret).await {
-        return Err(fail(&sess.ctx, e));
-    }
-    let mut r = see_other("/ui/login");
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        crate::set_cookie(SESSION_COOKIE, "", s.secure_cookies, Some(0)),
-    );
-    Ok(r)
 }
 
 // ----- dashboard ------------------------------------------------------------------------------

@@ -1,0 +1,246 @@
+//! Signing in and out: the password form (local accounts, the break-glass path that works
+//! when the identity provider is down), single sign-on through the partner's OpenID Connect
+//! provider, and logout. The protocol is `entente-oidc`'s; users and sessions are the node's.
+
+use crate::pages::{Page, fail, posted, required, see_other, session};
+use crate::{Ctx, Errors, FormData, WebState, render};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use entente_node::NodeError;
+
+/// Holds the browser's secret of a sign-in in progress at the identity provider. `Lax`, not
+/// `Strict`: the browser comes back from the provider's site, and a `Strict` cookie would not
+/// be sent on that navigation. Scoped to the sign-in paths and gone after ten minutes.
+const SSO_PATH: &str = "/ui/login/sso";
+
+fn sso_cookie(s: &WebState, value: &str, max_age: i64) -> HeaderValue {
+    let name = &s.cookies.sso;
+    let mut c =
+        format!("{name}={value}; Path={SSO_PATH}; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    if s.secure_cookies {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub username: String,
+    /// "Sign in with …" when the node has an identity provider.
+    pub sso_label: Option<String>,
+}
+
+pub(crate) async fn login_page(State(s): State<WebState>, h: HeaderMap) -> Response {
+    if session(&s, &h).await.is_ok() {
+        return see_other("/ui/");
+    }
+    login_form(&s, Errors::default(), String::new(), StatusCode::OK)
+}
+
+/// The login form with a fresh pre-session token (a double-submit cookie), so a login cannot
+/// be forged from another site either.
+fn login_form(s: &WebState, errors: Errors, username: String, status: StatusCode) -> Response {
+    let nonce = entente_node::auth::random_hex(16).unwrap_or_default();
+    let ctx = Ctx {
+        partner: s.node.partner().to_string(),
+        csrf: crate::csrf_for(&nonce),
+        ..Default::default()
+    };
+    let mut r = render(
+        status,
+        &LoginPage {
+            ctx,
+            errors,
+            username,
+            sso_label: s.oidc.as_ref().map(|o| o.settings().label.clone()),
+        },
+    );
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        crate::set_cookie(&s.cookies.login, &nonce, s.secure_cookies, Some(1800)),
+    );
+    r
+}
+
+pub(crate) async fn login(
+    State(s): State<WebState>,
+    client: Option<axum::Extension<entente_node::auth::ClientAddr>>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let client = client.map(|c| c.0.0);
+    let f = FormData::parse(&body);
+    let nonce = crate::cookie(&h, &s.cookies.login).unwrap_or_default();
+    if nonce.is_empty() || f.get("csrf") != crate::csrf_for(&nonce) {
+        return crate::forbidden_form();
+    }
+    let username = f.get("username").to_owned();
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[("username", "User name"), ("password", "Password")],
+    );
+    if !errors.is_empty() {
+        return login_form(&s, errors, username, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    match s.node.login(&username, f.get("password"), client).await {
+        Ok((secret, _expires)) => {
+            let mut r = see_other("/ui/");
+            let ttl = s.node.config().session_ttl.as_secs() as i64;
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                crate::set_cookie(&s.cookies.session, &secret, s.secure_cookies, Some(ttl)),
+            );
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                crate::set_cookie(&s.cookies.login, "", s.secure_cookies, Some(0)),
+            );
+            r
+        }
+        Err(NodeError::RateLimited { retry_after }) => {
+            let mut e = Errors::default();
+            e.add(
+                "password",
+                format!("Too many sign-in attempts for this name; try again in {retry_after} s."),
+            );
+            login_form(&s, e, username, StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(_) => {
+            let mut e = Errors::default();
+            e.add("password", "User name or password is wrong.");
+            login_form(&s, e, username, StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+pub(crate) async fn logout(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, _f) = posted(&s, &h, &body).await?;
+    if let Err(e) = s.node.revoke_session(&sess.secret).await {
+        return Err(fail(&sess.ctx, e));
+    }
+    let mut r = see_other("/ui/login");
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        crate::set_cookie(&s.cookies.session, "", s.secure_cookies, Some(0)),
+    );
+    Ok(r)
+}
+
+/// `GET /ui/login/sso`: send the browser to the identity provider.
+pub(crate) async fn sso_start(State(s): State<WebState>) -> Response {
+    let Some(oidc) = s.oidc.clone() else {
+        return sso_failed(&s, "no identity provider is configured on this node".into());
+    };
+    match oidc.begin().await {
+        Ok(start) => {
+            let mut r = see_other(&start.url);
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                sso_cookie(&s, &start.browser_secret, 600),
+            );
+            r
+        }
+        Err(e) => {
+            s.node
+                .audit("sso", "login_sso_refused", &format!("{}: {e}", e.code()))
+                .await;
+            sso_failed(&s, e.to_string())
+        }
+    }
+}
+
+/// `GET /ui/login/sso/callback?code=…&state=…`: the provider sends the browser back here.
+pub(crate) async fn sso_callback(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(oidc) = s.oidc.clone() else {
+        return sso_failed(&s, "no identity provider is configured on this node".into());
+    };
+    let q = FormData::parse(q.unwrap_or_default().as_bytes());
+    let browser = crate::cookie(&h, &s.cookies.sso).unwrap_or_default();
+    let outcome = if !q.get("error").is_empty() {
+        // Consume the state anyway, so this sign-in cannot be finished later.
+        let _ = oidc.finish(q.get("state"), "", "").await;
+        Err(entente_oidc::OidcError::Refused(cut(
+            &format!("{} {}", q.get("error"), q.get("error_description")),
+            200,
+        )))
+    } else {
+        oidc.finish(q.get("state"), q.get("code"), &browser).await
+    };
+    let id = match outcome {
+        Ok(id) => id,
+        Err(e) => {
+            s.node
+                .audit("sso", "login_sso_refused", &format!("{}: {e}", e.code()))
+                .await;
+            return sso_failed(&s, e.to_string());
+        }
+    };
+    match s
+        .node
+        .login_sso(&id.issuer, &id.subject, &id.username, id.role)
+        .await
+    {
+        Ok((secret, _expires)) => {
+            // A page, not a redirect: the browser arrived here from the provider's site, and
+            // on a redirect chain that started there it would not send the `Strict` session
+            // cookie to `/ui/` yet. A refresh from this page is a same-site navigation.
+            let mut r = (
+                StatusCode::OK,
+                crate::html_headers(),
+                "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url=/ui/\"><title>Signed in</title><main><h1>Signed in</h1><p><a href=\"/ui/\">Continue to the dashboard</a></p></main>",
+            )
+                .into_response();
+            let ttl = s.node.config().session_ttl.as_secs() as i64;
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                crate::set_cookie(&s.cookies.session, &secret, s.secure_cookies, Some(ttl)),
+            );
+            r.headers_mut()
+                .append(header::SET_COOKIE, sso_cookie(&s, "", 0));
+            r
+        }
+        Err(e) => {
+            s.node
+                .audit(
+                    &format!("{}@{}", cut(&id.username, 64), s.node.partner()),
+                    "login_sso_refused",
+                    &e.to_string(),
+                )
+                .await;
+            sso_failed(&s, e.to_string())
+        }
+    }
+}
+
+/// The login page with why single sign-on did not work, and the local form still there.
+fn sso_failed(s: &WebState, why: String) -> Response {
+    let mut e = Errors::default();
+    e.add(
+        "_form",
+        format!("Single sign-on did not work: {why}. Local accounts can still sign in below."),
+    );
+    let mut r = login_form(s, e, String::new(), StatusCode::UNAUTHORIZED);
+    r.headers_mut()
+        .append(header::SET_COOKIE, sso_cookie(&s, "", 0));
+    r
+}
+
+/// What the provider or its claims put on a page or an audit line, cut to `n` characters.
+fn cut(s: &str, n: usize) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
