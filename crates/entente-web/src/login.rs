@@ -232,7 +232,7 @@ fn sso_failed(s: &WebState, why: String) -> Response {
     );
     let mut r = login_form(s, e, String::new(), StatusCode::UNAUTHORIZED);
     r.headers_mut()
-        .append(header::SET_COOKIE, sso_cookie(&s, "", 0));
+        .append(header::SET_COOKIE, sso_cookie(s, "", 0));
     r
 }
 
