@@ -67,6 +67,14 @@ pub fn item_audience(
     Ok(Audience::new(set).unwrap_or_else(|_| Audience::single(origin.clone())))
 }
 
+/// Whether a received item may be filed under `format` (L7): its origin and every partner of
+/// its audience are, or were, members. Departed members count because departures are final
+/// and may be known here before an item published while they were members.
+pub fn item_admitted(origin: &PartnerCode, audience: &Audience, format: &FormatState) -> bool {
+    let was_member = |p: &PartnerCode| format.members.contains(p) || format.departed.contains(p);
+    was_member(origin) && audience.iter().all(was_member)
+}
+
 /// Format-level entries (charter, join, leave, close) go to the format's members.
 pub fn format_audience(members: &BTreeSet<PartnerCode>) -> Audience {
     Audience::new(members.iter().cloned())

@@ -935,9 +935,13 @@ impl Node {
             match Payload::parse(&e.header.kind, &e.payload) {
                 Ok(p) => {
                     match &p {
-                        Payload::ItemPublish(_)
-                        | Payload::ItemRevise(_)
-                        | Payload::ItemRetract(_) => item_ids.push(p.subject().to_owned()),
+                        Payload::ItemPublish(ip) => {
+                            item_ids.push(ip.item_id.clone());
+                            format_ids.push(ip.format_id.clone());
+                        }
+                        Payload::ItemRevise(_) | Payload::ItemRetract(_) => {
+                            item_ids.push(p.subject().to_owned())
+                        }
                         Payload::StixObjects(_) | Payload::StixDelete(_) => {}
                         Payload::StatementDraft(_) | Payload::StatementStance(_) => {
                             statement_ids.push(p.subject().to_owned())
@@ -1023,6 +1027,13 @@ impl Node {
                 }
                 Payload::FormatLeave(l) => !matches!(formats.get(&l.format_id), Some(Some(_))),
                 Payload::FormatClose(c) => !matches!(formats.get(&c.format_id), Some(Some(_))),
+                // L7: an item is filed only under a format its origin and audience belong to.
+                // Membership may not be known here yet (the join that admits the origin can
+                // arrive after its item), so it waits like a missing reference.
+                Payload::ItemPublish(ip) => !matches!(
+                    formats.get(&ip.format_id),
+                    Some(Some(f)) if policy::item_admitted(&h.origin, &h.audience, f)
+                ),
                 _ => false,
             };
             coord_missing = false;
@@ -1083,7 +1094,7 @@ impl Node {
                     _ => false,
                 },
                 Payload::ItemPublish(ip) => {
-                    if items.contains_key(&ip.item_id) {
+                    if items.contains_key(&ip.item_id) || subject_missing {
                         false
                     } else {
                         let st =

@@ -99,6 +99,24 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) -> Result<()> {
     bail!("{url} did not become healthy")
 }
 
+/// Publish a format whose members are `members` (convened by `node`), straight to the log, and
+/// return its id: items are filed only under a format their origin and audience belong to.
+pub async fn bench_format(node: &entente_node::Node, members: &Audience) -> Result<String> {
+    let id = entente_node::new_id();
+    let charter = entente_domain::payload::FormatCharter {
+        format_id: id.clone(),
+        title: "Benchmark format".into(),
+        description: String::new(),
+        topics: vec!["maritime-security".into()],
+        members: members.iter().cloned().collect(),
+        convener: node.partner().clone(),
+        stix_default_releasable_to: None,
+    };
+    node.publish(members, &[Payload::FormatCharter(charter)])
+        .await?;
+    Ok(id)
+}
+
 /// Publish `entries` synthetic item entries (TLP:GREEN notes) to `node`'s log for `audience`,
 /// in batches of 5,000 (`entente bench seed`, and the sync benchmarks' sender).
 pub async fn seed(
@@ -110,13 +128,14 @@ pub async fn seed(
     let batch = 5000u64;
     let mut done = 0;
     let author = format!("bench@{}", node.partner());
+    let format_id = bench_format(node, aud).await?;
     while done < entries {
         let n = batch.min(entries - done);
         let payloads: Vec<Payload> = (done..done + n)
             .map(|i| {
                 Payload::ItemPublish(ItemPublish {
                     item_id: entente_node::new_id(),
-                    format_id: "bench-format".into(),
+                    format_id: format_id.clone(),
                     kind: ItemKind::Note,
                     title: format!("Bench note {i}"),
                     body: format!("Synthetic benchmark entry number {i}: maritime situational awareness update, nothing real."),
@@ -1002,6 +1021,7 @@ pub async fn search(
     ];
     const AUTHORS: usize = 20;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let format_id = bench_format(&node, &audiences[audiences.len() - 1]).await?;
     let t0 = Instant::now();
     let batch = 5000u64;
     let mut done = 0;
@@ -1015,7 +1035,7 @@ pub async fn search(
                 let nt = 1 + rng.below(2);
                 Payload::ItemPublish(ItemPublish {
                     item_id: entente_node::new_id(),
-                    format_id: "bench-format".into(),
+                    format_id: format_id.clone(),
                     kind: ItemKind::ALL[rng.below(ItemKind::ALL.len())],
                     title: rng.words(tw),
                     body: rng.words(bw),

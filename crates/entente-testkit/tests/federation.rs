@@ -662,6 +662,17 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
     .await
     .unwrap();
     let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
+    // The format first (entry 1), so the 4,000 items that follow are filed under it.
+    let charter = entente_domain::Payload::FormatCharter(entente_domain::payload::FormatCharter {
+        format_id: "bulk".into(),
+        title: "bulk".into(),
+        description: String::new(),
+        topics: vec![],
+        members: vec![code("EU"), code("JPN")],
+        convener: code("EU"),
+        stix_default_releasable_to: None,
+    });
+    c.node("EU").node.publish(&aud, &[charter]).await.unwrap();
     let payloads: Vec<entente_domain::Payload> = (0..4_000)
         .map(|i| {
             entente_domain::Payload::ItemPublish(entente_domain::payload::ItemPublish {
@@ -701,20 +712,20 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
     // Read the cursor after the restart: a commit already handed to SQLite when the task
     // was cancelled still lands, exactly as with a killed process.
     let partial = jpn.store().log(&log_id).await.unwrap().unwrap().head_seq;
-    assert!(partial < 4_000, "the sync was interrupted");
+    assert!(partial < 4_001, "the sync was interrupted");
     let r = jpn.sync_peer(&code("EU")).await;
     let head = jpn.store().log(&log_id).await.unwrap().unwrap().head_seq;
-    assert_eq!(head, 4_000);
-    if partial < 4_000 {
+    assert_eq!(head, 4_001);
+    if partial < 4_001 {
         assert_eq!(
             r.entries_applied,
-            4_000 - partial,
+            4_001 - partial,
             "resumed from entry {partial}: {r:?}"
         );
     }
     assert_eq!(r.duplicates, 0, "nothing fetched twice");
     let all = jpn.store().entries_after(&log_id, 0, 20_000).await.unwrap();
-    assert_eq!(all.len(), 4_000);
+    assert_eq!(all.len(), 4_001);
     let items = jpn
         .store()
         .items(&entente_store::ItemQuery {
@@ -726,7 +737,7 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
     assert_eq!(items.len(), 4_000);
     assert!(jpn.verify_all(|_| {}).await.unwrap().ok());
     println!(
-        "restart after {partial} of 4000 entries; resumed and applied {}",
+        "restart after {partial} of 4001 entries; resumed and applied {}",
         r.entries_applied
     );
     c.stop().await;
@@ -1502,4 +1513,68 @@ async fn own_heads(
     }
     heads.sort_by(|a, b| a.log_id.cmp(&b.log_id));
     (heads, entries)
+}
+
+/// L7: an item filed under a format its origin does not belong to is kept (signed evidence)
+/// but never projected by the format's members; an item of a member is, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_filed_under_a_format_its_origin_is_not_in_is_not_applied() {
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(eu, "EU-JPN dialogue", &["EU", "JPN"]).await;
+    c.sync_until_quiet().await;
+    // A hostile NATO node signs an item under EU and JPN's format and sends it to both.
+    let all = Audience::new([code("EU"), code("NATO"), code("JPN")]).unwrap();
+    let forged_id = "0193a000-0000-7000-8000-0000000007aa".to_owned();
+    nato.node
+        .publish(
+            &all,
+            &[entente_domain::Payload::ItemPublish(
+                entente_domain::payload::ItemPublish {
+                    item_id: forged_id.clone(),
+                    format_id: f.format_id.clone(),
+                    kind: entente_domain::ItemKind::Report,
+                    title: "filed under a format NATO is not in".into(),
+                    body: String::new(),
+                    topics: vec!["maritime-security".into()],
+                    tlp: Some(entente_domain::Tlp::Green),
+                    named_users: vec![],
+                    author: "admin@NATO".into(),
+                },
+            )],
+        )
+        .await
+        .unwrap();
+    let legit = item(
+        jpn,
+        &f.format_id,
+        "a member's item",
+        Some("GREEN"),
+        Some(&["EU"]),
+    )
+    .await;
+    c.sync_until_quiet().await;
+    let nato_log = LogDescriptor::new(code("NATO"), all.clone()).log_id;
+    for n in [eu, jpn] {
+        assert!(has_item(n, &legit.item_id).await, "{}", n.partner);
+        assert!(
+            !has_item(n, &forged_id).await,
+            "{} filed NATO's item",
+            n.partner
+        );
+        let listed = n.node.items(&n.admin(), Default::default()).await.unwrap();
+        assert!(listed.items.iter().all(|i| i.item_id != forged_id));
+        // Held as signed evidence.
+        assert!(
+            n.node
+                .store()
+                .log(&nato_log)
+                .await
+                .unwrap()
+                .is_some_and(|l| l.head().seq >= 1),
+            "{} keeps NATO's signed entry",
+            n.partner
+        );
+    }
+    c.stop().await;
 }
