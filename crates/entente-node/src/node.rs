@@ -1,3 +1,7 @@
+//! The `Node`: its state and construction, users and tokens, publishing to its own logs, the
+//! fold from entries to formats, items and STIX rows, and the item and format operations. Being
+//! cut along its seams (issue 17): instruments, TAXII and the wire protocol move out.
+
 use crate::auth::{self, Principal};
 use crate::fed::{self, LogsResponse, RemoteLog, SignedRequest};
 use crate::{Clock, NodeConfig, NodeError};

@@ -77,7 +77,7 @@ pub fn router(node: Arc<Node>) -> Router {
             .map(Arc::new)
     });
     let cookies = Arc::new(cookie_names(node.partner().as_str(), secure_cookies));
-    pages::routes().with_state(WebState {
+    pages::routes().merge(login::routes()).with_state(WebState {
         node,
         secure_cookies,
         oidc,
@@ -266,6 +266,3 @@ pub fn render_string<T: askama::Template>(t: &T) -> String {
     t.render()
         .unwrap_or_else(|e| format!("template error: {e}"))
 }
-
-#[cfg(test)]
-mod tests;

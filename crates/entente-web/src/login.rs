@@ -16,6 +16,16 @@ use entente_node::NodeError;
 /// be sent on that navigation. Scoped to the sign-in paths and gone after ten minutes.
 const SSO_PATH: &str = "/ui/login/sso";
 
+/// Signing in and out.
+pub(crate) fn routes() -> axum::Router<WebState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/login/sso", get(sso_start))
+        .route("/ui/login/sso/callback", get(sso_callback))
+        .route("/ui/logout", post(logout))
+}
+
 fn sso_cookie(s: &WebState, value: &str, max_age: i64) -> HeaderValue {
     let name = &s.cookies.sso;
     let mut c =
@@ -36,7 +46,7 @@ pub struct LoginPage {
     pub sso_label: Option<String>,
 }
 
-pub(crate) async fn login_page(State(s): State<WebState>, h: HeaderMap) -> Response {
+async fn login_page(State(s): State<WebState>, h: HeaderMap) -> Response {
     if session(&s, &h).await.is_ok() {
         return see_other("/ui/");
     }
@@ -68,7 +78,7 @@ fn login_form(s: &WebState, errors: Errors, username: String, status: StatusCode
     r
 }
 
-pub(crate) async fn login(
+async fn login(
     State(s): State<WebState>,
     client: Option<axum::Extension<entente_node::auth::ClientAddr>>,
     h: HeaderMap,
@@ -120,7 +130,7 @@ pub(crate) async fn login(
     }
 }
 
-pub(crate) async fn logout(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+async fn logout(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
     let (sess, _f) = posted(&s, &h, &body).await?;
     if let Err(e) = s.node.revoke_session(&sess.secret).await {
         return Err(fail(&sess.ctx, e));
@@ -134,7 +144,7 @@ pub(crate) async fn logout(State(s): State<WebState>, h: HeaderMap, body: Bytes)
 }
 
 /// `GET /ui/login/sso`: send the browser to the identity provider.
-pub(crate) async fn sso_start(State(s): State<WebState>) -> Response {
+async fn sso_start(State(s): State<WebState>) -> Response {
     let Some(oidc) = s.oidc.clone() else {
         return sso_failed(&s, "no identity provider is configured on this node".into());
     };
@@ -157,11 +167,7 @@ pub(crate) async fn sso_start(State(s): State<WebState>) -> Response {
 }
 
 /// `GET /ui/login/sso/callback?code=…&state=…`: the provider sends the browser back here.
-pub(crate) async fn sso_callback(
-    State(s): State<WebState>,
-    h: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
+async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let Some(oidc) = s.oidc.clone() else {
         return sso_failed(&s, "no identity provider is configured on this node".into());
     };

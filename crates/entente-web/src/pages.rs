@@ -30,13 +30,6 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/assets/style.css", get(style))
         .route("/ui/assets/htmx.min.js", get(htmx))
-        .route(
-            "/ui/login",
-            get(crate::login::login_page).post(crate::login::login),
-        )
-        .route("/ui/login/sso", get(crate::login::sso_start))
-        .route("/ui/login/sso/callback", get(crate::login::sso_callback))
-        .route("/ui/logout", post(crate::login::logout))
         .route("/ui/", get(dashboard))
         .route("/ui/formats", get(formats).post(create_formats))
         .route("/ui/formats/{id}", get(format_page))
