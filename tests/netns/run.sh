@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bounded (CI) form of the WAN harness: three Entente nodes in network namespaces behind a
 # shaped bridge (tests/netns/wan.py --quick; figures in bench-results/wan-quick.json).
-# Runs as root (CI does). Uses ENTENTE_BIN, else target/release/entente, else target/debug/entente;
+# Runs as root (CI does). Uses ENTENTE_BIN, else target/release/entente, else target/debug/entente
+# (and entente-bench beside it for the catch-up seed);
 # it builds nothing. Extra arguments go to wan.py (e.g. --scheme http, --shaper nfqueue).
 # The full form, printing the figures: python3 tests/netns/wan.py --full
 set -euo pipefail

@@ -867,7 +867,18 @@ class Harness:
             shutil.copy2(src, pinned)
         self.bin = str(pinned)
         self.results["binary"] = str(Path(src).resolve())
-        help_text = run([self.bin, "bench", "seed", "--help"], check=False, env=child_env()).returncode
+        # The seeding tool is the benchmark binary built beside it (cargo builds both into one
+        # target directory); ENTENTE_BENCH_BIN names another.
+        bench = os.environ.get("ENTENTE_BENCH_BIN") or str(Path(src).with_name("entente-bench"))
+        self.bench = None
+        if Path(bench).is_file():
+            pinned_bench = self.work / "entente-bench"
+            try:
+                os.link(bench, pinned_bench)
+            except OSError:
+                shutil.copy2(bench, pinned_bench)
+            self.bench = str(pinned_bench)
+        help_text = run([self.bench, "seed", "--help"], check=False, env=child_env()).returncode if self.bench else 1
         self.has_seed = help_text == 0
 
     def node_env(self, catchup: bool = False) -> dict[str, str]:
@@ -1101,8 +1112,8 @@ class Harness:
     def catchup(self) -> None:
         n = self.cfg["catchup_entries"]
         if not self.has_seed:
-            self.results["catchup"] = {"skipped": "binary has no bench seed"}
-            log("catch-up skipped: binary has no bench seed")
+            self.results["catchup"] = {"skipped": "no entente-bench binary beside entente"}
+            log("catch-up skipped: no entente-bench binary beside entente")
             return
         # Free the CPU (two cores) for the measured pair.
         for node in self.nodes.values():
@@ -1126,7 +1137,8 @@ class Harness:
         nodes = self.make_nodes(["EU", "JPN"], tag, CATCHUP_PORT, wan=wan)
         eu, jpn = nodes["EU"], nodes["JPN"]
         t0 = time.monotonic()
-        eu.cli("bench", "seed", "--dir", str(eu.dir), "--audience", "EU,JPN", "--entries", str(n), timeout=3600)
+        run([self.bench, "seed", "--dir", str(eu.dir), "--audience", "EU,JPN", "--entries", str(n)],
+            env=child_env(), timeout=3600)
         seed_s = time.monotonic() - t0
         env = self.node_env(catchup=True)
         if self.args.catchup_page_size:

@@ -4,8 +4,6 @@
 //! verify), the three-node demo and the sync benchmark. No global state: everything a node
 //! needs is passed in, so tests and the demo run several nodes in one process.
 
-pub mod bench;
-pub mod bench_statements;
 pub mod config;
 pub mod demo;
 pub mod invite;

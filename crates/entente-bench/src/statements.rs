@@ -1,5 +1,5 @@
-//! `entente bench statements`: what viewing a statement costs when its last revision
-//! replaced every line (the security review's H1 case), in time and resident memory.
+//! `entente-bench statements`: time and memory of viewing a statement whose revision replaced
+//! every line (the H1 worst case).
 
 use anyhow::Result;
 use entente_domain::statement::{AdoptionRule, StatementDraft};
@@ -70,8 +70,8 @@ async fn publish_worst_case(
 /// Run in `work` (a scratch directory), write the figures to `out`.
 pub async fn statements(work: &Path, out: &Path) -> Result<StatementBenchResult> {
     let dir = work.join("node");
-    crate::init_dev_plain(&dir, "EU", "127.0.0.1:0".parse()?).await?;
-    let node = crate::open(&dir).await?;
+    entente_server::init_dev_plain(&dir, "EU", "127.0.0.1:0".parse()?).await?;
+    let node = entente_server::open(&dir).await?;
     let aud = Audience::new(vec![node.partner().clone()])?;
     let who = Principal {
         username: "bench".into(),

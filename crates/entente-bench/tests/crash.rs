@@ -1,4 +1,4 @@
-//! The CI-sized crash test: `entente bench crash --kills 20` (the full command runs 100) kills
+//! The CI-sized crash test: `entente-bench crash --kills 20` (the full command runs 100) kills
 //! the node's processes with SIGKILL during writes, sync (receiver and sender), bulk import and
 //! alert fan-out; it fails unless every acknowledged write and alert survives, every log
 //! verifies, imports leave whole batches, sync resumes to the same state and every alert gets
@@ -8,8 +8,8 @@
 fn twenty_kill_9s_lose_nothing_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("crash.json");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_entente"))
-        .args(["bench", "crash", "--kills", "20", "--out"])
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_entente-bench"))
+        .args(["crash", "--kills", "20", "--out"])
         .arg(&out)
         .env_remove("ENTENTE_TEST_PG_URL")
         .output()
