@@ -1,0 +1,226 @@
+//! Joint actions: the list, creating one with milestones, an action's page and progress reports.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "actions.html")]
+pub struct ActionsPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub form: FormData,
+    pub actions: Vec<ActionState>,
+    pub formats: Vec<FormatState>,
+    pub topics: Vec<(String, String)>,
+    pub today: String,
+}
+
+pub(super) async fn actions_page(
+    s: &WebState,
+    sess: &Session,
+    errors: Errors,
+    form: FormData,
+) -> Response {
+    let r = async {
+        Ok::<_, NodeError>((s.node.actions(&sess.who, None).await?, my_formats(s).await?))
+    }
+    .await;
+    let (actions, formats) = match r {
+        Ok(x) => x,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let status = form_status(&errors);
+    render(
+        status,
+        &ActionsPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            form,
+            actions,
+            formats,
+            topics: topics_all(),
+            today: today(s),
+        },
+    )
+}
+
+pub(super) async fn actions(State(s): State<WebState>, h: HeaderMap) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(actions_page(&s, &sess, Errors::default(), FormData::default()).await)
+}
+
+pub(super) async fn create_action(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[("format_id", "Format"), ("title", "Title")],
+    );
+    if f.all("topics").is_empty() {
+        errors.add("topics", "Choose at least one topic.");
+    }
+    let leads = f.list("leads");
+    if leads.is_empty() {
+        errors.add("leads", "Name at least one lead partner.");
+    }
+    // Milestones: one per line, "YYYY-MM-DD title".
+    let mut milestones = vec![];
+    for line in f
+        .get("milestones")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        match line.split_once(' ') {
+            Some((due, title))
+                if due.len() == 10
+                    && entente_node::clock::parse_rfc3339(&format!("{due}T00:00:00Z")).is_some() =>
+            {
+                milestones.push(entente_node::coord::NewMilestone {
+                    title: title.trim().to_owned(),
+                    due: due.to_owned(),
+                })
+            }
+            _ => errors.add(
+                "milestones",
+                format!("\u{201c}{line}\u{201d}: write each milestone as YYYY-MM-DD followed by its title."),
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(actions_page(&s, &sess, errors, f).await);
+    }
+    let n = entente_node::coord::NewAction {
+        format_id: f.get("format_id").to_owned(),
+        title: f.get("title").to_owned(),
+        description: f.get("description").to_owned(),
+        group: f.get("group").to_owned(),
+        topics: f.all("topics"),
+        leads,
+        participants: f.list("participants"),
+        milestones,
+    };
+    match s.node.create_action(&sess.who, n).await {
+        Ok(a) => Ok(see_other(&format!("/ui/actions/{}", a.action_id))),
+        Err(e) => {
+            let errors = Errors::from_node(
+                &e,
+                &[
+                    "format_id",
+                    "title",
+                    "topics",
+                    "leads",
+                    "participants",
+                    "milestones",
+                ],
+            );
+            Ok(actions_page(&s, &sess, errors, f).await)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "action.html")]
+pub struct ActionPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub action: ActionState,
+    pub statuses: Vec<String>,
+    pub participant: bool,
+    pub period: String,
+    pub today: String,
+}
+
+pub(super) async fn action_view(
+    s: &WebState,
+    sess: &Session,
+    id: &str,
+    errors: Errors,
+) -> Response {
+    let action = match s.node.action(&sess.who, id).await {
+        Ok(a) => a,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let status = form_status(&errors);
+    render(
+        status,
+        &ActionPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            participant: action.is_participant(s.node.partner()),
+            action,
+            statuses: entente_domain::coord::ActionStatus::ALL
+                .iter()
+                .map(status_name)
+                .collect(),
+            period: today(s)[..7].to_owned(),
+            today: today(s),
+        },
+    )
+}
+
+pub(super) fn status_name(x: &impl serde::Serialize) -> String {
+    serde_json::to_value(x)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub(super) async fn action_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(action_view(&s, &sess, &id, Errors::default()).await)
+}
+
+pub(super) async fn action_progress(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[
+            ("period", "Period"),
+            ("status", "Status"),
+            ("narrative", "A narrative"),
+        ],
+    );
+    let status = serde_json::from_value(serde_json::Value::String(f.get("status").into()));
+    if status.is_err() && !f.get("status").is_empty() {
+        errors.add("status", "Choose one of the listed statuses.");
+    }
+    if !errors.is_empty() {
+        return Ok(action_view(&s, &sess, &id, errors).await);
+    }
+    let n = entente_node::coord::NewProgress {
+        period: f.get("period").to_owned(),
+        status: status.unwrap_or(entente_domain::coord::ActionStatus::InProgress),
+        narrative: f.get("narrative").to_owned(),
+        milestones: f
+            .all("done")
+            .into_iter()
+            .map(|m| entente_domain::coord::MilestoneUpdate {
+                milestone_id: m,
+                done: true,
+                note: String::new(),
+            })
+            .collect(),
+    };
+    match s.node.report_progress(&sess.who, &id, n).await {
+        Ok(_) => Ok(see_other(&format!("/ui/actions/{id}"))),
+        Err(e) => Ok(action_view(
+            &s,
+            &sess,
+            &id,
+            Errors::from_node(&e, &["period", "status", "narrative"]),
+        )
+        .await),
+    }
+}

@@ -1,0 +1,195 @@
+//! Crisis alerts: raising one, the board with receipts and acknowledgements (refreshed by htmx),
+//! acknowledging.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+pub struct AlertsPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub form: FormData,
+    pub alerts: Vec<AlertView>,
+    pub formats: Vec<FormatState>,
+}
+
+pub(super) async fn alerts_page(
+    s: &WebState,
+    sess: &Session,
+    errors: Errors,
+    form: FormData,
+) -> Response {
+    let r =
+        async { Ok::<_, NodeError>((s.node.alerts(&sess.who).await?, my_formats(s).await?)) }.await;
+    let (alerts, formats) = match r {
+        Ok(x) => x,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let status = form_status(&errors);
+    render(
+        status,
+        &AlertsPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            form,
+            alerts,
+            formats,
+        },
+    )
+}
+
+pub(super) async fn alerts(State(s): State<WebState>, h: HeaderMap) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(alerts_page(&s, &sess, Errors::default(), FormData::default()).await)
+}
+
+pub(super) async fn raise_alert(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[("format_id", "Format"), ("title", "Title")],
+    );
+    let severity = serde_json::from_value(serde_json::Value::String(f.get("severity").into()));
+    if severity.is_err() {
+        errors.add("severity", "Choose a severity.");
+    }
+    let hours = f
+        .get("ack_hours")
+        .parse::<i64>()
+        .ok()
+        .filter(|h| (1..=720).contains(h));
+    if hours.is_none() {
+        errors.add(
+            "ack_hours",
+            "Give the hours allowed for acknowledgement (1 to 720).",
+        );
+    }
+    let (Ok(severity), Some(hours), true) = (severity, hours, errors.is_empty()) else {
+        return Ok(alerts_page(&s, &sess, errors, f).await);
+    };
+    let n = entente_node::alerts::NewAlert {
+        format_id: f.get("format_id").to_owned(),
+        severity,
+        title: f.get("title").to_owned(),
+        text: f.get("text").to_owned(),
+        ack_deadline: entente_node::clock::rfc3339(
+            s.node.clock().now() + time::Duration::hours(hours),
+        ),
+        releasable_to: partners_field(&f, "releasable_to"),
+    };
+    match s.node.raise_alert(&sess.who, n).await {
+        Ok(v) => Ok(see_other(&format!("/ui/alerts/{}", v.alert.alert_id))),
+        Err(e) => Ok(alerts_page(
+            &s,
+            &sess,
+            Errors::from_node(&e, &["format_id", "title", "releasable_to"]),
+            f,
+        )
+        .await),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+pub struct AlertPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub view: AlertView,
+    pub board: Vec<(String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "alert_board.html")]
+pub struct AlertBoard {
+    pub board: Vec<(String, String, String, String)>,
+}
+
+/// (partner, status, delivered at, acknowledged at and by)
+pub(super) fn board(v: &AlertView) -> Vec<(String, String, String, String)> {
+    v.board
+        .iter()
+        .map(|(p, st)| {
+            let status = match st {
+                RecipientStatus::Sent => "Sent",
+                RecipientStatus::Delivered => "Delivered",
+                RecipientStatus::Acknowledged => "Acknowledged",
+                RecipientStatus::Overdue => "Overdue",
+            };
+            (
+                p.to_string(),
+                status.to_owned(),
+                v.alert.receipts.get(p).cloned().unwrap_or_default(),
+                v.alert
+                    .acks
+                    .get(p)
+                    .map(|a| format!("{} by {}", a.at, a.by))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+pub(super) async fn alert_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {
+    let view = match s.node.alert(&sess.who, id).await {
+        Ok(v) => v,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let status = form_status(&errors);
+    render(
+        status,
+        &AlertPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            board: board(&view),
+            view,
+        },
+    )
+}
+
+pub(super) async fn alert_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(alert_view(&s, &sess, &id, Errors::default()).await)
+}
+
+/// The board alone, for htmx to refresh in place.
+pub(super) async fn alert_board(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let view = s
+        .node
+        .alert(&sess.who, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    Ok(render(
+        StatusCode::OK,
+        &AlertBoard {
+            board: board(&view),
+        },
+    ))
+}
+
+pub(super) async fn alert_ack(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    match s
+        .node
+        .acknowledge_alert(&sess.who, &id, f.get("note"))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/ui/alerts/{id}"))),
+        Err(e) => Ok(alert_view(&s, &sess, &id, Errors::from_node(&e, &["note"])).await),
+    }
+}

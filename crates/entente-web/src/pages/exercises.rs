@@ -1,0 +1,265 @@
+//! Exercises and industrial projects: lists, creating, registering interest and matching.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "exercises.html")]
+pub struct ExercisesPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub form: FormData,
+    /// Month (YYYY-MM) → exercises starting in it, in date order.
+    pub calendar: Vec<(String, Vec<ExerciseState>)>,
+    pub formats: Vec<FormatState>,
+    pub topics: Vec<(String, String)>,
+}
+
+pub(super) async fn exercises_page(
+    s: &WebState,
+    sess: &Session,
+    errors: Errors,
+    form: FormData,
+) -> Response {
+    let r =
+        async { Ok::<_, NodeError>((s.node.exercises(&sess.who).await?, my_formats(s).await?)) }
+            .await;
+    let (mut xs, formats) = match r {
+        Ok(x) => x,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    xs.sort_by(|a, b| a.plan.start.cmp(&b.plan.start));
+    let mut calendar: Vec<(String, Vec<ExerciseState>)> = vec![];
+    for x in xs {
+        let m = x.plan.start.get(..7).unwrap_or_default().to_owned();
+        match calendar.last_mut() {
+            Some((lm, v)) if *lm == m => v.push(x),
+            _ => calendar.push((m, vec![x])),
+        }
+    }
+    let status = form_status(&errors);
+    render(
+        status,
+        &ExercisesPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            form,
+            calendar,
+            formats,
+            topics: topics_all(),
+        },
+    )
+}
+
+pub(super) async fn exercises(State(s): State<WebState>, h: HeaderMap) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(exercises_page(&s, &sess, Errors::default(), FormData::default()).await)
+}
+
+pub(super) async fn plan_exercise(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[
+            ("format_id", "Format"),
+            ("name", "Name"),
+            ("start", "Start date"),
+            ("end", "End date"),
+        ],
+    );
+    if f.all("topics").is_empty() {
+        errors.add("topics", "Choose at least one topic.");
+    }
+    if f.list("invited").is_empty() {
+        errors.add("invited", "Invite at least one partner.");
+    }
+    if !errors.is_empty() {
+        return Ok(exercises_page(&s, &sess, errors, f).await);
+    }
+    let n = entente_node::coord::NewExercise {
+        format_id: f.get("format_id").to_owned(),
+        name: f.get("name").to_owned(),
+        start: f.get("start").to_owned(),
+        end: f.get("end").to_owned(),
+        topics: f.all("topics"),
+        invited: f.list("invited"),
+        observers: f.list("observers"),
+    };
+    match s.node.plan_exercise(&sess.who, n).await {
+        Ok(_) => Ok(see_other("/ui/exercises")),
+        Err(e) => Ok(exercises_page(
+            &s,
+            &sess,
+            Errors::from_node(
+                &e,
+                &[
+                    "format_id",
+                    "name",
+                    "start",
+                    "end",
+                    "topics",
+                    "invited",
+                    "observers",
+                ],
+            ),
+            f,
+        )
+        .await),
+    }
+}
+
+pub(super) async fn exercise_respond(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let r = serde_json::from_value(serde_json::Value::String(f.get("response").into()));
+    let Ok(r) = r else {
+        let mut e = Errors::default();
+        e.add("_form", "Choose participate, observe or decline.");
+        return Ok(exercises_page(&s, &sess, e, FormData::default()).await);
+    };
+    match s.node.respond_exercise(&sess.who, &id, r).await {
+        Ok(_) => Ok(see_other("/ui/exercises")),
+        Err(e) => {
+            Ok(exercises_page(&s, &sess, Errors::from_node(&e, &[]), FormData::default()).await)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "projects.html")]
+pub struct ProjectsPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub form: FormData,
+    pub projects: Vec<ProjectState>,
+    pub formats: Vec<FormatState>,
+    pub area: String,
+    pub matches: Vec<(String, Vec<String>)>,
+}
+
+pub(super) async fn projects_page(
+    s: &WebState,
+    sess: &Session,
+    errors: Errors,
+    form: FormData,
+    area: String,
+) -> Response {
+    let r = async {
+        let matches = if area.is_empty() {
+            BTreeMap::new()
+        } else {
+            s.node.match_projects(&sess.who, &area).await?
+        };
+        Ok::<_, NodeError>((
+            s.node.projects(&sess.who).await?,
+            my_formats(s).await?,
+            matches,
+        ))
+    }
+    .await;
+    let (projects, formats, matches) = match r {
+        Ok(x) => x,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let status = form_status(&errors);
+    render(
+        status,
+        &ProjectsPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            form,
+            projects,
+            formats,
+            area,
+            matches: matches
+                .into_iter()
+                .map(|(p, v)| (p.to_string(), v))
+                .collect(),
+        },
+    )
+}
+
+pub(super) async fn projects(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let area = query(&q).get("area").to_owned();
+    Ok(projects_page(&s, &sess, Errors::default(), FormData::default(), area).await)
+}
+
+pub(super) async fn register_project(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[
+            ("format_id", "Format"),
+            ("title", "Title"),
+            ("capability_area", "Capability area"),
+            ("stage", "Stage"),
+        ],
+    );
+    if f.list("participants").is_empty() {
+        errors.add("participants", "Name at least one participating partner.");
+    }
+    if !errors.is_empty() {
+        return Ok(projects_page(&s, &sess, errors, f, String::new()).await);
+    }
+    let n = entente_node::coord::NewProject {
+        format_id: f.get("format_id").to_owned(),
+        title: f.get("title").to_owned(),
+        capability_area: f.get("capability_area").to_owned(),
+        description: f.get("description").to_owned(),
+        stage: f.get("stage").to_owned(),
+        participants: f.list("participants"),
+        releasable_to: None,
+    };
+    match s.node.register_project(&sess.who, n).await {
+        Ok(_) => Ok(see_other("/ui/projects")),
+        Err(e) => Ok(projects_page(
+            &s,
+            &sess,
+            Errors::from_node(
+                &e,
+                &[
+                    "format_id",
+                    "title",
+                    "capability_area",
+                    "stage",
+                    "participants",
+                ],
+            ),
+            f,
+            String::new(),
+        )
+        .await),
+    }
+}
+
+pub(super) async fn project_interest(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    match s.node.express_interest(&sess.who, &id, f.get("note")).await {
+        Ok(_) => Ok(see_other("/ui/projects")),
+        Err(e) => Ok(projects_page(
+            &s,
+            &sess,
+            Errors::from_node(&e, &[]),
+            FormData::default(),
+            String::new(),
+        )
+        .await),
+    }
+}

@@ -1,0 +1,176 @@
+//! Formats: the list, creating one (from a template or by hand), a format's page and its
+//! periodic report.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "formats.html")]
+pub struct FormatsPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub form: FormData,
+    pub formats: Vec<FormatState>,
+    pub partners: Vec<String>,
+}
+
+pub(super) async fn formats_page(
+    s: &WebState,
+    sess: &Session,
+    errors: Errors,
+    form: FormData,
+) -> Response {
+    let formats = match s.node.formats().await {
+        Ok(f) => f,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let me = s.node.partner().to_string();
+    let partners = s
+        .node
+        .peer_list()
+        .into_iter()
+        .map(|p| p.record.partner.to_string())
+        .filter(|p| p != "EU" && p != "NATO" && *p != me)
+        .collect();
+    let status = form_status(&errors);
+    render(
+        status,
+        &FormatsPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            form,
+            formats,
+            partners,
+        },
+    )
+}
+
+pub(super) async fn formats(State(s): State<WebState>, h: HeaderMap) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(formats_page(&s, &sess, Errors::default(), FormData::default()).await)
+}
+
+pub(super) async fn create_formats(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(&mut errors, &f, &[("partner", "Partner")]);
+    if errors.is_empty() {
+        match s
+            .node
+            .create_from_template(&sess.who, f.get("partner"))
+            .await
+        {
+            Ok(created) => {
+                return Ok(see_other(&format!(
+                    "/ui/formats/{}",
+                    created.first().map(|c| c.format_id.as_str()).unwrap_or("")
+                )));
+            }
+            Err(e) => {
+                errors = Errors::from_node(&e, &[]);
+                if matches!(e, NodeError::UnknownPartner(_) | NodeError::Domain(_)) {
+                    errors = Errors::default();
+                    errors.add("partner", e.to_string());
+                }
+            }
+        }
+    }
+    Ok(formats_page(&s, &sess, errors, f).await)
+}
+
+#[derive(Template)]
+#[template(path = "format.html")]
+pub struct FormatPage {
+    pub ctx: Ctx,
+    pub format: FormatState,
+    pub topics: Vec<(String, String)>,
+    pub period: String,
+}
+
+pub(super) async fn format_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let format = visible_format(&s, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    let topics = topics_all()
+        .into_iter()
+        .filter(|(t, _)| format.topics.contains(t))
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &FormatPage {
+            ctx: sess.ctx.clone(),
+            format,
+            topics,
+            period: today(&s)[..7].to_owned(),
+        },
+    ))
+}
+
+/// A format this partner belongs to (others: not found, as the API answers).
+pub(super) async fn visible_format(s: &WebState, id: &str) -> Result<FormatState, NodeError> {
+    let f = s.node.format(id).await?;
+    if f.members.contains(s.node.partner()) {
+        Ok(f)
+    } else {
+        Err(NodeError::NotFound("format"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+pub struct ReportPage {
+    pub ctx: Ctx,
+    pub format_id: String,
+    pub report: entente_domain::coord::PeriodicReport,
+}
+
+pub(super) async fn report_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let q = query(&q);
+    let period = q.opt("period").unwrap_or_else(|| today(&s)[..7].to_owned());
+    visible_format(&s, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    let report = s
+        .node
+        .progress_report(&sess.who, &id, &period)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    let download = |ct: &'static str, ext: &str, body: String| {
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(ct)),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&format!(
+                        "attachment; filename=\"progress-report-{period}.{ext}\""
+                    ))
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    Ok(match q.get("download") {
+        "md" => download("text/markdown; charset=utf-8", "md", report.markdown()),
+        "html" => download("text/html; charset=utf-8", "html", report.html()),
+        _ => render(
+            StatusCode::OK,
+            &ReportPage {
+                ctx: sess.ctx.clone(),
+                format_id: id,
+                report,
+            },
+        ),
+    })
+}

@@ -1,0 +1,351 @@
+//! Items: the list with its facets, a new item with the audience stated in words before
+//! publishing, an item's page, reactions and retraction.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "items.html")]
+pub struct ItemsPage {
+    pub ctx: Ctx,
+    pub q: FormData,
+    pub items: Vec<ItemState>,
+    pub next: Option<String>,
+    pub facets: BTreeMap<String, Vec<(String, u64)>>,
+    pub formats: Vec<FormatState>,
+    pub kinds: Vec<String>,
+    pub tlps: Vec<String>,
+    pub topics: Vec<(String, String)>,
+}
+
+impl ItemsPage {
+    /// This page's query with one filter set (a facet link).
+    pub fn with(&self, k: &str, v: &str) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (n, x) in &self.q.0 {
+            if n != k && n != "cursor" && !x.is_empty() {
+                out.append_pair(n, x);
+            }
+        }
+        out.append_pair(k, v);
+        out.finish()
+    }
+    pub fn next_link(&self, cursor: &str) -> String {
+        self.with("cursor", cursor)
+    }
+}
+
+pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery) -> Page {
+    let sess = session(&s, &h).await?;
+    let q = query(&q);
+    let filter = entente_node::ItemFilter {
+        format: q.opt("format"),
+        kind: q.opt("kind"),
+        topic: q.opt("topic"),
+        partner: q.opt("partner"),
+        tlp: q.opt("tlp"),
+        since: None,
+        cursor: q.opt("cursor"),
+        limit: Some(50),
+    };
+    let page = match s.node.items(&sess.who, filter).await {
+        Ok(p) => p,
+        Err(e) => return Err(fail(&sess.ctx, e)),
+    };
+    // Facet counts come from the search index, which counts only what this user may see.
+    let facets = s
+        .node
+        .search(
+            &sess.who,
+            entente_node::search::SearchRequest {
+                format: q.opt("format"),
+                kind: q.opt("kind"),
+                topic: q.opt("topic"),
+                partner: q.opt("partner"),
+                tlp: q.opt("tlp"),
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .map(|r| r.facets)
+        .unwrap_or_default();
+    Ok(render(
+        StatusCode::OK,
+        &ItemsPage {
+            ctx: sess.ctx.clone(),
+            items: page.items,
+            next: page.next,
+            facets,
+            formats: my_formats(&s).await.map_err(|e| fail(&sess.ctx, e))?,
+            kinds: kinds(),
+            tlps: tlps(),
+            topics: topics_all(),
+            q,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "item_new.html")]
+pub struct NewItemPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub form: FormData,
+    pub formats: Vec<FormatState>,
+    /// The chosen format, once there is one.
+    pub format: Option<FormatState>,
+    pub others: Vec<String>,
+    pub topics: Vec<(String, String)>,
+    pub kinds: Vec<String>,
+    pub tlps: Vec<String>,
+    /// Set on the review step: the audience in words, and the form is sent again to publish.
+    pub review: Option<String>,
+}
+
+pub(super) async fn new_item_page(
+    s: &WebState,
+    sess: &Session,
+    form: FormData,
+    errors: Errors,
+    review: Option<String>,
+) -> Response {
+    let formats = match my_formats(s).await {
+        Ok(f) => f,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let format = formats
+        .iter()
+        .find(|f| f.format_id == form.get("format_id"))
+        .cloned();
+    let me = s.node.partner().to_string();
+    let others = format
+        .as_ref()
+        .map(|f| members(f).into_iter().filter(|m| *m != me).collect())
+        .unwrap_or_default();
+    let topics = topics_all()
+        .into_iter()
+        .filter(|(t, _)| format.as_ref().is_some_and(|f| f.topics.contains(t)))
+        .collect();
+    let status = form_status(&errors);
+    render(
+        status,
+        &NewItemPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            form,
+            formats,
+            format,
+            others,
+            topics,
+            kinds: kinds(),
+            tlps: tlps(),
+            review,
+        },
+    )
+}
+
+pub(super) async fn new_item(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let mut form = query(&q);
+    if form.get("tlp").is_empty() {
+        form.0.push(("tlp".into(), "AMBER".into()));
+    }
+    Ok(new_item_page(&s, &sess, form, Errors::default(), None).await)
+}
+
+pub(super) fn new_item_input(f: &FormData) -> entente_node::NewItem {
+    entente_node::NewItem {
+        format_id: f.get("format_id").to_owned(),
+        kind: f.get("kind").to_owned(),
+        title: f.get("title").to_owned(),
+        body: f.get("body").to_owned(),
+        topics: f.all("topics"),
+        tlp: f.opt("tlp"),
+        releasable_to: Some(f.all("releasable_to")),
+        named_users: f.list("named_users"),
+    }
+}
+
+pub(super) const ITEM_FIELDS: &[&str] = &[
+    "format_id",
+    "kind",
+    "title",
+    "body",
+    "topics",
+    "tlp",
+    "releasable_to",
+    "named_users",
+];
+
+/// Two steps: "review" states the resulting audience in words and stores nothing; "publish"
+/// (sent from the review) signs and stores the item.
+pub(super) async fn new_item_post(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[
+            ("format_id", "Format"),
+            ("kind", "Kind"),
+            ("title", "Title"),
+            ("tlp", "TLP level"),
+        ],
+    );
+    if !errors.is_empty() {
+        return Ok(new_item_page(&s, &sess, f, errors, None).await);
+    }
+    let input = new_item_input(&f);
+    match f.get("step") {
+        "publish" => match s.node.create_item(&sess.who, input).await {
+            Ok(it) => Ok(see_other(&format!("/ui/items/{}", it.item_id))),
+            Err(e) => {
+                let errors = Errors::from_node(&e, ITEM_FIELDS);
+                Ok(new_item_page(&s, &sess, f, errors, None).await)
+            }
+        },
+        "edit" => Ok(new_item_page(&s, &sess, f, errors, None).await),
+        _ => match s.node.prepare_item(&sess.who, input).await {
+            Ok((aud, p)) => {
+                let words = audience_words(
+                    s.node.partner().as_str(),
+                    true,
+                    &aud.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                    p.tlp.map(|t| t.as_str()),
+                    &p.named_users,
+                );
+                Ok(new_item_page(&s, &sess, f, errors, Some(words)).await)
+            }
+            Err(e) => {
+                let errors = Errors::from_node(&e, ITEM_FIELDS);
+                Ok(new_item_page(&s, &sess, f, errors, None).await)
+            }
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "item.html")]
+pub struct ItemPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub item: ItemState,
+    pub provenance: entente_node::provenance::Provenance,
+    pub reactions: Reactions,
+    pub ours: bool,
+    pub audience_words: String,
+}
+
+pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {
+    let r = async {
+        let item = s.node.item(&sess.who, id).await?;
+        let provenance = s.node.item_provenance(&sess.who, id).await?;
+        let reactions = s.node.reactions(&sess.who, id).await?;
+        Ok::<_, NodeError>((item, provenance, reactions))
+    }
+    .await;
+    let (item, provenance, reactions) = match r {
+        Ok(x) => x,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let audience: Vec<String> = item.audience.iter().map(|p| p.to_string()).collect();
+    let words = audience_words(
+        item.origin.as_str(),
+        &item.origin == s.node.partner(),
+        &audience,
+        Some(item.tlp.as_str()),
+        &item.named_users,
+    );
+    let status = form_status(&errors);
+    render(
+        status,
+        &ItemPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            // The retract form only for whoever may retract (its author, an officer).
+            ours: entente_domain::policy::may_edit_item(
+                s.node.partner(),
+                &sess.who.user_id(),
+                sess.who.role,
+                &item,
+            )
+            .is_ok(),
+            audience_words: words,
+            item,
+            provenance,
+            reactions,
+        },
+    )
+}
+
+pub(super) async fn item_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(item_view(&s, &sess, &id, Errors::default()).await)
+}
+
+pub(super) async fn item_react(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let r = match f.get("what") {
+        "endorse" => s.node.endorse(&sess.who, &id).await.map(|_| ()),
+        "sighting" => {
+            let mut errors = Errors::default();
+            let count = f.get("count").parse::<u32>().ok().filter(|c| *c > 0);
+            if count.is_none() {
+                errors.add("count", "Give the number of sightings (1 or more).");
+            }
+            required(&mut errors, &f, &[("seen_at", "Date seen")]);
+            if !errors.is_empty() {
+                return Ok(item_view(&s, &sess, &id, errors).await);
+            }
+            s.node
+                .sighting(
+                    &sess.who,
+                    &id,
+                    f.get("seen_at"),
+                    count.unwrap_or(1),
+                    f.get("note"),
+                )
+                .await
+                .map(|_| ())
+        }
+        _ => Err(NodeError::Domain(entente_domain::DomainError::invalid(
+            "what",
+            "endorse or sighting",
+        ))),
+    };
+    match r {
+        Ok(()) => Ok(see_other(&format!("/ui/items/{id}"))),
+        Err(e) => Ok(item_view(&s, &sess, &id, Errors::from_node(&e, &["seen_at", "count"])).await),
+    }
+}
+
+pub(super) async fn item_retract(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(&mut errors, &f, &[("reason", "A reason")]);
+    if !errors.is_empty() {
+        return Ok(item_view(&s, &sess, &id, errors).await);
+    }
+    match s.node.retract_item(&sess.who, &id, f.get("reason")).await {
+        Ok(_) => Ok(see_other(&format!("/ui/items/{id}"))),
+        Err(e) => Ok(item_view(&s, &sess, &id, Errors::from_node(&e, &["reason"])).await),
+    }
+}

@@ -1,0 +1,84 @@
+//! The UI's pages and form handlers. Each GET renders what the node returns for the signed-in
+//! user; each POST checks the session's CSRF token, validates, calls the node once and either
+//! redirects (post/redirect/get) or renders the form again with messages beside the fields,
+//! having stored nothing.
+
+use crate::svg::{SvgEdge, SvgNode};
+use crate::{Ctx, Errors, FormData, Session, WebState, render};
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use entente_domain::alert::RecipientStatus;
+use entente_domain::coord::{ActionState, ExerciseState, ProjectState, Reactions};
+use entente_domain::statement::{Stance, StatementStatus};
+use entente_domain::{FormatState, ItemKind, ItemState, Role, Tlp};
+use entente_node::NodeError;
+use entente_node::alerts::AlertView;
+use entente_node::auth::TokenKind;
+use entente_node::statements::StatementView;
+use std::collections::BTreeMap;
+
+mod actions;
+mod admin;
+mod alerts;
+mod dashboard;
+mod exercises;
+mod formats;
+mod items;
+mod search;
+mod shared;
+mod statements;
+
+pub(crate) use actions::*;
+pub(crate) use admin::*;
+pub(crate) use alerts::*;
+pub(crate) use dashboard::*;
+pub(crate) use exercises::*;
+pub(crate) use formats::*;
+pub(crate) use items::*;
+pub(crate) use search::*;
+pub(crate) use shared::*;
+pub(crate) use statements::*;
+
+pub(crate) type Page = Result<Response, Response>;
+
+pub(crate) fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/assets/style.css", get(style))
+        .route("/ui/assets/htmx.min.js", get(htmx))
+        .route("/ui/", get(dashboard))
+        .route("/ui/formats", get(formats).post(create_formats))
+        .route("/ui/formats/{id}", get(format_page))
+        .route("/ui/formats/{id}/report", get(report_page))
+        .route("/ui/items", get(items).post(new_item_post))
+        .route("/ui/items/new", get(new_item))
+        .route("/ui/items/{id}", get(item_page))
+        .route("/ui/items/{id}/react", post(item_react))
+        .route("/ui/items/{id}/retract", post(item_retract))
+        .route("/ui/actions", get(actions).post(create_action))
+        .route("/ui/actions/{id}", get(action_page))
+        .route("/ui/actions/{id}/progress", post(action_progress))
+        .route("/ui/statements", get(statements).post(create_statement))
+        .route("/ui/statements/{id}", get(statement_page))
+        .route("/ui/statements/{id}/stance", post(statement_stance))
+        .route("/ui/statements/{id}/revise", post(statement_revise))
+        .route("/ui/alerts", get(alerts).post(raise_alert))
+        .route("/ui/alerts/{id}", get(alert_page))
+        .route("/ui/alerts/{id}/board", get(alert_board))
+        .route("/ui/alerts/{id}/ack", post(alert_ack))
+        .route("/ui/exercises", get(exercises).post(plan_exercise))
+        .route("/ui/exercises/{id}/respond", post(exercise_respond))
+        .route("/ui/projects", get(projects).post(register_project))
+        .route("/ui/projects/{id}/interest", post(project_interest))
+        .route("/ui/search", get(search))
+        .route("/ui/network", get(network))
+        .route("/ui/released", get(released))
+        .route("/ui/admin", get(admin))
+        .route("/ui/admin/{what}", post(admin_post))
+}

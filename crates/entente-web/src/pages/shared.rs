@@ -1,0 +1,195 @@
+//! What every page shares: assets, sessions and posted forms, error pages, redirects, field
+//! checks, and the formatting of times, audiences and states for display.
+
+use super::*;
+
+pub(super) async fn style() -> impl IntoResponse {
+    asset("text/css", include_str!("../../assets/style.css"))
+}
+
+pub(super) async fn htmx() -> impl IntoResponse {
+    asset("text/javascript", include_str!("../../assets/htmx.min.js"))
+}
+
+pub(super) fn asset(ct: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(ct)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub ctx: Ctx,
+    pub title: String,
+    pub message: String,
+}
+
+/// A node error on a page load: not found stays not found (nothing hints at hidden entries).
+pub(crate) fn fail(ctx: &Ctx, e: NodeError) -> Response {
+    let (status, title) = match &e {
+        NodeError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+        NodeError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
+        NodeError::Unauthorized => (StatusCode::UNAUTHORIZED, "Sign in again"),
+        NodeError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        NodeError::Internal(_) | NodeError::Store(_) => {
+            tracing::error!(error = %e, "UI page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong")
+        }
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "Cannot do that"),
+    };
+    let message = match status {
+        StatusCode::INTERNAL_SERVER_ERROR => "The node could not complete this request.".into(),
+        _ => e.to_string(),
+    };
+    render(
+        status,
+        &ErrorPage {
+            ctx: ctx.clone(),
+            title: title.into(),
+            message,
+        },
+    )
+}
+
+pub(crate) async fn session(s: &WebState, h: &HeaderMap) -> Result<Session, Response> {
+    Session::load(s, h).await
+}
+
+/// Session plus a CSRF-checked form body.
+pub(crate) async fn posted(
+    s: &WebState,
+    h: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Session, FormData), Response> {
+    let sess = session(s, h).await?;
+    let f = FormData::parse(body);
+    sess.check(&f)?;
+    Ok((sess, f))
+}
+
+pub(super) fn query(q: &Option<String>) -> FormData {
+    FormData::parse(q.as_deref().unwrap_or("").as_bytes())
+}
+
+/// 422 when a form is shown again with messages, 200 otherwise.
+pub(super) fn form_status(errors: &Errors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+pub(crate) fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+pub(super) fn today(s: &WebState) -> String {
+    s.node.clock().now_rfc3339()[..10].to_owned()
+}
+
+pub(super) fn topics_all() -> Vec<(String, String)> {
+    entente_domain::taxonomy::TOPICS
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+pub(super) fn kinds() -> Vec<String> {
+    ItemKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect()
+}
+
+pub(super) fn tlps() -> Vec<String> {
+    Tlp::ALL.iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+pub(super) async fn my_formats(s: &WebState) -> Result<Vec<FormatState>, NodeError> {
+    let me = s.node.partner().clone();
+    Ok(s.node
+        .formats()
+        .await?
+        .into_iter()
+        .filter(|f| f.members.contains(&me))
+        .collect())
+}
+
+pub(super) fn members(f: &FormatState) -> Vec<String> {
+    f.members.iter().map(|m| m.to_string()).collect()
+}
+
+/// Partner codes from checkboxes or a comma-separated text field: None when there are none.
+pub(super) fn partners_field(f: &FormData, name: &str) -> Option<Vec<String>> {
+    let v: Vec<String> = f
+        .all(name)
+        .iter()
+        .flat_map(|x| x.split(|c: char| c == ',' || c.is_whitespace()))
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+pub(crate) fn required(errors: &mut Errors, f: &FormData, fields: &[(&str, &str)]) {
+    for (name, label) in fields {
+        if f.get(name).is_empty() {
+            errors.add(name, format!("{label} is required."));
+        }
+    }
+}
+
+/// The audience of an entry stated in words, as the item form shows it before publishing.
+/// `origin` is named "(this partner)" when `ours`.
+pub fn audience_words(
+    origin: &str,
+    ours: bool,
+    audience: &[String],
+    tlp: Option<&str>,
+    named: &[String],
+) -> String {
+    let first = if ours {
+        format!("{origin} (this partner)")
+    } else {
+        origin.to_owned()
+    };
+    let mut names: Vec<String> = std::iter::once(first)
+        .chain(audience.iter().filter(|p| *p != origin).cloned())
+        .collect();
+    let to = if names.len() == 1 {
+        format!("only {}: no other partner will receive it", names[0])
+    } else {
+        let last = names.pop().unwrap_or_default();
+        format!(
+            "{} and {last}; no other partner will receive it or learn that it exists",
+            names.join(", ")
+        )
+    };
+    let within = match tlp {
+        None | Some("RED") => {
+            if named.is_empty() {
+                "Marked TLP:RED (unmarked means RED): within those partners only you will see it.".to_owned()
+            } else {
+                format!(
+                    "Marked TLP:RED: within those partners only you and {} will see it.",
+                    named.join(", ")
+                )
+            }
+        }
+        Some("AMBER+STRICT") => "Marked TLP:AMBER+STRICT: recipients may share it only within their own organisation.".into(),
+        Some("AMBER") => "Marked TLP:AMBER: recipients may share it with their organisation and its clients on a need-to-know basis.".into(),
+        Some("GREEN") => "Marked TLP:GREEN: recipients may share it within their community, not publicly.".into(),
+        Some(_) => "Marked TLP:CLEAR: no limit on further disclosure by recipients.".into(),
+    };
+    format!("Released to {to}. {within}")
+}

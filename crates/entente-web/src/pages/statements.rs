@@ -1,0 +1,287 @@
+//! Joint statements: drafting, versions with their diff, stances (endorse, stand aside, object)
+//! and adoption.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "statements.html")]
+pub struct StatementsPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub form: FormData,
+    pub statements: Vec<StatementView>,
+    pub formats: Vec<FormatState>,
+}
+
+pub(super) async fn statements_page(
+    s: &WebState,
+    sess: &Session,
+    errors: Errors,
+    form: FormData,
+) -> Response {
+    let r =
+        async { Ok::<_, NodeError>((s.node.statements(&sess.who).await?, my_formats(s).await?)) }
+            .await;
+    let (statements, formats) = match r {
+        Ok(x) => x,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let status = form_status(&errors);
+    render(
+        status,
+        &StatementsPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            form,
+            statements,
+            formats,
+        },
+    )
+}
+
+pub(super) async fn statements(State(s): State<WebState>, h: HeaderMap) -> Page {
+    let sess = session(&s, &h).await?;
+    Ok(statements_page(&s, &sess, Errors::default(), FormData::default()).await)
+}
+
+pub(super) async fn create_statement(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(
+        &mut errors,
+        &f,
+        &[
+            ("format_id", "Format"),
+            ("title", "Title"),
+            ("text", "The text"),
+        ],
+    );
+    let rule = match f.get("rule") {
+        "silence" => entente_domain::statement::AdoptionRule::Silence,
+        _ => entente_domain::statement::AdoptionRule::Unanimity,
+    };
+    if f.get("rule") == "silence" && f.get("deadline").is_empty() {
+        errors.add("deadline", "The silence procedure needs a deadline.");
+    }
+    if !errors.is_empty() {
+        return Ok(statements_page(&s, &sess, errors, f).await);
+    }
+    let n = entente_node::statements::NewStatement {
+        format_id: f.get("format_id").to_owned(),
+        title: f.get("title").to_owned(),
+        text: f.get("text").to_owned(),
+        releasable_to: partners_field(&f, "releasable_to"),
+        required: None,
+        rule,
+        deadline: f.opt("deadline").map(|d| {
+            if d.len() == 10 {
+                format!("{d}T23:59:59Z")
+            } else {
+                d
+            }
+        }),
+    };
+    match s.node.create_statement(&sess.who, n).await {
+        Ok(v) => Ok(see_other(&format!(
+            "/ui/statements/{}",
+            v.state.statement_id
+        ))),
+        Err(e) => Ok(statements_page(
+            &s,
+            &sess,
+            Errors::from_node(
+                &e,
+                &["format_id", "title", "text", "releasable_to", "deadline"],
+            ),
+            f,
+        )
+        .await),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "statement.html")]
+pub struct StatementPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub view: StatementView,
+    pub status: String,
+    /// (partner, stance on the current version, reason, by, at)
+    pub stances: Vec<(String, String, String, String, String)>,
+    pub may_take_stance: bool,
+    pub ours: bool,
+    /// Adopted: (partner, entry, signature prefix) for the draft and every stance.
+    pub signatures: Vec<(String, String, String)>,
+    pub text: String,
+    pub title: String,
+    pub version: u32,
+}
+
+pub(super) fn stance_name(s: &Stance) -> String {
+    match s {
+        Stance::Endorse => "endorsed",
+        Stance::StandAside => "stood aside",
+        Stance::Object => "objected",
+    }
+    .into()
+}
+
+pub(super) async fn statement_view(
+    s: &WebState,
+    sess: &Session,
+    id: &str,
+    errors: Errors,
+) -> Response {
+    statement_view_with(s, sess, id, errors, false).await
+}
+
+pub(super) async fn statement_view_with(
+    s: &WebState,
+    sess: &Session,
+    id: &str,
+    errors: Errors,
+    whole_diff: bool,
+) -> Response {
+    let mut view = match s.node.statement(&sess.who, id).await {
+        Ok(v) => v,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    if whole_diff && view.diff_more > 0 {
+        match s.node.statement_diff(&sess.who, id).await {
+            Ok(d) => {
+                view.diff = d.lines;
+                view.diff_more = 0;
+            }
+            Err(e) => return fail(&sess.ctx, e),
+        }
+    }
+    let me = s.node.partner().clone();
+    let cur = view.state.versions.last().cloned();
+    let version = cur.as_ref().map(|v| v.version).unwrap_or(1);
+    let stances = view
+        .current_stances
+        .iter()
+        .map(|(p, st)| {
+            let rec = view.state.stances.get(p).filter(|r| r.version == version);
+            (
+                p.to_string(),
+                st.as_ref()
+                    .map(stance_name)
+                    .unwrap_or_else(|| "awaiting".into()),
+                rec.map(|r| r.reason.clone()).unwrap_or_default(),
+                rec.map(|r| r.author.clone()).unwrap_or_default(),
+                rec.map(|r| r.at.clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let (status, adopted) = match &view.status {
+        StatementStatus::Adopted { at } => (format!("Adopted on {at}"), true),
+        other => (status_name(other).replace('_', " "), false),
+    };
+    let mut signatures = vec![];
+    if adopted && let Ok(x) = s.node.export_statement(&sess.who, id).await {
+        for e in std::iter::once(&x.draft).chain(x.stances.iter()) {
+            if let Ok(p) = entente_log::parse_entry(e) {
+                signatures.push((
+                    p.header.origin.to_string(),
+                    format!("{} #{}", p.header.kind, p.header.seq),
+                    hex::encode(&p.sig[..12]),
+                ));
+            }
+        }
+    }
+    let pending = matches!(view.status, StatementStatus::Pending);
+    let status_code = form_status(&errors);
+    render(
+        status_code,
+        &StatementPage {
+            ctx: sess.ctx.clone(),
+            errors,
+            may_take_stance: pending && view.state.required.contains(&me),
+            ours: view.state.origin == me,
+            stances,
+            status,
+            signatures,
+            text: cur.as_ref().map(|v| v.text.clone()).unwrap_or_default(),
+            title: cur.as_ref().map(|v| v.title.clone()).unwrap_or_default(),
+            version,
+            view,
+        },
+    )
+}
+
+/// `?diff=all` shows the whole diff; without it the page carries the first
+/// `statements::DIFF_SHOWN` lines and a link, so a long revision costs nothing until asked for.
+pub(super) async fn statement_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let all = q.as_deref() == Some("diff=all");
+    Ok(statement_view_with(&s, &sess, &id, Errors::default(), all).await)
+}
+
+pub(super) async fn statement_stance(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let stance = match f.get("stance") {
+        "endorse" => Some(Stance::Endorse),
+        "stand_aside" => Some(Stance::StandAside),
+        "object" => Some(Stance::Object),
+        _ => None,
+    };
+    let mut errors = Errors::default();
+    let version = f.get("version").parse::<u32>().ok();
+    if stance.is_none() {
+        errors.add("stance", "Choose endorse, stand aside or object.");
+    }
+    if stance == Some(Stance::Object) && f.get("reason").is_empty() {
+        errors.add("reason", "Say why you object.");
+    }
+    let (Some(stance), Some(version), true) = (stance, version, errors.is_empty()) else {
+        if version.is_none() {
+            errors.add("stance", "The version is missing; reload the page.");
+        }
+        return Ok(statement_view(&s, &sess, &id, errors).await);
+    };
+    match s
+        .node
+        .take_stance(&sess.who, &id, version, stance, f.get("reason"))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/ui/statements/{id}"))),
+        Err(e) => {
+            Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["stance", "reason"])).await)
+        }
+    }
+}
+
+pub(super) async fn statement_revise(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (sess, f) = posted(&s, &h, &body).await?;
+    let mut errors = Errors::default();
+    required(&mut errors, &f, &[("title", "Title"), ("text", "The text")]);
+    if !errors.is_empty() {
+        return Ok(statement_view(&s, &sess, &id, errors).await);
+    }
+    match s
+        .node
+        .revise_statement(&sess.who, &id, f.get("title"), f.get("text"))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/ui/statements/{id}"))),
+        Err(e) => {
+            Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["title", "text"])).await)
+        }
+    }
+}
