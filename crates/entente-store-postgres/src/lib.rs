@@ -1237,10 +1237,10 @@ mod tests {
         Some(PgStore::open_in_schema(&url, Some(&schema)).await.unwrap())
     }
 
-    #[tokio::test]
-    async fn conformance() {
-        let Some(store) = fresh().await else { return };
-        entente_store::conformance::run_all(&store).await;
+    /// The conformance suite, one test per check, each in a schema of its own.
+    mod conformance {
+        use super::*;
+        entente_store::conformance_tests!(async { fresh().await.map(Box::new) });
     }
 
     #[tokio::test]

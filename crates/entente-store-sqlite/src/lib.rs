@@ -1481,13 +1481,28 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn conformance() {
+    /// A fresh store in a temporary directory, removed when the test ends.
+    struct Fresh(#[allow(dead_code)] tempfile::TempDir, SqliteStore);
+
+    impl std::ops::Deref for Fresh {
+        type Target = SqliteStore;
+        fn deref(&self) -> &SqliteStore {
+            &self.1
+        }
+    }
+
+    async fn fresh() -> Option<Fresh> {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("entente.db"))
             .await
             .unwrap();
-        entente_store::conformance::run_all(&store).await;
+        Some(Fresh(dir, store))
+    }
+
+    /// The conformance suite, one test per check.
+    mod conformance {
+        use super::*;
+        entente_store::conformance_tests!(fresh());
     }
 
     #[tokio::test]
