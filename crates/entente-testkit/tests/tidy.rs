@@ -18,7 +18,6 @@ const MAX_LINES: usize = 800;
 /// Files over the limit today, with their line count: they may shrink, not grow.
 const OVERSIZED: &[(&str, usize)] = &[
     ("crates/entente-store-postgres/src/lib.rs", 1281),
-    ("crates/entente-node/src/taxii.rs", 1522),
     ("crates/entente-store-sqlite/src/lib.rs", 1593),
     ("crates/entente-node/src/node.rs", 2102),
 ];
