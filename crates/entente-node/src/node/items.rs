@@ -1,0 +1,224 @@
+//! Item operations: create (the audience from the format and the caller's choice), read what the
+//! caller may see, revise, retract, list with filters.
+
+use super::*;
+
+impl Node {
+    pub async fn create_item(&self, who: &Principal, ni: NewItem) -> Result<ItemState, NodeError> {
+        who.require(Role::Analyst, "post items")?;
+        let (aud, payload) = self.prepare_item(who, ni).await?;
+        let id = payload.item_id.clone();
+        let tlp = payload.tlp.unwrap_or(Tlp::Red);
+        self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
+        self.audit(
+            &who.user_id(),
+            "release",
+            &format!("item {id} at {} to {}", tlp.as_str(), aud.key()),
+        )
+        .await;
+        self.store
+            .item(&id)
+            .await?
+            .ok_or(NodeError::Internal("item not projected".into()))
+    }
+
+    /// Validate a new item and work out its audience, without writing anything.
+    pub async fn prepare_item(
+        &self,
+        who: &Principal,
+        ni: NewItem,
+    ) -> Result<(Audience, ItemPublish), NodeError> {
+        let kind = ItemKind::parse(&ni.kind)?;
+        let tlp = ni.tlp.as_deref().map(Tlp::parse).transpose()?;
+        let mut title = ni.title;
+        let mut topics = ni.topics;
+        validate_content(&mut title, &ni.body, &mut topics)?;
+        let releasable = match &ni.releasable_to {
+            Some(v) => Some(
+                v.iter()
+                    .map(|p| self.parse_known_partner(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        let f = self
+            .store
+            .format(&ni.format_id)
+            .await?
+            .ok_or(NodeError::NotFound("format"))?;
+        let aud = policy::item_audience(self.partner(), releasable.as_deref(), &f)?;
+        let mut named = Vec::new();
+        for u in &ni.named_users {
+            let (_, p) = u.split_once('@').ok_or_else(|| {
+                entente_domain::DomainError::invalid("named_users", "use name@PARTNER")
+            })?;
+            let p = PartnerCode::parse(p)?;
+            if !aud.contains(&p) {
+                return Err(entente_domain::PolicyError::OutsideFormat(p).into());
+            }
+            named.push(u.clone());
+        }
+        Ok((
+            aud,
+            ItemPublish {
+                item_id: new_id(),
+                format_id: f.format_id,
+                kind,
+                title,
+                body: ni.body,
+                topics,
+                tlp,
+                named_users: named,
+                author: who.user_id(),
+            },
+        ))
+    }
+
+    /// Look up an item the caller may see. An item the caller may not see is reported
+    /// exactly like one that does not exist.
+    pub async fn item(&self, who: &Principal, item_id: &str) -> Result<ItemState, NodeError> {
+        let it = self
+            .store
+            .item(item_id)
+            .await?
+            .ok_or(NodeError::NotFound("item"))?;
+        if policy::user_may_see_item(&who.viewer(), &it) {
+            if it.tlp >= Tlp::Amber {
+                self.audit(
+                    &who.user_id(),
+                    "read",
+                    &format!("item {item_id} at {}", it.tlp.as_str()),
+                )
+                .await;
+            }
+            Ok(it)
+        } else {
+            Err(NodeError::NotFound("item"))
+        }
+    }
+
+    pub async fn revise_item(
+        &self,
+        who: &Principal,
+        item_id: &str,
+        rev: ItemRevision,
+    ) -> Result<ItemState, NodeError> {
+        who.require(Role::Analyst, "revise items")?;
+        let it = self.item(who, item_id).await?;
+        policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
+        if it.retracted.is_some() {
+            return Err(NodeError::Conflict("the item is retracted".into()));
+        }
+        let mut title = rev.title;
+        let mut topics = rev.topics;
+        validate_content(&mut title, &rev.body, &mut topics)?;
+        let r = ItemRevise {
+            item_id: item_id.to_owned(),
+            title,
+            body: rev.body,
+            topics,
+            author: who.user_id(),
+        };
+        self.publish(&it.audience, &[Payload::ItemRevise(r)])
+            .await?;
+        self.store
+            .item(item_id)
+            .await?
+            .ok_or(NodeError::NotFound("item"))
+    }
+
+    pub async fn retract_item(
+        &self,
+        who: &Principal,
+        item_id: &str,
+        reason: &str,
+    ) -> Result<ItemState, NodeError> {
+        who.require(Role::Analyst, "retract items")?;
+        let it = self.item(who, item_id).await?;
+        policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
+        if it.retracted.is_some() {
+            return Ok(it);
+        }
+        let r = ItemRetract {
+            item_id: item_id.to_owned(),
+            reason: reason.to_owned(),
+            author: who.user_id(),
+        };
+        self.publish(&it.audience, &[Payload::ItemRetract(r)])
+            .await?;
+        self.store
+            .item(item_id)
+            .await?
+            .ok_or(NodeError::NotFound("item"))
+    }
+
+    /// Items the caller may see, filtered and paged. The cursor is the id of the last item
+    /// returned, so it carries nothing about items the caller may not see.
+    pub async fn items(&self, who: &Principal, f: ItemFilter) -> Result<ItemPage, NodeError> {
+        let limit = f.limit.unwrap_or(50).clamp(1, 500);
+        let mut q = ItemQuery {
+            format_id: f.format,
+            kind: f.kind.as_deref().map(ItemKind::parse).transpose()?,
+            topic: f
+                .topic
+                .map(|t| {
+                    if entente_domain::taxonomy::is_topic(&t) {
+                        Ok(t)
+                    } else {
+                        Err(entente_domain::DomainError::UnknownTopic(t))
+                    }
+                })
+                .transpose()?,
+            origin: f.partner.as_deref().map(PartnerCode::parse).transpose()?,
+            tlp: f.tlp.as_deref().map(Tlp::parse).transpose()?,
+            since: f
+                .since
+                .map(|s| {
+                    crate::clock::parse_rfc3339(&s)
+                        .map(crate::clock::rfc3339)
+                        .ok_or_else(|| {
+                            entente_domain::DomainError::invalid("since", "an RFC 3339 timestamp")
+                        })
+                })
+                .transpose()?,
+            after: f.cursor,
+            limit: limit + 1,
+        };
+        let viewer: Viewer = who.viewer();
+        let mut out = Vec::new();
+        loop {
+            let batch = self.store.items(&q).await?;
+            let exhausted = batch.len() < q.limit as usize;
+            let mut last_scanned = None;
+            for it in batch {
+                last_scanned = Some(it.item_id.clone());
+                if policy::user_may_see_item(&viewer, &it) {
+                    out.push(it);
+                    if out.len() > limit as usize {
+                        break;
+                    }
+                }
+            }
+            if out.len() > limit as usize || exhausted {
+                break;
+            }
+            q.after = last_scanned;
+        }
+        let next = if out.len() > limit as usize {
+            out.truncate(limit as usize);
+            out.last().map(|i| i.item_id.clone())
+        } else {
+            None
+        };
+        let sensitive = out.iter().filter(|i| i.tlp >= Tlp::Amber).count();
+        if sensitive > 0 {
+            self.audit(
+                &who.user_id(),
+                "read",
+                &format!("{sensitive} items at AMBER or above listed"),
+            )
+            .await;
+        }
+        Ok(ItemPage { items: out, next })
+    }
+}
