@@ -17,8 +17,8 @@ const MAX_LINES: usize = 800;
 
 /// Files over the limit today, with their line count: they may shrink, not grow.
 const OVERSIZED: &[(&str, usize)] = &[
-    ("crates/entente-store-postgres/src/lib.rs", 1281),
-    ("crates/entente-store-sqlite/src/lib.rs", 1593),
+    ("crates/entente-store-postgres/src/lib.rs", 1224),
+    ("crates/entente-store-sqlite/src/lib.rs", 1481),
 ];
 
 /// Modules that import each other in a circle today, per crate (issue 17 cuts them): a new
