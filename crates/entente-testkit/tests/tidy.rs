@@ -504,3 +504,39 @@ fn applied_migrations_are_never_edited() {
     }
     assert!(problems.is_empty(), "{problems:#?}\nnow: {now:?}");
 }
+
+/// The README's first command, `cargo run --release -- demo`, needs exactly one binary among
+/// the workspace's default members: the node's (a second binary crate made `cargo run` ask
+/// which one to run).
+#[test]
+fn cargo_run_at_the_root_runs_the_node_binary() {
+    let text = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let default: Vec<String> = doc["workspace"]
+        .get("default-members")
+        .and_then(|d| d.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_else(|| {
+            crates()
+                .iter()
+                .map(|c| format!("crates/{}", name(c)))
+                .collect()
+        });
+    let with_binary: Vec<&String> = default
+        .iter()
+        .filter(|m| {
+            let dir = root().join(m);
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            dir.join("src/main.rs").is_file() || manifest.contains("[[bin]]")
+        })
+        .collect();
+    assert_eq!(
+        with_binary,
+        vec!["crates/entente-cli"],
+        "default members with a binary: set workspace.default-members so `cargo run` runs `entente`"
+    );
+}
