@@ -121,7 +121,7 @@ pub struct NewFormatRequest {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TemplateRequest {
-    /// The "+" partner of "Transatlantic+ <partner>": e.g. JPN, KOR, AUS, NZL.
+    /// The "+" partner of "Transatlantic+ \<partner\>": e.g. JPN, KOR, AUS, NZL.
     pub partner: String,
 }
 

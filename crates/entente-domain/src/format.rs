@@ -163,7 +163,7 @@ pub fn validate_charter(c: &mut FormatCharter) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The "Transatlantic+ <PARTNER>" model: EU + NATO + one more partner on a standard set of
+/// The "Transatlantic+ \<PARTNER\>" model: EU + NATO + one more partner on a standard set of
 /// topics. Replicating the model for KOR, AUS or NZL is one call with another partner.
 #[derive(Clone, Debug)]
 pub struct FormatTemplate;
@@ -193,7 +193,7 @@ impl FormatTemplate {
         ),
     ];
 
-    /// The charters for "Transatlantic+ <partner>", one per standard topic area.
+    /// The charters for "Transatlantic+ \<partner\>", one per standard topic area.
     pub fn charters(
         partner: &PartnerCode,
         convener: &PartnerCode,

@@ -97,7 +97,7 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 }
 
 /// The consistency proof between the tree of the first `m` leaves and the tree of all of them
-/// (RFC 6962 §2.1.2 PROOF(m, D[n])): empty when `m` is 0 or every leaf.
+/// (RFC 6962 §2.1.2 `PROOF(m, D[n])`): empty when `m` is 0 or every leaf.
 pub fn consistency_proof(leaves: &[Hash], m: usize) -> Vec<Hash> {
     fn subproof(leaves: &[Hash], m: usize, complete: bool, out: &mut Vec<Hash>) {
         let n = leaves.len();

@@ -48,7 +48,7 @@ impl Node {
             .ok_or(NodeError::Internal("format not projected".into()))
     }
 
-    /// Create the "Transatlantic+ <partner>" set of formats (EU + NATO + partner).
+    /// Create the "Transatlantic+ \<partner\>" set of formats (EU + NATO + partner).
     pub async fn create_from_template(
         &self,
         who: &Principal,
