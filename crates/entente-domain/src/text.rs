@@ -27,6 +27,16 @@ pub fn display_safe(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// `s` trimmed and cut to at most `max_chars` characters, with "…" when cut: for text from
+/// outside (a provider's message, a claimed name) shown on a page or written to a log.
+pub fn cut(s: &str, max_chars: usize) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
 /// Partner text for a Markdown document (L5): display hazards removed, HTML and the Markdown
 /// characters that make links, images, emphasis, code and tables escaped, and line-leading
 /// markers (headings, lists, quotes) escaped, so the text reads as what it says.

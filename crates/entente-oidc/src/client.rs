@@ -89,25 +89,14 @@ impl Client {
     /// A client for `settings`; the provider is not contacted until the first sign-in (an
     /// unreachable provider must not keep the node from starting: local accounts still work).
     pub fn new(settings: Settings) -> Result<Client, OidcError> {
-        for (what, url) in [
-            ("oidc.issuer", &settings.issuer),
-            ("oidc.redirect_url", &settings.redirect_url),
-        ] {
-            if !crate::acceptable_url(url, settings.allow_plain_loopback) {
-                return Err(OidcError::Config(format!(
-                    "{what}: {url:?} must be an https:// URL"
-                )));
-            }
-        }
+        let extra = settings.check()?;
         let mut roots = rustls::RootCertStore::empty();
         // A system without CA certificates can still trust a provider given by `ca_file`.
         let native = rustls_native_certs::load_native_certs();
         for c in native.certs {
             let _ = roots.add(c);
         }
-        if let Some(p) = &settings.ca_file {
-            let extra = entente_tls::load_ca_file(p)
-                .map_err(|e| OidcError::Config(format!("oidc.ca_file: {e}")))?;
+        if let Some(extra) = extra {
             roots.extend(extra.roots.iter().cloned());
         }
         let tls = rustls::ClientConfig::builder_with_provider(entente_tls::provider())
@@ -239,6 +228,15 @@ impl Client {
         })
     }
 
+    /// Drop a sign-in in progress (the provider answered with an error): its state can no
+    /// longer be used.
+    pub fn forget(&self, state: &str) {
+        let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        if flows.by_state.remove(state).is_some() {
+            flows.order.retain(|s| s != state);
+        }
+    }
+
     /// Finish a sign-in from the provider's callback. The state is consumed whatever the
     /// outcome: a callback replayed, or carried to another browser, signs no one in.
     pub async fn finish(
@@ -249,13 +247,10 @@ impl Client {
     ) -> Result<Identity, OidcError> {
         let flow = {
             let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
-            let flow = flows.by_state.remove(state);
-            if flow.is_some() {
-                flows.order.retain(|s| s != state);
-            }
-            flow
+            flows.by_state.remove(state)
         }
         .ok_or(OidcError::UnknownState)?;
+        self.forget(state);
         if flow.created.elapsed() > FLOW_TTL {
             return Err(OidcError::UnknownState);
         }
@@ -300,12 +295,15 @@ impl Client {
             serde_json::from_slice(&bytes).map_err(|e| provider_err("token", e))?
         } else {
             let e: ErrorResponse = serde_json::from_slice(&bytes).unwrap_or_default();
-            return Err(OidcError::Refused(bounded(&format!(
-                "{} {}",
-                e.error
-                    .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
-                e.error_description.unwrap_or_default()
-            ))));
+            return Err(OidcError::Refused(entente_domain::text::cut(
+                &format!(
+                    "{} {}",
+                    e.error
+                        .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+                    e.error_description.unwrap_or_default()
+                ),
+                200,
+            )));
         };
         let mut claims = self.validate(&tokens.id_token, &flow.nonce).await?;
         let s = &self.settings;
@@ -358,15 +356,6 @@ struct ErrorResponse {
     error: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
-}
-
-/// A provider's message, cut to a length a page and an audit line can hold.
-fn bounded(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
 }
 
 async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {

@@ -40,6 +40,30 @@ pub struct Settings {
     pub clock_skew: Duration,
 }
 
+impl Settings {
+    /// What can be checked without the network: the URLs, and the CA file if one is named
+    /// (its certificates are returned). `entente serve` runs this at start-up.
+    pub fn check(&self) -> Result<Option<std::sync::Arc<rustls::RootCertStore>>, OidcError> {
+        for (what, url) in [
+            ("oidc.issuer", &self.issuer),
+            ("oidc.redirect_url", &self.redirect_url),
+        ] {
+            if !acceptable_url(url, self.allow_plain_loopback) {
+                return Err(OidcError::Config(format!(
+                    "{what}: {url:?} must be an https:// URL"
+                )));
+            }
+        }
+        self.ca_file
+            .as_ref()
+            .map(|p| {
+                entente_tls::load_ca_file(p)
+                    .map_err(|e| OidcError::Config(format!("oidc.ca_file: {e}")))
+            })
+            .transpose()
+    }
+}
+
 impl std::fmt::Debug for Settings {
     // The client secret never reaches a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

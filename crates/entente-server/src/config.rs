@@ -511,8 +511,8 @@ impl ServerConfig {
     }
 }
 
-/// `[oidc]` validated; the client is built once here so a bad CA file or URL stops `serve`
-/// with the key at fault instead of turning single sign-on off quietly.
+/// `[oidc]` validated, the URLs and the CA file checked, so a bad one stops `serve` with the
+/// key at fault instead of turning single sign-on off quietly.
 fn oidc_settings(
     o: &OidcFile,
     public_url: &str,
@@ -585,6 +585,6 @@ fn oidc_settings(
         allow_plain_loopback: dev_plain,
         clock_skew: Duration::from_secs(60),
     };
-    entente_oidc::Client::new(settings.clone()).map_err(|e| anyhow!("oidc: {e}"))?;
+    settings.check().map_err(|e| anyhow!("oidc: {e}"))?;
     Ok(settings)
 }

@@ -174,9 +174,9 @@ async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQ
     let q = FormData::parse(q.unwrap_or_default().as_bytes());
     let browser = crate::cookie(&h, &s.cookies.sso).unwrap_or_default();
     let outcome = if !q.get("error").is_empty() {
-        // Consume the state anyway, so this sign-in cannot be finished later.
-        let _ = oidc.finish(q.get("state"), "", "").await;
-        Err(entente_oidc::OidcError::Refused(cut(
+        // This sign-in cannot be finished later.
+        oidc.forget(q.get("state"));
+        Err(entente_oidc::OidcError::Refused(entente_domain::text::cut(
             &format!("{} {}", q.get("error"), q.get("error_description")),
             200,
         )))
@@ -219,7 +219,11 @@ async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQ
         Err(e) => {
             s.node
                 .audit(
-                    &format!("{}@{}", cut(&id.username, 64), s.node.partner()),
+                    &format!(
+                        "{}@{}",
+                        entente_domain::text::cut(&id.username, 64),
+                        s.node.partner()
+                    ),
                     "login_sso_refused",
                     &e.to_string(),
                 )
@@ -240,13 +244,4 @@ fn sso_failed(s: &WebState, why: String) -> Response {
     r.headers_mut()
         .append(header::SET_COOKIE, sso_cookie(s, "", 0));
     r
-}
-
-/// What the provider or its claims put on a page or an audit line, cut to `n` characters.
-fn cut(s: &str, n: usize) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(n) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
 }
