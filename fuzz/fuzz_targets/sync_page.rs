@@ -6,7 +6,7 @@
 
 use entente_domain::Payload;
 use entente_log::{LogDescriptor, LogHead, NodeKey, parse_owned, verify_entry, verify_parsed_page};
-use entente_node::fed::EntriesResponse;
+use entente_wire::EntriesResponse;
 use libfuzzer_sys::fuzz_target;
 
 /// The key the seed pages are signed with (a fixed test key; nothing real is signed with it).

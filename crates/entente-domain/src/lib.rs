@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod analytics;
 pub mod coord;
+pub mod fold;
 pub mod format;
 pub mod item;
 pub mod json;

@@ -224,6 +224,18 @@ pub struct ParsedEntry {
 }
 
 impl ParsedEntry {
+    /// What the fold's rules (`entente_domain::fold`) need of this entry's header.
+    pub fn at(&self) -> entente_domain::fold::At<'_> {
+        let h = &self.header;
+        entente_domain::fold::At {
+            log: &h.log,
+            seq: h.seq,
+            origin: &h.origin,
+            audience: &h.audience,
+            ts: &h.ts,
+        }
+    }
+
     /// The bytes the origin's signature covers.
     pub fn signed_message(&self) -> &[u8] {
         if self.header.v == 1 {

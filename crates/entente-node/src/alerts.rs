@@ -11,7 +11,7 @@ use entente_log::ParsedEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const KIND: &str = "alert";
+pub use entente_domain::fold::ALERT_KIND as KIND;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewAlert {
@@ -37,12 +37,7 @@ pub struct AlertView {
 
 impl Node {
     pub(crate) async fn load_alert(&self, id: &str) -> Result<Option<AlertState>, NodeError> {
-        match self.store.object(KIND, id).await? {
-            Some(s) => Ok(Some(
-                serde_json::from_str(&s).map_err(|e| NodeError::Internal(e.to_string()))?,
-            )),
-            None => Ok(None),
-        }
+        self.load_object(KIND, id).await
     }
 
     fn alert_view(&self, a: AlertState) -> AlertView {
@@ -197,50 +192,31 @@ impl Node {
     }
 }
 
-/// The fold of alert entries into alert states (called from the node's fold).
-pub(crate) fn apply(
-    states: &mut BTreeMap<String, Option<AlertState>>,
-    e: &ParsedEntry,
-    p: &Payload,
-) -> Option<String> {
-    let h = &e.header;
-    match p {
-        Payload::AlertRaise(r) => {
-            let slot = states.entry(r.alert_id.clone()).or_default();
-            if slot.is_none() {
-                *slot = Some(AlertState::from_raise(r, &h.origin, &h.audience, &h.ts));
-                return Some(r.alert_id.clone());
-            }
-            None
+/// When each (alert, partner) escalation was last reported to the operator (`Node::ext`).
+#[derive(Default)]
+struct Escalations(
+    std::sync::Mutex<std::collections::HashMap<(String, PartnerCode), std::time::Instant>>,
+);
+
+/// What alerts do at the core's fixed points: sign a delivery receipt for every alert that
+/// arrives, sign the receipts still owed after each sync round, and escalate overdue partners
+/// on each tick. Registered when the node is assembled (`Node::new`).
+pub struct AlertHooks;
+
+#[async_trait::async_trait]
+impl crate::Hook for AlertHooks {
+    async fn received(&self, node: &Node, entries: &[ParsedEntry]) {
+        node.receipts_for(entries).await;
+    }
+
+    async fn round_done(&self, node: &Node) {
+        if let Err(e) = node.sign_owed_receipts().await {
+            tracing::warn!(error = %e, "could not sign owed delivery receipts");
         }
-        Payload::AlertReceipt(r) => match states.get_mut(&r.alert_id) {
-            Some(Some(a)) if a.audience == h.audience && h.origin != a.origin => {
-                a.receipts
-                    .entry(h.origin.clone())
-                    .or_insert_with(|| h.ts.clone());
-                Some(r.alert_id.clone())
-            }
-            _ => None,
-        },
-        Payload::AlertAck(k) => match states.get_mut(&k.alert_id) {
-            Some(Some(a))
-                if a.audience == h.audience
-                    && h.origin != a.origin
-                    && k.by.ends_with(&format!("@{}", h.origin)) =>
-            {
-                a.receipts
-                    .entry(h.origin.clone())
-                    .or_insert_with(|| h.ts.clone());
-                a.acks.entry(h.origin.clone()).or_insert_with(|| AckRecord {
-                    by: k.by.clone(),
-                    at: h.ts.clone(),
-                    note: k.note.clone(),
-                });
-                Some(k.alert_id.clone())
-            }
-            _ => None,
-        },
-        _ => None,
+    }
+
+    fn tick(&self, node: &std::sync::Arc<Node>) {
+        node.escalate_overdue();
     }
 }
 
@@ -263,7 +239,8 @@ impl Node {
                 for p in partners {
                     // Re-notify on every tick; tell the operator once every ten minutes.
                     let due = {
-                        let mut seen = node.escalated.lock().unwrap_or_else(|e| e.into_inner());
+                        let state = node.ext::<Escalations>();
+                        let mut seen = state.0.lock().unwrap_or_else(|e| e.into_inner());
                         let last = seen.get(&(id.clone(), p.clone())).copied();
                         let due =
                             last.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600));

@@ -7,8 +7,20 @@ use entente_domain::analytics::{NetworkStats, network};
 use entente_domain::policy;
 use entente_store::ItemQuery;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Network views by (user, topic, since, until).
+type NetworkKey = (String, Option<String>, Option<String>, Option<String>);
+
+/// This instrument's state on the node (`Node::ext`).
+#[derive(Default)]
+struct NetworkCache {
+    /// Each view with the entries held when it was computed and when its computation started.
+    views: std::sync::Mutex<HashMap<NetworkKey, (u64, std::time::Instant, NetworkView)>>,
+    /// One lock per key: one computation at a time (see `Node::network`).
+    flights: std::sync::Mutex<HashMap<NetworkKey, Arc<tokio::sync::Mutex<()>>>>,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NetworkFilter {
@@ -49,8 +61,10 @@ impl Node {
         // One computation at a time per user and filter: requests that arrive while one runs
         // wait for it, then reuse a view whose computation started after they arrived (it saw
         // every write they could have seen) instead of each reading every item again.
+        let state = self.ext::<NetworkCache>();
         let flight = Arc::clone(
-            self.network_flights
+            state
+                .flights
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .entry(key.clone())
@@ -60,8 +74,8 @@ impl Node {
         // Otherwise the view is recomputed only when the store has changed since it was cached
         // (the number of entries held grows with every append, any process).
         let held: u64 = self.store.logs().await?.iter().map(|l| l.head_seq).sum();
-        if let Some((at, started, view)) = self
-            .network_cache
+        if let Some((at, started, view)) = state
+            .views
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
@@ -111,10 +125,11 @@ impl Node {
                 .collect(),
             filter: f,
         };
-        let mut cache = self.network_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = state.views.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 1024 {
             cache.clear();
-            self.network_flights
+            state
+                .flights
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|_, f| Arc::strong_count(f) > 1);

@@ -15,7 +15,6 @@
 //! origin's signed checkpoint as evidence, even if it never shows that peer the lie itself.
 
 use crate::NodeError;
-use crate::fed;
 use crate::node::Node;
 use entente_domain::PartnerCode;
 use entente_domain::policy;
@@ -23,11 +22,22 @@ use entente_log::SignedEntry;
 use entente_log::checkpoint::{self, Checkpoint, Disclosed, LogHead, SignedCheckpoint};
 use entente_log::merkle::{self, Hash};
 use entente_store::{ForkEvidence, WitnessRecord};
+use entente_wire as fed;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Most logs a checkpoint request may say it holds (`?held=`), so a request stays small.
 pub const MAX_HELD: usize = 10_000;
+
+/// Checkpoint state on the node (`Node::ext`).
+#[derive(Default)]
+struct CheckpointState {
+    /// Entry trees of the logs this node has signed or witnessed checkpoints of.
+    log_trees: tokio::sync::Mutex<HashMap<String, LogTree>>,
+    /// The latest checkpoint of each peer this node witnessed and cosigned, as shown to it, to
+    /// pass on to other peers (`Node::gossip_for`).
+    witnessed: std::sync::Mutex<HashMap<PartnerCode, CheckpointResponse>>,
+}
 
 /// A log's entry tree as far as this node holds it: one leaf per entry hash, kept so a root or a
 /// proof needs only the entries appended since the last one, and the last root computed.
@@ -154,7 +164,8 @@ impl Node {
             .filter(|l| &l.origin == self.partner() && l.head_seq > 0)
             .collect();
         own.sort_by(|a, b| a.log_id.cmp(&b.log_id));
-        let mut trees = self.log_trees.lock().await;
+        let state = self.ext::<CheckpointState>();
+        let mut trees = state.log_trees.lock().await;
         let mut heads = Vec::with_capacity(own.len());
         for l in &own {
             let tree = self.log_tree(&mut trees, &l.log_id, l.head_seq).await?;
@@ -291,7 +302,8 @@ impl Node {
             checkpoint: resp.checkpoint.clone(),
         };
         self.fed_post(peer, fed::PATH_COSIGN, &c).await?;
-        self.witnessed
+        self.ext::<CheckpointState>()
+            .witnessed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(peer.clone(), resp.clone());
@@ -314,6 +326,7 @@ impl Node {
     /// left to disclose).
     pub async fn gossip_for(&self, caller: &PartnerCode) -> Result<GossipResponse, NodeError> {
         let witnessed: Vec<_> = self
+            .ext::<CheckpointState>()
             .witnessed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -393,7 +406,8 @@ impl Node {
         if v.log_root.is_none() {
             return Ok(());
         }
-        let mut trees = self.log_trees.lock().await;
+        let state = self.ext::<CheckpointState>();
+        let mut trees = state.log_trees.lock().await;
         let mine = self
             .log_tree(&mut trees, &d.log_id, held)
             .await?

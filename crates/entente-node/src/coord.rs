@@ -7,154 +7,11 @@ use crate::auth::Principal;
 use crate::{Node, NodeError};
 use entente_domain::coord::*;
 use entente_domain::payload::Payload;
-use entente_domain::{Audience, DomainError, ItemState, PartnerCode, Role, policy};
-use entente_log::ParsedEntry;
+use entente_domain::{Audience, DomainError, PartnerCode, Role, policy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Coord {
-    Action(ActionState),
-    Exercise(ExerciseState),
-    Project(ProjectState),
-    Reactions(Reactions),
-}
-
-impl Coord {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Coord::Action(_) => "action",
-            Coord::Exercise(_) => "exercise",
-            Coord::Project(_) => "project",
-            Coord::Reactions(_) => "reactions",
-        }
-    }
-}
-
-/// The (kind, id) a payload is about, if it is a coordination payload.
-pub(crate) fn key_of(p: &Payload) -> Option<(&'static str, String)> {
-    Some(match p {
-        Payload::ActionCreate(x) => ("action", x.action_id.clone()),
-        Payload::ActionProgress(x) => ("action", x.action_id.clone()),
-        Payload::ExercisePlan(x) => ("exercise", x.exercise_id.clone()),
-        Payload::ExerciseRespond(x) => ("exercise", x.exercise_id.clone()),
-        Payload::ExerciseLesson(x) => ("exercise", x.exercise_id.clone()),
-        Payload::ProjectRegister(x) => ("project", x.project_id.clone()),
-        Payload::ProjectInterest(x) => ("project", x.project_id.clone()),
-        Payload::Endorse(x) => ("reactions", x.subject.clone()),
-        Payload::Sighting(x) => ("reactions", x.subject.clone()),
-        _ => return None,
-    })
-}
-
-pub(crate) type CoordMap = BTreeMap<(&'static str, String), Option<Coord>>;
-
-/// Fold one coordination entry. Returns the key it changed, or Err(true) when what it refers
-/// to is not held yet, Err(false) when it does not apply.
-pub(crate) fn apply(
-    map: &mut CoordMap,
-    items: &std::collections::HashMap<String, ItemState>,
-    e: &ParsedEntry,
-    p: &Payload,
-) -> Result<(&'static str, String), bool> {
-    let h = &e.header;
-    let entry = (h.log.clone(), h.seq);
-    let key = key_of(p).ok_or(false)?;
-    let slot = map.entry(key.clone()).or_default();
-    match (p, slot.as_mut()) {
-        (Payload::ActionCreate(c), None) => {
-            *slot = Some(Coord::Action(ActionState::from_create(
-                c,
-                &h.origin,
-                &h.audience,
-                &h.ts,
-                entry,
-            )));
-        }
-        (Payload::ActionProgress(r), Some(Coord::Action(a))) if a.audience == h.audience => {
-            if !a.apply_report(r, &h.origin, &h.ts, entry) {
-                return Err(false);
-            }
-        }
-        (Payload::ExercisePlan(x), None) => {
-            *slot = Some(Coord::Exercise(ExerciseState {
-                plan: x.clone(),
-                organiser: h.origin.clone(),
-                audience: h.audience.clone(),
-                responses: BTreeMap::new(),
-                lessons: vec![],
-            }));
-        }
-        (Payload::ExerciseRespond(r), Some(Coord::Exercise(x)))
-            if x.audience == h.audience
-                && (x.plan.invited.contains(&h.origin) || x.plan.observers.contains(&h.origin)) =>
-        {
-            x.responses.insert(h.origin.clone(), r.response);
-        }
-        (Payload::ExerciseLesson(l), Some(Coord::Exercise(x))) if x.audience == h.audience => {
-            if !x.lessons.contains(&l.item_id) {
-                x.lessons.push(l.item_id.clone());
-                // Order-independent: lessons may come from several partners' logs.
-                x.lessons.sort();
-            }
-        }
-        (Payload::ProjectRegister(r), None) => {
-            *slot = Some(Coord::Project(ProjectState {
-                project: r.clone(),
-                origin: h.origin.clone(),
-                audience: h.audience.clone(),
-                interests: BTreeMap::new(),
-            }));
-        }
-        (Payload::ProjectInterest(i), Some(Coord::Project(pr))) if pr.audience == h.audience => {
-            pr.interests.insert(h.origin.clone(), i.note.clone());
-        }
-        (Payload::Endorse(x), _) => {
-            let item = items.get(&x.subject).ok_or(true)?;
-            if item.audience != h.audience {
-                return Err(false);
-            }
-            let r = slot.get_or_insert_with(|| {
-                Coord::Reactions(Reactions {
-                    subject: x.subject.clone(),
-                    ..Default::default()
-                })
-            });
-            if let Coord::Reactions(r) = r {
-                r.endorsements
-                    .entry(h.origin.clone())
-                    .or_insert_with(|| h.ts.clone());
-            }
-        }
-        (Payload::Sighting(s), _) => {
-            let item = items.get(&s.subject).ok_or(true)?;
-            if item.audience != h.audience {
-                return Err(false);
-            }
-            let r = slot.get_or_insert_with(|| {
-                Coord::Reactions(Reactions {
-                    subject: s.subject.clone(),
-                    ..Default::default()
-                })
-            });
-            if let Coord::Reactions(r) = r {
-                r.sightings.push((h.origin.clone(), s.clone()));
-                r.sightings.sort_by(|a, b| {
-                    (&a.0, &a.1.seen_at, &a.1.author, a.1.count).cmp(&(
-                        &b.0,
-                        &b.1.seen_at,
-                        &b.1.author,
-                        b.1.count,
-                    ))
-                });
-            }
-        }
-        (_, None) => return Err(true),
-        _ => return Err(false),
-    }
-    Ok(key)
-}
+pub use entente_domain::fold::{Coord, CoordMap};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewAction {
@@ -219,12 +76,7 @@ impl Node {
         kind: &str,
         id: &str,
     ) -> Result<Option<Coord>, NodeError> {
-        match self.store.object(kind, id).await? {
-            Some(s) => Ok(Some(
-                serde_json::from_str(&s).map_err(|e| NodeError::Internal(e.to_string()))?,
-            )),
-            None => Ok(None),
-        }
+        self.load_object(kind, id).await
     }
 
     async fn coords(&self, kind: &str) -> Result<Vec<Coord>, NodeError> {

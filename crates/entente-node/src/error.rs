@@ -3,6 +3,7 @@
 use entente_domain::{DomainError, PolicyError};
 use entente_log::LogError;
 use entente_store::StoreError;
+pub use entente_wire::PeerAuthError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -34,7 +35,7 @@ pub enum NodeError {
         reason: String,
     },
     #[error(transparent)]
-    Taxii(#[from] crate::taxii::TaxiiError),
+    Taxii(#[from] TaxiiError),
     #[error(transparent)]
     Log(#[from] LogError),
     #[error(transparent)]
@@ -45,34 +46,13 @@ pub enum NodeError {
     Internal(String),
 }
 
+/// A TAXII request or object the TAXII interface rejects (answered in the TAXII error shape).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PeerAuthError {
-    #[error("missing or malformed federation headers")]
-    Missing,
-    #[error("no pinned key for partner {0}")]
-    UnknownPeerKey(String),
-    #[error("request date outside the accepted clock skew")]
-    Stale,
-    #[error("signature does not verify with the pinned key")]
-    BadSignature,
-    #[error("request already received (replayed)")]
-    Replayed,
-    #[error("the TLS client certificate does not name the partner that signed")]
-    TlsIdentity,
-}
-
-impl PeerAuthError {
-    /// The reason label counted in metrics.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            PeerAuthError::Missing => "missing",
-            PeerAuthError::UnknownPeerKey(_) => "unknown_peer",
-            PeerAuthError::Stale => "stale",
-            PeerAuthError::BadSignature => "bad_signature",
-            PeerAuthError::Replayed => "replayed",
-            PeerAuthError::TlsIdentity => "tls_identity",
-        }
-    }
+pub enum TaxiiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 impl From<PeerAuthError> for NodeError {

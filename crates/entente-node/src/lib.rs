@@ -6,7 +6,6 @@
 pub mod access;
 pub mod alerts;
 pub mod analytics;
-pub mod audit;
 pub mod auth;
 pub mod checkpoints;
 
@@ -14,8 +13,8 @@ pub mod clock;
 pub mod config;
 pub mod coord;
 pub mod error;
-pub mod fed;
 pub mod invite;
+pub mod metrics;
 mod node;
 pub mod provenance;
 pub mod ratelimit;
@@ -30,5 +29,25 @@ pub mod transport;
 
 pub use clock::{Clock, SystemClock};
 pub use config::NodeConfig;
+/// The federation wire protocol (its own crate, re-exported under its old path).
+pub use entente_wire as fed;
 pub use error::NodeError;
+/// The tamper-evident audit trail (part of the core: users, items and formats write to it).
+pub use node::audit;
 pub use node::*;
+
+impl Node {
+    /// Open a node over a store with this crate's instruments attached to the core's hooks
+    /// (alert receipts and escalation). The crate root is where the node is assembled: the
+    /// core (`node`, `sync`) calls no instrument, it runs the hooks it is given.
+    pub async fn new(
+        cfg: NodeConfig,
+        key: entente_log::NodeKey,
+        store: std::sync::Arc<dyn entente_store::Store>,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Result<std::sync::Arc<Node>, NodeError> {
+        let node = Node::open_core(cfg, key, store, clock).await?;
+        node.add_hook(std::sync::Arc::new(alerts::AlertHooks));
+        Ok(node)
+    }
+}

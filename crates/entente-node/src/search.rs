@@ -211,7 +211,24 @@ fn docs_for(projections: &[Projection]) -> (Vec<SearchDoc>, Vec<String>) {
     (up, del)
 }
 
+/// The attached index on the node (`Node::ext`); empty until `attach_search`.
+#[derive(Default)]
+struct SearchSlot(std::sync::OnceLock<Arc<Search>>);
+
+/// Queues every commit's documents for the index (registered by `attach_search`).
+struct Indexer;
+
+impl crate::Hook for Indexer {
+    fn committed(&self, node: &Node, projections: &mut Vec<Projection>, entries: &[ParsedEntry]) {
+        node.index_append(std::mem::take(projections), entries);
+    }
+}
+
 impl Node {
+    fn search_index(&self) -> Option<Arc<Search>> {
+        self.ext::<SearchSlot>().0.get().cloned()
+    }
+
     /// Attach a search index. Rebuilds it first when its watermark does not match the store
     /// (see the module comment), then keeps it current from every append.
     /// Returns the rebuild's report when there was one.
@@ -230,11 +247,12 @@ impl Node {
             committed,
             jobs: std::sync::Mutex::new(tx),
         });
-        if self.search.set(s.clone()).is_err() {
+        if self.ext::<SearchSlot>().0.set(s.clone()).is_err() {
             return Err(NodeError::Internal(
                 "a search index is already attached".into(),
             ));
         }
+        self.add_hook(Arc::new(Indexer));
         let held = self.entries_held().await?;
         let mut rebuilt = None;
         if held != watermark {
@@ -313,7 +331,7 @@ impl Node {
     /// copy of each STIX object's text is made here; parsing and indexing happen in the indexer
     /// task, off the write path.
     pub(crate) fn index_append(&self, mut projections: Vec<Projection>, entries: &[ParsedEntry]) {
-        let Some(s) = self.search.get() else { return };
+        let Some(s) = self.search_index() else { return };
         projections.retain(|p| match p {
             Projection::Object { kind, .. } => *kind == "action",
             Projection::Format(_) => false,
@@ -344,7 +362,7 @@ impl Node {
 
     /// Wait until everything queued for the index so far is searchable.
     pub async fn search_settled(&self) {
-        let Some(s) = self.search.get() else { return };
+        let Some(s) = self.search_index() else { return };
         let target = s.generation.load(Ordering::SeqCst);
         let mut rx = s.committed.subscribe();
         let _ = rx.wait_for(|c| *c >= target).await;
@@ -353,8 +371,7 @@ impl Node {
     /// Rebuild the index from the store: every item, STIX object, action and statement.
     pub async fn reindex(&self) -> Result<ReindexReport, NodeError> {
         let s = self
-            .search
-            .get()
+            .search_index()
             .ok_or_else(|| NodeError::Internal("no search index attached".into()))?;
         let started = std::time::Instant::now();
         // Appends wait while the index is rebuilt, so the watermark matches what was read.
@@ -363,7 +380,7 @@ impl Node {
         self.search_settled().await;
         let held = self.entries_held().await?;
         s.index.clear().map_err(internal)?;
-        let documents = self.fill(s).await?;
+        let documents = self.fill(&s).await?;
         s.written.store(held, Ordering::SeqCst);
         s.submitted.store(held, Ordering::SeqCst);
         let s2 = s.clone();
@@ -448,7 +465,7 @@ impl Node {
     /// Bring the index up to date with writes made by the node's other processes (sharing a
     /// PostgreSQL store) without clearing it first, so searches keep answering meanwhile.
     async fn refresh(&self) -> Result<(), NodeError> {
-        let Some(s) = self.search.get() else {
+        let Some(s) = self.search_index() else {
             return Ok(());
         };
         let submitted = s.submitted.load(Ordering::SeqCst);
@@ -462,10 +479,10 @@ impl Node {
             submitted,
             "search index refreshed with other processes' writes"
         );
-        self.fill(s).await?;
+        self.fill(&s).await?;
         s.submitted.fetch_add(extra, Ordering::SeqCst);
         let written = s.written.fetch_add(extra, Ordering::SeqCst) + extra;
-        let s2 = Arc::clone(s);
+        let s2 = Arc::clone(&s);
         tokio::task::spawn_blocking(move || s2.index.commit(written))
             .await
             .map_err(|e| NodeError::Internal(e.to_string()))?
@@ -476,8 +493,7 @@ impl Node {
     /// Search what the caller may see.
     pub async fn search(&self, who: &Principal, r: SearchRequest) -> Result<SearchView, NodeError> {
         let s = self
-            .search
-            .get()
+            .search_index()
             .ok_or_else(|| NodeError::Internal("search is not enabled on this node".into()))?;
         if r.q.len() > 500 {
             return Err(entente_domain::DomainError::invalid("q", "at most 500 characters").into());
@@ -564,8 +580,7 @@ impl Node {
 
     /// Documents searchable now and the index's size on disk.
     pub fn search_stats(&self) -> Option<(u64, u64)> {
-        self.search
-            .get()
+        self.search_index()
             .map(|s| (s.index.num_docs(), s.index.size_bytes()))
     }
 }

@@ -49,8 +49,10 @@ pub const DIFF_SHOWN: usize = 400;
 /// Diffs kept in memory; the cache is cleared when it is full (cheap to recompute once).
 const DIFF_CACHE_ENTRIES: usize = 256;
 
-/// Computed statement diffs by (statement id, versions held).
-pub type DiffCache = std::sync::Mutex<std::collections::HashMap<(String, usize), Arc<LineDiff>>>;
+/// Computed statement diffs by (statement id, versions held): versions only ever append, so
+/// each is computed once per revision, not on every view. This instrument's state on the node.
+#[derive(Default)]
+struct DiffCache(std::sync::Mutex<std::collections::HashMap<(String, usize), Arc<LineDiff>>>);
 
 /// An adopted statement as one self-contained document: the text, what was agreed, and the
 /// signed entries (the draft and every stance) that prove it.
@@ -231,8 +233,9 @@ impl Node {
             return Arc::default();
         }
         let key = (st.statement_id.clone(), n);
-        let cached = self
-            .diff_cache
+        let state = self.ext::<DiffCache>();
+        let cached = state
+            .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
@@ -241,7 +244,7 @@ impl Node {
             return d;
         }
         let d = Arc::new(diff(&st.versions[n - 2].text, &st.versions[n - 1].text));
-        let mut cache = self.diff_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = state.0.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= DIFF_CACHE_ENTRIES {
             cache.clear();
         }

@@ -5,7 +5,6 @@
 //! or not at all, so a restart resumes from the last committed page with no duplicates.
 
 use crate::NodeError;
-use crate::fed::{self, EntriesResponse, LogsResponse, Notify};
 use crate::node::{Appended, Node};
 use entente_domain::PartnerCode;
 use entente_domain::policy;
@@ -14,10 +13,11 @@ use entente_log::{
     verify_entry, verify_parsed_page,
 };
 use entente_store::{ForkEvidence, StoreError};
+use entente_wire::{self as fed, EntriesResponse, LogsResponse, Notify};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 pub use crate::transport::MAX_PEER_RESPONSE;
@@ -45,69 +45,7 @@ impl Drop for Prefetch {
     }
 }
 
-/// Counters of what sync applied and rejected, by reason.
-#[derive(Debug, Default)]
-pub struct SyncCounters {
-    pub applied: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub rejected: std::sync::Mutex<BTreeMap<String, u64>>,
-    /// Requests refused by a rate limit, by what was limited: user, peer or login.
-    pub rate_limited: std::sync::Mutex<BTreeMap<&'static str, u64>>,
-    /// Connections the HTTP server closed because the client took too long to send a
-    /// request's headers (slow-loris).
-    pub header_timeouts: AtomicU64,
-    /// Signed federation requests refused, by reason (replayed, stale, bad_signature, …).
-    pub fed_refused: std::sync::Mutex<BTreeMap<&'static str, u64>>,
-    /// Connections the listener closed before serving them, by reason (connection caps,
-    /// TLS handshake failures and timeouts).
-    pub connections_refused: std::sync::Mutex<BTreeMap<&'static str, u64>>,
-    /// `accept` failures (out of file descriptors and the like).
-    pub accept_errors: AtomicU64,
-}
-
-impl SyncCounters {
-    pub(crate) fn reject(&self, reason: &str) {
-        *self
-            .rejected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason.to_owned())
-            .or_default() += 1;
-    }
-
-    pub(crate) fn fed_refused(&self, reason: &'static str) {
-        *self
-            .fed_refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason)
-            .or_default() += 1;
-    }
-
-    /// Count a connection the listener closed before serving it.
-    pub fn connection_refused(&self, reason: &'static str) {
-        *self
-            .connections_refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason)
-            .or_default() += 1;
-    }
-
-    pub fn rate_limited(&self) -> BTreeMap<&'static str, u64> {
-        self.rate_limited
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn rejected(&self) -> BTreeMap<String, u64> {
-        self.rejected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
+pub use crate::metrics::SyncCounters;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PeerSyncReport {
@@ -166,9 +104,7 @@ impl Node {
                 out.push(self.sync_peer(&p.record.partner).await);
             }
         }
-        if let Err(e) = self.sign_owed_receipts().await {
-            tracing::warn!(error = %e, "could not sign owed delivery receipts");
-        }
+        self.run_round_done().await;
         if let Err(e) = self.relay_departures().await {
             tracing::warn!(error = %e, "could not relay departures from formats");
         }
@@ -518,14 +454,14 @@ impl Node {
             let last = parsed.last().map(|p| p.header.seq).unwrap_or(head.seq);
             match self.store.append(desc, head, parsed, &projections).await {
                 Ok(()) => {
-                    self.index_append(projections, parsed);
+                    self.run_committed(projections, parsed);
                     self.metrics
                         .applied
                         .fetch_add(parsed.len() as u64, Ordering::Relaxed);
                     self.announce(desc, last, Some(from.clone()));
                     // Receipts are publications of our own: they take the lock themselves.
                     drop(guard);
-                    self.receipts_for(parsed).await;
+                    self.run_received(parsed).await;
                     if deferred {
                         return Ok(PageOutcome::Deferred {
                             applied: parsed.len() as u64,
@@ -579,7 +515,7 @@ impl Node {
                                 Ok(false) => {}
                                 Err(e) => tracing::warn!(error = %e, "could not reload the pinned peers"),
                             }
-                            node.escalate_overdue();
+                            node.run_tick();
                             for r in node.sync_once().await {
                                 if let Some(e) = r.error { tracing::debug!(peer = %r.partner, error = %e, "periodic sync failed"); }
                             }

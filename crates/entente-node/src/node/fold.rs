@@ -4,6 +4,20 @@
 use super::*;
 
 impl Node {
+    /// A stored object state (an alert, an action, an exercise, …) by kind and id.
+    pub(crate) async fn load_object<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<T>, NodeError> {
+        match self.store.object(kind, id).await? {
+            Some(s) => Ok(Some(
+                serde_json::from_str(&s).map_err(|e| NodeError::Internal(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Fold entries into the projections they change. Local and received entries go through
     /// this same function, so every holder computes the same state from the same entries.
     /// Entries that are authentic but semantically invalid (a revision by someone other than
@@ -62,10 +76,10 @@ impl Node {
                         | Payload::AlertAck(_) => alert_ids.push(p.subject().to_owned()),
                         Payload::Endorse(_) | Payload::Sighting(_) => {
                             item_ids.push(p.subject().to_owned());
-                            coord_keys.extend(crate::coord::key_of(&p));
+                            coord_keys.extend(entente_domain::fold::coord_key(&p));
                         }
-                        _ if crate::coord::key_of(&p).is_some() => {
-                            coord_keys.extend(crate::coord::key_of(&p))
+                        _ if entente_domain::fold::coord_key(&p).is_some() => {
+                            coord_keys.extend(entente_domain::fold::coord_key(&p))
                         }
                         _ => format_ids.push(p.subject().to_owned()),
                     }
@@ -106,15 +120,17 @@ impl Node {
         > = Default::default();
         for id in alert_ids {
             if let std::collections::btree_map::Entry::Vacant(slot) = alerts.entry(id) {
-                let a = self.load_alert(slot.key()).await?;
+                let a = self
+                    .load_object(entente_domain::fold::ALERT_KIND, slot.key())
+                    .await?;
                 slot.insert(a);
             }
         }
         let mut touched_alerts: Vec<String> = Vec::new();
-        let mut coords: crate::coord::CoordMap = Default::default();
+        let mut coords: entente_domain::fold::CoordMap = Default::default();
         for (kind, id) in coord_keys {
             if let std::collections::btree_map::Entry::Vacant(slot) = coords.entry((kind, id)) {
-                let c = self.load_coord(kind, &slot.key().1).await?;
+                let c = self.load_object(kind, &slot.key().1).await?;
                 slot.insert(c);
             }
         }
@@ -325,18 +341,20 @@ impl Node {
                 | Payload::ProjectRegister(_)
                 | Payload::ProjectInterest(_)
                 | Payload::Endorse(_)
-                | Payload::Sighting(_)) => match crate::coord::apply(&mut coords, &items, e, &p) {
-                    Ok(key) => {
-                        touched_coords.push(key);
-                        true
+                | Payload::Sighting(_)) => {
+                    match entente_domain::fold::apply_coord(&mut coords, &items, &e.at(), &p) {
+                        Ok(key) => {
+                            touched_coords.push(key);
+                            true
+                        }
+                        Err(missing_subject) => {
+                            coord_missing = missing_subject;
+                            false
+                        }
                     }
-                    Err(missing_subject) => {
-                        coord_missing = missing_subject;
-                        false
-                    }
-                },
+                }
                 p @ (Payload::AlertRaise(_) | Payload::AlertReceipt(_) | Payload::AlertAck(_)) => {
-                    match crate::alerts::apply(&mut alerts, e, &p) {
+                    match entente_domain::fold::apply_alert(&mut alerts, &e.at(), &p) {
                         Some(id) => {
                             touched_alerts.push(id);
                             true
@@ -401,10 +419,10 @@ impl Node {
         for key in touched_coords {
             if let Some(Some(c)) = coords.remove(&key) {
                 let format_id = match &c {
-                    crate::coord::Coord::Action(a) => a.format_id.clone(),
-                    crate::coord::Coord::Exercise(x) => x.plan.format_id.clone(),
-                    crate::coord::Coord::Project(p) => p.project.format_id.clone(),
-                    crate::coord::Coord::Reactions(_) => String::new(),
+                    entente_domain::fold::Coord::Action(a) => a.format_id.clone(),
+                    entente_domain::fold::Coord::Exercise(x) => x.plan.format_id.clone(),
+                    entente_domain::fold::Coord::Project(p) => p.project.format_id.clone(),
+                    entente_domain::fold::Coord::Reactions(_) => String::new(),
                 };
                 let state =
                     serde_json::to_string(&c).map_err(|e| NodeError::Internal(e.to_string()))?;
@@ -423,7 +441,7 @@ impl Node {
                 let state =
                     serde_json::to_string(&a).map_err(|e| NodeError::Internal(e.to_string()))?;
                 out.push(Projection::Object {
-                    kind: crate::alerts::KIND,
+                    kind: entente_domain::fold::ALERT_KIND,
                     id,
                     format_id: a.format_id,
                     state,

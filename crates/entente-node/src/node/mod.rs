@@ -3,7 +3,6 @@
 //! cut along its seams (issue 17): instruments, TAXII and the wire protocol move out.
 
 use crate::auth::{self, Principal};
-use crate::fed::{self, LogsResponse, RemoteLog, SignedRequest};
 use crate::{Clock, NodeConfig, NodeError};
 use entente_domain::format::validate_charter;
 use entente_domain::item::validate_content;
@@ -18,18 +17,23 @@ use entente_store::{
     ItemQuery, LogInfo, PeerRecord, Projection, Store, StoreError, TokenKind, TokenRecord,
     UserRecord,
 };
+use entente_wire::{self as fed, LogsResponse, RemoteLog, SignedRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{Mutex, mpsc};
 
+pub mod audit;
+mod ext;
 mod fold;
 mod formats;
 mod items;
+mod peers;
 mod publish;
 mod serve_fed;
 mod users;
 
+pub use ext::Hook;
 pub(crate) use publish::BulkPublisher;
 
 /// Held while folding and appending; see [`Node::lock_writes`]. The store's lock is released
@@ -80,15 +84,13 @@ pub struct Node {
     publish_ids: std::sync::atomic::AtomicU64,
     /// Serialises this process's audit appends (the store refuses a duplicate sequence).
     pub(crate) audit_lock: Mutex<()>,
-    /// When each (alert, partner) escalation was last reported to the operator.
-    pub(crate) escalated: std::sync::Mutex<HashMap<(String, PartnerCode), std::time::Instant>>,
     /// One sync at a time per peer, so pulls woken by pushes and by the timer do not race.
     pub(crate) sync_locks: std::sync::Mutex<HashMap<PartnerCode, Arc<Mutex<()>>>>,
     pub(crate) appended_tx: mpsc::Sender<Appended>,
     pub(crate) appended_rx: std::sync::Mutex<Option<mpsc::Receiver<Appended>>>,
     pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
     pub(crate) wake_rx: std::sync::Mutex<Option<mpsc::Receiver<PartnerCode>>>,
-    pub(crate) metrics: crate::sync::SyncCounters,
+    pub(crate) metrics: crate::metrics::SyncCounters,
     /// Serialises signing what this node owes after a sync round (delivery receipts, relayed
     /// departures), so it never signs one twice.
     pub(crate) owed_lock: Mutex<()>,
@@ -106,25 +108,11 @@ pub struct Node {
     pub(crate) paging_secret: [u8; 32],
     /// Recently verified Basic-auth credentials (hash of user and secret → principal, expiry).
     pub(crate) basic_cache: std::sync::Mutex<HashMap<String, (BasicAuth, std::time::Instant)>>,
-    /// Statement diffs by (statement, versions held): versions only ever append, so each is
-    /// computed once per revision, not on every view (see `statements`).
-    pub(crate) diff_cache: crate::statements::DiffCache,
-    /// Network views by (user, topic, since, until), with the entries held when computed and
-    /// when their computation started.
-    pub(crate) network_cache: std::sync::Mutex<
-        HashMap<NetworkKey, (u64, std::time::Instant, crate::analytics::NetworkView)>,
-    >,
-    /// One lock per network-view key: one computation at a time (see `Node::network`).
-    pub(crate) network_flights: std::sync::Mutex<HashMap<NetworkKey, Arc<Mutex<()>>>>,
-    /// The full-text index, when one is attached (`attach_search`).
-    pub(crate) search: std::sync::OnceLock<Arc<crate::search::Search>>,
-    /// Entry trees of the logs this node has signed or witnessed checkpoints of (see
-    /// `checkpoints::LogTree`).
-    pub(crate) log_trees: Mutex<HashMap<String, crate::checkpoints::LogTree>>,
-    /// The latest checkpoint of each peer this node witnessed and cosigned, as shown to it, to
-    /// pass on to other peers (`Node::gossip_for`).
-    pub(crate) witnessed:
-        std::sync::Mutex<HashMap<PartnerCode, crate::checkpoints::CheckpointResponse>>,
+    /// The instruments' and the search index's own state (caches, checkpoint trees), which
+    /// the core holds without knowing its types (`ext`).
+    ext: ext::Extensions,
+    /// Work registered to run after commits, sync rounds and ticks (`ext::Hook`).
+    hooks: RwLock<Vec<Arc<dyn Hook>>>,
     /// Nonces of signed federation requests accepted within the skew window.
     replay: crate::replay::ReplayCache,
     /// One federation client per peer, each pinned to that peer's key (`transport`).
@@ -140,7 +128,6 @@ struct PublishJob {
 }
 
 /// A network view's cache key: (user, topic, since, until).
-pub(crate) type NetworkKey = (String, Option<String>, Option<String>, Option<String>);
 
 /// Who a verified HTTP Basic credential is, and with what kind of secret.
 pub(crate) type BasicAuth = (Principal, TokenKind);
@@ -213,9 +200,10 @@ pub struct ItemPage {
 }
 
 impl Node {
-    /// Open a node over a store. Claims the store for this partner (refusing a database that
-    /// belongs to another) and loads the pinned peers.
-    pub async fn new(
+    /// Open the core of a node over a store, with no hooks (`Node::new` adds the
+    /// instruments'). Claims the store for this partner (refusing a database that belongs to
+    /// another) and loads the pinned peers.
+    pub async fn open_core(
         cfg: NodeConfig,
         key: NodeKey,
         store: Arc<dyn Store>,
@@ -245,7 +233,6 @@ impl Node {
             publish_queue: Default::default(),
             publish_ids: Default::default(),
             audit_lock: Mutex::new(()),
-            escalated: Default::default(),
             sync_locks: Default::default(),
             appended_tx,
             appended_rx: std::sync::Mutex::new(Some(appended_rx)),
@@ -263,12 +250,8 @@ impl Node {
                 sha2::Sha256::digest(format!("entente-paging-v1:{}", key_seed)).into()
             },
             basic_cache: Default::default(),
-            diff_cache: Default::default(),
-            search: Default::default(),
-            network_cache: Default::default(),
-            network_flights: Default::default(),
-            log_trees: Default::default(),
-            witnessed: Default::default(),
+            ext: Default::default(),
+            hooks: Default::default(),
             replay: Default::default(),
             peer_clients: Default::default(),
         };

@@ -123,7 +123,7 @@ impl Node {
             let projections = self.fold(&entries).await?;
             match self.store.append(&desc, head, &entries, &projections).await {
                 Ok(()) => {
-                    self.index_append(projections, &entries);
+                    self.run_committed(projections, &entries);
                     let last = entries.last().map(|e| e.header.seq).unwrap_or(head.seq);
                     self.announce(&desc, last, None);
                     return Ok(entries);

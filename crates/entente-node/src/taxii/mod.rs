@@ -22,13 +22,7 @@ pub(super) const OBJECTS_PER_ENTRY: usize = 1000;
 /// Largest page a client may ask for.
 pub const MAX_PAGE: u32 = 10_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TaxiiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Unprocessable(String),
-}
+pub use crate::error::TaxiiError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Collection {

@@ -1,5 +1,6 @@
-//! The federation wire protocol between nodes: its JSON shapes, the HTTP message signature
-//! every federation request carries, and the client that speaks it.
+//! The federation wire protocol between nodes: its paths, its JSON shapes and the HTTP message
+//! signature every federation request carries. It does no IO and knows no node, so the fuzz
+//! target and any other client can speak the protocol with this crate alone.
 //!
 //! A request is signed with the caller's node key over
 //! `entente-fed-v2\n{METHOD}\n{path?query}\n{target partner}\n{unix seconds}\n{nonce}\n{hex SHA-256(body)}`
@@ -7,16 +8,46 @@
 //! `entente-signature`. Naming the target partner stops a request captured at one node being
 //! replayed to another; the nonce (16 random bytes, hex), remembered by the receiver for as
 //! long as the date is accepted, stops it being replayed to the same node
-//! (`crate::replay`). The channel itself is mutual TLS pinned to the node keys
-//! (`crate::transport`); the signature also authenticates requests that reach a node through
+//! (`entente_node::replay`). The channel itself is mutual TLS pinned to the node keys
+//! (`entente_node::transport`); the signature also authenticates requests that reach a node through
 //! a TLS-terminating proxy.
 
-use crate::error::PeerAuthError;
 use entente_domain::{Audience, PartnerCode};
 use entente_log::{NodeKey, PublicKey, SignedEntry};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+
+/// Why a federation request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerAuthError {
+    #[error("missing or malformed federation headers")]
+    Missing,
+    #[error("no pinned key for partner {0}")]
+    UnknownPeerKey(String),
+    #[error("request date outside the accepted clock skew")]
+    Stale,
+    #[error("signature does not verify with the pinned key")]
+    BadSignature,
+    #[error("request already received (replayed)")]
+    Replayed,
+    #[error("the TLS client certificate does not name the partner that signed")]
+    TlsIdentity,
+}
+
+impl PeerAuthError {
+    /// The reason label counted in metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PeerAuthError::Missing => "missing",
+            PeerAuthError::UnknownPeerKey(_) => "unknown_peer",
+            PeerAuthError::Stale => "stale",
+            PeerAuthError::BadSignature => "bad_signature",
+            PeerAuthError::Replayed => "replayed",
+            PeerAuthError::TlsIdentity => "tls_identity",
+        }
+    }
+}
 
 pub const H_PARTNER: &str = "entente-partner";
 pub const H_DATE: &str = "entente-date";
