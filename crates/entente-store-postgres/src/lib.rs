@@ -4,139 +4,15 @@
 //! type.
 
 use async_trait::async_trait;
-use entente_domain::{Audience, FormatState, ItemState, PartnerCode};
+use entente_domain::{FormatState, ItemState, PartnerCode};
 use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
-use entente_store::codec::{corrupt, hash32, json, partner, to_json};
+use entente_store::codec::{hash32, json, to_json};
 use entente_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Executor, PgPool, Postgres, Row, Transaction};
-use std::collections::HashMap;
+use sqlx::{AssertSqlSafe, Executor, PgPool, Postgres, Row};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
-
-/// Append-only migrations: a new schema change is a new element, never an edit.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE logs (
-    log_id TEXT PRIMARY KEY,
-    origin TEXT NOT NULL,
-    audience TEXT NOT NULL,
-    head_seq BIGINT NOT NULL,
-    head_hash BYTEA NOT NULL
-);
-CREATE TABLE entries (
-    log_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    body TEXT NOT NULL,
-    sig BYTEA NOT NULL,
-    hash BYTEA NOT NULL,
-    PRIMARY KEY (log_id, seq)
-);
-CREATE TABLE forks (
-    log_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    origin TEXT NOT NULL,
-    held_body TEXT NOT NULL,
-    held_sig TEXT NOT NULL,
-    conflicting_body TEXT NOT NULL,
-    conflicting_sig TEXT NOT NULL,
-    received_from TEXT NOT NULL,
-    detected_at TEXT NOT NULL,
-    PRIMARY KEY (log_id, seq, conflicting_sig)
-);
-CREATE TABLE formats (format_id TEXT PRIMARY KEY, state TEXT NOT NULL);
-CREATE TABLE items (
-    pos BIGSERIAL PRIMARY KEY,
-    item_id TEXT NOT NULL UNIQUE,
-    format_id TEXT NOT NULL,
-    origin TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    tlp TEXT NOT NULL,
-    topics TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    state TEXT NOT NULL
-);
-CREATE INDEX items_format ON items (format_id, pos);
-CREATE TABLE stix_rows (
-    pos BIGSERIAL PRIMARY KEY,
-    collection TEXT NOT NULL,
-    stix_id TEXT NOT NULL,
-    stix_type TEXT NOT NULL,
-    version TEXT NOT NULL,
-    spec_version TEXT NOT NULL,
-    date_added TEXT NOT NULL,
-    latest BOOLEAN NOT NULL,
-    origin TEXT NOT NULL,
-    audience TEXT NOT NULL,
-    tlp TEXT NOT NULL,
-    author TEXT NOT NULL,
-    named_users TEXT NOT NULL,
-    raw TEXT NOT NULL,
-    UNIQUE (collection, stix_id, version)
-);
-CREATE INDEX stix_rows_added ON stix_rows (collection, date_added);
-CREATE TABLE taxii_status (status_id TEXT PRIMARY KEY, username TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE statements (statement_id TEXT PRIMARY KEY, format_id TEXT NOT NULL, state TEXT NOT NULL);
-CREATE TABLE objects (
-    kind TEXT NOT NULL,
-    id TEXT NOT NULL,
-    format_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (kind, id)
-);
-CREATE TABLE audit (
-    seq BIGINT PRIMARY KEY,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    prev TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TABLE peers (
-    partner TEXT PRIMARY KEY,
-    url TEXT,
-    public_key TEXT NOT NULL,
-    added_at TEXT NOT NULL,
-    last_sync_at TEXT,
-    last_ok_at TEXT,
-    last_error TEXT
-);
-CREATE TABLE users (
-    username TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE tokens (
-    token_hash TEXT PRIMARY KEY,
-    username TEXT NOT NULL REFERENCES users (username),
-    label TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at TEXT
-);
-"#,
-    // Witnessed checkpoints: the latest per (origin, witness).
-    r#"
-CREATE TABLE witnesses (
-    origin TEXT NOT NULL,
-    witness TEXT NOT NULL,
-    checkpoint TEXT NOT NULL,
-    origin_sig TEXT NOT NULL,
-    cosig TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    PRIMARY KEY (origin, witness)
-);
-"#,
-    // Revocation (M5): users can be disabled, peers suspended or removed.
-    r#"
-ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
-ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
-"#,
-];
 
 /// Advisory lock keys (arbitrary constants, one per purpose).
 const MIGRATION_LOCK: i64 = 0x656e_7465_6e74_6501;
@@ -202,222 +78,26 @@ impl PgStore {
         store.migrate().await?;
         Ok(store)
     }
+}
 
-    async fn migrate(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(be)?;
-        // Several processes may start at once against one database: one migrates at a time.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
-        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(be)?;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
-            sqlx::raw_sql(AssertSqlSafe(*m))
-                .execute(&mut *tx)
-                .await
-                .map_err(be)?;
-            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
-                .bind(i as i64 + 1)
-                .execute(&mut *tx)
-                .await
-                .map_err(be)?;
-        }
-        tx.commit().await.map_err(be)
+/// Column access for the shared row mapping (`entente_store::rows`).
+struct Cols<'a>(&'a PgRow);
+
+impl rows::Columns for Cols<'_> {
+    fn text(&self, c: &str) -> String {
+        self.0.get(c)
     }
-
-    /// The STIX part of `append`: deletions, then new rows (a version held already is ignored),
-    /// then exactly one `latest` row per touched object.
-    async fn append_stix(
-        tx: &mut Transaction<'_, Postgres>,
-        entries: &[ParsedEntry],
-        projections: &[Projection],
-    ) -> Result<()> {
-        for p in projections {
-            if let Projection::StixDelete {
-                collection,
-                stix_id,
-            } = p
-            {
-                sqlx::query("DELETE FROM stix_rows WHERE collection = $1 AND stix_id = $2")
-                    .bind(collection)
-                    .bind(stix_id)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(be)?;
-            }
-        }
-        let stix: Vec<&StixRow> = projections
-            .iter()
-            .filter_map(|p| match p {
-                Projection::Stix(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        if stix.is_empty() {
-            return Ok(());
-        }
-        let bodies: HashMap<u64, &str> = entries
-            .iter()
-            .map(|e| (e.header.seq, e.body.as_str()))
-            .collect();
-        // One copy of each column as an array: the rows go in with one statement per chunk.
-        let mut cols: [Vec<String>; 13] = Default::default();
-        for r in &stix {
-            let raw = match r.span {
-                Some(sp) => bodies
-                    .get(&sp.seq)
-                    .and_then(|b| b.get(sp.start..sp.start + sp.len))
-                    .ok_or_else(|| {
-                        StoreError::Backend(format!(
-                            "{}: its span is not inside an entry of this append",
-                            r.stix_id
-                        ))
-                    })?
-                    .to_owned(),
-                None => r.raw.clone(),
-            };
-            let vals = [
-                r.collection.clone(),
-                r.stix_id.clone(),
-                r.stix_type.clone(),
-                r.version.clone(),
-                r.spec_version.clone(),
-                r.date_added.clone(),
-                r.origin.to_string(),
-                r.audience.key(),
-                r.tlp.as_str().to_owned(),
-                r.author.clone(),
-                r.named_users.join(","),
-                raw,
-                String::new(),
-            ];
-            for (c, v) in cols.iter_mut().zip(vals) {
-                c.push(v);
-            }
-        }
-        let [
-            coll,
-            id,
-            ty,
-            ver,
-            spec,
-            added,
-            origin,
-            aud,
-            tlp,
-            author,
-            named,
-            raw,
-            _,
-        ] = cols;
-        sqlx::query(
-            "INSERT INTO stix_rows (collection, stix_id, stix_type, version, spec_version, date_added,
-               latest, origin, audience, tlp, author, named_users, raw)
-             SELECT c, i, t, v, s, d, FALSE, o, a, l, u, n, r FROM UNNEST(
-               $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-               $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-               AS x(c, i, t, v, s, d, o, a, l, u, n, r)
-             -- An object id belongs to the origin that first published it (H2).
-             WHERE NOT EXISTS (SELECT 1 FROM stix_rows h
-                               WHERE h.collection = x.c AND h.stix_id = x.i AND h.origin <> x.o)
-             ON CONFLICT (collection, stix_id, version) DO NOTHING",
-        )
-        .bind(&coll)
-        .bind(&id)
-        .bind(&ty)
-        .bind(&ver)
-        .bind(&spec)
-        .bind(&added)
-        .bind(&origin)
-        .bind(&aud)
-        .bind(&tlp)
-        .bind(&author)
-        .bind(&named)
-        .bind(&raw)
-        .execute(&mut **tx)
-        .await
-        .map_err(be)?;
-        sqlx::query(
-            "UPDATE stix_rows s SET latest = (s.version = m.newest)
-             FROM (SELECT collection, stix_id, MAX(version) AS newest FROM stix_rows
-                   WHERE (collection, stix_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
-                   GROUP BY collection, stix_id) m
-             WHERE s.collection = m.collection AND s.stix_id = m.stix_id
-               AND s.latest IS DISTINCT FROM (s.version = m.newest)",
-        )
-        .bind(&coll)
-        .bind(&id)
-        .execute(&mut **tx)
-        .await
-        .map_err(be)?;
-        Ok(())
+    fn opt_text(&self, c: &str) -> Option<String> {
+        self.0.get(c)
     }
-
-    fn log_row(r: &PgRow) -> Result<LogInfo> {
-        let audience: String = r.get("audience");
-        Ok(LogInfo {
-            log_id: r.get("log_id"),
-            origin: partner(r.get("origin"))?,
-            audience: Audience::parse_key(&audience).map_err(|e| corrupt("audience", e))?,
-            head_seq: r.get::<i64, _>("head_seq") as u64,
-            head_hash: hash32(r.get("head_hash"))?,
-        })
+    fn int(&self, c: &str) -> i64 {
+        self.0.get(c)
     }
-
-    fn audit_row(r: &PgRow) -> AuditRecord {
-        AuditRecord {
-            seq: r.get::<i64, _>("seq") as u64,
-            at: r.get("at"),
-            actor: r.get("actor"),
-            action: r.get("action"),
-            detail: r.get("detail"),
-            prev: r.get("prev"),
-            hash: r.get("hash"),
-        }
+    fn bytes(&self, c: &str) -> Vec<u8> {
+        self.0.get(c)
     }
-
-    fn peer_row(r: &PgRow) -> Result<PeerRecord> {
-        Ok(PeerRecord {
-            partner: partner(r.get("partner"))?,
-            url: r.get("url"),
-            public_key: r.get("public_key"),
-            added_at: r.get("added_at"),
-            last_sync_at: r.get("last_sync_at"),
-            last_ok_at: r.get("last_ok_at"),
-            last_error: r.get("last_error"),
-            state: r.get("state"),
-        })
-    }
-
-    fn token_row(r: &PgRow) -> Result<TokenRecord> {
-        let kind: String = r.get("kind");
-        Ok(TokenRecord {
-            token_hash: r.get("token_hash"),
-            username: r.get("username"),
-            label: r.get("label"),
-            kind: codec::token_kind(&kind)?,
-            created_at: r.get("created_at"),
-            expires_at: r.get("expires_at"),
-        })
-    }
-
-    fn user_row(r: &PgRow) -> Result<UserRecord> {
-        let role: String = r.get("role");
-        Ok(UserRecord {
-            username: r.get("username"),
-            role: entente_domain::Role::parse(&role).map_err(|e| corrupt("role", e))?,
-            password_hash: r.get("password_hash"),
-            created_at: r.get("created_at"),
-            disabled: r.get("disabled"),
-        })
+    fn flag(&self, c: &str) -> bool {
+        self.0.get(c)
     }
 }
 
@@ -498,7 +178,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(be)?;
-        r.as_ref().map(Self::log_row).transpose()
+        r.as_ref().map(|r| rows::log(&Cols(r))).transpose()
     }
 
     async fn logs(&self) -> Result<Vec<LogInfo>> {
@@ -506,7 +186,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(be)?;
-        rows.iter().map(Self::log_row).collect()
+        rows.iter().map(|r| rows::log(&Cols(r))).collect()
     }
 
     async fn entries_after(
@@ -748,18 +428,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(be)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(WitnessRecord {
-                    origin: partner(r.get("origin"))?,
-                    witness: partner(r.get("witness"))?,
-                    checkpoint: r.get("checkpoint"),
-                    origin_sig: r.get("origin_sig"),
-                    cosig: r.get("cosig"),
-                    recorded_at: r.get("recorded_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(|r| rows::witness(&Cols(r))).collect()
     }
 
     async fn forks(&self) -> Result<Vec<ForkEvidence>> {
@@ -767,25 +436,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(be)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ForkEvidence {
-                    log_id: r.get("log_id"),
-                    origin: partner(r.get("origin"))?,
-                    seq: r.get::<i64, _>("seq") as u64,
-                    held: SignedEntry {
-                        body: r.get("held_body"),
-                        sig: r.get("held_sig"),
-                    },
-                    conflicting: SignedEntry {
-                        body: r.get("conflicting_body"),
-                        sig: r.get("conflicting_sig"),
-                    },
-                    received_from: partner(r.get("received_from"))?,
-                    detected_at: r.get("detected_at"),
-                })
-            })
-            .collect()
+        rows.iter().map(|r| rows::fork(&Cols(r))).collect()
     }
 
     async fn format(&self, id: &str) -> Result<Option<FormatState>> {
@@ -852,102 +503,11 @@ impl Store for PgStore {
         collection: &str,
         ids: &[&str],
     ) -> Result<Vec<(String, PartnerCode)>> {
-        if ids.is_empty() {
-            return Ok(vec![]);
-        }
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT ON (stix_id) stix_id, origin FROM stix_rows
-             WHERE collection = $1 AND stix_id = ANY($2) ORDER BY stix_id, pos",
-        )
-        .bind(collection)
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(be)?;
-        rows.into_iter()
-            .map(|(id, o)| Ok((id, partner(o)?)))
-            .collect()
+        self.read_stix_owners(collection, ids).await
     }
 
     async fn stix_query(&self, q: &StixQuery) -> Result<Vec<StixRow>> {
-        // Values are always bound; only the shape of the statement is built here.
-        let mut sql = String::from("SELECT * FROM stix_rows s WHERE collection = $1");
-        let mut n = 1;
-        let mut next = || {
-            n += 1;
-            n
-        };
-        let mut texts: Vec<&str> = vec![];
-        let mut lists: Vec<&[String]> = vec![];
-        for a in [&q.added_after, &q.after].into_iter().flatten() {
-            sql.push_str(&format!(" AND date_added > ${}", next()));
-            texts.push(a);
-        }
-        let mut list_at = vec![];
-        for (col, vals) in [
-            ("stix_id", &q.ids),
-            ("stix_type", &q.types),
-            ("spec_version", &q.spec_versions),
-        ] {
-            if !vals.is_empty() {
-                let i = next();
-                sql.push_str(&format!(" AND {col} = ANY(${i})"));
-                list_at.push(i);
-                lists.push(vals);
-            }
-        }
-        match &q.versions {
-            VersionFilter::Last => sql.push_str(" AND latest"),
-            VersionFilter::First => sql.push_str(
-                " AND version = (SELECT MIN(version) FROM stix_rows f
-                   WHERE f.collection = s.collection AND f.stix_id = s.stix_id)",
-            ),
-            VersionFilter::All => {}
-            VersionFilter::Exact(v) => {
-                sql.push_str(&format!(" AND version = ANY(${})", next()));
-                lists.push(v);
-            }
-        }
-        sql.push_str(&format!(" ORDER BY date_added LIMIT ${}", next()));
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(&q.collection);
-        for t in texts {
-            query = query.bind(t);
-        }
-        for l in lists {
-            query = query.bind(l);
-        }
-        let rows = query
-            .bind(q.limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(be)?;
-        rows.iter()
-            .map(|r| {
-                let audience: String = r.get("audience");
-                let tlp: String = r.get("tlp");
-                let named: String = r.get("named_users");
-                Ok(StixRow {
-                    collection: q.collection.clone(),
-                    stix_id: r.get("stix_id"),
-                    stix_type: r.get("stix_type"),
-                    version: r.get("version"),
-                    spec_version: r.get("spec_version"),
-                    date_added: r.get("date_added"),
-                    origin: partner(r.get("origin"))?,
-                    audience: Audience::parse_key(&audience).map_err(|e| corrupt("audience", e))?,
-                    tlp: entente_domain::Tlp::parse(&tlp).map_err(|e| corrupt("tlp", e))?,
-                    author: r.get("author"),
-                    named_users: named
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    raw: r.get("raw"),
-                    single_version: false,
-                    span: None,
-                })
-            })
-            .collect()
+        self.read_stix(q).await
     }
 
     async fn object(&self, kind: &str, id: &str) -> Result<Option<String>> {
@@ -1039,7 +599,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(be)?;
-        Ok(r.as_ref().map(Self::audit_row))
+        Ok(r.as_ref().map(|r| rows::audit(&Cols(r))))
     }
 
     async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>> {
@@ -1049,7 +609,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(be)?;
-        Ok(rows.iter().map(Self::audit_row).collect())
+        Ok(rows.iter().map(|r| rows::audit(&Cols(r))).collect())
     }
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {
@@ -1074,7 +634,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(be)?;
-        rows.iter().map(Self::peer_row).collect()
+        rows.iter().map(|r| rows::peer(&Cols(r))).collect()
     }
 
     async fn set_peer_status(&self, p: &PartnerCode, at: &str, error: Option<&str>) -> Result<()> {
@@ -1116,7 +676,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(be)?;
-        r.as_ref().map(Self::user_row).transpose()
+        r.as_ref().map(|r| rows::user(&Cols(r))).transpose()
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>> {
@@ -1124,7 +684,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(be)?;
-        rows.iter().map(Self::user_row).collect()
+        rows.iter().map(|r| rows::user(&Cols(r))).collect()
     }
 
     async fn create_token(&self, t: &TokenRecord) -> Result<()> {
@@ -1188,7 +748,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(be)?;
-        rows.iter().map(Self::token_row).collect()
+        rows.iter().map(|r| rows::token(&Cols(r))).collect()
     }
 
     async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool> {
@@ -1216,9 +776,11 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(be)?;
-        r.as_ref().map(Self::token_row).transpose()
+        r.as_ref().map(|r| rows::token(&Cols(r))).transpose()
     }
 }
 
+mod migrations;
+mod stix;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,8 @@
 //! this backend has (migrations, reopening, its locks).
 
 use super::*;
+use crate::migrations::MIGRATIONS;
+use crate::stix::stix_key;
 
 /// A fresh store in a temporary directory, removed when the test ends.
 struct Fresh(#[allow(dead_code)] tempfile::TempDir, SqliteStore);

@@ -3,6 +3,7 @@
 //! PostgreSQL type) appears in the trait: the node speaks only to `dyn Store`.
 
 pub mod conformance;
+pub mod rows;
 
 /// Decoding helpers every backend uses on what it reads back (a value that does not decode is
 /// a corrupt store, never a panic).

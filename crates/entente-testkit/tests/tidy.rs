@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 const MAX_LINES: usize = 800;
 
 /// Files over the limit today, with their line count: they may shrink, not grow.
-const OVERSIZED: &[(&str, usize)] = &[
-    ("crates/entente-store-postgres/src/lib.rs", 1224),
-    ("crates/entente-store-sqlite/src/lib.rs", 1481),
-];
+const OVERSIZED: &[(&str, usize)] = &[];
 
 /// Modules that import each other in a circle today, per crate (issue 17 cuts them): a new
 /// circle, or one that takes in another module, fails.
@@ -150,7 +147,10 @@ fn the_dependency_rules_between_crates_hold() {
     for c in crates() {
         let n = name(&c);
         let deps = dependencies(&c);
-        if matches!(n.as_str(), "entente-domain" | "entente-log" | "entente-wire") {
+        if matches!(
+            n.as_str(),
+            "entente-domain" | "entente-log" | "entente-wire"
+        ) {
             for io in [
                 "tokio", "sqlx", "reqwest", "hyper", "axum", "tantivy", "rustls",
             ] {
@@ -189,7 +189,9 @@ fn the_dependency_rules_between_crates_hold() {
         // The wire protocol stands alone: a client needs nothing of the node to speak it.
         if n == "entente-wire" {
             for d in &deps {
-                if d.starts_with("entente-") && !matches!(d.as_str(), "entente-domain" | "entente-log") {
+                if d.starts_with("entente-")
+                    && !matches!(d.as_str(), "entente-domain" | "entente-log")
+                {
                     problems.push(format!("entente-wire depends on {d}: it must stand alone"));
                 }
             }
@@ -459,8 +461,11 @@ fn applied_migrations_are_never_edited() {
     let mut problems = vec![];
     let mut now = vec![];
     for (backend, file) in [
-        ("sqlite", "crates/entente-store-sqlite/src/lib.rs"),
-        ("postgres", "crates/entente-store-postgres/src/lib.rs"),
+        ("sqlite", "crates/entente-store-sqlite/src/migrations.rs"),
+        (
+            "postgres",
+            "crates/entente-store-postgres/src/migrations.rs",
+        ),
     ] {
         let hashes: Vec<String> = migrations(&root().join(file))
             .iter()

@@ -1,0 +1,161 @@
+//! The PostgreSQL schema: its append-only migrations and how they are applied (one process
+//! at a time, under an advisory lock).
+
+use crate::{MIGRATION_LOCK, PgStore, be};
+use entente_store::Result;
+use sqlx::AssertSqlSafe;
+
+/// Append-only migrations: a new schema change is a new element, never an edit.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE logs (
+    log_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    head_seq BIGINT NOT NULL,
+    head_hash BYTEA NOT NULL
+);
+CREATE TABLE entries (
+    log_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    sig BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    PRIMARY KEY (log_id, seq)
+);
+CREATE TABLE forks (
+    log_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    origin TEXT NOT NULL,
+    held_body TEXT NOT NULL,
+    held_sig TEXT NOT NULL,
+    conflicting_body TEXT NOT NULL,
+    conflicting_sig TEXT NOT NULL,
+    received_from TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (log_id, seq, conflicting_sig)
+);
+CREATE TABLE formats (format_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE items (
+    pos BIGSERIAL PRIMARY KEY,
+    item_id TEXT NOT NULL UNIQUE,
+    format_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX items_format ON items (format_id, pos);
+CREATE TABLE stix_rows (
+    pos BIGSERIAL PRIMARY KEY,
+    collection TEXT NOT NULL,
+    stix_id TEXT NOT NULL,
+    stix_type TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added TEXT NOT NULL,
+    latest BOOLEAN NOT NULL,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    author TEXT NOT NULL,
+    named_users TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    UNIQUE (collection, stix_id, version)
+);
+CREATE INDEX stix_rows_added ON stix_rows (collection, date_added);
+CREATE TABLE taxii_status (status_id TEXT PRIMARY KEY, username TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE statements (statement_id TEXT PRIMARY KEY, format_id TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE objects (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    format_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE peers (
+    partner TEXT PRIMARY KEY,
+    url TEXT,
+    public_key TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    last_sync_at TEXT,
+    last_ok_at TEXT,
+    last_error TEXT
+);
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users (username),
+    label TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT
+);
+"#,
+    // Witnessed checkpoints: the latest per (origin, witness).
+    r#"
+CREATE TABLE witnesses (
+    origin TEXT NOT NULL,
+    witness TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    origin_sig TEXT NOT NULL,
+    cosig TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (origin, witness)
+);
+"#,
+    // Revocation (M5): users can be disabled, peers suspended or removed.
+    r#"
+ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+"#,
+];
+
+impl PgStore {
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(be)?;
+        // Several processes may start at once against one database: one migrates at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(be)?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            sqlx::raw_sql(AssertSqlSafe(*m))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+        tx.commit().await.map_err(be)
+    }
+}

@@ -1,0 +1,225 @@
+//! The SQLite schema: its append-only migrations and how they are applied.
+
+use crate::stix::stix_key;
+use crate::{SqliteStore, be};
+use entente_store::Result;
+use sqlx::AssertSqlSafe;
+
+/// Append-only migrations: a new schema change is a new element, never an edit.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE logs (
+    log_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    head_seq INTEGER NOT NULL,
+    head_hash BLOB NOT NULL
+);
+CREATE TABLE entries (
+    log_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    sig BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (log_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE forks (
+    log_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    held_body TEXT NOT NULL,
+    held_sig TEXT NOT NULL,
+    conflicting_body TEXT NOT NULL,
+    conflicting_sig TEXT NOT NULL,
+    received_from TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (log_id, seq, conflicting_sig)
+);
+CREATE TABLE formats (format_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE items (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL UNIQUE,
+    format_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX items_format ON items (format_id, pos);
+CREATE TABLE peers (
+    partner TEXT PRIMARY KEY,
+    url TEXT,
+    public_key TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    last_sync_at TEXT,
+    last_ok_at TEXT,
+    last_error TEXT
+);
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users (username),
+    label TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT
+);
+"#,
+    r#"
+CREATE TABLE stix (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection TEXT NOT NULL,
+    stix_id TEXT NOT NULL,
+    stix_type TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added TEXT NOT NULL,
+    latest INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    author TEXT NOT NULL,
+    named_users TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    UNIQUE (collection, stix_id, version)
+);
+CREATE INDEX stix_added ON stix (collection, date_added);
+CREATE TABLE taxii_status (status_id TEXT PRIMARY KEY, username TEXT NOT NULL, body TEXT NOT NULL);
+"#,
+    r#"
+CREATE TABLE statements (statement_id TEXT PRIMARY KEY, format_id TEXT NOT NULL, state TEXT NOT NULL);
+"#,
+    r#"
+CREATE TABLE objects (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    format_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+"#,
+    r#"
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"#,
+    // The collection table, made compact for bulk imports. Collections become small integers;
+    // the by-object index holds a 64-bit hash of (collection, id) instead of the texts, so it
+    // stays in cache at millions of objects (uniqueness and the latest-version flag are kept
+    // by `append`, which looks the hash up once per row); and a row may point into the body of
+    // the signed entry that carried it (logs.rowid, seq, byte range) instead of holding a second
+    // copy of the object. `k` of rows copied from the old table is filled by `migrate`.
+    r#"
+CREATE TABLE collections (cid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+INSERT INTO collections (name) SELECT DISTINCT collection FROM stix ORDER BY collection;
+CREATE TABLE stix_rows (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    cid INTEGER NOT NULL REFERENCES collections (cid),
+    k INTEGER,
+    stix_id TEXT NOT NULL,
+    stix_type TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added TEXT NOT NULL,
+    latest INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    tlp TEXT NOT NULL,
+    author TEXT NOT NULL,
+    named_users TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    entry_log INTEGER,
+    entry_seq INTEGER,
+    raw_start INTEGER,
+    raw_len INTEGER
+);
+INSERT INTO stix_rows (pos, cid, k, stix_id, stix_type, version, spec_version, date_added, latest,
+    origin, audience, tlp, author, named_users, raw)
+  SELECT s.pos, c.cid, NULL, s.stix_id, s.stix_type, s.version, s.spec_version, s.date_added,
+    s.latest, s.origin, s.audience, s.tlp, s.author, s.named_users, s.raw
+  FROM stix s JOIN collections c ON c.name = s.collection ORDER BY s.pos;
+DROP TABLE stix;
+CREATE INDEX stix_rows_key ON stix_rows (k);
+CREATE INDEX stix_rows_added ON stix_rows (cid, date_added);
+"#,
+    // Object keys changed from a pure hash to UUID prefix + hash (see `stix_key`): clear them,
+    // and `migrate` computes them again.
+    r#"
+UPDATE stix_rows SET k = NULL;
+"#,
+    // Witnessed checkpoints: the latest per (origin, witness).
+    r#"
+CREATE TABLE witnesses (
+    origin TEXT NOT NULL,
+    witness TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    origin_sig TEXT NOT NULL,
+    cosig TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (origin, witness)
+);
+"#,
+    // Revocation (M5): users can be disabled, peers suspended or removed.
+    r#"
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+"#,
+];
+
+impl SqliteStore {
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(be)?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            sqlx::raw_sql(AssertSqlSafe(*m))
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+            if m.contains("stix_rows") {
+                // SQLite has no SHA-256: the object keys of copied rows are computed here.
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT s.pos, c.name, s.stix_id FROM stix_rows s JOIN collections c ON c.cid = s.cid
+                     WHERE s.k IS NULL",
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(be)?;
+                for (pos, coll, id) in rows {
+                    sqlx::query("UPDATE stix_rows SET k = ? WHERE pos = ?")
+                        .bind(stix_key(&coll, &id))
+                        .bind(pos)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(be)?;
+                }
+            }
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+        tx.commit().await.map_err(be)
+    }
+}
