@@ -88,6 +88,11 @@ pub fn apply_coord(
             }
         }
         (Payload::ExercisePlan(x), None) => {
+            // The same rule as when it was planned: a peer's plan that breaks it is kept in the
+            // log as evidence and never shown.
+            if x.details.check().is_err() {
+                return Err(false);
+            }
             *slot = Some(Coord::Exercise(ExerciseState {
                 plan: x.clone(),
                 organiser: h.origin.clone(),
@@ -166,29 +171,31 @@ pub fn apply_coord(
     Ok(key)
 }
 
-/// The fold of alert entries into alert states .
+/// Fold one alert entry. Returns the alert it changed, or Err(true) when the alert it refers to
+/// is not held yet, Err(false) when it does not apply.
 pub fn apply_alert(
     states: &mut BTreeMap<String, Option<AlertState>>,
     h: &At<'_>,
     p: &Payload,
-) -> Option<String> {
+) -> Result<String, bool> {
     match p {
         Payload::AlertRaise(r) => {
             let slot = states.entry(r.alert_id.clone()).or_default();
             if slot.is_none() {
-                *slot = Some(AlertState::from_raise(r, &h.origin, &h.audience, &h.ts));
-                return Some(r.alert_id.clone());
+                *slot = Some(AlertState::from_raise(r, h.origin, h.audience, h.ts));
+                return Ok(r.alert_id.clone());
             }
-            None
+            Err(false)
         }
         Payload::AlertReceipt(r) => match states.get_mut(&r.alert_id) {
             Some(Some(a)) if a.audience == *h.audience && *h.origin != a.origin => {
                 a.receipts
                     .entry(h.origin.clone())
                     .or_insert_with(|| h.ts.to_owned());
-                Some(r.alert_id.clone())
+                Ok(r.alert_id.clone())
             }
-            _ => None,
+            Some(Some(_)) => Err(false),
+            _ => Err(true),
         },
         Payload::AlertAck(k) => match states.get_mut(&k.alert_id) {
             Some(Some(a))
@@ -204,10 +211,11 @@ pub fn apply_alert(
                     at: h.ts.to_owned(),
                     note: k.note.clone(),
                 });
-                Some(k.alert_id.clone())
+                Ok(k.alert_id.clone())
             }
-            _ => None,
+            Some(Some(_)) => Err(false),
+            _ => Err(true),
         },
-        _ => None,
+        _ => Err(false),
     }
 }

@@ -7,6 +7,8 @@ use std::fmt;
 
 /// A partner's short code (`EU`, `NATO`, `JPN`, …): the principal of releasability.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, example = "EU"))]
 #[serde(try_from = "String", into = "String")]
 pub struct PartnerCode(String);
 
@@ -53,6 +55,8 @@ impl fmt::Debug for PartnerCode {
 /// A non-empty set of partners an entry is released to. Always sorted and de-duplicated,
 /// so that the same set has exactly one representation (and one log id).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
 #[serde(try_from = "Vec<PartnerCode>", into = "Vec<PartnerCode>")]
 pub struct Audience(BTreeSet<PartnerCode>);
 

@@ -44,17 +44,8 @@ pub struct NewProgress {
     pub milestones: Vec<MilestoneUpdate>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NewExercise {
-    pub format_id: String,
-    pub name: String,
-    pub start: String,
-    pub end: String,
-    pub topics: Vec<String>,
-    pub invited: Vec<String>,
-    #[serde(default)]
-    pub observers: Vec<String>,
-}
+/// A request to plan an exercise: declared once, in the domain, beside the rule for it.
+pub use entente_domain::coord::NewExercise;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewProject {
@@ -254,10 +245,7 @@ impl Node {
         let mut plan = ExercisePlan {
             exercise_id: crate::new_id(),
             format_id: f.format_id.clone(),
-            name: n.name,
-            start: n.start,
-            end: n.end,
-            topics: n.topics,
+            details: n.details,
             invited: invited.clone(),
             observers: observers.clone(),
             author: who.user_id(),
@@ -342,7 +330,7 @@ impl Node {
                 }
             })
             .collect();
-        v.sort_by(|a, b| a.plan.start.cmp(&b.plan.start));
+        v.sort_by(|a, b| a.plan.details.start.cmp(&b.plan.details.start));
         Ok(v)
     }
 

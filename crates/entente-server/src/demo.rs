@@ -591,10 +591,12 @@ async fn seed_instruments(
             &admin(nato),
             NewExercise {
                 format_id: maritime.to_owned(),
-                name: "EXERCISE STEADFAST VELDRA 2027 (fictional)".into(),
-                start: "2027-03-01".into(),
-                end: "2027-03-05".into(),
-                topics: vec!["exercises".into(), "maritime-security".into()],
+                details: entente_domain::coord::ExerciseDetails {
+                    name: "EXERCISE STEADFAST VELDRA 2027 (fictional)".into(),
+                    start: "2027-03-01".into(),
+                    end: "2027-03-05".into(),
+                    topics: vec!["exercises".into(), "maritime-security".into()],
+                },
                 invited: vec!["EU".into(), "JPN".into()],
                 observers: vec![],
             },

@@ -171,10 +171,12 @@ async fn every_instrument_converges_within_its_audience_only() {
             &nato.admin(),
             NewExercise {
                 format_id: f.format_id.clone(),
-                name: "EXERCISE STEADFAST VELDRA (fictional)".into(),
-                start: "2027-03-01".into(),
-                end: "2027-03-05".into(),
-                topics: vec!["exercises".into(), "maritime-security".into()],
+                details: entente_domain::coord::ExerciseDetails {
+                    name: "EXERCISE STEADFAST VELDRA (fictional)".into(),
+                    start: "2027-03-01".into(),
+                    end: "2027-03-05".into(),
+                    topics: vec!["exercises".into(), "maritime-security".into()],
+                },
                 invited: vec!["EU".into(), "JPN".into()],
                 observers: vec!["KOR".into()],
             },

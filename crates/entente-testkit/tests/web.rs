@@ -297,10 +297,12 @@ async fn scenario() -> Scenario {
             &eu.admin(),
             entente_node::coord::NewExercise {
                 format_id: f.format_id.clone(),
-                name: "Table-top on undersea cables".into(),
-                start: "2027-01-12".into(),
-                end: "2027-01-13".into(),
-                topics: vec!["maritime-security".into()],
+                details: entente_domain::coord::ExerciseDetails {
+                    name: "Table-top on undersea cables".into(),
+                    start: "2027-01-12".into(),
+                    end: "2027-01-13".into(),
+                    topics: vec!["maritime-security".into()],
+                },
                 invited: vec!["NATO".into(), "JPN".into()],
                 observers: vec![],
             },

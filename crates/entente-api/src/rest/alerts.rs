@@ -65,12 +65,6 @@ pub(super) async fn ack_alert(
     Ok(Json(s.node.acknowledge_alert(&p, &id, &r.note).await?))
 }
 
-pub(super) type V = serde_json::Value;
-
-pub(super) fn to_value<T: serde::Serialize>(t: T) -> Json<V> {
-    Json(serde_json::to_value(t).unwrap_or(V::Null))
-}
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct NewAlertRequest {
     format_id: String,

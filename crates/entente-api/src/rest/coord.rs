@@ -1,14 +1,15 @@
 //! Joint actions, exercises and projects over REST, with progress reports and matching.
 
 use super::*;
+use entente_domain::coord::{ExerciseState, NewExercise};
 
 #[utoipa::path(get, path = "/api/v1/actions", params(FormatFilter), description = "Joint actions you may see (status derived from signed progress reports).", responses((status = 200, body = Vec<Object>)))]
 pub(super) async fn list_actions(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<FormatFilter>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.actions(&p, q.format.as_deref()).await?))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.actions(&p, q.format.as_deref()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/actions", request_body = Object, description = "Create a joint action: format_id, title, description, group, topics, leads, participants, milestones [{title, due YYYY-MM-DD}] in date order.",
@@ -17,10 +18,10 @@ pub(super) async fn create_action(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(r): ApiJson<entente_node::coord::NewAction>,
-) -> R<(StatusCode, Json<V>)> {
+) -> R<(StatusCode, Json<impl serde::Serialize>)> {
     Ok((
         StatusCode::CREATED,
-        to_value(s.node.create_action(&p, r).await?),
+        Json(s.node.create_action(&p, r).await?),
     ))
 }
 
@@ -29,8 +30,8 @@ pub(super) async fn get_action(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.action(&p, &id).await?))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.action(&p, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/actions/{id}/progress", params(("id" = String, Path)), request_body = Object,
@@ -41,8 +42,8 @@ pub(super) async fn report_progress(
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(r): ApiJson<entente_node::coord::NewProgress>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.report_progress(&p, &id, r).await?))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.report_progress(&p, &id, r).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -81,31 +82,34 @@ pub(super) async fn progress_report(
     Ok(resp)
 }
 
-#[utoipa::path(get, path = "/api/v1/exercises", responses((status = 200, body = Vec<Object>)))]
-pub(super) async fn list_exercises(State(s): State<AppState>, Auth(p): Auth) -> R<Json<V>> {
-    Ok(to_value(s.node.exercises(&p).await?))
+#[utoipa::path(get, path = "/api/v1/exercises", responses((status = 200, body = Vec<ExerciseState>)))]
+pub(super) async fn list_exercises(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> R<Json<Vec<ExerciseState>>> {
+    Ok(Json(s.node.exercises(&p).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/exercises", request_body = Object, description = "Plan an exercise: format_id, name, start, end (YYYY-MM-DD), topics, invited, observers.",
-    responses((status = 201, body = Object), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/exercises", request_body = NewExercise, description = "Plan an exercise for members of a format.",
+    responses((status = 201, body = ExerciseState), (status = 422, body = ErrorBody)))]
 pub(super) async fn plan_exercise(
     State(s): State<AppState>,
     Auth(p): Auth,
-    ApiJson(r): ApiJson<entente_node::coord::NewExercise>,
-) -> R<(StatusCode, Json<V>)> {
+    ApiJson(r): ApiJson<NewExercise>,
+) -> R<(StatusCode, Json<ExerciseState>)> {
     Ok((
         StatusCode::CREATED,
-        to_value(s.node.plan_exercise(&p, r).await?),
+        Json(s.node.plan_exercise(&p, r).await?),
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/exercises/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/exercises/{id}", params(("id" = String, Path)), responses((status = 200, body = ExerciseState), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_exercise(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.exercise(&p, &id).await?))
+) -> R<Json<ExerciseState>> {
+    Ok(Json(s.node.exercise(&p, &id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -114,15 +118,15 @@ pub(super) struct RespondRequest {
     response: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/exercises/{id}/respond", params(("id" = String, Path)), request_body = RespondRequest, responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/exercises/{id}/respond", params(("id" = String, Path)), request_body = RespondRequest, responses((status = 200, body = ExerciseState), (status = 403, body = ErrorBody)))]
 pub(super) async fn respond_exercise(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(r): ApiJson<RespondRequest>,
-) -> R<Json<V>> {
+) -> R<Json<ExerciseState>> {
     let resp = parse_enum("response", &r.response)?;
-    Ok(to_value(s.node.respond_exercise(&p, &id, resp).await?))
+    Ok(Json(s.node.respond_exercise(&p, &id, resp).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -130,21 +134,22 @@ pub(super) struct LessonRequest {
     item_id: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/exercises/{id}/lessons", params(("id" = String, Path)), request_body = LessonRequest, responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/exercises/{id}/lessons", params(("id" = String, Path)), request_body = LessonRequest, responses((status = 200, body = ExerciseState), (status = 422, body = ErrorBody)))]
 pub(super) async fn add_lesson(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(r): ApiJson<LessonRequest>,
-) -> R<Json<V>> {
-    Ok(to_value(
-        s.node.add_exercise_lesson(&p, &id, &r.item_id).await?,
-    ))
+) -> R<Json<ExerciseState>> {
+    Ok(Json(s.node.add_exercise_lesson(&p, &id, &r.item_id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/projects", responses((status = 200, body = Vec<Object>)))]
-pub(super) async fn list_projects(State(s): State<AppState>, Auth(p): Auth) -> R<Json<V>> {
-    Ok(to_value(s.node.projects(&p).await?))
+pub(super) async fn list_projects(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.projects(&p).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects", request_body = Object, description = "Register an industrial-cooperation project: format_id, title, capability_area, description, stage, participants, releasable_to.",
@@ -153,10 +158,10 @@ pub(super) async fn register_project(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiJson(r): ApiJson<entente_node::coord::NewProject>,
-) -> R<(StatusCode, Json<V>)> {
+) -> R<(StatusCode, Json<impl serde::Serialize>)> {
     Ok((
         StatusCode::CREATED,
-        to_value(s.node.register_project(&p, r).await?),
+        Json(s.node.register_project(&p, r).await?),
     ))
 }
 
@@ -172,10 +177,8 @@ pub(super) async fn match_projects(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<AreaQuery>,
-) -> R<Json<V>> {
-    Ok(to_value(
-        s.node.match_projects(&p, &q.capability_area).await?,
-    ))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.match_projects(&p, &q.capability_area).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
@@ -183,8 +186,8 @@ pub(super) async fn get_project(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.project(&p, &id).await?))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.project(&p, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{id}/interest", params(("id" = String, Path)), request_body = ReasonRequest, responses((status = 200, body = Object)))]
@@ -193,8 +196,8 @@ pub(super) async fn express_interest(
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(r): ApiJson<ReasonRequest>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.express_interest(&p, &id, &r.reason).await?))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.express_interest(&p, &id, &r.reason).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

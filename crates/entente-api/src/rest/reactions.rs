@@ -8,8 +8,8 @@ pub(super) async fn endorse_item(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.endorse(&p, &id).await?))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.endorse(&p, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/items/{id}/sightings", params(("id" = String, Path)), description = "Endorsements and sightings of an item.",
@@ -18,8 +18,8 @@ pub(super) async fn item_reactions(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> R<Json<V>> {
-    Ok(to_value(s.node.reactions(&p, &id).await?))
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(s.node.reactions(&p, &id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -37,8 +37,8 @@ pub(super) async fn record_sighting(
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(r): ApiJson<SightingRequest>,
-) -> R<Json<V>> {
-    Ok(to_value(
+) -> R<Json<impl serde::Serialize>> {
+    Ok(Json(
         s.node
             .sighting(&p, &id, &r.seen_at, r.count, &r.note)
             .await?,

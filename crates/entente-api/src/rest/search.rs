@@ -9,13 +9,13 @@ pub(super) async fn network_view(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<NetworkQuery>,
-) -> R<Json<V>> {
+) -> R<Json<impl serde::Serialize>> {
     let f = entente_node::analytics::NetworkFilter {
         topic: q.topic,
         since: q.since,
         until: q.until,
     };
-    Ok(to_value(s.node.network(&p, f).await?))
+    Ok(Json(s.node.network(&p, f).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -41,7 +41,7 @@ pub(super) async fn search(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<SearchParams>,
-) -> R<Json<V>> {
+) -> R<Json<impl serde::Serialize>> {
     let r = entente_node::search::SearchRequest {
         q: q.q.unwrap_or_default(),
         format: q.format,
@@ -52,7 +52,7 @@ pub(super) async fn search(
         period: q.period,
         limit: q.limit,
     };
-    Ok(to_value(s.node.search(&p, r).await?))
+    Ok(Json(s.node.search(&p, r).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -135,7 +135,7 @@ impl Node {
             }
         }
         let mut touched_coords: Vec<(&'static str, String)> = Vec::new();
-        let mut coord_missing;
+        let mut rule_missing;
         let mut stix_out: Vec<Projection> = Vec::new();
         let mut touched_items: Vec<String> = Vec::new();
         let mut touched_formats: Vec<String> = Vec::new();
@@ -147,8 +147,6 @@ impl Node {
             let Some(p) = p else { continue };
             let h = &e.header;
             let subject_missing = match &p {
-                Payload::AlertReceipt(r) => !matches!(alerts.get(&r.alert_id), Some(Some(_))),
-                Payload::AlertAck(k) => !matches!(alerts.get(&k.alert_id), Some(Some(_))),
                 Payload::StatementStance(st) => {
                     !matches!(statements.get(&st.statement_id), Some(Some(_)))
                 }
@@ -163,7 +161,7 @@ impl Node {
                 ),
                 _ => false,
             };
-            coord_missing = false;
+            rule_missing = false;
             let ok = match p {
                 Payload::FormatCharter(c) => {
                     let members: std::collections::BTreeSet<_> =
@@ -348,18 +346,21 @@ impl Node {
                             true
                         }
                         Err(missing_subject) => {
-                            coord_missing = missing_subject;
+                            rule_missing = missing_subject;
                             false
                         }
                     }
                 }
                 p @ (Payload::AlertRaise(_) | Payload::AlertReceipt(_) | Payload::AlertAck(_)) => {
                     match entente_domain::fold::apply_alert(&mut alerts, &e.at(), &p) {
-                        Some(id) => {
+                        Ok(id) => {
                             touched_alerts.push(id);
                             true
                         }
-                        None => false,
+                        Err(missing_alert) => {
+                            rule_missing = missing_alert;
+                            false
+                        }
                     }
                 }
                 Payload::StixDelete(d) => {
@@ -385,7 +386,7 @@ impl Node {
                     }
                 }
             };
-            if !ok && (subject_missing || coord_missing) {
+            if !ok && (subject_missing || rule_missing) {
                 first_missing.get_or_insert(index);
             }
             if !ok {

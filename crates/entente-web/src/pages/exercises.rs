@@ -27,10 +27,10 @@ pub(super) async fn exercises_page(
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
-    xs.sort_by(|a, b| a.plan.start.cmp(&b.plan.start));
+    xs.sort_by(|a, b| a.plan.details.start.cmp(&b.plan.details.start));
     let mut calendar: Vec<(String, Vec<ExerciseState>)> = vec![];
     for x in xs {
-        let m = x.plan.start.get(..7).unwrap_or_default().to_owned();
+        let m = x.plan.details.start.get(..7).unwrap_or_default().to_owned();
         match calendar.last_mut() {
             Some((lm, v)) if *lm == m => v.push(x),
             _ => calendar.push((m, vec![x])),
@@ -79,10 +79,12 @@ pub(super) async fn plan_exercise(State(s): State<WebState>, h: HeaderMap, body:
     }
     let n = entente_node::coord::NewExercise {
         format_id: f.get("format_id").to_owned(),
-        name: f.get("name").to_owned(),
-        start: f.get("start").to_owned(),
-        end: f.get("end").to_owned(),
-        topics: f.all("topics"),
+        details: entente_domain::coord::ExerciseDetails {
+            name: f.get("name").to_owned(),
+            start: f.get("start").to_owned(),
+            end: f.get("end").to_owned(),
+            topics: f.all("topics"),
+        },
         invited: f.list("invited"),
         observers: f.list("observers"),
     };

@@ -7,6 +7,9 @@ use crate::{Audience, DomainError, PartnerCode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod exercise;
+pub use exercise::*;
+
 // ----- joint actions ------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -202,7 +205,7 @@ impl ActionState {
     }
 }
 
-fn is_date(s: &str) -> bool {
+pub(crate) fn is_date(s: &str) -> bool {
     s.len() == 10
         && time::Date::parse(
             s,
@@ -474,79 +477,6 @@ impl PeriodicReport {
         s.push_str("</ul></main></body></html>");
         s
     }
-}
-
-// ----- exercises ----------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExerciseResponse {
-    Participate,
-    Observe,
-    Decline,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExercisePlan {
-    pub exercise_id: String,
-    pub format_id: String,
-    pub name: String,
-    pub start: String,
-    pub end: String,
-    pub topics: Vec<String>,
-    pub invited: Vec<PartnerCode>,
-    pub observers: Vec<PartnerCode>,
-    pub author: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExerciseRespond {
-    pub exercise_id: String,
-    pub response: ExerciseResponse,
-    pub author: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExerciseLesson {
-    pub exercise_id: String,
-    /// The id of a lesson-learned item.
-    pub item_id: String,
-    pub author: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExerciseState {
-    pub plan: ExercisePlan,
-    pub organiser: PartnerCode,
-    pub audience: Audience,
-    pub responses: BTreeMap<PartnerCode, ExerciseResponse>,
-    pub lessons: Vec<String>,
-}
-
-pub fn validate_exercise(
-    e: &mut ExercisePlan,
-    members: &BTreeSet<PartnerCode>,
-) -> Result<(), DomainError> {
-    e.name = e.name.trim().to_owned();
-    if e.name.is_empty() {
-        return Err(DomainError::invalid("name", "a name is required"));
-    }
-    if !is_date(&e.start) || !is_date(&e.end) || e.end < e.start {
-        return Err(DomainError::invalid(
-            "dates",
-            "start and end are YYYY-MM-DD and end is not before start",
-        ));
-    }
-    e.topics = crate::taxonomy::normalise(&e.topics)?;
-    for p in e.invited.iter().chain(&e.observers) {
-        if !members.contains(p) {
-            return Err(DomainError::invalid(
-                "invited",
-                format!("{p} is not a member of the format"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 // ----- industrial projects ------------------------------------------------------------------
