@@ -3,27 +3,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use entente_testkit::cli::{path as d, text};
+
 fn entente(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_entente"))
-        .args(args)
-        .env_remove("ENTENTE_DIR")
-        .env_remove("ENTENTE_PASSWORD")
-        // The test suite's own setting, which `serve` and `config check` would refuse.
-        .env_remove("ENTENTE_TEST_PG_URL")
-        .output()
-        .expect("run entente")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn d(p: &Path) -> &str {
-    p.to_str().unwrap()
+    entente_testkit::cli::run(env!("CARGO_BIN_EXE_entente"), args, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,62 +4,20 @@
 //! the "Transatlantic+ Korea" formats from the template, and what EU releases to KOR arrives.
 //! A tampered invitation, a wrong fingerprint and replayed files are refused and pin nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use entente_testkit::cli::{Kill, eventually, free_port, path as d};
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_entente"))
-        .args(args)
-        // `serve` refuses unknown ENTENTE_* settings, and the test suite's own is one.
-        .env_remove("ENTENTE_TEST_PG_URL")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    let o = entente_testkit::cli::run(env!("CARGO_BIN_EXE_entente"), args, env);
+    (o.status.success(), entente_testkit::cli::text(&o))
 }
 
 fn ok(args: &[&str]) -> String {
     let (good, out) = run(args, &[]);
     assert!(good, "entente {}: {out}", args.join(" "));
     out
-}
-
-fn d(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Poll (bounded) until `f` holds.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !f() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]

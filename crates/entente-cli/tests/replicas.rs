@@ -4,39 +4,20 @@
 //! a cluster and sets it).
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use entente_testkit::cli::{Kill as Serve, free_port, path as d};
+
 fn entente(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_entente"))
-        .args(args)
-        .env_remove("ENTENTE_DIR")
-        .env_remove("ENTENTE_TEST_PG_URL")
-        .output()
-        .expect("run entente")
+    entente_testkit::cli::run(env!("CARGO_BIN_EXE_entente"), args, &[])
 }
 
 fn ok(args: &[&str]) -> String {
     let o = entente(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = entente_testkit::cli::text(&o);
     assert!(o.status.success(), "entente {args:?}: {text}");
     String::from_utf8_lossy(&o.stdout).trim().to_owned()
-}
-
-fn d(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A node's public key, as `entente id` prints it.
@@ -48,22 +29,11 @@ fn public_key(dir: &Path) -> String {
         .to_owned()
 }
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(dir: &Path, listen: &str) -> Serve {
     Serve(
-        Command::new(env!("CARGO_BIN_EXE_entente"))
+        entente_testkit::cli::command(env!("CARGO_BIN_EXE_entente"))
             .args(["serve", "--dir", d(dir)])
             .env("ENTENTE_LISTEN", listen)
-            // `serve` refuses unknown ENTENTE_* settings, and the test suite's own is one.
-            .env_remove("ENTENTE_TEST_PG_URL")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -6,34 +6,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use entente_testkit::cli::{Kill, free_port, path as d};
+
 fn entente(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_entente"))
-        .args(args)
-        // `serve` refuses unknown ENTENTE_* settings, and the test suite's own is one.
-        .env_remove("ENTENTE_TEST_PG_URL")
-        .output()
-        .unwrap()
-}
-
-fn d(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    entente_testkit::cli::run(env!("CARGO_BIN_EXE_entente"), args, &[])
 }
 
 /// Wait (bounded) until `url`/healthz answers 200 over the node's own certificate.

@@ -75,15 +75,11 @@ pub fn apply_coord(
     match (p, slot.as_mut()) {
         (Payload::ActionCreate(c), None) => {
             *slot = Some(Coord::Action(ActionState::from_create(
-                c,
-                &h.origin,
-                &h.audience,
-                &h.ts,
-                entry,
+                c, h.origin, h.audience, h.ts, entry,
             )));
         }
         (Payload::ActionProgress(r), Some(Coord::Action(a))) if a.audience == *h.audience => {
-            if !a.apply_report(r, &h.origin, &h.ts, entry) {
+            if !a.apply_report(r, h.origin, h.ts, entry) {
                 return Err(false);
             }
         }
@@ -103,7 +99,7 @@ pub fn apply_coord(
         }
         (Payload::ExerciseRespond(r), Some(Coord::Exercise(x)))
             if x.audience == *h.audience
-                && (x.plan.invited.contains(&h.origin) || x.plan.observers.contains(&h.origin)) =>
+                && (x.plan.invited.contains(h.origin) || x.plan.observers.contains(h.origin)) =>
         {
             x.responses.insert(h.origin.clone(), r.response);
         }

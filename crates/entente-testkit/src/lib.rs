@@ -18,6 +18,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+pub mod cli;
+
 /// A client for tests that call nodes over plain HTTP on loopback (reqwest needs a TLS
 /// configuration even then; this one trusts nothing).
 pub fn http_client_builder() -> reqwest::ClientBuilder {

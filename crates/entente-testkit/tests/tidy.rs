@@ -2,7 +2,8 @@
 //! opens with a `//!` line; no source file grows past the size limit; the dependency rules
 //! between crates hold (domain, log and the wire protocol do no IO, only the server names a concrete backend,
 //! product crates never depend on the test kit); no import cycle among a crate's modules; and
-//! applied migrations are never edited (each is pinned by its hash).
+//! applied migrations are never edited (each is pinned by its hash); and the node's core
+//! calls no instrument (they attach through `Node::ext` and hooks).
 //!
 //! Files over the limit and the known module cycles are listed with their size today: a
 //! ratchet. A listed file that grows, a new file over the limit, a new cycle or a cycle that
@@ -409,6 +410,95 @@ fn no_import_cycle_among_a_crates_modules() {
             problems.push(format!(
                 "{n}: modules import each other in a circle: {edges:?}"
             ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The modules of `entente-node` that make up its core: publishing, the fold, formats, items,
+/// users and peers (`node`), sync and its counters, the checkpoints sync witnesses, the peer
+/// transport, and what they stand on. Everything else in the crate (the instruments, TAXII,
+/// search, invitations) is built on the core and attached through `Node::ext` and `Hook`s.
+const NODE_CORE: &[&str] = &[
+    "auth",
+    "checkpoints",
+    "clock",
+    "config",
+    "error",
+    "metrics",
+    "node",
+    "ratelimit",
+    "replay",
+    "sync",
+    "transport",
+];
+
+/// Names of the functions a source text defines (`fn name`).
+fn fn_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("fn ") {
+        let before_ok = i == 0
+            || !rest[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let name: String = rest[i + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if before_ok && !name.is_empty() {
+            out.insert(name);
+        }
+        rest = &rest[i + 3..];
+    }
+    out
+}
+
+#[test]
+fn the_nodes_core_calls_no_instrument() {
+    let krate = root().join("crates/entente-node");
+    let src = krate.join("src");
+    let mut problems = vec![];
+    // By path: no `crate::` reference from a core module to a module outside the core.
+    for (m, to) in module_graph(&krate) {
+        if NODE_CORE.contains(&m.as_str()) {
+            for t in to {
+                if !NODE_CORE.contains(&t.as_str()) {
+                    problems.push(format!("core module {m} refers to {t}"));
+                }
+            }
+        }
+    }
+    // By method: no call from a core file to a function only an instrument defines.
+    let mut files = vec![];
+    rust_files(&src, &mut files);
+    let (core, rest): (Vec<_>, Vec<_>) = files.iter().partition(|f| {
+        let m = module_of(&src, f);
+        NODE_CORE.contains(&m.as_str()) || m == "lib"
+    });
+    let read = |f: &&PathBuf| std::fs::read_to_string(f).unwrap();
+    let core_fns: BTreeSet<String> = core.iter().flat_map(|f| fn_names(&read(f))).collect();
+    let instrument_fns: BTreeSet<String> = rest
+        .iter()
+        .flat_map(|f| fn_names(&read(f)))
+        .filter(|n| !core_fns.contains(n))
+        .collect();
+    for f in &core {
+        if module_of(&src, f) == "lib" {
+            // The crate root assembles the node: it may name the instruments' hooks.
+            continue;
+        }
+        let text = read(f);
+        for n in &instrument_fns {
+            for pat in [format!("self.{n}("), format!("node.{n}(")] {
+                if text.contains(&pat) {
+                    problems.push(format!(
+                        "{}: calls {n}, which only an instrument defines",
+                        rel(f)
+                    ));
+                }
+            }
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");

@@ -127,8 +127,6 @@ struct PublishJob {
     reply: tokio::sync::oneshot::Sender<Result<Vec<ParsedEntry>, NodeError>>,
 }
 
-/// A network view's cache key: (user, topic, since, until).
-
 /// Who a verified HTTP Basic credential is, and with what kind of secret.
 pub(crate) type BasicAuth = (Principal, TokenKind);
 
