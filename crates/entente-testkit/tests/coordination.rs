@@ -176,6 +176,7 @@ async fn every_instrument_converges_within_its_audience_only() {
                     start: "2027-03-01".into(),
                     end: "2027-03-05".into(),
                     topics: vec!["exercises".into(), "maritime-security".into()],
+                    ..Default::default()
                 },
                 invited: vec!["EU".into(), "JPN".into()],
                 observers: vec!["KOR".into()],

@@ -302,6 +302,7 @@ async fn scenario() -> Scenario {
                     start: "2027-01-12".into(),
                     end: "2027-01-13".into(),
                     topics: vec!["maritime-security".into()],
+                    ..Default::default()
                 },
                 invited: vec!["NATO".into(), "JPN".into()],
                 observers: vec![],
