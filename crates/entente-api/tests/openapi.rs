@@ -36,6 +36,7 @@ fn exercises_are_described_by_the_types_the_node_folds() {
         "name",
         "start",
         "end",
+        "location",
         "topics",
         "invited",
         "observers",

@@ -596,6 +596,7 @@ async fn seed_instruments(
                     start: "2027-03-01".into(),
                     end: "2027-03-05".into(),
                     topics: vec!["exercises".into(), "maritime-security".into()],
+                    location: "Souda Bay, Crete (fictional scenario)".into(),
                 },
                 invited: vec!["EU".into(), "JPN".into()],
                 observers: vec![],

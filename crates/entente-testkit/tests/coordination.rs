@@ -176,7 +176,7 @@ async fn every_instrument_converges_within_its_audience_only() {
                     start: "2027-03-01".into(),
                     end: "2027-03-05".into(),
                     topics: vec!["exercises".into(), "maritime-security".into()],
-                    ..Default::default()
+                    location: "Souda Bay, Crete — or https://meet.example/steadfast".into(),
                 },
                 invited: vec!["EU".into(), "JPN".into()],
                 observers: vec!["KOR".into()],
@@ -185,6 +185,37 @@ async fn every_instrument_converges_within_its_audience_only() {
         .await
         .unwrap();
     c.sync_until_quiet().await;
+    // The location travels in the signed plan and is what each invited partner sees.
+    let at_eu = eu
+        .node
+        .exercise(&eu.admin(), &x.plan.exercise_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        at_eu.plan.details.location,
+        "Souda Bay, Crete — or https://meet.example/steadfast"
+    );
+    // One rule at creation: longer than 200 characters is refused, beside the field.
+    let too_long = nato
+        .node
+        .plan_exercise(
+            &nato.admin(),
+            NewExercise {
+                format_id: f.format_id.clone(),
+                details: entente_domain::coord::ExerciseDetails {
+                    name: "Too far".into(),
+                    start: "2027-04-01".into(),
+                    end: "2027-04-02".into(),
+                    topics: vec!["exercises".into()],
+                    location: "x".repeat(201),
+                },
+                invited: vec!["EU".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(too_long.to_string().contains("location"), "{too_long}");
     eu.node
         .respond_exercise(
             &eu.admin(),

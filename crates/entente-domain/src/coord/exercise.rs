@@ -29,6 +29,10 @@ pub struct ExerciseDetails {
     /// Last day, YYYY-MM-DD, not before `start`.
     pub end: String,
     pub topics: Vec<String>,
+    /// Where it takes place: a place or a virtual link, at most 200 characters. Absent in plans
+    /// signed before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub location: String,
 }
 
 impl ExerciseDetails {
@@ -42,6 +46,15 @@ impl ExerciseDetails {
             return Err(DomainError::invalid(
                 "dates",
                 "start and end are YYYY-MM-DD and end is not before start",
+            ));
+        }
+        if self.location.chars().count() > 200 {
+            return Err(DomainError::invalid("location", "at most 200 characters"));
+        }
+        if self.location.chars().any(crate::text::is_display_hazard) {
+            return Err(DomainError::invalid(
+                "location",
+                "control or direction-changing characters are not allowed",
             ));
         }
         Ok(())
