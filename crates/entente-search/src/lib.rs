@@ -99,7 +99,10 @@ struct Fields {
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// The one writer. It is only ever absent inside [`SearchIndex::quiesce`], under this lock.
+    writer: Mutex<Option<IndexWriter>>,
+    /// Indexing threads of the writer (each with a 40 MB budget).
+    threads: usize,
     f: Fields,
     dir: Option<std::path::PathBuf>,
     /// Per viewer (its tokens), the documents it may see, as one bitset per segment, for the
@@ -297,6 +300,11 @@ impl SegmentCollector for SegmentDimCounts {
     }
 }
 
+/// A writer with `threads` indexing threads of 40 MB each and the default merge policy.
+fn new_writer(index: &Index, threads: usize) -> tantivy::Result<IndexWriter> {
+    index.writer_with_num_threads(threads, threads * 40_000_000)
+}
+
 impl SearchIndex {
     /// Open the index in `dir`, creating it (empty, watermark 0) if there is none.
     ///
@@ -335,7 +343,7 @@ impl SearchIndex {
         // Large result sets are counted segment by segment on every core.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         index.set_multithread_executor(cores.min(4))?;
-        let writer = index.writer_with_num_threads(threads, threads * 40_000_000)?;
+        let writer = new_writer(&index, threads)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -343,22 +351,59 @@ impl SearchIndex {
         Ok(SearchIndex {
             index,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
+            threads,
             f,
             dir,
             filters: Mutex::new((u64::MAX, HashMap::new())),
         })
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Option<IndexWriter>> {
         // A panic while holding the writer leaves nothing half-written that a later commit
         // would publish (tantivy's operations are queued whole), so a poisoned lock is usable.
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Run `f` with the writer.
+    fn with_writer<R>(
+        &self,
+        f: impl FnOnce(&mut IndexWriter) -> tantivy::Result<R>,
+    ) -> Result<R, SearchError> {
+        let mut g = self.lock_writer();
+        let w = g
+            .as_mut()
+            .ok_or_else(|| SearchError::Dir("the index writer was lost".into()))?;
+        Ok(f(w)?)
+    }
+
+    /// Wait until no merge runs, and leave the writer with `policy`. The writer merges segments
+    /// in the background on its own (the log merge policy); an explicit merge of a segment a
+    /// background merge also takes, or clearing the index under a running merge, fails when
+    /// the second of the two finishes ("the segments that were merged could not be found"),
+    /// which made the start-up rebuild after a large import fail. Tantivy waits for merges only
+    /// by consuming its writer, so the writer is replaced by a fresh one (uncommitted writes
+    /// would be lost: callers quiesce right after a commit or before writing anything).
+    fn quiesce(
+        &self,
+        g: &mut Option<IndexWriter>,
+        policy: Box<dyn tantivy::indexer::MergePolicy>,
+    ) -> Result<(), SearchError> {
+        if let Some(old) = g.take() {
+            old.wait_merging_threads()?;
+        }
+        let w = new_writer(&self.index, self.threads)?;
+        w.set_merge_policy(policy);
+        *g = Some(w);
+        Ok(())
+    }
+
     /// Add or replace documents (by id). Not visible until the next commit.
     pub fn upsert(&self, docs: &[SearchDoc]) -> Result<(), SearchError> {
-        let w = self.writer();
+        self.with_writer(|w| self.upsert_with(w, docs))
+    }
+
+    fn upsert_with(&self, w: &mut IndexWriter, docs: &[SearchDoc]) -> tantivy::Result<()> {
         for d in docs {
             w.delete_term(Term::from_field_text(self.f.id, &d.id));
             if d.readers.is_empty() {
@@ -389,26 +434,34 @@ impl SearchIndex {
 
     /// Remove documents by id. Not visible until the next commit.
     pub fn delete(&self, ids: &[String]) {
-        let w = self.writer();
-        for id in ids {
-            w.delete_term(Term::from_field_text(self.f.id, id));
-        }
+        let _ = self.with_writer(|w| {
+            for id in ids {
+                w.delete_term(Term::from_field_text(self.f.id, id));
+            }
+            Ok(())
+        });
     }
 
     /// Remove everything (a rebuild starts with this). Not visible until the next commit.
+    /// Merges stop until the rebuild's [`SearchIndex::compact`]: none runs under the clearing,
+    /// and the refill is not merged piecemeal only to be merged again.
     pub fn clear(&self) -> Result<(), SearchError> {
-        self.writer().delete_all_documents()?;
+        let mut g = self.lock_writer();
+        self.quiesce(&mut g, Box::new(tantivy::indexer::NoMergePolicy))?;
+        let w = g
+            .as_mut()
+            .ok_or_else(|| SearchError::Dir("the index writer was lost".into()))?;
+        w.delete_all_documents()?;
         Ok(())
     }
 
     /// Make every write so far durable and visible, recording `watermark` with them.
     pub fn commit(&self, watermark: u64) -> Result<(), SearchError> {
-        {
-            let mut w = self.writer();
+        self.with_writer(|w| {
             let mut prepared = w.prepare_commit()?;
             prepared.set_payload(&watermark.to_string());
-            prepared.commit()?;
-        }
+            prepared.commit()
+        })?;
         self.reader.reload()?;
         Ok(())
     }
@@ -416,6 +469,22 @@ impl SearchIndex {
     /// Merge the committed segments into at most `parts` of similar size (after a rebuild):
     /// a query then costs a few segment tasks instead of dozens, and still runs on every core.
     pub fn compact(&self, parts: usize) -> Result<(), SearchError> {
+        // No merge of the writer's own may run beside these (see `quiesce`); afterwards the
+        // writer merges on its own again.
+        let mut g = self.lock_writer();
+        self.quiesce(&mut g, Box::new(tantivy::indexer::NoMergePolicy))?;
+        let result = self.merge_into(&mut g, parts);
+        let restored = self.quiesce(
+            &mut g,
+            Box::new(tantivy::indexer::LogMergePolicy::default()),
+        );
+        drop(g);
+        result.and(restored)?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn merge_into(&self, g: &mut Option<IndexWriter>, parts: usize) -> Result<(), SearchError> {
         let mut metas = self.index.searchable_segment_metas()?;
         if metas.len() <= parts.max(1) {
             return Ok(());
@@ -424,24 +493,22 @@ impl SearchIndex {
         let mut groups: Vec<(u64, Vec<SegmentId>)> = vec![(0, vec![]); parts.max(1)];
         for m in metas {
             // Largest first into the lightest group: groups end up within one segment of equal.
-            if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
-                g.0 += u64::from(m.num_docs());
-                g.1.push(m.id());
+            if let Some(gr) = groups.iter_mut().min_by_key(|gr| gr.0) {
+                gr.0 += u64::from(m.num_docs());
+                gr.1.push(m.id());
             }
         }
-        {
-            let mut w = self.writer();
-            let pending: Vec<_> = groups
-                .into_iter()
-                .filter(|g| g.1.len() > 1)
-                .map(|g| w.merge(&g.1))
-                .collect();
-            drop(w);
-            for p in pending {
-                p.wait()?;
-            }
+        let w = g
+            .as_mut()
+            .ok_or_else(|| SearchError::Dir("the index writer was lost".into()))?;
+        let pending: Vec<_> = groups
+            .into_iter()
+            .filter(|gr| gr.1.len() > 1)
+            .map(|gr| w.merge(&gr.1))
+            .collect();
+        for p in pending {
+            p.wait()?;
         }
-        self.reader.reload()?;
         Ok(())
     }
 
@@ -597,138 +664,4 @@ impl SearchIndex {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc(id: &str, title: &str, readers: &[&str], topic: &str) -> SearchDoc {
-        SearchDoc {
-            id: id.into(),
-            kind: "note".into(),
-            title: title.into(),
-            body: format!("{title} body text"),
-            readers: readers.iter().map(|s| s.to_string()).collect(),
-            format: "f1".into(),
-            topics: vec![topic.into()],
-            partner: "EU".into(),
-            tlp: "GREEN".into(),
-            period: "2026-11".into(),
-        }
-    }
-
-    /// One check helper: (query text, viewer tokens, filters) → expected ids and total.
-    fn check(
-        ix: &SearchIndex,
-        text: &str,
-        viewer: &[&str],
-        filters: &[(&str, &str)],
-        ids: &[&str],
-    ) {
-        let r = ix
-            .search(&SearchQuery {
-                text: text.into(),
-                viewer: viewer.iter().map(|s| s.to_string()).collect(),
-                filters: filters
-                    .iter()
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .collect(),
-                limit: 10,
-            })
-            .unwrap();
-        let mut got: Vec<&str> = r.hits.iter().map(|h| h.id.as_str()).collect();
-        got.sort();
-        assert_eq!(got, ids, "query {text:?} as {viewer:?}");
-        assert_eq!(r.total, ids.len());
-        let counted: u64 = r.facets["format"].iter().map(|(_, n)| n).sum();
-        assert_eq!(
-            counted as usize,
-            ids.len(),
-            "facet counts cover only visible matches"
-        );
-    }
-
-    #[test]
-    fn viewer_tokens_filter_hits_and_counts() {
-        let ix = SearchIndex::in_ram().unwrap();
-        ix.upsert(&[
-            doc(
-                "item:1",
-                "Disinformation campaign ahead of elections",
-                &["p:EU", "p:JPN"],
-                "fimi",
-            ),
-            doc(
-                "item:2",
-                "Disinformation seen in the Baltics",
-                &["p:EU", "p:NATO"],
-                "fimi",
-            ),
-            doc("item:3", "Red disinformation note", &["u:ana@EU"], "cyber"),
-            doc("item:4", "No readers disinformation", &[], "cyber"),
-        ])
-        .unwrap();
-        ix.commit(4).unwrap();
-        assert_eq!(ix.watermark().unwrap(), 4);
-        check(
-            &ix,
-            "disinformation",
-            &["p:JPN", "u:kim@JPN"],
-            &[],
-            &["item:1"],
-        );
-        check(
-            &ix,
-            "disinformation",
-            &["p:NATO", "u:kim@NATO"],
-            &[],
-            &["item:2"],
-        );
-        check(
-            &ix,
-            "disinformation",
-            &["p:EU", "u:ben@EU"],
-            &[],
-            &["item:1", "item:2"],
-        );
-        check(
-            &ix,
-            "disinformation",
-            &["p:EU", "u:ana@EU"],
-            &[],
-            &["item:1", "item:2", "item:3"],
-        );
-        check(
-            &ix,
-            "disinformation",
-            &["p:EU", "u:ana@EU"],
-            &[("topic", "cyber")],
-            &["item:3"],
-        );
-        check(&ix, "", &[], &[], &[]);
-        check(&ix, "elections AND (", &["p:JPN"], &[], &["item:1"]);
-        // Replacing a document by id, then deleting it.
-        ix.upsert(&[doc("item:1", "Renamed", &["p:JPN"], "fimi")])
-            .unwrap();
-        ix.commit(5).unwrap();
-        check(&ix, "disinformation", &["p:JPN"], &[], &[]);
-        check(&ix, "renamed", &["p:JPN"], &[], &["item:1"]);
-        ix.delete(&["item:1".into()]);
-        ix.commit(6).unwrap();
-        check(&ix, "renamed", &["p:JPN"], &[], &[]);
-    }
-
-    #[test]
-    fn watermark_and_documents_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let ix = SearchIndex::open(dir.path(), 1).unwrap();
-            assert_eq!(ix.watermark().unwrap(), 0);
-            ix.upsert(&[doc("item:1", "Maritime security", &["p:EU"], "maritime")])
-                .unwrap();
-            ix.commit(7).unwrap();
-        }
-        let ix = SearchIndex::open(dir.path(), 1).unwrap();
-        assert_eq!(ix.watermark().unwrap(), 7);
-        check(&ix, "maritime", &["p:EU"], &[], &["item:1"]);
-        assert!(ix.size_bytes() > 0);
-    }
-}
+mod tests;

@@ -1,0 +1,170 @@
+//! The index's own tests: viewer filtering, facets, reopening, and rebuilds beside the
+//! writer's background merges.
+
+use super::*;
+
+fn doc(id: &str, title: &str, readers: &[&str], topic: &str) -> SearchDoc {
+    SearchDoc {
+        id: id.into(),
+        kind: "note".into(),
+        title: title.into(),
+        body: format!("{title} body text"),
+        readers: readers.iter().map(|s| s.to_string()).collect(),
+        format: "f1".into(),
+        topics: vec![topic.into()],
+        partner: "EU".into(),
+        tlp: "GREEN".into(),
+        period: "2026-11".into(),
+    }
+}
+
+/// One check helper: (query text, viewer tokens, filters) → expected ids and total.
+fn check(ix: &SearchIndex, text: &str, viewer: &[&str], filters: &[(&str, &str)], ids: &[&str]) {
+    let r = ix
+        .search(&SearchQuery {
+            text: text.into(),
+            viewer: viewer.iter().map(|s| s.to_string()).collect(),
+            filters: filters
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            limit: 10,
+        })
+        .unwrap();
+    let mut got: Vec<&str> = r.hits.iter().map(|h| h.id.as_str()).collect();
+    got.sort();
+    assert_eq!(got, ids, "query {text:?} as {viewer:?}");
+    assert_eq!(r.total, ids.len());
+    let counted: u64 = r.facets["format"].iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        counted as usize,
+        ids.len(),
+        "facet counts cover only visible matches"
+    );
+}
+
+#[test]
+fn viewer_tokens_filter_hits_and_counts() {
+    let ix = SearchIndex::in_ram().unwrap();
+    ix.upsert(&[
+        doc(
+            "item:1",
+            "Disinformation campaign ahead of elections",
+            &["p:EU", "p:JPN"],
+            "fimi",
+        ),
+        doc(
+            "item:2",
+            "Disinformation seen in the Baltics",
+            &["p:EU", "p:NATO"],
+            "fimi",
+        ),
+        doc("item:3", "Red disinformation note", &["u:ana@EU"], "cyber"),
+        doc("item:4", "No readers disinformation", &[], "cyber"),
+    ])
+    .unwrap();
+    ix.commit(4).unwrap();
+    assert_eq!(ix.watermark().unwrap(), 4);
+    check(
+        &ix,
+        "disinformation",
+        &["p:JPN", "u:kim@JPN"],
+        &[],
+        &["item:1"],
+    );
+    check(
+        &ix,
+        "disinformation",
+        &["p:NATO", "u:kim@NATO"],
+        &[],
+        &["item:2"],
+    );
+    check(
+        &ix,
+        "disinformation",
+        &["p:EU", "u:ben@EU"],
+        &[],
+        &["item:1", "item:2"],
+    );
+    check(
+        &ix,
+        "disinformation",
+        &["p:EU", "u:ana@EU"],
+        &[],
+        &["item:1", "item:2", "item:3"],
+    );
+    check(
+        &ix,
+        "disinformation",
+        &["p:EU", "u:ana@EU"],
+        &[("topic", "cyber")],
+        &["item:3"],
+    );
+    check(&ix, "", &[], &[], &[]);
+    check(&ix, "elections AND (", &["p:JPN"], &[], &["item:1"]);
+    // Replacing a document by id, then deleting it.
+    ix.upsert(&[doc("item:1", "Renamed", &["p:JPN"], "fimi")])
+        .unwrap();
+    ix.commit(5).unwrap();
+    check(&ix, "disinformation", &["p:JPN"], &[], &[]);
+    check(&ix, "renamed", &["p:JPN"], &[], &["item:1"]);
+    ix.delete(&["item:1".into()]);
+    ix.commit(6).unwrap();
+    check(&ix, "renamed", &["p:JPN"], &[], &[]);
+}
+
+#[test]
+fn watermark_and_documents_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let ix = SearchIndex::open(dir.path(), 1).unwrap();
+        assert_eq!(ix.watermark().unwrap(), 0);
+        ix.upsert(&[doc("item:1", "Maritime security", &["p:EU"], "maritime")])
+            .unwrap();
+        ix.commit(7).unwrap();
+    }
+    let ix = SearchIndex::open(dir.path(), 1).unwrap();
+    assert_eq!(ix.watermark().unwrap(), 7);
+    check(&ix, "maritime", &["p:EU"], &[], &["item:1"]);
+    assert!(ix.size_bytes() > 0);
+}
+
+/// Issue 18: a rebuild's compaction raced the writer's own background merges and failed with
+/// "The segments that were merged could not be found in the SegmentManager", and the node
+/// exited at its first start after a large import. Many small commits keep the merge policy
+/// busy (it merges once eight segments of a size pile up), and the compaction runs right after
+/// them, as at start-up; then the index is rebuilt (cleared, refilled, committed, compacted).
+#[test]
+fn a_rebuild_and_its_compaction_survive_the_writers_own_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let ix = SearchIndex::open(dir.path(), 2).unwrap();
+    let mut n = 0u64;
+    let make = |from: u64, to: u64| -> Vec<SearchDoc> {
+        (from..to)
+            .map(|i| {
+                doc(
+                    &format!("item:{i}"),
+                    "Maritime patrol",
+                    &["p:EU"],
+                    "maritime",
+                )
+            })
+            .collect()
+    };
+    for _round in 0..6 {
+        for _ in 0..24 {
+            ix.upsert(&make(n, n + 50)).unwrap();
+            n += 50;
+            ix.commit(n).unwrap();
+        }
+        ix.compact(2).unwrap();
+        assert_eq!(ix.num_docs(), n);
+    }
+    ix.clear().unwrap();
+    for from in (0..n).step_by(1000) {
+        ix.upsert(&make(from, (from + 1000).min(n))).unwrap();
+    }
+    ix.commit(n).unwrap();
+    ix.compact(2).unwrap();
+    assert_eq!(ix.num_docs(), n);
+}
