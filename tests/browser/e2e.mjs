@@ -144,6 +144,31 @@ await step('EU publishes an item released to {EU, JPN}, stated in words before p
   const words = await eu.locator('#audience-words').innerText();
   assert.match(words, /JPN/);
   assert.doesNotMatch(words, /NATO/);
+  // Under review the marking and the partners cannot be changed in the page.
+  assert.equal(await eu.locator('input[type=radio][name=tlp]').count(), 0);
+  assert.equal(await eu.locator('input[type=checkbox][name=releasable_to]').count(), 0);
+  await eu.screenshot({ path: path.join(out, 'item-review.png'), fullPage: true });
+  // A change after review (here: the form altered in the page, as a stale tab or a script
+  // would send it) is not published: the review comes back with the new audience.
+  await eu.evaluate(() => {
+    document.querySelector('input[type=hidden][name=releasable_to]').value = 'NATO';
+    document.querySelector('input[type=hidden][name=tlp]').value = 'CLEAR';
+  });
+  await eu.click('button[value=publish]');
+  await eu.locator('#_form-error').waitFor();
+  assert.match(await eu.locator('#_form-error').innerText(), /changed after you reviewed it/);
+  assert.match(await eu.locator('#audience-words').innerText(), /NATO/);
+  await eu.screenshot({ path: path.join(out, 'item-review-again.png'), fullPage: true });
+  // Back to editing: the publish button is gone until the audience is reviewed again.
+  await eu.click('button[value=edit]');
+  assert.equal(await eu.locator('button[value=publish]').count(), 0);
+  await eu.uncheck('input[name=releasable_to][value=NATO]');
+  await eu.check('input[name=releasable_to][value=JPN]');
+  await eu.check('input[name=tlp][value=GREEN]');
+  await eu.click('button[value=review]');
+  const again = await eu.locator('#audience-words').innerText();
+  assert.match(again, /JPN/);
+  assert.doesNotMatch(again, /NATO/);
   await eu.click('button[value=publish]');
   await eu.waitForURL(/\/ui\/items\/[0-9a-f-]{36}$/);
   itemUrl = new URL(eu.url()).pathname;

@@ -54,6 +54,15 @@ fn csrf_in(html: &str) -> String {
     html[at + 19..].split('"').next().unwrap().to_owned()
 }
 
+/// The review seal in an item form under review.
+fn seal_in(html: &str) -> String {
+    let at = html
+        .find("name=\"reviewed\" value=\"")
+        .expect("a review seal in the page");
+    let rest = &html[at + "name=\"reviewed\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
 fn session_cookie(r: &reqwest::Response) -> Option<String> {
     r.headers()
         .get_all("set-cookie")
@@ -127,6 +136,20 @@ impl Web {
         let mut form: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
         form.extend_from_slice(fields);
         self.post_raw(path, &form).await
+    }
+
+    /// Publish an item as a person does: review the audience, then publish what was reviewed
+    /// (the review's seal sent back). Returns the publish step's (status, redirect, body).
+    async fn review_and_publish(&self, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let mut review = fields.to_vec();
+        review.push(("step", "review"));
+        let (status, _, html) = self.post("/ui/items", &review).await;
+        assert_eq!(status, StatusCode::OK, "review: {html}");
+        let seal = seal_in(&html);
+        let mut publish = fields.to_vec();
+        publish.push(("reviewed", seal.as_str()));
+        publish.push(("step", "publish"));
+        self.post("/ui/items", &publish).await
     }
 
     async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
@@ -702,16 +725,12 @@ async fn every_form_refuses_bad_input_beside_the_field_and_stores_nothing() {
     // And the forms do store when the input is good (so the checks above can fail).
     let before = footprint(n).await;
     let (status, loc, _) = eu
-        .post(
-            "/ui/items",
-            &[
-                ("format_id", f),
-                ("kind", "note"),
-                ("title", "Good"),
-                ("tlp", "GREEN"),
-                ("step", "publish"),
-            ],
-        )
+        .review_and_publish(&[
+            ("format_id", f),
+            ("kind", "note"),
+            ("title", "Good"),
+            ("tlp", "GREEN"),
+        ])
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(loc.starts_with("/ui/items/"));
@@ -930,4 +949,71 @@ async fn two_partners_nodes_on_one_host_keep_their_sessions_apart() {
         assert_eq!(r.status(), StatusCode::OK, "still signed in at {}", w.base);
     }
     c.stop().await;
+}
+
+/// Issue 19: what is published is what was reviewed. Under review the marking and the partners
+/// are fixed; a form changed after its review (reviewed EU+JPN at AMBER, sent as EU+NATO at
+/// CLEAR) is shown for review again with the new audience and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_audience_is_the_one_reviewed() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let eu = Web::admin(n).await;
+    let f = s.format_id.as_str();
+    let reviewed = [
+        ("format_id", f),
+        ("kind", "note"),
+        ("title", "Reviewed for EU and JPN"),
+        ("tlp", "AMBER"),
+        ("releasable_to", "JPN"),
+    ];
+    let mut review = reviewed.to_vec();
+    review.push(("step", "review"));
+    let (status, _, html) = eu.post("/ui/items", &review).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Released to EU (this partner) and JPN; no other partner"));
+    // The audience-deciding fields are not editable under review.
+    assert!(!html.contains("type=\"radio\" name=\"tlp\""), "{html}");
+    assert!(
+        !html.contains("type=\"checkbox\" name=\"releasable_to\""),
+        "{html}"
+    );
+    let seal = seal_in(&html);
+
+    let before = footprint(n).await;
+    let changed = [
+        ("format_id", f),
+        ("kind", "note"),
+        ("title", "Reviewed for EU and JPN"),
+        ("tlp", "CLEAR"),
+        ("releasable_to", "NATO"),
+        ("reviewed", seal.as_str()),
+        ("step", "publish"),
+    ];
+    let (status, loc, html) = eu.post("/ui/items", &changed).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{loc}");
+    assert!(html.contains("changed after you reviewed it"), "{html}");
+    assert!(
+        html.contains("NATO"),
+        "the new audience is shown for review: {html}"
+    );
+    assert_eq!(footprint(n).await, before, "nothing stored");
+    // Without a seal (a form from before the review step) nothing is published either.
+    let mut unsealed = reviewed.to_vec();
+    unsealed.push(("step", "publish"));
+    let (status, _, _) = eu.post("/ui/items", &unsealed).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(footprint(n).await, before, "nothing stored");
+
+    // What was reviewed, sent back with its seal, is published to exactly that audience.
+    let mut publish = reviewed.to_vec();
+    publish.push(("reviewed", seal.as_str()));
+    publish.push(("step", "publish"));
+    let (status, loc, _) = eu.post("/ui/items", &publish).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = loc.trim_start_matches("/ui/items/");
+    let item = n.node.item(&n.admin(), id).await.unwrap();
+    let aud: Vec<String> = item.audience.iter().map(|p| p.to_string()).collect();
+    assert_eq!(aud, ["EU", "JPN"]);
+    assert_eq!(item.tlp.as_str(), "AMBER");
 }

@@ -210,6 +210,17 @@ impl Session {
         })
     }
 
+    /// A seal over what the user reviewed (`what`), keyed by this session's secret, which the
+    /// page never sees (the cookie is HttpOnly). Nested, H(k ‖ H(k ‖ m)), so a seal cannot be
+    /// extended to cover other text.
+    pub fn seal(&self, what: &str) -> String {
+        let inner = sha2::Sha256::digest(format!("entente-review-v1\n{}\n{what}", self.secret));
+        let mut outer = sha2::Sha256::new();
+        outer.update(format!("entente-review-v1\n{}\n", self.secret).as_bytes());
+        outer.update(inner);
+        hex::encode(&outer.finalize()[..16])
+    }
+
     /// Refuse a form whose CSRF token is not this session's.
     pub fn check(&self, f: &FormData) -> Result<(), Response> {
         if f.get("csrf") == csrf_for(&self.secret) {

@@ -99,7 +99,34 @@ pub struct NewItemPage {
     pub kinds: Vec<String>,
     pub tlps: Vec<String>,
     /// Set on the review step: the audience in words, and the form is sent again to publish.
-    pub review: Option<String>,
+    pub review: Option<Review>,
+}
+
+/// What the review step showed: the audience in words and the seal over it that the publish
+/// step must present unchanged.
+pub struct Review {
+    pub words: String,
+    pub seal: String,
+}
+
+/// The audience-deciding part of a prepared item (format, marking, audience, named users), the
+/// text a review seal covers.
+fn reviewed_text(
+    format_id: &str,
+    aud: &entente_domain::Audience,
+    p: &entente_domain::payload::ItemPublish,
+) -> String {
+    let mut named = p.named_users.clone();
+    named.sort();
+    format!(
+        "{format_id}\n{}\n{}\n{}",
+        p.tlp.map(|t| t.as_str()).unwrap_or("unmarked"),
+        aud.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        named.join(",")
+    )
 }
 
 pub(super) async fn new_item_page(
@@ -107,7 +134,7 @@ pub(super) async fn new_item_page(
     sess: &Session,
     form: FormData,
     errors: Errors,
-    review: Option<String>,
+    review: Option<Review>,
 ) -> Response {
     let formats = match my_formats(s).await {
         Ok(f) => f,
@@ -200,31 +227,46 @@ pub(super) async fn new_item_post(State(s): State<WebState>, h: HeaderMap, body:
         return Ok(new_item_page(&s, &sess, f, errors, None).await);
     }
     let input = new_item_input(&f);
-    match f.get("step") {
-        "publish" => match s.node.create_item(&sess.who, input).await {
-            Ok(it) => Ok(see_other(&format!("/ui/items/{}", it.item_id))),
-            Err(e) => {
-                let errors = Errors::from_node(&e, ITEM_FIELDS);
-                Ok(new_item_page(&s, &sess, f, errors, None).await)
-            }
-        },
-        "edit" => Ok(new_item_page(&s, &sess, f, errors, None).await),
-        _ => match s.node.prepare_item(&sess.who, input).await {
-            Ok((aud, p)) => {
-                let words = audience_words(
-                    s.node.partner().as_str(),
-                    true,
-                    &aud.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                    p.tlp.map(|t| t.as_str()),
-                    &p.named_users,
-                );
-                Ok(new_item_page(&s, &sess, f, errors, Some(words)).await)
-            }
-            Err(e) => {
-                let errors = Errors::from_node(&e, ITEM_FIELDS);
-                Ok(new_item_page(&s, &sess, f, errors, None).await)
-            }
-        },
+    let step = f.get("step");
+    if step == "edit" {
+        return Ok(new_item_page(&s, &sess, f, errors, None).await);
+    }
+    // Both the review and the publish step prepare the item: the publish step publishes only
+    // what was reviewed. A form changed after its review (a stale tab, a crafted request, a
+    // field edited in the page) gets the review again, with the new audience, and nothing is
+    // stored.
+    let (aud, p) = match s.node.prepare_item(&sess.who, input.clone()).await {
+        Ok(x) => x,
+        Err(e) => {
+            let errors = Errors::from_node(&e, ITEM_FIELDS);
+            return Ok(new_item_page(&s, &sess, f, errors, None).await);
+        }
+    };
+    let seal = sess.seal(&reviewed_text(f.get("format_id"), &aud, &p));
+    let words = audience_words(
+        s.node.partner().as_str(),
+        true,
+        &aud.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        p.tlp.map(|t| t.as_str()),
+        &p.named_users,
+    );
+    let review = Review { words, seal };
+    if step != "publish" {
+        return Ok(new_item_page(&s, &sess, f, errors, Some(review)).await);
+    }
+    if f.get("reviewed") != review.seal {
+        errors.add(
+            "_form",
+            "The audience or the marking changed after you reviewed it. Check the audience below again, then publish.",
+        );
+        return Ok(new_item_page(&s, &sess, f, errors, Some(review)).await);
+    }
+    match s.node.create_item(&sess.who, input).await {
+        Ok(it) => Ok(see_other(&format!("/ui/items/{}", it.item_id))),
+        Err(e) => {
+            let errors = Errors::from_node(&e, ITEM_FIELDS);
+            Ok(new_item_page(&s, &sess, f, errors, None).await)
+        }
     }
 }
 
