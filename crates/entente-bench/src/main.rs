@@ -184,7 +184,12 @@ async fn run(cli: Cli) -> Result<()> {
                 "  alert → ack      p50 {:.0} ms  p95 {:.0} ms  p99 {:.0} ms  max {:.0} ms  (n={})",
                 r.ack_ms.p50, r.ack_ms.p95, r.ack_ms.p99, r.ack_ms.max, r.ack_ms.n
             );
-            println!("  total {:.1} s; written to {}", r.seconds, out.display());
+            println!(
+                "  total {:.1} s; {} requests throttled (429, waited out); written to {}",
+                r.seconds,
+                r.throttled,
+                out.display()
+            );
         }
         BenchCmd::Crash { kills, out } => {
             let work = tempdir_in_target()?;
