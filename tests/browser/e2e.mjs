@@ -187,6 +187,18 @@ await step('JPN finds it by search', async () => {
   assert.match(await jpn.locator('#signature').innerText(), /verified/);
 });
 
+await step('JPN reports a sighting of it with the form\'s date picker, and sees it listed', async () => {
+  await jpn.fill('#seen_at', '2026-11-30');
+  await jpn.fill('#count', '2');
+  await jpn.fill('#note', `seen ${marker}`);
+  await jpn.click('text=Report sighting');
+  await jpn.waitForURL(/\/ui\/items\/[0-9a-f-]{36}$/);
+  assert.equal(await jpn.locator('#seen_at-error').count(), 0);
+  const row = jpn.locator('tr', { hasText: `seen ${marker}` });
+  assert.match(await row.innerText(), /JPN\s+2026-11-30T00:00:00Z\s+2/);
+  await jpn.screenshot({ path: path.join(out, 'item-sighting.png'), fullPage: true });
+});
+
 await step("NATO's UI, search and network view neither show nor count it", async () => {
   await nato.goto(url(nato, `/ui/search?q=${marker}`));
   assert.equal(await nato.locator('#result-count').innerText(), '0 results');

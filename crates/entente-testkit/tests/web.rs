@@ -1017,3 +1017,31 @@ async fn the_published_audience_is_the_one_reviewed() {
     assert_eq!(aud, ["EU", "JPN"]);
     assert_eq!(item.tlp.as_str(), "AMBER");
 }
+
+/// Issue 19 (review defect 2): "Report a sighting" sends the date input's day (YYYY-MM-DD);
+/// it used to be refused for not being an RFC 3339 timestamp, so the form could never succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighting_reported_with_the_forms_date_is_recorded() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let eu = Web::admin(n).await;
+    let react = format!("/ui/items/{}/react", s.item_id);
+    let (status, loc, html) = eu
+        .post(
+            &react,
+            &[
+                ("what", "sighting"),
+                ("seen_at", "2026-11-30"),
+                ("count", "3"),
+                ("note", "seen off the coast"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(loc, format!("/ui/items/{}", s.item_id));
+    let r = n.node.reactions(&n.admin(), &s.item_id).await.unwrap();
+    let (p, sg) = r.sightings.last().expect("the sighting is recorded");
+    assert_eq!(p.as_str(), "EU");
+    assert_eq!(sg.seen_at, "2026-11-30T00:00:00Z");
+    assert_eq!(sg.count, 3);
+}

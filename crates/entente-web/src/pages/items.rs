@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// A day as an HTML date input sends it.
+const DAY: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
 #[derive(Template)]
 #[template(path = "items.html")]
 pub struct ItemsPage {
@@ -352,14 +356,16 @@ pub(super) async fn item_react(
             if !errors.is_empty() {
                 return Ok(item_view(&s, &sess, &id, errors).await);
             }
+            // The form's date input sends a day (YYYY-MM-DD); a sighting's time is RFC 3339 UTC,
+            // so a day is its start, in UTC as the label says. A full timestamp passes as is.
+            let day = f.get("seen_at");
+            let seen_at = if day.len() == 10 && time::Date::parse(day, &DAY).is_ok() {
+                format!("{day}T00:00:00Z")
+            } else {
+                day.to_owned()
+            };
             s.node
-                .sighting(
-                    &sess.who,
-                    &id,
-                    f.get("seen_at"),
-                    count.unwrap_or(1),
-                    f.get("note"),
-                )
+                .sighting(&sess.who, &id, &seen_at, count.unwrap_or(1), f.get("note"))
                 .await
                 .map(|_| ())
         }
