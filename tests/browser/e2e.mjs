@@ -240,10 +240,15 @@ await step('a statement drafted at EU is endorsed from all three UIs and adopted
   }
   await eventually(async () => {
     await eu.goto(url(eu, statementPath));
-    assert.match(await eu.locator('#statement-status').innerText(), /Adopted/);
+    assert.match(await eu.locator('#statement-status').innerText(), /^adopted on \d{4}-\d{2}-\d{2}/);
     assert.equal(await eu.locator('#signatures tbody tr').count(), 4);
   });
   await eu.screenshot({ path: path.join(out, 'statement.png'), fullPage: true });
+  // The list says it in words too, not as the program's name for it (`Adopted { at: … }`).
+  await eu.goto(url(eu, '/ui/statements'));
+  const row = eu.locator('tr', { hasText: `Browser statement ${marker}` });
+  assert.match(await row.innerText(), /adopted on \d{4}-\d{2}-\d{2}/);
+  assert.doesNotMatch(await eu.locator('main').innerText(), /Adopted \{|Blocked \{|InProgress/);
 });
 
 await step("an alert raised at NATO is acknowledged in JPN's UI", async () => {

@@ -123,6 +123,29 @@ pub enum StatementStatus {
     },
 }
 
+impl StatementStatus {
+    /// The status in words, as a person reads it ("blocked by NATO", not `Blocked { by: [NATO] }`).
+    pub fn words(&self) -> String {
+        match self {
+            StatementStatus::Pending => "awaiting stances".into(),
+            StatementStatus::Adopted { at } => format!("adopted on {at}"),
+            StatementStatus::Blocked { by } => format!(
+                "blocked by {}",
+                by.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+impl AdoptionRule {
+    pub fn label(self) -> &'static str {
+        match self {
+            AdoptionRule::Unanimity => "unanimity",
+            AdoptionRule::Silence => "silence procedure",
+        }
+    }
+}
+
 impl StatementState {
     pub fn current(&self) -> &StatementVersion {
         // A state always has its first version.

@@ -1045,3 +1045,47 @@ async fn a_sighting_reported_with_the_forms_date_is_recorded() {
     assert_eq!(sg.seen_at, "2026-11-30T00:00:00Z");
     assert_eq!(sg.count, 3);
 }
+
+/// Issue 19 (review defect 6): statuses read as words, not as the program's names for them
+/// (`Adopted { at: "…" }`, `Blocked { by: [NATO] }`, `InProgress`, `Unanimity`, `High`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_are_shown_in_words() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let mut html = String::new();
+    for page in [
+        "/ui/statements".to_owned(),
+        format!("/ui/statements/{}", s.statement_id),
+        "/ui/actions".to_owned(),
+        format!("/ui/actions/{}", s.action_id),
+        "/ui/alerts".to_owned(),
+        format!("/ui/alerts/{}", s.alert_id),
+        "/ui/exercises".to_owned(),
+    ] {
+        let (status, body) = eu.get(&page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        html.push_str(&body);
+    }
+    for internal in [
+        "Pending",
+        "Adopted {",
+        "Blocked {",
+        "InProgress",
+        "Proposed",
+        "rule Unanimity",
+        "rule Silence",
+        ": Participate",
+        ": Observe",
+        ": Decline",
+        ">Low<",
+        ">Medium<",
+        ">High<",
+        ">Critical<",
+    ] {
+        assert!(!html.contains(internal), "{internal} on a page");
+    }
+    assert!(
+        html.contains("awaiting stances") || html.contains("adopted on"),
+        "a statement's status in words"
+    );
+}

@@ -15,6 +15,16 @@ pub enum ExerciseResponse {
     Decline,
 }
 
+impl ExerciseResponse {
+    pub fn label(self) -> &'static str {
+        match self {
+            ExerciseResponse::Participate => "participates",
+            ExerciseResponse::Observe => "observes",
+            ExerciseResponse::Decline => "declines",
+        }
+    }
+}
+
 /// What an exercise is: every field its planner writes, declared once. The request to plan
 /// one ([`NewExercise`]), the signed payload ([`ExercisePlan`]), the state every holder folds
 /// ([`ExerciseState`]), the REST answer and the OpenAPI schema all carry this struct (flattened,

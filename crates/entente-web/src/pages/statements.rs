@@ -175,8 +175,8 @@ pub(super) async fn statement_view_with(
         })
         .collect();
     let (status, adopted) = match &view.status {
-        StatementStatus::Adopted { at } => (format!("Adopted on {at}"), true),
-        other => (status_name(other).replace('_', " "), false),
+        StatementStatus::Adopted { .. } => (view.status.words(), true),
+        other => (other.words(), false),
     };
     let mut signatures = vec![];
     if adopted && let Ok(x) = s.node.export_statement(&sess.who, id).await {
