@@ -199,6 +199,24 @@ await step('JPN reports a sighting of it with the form\'s date picker, and sees 
   await jpn.screenshot({ path: path.join(out, 'item-sighting.png'), fullPage: true });
 });
 
+await step('JPN narrows the Items list with a facet shown beside it, and the count is the rows', async () => {
+  await jpn.goto(url(jpn, '/ui/items'));
+  const table = await jpn.locator('table').first().boundingBox();
+  const facets = await jpn.locator('aside.facets').boundingBox();
+  // Beside, not above: the list starts next to the facets (it started ~1,400 px down).
+  assert.ok(facets.x > table.x && table.y < facets.y + facets.height,
+    `facets beside the table: ${JSON.stringify({ table, facets })}`);
+  assert.ok(table.y < 600, `the table starts at ${table.y} px`);
+  const link = jpn.locator('aside.facets').getByRole('link', { name: 'TLP:AMBER', exact: true });
+  const n = Number(/\((\d+)\)/.exec(await link.locator('xpath=..').innerText())[1]);
+  await link.click();
+  await jpn.waitForURL(/tlp=AMBER/);
+  const rows = jpn.locator('table tbody tr');
+  assert.equal(await rows.count(), n);
+  for (const r of await rows.all()) assert.match(await r.innerText(), /TLP:AMBER/);
+  await jpn.screenshot({ path: path.join(out, 'items-facet.png'), fullPage: true });
+});
+
 await step("NATO's UI, search and network view neither show nor count it", async () => {
   await nato.goto(url(nato, `/ui/search?q=${marker}`));
   assert.equal(await nato.locator('#result-count').innerText(), '0 results');

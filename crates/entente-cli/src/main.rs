@@ -5,6 +5,14 @@ use clap::Parser;
 
 mod args;
 use args::*;
+
+/// mimalloc instead of glibc's allocator: glibc keeps freed memory in up to 8 arenas per core
+/// and returns little of it, so a node that had 8 sync pages in flight, or rebuilt its search
+/// index, kept the peak as resident memory (1M-entry sync: 553 MB instead of 874 MB with
+/// `MALLOC_ARENA_MAX=2`, a setting a process cannot make for itself without `unsafe`).
+/// mimalloc returns freed pages to the system on its own.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Whoever runs the CLI on the node's host: its operator, with admin rights (and no user of

@@ -70,6 +70,9 @@ pub struct SearchRequest {
     /// `YYYY-MM`.
     #[serde(default)]
     pub period: Option<String>,
+    /// Only hits of this class: `item`, `stix`, `action` or `statement` (as in a hit's `what`).
+    #[serde(default)]
+    pub what: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -380,7 +383,7 @@ impl Node {
         self.search_settled().await;
         let held = self.entries_held().await?;
         s.index.clear().map_err(internal)?;
-        let documents = self.fill(&s).await?;
+        let documents = self.fill(&s, true).await?;
         s.written.store(held, Ordering::SeqCst);
         s.submitted.store(held, Ordering::SeqCst);
         let s2 = s.clone();
@@ -400,8 +403,19 @@ impl Node {
     }
 
     /// Write the document of everything the store holds (items, STIX objects, actions,
-    /// statements) into the index, uncommitted. Returns how many.
-    async fn fill(&self, s: &Search) -> Result<u64, NodeError> {
+    /// statements) into the index, uncommitted. Returns how many. `fresh`: the index was just
+    /// cleared, so documents are added without replacing (each id comes once: the latest STIX
+    /// version, one row per item, action and statement), which keeps the rebuild's memory flat
+    /// in the number of entries.
+    async fn fill(&self, s: &Search, fresh: bool) -> Result<u64, NodeError> {
+        let put = |docs: &[SearchDoc]| {
+            if fresh {
+                s.index.add_fresh(docs)
+            } else {
+                s.index.upsert(docs)
+            }
+            .map_err(internal)
+        };
         let mut documents = 0u64;
         let mut q = entente_store::ItemQuery {
             limit: 5000,
@@ -417,10 +431,12 @@ impl Node {
                 .filter(|i| i.retracted.is_some())
                 .map(|i| format!("item:{}", i.item_id))
                 .collect();
-            s.index.delete(&gone);
+            if !fresh {
+                s.index.delete(&gone);
+            }
             let docs: Vec<SearchDoc> = page.iter().filter_map(item_doc).collect();
             documents += docs.len() as u64;
-            s.index.upsert(&docs).map_err(internal)?;
+            put(&docs)?;
             if done {
                 break;
             }
@@ -438,7 +454,7 @@ impl Node {
                 let docs: Vec<SearchDoc> =
                     rows.iter().filter_map(|r| stix_doc(r, &r.raw)).collect();
                 documents += docs.len() as u64;
-                s.index.upsert(&docs).map_err(internal)?;
+                put(&docs)?;
                 if done {
                     break;
                 }
@@ -446,7 +462,7 @@ impl Node {
         }
         for a in self.store.objects("action").await? {
             if let Ok(a) = serde_json::from_str(&a) {
-                s.index.upsert(&[action_doc(&a)]).map_err(internal)?;
+                put(&[action_doc(&a)])?;
                 documents += 1;
             }
         }
@@ -458,7 +474,7 @@ impl Node {
             .filter_map(statement_doc)
             .collect();
         documents += docs.len() as u64;
-        s.index.upsert(&docs).map_err(internal)?;
+        put(&docs)?;
         Ok(documents)
     }
 
@@ -479,7 +495,7 @@ impl Node {
             submitted,
             "search index refreshed with other processes' writes"
         );
-        self.fill(&s).await?;
+        self.fill(&s, false).await?;
         s.submitted.fetch_add(extra, Ordering::SeqCst);
         let written = s.written.fetch_add(extra, Ordering::SeqCst) + extra;
         let s2 = Arc::clone(&s);
@@ -497,6 +513,15 @@ impl Node {
             .ok_or_else(|| NodeError::Internal("search is not enabled on this node".into()))?;
         if r.q.len() > 500 {
             return Err(entente_domain::DomainError::invalid("q", "at most 500 characters").into());
+        }
+        if let Some(w) = r.what.as_deref().filter(|w| !w.is_empty())
+            && !["item", "stix", "action", "statement"].contains(&w)
+        {
+            return Err(entente_domain::DomainError::invalid(
+                "what",
+                "one of item, stix, action, statement",
+            )
+            .into());
         }
         let viewer = who.viewer();
         let filters: Vec<(String, String)> = [
@@ -518,6 +543,7 @@ impl Node {
             text: r.q.clone(),
             viewer: policy::viewer_tokens(&viewer).to_vec(),
             filters,
+            what: r.what.clone(),
             limit: r.limit.unwrap_or(20),
         };
         let s2 = s.clone();

@@ -39,8 +39,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            // A larger page cache (32 MiB per connection) keeps hot index pages (random STIX ids) in memory.
-            .pragma("cache_size", "-32768")
+            // 8 MiB of page cache per connection (8 connections: at most 64 MiB). The database file
+            // is in the OS page cache anyway; 32 MiB each held 256 MiB of a node's resident memory.
+            .pragma("cache_size", "-8192")
             // Checkpoints run in the background after appends (see below); a committing writer
             // checkpoints only past 10,000 pages (160 MiB of WAL), a safety net for nodes that
             // write other things for a long time without appending.

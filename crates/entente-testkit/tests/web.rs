@@ -1089,3 +1089,48 @@ async fn statuses_are_shown_in_words() {
         "a statement's status in words"
     );
 }
+
+/// Review defect 3: every facet link on the Items page opens a filtered list whose rows match
+/// the count beside the link (only items are counted, so no `kind=action` or
+/// `kind=statement` dead end), formats are named by title, and "eu" in the From box means EU.
+#[tokio::test]
+async fn the_items_facets_lead_to_the_items_they_count() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    s.c.node("EU").node.search_settled().await;
+    let (status, body) = eu.get("/ui/items").await;
+    assert_eq!(status, StatusCode::OK);
+    let aside = body
+        .split("<aside class=\"facets\"")
+        .nth(1)
+        .and_then(|a| a.split("</aside>").next())
+        .expect("the facets are shown");
+    // (query, link text, count) of each facet link.
+    let links: Vec<(String, String, usize)> = aside
+        .split("<a href=\"?")
+        .skip(1)
+        .map(|l| {
+            let (href, rest) = l.split_once("\">").unwrap();
+            let (text, rest) = rest.split_once("</a> (").unwrap();
+            let n = rest.split(')').next().unwrap().parse().unwrap();
+            (href.replace("&amp;", "&"), text.to_owned(), n)
+        })
+        .collect();
+    assert!(links.len() >= 4, "{links:?}");
+    for (href, text, n) in &links {
+        assert_ne!(text, &s.format_id, "the format is named, not its id");
+        let (status, page) = eu.get(&format!("/ui/items?{href}")).await;
+        assert_eq!(status, StatusCode::OK, "{href}");
+        let rows = page.matches("<tr><td><a href=\"/ui/items/").count();
+        assert_eq!(rows, *n, "{href} ({text}) lists {rows} rows, counted {n}");
+    }
+    assert!(
+        links
+            .iter()
+            .any(|(_, t, _)| t == "EU–NATO–Japan maritime dialogue"),
+        "{links:?}"
+    );
+    let (status, page) = eu.get("/ui/items?partner=eu").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.matches("<tr><td><a href=\"/ui/items/").count(), 2);
+}

@@ -31,6 +31,8 @@ pub(super) struct SearchParams {
     tlp: Option<String>,
     /// YYYY-MM.
     period: Option<String>,
+    /// Only hits of this class: item, stix, action or statement.
+    what: Option<String>,
     limit: Option<usize>,
 }
 
@@ -50,6 +52,7 @@ pub(super) async fn search(
         kind: q.kind,
         tlp: q.tlp,
         period: q.period,
+        what: q.what,
         limit: q.limit,
     };
     Ok(Json(s.node.search(&p, r).await?))

@@ -36,11 +36,23 @@ impl ItemsPage {
     pub fn next_link(&self, cursor: &str) -> String {
         self.with("cursor", cursor)
     }
+    pub fn label(&self, dim: &str, v: &str) -> String {
+        facet_label(&self.formats, dim, v)
+    }
+    pub fn dim_label(&self, dim: &str) -> &'static str {
+        facet_dim_label(dim)
+    }
 }
 
 pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery) -> Page {
     let sess = session(&s, &h).await?;
-    let q = query(&q);
+    let mut q = query(&q);
+    // Partner codes are upper case; "eu" typed in the box means EU.
+    for (k, v) in &mut q.0 {
+        if k == "partner" {
+            *v = v.trim().to_uppercase();
+        }
+    }
     let filter = entente_node::ItemFilter {
         format: q.opt("format"),
         kind: q.opt("kind"),
@@ -66,12 +78,19 @@ pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): 
                 topic: q.opt("topic"),
                 partner: q.opt("partner"),
                 tlp: q.opt("tlp"),
+                // Counted over items only, as the list shows (the index also holds STIX
+                // objects, actions and statements).
+                what: Some("item".into()),
                 limit: Some(1),
                 ..Default::default()
             },
         )
         .await
-        .map(|r| r.facets)
+        .map(|mut r| {
+            // The list has no month filter: a month link would list every month.
+            r.facets.remove("period");
+            r.facets
+        })
         .unwrap_or_default();
     Ok(render(
         StatusCode::OK,

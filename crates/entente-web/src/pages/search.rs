@@ -10,6 +10,7 @@ pub struct SearchPage {
     pub q: FormData,
     pub result: Option<entente_node::search::SearchView>,
     pub error: Option<String>,
+    pub formats: Vec<FormatState>,
 }
 
 impl SearchPage {
@@ -22,6 +23,12 @@ impl SearchPage {
         }
         out.append_pair(k, v);
         out.finish()
+    }
+    pub fn label(&self, dim: &str, v: &str) -> String {
+        facet_label(&self.formats, dim, v)
+    }
+    pub fn dim_label(&self, dim: &str) -> &'static str {
+        facet_dim_label(dim)
     }
 }
 
@@ -40,6 +47,7 @@ pub(super) async fn search(State(s): State<WebState>, h: HeaderMap, RawQuery(q):
             kind: q.opt("kind"),
             tlp: q.opt("tlp"),
             period: q.opt("period"),
+            what: q.opt("what"),
             limit: Some(50),
         };
         match s.node.search(&sess.who, r).await {
@@ -59,6 +67,7 @@ pub(super) async fn search(State(s): State<WebState>, h: HeaderMap, RawQuery(q):
             q,
             result,
             error,
+            formats: my_formats(&s).await.map_err(|e| fail(&sess.ctx, e))?,
         },
     ))
 }

@@ -125,6 +125,37 @@ pub(super) async fn my_formats(s: &WebState) -> Result<Vec<FormatState>, NodeErr
         .collect())
 }
 
+/// A facet dimension as a heading.
+pub(super) fn facet_dim_label(dim: &str) -> &'static str {
+    match dim {
+        "format" => "Format",
+        "topic" => "Topic",
+        "partner" => "From",
+        "kind" => "Kind",
+        "tlp" => "Marking",
+        "period" => "Month",
+        _ => "Other",
+    }
+}
+
+/// A facet value as a person reads it: a format's title instead of its id, a topic's name
+/// instead of its slug, `TLP:AMBER` instead of `AMBER`.
+pub(super) fn facet_label(formats: &[FormatState], dim: &str, v: &str) -> String {
+    match dim {
+        "format" => formats
+            .iter()
+            .find(|f| f.format_id == v)
+            .map_or_else(|| v.to_owned(), |f| f.title.clone()),
+        "topic" => entente_domain::taxonomy::TOPICS
+            .iter()
+            .find(|(slug, _)| *slug == v)
+            .map_or_else(|| v.to_owned(), |(_, name)| name.to_string()),
+        "tlp" => format!("TLP:{v}"),
+        "kind" => v.replace('_', " "),
+        _ => v.to_owned(),
+    }
+}
+
 pub(super) fn members(f: &FormatState) -> Vec<String> {
     f.members.iter().map(|m| m.to_string()).collect()
 }
