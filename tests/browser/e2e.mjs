@@ -195,7 +195,9 @@ await step('JPN reports a sighting of it with the form\'s date picker, and sees 
   await jpn.waitForURL(/\/ui\/items\/[0-9a-f-]{36}$/);
   assert.equal(await jpn.locator('#seen_at-error').count(), 0);
   const row = jpn.locator('tr', { hasText: `seen ${marker}` });
-  assert.match(await row.innerText(), /JPN\s+2026-11-30T00:00:00Z\s+2/);
+  assert.match(await row.innerText(), /JPN\s+2026-11-30 00:00 UTC\s+2/);
+  // Only a best practice can be endorsed: the button is not offered on this item.
+  assert.equal(await jpn.getByRole('button', { name: 'Endorse' }).count(), 0);
   await jpn.screenshot({ path: path.join(out, 'item-sighting.png'), fullPage: true });
 });
 
@@ -316,9 +318,27 @@ await step('an admin adds a user, and disabling them ends their open session at 
   assert.equal(await row.locator('td').nth(2).innerText(), 'disabled');
   await eu.screenshot({ path: path.join(out, 'admin.png'), fullPage: true });
   await rita.goto(url(eu, '/ui/items'));
-  assert.match(rita.url(), /\/ui\/login$/);
+  // Sent to the login, which would bring them back to the page they asked for.
+  assert.match(rita.url(), /\/ui\/login\?next=%2Fui%2Fitems$/);
   // Their session is listed on the admin page and can be revoked there too.
   assert.ok(await eu.locator('#tokens tr', { hasText: name }).count() >= 1);
+  await ctx.close();
+});
+
+await step('a link to an alert opened while signed out lands on the alert after the login', async () => {
+  await jpn.goto(url(jpn, '/ui/alerts'));
+  const href = await jpn.locator('main table a').first().getAttribute('href');
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const p = await ctx.newPage();
+  await p.goto(url(jpn, href));
+  assert.match(p.url(), /\/ui\/login\?next=/);
+  await p.fill('#username', node('JPN').username);
+  await p.fill('#password', node('JPN').password);
+  await p.click('button[type=submit]');
+  await p.waitForURL((u) => u.pathname === href);
+  // The navigation says where the user is.
+  assert.equal(await p.locator('nav a[aria-current="page"]').innerText(), 'Alerts');
+  await p.screenshot({ path: path.join(out, 'deep-link-after-login.png'), fullPage: true });
   await ctx.close();
 });
 

@@ -197,6 +197,7 @@ fn snapshot(name: &str, html: String) {
     s.add_filter(r"\b[0-9a-f]{16}\b", "[token-id]");
     s.add_filter(r"127\.0\.0\.1:\d+", "[addr]");
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
+    s.add_filter(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "[time]");
     s.set_snapshot_suffix(name);
     s.bind(|| insta::assert_snapshot!("page", html));
 }
@@ -377,7 +378,7 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/ui/login");
+    assert_eq!(r.headers()["location"], "/ui/login?next=%2Fui%2Fitems");
     let login = Web {
         cookie: String::new(),
         ..Web::admin(s.c.node("EU")).await
@@ -1133,4 +1134,163 @@ async fn the_items_facets_lead_to_the_items_they_count() {
     let (status, page) = eu.get("/ui/items?partner=eu").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page.matches("<tr><td><a href=\"/ui/items/").count(), 2);
+}
+
+/// Review defect 11: "Endorse" is offered only where it can succeed (a best practice this
+/// partner has not endorsed yet); it failed on every other item.
+#[tokio::test]
+async fn endorse_is_offered_only_where_it_succeeds() {
+    let s = scenario().await;
+    let eu = s.c.node("EU");
+    let web = Web::admin(eu).await;
+    let endorse = "name=\"what\" value=\"endorse\"";
+    let (status, page) = web.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains(endorse), "offered on a report");
+    let bp = eu
+        .node
+        .create_item(
+            &eu.admin(),
+            entente_node::NewItem {
+                format_id: s.format_id.clone(),
+                kind: "best-practice".into(),
+                title: "Port security checklist".into(),
+                body: "Check the gates.".into(),
+                topics: vec!["maritime-security".into()],
+                tlp: Some("GREEN".into()),
+                releasable_to: None,
+                named_users: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let path = format!("/ui/items/{}", bp.item_id);
+    let (_, page) = web.get(&path).await;
+    assert!(page.contains(endorse), "offered on a best practice");
+    let (status, _, _) = web
+        .post(&format!("{path}/react"), &[("what", "endorse")])
+        .await;
+    assert!(status.is_success() || status.is_redirection(), "{status}");
+    let (_, page) = web.get(&path).await;
+    assert!(page.contains("EU endorsed"), "the endorsement is listed");
+    assert!(!page.contains(endorse), "not offered again once endorsed");
+}
+
+/// Review defect 15 (part): a link followed while signed out (an alert from mail or chat)
+/// comes back to that page after the login, never to another site; the navigation marks the
+/// current page with `aria-current`.
+#[tokio::test]
+async fn a_deep_link_survives_the_login_and_the_navigation_marks_the_page() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let base = n.url();
+    let http = entente_testkit::http_client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Sign in from `login_url` with `next` as the form sends it; the answer's Location.
+    let sign_in = |login_url: String, next: Option<String>| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let r = http.get(format!("{base}{login_url}")).send().await.unwrap();
+            let pre = r.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let html = r.text().await.unwrap();
+            let csrf = csrf_in(&html);
+            let mut form = vec![
+                ("csrf", csrf.as_str()),
+                ("username", "admin"),
+                ("password", "admin-password-1"),
+            ];
+            if let Some(n) = &next {
+                form.push(("next", n.as_str()));
+            }
+            let r = http
+                .post(format!("{base}/ui/login"))
+                .header("cookie", &pre)
+                .header("content-type", FORM)
+                .body(encode(&form))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            (html, r.headers()["location"].to_str().unwrap().to_owned())
+        }
+    };
+    let target = format!("/ui/alerts/{}", s.alert_id);
+    let r = http.get(format!("{base}{target}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let login_url = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        login_url,
+        format!("/ui/login?next=%2Fui%2Falerts%2F{}", s.alert_id)
+    );
+    let (html, location) = sign_in(login_url, Some(target.clone())).await;
+    assert!(html.contains(&format!("name=\"next\" value=\"{target}\"")));
+    assert_eq!(location, target, "back to the alert after the login");
+    for bad in [
+        "https://evil.example/ui/",
+        "//evil.example/ui/",
+        "/ui//evil.example",
+        "/ui/login",
+        "/\\evil.example",
+        "/api/v1/items",
+        "/ui/items?q=é",
+        "/ui/items\r\nSet-Cookie: x=1",
+    ] {
+        let (_, location) = sign_in("/ui/login".into(), Some(bad.into())).await;
+        assert_eq!(location, "/ui/", "next={bad}");
+    }
+    let web = Web::admin(n).await;
+    let (_, html) = web.get(&target).await;
+    assert_eq!(html.matches("aria-current=\"page\"").count(), 1);
+    assert!(html.contains("href=\"/ui/alerts\" aria-current=\"page\""));
+    let (_, html) = web.get("/ui/").await;
+    assert!(html.contains("href=\"/ui/\" aria-current=\"page\""));
+    assert_eq!(html.matches("aria-current=\"page\"").count(), 1);
+}
+
+/// Review defect 7 (part): times read as people read them, to the minute with the zone named
+/// (`2026-11-27 09:00 UTC`), not as RFC 3339 with milliseconds.
+#[tokio::test]
+async fn times_are_shown_to_the_minute_in_utc() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    for page in [
+        "/ui/".to_owned(),
+        "/ui/items".to_owned(),
+        format!("/ui/items/{}", s.item_id),
+        format!("/ui/statements/{}", s.statement_id),
+        "/ui/alerts".to_owned(),
+        format!("/ui/alerts/{}", s.alert_id),
+    ] {
+        let (status, html) = eu.get(&page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let main = html.split("<main").nth(1).unwrap();
+        // An RFC 3339 time in the text (not inside an attribute such as a form value).
+        let raw = main
+            .split('>')
+            .filter_map(|seg| seg.split('<').next())
+            .find(|text| {
+                let b = text.as_bytes();
+                (0..b.len().saturating_sub(13)).any(|i| {
+                    let d = |j: usize| b[i + j].is_ascii_digit();
+                    (0..4).all(d)
+                        && b[i + 4] == b'-'
+                        && b[i + 7] == b'-'
+                        && b[i + 10] == b'T'
+                        && d(11)
+                        && d(12)
+                        && b[i + 13] == b':'
+                })
+            });
+        assert!(raw.is_none(), "{page}: {raw:?}");
+        assert!(main.contains(" UTC"), "{page} names the zone");
+    }
 }

@@ -77,12 +77,47 @@ pub fn router(node: Arc<Node>) -> Router {
             .map(Arc::new)
     });
     let cookies = Arc::new(cookie_names(node.partner().as_str(), secure_cookies));
-    pages::routes().merge(login::routes()).with_state(WebState {
-        node,
-        secure_cookies,
-        oidc,
-        cookies,
-    })
+    pages::routes()
+        .merge(login::routes())
+        .layer(axum::middleware::map_request(put_request_line))
+        .with_state(WebState {
+            node,
+            secure_cookies,
+            oidc,
+            cookies,
+        })
+}
+
+/// The request's method and path (`GET /ui/alerts/…?…`), set by the server on every UI request
+/// (a value the client sent under this name is replaced): the navigation marks the current page
+/// with it, and a signed-out GET returns to it after the login.
+const REQUEST_LINE: &str = "x-entente-request-line";
+
+async fn put_request_line(mut req: axum::extract::Request) -> axum::extract::Request {
+    let line = format!(
+        "{} {}",
+        req.method(),
+        req.uri().path_and_query().map_or("/", |p| p.as_str())
+    );
+    match HeaderValue::from_str(&line) {
+        Ok(v) => req.headers_mut().insert(REQUEST_LINE, v),
+        Err(_) => req.headers_mut().remove(REQUEST_LINE),
+    };
+    req
+}
+
+/// Where a login may send the browser next: a page of this UI (never another site, `//host`,
+/// or the login itself), else the dashboard.
+pub(crate) fn safe_next(next: &str) -> &str {
+    let ok = next.starts_with("/ui/")
+        && !next.starts_with("/ui/login")
+        && next.len() <= 2000
+        && !next.contains("//")
+        && !next.contains('\\')
+        // A Location header holds visible ASCII only (a query arrives percent-encoded; a
+        // posted form field decoded may not be).
+        && next.bytes().all(|b| b.is_ascii_graphic());
+    if ok { next } else { "/ui/" }
 }
 
 /// What the layout needs on every page.
@@ -93,6 +128,21 @@ pub struct Ctx {
     pub admin: bool,
     pub csrf: String,
     pub notice: Option<String>,
+    /// The path of this page (`/ui/items`), for `aria-current` in the navigation.
+    pub path: String,
+}
+
+impl Ctx {
+    /// Whether the navigation link `href` is the current page or its section (`/ui/items`
+    /// for `/ui/items/…`).
+    pub fn current(&self, href: &str) -> bool {
+        self.path == href
+            || (href != "/ui/"
+                && self
+                    .path
+                    .strip_prefix(href)
+                    .is_some_and(|rest| rest.starts_with('/')))
+    }
 }
 
 /// Messages for form fields, shown beside the field they concern (`_form`: above the form).
@@ -180,7 +230,25 @@ pub(crate) struct Session {
 impl Session {
     /// The signed-in user, or a redirect to the login page.
     pub async fn load(s: &WebState, headers: &HeaderMap) -> Result<Session, Response> {
-        let to_login = || Redirect::to("/ui/login").into_response();
+        let line = headers
+            .get(REQUEST_LINE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let (method, target) = line.split_once(' ').unwrap_or(("", ""));
+        let path = target.split('?').next().unwrap_or_default().to_owned();
+        // A signed-out GET of a page (a link from mail or chat) comes back to it after the
+        // login; a form post does not (it would be replayed as a GET).
+        let to_login = || {
+            let back = safe_next(target);
+            if method == "GET" && back != "/ui/" {
+                let q = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", back)
+                    .finish();
+                Redirect::to(&format!("/ui/login?{q}")).into_response()
+            } else {
+                Redirect::to("/ui/login").into_response()
+            }
+        };
         let secret = cookie(headers, &s.cookies.session).ok_or_else(to_login)?;
         // Only a login session signs the UI in: an API token (read-only ones included) set
         // as the cookie by hand must not carry the UI's forms.
@@ -204,6 +272,7 @@ impl Session {
                     .is_ok(),
                 csrf: csrf_for(&secret),
                 notice: None,
+                path,
             },
             who,
             secret,

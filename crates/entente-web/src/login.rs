@@ -44,18 +44,28 @@ pub struct LoginPage {
     pub username: String,
     /// "Sign in with …" when the node has an identity provider.
     pub sso_label: Option<String>,
+    /// The page to go to after signing in (a deep link that led here).
+    pub next: String,
 }
 
-async fn login_page(State(s): State<WebState>, h: HeaderMap) -> Response {
+async fn login_page(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let q = FormData::parse(q.as_deref().unwrap_or_default().as_bytes());
+    let next = crate::safe_next(q.get("next")).to_owned();
     if session(&s, &h).await.is_ok() {
-        return see_other("/ui/");
+        return see_other(&next);
     }
-    login_form(&s, Errors::default(), String::new(), StatusCode::OK)
+    login_form(&s, Errors::default(), String::new(), &next, StatusCode::OK)
 }
 
 /// The login form with a fresh pre-session token (a double-submit cookie), so a login cannot
 /// be forged from another site either.
-fn login_form(s: &WebState, errors: Errors, username: String, status: StatusCode) -> Response {
+fn login_form(
+    s: &WebState,
+    errors: Errors,
+    username: String,
+    next: &str,
+    status: StatusCode,
+) -> Response {
     let nonce = entente_node::auth::random_hex(16).unwrap_or_default();
     let ctx = Ctx {
         partner: s.node.partner().to_string(),
@@ -69,6 +79,7 @@ fn login_form(s: &WebState, errors: Errors, username: String, status: StatusCode
             errors,
             username,
             sso_label: s.oidc.as_ref().map(|o| o.settings().label.clone()),
+            next: next.to_owned(),
         },
     );
     r.headers_mut().append(
@@ -91,6 +102,7 @@ async fn login(
         return crate::forbidden_form();
     }
     let username = f.get("username").to_owned();
+    let next = crate::safe_next(f.get("next")).to_owned();
     let mut errors = Errors::default();
     required(
         &mut errors,
@@ -98,11 +110,17 @@ async fn login(
         &[("username", "User name"), ("password", "Password")],
     );
     if !errors.is_empty() {
-        return login_form(&s, errors, username, StatusCode::UNPROCESSABLE_ENTITY);
+        return login_form(
+            &s,
+            errors,
+            username,
+            &next,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     }
     match s.node.login(&username, f.get("password"), client).await {
         Ok((secret, _expires)) => {
-            let mut r = see_other("/ui/");
+            let mut r = see_other(&next);
             let ttl = s.node.config().session_ttl.as_secs() as i64;
             r.headers_mut().append(
                 header::SET_COOKIE,
@@ -120,12 +138,12 @@ async fn login(
                 "password",
                 format!("Too many sign-in attempts for this name; try again in {retry_after} s."),
             );
-            login_form(&s, e, username, StatusCode::TOO_MANY_REQUESTS)
+            login_form(&s, e, username, &next, StatusCode::TOO_MANY_REQUESTS)
         }
         Err(_) => {
             let mut e = Errors::default();
             e.add("password", "User name or password is wrong.");
-            login_form(&s, e, username, StatusCode::UNAUTHORIZED)
+            login_form(&s, e, username, &next, StatusCode::UNAUTHORIZED)
         }
     }
 }
@@ -240,7 +258,7 @@ fn sso_failed(s: &WebState, why: String) -> Response {
         "_form",
         format!("Single sign-on did not work: {why}. Local accounts can still sign in below."),
     );
-    let mut r = login_form(s, e, String::new(), StatusCode::UNAUTHORIZED);
+    let mut r = login_form(s, e, String::new(), "/ui/", StatusCode::UNAUTHORIZED);
     r.headers_mut()
         .append(header::SET_COOKIE, sso_cookie(s, "", 0));
     r

@@ -120,11 +120,15 @@ pub(super) fn board(v: &AlertView) -> Vec<(String, String, String, String)> {
             (
                 p.to_string(),
                 status.to_owned(),
-                v.alert.receipts.get(p).cloned().unwrap_or_default(),
+                v.alert
+                    .receipts
+                    .get(p)
+                    .map(|at| shown_time(at))
+                    .unwrap_or_default(),
                 v.alert
                     .acks
                     .get(p)
-                    .map(|a| format!("{} by {}", a.at, a.by))
+                    .map(|a| format!("{} by {}", shown_time(&a.at), a.by))
                     .unwrap_or_default(),
             )
         })

@@ -302,6 +302,9 @@ pub struct ItemPage {
     pub provenance: entente_node::provenance::Provenance,
     pub reactions: Reactions,
     pub ours: bool,
+    /// "Endorse" is offered only where it can succeed: a best practice this partner has not
+    /// endorsed yet, to an officer.
+    pub may_endorse: bool,
     pub audience_words: String,
 }
 
@@ -326,11 +329,18 @@ pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Er
         &item.named_users,
     );
     let status = form_status(&errors);
+    let may_endorse = item.kind == entente_domain::ItemKind::BestPractice
+        && !reactions.endorsements.contains_key(s.node.partner())
+        && sess
+            .who
+            .require(entente_domain::Role::Officer, "endorse")
+            .is_ok();
     render(
         status,
         &ItemPage {
             ctx: sess.ctx.clone(),
             errors,
+            may_endorse,
             // The retract form only for whoever may retract (its author, an officer).
             ours: entente_domain::policy::may_edit_item(
                 s.node.partner(),

@@ -27,6 +27,8 @@ mod admin;
 mod alerts;
 mod dashboard;
 mod exercises;
+mod filters;
+use filters::shown_time;
 mod formats;
 mod items;
 mod search;

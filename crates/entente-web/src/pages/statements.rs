@@ -13,6 +13,20 @@ pub struct StatementsPage {
     pub formats: Vec<FormatState>,
 }
 
+impl StatementsPage {
+    pub fn status(&self, st: &StatementStatus) -> String {
+        status_words(st)
+    }
+}
+
+/// A statement's status in words, its adoption time as people read it.
+pub(super) fn status_words(st: &StatementStatus) -> String {
+    match st {
+        StatementStatus::Adopted { at } => format!("adopted on {}", shown_time(at)),
+        other => other.words(),
+    }
+}
+
 pub(super) async fn statements_page(
     s: &WebState,
     sess: &Session,
@@ -175,8 +189,8 @@ pub(super) async fn statement_view_with(
         })
         .collect();
     let (status, adopted) = match &view.status {
-        StatementStatus::Adopted { .. } => (view.status.words(), true),
-        other => (other.words(), false),
+        StatementStatus::Adopted { .. } => (status_words(&view.status), true),
+        other => (status_words(other), false),
     };
     let mut signatures = vec![];
     if adopted && let Ok(x) = s.node.export_statement(&sess.who, id).await {
