@@ -183,6 +183,10 @@ await step('JPN finds it by search', async () => {
     assert.equal(await jpn.locator('#result-count').innerText(), '1 result');
     assert.equal(await jpn.locator('#results a').innerText(), title);
   });
+  // The hit says its marking and originator; the page is bannered with the highest marking.
+  assert.match(await jpn.locator('#results li').innerText(), /TLP:GREEN .*from EU/);
+  assert.match(await jpn.locator('#marking-top').innerText(), /^TLP:GREEN/);
+  assert.match(await jpn.locator('#marking-bottom').innerText(), /^TLP:GREEN/);
   await jpn.click('#results a');
   assert.match(await jpn.locator('#signature').innerText(), /verified/);
 });

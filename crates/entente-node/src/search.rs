@@ -84,6 +84,13 @@ pub struct SearchHitView {
     pub id: String,
     pub kind: String,
     pub title: String,
+    /// The marking (`CLEAR` … `RED`), or `none` for an unmarked object (an action or statement,
+    /// which its audience alone limits).
+    pub tlp: String,
+    /// The originating partner.
+    pub partner: String,
+    /// The month it was published or last changed (`YYYY-MM`).
+    pub period: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -594,6 +601,9 @@ impl Node {
                     id: id.to_owned(),
                     kind: h.kind,
                     title: h.title,
+                    tlp: h.tlp,
+                    partner: h.partner,
+                    period: h.period,
                 });
             }
         }

@@ -72,6 +72,11 @@ pub struct Hit {
     pub kind: String,
     pub title: String,
     pub score: f32,
+    /// The document's marking (`AMBER`; `none` for unmarked objects), originator and month,
+    /// read from its facet columns.
+    pub tlp: String,
+    pub partner: String,
+    pub period: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -678,11 +683,24 @@ impl SearchIndex {
                     .unwrap_or_default()
                     .to_owned()
             };
+            let seg = searcher.segment_reader(addr.segment_ord);
+            let dim = |d: &str| -> tantivy::Result<String> {
+                let mut s = String::new();
+                if let Some(c) = seg.fast_fields().str(&format!("dim_{d}"))?
+                    && let Some(ord) = c.ords().values_for_doc(addr.doc_id).next()
+                {
+                    c.ord_to_str(ord, &mut s)?;
+                }
+                Ok(s)
+            };
             hits.push(Hit {
                 id: text(self.f.id),
                 kind: text(self.f.kind),
                 title: text(self.f.title),
                 score,
+                tlp: dim("tlp")?,
+                partner: dim("partner")?,
+                period: dim("period")?,
             });
         }
         let mut facets = BTreeMap::new();

@@ -1294,3 +1294,32 @@ async fn times_are_shown_to_the_minute_in_utc() {
         assert!(main.contains(" UTC"), "{page} names the zone");
     }
 }
+
+/// Review defect 8 (part): a page that shows marked content carries its highest marking in a
+/// banner at the top and the bottom; a search hit shows its marking (or that it is unmarked),
+/// its originator and month; a page with nothing marked has no banner.
+#[tokio::test]
+async fn marked_pages_carry_their_highest_marking_top_and_bottom() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    s.c.node("EU").node.search_settled().await;
+    let banner = |html: &str, tlp: &str| {
+        html.contains(&format!("id=\"marking-top\">TLP:{tlp} ·"))
+            && html.contains(&format!("id=\"marking-bottom\">TLP:{tlp} ·"))
+    };
+    // The list holds a GREEN and an AMBER item.
+    let (_, html) = eu.get("/ui/items").await;
+    assert!(banner(&html, "AMBER"));
+    let (_, html) = eu.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert!(banner(&html, "GREEN"));
+    let (_, html) = eu.get("/ui/search?q=port").await;
+    assert!(banner(&html, "AMBER"));
+    assert!(html.contains("<span class=\"tlp tlp-AMBER\">TLP:AMBER</span>"));
+    assert!(
+        html.contains("unmarked: its audience only"),
+        "the statement"
+    );
+    assert!(html.contains("from EU · 2026-11"));
+    let (_, html) = eu.get("/ui/formats").await;
+    assert!(!html.contains("marking-top"));
+}

@@ -130,9 +130,34 @@ pub struct Ctx {
     pub notice: Option<String>,
     /// The path of this page (`/ui/items`), for `aria-current` in the navigation.
     pub path: String,
+    /// The highest marking of what the page shows, for the banner at its top and bottom.
+    pub marking: Option<entente_domain::Tlp>,
 }
 
 impl Ctx {
+    /// This context with the banner for the highest of `markings` (none when the page shows
+    /// nothing marked).
+    pub fn marked(&self, markings: impl IntoIterator<Item = entente_domain::Tlp>) -> Ctx {
+        Ctx {
+            marking: markings.into_iter().max(),
+            ..self.clone()
+        }
+    }
+
+    /// What the banner's marking means for whoever reads the page.
+    pub fn marking_meaning(&self) -> &'static str {
+        use entente_domain::Tlp;
+        match self.marking {
+            Some(Tlp::Red) => "for the named recipients only; do not share",
+            Some(Tlp::AmberStrict) => "share only within your own organisation",
+            Some(Tlp::Amber) => {
+                "share within your organisation and its clients on a need-to-know basis"
+            }
+            Some(Tlp::Green) => "share within the community, not publicly",
+            Some(Tlp::Clear) | None => "no limit on further disclosure",
+        }
+    }
+
     /// Whether the navigation link `href` is the current page or its section (`/ui/items`
     /// for `/ui/items/…`).
     pub fn current(&self, href: &str) -> bool {
@@ -273,6 +298,7 @@ impl Session {
                 csrf: csrf_for(&secret),
                 notice: None,
                 path,
+                marking: None,
             },
             who,
             secret,

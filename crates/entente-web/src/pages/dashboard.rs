@@ -75,7 +75,7 @@ pub(super) async fn dashboard_data(s: &WebState, sess: &Session) -> Result<Respo
     Ok(render(
         StatusCode::OK,
         &DashboardPage {
-            ctx: sess.ctx.clone(),
+            ctx: sess.ctx.marked(latest.iter().map(|i| i.tlp)),
             formats: my_formats(s).await?,
             alerts,
             statements,

@@ -95,7 +95,7 @@ pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): 
     Ok(render(
         StatusCode::OK,
         &ItemsPage {
-            ctx: sess.ctx.clone(),
+            ctx: sess.ctx.marked(page.items.iter().map(|i| i.tlp)),
             items: page.items,
             next: page.next,
             facets,
@@ -338,7 +338,7 @@ pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Er
     render(
         status,
         &ItemPage {
-            ctx: sess.ctx.clone(),
+            ctx: sess.ctx.marked([item.tlp]),
             errors,
             may_endorse,
             // The retract form only for whoever may retract (its author, an officer).

@@ -63,7 +63,12 @@ pub(super) async fn search(State(s): State<WebState>, h: HeaderMap, RawQuery(q):
     Ok(render(
         status,
         &SearchPage {
-            ctx: sess.ctx.clone(),
+            ctx: sess.ctx.marked(
+                result
+                    .iter()
+                    .flat_map(|r| &r.hits)
+                    .filter_map(|h| Tlp::parse(&h.tlp).ok()),
+            ),
             q,
             result,
             error,
