@@ -95,6 +95,24 @@ await step('a format whose members are exactly EU, JPN and NATO', async () => {
   assert.ok(formatId, 'no format with exactly EU, JPN and NATO');
 });
 
+await step('the progress report opens on the period reports were filed for', async () => {
+  await eu.goto(url(eu, '/ui/formats'));
+  const formats = await eu.locator('table tbody tr td:first-child a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  let withReports = 0;
+  for (const href of formats) {
+    await eu.goto(url(eu, href));
+    await eu.getByRole('link', { name: 'Progress report' }).click();
+    await eu.waitForURL(/\/report$/);
+    if ((await eu.locator('#periods a').count()) === 0) continue;
+    withReports += 1;
+    // The first view is the period of the latest report, not an empty month.
+    assert.doesNotMatch(await eu.locator('main p').first().innerText(), / 0 progress reports/);
+    assert.equal(await eu.locator('#periods a[aria-current=page]').count(), 1);
+    await eu.screenshot({ path: path.join(out, 'progress-report.png'), fullPage: true });
+  }
+  assert.ok(withReports > 0, 'the demo has a format with progress reports');
+});
+
 await step('keyboard first: Tab reaches the skip link, then the navigation, with visible focus', async () => {
   const p = await eu.context().newPage();
   await p.goto(`${node('EU').url}/ui/`);
@@ -130,6 +148,13 @@ await step('a form with bad input shows the message beside the field and stores 
   await eu.click('button[value=review]');
   await eu.locator('#title-error').waitFor();
   assert.match(await eu.locator('#title-error').innerText(), /Title is required/);
+  // Every message is summarised at the top, in view, and the summary has the focus.
+  const summary = eu.locator('#error-summary');
+  assert.match(await summary.innerText(), /Title is required/);
+  assert.ok((await summary.boundingBox()).y < 400, 'the summary is in view');
+  assert.equal(await eu.evaluate(() => document.activeElement && document.activeElement.id), 'error-summary');
+  assert.equal(await summary.getByRole('link', { name: /Title is required/ }).getAttribute('href'), '#title');
+  await eu.screenshot({ path: path.join(out, 'form-error-summary.png') });
   await eu.goto(url(eu, `/ui/search?q=${marker}`));
   assert.equal(await eu.locator('#result-count').innerText(), '0 results');
 });

@@ -1323,3 +1323,74 @@ async fn marked_pages_carry_their_highest_marking_top_and_bottom() {
     let (_, html) = eu.get("/ui/formats").await;
     assert!(!html.contains("marking-top"));
 }
+
+/// Review defect 13 (part): a refused form lists every message at the top of the page, before
+/// its heading, each linking to its field, and the list takes the focus (no script needed), so
+/// a message below the fold is not missed.
+#[tokio::test]
+async fn a_refused_form_summarises_its_errors_at_the_top_and_focuses_them() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let (status, _, html) = eu
+        .post(
+            &format!("/ui/items/{}/react", s.item_id),
+            &[("what", "sighting"), ("seen_at", ""), ("count", "0")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let summary = html.find("id=\"error-summary\"").expect("a summary");
+    assert!(summary < html.find("<h1").unwrap(), "above the heading");
+    let block = &html[summary..html[summary..].find("</div>").unwrap() + summary];
+    assert!(block.contains("autofocus"));
+    assert!(block.contains("2 things need your attention"), "{block}");
+    assert!(block.contains("href=\"#seen_at\""));
+    assert!(block.contains("href=\"#count\""));
+    // A page without errors has none.
+    let (_, html) = eu.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert!(!html.contains("error-summary"));
+}
+
+/// Review defect 14: the progress report opens on the period reports were filed for (the
+/// format page linked the current month while reports were half-yearly, so the first view said
+/// "0 progress reports"), lists the periods that have reports, explains the period's forms and
+/// says so when a period has no contributions.
+#[tokio::test]
+async fn the_progress_report_opens_on_a_period_with_reports() {
+    let s = scenario().await;
+    let eu = s.c.node("EU");
+    eu.node
+        .report_progress(
+            &eu.admin(),
+            &s.action_id,
+            entente_node::coord::NewProgress {
+                period: "2026-H2".into(),
+                status: entente_domain::coord::ActionStatus::InProgress,
+                narrative: "First exchange held.".into(),
+                milestones: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let web = Web::admin(eu).await;
+    let (_, format_page) = web.get(&format!("/ui/formats/{}", s.format_id)).await;
+    let link = format!("href=\"/ui/formats/{}/report\"", s.format_id);
+    assert!(format_page.contains(&link), "the format links the report");
+    let (status, html) = web
+        .get(&format!("/ui/formats/{}/report", s.format_id))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Period <strong>2026-H2</strong>"), "{html}");
+    assert!(html.contains("1 progress reports in the period"));
+    assert!(html.contains("?period=2026-H2\" aria-current=\"page\">2026-H2</a> (1)"));
+    assert!(
+        html.contains("half (2026-H2)"),
+        "the period's forms are explained"
+    );
+    let (_, html) = web
+        .get(&format!(
+            "/ui/formats/{}/report?period=2026-11",
+            s.format_id
+        ))
+        .await;
+    assert!(html.contains("No progress reports filed for 2026-11."));
+}

@@ -83,7 +83,6 @@ pub struct FormatPage {
     pub ctx: Ctx,
     pub format: FormatState,
     pub topics: Vec<(String, String)>,
-    pub period: String,
 }
 
 pub(super) async fn format_page(
@@ -105,7 +104,6 @@ pub(super) async fn format_page(
             ctx: sess.ctx.clone(),
             format,
             topics,
-            period: today(&s)[..7].to_owned(),
         },
     ))
 }
@@ -126,6 +124,9 @@ pub struct ReportPage {
     pub ctx: Ctx,
     pub format_id: String,
     pub report: entente_domain::coord::PeriodicReport,
+    /// Periods that progress reports were filed for in this format, with how many, most
+    /// recently filed first.
+    pub periods: Vec<(String, usize)>,
 }
 
 pub(super) async fn report_page(
@@ -136,10 +137,32 @@ pub(super) async fn report_page(
 ) -> Page {
     let sess = session(&s, &h).await?;
     let q = query(&q);
-    let period = q.opt("period").unwrap_or_else(|| today(&s)[..7].to_owned());
     visible_format(&s, &id)
         .await
         .map_err(|e| fail(&sess.ctx, e))?;
+    // Reports are filed per period (a half, a quarter, a month …), and a report view counts
+    // those of exactly its period: without a choice, the period of the latest report filed,
+    // so the first view is not an empty month.
+    let actions = s
+        .node
+        .actions(&sess.who, Some(&id))
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    let mut filed: Vec<&entente_domain::coord::ReportRecord> =
+        actions.iter().flat_map(|a| &a.reports).collect();
+    filed.sort_by(|a, b| b.at.cmp(&a.at));
+    let mut periods: Vec<(String, usize)> = vec![];
+    for r in &filed {
+        match periods.iter_mut().find(|(p, _)| *p == r.report.period) {
+            Some((_, n)) => *n += 1,
+            None => periods.push((r.report.period.clone(), 1)),
+        }
+    }
+    let period = q.opt("period").unwrap_or_else(|| {
+        periods
+            .first()
+            .map_or_else(|| today(&s)[..7].to_owned(), |(p, _)| p.clone())
+    });
     let report = s
         .node
         .progress_report(&sess.who, &id, &period)
@@ -170,6 +193,7 @@ pub(super) async fn report_page(
                 ctx: sess.ctx.clone(),
                 format_id: id,
                 report,
+                periods,
             },
         ),
     })
