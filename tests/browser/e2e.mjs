@@ -313,12 +313,15 @@ await step("an alert raised at NATO is acknowledged in JPN's UI", async () => {
     assert.equal(r.status(), 200);
     await jpn.locator('text=Acknowledge for JPN').waitFor({ timeout: 1000 });
   });
+  await jpn.fill('#note', `Coast guard informed ${marker}`);
   await jpn.click('text=Acknowledge for JPN');
   await jpn.waitForURL(new RegExp(`${alertPath}$`));
   await eventually(async () => {
     await nato.goto(url(nato, alertPath));
     const row = nato.locator('#board tr', { hasText: 'JPN' });
     assert.equal(await row.locator('td').nth(1).innerText(), 'Acknowledged');
+    // The acknowledging officer's note reaches the raising partner's board.
+    assert.equal(await row.locator('td').nth(4).innerText(), `Coast guard informed ${marker}`);
   });
 });
 

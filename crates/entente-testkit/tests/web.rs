@@ -1394,3 +1394,44 @@ async fn the_progress_report_opens_on_a_period_with_reports() {
         .await;
     assert!(html.contains("No progress reports filed for 2026-11."));
 }
+
+/// Review defects 11 and 15 (part): the acknowledging officer's note is on the alert board
+/// (it was stored and never shown); a retracted item keeps a readable name in the list and on
+/// its page (its title is cleared, which left an empty link).
+#[tokio::test]
+async fn the_ack_note_is_on_the_board_and_a_retracted_item_keeps_a_name() {
+    let s = scenario().await;
+    let jpn = s.c.node("JPN");
+    jpn.node
+        .acknowledge_alert(&jpn.admin(), &s.alert_id, "Coast guard informed.")
+        .await
+        .unwrap();
+    s.c.sync_until_quiet().await;
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let (_, html) = nato.get(&format!("/ui/alerts/{}", s.alert_id)).await;
+    let row = html
+        .split("<tr><td>JPN</td>")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("JPN's row on the board");
+    assert!(row.contains("<td>Coast guard informed.</td>"), "{row}");
+    let eu = s.c.node("EU");
+    let web = Web::admin(eu).await;
+    let (status, _, _) = web
+        .post(
+            &format!("/ui/items/{}/retract", s.item_id),
+            &[("reason", "Superseded.")],
+        )
+        .await;
+    assert!(status.is_redirection() || status.is_success(), "{status}");
+    let (_, html) = web.get("/ui/items").await;
+    let link = format!("<a href=\"/ui/items/{}\">", s.item_id);
+    let text = html
+        .split(&link)
+        .nth(1)
+        .and_then(|r| r.split("</a>").next())
+        .expect("the retracted item is listed");
+    assert_eq!(text, "Retracted report");
+    let (_, html) = web.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert!(html.contains("<h1>Retracted report</h1>"));
+}

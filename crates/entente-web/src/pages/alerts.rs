@@ -97,17 +97,19 @@ pub struct AlertPage {
     pub ctx: Ctx,
     pub errors: Errors,
     pub view: AlertView,
-    pub board: Vec<(String, String, String, String)>,
+    pub board: Vec<BoardRow>,
 }
 
 #[derive(Template)]
 #[template(path = "alert_board.html")]
 pub struct AlertBoard {
-    pub board: Vec<(String, String, String, String)>,
+    pub board: Vec<BoardRow>,
 }
 
-/// (partner, status, delivered at, acknowledged at and by)
-pub(super) fn board(v: &AlertView) -> Vec<(String, String, String, String)> {
+/// (partner, status, delivered at, acknowledged at and by, the acknowledging officer's note)
+pub(super) type BoardRow = (String, String, String, String, String);
+
+pub(super) fn board(v: &AlertView) -> Vec<BoardRow> {
     v.board
         .iter()
         .map(|(p, st)| {
@@ -129,6 +131,11 @@ pub(super) fn board(v: &AlertView) -> Vec<(String, String, String, String)> {
                     .acks
                     .get(p)
                     .map(|a| format!("{} by {}", shown_time(&a.at), a.by))
+                    .unwrap_or_default(),
+                v.alert
+                    .acks
+                    .get(p)
+                    .map(|a| a.note.clone())
                     .unwrap_or_default(),
             )
         })
