@@ -675,6 +675,9 @@ impl SearchIndex {
         let (total, top, counts) =
             searcher.search(&query, &(Count, TopDocs::with_limit(limit), DimCounts))?;
         let mut hits = Vec::with_capacity(top.len());
+        // A hit's marking, originator and month come from its segment's facet columns, opened
+        // once per segment rather than once per hit and value.
+        let mut columns: HashMap<u32, Vec<Option<tantivy::columnar::StrColumn>>> = HashMap::new();
         for (score, addr) in top {
             let d: TantivyDocument = searcher.doc(addr)?;
             let text = |f: Field| {
@@ -683,24 +686,35 @@ impl SearchIndex {
                     .unwrap_or_default()
                     .to_owned()
             };
-            let seg = searcher.segment_reader(addr.segment_ord);
-            let dim = |d: &str| -> tantivy::Result<String> {
-                let mut s = String::new();
-                if let Some(c) = seg.fast_fields().str(&format!("dim_{d}"))?
+            let cols = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+                    let mut v = Vec::with_capacity(3);
+                    for d in ["tlp", "partner", "period"] {
+                        v.push(ff.str(&format!("dim_{d}"))?);
+                    }
+                    e.insert(v)
+                }
+            };
+            let mut dims = [String::new(), String::new(), String::new()];
+            for (c, out) in cols.iter().zip(dims.iter_mut()) {
+                if let Some(c) = c
                     && let Some(ord) = c.ords().values_for_doc(addr.doc_id).next()
                 {
-                    c.ord_to_str(ord, &mut s)?;
+                    c.ord_to_str(ord, out)
+                        .map_err(tantivy::TantivyError::from)?;
                 }
-                Ok(s)
-            };
+            }
+            let [tlp, partner, period] = dims;
             hits.push(Hit {
                 id: text(self.f.id),
                 kind: text(self.f.kind),
                 title: text(self.f.title),
                 score,
-                tlp: dim("tlp")?,
-                partner: dim("partner")?,
-                period: dim("period")?,
+                tlp,
+                partner,
+                period,
             });
         }
         let mut facets = BTreeMap::new();

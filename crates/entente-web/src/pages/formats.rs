@@ -137,7 +137,7 @@ pub(super) async fn report_page(
 ) -> Page {
     let sess = session(&s, &h).await?;
     let q = query(&q);
-    visible_format(&s, &id)
+    let format = visible_format(&s, &id)
         .await
         .map_err(|e| fail(&sess.ctx, e))?;
     // Reports are filed per period (a half, a quarter, a month …), and a report view counts
@@ -163,11 +163,12 @@ pub(super) async fn report_page(
             .first()
             .map_or_else(|| today(&s)[..7].to_owned(), |(p, _)| p.clone())
     });
-    let report = s
-        .node
-        .progress_report(&sess.who, &id, &period)
-        .await
-        .map_err(|e| fail(&sess.ctx, e))?;
+    // The report from the format and actions read above (`Node::progress_report` would read
+    // both again).
+    entente_domain::coord::validate_period(&period)
+        .map_err(|e| fail(&sess.ctx, NodeError::from(e)))?;
+    let report =
+        entente_domain::coord::periodic_report(&format.title, &period, &today(&s), &actions);
     let download = |ct: &'static str, ext: &str, body: String| {
         (
             [
