@@ -17,7 +17,7 @@ use entente_domain::stix;
 use entente_node::auth::Principal;
 use entente_node::taxii::{ObjectsPage, TaxiiFilter};
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const TAXII: &str = "application/taxii+json;version=2.1";
 pub const STIX: &str = "application/stix+json;version=2.1";
@@ -236,13 +236,23 @@ fn envelope(page: &ObjectsPage) -> Response {
     if !page.rows.is_empty() {
         out.push_str(",\"objects\":[");
         let mut definitions = BTreeSet::new();
+        // A page's rows share few audiences: each audience's marking id (a UUIDv5, so a SHA-1)
+        // and its searcher are made once per page, not once per object.
+        let mut finders: BTreeMap<&entente_domain::Audience, memchr::memmem::Finder<'static>> =
+            BTreeMap::new();
         for (i, r) in page.rows.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push_str(&r.raw);
-            let mid = stix::releasability_marking_id(&r.audience);
-            if r.raw.contains(&mid) {
+            if definitions.contains(&r.audience) {
+                continue;
+            }
+            let finder = finders.entry(&r.audience).or_insert_with(|| {
+                memchr::memmem::Finder::new(stix::releasability_marking_id(&r.audience).as_bytes())
+                    .into_owned()
+            });
+            if finder.find(r.raw.as_bytes()).is_some() {
                 definitions.insert(r.audience.clone());
             }
         }

@@ -238,6 +238,8 @@ pub struct ClusterOptions {
     /// Serve and federate over TLS pinned to the node keys, as `entente serve` does (the
     /// links pass the TLS bytes through); plain HTTP on loopback (development mode) if false.
     pub tls: bool,
+    /// How long a node waits for a peer's answer (raise it under valgrind).
+    pub request_timeout: Duration,
 }
 
 impl Default for ClusterOptions {
@@ -248,6 +250,7 @@ impl Default for ClusterOptions {
             clock: None,
             search: false,
             tls: false,
+            request_timeout: Duration::from_secs(10),
             rate_limits: entente_node::config::RateLimits {
                 user_per_minute: 0,
                 peer_per_minute: 0,
@@ -290,7 +293,7 @@ impl Cluster {
             cfg.sync.page_size = opts.page_size;
             cfg.sync.interval = opts.interval;
             cfg.sync.on_start = false;
-            cfg.sync.request_timeout = Duration::from_secs(10);
+            cfg.sync.request_timeout = opts.request_timeout;
             cfg.rate_limits = opts.rate_limits;
             if opts.tls {
                 let pem = entente_tls::generate_key_pem()?;
