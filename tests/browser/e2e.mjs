@@ -300,7 +300,14 @@ await step('a statement drafted at EU is endorsed from all three UIs and adopted
   assert.doesNotMatch(await eu.locator('main').innerText(), /Adopted \{|Blocked \{|InProgress/);
 });
 
-await step("an alert raised at NATO is acknowledged in JPN's UI", async () => {
+await step("an alert raised at NATO appears live on JPN's dashboard and counters, and JPN's ack clears it from NATO's", async () => {
+  // Both dashboards stay open, never reloaded: what changes must arrive by itself.
+  const jpnDash = await jpn.context().newPage();
+  await jpnDash.goto(url(jpn, '/ui/'));
+  await jpnDash.evaluate(() => { window.__notReloaded = true; });
+  const natoDash = await nato.context().newPage();
+  await natoDash.goto(url(nato, '/ui/'));
+  await natoDash.evaluate(() => { window.__notReloaded = true; });
   await nato.goto(url(nato, '/ui/alerts'));
   await nato.selectOption('#format_id', formatId);
   await nato.selectOption('#severity', 'high');
@@ -308,6 +315,19 @@ await step("an alert raised at NATO is acknowledged in JPN's UI", async () => {
   await nato.click('text=Raise alert');
   await nato.waitForURL(/\/ui\/alerts\/[0-9a-f-]{36}$/);
   const alertPath = new URL(nato.url()).pathname;
+  // JPN's open dashboard lists it under what JPN owes, with its severity and how long is left,
+  // and the navigation counts it.
+  const owedLine = jpnDash.locator('#owed li', { hasText: `Browser alert ${marker}` });
+  await owedLine.waitFor({ timeout: 30000 });
+  assert.match(await owedLine.innerText(), /acknowledge \(raised by NATO\)/);
+  assert.match(await owedLine.innerText(), /due in /);
+  assert.equal(await owedLine.locator('.sev').innerText(), 'high');
+  await jpnDash.locator('nav a[href="/ui/alerts"] .count').waitFor({ timeout: 30000 });
+  await jpnDash.screenshot({ path: path.join(out, 'dashboard-live-owed.png'), fullPage: true });
+  // NATO's open dashboard lists what EU and JPN owe it.
+  await natoDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]
+    .some((li) => li.textContent.includes(m) && li.textContent.includes('acknowledgement from EU, JPN')),
+  `Browser alert ${marker}`, { timeout: 30000 });
   await eventually(async () => {
     const r = await jpn.goto(url(jpn, alertPath));
     assert.equal(r.status(), 200);
@@ -316,6 +336,17 @@ await step("an alert raised at NATO is acknowledged in JPN's UI", async () => {
   await jpn.fill('#note', `Coast guard informed ${marker}`);
   await jpn.click('text=Acknowledge for JPN');
   await jpn.waitForURL(new RegExp(`${alertPath}$`));
+  // Without a reload, NATO's dashboard now names EU alone, and JPN's line is gone from its own.
+  await natoDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]
+    .some((li) => li.textContent.includes(m) && /acknowledgement from EU(?!, JPN)/.test(li.textContent)),
+  `Browser alert ${marker}`, { timeout: 30000 });
+  await jpnDash.waitForFunction((m) => ![...document.querySelectorAll('#owed li')]
+    .some((li) => li.textContent.includes(m)), `Browser alert ${marker}`, { timeout: 30000 });
+  assert.ok(await natoDash.evaluate(() => window.__notReloaded), "NATO's dashboard was not reloaded");
+  assert.ok(await jpnDash.evaluate(() => window.__notReloaded), "JPN's dashboard was not reloaded");
+  await natoDash.screenshot({ path: path.join(out, 'dashboard-owed-to-us.png'), fullPage: true });
+  await jpnDash.close();
+  await natoDash.close();
   await eventually(async () => {
     await nato.goto(url(nato, alertPath));
     const row = nato.locator('#board tr', { hasText: 'JPN' });
@@ -323,6 +354,36 @@ await step("an alert raised at NATO is acknowledged in JPN's UI", async () => {
     // The acknowledging officer's note reaches the raising partner's board.
     assert.equal(await row.locator('td').nth(4).innerText(), `Coast guard informed ${marker}`);
   });
+});
+
+await step('on a phone (375 px) no page is wider than the screen, and at 1366 px the header is one row', async () => {
+  const pages = ['/ui/', '/ui/items', '/ui/alerts', '/ui/statements', '/ui/actions', '/ui/exercises',
+    '/ui/projects', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];
+  await eu.setViewportSize({ width: 375, height: 800 });
+  for (const p of pages) {
+    await eu.goto(url(eu, p));
+    const m = await eu.evaluate(() => ({
+      width: document.documentElement.scrollWidth,
+      header: document.querySelector('header').getBoundingClientRect().height,
+      // What sticks out, to say in the failure what to fix.
+      wide: [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > 376 && !e.closest('nav ul > *, table > *') && getComputedStyle(e).position !== 'absolute')
+        .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)})`),
+    }));
+    assert.ok(m.width <= 375, `${p}: the page is ${m.width} px wide at 375 px: ${m.wide.join(', ')}`);
+    assert.ok(m.header <= 120, `${p}: the header is ${m.header} px tall at 375 px`);
+    if (p === '/ui/' || p === '/ui/items') {
+      await eu.screenshot({ path: path.join(out, `phone${p === '/ui/' ? '-dashboard' : '-items'}.png`), fullPage: true });
+    }
+  }
+  await eu.setViewportSize({ width: 1366, height: 900 });
+  for (const p of ['/ui/', '/ui/alerts']) {
+    await eu.goto(url(eu, p));
+    const h = await eu.evaluate(() => document.querySelector('header').getBoundingClientRect().height);
+    assert.ok(h <= 60, `${p}: the header wraps at 1366 px (${h} px tall)`);
+  }
+  await eu.screenshot({ path: path.join(out, 'desktop-1366.png') });
+  await eu.setViewportSize({ width: 1280, height: 900 });
 });
 
 await step('an admin adds a user, and disabling them ends their open session at once', async () => {
@@ -369,7 +430,7 @@ await step('a link to an alert opened while signed out lands on the alert after 
   await p.click('button[type=submit]');
   await p.waitForURL((u) => u.pathname === href);
   // The navigation says where the user is.
-  assert.equal(await p.locator('nav a[aria-current="page"]').innerText(), 'Alerts');
+  assert.match(await p.locator('nav a[aria-current="page"]').innerText(), /^Alerts\b/);
   await p.screenshot({ path: path.join(out, 'deep-link-after-login.png'), fullPage: true });
   await ctx.close();
 });

@@ -1435,3 +1435,96 @@ async fn the_ack_note_is_on_the_board_and_a_retracted_item_keeps_a_name() {
     let (_, html) = web.get(&format!("/ui/items/{}", s.item_id)).await;
     assert!(html.contains("<h1>Retracted report</h1>"));
 }
+
+/// The text of the dashboard line that links to `href`, tags stripped.
+fn owed_line(html: &str, href: &str) -> Option<String> {
+    let at = html.find(&format!("href=\"{href}\""))?;
+    let start = html[..at].rfind("<li class=\"owed-line")?;
+    let end = at + html[at..].find("</li>")?;
+    let li = &html[start..end];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in li.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    Some(format!("{}|{}", &li[..li.find('>').unwrap_or(0)], text))
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_what_is_owed_both_ways_live_and_the_navigation_counts_it() {
+    let s = scenario().await;
+    let alert = format!("/ui/alerts/{}", s.alert_id);
+    let statement = format!("/ui/statements/{}", s.statement_id);
+    let action = format!("/ui/actions/{}", s.action_id);
+
+    // JPN owes an acknowledgement to NATO's alert and a stance on EU's statement.
+    let jpn = Web::admin(s.c.node("JPN")).await;
+    let (_, html) = jpn.get("/ui/").await;
+    let l = owed_line(&html, &alert).expect("the alert among what JPN owes");
+    assert!(
+        l.contains("acknowledge (raised by NATO)")
+            && l.contains("due in 4 h")
+            && l.contains("high"),
+        "{l}"
+    );
+    let l = owed_line(&html, &statement).expect("the statement among what JPN owes");
+    assert!(l.contains("our stance on version 1 (from EU)"), "{l}");
+    let we_owe = html.split("What partners owe us").next().unwrap();
+    assert!(we_owe.contains(&alert) && we_owe.contains(&statement));
+    // The navigation counts both, in words for screen readers.
+    assert!(html.contains("1<span class=\"visually-hidden\"> awaiting our acknowledgement)"));
+    assert!(html.contains("1<span class=\"visually-hidden\"> awaiting our stance)"));
+
+    // EU is owed stances from JPN and NATO, and owes its own overdue milestone, in red words.
+    let eu = Web::admin(s.c.node("EU")).await;
+    let (_, html) = eu.get("/ui/").await;
+    let owed_to_us = html.split("What partners owe us").nth(1).unwrap();
+    let l = owed_line(owed_to_us, &statement).expect("the statement among what EU is owed");
+    assert!(l.contains("stances from JPN, NATO"), "{l}");
+    let l = owed_line(&html, &action).expect("the milestone among what EU owes");
+    assert!(
+        l.starts_with("<li class=\"owed-line overdue\"")
+            && l.contains("“First exchange”")
+            && l.contains("overdue"),
+        "{l}"
+    );
+
+    // NATO is owed acknowledgements from EU and JPN; when JPN acknowledges, the fragment htmx
+    // polls (and the page) name EU alone, and JPN's counter goes.
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let (_, html) = nato.get("/ui/").await;
+    assert!(
+        owed_line(&html, &alert)
+            .expect("the alert among what NATO is owed")
+            .contains("acknowledgement from EU, JPN")
+    );
+    let (status, _, _) = jpn
+        .post(
+            &format!("{alert}/ack"),
+            &[("note", "Coast guard informed.")],
+        )
+        .await;
+    assert!(status.is_redirection() || status.is_success(), "{status}");
+    s.c.sync_until_quiet().await;
+    let (status, fragment) = nato.get("/ui/owed").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!fragment.contains("<html"), "a fragment, not a page");
+    let l = owed_line(&fragment, &alert).expect("still owed by EU");
+    assert!(l.contains("acknowledgement from EU"), "{l}");
+    assert!(!l.contains("JPN"), "{l}");
+    let (_, nav) = jpn.get("/ui/nav?at=/ui/alerts").await;
+    assert!(nav.starts_with("<nav"), "{nav}");
+    assert!(!nav.contains("awaiting our acknowledgement)"), "{nav}");
+    assert!(
+        nav.contains("href=\"/ui/alerts\" aria-current=\"page\""),
+        "{nav}"
+    );
+    // An outside address in `at` is not echoed into the navigation.
+    let (_, nav) = jpn.get("/ui/nav?at=https://evil.example/").await;
+    assert!(!nav.contains("evil.example"), "{nav}");
+}

@@ -132,6 +132,44 @@ pub struct Ctx {
     pub path: String,
     /// The highest marking of what the page shows, for the banner at its top and bottom.
     pub marking: Option<entente_domain::Tlp>,
+    /// The navigation's counters: alerts awaiting our acknowledgement, statements awaiting
+    /// our stance.
+    pub counts: NavCounts,
+}
+
+/// What waits for the signed-in user's partner, counted for the navigation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NavCounts {
+    pub alerts: usize,
+    pub stances: usize,
+}
+
+impl NavCounts {
+    /// Count what waits for `who`'s partner. A failure to count leaves the counters empty
+    /// rather than failing the page: they are a convenience.
+    async fn of(s: &WebState, who: &entente_node::auth::Principal) -> NavCounts {
+        let me = s.node.partner();
+        let alerts = match s.node.alerts(who).await {
+            Ok(v) => v.iter().filter(|a| a.awaiting_our_ack).count(),
+            Err(_) => 0,
+        };
+        let stances = match s.node.statements(who).await {
+            Ok(v) => v
+                .iter()
+                .filter(|v| {
+                    matches!(
+                        v.status,
+                        entente_domain::statement::StatementStatus::Pending
+                    ) && v
+                        .current_stances
+                        .iter()
+                        .any(|(p, st)| p == me && st.is_none())
+                })
+                .count(),
+            Err(_) => 0,
+        };
+        NavCounts { alerts, stances }
+    }
 }
 
 impl Ctx {
@@ -156,6 +194,29 @@ impl Ctx {
             Some(Tlp::Green) => "share within the community, not publicly",
             Some(Tlp::Clear) | None => "no limit on further disclosure",
         }
+    }
+
+    /// The navigation's section of this page (`/ui/items` for `/ui/items/…`): what the
+    /// navigation, refreshed in place, is asked to mark. Never the full path, so a page shows
+    /// nothing of the address asked for (a withheld item's 404 is the same as a missing one's).
+    pub fn section(&self) -> &'static str {
+        const SECTIONS: [&str; 11] = [
+            "/ui/formats",
+            "/ui/items",
+            "/ui/actions",
+            "/ui/statements",
+            "/ui/alerts",
+            "/ui/exercises",
+            "/ui/projects",
+            "/ui/search",
+            "/ui/network",
+            "/ui/released",
+            "/ui/admin",
+        ];
+        SECTIONS
+            .into_iter()
+            .find(|s| self.current(s))
+            .unwrap_or("/ui/")
     }
 
     /// Whether the navigation link `href` is the current page or its section (`/ui/items`
@@ -299,6 +360,7 @@ impl Session {
                 notice: None,
                 path,
                 marking: None,
+                counts: NavCounts::of(s, &who).await,
             },
             who,
             secret,

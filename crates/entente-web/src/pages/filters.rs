@@ -22,8 +22,59 @@ pub(crate) fn shown_time(raw: &str) -> String {
     shown.unwrap_or(raw)
 }
 
+/// How far `deadline` (RFC 3339) is from `now`, in words, and whether it has passed:
+/// ("due in 40 min", false), ("overdue by 9 min", true). None if `deadline` is not a time.
+pub(crate) fn relative(now: time::OffsetDateTime, deadline: &str) -> Option<(String, bool)> {
+    let at = time::OffsetDateTime::parse(deadline, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    let secs = (at - now).whole_seconds();
+    let span = span(secs.unsigned_abs());
+    Some(if secs >= 0 {
+        (format!("due in {span}"), false)
+    } else {
+        (format!("overdue by {span}"), true)
+    })
+}
+
+/// A span of seconds as people say it, to the minute below a day: "less than a minute",
+/// "40 min", "3 h 5 min", "2 days".
+fn span(secs: u64) -> String {
+    let mins = secs / 60;
+    match mins {
+        0 => "less than a minute".into(),
+        1..60 => format!("{mins} min"),
+        60..1440 if mins % 60 == 0 => format!("{} h", mins / 60),
+        60..1440 => format!("{} h {} min", mins / 60, mins % 60),
+        _ if mins / 1440 == 1 => "1 day".into(),
+        _ => format!("{} days", mins / 1440),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deadlines_read_as_how_far_away_they_are() {
+        let now = time::macros::datetime!(2026-12-04 10:00 UTC);
+        let r = |d: &str| super::relative(now, d).unwrap();
+        assert_eq!(r("2026-12-04T10:40:00Z"), ("due in 40 min".into(), false));
+        assert_eq!(
+            r("2026-12-04T09:51:00.000Z"),
+            ("overdue by 9 min".into(), true)
+        );
+        assert_eq!(
+            r("2026-12-04T13:05:00Z"),
+            ("due in 3 h 5 min".into(), false)
+        );
+        assert_eq!(r("2026-12-04T12:00:00Z"), ("due in 2 h".into(), false));
+        assert_eq!(r("2026-12-06T10:00:00Z"), ("due in 2 days".into(), false));
+        assert_eq!(r("2026-12-03T09:00:00Z"), ("overdue by 1 day".into(), true));
+        assert_eq!(
+            r("2026-12-04T10:00:30Z"),
+            ("due in less than a minute".into(), false)
+        );
+        assert_eq!(super::relative(now, "soon"), None);
+    }
+
     #[test]
     fn a_timestamp_reads_to_the_minute_in_utc() {
         let v = &();

@@ -55,6 +55,8 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/assets/style.css", get(style))
         .route("/ui/assets/htmx.min.js", get(htmx))
         .route("/ui/", get(dashboard))
+        .route("/ui/owed", get(owed_fragment))
+        .route("/ui/nav", get(nav_fragment))
         .route("/ui/formats", get(formats).post(create_formats))
         .route("/ui/formats/{id}", get(format_page))
         .route("/ui/formats/{id}/report", get(report_page))
