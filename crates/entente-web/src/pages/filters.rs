@@ -43,7 +43,7 @@ fn span(secs: u64) -> String {
     match mins {
         0 => "less than a minute".into(),
         1..60 => format!("{mins} min"),
-        60..1440 if mins % 60 == 0 => format!("{} h", mins / 60),
+        60..1440 if mins.is_multiple_of(60) => format!("{} h", mins / 60),
         60..1440 => format!("{} h {} min", mins / 60, mins % 60),
         _ if mins / 1440 == 1 => "1 day".into(),
         _ => format!("{} days", mins / 1440),
