@@ -162,7 +162,7 @@ await step('a form with bad input shows the message beside the field and stores 
 await step('EU publishes an item released to {EU, JPN}, stated in words before publishing', async () => {
   await eu.goto(url(eu, `/ui/items/new?format_id=${formatId}`));
   await eu.fill('#title', title);
-  await eu.fill('#body', `Exercise text mentioning ${marker} for the browser test.`);
+  await eu.fill('#body', `Exercise text mentioning ${marker} for the browser test.\n\n**Findings**: two ferries.\n\n<img src=x onerror="window.__pwned=1">`);
   await eu.check('input[name=tlp][value=GREEN]');
   await eu.check('input[name=releasable_to][value=JPN]');
   await eu.click('button[value=review]');
@@ -199,6 +199,10 @@ await step('EU publishes an item released to {EU, JPN}, stated in words before p
   itemUrl = new URL(eu.url()).pathname;
   assert.match(await eu.locator('#signature').innerText(), /verified/);
   assert.match(await eu.locator('#audience').innerText(), /^EU,JPN/);
+  // The body's Markdown is rendered; its HTML is shown as text and never runs.
+  assert.equal(await eu.locator('main .text strong').innerText(), 'Findings');
+  assert.match(await eu.locator('main .text').innerText(), /<img src=x onerror=/);
+  assert.equal(await eu.evaluate(() => window.__pwned), undefined);
   await eu.screenshot({ path: path.join(out, 'item.png'), fullPage: true });
 });
 
@@ -315,6 +319,8 @@ await step("an alert raised at NATO appears live on JPN's dashboard and counters
   await nato.click('text=Raise alert');
   await nato.waitForURL(/\/ui\/alerts\/[0-9a-f-]{36}$/);
   const alertPath = new URL(nato.url()).pathname;
+  // The alert states its audience in words, against the format's members.
+  assert.equal(await nato.locator('main .audience').innerText(), 'every member: EU, JPN, NATO');
   // JPN's open dashboard lists it under what JPN owes, with its severity and how long is left,
   // and the navigation counts it.
   const owedLine = jpnDash.locator('#owed li', { hasText: `Browser alert ${marker}` });

@@ -1528,3 +1528,87 @@ async fn the_dashboard_shows_what_is_owed_both_ways_live_and_the_navigation_coun
     let (_, nav) = jpn.get("/ui/nav?at=https://evil.example/").await;
     assert!(!nav.contains("evil.example"), "{nav}");
 }
+
+#[tokio::test]
+async fn an_items_markdown_body_is_rendered_and_its_html_is_shown_not_run() {
+    let s = scenario().await;
+    let eu = s.c.node("EU");
+    let it = eu
+        .node
+        .create_item(
+            &eu.admin(),
+            entente_node::NewItem {
+                format_id: s.format_id.clone(),
+                kind: "report".into(),
+                title: "Formatted brief".into(),
+                body: "## Findings\n\n**Two** ferries, see [the notice](https://example.org/n).\n\n<script>document.title='owned'</script>\n\n[bad](javascript:alert(1))".into(),
+                topics: vec!["maritime-security".into()],
+                tlp: Some("GREEN".into()),
+                releasable_to: None,
+                named_users: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let web = Web::admin(eu).await;
+    let (status, html) = web.get(&format!("/ui/items/{}", it.item_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = html
+        .split("<div class=\"text\">")
+        .nth(1)
+        .and_then(|b| b.split("</div>").next())
+        .expect("the rendered body");
+    assert!(body.contains("<h2>Findings</h2>"), "{body}");
+    assert!(body.contains("<strong>Two</strong>"), "{body}");
+    assert!(
+        body.contains(
+            "<a href=\"https://example.org/n\" rel=\"noopener noreferrer\">the notice</a>"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("&lt;script&gt;"), "{body}");
+    assert!(
+        !body.contains("<script") && !body.contains("javascript:"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn alerts_statements_and_actions_state_their_audience_in_words() {
+    let s = scenario().await;
+    let nato = s.c.node("NATO");
+    let narrow = nato
+        .node
+        .raise_alert(
+            &nato.admin(),
+            entente_node::alerts::NewAlert {
+                format_id: s.format_id.clone(),
+                severity: entente_domain::alert::Severity::Low,
+                title: "For EU only".into(),
+                text: String::new(),
+                ack_deadline: "2026-11-28T09:00:00Z".into(),
+                releasable_to: Some(vec!["EU".into()]),
+            },
+        )
+        .await
+        .unwrap();
+    s.c.sync_until_quiet().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let words = |html: &str| {
+        html.split("<span class=\"audience\">")
+            .nth(1)
+            .and_then(|r| r.split("</span>").next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (_, html) = eu
+        .get(&format!("/ui/alerts/{}", narrow.alert.alert_id))
+        .await;
+    assert_eq!(words(&html), "EU, NATO — not JPN");
+    let (_, html) = eu.get(&format!("/ui/alerts/{}", s.alert_id)).await;
+    assert_eq!(words(&html), "every member: EU, JPN, NATO");
+    let (_, html) = eu.get(&format!("/ui/statements/{}", s.statement_id)).await;
+    assert_eq!(words(&html), "every member: EU, JPN, NATO");
+    let (_, html) = eu.get(&format!("/ui/actions/{}", s.action_id)).await;
+    assert!(!words(&html).is_empty(), "the action states its audience");
+}

@@ -129,6 +129,8 @@ pub struct ActionPage {
     pub participant: bool,
     pub period: String,
     pub today: String,
+    /// The audience in words against the format's members.
+    pub audience: String,
 }
 
 pub(super) async fn action_view(
@@ -142,9 +144,11 @@ pub(super) async fn action_view(
         Err(e) => return fail(&sess.ctx, e),
     };
     let status = form_status(&errors);
+    let audience = audience_short(s, &action.format_id, &action.audience).await;
     render(
         status,
         &ActionPage {
+            audience,
             ctx: sess.ctx.clone(),
             errors,
             participant: action.is_participant(s.node.partner()),

@@ -98,6 +98,8 @@ pub struct AlertPage {
     pub errors: Errors,
     pub view: AlertView,
     pub board: Vec<BoardRow>,
+    /// The audience in words against the format's members.
+    pub audience: String,
 }
 
 #[derive(Template)]
@@ -148,12 +150,14 @@ pub(super) async fn alert_view(s: &WebState, sess: &Session, id: &str, errors: E
         Err(e) => return fail(&sess.ctx, e),
     };
     let status = form_status(&errors);
+    let audience = audience_short(s, &view.alert.format_id, &view.alert.audience).await;
     render(
         status,
         &AlertPage {
             ctx: sess.ctx.clone(),
             errors,
             board: board(&view),
+            audience,
             view,
         },
     )

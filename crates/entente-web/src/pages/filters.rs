@@ -7,6 +7,31 @@ pub fn when<T: std::fmt::Display>(v: T, _: &dyn askama::Values) -> askama::Resul
     Ok(shown_time(&v.to_string()))
 }
 
+/// Markdown (an item's body, an alert's text) as HTML that is safe to put in a page: raw HTML
+/// in the text is shown as text, never run, and the HTML made from the Markdown is cleaned
+/// by ammonia (no scripts, styles, event handlers or `javascript:` links; links get
+/// `rel="noopener noreferrer"`). Use it as `{{ text|markdown|safe }}`.
+pub fn markdown<T: std::fmt::Display>(v: T, _: &dyn askama::Values) -> askama::Result<String> {
+    Ok(markdown_html(&v.to_string()))
+}
+
+pub(crate) fn markdown_html(text: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    // Raw HTML is turned into text before rendering: partners' text is never markup.
+    let events = Parser::new_ext(text, opts).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        e => e,
+    });
+    let mut html = String::with_capacity(text.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, events);
+    ammonia::Builder::default()
+        .url_schemes(["http", "https", "mailto"].into())
+        .link_rel(Some("noopener noreferrer"))
+        .clean(&html)
+        .to_string()
+}
+
 /// [`when`] for Rust code that builds text for a page.
 pub(crate) fn shown_time(raw: &str) -> String {
     let raw = raw.to_owned();
@@ -52,6 +77,26 @@ fn span(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn markdown_is_rendered_and_nothing_in_it_runs() {
+        let h = super::markdown_html(
+            "# Brief\n\n**Bold** and a [link](https://example.org).\n\n- one\n- two\n\n\
+             <script>alert(1)</script> <img src=x onerror=alert(2)>\n\n[x](javascript:alert(3))",
+        );
+        assert!(h.contains("<h1>Brief</h1>"), "{h}");
+        assert!(h.contains("<strong>Bold</strong>"), "{h}");
+        assert!(h.contains("<li>one</li>"), "{h}");
+        assert!(
+            h.contains("<a href=\"https://example.org\" rel=\"noopener noreferrer\">link</a>"),
+            "{h}"
+        );
+        // The raw HTML is shown as text, escaped; nothing executable survives.
+        assert!(h.contains("&lt;script&gt;"), "{h}");
+        assert!(!h.contains("<script"), "{h}");
+        assert!(!h.contains("<img"), "{h}");
+        assert!(!h.contains("javascript:"), "{h}");
+    }
+
     #[test]
     fn deadlines_read_as_how_far_away_they_are() {
         let now = time::macros::datetime!(2026-12-04 10:00 UTC);

@@ -180,6 +180,31 @@ pub(crate) fn required(errors: &mut Errors, f: &FormData, fields: &[(&str, &str)
     }
 }
 
+/// An object's audience against its format's members, short: "EU, JPN — not NATO", or
+/// "every member: EU, JPN, NATO". Only members the viewer's partner can see are named (all of
+/// a format's members are known to each member).
+pub(crate) async fn audience_short(
+    s: &WebState,
+    format_id: &str,
+    audience: &entente_domain::Audience,
+) -> String {
+    let named: Vec<&str> = audience.iter().map(|p| p.as_str()).collect();
+    let Ok(f) = s.node.format(format_id).await else {
+        return named.join(", ");
+    };
+    let left_out: Vec<&str> = f
+        .members
+        .iter()
+        .map(|p| p.as_str())
+        .filter(|p| !named.contains(p))
+        .collect();
+    if left_out.is_empty() {
+        format!("every member: {}", named.join(", "))
+    } else {
+        format!("{} — not {}", named.join(", "), left_out.join(", "))
+    }
+}
+
 /// The audience of an entry stated in words, as the item form shows it before publishing.
 /// `origin` is named "(this partner)" when `ours`.
 pub fn audience_words(

@@ -128,6 +128,8 @@ pub struct StatementPage {
     pub signatures: Vec<(String, String, String)>,
     pub text: String,
     pub title: String,
+    /// The audience in words against the format's members.
+    pub audience: String,
     pub version: u32,
 }
 
@@ -206,9 +208,11 @@ pub(super) async fn statement_view_with(
     }
     let pending = matches!(view.status, StatementStatus::Pending);
     let status_code = form_status(&errors);
+    let audience = audience_short(s, &view.state.format_id, &view.state.audience).await;
     render(
         status_code,
         &StatementPage {
+            audience,
             ctx: sess.ctx.clone(),
             errors,
             may_take_stance: pending && view.state.required.contains(&me),
