@@ -195,8 +195,10 @@ await step('EU publishes an item released to {EU, JPN}, stated in words before p
   assert.match(again, /JPN/);
   assert.doesNotMatch(again, /NATO/);
   await eu.click('button[value=publish]');
-  await eu.waitForURL(/\/ui\/items\/[0-9a-f-]{36}$/);
+  await eu.waitForURL(/\/ui\/items\/[0-9a-f-]{36}\?done=published$/);
   itemUrl = new URL(eu.url()).pathname;
+  // The page says what was done.
+  assert.match(await eu.locator('main .notice').innerText(), /^Published, signed and sent/);
   assert.match(await eu.locator('#signature').innerText(), /verified/);
   assert.match(await eu.locator('#audience').innerText(), /^EU,JPN/);
   // The body's Markdown is rendered; its HTML is shown as text and never runs.
@@ -225,7 +227,7 @@ await step('JPN reports a sighting of it with the form\'s date picker, and sees 
   await jpn.fill('#count', '2');
   await jpn.fill('#note', `seen ${marker}`);
   await jpn.click('text=Report sighting');
-  await jpn.waitForURL(/\/ui\/items\/[0-9a-f-]{36}$/);
+  await jpn.waitForURL(/\/ui\/items\/[0-9a-f-]{36}\?done=reaction$/);
   assert.equal(await jpn.locator('#seen_at-error').count(), 0);
   const row = jpn.locator('tr', { hasText: `seen ${marker}` });
   assert.match(await row.innerText(), /JPN\s+2026-11-30 00:00 UTC\s+2/);
@@ -272,7 +274,8 @@ let statementPath;
 const endorse = async (page) => {
   await page.check('input[name=stance][value=endorse]');
   await page.click('text=Record stance');
-  await page.waitForURL(new RegExp(`${statementPath}$`));
+  await page.waitForURL(new RegExp(`${statementPath}\\?done=stance$`));
+  assert.equal(await page.locator('main .notice').innerText(), 'Your stance is signed and sent.');
 };
 await step('a statement drafted at EU is endorsed from all three UIs and adopted', async () => {
   await eu.goto(url(eu, '/ui/statements'));
@@ -280,7 +283,7 @@ await step('a statement drafted at EU is endorsed from all three UIs and adopted
   await eu.fill('#title', `Browser statement ${marker}`);
   await eu.fill('#text', 'The partners condemn the fictional exercise disruption.\nThey will coordinate.');
   await eu.click('text=Circulate draft');
-  await eu.waitForURL(/\/ui\/statements\/[0-9a-f-]{36}$/);
+  await eu.waitForURL(/\/ui\/statements\/[0-9a-f-]{36}\?done=statement-drafted$/);
   statementPath = new URL(eu.url()).pathname;
   await endorse(eu);
   for (const page of [nato, jpn]) {
@@ -317,7 +320,7 @@ await step("an alert raised at NATO appears live on JPN's dashboard and counters
   await nato.selectOption('#severity', 'high');
   await nato.fill('#title', `Browser alert ${marker}`);
   await nato.click('text=Raise alert');
-  await nato.waitForURL(/\/ui\/alerts\/[0-9a-f-]{36}$/);
+  await nato.waitForURL(/\/ui\/alerts\/[0-9a-f-]{36}\?done=alert-raised$/);
   const alertPath = new URL(nato.url()).pathname;
   // The alert states its audience in words, against the format's members.
   assert.equal(await nato.locator('main .audience').innerText(), 'every member: EU, JPN, NATO');
@@ -341,7 +344,8 @@ await step("an alert raised at NATO appears live on JPN's dashboard and counters
   });
   await jpn.fill('#note', `Coast guard informed ${marker}`);
   await jpn.click('text=Acknowledge for JPN');
-  await jpn.waitForURL(new RegExp(`${alertPath}$`));
+  await jpn.waitForURL(new RegExp(`${alertPath}\\?done=acknowledged$`));
+  assert.match(await jpn.locator('main .notice').innerText(), /^Acknowledged/);
   // Without a reload, NATO's dashboard now names EU alone, and JPN's line is gone from its own.
   await natoDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]
     .some((li) => li.textContent.includes(m) && /acknowledgement from EU(?!, JPN)/.test(li.textContent)),

@@ -1012,7 +1012,11 @@ async fn the_published_audience_is_the_one_reviewed() {
     publish.push(("step", "publish"));
     let (status, loc, _) = eu.post("/ui/items", &publish).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let id = loc.trim_start_matches("/ui/items/");
+    let (path, done) = loc
+        .split_once('?')
+        .expect("the redirect says what was done");
+    assert_eq!(done, "done=published");
+    let id = path.trim_start_matches("/ui/items/");
     let item = n.node.item(&n.admin(), id).await.unwrap();
     let aud: Vec<String> = item.audience.iter().map(|p| p.to_string()).collect();
     assert_eq!(aud, ["EU", "JPN"]);
@@ -1039,7 +1043,7 @@ async fn a_sighting_reported_with_the_forms_date_is_recorded() {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
-    assert_eq!(loc, format!("/ui/items/{}", s.item_id));
+    assert_eq!(loc, format!("/ui/items/{}?done=reaction", s.item_id));
     let r = n.node.reactions(&n.admin(), &s.item_id).await.unwrap();
     let (p, sg) = r.sightings.last().expect("the sighting is recorded");
     assert_eq!(p.as_str(), "EU");
@@ -1611,4 +1615,51 @@ async fn alerts_statements_and_actions_state_their_audience_in_words() {
     assert_eq!(words(&html), "every member: EU, JPN, NATO");
     let (_, html) = eu.get(&format!("/ui/actions/{}", s.action_id)).await;
     assert!(!words(&html).is_empty(), "the action states its audience");
+}
+
+#[tokio::test]
+async fn a_successful_form_says_what_it_did_and_a_link_cannot_put_words_on_the_page() {
+    let s = scenario().await;
+    let jpn = Web::admin(s.c.node("JPN")).await;
+    let alert = format!("/ui/alerts/{}", s.alert_id);
+    let (status, location, _) = jpn
+        .post(&format!("{alert}/ack"), &[("note", "Seen.")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, format!("{alert}?done=acknowledged"));
+    let (_, html) = jpn.get(&location).await;
+    assert!(
+        html.contains("<p class=\"notice\" role=\"status\">Acknowledged: the partner that raised the alert sees it on its board.</p>"),
+        "{html}"
+    );
+    // Only the fixed codes speak; anything else in the link shows nothing.
+    let (_, html) = jpn
+        .get(&format!("{alert}?done=Your+account+is+locked"))
+        .await;
+    assert!(!html.contains("class=\"notice\""));
+    assert!(!html.contains("locked"));
+    let (_, html) = jpn.get(&alert).await;
+    assert!(!html.contains("class=\"notice\""));
+}
+
+#[tokio::test]
+async fn the_tab_has_an_icon_where_browsers_look_for_it() {
+    let c = cluster().await;
+    let n = c.node("EU");
+    for path in ["/favicon.ico", "/ui/assets/favicon.svg"] {
+        let r = n
+            .http()
+            .get(format!("{}{path}", n.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(r.text().await.unwrap().starts_with("<svg"));
+    }
+    let web = Web::admin(n).await;
+    let (_, html) = web.get("/ui/").await;
+    assert!(
+        html.contains("<link rel=\"icon\" href=\"/ui/assets/favicon.svg\" type=\"image/svg+xml\">")
+    );
 }

@@ -357,7 +357,10 @@ impl Session {
                     .require(entente_domain::Role::Admin, "administer")
                     .is_ok(),
                 csrf: csrf_for(&secret),
-                notice: None,
+                notice: target
+                    .split_once('?')
+                    .and_then(|(_, q)| pages::Done::from_query(q))
+                    .map(|d| d.message().to_owned()),
                 path,
                 marking: None,
                 counts: NavCounts::of(s, &who).await,

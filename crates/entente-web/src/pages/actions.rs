@@ -101,7 +101,10 @@ pub(super) async fn create_action(State(s): State<WebState>, h: HeaderMap, body:
         milestones,
     };
     match s.node.create_action(&sess.who, n).await {
-        Ok(a) => Ok(see_other(&format!("/ui/actions/{}", a.action_id))),
+        Ok(a) => Ok(done_to(
+            &format!("/ui/actions/{}", a.action_id),
+            Done::ActionCreated,
+        )),
         Err(e) => {
             let errors = Errors::from_node(
                 &e,
@@ -218,7 +221,7 @@ pub(super) async fn action_progress(
             .collect(),
     };
     match s.node.report_progress(&sess.who, &id, n).await {
-        Ok(_) => Ok(see_other(&format!("/ui/actions/{id}"))),
+        Ok(_) => Ok(done_to(&format!("/ui/actions/{id}"), Done::Progress)),
         Err(e) => Ok(action_view(
             &s,
             &sess,

@@ -80,7 +80,10 @@ pub(super) async fn raise_alert(State(s): State<WebState>, h: HeaderMap, body: B
         releasable_to: partners_field(&f, "releasable_to"),
     };
     match s.node.raise_alert(&sess.who, n).await {
-        Ok(v) => Ok(see_other(&format!("/ui/alerts/{}", v.alert.alert_id))),
+        Ok(v) => Ok(done_to(
+            &format!("/ui/alerts/{}", v.alert.alert_id),
+            Done::AlertRaised,
+        )),
         Err(e) => Ok(alerts_page(
             &s,
             &sess,
@@ -204,7 +207,7 @@ pub(super) async fn alert_ack(
         .acknowledge_alert(&sess.who, &id, f.get("note"))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/ui/alerts/{id}"))),
+        Ok(_) => Ok(done_to(&format!("/ui/alerts/{id}"), Done::Acknowledged)),
         Err(e) => Ok(alert_view(&s, &sess, &id, Errors::from_node(&e, &["note"])).await),
     }
 }

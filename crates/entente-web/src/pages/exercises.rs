@@ -90,7 +90,7 @@ pub(super) async fn plan_exercise(State(s): State<WebState>, h: HeaderMap, body:
         observers: f.list("observers"),
     };
     match s.node.plan_exercise(&sess.who, n).await {
-        Ok(_) => Ok(see_other("/ui/exercises")),
+        Ok(_) => Ok(done_to("/ui/exercises", Done::ExercisePlanned)),
         Err(e) => Ok(exercises_page(
             &s,
             &sess,
@@ -127,7 +127,7 @@ pub(super) async fn exercise_respond(
         return Ok(exercises_page(&s, &sess, e, FormData::default()).await);
     };
     match s.node.respond_exercise(&sess.who, &id, r).await {
-        Ok(_) => Ok(see_other("/ui/exercises")),
+        Ok(_) => Ok(done_to("/ui/exercises", Done::Response)),
         Err(e) => {
             Ok(exercises_page(&s, &sess, Errors::from_node(&e, &[]), FormData::default()).await)
         }
@@ -227,7 +227,7 @@ pub(super) async fn register_project(State(s): State<WebState>, h: HeaderMap, bo
         releasable_to: None,
     };
     match s.node.register_project(&sess.who, n).await {
-        Ok(_) => Ok(see_other("/ui/projects")),
+        Ok(_) => Ok(done_to("/ui/projects", Done::ProjectRegistered)),
         Err(e) => Ok(projects_page(
             &s,
             &sess,
@@ -256,7 +256,7 @@ pub(super) async fn project_interest(
 ) -> Page {
     let (sess, f) = posted(&s, &h, &body).await?;
     match s.node.express_interest(&sess.who, &id, f.get("note")).await {
-        Ok(_) => Ok(see_other("/ui/projects")),
+        Ok(_) => Ok(done_to("/ui/projects", Done::Interest)),
         Err(e) => Ok(projects_page(
             &s,
             &sess,

@@ -285,7 +285,10 @@ pub(super) async fn new_item_post(State(s): State<WebState>, h: HeaderMap, body:
         return Ok(new_item_page(&s, &sess, f, errors, Some(review)).await);
     }
     match s.node.create_item(&sess.who, input).await {
-        Ok(it) => Ok(see_other(&format!("/ui/items/{}", it.item_id))),
+        Ok(it) => Ok(done_to(
+            &format!("/ui/items/{}", it.item_id),
+            Done::Published,
+        )),
         Err(e) => {
             let errors = Errors::from_node(&e, ITEM_FIELDS);
             Ok(new_item_page(&s, &sess, f, errors, None).await)
@@ -404,7 +407,7 @@ pub(super) async fn item_react(
         ))),
     };
     match r {
-        Ok(()) => Ok(see_other(&format!("/ui/items/{id}"))),
+        Ok(()) => Ok(done_to(&format!("/ui/items/{id}"), Done::Reaction)),
         Err(e) => Ok(item_view(&s, &sess, &id, Errors::from_node(&e, &["seen_at", "count"])).await),
     }
 }
@@ -422,7 +425,7 @@ pub(super) async fn item_retract(
         return Ok(item_view(&s, &sess, &id, errors).await);
     }
     match s.node.retract_item(&sess.who, &id, f.get("reason")).await {
-        Ok(_) => Ok(see_other(&format!("/ui/items/{id}"))),
+        Ok(_) => Ok(done_to(&format!("/ui/items/{id}"), Done::Retracted)),
         Err(e) => Ok(item_view(&s, &sess, &id, Errors::from_node(&e, &["reason"])).await),
     }
 }

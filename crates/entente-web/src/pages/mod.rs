@@ -54,6 +54,8 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/assets/style.css", get(style))
         .route("/ui/assets/htmx.min.js", get(htmx))
+        .route("/ui/assets/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/ui/", get(dashboard))
         .route("/ui/owed", get(owed_fragment))
         .route("/ui/nav", get(nav_fragment))

@@ -11,6 +11,12 @@ pub(super) async fn htmx() -> impl IntoResponse {
     asset("text/javascript", include_str!("../../assets/htmx.min.js"))
 }
 
+/// The tab icon: a yellow E on the header's blue (also at `/favicon.ico`, where browsers ask
+/// for it unprompted; they read the SVG by its content type).
+pub(super) async fn favicon() -> impl IntoResponse {
+    asset("image/svg+xml", include_str!("../../assets/favicon.svg"))
+}
+
 pub(super) fn asset(ct: &'static str, body: &'static str) -> Response {
     (
         [
@@ -87,6 +93,108 @@ pub(super) fn form_status(errors: &Errors) -> StatusCode {
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     }
+}
+
+/// What a form did, said on the page it leads to. Only these fixed messages can be shown: the
+/// redirect carries a code (`?done=published`), never text, so a link cannot put words on a
+/// page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Done {
+    Published,
+    Reaction,
+    Retracted,
+    ActionCreated,
+    Progress,
+    AlertRaised,
+    Acknowledged,
+    StatementDrafted,
+    Stance,
+    Revised,
+    ExercisePlanned,
+    Response,
+    ProjectRegistered,
+    Interest,
+}
+
+impl Done {
+    const ALL: [Done; 14] = [
+        Done::Published,
+        Done::Reaction,
+        Done::Retracted,
+        Done::ActionCreated,
+        Done::Progress,
+        Done::AlertRaised,
+        Done::Acknowledged,
+        Done::StatementDrafted,
+        Done::Stance,
+        Done::Revised,
+        Done::ExercisePlanned,
+        Done::Response,
+        Done::ProjectRegistered,
+        Done::Interest,
+    ];
+
+    fn code(self) -> &'static str {
+        match self {
+            Done::Published => "published",
+            Done::Reaction => "reaction",
+            Done::Retracted => "retracted",
+            Done::ActionCreated => "action-created",
+            Done::Progress => "progress",
+            Done::AlertRaised => "alert-raised",
+            Done::Acknowledged => "acknowledged",
+            Done::StatementDrafted => "statement-drafted",
+            Done::Stance => "stance",
+            Done::Revised => "revised",
+            Done::ExercisePlanned => "exercise-planned",
+            Done::Response => "response",
+            Done::ProjectRegistered => "project-registered",
+            Done::Interest => "interest",
+        }
+    }
+
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Done::Published => {
+                "Published, signed and sent: it reaches exactly the audience stated below."
+            }
+            Done::Reaction => "Recorded, signed and sent to the item's audience.",
+            Done::Retracted => "Retracted: every partner holding it now shows it as retracted.",
+            Done::ActionCreated => "Action created and sent to its partners.",
+            Done::Progress => "Progress recorded, signed and sent.",
+            Done::AlertRaised => {
+                "Alert raised: receipts and acknowledgements appear on the board below as they arrive."
+            }
+            Done::Acknowledged => {
+                "Acknowledged: the partner that raised the alert sees it on its board."
+            }
+            Done::StatementDrafted => {
+                "Statement drafted and sent to its partners for their stances."
+            }
+            Done::Stance => "Your stance is signed and sent.",
+            Done::Revised => {
+                "New version sent: the stances on the earlier version no longer count."
+            }
+            Done::ExercisePlanned => "Exercise planned and sent to the invited partners.",
+            Done::Response => "Your response is signed and sent.",
+            Done::ProjectRegistered => "Project registered and sent to its partners.",
+            Done::Interest => "Your interest is signed and sent.",
+        }
+    }
+
+    /// The message for a `done` code from a query string; None for anything else.
+    pub(crate) fn from_query(query: &str) -> Option<Done> {
+        let code = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "done")
+            .map(|(_, v)| v)?;
+        Done::ALL.into_iter().find(|d| d.code() == code)
+    }
+}
+
+/// See `to`, saying what was done there.
+pub(crate) fn done_to(to: &str, what: Done) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    see_other(&format!("{to}{sep}done={}", what.code()))
 }
 
 pub(crate) fn see_other(to: &str) -> Response {

@@ -96,10 +96,10 @@ pub(super) async fn create_statement(State(s): State<WebState>, h: HeaderMap, bo
         }),
     };
     match s.node.create_statement(&sess.who, n).await {
-        Ok(v) => Ok(see_other(&format!(
-            "/ui/statements/{}",
-            v.state.statement_id
-        ))),
+        Ok(v) => Ok(done_to(
+            &format!("/ui/statements/{}", v.state.statement_id),
+            Done::StatementDrafted,
+        )),
         Err(e) => Ok(statements_page(
             &s,
             &sess,
@@ -273,7 +273,7 @@ pub(super) async fn statement_stance(
         .take_stance(&sess.who, &id, version, stance, f.get("reason"))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/ui/statements/{id}"))),
+        Ok(_) => Ok(done_to(&format!("/ui/statements/{id}"), Done::Stance)),
         Err(e) => {
             Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["stance", "reason"])).await)
         }
@@ -297,7 +297,7 @@ pub(super) async fn statement_revise(
         .revise_statement(&sess.who, &id, f.get("title"), f.get("text"))
         .await
     {
-        Ok(_) => Ok(see_other(&format!("/ui/statements/{id}"))),
+        Ok(_) => Ok(done_to(&format!("/ui/statements/{id}"), Done::Revised)),
         Err(e) => {
             Ok(statement_view(&s, &sess, &id, Errors::from_node(&e, &["title", "text"])).await)
         }
