@@ -455,8 +455,12 @@ await step('axe-core finds no serious or critical accessibility violation on any
   const statementHref = await eu.locator('main table a[href^="/ui/statements/"]').first().getAttribute('href');
   await eu.goto(url(eu, '/ui/actions'));
   const actionHref = await eu.locator('main table a[href^="/ui/actions/"]').first().getAttribute('href');
+  await eu.goto(url(eu, '/ui/exercises'));
+  const exerciseHref = await eu.locator('main table a[href^="/ui/exercises/"]').first().getAttribute('href');
+  await eu.goto(url(eu, '/ui/projects'));
+  const projectHref = await eu.locator('main table a[href^="/ui/projects/"]').first().getAttribute('href');
   const pages = ['/ui/', '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
-    '/ui/actions', actionHref, '/ui/statements', statementHref, '/ui/alerts', alertHref, '/ui/exercises', '/ui/projects',
+    '/ui/actions', actionHref, '/ui/statements', statementHref, '/ui/alerts', alertHref, '/ui/exercises', exerciseHref, '/ui/projects', projectHref,
     `/ui/search?q=${marker}`, '/ui/network', '/ui/released', '/ui/admin'];
   const found = [];
   // The check can fail: on a page with an image without text, axe reports it as critical.

@@ -385,6 +385,15 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
     };
     check(&login, "/ui/login", "login").await;
     let f = &s.format_id;
+    let n = s.c.node("EU");
+    let x = n.node.exercises(&n.admin()).await.unwrap()[0]
+        .plan
+        .exercise_id
+        .clone();
+    let pr = n.node.projects(&n.admin()).await.unwrap()[0]
+        .project
+        .project_id
+        .clone();
     let pages = [
         ("/ui/".to_owned(), "dashboard"),
         ("/ui/formats".into(), "formats"),
@@ -402,7 +411,11 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
         (format!("/ui/alerts/{}", s.alert_id), "alert"),
         (format!("/ui/alerts/{}/board", s.alert_id), "alert_board"),
         ("/ui/exercises".into(), "exercises"),
+        (format!("/ui/exercises/{x}"), "exercise"),
         ("/ui/projects?area=maritime+surveillance".into(), "projects"),
+        (format!("/ui/projects/{pr}"), "project"),
+        ("/ui/owed".into(), "owed"),
+        ("/ui/nav?at=/ui/items".into(), "nav"),
         ("/ui/search?q=patrol".into(), "search"),
         ("/ui/network".into(), "network"),
         ("/ui/released".into(), "released"),
@@ -1662,4 +1675,61 @@ async fn the_tab_has_an_icon_where_browsers_look_for_it() {
     assert!(
         html.contains("<link rel=\"icon\" href=\"/ui/assets/favicon.svg\" type=\"image/svg+xml\">")
     );
+}
+
+#[tokio::test]
+async fn exercises_and_projects_have_pages_of_their_own_with_responses_and_interest_notes() {
+    let s = scenario().await;
+    let jpn = Web::admin(s.c.node("JPN")).await;
+    let (_, list) = jpn.get("/ui/exercises").await;
+    let href = list
+        .split("<a href=\"/ui/exercises/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(|id| format!("/ui/exercises/{id}"))
+        .expect("the calendar links to the exercise");
+    let (status, html) = jpn.get(&href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1>Table-top on undersea cables</h1>"));
+    assert!(
+        html.contains("<tr><td>JPN</td><td>invited</td><td>no response yet</td></tr>"),
+        "{html}"
+    );
+    let (status, loc, _) = jpn
+        .post(&format!("{href}/respond"), &[("response", "participate")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(loc, format!("{href}?done=response"));
+    let (_, html) = jpn.get(&loc).await;
+    assert!(
+        html.contains("<tr><td>JPN</td><td>invited</td><td>participate"),
+        "{html}"
+    );
+
+    let (_, list) = jpn.get("/ui/projects").await;
+    let href = list
+        .split("<a href=\"/ui/projects/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(|id| format!("/ui/projects/{id}"))
+        .expect("the list links to the project");
+    let (status, loc, _) = jpn
+        .post(
+            &format!("{href}/interest"),
+            &[("note", "Our coast guard would test the drones.")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(loc, format!("{href}?done=interest"));
+    let (_, html) = jpn.get(&loc).await;
+    assert!(html.contains("<h1>Shared maritime surveillance drones</h1>"));
+    assert!(
+        html.contains("<tr><td>JPN</td><td>Our coast guard would test the drones.</td></tr>"),
+        "{html}"
+    );
+    // A project that does not exist (or is withheld) is a 404.
+    let (status, _) = jpn
+        .get("/ui/projects/01a21cac-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -127,7 +127,7 @@ pub(super) async fn exercise_respond(
         return Ok(exercises_page(&s, &sess, e, FormData::default()).await);
     };
     match s.node.respond_exercise(&sess.who, &id, r).await {
-        Ok(_) => Ok(done_to("/ui/exercises", Done::Response)),
+        Ok(_) => Ok(done_to(&format!("/ui/exercises/{id}"), Done::Response)),
         Err(e) => {
             Ok(exercises_page(&s, &sess, Errors::from_node(&e, &[]), FormData::default()).await)
         }
@@ -256,7 +256,7 @@ pub(super) async fn project_interest(
 ) -> Page {
     let (sess, f) = posted(&s, &h, &body).await?;
     match s.node.express_interest(&sess.who, &id, f.get("note")).await {
-        Ok(_) => Ok(done_to("/ui/projects", Done::Interest)),
+        Ok(_) => Ok(done_to(&format!("/ui/projects/{id}"), Done::Interest)),
         Err(e) => Ok(projects_page(
             &s,
             &sess,
@@ -266,4 +266,90 @@ pub(super) async fn project_interest(
         )
         .await),
     }
+}
+
+#[derive(Template)]
+#[template(path = "exercise.html")]
+pub struct ExercisePage {
+    pub ctx: Ctx,
+    pub x: ExerciseState,
+    /// The audience in words against the format's members.
+    pub audience: String,
+    /// Every invited partner and observer with its response in words ("no response yet").
+    pub responses: Vec<(String, &'static str, String)>,
+    pub may_respond: bool,
+}
+
+/// One exercise: its plan, who is invited and how each answered, and its lessons.
+pub(super) async fn exercise_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let x = s
+        .node
+        .exercise(&sess.who, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    let audience = audience_short(&s, &x.plan.format_id, &x.audience).await;
+    let me = s.node.partner();
+    let mut responses = vec![];
+    for (p, role) in x
+        .plan
+        .invited
+        .iter()
+        .map(|p| (p, "invited"))
+        .chain(x.plan.observers.iter().map(|p| (p, "observer")))
+    {
+        let answer = x
+            .responses
+            .get(p)
+            .map(|r| r.label().to_owned())
+            .unwrap_or_else(|| "no response yet".into());
+        responses.push((p.to_string(), role, answer));
+    }
+    let may_respond = x.plan.invited.contains(me) || x.plan.observers.contains(me);
+    Ok(render(
+        StatusCode::OK,
+        &ExercisePage {
+            ctx: sess.ctx.clone(),
+            x,
+            audience,
+            responses,
+            may_respond,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+pub struct ProjectPage {
+    pub ctx: Ctx,
+    pub p: ProjectState,
+    /// The audience in words against the format's members.
+    pub audience: String,
+}
+
+/// One project: what it is, who takes part, and every partner's interest with its note.
+pub(super) async fn project_page(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let p = s
+        .node
+        .project(&sess.who, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    let audience = audience_short(&s, &p.project.format_id, &p.audience).await;
+    Ok(render(
+        StatusCode::OK,
+        &ProjectPage {
+            ctx: sess.ctx.clone(),
+            p,
+            audience,
+        },
+    ))
 }
