@@ -366,6 +366,38 @@ await step("an alert raised at NATO appears live on JPN's dashboard and counters
   });
 });
 
+await step('EU plans an exercise inviting JPN with the partner picker; JPN answers on its page; EU sees the answer', async () => {
+  await eu.goto(url(eu, '/ui/exercises'));
+  await eu.selectOption('#format_id', formatId);
+  await eu.fill('#name', `Browser exercise ${marker}`);
+  await eu.fill('#start', '2027-02-01');
+  await eu.fill('#end', '2027-02-02');
+  await eu.fill('#location', 'Tokyo (virtual link follows)');
+  await eu.check('input[name=topics][value=maritime-security]');
+  // The partners are ticked from a list, not typed as codes.
+  assert.equal(await eu.locator('input[type=text][name=invited]').count(), 0);
+  await eu.check('#invited input[value=JPN]');
+  await eu.check('#observers input[value=NATO]');
+  await eu.click('text=Plan exercise');
+  await eu.waitForURL(/\/ui\/exercises\?done=exercise-planned$/);
+  const link = eu.locator('main table a', { hasText: `Browser exercise ${marker}` });
+  const href = await link.getAttribute('href');
+  await eventually(async () => {
+    const r = await jpn.goto(url(jpn, href));
+    assert.equal(r.status(), 200);
+  });
+  assert.match(await jpn.locator('#responses tr', { hasText: 'JPN' }).innerText(), /no response yet/);
+  await jpn.selectOption('#response', 'participate');
+  await jpn.click('text=Send our response');
+  await jpn.waitForURL(new RegExp(`${href}\\?done=response$`));
+  await eventually(async () => {
+    await eu.goto(url(eu, href));
+    assert.match(await eu.locator('#responses tr', { hasText: 'JPN' }).innerText(), /participate/);
+  });
+  assert.match(await eu.locator('#responses tr', { hasText: 'NATO' }).innerText(), /observer/);
+  await eu.screenshot({ path: path.join(out, 'exercise.png'), fullPage: true });
+});
+
 await step('on a phone (375 px) no page is wider than the screen, and at 1366 px the header is one row', async () => {
   const pages = ['/ui/', '/ui/items', '/ui/alerts', '/ui/statements', '/ui/actions', '/ui/exercises',
     '/ui/projects', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];

@@ -55,6 +55,10 @@ fn ts_from_epoch(v: Option<&Value>) -> String {
                 .or_else(|| t.as_i64())
         })
         .unwrap_or(0);
+    // MISP timestamps are seconds since 1970. One before 1970 or past the year 9999 (the
+    // fuzzer sent -77777777777, the year -495) cannot be a STIX timestamp: it reads as absent.
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = if (0..=LAST).contains(&secs) { secs } else { 0 };
     let t =
         time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
@@ -293,6 +297,28 @@ pub fn event_to_stix(doc: &Value, opts: &MispOptions) -> Result<MispConversion, 
 mod tests {
     use super::*;
     use crate::partner::code;
+
+    /// Found by the `misp_import` fuzz target: an event timestamp of -77777777777 seconds
+    /// became the year -495, which no STIX validator accepts.
+    #[test]
+    fn a_timestamp_outside_what_stix_can_say_reads_as_absent() {
+        for bad in ["-77777777777", "-1", "253402300800", "99999999999999"] {
+            let doc = serde_json::json!({ "timestamp": bad });
+            if let Ok(conv) = event_to_stix(&doc, &MispOptions::default()) {
+                for o in &conv.objects {
+                    crate::stix::validate(o).unwrap_or_else(|e| panic!("{bad}: {e}: {o}"));
+                }
+            }
+        }
+        assert_eq!(
+            ts_from_epoch(Some(&serde_json::json!("-77777777777"))),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            ts_from_epoch(Some(&serde_json::json!("253402300799"))),
+            "9999-12-31T23:59:59.000Z"
+        );
+    }
 
     #[test]
     fn tlp_tags_attributes_and_sharing_groups() {

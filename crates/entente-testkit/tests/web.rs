@@ -1733,3 +1733,49 @@ async fn exercises_and_projects_have_pages_of_their_own_with_responses_and_inter
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn partners_are_picked_from_the_formats_members_not_typed() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let (_, html) = eu.get("/ui/actions").await;
+    for p in ["EU", "JPN", "NATO"] {
+        assert!(
+            html.contains(&format!(
+                "<input type=\"checkbox\" name=\"leads\" value=\"{p}\" >"
+            )),
+            "{p} offered as a lead"
+        );
+    }
+    assert!(
+        !html.contains("name=\"leads\" value=\"\""),
+        "no text field for codes"
+    );
+    // Ticked boxes repeat the name; each one counts.
+    let (status, loc, body) = eu
+        .post(
+            "/ui/actions",
+            &[
+                ("format_id", s.format_id.as_str()),
+                ("title", "Joint port survey"),
+                ("topics", "maritime-security"),
+                ("leads", "EU"),
+                ("leads", "JPN"),
+                ("participants", "NATO"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = loc
+        .trim_start_matches("/ui/actions/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let n = s.c.node("EU");
+    let a = n.node.action(&n.admin(), &id).await.unwrap();
+    let leads: Vec<String> = a.leads.iter().map(|p| p.to_string()).collect();
+    let participants: Vec<String> = a.participants.iter().map(|p| p.to_string()).collect();
+    assert_eq!(leads, ["EU", "JPN"]);
+    assert_eq!(participants, ["NATO"]);
+}

@@ -43,12 +43,17 @@ impl FormData {
         self.0.iter().any(|(n, x)| n == k && x == v)
     }
 
-    /// Comma- or whitespace-separated values of a text field.
+    /// Every value of a field that is either a set of checkboxes (the name repeated) or a
+    /// text of comma- or whitespace-separated values (as API clients and older forms send).
     pub fn list(&self, k: &str) -> Vec<String> {
-        self.get(k)
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
+        let mut out: Vec<String> = vec![];
+        for (_, v) in self.0.iter().filter(|(n, _)| n == k) {
+            for x in v.split(|c: char| c == ',' || c.is_whitespace()) {
+                if !x.is_empty() && !out.iter().any(|o| o == x) {
+                    out.push(x.to_owned());
+                }
+            }
+        }
+        out
     }
 }

@@ -12,6 +12,8 @@ pub struct ActionsPage {
     pub formats: Vec<FormatState>,
     pub topics: Vec<(String, String)>,
     pub today: String,
+    /// The partners the pickers offer.
+    pub partners: Vec<String>,
 }
 
 pub(super) async fn actions_page(
@@ -36,6 +38,7 @@ pub(super) async fn actions_page(
             errors,
             form,
             actions,
+            partners: member_codes(&formats),
             formats,
             topics: topics_all(),
             today: today(s),

@@ -12,6 +12,8 @@ pub struct ExercisesPage {
     pub calendar: Vec<(String, Vec<ExerciseState>)>,
     pub formats: Vec<FormatState>,
     pub topics: Vec<(String, String)>,
+    /// The partners the pickers offer.
+    pub partners: Vec<String>,
 }
 
 pub(super) async fn exercises_page(
@@ -44,6 +46,7 @@ pub(super) async fn exercises_page(
             errors,
             form,
             calendar,
+            partners: member_codes(&formats),
             formats,
             topics: topics_all(),
         },
@@ -144,6 +147,8 @@ pub struct ProjectsPage {
     pub formats: Vec<FormatState>,
     pub area: String,
     pub matches: Vec<(String, Vec<String>)>,
+    /// The partners the pickers offer.
+    pub partners: Vec<String>,
 }
 
 pub(super) async fn projects_page(
@@ -178,6 +183,7 @@ pub(super) async fn projects_page(
             errors,
             form,
             projects,
+            partners: member_codes(&formats),
             formats,
             area,
             matches: matches

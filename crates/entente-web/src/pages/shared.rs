@@ -288,6 +288,16 @@ pub(crate) fn required(errors: &mut Errors, f: &FormData, fields: &[(&str, &str)
     }
 }
 
+/// Every partner that is a member of one of `formats`, for the partner pickers (the handler
+/// checks membership of the chosen format).
+pub(crate) fn member_codes(formats: &[FormatState]) -> Vec<String> {
+    let set: std::collections::BTreeSet<String> = formats
+        .iter()
+        .flat_map(|f| f.members.iter().map(|p| p.to_string()))
+        .collect();
+    set.into_iter().collect()
+}
+
 /// An object's audience against its format's members, short: "EU, JPN — not NATO", or
 /// "every member: EU, JPN, NATO". Only members the viewer's partner can see are named (all of
 /// a format's members are known to each member).
