@@ -4,11 +4,8 @@
 # and stops the demo. Screenshots land in target/browser-screenshots. Exit status is the test's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if ! command -v chromium >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
-    || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
-fi
+source tests/apt.sh
+need_command chromium chromium
 (cd tests/browser && npm install --no-audit --no-fund --silent)
 source tests/demo.sh
 mkdir -p target/browser-screenshots

@@ -10,11 +10,8 @@
 #   bash tests/perf-guard/run.sh --update   # write the baseline (commit it and say why)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if ! command -v valgrind >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null 2>&1 \
-    || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null; }
-fi
+source tests/apt.sh
+need_command valgrind valgrind
 # Release build: the baseline's counts are of optimised code.
 cargo build --release --quiet -p entente-testkit --bin entente-guard
 python3 tests/perf-guard/guard.py target/release/entente-guard "$@"

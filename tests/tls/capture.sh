@@ -6,11 +6,8 @@
 # inside the same capture filter must be found, so an empty or broken capture cannot pass.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if ! command -v tcpdump >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q tcpdump >/dev/null 2>&1 \
-    || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q tcpdump >/dev/null; }
-fi
+source tests/apt.sh
+need_command tcpdump tcpdump
 source tests/demo.sh
 read -r EU_URL EU_TOKEN JPN_URL JPN_TOKEN < <(python3 -c '
 import json,sys; n=json.load(open(sys.argv[1]))["nodes"]; e=[x for x in n if x["partner"]=="EU"][0]; j=[x for x in n if x["partner"]=="JPN"][0]

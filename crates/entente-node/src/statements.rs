@@ -44,6 +44,17 @@ pub struct StatementView {
     pub diff_approximate: bool,
 }
 
+impl StatementView {
+    /// Whether the current version is still pending and waits for `p`'s stance.
+    pub fn awaits_stance_from(&self, p: &PartnerCode) -> bool {
+        matches!(self.status, StatementStatus::Pending)
+            && self
+                .current_stances
+                .iter()
+                .any(|(q, st)| q == p && st.is_none())
+    }
+}
+
 /// Diff lines a statement view carries; a longer diff is fetched on its own, when asked for.
 pub const DIFF_SHOWN: usize = 400;
 /// Diffs kept in memory; the cache is cleared when it is full (cheap to recompute once).

@@ -137,6 +137,13 @@ pub struct Ctx {
     pub counts: NavCounts,
 }
 
+/// Whether the answer to this request shows the navigation: a page viewed (GET, not an htmx
+/// fragment) or the navigation fragment itself. Counting reads every alert and statement, so
+/// form posts (which redirect) and the fragments polled every few seconds skip it.
+fn shows_navigation(method: &str, path: &str, headers: &HeaderMap) -> bool {
+    method == "GET" && (path == "/ui/nav" || !headers.contains_key("hx-request"))
+}
+
 /// What waits for the signed-in user's partner, counted for the navigation.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NavCounts {
@@ -154,18 +161,7 @@ impl NavCounts {
             Err(_) => 0,
         };
         let stances = match s.node.statements(who).await {
-            Ok(v) => v
-                .iter()
-                .filter(|v| {
-                    matches!(
-                        v.status,
-                        entente_domain::statement::StatementStatus::Pending
-                    ) && v
-                        .current_stances
-                        .iter()
-                        .any(|(p, st)| p == me && st.is_none())
-                })
-                .count(),
+            Ok(v) => v.iter().filter(|v| v.awaits_stance_from(me)).count(),
             Err(_) => 0,
         };
         NavCounts { alerts, stances }
@@ -349,6 +345,11 @@ impl Session {
             }
             _ => return Err(to_login()),
         };
+        let counts = if shows_navigation(method, &path, headers) {
+            NavCounts::of(s, &who).await
+        } else {
+            NavCounts::default()
+        };
         Ok(Session {
             ctx: Ctx {
                 partner: s.node.partner().to_string(),
@@ -363,7 +364,7 @@ impl Session {
                     .map(|d| d.message().to_owned()),
                 path,
                 marking: None,
-                counts: NavCounts::of(s, &who).await,
+                counts,
             },
             who,
             secret,

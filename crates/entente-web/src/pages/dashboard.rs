@@ -59,17 +59,11 @@ pub struct Due {
 
 impl Due {
     fn new(now: time::OffsetDateTime, deadline: &str) -> Due {
-        match filters::relative(now, deadline) {
-            Some((relative, overdue)) => Due {
-                at: shown_time(deadline),
-                relative,
-                overdue,
-            },
-            None => Due {
-                at: shown_time(deadline),
-                relative: String::new(),
-                overdue: false,
-            },
+        let (relative, overdue) = filters::relative(now, deadline).unwrap_or_default();
+        Due {
+            at: shown_time(deadline),
+            relative,
+            overdue,
         }
     }
 }
@@ -160,7 +154,7 @@ pub(super) async fn owed(
         let ours = v.state.origin == me;
         match &v.status {
             StatementStatus::Pending => {
-                if awaited.contains(&me.to_string()) {
+                if v.awaits_stance_from(&me) {
                     o.we_owe.push(line(if ours {
                         format!("our own stance on version {} (we drafted it)", cur.version)
                     } else {
