@@ -230,7 +230,8 @@ await step('JPN reports a sighting of it with the form\'s date picker, and sees 
   await jpn.waitForURL(/\/ui\/items\/[0-9a-f-]{36}\?done=reaction$/);
   assert.equal(await jpn.locator('#seen_at-error').count(), 0);
   const row = jpn.locator('tr', { hasText: `seen ${marker}` });
-  assert.match(await row.innerText(), /JPN\s+2026-11-30 00:00 UTC\s+2/);
+  // JPN's node shows Tokyo time, UTC beside.
+  assert.match(await row.innerText(), /JPN\s+2026-11-30 09:00 JST \(00:00 UTC\)\s+2/);
   // Only a best practice can be endorsed: the button is not offered on this item.
   assert.equal(await jpn.getByRole('button', { name: 'Endorse' }).count(), 0);
   await jpn.screenshot({ path: path.join(out, 'item-sighting.png'), fullPage: true });
@@ -268,6 +269,42 @@ await step("NATO's UI, search and network view neither show nor count it", async
   assert.equal(await measure(eu, 'Entries'), euEntriesBefore + 1);
   await eu.goto(url(eu, '/ui/network'));
   await eu.screenshot({ path: path.join(out, 'network.png'), fullPage: true });
+});
+
+await step("NATO sets a silence deadline in Tokyo time, reads it in each member's local time, and picks its own zone", async () => {
+  await nato.goto(url(nato, '/ui/statements'));
+  await nato.selectOption('#format_id', formatId);
+  await nato.fill('#title', `Silence procedure ${marker}`);
+  await nato.fill('#text', 'Adopted unless a partner objects by the deadline.');
+  await nato.check('input[name=rule][value=silence]');
+  // A date alone is refused: a deadline needs its hour (it once became 23:59:59Z silently).
+  await nato.locator('#deadline').evaluate((e) => { e.type = 'text'; e.value = '2027-01-15'; });
+  await nato.click('text=Circulate draft');
+  assert.match(await nato.locator('#error-summary').innerText(), /time of day/);
+  await nato.fill('#deadline', '2027-01-15T09:30');
+  await nato.selectOption('#deadline_zone', 'Asia/Tokyo');
+  await nato.click('text=Circulate draft');
+  await nato.waitForURL(/\/ui\/statements\/[0-9a-f-]{36}\?done=statement-drafted$/);
+  const silencePath = new URL(nato.url()).pathname;
+  // NATO's node shows Brussels time: 09:30 in Tokyo is 01:30 CET, 00:30 UTC.
+  assert.match(await nato.locator('main').innerText(), /deadline 2027-01-15 01:30 CET \(00:30 UTC\)/);
+  const locals = await nato.locator('#deadline-locals').innerText();
+  assert.match(locals, /JPN 2027-01-15 09:30 JST/);
+  assert.match(locals, /EU 2027-01-15 01:30 CET/);
+  // The officer picks Tokyo time from the header; the deadline now reads there, UTC beside.
+  await nato.click('header .who a');
+  await nato.fill('#time_zone', 'Asia/Tokyo');
+  await nato.click('text=Save');
+  await nato.waitForURL(/\/ui\/settings\?done=settings-saved$/);
+  assert.match(await nato.locator('#now').innerText(), / JST \(/);
+  await nato.goto(url(nato, silencePath));
+  assert.match(await nato.locator('main').innerText(), /deadline 2027-01-15 09:30 JST \(00:30 UTC\)/);
+  await nato.screenshot({ path: path.join(out, 'statement-deadline-zones.png'), fullPage: true });
+  // Back to the node's default for the steps that follow.
+  await nato.goto(url(nato, '/ui/settings'));
+  await nato.fill('#time_zone', '');
+  await nato.click('text=Save');
+  await nato.waitForURL(/\/ui\/settings\?done=settings-saved$/);
 });
 
 let statementPath;

@@ -225,6 +225,10 @@ fn bad_flags_and_config_give_one_clear_line() {
     );
     one_line(&serve(&[("ENTENTE_BOGUS", "1")]), &["ENTENTE_BOGUS"]);
     one_line(
+        &serve(&[("ENTENTE_TIME_ZONE", "Mars/Olympus")]),
+        &["time_zone", "Mars/Olympus"],
+    );
+    one_line(
         &serve(&[("ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS", "0")]),
         &["limits.header_read_timeout_secs"],
     );

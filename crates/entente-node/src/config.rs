@@ -24,6 +24,9 @@ pub struct NodeConfig {
     /// Sign-in through the partner's identity provider (OpenID Connect); local accounts keep
     /// working beside it (break-glass).
     pub oidc: Option<entente_oidc::Settings>,
+    /// The IANA time zone the UI shows times in for users who have not chosen one (the
+    /// partner's seat: `Europe/Brussels`, `Asia/Tokyo`); UTC is always shown beside it.
+    pub time_zone: String,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -100,6 +103,7 @@ impl NodeConfig {
             rate_limits: RateLimits::default(),
             transport: Default::default(),
             oidc: None,
+            time_zone: "UTC".into(),
         }
     }
 }

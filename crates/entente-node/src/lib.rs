@@ -26,6 +26,7 @@ pub mod statements;
 pub mod sync;
 pub mod taxii;
 pub mod transport;
+pub mod zone;
 
 pub use clock::{Clock, SystemClock};
 pub use config::NodeConfig;

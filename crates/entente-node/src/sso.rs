@@ -47,6 +47,7 @@ impl Node {
                     password_hash: want,
                     created_at: self.now(),
                     disabled: false,
+                    settings: Default::default(),
                 };
                 match self.store.create_user(&user).await {
                     // Created at the same moment by a parallel sign-in: checked again below.

@@ -28,6 +28,10 @@ pub struct FileConfig {
     /// only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcFile>,
+    /// The IANA time zone the UI shows times in for users who chose none (`Europe/Brussels`,
+    /// `Asia/Tokyo`); absent: UTC. Each user can pick their own on the settings page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// `[oidc]`: the partner's identity provider. Register the node at the provider as a
@@ -233,6 +237,7 @@ impl FileConfig {
             limits: Default::default(),
             tls: Default::default(),
             oidc: None,
+            time_zone: None,
         }
     }
 }
@@ -317,6 +322,7 @@ impl ServerConfig {
                 "PARTNER" => file.partner = v.clone(),
                 "LISTEN" => file.listen = v.clone(),
                 "PUBLIC_URL" => file.public_url = v.clone(),
+                "TIME_ZONE" => file.time_zone = Some(v.clone()),
                 "DATABASE_URL" => file.database.url = v.clone(),
                 "SYNC_INTERVAL_SECS" => file.sync.interval_secs = num("sync.interval_secs")?,
                 "SYNC_PAGE_SIZE" => file.sync.page_size = num("sync.page_size")? as u32,
@@ -358,7 +364,7 @@ impl ServerConfig {
                 "TLS_KEY_FILE" => file.tls.key_file = Some(v.clone()),
                 "TLS_CA_FILE" => file.tls.ca_file = Some(v.clone()),
                 _ => bail!(
-                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS, ENTENTE_LIMITS_USER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_PEER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_LOGINS_PER_MINUTE, ENTENTE_LIMITS_BODY_READ_TIMEOUT_SECS, ENTENTE_LIMITS_MAX_CONNECTIONS, ENTENTE_LIMITS_MAX_CONNECTIONS_PER_CLIENT, ENTENTE_TLS_MODE, ENTENTE_TLS_CERT_FILE, ENTENTE_TLS_KEY_FILE, ENTENTE_TLS_CA_FILE)"
+                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_TIME_ZONE, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS, ENTENTE_LIMITS_USER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_PEER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_LOGINS_PER_MINUTE, ENTENTE_LIMITS_BODY_READ_TIMEOUT_SECS, ENTENTE_LIMITS_MAX_CONNECTIONS, ENTENTE_LIMITS_MAX_CONNECTIONS_PER_CLIENT, ENTENTE_TLS_MODE, ENTENTE_TLS_CERT_FILE, ENTENTE_TLS_KEY_FILE, ENTENTE_TLS_CA_FILE)"
                 ),
             }
         }
@@ -471,6 +477,10 @@ impl ServerConfig {
         node.sync.pages_in_flight = f.sync.pages_in_flight;
         node.sync.on_start = f.sync.on_start;
         node.max_body_bytes = f.limits.max_body_bytes;
+        if let Some(z) = &f.time_zone {
+            entente_node::zone::check(z).map_err(|e| anyhow!("{e}"))?;
+            node.time_zone = z.clone();
+        }
         if let Some(o) = &f.oidc {
             node.oidc = Some(oidc_settings(
                 o,

@@ -64,7 +64,17 @@ pub async fn start(dir: &Path, base_port: u16) -> Result<Demo> {
         for (i, p) in PARTNERS.iter().enumerate() {
             let addr: SocketAddr = ([127, 0, 0, 1], base_port + i as u16).into();
             init(&dirs[i], p, addr, None).await?;
-            ServerConfig::rewrite(&dirs[i], |f| f.sync.interval_secs = 5)?;
+            ServerConfig::rewrite(&dirs[i], |f| {
+                f.sync.interval_secs = 5;
+                // Each partner's seat: its users see times there, with UTC beside.
+                f.time_zone = Some(
+                    match *p {
+                        "JPN" => "Asia/Tokyo",
+                        _ => "Europe/Brussels",
+                    }
+                    .into(),
+                );
+            })?;
         }
     } else {
         file = serde_json::from_slice(&std::fs::read(&demo_json)?).context("demo.json")?;

@@ -653,12 +653,13 @@ impl Store for PgStore {
 
     async fn create_user(&self, u: &UserRecord) -> Result<()> {
         let r = sqlx::query(
-            "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO users (username, role, password_hash, created_at, settings) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&u.username)
         .bind(u.role.as_str())
         .bind(&u.password_hash)
         .bind(&u.created_at)
+        .bind(to_json(&u.settings))
         .execute(&self.pool)
         .await;
         match r {
@@ -720,6 +721,16 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await
         .map_err(be)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_user_settings(&self, username: &str, settings: &UserSettings) -> Result<bool> {
+        let r = sqlx::query("UPDATE users SET settings = $1 WHERE username = $2")
+            .bind(to_json(settings))
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
         Ok(r.rows_affected() == 1)
     }
 

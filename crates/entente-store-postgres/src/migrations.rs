@@ -126,6 +126,10 @@ CREATE TABLE witnesses (
 ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
 "#,
+    // Per-user display preferences (time zone), as JSON.
+    r#"
+ALTER TABLE users ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
 
 impl PgStore {

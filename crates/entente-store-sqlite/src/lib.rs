@@ -650,12 +650,13 @@ impl Store for SqliteStore {
 
     async fn create_user(&self, u: &UserRecord) -> Result<()> {
         let r = sqlx::query(
-            "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO users (username, role, password_hash, created_at, settings) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(&u.username)
         .bind(u.role.as_str())
         .bind(&u.password_hash)
         .bind(&u.created_at)
+        .bind(to_json(&u.settings))
         .execute(&self.pool)
         .await;
         match r {
@@ -714,6 +715,16 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(be)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_user_settings(&self, username: &str, settings: &UserSettings) -> Result<bool> {
+        let r = sqlx::query("UPDATE users SET settings = ? WHERE username = ?")
+            .bind(to_json(settings))
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(be)?;
         Ok(r.rows_affected() == 1)
     }
 

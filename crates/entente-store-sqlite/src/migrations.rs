@@ -178,6 +178,10 @@ CREATE TABLE witnesses (
 ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
 "#,
+    // Per-user display preferences (time zone), as JSON.
+    r#"
+ALTER TABLE users ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
 
 impl SqliteStore {

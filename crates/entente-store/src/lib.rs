@@ -244,6 +244,18 @@ pub struct UserRecord {
     /// A disabled user's sessions and tokens stop working and it cannot log in.
     #[serde(default)]
     pub disabled: bool,
+    /// The user's own display preferences (node-local, never replicated).
+    #[serde(default)]
+    pub settings: UserSettings,
+}
+
+/// A user's display preferences. Absent fields take the node's defaults; the store keeps them
+/// as JSON so a new preference needs no migration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSettings {
+    /// An IANA time zone name (`Asia/Tokyo`) the UI shows times in, beside UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -435,6 +447,8 @@ pub trait Store: Send + Sync + 'static {
         role: Option<Role>,
         disabled: Option<bool>,
     ) -> Result<bool>;
+    /// Replace a user's display preferences; false if there is no such user.
+    async fn set_user_settings(&self, username: &str, settings: &UserSettings) -> Result<bool>;
     /// Delete a user and all its tokens; false if there is no such user.
     async fn delete_user(&self, username: &str) -> Result<bool>;
     /// Tokens (sessions included) of one user, or of everyone; oldest first.

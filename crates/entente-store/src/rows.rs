@@ -73,6 +73,8 @@ pub fn user(r: &impl Columns) -> Result<UserRecord> {
         password_hash: r.text("password_hash"),
         created_at: r.text("created_at"),
         disabled: r.flag("disabled"),
+        settings: serde_json::from_str(&r.text("settings"))
+            .map_err(|e| corrupt("user settings", e))?,
     })
 }
 

@@ -321,6 +321,7 @@ impl Cluster {
                     password_hash: admin_password_hash()?.into(),
                     created_at: "2026-01-01T00:00:00Z".into(),
                     disabled: false,
+                    settings: Default::default(),
                 })
                 .await?;
             let token = node

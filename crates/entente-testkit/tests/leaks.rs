@@ -126,6 +126,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
                 password_hash: analyst_hash.into(),
                 created_at: "2026-01-01T00:00:00Z".into(),
                 disabled: false,
+                settings: Default::default(),
             })
             .await
             .unwrap();

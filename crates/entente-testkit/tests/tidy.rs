@@ -431,6 +431,7 @@ const NODE_CORE: &[&str] = &[
     "replay",
     "sync",
     "transport",
+    "zone",
 ];
 
 /// Names of the functions a source text defines (`fn name`).
@@ -538,11 +539,17 @@ const PINNED: &[(&str, &[&str])] = &[
             "5238bd03d77b486d",
             "a08b9382a20eb388",
             "6d2950636161c0ed",
+            "7ee0f88487957dcc",
         ],
     ),
     (
         "postgres",
-        &["19cf1a435ccf059a", "a08b9382a20eb388", "e30edad3597bc35e"],
+        &[
+            "19cf1a435ccf059a",
+            "a08b9382a20eb388",
+            "e30edad3597bc35e",
+            "7ee0f88487957dcc",
+        ],
     ),
 ];
 

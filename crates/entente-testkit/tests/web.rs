@@ -1312,6 +1312,121 @@ async fn times_are_shown_to_the_minute_in_utc() {
     }
 }
 
+/// Issue 19 item 4: a user picks their time zone and reads every time in it with UTC beside;
+/// a silence deadline is typed as a wall-clock time in a named zone and signed as that UTC
+/// instant (a date alone is refused, never read as 23:59:59Z), and the statement page shows it
+/// in each member's local time. An unknown zone is refused and changes nothing.
+#[tokio::test]
+async fn times_read_in_the_users_zone_and_deadlines_are_typed_with_one() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let f = s.format_id.as_str();
+    let count = || async {
+        s.c.node("EU")
+            .node
+            .statements(&s.c.node("EU").admin())
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = count().await;
+    // A date alone is refused, and nothing is drafted.
+    let (status, _, html) = eu
+        .post(
+            "/ui/statements",
+            &[
+                ("format_id", f),
+                ("title", "Silence"),
+                ("text", "T"),
+                ("rule", "silence"),
+                ("deadline", "2026-12-09"),
+                ("deadline_zone", "Asia/Tokyo"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("give the time of day"), "{html}");
+    assert_eq!(count().await, before);
+    // 01:00 on 10 December in Tokyo is 16:00 UTC on the 9th.
+    let (status, loc, _) = eu
+        .post(
+            "/ui/statements",
+            &[
+                ("format_id", f),
+                ("title", "Silence"),
+                ("text", "T"),
+                ("rule", "silence"),
+                ("deadline", "2026-12-10T01:00"),
+                ("deadline_zone", "Asia/Tokyo"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = loc
+        .trim_start_matches("/ui/statements/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let v =
+        s.c.node("EU")
+            .node
+            .statement(&s.c.node("EU").admin(), &id)
+            .await
+            .unwrap();
+    assert_eq!(
+        v.state.deadline.as_deref(),
+        Some("2026-12-09T16:00:00.000Z")
+    );
+    // The node's default zone is UTC; each member's local time is listed.
+    let (_, html) = eu.get(&format!("/ui/statements/{id}")).await;
+    assert!(html.contains("deadline 2026-12-09 16:00 UTC"), "{html}");
+    let locals = html.split("id=\"deadline-locals\"").nth(1).unwrap();
+    let locals = locals.split("</p>").next().unwrap();
+    assert!(locals.contains("EU 2026-12-09 16:00 UTC"), "{locals}");
+    assert!(locals.contains("NATO 2026-12-09 17:00 CET"), "{locals}");
+    assert!(locals.contains("JPN 2026-12-10 01:00 JST"), "{locals}");
+    // The user chooses Tokyo: times read there, UTC beside.
+    let (status, loc, _) = eu
+        .post("/ui/settings", &[("time_zone", "Asia/Tokyo")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(loc, "/ui/settings?done=settings-saved");
+    let (_, html) = eu.get(&format!("/ui/statements/{id}")).await;
+    assert!(
+        html.contains("deadline 2026-12-10 01:00 JST (2026-12-09 16:00 UTC)"),
+        "{html}"
+    );
+    // The deadline field now offers Tokyo first and selected.
+    let (_, html) = eu.get("/ui/statements").await;
+    assert!(
+        html.contains("<option value=\"Asia/Tokyo\" selected>"),
+        "{html}"
+    );
+    // An unknown zone is refused; the saved one stays.
+    let (status, _, html) = eu
+        .post("/ui/settings", &[("time_zone", "Mars/Olympus")])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("unknown time zone"), "{html}");
+    let (_, html) = eu.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert!(html.contains(" JST ("), "times in Tokyo: {html}");
+    // Another user of the same node still reads UTC: the setting is per user.
+    s.c.node("EU")
+        .node
+        .add_user("ana", entente_domain::Role::Analyst, "analyst-password-1")
+        .await
+        .unwrap();
+    let ana = Web::login(s.c.node("EU"), "ana", "analyst-password-1").await;
+    let (_, html) = ana.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert!(!html.contains(" JST"), "{html}");
+    // Empty: back to the node's default.
+    let (status, _, _) = eu.post("/ui/settings", &[("time_zone", "")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = eu.get(&format!("/ui/statements/{id}")).await;
+    assert!(html.contains("deadline 2026-12-09 16:00 UTC"), "{html}");
+}
+
 /// Review defect 8 (part): a page that shows marked content carries its highest marking in a
 /// banner at the top and the bottom; a search hit shows its marking (or that it is unmarked),
 /// its originator and month; a page with nothing marked has no banner.

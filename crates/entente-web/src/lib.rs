@@ -12,6 +12,7 @@ mod forms;
 mod login;
 mod pages;
 mod svg;
+mod zone;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -135,6 +136,8 @@ pub struct Ctx {
     /// The navigation's counters: alerts awaiting our acknowledgement, statements awaiting
     /// our stance.
     pub counts: NavCounts,
+    /// The zone this user reads times in (their setting, else the node's), UTC beside.
+    pub zone: zone::Zone,
 }
 
 /// Whether the answer to this request shows the navigation: a page viewed (GET, not an htmx
@@ -302,6 +305,11 @@ pub(crate) fn set_cookie(
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The node's default zone (validated at start-up; UTC if it somehow is not known).
+pub(crate) fn node_zone(s: &WebState) -> zone::Zone {
+    zone::Zone::named(&s.node.config().time_zone).unwrap_or_default()
+}
+
 /// A signed-in user: who, and the layout context (with the CSRF token of the session).
 pub(crate) struct Session {
     pub who: Principal,
@@ -345,6 +353,14 @@ impl Session {
             }
             _ => return Err(to_login()),
         };
+        let zone = s
+            .node
+            .user_settings(&who)
+            .await
+            .ok()
+            .and_then(|u| u.time_zone)
+            .and_then(|z| zone::Zone::named(&z))
+            .unwrap_or_else(|| node_zone(s));
         let counts = if shows_navigation(method, &path, headers) {
             NavCounts::of(s, &who).await
         } else {
@@ -365,6 +381,7 @@ impl Session {
                 path,
                 marking: None,
                 counts,
+                zone,
             },
             who,
             secret,

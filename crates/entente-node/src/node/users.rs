@@ -18,6 +18,7 @@ impl Node {
             password_hash: auth::hash_password(password)?,
             created_at: self.now(),
             disabled: false,
+            settings: Default::default(),
         };
         match self.store.create_user(&user).await {
             Err(StoreError::Conflict(c)) => Err(NodeError::Conflict(format!("{c} already exists"))),
@@ -292,5 +293,42 @@ impl Node {
     pub async fn users(&self, who: &Principal) -> Result<Vec<UserRecord>, NodeError> {
         who.require(Role::Admin, "list users")?;
         Ok(self.store.users().await?)
+    }
+}
+
+impl Node {
+    /// The signed-in user's display preferences (defaults for a user the store no longer has:
+    /// its session ends at the next authentication anyway).
+    pub async fn user_settings(
+        &self,
+        who: &Principal,
+    ) -> Result<entente_store::UserSettings, NodeError> {
+        Ok(self
+            .store
+            .user(&who.username)
+            .await?
+            .map(|u| u.settings)
+            .unwrap_or_default())
+    }
+
+    /// Replace the signed-in user's display preferences; an unknown time zone is refused and
+    /// changes nothing.
+    pub async fn set_user_settings(
+        &self,
+        who: &Principal,
+        settings: entente_store::UserSettings,
+    ) -> Result<(), NodeError> {
+        if let Some(z) = &settings.time_zone {
+            crate::zone::check(z)?;
+        }
+        if self
+            .store
+            .set_user_settings(&who.username, &settings)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(NodeError::NotFound("user"))
+        }
     }
 }

@@ -371,6 +371,7 @@ pub async fn users_and_tokens(store: &dyn Store) {
         password_hash: "$argon2id$x".into(),
         created_at: "2026-11-27T00:00:00Z".into(),
         disabled: false,
+        settings: Default::default(),
     };
     store.create_user(&u).await.unwrap();
     assert!(matches!(
@@ -378,6 +379,20 @@ pub async fn users_and_tokens(store: &dyn Store) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.user("alice").await.unwrap(), Some(u.clone()));
+    assert_eq!(store.user("bob").await.unwrap(), None);
+    // Display preferences: set, read back with the user, replaced whole; none for a stranger.
+    let tokyo = crate::UserSettings {
+        time_zone: Some("Asia/Tokyo".into()),
+    };
+    assert!(store.set_user_settings("alice", &tokyo).await.unwrap());
+    assert_eq!(store.user("alice").await.unwrap().unwrap().settings, tokyo);
+    assert!(
+        store
+            .set_user_settings("alice", &Default::default())
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_user_settings("bob", &tokyo).await.unwrap());
     assert_eq!(store.user("bob").await.unwrap(), None);
     assert!(store.users().await.unwrap().contains(&u));
     let t = TokenRecord {

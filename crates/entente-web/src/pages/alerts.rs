@@ -114,7 +114,7 @@ pub struct AlertBoard {
 /// (partner, status, delivered at, acknowledged at and by, the acknowledging officer's note)
 pub(super) type BoardRow = (String, String, String, String, String);
 
-pub(super) fn board(v: &AlertView) -> Vec<BoardRow> {
+pub(super) fn board(v: &AlertView, zone: &crate::zone::Zone) -> Vec<BoardRow> {
     v.board
         .iter()
         .map(|(p, st)| {
@@ -130,12 +130,12 @@ pub(super) fn board(v: &AlertView) -> Vec<BoardRow> {
                 v.alert
                     .receipts
                     .get(p)
-                    .map(|at| shown_time(at))
+                    .map(|at| zone.show(at))
                     .unwrap_or_default(),
                 v.alert
                     .acks
                     .get(p)
-                    .map(|a| format!("{} by {}", shown_time(&a.at), a.by))
+                    .map(|a| format!("{} by {}", zone.show(&a.at), a.by))
                     .unwrap_or_default(),
                 v.alert
                     .acks
@@ -159,7 +159,7 @@ pub(super) async fn alert_view(s: &WebState, sess: &Session, id: &str, errors: E
         &AlertPage {
             ctx: sess.ctx.clone(),
             errors,
-            board: board(&view),
+            board: board(&view, &sess.ctx.zone),
             audience,
             view,
         },
@@ -190,7 +190,7 @@ pub(super) async fn alert_board(
     Ok(render(
         StatusCode::OK,
         &AlertBoard {
-            board: board(&view),
+            board: board(&view, &sess.ctx.zone),
         },
     ))
 }

@@ -58,10 +58,10 @@ pub struct Due {
 }
 
 impl Due {
-    fn new(now: time::OffsetDateTime, deadline: &str) -> Due {
+    fn new(now: time::OffsetDateTime, deadline: &str, zone: &crate::zone::Zone) -> Due {
         let (relative, overdue) = filters::relative(now, deadline).unwrap_or_default();
         Due {
-            at: shown_time(deadline),
+            at: zone.show(deadline),
             relative,
             overdue,
         }
@@ -76,7 +76,9 @@ pub(super) async fn dashboard(State(s): State<WebState>, h: HeaderMap) -> Page {
 
 pub(super) async fn owed_fragment(State(s): State<WebState>, h: HeaderMap) -> Page {
     let sess = session(&s, &h).await?;
-    let owed = owed(&s, &sess.who).await.map_err(|e| fail(&sess.ctx, e))?;
+    let owed = owed(&s, &sess.who, &sess.ctx.zone)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
     Ok(render(StatusCode::OK, &OwedFragment { owed }))
 }
 
@@ -96,6 +98,7 @@ pub(super) async fn nav_fragment(
 pub(super) async fn owed(
     s: &WebState,
     who: &entente_node::auth::Principal,
+    zone: &crate::zone::Zone,
 ) -> Result<Owed, NodeError> {
     let me = s.node.partner().clone();
     let now = s.node.clock().now();
@@ -109,7 +112,7 @@ pub(super) async fn owed(
                 kind: "Alert",
                 severity: Some(st.severity.label()),
                 what: format!("acknowledge (raised by {})", st.origin),
-                due: Some(Due::new(now, &st.ack_deadline)),
+                due: Some(Due::new(now, &st.ack_deadline, zone)),
             });
         } else if st.origin == me {
             let pending: Vec<String> = a
@@ -127,7 +130,7 @@ pub(super) async fn owed(
                 kind: "Alert",
                 severity: Some(st.severity.label()),
                 what: format!("acknowledgement from {}", pending.join(", ")),
-                due: Some(Due::new(now, &st.ack_deadline)),
+                due: Some(Due::new(now, &st.ack_deadline, zone)),
             });
         }
     }
@@ -252,7 +255,7 @@ pub(super) async fn dashboard_data(s: &WebState, sess: &Session) -> Result<Respo
         &DashboardPage {
             ctx: sess.ctx.marked(latest.iter().map(|i| i.tlp)),
             formats: my_formats(s).await?,
-            owed: owed(s, who).await?,
+            owed: owed(s, who, &sess.ctx.zone).await?,
             latest,
         },
     ))

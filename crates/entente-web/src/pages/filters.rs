@@ -1,10 +1,15 @@
 //! Template filters: how values read on screen (times without the machine's milliseconds).
 //! Askama finds them by the module name `filters` in the deriving module's scope.
 
-/// An RFC 3339 UTC timestamp as people read it: `2026-12-04 08:32 UTC` (minutes; the signed
-/// record keeps milliseconds). Anything else is shown unchanged.
-pub fn when<T: std::fmt::Display>(v: T, _: &dyn askama::Values) -> askama::Result<String> {
-    Ok(shown_time(&v.to_string()))
+/// An RFC 3339 UTC timestamp as the reader reads it: in their zone to the minute with UTC
+/// beside (`2026-12-05 00:34 JST (2026-12-04 15:34 UTC)`; the signed record keeps
+/// milliseconds). Anything else is shown unchanged. Use it as `{{ t|when(ctx) }}`.
+pub fn when<T: std::fmt::Display>(
+    v: T,
+    _: &dyn askama::Values,
+    ctx: &crate::Ctx,
+) -> askama::Result<String> {
+    Ok(ctx.zone.show(&v.to_string()))
 }
 
 /// Markdown (an item's body, an alert's text) as HTML that is safe to put in a page: raw HTML
@@ -30,21 +35,6 @@ pub(crate) fn markdown_html(text: &str) -> String {
         .link_rel(Some("noopener noreferrer"))
         .clean(&html)
         .to_string()
-}
-
-/// [`when`] for Rust code that builds text for a page.
-pub(crate) fn shown_time(raw: &str) -> String {
-    let raw = raw.to_owned();
-    let shown = time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .and_then(|t| {
-            t.to_offset(time::UtcOffset::UTC)
-                .format(time::macros::format_description!(
-                    "[year]-[month]-[day] [hour]:[minute] UTC"
-                ))
-                .ok()
-        });
-    shown.unwrap_or(raw)
 }
 
 /// How far `deadline` (RFC 3339) is from `now`, in words, and whether it has passed:
@@ -121,12 +111,21 @@ mod tests {
     }
 
     #[test]
-    fn a_timestamp_reads_to_the_minute_in_utc() {
+    fn a_timestamp_reads_to_the_minute_in_the_readers_zone() {
         let v = &();
+        let ctx = crate::Ctx::default();
         assert_eq!(
-            super::when("2026-12-04T07:34:37.832Z", v).unwrap(),
+            super::when("2026-12-04T07:34:37.832Z", v, &ctx).unwrap(),
             "2026-12-04 07:34 UTC"
         );
-        assert_eq!(super::when("2026-12-09", v).unwrap(), "2026-12-09");
+        assert_eq!(super::when("2026-12-09", v, &ctx).unwrap(), "2026-12-09");
+        let ctx = crate::Ctx {
+            zone: crate::zone::Zone::named("Asia/Tokyo").unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(
+            super::when("2026-12-04T07:34:37.832Z", v, &ctx).unwrap(),
+            "2026-12-04 16:34 JST (07:34 UTC)"
+        );
     }
 }

@@ -28,10 +28,10 @@ mod alerts;
 mod dashboard;
 mod exercises;
 mod filters;
-use filters::shown_time;
 mod formats;
 mod items;
 mod search;
+mod settings;
 mod shared;
 mod statements;
 
@@ -43,6 +43,7 @@ pub(crate) use exercises::*;
 pub(crate) use formats::*;
 pub(crate) use items::*;
 pub(crate) use search::*;
+pub(crate) use settings::*;
 pub(crate) use shared::*;
 pub(crate) use statements::*;
 
@@ -87,6 +88,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/search", get(search))
         .route("/ui/network", get(network))
         .route("/ui/released", get(released))
+        .route("/ui/settings", get(settings).post(save_settings))
         .route("/ui/admin", get(admin))
         .route("/ui/admin/{what}", post(admin_post))
 }

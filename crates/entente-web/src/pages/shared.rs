@@ -114,10 +114,11 @@ pub(crate) enum Done {
     Response,
     ProjectRegistered,
     Interest,
+    SettingsSaved,
 }
 
 impl Done {
-    const ALL: [Done; 14] = [
+    const ALL: [Done; 15] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -132,6 +133,7 @@ impl Done {
         Done::Response,
         Done::ProjectRegistered,
         Done::Interest,
+        Done::SettingsSaved,
     ];
 
     fn code(self) -> &'static str {
@@ -150,6 +152,7 @@ impl Done {
             Done::Response => "response",
             Done::ProjectRegistered => "project-registered",
             Done::Interest => "interest",
+            Done::SettingsSaved => "settings-saved",
         }
     }
 
@@ -179,6 +182,7 @@ impl Done {
             Done::Response => "Your response is signed and sent.",
             Done::ProjectRegistered => "Project registered and sent to its partners.",
             Done::Interest => "Your interest is signed and sent.",
+            Done::SettingsSaved => "Saved: times are now shown in your time zone, with UTC beside.",
         }
     }
 

@@ -11,18 +11,20 @@ pub struct StatementsPage {
     pub form: FormData,
     pub statements: Vec<StatementView>,
     pub formats: Vec<FormatState>,
+    /// The zones offered for the silence deadline, the user's first.
+    pub zones: Vec<String>,
 }
 
 impl StatementsPage {
     pub fn status(&self, st: &StatementStatus) -> String {
-        status_words(st)
+        status_words(st, &self.ctx.zone)
     }
 }
 
 /// A statement's status in words, its adoption time as people read it.
-pub(super) fn status_words(st: &StatementStatus) -> String {
+pub(super) fn status_words(st: &StatementStatus, zone: &crate::zone::Zone) -> String {
     match st {
-        StatementStatus::Adopted { at } => format!("adopted on {}", shown_time(at)),
+        StatementStatus::Adopted { at } => format!("adopted on {}", zone.show(at)),
         other => other.words(),
     }
 }
@@ -49,6 +51,7 @@ pub(super) async fn statements_page(
             form,
             statements,
             formats,
+            zones: crate::zone::common_zones(&sess.ctx.zone.name),
         },
     )
 }
@@ -77,6 +80,28 @@ pub(super) async fn create_statement(State(s): State<WebState>, h: HeaderMap, bo
     if f.get("rule") == "silence" && f.get("deadline").is_empty() {
         errors.add("deadline", "The silence procedure needs a deadline.");
     }
+    // The deadline is typed as a wall-clock time in a named zone (the user's own unless
+    // they pick another), and signed as the UTC instant it names.
+    let deadline = match f.opt("deadline") {
+        None => None,
+        Some(typed) => {
+            let zone = match f.opt("deadline_zone") {
+                None => Some(sess.ctx.zone.clone()),
+                Some(z) => crate::zone::Zone::named(&z),
+            };
+            match zone.map(|z| z.parse_local(&typed)) {
+                Some(Ok(at)) => Some(at),
+                Some(Err(why)) => {
+                    errors.add("deadline", format!("Deadline: {why}."));
+                    None
+                }
+                None => {
+                    errors.add("deadline", "Deadline: choose a known time zone.");
+                    None
+                }
+            }
+        }
+    };
     if !errors.is_empty() {
         return Ok(statements_page(&s, &sess, errors, f).await);
     }
@@ -87,13 +112,7 @@ pub(super) async fn create_statement(State(s): State<WebState>, h: HeaderMap, bo
         releasable_to: partners_field(&f, "releasable_to"),
         required: None,
         rule,
-        deadline: f.opt("deadline").map(|d| {
-            if d.len() == 10 {
-                format!("{d}T23:59:59Z")
-            } else {
-                d
-            }
-        }),
+        deadline,
     };
     match s.node.create_statement(&sess.who, n).await {
         Ok(v) => Ok(done_to(
@@ -123,6 +142,8 @@ pub struct StatementPage {
     /// (partner, stance on the current version, reason, by, at)
     pub stances: Vec<(String, String, String, String, String)>,
     pub may_take_stance: bool,
+    /// The silence deadline in each required partner's local time.
+    pub deadline_locals: Vec<(String, String)>,
     pub ours: bool,
     /// Adopted: (partner, entry, signature prefix) for the draft and every stance.
     pub signatures: Vec<(String, String, String)>,
@@ -191,8 +212,8 @@ pub(super) async fn statement_view_with(
         })
         .collect();
     let (status, adopted) = match &view.status {
-        StatementStatus::Adopted { .. } => (status_words(&view.status), true),
-        other => (status_words(other), false),
+        StatementStatus::Adopted { .. } => (status_words(&view.status, &sess.ctx.zone), true),
+        other => (status_words(other, &sess.ctx.zone), false),
     };
     let mut signatures = vec![];
     if adopted && let Ok(x) = s.node.export_statement(&sess.who, id).await {
@@ -206,6 +227,12 @@ pub(super) async fn statement_view_with(
             }
         }
     }
+    let deadline_locals = view
+        .state
+        .deadline
+        .as_deref()
+        .map(|d| member_local_times(s, &view.state.required, d))
+        .unwrap_or_default();
     let pending = matches!(view.status, StatementStatus::Pending);
     let status_code = form_status(&errors);
     let audience = audience_short(s, &view.state.format_id, &view.state.audience).await;
@@ -214,6 +241,7 @@ pub(super) async fn statement_view_with(
         &StatementPage {
             audience,
             ctx: sess.ctx.clone(),
+            deadline_locals,
             errors,
             may_take_stance: pending && view.state.required.contains(&me),
             ours: view.state.origin == me,
@@ -226,6 +254,28 @@ pub(super) async fn statement_view_with(
             view,
         },
     )
+}
+
+/// `at` in each partner's local time (this node's configured zone for its own partner, the
+/// usual seat for the others; a partner without one is left out), for a deadline every
+/// member must read the same.
+fn member_local_times(
+    s: &WebState,
+    partners: &[entente_domain::PartnerCode],
+    at: &str,
+) -> Vec<(String, String)> {
+    let me = s.node.partner();
+    partners
+        .iter()
+        .filter_map(|p| {
+            let zone = if p == me {
+                crate::node_zone(s)
+            } else {
+                crate::zone::Zone::named(entente_node::zone::seat(p.as_str())?)?
+            };
+            Some((p.to_string(), zone.local(at)?))
+        })
+        .collect()
 }
 
 /// `?diff=all` shows the whole diff; without it the page carries the first
