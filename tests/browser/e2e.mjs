@@ -569,6 +569,61 @@ await step('axe-core finds no serious or critical accessibility violation on any
   console.log(`   axe-core: ${pages.length + 1} pages, ${rulesPassed} rule passes, 0 serious or critical violations`);
 });
 
+await step('a JPN officer reads the whole UI in Japanese: the browser asks for it, the setting keeps it, every page at 1366 and 375 px', async () => {
+  // A browser set to Japanese gets the login page in Japanese before anyone signs in.
+  const ctx = await browser.newContext({ locale: 'ja-JP', viewport: { width: 1366, height: 900 } });
+  const p = await ctx.newPage();
+  await p.goto(url(jpn, '/ui/login'));
+  assert.equal(await p.getAttribute('html', 'lang'), 'ja');
+  await p.fill('#username', node('JPN').username);
+  await p.fill('#password', node('JPN').password);
+  await p.click('button[type=submit]');
+  await p.waitForURL(/\/ui\/$/);
+  assert.equal(await p.locator('nav a[href="/ui/"]').innerText(), 'ダッシュボード');
+  // The officer makes it their setting (from the header), so any browser shows it.
+  await p.click('header .who a');
+  await p.selectOption('#language', 'ja');
+  await p.click('main button[type=submit]');
+  await p.waitForURL(/\/ui\/settings\?done=settings-saved$/);
+  assert.match(await p.locator('main .notice').innerText(), /^保存しました/);
+  const pages = await p.locator('nav a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  pages.push('/ui/settings', `/ui/formats/${formatId}`, `/ui/items/new?format_id=${formatId}`);
+  for (const href of pages) {
+    const name = href.replace(/^\/ui\/?/, '').replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '') || 'dashboard';
+    await p.setViewportSize({ width: 1366, height: 900 });
+    await p.goto(url(jpn, href));
+    assert.equal(await p.getAttribute('html', 'lang'), 'ja', href);
+    const text = await p.locator('body').innerText();
+    assert.ok(!text.includes('⟦'), `${href}: a message is missing from the Japanese catalogue: ${text.match(/⟦[^⟧]*⟧/)}`);
+    const h = await p.evaluate(() => document.querySelector('header').getBoundingClientRect().height);
+    assert.ok(h <= 60, `${href}: the Japanese header wraps at 1366 px (${h} px tall)`);
+    await p.screenshot({ path: path.join(out, `ja-${name}-1366.png`), fullPage: true });
+    await p.setViewportSize({ width: 375, height: 800 });
+    await p.goto(url(jpn, href));
+    const w = await p.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(w <= 375, `${href}: the Japanese page is ${w} px wide at 375 px`);
+    await p.screenshot({ path: path.join(out, `ja-${name}-375.png`), fullPage: true });
+  }
+  // The setting outlives the browser's language: an English browser still gets Japanese.
+  const ctxEn = await browser.newContext({ locale: 'en-GB' });
+  const q = await ctxEn.newPage();
+  await q.goto(url(jpn, '/ui/login'));
+  assert.equal(await q.getAttribute('html', 'lang'), 'en');
+  await q.fill('#username', node('JPN').username);
+  await q.fill('#password', node('JPN').password);
+  await q.click('button[type=submit]');
+  await q.waitForURL(/\/ui\/$/);
+  assert.equal(await q.getAttribute('html', 'lang'), 'ja');
+  // Back to the browser's choice, so the officer's other sessions in this suite stay English.
+  await q.goto(url(jpn, '/ui/settings'));
+  await q.selectOption('#language', '');
+  await q.click('main button[type=submit]');
+  await q.waitForURL(/\/ui\/settings\?done=settings-saved$/);
+  assert.equal(await q.getAttribute('html', 'lang'), 'en');
+  await ctxEn.close();
+  await ctx.close();
+});
+
 await step('the dashboard, and logging out ends the session', async () => {
   await eu.goto(url(eu, '/ui/'));
   await eu.screenshot({ path: path.join(out, 'dashboard.png'), fullPage: true });

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/apt.sh
 need_command chromium chromium
+# Japanese (and later Korean) text in the screenshots needs a CJK font; Debian's chromium has
+# none by default and would draw empty boxes.
+need_package fonts-noto-cjk
 (cd tests/browser && npm install --no-audit --no-fund --silent)
 source tests/demo.sh
 mkdir -p target/browser-screenshots

@@ -30,6 +30,8 @@ pub mod zone;
 
 pub use clock::{Clock, SystemClock};
 pub use config::NodeConfig;
+/// A user's display preferences (time zone, language), as `Node::user_settings` returns them.
+pub use entente_store::UserSettings;
 /// The federation wire protocol (its own crate, re-exported under its old path).
 pub use entente_wire as fed;
 pub use error::NodeError;

@@ -256,6 +256,9 @@ pub struct UserSettings {
     /// An IANA time zone name (`Asia/Tokyo`) the UI shows times in, beside UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// A language tag of the UI's catalogues (`ja`); absent: the browser's choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1427,6 +1427,93 @@ async fn times_read_in_the_users_zone_and_deadlines_are_typed_with_one() {
     assert!(html.contains("deadline 2026-12-09 16:00 UTC"), "{html}");
 }
 
+fn eu_http() -> reqwest::Client {
+    entente_testkit::http_client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Issue 19 item 7: the UI in Japanese, chosen by the user's setting or by the browser's
+/// `Accept-Language`: every page of the navigation (and the pages behind its lists) renders
+/// with `lang="ja"`, Japanese navigation, and no message missing from the catalogue (a
+/// missing key shows as ⟦key⟧); an unknown language is refused and changes nothing.
+#[tokio::test]
+async fn the_ui_speaks_japanese_on_every_page() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let f = s.format_id.as_str();
+    // Signed out, the browser's language decides.
+    let login = eu_http()
+        .get(format!("{}/ui/login", n.url()))
+        .header("accept-language", "ja-JP,ja;q=0.9,en;q=0.8")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(login.contains("<html lang=\"ja\">"), "{login}");
+    assert!(login.contains("サインイン"), "{login}");
+    let eu = Web::admin(n).await;
+    let (_, html) = eu.get("/ui/").await;
+    assert!(html.contains("<html lang=\"en\">"));
+    // The user's setting; an unknown language is refused first.
+    let (status, _, _) = eu.post("/ui/settings", &[("language", "tlh")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, html) = eu.get("/ui/").await;
+    assert!(html.contains("<html lang=\"en\">"));
+    let (status, loc, _) = eu.post("/ui/settings", &[("language", "ja")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
+    let (_, html) = eu.get(&loc).await;
+    assert!(html.contains("保存しました"), "the notice: {html}");
+    for page in [
+        "/ui/".to_owned(),
+        "/ui/formats".into(),
+        format!("/ui/formats/{f}"),
+        format!("/ui/formats/{f}/report"),
+        "/ui/items".into(),
+        "/ui/items/new".into(),
+        format!("/ui/items/new?format_id={f}"),
+        format!("/ui/items/{}", s.item_id),
+        "/ui/actions".into(),
+        format!("/ui/actions/{}", s.action_id),
+        "/ui/statements".into(),
+        format!("/ui/statements/{}", s.statement_id),
+        "/ui/alerts".into(),
+        format!("/ui/alerts/{}", s.alert_id),
+        "/ui/exercises".into(),
+        "/ui/projects".into(),
+        "/ui/search?q=port".into(),
+        "/ui/network".into(),
+        "/ui/released".into(),
+        "/ui/admin".into(),
+        "/ui/settings".into(),
+    ] {
+        let (status, html) = eu.get(&page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(html.contains("<html lang=\"ja\">"), "{page}");
+        assert!(!html.contains('⟦'), "{page} lacks a message: {html}");
+        assert!(
+            html.contains(">ダッシュボード</a>") && html.contains(">項目</a>"),
+            "{page}: the navigation in Japanese"
+        );
+    }
+    // Composed messages too: the statement's status, the audience in words.
+    let (_, html) = eu.get(&format!("/ui/statements/{}", s.statement_id)).await;
+    assert!(html.contains("立場表明待ち"), "{html}");
+    assert!(html.contains("全メンバー:"), "{html}");
+    // Another user of the node keeps English.
+    n.node
+        .add_user("ken", entente_domain::Role::Analyst, "analyst-password-1")
+        .await
+        .unwrap();
+    let ken = Web::login(n, "ken", "analyst-password-1").await;
+    let (_, html) = ken.get("/ui/items").await;
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains(">Items</a>"));
+}
+
 /// Review defect 8 (part): a page that shows marked content carries its highest marking in a
 /// banner at the top and the bottom; a search hit shows its marking (or that it is unmarked),
 /// its originator and month; a page with nothing marked has no banner.

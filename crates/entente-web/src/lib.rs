@@ -9,6 +9,7 @@
 
 mod escape;
 mod forms;
+mod i18n;
 mod login;
 mod pages;
 mod svg;
@@ -138,6 +139,8 @@ pub struct Ctx {
     pub counts: NavCounts,
     /// The zone this user reads times in (their setting, else the node's), UTC beside.
     pub zone: zone::Zone,
+    /// The language this user reads the UI in (their setting, else the browser's).
+    pub lang: i18n::Lang,
 }
 
 /// Whether the answer to this request shows the navigation: a page viewed (GET, not an htmx
@@ -172,6 +175,16 @@ impl NavCounts {
 }
 
 impl Ctx {
+    /// The UI message `key` in this reader's language (`{{ ctx.t("key") }}` in templates).
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+
+    /// The UI message `key` that counts `n` (Fluent chooses the plural form).
+    pub fn t_n(&self, key: &str, n: usize) -> String {
+        self.lang.t_n(key, n)
+    }
+
     /// This context with the banner for the highest of `markings` (none when the page shows
     /// nothing marked).
     pub fn marked(&self, markings: impl IntoIterator<Item = entente_domain::Tlp>) -> Ctx {
@@ -182,16 +195,48 @@ impl Ctx {
     }
 
     /// What the banner's marking means for whoever reads the page.
-    pub fn marking_meaning(&self) -> &'static str {
+    pub fn marking_meaning(&self) -> String {
         use entente_domain::Tlp;
-        match self.marking {
-            Some(Tlp::Red) => "for the named recipients only; do not share",
-            Some(Tlp::AmberStrict) => "share only within your own organisation",
-            Some(Tlp::Amber) => {
-                "share within your organisation and its clients on a need-to-know basis"
-            }
-            Some(Tlp::Green) => "share within the community, not publicly",
-            Some(Tlp::Clear) | None => "no limit on further disclosure",
+        self.t(match self.marking {
+            Some(Tlp::Red) => "tlp-meaning-red",
+            Some(Tlp::AmberStrict) => "tlp-meaning-amber-strict",
+            Some(Tlp::Amber) => "tlp-meaning-amber",
+            Some(Tlp::Green) => "tlp-meaning-green",
+            Some(Tlp::Clear) | None => "tlp-meaning-clear",
+        })
+    }
+
+    /// A topic of the taxonomy by its slug, in the reader's language (`topic-…`), else its
+    /// English name.
+    pub fn topic(&self, slug: &str, english: &str) -> String {
+        let t = self.t(&format!("topic-{slug}"));
+        if t.starts_with('⟦') {
+            english.to_owned()
+        } else {
+            t
+        }
+    }
+
+    /// A fixed label of the program (a status, a severity: "in progress", "high") in the
+    /// reader's language (`label-…` in the catalogues); the English label where none is
+    /// catalogued, so a new status never shows as a bare key.
+    pub fn label(&self, english: &str) -> String {
+        let key = format!(
+            "label-{}",
+            english
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                })
+                .collect::<String>()
+        );
+        let t = self.t(&key);
+        if t.starts_with('⟦') {
+            english.to_owned()
+        } else {
+            t
         }
     }
 
@@ -305,6 +350,13 @@ pub(crate) fn set_cookie(
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The browser's `Accept-Language`, for readers who have not chosen a language.
+pub(crate) fn accept_language(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// The node's default zone (validated at start-up; UTC if it somehow is not known).
 pub(crate) fn node_zone(s: &WebState) -> zone::Zone {
     zone::Zone::named(&s.node.config().time_zone).unwrap_or_default()
@@ -353,14 +405,13 @@ impl Session {
             }
             _ => return Err(to_login()),
         };
-        let zone = s
-            .node
-            .user_settings(&who)
-            .await
-            .ok()
-            .and_then(|u| u.time_zone)
-            .and_then(|z| zone::Zone::named(&z))
+        let settings = s.node.user_settings(&who).await.unwrap_or_default();
+        let zone = settings
+            .time_zone
+            .as_deref()
+            .and_then(zone::Zone::named)
             .unwrap_or_else(|| node_zone(s));
+        let lang = i18n::Lang::choose(settings.language.as_deref(), accept_language(headers));
         let counts = if shows_navigation(method, &path, headers) {
             NavCounts::of(s, &who).await
         } else {
@@ -377,11 +428,12 @@ impl Session {
                 notice: target
                     .split_once('?')
                     .and_then(|(_, q)| pages::Done::from_query(q))
-                    .map(|d| d.message().to_owned()),
+                    .map(|d| d.message(lang)),
                 path,
                 marking: None,
                 counts,
                 zone,
+                lang,
             },
             who,
             secret,

@@ -54,13 +54,26 @@ async fn login_page(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQue
     if session(&s, &h).await.is_ok() {
         return see_other(&next);
     }
-    login_form(&s, Errors::default(), String::new(), &next, StatusCode::OK)
+    login_form(
+        &s,
+        browser_lang(&h),
+        Errors::default(),
+        String::new(),
+        &next,
+        StatusCode::OK,
+    )
+}
+
+/// The language of a reader not signed in: the browser's.
+fn browser_lang(h: &HeaderMap) -> crate::i18n::Lang {
+    crate::i18n::Lang::choose(None, crate::accept_language(h))
 }
 
 /// The login form with a fresh pre-session token (a double-submit cookie), so a login cannot
 /// be forged from another site either.
 fn login_form(
     s: &WebState,
+    lang: crate::i18n::Lang,
     errors: Errors,
     username: String,
     next: &str,
@@ -70,6 +83,7 @@ fn login_form(
     let ctx = Ctx {
         partner: s.node.partner().to_string(),
         csrf: crate::csrf_for(&nonce),
+        lang,
         ..Default::default()
     };
     let mut r = render(
@@ -112,6 +126,7 @@ async fn login(
     if !errors.is_empty() {
         return login_form(
             &s,
+            browser_lang(&h),
             errors,
             username,
             &next,
@@ -138,12 +153,26 @@ async fn login(
                 "password",
                 format!("Too many sign-in attempts for this name; try again in {retry_after} s."),
             );
-            login_form(&s, e, username, &next, StatusCode::TOO_MANY_REQUESTS)
+            login_form(
+                &s,
+                browser_lang(&h),
+                e,
+                username,
+                &next,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
         }
         Err(_) => {
             let mut e = Errors::default();
             e.add("password", "User name or password is wrong.");
-            login_form(&s, e, username, &next, StatusCode::UNAUTHORIZED)
+            login_form(
+                &s,
+                browser_lang(&h),
+                e,
+                username,
+                &next,
+                StatusCode::UNAUTHORIZED,
+            )
         }
     }
 }
@@ -258,7 +287,14 @@ fn sso_failed(s: &WebState, why: String) -> Response {
         "_form",
         format!("Single sign-on did not work: {why}. Local accounts can still sign in below."),
     );
-    let mut r = login_form(s, e, String::new(), "/ui/", StatusCode::UNAUTHORIZED);
+    let mut r = login_form(
+        s,
+        Default::default(),
+        e,
+        String::new(),
+        "/ui/",
+        StatusCode::UNAUTHORIZED,
+    );
     r.headers_mut()
         .append(header::SET_COOKIE, sso_cookie(s, "", 0));
     r

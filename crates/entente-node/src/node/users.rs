@@ -321,6 +321,16 @@ impl Node {
         if let Some(z) = &settings.time_zone {
             crate::zone::check(z)?;
         }
+        // The UI checks the tag against its catalogues; here only its shape (BCP 47-like).
+        if let Some(l) = &settings.language
+            && (l.is_empty()
+                || l.len() > 16
+                || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(
+                entente_domain::DomainError::invalid("language", "not a language tag").into(),
+            );
+        }
         if self
             .store
             .set_user_settings(&who.username, &settings)

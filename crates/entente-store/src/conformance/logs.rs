@@ -383,6 +383,7 @@ pub async fn users_and_tokens(store: &dyn Store) {
     // Display preferences: set, read back with the user, replaced whole; none for a stranger.
     let tokyo = crate::UserSettings {
         time_zone: Some("Asia/Tokyo".into()),
+        language: Some("ja".into()),
     };
     assert!(store.set_user_settings("alice", &tokyo).await.unwrap());
     assert_eq!(store.user("alice").await.unwrap().unwrap().settings, tokyo);

@@ -150,7 +150,7 @@ pub(super) async fn action_view(
         Err(e) => return fail(&sess.ctx, e),
     };
     let status = form_status(&errors);
-    let audience = audience_short(s, &action.format_id, &action.audience).await;
+    let audience = audience_short(s, &action.format_id, &action.audience, sess.ctx.lang).await;
     render(
         status,
         &ActionPage {

@@ -108,6 +108,7 @@ pub struct AlertPage {
 #[derive(Template)]
 #[template(path = "alert_board.html")]
 pub struct AlertBoard {
+    pub ctx: Ctx,
     pub board: Vec<BoardRow>,
 }
 
@@ -153,7 +154,13 @@ pub(super) async fn alert_view(s: &WebState, sess: &Session, id: &str, errors: E
         Err(e) => return fail(&sess.ctx, e),
     };
     let status = form_status(&errors);
-    let audience = audience_short(s, &view.alert.format_id, &view.alert.audience).await;
+    let audience = audience_short(
+        s,
+        &view.alert.format_id,
+        &view.alert.audience,
+        sess.ctx.lang,
+    )
+    .await;
     render(
         status,
         &AlertPage {
@@ -190,6 +197,7 @@ pub(super) async fn alert_board(
     Ok(render(
         StatusCode::OK,
         &AlertBoard {
+            ctx: sess.ctx.clone(),
             board: board(&view, &sess.ctx.zone),
         },
     ))

@@ -16,6 +16,7 @@ pub struct DashboardPage {
 #[derive(Template)]
 #[template(path = "owed.html")]
 pub struct OwedFragment {
+    pub ctx: Ctx,
     pub owed: Owed,
 }
 
@@ -40,8 +41,8 @@ pub struct Owed {
 pub struct OwedLine {
     pub href: String,
     pub title: String,
-    /// "Alert", "Statement", "Milestone".
-    pub kind: &'static str,
+    /// "Alert", "Statement", "Milestone" (in the reader's language).
+    pub kind: String,
     /// Severity of an alert ("critical"), for its colour.
     pub severity: Option<&'static str>,
     /// What is owed, in words: "acknowledge (from NATO)", "awaiting stances from EU, JPN".
@@ -58,8 +59,13 @@ pub struct Due {
 }
 
 impl Due {
-    fn new(now: time::OffsetDateTime, deadline: &str, zone: &crate::zone::Zone) -> Due {
-        let (relative, overdue) = filters::relative(now, deadline).unwrap_or_default();
+    fn new(
+        now: time::OffsetDateTime,
+        deadline: &str,
+        zone: &crate::zone::Zone,
+        lang: crate::i18n::Lang,
+    ) -> Due {
+        let (relative, overdue) = filters::relative(now, deadline, lang).unwrap_or_default();
         Due {
             at: zone.show(deadline),
             relative,
@@ -76,10 +82,16 @@ pub(super) async fn dashboard(State(s): State<WebState>, h: HeaderMap) -> Page {
 
 pub(super) async fn owed_fragment(State(s): State<WebState>, h: HeaderMap) -> Page {
     let sess = session(&s, &h).await?;
-    let owed = owed(&s, &sess.who, &sess.ctx.zone)
+    let owed = owed(&s, &sess.who, &sess.ctx)
         .await
         .map_err(|e| fail(&sess.ctx, e))?;
-    Ok(render(StatusCode::OK, &OwedFragment { owed }))
+    Ok(render(
+        StatusCode::OK,
+        &OwedFragment {
+            ctx: sess.ctx.clone(),
+            owed,
+        },
+    ))
 }
 
 /// The navigation of the page at `?at=` (for `aria-current`), with fresh counters.
@@ -98,8 +110,9 @@ pub(super) async fn nav_fragment(
 pub(super) async fn owed(
     s: &WebState,
     who: &entente_node::auth::Principal,
-    zone: &crate::zone::Zone,
+    ctx: &Ctx,
 ) -> Result<Owed, NodeError> {
+    let (zone, lang) = (&ctx.zone, ctx.lang);
     let me = s.node.partner().clone();
     let now = s.node.clock().now();
     let mut o = Owed::default();
@@ -109,10 +122,10 @@ pub(super) async fn owed(
             o.we_owe.push(OwedLine {
                 href: format!("/ui/alerts/{}", st.alert_id),
                 title: st.title.clone(),
-                kind: "Alert",
+                kind: lang.t("owed-alert"),
                 severity: Some(st.severity.label()),
-                what: format!("acknowledge (raised by {})", st.origin),
-                due: Some(Due::new(now, &st.ack_deadline, zone)),
+                what: lang.t_args("owed-acknowledge", &[("origin", st.origin.to_string())]),
+                due: Some(Due::new(now, &st.ack_deadline, zone, lang)),
             });
         } else if st.origin == me {
             let pending: Vec<String> = a
@@ -127,10 +140,13 @@ pub(super) async fn owed(
             o.owed_to_us.push(OwedLine {
                 href: format!("/ui/alerts/{}", st.alert_id),
                 title: st.title.clone(),
-                kind: "Alert",
+                kind: lang.t("owed-alert"),
                 severity: Some(st.severity.label()),
-                what: format!("acknowledgement from {}", pending.join(", ")),
-                due: Some(Due::new(now, &st.ack_deadline, zone)),
+                what: lang.t_args(
+                    "owed-acknowledgement-from",
+                    &[("partners", pending.join(", "))],
+                ),
+                due: Some(Due::new(now, &st.ack_deadline, zone, lang)),
             });
         }
     }
@@ -149,7 +165,7 @@ pub(super) async fn owed(
         let line = |what: String| OwedLine {
             href: href.clone(),
             title: title.clone(),
-            kind: "Statement",
+            kind: lang.t("owed-statement"),
             severity: None,
             what,
             due: None,
@@ -159,11 +175,17 @@ pub(super) async fn owed(
             StatementStatus::Pending => {
                 if v.awaits_stance_from(&me) {
                     o.we_owe.push(line(if ours {
-                        format!("our own stance on version {} (we drafted it)", cur.version)
+                        lang.t_args(
+                            "owed-our-own-stance",
+                            &[("version", cur.version.to_string())],
+                        )
                     } else {
-                        format!(
-                            "our stance on version {} (from {})",
-                            cur.version, v.state.origin
+                        lang.t_args(
+                            "owed-our-stance",
+                            &[
+                                ("version", cur.version.to_string()),
+                                ("origin", v.state.origin.to_string()),
+                            ],
                         )
                     }));
                 }
@@ -173,11 +195,14 @@ pub(super) async fn owed(
                     .filter(|p| *p != me.as_str())
                     .collect();
                 if ours && !others.is_empty() {
-                    o.owed_to_us
-                        .push(line(format!("stances from {}", others.join(", "))));
+                    o.owed_to_us.push(line(
+                        lang.t_args("owed-stances-from", &[("partners", others.join(", "))]),
+                    ));
                 }
             }
-            StatementStatus::Blocked { .. } if ours => o.owed_to_us.push(line(v.status.words())),
+            StatementStatus::Blocked { .. } if ours => o
+                .owed_to_us
+                .push(line(super::status_words(&v.status, zone, lang))),
             _ => {}
         }
     }
@@ -189,22 +214,28 @@ pub(super) async fn owed(
             if !m.done && m.due.as_str() < today {
                 let leads: Vec<&str> = a.leads.iter().map(|p| p.as_str()).collect();
                 let (list, what) = if we_lead {
-                    (&mut o.we_owe, format!("milestone “{}”", m.title))
+                    (
+                        &mut o.we_owe,
+                        lang.t_args("owed-milestone", &[("title", m.title.clone())]),
+                    )
                 } else {
                     (
                         &mut o.owed_to_us,
-                        format!("milestone “{}” (led by {})", m.title, leads.join(", ")),
+                        lang.t_args(
+                            "owed-milestone-led-by",
+                            &[("title", m.title.clone()), ("leads", leads.join(", "))],
+                        ),
                     )
                 };
                 list.push(OwedLine {
                     href: format!("/ui/actions/{}", a.action_id),
                     title: a.title.clone(),
-                    kind: "Milestone",
+                    kind: lang.t("owed-milestone-kind"),
                     severity: None,
                     what,
                     due: Some(Due {
                         at: m.due.clone(),
-                        relative: "overdue".into(),
+                        relative: lang.t("overdue"),
                         overdue: true,
                     }),
                 });
@@ -255,7 +286,7 @@ pub(super) async fn dashboard_data(s: &WebState, sess: &Session) -> Result<Respo
         &DashboardPage {
             ctx: sess.ctx.marked(latest.iter().map(|i| i.tlp)),
             formats: my_formats(s).await?,
-            owed: owed(s, who, &sess.ctx.zone).await?,
+            owed: owed(s, who, &sess.ctx).await?,
             latest,
         },
     ))

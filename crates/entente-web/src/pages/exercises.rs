@@ -298,7 +298,7 @@ pub(super) async fn exercise_page(
         .exercise(&sess.who, &id)
         .await
         .map_err(|e| fail(&sess.ctx, e))?;
-    let audience = audience_short(&s, &x.plan.format_id, &x.audience).await;
+    let audience = audience_short(&s, &x.plan.format_id, &x.audience, sess.ctx.lang).await;
     let me = s.node.partner();
     let mut responses = vec![];
     for (p, role) in x
@@ -349,7 +349,7 @@ pub(super) async fn project_page(
         .project(&sess.who, &id)
         .await
         .map_err(|e| fail(&sess.ctx, e))?;
-    let audience = audience_short(&s, &p.project.format_id, &p.audience).await;
+    let audience = audience_short(&s, &p.project.format_id, &p.audience, sess.ctx.lang).await;
     Ok(render(
         StatusCode::OK,
         &ProjectPage {

@@ -39,29 +39,37 @@ pub(crate) fn markdown_html(text: &str) -> String {
 
 /// How far `deadline` (RFC 3339) is from `now`, in words, and whether it has passed:
 /// ("due in 40 min", false), ("overdue by 9 min", true). None if `deadline` is not a time.
-pub(crate) fn relative(now: time::OffsetDateTime, deadline: &str) -> Option<(String, bool)> {
+pub(crate) fn relative(
+    now: time::OffsetDateTime,
+    deadline: &str,
+    lang: crate::i18n::Lang,
+) -> Option<(String, bool)> {
     let at = time::OffsetDateTime::parse(deadline, &time::format_description::well_known::Rfc3339)
         .ok()?;
     let secs = (at - now).whole_seconds();
-    let span = span(secs.unsigned_abs());
+    let span = span(secs.unsigned_abs(), lang);
     Some(if secs >= 0 {
-        (format!("due in {span}"), false)
+        (lang.t_args("due-in", &[("span", span)]), false)
     } else {
-        (format!("overdue by {span}"), true)
+        (lang.t_args("overdue-by", &[("span", span)]), true)
     })
 }
 
 /// A span of seconds as people say it, to the minute below a day: "less than a minute",
 /// "40 min", "3 h 5 min", "2 days".
-fn span(secs: u64) -> String {
+fn span(secs: u64, lang: crate::i18n::Lang) -> String {
     let mins = secs / 60;
+    let n = |k: &str, v: u64| lang.t_n(k, v as usize);
     match mins {
-        0 => "less than a minute".into(),
-        1..60 => format!("{mins} min"),
-        60..1440 if mins.is_multiple_of(60) => format!("{} h", mins / 60),
-        60..1440 => format!("{} h {} min", mins / 60, mins % 60),
-        _ if mins / 1440 == 1 => "1 day".into(),
-        _ => format!("{} days", mins / 1440),
+        0 => lang.t("span-less-than-a-minute"),
+        1..60 => n("span-minutes", mins),
+        60..1440 if mins.is_multiple_of(60) => n("span-hours", mins / 60),
+        60..1440 => format!(
+            "{} {}",
+            n("span-hours", mins / 60),
+            n("span-minutes", mins % 60)
+        ),
+        _ => n("span-days", mins / 1440),
     }
 }
 
@@ -90,7 +98,7 @@ mod tests {
     #[test]
     fn deadlines_read_as_how_far_away_they_are() {
         let now = time::macros::datetime!(2026-12-04 10:00 UTC);
-        let r = |d: &str| super::relative(now, d).unwrap();
+        let r = |d: &str| super::relative(now, d, Default::default()).unwrap();
         assert_eq!(r("2026-12-04T10:40:00Z"), ("due in 40 min".into(), false));
         assert_eq!(
             r("2026-12-04T09:51:00.000Z"),
@@ -107,7 +115,16 @@ mod tests {
             r("2026-12-04T10:00:30Z"),
             ("due in less than a minute".into(), false)
         );
-        assert_eq!(super::relative(now, "soon"), None);
+        assert_eq!(super::relative(now, "soon", Default::default()), None);
+        let ja = crate::i18n::Lang::choose(Some("ja"), None);
+        assert_eq!(
+            super::relative(now, "2026-12-04T13:05:00Z", ja).unwrap().0,
+            "あと 3 時間 5 分"
+        );
+        assert_eq!(
+            super::relative(now, "2026-12-03T09:00:00Z", ja).unwrap().0,
+            "1 日 超過"
+        );
     }
 
     #[test]

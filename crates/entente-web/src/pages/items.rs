@@ -272,6 +272,7 @@ pub(super) async fn new_item_post(State(s): State<WebState>, h: HeaderMap, body:
         &aud.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         p.tlp.map(|t| t.as_str()),
         &p.named_users,
+        sess.ctx.lang,
     );
     let review = Review { words, seal };
     if step != "publish" {
@@ -330,6 +331,7 @@ pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Er
         &audience,
         Some(item.tlp.as_str()),
         &item.named_users,
+        sess.ctx.lang,
     );
     let status = form_status(&errors);
     let may_endorse = item.kind == entente_domain::ItemKind::BestPractice

@@ -1,5 +1,5 @@
-//! The signed-in user's own settings: the time zone times are shown in. Node-local
-//! preferences, never replicated; releasability does not depend on them.
+//! The signed-in user's own settings: the time zone times are shown in and the language of
+//! the UI. Node-local preferences, never replicated; releasability does not depend on them.
 
 use super::*;
 
@@ -16,33 +16,36 @@ pub struct SettingsPage {
     pub zones: Vec<String>,
     /// The current time as this user reads it, as an example.
     pub now: String,
+    /// The saved language tag, or empty: the browser's choice.
+    pub language: String,
+    /// (tag, the language's name in itself) of every catalogue.
+    pub languages: Vec<(String, String)>,
 }
 
 async fn settings_page(
     s: &WebState,
     sess: &Session,
     errors: Errors,
-    typed: Option<String>,
+    typed: Option<entente_node::UserSettings>,
 ) -> Response {
-    let saved = s
-        .node
-        .user_settings(&sess.who)
-        .await
-        .ok()
-        .and_then(|u| u.time_zone)
-        .unwrap_or_default();
+    let shown = match typed {
+        Some(t) => t,
+        None => s.node.user_settings(&sess.who).await.unwrap_or_default(),
+    };
     render(
         form_status(&errors),
         &SettingsPage {
             ctx: sess.ctx.clone(),
             errors,
-            time_zone: typed.unwrap_or(saved),
+            time_zone: shown.time_zone.unwrap_or_default(),
             node_zone: s.node.config().time_zone.clone(),
             zones: crate::zone::all_zones(),
             now: sess
                 .ctx
                 .zone
                 .show(&entente_node::clock::rfc3339(s.node.clock().now())),
+            language: shown.language.unwrap_or_default(),
+            languages: crate::i18n::languages(),
         },
     )
 }
@@ -54,15 +57,25 @@ pub(super) async fn settings(State(s): State<WebState>, h: HeaderMap) -> Page {
 
 pub(super) async fn save_settings(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
     let (sess, f) = posted(&s, &h, &body).await?;
-    let typed = f.opt("time_zone");
-    let mut settings = s
-        .node
-        .user_settings(&sess.who)
-        .await
-        .map_err(|e| fail(&sess.ctx, e))?;
-    settings.time_zone = typed.clone();
-    match s.node.set_user_settings(&sess.who, settings).await {
+    let settings = entente_node::UserSettings {
+        time_zone: f.opt("time_zone"),
+        language: f.opt("language"),
+    };
+    if let Some(l) = &settings.language
+        && !crate::i18n::languages().iter().any(|(t, _)| t == l)
+    {
+        let mut e = Errors::default();
+        e.add("language", "Choose one of the languages offered.");
+        return Ok(settings_page(&s, &sess, e, Some(settings)).await);
+    }
+    match s.node.set_user_settings(&sess.who, settings.clone()).await {
         Ok(()) => Ok(done_to("/ui/settings", Done::SettingsSaved)),
-        Err(e) => Ok(settings_page(&s, &sess, Errors::from_node(&e, &["time_zone"]), typed).await),
+        Err(e) => Ok(settings_page(
+            &s,
+            &sess,
+            Errors::from_node(&e, &["time_zone", "language"]),
+            Some(settings),
+        )
+        .await),
     }
 }

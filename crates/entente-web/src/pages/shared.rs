@@ -156,34 +156,9 @@ impl Done {
         }
     }
 
-    pub(crate) fn message(self) -> &'static str {
-        match self {
-            Done::Published => {
-                "Published, signed and sent: it reaches exactly the audience stated below."
-            }
-            Done::Reaction => "Recorded, signed and sent to the item's audience.",
-            Done::Retracted => "Retracted: every partner holding it now shows it as retracted.",
-            Done::ActionCreated => "Action created and sent to its partners.",
-            Done::Progress => "Progress recorded, signed and sent.",
-            Done::AlertRaised => {
-                "Alert raised: receipts and acknowledgements appear on the board below as they arrive."
-            }
-            Done::Acknowledged => {
-                "Acknowledged: the partner that raised the alert sees it on its board."
-            }
-            Done::StatementDrafted => {
-                "Statement drafted and sent to its partners for their stances."
-            }
-            Done::Stance => "Your stance is signed and sent.",
-            Done::Revised => {
-                "New version sent: the stances on the earlier version no longer count."
-            }
-            Done::ExercisePlanned => "Exercise planned and sent to the invited partners.",
-            Done::Response => "Your response is signed and sent.",
-            Done::ProjectRegistered => "Project registered and sent to its partners.",
-            Done::Interest => "Your interest is signed and sent.",
-            Done::SettingsSaved => "Saved: times are now shown in your time zone, with UTC beside.",
-        }
+    /// What was done, in the reader's language (`done-{code}` in the catalogues).
+    pub(crate) fn message(self, lang: crate::i18n::Lang) -> String {
+        lang.t(&format!("done-{}", self.code()))
     }
 
     /// The message for a `done` code from a query string; None for anything else.
@@ -309,6 +284,7 @@ pub(crate) async fn audience_short(
     s: &WebState,
     format_id: &str,
     audience: &entente_domain::Audience,
+    lang: crate::i18n::Lang,
 ) -> String {
     let named: Vec<&str> = audience.iter().map(|p| p.as_str()).collect();
     let Ok(f) = s.node.format(format_id).await else {
@@ -321,9 +297,15 @@ pub(crate) async fn audience_short(
         .filter(|p| !named.contains(p))
         .collect();
     if left_out.is_empty() {
-        format!("every member: {}", named.join(", "))
+        lang.t_args("audience-every-member", &[("partners", named.join(", "))])
     } else {
-        format!("{} — not {}", named.join(", "), left_out.join(", "))
+        lang.t_args(
+            "audience-not",
+            &[
+                ("partners", named.join(", ")),
+                ("left_out", left_out.join(", ")),
+            ],
+        )
     }
 }
 
@@ -335,9 +317,10 @@ pub fn audience_words(
     audience: &[String],
     tlp: Option<&str>,
     named: &[String],
+    lang: crate::i18n::Lang,
 ) -> String {
     let first = if ours {
-        format!("{origin} (this partner)")
+        lang.t_args("audience-this-partner", &[("partner", origin.to_owned())])
     } else {
         origin.to_owned()
     };
@@ -345,29 +328,26 @@ pub fn audience_words(
         .chain(audience.iter().filter(|p| *p != origin).cloned())
         .collect();
     let to = if names.len() == 1 {
-        format!("only {}: no other partner will receive it", names[0])
+        lang.t_args("audience-only", &[("partner", names[0].clone())])
     } else {
         let last = names.pop().unwrap_or_default();
-        format!(
-            "{} and {last}; no other partner will receive it or learn that it exists",
-            names.join(", ")
+        lang.t_args(
+            "audience-these",
+            &[("partners", names.join(", ")), ("last", last)],
         )
     };
     let within = match tlp {
         None | Some("RED") => {
             if named.is_empty() {
-                "Marked TLP:RED (unmarked means RED): within those partners only you will see it.".to_owned()
+                lang.t("audience-red-only-you")
             } else {
-                format!(
-                    "Marked TLP:RED: within those partners only you and {} will see it.",
-                    named.join(", ")
-                )
+                lang.t_args("audience-red-named", &[("named", named.join(", "))])
             }
         }
-        Some("AMBER+STRICT") => "Marked TLP:AMBER+STRICT: recipients may share it only within their own organisation.".into(),
-        Some("AMBER") => "Marked TLP:AMBER: recipients may share it with their organisation and its clients on a need-to-know basis.".into(),
-        Some("GREEN") => "Marked TLP:GREEN: recipients may share it within their community, not publicly.".into(),
-        Some(_) => "Marked TLP:CLEAR: no limit on further disclosure by recipients.".into(),
+        Some("AMBER+STRICT") => lang.t("audience-amber-strict"),
+        Some("AMBER") => lang.t("audience-amber"),
+        Some("GREEN") => lang.t("audience-green"),
+        Some(_) => lang.t("audience-clear"),
     };
-    format!("Released to {to}. {within}")
+    lang.t_args("audience-released-to", &[("to", to), ("within", within)])
 }

@@ -17,15 +17,28 @@ pub struct StatementsPage {
 
 impl StatementsPage {
     pub fn status(&self, st: &StatementStatus) -> String {
-        status_words(st, &self.ctx.zone)
+        status_words(st, &self.ctx.zone, self.ctx.lang)
     }
 }
 
 /// A statement's status in words, its adoption time as people read it.
-pub(super) fn status_words(st: &StatementStatus, zone: &crate::zone::Zone) -> String {
+pub(super) fn status_words(
+    st: &StatementStatus,
+    zone: &crate::zone::Zone,
+    lang: crate::i18n::Lang,
+) -> String {
     match st {
-        StatementStatus::Adopted { at } => format!("adopted on {}", zone.show(at)),
-        other => other.words(),
+        StatementStatus::Adopted { at } => {
+            lang.t_args("status-adopted-on", &[("at", zone.show(at))])
+        }
+        StatementStatus::Pending => lang.t("status-awaiting-stances"),
+        StatementStatus::Blocked { by } => lang.t_args(
+            "status-blocked-by",
+            &[(
+                "partners",
+                by.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+            )],
+        ),
     }
 }
 
@@ -202,9 +215,11 @@ pub(super) async fn statement_view_with(
             let rec = view.state.stances.get(p).filter(|r| r.version == version);
             (
                 p.to_string(),
-                st.as_ref()
-                    .map(stance_name)
-                    .unwrap_or_else(|| "awaiting".into()),
+                sess.ctx.label(
+                    &st.as_ref()
+                        .map(stance_name)
+                        .unwrap_or_else(|| "awaiting".into()),
+                ),
                 rec.map(|r| r.reason.clone()).unwrap_or_default(),
                 rec.map(|r| r.author.clone()).unwrap_or_default(),
                 rec.map(|r| r.at.clone()).unwrap_or_default(),
@@ -212,8 +227,11 @@ pub(super) async fn statement_view_with(
         })
         .collect();
     let (status, adopted) = match &view.status {
-        StatementStatus::Adopted { .. } => (status_words(&view.status, &sess.ctx.zone), true),
-        other => (status_words(other, &sess.ctx.zone), false),
+        StatementStatus::Adopted { .. } => (
+            status_words(&view.status, &sess.ctx.zone, sess.ctx.lang),
+            true,
+        ),
+        other => (status_words(other, &sess.ctx.zone, sess.ctx.lang), false),
     };
     let mut signatures = vec![];
     if adopted && let Ok(x) = s.node.export_statement(&sess.who, id).await {
@@ -235,7 +253,13 @@ pub(super) async fn statement_view_with(
         .unwrap_or_default();
     let pending = matches!(view.status, StatementStatus::Pending);
     let status_code = form_status(&errors);
-    let audience = audience_short(s, &view.state.format_id, &view.state.audience).await;
+    let audience = audience_short(
+        s,
+        &view.state.format_id,
+        &view.state.audience,
+        sess.ctx.lang,
+    )
+    .await;
     render(
         status_code,
         &StatementPage {
