@@ -269,6 +269,13 @@ await step("NATO's UI, search and network view neither show nor count it", async
   assert.equal(await measure(eu, 'Entries'), euEntriesBefore + 1);
   await eu.goto(url(eu, '/ui/network'));
   await eu.screenshot({ path: path.join(out, 'network.png'), fullPage: true });
+  // Each link of the network opens the items behind it, as many as its weight.
+  const edge = eu.locator('#edges a', { hasText: 'EU – JPN' });
+  const weight = Number((await edge.innerText()).match(/: (\d+) entries$/)[1]);
+  await edge.click();
+  await eu.waitForURL(/\/ui\/items\?released_to=EU&released_to=JPN$/);
+  assert.equal(await eu.locator('main table tbody tr').count(), weight);
+  assert.match(await eu.locator('#edge-filter').innerText(), /^Only items released to both EU and JPN/);
 });
 
 await step("NATO sets a silence deadline in Tokyo time, reads it in each member's local time, and picks its own zone", async () => {
@@ -342,6 +349,40 @@ await step('a statement drafted at EU is endorsed from all three UIs and adopted
   const row = eu.locator('tr', { hasText: `Browser statement ${marker}` });
   assert.match(await row.innerText(), /adopted on \d{4}-\d{2}-\d{2}/);
   assert.doesNotMatch(await eu.locator('main').innerText(), /Adopted \{|Blocked \{|InProgress/);
+});
+
+await step('the adopted statement has a printable signed copy and a JSON download that carries every signature', async () => {
+  await eu.goto(url(eu, statementPath));
+  await eu.getByRole('link', { name: 'Printable signed copy' }).click();
+  await eu.waitForURL(new RegExp(`${statementPath}/signed$`));
+  assert.equal(await eu.locator('h1').innerText(), `Browser statement ${marker}`);
+  // The draft and the three stances, each with who and when.
+  const table = eu.locator('#signed-signatures');
+  assert.equal(await table.locator('tbody tr').count(), 4);
+  const rows = await table.locator('tbody').innerText();
+  for (const p of ['EU', 'NATO', 'JPN']) {
+    assert.match(rows, new RegExp(String.raw`^${p}\tendorsed\tadmin@${p}\t[^\t]*\d{2}:\d{2}[^\t]*\tstatement\.stance #\d+\t[0-9a-f]{128}$`, 'm'), rows);
+  }
+  assert.match(await eu.locator('main').innerText(), /entente verify --dir <node directory> --statement statement-[0-9a-f-]{36}\.json/);
+  await eu.screenshot({ path: path.join(out, 'statement-signed.png'), fullPage: true });
+  // On paper: no navigation, no links that only work on screen; the marking stays.
+  await eu.emulateMedia({ media: 'print' });
+  assert.equal(await eu.locator('header').isVisible(), false);
+  assert.equal(await eu.locator('.no-print').first().isVisible(), false);
+  assert.equal(await eu.locator('#signed-marking-top').isVisible(), true);
+  await eu.screenshot({ path: path.join(out, 'statement-signed-print.png'), fullPage: true });
+  await eu.emulateMedia({ media: 'screen' });
+  // The download, fetched with the page's session: the REST export's JSON, as a file.
+  const href = await eu.getByRole('link', { name: 'Download signed copy (JSON)' }).getAttribute('href');
+  const r = await eu.request.get(url(eu, href));
+  assert.equal(r.status(), 200);
+  assert.match(r.headers()['content-disposition'], /^attachment; filename="statement-[0-9a-f-]{36}\.json"$/);
+  assert.equal(r.headers()['x-content-type-options'], 'nosniff');
+  const doc = await r.json();
+  assert.equal(doc.statement_id, statementPath.split('/').pop());
+  assert.equal(doc.title, `Browser statement ${marker}`);
+  assert.equal(doc.stances.length, 3);
+  assert.ok(doc.draft && doc.stances.every((e) => e.sig), 'signed entries');
 });
 
 await step("an alert raised at NATO appears live on JPN's dashboard and counters, and JPN's ack clears it from NATO's", async () => {
@@ -529,7 +570,7 @@ await step('axe-core finds no serious or critical accessibility violation on any
   await eu.goto(url(eu, '/ui/projects'));
   const projectHref = await eu.locator('main table a[href^="/ui/projects/"]').first().getAttribute('href');
   const pages = ['/ui/', '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
-    '/ui/actions', actionHref, '/ui/statements', statementHref, '/ui/alerts', alertHref, '/ui/exercises', exerciseHref, '/ui/projects', projectHref,
+    '/ui/actions', actionHref, '/ui/statements', statementHref, `${statementPath}/signed`, `/ui/formats/${formatId}/report`, '/ui/alerts', alertHref, '/ui/exercises', exerciseHref, '/ui/projects', projectHref,
     `/ui/search?q=${marker}`, '/ui/network', '/ui/released', '/ui/admin'];
   const found = [];
   // The check can fail: on a page with an image without text, axe reports it as critical.

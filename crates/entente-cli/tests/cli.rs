@@ -436,10 +436,14 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
     .text()
     .await
     .unwrap();
+    // The marking is the first and the last line, the report between.
+    let marking = md.lines().next().unwrap_or_default();
+    assert!(marking.starts_with("**Releasable to "), "{md}");
     assert!(
-        md.starts_with("# Progress report") && md.contains("## Built from"),
+        md.contains("\n# Progress report") && md.contains("## Built from"),
         "{md}"
     );
+    assert_eq!(md.trim_end().lines().last(), Some(marking));
     let html = get(
         &eu,
         &format!("/api/v1/formats/{hybrid}/progress-report?period=2026-H2&format=html"),

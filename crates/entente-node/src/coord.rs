@@ -224,7 +224,9 @@ impl Node {
         let f = self.format(format_id).await?;
         let actions = self.actions(who, Some(format_id)).await?;
         let today = self.clock.now_rfc3339()[..10].to_owned();
-        Ok(periodic_report(&f.title, period, &today, &actions))
+        Ok(periodic_report(
+            &f.title, &f.members, period, &today, &actions,
+        ))
     }
 
     // ----- exercises -----------------------------------------------------------------------

@@ -186,6 +186,7 @@ fn snapshot(name: &str, html: String) {
         "[id]",
     );
     s.add_filter(r"\b[0-9a-f]{64}\b", "[hash]");
+    s.add_filter(r"\b[0-9a-f]{128}\b", "[signature]");
     s.add_filter(
         r#"name="csrf" value="[0-9a-f]+""#,
         r#"name="csrf" value="[csrf]""#,
@@ -1980,4 +1981,295 @@ async fn partners_are_picked_from_the_formats_members_not_typed() {
     let participants: Vec<String> = a.participants.iter().map(|p| p.to_string()).collect();
     assert_eq!(leads, ["EU", "JPN"]);
     assert_eq!(participants, ["NATO"]);
+}
+
+/// A GET with this session that keeps the answer's headers.
+async fn get_response(w: &Web, path: &str) -> reqwest::Response {
+    w.http
+        .get(format!("{}{path}", w.base))
+        .header("cookie", &w.cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Every partner required by statement `id` endorses version 1, and the cluster settles.
+async fn adopt(c: &Cluster, id: &str, partners: &[&str]) {
+    for p in partners {
+        let n = c.node(p);
+        n.node
+            .take_stance(
+                &n.admin(),
+                id,
+                1,
+                entente_domain::statement::Stance::Endorse,
+                "",
+            )
+            .await
+            .unwrap();
+        c.sync_until_quiet().await;
+    }
+}
+
+/// Issue 19, "forms for people": an adopted statement has a printable signed copy (text,
+/// hash, every signature with who and when, the audience in words, how to verify offline) and
+/// a JSON download that is the REST export and verifies against the partners' pinned keys. A
+/// statement not adopted offers neither and answers 409, never a partial copy; a partner
+/// outside the audience gets the same not-found as for a statement that does not exist.
+#[tokio::test]
+async fn an_adopted_statement_has_a_printable_and_a_verifiable_signed_copy() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let page = format!("/ui/statements/{}", s.statement_id);
+    let signed = format!("{page}/signed");
+    let json = format!("{page}/signed.json");
+
+    // Not adopted yet: no links, and both addresses refuse with a reason.
+    let (_, html) = eu.get(&page).await;
+    assert!(!html.contains("Printable signed copy"));
+    assert!(!html.contains("signed.json"));
+    let (status, html) = eu.get(&signed).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(html.contains("this statement is not adopted"), "{html}");
+    let r = get_response(&eu, &json).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.headers().get("content-disposition").is_none());
+    assert!(!r.text().await.unwrap().contains("\"stances\""));
+
+    adopt(&s.c, &s.statement_id, &["EU", "NATO", "JPN"]).await;
+    let (_, html) = eu.get(&page).await;
+    assert!(html.contains(&format!("<a href=\"{signed}\">Printable signed copy</a>")));
+    assert!(html.contains(&format!(
+        "<a href=\"{json}\" download>Download signed copy (JSON)</a>"
+    )));
+
+    // The printable copy.
+    let (status, html) = eu.get(&signed).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let doc =
+        s.c.node("EU")
+            .node
+            .export_statement(&s.c.node("EU").admin(), &s.statement_id)
+            .await
+            .unwrap();
+    assert!(html.contains("<h1>Joint statement on maritime security</h1>"));
+    assert!(
+        html.contains(
+            "<p>The partners will coordinate patrols.<br>\nThey will share port data.</p>"
+        ),
+        "the text as Markdown, its line break kept"
+    );
+    assert!(html.contains(&doc.hash), "the version hash");
+    assert!(html.contains("<span class=\"audience\">every member: EU, JPN, NATO</span>"));
+    let table = html
+        .split("<table id=\"signed-signatures\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the signatures");
+    assert_eq!(
+        table.matches("<tr><td>").count(),
+        4,
+        "the draft and three stances"
+    );
+    for p in ["EU", "NATO", "JPN"] {
+        let row = table
+            .split("<tr>")
+            .find(|r| r.starts_with(&format!("<td>{p}</td><td>endorsed</td><td>admin@{p}</td>")))
+            .unwrap_or_else(|| panic!("{p}'s stance: {table}"));
+        assert!(row.contains("2026-11-27"), "when: {row}");
+    }
+    assert!(table.contains("<tr><td>EU</td><td>drafted version 1</td>"));
+    for e in std::iter::once(&doc.draft).chain(&doc.stances) {
+        let sig = hex::encode(entente_log::parse_entry(e).unwrap().sig);
+        assert!(table.contains(&sig), "each whole signature");
+    }
+    let file = format!("statement-{}.json", s.statement_id);
+    assert!(html.contains(&format!(
+        "entente verify --dir &lt;node directory&gt; --statement {file}"
+    )));
+    snapshot("statement_signed", html);
+
+    // The download: the REST export's JSON, as a file, verifying against pinned keys.
+    let r = get_response(&eu, &json).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(
+        r.headers()["content-disposition"],
+        format!("attachment; filename=\"{file}\"").as_str()
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let got: entente_node::statements::StatementExport = r.json().await.unwrap();
+    assert_eq!(got, doc);
+    for at in ["JPN", "NATO", "EU"] {
+        let keys = &s.c.node(at).node;
+        let ok = entente_node::statements::verify_statement_export(&got, |p| keys.key_of(p))
+            .unwrap_or_else(|e| panic!("at {at}: {e}"));
+        assert!(ok.contains("4 signatures verified"), "{ok}");
+    }
+
+    // A statement released to EU and JPN only, adopted: NATO is outside its audience and
+    // gets exactly what a statement that does not exist gets.
+    let n = s.c.node("EU");
+    let narrow = n
+        .node
+        .create_statement(
+            &n.admin(),
+            entente_node::statements::NewStatement {
+                format_id: s.format_id.clone(),
+                title: "For EU and JPN".into(),
+                text: "Between us.".into(),
+                releasable_to: Some(vec!["JPN".into()]),
+                required: None,
+                rule: entente_domain::statement::AdoptionRule::Unanimity,
+                deadline: None,
+            },
+        )
+        .await
+        .unwrap()
+        .state
+        .statement_id;
+    s.c.sync_until_quiet().await;
+    adopt(&s.c, &narrow, &["EU", "JPN"]).await;
+    let jpn = Web::admin(s.c.node("JPN")).await;
+    let (status, _) = jpn.get(&format!("/ui/statements/{narrow}/signed")).await;
+    assert_eq!(status, StatusCode::OK, "JPN is in the audience");
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let missing = "01a21cac-0000-7000-8000-000000000000";
+    for suffix in ["", "/signed", "/signed.json"] {
+        let (status, html) = nato.get(&format!("/ui/statements/{narrow}{suffix}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{suffix}");
+        let (status2, html2) = nato.get(&format!("/ui/statements/{missing}{suffix}")).await;
+        assert_eq!((status, html), (status2, html2), "{suffix}");
+    }
+}
+
+/// Issue 19, "markings everywhere": the progress report's exports carry the report's marking
+/// as their first and last line (the audience in words; unmarked, as it includes no items),
+/// through the UI's download link and the node's report the REST API serves.
+#[tokio::test]
+async fn a_progress_report_export_carries_its_marking_top_and_bottom() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let web = Web::admin(n).await;
+    let report = format!("/ui/formats/{}/report?period=2026-11", s.format_id);
+    let (_, html) = web.get(&report).await;
+    // The scenario's one action is released to its lead and participant, EU and JPN.
+    let line = "Releasable to EU, JPN — not NATO. Unmarked (no TLP: the report includes no items), so it stays within these partners.";
+    assert!(html.contains(&format!("id=\"report-marking-top\">{line}</div>")));
+    assert!(html.contains(&format!("id=\"report-marking-bottom\">{line}</div>")));
+    let link = format!(
+        "<a href=\"/ui/formats/{}/report?period=2026-11&amp;download=md\">Download report (Markdown)</a>",
+        s.format_id
+    );
+    assert!(html.contains(&link), "{html}");
+    let r = get_response(&web, &format!("{report}&download=md")).await;
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let md = r.text().await.unwrap();
+    let marking = format!("**{line}**");
+    assert_eq!(md.lines().next(), Some(marking.as_str()), "{md}");
+    assert_eq!(md.trim_end().lines().last(), Some(marking.as_str()), "{md}");
+    let rest = n
+        .node
+        .progress_report(&n.admin(), &s.format_id, "2026-11")
+        .await
+        .unwrap()
+        .markdown();
+    assert!(rest.starts_with(&marking) && rest.trim_end().ends_with(&marking));
+    let r = get_response(&web, &format!("{report}&download=html")).await;
+    assert_eq!(r.text().await.unwrap().matches(line).count(), 2);
+    // NATO sees no action of the format: its report goes to every member.
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let r = get_response(&nato, &format!("{report}&download=md")).await;
+    let md = r.text().await.unwrap();
+    let marking = "**Releasable to EU, JPN, NATO — format members only. Unmarked (no TLP: the report includes no items), so it stays within these partners.**";
+    assert!(md.starts_with(marking), "{md}");
+    assert!(md.trim_end().ends_with(marking), "{md}");
+}
+
+/// The edges of the network page as (link, partners, weight).
+fn network_edges(html: &str) -> Vec<(String, String, usize)> {
+    let table = html
+        .split("<table id=\"edges\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the edges table");
+    table
+        .split("<td><a href=\"")
+        .skip(1)
+        .map(|l| {
+            let (href, rest) = l.split_once("\">").unwrap();
+            let (title, _) = rest.split_once("</a>").unwrap();
+            let (pair, n) = title.split_once(": ").unwrap();
+            let n = n.trim_end_matches(" entries").parse().unwrap();
+            (href.replace("&#38;", "&"), pair.to_owned(), n)
+        })
+        .collect()
+}
+
+/// Issue 19, "forms for people": each link of the cooperation network leads to the items
+/// behind it, with the page's topic and dates, and the list has as many rows as the link's
+/// weight. The audience filter only narrows: NATO following EU's link sees only what NATO may.
+#[tokio::test]
+async fn network_edges_lead_to_the_items_behind_them() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let rows = |html: &str| html.matches("<tr><td><a href=\"/ui/items/").count();
+    for q in [
+        "",
+        "?topic=maritime-security",
+        "?since=2026-11-01&until=2026-12-01",
+    ] {
+        let (status, html) = eu.get(&format!("/ui/network{q}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let edges = network_edges(&html);
+        assert_eq!(edges.len(), 3, "{q}: {edges:?}");
+        for (href, pair, n) in &edges {
+            assert!(href.starts_with("/ui/items?released_to="), "{href}");
+            for part in q
+                .trim_start_matches('?')
+                .split('&')
+                .filter(|p| !p.is_empty())
+            {
+                assert!(href.contains(part), "{href} keeps {part}");
+            }
+            let (status, page) = eu.get(href).await;
+            assert_eq!(status, StatusCode::OK, "{href}: {page}");
+            assert_eq!(rows(&page), *n, "{pair}: {href}");
+            assert!(page.contains("id=\"edge-filter\">Only items released to both "));
+            assert!(
+                !page.contains("<aside class=\"facets\""),
+                "no counts that do not match"
+            );
+        }
+        let weights: Vec<_> = edges.iter().map(|(_, p, n)| (p.as_str(), *n)).collect();
+        assert_eq!(
+            weights,
+            [("EU – JPN", 2), ("EU – NATO", 1), ("JPN – NATO", 1)],
+            "{q}"
+        );
+    }
+    // Dates outside the items' leave no links.
+    let (_, html) = eu.get("/ui/network?until=2026-01-01").await;
+    assert!(network_edges(&html).is_empty());
+    let (_, page) = eu
+        .get("/ui/items?released_to=EU&released_to=JPN&until=2026-01-01")
+        .await;
+    assert_eq!(rows(&page), 0);
+    // NATO may see only the AMBER item, released to EU, NATO and JPN.
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let (_, page) = nato.get("/ui/items?released_to=EU&released_to=JPN").await;
+    assert_eq!(rows(&page), 1);
+    let (_, html) = nato.get("/ui/network").await;
+    for (href, pair, n) in network_edges(&html) {
+        let (_, page) = nato.get(&href).await;
+        assert_eq!(rows(&page), n, "{pair}");
+    }
+    // A partner code that is not one is refused, not ignored.
+    let (status, _) = eu.get("/ui/items?released_to=E%3CU").await;
+    assert_ne!(status, StatusCode::OK);
 }

@@ -20,6 +20,9 @@ pub struct SvgEdge {
     pub y2: f64,
     pub width: f64,
     pub title: String,
+    /// The two partners, for the link to the items released to both.
+    pub a: String,
+    pub b: String,
 }
 
 pub const SIZE: f64 = 420.0;
@@ -67,6 +70,8 @@ pub fn layout(n: &NetworkStats) -> (Vec<SvgNode>, Vec<SvgEdge>) {
                 y2,
                 width: (1.0 + 9.0 * e.weight as f64 / max).round(),
                 title: format!("{} – {}: {} entries", e.a, e.b, e.weight),
+                a: e.a.to_string(),
+                b: e.b.to_string(),
             })
         })
         .collect();

@@ -18,6 +18,7 @@ pub(super) async fn list_items(
         since: q.since,
         cursor: q.cursor,
         limit: q.limit,
+        ..Default::default()
     };
     let page = s.node.items(&p, f).await?;
     Ok(Json(ItemPageView {

@@ -272,6 +272,48 @@ pub struct PeriodicReport {
     pub reports_in_period: usize,
     pub built_from: Vec<(String, u64)>,
     pub lines: Vec<(String, String, Vec<String>, String)>,
+    pub marking: ReportMarking,
+}
+
+/// Whom a report may go to, stated at its top and bottom. A report carries what every action it
+/// counts says, so it may go only to the members every one of those actions is released to (all
+/// of the format's members when it counts none). It includes no items, so no TLP applies: it is
+/// unmarked, and unmarked content stays within its audience.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportMarking {
+    pub releasable_to: Vec<PartnerCode>,
+    /// The format's members it is not releasable to.
+    pub not_to: Vec<PartnerCode>,
+}
+
+impl ReportMarking {
+    fn of(members: &BTreeSet<PartnerCode>, actions: &[ActionState]) -> ReportMarking {
+        let (releasable_to, not_to) = members
+            .iter()
+            .cloned()
+            .partition(|p| actions.iter().all(|a| a.audience.contains(p)));
+        ReportMarking {
+            releasable_to,
+            not_to,
+        }
+    }
+
+    /// The marking in words: "Releasable to EU, JPN, NATO — format members only. Unmarked …".
+    pub fn words(&self) -> String {
+        let join = |v: &[PartnerCode]| v.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+        if self.releasable_to.is_empty() {
+            return "Releasable to no partner: do not share this report.".into();
+        }
+        let scope = if self.not_to.is_empty() {
+            "format members only".to_owned()
+        } else {
+            format!("not {}", join(&self.not_to))
+        };
+        format!(
+            "Releasable to {} — {scope}. Unmarked (no TLP: the report includes no items), so it stays within these partners.",
+            join(&self.releasable_to)
+        )
+    }
 }
 
 /// A reporting period: a year (`2026`), a half (`2026-H2`), a quarter (`2026-Q4`) or a month
@@ -301,13 +343,16 @@ pub fn validate_period(p: &str) -> Result<(), crate::DomainError> {
     }
 }
 
+/// The report of a format with these `members` over the `actions` the reader may see.
 pub fn periodic_report(
     format_title: &str,
+    members: &BTreeSet<PartnerCode>,
     period: &str,
     today: &str,
     actions: &[ActionState],
 ) -> PeriodicReport {
     let mut r = PeriodicReport {
+        marking: ReportMarking::of(members, actions),
         format_title: format_title.to_owned(),
         period: period.to_owned(),
         generated_on: today.to_owned(),
@@ -360,12 +405,14 @@ pub fn periodic_report(
 }
 
 impl PeriodicReport {
-    /// The report as Markdown. Every partner-supplied string (titles, topics, narratives,
-    /// milestone names) goes through [`crate::text::markdown_escape`] (L5).
+    /// The report as Markdown, its marking the first and the last line. Every
+    /// partner-supplied string (titles, topics, narratives, milestone names) goes through
+    /// [`crate::text::markdown_escape`] (L5).
     pub fn markdown(&self) -> String {
         let m = crate::text::markdown_escape;
+        let marking = format!("**{}**\n", self.marking.words());
         let mut s = format!(
-            "# Progress report — {}\n\nPeriod: **{}** · generated {} · {} actions\n\n",
+            "{marking}\n# Progress report — {}\n\nPeriod: **{}** · generated {} · {} actions\n\n",
             m(&self.format_title),
             m(&self.period),
             self.generated_on,
@@ -414,6 +461,8 @@ impl PeriodicReport {
         for (log, seq) in &self.built_from {
             s.push_str(&format!("- log `{log}` entry {seq}\n"));
         }
+        s.push('\n');
+        s.push_str(&marking);
         s
     }
 
@@ -434,12 +483,17 @@ impl PeriodicReport {
                 "<h2>{title}</h2><table><thead><tr><th scope=\"col\">{col}</th><th scope=\"col\">actions</th></tr></thead><tbody>{rows}</tbody></table>"
             )
         };
+        let marking = format!(
+            "<p class=\"marking\"><strong>{}</strong></p>",
+            e(&self.marking.words())
+        );
         let mut s = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Progress report — {t}</title></head><body><main><h1>Progress report — {t}</h1><p>Period: <strong>{p}</strong> · generated {g} · {n} actions</p>",
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Progress report — {t}</title></head><body><main>{mk}<h1>Progress report — {t}</h1><p>Period: <strong>{p}</strong> · generated {g} · {n} actions</p>",
             t = e(&self.format_title),
             p = e(&self.period),
             g = e(&self.generated_on),
-            n = self.actions
+            n = self.actions,
+            mk = marking,
         );
         s.push_str(&table("Actions by status", "status", &self.by_status));
         s.push_str(&table("Actions by topic", "topic", &self.by_topic));
@@ -474,7 +528,9 @@ impl PeriodicReport {
         for (log, seq) in &self.built_from {
             s.push_str(&format!("<li>log <code>{}</code> entry {seq}</li>", e(log)));
         }
-        s.push_str("</ul></main></body></html>");
+        s.push_str("</ul>");
+        s.push_str(&marking);
+        s.push_str("</main></body></html>");
         s
     }
 }
@@ -562,7 +618,7 @@ mod tests {
 
     #[test]
     fn the_markdown_report_escapes_partner_text() {
-        let mut r = periodic_report("F", "2026-H2", "2026-12-01", &[]);
+        let mut r = periodic_report("F", &BTreeSet::new(), "2026-H2", "2026-12-01", &[]);
         r.lines.push((
             "T <b>".into(),
             "open".into(),
@@ -678,7 +734,7 @@ mod tests {
             ("l".into(), 2)
         ));
         assert_eq!(a.status, ActionStatus::InProgress);
-        let r = periodic_report("F", "2026-H2", "2026-12-01", &[a]);
+        let r = periodic_report("F", &members, "2026-H2", "2026-12-01", &[a]);
         assert_eq!(r.by_status["in progress"], 1);
         assert_eq!(
             r.overdue,
@@ -689,5 +745,19 @@ mod tests {
         assert_eq!(r.built_from.len(), 3);
         assert!(r.markdown().contains("| in progress | 1 |"));
         assert!(r.html().contains("<td>in progress</td><td>1</td>"));
+        // Released to EU and NATO, the action keeps the report from JPN, top and bottom.
+        let line = "**Releasable to EU, NATO — not JPN. Unmarked (no TLP: the report includes no items), so it stays within these partners.**";
+        let md = r.markdown();
+        assert!(md.starts_with(line), "{md}");
+        assert!(md.trim_end().ends_with(line), "{md}");
+        let html = r.html();
+        assert_eq!(html.matches("Releasable to EU, NATO — not JPN.").count(), 2);
+        assert!(html.starts_with("<!doctype html>"));
+        let empty = periodic_report("F", &members, "2026-H2", "2026-12-01", &[]);
+        assert!(
+            empty
+                .markdown()
+                .starts_with("**Releasable to EU, JPN, NATO — format members only. Unmarked")
+        );
     }
 }

@@ -156,6 +156,17 @@ impl Node {
     /// returned, so it carries nothing about items the caller may not see.
     pub async fn items(&self, who: &Principal, f: ItemFilter) -> Result<ItemPage, NodeError> {
         let limit = f.limit.unwrap_or(50).clamp(1, 500);
+        let timestamp = |field: &'static str, s: String| {
+            crate::clock::parse_rfc3339(&s)
+                .map(crate::clock::rfc3339)
+                .ok_or_else(|| entente_domain::DomainError::invalid(field, "an RFC 3339 timestamp"))
+        };
+        let until = f.until.map(|u| timestamp("until", u)).transpose()?;
+        let released_to = f
+            .released_to
+            .iter()
+            .map(|p| PartnerCode::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut q = ItemQuery {
             format_id: f.format,
             kind: f.kind.as_deref().map(ItemKind::parse).transpose()?,
@@ -171,16 +182,7 @@ impl Node {
                 .transpose()?,
             origin: f.partner.as_deref().map(PartnerCode::parse).transpose()?,
             tlp: f.tlp.as_deref().map(Tlp::parse).transpose()?,
-            since: f
-                .since
-                .map(|s| {
-                    crate::clock::parse_rfc3339(&s)
-                        .map(crate::clock::rfc3339)
-                        .ok_or_else(|| {
-                            entente_domain::DomainError::invalid("since", "an RFC 3339 timestamp")
-                        })
-                })
-                .transpose()?,
+            since: f.since.map(|s| timestamp("since", s)).transpose()?,
             after: f.cursor,
             limit: limit + 1,
         };
@@ -192,7 +194,11 @@ impl Node {
             let mut last_scanned = None;
             for it in batch {
                 last_scanned = Some(it.item_id.clone());
-                if policy::user_may_see_item(&viewer, &it) {
+                // The narrowing filters the store does not apply, after the policy's check.
+                if policy::user_may_see_item(&viewer, &it)
+                    && released_to.iter().all(|p| it.audience.contains(p))
+                    && until.as_deref().is_none_or(|u| it.created_at.as_str() < u)
+                {
                     out.push(it);
                     if out.len() > limit as usize {
                         break;

@@ -186,6 +186,13 @@ pub struct ItemFilter {
     pub partner: Option<String>,
     pub tlp: Option<String>,
     pub since: Option<String>,
+    /// Items created before this time (RFC 3339).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Partners that must all be in an item's audience (the items behind a network edge). It
+    /// only narrows what the viewer may see.
+    #[serde(default)]
+    pub released_to: Vec<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }

@@ -23,9 +23,12 @@ pub fn markdown<T: std::fmt::Display>(v: T, _: &dyn askama::Values) -> askama::R
 pub(crate) fn markdown_html(text: &str) -> String {
     use pulldown_cmark::{Event, Options, Parser};
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    // Raw HTML is turned into text before rendering: partners' text is never markup.
+    // Raw HTML is turned into text before rendering: partners' text is never markup. A line
+    // break typed in the text stays a line break (as in the comment boxes people know), not
+    // a space: a statement's lines are part of what was signed.
     let events = Parser::new_ext(text, opts).map(|e| match e {
         Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        Event::SoftBreak => Event::HardBreak,
         e => e,
     });
     let mut html = String::with_capacity(text.len() * 3 / 2);
@@ -84,6 +87,8 @@ mod tests {
         assert!(h.contains("<h1>Brief</h1>"), "{h}");
         assert!(h.contains("<strong>Bold</strong>"), "{h}");
         assert!(h.contains("<li>one</li>"), "{h}");
+        let h2 = super::markdown_html("first line\nsecond line");
+        assert!(h2.contains("first line<br>\nsecond line"), "{h2}");
         assert!(
             h.contains("<a href=\"https://example.org\" rel=\"noopener noreferrer\">link</a>"),
             "{h}"

@@ -167,8 +167,13 @@ pub(super) async fn report_page(
     // both again).
     entente_domain::coord::validate_period(&period)
         .map_err(|e| fail(&sess.ctx, NodeError::from(e)))?;
-    let report =
-        entente_domain::coord::periodic_report(&format.title, &period, &today(&s), &actions);
+    let report = entente_domain::coord::periodic_report(
+        &format.title,
+        &format.members,
+        &period,
+        &today(&s),
+        &actions,
+    );
     let download = |ct: &'static str, ext: &str, body: String| {
         (
             [

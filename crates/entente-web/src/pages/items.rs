@@ -42,6 +42,42 @@ impl ItemsPage {
     pub fn dim_label(&self, dim: &str) -> &'static str {
         facet_dim_label(dim)
     }
+    /// The filters a network edge's link sets, in words ("released to both EU and JPN · from
+    /// 2026-11-01"); empty when none is set.
+    pub fn edge_filter(&self) -> String {
+        let mut parts = vec![];
+        let to = self.q.all("released_to");
+        if !to.is_empty() {
+            parts.push(format!("released to {}", and_list(&to)));
+        }
+        if let Some(d) = self.q.opt("since") {
+            parts.push(format!("from {d}"));
+        }
+        if let Some(d) = self.q.opt("until") {
+            parts.push(format!("before {d}"));
+        }
+        parts.join(" · ")
+    }
+}
+
+/// "EU", "both EU and JPN", "all of EU, JPN and NATO".
+fn and_list(v: &[String]) -> String {
+    match v {
+        [one] => one.clone(),
+        [a, b] => format!("both {a} and {b}"),
+        [init @ .., last] => format!("all of {} and {last}", init.join(", ")),
+        [] => String::new(),
+    }
+}
+
+/// A day from a date input as the start of that day in UTC; anything else unchanged (the node
+/// checks it).
+fn day_start(d: String) -> String {
+    if d.len() == 10 {
+        format!("{d}T00:00:00Z")
+    } else {
+        d
+    }
 }
 
 pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery) -> Page {
@@ -59,39 +95,51 @@ pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): 
         topic: q.opt("topic"),
         partner: q.opt("partner"),
         tlp: q.opt("tlp"),
-        since: None,
+        since: q.opt("since").map(day_start),
+        until: q.opt("until").map(day_start),
+        released_to: q
+            .all("released_to")
+            .iter()
+            .map(|p| p.to_uppercase())
+            .collect(),
         cursor: q.opt("cursor"),
         limit: Some(50),
     };
+    // The index counts by none of a network edge's filters, so with them set its counts would
+    // not match the rows: no facets then.
+    let edge = !filter.released_to.is_empty() || filter.since.is_some() || filter.until.is_some();
     let page = match s.node.items(&sess.who, filter).await {
         Ok(p) => p,
         Err(e) => return Err(fail(&sess.ctx, e)),
     };
     // Facet counts come from the search index, which counts only what this user may see.
-    let facets = s
-        .node
-        .search(
-            &sess.who,
-            entente_node::search::SearchRequest {
-                format: q.opt("format"),
-                kind: q.opt("kind"),
-                topic: q.opt("topic"),
-                partner: q.opt("partner"),
-                tlp: q.opt("tlp"),
-                // Counted over items only, as the list shows (the index also holds STIX
-                // objects, actions and statements).
-                what: Some("item".into()),
-                limit: Some(1),
-                ..Default::default()
-            },
-        )
-        .await
-        .map(|mut r| {
-            // The list has no month filter: a month link would list every month.
-            r.facets.remove("period");
-            r.facets
-        })
-        .unwrap_or_default();
+    let facets = if edge {
+        BTreeMap::new()
+    } else {
+        s.node
+            .search(
+                &sess.who,
+                entente_node::search::SearchRequest {
+                    format: q.opt("format"),
+                    kind: q.opt("kind"),
+                    topic: q.opt("topic"),
+                    partner: q.opt("partner"),
+                    tlp: q.opt("tlp"),
+                    // Counted over items only, as the list shows (the index also holds STIX
+                    // objects, actions and statements).
+                    what: Some("item".into()),
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(|mut r| {
+                // The list has no month filter: a month link would list every month.
+                r.facets.remove("period");
+                r.facets
+            })
+            .unwrap_or_default()
+    };
     Ok(render(
         StatusCode::OK,
         &ItemsPage {

@@ -73,6 +73,11 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/actions/{id}/progress", post(action_progress))
         .route("/ui/statements", get(statements).post(create_statement))
         .route("/ui/statements/{id}", get(statement_page))
+        .route("/ui/statements/{id}/signed", get(statement_signed))
+        .route(
+            "/ui/statements/{id}/signed.json",
+            get(statement_signed_json),
+        )
         .route("/ui/statements/{id}/stance", post(statement_stance))
         .route("/ui/statements/{id}/revise", post(statement_revise))
         .route("/ui/alerts", get(alerts).post(raise_alert))

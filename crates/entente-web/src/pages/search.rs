@@ -93,6 +93,22 @@ pub struct NetworkPage {
     pub topics: Vec<(String, String)>,
 }
 
+impl NetworkPage {
+    /// The Items list filtered to the items behind an edge: released to both partners, within
+    /// this page's topic and dates.
+    pub fn edge_items(&self, e: &SvgEdge) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        out.append_pair("released_to", &e.a);
+        out.append_pair("released_to", &e.b);
+        for k in ["topic", "since", "until"] {
+            if let Some(v) = self.q.opt(k) {
+                out.append_pair(k, &v);
+            }
+        }
+        format!("/ui/items?{}", out.finish())
+    }
+}
+
 pub fn pct(x: &Option<f64>) -> String {
     x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into())
 }

@@ -377,3 +377,162 @@ pub(super) async fn statement_revise(
         }
     }
 }
+
+/// One signature on an adopted statement, as the printable copy lists it.
+pub struct SignatureLine {
+    pub partner: String,
+    /// What the entry says in words: "drafted version 2", "endorsed", "stood aside".
+    pub signed: String,
+    pub reason: String,
+    pub by: String,
+    pub at: String,
+    /// The log entry that carries it: kind and sequence number.
+    pub entry: String,
+    /// The whole Ed25519 signature in hex, so a printed copy can be compared by eye.
+    pub signature: String,
+}
+
+#[derive(Template)]
+#[template(path = "statement_signed.html")]
+pub struct SignedStatementPage {
+    pub ctx: Ctx,
+    pub doc: entente_node::statements::StatementExport,
+    /// The audience in words against the format's members.
+    pub audience: String,
+    pub signatures: Vec<SignatureLine>,
+    /// The name the JSON download is saved under.
+    pub file: String,
+}
+
+/// The export of an adopted statement, through the same node call as the REST export, which
+/// answers "not found" to a viewer outside the statement's audience (as the statement page
+/// does) and refuses a statement that is not adopted; that refusal becomes a 409 page here,
+/// so no partial copy is ever served.
+async fn signed_export(
+    s: &WebState,
+    sess: &Session,
+    id: &str,
+) -> Result<entente_node::statements::StatementExport, Response> {
+    match s.node.export_statement(&sess.who, id).await {
+        Ok(x) => Ok(x),
+        Err(NodeError::Conflict(_)) => Err(render(
+            StatusCode::CONFLICT,
+            &ErrorPage {
+                ctx: sess.ctx.clone(),
+                title: "Not adopted".into(),
+                message: "Only an adopted statement has a signed copy, and this statement is not adopted (yet). Its page shows whose stances it awaits.".into(),
+            },
+        )),
+        Err(e) => Err(fail(&sess.ctx, e)),
+    }
+}
+
+/// The file name of a statement's JSON copy: the id's letters, digits and dashes only, so a
+/// peer's odd id cannot shape the header.
+fn signed_file(statement_id: &str) -> String {
+    let id: String = statement_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect();
+    format!("statement-{id}.json")
+}
+
+/// The draft and every stance of an export in words, with their whole signatures.
+fn signature_lines(x: &entente_node::statements::StatementExport) -> Vec<SignatureLine> {
+    use entente_domain::payload::Payload;
+    std::iter::once(&x.draft)
+        .chain(x.stances.iter())
+        .filter_map(|e| {
+            let p = entente_log::parse_entry(e).ok()?;
+            let (signed, reason, by) = match Payload::parse(&p.header.kind, &p.payload).ok()? {
+                Payload::StatementDraft(d) => (
+                    format!("drafted version {}", d.version),
+                    String::new(),
+                    d.author,
+                ),
+                Payload::StatementStance(st) => (stance_name(&st.stance), st.reason, st.author),
+                _ => return None,
+            };
+            Some(SignatureLine {
+                partner: p.header.origin.to_string(),
+                signed,
+                reason,
+                by,
+                at: p.header.ts.clone(),
+                entry: format!("{} #{}", p.header.kind, p.header.seq),
+                signature: hex::encode(p.sig),
+            })
+        })
+        .collect()
+}
+
+/// A printable copy of an adopted statement: the text, the agreed hash, every signature with
+/// who and when, the audience in words and how to check it offline.
+pub(super) async fn statement_signed(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let doc = signed_export(&s, &sess, &id).await?;
+    // The export does not name the format, which the audience in words is measured against.
+    let view = s
+        .node
+        .statement(&sess.who, &id)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    let audience = audience_short(
+        &s,
+        &view.state.format_id,
+        &view.state.audience,
+        sess.ctx.lang,
+    )
+    .await;
+    Ok(render(
+        StatusCode::OK,
+        &SignedStatementPage {
+            ctx: sess.ctx.clone(),
+            audience,
+            signatures: signature_lines(&doc),
+            file: signed_file(&doc.statement_id),
+            doc,
+        },
+    ))
+}
+
+/// The signed copy as the REST export's JSON, saved as a file (`entente verify --statement`
+/// reads it).
+pub(super) async fn statement_signed_json(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let doc = signed_export(&s, &sess, &id).await?;
+    let body = serde_json::to_string(&doc)
+        .map_err(|e| fail(&sess.ctx, NodeError::Internal(e.to_string())))?;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        signed_file(&doc.statement_id)
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
