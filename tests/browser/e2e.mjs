@@ -393,6 +393,10 @@ await step("an alert raised at NATO appears live on JPN's dashboard and counters
   const natoDash = await nato.context().newPage();
   await natoDash.goto(url(nato, '/ui/'));
   await natoDash.evaluate(() => { window.__notReloaded = true; });
+  // EU's alert list is open too: the new alert must appear in it by itself.
+  const euList = await eu.context().newPage();
+  await euList.goto(url(eu, '/ui/alerts'));
+  await euList.evaluate(() => { window.__notReloaded = true; });
   await nato.goto(url(nato, '/ui/alerts'));
   await nato.selectOption('#format_id', formatId);
   await nato.selectOption('#severity', 'high');
@@ -410,6 +414,11 @@ await step("an alert raised at NATO appears live on JPN's dashboard and counters
   assert.match(await owedLine.innerText(), /due in /);
   assert.equal(await owedLine.locator('.sev').innerText(), 'high');
   await jpnDash.locator('nav a[href="/ui/alerts"] .count').waitFor({ timeout: 30000 });
+  const listed = euList.locator('#alert-list tr', { hasText: `Browser alert ${marker}` });
+  await listed.waitFor({ timeout: 30000 });
+  assert.equal(await listed.locator('.sev').innerText(), 'high');
+  assert.ok(await euList.evaluate(() => window.__notReloaded), "EU's alert list was not reloaded");
+  await euList.close();
   await jpnDash.screenshot({ path: path.join(out, 'dashboard-live-owed.png'), fullPage: true });
   // NATO's open dashboard lists what EU and JPN owe it.
   await natoDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]

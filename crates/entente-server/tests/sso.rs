@@ -128,8 +128,20 @@ impl Browser {
         node: &str,
         login: &str,
     ) -> String {
+        self.through_provider_from(http, node, "/ui/login/sso", login)
+            .await
+    }
+
+    /// [`Self::through_provider`] from a given start (a sign-on link carrying `next`).
+    async fn through_provider_from(
+        &mut self,
+        http: &reqwest::Client,
+        node: &str,
+        start: &str,
+        login: &str,
+    ) -> String {
         let a = self
-            .send(http, "GET", &format!("{node}/ui/login/sso"), None)
+            .send(http, "GET", &format!("{node}{start}"), None)
             .await;
         assert_eq!(a.status, 303, "start: {}", a.body);
         let mut url = a.location.unwrap();
@@ -286,8 +298,46 @@ async fn staff_sign_in_through_the_partners_identity_provider_and_bad_tokens_are
     // alice: the whole flow; she lands signed in as an officer.
     let (alice, a) = sign_in(&http, &node_url, "alice").await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body.contains("url=/ui/"), "{}", a.body);
+    assert!(a.body.contains("url=/ui/\""), "{}", a.body);
     let session = alice.session(&node_url).expect("a session cookie");
+    // A deep link survives the provider's round trip (review defect 15): the login page's
+    // sign-on link carries it, and the callback leads there.
+    let page = http
+        .get(format!("{node_url}/ui/login?next=%2Fui%2Falerts%3Fx%3D1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("href=\"/ui/login/sso?next=%2Fui%2Falerts%3Fx%3D1\""),
+        "{page}"
+    );
+    let mut deep = Browser::default();
+    let cb = deep
+        .through_provider_from(
+            &http,
+            &node_url,
+            "/ui/login/sso?next=%2Fui%2Falerts%3Fx%3D1",
+            "alice",
+        )
+        .await;
+    let a = deep.send(&http, "GET", &cb, None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("url=/ui/alerts?x=1\""), "{}", a.body);
+    // Another site is never a destination: it falls back to the dashboard.
+    let mut away = Browser::default();
+    let cb = away
+        .through_provider_from(
+            &http,
+            &node_url,
+            "/ui/login/sso?next=%2F%2Fevil.example%2F",
+            "alice",
+        )
+        .await;
+    let a = away.send(&http, "GET", &cb, None).await;
+    assert!(a.body.contains("url=/ui/\""), "{}", a.body);
     let dash = http
         .get(format!("{node_url}/ui/"))
         .header("cookie", format!("entente_session_eu={session}"))

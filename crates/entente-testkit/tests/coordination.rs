@@ -289,6 +289,20 @@ async fn every_instrument_converges_within_its_audience_only() {
         m.keys().cloned().collect::<Vec<_>>(),
         vec![code("EU"), code("JPN"), code("NATO")]
     );
+    // A word of the area finds it too, in any case (review defect 7); another does not.
+    let m = eu
+        .node
+        .match_projects(&eu.admin(), "MARITIME")
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 3);
+    assert!(
+        eu.node
+            .match_projects(&eu.admin(), "airlift")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         kor.node
             .match_projects(&kor.admin(), "maritime domain awareness")

@@ -18,17 +18,23 @@ fn t(s: &str) -> time::OffsetDateTime {
 }
 
 async fn cluster() -> Cluster {
+    cluster_and_clock().await.0
+}
+
+/// The test cluster and the clock its nodes read (for deadline tests).
+async fn cluster_and_clock() -> (Cluster, ManualClock) {
     let clock = ManualClock::new(t("2026-11-27T09:00:00Z"));
-    Cluster::with(
+    let c = Cluster::with(
         &["EU", "NATO", "JPN"],
         ClusterOptions {
-            clock: Some(Arc::new(clock)),
+            clock: Some(Arc::new(clock.clone())),
             search: true,
             ..Default::default()
         },
     )
     .await
-    .unwrap()
+    .unwrap();
+    (c, clock)
 }
 
 /// A browser: the session cookie and the CSRF token of the signed-in user.
@@ -225,6 +231,7 @@ async fn footprint(n: &TestNode) -> (u64, usize, usize, usize, usize) {
 
 struct Scenario {
     c: Cluster,
+    clock: ManualClock,
     format_id: String,
     item_id: String,
     statement_id: String,
@@ -233,7 +240,7 @@ struct Scenario {
 }
 
 async fn scenario() -> Scenario {
-    let c = cluster().await;
+    let (c, clock) = cluster_and_clock().await;
     let eu = c.node("EU");
     let f = format(
         eu,
@@ -361,6 +368,7 @@ async fn scenario() -> Scenario {
         alert_id: al.alert.alert_id,
         action_id: a.action_id,
         c,
+        clock,
     }
 }
 
@@ -1515,6 +1523,52 @@ async fn the_ui_speaks_japanese_on_every_page() {
     assert!(html.contains(">Items</a>"));
 }
 
+/// Review defects 13 and 14: the progress form picks its period from the forms the report
+/// reads (years, halves, quarters, months), defaulting to the period of the action's latest
+/// report; the action page names its format.
+#[tokio::test]
+async fn the_progress_form_picks_a_period_the_report_reads() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let page = format!("/ui/actions/{}", s.action_id);
+    let (_, html) = eu.get(&page).await;
+    assert!(
+        html.contains("<select id=\"period\" name=\"period\""),
+        "{html}"
+    );
+    for p in ["2026", "2026-H2", "2026-Q4", "2026-11", "2025-H1"] {
+        assert!(html.contains(&format!("<option value=\"{p}\"")), "{p}");
+    }
+    // No report yet: this month (the test clock's November).
+    assert!(
+        html.contains("<option value=\"2026-11\" selected>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<p id=\"action-format\">Format: <a href=\"/ui/formats/{}\">EU–NATO–Japan maritime dialogue</a>",
+            s.format_id
+        )),
+        "{html}"
+    );
+    let (status, _, _) = eu
+        .post(
+            &format!("{page}/progress"),
+            &[
+                ("period", "2026-H2"),
+                ("status", "in_progress"),
+                ("narrative", "Half-year report."),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = eu.get(&page).await;
+    assert!(
+        html.contains("<option value=\"2026-H2\" selected>"),
+        "{html}"
+    );
+}
+
 /// Review defect 8 (part): a page that shows marked content carries its highest marking in a
 /// banner at the top and the bottom; a search hit shows its marking (or that it is unmarked),
 /// its originator and month; a page with nothing marked has no banner.
@@ -1621,6 +1675,8 @@ async fn the_progress_report_opens_on_a_period_with_reports() {
 #[tokio::test]
 async fn the_ack_note_is_on_the_board_and_a_retracted_item_keeps_a_name() {
     let s = scenario().await;
+    // JPN acknowledges an hour after the 13:00 deadline.
+    s.clock.advance(time::Duration::hours(5));
     let jpn = s.c.node("JPN");
     jpn.node
         .acknowledge_alert(&jpn.admin(), &s.alert_id, "Coast guard informed.")
@@ -1635,6 +1691,26 @@ async fn the_ack_note_is_on_the_board_and_a_retracted_item_keeps_a_name() {
         .and_then(|r| r.split("</tr>").next())
         .expect("JPN's row on the board");
     assert!(row.contains("<td>Coast guard informed.</td>"), "{row}");
+    // The deadline had passed (27 November): the acknowledgement counts and says it was late
+    // (review defect 5).
+    assert!(
+        row.contains("<td class=\"status-Late\">Acknowledged late</td>"),
+        "{row}"
+    );
+    // The alerts list refreshes in place from its own fragment, severity coloured (defect 9).
+    let (status, list) = nato.get("/ui/alerts/list").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!list.contains("<html"), "a fragment, not a page");
+    assert!(
+        list.contains(&format!("href=\"/ui/alerts/{}\"", s.alert_id)),
+        "{list}"
+    );
+    assert!(list.contains("<span class=\"sev sev-"), "{list}");
+    let (_, page) = nato.get("/ui/alerts").await;
+    assert!(
+        page.contains("hx-get=\"/ui/alerts/list\""),
+        "the list polls"
+    );
     let eu = s.c.node("EU");
     let web = Web::admin(eu).await;
     let (status, _, _) = web

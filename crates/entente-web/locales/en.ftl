@@ -509,3 +509,16 @@ the-json-s = The JSON's
 under-the = under the
 version-2 = , version
 version-hash = Version hash
+
+# The alert board and pickers.
+board-sent = Sent
+board-delivered = Delivered
+board-acknowledged = Acknowledged
+board-acknowledged-late = Acknowledged late
+board-overdue = Overdue
+board-acked-by = { $at } by { $by }
+released-to-members-of-the-chosen-format-none-every-member = Released to (members of the chosen format; none ticked: every member)
+period-years = Years
+period-halves = Half years
+period-quarters = Quarters
+period-months = Months

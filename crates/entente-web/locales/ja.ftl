@@ -504,3 +504,16 @@ the-json-s = JSON の
 under-the = 方式:
 version-2 = 、版
 version-hash = 版ハッシュ
+
+# 警報の一覧と選択欄。
+board-sent = 送信済み
+board-delivered = 配信済み
+board-acknowledged = 確認済み
+board-acknowledged-late = 期限後に確認
+board-overdue = 期限超過
+board-acked-by = { $at }、{ $by }
+released-to-members-of-the-chosen-format-none-every-member = 公開先(選んだ枠組みのメンバー。選択なし:全メンバー)
+period-years = 年
+period-halves = 半期
+period-quarters = 四半期
+period-months = 月

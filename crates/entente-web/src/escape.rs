@@ -29,6 +29,15 @@ impl askama::filters::Escaper for SafeHtml {
     }
 }
 
+/// `s` escaped for a page built outside the templates (an attribute or text).
+pub(crate) fn attr(s: &str) -> String {
+    use askama::filters::Escaper;
+    let mut out = String::with_capacity(s.len());
+    // Writing to a String cannot fail.
+    let _ = SafeHtml.write_escaped_str(&mut out, s);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use askama::filters::Escaper;

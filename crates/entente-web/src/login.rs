@@ -48,6 +48,36 @@ pub struct LoginPage {
     pub next: String,
 }
 
+impl LoginPage {
+    /// The single sign-on link, carrying the deep link so the provider's round trip keeps it.
+    pub fn sso_href(&self) -> String {
+        if self.next == "/ui/" {
+            return "/ui/login/sso".into();
+        }
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &self.next)
+            .finish();
+        format!("/ui/login/sso?{q}")
+    }
+}
+
+/// The SSO cookie holds the browser's secret of the sign-in and the page to return to
+/// (hex, so no character of a path can end the cookie value); both live 10 minutes.
+fn sso_cookie_value(secret: &str, next: &str) -> String {
+    format!("{secret}.{}", hex::encode(next))
+}
+
+/// (browser secret, the page to return to) from the SSO cookie; the page is checked again
+/// (`safe_next`), so a forged cookie can only lead to a page of this UI.
+fn sso_cookie_parts(value: &str) -> (String, String) {
+    let (secret, next) = value.split_once('.').unwrap_or((value, ""));
+    let next = hex::decode(next)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    (secret.to_owned(), crate::safe_next(&next).to_owned())
+}
+
 async fn login_page(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let q = FormData::parse(q.as_deref().unwrap_or_default().as_bytes());
     let next = crate::safe_next(q.get("next")).to_owned();
@@ -191,7 +221,9 @@ async fn logout(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
 }
 
 /// `GET /ui/login/sso`: send the browser to the identity provider.
-async fn sso_start(State(s): State<WebState>) -> Response {
+async fn sso_start(State(s): State<WebState>, RawQuery(q): RawQuery) -> Response {
+    let q = FormData::parse(q.as_deref().unwrap_or_default().as_bytes());
+    let next = crate::safe_next(q.get("next")).to_owned();
     let Some(oidc) = s.oidc.clone() else {
         return sso_failed(&s, "no identity provider is configured on this node".into());
     };
@@ -200,7 +232,7 @@ async fn sso_start(State(s): State<WebState>) -> Response {
             let mut r = see_other(&start.url);
             r.headers_mut().append(
                 header::SET_COOKIE,
-                sso_cookie(&s, &start.browser_secret, 600),
+                sso_cookie(&s, &sso_cookie_value(&start.browser_secret, &next), 600),
             );
             r
         }
@@ -219,7 +251,7 @@ async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQ
         return sso_failed(&s, "no identity provider is configured on this node".into());
     };
     let q = FormData::parse(q.unwrap_or_default().as_bytes());
-    let browser = crate::cookie(&h, &s.cookies.sso).unwrap_or_default();
+    let (browser, next) = sso_cookie_parts(&crate::cookie(&h, &s.cookies.sso).unwrap_or_default());
     let outcome = if !q.get("error").is_empty() {
         // This sign-in cannot be finished later.
         oidc.forget(q.get("state"));
@@ -248,10 +280,15 @@ async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQ
             // A page, not a redirect: the browser arrived here from the provider's site, and
             // on a redirect chain that started there it would not send the `Strict` session
             // cookie to `/ui/` yet. A refresh from this page is a same-site navigation.
+            // `next` passed `safe_next` (a `/ui/` path in visible ASCII); it is escaped for the
+            // attribute all the same.
+            let to = crate::escape::attr(&next);
             let mut r = (
                 StatusCode::OK,
                 crate::html_headers(),
-                "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url=/ui/\"><title>Signed in</title><main><h1>Signed in</h1><p><a href=\"/ui/\">Continue to the dashboard</a></p></main>",
+                format!(
+                    "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Signed in</title><main><h1>Signed in</h1><p><a href=\"{to}\">Continue</a></p></main>"
+                ),
             )
                 .into_response();
             let ttl = s.node.config().session_ttl.as_secs() as i64;

@@ -571,9 +571,15 @@ pub struct ProjectState {
 /// area and every partner that expressed interest in one, with the projects they share.
 pub fn match_partners(projects: &[ProjectState], area: &str) -> BTreeMap<PartnerCode, Vec<String>> {
     let mut out: BTreeMap<PartnerCode, Vec<String>> = BTreeMap::new();
+    // "maritime" finds "maritime domain awareness": the area contains what was asked, in any
+    // case (review defect 7: an exact match found nothing a person would look for).
+    let wanted = area.trim().to_lowercase();
+    if wanted.is_empty() {
+        return out;
+    }
     for p in projects
         .iter()
-        .filter(|p| p.project.capability_area.eq_ignore_ascii_case(area))
+        .filter(|p| p.project.capability_area.to_lowercase().contains(&wanted))
     {
         for who in p.project.participants.iter().chain(p.interests.keys()) {
             let v = out.entry(who.clone()).or_default();

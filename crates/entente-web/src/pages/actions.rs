@@ -134,9 +134,20 @@ pub struct ActionPage {
     pub statuses: Vec<String>,
     pub participant: bool,
     pub period: String,
+    /// The periods the progress form offers, grouped: (group key, periods).
+    pub periods: Vec<(&'static str, Vec<String>)>,
     pub today: String,
     /// The audience in words against the format's members.
     pub audience: String,
+    /// The title of the action's format (review defect 14: the page names its format).
+    pub format_title: String,
+}
+
+impl ActionPage {
+    /// Whether the period picker lists `p` (an older report's period is offered as well).
+    pub fn offers(&self, p: &str) -> bool {
+        self.periods.iter().any(|(_, l)| l.iter().any(|x| x == p))
+    }
 }
 
 pub(super) async fn action_view(
@@ -151,10 +162,24 @@ pub(super) async fn action_view(
     };
     let status = form_status(&errors);
     let audience = audience_short(s, &action.format_id, &action.audience, sess.ctx.lang).await;
+    // The period of the latest report on this action (a format that reports by half year
+    // keeps doing so), else this month.
+    let period = action
+        .reports
+        .last()
+        .map(|r| r.report.period.clone())
+        .unwrap_or_else(|| today(s)[..7].to_owned());
+    let format_title = s
+        .node
+        .format(&action.format_id)
+        .await
+        .map(|f| f.title)
+        .unwrap_or_else(|_| action.format_id.clone());
     render(
         status,
         &ActionPage {
             audience,
+            format_title,
             ctx: sess.ctx.clone(),
             errors,
             participant: action.is_participant(s.node.partner()),
@@ -163,10 +188,45 @@ pub(super) async fn action_view(
                 .iter()
                 .map(status_name)
                 .collect(),
-            period: today(s)[..7].to_owned(),
+            period,
+            periods: report_periods(&today(s)),
             today: today(s),
         },
     )
+}
+
+/// Every period a progress report can be filed for, this year and last, as the report page
+/// reads them: years, halves (`2026-H2`), quarters (`2026-Q4`) and months, newest first.
+pub(super) fn report_periods(today: &str) -> Vec<(&'static str, Vec<String>)> {
+    let year: i32 = today.get(..4).and_then(|y| y.parse().ok()).unwrap_or(2026);
+    let years = [year, year - 1];
+    vec![
+        (
+            "period-years",
+            years.iter().map(|y| y.to_string()).collect(),
+        ),
+        (
+            "period-halves",
+            years
+                .iter()
+                .flat_map(|y| [format!("{y}-H2"), format!("{y}-H1")])
+                .collect(),
+        ),
+        (
+            "period-quarters",
+            years
+                .iter()
+                .flat_map(|y| (1..=4).rev().map(move |q| format!("{y}-Q{q}")))
+                .collect(),
+        ),
+        (
+            "period-months",
+            years
+                .iter()
+                .flat_map(|y| (1..=12).rev().map(move |m| format!("{y}-{m:02}")))
+                .collect(),
+        ),
+    ]
 }
 
 pub(super) fn status_name(x: &impl serde::Serialize) -> String {

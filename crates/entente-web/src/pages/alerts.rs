@@ -11,6 +11,33 @@ pub struct AlertsPage {
     pub form: FormData,
     pub alerts: Vec<AlertView>,
     pub formats: Vec<FormatState>,
+    /// The partners the picker offers: members of our formats.
+    pub partners: Vec<String>,
+}
+
+/// The list of alerts alone, for htmx to refresh in place (a new alert, a receipt or an
+/// acknowledgement appears without a reload).
+#[derive(Template)]
+#[template(path = "alerts_list.html")]
+pub struct AlertsList {
+    pub ctx: Ctx,
+    pub alerts: Vec<AlertView>,
+}
+
+pub(super) async fn alerts_list(State(s): State<WebState>, h: HeaderMap) -> Page {
+    let sess = session(&s, &h).await?;
+    let alerts = s
+        .node
+        .alerts(&sess.who)
+        .await
+        .map_err(|e| fail(&sess.ctx, e))?;
+    Ok(render(
+        StatusCode::OK,
+        &AlertsList {
+            ctx: sess.ctx.clone(),
+            alerts,
+        },
+    ))
 }
 
 pub(super) async fn alerts_page(
@@ -33,6 +60,7 @@ pub(super) async fn alerts_page(
             errors,
             form,
             alerts,
+            partners: member_codes(&formats),
             formats,
         },
     )
@@ -112,38 +140,59 @@ pub struct AlertBoard {
     pub board: Vec<BoardRow>,
 }
 
-/// (partner, status, delivered at, acknowledged at and by, the acknowledging officer's note)
-pub(super) type BoardRow = (String, String, String, String, String);
+/// One partner's line on an alert's board, as the reader reads it.
+pub struct BoardRow {
+    pub partner: String,
+    /// `Sent`, `Delivered`, `Acknowledged`, `Late` (acknowledged after the deadline) or
+    /// `Overdue`: the CSS class of the status.
+    pub class: &'static str,
+    /// The status in words, in the reader's language.
+    pub status: String,
+    pub delivered: String,
+    /// When and by whom it was acknowledged.
+    pub acked: String,
+    /// The acknowledging officer's note.
+    pub note: String,
+}
 
-pub(super) fn board(v: &AlertView, zone: &crate::zone::Zone) -> Vec<BoardRow> {
+pub(super) fn board(v: &AlertView, ctx: &Ctx) -> Vec<BoardRow> {
+    let deadline = entente_node::clock::parse_rfc3339(&v.alert.ack_deadline);
     v.board
         .iter()
         .map(|(p, st)| {
-            let status = match st {
-                RecipientStatus::Sent => "Sent",
-                RecipientStatus::Delivered => "Delivered",
-                RecipientStatus::Acknowledged => "Acknowledged",
-                RecipientStatus::Overdue => "Overdue",
+            let ack = v.alert.acks.get(p);
+            // Acknowledged after the deadline: it counts, and it says it was late.
+            let late = ack
+                .and_then(|a| entente_node::clock::parse_rfc3339(&a.at))
+                .zip(deadline)
+                .is_some_and(|(at, d)| at > d);
+            let (class, key) = match st {
+                RecipientStatus::Sent => ("Sent", "board-sent"),
+                RecipientStatus::Delivered => ("Delivered", "board-delivered"),
+                RecipientStatus::Acknowledged if late => ("Late", "board-acknowledged-late"),
+                RecipientStatus::Acknowledged => ("Acknowledged", "board-acknowledged"),
+                RecipientStatus::Overdue => ("Overdue", "board-overdue"),
             };
-            (
-                p.to_string(),
-                status.to_owned(),
-                v.alert
+            BoardRow {
+                partner: p.to_string(),
+                class,
+                status: ctx.t(key),
+                delivered: v
+                    .alert
                     .receipts
                     .get(p)
-                    .map(|at| zone.show(at))
+                    .map(|at| ctx.zone.show(at))
                     .unwrap_or_default(),
-                v.alert
-                    .acks
-                    .get(p)
-                    .map(|a| format!("{} by {}", zone.show(&a.at), a.by))
+                acked: ack
+                    .map(|a| {
+                        ctx.lang.t_args(
+                            "board-acked-by",
+                            &[("at", ctx.zone.show(&a.at)), ("by", a.by.clone())],
+                        )
+                    })
                     .unwrap_or_default(),
-                v.alert
-                    .acks
-                    .get(p)
-                    .map(|a| a.note.clone())
-                    .unwrap_or_default(),
-            )
+                note: ack.map(|a| a.note.clone()).unwrap_or_default(),
+            }
         })
         .collect()
 }
@@ -166,7 +215,7 @@ pub(super) async fn alert_view(s: &WebState, sess: &Session, id: &str, errors: E
         &AlertPage {
             ctx: sess.ctx.clone(),
             errors,
-            board: board(&view, &sess.ctx.zone),
+            board: board(&view, &sess.ctx),
             audience,
             view,
         },
@@ -198,7 +247,7 @@ pub(super) async fn alert_board(
         StatusCode::OK,
         &AlertBoard {
             ctx: sess.ctx.clone(),
-            board: board(&view, &sess.ctx.zone),
+            board: board(&view, &sess.ctx),
         },
     ))
 }

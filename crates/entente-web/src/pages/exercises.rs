@@ -149,7 +149,24 @@ pub struct ProjectsPage {
     pub matches: Vec<(String, Vec<String>)>,
     /// The partners the pickers offer.
     pub partners: Vec<String>,
+    /// Capability areas suggested as the user types (those of known projects, then common
+    /// ones); any other text is accepted.
+    pub areas: Vec<String>,
 }
+
+/// Common capability areas, suggested beside those already used (free text stays possible).
+const COMMON_AREAS: [&str; 10] = [
+    "air and missile defence",
+    "CBRN defence",
+    "critical infrastructure protection",
+    "cyber defence",
+    "maritime domain awareness",
+    "military mobility",
+    "secure communications",
+    "space situational awareness",
+    "strategic airlift",
+    "unmanned systems",
+];
 
 pub(super) async fn projects_page(
     s: &WebState,
@@ -182,6 +199,16 @@ pub(super) async fn projects_page(
             ctx: sess.ctx.clone(),
             errors,
             form,
+            areas: {
+                let mut a: Vec<String> = projects
+                    .iter()
+                    .map(|p| p.project.capability_area.clone())
+                    .chain(COMMON_AREAS.iter().map(|a| a.to_string()))
+                    .collect();
+                a.sort_by_key(|x| x.to_lowercase());
+                a.dedup_by(|x, y| x.eq_ignore_ascii_case(y));
+                a
+            },
             projects,
             partners: member_codes(&formats),
             formats,

@@ -81,6 +81,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/statements/{id}/stance", post(statement_stance))
         .route("/ui/statements/{id}/revise", post(statement_revise))
         .route("/ui/alerts", get(alerts).post(raise_alert))
+        .route("/ui/alerts/list", get(alerts_list))
         .route("/ui/alerts/{id}", get(alert_page))
         .route("/ui/alerts/{id}/board", get(alert_board))
         .route("/ui/alerts/{id}/ack", post(alert_ack))

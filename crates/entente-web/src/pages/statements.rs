@@ -13,6 +13,8 @@ pub struct StatementsPage {
     pub formats: Vec<FormatState>,
     /// The zones offered for the silence deadline, the user's first.
     pub zones: Vec<String>,
+    /// The partners the picker offers: members of our formats.
+    pub partners: Vec<String>,
 }
 
 impl StatementsPage {
@@ -63,6 +65,7 @@ pub(super) async fn statements_page(
             errors,
             form,
             statements,
+            partners: member_codes(&formats),
             formats,
             zones: crate::zone::common_zones(&sess.ctx.zone.name),
         },
