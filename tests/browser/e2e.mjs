@@ -218,6 +218,12 @@ await step('JPN finds it by search', async () => {
   assert.match(await jpn.locator('#results li').innerText(), /TLP:GREEN .*from EU/);
   assert.match(await jpn.locator('#marking-top').innerText(), /^TLP:GREEN/);
   assert.match(await jpn.locator('#marking-bottom').innerText(), /^TLP:GREEN/);
+  // From the header's search box on any page, the first letters of a word are enough.
+  await jpn.goto(url(jpn, '/ui/alerts'));
+  await jpn.fill('#header-q', marker.slice(0, marker.length - 3));
+  await jpn.press('#header-q', 'Enter');
+  await jpn.waitForURL(/\/ui\/search\?q=/);
+  assert.equal(await jpn.locator('#results a', { hasText: title }).count(), 1);
   await jpn.click('#results a');
   assert.match(await jpn.locator('#signature').innerText(), /verified/);
 });

@@ -70,7 +70,8 @@ pub struct SearchRequest {
     /// `YYYY-MM`.
     #[serde(default)]
     pub period: Option<String>,
-    /// Only hits of this class: `item`, `stix`, `action` or `statement` (as in a hit's `what`).
+    /// Only hits of this class: `item`, `stix`, `action`, `statement`, `alert`, `exercise` or
+    /// `project` (as in a hit's `what`).
     #[serde(default)]
     pub what: Option<String>,
     #[serde(default)]
@@ -107,6 +108,17 @@ pub struct ReindexReport {
     pub entries: u64,
     pub seconds: f64,
 }
+
+/// The classes of hits (`what`), as ids begin: `item:…`, `alert:…`.
+pub const WHAT: [&str; 7] = [
+    "item",
+    "stix",
+    "action",
+    "statement",
+    "alert",
+    "exercise",
+    "project",
+];
 
 fn period(at: &str) -> String {
     at.get(..7).unwrap_or_default().to_owned()
@@ -193,6 +205,81 @@ fn statement_doc(s: &entente_domain::statement::StatementState) -> Option<Search
     })
 }
 
+/// An alert, exercise or project (the other coordination objects people search for) as a
+/// document of its audience; like actions and statements they carry no TLP.
+fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
+    let audience_doc = |id: String,
+                        kind: &str,
+                        title: String,
+                        body: String,
+                        audience: &entente_domain::Audience,
+                        format: String,
+                        topics: Vec<String>,
+                        partner: String,
+                        at: &str| SearchDoc {
+        id,
+        kind: kind.to_owned(),
+        title,
+        body,
+        readers: policy::reader_tokens(audience, entente_domain::Tlp::Green, "", &[]),
+        format,
+        topics,
+        partner,
+        tlp: "none".into(),
+        period: period(at),
+    };
+    match kind {
+        entente_domain::fold::ALERT_KIND => {
+            let a: entente_domain::alert::AlertState = serde_json::from_str(state).ok()?;
+            Some(audience_doc(
+                format!("alert:{}", a.alert_id),
+                "alert",
+                a.title.clone(),
+                a.text.clone(),
+                &a.audience,
+                a.format_id.clone(),
+                vec![],
+                a.origin.to_string(),
+                &a.raised_at,
+            ))
+        }
+        "exercise" => {
+            let x: entente_domain::coord::ExerciseState = serde_json::from_str(state).ok()?;
+            let d = &x.plan.details;
+            Some(audience_doc(
+                format!("exercise:{}", x.plan.exercise_id),
+                "exercise",
+                d.name.clone(),
+                format!("{}\n{}\n{}", d.location, x.lessons.join("\n"), d.start),
+                &x.audience,
+                x.plan.format_id.clone(),
+                d.topics.clone(),
+                x.organiser.to_string(),
+                &d.start,
+            ))
+        }
+        "project" => {
+            let p: entente_domain::coord::ProjectState = serde_json::from_str(state).ok()?;
+            let r = &p.project;
+            Some(audience_doc(
+                format!("project:{}", r.project_id),
+                "project",
+                r.title.clone(),
+                format!("{}\n{}\n{}", r.capability_area, r.stage, r.description),
+                &p.audience,
+                r.format_id.clone(),
+                vec![],
+                p.origin.to_string(),
+                "",
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The coordination objects the index holds besides actions.
+const OBJECT_KINDS: [&str; 3] = [entente_domain::fold::ALERT_KIND, "exercise", "project"];
+
 /// Documents (to write, to delete) for the projections of one append (STIX rows carry their
 /// text in `raw`: `index_append` cut it out of the entries).
 fn docs_for(projections: &[Projection]) -> (Vec<SearchDoc>, Vec<String>) {
@@ -215,6 +302,7 @@ fn docs_for(projections: &[Projection]) -> (Vec<SearchDoc>, Vec<String>) {
                     up.push(action_doc(&a));
                 }
             }
+            Projection::Object { kind, state, .. } => up.extend(object_doc(kind, state)),
             _ => {}
         }
     }
@@ -343,7 +431,7 @@ impl Node {
     pub(crate) fn index_append(&self, mut projections: Vec<Projection>, entries: &[ParsedEntry]) {
         let Some(s) = self.search_index() else { return };
         projections.retain(|p| match p {
-            Projection::Object { kind, .. } => *kind == "action",
+            Projection::Object { kind, .. } => *kind == "action" || OBJECT_KINDS.contains(kind),
             Projection::Format(_) => false,
             _ => true,
         });
@@ -473,6 +561,17 @@ impl Node {
                 documents += 1;
             }
         }
+        for kind in OBJECT_KINDS {
+            let docs: Vec<SearchDoc> = self
+                .store
+                .objects(kind)
+                .await?
+                .iter()
+                .filter_map(|s| object_doc(kind, s))
+                .collect();
+            documents += docs.len() as u64;
+            put(&docs)?;
+        }
         let docs: Vec<SearchDoc> = self
             .store
             .statements()
@@ -522,11 +621,11 @@ impl Node {
             return Err(entente_domain::DomainError::invalid("q", "at most 500 characters").into());
         }
         if let Some(w) = r.what.as_deref().filter(|w| !w.is_empty())
-            && !["item", "stix", "action", "statement"].contains(&w)
+            && !WHAT.contains(&w)
         {
             return Err(entente_domain::DomainError::invalid(
                 "what",
-                "one of item, stix, action, statement",
+                "one of item, stix, action, statement, alert, exercise, project",
             )
             .into());
         }
@@ -590,6 +689,18 @@ impl Node {
                     .statement(id)
                     .await?
                     .is_some_and(|st| st.audience.contains(&viewer.partner)),
+                "alert" => self
+                    .alert(who, id)
+                    .await
+                    .is_ok_and(|a| a.alert.audience.contains(&viewer.partner)),
+                "exercise" => self
+                    .exercise(who, id)
+                    .await
+                    .is_ok_and(|x| x.audience.contains(&viewer.partner)),
+                "project" => self
+                    .project(who, id)
+                    .await
+                    .is_ok_and(|p| p.audience.contains(&viewer.partner)),
                 // STIX rows: reader tokens come from the row's own audience and marking,
                 // which never change for a stored version.
                 "stix" => true,

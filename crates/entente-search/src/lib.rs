@@ -12,10 +12,11 @@ use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::index::SegmentId;
 use tantivy::query::{
     BooleanQuery, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring, Explanation, Occur,
-    Query, QueryParser, RangeQuery, Scorer, TermQuery, Weight,
+    Query, QueryParser, RangeQuery, RegexQuery, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::{
     DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, Term, doc,
@@ -230,7 +231,14 @@ fn schema() -> (Schema, Fields) {
         id: b.add_text_field("id", STRING | STORED),
         kind: b.add_text_field("kind", STRING | STORED),
         title: b.add_text_field("title", STORED),
-        text: b.add_text_field("text", TEXT),
+        text: b.add_text_field(
+            "text",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(cjk::ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            ),
+        ),
         readers: b.add_text_field("readers", STRING),
         dims: DIMENSIONS.map(|d| b.add_text_field(&format!("dim_{d}"), STRING | FAST)),
     };
@@ -348,6 +356,7 @@ impl SearchIndex {
     ) -> Result<SearchIndex, SearchError> {
         let threads = threads.max(1);
         let mut index = index;
+        index.tokenizers().register(cjk::ANALYZER, cjk::analyzer());
         // Large result sets are counted segment by segment on every core.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         index.set_multithread_executor(cores.min(4))?;
@@ -617,6 +626,43 @@ impl SearchIndex {
     }
 
     /// Matches for the query among documents the viewer may see, with facet counts over them.
+    /// `parsed` (the user's words) with the last word also matching as a prefix, so "Veld"
+    /// finds "Veldra" while it is being typed. Only for plain words (letters, digits and
+    /// spaces: query syntax is left as written) of an alphabetic script, 3 characters or more
+    /// (a shorter prefix would expand to too many terms).
+    fn with_prefix(
+        &self,
+        parser: &QueryParser,
+        text: &str,
+        parsed: Box<dyn Query>,
+    ) -> Box<dyn Query> {
+        let plain = text
+            .chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace());
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let Some(last) = words
+            .last()
+            .filter(|w| plain && w.chars().count() >= 3 && !w.chars().any(cjk::is_cjk))
+        else {
+            return parsed;
+        };
+        let last = last.to_lowercase();
+        // A word needs no escaping in the pattern: it is letters and digits only.
+        let Ok(prefix) = RegexQuery::from_pattern(&format!("{last}.*"), self.f.text) else {
+            return parsed;
+        };
+        let rest = words[..words.len() - 1].join(" ");
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(prefix))];
+        if !rest.is_empty() {
+            clauses.push((Occur::Must, parser.parse_query_lenient(&rest).0));
+        }
+        // Either the words as typed (the exact word scores as before) or with the prefix.
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, parsed),
+            (Occur::Should, Box::new(BooleanQuery::new(clauses))),
+        ]))
+    }
+
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let searcher = self.reader.searcher();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -636,7 +682,7 @@ impl SearchIndex {
             parser.set_conjunction_by_default();
             // Lenient: user input with stray syntax is searched as words, never an error.
             let (text_q, _errors) = parser.parse_query_lenient(&q.text);
-            clauses.push((Occur::Must, text_q));
+            clauses.push((Occur::Must, self.with_prefix(&parser, &q.text, text_q)));
         }
         for (dim, value) in &q.filters {
             // An unknown dimension matches nothing rather than being ignored.
@@ -733,3 +779,5 @@ impl SearchIndex {
 
 #[cfg(test)]
 mod tests;
+
+mod cjk;

@@ -205,3 +205,48 @@ fn a_rebuild_refills_without_a_delete_per_document() {
     assert!(ix.committed_operations().unwrap() - before >= 1000);
     assert_eq!(ix.num_docs(), 500);
 }
+
+/// Issue 21 item 3 / review defect 12: Japanese and Korean words are found inside unspaced
+/// text (bigrams), a longer Japanese word as a phrase of its bigrams, and the last word typed
+/// matches as a prefix.
+#[test]
+fn japanese_and_korean_words_are_found_inside_sentences_and_a_prefix_matches() {
+    let ix = SearchIndex::in_ram().unwrap();
+    let eu = ["p:EU"];
+    ix.upsert(&[
+        doc("item:ja1", "サイバー攻撃が発生しました", &eu, "cyber"),
+        doc("item:ja2", "海上保安庁が演習を実施した", &eu, "maritime"),
+        doc(
+            "item:ko",
+            "해상 안보 협력을 위한 공동 훈련",
+            &eu,
+            "maritime",
+        ),
+        doc(
+            "item:en",
+            "GNSS jamming near the Strait of Veldra",
+            &eu,
+            "maritime",
+        ),
+        doc("item:en2", "Veld fire season planning", &eu, "resilience"),
+    ])
+    .unwrap();
+    ix.commit(1).unwrap();
+    check(&ix, "攻撃", &eu, &[], &["item:ja1"]);
+    check(&ix, "海上", &eu, &[], &["item:ja2"]);
+    check(&ix, "演習", &eu, &[], &["item:ja2"]);
+    // Three or more characters: the bigrams in a row, not anywhere in the text.
+    check(&ix, "海上保安庁", &eu, &[], &["item:ja2"]);
+    check(&ix, "保安海上", &eu, &[], &[]);
+    check(&ix, "안보", &eu, &[], &["item:ko"]);
+    check(&ix, "공동 훈련", &eu, &[], &["item:ko"]);
+    // The last word as a prefix; the exact word still matches alone.
+    check(&ix, "Veldr", &eu, &[], &["item:en"]);
+    check(&ix, "Veld", &eu, &[], &["item:en", "item:en2"]);
+    check(&ix, "GNSS Veldr", &eu, &[], &["item:en"]);
+    check(&ix, "jamming", &eu, &[], &["item:en"]);
+    // Two letters are no prefix (too many terms): the word as typed.
+    check(&ix, "ve", &eu, &[], &[]);
+    // Query syntax is left as written.
+    check(&ix, "\"GNSS jamming\"", &eu, &[], &["item:en"]);
+}

@@ -936,7 +936,8 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
         before
     );
     let r = jpn.node.reindex().await.unwrap();
-    assert_eq!(r.documents, 4, "{r:?}"); // port access, red annex, statement, action
+    // Port access, red annex, statement, action, alert, exercise, project.
+    assert_eq!(r.documents, 7, "{r:?}");
     assert_eq!(
         search(jpn, "kenji", "ferry OR patrols OR port").await,
         before
@@ -1565,6 +1566,139 @@ async fn the_progress_form_picks_a_period_the_report_reads() {
     let (_, html) = eu.get(&page).await;
     assert!(
         html.contains("<option value=\"2026-H2\" selected>"),
+        "{html}"
+    );
+}
+
+/// Review defect 12 / issue 21 item 3: search covers alerts, exercises and projects within
+/// their audience, finds a Japanese word inside a Japanese sentence and a word being typed,
+/// and every page has a search box in its header.
+#[tokio::test]
+async fn search_finds_alerts_exercises_projects_and_japanese_words_within_their_audience() {
+    let s = scenario().await;
+    let (eu, jpn, nato) = (s.c.node("EU"), s.c.node("JPN"), s.c.node("NATO"));
+    let f = s.format_id.clone();
+    let only = |p: &[&str]| Some(p.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+    let al = eu
+        .node
+        .raise_alert(
+            &eu.admin(),
+            entente_node::alerts::NewAlert {
+                format_id: f.clone(),
+                severity: entente_domain::alert::Severity::High,
+                title: "GNSS jamming near the Strait of Veldra".into(),
+                text: "航行衛星の妨害が発生しました。".into(),
+                ack_deadline: "2026-11-27T13:00:00Z".into(),
+                releasable_to: only(&["EU", "JPN"]),
+            },
+        )
+        .await
+        .unwrap();
+    let x = eu
+        .node
+        .plan_exercise(
+            &eu.admin(),
+            entente_node::coord::NewExercise {
+                format_id: f.clone(),
+                details: entente_domain::coord::ExerciseDetails {
+                    name: "STEADFAST 演習 (fictional)".into(),
+                    start: "2027-03-01".into(),
+                    end: "2027-03-05".into(),
+                    topics: vec!["exercises".into()],
+                    ..Default::default()
+                },
+                invited: vec!["JPN".into()],
+                observers: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let p = jpn
+        .node
+        .register_project(
+            &jpn.admin(),
+            entente_node::coord::NewProject {
+                format_id: f.clone(),
+                title: "Unmanned demonstrator".into(),
+                capability_area: "maritime domain awareness".into(),
+                description: String::new(),
+                stage: "concept".into(),
+                participants: vec!["JPN".into(), "EU".into()],
+                releasable_to: only(&["EU", "JPN"]),
+            },
+        )
+        .await
+        .unwrap();
+    s.c.sync_until_quiet().await;
+    for n in [eu, jpn, nato] {
+        n.node.search_settled().await;
+    }
+    let find = |n: &'static str, q: &'static str| {
+        let node = s.c.node(n);
+        async move {
+            let r = node
+                .node
+                .search(
+                    &node.admin(),
+                    entente_node::search::SearchRequest {
+                        q: q.into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let mut v: Vec<String> = r
+                .hits
+                .iter()
+                .map(|h| format!("{}:{}", h.what, h.id))
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let alert = format!("alert:{}", al.alert.alert_id);
+    let exercise = format!("exercise:{}", x.plan.exercise_id);
+    let project = format!("project:{}", p.project.project_id);
+    assert_eq!(find("JPN", "GNSS").await, vec![alert.clone()]);
+    assert_eq!(
+        find("JPN", "妨害").await,
+        vec![alert.clone()],
+        "a Japanese word inside a sentence"
+    );
+    assert_eq!(
+        find("JPN", "Veldr").await,
+        vec![alert.clone()],
+        "the word being typed"
+    );
+    assert_eq!(find("JPN", "STEADFAST").await, vec![exercise.clone()]);
+    assert_eq!(find("JPN", "演習").await, vec![exercise.clone()]);
+    assert_eq!(
+        find("EU", "maritime domain awareness").await,
+        vec![project.clone()]
+    );
+    // NATO is outside every one of these audiences: nothing, not even a count.
+    for q in [
+        "GNSS",
+        "妨害",
+        "STEADFAST",
+        "演習",
+        "maritime domain awareness",
+    ] {
+        assert!(find("NATO", q).await.is_empty(), "{q} at NATO");
+    }
+    // The UI: hits link to their pages; the header has a search box on every page.
+    let w = Web::admin(jpn).await;
+    let (_, html) = w.get("/ui/search?q=STEADF").await;
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/ui/exercises/{}\">",
+            x.plan.exercise_id
+        )),
+        "{html}"
+    );
+    let (_, html) = w.get("/ui/alerts").await;
+    assert!(
+        html.contains("<form class=\"header-search\" role=\"search\""),
         "{html}"
     );
 }
