@@ -280,6 +280,14 @@ fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
 /// The coordination objects the index holds besides actions.
 const OBJECT_KINDS: [&str; 3] = [entente_domain::fold::ALERT_KIND, "exercise", "project"];
 
+/// The entries that write the searchable text of those objects.
+const TEXT_ENTRIES: [&str; 4] = [
+    "alert.raise",
+    "exercise.plan",
+    "exercise.lesson",
+    "project.register",
+];
+
 /// Documents (to write, to delete) for the projections of one append (STIX rows carry their
 /// text in `raw`: `index_append` cut it out of the entries).
 fn docs_for(projections: &[Projection]) -> (Vec<SearchDoc>, Vec<String>) {
@@ -430,8 +438,16 @@ impl Node {
     /// task, off the write path.
     pub(crate) fn index_append(&self, mut projections: Vec<Projection>, entries: &[ParsedEntry]) {
         let Some(s) = self.search_index() else { return };
+        // An alert's receipts and acknowledgements, an exercise's responses and a project's
+        // interests change nothing searchable: only the entries that write an alert's,
+        // exercise's or project's text re-index it (every receipt re-indexing its alert made
+        // the alert fan-out 2.7 times as costly; the performance guard showed it).
+        let texts_changed = entries
+            .iter()
+            .any(|e| TEXT_ENTRIES.contains(&e.header.kind.as_str()));
         projections.retain(|p| match p {
-            Projection::Object { kind, .. } => *kind == "action" || OBJECT_KINDS.contains(kind),
+            Projection::Object { kind, .. } if OBJECT_KINDS.contains(kind) => texts_changed,
+            Projection::Object { kind, .. } => *kind == "action",
             Projection::Format(_) => false,
             _ => true,
         });

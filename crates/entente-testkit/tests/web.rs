@@ -1340,37 +1340,30 @@ async fn times_read_in_the_users_zone_and_deadlines_are_typed_with_one() {
             .len()
     };
     let before = count().await;
+    let draft = |deadline: &'static str| {
+        let eu = &eu;
+        async move {
+            eu.post(
+                "/ui/statements",
+                &[
+                    ("format_id", f),
+                    ("title", "Silence"),
+                    ("text", "T"),
+                    ("rule", "silence"),
+                    ("deadline", deadline),
+                    ("deadline_zone", "Asia/Tokyo"),
+                ],
+            )
+            .await
+        }
+    };
     // A date alone is refused, and nothing is drafted.
-    let (status, _, html) = eu
-        .post(
-            "/ui/statements",
-            &[
-                ("format_id", f),
-                ("title", "Silence"),
-                ("text", "T"),
-                ("rule", "silence"),
-                ("deadline", "2026-12-09"),
-                ("deadline_zone", "Asia/Tokyo"),
-            ],
-        )
-        .await;
+    let (status, _, html) = draft("2026-12-09").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("give the time of day"), "{html}");
     assert_eq!(count().await, before);
     // 01:00 on 10 December in Tokyo is 16:00 UTC on the 9th.
-    let (status, loc, _) = eu
-        .post(
-            "/ui/statements",
-            &[
-                ("format_id", f),
-                ("title", "Silence"),
-                ("text", "T"),
-                ("rule", "silence"),
-                ("deadline", "2026-12-10T01:00"),
-                ("deadline_zone", "Asia/Tokyo"),
-            ],
-        )
-        .await;
+    let (status, loc, _) = draft("2026-12-10T01:00").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let id = loc
         .trim_start_matches("/ui/statements/")
