@@ -1838,12 +1838,31 @@ async fn the_ack_note_is_on_the_board_and_a_retracted_item_keeps_a_name() {
         page.contains("hx-get=\"/ui/alerts/list\""),
         "the list polls"
     );
+    // The tab's title counts what awaits our acknowledgement (EU has NATO's alert to ack).
+    let (_, page) = Web::admin(s.c.node("EU")).await.get("/ui/").await;
+    assert!(page.contains("<title>(1) Dashboard"), "{page}");
     let eu = s.c.node("EU");
     let web = Web::admin(eu).await;
     let (status, _, _) = web
         .post(
             &format!("/ui/items/{}/retract", s.item_id),
             &[("reason", "Superseded.")],
+        )
+        .await;
+    // Not confirmed: refused, and the item stays as it was.
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        eu.node
+            .item(&eu.admin(), &s.item_id)
+            .await
+            .unwrap()
+            .retracted
+            .is_none()
+    );
+    let (status, _, _) = web
+        .post(
+            &format!("/ui/items/{}/retract", s.item_id),
+            &[("reason", "Superseded."), ("confirm", "yes")],
         )
         .await;
     assert!(status.is_redirection() || status.is_success(), "{status}");

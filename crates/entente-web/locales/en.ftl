@@ -529,3 +529,4 @@ label-statement = statement
 label-alert = alert
 label-exercise = exercise
 label-project = project
+retract-confirm = I understand: every partner holding it will show it as retracted, and this cannot be undone.

@@ -524,3 +524,4 @@ label-statement = 声明
 label-alert = 警報
 label-exercise = 演習
 label-project = プロジェクト
+retract-confirm = 理解しました:保持しているすべてのパートナーで撤回済みと表示され、元に戻せません。

@@ -471,6 +471,14 @@ pub(super) async fn item_retract(
     let (sess, f) = posted(&s, &h, &body).await?;
     let mut errors = Errors::default();
     required(&mut errors, &f, &[("reason", "A reason")]);
+    // A retraction cannot be undone: it is done only when the author says they mean it
+    // (review: there was no confirmation step before an irreversible retraction).
+    if f.get("confirm") != "yes" {
+        errors.add(
+            "confirm",
+            "Tick the box to confirm: a retraction cannot be undone.",
+        );
+    }
     if !errors.is_empty() {
         return Ok(item_view(&s, &sess, &id, errors).await);
     }
