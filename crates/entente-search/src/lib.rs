@@ -12,7 +12,7 @@ use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::index::SegmentId;
 use tantivy::query::{
     BooleanQuery, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring, Explanation, Occur,
-    Query, QueryParser, RangeQuery, RegexQuery, Scorer, TermQuery, Weight,
+    Query, QueryParser, RangeQuery, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
@@ -626,43 +626,6 @@ impl SearchIndex {
     }
 
     /// Matches for the query among documents the viewer may see, with facet counts over them.
-    /// `parsed` (the user's words) with the last word also matching as a prefix, so "Veld"
-    /// finds "Veldra" while it is being typed. Only for plain words (letters, digits and
-    /// spaces: query syntax is left as written) of an alphabetic script, 3 characters or more
-    /// (a shorter prefix would expand to too many terms).
-    fn with_prefix(
-        &self,
-        parser: &QueryParser,
-        text: &str,
-        parsed: Box<dyn Query>,
-    ) -> Box<dyn Query> {
-        let plain = text
-            .chars()
-            .all(|c| c.is_alphanumeric() || c.is_whitespace());
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let Some(last) = words
-            .last()
-            .filter(|w| plain && w.chars().count() >= 3 && !w.chars().any(cjk::is_cjk))
-        else {
-            return parsed;
-        };
-        let last = last.to_lowercase();
-        // A word needs no escaping in the pattern: it is letters and digits only.
-        let Ok(prefix) = RegexQuery::from_pattern(&format!("{last}.*"), self.f.text) else {
-            return parsed;
-        };
-        let rest = words[..words.len() - 1].join(" ");
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(prefix))];
-        if !rest.is_empty() {
-            clauses.push((Occur::Must, parser.parse_query_lenient(&rest).0));
-        }
-        // Either the words as typed (the exact word scores as before) or with the prefix.
-        Box::new(BooleanQuery::new(vec![
-            (Occur::Should, parsed),
-            (Occur::Should, Box::new(BooleanQuery::new(clauses))),
-        ]))
-    }
-
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let searcher = self.reader.searcher();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -682,7 +645,10 @@ impl SearchIndex {
             parser.set_conjunction_by_default();
             // Lenient: user input with stray syntax is searched as words, never an error.
             let (text_q, _errors) = parser.parse_query_lenient(&q.text);
-            clauses.push((Occur::Must, self.with_prefix(&parser, &q.text, text_q)));
+            clauses.push((
+                Occur::Must,
+                prefix::with_prefix(self.f.text, &searcher, &parser, &q.text, text_q)?,
+            ));
         }
         for (dim, value) in &q.filters {
             // An unknown dimension matches nothing rather than being ignored.
@@ -781,3 +747,4 @@ impl SearchIndex {
 mod tests;
 
 mod cjk;
+mod prefix;

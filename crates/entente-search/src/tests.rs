@@ -250,3 +250,32 @@ fn japanese_and_korean_words_are_found_inside_sentences_and_a_prefix_matches() {
     // Query syntax is left as written.
     check(&ix, "\"GNSS jamming\"", &eu, &[], &["item:en"]);
 }
+
+/// A typed prefix stands for at most 50 words of the index (a common prefix cannot make one
+/// query read the postings of every word it begins; red-team finding F2).
+#[test]
+fn a_prefix_stands_for_a_bounded_number_of_words() {
+    let ix = SearchIndex::in_ram().unwrap();
+    let docs: Vec<SearchDoc> = (0..60)
+        .map(|i| {
+            doc(
+                &format!("item:{i}"),
+                &format!("zq{i:03}"),
+                &["p:EU"],
+                "cyber",
+            )
+        })
+        .collect();
+    ix.upsert(&docs).unwrap();
+    ix.commit(1).unwrap();
+    let r = ix
+        .search(&SearchQuery {
+            text: "zq0".into(),
+            viewer: vec!["p:EU".into()],
+            filters: vec![],
+            what: None,
+            limit: 100,
+        })
+        .unwrap();
+    assert_eq!(r.total, 50);
+}

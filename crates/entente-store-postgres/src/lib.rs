@@ -9,14 +9,13 @@ use entente_log::{LogDescriptor, LogHead, ParsedEntry, SignedEntry};
 use entente_store::codec::{hash32, json, to_json};
 use entente_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Executor, PgPool, Postgres, Row};
+use sqlx::{AssertSqlSafe, Executor, PgPool, Row};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// Advisory lock keys (arbitrary constants, one per purpose).
 const MIGRATION_LOCK: i64 = 0x656e_7465_6e74_6501;
-const WRITE_LOCK: i64 = 0x656e_7465_6e74_6502;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -98,38 +97,6 @@ impl rows::Columns for Cols<'_> {
     }
     fn flag(&self, c: &str) -> bool {
         self.0.get(c)
-    }
-}
-
-/// Holds the database-wide write lock on a connection of its own until dropped.
-struct PgWriteLock {
-    conn: Option<sqlx::pool::PoolConnection<Postgres>>,
-}
-
-impl WriteLock for PgWriteLock {}
-
-impl Drop for PgWriteLock {
-    fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
-        // Unlock, and if that fails close the connection: a closed session holds no locks.
-        let unlock = async move {
-            let ok = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(WRITE_LOCK)
-                .execute(&mut *conn)
-                .await
-                .is_ok();
-            if !ok {
-                drop(conn.detach());
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
-                h.spawn(unlock);
-            }
-            Err(_) => tracing::warn!("write lock dropped outside a runtime; its session will end"),
-        }
     }
 }
 
@@ -467,24 +434,33 @@ impl Store for PgStore {
     }
 
     async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>> {
-        let rows: Vec<String> = sqlx::query_scalar(
+        // Two literal queries rather than one with a computed order, so each walks the
+        // position index in its own direction.
+        let sql = if q.newest_first {
+            "SELECT state FROM items WHERE pos < COALESCE((SELECT pos FROM items WHERE item_id = $1), 9223372036854775807)
+               AND ($2::text IS NULL OR format_id = $2) AND ($3::text IS NULL OR kind = $3)
+               AND ($4::text IS NULL OR strpos(topics, $4) > 0) AND ($5::text IS NULL OR origin = $5)
+               AND ($6::text IS NULL OR tlp = $6) AND ($7::text IS NULL OR updated_at >= $7)
+             ORDER BY pos DESC LIMIT $8"
+        } else {
             "SELECT state FROM items WHERE pos > COALESCE((SELECT pos FROM items WHERE item_id = $1), 0)
                AND ($2::text IS NULL OR format_id = $2) AND ($3::text IS NULL OR kind = $3)
                AND ($4::text IS NULL OR strpos(topics, $4) > 0) AND ($5::text IS NULL OR origin = $5)
                AND ($6::text IS NULL OR tlp = $6) AND ($7::text IS NULL OR updated_at >= $7)
-             ORDER BY pos LIMIT $8",
-        )
-        .bind(q.after.as_deref())
-        .bind(q.format_id.as_deref())
-        .bind(q.kind.map(|k| k.as_str()))
-        .bind(q.topic.as_ref().map(|t| format!(",{t},")))
-        .bind(q.origin.as_ref().map(|o| o.as_str()))
-        .bind(q.tlp.map(|t| t.as_str()))
-        .bind(q.since.as_deref())
-        .bind(q.limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(be)?;
+             ORDER BY pos LIMIT $8"
+        };
+        let rows: Vec<String> = sqlx::query_scalar(sql)
+            .bind(q.after.as_deref())
+            .bind(q.format_id.as_deref())
+            .bind(q.kind.map(|k| k.as_str()))
+            .bind(q.topic.as_ref().map(|t| format!(",{t},")))
+            .bind(q.origin.as_ref().map(|o| o.as_str()))
+            .bind(q.tlp.map(|t| t.as_str()))
+            .bind(q.since.as_deref())
+            .bind(q.limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
         rows.iter().map(|s| json(s)).collect()
     }
 
@@ -791,7 +767,9 @@ impl Store for PgStore {
     }
 }
 
+mod lock;
 mod migrations;
+use lock::{PgWriteLock, WRITE_LOCK};
 mod stix;
 #[cfg(test)]
 mod tests;

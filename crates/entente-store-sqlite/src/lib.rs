@@ -457,24 +457,33 @@ impl Store for SqliteStore {
     }
 
     async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>> {
-        let rows = sqlx::query(
+        // Two literal queries rather than one with a computed order, so each walks the
+        // position index in its own direction.
+        let sql = if q.newest_first {
+            "SELECT state FROM items WHERE pos < COALESCE((SELECT pos FROM items WHERE item_id = ?1), 9223372036854775807)
+               AND (?2 IS NULL OR format_id = ?2) AND (?3 IS NULL OR kind = ?3)
+               AND (?4 IS NULL OR instr(topics, ?4) > 0) AND (?5 IS NULL OR origin = ?5)
+               AND (?6 IS NULL OR tlp = ?6) AND (?7 IS NULL OR updated_at >= ?7)
+             ORDER BY pos DESC LIMIT ?8"
+        } else {
             "SELECT state FROM items WHERE pos > COALESCE((SELECT pos FROM items WHERE item_id = ?1), 0)
                AND (?2 IS NULL OR format_id = ?2) AND (?3 IS NULL OR kind = ?3)
                AND (?4 IS NULL OR instr(topics, ?4) > 0) AND (?5 IS NULL OR origin = ?5)
                AND (?6 IS NULL OR tlp = ?6) AND (?7 IS NULL OR updated_at >= ?7)
-             ORDER BY pos LIMIT ?8",
-        )
-        .bind(q.after.as_deref())
-        .bind(q.format_id.as_deref())
-        .bind(q.kind.map(|k| k.as_str()))
-        .bind(q.topic.as_ref().map(|t| format!(",{t},")))
-        .bind(q.origin.as_ref().map(|o| o.as_str()))
-        .bind(q.tlp.map(|t| t.as_str()))
-        .bind(q.since.as_deref())
-        .bind(q.limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(be)?;
+             ORDER BY pos LIMIT ?8"
+        };
+        let rows = sqlx::query(sql)
+            .bind(q.after.as_deref())
+            .bind(q.format_id.as_deref())
+            .bind(q.kind.map(|k| k.as_str()))
+            .bind(q.topic.as_ref().map(|t| format!(",{t},")))
+            .bind(q.origin.as_ref().map(|o| o.as_str()))
+            .bind(q.tlp.map(|t| t.as_str()))
+            .bind(q.since.as_deref())
+            .bind(q.limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(be)?;
         rows.into_iter()
             .map(|r| json(&r.get::<String, _>("state")))
             .collect()

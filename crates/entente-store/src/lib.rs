@@ -331,6 +331,9 @@ pub struct ItemQuery {
     /// Resume after this item (the last one of the previous page).
     pub after: Option<String>,
     pub limit: u32,
+    /// Newest first (the order this node received them, reversed), as people read a list;
+    /// `after` then resumes with older items. Default: oldest first, as API clients page.
+    pub newest_first: bool,
 }
 
 /// Held while a node folds entries and appends them (dropping it releases the lock). A backend

@@ -1696,6 +1696,18 @@ async fn search_finds_alerts_exercises_projects_and_japanese_words_within_their_
     );
 }
 
+/// Review defect 4: the Items list shows the newest first, and its next page goes on to
+/// older items.
+#[tokio::test]
+async fn the_items_list_shows_the_newest_first() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let (_, html) = eu.get("/ui/items").await;
+    let port = html.find("Port access procedures").expect("the newer item");
+    let ferry = html.find("Ferry capacity study").expect("the older item");
+    assert!(port < ferry, "newest first");
+}
+
 /// Review defect 8 (part): a page that shows marked content carries its highest marking in a
 /// banner at the top and the bottom; a search hit shows its marking (or that it is unmarked),
 /// its originator and month; a page with nothing marked has no banner.

@@ -185,6 +185,7 @@ impl Node {
             since: f.since.map(|s| timestamp("since", s)).transpose()?,
             after: f.cursor,
             limit: limit + 1,
+            newest_first: f.newest_first,
         };
         let viewer: Viewer = who.viewer();
         let mut out = Vec::new();

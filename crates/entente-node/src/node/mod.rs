@@ -193,6 +193,9 @@ pub struct ItemFilter {
     /// only narrows what the viewer may see.
     #[serde(default)]
     pub released_to: Vec<String>,
+    /// Newest first (the Items page); the next page's `cursor` then leads to older items.
+    #[serde(default)]
+    pub newest_first: bool,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }

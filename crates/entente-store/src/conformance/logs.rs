@@ -213,6 +213,37 @@ pub async fn projections_and_queries(store: &dyn Store) {
         all.ends_with(&["i1".to_string(), "i22".to_string(), "i333".to_string()]),
         "{all:?}"
     );
+    // Newest first, paged the same way: the same items in reverse, each once.
+    let newest = |after: Option<String>| ItemQuery {
+        limit: 2,
+        after,
+        newest_first: true,
+        ..Default::default()
+    };
+    let page1 = store.items(&newest(None)).await.unwrap();
+    let last = page1.last().unwrap().item_id.clone();
+    let page2 = store.items(&newest(Some(last))).await.unwrap();
+    let mut back = ids(page1);
+    back.extend(ids(page2));
+    assert!(
+        back.starts_with(&["i333".to_string(), "i22".to_string(), "i1".to_string()]),
+        "{back:?}"
+    );
+    let mut rev = all.clone();
+    rev.reverse();
+    assert_eq!(back, rev[..back.len()].to_vec());
+    assert_eq!(
+        ids(store
+            .items(&ItemQuery {
+                limit: 100,
+                newest_first: true,
+                kind: Some(ItemKind::Note),
+                ..Default::default()
+            })
+            .await
+            .unwrap()),
+        ["i333", "i22"]
+    );
 
     // Upsert keeps the position and replaces the state.
     let mut revised = i1.clone();

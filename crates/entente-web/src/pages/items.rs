@@ -104,6 +104,8 @@ pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): 
             .collect(),
         cursor: q.opt("cursor"),
         limit: Some(50),
+        // A person reads the newest first (review defect 4: new items landed at the bottom).
+        newest_first: true,
     };
     // The index counts by none of a network edge's filters, so with them set its counts would
     // not match the rows: no facets then.
