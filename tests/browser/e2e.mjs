@@ -491,6 +491,37 @@ await step('EU plans an exercise inviting JPN with the partner picker; JPN answe
   await eu.screenshot({ path: path.join(out, 'exercise.png'), fullPage: true });
 });
 
+await step('JPN registers a project; EU expresses interest with a note on its page; JPN sees it, and a capability search by one word finds JPN', async () => {
+  await jpn.goto(url(jpn, '/ui/projects'));
+  await jpn.selectOption('#format_id', formatId);
+  await jpn.fill('#title', `Browser project ${marker}`);
+  await jpn.fill('#capability_area', 'maritime domain awareness');
+  await jpn.fill('#stage', 'concept');
+  await jpn.check('#participants input[value=JPN]');
+  await jpn.click('text=Register project');
+  await jpn.waitForURL(/\/ui\/projects\?done=project-registered$/);
+  const href = await jpn.locator('main table a', { hasText: `Browser project ${marker}` }).getAttribute('href');
+  await eventually(async () => {
+    const r = await eu.goto(url(eu, href));
+    assert.equal(r.status(), 200);
+  });
+  await eu.fill('#note', `sensor integration ${marker}`);
+  await eu.click('text=Express our interest');
+  await eu.waitForURL(new RegExp(`${href}\\?done=interest$`));
+  assert.equal(await eu.locator('main .notice').innerText(), 'Your interest is signed and sent.');
+  assert.match(await eu.locator('#interests tr', { hasText: 'EU' }).innerText(), new RegExp(`sensor integration ${marker}`));
+  await eventually(async () => {
+    await jpn.goto(url(jpn, href));
+    assert.match(await jpn.locator('#interests tr', { hasText: 'EU' }).innerText(), new RegExp(`sensor integration ${marker}`));
+  });
+  await jpn.screenshot({ path: path.join(out, 'project-interest.png'), fullPage: true });
+  // One word of the capability area is enough to find who works on it.
+  await eu.goto(url(eu, '/ui/projects?area=maritime'));
+  assert.doesNotMatch(await eu.locator('main').innerText(), /No partner works on/);
+  const matchRow = eu.locator('main table').last().locator('tr', { hasText: 'JPN' });
+  assert.match(await matchRow.innerText(), new RegExp(`Browser project ${marker}`));
+});
+
 await step('on a phone (375 px) no page is wider than the screen, and at 1366 px the header is one row', async () => {
   const pages = ['/ui/', '/ui/items', '/ui/alerts', '/ui/statements', '/ui/actions', '/ui/exercises',
     '/ui/projects', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];

@@ -458,7 +458,11 @@ impl SearchIndex {
             td.add_text(partner, &d.partner);
             td.add_text(kind, &d.kind);
             td.add_text(tlp, &d.tlp);
-            td.add_text(period, &d.period);
+            // A thing without a date (a project) has no month: no empty facet value, whose
+            // link would have no text.
+            if !d.period.is_empty() {
+                td.add_text(period, &d.period);
+            }
             w.add_document(td)?;
         }
         Ok(())

@@ -279,3 +279,26 @@ fn a_prefix_stands_for_a_bounded_number_of_words() {
         .unwrap();
     assert_eq!(r.total, 50);
 }
+
+/// A document without a month adds no empty value to the period facet (axe found the empty
+/// facet link on the search page).
+#[test]
+fn a_document_without_a_month_has_no_period_facet_value() {
+    let ix = SearchIndex::in_ram().unwrap();
+    let mut d = doc("project:1", "Unmanned demonstrator", &["p:EU"], "maritime");
+    d.period = String::new();
+    ix.upsert(&[d, doc("item:2", "Unmanned survey", &["p:EU"], "maritime")])
+        .unwrap();
+    ix.commit(1).unwrap();
+    let r = ix
+        .search(&SearchQuery {
+            text: "unmanned".into(),
+            viewer: vec!["p:EU".into()],
+            filters: vec![],
+            what: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(r.total, 2);
+    assert_eq!(r.facets["period"], vec![("2026-11".to_string(), 1)]);
+}
