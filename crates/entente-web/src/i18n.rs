@@ -72,11 +72,8 @@ impl Catalogue {
     /// The message `key` in language `lang` (an index from [`Lang`]); the English one when the
     /// translation lacks it; None when English lacks it too.
     fn message(&self, lang: usize, key: &str, args: Option<&FluentArgs>) -> Option<String> {
-        let mut tried = [lang, 0];
-        if lang == 0 {
-            tried[1] = 0;
-        }
-        tried.into_iter().find_map(|i| {
+        // The reader's language, then the reference (English is index 0).
+        [lang, 0].into_iter().find_map(|i| {
             let bundle = &self.langs.get(i)?.1;
             let pattern = bundle.get_message(key)?.value()?;
             let mut errors = vec![];
@@ -160,6 +157,14 @@ impl Lang {
         catalogue()
             .message(self.0, key, None)
             .unwrap_or_else(|| format!("⟦{key}⟧"))
+    }
+
+    /// The message `key`, or `fallback` where no catalogue has it (labels and topics: a new
+    /// status or topic shows in English rather than as a bare key).
+    pub fn t_or(self, key: &str, fallback: &str) -> String {
+        catalogue()
+            .message(self.0, key, None)
+            .unwrap_or_else(|| fallback.to_owned())
     }
 
     /// The message `key` that counts `n` (`{ $n }`, with Fluent's plural forms).

@@ -209,12 +209,7 @@ impl Ctx {
     /// A topic of the taxonomy by its slug, in the reader's language (`topic-…`), else its
     /// English name.
     pub fn topic(&self, slug: &str, english: &str) -> String {
-        let t = self.t(&format!("topic-{slug}"));
-        if t.starts_with('⟦') {
-            english.to_owned()
-        } else {
-            t
-        }
+        self.lang.t_or(&format!("topic-{slug}"), english)
     }
 
     /// A fixed label of the program (a status, a severity: "in progress", "high") in the
@@ -232,12 +227,7 @@ impl Ctx {
                 })
                 .collect::<String>()
         );
-        let t = self.t(&key);
-        if t.starts_with('⟦') {
-            english.to_owned()
-        } else {
-            t
-        }
+        self.lang.t_or(&key, english)
     }
 
     /// The navigation's section of this page (`/ui/items` for `/ui/items/…`): what the
