@@ -1,7 +1,7 @@
 // End-to-end browser test of the web UI against a live three-node demo (EU, NATO, JPN):
 // publish at EU to {EU, JPN}, find it at JPN, and check NATO neither shows nor counts it;
-// a statement endorsed from all three UIs is adopted; an alert raised at NATO is acknowledged
-// in JPN's UI. Replication is asynchronous, so the steps that wait for another node poll with a
+// a statement endorsed from all three UIs is adopted; an alert raised at EU is acknowledged
+// in JPN's UI and EU's dashboard changes by itself. Replication is asynchronous, so the steps that wait for another node poll with a
 // deadline. Screenshots go to the output directory.
 //
 // Usage: node e2e.mjs DEMO_JSON OUT_DIR
@@ -391,44 +391,44 @@ await step('the adopted statement has a printable signed copy and a JSON downloa
   assert.ok(doc.draft && doc.stances.every((e) => e.sig), 'signed entries');
 });
 
-await step("an alert raised at NATO appears live on JPN's dashboard and counters, and JPN's ack clears it from NATO's", async () => {
-  // Both dashboards stay open, never reloaded: what changes must arrive by itself.
+await step("an alert raised at EU appears live on JPN's dashboard and counters and NATO's list, and JPN's ack changes EU's dashboard without a reload", async () => {
+  // The dashboards stay open, never reloaded: what changes must arrive by itself.
   const jpnDash = await jpn.context().newPage();
   await jpnDash.goto(url(jpn, '/ui/'));
   await jpnDash.evaluate(() => { window.__notReloaded = true; });
-  const natoDash = await nato.context().newPage();
-  await natoDash.goto(url(nato, '/ui/'));
-  await natoDash.evaluate(() => { window.__notReloaded = true; });
-  // EU's alert list is open too: the new alert must appear in it by itself.
-  const euList = await eu.context().newPage();
-  await euList.goto(url(eu, '/ui/alerts'));
-  await euList.evaluate(() => { window.__notReloaded = true; });
-  await nato.goto(url(nato, '/ui/alerts'));
-  await nato.selectOption('#format_id', formatId);
-  await nato.selectOption('#severity', 'high');
-  await nato.fill('#title', `Browser alert ${marker}`);
-  await nato.click('text=Raise alert');
-  await nato.waitForURL(/\/ui\/alerts\/[0-9a-f-]{36}\?done=alert-raised$/);
-  const alertPath = new URL(nato.url()).pathname;
+  const euDash = await eu.context().newPage();
+  await euDash.goto(url(eu, '/ui/'));
+  await euDash.evaluate(() => { window.__notReloaded = true; });
+  // NATO's alert list is open too: the new alert must appear in it by itself.
+  const natoList = await nato.context().newPage();
+  await natoList.goto(url(nato, '/ui/alerts'));
+  await natoList.evaluate(() => { window.__notReloaded = true; });
+  await eu.goto(url(eu, '/ui/alerts'));
+  await eu.selectOption('#format_id', formatId);
+  await eu.selectOption('#severity', 'high');
+  await eu.fill('#title', `Browser alert ${marker}`);
+  await eu.click('text=Raise alert');
+  await eu.waitForURL(/\/ui\/alerts\/[0-9a-f-]{36}\?done=alert-raised$/);
+  const alertPath = new URL(eu.url()).pathname;
   // The alert states its audience in words, against the format's members.
-  assert.equal(await nato.locator('main .audience').innerText(), 'every member: EU, JPN, NATO');
+  assert.equal(await eu.locator('main .audience').innerText(), 'every member: EU, JPN, NATO');
   // JPN's open dashboard lists it under what JPN owes, with its severity and how long is left,
   // and the navigation counts it.
   const owedLine = jpnDash.locator('#owed li', { hasText: `Browser alert ${marker}` });
   await owedLine.waitFor({ timeout: 30000 });
-  assert.match(await owedLine.innerText(), /acknowledge \(raised by NATO\)/);
+  assert.match(await owedLine.innerText(), /acknowledge \(raised by EU\)/);
   assert.match(await owedLine.innerText(), /due in /);
   assert.equal(await owedLine.locator('.sev').innerText(), 'high');
   await jpnDash.locator('nav a[href="/ui/alerts"] .count').waitFor({ timeout: 30000 });
-  const listed = euList.locator('#alert-list tr', { hasText: `Browser alert ${marker}` });
+  const listed = natoList.locator('#alert-list tr', { hasText: `Browser alert ${marker}` });
   await listed.waitFor({ timeout: 30000 });
   assert.equal(await listed.locator('.sev').innerText(), 'high');
-  assert.ok(await euList.evaluate(() => window.__notReloaded), "EU's alert list was not reloaded");
-  await euList.close();
+  assert.ok(await natoList.evaluate(() => window.__notReloaded), "NATO's alert list was not reloaded");
+  await natoList.close();
   await jpnDash.screenshot({ path: path.join(out, 'dashboard-live-owed.png'), fullPage: true });
-  // NATO's open dashboard lists what EU and JPN owe it.
-  await natoDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]
-    .some((li) => li.textContent.includes(m) && li.textContent.includes('acknowledgement from EU, JPN')),
+  // EU's open dashboard lists what JPN and NATO owe it.
+  await euDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]
+    .some((li) => li.textContent.includes(m) && li.textContent.includes('acknowledgement from JPN, NATO')),
   `Browser alert ${marker}`, { timeout: 30000 });
   await eventually(async () => {
     const r = await jpn.goto(url(jpn, alertPath));
@@ -439,20 +439,21 @@ await step("an alert raised at NATO appears live on JPN's dashboard and counters
   await jpn.click('text=Acknowledge for JPN');
   await jpn.waitForURL(new RegExp(`${alertPath}\\?done=acknowledged$`));
   assert.match(await jpn.locator('main .notice').innerText(), /^Acknowledged/);
-  // Without a reload, NATO's dashboard now names EU alone, and JPN's line is gone from its own.
-  await natoDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]
-    .some((li) => li.textContent.includes(m) && /acknowledgement from EU(?!, JPN)/.test(li.textContent)),
+  // Without a reload, EU's dashboard now names NATO alone, and JPN's line is gone from its own.
+  await euDash.waitForFunction((m) => [...document.querySelectorAll('#owed li')]
+    .some((li) => li.textContent.includes(m) && /acknowledgement from NATO/.test(li.textContent)
+      && !li.textContent.includes('JPN')),
   `Browser alert ${marker}`, { timeout: 30000 });
   await jpnDash.waitForFunction((m) => ![...document.querySelectorAll('#owed li')]
     .some((li) => li.textContent.includes(m)), `Browser alert ${marker}`, { timeout: 30000 });
-  assert.ok(await natoDash.evaluate(() => window.__notReloaded), "NATO's dashboard was not reloaded");
+  assert.ok(await euDash.evaluate(() => window.__notReloaded), "EU's dashboard was not reloaded");
   assert.ok(await jpnDash.evaluate(() => window.__notReloaded), "JPN's dashboard was not reloaded");
-  await natoDash.screenshot({ path: path.join(out, 'dashboard-owed-to-us.png'), fullPage: true });
+  await euDash.screenshot({ path: path.join(out, 'dashboard-owed-to-us.png'), fullPage: true });
   await jpnDash.close();
-  await natoDash.close();
+  await euDash.close();
   await eventually(async () => {
-    await nato.goto(url(nato, alertPath));
-    const row = nato.locator('#board tr', { hasText: 'JPN' });
+    await eu.goto(url(eu, alertPath));
+    const row = eu.locator('#board tr', { hasText: 'JPN' });
     assert.equal(await row.locator('td').nth(1).innerText(), 'Acknowledged');
     // The acknowledging officer's note reaches the raising partner's board.
     assert.equal(await row.locator('td').nth(4).innerText(), `Coast guard informed ${marker}`);
@@ -489,6 +490,40 @@ await step('EU plans an exercise inviting JPN with the partner picker; JPN answe
   });
   assert.match(await eu.locator('#responses tr', { hasText: 'NATO' }).innerText(), /observer/);
   await eu.screenshot({ path: path.join(out, 'exercise.png'), fullPage: true });
+});
+
+await step('EU creates a joint action with milestones picked as dates (rows, not typed lines); the progress report links it', async () => {
+  await eu.goto(url(eu, '/ui/actions'));
+  // Topics outside the partner's formats are folded away, not a wall of checkboxes.
+  assert.equal(await eu.locator('fieldset.topics details[open]').count(), 0);
+  await eu.selectOption('#format_id', formatId);
+  await eu.fill('#title', `Browser action ${marker}`);
+  await eu.check('fieldset.topics input[value=maritime-security]');
+  await eu.check('#leads input[value=EU]');
+  await eu.check('#participants input[value=JPN]');
+  const rows = eu.locator('#milestones .row');
+  assert.equal(await rows.count(), 3);
+  await rows.nth(0).locator('input[type=date]').fill('2027-01-15');
+  await rows.nth(0).locator('input[type=text]').fill('Terms of reference agreed');
+  await eu.click('text=Add milestone rows');
+  await eu.waitForURL(/\/ui\/actions$/);
+  // The typed row is kept, with more empty rows after it.
+  assert.equal(await rows.count(), 4);
+  assert.equal(await rows.nth(0).locator('input[type=text]').inputValue(), 'Terms of reference agreed');
+  await rows.nth(1).locator('input[type=date]').fill('2027-03-31');
+  await rows.nth(1).locator('input[type=text]').fill('Joint survey report');
+  await eu.click('text=Create action');
+  await eu.waitForURL(/\/ui\/actions\/[0-9a-f-]{36}\?done=/);
+  const actionPath = new URL(eu.url()).pathname;
+  const ms = eu.locator('main table').first().locator('tbody tr');
+  assert.equal(await ms.count(), 2);
+  assert.match(await ms.nth(0).innerText(), /2027-01-15\s+Terms of reference agreed/);
+  assert.match(await ms.nth(1).innerText(), /2027-03-31\s+Joint survey report/);
+  await eu.screenshot({ path: path.join(out, 'action-milestones.png'), fullPage: true });
+  // The format's progress report names the action as a link to it.
+  await eu.goto(url(eu, `/ui/formats/${formatId}/report`));
+  await eu.locator('main table a', { hasText: `Browser action ${marker}` }).click();
+  await eu.waitForURL(new RegExp(`${actionPath}$`));
 });
 
 await step('JPN registers a project; EU expresses interest with a note on its page; JPN sees it, and a capability search by one word finds JPN', async () => {

@@ -100,6 +100,9 @@ pub struct SearchView {
     pub hits: Vec<SearchHitView>,
     /// Per dimension (format, topic, partner, kind, tlp, period): (value, count).
     pub facets: BTreeMap<String, Vec<(String, u64)>>,
+    /// Nothing matched the words as typed; these are matches for near spellings of them.
+    #[serde(default)]
+    pub near: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -738,6 +741,7 @@ impl Node {
             total: res.total,
             hits,
             facets: res.facets,
+            near: res.near,
         })
     }
 

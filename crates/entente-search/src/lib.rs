@@ -87,6 +87,9 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
     /// Per dimension: (value, count) over the same matches, most frequent first.
     pub facets: BTreeMap<String, Vec<(String, u64)>>,
+    /// The words as typed matched nothing, and these are matches for near spellings of them
+    /// ("jaming" → "jamming").
+    pub near: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -644,16 +647,6 @@ impl SearchIndex {
             Occur::Must,
             Box::new(self.viewer_filter(&searcher, &q.viewer)?),
         ));
-        if !q.text.trim().is_empty() {
-            let mut parser = QueryParser::for_index(&self.index, vec![self.f.text]);
-            parser.set_conjunction_by_default();
-            // Lenient: user input with stray syntax is searched as words, never an error.
-            let (text_q, _errors) = parser.parse_query_lenient(&q.text);
-            clauses.push((
-                Occur::Must,
-                prefix::with_prefix(self.f.text, &searcher, &parser, &q.text, text_q)?,
-            ));
-        }
         for (dim, value) in &q.filters {
             // An unknown dimension matches nothing rather than being ignored.
             let Some(i) = DIMENSIONS.iter().position(|d| d == dim) else {
@@ -683,6 +676,42 @@ impl SearchIndex {
                 Box::new(ConstScoreQuery::new(Box::new(class), 0.0)),
             ));
         }
+        if q.text.trim().is_empty() {
+            return self.run(&searcher, q, clauses, false);
+        }
+        let mut parser = QueryParser::for_index(&self.index, vec![self.f.text]);
+        parser.set_conjunction_by_default();
+        // Lenient: user input with stray syntax is searched as words, never an error.
+        let (text_q, _errors) = parser.parse_query_lenient(&q.text);
+        let text_q = prefix::with_prefix(self.f.text, &searcher, &parser, &q.text, text_q)?;
+        let mut exact: Vec<(Occur, Box<dyn Query>)> =
+            clauses.iter().map(|(o, c)| (*o, c.box_clone())).collect();
+        exact.push((Occur::Must, text_q));
+        let found = self.run(&searcher, q, exact, false)?;
+        // Nothing for the words as typed: try near spellings (only then, so a query that
+        // finds something costs no more).
+        if found.total > 0 {
+            return Ok(found);
+        }
+        match fuzzy::near_spellings(self.f.text, &q.text) {
+            Some(near) => {
+                clauses.push((Occur::Must, near));
+                let r = self.run(&searcher, q, clauses, true)?;
+                // "Near spellings" is said only of matches; none at all is the plain answer.
+                Ok(if r.total > 0 { r } else { found })
+            }
+            None => Ok(found),
+        }
+    }
+
+    /// One search with `clauses` (the viewer filter first), its hits and facet counts.
+    fn run(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &SearchQuery,
+        clauses: Vec<(Occur, Box<dyn Query>)>,
+        near: bool,
+    ) -> Result<SearchResults, SearchError> {
         let query = BooleanQuery::new(clauses);
         let limit = q.limit.clamp(1, 200);
         // One pass for the top hits, the total and the facet counts. (Counting first without
@@ -743,6 +772,7 @@ impl SearchIndex {
             total,
             hits,
             facets,
+            near,
         })
     }
 }
@@ -751,4 +781,5 @@ impl SearchIndex {
 mod tests;
 
 mod cjk;
+mod fuzzy;
 mod prefix;

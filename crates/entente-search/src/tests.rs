@@ -302,3 +302,60 @@ fn a_document_without_a_month_has_no_period_facet_value() {
     assert_eq!(r.total, 2);
     assert_eq!(r.facets["period"], vec![("2026-11".to_string(), 1)]);
 }
+
+/// Review defect 12: a misspelt word finds the word it was meant to be, but only when the
+/// words as typed find nothing, and only among what the viewer may see; the answer says the
+/// matches are for near spellings.
+#[test]
+fn a_misspelt_word_finds_near_spellings_when_nothing_matches() {
+    let ix = SearchIndex::in_ram().unwrap();
+    ix.upsert(&[
+        doc(
+            "item:en",
+            "GNSS jamming near the Strait of Veldra",
+            &["p:EU"],
+            "maritime",
+        ),
+        doc(
+            "item:nato",
+            "Jamming of naval radios",
+            &["p:NATO"],
+            "maritime",
+        ),
+        doc(
+            "item:sec",
+            "Maritime security dialogue",
+            &["p:EU"],
+            "maritime",
+        ),
+    ])
+    .unwrap();
+    ix.commit(1).unwrap();
+    let ask = |text: &str| {
+        ix.search(&SearchQuery {
+            text: text.into(),
+            viewer: vec!["p:EU".into()],
+            filters: vec![],
+            what: None,
+            limit: 10,
+        })
+        .unwrap()
+    };
+    check(&ix, "jaming", &["p:EU"], &[], &["item:en"]);
+    assert!(ask("jaming").near);
+    // Two edits in a long word, and every word must still match.
+    check(&ix, "maritme secuirty", &["p:EU"], &[], &["item:sec"]);
+    check(&ix, "maritme jaming", &["p:EU"], &[], &[]);
+    // The exact word is not widened: no near spellings when it matches.
+    let r = ask("jamming");
+    assert!(!r.near);
+    assert_eq!(r.total, 1);
+    // Nothing near either: the plain empty answer, not "near spellings".
+    let r = ask("qqqqzzzz");
+    assert!(!r.near && r.total == 0);
+    // Short words are not fuzzed; query syntax is left as written.
+    check(&ix, "gnsx", &["p:EU"], &[], &["item:en"]);
+    check(&ix, "the strat", &["p:EU"], &[], &["item:en"]);
+    check(&ix, "tge strait", &["p:EU"], &[], &[]);
+    check(&ix, "\"jaming near\"", &["p:EU"], &[], &[]);
+}

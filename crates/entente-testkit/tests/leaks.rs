@@ -1,6 +1,7 @@
 //! End-to-end leak check. Each scenario runs random steps across four live nodes: formats
 //! created, members admitted and leaving mid-scenario, items published by either of two users
-//! per node with random audiences, TLP levels and named users, retractions, and exchanges that
+//! per node with random audiences, TLP levels and named users, retractions, alerts raised to
+//! random parts of a format (held, listed, searched and shown only inside their audience), and exchanges that
 //! are none, partial (one node pulls once) or complete. After every step, on every node and for
 //! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
 //! exports, network analytics counts, search, the HTML pages, error answers (a hidden item's
@@ -65,6 +66,9 @@ struct World {
     ever: BTreeMap<String, BTreeSet<String>>,
     /// Item id → (origin, title).
     published: BTreeMap<String, (String, String)>,
+    /// Alert id → (origin, title): alerts reach their audience's partners, are listed, searched
+    /// and counted on the dashboards there, and nowhere else.
+    alerts: BTreeMap<String, (String, String)>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,6 +164,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
         members: BTreeMap::new(),
         ever: BTreeMap::new(),
         published: BTreeMap::new(),
+        alerts: BTreeMap::new(),
     };
     let mut checks = 0;
     for step in 0..STEPS {
@@ -247,7 +252,47 @@ impl World {
                 .as_ref()
                 .filter(|v| !v.closed && v.members.contains(self.c.nodes[i].node.partner()))
         };
-        match rng.next(8) {
+        match rng.next(9) {
+            8 => {
+                // An alert raised by a member to a random part of the format (or all of it).
+                let raisers: Vec<usize> = (0..self.c.nodes.len())
+                    .filter(|&i| member_of(i).is_some())
+                    .collect();
+                if raisers.is_empty() {
+                    return;
+                }
+                let i = *rng.pick(&raisers);
+                let to: Option<Vec<String>> = (rng.next(3) != 0).then(|| {
+                    member_of(i)
+                        .into_iter()
+                        .flat_map(|v| v.members.iter().map(|m| m.to_string()))
+                        .filter(|_| rng.next(2) == 0)
+                        .collect()
+                });
+                let title = format!("leak-alert-{}-end", self.alerts.len());
+                let n = &self.c.nodes[i];
+                let a = n
+                    .node
+                    .raise_alert(
+                        &self.logins[i][0].principal,
+                        entente_node::alerts::NewAlert {
+                            format_id,
+                            severity: entente_domain::alert::Severity::High,
+                            title: title.clone(),
+                            text: format!("text of {title}"),
+                            ack_deadline: "2099-01-01T00:00:00Z".into(),
+                            releasable_to: to,
+                        },
+                    )
+                    .await
+                    .expect("raise an alert");
+                trace(&format!(
+                    "{} raises {title} to {:?}",
+                    n.partner, a.alert.audience
+                ));
+                self.alerts
+                    .insert(a.alert.alert_id, (n.partner.clone(), title));
+            }
             0..=4 => {
                 let publishers: Vec<usize> = (0..self.c.nodes.len())
                     .filter(|&i| member_of(i).is_some())
@@ -440,9 +485,33 @@ impl World {
                 }
                 checks += 1;
             }
+            // Alerts: held only inside their audience; after a complete exchange, all of it.
+            let mut held_alerts: BTreeSet<String> = BTreeSet::new();
+            for (id, (origin, _)) in &self.alerts {
+                let o = self.c.node(origin);
+                let audience = o.node.alert(&o.admin(), id).await.unwrap().alert.audience;
+                let may = policy::may_receive(&me, &audience);
+                match n.node.alert(&n.admin(), id).await {
+                    Ok(a) => {
+                        assert!(may, "{me} holds alert {id}, for {audience:?}");
+                        assert_eq!(a.alert.audience, audience, "{me}: audience of alert {id}");
+                        held_alerts.insert(id.clone());
+                    }
+                    Err(_) => {
+                        assert!(
+                            !(complete && may),
+                            "{me} misses alert {id} after the exchange"
+                        );
+                        if !may {
+                            assert!(!contains(&bytes, id), "{me}: database holds alert {id}");
+                        }
+                    }
+                }
+                checks += 1;
+            }
             checks += self.check_federation(n).await;
             for login in &self.logins[ni] {
-                checks += self.check_user(n, login, &truth, &held).await;
+                checks += self.check_user(n, login, &truth, &held, &held_alerts).await;
             }
         }
         checks
@@ -553,6 +622,7 @@ impl World {
         login: &Login,
         truth: &BTreeMap<&str, ItemState>,
         held: &BTreeMap<&str, ItemState>,
+        held_alerts: &BTreeSet<String>,
     ) -> u64 {
         let who = &login.viewer.user;
         let mut checks = 0;
@@ -687,6 +757,7 @@ impl World {
         let searchable: BTreeSet<&String> = expected
             .iter()
             .filter(|id| held[id.as_str()].retracted.is_none())
+            .chain(held_alerts.iter())
             .collect();
         let found: serde_json::Value = self
             .get(n, login, "/api/v1/search?q=leak&limit=200")
@@ -747,11 +818,35 @@ impl World {
         }
         checks += 3;
 
+        // Alerts outside this node's holding: a 404 like a missing one over REST.
+        let hidden_alerts: Vec<(&String, &String)> = self
+            .alerts
+            .iter()
+            .filter(|(id, _)| !held_alerts.contains(*id))
+            .map(|(id, (_, title))| (id, title))
+            .collect();
+        let absent_alert = self
+            .get(n, login, &format!("/api/v1/alerts/{ABSENT_ID}"))
+            .await;
+        assert_eq!(absent_alert.status(), 404);
+        let absent_alert = absent_alert.text().await.unwrap();
+        for (id, _) in &hidden_alerts {
+            let r = self.get(n, login, &format!("/api/v1/alerts/{id}")).await;
+            assert_eq!(r.status(), 404, "{who}: REST get of hidden alert {id}");
+            assert_eq!(
+                r.text().await.unwrap(),
+                absent_alert,
+                "{who}: hidden alert's error"
+            );
+            checks += 1;
+        }
+
         // The web UI: lists, search, network and released pages show no hidden title; a hidden
         // item's page is a 404 like a missing one.
         let mut html = String::new();
         for page in [
             "/ui/",
+            "/ui/alerts",
             "/ui/items",
             "/ui/search?q=leak",
             "/ui/network",
@@ -775,6 +870,21 @@ impl World {
             assert!(
                 html.contains(id.as_str()),
                 "{who}: the UI item list misses {id}"
+            );
+        }
+        for (id, title) in &hidden_alerts {
+            assert!(
+                !html.contains(title.as_str()) && !html.contains(id.as_str()),
+                "{who}: a UI page shows hidden alert {title}"
+            );
+            let r = self.ui_get(n, login, &format!("/ui/alerts/{id}")).await;
+            assert_eq!(r.status(), 404, "{who}: UI page of hidden alert {id}");
+            checks += 1;
+        }
+        for id in held_alerts {
+            assert!(
+                html.contains(id.as_str()),
+                "{who}: the UI alert list misses {id}"
             );
         }
         checks

@@ -562,7 +562,8 @@ async fn every_form_refuses_bad_input_beside_the_field_and_stores_nothing() {
                 ("title", "A"),
                 ("topics", "maritime-security"),
                 ("leads", "EU"),
-                ("milestones", "soon do things"),
+                ("ms_due", ""),
+                ("ms_title", "soon do things"),
             ],
             "milestones",
         ),
@@ -1506,6 +1507,48 @@ async fn the_ui_speaks_japanese_on_every_page() {
     let (_, html) = eu.get(&format!("/ui/statements/{}", s.statement_id)).await;
     assert!(html.contains("立場表明待ち"), "{html}");
     assert!(html.contains("全メンバー:"), "{html}");
+    // Errors too: a form's own messages, the node's validation reasons and error pages.
+    let (status, _, html) = eu
+        .post(
+            "/ui/actions",
+            &[("format_id", f), ("title", ""), ("leads", "EU")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for english in [
+        "is required",
+        "Choose at least one topic",
+        "Nothing was saved",
+    ] {
+        assert!(!html.contains(english), "{english} in English: {html}");
+    }
+    assert!(html.contains("件名は必須です。"), "{html}");
+    assert!(html.contains("主題を 1 つ以上選択してください。"), "{html}");
+    let long = "x".repeat(301);
+    let (status, _, html) = eu
+        .post(
+            "/ui/actions",
+            &[
+                ("format_id", f),
+                ("title", long.as_str()),
+                ("topics", "maritime-security"),
+                ("leads", "EU"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !html.contains("characters is required"),
+        "the node's reason in English: {html}"
+    );
+    let (status, html) = eu
+        .get("/ui/items/01a21cac-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        !html.contains("Not found") && !html.contains("not found"),
+        "{html}"
+    );
     // Another user of the node keeps English.
     n.node
         .add_user("ken", entente_domain::Role::Analyst, "analyst-password-1")
@@ -1696,6 +1739,21 @@ async fn search_finds_alerts_exercises_projects_and_japanese_words_within_their_
     );
 }
 
+/// Review defect 12: a misspelt word still finds what was meant, and the page says the
+/// matches are for near spellings; a correctly spelt word does not say so.
+#[tokio::test]
+async fn a_misspelt_search_finds_near_spellings_and_says_so() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    s.c.node("EU").node.search_settled().await;
+    let (_, html) = eu.get("/ui/search?q=capasity").await;
+    assert!(html.contains("Ferry capacity study"), "{html}");
+    assert!(html.contains("id=\"near-spellings\""));
+    let (_, html) = eu.get("/ui/search?q=capacity").await;
+    assert!(html.contains("Ferry capacity study"));
+    assert!(!html.contains("id=\"near-spellings\""));
+}
+
 /// Review defect 4: the Items list shows the newest first, and its next page goes on to
 /// older items.
 #[tokio::test]
@@ -1706,6 +1764,12 @@ async fn the_items_list_shows_the_newest_first() {
     let port = html.find("Port access procedures").expect("the newer item");
     let ferry = html.find("Ferry capacity study").expect("the older item");
     assert!(port < ferry, "newest first");
+    // The reader can turn the order round.
+    let (_, html) = eu.get("/ui/items?order=oldest").await;
+    let port = html.find("Port access procedures").expect("the newer item");
+    let ferry = html.find("Ferry capacity study").expect("the older item");
+    assert!(ferry < port, "oldest first");
+    assert!(html.contains("<option value=\"oldest\" selected>"));
 }
 
 /// Review defect 8 (part): a page that shows marked content carries its highest marking in a
@@ -2215,6 +2279,99 @@ async fn partners_are_picked_from_the_formats_members_not_typed() {
     let participants: Vec<String> = a.participants.iter().map(|p| p.to_string()).collect();
     assert_eq!(leads, ["EU", "JPN"]);
     assert_eq!(participants, ["NATO"]);
+}
+
+/// Review defect 13: milestones are rows of a date picker and a title, not "YYYY-MM-DD title"
+/// lines; "Add milestone rows" shows more rows and creates nothing; a half-filled row is refused
+/// with nothing created; blank rows are skipped.
+#[tokio::test]
+async fn milestones_are_rows_of_a_date_and_a_title() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let n = s.c.node("EU");
+    let before = n.node.actions(&n.admin(), None).await.unwrap().len();
+    let (_, html) = eu.get("/ui/actions").await;
+    assert_eq!(
+        html.matches("<input type=\"date\" name=\"ms_due\"").count(),
+        3
+    );
+    assert!(!html.contains("<textarea id=\"milestones\""));
+    let base = [
+        ("format_id", s.format_id.as_str()),
+        ("title", "Ferry capacity survey"),
+        ("topics", "maritime-security"),
+        ("leads", "EU"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&str, &str)> = base.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    // More rows, nothing created.
+    let (status, _, body) = eu
+        .post(
+            "/ui/actions",
+            &with(&[
+                ("ms_due", "2027-01-10"),
+                ("ms_title", "Kick-off"),
+                ("more", "1"),
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body.matches("name=\"ms_due\"").count(),
+        4,
+        "typed row + 3 new"
+    );
+    assert!(body.contains("value=\"Kick-off\""), "the typed row is kept");
+    // A date without a title: refused, nothing created.
+    let (status, _, body) = eu
+        .post(
+            "/ui/actions",
+            &with(&[("ms_due", "2027-01-10"), ("ms_title", "")]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("id=\"milestones-error\""), "{body}");
+    assert_eq!(
+        n.node.actions(&n.admin(), None).await.unwrap().len(),
+        before
+    );
+    // Two rows and a blank one: two milestones, in date order.
+    let (status, loc, body) = eu
+        .post(
+            "/ui/actions",
+            &with(&[
+                ("ms_due", "2027-01-10"),
+                ("ms_title", "Kick-off"),
+                ("ms_due", ""),
+                ("ms_title", ""),
+                ("ms_due", "2027-03-01"),
+                ("ms_title", "Survey report"),
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = loc
+        .trim_start_matches("/ui/actions/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let a = n.node.action(&n.admin(), &id).await.unwrap();
+    let ms: Vec<(String, String)> = a
+        .milestones
+        .iter()
+        .map(|m| (m.due.clone(), m.title.clone()))
+        .collect();
+    assert_eq!(
+        ms,
+        [
+            ("2027-01-10".to_owned(), "Kick-off".to_owned()),
+            ("2027-03-01".to_owned(), "Survey report".to_owned())
+        ]
+    );
 }
 
 /// A GET with this session that keeps the answer's headers.

@@ -39,6 +39,16 @@ impl FormData {
             .collect()
     }
 
+    /// Every value of a repeated field in order, blanks included, so fields that repeat
+    /// together (a row's date and title) pair up by position.
+    pub fn values(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
     pub fn has(&self, k: &str, v: &str) -> bool {
         self.0.iter().any(|(n, x)| n == k && x == v)
     }

@@ -11,6 +11,7 @@ mod escape;
 mod forms;
 mod i18n;
 mod login;
+mod messages;
 mod pages;
 mod svg;
 mod zone;
@@ -178,6 +179,12 @@ impl Ctx {
     /// The UI message `key` in this reader's language (`{{ ctx.t("key") }}` in templates).
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)
+    }
+
+    /// A message the node or a form raised in English, in this reader's language
+    /// (`messages.rs`).
+    pub fn msg(&self, english: &str) -> String {
+        self.lang.message(english)
     }
 
     /// The UI message `key` that counts `n` (Fluent chooses the plural form).

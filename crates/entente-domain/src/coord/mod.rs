@@ -272,6 +272,13 @@ pub struct PeriodicReport {
     pub reports_in_period: usize,
     pub built_from: Vec<(String, u64)>,
     pub lines: Vec<(String, String, Vec<String>, String)>,
+    /// The action id of each of `lines`, in the same order (a page links each line to its
+    /// action; the tuples stay as API clients know them).
+    #[serde(default)]
+    pub line_actions: Vec<String>,
+    /// The action id of each of `overdue`, in the same order.
+    #[serde(default)]
+    pub overdue_actions: Vec<String>,
     pub marking: ReportMarking,
 }
 
@@ -365,6 +372,8 @@ pub fn periodic_report(
         reports_in_period: 0,
         built_from: vec![],
         lines: vec![],
+        line_actions: vec![],
+        overdue_actions: vec![],
     };
     for a in actions {
         *r.by_status.entry(a.status.label().to_owned()).or_default() += 1;
@@ -377,6 +386,7 @@ pub fn periodic_report(
         for m in a.overdue_milestones(today) {
             r.overdue
                 .push((a.title.clone(), m.title.clone(), m.due.clone()));
+            r.overdue_actions.push(a.action_id.clone());
         }
         r.built_from.push(a.entry.clone());
         for rep in &a.reports {
@@ -399,6 +409,7 @@ pub fn periodic_report(
             a.leads.iter().map(|p| p.to_string()).collect(),
             latest,
         ));
+        r.line_actions.push(a.action_id.clone());
     }
     r.built_from.sort();
     r

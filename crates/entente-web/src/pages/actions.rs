@@ -10,10 +10,34 @@ pub struct ActionsPage {
     pub form: FormData,
     pub actions: Vec<ActionState>,
     pub formats: Vec<FormatState>,
-    pub topics: Vec<(String, String)>,
+    pub topics: TopicPicker,
     pub today: String,
     /// The partners the pickers offer.
     pub partners: Vec<String>,
+    /// The milestone rows of the form, (due date, title): what was typed, then empty rows.
+    pub milestone_rows: Vec<(String, String)>,
+}
+
+/// The milestone rows a form posted, (due, title) by position, blank rows dropped.
+fn posted_milestones(f: &FormData) -> Vec<(String, String)> {
+    let dues = f.values("ms_due");
+    let titles = f.values("ms_title");
+    (0..dues.len().max(titles.len()))
+        .map(|i| {
+            let get = |v: &Vec<String>| v.get(i).cloned().unwrap_or_default();
+            (get(&dues), get(&titles))
+        })
+        .filter(|(d, t)| !d.is_empty() || !t.is_empty())
+        .collect()
+}
+
+/// The rows the form shows: what was typed, then empty rows (three more after "Add rows").
+fn milestone_rows(f: &FormData) -> Vec<(String, String)> {
+    let mut rows = posted_milestones(f);
+    let blank = if f.has("more", "1") { 3 } else { 2 };
+    let len = (rows.len() + blank).max(3);
+    rows.resize(len, (String::new(), String::new()));
+    rows
 }
 
 pub(super) async fn actions_page(
@@ -36,12 +60,13 @@ pub(super) async fn actions_page(
         &ActionsPage {
             ctx: sess.ctx.clone(),
             errors,
-            form,
             actions,
             partners: member_codes(&formats),
+            topics: TopicPicker::for_formats(&formats),
             formats,
-            topics: topics_all(),
             today: today(s),
+            milestone_rows: milestone_rows(&form),
+            form,
         },
     )
 }
@@ -53,6 +78,10 @@ pub(super) async fn actions(State(s): State<WebState>, h: HeaderMap) -> Page {
 
 pub(super) async fn create_action(State(s): State<WebState>, h: HeaderMap, body: Bytes) -> Page {
     let (sess, f) = posted(&s, &h, &body).await?;
+    // "Add milestone rows" submits the form to show more rows; nothing is created.
+    if f.has("more", "1") {
+        return Ok(actions_page(&s, &sess, Errors::default(), f).await);
+    }
     let mut errors = Errors::default();
     required(
         &mut errors,
@@ -66,29 +95,19 @@ pub(super) async fn create_action(State(s): State<WebState>, h: HeaderMap, body:
     if leads.is_empty() {
         errors.add("leads", "Name at least one lead partner.");
     }
-    // Milestones: one per line, "YYYY-MM-DD title".
+    // Milestones: rows of a date picker and a title; a row needs both.
     let mut milestones = vec![];
-    for line in f
-        .get("milestones")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
-        match line.split_once(' ') {
-            Some((due, title))
-                if due.len() == 10
-                    && entente_node::clock::parse_rfc3339(&format!("{due}T00:00:00Z")).is_some() =>
-            {
-                milestones.push(entente_node::coord::NewMilestone {
-                    title: title.trim().to_owned(),
-                    due: due.to_owned(),
-                })
-            }
-            _ => errors.add(
+    for (due, title) in posted_milestones(&f) {
+        let date_ok = due.len() == 10
+            && entente_node::clock::parse_rfc3339(&format!("{due}T00:00:00Z")).is_some();
+        if title.is_empty() || !date_ok {
+            errors.add(
                 "milestones",
-                format!("\u{201c}{line}\u{201d}: write each milestone as YYYY-MM-DD followed by its title."),
-            ),
+                "Give each milestone a due date and a title (or leave both empty).",
+            );
+            continue;
         }
+        milestones.push(entente_node::coord::NewMilestone { title, due });
     }
     if !errors.is_empty() {
         return Ok(actions_page(&s, &sess, errors, f).await);

@@ -11,7 +11,7 @@ pub struct ExercisesPage {
     /// Month (YYYY-MM) → exercises starting in it, in date order.
     pub calendar: Vec<(String, Vec<ExerciseState>)>,
     pub formats: Vec<FormatState>,
-    pub topics: Vec<(String, String)>,
+    pub topics: TopicPicker,
     /// The partners the pickers offer.
     pub partners: Vec<String>,
 }
@@ -47,8 +47,8 @@ pub(super) async fn exercises_page(
             form,
             calendar,
             partners: member_codes(&formats),
+            topics: TopicPicker::for_formats(&formats),
             formats,
-            topics: topics_all(),
         },
     )
 }

@@ -45,27 +45,31 @@ impl ItemsPage {
     /// The filters a network edge's link sets, in words ("released to both EU and JPN · from
     /// 2026-11-01"); empty when none is set.
     pub fn edge_filter(&self) -> String {
+        let l = self.ctx.lang;
         let mut parts = vec![];
         let to = self.q.all("released_to");
         if !to.is_empty() {
-            parts.push(format!("released to {}", and_list(&to)));
+            parts.push(l.t_args("edge-released-to", &[("list", and_list(l, &to))]));
         }
         if let Some(d) = self.q.opt("since") {
-            parts.push(format!("from {d}"));
+            parts.push(l.t_args("edge-from", &[("day", d)]));
         }
         if let Some(d) = self.q.opt("until") {
-            parts.push(format!("before {d}"));
+            parts.push(l.t_args("edge-before", &[("day", d)]));
         }
         parts.join(" · ")
     }
 }
 
-/// "EU", "both EU and JPN", "all of EU, JPN and NATO".
-fn and_list(v: &[String]) -> String {
+/// "EU", "both EU and JPN", "all of EU, JPN and NATO" (in the reader's language).
+fn and_list(l: crate::i18n::Lang, v: &[String]) -> String {
     match v {
         [one] => one.clone(),
-        [a, b] => format!("both {a} and {b}"),
-        [init @ .., last] => format!("all of {} and {last}", init.join(", ")),
+        [a, b] => l.t_args("list-both", &[("a", a.clone()), ("b", b.clone())]),
+        [init @ .., last] => l.t_args(
+            "list-all",
+            &[("init", init.join(", ")), ("last", last.clone())],
+        ),
         [] => String::new(),
     }
 }
@@ -104,8 +108,9 @@ pub(super) async fn items(State(s): State<WebState>, h: HeaderMap, RawQuery(q): 
             .collect(),
         cursor: q.opt("cursor"),
         limit: Some(50),
-        // A person reads the newest first (review defect 4: new items landed at the bottom).
-        newest_first: true,
+        // A person reads the newest first (review defect 4: new items landed at the bottom);
+        // "oldest first" reads a thread of events in the order they happened.
+        newest_first: q.get("order") != "oldest",
     };
     // The index counts by none of a network edge's filters, so with them set its counts would
     // not match the rows: no facets then.

@@ -191,6 +191,35 @@ pub(super) fn topics_all() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The topics a form offers: the topics of the viewer's formats in view, every other topic
+/// folded away (review defect 13: a 26-checkbox wall), so the usual choice is short and any
+/// topic stays reachable.
+pub struct TopicPicker {
+    pub main: Vec<(String, String)>,
+    pub more: Vec<(String, String)>,
+}
+
+impl TopicPicker {
+    pub(super) fn for_formats(formats: &[FormatState]) -> TopicPicker {
+        let (main, more): (Vec<_>, Vec<_>) = topics_all()
+            .into_iter()
+            .partition(|(t, _)| formats.iter().any(|f| f.topics.contains(t)));
+        // With no format topics at all, the whole list is the main one.
+        if main.is_empty() {
+            return TopicPicker {
+                main: more,
+                more: vec![],
+            };
+        }
+        TopicPicker { main, more }
+    }
+
+    /// Whether a folded topic is ticked (the fold then opens, so nothing ticked is hidden).
+    pub fn more_ticked(&self, form: &FormData) -> bool {
+        self.more.iter().any(|(t, _)| form.has("topics", t))
+    }
+}
+
 pub(super) fn kinds() -> Vec<String> {
     ItemKind::ALL
         .iter()
