@@ -299,6 +299,14 @@ async fn run(cli: Cli) -> Result<()> {
                 r.query_ms.n,
                 r.mean_total_hits
             );
+            println!(
+                "  misspelt:     p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  (n={}, {} found the word by a near spelling)",
+                r.misspelt_ms.p50,
+                r.misspelt_ms.p95,
+                r.misspelt_ms.p99,
+                r.misspelt_ms.n,
+                r.misspelt_found
+            );
             println!("  peak RSS:     {:.0} MB", r.peak_rss_mb);
             println!("  written to {}", out.display());
         }

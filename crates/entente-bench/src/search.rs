@@ -27,8 +27,15 @@ pub struct SearchBenchResult {
     pub mean_total_hits: f64,
     /// The ten slowest queries: (milliseconds, query, topic filter, matches).
     pub slowest: Vec<(f64, String, Option<String>, usize)>,
+    /// Misspelt one-word queries (two letters of a word swapped): nothing matches as typed, so
+    /// the search runs again for near spellings. Their latency, and how many found the word.
+    pub misspelt_ms: Percentiles,
+    pub misspelt_found: usize,
     pub peak_rss_mb: f64,
 }
+
+/// How many misspelt queries are timed after the others.
+const MISSPELT: usize = 100;
 
 /// Seed a node with `items` items (several audiences, TLP levels and authors), rebuild its search
 /// index, then time `queries` searches by users who each see a different part of it.
@@ -159,6 +166,37 @@ pub async fn search(
         }
         progress("query", i as u64, (queries + 50) as u64);
     }
+    // Misspellings: a word of five letters or more with two neighbouring letters swapped.
+    let mut misspelt_ms = vec![];
+    let mut misspelt_found = 0;
+    for i in 0..MISSPELT {
+        let w = VOCAB[(5 + rng.zipf(VOCAB.len() - 5)).min(VOCAB.len() - 1)];
+        let mut c: Vec<char> = w.chars().collect();
+        if c.len() < 5 {
+            continue;
+        }
+        let at = 1 + rng.below(c.len() - 2);
+        c.swap(at, at + 1);
+        let q: String = c.into_iter().collect();
+        if q == w {
+            continue;
+        }
+        let who = &users[i % users.len()];
+        let t = Instant::now();
+        let r = node
+            .search(
+                who,
+                entente_node::search::SearchRequest {
+                    q,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        misspelt_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if r.near && r.total > 0 {
+            misspelt_found += 1;
+        }
+    }
     let result = SearchBenchResult {
         items,
         queries,
@@ -169,6 +207,8 @@ pub async fn search(
         indexed_documents: indexed,
         query_ms: percentiles(latencies),
         mean_total_hits: hits_total as f64 / queries.max(1) as f64,
+        misspelt_found,
+        misspelt_ms: percentiles(misspelt_ms),
         slowest: {
             slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
             slowest.truncate(10);
