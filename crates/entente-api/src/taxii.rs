@@ -13,11 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
-use entente_domain::stix;
 use entente_node::auth::Principal;
 use entente_node::taxii::{ObjectsPage, TaxiiFilter};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
 
 pub const TAXII: &str = "application/taxii+json;version=2.1";
 pub const STIX: &str = "application/stix+json;version=2.1";
@@ -159,8 +157,8 @@ fn accepts_taxii(accept: &str) -> bool {
     })
 }
 
-fn taxii_json(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
+fn taxii_json(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = (status, body.into()).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII));
     r
@@ -224,50 +222,9 @@ fn date_headers(h: &mut HeaderMap, page: &ObjectsPage) {
     }
 }
 
-/// An envelope built from stored JSON text without re-parsing it. Releasability marking and
-/// extension definitions that the page's objects reference are included once.
+/// An envelope built from stored JSON text without re-parsing it (`envelope_body`).
 fn envelope(page: &ObjectsPage) -> Response {
-    let mut out =
-        String::with_capacity(page.rows.iter().map(|r| r.raw.len() + 1).sum::<usize>() + 128);
-    out.push_str(&format!("{{\"more\":{}", page.more));
-    if let Some(n) = &page.next {
-        out.push_str(&format!(",\"next\":{}", json!(n)));
-    }
-    if !page.rows.is_empty() {
-        out.push_str(",\"objects\":[");
-        let mut definitions = BTreeSet::new();
-        // A page's rows share few audiences: each audience's marking id (a UUIDv5, so a SHA-1)
-        // and its searcher are made once per page, not once per object.
-        let mut finders: BTreeMap<&entente_domain::Audience, memchr::memmem::Finder<'static>> =
-            BTreeMap::new();
-        for (i, r) in page.rows.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&r.raw);
-            if definitions.contains(&r.audience) {
-                continue;
-            }
-            let finder = finders.entry(&r.audience).or_insert_with(|| {
-                memchr::memmem::Finder::new(stix::releasability_marking_id(&r.audience).as_bytes())
-                    .into_owned()
-            });
-            if finder.find(r.raw.as_bytes()).is_some() {
-                definitions.insert(r.audience.clone());
-            }
-        }
-        if !definitions.is_empty() {
-            out.push(',');
-            out.push_str(&stix::releasability_extension_definition().to_string());
-            for a in definitions {
-                out.push(',');
-                out.push_str(&stix::releasability_marking(&a).to_string());
-            }
-        }
-        out.push(']');
-    }
-    out.push('}');
-    let mut r = taxii_json(StatusCode::OK, out);
+    let mut r = taxii_json(StatusCode::OK, entente_node::taxii::envelope_body(page));
     date_headers(r.headers_mut(), page);
     r
 }
@@ -278,8 +235,20 @@ async fn objects(
     Path(c): Path<String>,
     req: Request,
 ) -> R<Response> {
-    let f = filter(req.uri().query())?;
-    Ok(envelope(&s.node.taxii_objects(&p, &c, None, f).await?))
+    let query = req.uri().query().unwrap_or("");
+    let f = filter(Some(query))?;
+    // Rendered pages are cached per user and query (`taxii/pages.rs` in the node).
+    let page = s.node.taxii_objects_rendered(&p, &c, query, f).await?;
+    let mut r = taxii_json(StatusCode::OK, page.body);
+    for (name, v) in [
+        ("x-taxii-date-added-first", page.first_added),
+        ("x-taxii-date-added-last", page.last_added),
+    ] {
+        if let Some(v) = v.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            r.headers_mut().insert(name, v);
+        }
+    }
+    Ok(r)
 }
 
 async fn object(

@@ -706,13 +706,35 @@ impl World {
                 limit: Some(10_000),
                 ..Default::default()
             };
-            match n
+            let direct = n
                 .node
                 .taxii_objects(&login.principal, &f.format_id, None, filter)
-                .await
-            {
+                .await;
+            match &direct {
                 Ok(page) => page.rows.iter().for_each(|r| served.push_str(&r.raw)),
                 Err(e) => served.push_str(&e.to_string()),
+            }
+            // The page as the TAXII endpoint sends it, through the page cache (kept from an
+            // earlier step when nothing was appended since): exactly the direct render.
+            let q = "limit=10000";
+            let cached = n
+                .node
+                .taxii_objects_rendered(
+                    &login.principal,
+                    &f.format_id,
+                    q,
+                    entente_node::taxii::TaxiiFilter::parse_query(q).unwrap(),
+                )
+                .await;
+            match (&direct, cached) {
+                (Ok(page), Ok(r)) => assert_eq!(
+                    String::from_utf8(r.body).unwrap(),
+                    entente_node::taxii::envelope_body(page),
+                    "{who}: the TAXII page (cached: {}) differs from the direct render",
+                    r.cached
+                ),
+                (Err(_), Err(_)) => {}
+                (d, r) => panic!("{who}: direct {:?} vs rendered {:?}", d.is_ok(), r.is_ok()),
             }
             match n
                 .node

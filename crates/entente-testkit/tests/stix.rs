@@ -574,3 +574,139 @@ async fn another_partners_version_of_an_object_is_refused_and_never_served() {
         .unwrap();
     c.stop().await;
 }
+
+/// Issue 18 item 2: a rendered TAXII page is kept and served again byte for byte to the same
+/// user asking the same query; another user renders their own; any append (a new object)
+/// makes the next read render afresh; a partner that left the format is refused even with
+/// its page kept; the cache keeps to its disk budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taxii_pages_are_kept_per_user_and_query_and_never_outlive_a_change() {
+    use entente_node::taxii::TaxiiFilter;
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let eu = c.node("EU");
+    let admin = eu.admin();
+    eu.node
+        .add_user("ana", entente_domain::Role::Analyst, "analyst-password-1")
+        .await
+        .unwrap();
+    let ana = eu.node.principal_for("ana").await.unwrap();
+    let f = eu
+        .node
+        .create_format(
+            &admin,
+            entente_node::NewFormat {
+                title: "Cached".into(),
+                description: String::new(),
+                topics: vec!["cyber-defence".into()],
+                members: vec!["EU".into(), "JPN".into()],
+                stix_default_releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    let green = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da";
+    let red = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
+    let note = |n: u32, marking: &str| {
+        serde_json::json!({"type": "note", "spec_version": "2.1",
+            "id": format!("note--00000000-0000-4000-8000-0000000001{n:02}"),
+            "created": "2026-11-27T00:00:00.000Z", "modified": "2026-11-27T00:00:00.000Z",
+            "content": format!("note {n}"), "object_marking_refs": [marking]})
+    };
+    let add = |objects: Vec<serde_json::Value>| {
+        let body = serde_json::json!({ "objects": objects }).to_string();
+        let (node, who, fid) = (eu.node.clone(), admin.clone(), f.format_id.clone());
+        async move { node.taxii_add(&who, &fid, body.as_bytes()).await.unwrap() }
+    };
+    add(vec![note(1, green), note(2, red)]).await;
+    let read = |who: entente_node::auth::Principal,
+                node: std::sync::Arc<entente_node::Node>,
+                q: &'static str| {
+        let fid = f.format_id.clone();
+        async move {
+            node.taxii_objects_rendered(&who, &fid, q, TaxiiFilter::parse_query(q).unwrap())
+                .await
+        }
+    };
+    let first = read(admin.clone(), eu.node.clone(), "").await.unwrap();
+    assert!(!first.cached);
+    let again = read(admin.clone(), eu.node.clone(), "").await.unwrap();
+    assert!(again.cached, "the same user and query: kept");
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.first_added, first.first_added);
+    // The page is exactly what the uncached path renders.
+    let direct = eu
+        .node
+        .taxii_objects(&admin, &f.format_id, None, TaxiiFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.body,
+        entente_node::taxii::envelope_body(&direct).into_bytes()
+    );
+    // Another user renders their own page, with what they may see.
+    let theirs = read(ana.clone(), eu.node.clone(), "").await.unwrap();
+    assert!(!theirs.cached, "another user's page is never served");
+    let seen = eu
+        .node
+        .taxii_objects(&ana, &f.format_id, None, TaxiiFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs.body,
+        entente_node::taxii::envelope_body(&seen).into_bytes()
+    );
+    // Another query is another page.
+    assert!(
+        !read(admin.clone(), eu.node.clone(), "limit=1")
+            .await
+            .unwrap()
+            .cached
+    );
+    // An append: the next read renders afresh and holds the new object.
+    add(vec![note(3, green)]).await;
+    let after = read(admin.clone(), eu.node.clone(), "").await.unwrap();
+    assert!(!after.cached, "a page never outlives an append");
+    assert!(
+        String::from_utf8(after.body)
+            .unwrap()
+            .contains("note--00000000-0000-4000-8000-000000000103")
+    );
+    // JPN reads its copy, keeps the page, leaves the format: refused, page kept or not.
+    c.sync_until_quiet().await;
+    let jpn = c.node("JPN");
+    let jadmin = jpn.admin();
+    assert!(
+        !read(jadmin.clone(), jpn.node.clone(), "")
+            .await
+            .unwrap()
+            .cached
+    );
+    assert!(
+        read(jadmin.clone(), jpn.node.clone(), "")
+            .await
+            .unwrap()
+            .cached
+    );
+    jpn.node.leave_format(&jadmin, &f.format_id).await.unwrap();
+    assert!(
+        read(jadmin.clone(), jpn.node.clone(), "").await.is_err(),
+        "no access, no page"
+    );
+    // The disk budget: room for one page only, so a second page evicts the first.
+    let (_, before) = eu.node.taxii_page_cache_stats();
+    assert!(before > 0);
+    let one = read(admin.clone(), eu.node.clone(), "limit=3")
+        .await
+        .unwrap()
+        .body
+        .len() as u64;
+    eu.node.set_taxii_page_cache_budget(one + 1);
+    // (An unknown plain parameter is ignored by TAXII but makes another key.)
+    read(admin.clone(), eu.node.clone(), "limit=2&probe=1")
+        .await
+        .unwrap();
+    let (pages, bytes) = eu.node.taxii_page_cache_stats();
+    assert_eq!(pages, 1);
+    assert!(bytes <= one + 1);
+    c.stop().await;
+}

@@ -242,9 +242,11 @@ pub(super) fn unprocessable(msg: impl Into<String>) -> NodeError {
 mod add;
 mod export;
 mod import;
+mod pages;
 mod read;
 mod stream;
 
+pub use pages::{BUDGET as PAGE_CACHE_BUDGET, RenderedPage, envelope_body};
 pub use read::may_see;
 
 impl Node {
