@@ -16,9 +16,11 @@
 //!   is never served after. The generation is read before the page is rendered, so a page
 //!   rendered from newer data is at worst labelled older and dropped early.
 //! - Reads of AMBER and above are audited on a hit as on a render.
-//! - The files live under the node's data directory (which holds the database itself), are
-//!   removed when the process first uses the cache, and take at most [`BUDGET`] bytes (the
-//!   oldest go first). A file that cannot be read is a miss.
+//! - The files live under the node's data directory (which holds the database itself), in a
+//!   directory of this process's own (two processes may share a database and a directory), all
+//!   removed when a process first uses the cache, and take at most [`BUDGET`] bytes (the
+//!   oldest go first). Every page is written under a name of its own, never over another file,
+//!   so a reader never sees a page half written; a file that cannot be read is a miss.
 
 use super::*;
 use sha2::Digest;
@@ -104,6 +106,8 @@ struct Inner {
     order: VecDeque<[u8; 32]>,
     bytes: u64,
     budget: u64,
+    /// Numbers the files, so no two writes share a name.
+    written: u64,
 }
 
 /// The node's page cache (a node extension: `Node::ext`).
@@ -233,13 +237,16 @@ impl Node {
         let dir = {
             let mut c = cache.lock();
             if c.dir.is_none() {
-                let dir = self.cfg.data_dir.join("cache").join("taxii-pages");
-                // Pages of an earlier run are of an unknown generation: start empty.
-                let _ = std::fs::remove_dir_all(&dir);
-                if std::fs::create_dir_all(&dir).is_err() {
-                    return;
+                let root = self.cfg.data_dir.join("cache").join("taxii-pages");
+                // Pages of an earlier run are of an unknown generation: start empty. (Another
+                // live process sharing the directory loses its files too: misses, no harm.)
+                let _ = std::fs::remove_dir_all(&root);
+                let mut own = [0u8; 8];
+                // Without randomness the process number names it (unique among live ones).
+                if getrandom::fill(&mut own).is_err() {
+                    own = u64::from(std::process::id()).to_be_bytes();
                 }
-                c.dir = Some(dir);
+                c.dir = Some(root.join(hex::encode(own)));
                 if c.budget == 0 {
                     c.budget = BUDGET;
                 }
@@ -249,10 +256,21 @@ impl Node {
                 return;
             }
             c.make_room(e.size);
-            dir
+            c.written += 1;
+            dir.join(format!("{}.{}", hex::encode(key), c.written))
         };
-        e.path = dir.join(hex::encode(key));
-        if tokio::fs::write(&e.path, body).await.is_err() {
+        e.path = dir;
+        let written = match tokio::fs::write(&e.path, body).await {
+            Ok(()) => true,
+            // The directory is made on first write, and again should it have been removed.
+            Err(_) => match e.path.parent() {
+                Some(d) if tokio::fs::create_dir_all(d).await.is_ok() => {
+                    tokio::fs::write(&e.path, body).await.is_ok()
+                }
+                _ => false,
+            },
+        };
+        if !written {
             let _ = tokio::fs::remove_file(&e.path).await;
             return;
         }
