@@ -2267,12 +2267,7 @@ async fn partners_are_picked_from_the_formats_members_not_typed() {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    let id = loc
-        .trim_start_matches("/ui/actions/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = created_id(&loc, "/ui/actions/");
     let n = s.c.node("EU");
     let a = n.node.action(&n.admin(), &id).await.unwrap();
     let leads: Vec<String> = a.leads.iter().map(|p| p.to_string()).collect();
@@ -2353,12 +2348,7 @@ async fn milestones_are_rows_of_a_date_and_a_title() {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    let id = loc
-        .trim_start_matches("/ui/actions/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = created_id(&loc, "/ui/actions/");
     let a = n.node.action(&n.admin(), &id).await.unwrap();
     let ms: Vec<(String, String)> = a
         .milestones
@@ -2372,6 +2362,16 @@ async fn milestones_are_rows_of_a_date_and_a_title() {
             ("2027-03-01".to_owned(), "Survey report".to_owned())
         ]
     );
+}
+
+/// The id in the address a create form redirects to (`/ui/actions/{id}?done=…`).
+fn created_id(location: &str, prefix: &str) -> String {
+    location
+        .trim_start_matches(prefix)
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A GET with this session that keeps the answer's headers.

@@ -178,17 +178,8 @@ impl Node {
         };
         if let Some((path, first_added, last_added, sensitive)) = hit {
             if let Ok(body) = tokio::fs::read(&path).await {
-                if sensitive > 0 {
-                    self.audit(
-                        &who.user_id(),
-                        "read",
-                        &format!(
-                            "{sensitive} STIX objects at AMBER or above from collection {}",
-                            fmt.format_id
-                        ),
-                    )
+                self.audit_sensitive_read(who, sensitive, &fmt.format_id)
                     .await;
-                }
                 return Ok(RenderedPage {
                     body,
                     first_added,

@@ -120,17 +120,8 @@ impl Node {
             .iter()
             .filter(|r| r.tlp >= entente_domain::Tlp::Amber)
             .count();
-        if sensitive > 0 {
-            self.audit(
-                &who.user_id(),
-                "read",
-                &format!(
-                    "{sensitive} STIX objects at AMBER or above from collection {}",
-                    fmt.format_id
-                ),
-            )
+        self.audit_sensitive_read(who, sensitive, &fmt.format_id)
             .await;
-        }
         let next = if more {
             out.last()
                 .map(|r| self.next_token(who, &fmt.format_id, &r.date_added))
@@ -142,6 +133,24 @@ impl Node {
             more,
             next,
         })
+    }
+
+    /// The audit record of a read that served objects at AMBER or above (none when it served
+    /// none), the same for a page rendered and a page served from the cache.
+    pub(super) async fn audit_sensitive_read(
+        &self,
+        who: &Principal,
+        sensitive: usize,
+        collection: &str,
+    ) {
+        if sensitive > 0 {
+            self.audit(
+                &who.user_id(),
+                "read",
+                &format!("{sensitive} STIX objects at AMBER or above from collection {collection}"),
+            )
+            .await;
+        }
     }
 
     /// Delete one of this partner's own objects (all versions) from a collection, as a signed
