@@ -1507,6 +1507,39 @@ async fn the_ui_speaks_japanese_on_every_page() {
     let (_, html) = eu.get(&format!("/ui/statements/{}", s.statement_id)).await;
     assert!(html.contains("立場表明待ち"), "{html}");
     assert!(html.contains("全メンバー:"), "{html}");
+    // No English in pieces the catalogue lookup does not see missing: facet headings and
+    // values, topic names (never slugs), and times on the admin page in the reader's zone.
+    let (_, html) = eu.get("/ui/items").await;
+    for english in [
+        "<h2>Kind</h2>",
+        "<h2>From</h2>",
+        "<h2>Marking</h2>",
+        "<h2>Format</h2>",
+    ] {
+        assert!(
+            !html.contains(english),
+            "{english} on the Japanese Items page"
+        );
+    }
+    let (_, html) = eu.get("/ui/formats").await;
+    assert!(
+        !html.contains("<td>maritime-security"),
+        "a topic slug: {html}"
+    );
+    assert!(
+        html.contains("海洋安全保障"),
+        "the topic by its Japanese name"
+    );
+    let (_, html) = eu.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert!(
+        !html.contains("maritime-security"),
+        "a topic slug on the item page"
+    );
+    let (_, html) = eu.get("/ui/admin").await;
+    assert!(
+        !html.contains("Z</td>"),
+        "a raw UTC timestamp on the admin page"
+    );
     // Errors too: a form's own messages, the node's validation reasons and error pages.
     let (status, _, html) = eu
         .post(

@@ -833,3 +833,5 @@ msg-page-cannot-do-that = Cannot do that
 msg-page-node-could-not-complete = The node could not complete this request.
 msg-page-not-adopted = Not adopted
 msg-page-only-adopted-signed-copy = Only an adopted statement has a signed copy, and this statement is not adopted (yet). Its page shows whose stances it awaits.
+facet-marking = Marking
+facet-other = Other facet

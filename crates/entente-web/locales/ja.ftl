@@ -822,3 +822,5 @@ msg-page-cannot-do-that = その操作はできません
 msg-page-node-could-not-complete = ノードはこの要求を完了できませんでした。
 msg-page-not-adopted = 未採択
 msg-page-only-adopted-signed-copy = 署名済みの写しがあるのは採択された声明だけで、この声明は(まだ)採択されていません。声明のページに、どのパートナーの立場を待っているかが示されています。
+facet-marking = 区分
+facet-other = その他

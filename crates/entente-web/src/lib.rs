@@ -219,6 +219,22 @@ impl Ctx {
         self.lang.t_or(&format!("topic-{slug}"), english)
     }
 
+    /// Topics by their slugs, named in the reader's language and joined ("Maritime security
+    /// and maritime issues, Cybercrime"), never as slugs.
+    pub fn topics(&self, slugs: &[String]) -> String {
+        slugs
+            .iter()
+            .map(|slug| {
+                let english = entente_domain::taxonomy::TOPICS
+                    .iter()
+                    .find(|(s, _)| s == slug)
+                    .map_or(slug.as_str(), |(_, name)| name);
+                self.topic(slug, english)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// A fixed label of the program (a status, a severity: "in progress", "high") in the
     /// reader's language (`label-…` in the catalogues); the English label where none is
     /// catalogued, so a new status never shows as a bare key.

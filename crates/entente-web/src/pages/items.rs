@@ -37,10 +37,10 @@ impl ItemsPage {
         self.with("cursor", cursor)
     }
     pub fn label(&self, dim: &str, v: &str) -> String {
-        facet_label(&self.formats, dim, v)
+        facet_label_in(&self.ctx, &self.formats, dim, v)
     }
-    pub fn dim_label(&self, dim: &str) -> &'static str {
-        facet_dim_label(dim)
+    pub fn dim_label(&self, dim: &str) -> String {
+        facet_dim_in(&self.ctx, dim)
     }
     /// The filters a network edge's link sets, in words ("released to both EU and JPN · from
     /// 2026-11-01"); empty when none is set.

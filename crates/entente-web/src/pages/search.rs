@@ -25,10 +25,10 @@ impl SearchPage {
         out.finish()
     }
     pub fn label(&self, dim: &str, v: &str) -> String {
-        facet_label(&self.formats, dim, v)
+        facet_label_in(&self.ctx, &self.formats, dim, v)
     }
-    pub fn dim_label(&self, dim: &str) -> &'static str {
-        facet_dim_label(dim)
+    pub fn dim_label(&self, dim: &str) -> String {
+        facet_dim_in(&self.ctx, dim)
     }
 }
 

@@ -250,7 +250,7 @@ pub(super) fn facet_dim_label(dim: &str) -> &'static str {
         "kind" => "Kind",
         "tlp" => "Marking",
         "period" => "Month",
-        _ => "Other",
+        _ => "Other facet",
     }
 }
 
@@ -269,6 +269,20 @@ pub(super) fn facet_label(formats: &[FormatState], dim: &str, v: &str) -> String
         "tlp" => format!("TLP:{v}"),
         "kind" => v.replace('_', " "),
         _ => v.to_owned(),
+    }
+}
+
+/// A facet heading and value in the reader's language: the heading's English through the
+/// catalogue, a topic by its name, a kind by its label.
+pub(super) fn facet_dim_in(ctx: &Ctx, dim: &str) -> String {
+    ctx.msg(facet_dim_label(dim))
+}
+
+pub(super) fn facet_label_in(ctx: &Ctx, formats: &[FormatState], dim: &str, v: &str) -> String {
+    match dim {
+        "topic" => ctx.topics(&[v.to_owned()]),
+        "kind" => ctx.label(v),
+        _ => facet_label(formats, dim, v),
     }
 }
 
