@@ -11,5 +11,6 @@ need_command chromium chromium
 need_package fonts-noto-cjk
 (cd tests/browser && npm install --no-audit --no-fund --silent)
 source tests/demo.sh
-mkdir -p target/browser-screenshots
+# Only this run's screenshots: earlier runs' pages (other ids) would mislead whoever looks.
+rm -rf target/browser-screenshots && mkdir -p target/browser-screenshots
 node tests/browser/e2e.mjs "$DEMO_JSON" target/browser-screenshots || { tail -50 "$WORK/demo.log"; exit 1; }

@@ -1503,6 +1503,54 @@ async fn the_ui_speaks_japanese_on_every_page() {
             "{page}: the navigation in Japanese"
         );
     }
+    // No English left on any page of the navigation, nor on the detail pages behind it: the
+    // visible text and the tooltips, less what users wrote, hold no English word.
+    let x = n.node.exercises(&n.admin()).await.unwrap()[0]
+        .plan
+        .exercise_id
+        .clone();
+    let pr = n.node.projects(&n.admin()).await.unwrap()[0]
+        .project
+        .project_id
+        .clone();
+    let mut left = Vec::new();
+    for page in [
+        "/ui/".to_owned(),
+        "/ui/formats".into(),
+        format!("/ui/formats/{f}"),
+        format!("/ui/formats/{f}/report?period=2026-11"),
+        "/ui/items".into(),
+        "/ui/items/new".into(),
+        format!("/ui/items/new?format_id={f}"),
+        format!("/ui/items/{}", s.item_id),
+        "/ui/actions".into(),
+        format!("/ui/actions/{}", s.action_id),
+        "/ui/statements".into(),
+        format!("/ui/statements/{}", s.statement_id),
+        "/ui/alerts".into(),
+        format!("/ui/alerts/{}", s.alert_id),
+        "/ui/exercises".into(),
+        format!("/ui/exercises/{x}"),
+        "/ui/projects".into(),
+        format!("/ui/projects/{pr}"),
+        "/ui/search?q=port".into(),
+        "/ui/search?q=prot".into(),
+        "/ui/network".into(),
+        "/ui/released".into(),
+        "/ui/admin".into(),
+        "/ui/settings".into(),
+    ] {
+        let (status, html) = eu.get(&page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for w in english_words(&html) {
+            left.push(format!("{page}: {w}"));
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "English on Japanese pages:\n{}",
+        left.join("\n")
+    );
     // Composed messages too: the statement's status, the audience in words.
     let (_, html) = eu.get(&format!("/ui/statements/{}", s.statement_id)).await;
     assert!(html.contains("立場表明待ち"), "{html}");
@@ -1983,6 +2031,13 @@ async fn the_ack_note_is_on_the_board_and_a_retracted_item_keeps_a_name() {
         .and_then(|r| r.split("</a>").next())
         .expect("the retracted item is listed");
     assert_eq!(text, "Retracted report");
+    // Said once, not twice ("Retracted report retracted"), and the facets say they count
+    // only what stands.
+    assert!(
+        !html.contains("<strong class=\"bad\">retracted</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"facets-retracted\""), "{html}");
     let (_, html) = web.get(&format!("/ui/items/{}", s.item_id)).await;
     assert!(html.contains("<h1>Retracted report</h1>"));
 }
@@ -2239,6 +2294,11 @@ async fn exercises_and_projects_have_pages_of_their_own_with_responses_and_inter
         html.contains("<tr><td>JPN</td><td>invited</td><td>participate"),
         "{html}"
     );
+    // The form opens on the answer given, so a second visit does not send another by mistake.
+    assert!(
+        html.contains("<option value=\"participate\" selected>"),
+        "{html}"
+    );
 
     let (_, list) = jpn.get("/ui/projects").await;
     let href = list
@@ -2486,7 +2546,7 @@ async fn an_adopted_statement_has_a_printable_and_a_verifiable_signed_copy() {
     assert!(html.contains(&doc.hash), "the version hash");
     assert!(html.contains("<span class=\"audience\">every member: EU, JPN, NATO</span>"));
     let table = html
-        .split("<table id=\"signed-signatures\">")
+        .split("<table id=\"signed-signatures\" tabindex=\"0\">")
         .nth(1)
         .and_then(|t| t.split("</table>").next())
         .expect("the signatures");
@@ -2629,7 +2689,7 @@ fn network_edges(html: &str) -> Vec<(String, String, usize)> {
             let (href, rest) = l.split_once("\">").unwrap();
             let (title, _) = rest.split_once("</a>").unwrap();
             let (pair, n) = title.split_once(": ").unwrap();
-            let n = n.trim_end_matches(" entries").parse().unwrap();
+            let n = n.split(' ').next().unwrap().parse().unwrap();
             (href.replace("&#38;", "&"), pair.to_owned(), n)
         })
         .collect()
@@ -2696,4 +2756,190 @@ async fn network_edges_lead_to_the_items_behind_them() {
     // A partner code that is not one is refused, not ignored.
     let (status, _) = eu.get("/ui/items?released_to=E%3CU").await;
     assert_ne!(status, StatusCode::OK);
+}
+
+/// The English words a Japanese page shows: its visible text and tooltips (`title`,
+/// `aria-label`, `placeholder`, `alt`), less what the scenario's users wrote (titles, texts,
+/// names), less the words that are the same in both languages (partner codes, TLP markings,
+/// standards). Tokens with digits (ids, dates) are not words.
+fn english_words(html: &str) -> Vec<String> {
+    const WRITTEN: [&str; 23] = [
+        "body of Ferry capacity study",
+        "body of Port access procedures",
+        "EU–NATO–Japan maritime dialogue",
+        "Ferry capacity study",
+        "Port access procedures",
+        "Joint statement on maritime security",
+        "The partners will coordinate patrols.",
+        "They will share port data.",
+        "Coordinated patrol information exchange",
+        "Share patrol plans monthly.",
+        "First exchange",
+        "Review",
+        "Cable damage reported",
+        "Exercise: a fictional cable cut.",
+        "Table-top on undersea cables",
+        "Shared maritime surveillance drones",
+        "maritime surveillance",
+        "maritime",
+        "admin",
+        "port",
+        "prot",
+        "English",
+        "test",
+    ];
+    // Names and codes that read the same in Japanese: partner codes, TLP markings, standards,
+    // acronyms of topics, the product's name and IANA zone names (identifiers users pick).
+    const SAME: [&str; 41] = [
+        "NATO",
+        "JPN",
+        "KOR",
+        "AUS",
+        "NZL",
+        "TLP",
+        "CLEAR",
+        "GREEN",
+        "AMBER",
+        "STRICT",
+        "RED",
+        "UTC",
+        "STIX",
+        "TAXII",
+        "JSON",
+        "Markdown",
+        "Entente",
+        "CBRN",
+        "FIMI",
+        "IANA",
+        "Asia",
+        "Europe",
+        "America",
+        "Pacific",
+        "Australia",
+        "Auckland",
+        "Brussels",
+        "London",
+        "Seoul",
+        "Sydney",
+        "Tokyo",
+        "Paris",
+        "Berlin",
+        "Canberra",
+        "New_York",
+        "HTML",
+        "URL",
+        "API",
+        "REST",
+        "GET",
+        "Transatlantic",
+    ];
+    // Scripts and styles are not read by anyone.
+    let mut text = html.to_owned();
+    // Nor is code (commands, entry kinds, ids) a language.
+    for (open, close) in [
+        ("<script", "</script>"),
+        ("<style", "</style>"),
+        ("<code", "</code>"),
+    ] {
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(open) {
+            out.push_str(&rest[..i]);
+            rest = rest[i..]
+                .find(close)
+                .map_or("", |j| &rest[i + j + close.len()..]);
+        }
+        out.push_str(rest);
+        text = out;
+    }
+    let rest = text.as_str();
+    let mut visible = String::new();
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '<' {
+            let end = rest[i..].find('>').map_or(rest.len(), |j| i + j);
+            let tag = &rest[i..end];
+            for attr in ["title=\"", "aria-label=\"", "placeholder=\"", "alt=\""] {
+                if let Some(a) = tag.find(attr) {
+                    let v = &tag[a + attr.len()..];
+                    visible.push(' ');
+                    visible.push_str(&v[..v.find('"').unwrap_or(v.len())]);
+                    visible.push(' ');
+                }
+            }
+            while chars.peek().is_some_and(|(k, _)| *k <= end) {
+                chars.next();
+            }
+            visible.push(' ');
+        } else {
+            visible.push(c);
+        }
+    }
+    let mut visible = visible
+        .replace("&amp;", "&")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'");
+    for w in WRITTEN {
+        visible = visible.replace(w, " ");
+    }
+    // Each word with the text around it, so a failure says where it is.
+    let words: Vec<&str> = visible.split_whitespace().collect();
+    let mut found: Vec<String> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        // Addresses and patterns (`name@PARTNER`, `http://…`) are not words.
+        let english = !w.contains('@')
+            && !w.contains("://")
+            && w.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|t| {
+                    t.len() >= 3 && t.chars().all(|c| c.is_ascii_alphabetic()) && !SAME.contains(&t)
+                });
+        if english {
+            let around = words[i.saturating_sub(3)..(i + 4).min(words.len())].join(" ");
+            found.push(format!("{w} in «{around}»"));
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Issue 19 items 2 and 3 (review defect 9): every list row names its object's audience in
+/// words against the format's members, and an alert's row says how its deadline stands ("due
+/// in 4 h", then "overdue by 1 h" in red) while a recipient has still to acknowledge.
+#[tokio::test]
+async fn list_rows_say_their_audience_and_alerts_how_their_deadline_stands() {
+    let s = scenario().await;
+    let eu = Web::admin(s.c.node("EU")).await;
+    let (_, html) = eu.get("/ui/items").await;
+    assert!(
+        html.contains("<td class=\"audience\">EU, JPN — not NATO</td>"),
+        "{html}"
+    );
+    for page in [
+        "/ui/alerts",
+        "/ui/statements",
+        "/ui/actions",
+        "/ui/exercises",
+        "/ui/projects",
+    ] {
+        let (_, html) = eu.get(page).await;
+        assert!(
+            html.contains("<th scope=\"col\">Audience</th>")
+                && html.contains("<td class=\"audience\">every member: EU, JPN, NATO</td>")
+                || html.contains("<td class=\"audience\">EU, JPN — not NATO</td>"),
+            "{page}: {html}"
+        );
+    }
+    let (_, html) = eu.get("/ui/alerts/list").await;
+    assert!(
+        html.contains("<span class=\"muted\">due in 4 h</span>"),
+        "{html}"
+    );
+    s.clock.advance(time::Duration::hours(5));
+    let (_, html) = eu.get("/ui/alerts/list").await;
+    assert!(
+        html.contains("<strong class=\"bad overdue\">overdue by 1 h</strong>"),
+        "{html}"
+    );
 }

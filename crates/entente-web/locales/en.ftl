@@ -835,3 +835,43 @@ msg-page-not-adopted = Not adopted
 msg-page-only-adopted-signed-copy = Only an adopted statement has a signed copy, and this statement is not adopted (yet). Its page shows whose stances it awaits.
 facet-marking = Marking
 facet-other = Other facet
+
+# The network measures, a report's marking, the admin page's roles, states and token kinds,
+# an exercise's roles and a project's stages.
+net-partners = Partners
+net-entries = Entries
+net-degree-centralization = Degree centralization (1.0 = hub-and-spokes)
+net-weighted-centralization = Strength-weighted centralization
+net-density = Density
+net-triangular-entries = Triangular exchanges (audience of three or more)
+net-triangular-share = Share of triangular exchanges
+net-triangles = Closed partner triangles
+report-marking-nobody = Releasable to no partner: do not share this report.
+report-marking-members = Releasable to { $to } — format members only. Unmarked (no TLP: the report includes no items), so it stays within these partners.
+report-marking-not = Releasable to { $to } — not { $not }. Unmarked (no TLP: the report includes no items), so it stays within these partners.
+audit-chain-intact = { $n } audit records, chain intact
+audit-chain-problems = { $n } audit records; problems: { $problems }
+signed-drafted-version = drafted version { $v }
+label-active = active
+label-suspended = suspended
+label-removed = removed
+label-reader = reader
+label-analyst = analyst
+label-officer = officer
+label-admin = admin
+label-api = API token
+label-session = session
+label-invited = invited
+label-observer = observer
+label-no-response-yet = no response yet
+label-concept = concept
+label-feasibility = feasibility
+label-development = development
+label-prototype = prototype
+label-production = production
+label-in-service = in service
+n-entries-exchanged = { $n ->
+    [one] { $n } entry exchanged
+   *[other] { $n } entries exchanged
+}
+facet-counts-leave-out-retracted = The counts leave out retracted items; the list shows them, marked.

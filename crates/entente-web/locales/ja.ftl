@@ -824,3 +824,40 @@ msg-page-not-adopted = 未採択
 msg-page-only-adopted-signed-copy = 署名済みの写しがあるのは採択された声明だけで、この声明は(まだ)採択されていません。声明のページに、どのパートナーの立場を待っているかが示されています。
 facet-marking = 区分
 facet-other = その他
+
+# The network measures, a report's marking, the admin page's roles, states and token kinds,
+# an exercise's roles and a project's stages.
+net-partners = パートナー数
+net-entries = エントリ数
+net-degree-centralization = 次数中心化(1.0 = ハブ・アンド・スポーク型)
+net-weighted-centralization = 強度で重み付けした中心化
+net-density = 密度
+net-triangular-entries = 三者以上の交換(公開範囲が 3 者以上)
+net-triangular-share = 三者以上の交換の割合
+net-triangles = 閉じたパートナー三角形
+report-marking-nobody = どのパートナーにも公開できません。この報告は共有しないでください。
+report-marking-members = { $to } に公開可 — 枠組みのメンバーのみ。区分なし(報告は項目を含まないため TLP なし)。これらのパートナーの外には出しません。
+report-marking-not = { $to } に公開可 — { $not } には公開不可。区分なし(報告は項目を含まないため TLP なし)。これらのパートナーの外には出しません。
+audit-chain-intact = 監査記録 { $n } 件、チェーンは完全です
+audit-chain-problems = 監査記録 { $n } 件。問題: { $problems }
+signed-drafted-version = 第 { $v } 版を起草
+label-active = 有効
+label-suspended = 一時停止中
+label-removed = 削除済み
+label-reader = 閲覧者
+label-analyst = 分析担当者
+label-officer = 担当官
+label-admin = 管理者
+label-api = API トークン
+label-session = セッション
+label-invited = 招待
+label-observer = オブザーバー
+label-no-response-yet = 未回答
+label-concept = 構想
+label-feasibility = 実現可能性調査
+label-development = 開発
+label-prototype = 試作
+label-production = 生産
+label-in-service = 運用中
+n-entries-exchanged = { $n } 件のエントリを交換
+facet-counts-leave-out-retracted = 件数には撤回済みの項目を含みません(一覧では撤回済みと表示します)。

@@ -213,6 +213,24 @@ impl Ctx {
         })
     }
 
+    /// A progress report's marking in words, in the reader's language (the exports keep the
+    /// English of `ReportMarking::words`, the partners' common working language).
+    pub fn report_marking(&self, m: &entente_domain::coord::ReportMarking) -> String {
+        let join = |v: &[entente_domain::PartnerCode]| {
+            v.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        if m.releasable_to.is_empty() {
+            return self.t("report-marking-nobody");
+        }
+        let to = ("to", join(&m.releasable_to));
+        if m.not_to.is_empty() {
+            self.lang.t_args("report-marking-members", &[to])
+        } else {
+            self.lang
+                .t_args("report-marking-not", &[to, ("not", join(&m.not_to))])
+        }
+    }
+
     /// A topic of the taxonomy by its slug, in the reader's language (`topic-…`), else its
     /// English name.
     pub fn topic(&self, slug: &str, english: &str) -> String {

@@ -9,7 +9,7 @@ pub struct SvgNode {
     pub y: f64,
     pub label: String,
     /// Sum of the weights of its edges.
-    pub strength: u64,
+    pub strength: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -19,7 +19,8 @@ pub struct SvgEdge {
     pub x2: f64,
     pub y2: f64,
     pub width: f64,
-    pub title: String,
+    /// The entries the two partners exchanged (the page words it in the reader's language).
+    pub weight: usize,
     /// The two partners, for the link to the items released to both.
     pub a: String,
     pub b: String,
@@ -52,7 +53,7 @@ pub fn layout(n: &NetworkStats) -> (Vec<SvgNode>, Vec<SvgEdge>) {
                     .edges
                     .iter()
                     .filter(|e| &e.a == p || &e.b == p)
-                    .map(|e| e.weight)
+                    .map(|e| e.weight as usize)
                     .sum(),
             }
         })
@@ -69,7 +70,7 @@ pub fn layout(n: &NetworkStats) -> (Vec<SvgNode>, Vec<SvgEdge>) {
                 x2,
                 y2,
                 width: (1.0 + 9.0 * e.weight as f64 / max).round(),
-                title: format!("{} – {}: {} entries", e.a, e.b, e.weight),
+                weight: e.weight as usize,
                 a: e.a.to_string(),
                 b: e.b.to_string(),
             })

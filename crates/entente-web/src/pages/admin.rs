@@ -282,13 +282,16 @@ pub(super) async fn admin_post(
                 .node
                 .verify_audit()
                 .await
-                .map(|a| match a.problems.is_empty() {
-                    true => format!("{} audit records, chain intact", a.records),
-                    false => format!(
-                        "{} audit records; problems: {}",
-                        a.records,
-                        a.problems.join("; ")
-                    ),
+                .map(|a| {
+                    let lang = sess.ctx.lang;
+                    let n = ("n", a.records.to_string());
+                    match a.problems.is_empty() {
+                        true => lang.t_args("audit-chain-intact", &[n]),
+                        false => lang.t_args(
+                            "audit-chain-problems",
+                            &[n, ("problems", a.problems.join("; "))],
+                        ),
+                    }
                 })
                 .unwrap_or_else(|e| e.to_string());
             return Ok(admin_page(

@@ -10,9 +10,39 @@ pub struct AlertsPage {
     pub errors: Errors,
     pub form: FormData,
     pub alerts: Vec<AlertView>,
+    /// Each alert's deadline in words, as `Vec<AlertDue>` in the same order.
+    pub dues: Vec<AlertDue>,
     pub formats: Vec<FormatState>,
     /// The partners the picker offers: members of our formats.
     pub partners: Vec<String>,
+}
+
+/// How an alert's acknowledgement deadline stands for its list row: "overdue by 9 min" in red
+/// while a recipient is past it, "due in 40 min" while some still have to acknowledge, nothing
+/// once every recipient did.
+#[derive(Debug, Clone, Default)]
+pub struct AlertDue {
+    pub words: String,
+    pub overdue: bool,
+}
+
+fn alert_dues(s: &WebState, ctx: &Ctx, alerts: &[AlertView]) -> Vec<AlertDue> {
+    let now = s.node.clock().now();
+    alerts
+        .iter()
+        .map(|a| {
+            let pending = a
+                .board
+                .values()
+                .any(|r| !matches!(r, entente_domain::alert::RecipientStatus::Acknowledged));
+            if !pending {
+                return AlertDue::default();
+            }
+            let (words, overdue) =
+                super::filters::relative(now, &a.alert.ack_deadline, ctx.lang).unwrap_or_default();
+            AlertDue { words, overdue }
+        })
+        .collect()
 }
 
 /// The list of alerts alone, for htmx to refresh in place (a new alert, a receipt or an
@@ -22,20 +52,22 @@ pub struct AlertsPage {
 pub struct AlertsList {
     pub ctx: Ctx,
     pub alerts: Vec<AlertView>,
+    pub dues: Vec<AlertDue>,
+    pub formats: Vec<FormatState>,
 }
 
 pub(super) async fn alerts_list(State(s): State<WebState>, h: HeaderMap) -> Page {
     let sess = session(&s, &h).await?;
-    let alerts = s
-        .node
-        .alerts(&sess.who)
-        .await
-        .map_err(|e| fail(&sess.ctx, e))?;
+    let r = async { Ok::<_, NodeError>((s.node.alerts(&sess.who).await?, my_formats(&s).await?)) }
+        .await;
+    let (alerts, formats) = r.map_err(|e| fail(&sess.ctx, e))?;
     Ok(render(
         StatusCode::OK,
         &AlertsList {
             ctx: sess.ctx.clone(),
+            dues: alert_dues(&s, &sess.ctx, &alerts),
             alerts,
+            formats,
         },
     ))
 }
@@ -59,6 +91,7 @@ pub(super) async fn alerts_page(
             ctx: sess.ctx.clone(),
             errors,
             form,
+            dues: alert_dues(s, &sess.ctx, &alerts),
             alerts,
             partners: member_codes(&formats),
             formats,

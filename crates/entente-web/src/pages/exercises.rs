@@ -311,6 +311,9 @@ pub struct ExercisePage {
     /// Every invited partner and observer with its response in words ("no response yet").
     pub responses: Vec<(String, &'static str, String)>,
     pub may_respond: bool,
+    /// This partner's response so far, as the form's value (`participate`), so the form
+    /// opens on it; empty before it answered.
+    pub ours: &'static str,
 }
 
 /// One exercise: its plan, who is invited and how each answered, and its lessons.
@@ -343,6 +346,12 @@ pub(super) async fn exercise_page(
         responses.push((p.to_string(), role, answer));
     }
     let may_respond = x.plan.invited.contains(me) || x.plan.observers.contains(me);
+    let ours = match x.responses.get(me) {
+        Some(entente_domain::coord::ExerciseResponse::Participate) => "participate",
+        Some(entente_domain::coord::ExerciseResponse::Observe) => "observe",
+        Some(entente_domain::coord::ExerciseResponse::Decline) => "decline",
+        None => "",
+    };
     Ok(render(
         StatusCode::OK,
         &ExercisePage {
@@ -351,6 +360,7 @@ pub(super) async fn exercise_page(
             audience,
             responses,
             may_respond,
+            ours,
         },
     ))
 }

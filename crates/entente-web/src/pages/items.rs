@@ -39,6 +39,11 @@ impl ItemsPage {
     pub fn label(&self, dim: &str, v: &str) -> String {
         facet_label_in(&self.ctx, &self.formats, dim, v)
     }
+    /// Whether a listed row is retracted: the facets count only what stands, so the page
+    /// says so beside them instead of showing counts that seem not to match the rows.
+    pub fn any_retracted(&self) -> bool {
+        self.items.iter().any(|i| i.retracted.is_some())
+    }
     pub fn dim_label(&self, dim: &str) -> String {
         facet_dim_in(&self.ctx, dim)
     }

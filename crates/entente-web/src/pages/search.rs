@@ -84,7 +84,7 @@ pub struct NetworkPage {
     pub errors: Errors,
     pub q: FormData,
     pub has_view: bool,
-    pub stats: Vec<(String, String)>,
+    pub stats: Vec<(&'static str, String)>,
     /// (month, entries, degree centralization, density, triangular entries)
     pub trend: Vec<(String, String, String, String, String)>,
     pub nodes: Vec<SvgNode>,
@@ -142,26 +142,17 @@ pub(super) async fn network(
         .map(|v| {
             let n = &v.network;
             vec![
-                ("Partners".into(), n.partners.len().to_string()),
-                ("Entries".into(), n.entries.to_string()),
+                ("net-partners", n.partners.len().to_string()),
+                ("net-entries", n.entries.to_string()),
+                ("net-degree-centralization", pct(&n.degree_centralization)),
                 (
-                    "Degree centralization (1.0 = hub-and-spokes)".into(),
-                    pct(&n.degree_centralization),
-                ),
-                (
-                    "Strength-weighted centralization".into(),
+                    "net-weighted-centralization",
                     pct(&n.weighted_centralization),
                 ),
-                ("Density".into(), pct(&n.density)),
-                (
-                    "Triangular exchanges (audience of three or more)".into(),
-                    n.triangular_entries.to_string(),
-                ),
-                (
-                    "Share of triangular exchanges".into(),
-                    pct(&n.triangular_share),
-                ),
-                ("Closed partner triangles".into(), n.triangles.to_string()),
+                ("net-density", pct(&n.density)),
+                ("net-triangular-entries", n.triangular_entries.to_string()),
+                ("net-triangular-share", pct(&n.triangular_share)),
+                ("net-triangles", n.triangles.to_string()),
             ]
         })
         .unwrap_or_default();

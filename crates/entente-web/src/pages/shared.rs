@@ -266,6 +266,7 @@ pub(super) fn facet_label(formats: &[FormatState], dim: &str, v: &str) -> String
             .iter()
             .find(|(slug, _)| *slug == v)
             .map_or_else(|| v.to_owned(), |(_, name)| name.to_string()),
+        "tlp" if v == "none" => "Unmarked".to_owned(),
         "tlp" => format!("TLP:{v}"),
         "kind" => v.replace('_', " "),
         _ => v.to_owned(),
@@ -282,6 +283,7 @@ pub(super) fn facet_label_in(ctx: &Ctx, formats: &[FormatState], dim: &str, v: &
     match dim {
         "topic" => ctx.topics(&[v.to_owned()]),
         "kind" => ctx.label(v),
+        "tlp" if v == "none" => ctx.t("unmarked-its-audience-only"),
         _ => facet_label(formats, dim, v),
     }
 }
@@ -329,12 +331,34 @@ pub(crate) async fn audience_short(
     audience: &entente_domain::Audience,
     lang: crate::i18n::Lang,
 ) -> String {
+    let members = s.node.format(format_id).await.ok().map(|f| f.members);
+    audience_against(members.as_ref(), audience, lang)
+}
+
+/// The same for a list row, against the formats the page already holds (no lookup per row).
+pub(crate) fn audience_of(
+    formats: &[FormatState],
+    format_id: &str,
+    audience: &entente_domain::Audience,
+    lang: crate::i18n::Lang,
+) -> String {
+    let members = formats
+        .iter()
+        .find(|f| f.format_id == format_id)
+        .map(|f| &f.members);
+    audience_against(members, audience, lang)
+}
+
+fn audience_against(
+    members: Option<&std::collections::BTreeSet<entente_domain::PartnerCode>>,
+    audience: &entente_domain::Audience,
+    lang: crate::i18n::Lang,
+) -> String {
     let named: Vec<&str> = audience.iter().map(|p| p.as_str()).collect();
-    let Ok(f) = s.node.format(format_id).await else {
+    let Some(members) = members else {
         return named.join(", ");
     };
-    let left_out: Vec<&str> = f
-        .members
+    let left_out: Vec<&str> = members
         .iter()
         .map(|p| p.as_str())
         .filter(|p| !named.contains(p))
@@ -351,6 +375,27 @@ pub(crate) async fn audience_short(
         )
     }
 }
+
+/// `aud(format_id, audience)` for the list pages' rows: each names its object's audience in
+/// words against the format's members ("EU, JPN — not NATO").
+macro_rules! list_audience {
+    ($($page:ty),*) => {$(
+        impl $page {
+            pub fn aud(&self, format_id: &str, audience: &entente_domain::Audience) -> String {
+                audience_of(&self.formats, format_id, audience, self.ctx.lang)
+            }
+        }
+    )*};
+}
+list_audience!(
+    super::items::ItemsPage,
+    super::alerts::AlertsPage,
+    super::alerts::AlertsList,
+    super::statements::StatementsPage,
+    super::actions::ActionsPage,
+    super::exercises::ExercisesPage,
+    super::exercises::ProjectsPage
+);
 
 /// The audience of an entry stated in words, as the item form shows it before publishing.
 /// `origin` is named "(this partner)" when `ours`.

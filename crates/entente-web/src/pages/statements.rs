@@ -442,7 +442,7 @@ fn signed_file(statement_id: &str) -> String {
 }
 
 /// The draft and every stance of an export in words, with their whole signatures.
-fn signature_lines(x: &entente_node::statements::StatementExport) -> Vec<SignatureLine> {
+fn signature_lines(ctx: &Ctx, x: &entente_node::statements::StatementExport) -> Vec<SignatureLine> {
     use entente_domain::payload::Payload;
     std::iter::once(&x.draft)
         .chain(x.stances.iter())
@@ -450,11 +450,14 @@ fn signature_lines(x: &entente_node::statements::StatementExport) -> Vec<Signatu
             let p = entente_log::parse_entry(e).ok()?;
             let (signed, reason, by) = match Payload::parse(&p.header.kind, &p.payload).ok()? {
                 Payload::StatementDraft(d) => (
-                    format!("drafted version {}", d.version),
+                    ctx.lang
+                        .t_args("signed-drafted-version", &[("v", d.version.to_string())]),
                     String::new(),
                     d.author,
                 ),
-                Payload::StatementStance(st) => (stance_name(&st.stance), st.reason, st.author),
+                Payload::StatementStance(st) => {
+                    (ctx.label(&stance_name(&st.stance)), st.reason, st.author)
+                }
                 _ => return None,
             };
             Some(SignatureLine {
@@ -497,7 +500,7 @@ pub(super) async fn statement_signed(
         &SignedStatementPage {
             ctx: sess.ctx.clone(),
             audience,
-            signatures: signature_lines(&doc),
+            signatures: signature_lines(&sess.ctx, &doc),
             file: signed_file(&doc.statement_id),
             doc,
         },
