@@ -25,6 +25,17 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', `--ignore-certificate-errors-spki-list=${pins}`],
 });
 let passed = 0;
+// What the browser itself complains of on the signed-in pages: a script error or a blocked
+// resource (a Content Security Policy violation shows only here, the page still looks right).
+const complaints = [];
+function watch(page, who) {
+  page.on('pageerror', (e) => complaints.push(`${who} ${page.url()}: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) {
+      complaints.push(`${who} ${page.url()}: ${m.text()}`);
+    }
+  });
+}
 const step = async (name, f) => {
   const t0 = Date.now();
   await f();
@@ -56,6 +67,7 @@ async function axeRun(page, axeSource) {
 async function login(p) {
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
   const page = await ctx.newPage();
+  watch(page, p);
   await page.goto(`${node(p).url}/ui/login`);
   await page.fill('#username', node(p).username);
   await page.fill('#password', node(p).password);
@@ -780,6 +792,10 @@ await step('the dashboard, and logging out ends the session', async () => {
   await p.goto(url(eu, '/ui/'));
   assert.match(p.url(), /\/ui\/login$/);
   await ctx.close();
+});
+
+await step('the browser reported no script error and no Content Security Policy violation on any page', async () => {
+  assert.deepEqual(complaints, [], complaints.join('\n'));
 });
 
 await browser.close();

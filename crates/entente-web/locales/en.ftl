@@ -1,14 +1,12 @@
 # English: the reference catalogue of the web UI. Keys are the English text made a slug;
 # a translation (ja.ftl, ko.ftl) gives every key here its own wording.
 
-a-year-2026-half-2026-h2-quarter-2026-q4 = A year (2026), half (2026-H2), quarter (2026-Q4) or month (2026-11): a report counts the progress reports filed for exactly that period.
 acknowledge-by = acknowledge by
 acknowledge-by-2 = Acknowledge by
 acknowledge-for = Acknowledge for
 acknowledged = Acknowledged
 action = Action
 actions = Actions
-actions-2 = actions
 active = active
 add-a-user = Add a user
 add-or-update-a-peer = Add or update a peer
@@ -101,7 +99,6 @@ entente = Entente
 entries = Entries
 entries-checked-against-the-origin-s-pin = entries) checked against the origin's pinned key and hash chain just now
 entries-every-signature-and-chain-verifi = entries: every signature and chain verified.
-entries-exchanged = entries exchanged
 entries-run = entries; run
 entry = Entry
 every-entry-of-log = : every entry of log
@@ -237,7 +234,6 @@ plan-exercise = Plan exercise
 progress-report = Progress report
 progress-report-of-the-format-for = Progress report of the format for
 progress-reports = Progress reports
-progress-reports-in-the-period = progress reports in the period.
 project = Project
 projects = Projects
 provenance = Provenance
@@ -278,7 +274,6 @@ resume = Resume
 retract = Retract
 retract-this-item = Retract this item
 retracted = Retracted
-retracted-2 = retracted
 retracted-since = Retracted since
 review-the-audience = Review the audience
 revise-a-new-version-resets-the-stances = Revise (a new version resets the stances)
@@ -875,3 +870,12 @@ n-entries-exchanged = { $n ->
    *[other] { $n } entries exchanged
 }
 facet-counts-leave-out-retracted = The counts leave out retracted items; the list shows them, marked.
+progress-report-of-the-format = The format's progress report (its latest period with reports)
+n-actions = { $n ->
+    [one] { $n } action
+   *[other] { $n } actions
+}
+n-progress-reports-in-the-period = { $n ->
+    [one] { $n } progress report in the period.
+   *[other] { $n } progress reports in the period.
+}

@@ -2,14 +2,12 @@
 # completeness test fails when one is missing. Partner codes, TLP levels and times stay as
 # they are signed.
 
-a-year-2026-half-2026-h2-quarter-2026-q4 = 年 (2026)、半期 (2026-H2)、四半期 (2026-Q4) または月 (2026-11):その期間に提出された進捗報告をちょうど集計します。
 acknowledge-by = 確認期限
 acknowledge-by-2 = 確認期限
 acknowledge-for = 確認する:
 acknowledged = 確認済み
 action = 行動
 actions = 行動
-actions-2 = 件の行動
 active = 有効
 add-a-user = ユーザーを追加
 add-or-update-a-peer = ピアを追加・更新
@@ -102,7 +100,6 @@ entente = Entente
 entries = エントリ
 entries-checked-against-the-origin-s-pin = 件のエントリ)を発信元の固定鍵とハッシュチェーンで今検証しました
 entries-every-signature-and-chain-verifi = 件のエントリ:すべての署名とチェーンを検証しました。
-entries-exchanged = 件のエントリを交換
 entries-run = 件のエントリ。実行:
 entry = エントリ
 every-entry-of-log = :ログのすべてのエントリ
@@ -238,7 +235,6 @@ plan-exercise = 演習を計画
 progress-report = 進捗報告
 progress-report-of-the-format-for = 枠組みの進捗報告。期間:
 progress-reports = 進捗報告
-progress-reports-in-the-period = 件の進捗報告がこの期間にあります。
 project = プロジェクト
 projects = プロジェクト
 provenance = 来歴
@@ -279,7 +275,6 @@ resume = 再開
 retract = 撤回
 retract-this-item = この項目を撤回
 retracted = 撤回済み
-retracted-2 = 撤回済み
 retracted-since = 撤回日時
 review-the-audience = 公開範囲を確認
 revise-a-new-version-resets-the-stances = 改訂(新しい版では立場がリセットされます)
@@ -861,3 +856,6 @@ label-production = 生産
 label-in-service = 運用中
 n-entries-exchanged = { $n } 件のエントリを交換
 facet-counts-leave-out-retracted = 件数には撤回済みの項目を含みません(一覧では撤回済みと表示します)。
+progress-report-of-the-format = 枠組みの進捗報告(報告のある最新の期間)
+n-actions = { $n } 件の行動
+n-progress-reports-in-the-period = { $n } 件の進捗報告がこの期間にあります。

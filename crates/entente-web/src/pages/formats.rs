@@ -127,6 +127,16 @@ pub struct ReportPage {
     /// Periods that progress reports were filed for in this format, with how many, most
     /// recently filed first.
     pub periods: Vec<(String, usize)>,
+    /// The periods the picker offers, grouped as on the progress form (years, halves,
+    /// quarters, months), so a report is asked for in a form it reads.
+    pub choices: Vec<(&'static str, Vec<String>)>,
+}
+
+impl ReportPage {
+    /// Whether the picker lists `p` (an older period is offered as well).
+    pub fn offers(&self, p: &str) -> bool {
+        self.choices.iter().any(|(_, l)| l.iter().any(|x| x == p))
+    }
 }
 
 pub(super) async fn report_page(
@@ -197,6 +207,7 @@ pub(super) async fn report_page(
             StatusCode::OK,
             &ReportPage {
                 ctx: sess.ctx.clone(),
+                choices: super::actions::report_periods(&today(&s)),
                 format_id: id,
                 report,
                 periods,

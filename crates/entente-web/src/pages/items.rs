@@ -41,6 +41,11 @@ impl ItemsPage {
     }
     /// Whether a listed row is retracted: the facets count only what stands, so the page
     /// says so beside them instead of showing counts that seem not to match the rows.
+    /// The partners the "From" filter offers: members of this partner's formats (the ones
+    /// whose items it can hold).
+    pub fn partners(&self) -> Vec<String> {
+        member_codes(&self.formats)
+    }
     pub fn any_retracted(&self) -> bool {
         self.items.iter().any(|i| i.retracted.is_some())
     }
