@@ -220,7 +220,7 @@ await step('EU publishes an item released to {EU, JPN}, stated in words before p
   // The page says what was done.
   assert.match(await eu.locator('main .notice').innerText(), /^Published, signed and sent/);
   assert.match(await eu.locator('#signature').innerText(), /verified/);
-  assert.match(await eu.locator('#audience').innerText(), /^EU,JPN/);
+  assert.match(await eu.locator('#audience').innerText(), /^EU, JPN — not NATO/);
   // The body's Markdown is rendered; its HTML is shown as text and never runs.
   assert.equal(await eu.locator('main .text strong').innerText(), 'Findings');
   assert.match(await eu.locator('main .text').innerText(), /<img src=x onerror=/);

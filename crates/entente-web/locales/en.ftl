@@ -21,7 +21,6 @@ alerts = Alerts
 alerts-awaiting-our-acknowledgement = alerts awaiting our acknowledgement
 all-exercises = All exercises
 all-projects = All projects
-always-holds-its-own-items = always holds its own items)
 any = any
 api-tokens = API tokens
 as = As
@@ -64,7 +63,6 @@ create-formats-from-the-transatlantic-te = Create formats from the Transatlantic
 create-one = Create one
 created = Created
 created-2 = created
-creates-the-eu-nato-partner-dialogue-for = Creates the EU–NATO–partner dialogue formats (one per issue area) with the partner below, convened by
 crisis-alerts = Crisis alerts
 dashboard = Dashboard
 date-seen-utc = Date seen (UTC)
@@ -113,7 +111,6 @@ file-report = File report
 filter = Filter
 first-100-000-shown = (first 100,000 shown)
 for-administrators-and-when-the-identity = For administrators and when the identity provider cannot be reached.
-fork-evidence-record = fork evidence record
 format = Format
 format-2 = Format:
 formats = Formats
@@ -122,7 +119,6 @@ from-2 = from
 generated = generated
 group-e-g-the-issue-area = Group (e.g. the issue area)
 hash = hash
-held = held.
 hours-allowed-to-acknowledge = Hours allowed to acknowledge
 id = Id
 in-the-time-zone = in the time zone
@@ -134,7 +130,6 @@ invited-partners-and-their-responses = Invited partners and their responses
 is-not-a-member-of-any-format-yet = is not a member of any format yet.
 items = Items
 items-in-this-format = Items in this format
-items-released = items released
 joint-actions = Joint actions
 joint-statements = Joint statements
 key-fingerprint = Key fingerprint
@@ -257,7 +252,6 @@ register-a-project = Register a project
 register-project = Register project
 registered-by = Registered by
 releasable-to = Releasable to
-releasable-to-members-of-this-format = Releasable to (members of this format;
 released-by = Released by
 released-by-us = Released by us
 released-to = released to
@@ -286,14 +280,13 @@ role = Role
 role-of = Role of
 root = Root
 rule = rule
-s = s
 s-entente-node = 's Entente node
 s-node = 's node
 s-stance-on-version = 's stance on version
 save = Save
 scope = Scope
 search = Search
-search-items-stix-objects-actions-and-st = Search items, STIX objects, actions and statements
+search-items-stix-objects-actions-and-st = Search items, alerts, statements, actions, exercises, projects and STIX objects
 seen = Seen
 send = Send
 send-our-response = Send our response
@@ -879,3 +872,18 @@ n-progress-reports-in-the-period = { $n ->
     [one] { $n } progress report in the period.
    *[other] { $n } progress reports in the period.
 }
+from-date = From
+n-items-released = { $n ->
+    [one] { $n } item released.
+   *[other] { $n } items released.
+}
+of-which-retracted = Of which retracted
+our-interest = Our interest
+n-fork-evidence-records-held = { $n ->
+    [one] { $n } fork evidence record held.
+   *[other] { $n } fork evidence records held.
+}
+creates-dialogue-formats-convened-by = Creates the EU–NATO–partner dialogue formats (one per issue area) with the partner below, convened by { $partner }.
+releasable-to-members-own-items = Releasable to (members of this format; { $partner } always holds its own items)
+list-separator = {", "}
+quoted = “{ $text }”

@@ -201,6 +201,17 @@ impl Ctx {
         }
     }
 
+    /// What a TLP marking (`AMBER+STRICT`) means, beside its choice on the item form.
+    pub fn tlp_meaning(&self, tlp: &str) -> String {
+        self.t(match tlp {
+            "RED" => "tlp-meaning-red",
+            "AMBER+STRICT" => "tlp-meaning-amber-strict",
+            "AMBER" => "tlp-meaning-amber",
+            "GREEN" => "tlp-meaning-green",
+            _ => "tlp-meaning-clear",
+        })
+    }
+
     /// What the banner's marking means for whoever reads the page.
     pub fn marking_meaning(&self) -> String {
         use entente_domain::Tlp;
@@ -250,7 +261,7 @@ impl Ctx {
                 self.topic(slug, english)
             })
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(&self.t("list-separator"))
     }
 
     /// A fixed label of the program (a status, a severity: "in progress", "high") in the

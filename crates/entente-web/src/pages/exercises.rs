@@ -346,12 +346,7 @@ pub(super) async fn exercise_page(
         responses.push((p.to_string(), role, answer));
     }
     let may_respond = x.plan.invited.contains(me) || x.plan.observers.contains(me);
-    let ours = match x.responses.get(me) {
-        Some(entente_domain::coord::ExerciseResponse::Participate) => "participate",
-        Some(entente_domain::coord::ExerciseResponse::Observe) => "observe",
-        Some(entente_domain::coord::ExerciseResponse::Decline) => "decline",
-        None => "",
-    };
+    let ours = our_response(&x, me.as_str());
     Ok(render(
         StatusCode::OK,
         &ExercisePage {
@@ -395,4 +390,28 @@ pub(super) async fn project_page(
             audience,
         },
     ))
+}
+
+/// `me`'s response to `x` as the response form's value (`participate`), so the form opens on
+/// the answer given; empty before it answered.
+pub(super) fn our_response(x: &ExerciseState, me: &str) -> &'static str {
+    use entente_domain::coord::ExerciseResponse as R;
+    match x
+        .responses
+        .iter()
+        .find(|(p, _)| p.as_str() == me)
+        .map(|(_, r)| r)
+    {
+        Some(R::Participate) => "participate",
+        Some(R::Observe) => "observe",
+        Some(R::Decline) => "decline",
+        None => "",
+    }
+}
+
+impl ExercisesPage {
+    /// This partner's response to `x`, for the list's response form.
+    pub fn ours(&self, x: &ExerciseState) -> &'static str {
+        our_response(x, &self.ctx.partner)
+    }
 }

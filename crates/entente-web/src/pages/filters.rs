@@ -128,7 +128,7 @@ mod tests {
         );
         assert_eq!(
             super::relative(now, "2026-12-03T09:00:00Z", ja).unwrap().0,
-            "1 日 超過"
+            "期限を 1 日 超過"
         );
     }
 

@@ -375,6 +375,8 @@ pub struct ItemPage {
     /// endorsed yet, to an officer.
     pub may_endorse: bool,
     pub audience_words: String,
+    /// The audience against the format's members ("EU, JPN — not NATO").
+    pub audience_short: String,
 }
 
 pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {
@@ -398,6 +400,7 @@ pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Er
         &item.named_users,
         sess.ctx.lang,
     );
+    let short = audience_short(s, &item.format_id, &item.audience, sess.ctx.lang).await;
     let status = form_status(&errors);
     let may_endorse = item.kind == entente_domain::ItemKind::BestPractice
         && !reactions.endorsements.contains_key(s.node.partner())
@@ -420,6 +423,7 @@ pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Er
             )
             .is_ok(),
             audience_words: words,
+            audience_short: short,
             item,
             provenance,
             reactions,

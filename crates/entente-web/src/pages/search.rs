@@ -198,7 +198,7 @@ pub struct ReleasedPage {
     pub q: FormData,
     /// (format title, audience, period, items, of which retracted)
     pub rows: Vec<(String, String, String, u64, u64)>,
-    pub total: u64,
+    pub total: usize,
     pub formats: Vec<FormatState>,
     pub truncated: bool,
 }
@@ -287,7 +287,7 @@ pub(super) async fn released(
                 .into_iter()
                 .map(|((f, a, p), (n, r))| (f, a, p, n, r))
                 .collect(),
-            total,
+            total: total as usize,
             formats,
             truncated,
         },

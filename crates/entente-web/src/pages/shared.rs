@@ -388,6 +388,7 @@ macro_rules! list_audience {
     )*};
 }
 list_audience!(
+    super::dashboard::DashboardPage,
     super::items::ItemsPage,
     super::alerts::AlertsPage,
     super::alerts::AlertsList,
