@@ -92,7 +92,16 @@ pub struct SearchHitView {
     pub partner: String,
     /// The month it was published or last changed (`YYYY-MM`).
     pub period: String,
+    /// The part of its text around the query's words (plain text; empty without words or
+    /// text), and the byte ranges in it of those words.
+    #[serde(default)]
+    pub snippet: String,
+    #[serde(default)]
+    pub marks: Vec<(usize, usize)>,
 }
+
+/// The longest snippet, in characters: two lines of a result list.
+const SNIPPET_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SearchView {
@@ -691,50 +700,98 @@ impl Node {
             .map(|i| (i.item_id.clone(), i))
             .collect();
         let mut hits = Vec::with_capacity(res.hits.len());
+        // The text each visible hit was found in, for its snippet (None: not visible now).
+        let mut texts: Vec<String> = Vec::with_capacity(res.hits.len());
         for h in res.hits {
             let Some((what, id)) = h.id.split_once(':') else {
                 continue;
             };
-            let visible = match what {
-                "item" => items.get(id).is_some_and(|it| {
-                    it.retracted.is_none() && policy::user_may_see_item(&viewer, it)
-                }),
+            let text: Option<String> = match what {
+                "item" => items
+                    .get(id)
+                    .filter(|it| it.retracted.is_none() && policy::user_may_see_item(&viewer, it))
+                    .map(|it| it.body.clone()),
                 "action" => self
                     .action(who, id)
                     .await
-                    .is_ok_and(|a| a.audience.contains(&viewer.partner)),
+                    .ok()
+                    .filter(|a| a.audience.contains(&viewer.partner))
+                    .map(|a| a.description),
                 "statement" => self
                     .store
                     .statement(id)
                     .await?
-                    .is_some_and(|st| st.audience.contains(&viewer.partner)),
+                    .filter(|st| st.audience.contains(&viewer.partner))
+                    .map(|st| {
+                        st.versions
+                            .last()
+                            .map(|v| v.text.clone())
+                            .unwrap_or_default()
+                    }),
                 "alert" => self
                     .alert(who, id)
                     .await
-                    .is_ok_and(|a| a.alert.audience.contains(&viewer.partner)),
+                    .ok()
+                    .filter(|a| a.alert.audience.contains(&viewer.partner))
+                    .map(|a| a.alert.text),
                 "exercise" => self
                     .exercise(who, id)
                     .await
-                    .is_ok_and(|x| x.audience.contains(&viewer.partner)),
+                    .ok()
+                    .filter(|x| x.audience.contains(&viewer.partner))
+                    .map(|x| {
+                        let d = &x.plan.details;
+                        [d.location.as_str()]
+                            .into_iter()
+                            .chain(x.lessons.iter().map(String::as_str))
+                            .filter(|s| !s.is_empty())
+                            .collect::<Vec<_>>()
+                            .join(" · ")
+                    }),
                 "project" => self
                     .project(who, id)
                     .await
-                    .is_ok_and(|p| p.audience.contains(&viewer.partner)),
+                    .ok()
+                    .filter(|p| p.audience.contains(&viewer.partner))
+                    .map(|p| {
+                        let r = &p.project;
+                        format!("{} · {}", r.capability_area, r.description)
+                    }),
                 // STIX rows: reader tokens come from the row's own audience and marking,
-                // which never change for a stored version.
-                "stix" => true,
-                _ => false,
+                // which never change for a stored version. Their text is the object's JSON,
+                // not shown as a snippet.
+                "stix" => Some(String::new()),
+                _ => None,
             };
-            if visible {
-                hits.push(SearchHitView {
-                    what: what.to_owned(),
-                    id: id.to_owned(),
-                    kind: h.kind,
-                    title: h.title,
-                    tlp: h.tlp,
-                    partner: h.partner,
-                    period: h.period,
-                });
+            let Some(text) = text else { continue };
+            texts.push(text);
+            hits.push(SearchHitView {
+                what: what.to_owned(),
+                id: id.to_owned(),
+                kind: h.kind,
+                title: h.title,
+                tlp: h.tlp,
+                partner: h.partner,
+                period: h.period,
+                snippet: String::new(),
+                marks: vec![],
+            });
+        }
+        // Snippets only of what the viewer may see (checked just above), and only when words
+        // were asked for.
+        if !r.q.trim().is_empty() && !hits.is_empty() {
+            let query = r.q.clone();
+            let s3 = s.clone();
+            let snippets = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                s3.index.snippets(&query, &refs, SNIPPET_CHARS)
+            })
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))?
+            .map_err(internal)?;
+            for (h, sn) in hits.iter_mut().zip(snippets) {
+                h.snippet = sn.text;
+                h.marks = sn.marks;
             }
         }
         Ok(SearchView {

@@ -783,3 +783,6 @@ mod tests;
 mod cjk;
 mod fuzzy;
 mod prefix;
+mod snippet;
+
+pub use snippet::Snippet;

@@ -359,3 +359,50 @@ fn a_misspelt_word_finds_near_spellings_when_nothing_matches() {
     check(&ix, "tge strait", &["p:EU"], &[], &[]);
     check(&ix, "\"jaming near\"", &["p:EU"], &[], &[]);
 }
+
+/// Issue 21 item 3: a snippet is the text around the query's words with the words marked —
+/// a word as typed, a word being typed (prefix), a Japanese word inside an unspaced sentence —
+/// and the text's beginning, unmarked, when only the title matched.
+#[test]
+fn snippets_mark_the_query_words_in_the_text() {
+    let ix = SearchIndex::in_ram().unwrap();
+    // Words are marked as the index knows them (a word no document holds is no hit's word).
+    ix.upsert(&[doc(
+        "item:1",
+        "Ferry capacity サイバー攻撃",
+        &["p:EU"],
+        "maritime-security",
+    )])
+    .unwrap();
+    ix.commit(1).unwrap();
+    let long = format!(
+        "{} The ferry capacity of the port was measured twice. {}",
+        "Opening words. ".repeat(20),
+        "Closing words. ".repeat(20)
+    );
+    let ja = "昨日、港湾でサイバー攻撃が発生しました。";
+    let s = ix
+        .snippets("capacity", &[&long, "Nothing here at all."], 80)
+        .unwrap();
+    let (a, b) = s[0].marks[0];
+    assert_eq!(&s[0].text[a..b], "capacity");
+    assert!(s[0].text.chars().count() <= 80, "{:?}", s[0].text);
+    assert_eq!(s[1].text, "Nothing here at all.");
+    assert!(s[1].marks.is_empty());
+    // The word being typed.
+    let s = ix.snippets("capa", &[&long], 80).unwrap();
+    let (a, b) = s[0].marks[0];
+    assert_eq!(&s[0].text[a..b], "capacity");
+    // Japanese: the overlapping bigrams of 攻撃 make one mark.
+    let s = ix.snippets("サイバー攻撃", &[ja], 80).unwrap();
+    assert_eq!(s[0].marks.len(), 1, "{:?}", s[0]);
+    let (a, b) = s[0].marks[0];
+    assert_eq!(&s[0].text[a..b], "サイバー攻撃");
+    // A long text without the words is cut at a space and says so.
+    let s = ix.snippets("zzz", &[&long], 40).unwrap();
+    assert!(
+        s[0].text.ends_with('…') && s[0].text.chars().count() <= 41,
+        "{:?}",
+        s[0].text
+    );
+}

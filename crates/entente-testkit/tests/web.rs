@@ -2946,3 +2946,71 @@ async fn list_rows_say_their_audience_and_alerts_how_their_deadline_stands() {
         "{html}"
     );
 }
+
+/// Issue 21 item 3: a search hit shows the part of its text around the words searched for,
+/// the words marked, the text escaped as everywhere else (a partner's markup is shown as text),
+/// and only for hits the reader may see.
+#[tokio::test]
+async fn search_hits_show_their_text_around_the_words_marked() {
+    let s = scenario().await;
+    let eu = s.c.node("EU");
+    let body = format!(
+        "{}The <b>ferry</b> surge capacity doubled during the drill. {}",
+        "Background paragraph. ".repeat(15),
+        "Closing paragraph. ".repeat(15)
+    );
+    eu.node
+        .create_item(
+            &eu.admin(),
+            entente_node::NewItem {
+                format_id: s.format_id.clone(),
+                kind: "report".into(),
+                title: "Drill results".into(),
+                body,
+                topics: vec!["maritime-security".into()],
+                tlp: Some("GREEN".into()),
+                releasable_to: Some(vec!["JPN".into()]),
+                named_users: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    s.c.sync_until_quiet().await;
+    for n in &s.c.nodes {
+        n.node.search_settled().await;
+    }
+    let jpn = Web::admin(s.c.node("JPN")).await;
+    let (_, html) = jpn.get("/ui/search?q=surge").await;
+    assert!(
+        html.contains("The &#60;b&#62;ferry&#60;/b&#62; <mark>surge</mark> capacity doubled"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<b>ferry</b>"),
+        "markup of a partner's text runs: {html}"
+    );
+    // The word being typed is marked as the word it matched.
+    let (_, html) = jpn.get("/ui/search?q=capac").await;
+    assert!(html.contains("<mark>capacity</mark>"), "{html}");
+    // The API carries the same, as text and ranges.
+    let view =
+        s.c.node("JPN")
+            .node
+            .search(
+                &s.c.node("JPN").admin(),
+                entente_node::search::SearchRequest {
+                    q: "surge".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    let hit = &view.hits[0];
+    let (a, b) = hit.marks[0];
+    assert_eq!(&hit.snippet[a..b], "surge");
+    assert!(hit.snippet.chars().count() <= 200, "{}", hit.snippet);
+    // NATO is not in the audience: nothing of it, snippet included.
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let (_, html) = nato.get("/ui/search?q=surge").await;
+    assert!(!html.contains("surge capacity"), "{html}");
+}

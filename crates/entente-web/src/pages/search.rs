@@ -14,6 +14,26 @@ pub struct SearchPage {
 }
 
 impl SearchPage {
+    /// A hit's snippet as HTML: its text escaped (as every template escapes), the query's
+    /// words in `<mark>`. Ranges that do not fall on the text's character boundaries are
+    /// ignored rather than trusted.
+    pub fn snippet_html(&self, h: &entente_node::search::SearchHitView) -> String {
+        let t = h.snippet.as_str();
+        let mut out = String::with_capacity(t.len() + 32);
+        let mut at = 0;
+        for &(a, b) in &h.marks {
+            if a < at || b <= a || t.get(at..a).is_none() || t.get(a..b).is_none() {
+                continue;
+            }
+            out.push_str(&crate::escape::attr(&t[at..a]));
+            out.push_str("<mark>");
+            out.push_str(&crate::escape::attr(&t[a..b]));
+            out.push_str("</mark>");
+            at = b;
+        }
+        out.push_str(&crate::escape::attr(t.get(at..).unwrap_or_default()));
+        out
+    }
     pub fn with(&self, k: &str, v: &str) -> String {
         let mut out = form_urlencoded::Serializer::new(String::new());
         for (n, x) in &self.q.0 {
