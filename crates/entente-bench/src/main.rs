@@ -416,6 +416,10 @@ async fn run(cli: Cli) -> Result<()> {
                 r.entries
             );
             println!("  seed (sign + store on sender): {:.1} s", r.seed_seconds);
+            println!(
+                "  sender's search index built before serving: {:.1} s",
+                r.index_seconds
+            );
             let first = r.runs.first().map(|x| x.sync_seconds);
             for run in &r.runs {
                 let v = run.variant;

@@ -36,6 +36,8 @@ pub struct SyncRun {
 pub struct SyncBenchResult {
     pub entries: u64,
     pub seed_seconds: f64,
+    /// The sender's search index built before it serves (not part of the sync).
+    pub index_seconds: f64,
     /// One run per variant, in the order given, each into a fresh copy of the same receiver.
     pub runs: Vec<SyncRun>,
 }
@@ -101,7 +103,7 @@ pub async fn sync(
         })?;
     }
     let (token, a_key, b_key);
-    let seed_seconds;
+    let (seed_seconds, index_seconds);
     {
         let a = open(&a_dir).await?;
         let b = open(&b0_dir).await?;
@@ -120,6 +122,14 @@ pub async fn sync(
         seed(&a, &aud, entries, &mut progress).await?;
         seed_seconds = t0.elapsed().as_secs_f64();
         progress("seeded", entries, entries);
+        // The sender's search index is built here, as a serving node has it: otherwise the
+        // sender process rebuilds it at start-up, during the sync, and the two cores measured
+        // the sender's index build beside the sync (a third of the sender's time in a profile
+        // of 300,000 entries).
+        let t1 = Instant::now();
+        entente_server::attach_search(&a, &ServerConfig::load(&a_dir)?).await?;
+        a.search_settled().await;
+        index_seconds = t1.elapsed().as_secs_f64();
     }
 
     let mut runs = Vec::new();
@@ -210,6 +220,7 @@ pub async fn sync(
     let result = SyncBenchResult {
         entries,
         seed_seconds,
+        index_seconds,
         runs,
     };
     if let Some(parent) = out.parent() {

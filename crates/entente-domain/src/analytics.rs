@@ -35,19 +35,30 @@ pub struct NetworkStats {
 
 /// Compute the network over a set of audiences (one per entry).
 pub fn network<'a>(audiences: impl IntoIterator<Item = &'a Audience>) -> NetworkStats {
+    network_counted(audiences.into_iter().map(|a| (a, 1)))
+}
+
+/// The same over audiences with how many entries each was the audience of: the work grows with
+/// the distinct audiences, not the entries (an incremental view keeps these counts).
+pub fn network_counted<'a>(
+    audiences: impl IntoIterator<Item = (&'a Audience, u64)>,
+) -> NetworkStats {
     let mut weights: BTreeMap<(PartnerCode, PartnerCode), u64> = BTreeMap::new();
     let mut partners: BTreeSet<PartnerCode> = BTreeSet::new();
     let (mut entries, mut tri_entries) = (0u64, 0u64);
-    for aud in audiences {
-        entries += 1;
+    for (aud, count) in audiences {
+        if count == 0 {
+            continue;
+        }
+        entries += count;
         let ps: Vec<&PartnerCode> = aud.iter().collect();
         if ps.len() >= 3 {
-            tri_entries += 1;
+            tri_entries += count;
         }
         for (i, a) in ps.iter().enumerate() {
             partners.insert((*a).clone());
             for b in &ps[i + 1..] {
-                *weights.entry(((*a).clone(), (*b).clone())).or_default() += 1;
+                *weights.entry(((*a).clone(), (*b).clone())).or_default() += count;
             }
         }
     }

@@ -51,6 +51,7 @@ impl Node {
     ) -> Result<std::sync::Arc<Node>, NodeError> {
         let node = Node::open_core(cfg, key, store, clock).await?;
         node.add_hook(std::sync::Arc::new(alerts::AlertHooks));
+        node.add_hook(std::sync::Arc::new(analytics::NetworkHook));
         Ok(node)
     }
 }

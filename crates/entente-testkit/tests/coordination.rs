@@ -446,3 +446,177 @@ async fn the_network_view_counts_only_what_the_viewer_may_see() {
     );
     c.stop().await;
 }
+
+/// Issue 18 item 4: the network view keeps counts and reads only the items received since it
+/// last counted; after every step (items published at each partner with varied audiences,
+/// topics and markings, TLP:RED to named users, revisions that move topics, retractions, sync)
+/// it equals the network computed afresh from every stored item the viewer may see — the
+/// computation it replaced, kept here as the oracle — for every node, two users and several
+/// filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_view_counts_incrementally_and_equals_a_full_count() {
+    use entente_domain::analytics::network;
+    use entente_node::analytics::NetworkFilter;
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let f = format(c.node("EU"), "Trio", &["EU", "NATO", "JPN"]).await;
+    c.sync_until_quiet().await;
+    for n in &c.nodes {
+        n.node
+            .add_user("ana", entente_domain::Role::Analyst, "analyst-password-1")
+            .await
+            .unwrap();
+    }
+    let filters = [
+        NetworkFilter::default(),
+        NetworkFilter {
+            topic: Some("cybercrime".into()),
+            ..Default::default()
+        },
+        NetworkFilter {
+            since: Some("2000-01-01".into()),
+            until: Some("2999-01-01".into()),
+            ..Default::default()
+        },
+    ];
+    let audiences: [&[&str]; 4] = [
+        &["EU", "NATO", "JPN"],
+        &["EU", "JPN"],
+        &["NATO", "JPN"],
+        &["EU", "NATO"],
+    ];
+    let mut published: Vec<(usize, String)> = vec![];
+    let check = async |c: &Cluster, step: usize| {
+        for n in &c.nodes {
+            let ana = n.node.principal_for("ana").await.unwrap();
+            for who in [n.admin(), ana] {
+                let viewer = who.viewer();
+                for fl in &filters {
+                    let got = n.node.network(&who, fl.clone()).await.unwrap();
+                    // The oracle: every stored item, filtered as the view filters.
+                    let all = n
+                        .node
+                        .store()
+                        .items(&entente_store::ItemQuery {
+                            limit: 100_000,
+                            ..Default::default()
+                        })
+                        .await
+                        .unwrap();
+                    let seen: Vec<&entente_domain::ItemState> = all
+                        .iter()
+                        .filter(|it| entente_domain::policy::user_may_see_item(&viewer, it))
+                        .filter(|it| fl.topic.as_ref().is_none_or(|t| it.topics.contains(t)))
+                        .filter(|it| {
+                            fl.since
+                                .as_deref()
+                                .is_none_or(|s| it.created_at.as_str() >= s)
+                        })
+                        .filter(|it| {
+                            fl.until
+                                .as_deref()
+                                .is_none_or(|u| it.created_at.as_str() < u)
+                        })
+                        .collect();
+                    let want = network(seen.iter().map(|it| &it.audience));
+                    assert_eq!(
+                        got.network, want,
+                        "step {step} at {} as {} with {fl:?}",
+                        n.partner, viewer.user
+                    );
+                    let months: std::collections::BTreeSet<&str> =
+                        seen.iter().map(|it| &it.created_at[..7]).collect();
+                    assert_eq!(got.trend.len(), months.len(), "step {step}");
+                }
+            }
+        }
+    };
+    for step in 0..24usize {
+        let at = c.node(["EU", "NATO", "JPN"][step % 3]);
+        let me = at.partner.as_str();
+        match step % 6 {
+            // Revise an earlier item of this partner: its topics move.
+            4 => {
+                if let Some((_, id)) = published.iter().rev().find(|(p, _)| *p == step % 3) {
+                    at.node
+                        .revise_item(
+                            &at.admin(),
+                            id,
+                            entente_node::ItemRevision {
+                                title: format!("revised at {step}"),
+                                body: String::new(),
+                                topics: vec![
+                                    if step % 4 == 0 {
+                                        "cybercrime"
+                                    } else {
+                                        "maritime-security"
+                                    }
+                                    .into(),
+                                ],
+                            },
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+            // Retract one.
+            5 => {
+                if let Some((_, id)) = published.iter().find(|(p, _)| *p == step % 3) {
+                    at.node
+                        .retract_item(&at.admin(), id, "superseded")
+                        .await
+                        .unwrap();
+                }
+            }
+            k => {
+                let aud: Vec<String> = audiences[(step + k) % 4]
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect();
+                let aud = if aud.iter().any(|p| p == me) {
+                    aud
+                } else {
+                    vec![me.to_owned()].into_iter().chain(aud).collect()
+                };
+                let red = step % 5 == 0;
+                let it = at
+                    .node
+                    .create_item(
+                        &at.admin(),
+                        entente_node::NewItem {
+                            format_id: f.format_id.clone(),
+                            kind: "report".into(),
+                            title: format!("step {step}"),
+                            body: String::new(),
+                            topics: vec![
+                                if step % 2 == 0 {
+                                    "cybercrime"
+                                } else {
+                                    "maritime-security"
+                                }
+                                .into(),
+                            ],
+                            tlp: Some(if red { "RED" } else { "GREEN" }.into()),
+                            releasable_to: Some(aud.clone()),
+                            named_users: if red {
+                                aud.iter()
+                                    .filter(|p| *p != me)
+                                    .map(|p| format!("ana@{p}"))
+                                    .collect()
+                            } else {
+                                vec![]
+                            },
+                        },
+                    )
+                    .await
+                    .unwrap();
+                published.push((step % 3, it.item_id));
+            }
+        }
+        check(&c, step).await;
+        if step % 2 == 1 {
+            c.sync_until_quiet().await;
+            check(&c, step).await;
+        }
+    }
+    c.stop().await;
+}
