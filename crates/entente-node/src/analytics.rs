@@ -30,6 +30,8 @@ struct Counted {
     held: u64,
     local: u64,
     revisions: u64,
+    /// The view computed from these counts, and when that computation started.
+    view: Option<(std::time::Instant, NetworkView)>,
 }
 
 /// This instrument's state on the node (`Node::ext`).
@@ -94,6 +96,7 @@ impl Node {
             return Err(entente_domain::DomainError::UnknownTopic(t.clone()).into());
         }
         let viewer = who.viewer();
+        let arrived = std::time::Instant::now();
         let key = (
             viewer.user.clone(),
             f.topic.clone(),
@@ -101,7 +104,8 @@ impl Node {
             f.until.clone(),
         );
         // One computation at a time per user and filter: requests that arrive while one runs
-        // wait for it, then read only what arrived after it counted.
+        // wait for it, then reuse its view if it started after they arrived (it saw every write
+        // they could have seen); otherwise they read only what arrived after it counted.
         let state = self.ext::<NetworkCache>();
         let flight = Arc::clone(
             state
@@ -118,15 +122,27 @@ impl Node {
         // this process committed). Otherwise every item is read again. This process's tallies
         // are read before the store's: a commit between the reads makes them disagree, which
         // only costs a full count.
-        let revisions = state.revisions.load(Ordering::SeqCst);
-        let local = state.local.load(Ordering::SeqCst);
-        let held: u64 = self.store.logs().await?.iter().map(|l| l.head_seq).sum();
         let kept = state
             .views
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
             .cloned();
+        if let Some((started, view)) = kept.as_ref().and_then(|c| c.view.as_ref())
+            && *started >= arrived
+        {
+            return Ok(view.clone());
+        }
+        let started = std::time::Instant::now();
+        let revisions = state.revisions.load(Ordering::SeqCst);
+        let local = state.local.load(Ordering::SeqCst);
+        let held: u64 = self.store.logs().await?.iter().map(|l| l.head_seq).sum();
+        if let Some(c) = &kept
+            && (c.held, c.local, c.revisions) == (held, local, revisions)
+            && let Some((_, view)) = &c.view
+        {
+            return Ok(view.clone());
+        }
         let mut counted = kept
             .filter(|c| {
                 c.revisions == revisions && held.checked_sub(c.held) == local.checked_sub(c.local)
@@ -199,6 +215,7 @@ impl Node {
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|_, f| Arc::strong_count(f) > 1);
         }
+        counted.view = Some((started, view.clone()));
         cache.insert(key, counted);
         Ok(view)
     }
