@@ -1,7 +1,8 @@
 //! End-to-end leak check. Each scenario runs random steps across four live nodes: formats
 //! created, members admitted and leaving mid-scenario, items published by either of two users
-//! per node with random audiences, TLP levels and named users, retractions, alerts raised to
-//! random parts of a format (held, listed, searched and shown only inside their audience), and exchanges that
+//! per node with random audiences, TLP levels and named users, retractions, alerts raised,
+//! exercises planned and projects registered for random parts of a format (each held, listed,
+//! searched and shown only inside its audience), and exchanges that
 //! are none, partial (one node pulls once) or complete. After every step, on every node and for
 //! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
 //! exports, network analytics counts, search, the HTML pages, error answers (a hidden item's
@@ -66,9 +67,9 @@ struct World {
     ever: BTreeMap<String, BTreeSet<String>>,
     /// Item id → (origin, title).
     published: BTreeMap<String, (String, String)>,
-    /// Alert id → (origin, title): alerts reach their audience's partners, are listed, searched
-    /// and counted on the dashboards there, and nowhere else.
-    alerts: BTreeMap<String, (String, String)>,
+    /// Coordination object id → (kind: `alert`, `exercise` or `project`, origin, title): each
+    /// reaches its audience's partners, is listed, searched and counted there, and nowhere else.
+    objects: BTreeMap<String, (&'static str, String, String)>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +165,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
         members: BTreeMap::new(),
         ever: BTreeMap::new(),
         published: BTreeMap::new(),
-        alerts: BTreeMap::new(),
+        objects: BTreeMap::new(),
     };
     let mut checks = 0;
     for step in 0..STEPS {
@@ -252,7 +253,78 @@ impl World {
                 .as_ref()
                 .filter(|v| !v.closed && v.members.contains(self.c.nodes[i].node.partner()))
         };
-        match rng.next(9) {
+        match rng.next(11) {
+            9 | 10 => {
+                // An exercise (to invited members) or a project (to a random part of the
+                // format), planned by a member.
+                let planners: Vec<usize> = (0..self.c.nodes.len())
+                    .filter(|&i| member_of(i).is_some_and(|v| v.members.len() > 1))
+                    .collect();
+                if planners.is_empty() {
+                    return;
+                }
+                let i = *rng.pick(&planners);
+                let n = &self.c.nodes[i];
+                let others: Vec<String> = member_of(i)
+                    .into_iter()
+                    .flat_map(|v| v.members.iter().map(|m| m.to_string()))
+                    .filter(|m| m != &n.partner)
+                    .collect();
+                let mut some: Vec<String> = others
+                    .iter()
+                    .filter(|_| rng.next(2) == 0)
+                    .cloned()
+                    .collect();
+                if some.is_empty() {
+                    some.push(rng.pick(&others).clone());
+                }
+                let who = &self.logins[i][0].principal;
+                let (kind, id, title, audience) = if rng.next(2) == 0 {
+                    let title = format!("leak-exercise-{}-end", self.objects.len());
+                    let x = n
+                        .node
+                        .plan_exercise(
+                            who,
+                            entente_domain::coord::NewExercise {
+                                format_id,
+                                details: entente_domain::coord::ExerciseDetails {
+                                    name: title.clone(),
+                                    start: "2099-01-12".into(),
+                                    end: "2099-01-13".into(),
+                                    topics: vec!["maritime-security".into()],
+                                    ..Default::default()
+                                },
+                                invited: some,
+                                observers: vec![],
+                            },
+                        )
+                        .await
+                        .expect("plan an exercise");
+                    ("exercise", x.plan.exercise_id, title, x.audience)
+                } else {
+                    let title = format!("leak-project-{}-end", self.objects.len());
+                    let p = n
+                        .node
+                        .register_project(
+                            who,
+                            entente_node::coord::NewProject {
+                                format_id,
+                                title: title.clone(),
+                                capability_area: "leak surveillance".into(),
+                                description: format!("about {title}"),
+                                stage: "concept".into(),
+                                participants: vec![n.partner.clone()],
+                                releasable_to: (rng.next(3) != 0)
+                                    .then(|| some.into_iter().chain([n.partner.clone()]).collect()),
+                            },
+                        )
+                        .await
+                        .expect("register a project");
+                    ("project", p.project.project_id, title, p.audience)
+                };
+                trace(&format!("{} plans {title} to {audience:?}", n.partner));
+                self.objects.insert(id, (kind, n.partner.clone(), title));
+            }
             8 => {
                 // An alert raised by a member to a random part of the format (or all of it).
                 let raisers: Vec<usize> = (0..self.c.nodes.len())
@@ -269,7 +341,7 @@ impl World {
                         .filter(|_| rng.next(2) == 0)
                         .collect()
                 });
-                let title = format!("leak-alert-{}-end", self.alerts.len());
+                let title = format!("leak-alert-{}-end", self.objects.len());
                 let n = &self.c.nodes[i];
                 let a = n
                     .node
@@ -290,8 +362,8 @@ impl World {
                     "{} raises {title} to {:?}",
                     n.partner, a.alert.audience
                 ));
-                self.alerts
-                    .insert(a.alert.alert_id, (n.partner.clone(), title));
+                self.objects
+                    .insert(a.alert.alert_id, ("alert", n.partner.clone(), title));
             }
             0..=4 => {
                 let publishers: Vec<usize> = (0..self.c.nodes.len())
@@ -485,25 +557,28 @@ impl World {
                 }
                 checks += 1;
             }
-            // Alerts: held only inside their audience; after a complete exchange, all of it.
-            let mut held_alerts: BTreeSet<String> = BTreeSet::new();
-            for (id, (origin, _)) in &self.alerts {
+            // Alerts, exercises and projects: held only inside their audience; after a
+            // complete exchange, all of it.
+            let mut held_objects: BTreeSet<String> = BTreeSet::new();
+            for (id, (kind, origin, _)) in &self.objects {
                 let o = self.c.node(origin);
-                let audience = o.node.alert(&o.admin(), id).await.unwrap().alert.audience;
+                let audience = object_audience(o, kind, id)
+                    .await
+                    .expect("held at its origin");
                 let may = policy::may_receive(&me, &audience);
-                match n.node.alert(&n.admin(), id).await {
-                    Ok(a) => {
-                        assert!(may, "{me} holds alert {id}, for {audience:?}");
-                        assert_eq!(a.alert.audience, audience, "{me}: audience of alert {id}");
-                        held_alerts.insert(id.clone());
+                match object_audience(n, kind, id).await {
+                    Some(a) => {
+                        assert!(may, "{me} holds {kind} {id}, for {audience:?}");
+                        assert_eq!(a, audience, "{me}: audience of {kind} {id}");
+                        held_objects.insert(id.clone());
                     }
-                    Err(_) => {
+                    None => {
                         assert!(
                             !(complete && may),
-                            "{me} misses alert {id} after the exchange"
+                            "{me} misses {kind} {id} after the exchange"
                         );
                         if !may {
-                            assert!(!contains(&bytes, id), "{me}: database holds alert {id}");
+                            assert!(!contains(&bytes, id), "{me}: database holds {kind} {id}");
                         }
                     }
                 }
@@ -511,7 +586,9 @@ impl World {
             }
             checks += self.check_federation(n).await;
             for login in &self.logins[ni] {
-                checks += self.check_user(n, login, &truth, &held, &held_alerts).await;
+                checks += self
+                    .check_user(n, login, &truth, &held, &held_objects)
+                    .await;
             }
         }
         checks
@@ -622,7 +699,7 @@ impl World {
         login: &Login,
         truth: &BTreeMap<&str, ItemState>,
         held: &BTreeMap<&str, ItemState>,
-        held_alerts: &BTreeSet<String>,
+        held_objects: &BTreeSet<String>,
     ) -> u64 {
         let who = &login.viewer.user;
         let mut checks = 0;
@@ -779,7 +856,7 @@ impl World {
         let searchable: BTreeSet<&String> = expected
             .iter()
             .filter(|id| held[id.as_str()].retracted.is_none())
-            .chain(held_alerts.iter())
+            .chain(held_objects.iter())
             .collect();
         let found: serde_json::Value = self
             .get(n, login, "/api/v1/search?q=leak&limit=200")
@@ -840,25 +917,26 @@ impl World {
         }
         checks += 3;
 
-        // Alerts outside this node's holding: a 404 like a missing one over REST.
-        let hidden_alerts: Vec<(&String, &String)> = self
-            .alerts
+        // Alerts, exercises and projects outside this node's holding: a 404 like a missing
+        // one over REST.
+        let hidden_objects: Vec<(&String, &'static str, &String)> = self
+            .objects
             .iter()
-            .filter(|(id, _)| !held_alerts.contains(*id))
-            .map(|(id, (_, title))| (id, title))
+            .filter(|(id, _)| !held_objects.contains(*id))
+            .map(|(id, (kind, _, title))| (id, *kind, title))
             .collect();
-        let absent_alert = self
-            .get(n, login, &format!("/api/v1/alerts/{ABSENT_ID}"))
-            .await;
-        assert_eq!(absent_alert.status(), 404);
-        let absent_alert = absent_alert.text().await.unwrap();
-        for (id, _) in &hidden_alerts {
-            let r = self.get(n, login, &format!("/api/v1/alerts/{id}")).await;
-            assert_eq!(r.status(), 404, "{who}: REST get of hidden alert {id}");
+        for (id, kind, _) in &hidden_objects {
+            let absent = self
+                .get(n, login, &format!("/api/v1/{kind}s/{ABSENT_ID}"))
+                .await;
+            assert_eq!(absent.status(), 404);
+            let absent = absent.text().await.unwrap();
+            let r = self.get(n, login, &format!("/api/v1/{kind}s/{id}")).await;
+            assert_eq!(r.status(), 404, "{who}: REST get of hidden {kind} {id}");
             assert_eq!(
                 r.text().await.unwrap(),
-                absent_alert,
-                "{who}: hidden alert's error"
+                absent,
+                "{who}: hidden {kind}'s error"
             );
             checks += 1;
         }
@@ -869,6 +947,8 @@ impl World {
         for page in [
             "/ui/",
             "/ui/alerts",
+            "/ui/exercises",
+            "/ui/projects",
             "/ui/items",
             "/ui/search?q=leak",
             "/ui/network",
@@ -894,20 +974,17 @@ impl World {
                 "{who}: the UI item list misses {id}"
             );
         }
-        for (id, title) in &hidden_alerts {
+        for (id, kind, title) in &hidden_objects {
             assert!(
                 !html.contains(title.as_str()) && !html.contains(id.as_str()),
-                "{who}: a UI page shows hidden alert {title}"
+                "{who}: a UI page shows hidden {kind} {title}"
             );
-            let r = self.ui_get(n, login, &format!("/ui/alerts/{id}")).await;
-            assert_eq!(r.status(), 404, "{who}: UI page of hidden alert {id}");
+            let r = self.ui_get(n, login, &format!("/ui/{kind}s/{id}")).await;
+            assert_eq!(r.status(), 404, "{who}: UI page of hidden {kind} {id}");
             checks += 1;
         }
-        for id in held_alerts {
-            assert!(
-                html.contains(id.as_str()),
-                "{who}: the UI alert list misses {id}"
-            );
+        for id in held_objects {
+            assert!(html.contains(id.as_str()), "{who}: the UI lists miss {id}");
         }
         checks
     }
@@ -930,5 +1007,20 @@ impl World {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// The audience of an alert, exercise or project as `n` holds it (None: not held).
+async fn object_audience(n: &TestNode, kind: &str, id: &str) -> Option<entente_domain::Audience> {
+    let admin = n.admin();
+    match kind {
+        "alert" => n
+            .node
+            .alert(&admin, id)
+            .await
+            .ok()
+            .map(|a| a.alert.audience),
+        "exercise" => n.node.exercise(&admin, id).await.ok().map(|x| x.audience),
+        _ => n.node.project(&admin, id).await.ok().map(|p| p.audience),
     }
 }
