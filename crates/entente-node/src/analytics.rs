@@ -193,7 +193,7 @@ impl Node {
             }
         }
         let view = NetworkView {
-            network: network_counted(all.into_iter()),
+            network: network_counted(all),
             trend: counted
                 .by_month
                 .iter()
