@@ -1,0 +1,206 @@
+//! The search documents of what the index holds: an item, a STIX object, an action, a
+//! statement, an alert, an exercise or a project as text with its reader tokens and facet
+//! values (`policy::reader_tokens`); the entries that change an object's text. Not the index,
+//! its queries or its committer (`search`).
+
+use entente_domain::{ItemState, policy};
+use entente_search::SearchDoc;
+use entente_store::Projection;
+
+pub(super) fn period(at: &str) -> String {
+    at.get(..7).unwrap_or_default().to_owned()
+}
+
+/// The document for an item (None: it leaves the index, e.g. when retracted).
+pub fn item_doc(it: &ItemState) -> Option<SearchDoc> {
+    if it.retracted.is_some() {
+        return None;
+    }
+    Some(SearchDoc {
+        id: format!("item:{}", it.item_id),
+        kind: it.kind.as_str().to_owned(),
+        title: it.title.clone(),
+        body: it.body.clone(),
+        readers: policy::reader_tokens(&it.audience, it.tlp, &it.author, &it.named_users),
+        format: it.format_id.clone(),
+        topics: it.topics.clone(),
+        partner: it.origin.to_string(),
+        tlp: it.tlp.as_str().to_owned(),
+        period: period(&it.created_at),
+    })
+}
+
+pub(super) fn stix_doc(row: &entente_store::StixRow, raw: &str) -> Option<SearchDoc> {
+    // Items are indexed as items; their collection rows are markers.
+    if raw.starts_with(crate::ITEM_MARKER) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+    let title = match s("name") {
+        "" => row.stix_id.clone(),
+        n => n.to_owned(),
+    };
+    let body = [s("description"), s("pattern"), s("value"), s("content")]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(SearchDoc {
+        id: format!("stix:{}/{}", row.collection, row.stix_id),
+        kind: row.stix_type.clone(),
+        title,
+        body,
+        readers: policy::reader_tokens(&row.audience, row.tlp, &row.author, &row.named_users),
+        format: row.collection.clone(),
+        topics: vec![],
+        partner: row.origin.to_string(),
+        tlp: row.tlp.as_str().to_owned(),
+        period: period(&row.version),
+    })
+}
+
+pub(super) fn action_doc(a: &entente_domain::coord::ActionState) -> SearchDoc {
+    let milestones: Vec<&str> = a.milestones.iter().map(|m| m.title.as_str()).collect();
+    SearchDoc {
+        id: format!("action:{}", a.action_id),
+        kind: "action".into(),
+        title: a.title.clone(),
+        body: format!("{}\n{}", a.description, milestones.join("\n")),
+        readers: policy::reader_tokens(&a.audience, entente_domain::Tlp::Green, "", &[]),
+        format: a.format_id.clone(),
+        topics: a.topics.clone(),
+        partner: a.origin.to_string(),
+        tlp: "none".into(),
+        period: period(&a.created_at),
+    }
+}
+
+pub(super) fn statement_doc(s: &entente_domain::statement::StatementState) -> Option<SearchDoc> {
+    let v = s.versions.last()?;
+    Some(SearchDoc {
+        id: format!("statement:{}", s.statement_id),
+        kind: "statement".into(),
+        title: v.title.clone(),
+        body: v.text.clone(),
+        readers: policy::reader_tokens(&s.audience, entente_domain::Tlp::Green, "", &[]),
+        format: s.format_id.clone(),
+        topics: vec![],
+        partner: s.origin.to_string(),
+        tlp: "none".into(),
+        period: period(&s.versions.first().map(|v| v.at.clone()).unwrap_or_default()),
+    })
+}
+
+/// An alert, exercise or project (the other coordination objects people search for) as a
+/// document of its audience; like actions and statements they carry no TLP.
+pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
+    let audience_doc = |id: String,
+                        kind: &str,
+                        title: String,
+                        body: String,
+                        audience: &entente_domain::Audience,
+                        format: String,
+                        topics: Vec<String>,
+                        partner: String,
+                        at: &str| SearchDoc {
+        id,
+        kind: kind.to_owned(),
+        title,
+        body,
+        readers: policy::reader_tokens(audience, entente_domain::Tlp::Green, "", &[]),
+        format,
+        topics,
+        partner,
+        tlp: "none".into(),
+        period: period(at),
+    };
+    match kind {
+        entente_domain::fold::ALERT_KIND => {
+            let a: entente_domain::alert::AlertState = serde_json::from_str(state).ok()?;
+            Some(audience_doc(
+                format!("alert:{}", a.alert_id),
+                "alert",
+                a.title.clone(),
+                a.text.clone(),
+                &a.audience,
+                a.format_id.clone(),
+                vec![],
+                a.origin.to_string(),
+                &a.raised_at,
+            ))
+        }
+        "exercise" => {
+            let x: entente_domain::coord::ExerciseState = serde_json::from_str(state).ok()?;
+            let d = &x.plan.details;
+            Some(audience_doc(
+                format!("exercise:{}", x.plan.exercise_id),
+                "exercise",
+                d.name.clone(),
+                format!("{}\n{}\n{}", d.location, x.lessons.join("\n"), d.start),
+                &x.audience,
+                x.plan.format_id.clone(),
+                d.topics.clone(),
+                x.organiser.to_string(),
+                &d.start,
+            ))
+        }
+        "project" => {
+            let p: entente_domain::coord::ProjectState = serde_json::from_str(state).ok()?;
+            let r = &p.project;
+            Some(audience_doc(
+                format!("project:{}", r.project_id),
+                "project",
+                r.title.clone(),
+                format!("{}\n{}\n{}", r.capability_area, r.stage, r.description),
+                &p.audience,
+                r.format_id.clone(),
+                vec![],
+                p.origin.to_string(),
+                "",
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The coordination objects the index holds besides actions.
+pub(super) const OBJECT_KINDS: [&str; 3] =
+    [entente_domain::fold::ALERT_KIND, "exercise", "project"];
+
+/// The entries that write the searchable text of those objects.
+pub(super) const TEXT_ENTRIES: [&str; 4] = [
+    "alert.raise",
+    "exercise.plan",
+    "exercise.lesson",
+    "project.register",
+];
+
+/// Documents (to write, to delete) for the projections of one append (STIX rows carry their
+/// text in `raw`: `index_append` cut it out of the entries).
+pub(super) fn docs_for(projections: &[Projection]) -> (Vec<SearchDoc>, Vec<String>) {
+    let mut up = Vec::new();
+    let mut del = Vec::new();
+    for p in projections {
+        match p {
+            Projection::Item(it) => match item_doc(it) {
+                Some(d) => up.push(d),
+                None => del.push(format!("item:{}", it.item_id)),
+            },
+            Projection::Stix(row) => up.extend(stix_doc(row, &row.raw)),
+            Projection::StixDelete {
+                collection,
+                stix_id,
+            } => del.push(format!("stix:{collection}/{stix_id}")),
+            Projection::Statement(s) => up.extend(statement_doc(s)),
+            Projection::Object { kind, state, .. } if *kind == "action" => {
+                if let Ok(a) = serde_json::from_str(state) {
+                    up.push(action_doc(&a));
+                }
+            }
+            Projection::Object { kind, state, .. } => up.extend(object_doc(kind, state)),
+            _ => {}
+        }
+    }
+    (up, del)
+}
