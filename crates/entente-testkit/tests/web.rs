@@ -2302,6 +2302,12 @@ async fn exercises_and_projects_have_pages_of_their_own_with_responses_and_inter
         html.contains("<option value=\"participate\" selected>"),
         "{html}"
     );
+    // So does the list's response box.
+    let (_, list) = jpn.get("/ui/exercises").await;
+    assert!(
+        list.contains("<option value=\"participate\" selected>"),
+        "{list}"
+    );
 
     let (_, list) = jpn.get("/ui/projects").await;
     let href = list
