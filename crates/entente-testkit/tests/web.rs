@@ -2779,8 +2779,8 @@ fn english_words(html: &str) -> Vec<String> {
         "Ferry capacity study",
         "Port access procedures",
         "Joint statement on maritime security",
-        "The partners will coordinate patrols.",
-        "They will share port data.",
+        "The partners will coordinate patrols",
+        "They will share port data",
         "Coordinated patrol information exchange",
         "Share patrol plans monthly.",
         "First exchange",
@@ -2861,6 +2861,8 @@ fn english_words(html: &str) -> Vec<String> {
         out.push_str(rest);
         text = out;
     }
+    // A search snippet marks words inside a sentence: the mark is not a word boundary.
+    let text = text.replace("<mark>", "").replace("</mark>", "");
     let rest = text.as_str();
     let mut visible = String::new();
     let mut chars = rest.char_indices().peekable();
