@@ -679,11 +679,7 @@ impl SearchIndex {
         if q.text.trim().is_empty() {
             return self.run(&searcher, q, clauses, false);
         }
-        let mut parser = QueryParser::for_index(&self.index, vec![self.f.text]);
-        parser.set_conjunction_by_default();
-        // Lenient: user input with stray syntax is searched as words, never an error.
-        let (text_q, _errors) = parser.parse_query_lenient(&q.text);
-        let text_q = prefix::with_prefix(self.f.text, &searcher, &parser, &q.text, text_q)?;
+        let text_q = self.text_query(&searcher, &q.text)?;
         let mut exact: Vec<(Occur, Box<dyn Query>)> =
             clauses.iter().map(|(o, c)| (*o, c.box_clone())).collect();
         exact.push((Occur::Must, text_q));
@@ -702,6 +698,19 @@ impl SearchIndex {
             }
             None => Ok(found),
         }
+    }
+
+    /// The user's words as a query: every word required, stray syntax searched as words
+    /// (lenient: never an error), the word being typed also as a prefix.
+    fn text_query(
+        &self,
+        searcher: &tantivy::Searcher,
+        text: &str,
+    ) -> Result<Box<dyn Query>, SearchError> {
+        let mut parser = QueryParser::for_index(&self.index, vec![self.f.text]);
+        parser.set_conjunction_by_default();
+        let (parsed, _errors) = parser.parse_query_lenient(text);
+        prefix::with_prefix(self.f.text, searcher, &parser, text, parsed)
     }
 
     /// One search with `clauses` (the viewer filter first), its hits and facet counts.

@@ -2,8 +2,7 @@
 //! a result list shows why each hit matched. Plain text and byte ranges, never markup: the
 //! caller escapes the text and marks the ranges the way its output needs.
 
-use crate::{SearchError, SearchIndex, prefix};
-use tantivy::query::QueryParser;
+use crate::{SearchError, SearchIndex};
 use tantivy::snippet::SnippetGenerator;
 
 /// A fragment of a hit's text and the byte ranges in it of the query's words.
@@ -26,10 +25,7 @@ impl SearchIndex {
         max_chars: usize,
     ) -> Result<Vec<Snippet>, SearchError> {
         let searcher = self.reader.searcher();
-        let mut parser = QueryParser::for_index(&self.index, vec![self.f.text]);
-        parser.set_conjunction_by_default();
-        let (parsed, _errors) = parser.parse_query_lenient(query);
-        let q = prefix::with_prefix(self.f.text, &searcher, &parser, query, parsed)?;
+        let q = self.text_query(&searcher, query)?;
         let mut generator = SnippetGenerator::create(&searcher, &*q, self.f.text)?;
         generator.set_max_num_chars(max_chars);
         Ok(texts

@@ -175,6 +175,19 @@ impl NavCounts {
     }
 }
 
+/// The catalogue key of what a marking means (unmarked reads as CLEAR's "no limit" only
+/// where nothing on the page is marked).
+fn tlp_meaning_key(tlp: Option<entente_domain::Tlp>) -> &'static str {
+    use entente_domain::Tlp;
+    match tlp {
+        Some(Tlp::Red) => "tlp-meaning-red",
+        Some(Tlp::AmberStrict) => "tlp-meaning-amber-strict",
+        Some(Tlp::Amber) => "tlp-meaning-amber",
+        Some(Tlp::Green) => "tlp-meaning-green",
+        Some(Tlp::Clear) | None => "tlp-meaning-clear",
+    }
+}
+
 impl Ctx {
     /// The UI message `key` in this reader's language (`{{ ctx.t("key") }}` in templates).
     pub fn t(&self, key: &str) -> String {
@@ -203,25 +216,12 @@ impl Ctx {
 
     /// What a TLP marking (`AMBER+STRICT`) means, beside its choice on the item form.
     pub fn tlp_meaning(&self, tlp: &str) -> String {
-        self.t(match tlp {
-            "RED" => "tlp-meaning-red",
-            "AMBER+STRICT" => "tlp-meaning-amber-strict",
-            "AMBER" => "tlp-meaning-amber",
-            "GREEN" => "tlp-meaning-green",
-            _ => "tlp-meaning-clear",
-        })
+        self.t(tlp_meaning_key(entente_domain::Tlp::parse(tlp).ok()))
     }
 
     /// What the banner's marking means for whoever reads the page.
     pub fn marking_meaning(&self) -> String {
-        use entente_domain::Tlp;
-        self.t(match self.marking {
-            Some(Tlp::Red) => "tlp-meaning-red",
-            Some(Tlp::AmberStrict) => "tlp-meaning-amber-strict",
-            Some(Tlp::Amber) => "tlp-meaning-amber",
-            Some(Tlp::Green) => "tlp-meaning-green",
-            Some(Tlp::Clear) | None => "tlp-meaning-clear",
-        })
+        self.t(tlp_meaning_key(self.marking))
     }
 
     /// A progress report's marking in words, in the reader's language (the exports keep the

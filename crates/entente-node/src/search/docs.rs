@@ -92,18 +92,21 @@ pub(super) fn statement_doc(s: &entente_domain::statement::StatementState) -> Op
     })
 }
 
-/// An alert, exercise or project (the other coordination objects people search for) as a
-/// document of its audience; like actions and statements they carry no TLP.
-pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
-    let audience_doc = |id: String,
-                        kind: &str,
-                        title: String,
-                        body: String,
-                        audience: &entente_domain::Audience,
-                        format: String,
-                        topics: Vec<String>,
-                        partner: String,
-                        at: &str| SearchDoc {
+/// A document of an audience (alerts, exercises and projects carry no TLP, like actions and
+/// statements).
+#[allow(clippy::too_many_arguments)]
+fn audience_doc(
+    id: String,
+    kind: &str,
+    title: String,
+    body: String,
+    audience: &entente_domain::Audience,
+    format: String,
+    topics: Vec<String>,
+    partner: String,
+    at: &str,
+) -> SearchDoc {
+    SearchDoc {
         id,
         kind: kind.to_owned(),
         title,
@@ -114,52 +117,60 @@ pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
         partner,
         tlp: "none".into(),
         period: period(at),
-    };
+    }
+}
+
+pub(super) fn alert_doc(a: &entente_domain::alert::AlertState) -> SearchDoc {
+    audience_doc(
+        format!("alert:{}", a.alert_id),
+        "alert",
+        a.title.clone(),
+        a.text.clone(),
+        &a.audience,
+        a.format_id.clone(),
+        vec![],
+        a.origin.to_string(),
+        &a.raised_at,
+    )
+}
+
+pub(super) fn exercise_doc(x: &entente_domain::coord::ExerciseState) -> SearchDoc {
+    let d = &x.plan.details;
+    audience_doc(
+        format!("exercise:{}", x.plan.exercise_id),
+        "exercise",
+        d.name.clone(),
+        format!("{}\n{}\n{}", d.location, x.lessons.join("\n"), d.start),
+        &x.audience,
+        x.plan.format_id.clone(),
+        d.topics.clone(),
+        x.organiser.to_string(),
+        &d.start,
+    )
+}
+
+pub(super) fn project_doc(p: &entente_domain::coord::ProjectState) -> SearchDoc {
+    let r = &p.project;
+    audience_doc(
+        format!("project:{}", r.project_id),
+        "project",
+        r.title.clone(),
+        format!("{}\n{}\n{}", r.capability_area, r.stage, r.description),
+        &p.audience,
+        r.format_id.clone(),
+        vec![],
+        p.origin.to_string(),
+        "",
+    )
+}
+
+/// An alert, exercise or project (the other coordination objects people search for) from its
+/// stored state.
+pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
     match kind {
-        entente_domain::fold::ALERT_KIND => {
-            let a: entente_domain::alert::AlertState = serde_json::from_str(state).ok()?;
-            Some(audience_doc(
-                format!("alert:{}", a.alert_id),
-                "alert",
-                a.title.clone(),
-                a.text.clone(),
-                &a.audience,
-                a.format_id.clone(),
-                vec![],
-                a.origin.to_string(),
-                &a.raised_at,
-            ))
-        }
-        "exercise" => {
-            let x: entente_domain::coord::ExerciseState = serde_json::from_str(state).ok()?;
-            let d = &x.plan.details;
-            Some(audience_doc(
-                format!("exercise:{}", x.plan.exercise_id),
-                "exercise",
-                d.name.clone(),
-                format!("{}\n{}\n{}", d.location, x.lessons.join("\n"), d.start),
-                &x.audience,
-                x.plan.format_id.clone(),
-                d.topics.clone(),
-                x.organiser.to_string(),
-                &d.start,
-            ))
-        }
-        "project" => {
-            let p: entente_domain::coord::ProjectState = serde_json::from_str(state).ok()?;
-            let r = &p.project;
-            Some(audience_doc(
-                format!("project:{}", r.project_id),
-                "project",
-                r.title.clone(),
-                format!("{}\n{}\n{}", r.capability_area, r.stage, r.description),
-                &p.audience,
-                r.format_id.clone(),
-                vec![],
-                p.origin.to_string(),
-                "",
-            ))
-        }
+        entente_domain::fold::ALERT_KIND => serde_json::from_str(state).ok().map(|a| alert_doc(&a)),
+        "exercise" => serde_json::from_str(state).ok().map(|x| exercise_doc(&x)),
+        "project" => serde_json::from_str(state).ok().map(|p| project_doc(&p)),
         _ => None,
     }
 }

@@ -134,7 +134,10 @@ pub const WHAT: [&str; 7] = [
 
 mod docs;
 pub use docs::item_doc;
-use docs::{OBJECT_KINDS, TEXT_ENTRIES, action_doc, docs_for, object_doc, statement_doc, stix_doc};
+use docs::{
+    OBJECT_KINDS, TEXT_ENTRIES, action_doc, alert_doc, docs_for, exercise_doc, object_doc,
+    project_doc, statement_doc, stix_doc,
+};
 
 /// The attached index on the node (`Node::ext`); empty until `attach_search`.
 #[derive(Default)]
@@ -513,6 +516,7 @@ impl Node {
             let Some((what, id)) = h.id.split_once(':') else {
                 continue;
             };
+            // The text each hit was indexed with (`docs`), for its snippet.
             let text: Option<String> = match what {
                 "item" => items
                     .get(id)
@@ -523,47 +527,31 @@ impl Node {
                     .await
                     .ok()
                     .filter(|a| a.audience.contains(&viewer.partner))
-                    .map(|a| a.description),
+                    .map(|a| action_doc(&a).body),
                 "statement" => self
                     .store
                     .statement(id)
                     .await?
                     .filter(|st| st.audience.contains(&viewer.partner))
-                    .map(|st| {
-                        st.versions
-                            .last()
-                            .map(|v| v.text.clone())
-                            .unwrap_or_default()
-                    }),
+                    .map(|st| statement_doc(&st).map(|d| d.body).unwrap_or_default()),
                 "alert" => self
                     .alert(who, id)
                     .await
                     .ok()
                     .filter(|a| a.alert.audience.contains(&viewer.partner))
-                    .map(|a| a.alert.text),
+                    .map(|a| alert_doc(&a.alert).body),
                 "exercise" => self
                     .exercise(who, id)
                     .await
                     .ok()
                     .filter(|x| x.audience.contains(&viewer.partner))
-                    .map(|x| {
-                        let d = &x.plan.details;
-                        [d.location.as_str()]
-                            .into_iter()
-                            .chain(x.lessons.iter().map(String::as_str))
-                            .filter(|s| !s.is_empty())
-                            .collect::<Vec<_>>()
-                            .join(" · ")
-                    }),
+                    .map(|x| exercise_doc(&x).body),
                 "project" => self
                     .project(who, id)
                     .await
                     .ok()
                     .filter(|p| p.audience.contains(&viewer.partner))
-                    .map(|p| {
-                        let r = &p.project;
-                        format!("{} · {}", r.capability_area, r.description)
-                    }),
+                    .map(|p| project_doc(&p).body),
                 // STIX rows: reader tokens come from the row's own audience and marking,
                 // which never change for a stored version. Their text is the object's JSON,
                 // not shown as a snippet.
