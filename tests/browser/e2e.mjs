@@ -577,9 +577,50 @@ await step('JPN registers a project; EU expresses interest with a note on its pa
   assert.match(await matchRow.innerText(), new RegExp(`Browser project ${marker}`));
 });
 
+await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies quoting EU; EU sees the reply marked new; NATO sees nothing', async () => {
+  await eu.goto(url(eu, '/ui/discussions'));
+  await eu.selectOption('#format_id', formatId);
+  await eu.fill('#title', `Browser discussion ${marker}`);
+  await eu.fill('#body', `Who has **ferry** figures? @${node('JPN').username}@JPN`);
+  await eu.check('#releasable_to input[value=JPN]');
+  await eu.click('text=Start discussion');
+  await eu.waitForURL(/\/ui\/discussions\/[0-9a-f-]{36}\?done=discussion-started$/);
+  const threadPath = new URL(eu.url()).pathname;
+  assert.match(await eu.locator('main dl').innerText(), /EU, JPN — not NATO/);
+  // At JPN the thread is listed as unread and mentioning the officer, and counted in the navigation.
+  await eventually(async () => {
+    await jpn.goto(url(jpn, '/ui/discussions'));
+    const row = jpn.locator('#threads tr', { hasText: `Browser discussion ${marker}` });
+    assert.match(await row.innerText(), /1 new post/);
+    assert.match(await row.innerText(), /1 mentions you/);
+  });
+  assert.match(await jpn.locator('nav a[href="/ui/discussions"]').innerText(), /\d/);
+  await jpn.locator('#threads a', { hasText: `Browser discussion ${marker}` }).click();
+  await jpn.waitForURL(new RegExp(`${threadPath}$`));
+  assert.equal(await jpn.locator('article.post.new').count(), 1);
+  await jpn.click('text=Quote in reply');
+  await jpn.fill('#body', `Twelve sailings a day ${marker}.`);
+  await jpn.click('text=Send reply');
+  await jpn.waitForURL(new RegExp(`${threadPath}\\?done=replied$`));
+  assert.equal(await jpn.locator('main .notice').first().innerText(), "Reply signed and sent to the discussion's audience.");
+  await jpn.screenshot({ path: path.join(out, 'discussion-jpn.png'), fullPage: true });
+  await eventually(async () => {
+    await eu.goto(url(eu, threadPath));
+    const reply = eu.locator('article.post.new');
+    assert.match(await reply.innerText(), new RegExp(`Twelve sailings a day ${marker}`));
+    assert.match(await reply.locator('blockquote').innerText(), /ferry figures/);
+  });
+  await eu.screenshot({ path: path.join(out, 'discussion-eu.png'), fullPage: true });
+  // NATO: not listed, and the page is not there.
+  await nato.goto(url(nato, '/ui/discussions'));
+  assert.doesNotMatch(await nato.locator('main').innerText(), new RegExp(`Browser discussion ${marker}`));
+  const r = await nato.goto(url(nato, threadPath));
+  assert.equal(r.status(), 404);
+});
+
 await step('on a phone (375 px) no page is wider than the screen, and at 1366 px the header is one row', async () => {
   const pages = ['/ui/', '/ui/items', '/ui/alerts', '/ui/statements', '/ui/actions', '/ui/exercises',
-    '/ui/projects', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];
+    '/ui/projects', '/ui/discussions', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];
   await eu.setViewportSize({ width: 375, height: 800 });
   for (const p of pages) {
     await eu.goto(url(eu, p));
@@ -670,7 +711,9 @@ await step('axe-core finds no serious or critical accessibility violation on any
   const exerciseHref = await eu.locator('main table a[href^="/ui/exercises/"]').first().getAttribute('href');
   await eu.goto(url(eu, '/ui/projects'));
   const projectHref = await eu.locator('main table a[href^="/ui/projects/"]').first().getAttribute('href');
-  const pages = ['/ui/', '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
+  await eu.goto(url(eu, '/ui/discussions'));
+  const threadHref = await eu.locator('main table a[href^="/ui/discussions/"]').first().getAttribute('href');
+  const pages = ['/ui/', '/ui/discussions', threadHref, '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
     '/ui/actions', actionHref, '/ui/statements', statementHref, `${statementPath}/signed`, `/ui/formats/${formatId}/report`, '/ui/alerts', alertHref, '/ui/exercises', exerciseHref, '/ui/projects', projectHref,
     `/ui/search?q=${marker}`, '/ui/network', '/ui/released', '/ui/admin'];
   const found = [];

@@ -321,6 +321,36 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
         "{seen:?}"
     );
 
+    // The dialogue: a discussion with replies from all three partners, held alike by each.
+    for n in [&eu, &nato, &jpn] {
+        let threads: serde_json::Value = get(n, "/api/v1/threads")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let t = threads
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["title"].as_str().unwrap().contains("Ferry capacity"))
+            .unwrap_or_else(|| panic!("{}: no ferry discussion: {threads}", n["partner"]));
+        let id = t["thread_id"].as_str().unwrap();
+        let full: serde_json::Value = get(n, &format!("/api/v1/threads/{id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let partners: std::collections::BTreeSet<&str> = full["posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["partner"].as_str().unwrap())
+            .collect();
+        assert_eq!(partners, ["EU", "JPN", "NATO"].into(), "{full}");
+    }
+
     let formats: serde_json::Value = get(&eu, "/api/v1/formats")
         .await
         .unwrap()

@@ -4,7 +4,7 @@
 //! changed. Every holder applies the same rules, so every holder computes the same state.
 
 use crate::alert::{AckRecord, AlertState};
-use crate::coord::{ActionState, ExerciseState, ProjectState, Reactions};
+use crate::coord::{ActionState, ExerciseState, ProjectState, Reactions, ThreadState};
 use crate::payload::Payload;
 use crate::{Audience, ItemState, PartnerCode};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,7 @@ pub enum Coord {
     Exercise(ExerciseState),
     Project(ProjectState),
     Reactions(Reactions),
+    Thread(ThreadState),
 }
 
 impl Coord {
@@ -39,6 +40,7 @@ impl Coord {
             Coord::Exercise(_) => "exercise",
             Coord::Project(_) => "project",
             Coord::Reactions(_) => "reactions",
+            Coord::Thread(_) => "thread",
         }
     }
 }
@@ -55,6 +57,10 @@ pub fn coord_key(p: &Payload) -> Option<(&'static str, String)> {
         Payload::ProjectInterest(x) => ("project", x.project_id.clone()),
         Payload::Endorse(x) => ("reactions", x.subject.clone()),
         Payload::Sighting(x) => ("reactions", x.subject.clone()),
+        Payload::ThreadStart(x) => ("thread", x.thread_id.clone()),
+        Payload::ThreadPost(x) => ("thread", x.thread_id.clone()),
+        Payload::ThreadEdit(x) => ("thread", x.thread_id.clone()),
+        Payload::ThreadRetract(x) => ("thread", x.thread_id.clone()),
         _ => return None,
     })
 }
@@ -160,6 +166,20 @@ pub fn apply_coord(
                     ))
                 });
             }
+        }
+        (Payload::ThreadStart(t), None) => {
+            *slot = Some(Coord::Thread(ThreadState::start(
+                t, h.origin, h.audience, h.ts, entry,
+            )?));
+        }
+        (Payload::ThreadPost(r), Some(Coord::Thread(t))) => {
+            t.reply(r, h.origin, h.audience, h.ts, entry)?
+        }
+        (Payload::ThreadEdit(e), Some(Coord::Thread(t))) => {
+            t.edit(e, h.origin, h.audience, h.ts)?
+        }
+        (Payload::ThreadRetract(r), Some(Coord::Thread(t))) => {
+            t.retract(r, h.origin, h.audience, h.ts)?
         }
         (_, None) => return Err(true),
         _ => return Err(false),

@@ -146,6 +146,10 @@ pub enum Payload {
     ProjectInterest(crate::coord::ProjectInterest),
     Endorse(crate::coord::Endorse),
     Sighting(crate::coord::Sighting),
+    ThreadStart(crate::coord::ThreadStart),
+    ThreadPost(crate::coord::ThreadPost),
+    ThreadEdit(crate::coord::ThreadEdit),
+    ThreadRetract(crate::coord::ThreadRetract),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +189,10 @@ impl Payload {
             Payload::ProjectInterest(_) => "project.interest",
             Payload::Endorse(_) => "reaction.endorse",
             Payload::Sighting(_) => "reaction.sighting",
+            Payload::ThreadStart(_) => "thread.start",
+            Payload::ThreadPost(_) => "thread.post",
+            Payload::ThreadEdit(_) => "thread.edit",
+            Payload::ThreadRetract(_) => "thread.retract",
         }
     }
 
@@ -213,6 +221,10 @@ impl Payload {
             Payload::ProjectInterest(p) => serde_json::to_string(p),
             Payload::Endorse(p) => serde_json::to_string(p),
             Payload::Sighting(p) => serde_json::to_string(p),
+            Payload::ThreadStart(p) => serde_json::to_string(p),
+            Payload::ThreadPost(p) => serde_json::to_string(p),
+            Payload::ThreadEdit(p) => serde_json::to_string(p),
+            Payload::ThreadRetract(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -249,6 +261,10 @@ impl Payload {
             "project.interest" => Payload::ProjectInterest(p(kind, json)?),
             "reaction.endorse" => Payload::Endorse(p(kind, json)?),
             "reaction.sighting" => Payload::Sighting(p(kind, json)?),
+            "thread.start" => Payload::ThreadStart(p(kind, json)?),
+            "thread.post" => Payload::ThreadPost(p(kind, json)?),
+            "thread.edit" => Payload::ThreadEdit(p(kind, json)?),
+            "thread.retract" => Payload::ThreadRetract(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -279,6 +295,10 @@ impl Payload {
             Payload::ProjectInterest(p) => &p.project_id,
             Payload::Endorse(p) => &p.subject,
             Payload::Sighting(p) => &p.subject,
+            Payload::ThreadStart(p) => &p.thread_id,
+            Payload::ThreadPost(p) => &p.thread_id,
+            Payload::ThreadEdit(p) => &p.thread_id,
+            Payload::ThreadRetract(p) => &p.thread_id,
         }
     }
 }

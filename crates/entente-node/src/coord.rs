@@ -90,6 +90,7 @@ impl Node {
             Coord::Action(a) => Some(&a.audience),
             Coord::Exercise(x) => Some(&x.audience),
             Coord::Project(p) => Some(&p.audience),
+            Coord::Thread(t) => Some(&t.audience),
             Coord::Reactions(_) => None,
         }
     }

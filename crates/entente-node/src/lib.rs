@@ -12,6 +12,7 @@ pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod coord;
+pub mod discussions;
 pub mod error;
 pub mod invite;
 pub mod metrics;

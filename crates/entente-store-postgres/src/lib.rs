@@ -628,57 +628,19 @@ impl Store for PgStore {
     }
 
     async fn create_user(&self, u: &UserRecord) -> Result<()> {
-        let r = sqlx::query(
-            "INSERT INTO users (username, role, password_hash, created_at, settings) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&u.username)
-        .bind(u.role.as_str())
-        .bind(&u.password_hash)
-        .bind(&u.created_at)
-        .bind(to_json(&u.settings))
-        .execute(&self.pool)
-        .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if unique_violation(&e) => {
-                Err(StoreError::Conflict(format!("user {}", u.username)))
-            }
-            Err(e) => Err(be(e)),
-        }
+        users::create_user(self, u).await
     }
 
     async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
-        let r = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(be)?;
-        r.as_ref().map(|r| rows::user(&Cols(r))).transpose()
+        users::user(self, name).await
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(be)?;
-        rows.iter().map(|r| rows::user(&Cols(r))).collect()
+        users::users(self).await
     }
 
     async fn create_token(&self, t: &TokenRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tokens (token_hash, username, label, kind, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&t.token_hash)
-        .bind(&t.username)
-        .bind(&t.label)
-        .bind(t.kind.as_str())
-        .bind(&t.created_at)
-        .bind(t.expires_at.as_deref())
-        .execute(&self.pool)
-        .await
-        .map_err(be)?;
-        Ok(())
+        users::create_token(self, t).await
     }
 
     async fn update_user(
@@ -687,55 +649,27 @@ impl Store for PgStore {
         role: Option<entente_domain::Role>,
         disabled: Option<bool>,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE users SET role = COALESCE($1, role), disabled = COALESCE($2, disabled)
-             WHERE username = $3",
-        )
-        .bind(role.map(|r| r.as_str()))
-        .bind(disabled)
-        .bind(username)
-        .execute(&self.pool)
-        .await
-        .map_err(be)?;
-        Ok(r.rows_affected() == 1)
+        users::update_user(self, username, role, disabled).await
     }
 
     async fn set_user_settings(&self, username: &str, settings: &UserSettings) -> Result<bool> {
-        let r = sqlx::query("UPDATE users SET settings = $1 WHERE username = $2")
-            .bind(to_json(settings))
-            .bind(username)
-            .execute(&self.pool)
-            .await
-            .map_err(be)?;
-        Ok(r.rows_affected() == 1)
+        users::set_user_settings(self, username, settings).await
+    }
+
+    async fn set_read_mark(&self, username: &str, thread_id: &str, seen: &str) -> Result<()> {
+        users::set_read_mark(self, username, thread_id, seen).await
+    }
+
+    async fn read_marks(&self, username: &str) -> Result<Vec<(String, String)>> {
+        users::read_marks(self, username).await
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(be)?;
-        sqlx::query("DELETE FROM tokens WHERE username = $1")
-            .bind(username)
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
-        let r = sqlx::query("DELETE FROM users WHERE username = $1")
-            .bind(username)
-            .execute(&mut *tx)
-            .await
-            .map_err(be)?;
-        tx.commit().await.map_err(be)?;
-        Ok(r.rows_affected() == 1)
+        users::delete_user(self, username).await
     }
 
     async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM tokens WHERE $1::text IS NULL OR username = $2 ORDER BY created_at, token_hash",
-        )
-        .bind(username)
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(be)?;
-        rows.iter().map(|r| rows::token(&Cols(r))).collect()
+        users::tokens(self, username).await
     }
 
     async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool> {
@@ -749,21 +683,11 @@ impl Store for PgStore {
     }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
-            .bind(hash)
-            .execute(&self.pool)
-            .await
-            .map_err(be)?;
-        Ok(())
+        users::delete_token(self, hash).await
     }
 
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let r = sqlx::query("SELECT * FROM tokens WHERE token_hash = $1")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(be)?;
-        r.as_ref().map(|r| rows::token(&Cols(r))).transpose()
+        users::token(self, hash).await
     }
 }
 
@@ -773,3 +697,4 @@ use lock::{PgWriteLock, WRITE_LOCK};
 mod stix;
 #[cfg(test)]
 mod tests;
+mod users;

@@ -130,6 +130,16 @@ ALTER TABLE peers ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
     r#"
 ALTER TABLE users ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
 "#,
+    // What each user has read of each discussion (node-local, never replicated): the ids of
+    // the posts seen at the last visit, as a JSON list.
+    r#"
+CREATE TABLE read_marks (
+    username TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    seen TEXT NOT NULL,
+    PRIMARY KEY (username, thread_id)
+);
+"#,
 ];
 
 impl PgStore {

@@ -455,7 +455,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     /// Replace a user's display preferences; false if there is no such user.
     async fn set_user_settings(&self, username: &str, settings: &UserSettings) -> Result<bool>;
-    /// Delete a user and all its tokens; false if there is no such user.
+    /// Record what a user has read of a discussion (node-local: the ids of the posts seen, as
+    /// JSON), replacing what was recorded.
+    async fn set_read_mark(&self, username: &str, thread_id: &str, seen: &str) -> Result<()>;
+    /// Every read mark of a user: (thread id, seen).
+    async fn read_marks(&self, username: &str) -> Result<Vec<(String, String)>>;
+    /// Delete a user, all its tokens and its read marks; false if there is no such user.
     async fn delete_user(&self, username: &str) -> Result<bool>;
     /// Tokens (sessions included) of one user, or of everyone; oldest first.
     async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenRecord>>;

@@ -1,8 +1,9 @@
 //! End-to-end leak check. Each scenario runs random steps across four live nodes: formats
 //! created, members admitted and leaving mid-scenario, items published by either of two users
 //! per node with random audiences, TLP levels and named users, retractions, alerts raised,
-//! exercises planned and projects registered for random parts of a format (each held, listed,
-//! searched and shown only inside its audience), and exchanges that
+//! exercises planned, projects registered and discussions started for random parts of a format
+//! and replied to (each held, listed, searched and shown only inside its audience), and
+//! exchanges that
 //! are none, partial (one node pulls once) or complete. After every step, on every node and for
 //! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
 //! exports, network analytics counts, search, the HTML pages, error answers (a hidden item's
@@ -67,7 +68,8 @@ struct World {
     ever: BTreeMap<String, BTreeSet<String>>,
     /// Item id → (origin, title).
     published: BTreeMap<String, (String, String)>,
-    /// Coordination object id → (kind: `alert`, `exercise` or `project`, origin, title): each
+    /// Coordination object id → (kind: `alert`, `exercise`, `project` or `thread`, origin,
+    /// title): each
     /// reaches its audience's partners, is listed, searched and counted there, and nowhere else.
     objects: BTreeMap<String, (&'static str, String, String)>,
 }
@@ -253,7 +255,72 @@ impl World {
                 .as_ref()
                 .filter(|v| !v.closed && v.members.contains(self.c.nodes[i].node.partner()))
         };
-        match rng.next(11) {
+        match rng.next(13) {
+            11 | 12 => {
+                // A discussion started by a member for a random part of the format, or a reply
+                // in one the replier's node holds (the reply inherits the thread's audience).
+                let threads: Vec<String> = self
+                    .objects
+                    .iter()
+                    .filter(|(_, (k, _, _))| *k == "thread")
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if !threads.is_empty() && rng.next(2) == 0 {
+                    let id = rng.pick(&threads).clone();
+                    let i = rng.next(self.c.nodes.len() as u64) as usize;
+                    let n = &self.c.nodes[i];
+                    let who = &self.logins[i][0].principal;
+                    if object_audience(n, "thread", &id).await.is_some() {
+                        let title = &self.objects[&id].2;
+                        n.node
+                            .reply(
+                                who,
+                                &id,
+                                entente_domain::coord::NewPost {
+                                    body: format!("{} replies in {title}", n.partner),
+                                    quote: None,
+                                },
+                            )
+                            .await
+                            .expect("reply in a held thread");
+                        trace(&format!("{} replies in {title}", n.partner));
+                    }
+                    return;
+                }
+                let starters: Vec<usize> = (0..self.c.nodes.len())
+                    .filter(|&i| member_of(i).is_some())
+                    .collect();
+                if starters.is_empty() {
+                    return;
+                }
+                let i = *rng.pick(&starters);
+                let to: Option<Vec<String>> = (rng.next(3) != 0).then(|| {
+                    member_of(i)
+                        .into_iter()
+                        .flat_map(|v| v.members.iter().map(|m| m.to_string()))
+                        .filter(|_| rng.next(2) == 0)
+                        .collect()
+                });
+                let title = format!("leak-thread-{}-end", self.objects.len());
+                let n = &self.c.nodes[i];
+                let t = n
+                    .node
+                    .start_thread(
+                        &self.logins[i][0].principal,
+                        entente_domain::coord::NewThread {
+                            format_id,
+                            title: title.clone(),
+                            body: format!("opening of {title}"),
+                            subject: None,
+                            releasable_to: to,
+                        },
+                    )
+                    .await
+                    .expect("start a discussion");
+                trace(&format!("{} starts {title} to {:?}", n.partner, t.audience));
+                self.objects
+                    .insert(t.thread_id, ("thread", n.partner.clone(), title));
+            }
             9 | 10 => {
                 // An exercise (to invited members) or a project (to a random part of the
                 // format), planned by a member.
@@ -949,6 +1016,7 @@ impl World {
             "/ui/alerts",
             "/ui/exercises",
             "/ui/projects",
+            "/ui/discussions",
             "/ui/items",
             "/ui/search?q=leak",
             "/ui/network",
@@ -979,7 +1047,7 @@ impl World {
                 !html.contains(title.as_str()) && !html.contains(id.as_str()),
                 "{who}: a UI page shows hidden {kind} {title}"
             );
-            let r = self.ui_get(n, login, &format!("/ui/{kind}s/{id}")).await;
+            let r = self.ui_get(n, login, &ui_page(kind, id)).await;
             assert_eq!(r.status(), 404, "{who}: UI page of hidden {kind} {id}");
             checks += 1;
         }
@@ -1010,7 +1078,15 @@ impl World {
     }
 }
 
-/// The audience of an alert, exercise or project as `n` holds it (None: not held).
+/// The UI page of a coordination object.
+fn ui_page(kind: &str, id: &str) -> String {
+    match kind {
+        "thread" => format!("/ui/discussions/{id}"),
+        _ => format!("/ui/{kind}s/{id}"),
+    }
+}
+
+/// The audience of an alert, exercise, project or discussion as `n` holds it (None: not held).
 async fn object_audience(n: &TestNode, kind: &str, id: &str) -> Option<entente_domain::Audience> {
     let admin = n.admin();
     match kind {
@@ -1021,6 +1097,12 @@ async fn object_audience(n: &TestNode, kind: &str, id: &str) -> Option<entente_d
             .ok()
             .map(|a| a.alert.audience),
         "exercise" => n.node.exercise(&admin, id).await.ok().map(|x| x.audience),
+        "thread" => n
+            .node
+            .thread(&admin, id)
+            .await
+            .ok()
+            .map(|t| t.thread.audience),
         _ => n.node.project(&admin, id).await.ok().map(|p| p.audience),
     }
 }

@@ -540,6 +540,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "a08b9382a20eb388",
             "6d2950636161c0ed",
             "7ee0f88487957dcc",
+            "35ceeb6952dd375a",
         ],
     ),
     (
@@ -549,6 +550,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "a08b9382a20eb388",
             "e30edad3597bc35e",
             "7ee0f88487957dcc",
+            "35ceeb6952dd375a",
         ],
     ),
 ];

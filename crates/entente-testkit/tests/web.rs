@@ -217,7 +217,7 @@ async fn footprint(n: &TestNode) -> (u64, usize, usize, usize, usize) {
     let st = n.node.store();
     let entries = st.logs().await.unwrap().iter().map(|l| l.head_seq).sum();
     let mut objects = 0;
-    for k in ["action", "alert", "exercise", "project"] {
+    for k in ["action", "alert", "exercise", "project", "thread"] {
         objects += st.objects(k).await.unwrap().len();
     }
     (
@@ -231,6 +231,7 @@ async fn footprint(n: &TestNode) -> (u64, usize, usize, usize, usize) {
 
 struct Scenario {
     c: Cluster,
+    thread_id: String,
     clock: ManualClock,
     format_id: String,
     item_id: String,
@@ -357,11 +358,40 @@ async fn scenario() -> Scenario {
         )
         .await
         .unwrap();
+    // A discussion EU started for EU and JPN, with JPN's reply quoting it.
+    let t = eu
+        .node
+        .start_thread(
+            &eu.admin(),
+            entente_domain::coord::NewThread {
+                format_id: f.format_id.clone(),
+                title: "Ferry capacity figures".into(),
+                body: "Who holds current ro-ro figures? @admin@JPN".into(),
+                subject: None,
+                releasable_to: Some(vec!["EU".into(), "JPN".into()]),
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let jpn = c.node("JPN");
+    jpn.node
+        .reply(
+            &jpn.admin(),
+            &t.thread_id,
+            entente_domain::coord::NewPost {
+                body: "We do: twelve sailings a day.".into(),
+                quote: Some(t.posts[0].post_id.clone()),
+            },
+        )
+        .await
+        .unwrap();
     c.sync_until_quiet().await;
     for n in &c.nodes {
         n.node.search_settled().await;
     }
     Scenario {
+        thread_id: t.thread_id,
         format_id: f.format_id,
         item_id: it.item_id,
         statement_id: st.state.statement_id,
@@ -423,6 +453,8 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
         (format!("/ui/exercises/{x}"), "exercise"),
         ("/ui/projects?area=maritime+surveillance".into(), "projects"),
         (format!("/ui/projects/{pr}"), "project"),
+        ("/ui/discussions".into(), "discussions"),
+        (format!("/ui/discussions/{}", s.thread_id), "discussion"),
         ("/ui/owed".into(), "owed"),
         ("/ui/nav?at=/ui/items".into(), "nav"),
         ("/ui/search?q=patrol".into(), "search"),
@@ -899,20 +931,31 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
         (r.total, titles)
     };
     let (jpn, nato) = (c.node("JPN"), c.node("NATO"));
+    // The EU–JPN discussion about ferry figures is found at JPN too, never at NATO.
     assert_eq!(
         search(jpn, "admin", "ferry").await,
-        (1, vec!["Ferry capacity study".into()])
+        (
+            2,
+            vec![
+                "Ferry capacity figures".into(),
+                "Ferry capacity study".into()
+            ]
+        )
     );
     assert_eq!(
         search(jpn, "kenji", "ferry").await,
         (
-            2,
-            vec!["Ferry capacity study".into(), "Red ferry annex".into()]
+            3,
+            vec![
+                "Ferry capacity figures".into(),
+                "Ferry capacity study".into(),
+                "Red ferry annex".into()
+            ]
         )
     );
     assert_eq!(search(nato, "admin", "ferry").await, (0, vec![]));
-    assert_eq!(search(eu, "admin", "ferry").await.0, 1);
-    assert_eq!(search(eu, "ana", "ferry").await.0, 2);
+    assert_eq!(search(eu, "admin", "ferry").await.0, 2);
+    assert_eq!(search(eu, "ana", "ferry").await.0, 3);
     // Statements and actions are found where they were released.
     assert_eq!(search(nato, "admin", "patrols").await.0, 1);
     // A retraction takes the item out of search everywhere it replicates.
@@ -922,7 +965,10 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
         .unwrap();
     c.sync_until_quiet().await;
     jpn.node.search_settled().await;
-    assert_eq!(search(jpn, "admin", "ferry").await, (0, vec![]));
+    assert_eq!(
+        search(jpn, "admin", "ferry").await,
+        (1, vec!["Ferry capacity figures".into()])
+    );
     // The index is derived state: removed, it is rebuilt from the store at the next start
     // with the same answers; `reindex` gives them too.
     let before = search(jpn, "kenji", "ferry OR patrols OR port").await;
@@ -937,8 +983,8 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
         before
     );
     let r = jpn.node.reindex().await.unwrap();
-    // Port access, red annex, statement, action, alert, exercise, project.
-    assert_eq!(r.documents, 7, "{r:?}");
+    // Port access, red annex, statement, action, alert, exercise, project, discussion.
+    assert_eq!(r.documents, 8, "{r:?}");
     assert_eq!(
         search(jpn, "kenji", "ferry OR patrols OR port").await,
         before
@@ -1513,6 +1559,15 @@ async fn the_ui_speaks_japanese_on_every_page() {
         .project
         .project_id
         .clone();
+    let first_post = n
+        .node
+        .thread(&n.admin(), &s.thread_id)
+        .await
+        .unwrap()
+        .thread
+        .posts[0]
+        .post_id
+        .clone();
     let mut left = Vec::new();
     for page in [
         "/ui/".to_owned(),
@@ -1533,6 +1588,10 @@ async fn the_ui_speaks_japanese_on_every_page() {
         format!("/ui/exercises/{x}"),
         "/ui/projects".into(),
         format!("/ui/projects/{pr}"),
+        "/ui/discussions".into(),
+        format!("/ui/discussions/{}", s.thread_id),
+        format!("/ui/discussions/{}?quote={first_post}", s.thread_id),
+        format!("/ui/discussions?subject=item:{}", s.item_id),
         "/ui/search?q=port".into(),
         "/ui/search?q=prot".into(),
         "/ui/network".into(),
@@ -2772,7 +2831,10 @@ async fn network_edges_lead_to_the_items_behind_them() {
 /// names), less the words that are the same in both languages (partner codes, TLP markings,
 /// standards). Tokens with digits (ids, dates) are not words.
 fn english_words(html: &str) -> Vec<String> {
-    const WRITTEN: [&str; 23] = [
+    const WRITTEN: [&str; 26] = [
+        "Ferry capacity figures",
+        "We do: twelve sailings a day.",
+        "Who holds current ro-ro figures? @admin@JPN",
         "body of Ferry capacity study",
         "body of Port access procedures",
         "EU–NATO–Japan maritime dialogue",
@@ -3021,4 +3083,180 @@ async fn search_hits_show_their_text_around_the_words_marked() {
     let nato = Web::admin(s.c.node("NATO")).await;
     let (_, html) = nato.get("/ui/search?q=surge").await;
     assert!(!html.contains("surge capacity"), "{html}");
+}
+
+#[tokio::test]
+async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms() {
+    let s = scenario().await;
+    let (eu_n, jpn_n) = (s.c.node("EU"), s.c.node("JPN"));
+    let eu = Web::admin(eu_n).await;
+    let jpn = Web::admin(jpn_n).await;
+    let nato = Web::admin(s.c.node("NATO")).await;
+    let f = s.format_id.as_str();
+
+    // Bad input: the form comes back with the message beside the field, and nothing is stored.
+    let before = footprint(eu_n).await;
+    let (status, _, html) = eu
+        .post(
+            "/ui/discussions",
+            &[("format_id", f), ("title", "Port security"), ("body", "  ")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"body-error\""), "{html}");
+    let (status, _, html) = eu
+        .post(
+            "/ui/discussions",
+            &[
+                ("format_id", f),
+                ("title", "Port security"),
+                ("body", "cc @admin@NATO"),
+                ("releasable_to", "JPN"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("admin@NATO"), "{html}");
+    assert_eq!(footprint(eu_n).await, before);
+
+    // EU starts a discussion for EU and JPN.
+    let (status, loc, _) = eu
+        .post(
+            "/ui/discussions",
+            &[
+                ("format_id", f),
+                ("title", "Port security screening"),
+                ("body", "How do you screen **ro-ro** cargo? @admin@JPN"),
+                ("releasable_to", "JPN"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(loc.ends_with("?done=discussion-started"), "{loc}");
+    let page = loc.split('?').next().unwrap().to_owned();
+    let (_, html) = eu.get(&loc).await;
+    assert!(html.contains("<strong>ro-ro</strong>"), "Markdown: {html}");
+    assert!(
+        html.contains("EU, JPN — not NATO"),
+        "the audience in words: {html}"
+    );
+    s.c.sync_until_quiet().await;
+
+    // JPN sees it unread, mentioned, counted in the navigation; opening it marks it read.
+    let (_, html) = jpn.get("/ui/discussions").await;
+    assert!(html.contains("Port security screening"));
+    assert!(
+        html.contains("1 new post") && html.contains("1 mentions you"),
+        "{html}"
+    );
+    let (_, html) = jpn.get("/ui/nav?at=/ui/discussions").await;
+    assert!(html.contains("unread"), "{html}");
+    let (_, html) = jpn.get(&page).await;
+    assert!(
+        html.contains("1 post is new since your last visit."),
+        "{html}"
+    );
+    assert!(html.contains("class=\"post new\""), "{html}");
+    let (_, html) = jpn.get(&page).await;
+    assert!(
+        !html.contains("class=\"post new\""),
+        "read on the second visit"
+    );
+    let first = html
+        .split("id=\"post-")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    // JPN replies, quoting EU's post.
+    let (_, html) = jpn.get(&format!("{page}?quote={first}")).await;
+    assert!(html.contains("name=\"quote\""), "{html}");
+    let (status, loc, _) = jpn
+        .post(
+            &format!("{page}/reply"),
+            &[("body", "X-ray portals at Yokohama."), ("quote", &first)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
+    assert!(loc.ends_with("?done=replied"));
+    s.c.sync_until_quiet().await;
+    let (_, html) = eu.get(&page).await;
+    assert!(html.contains("X-ray portals at Yokohama."), "{html}");
+    assert!(html.contains("<blockquote>"), "the quote: {html}");
+    assert!(html.contains("class=\"post new\""), "new at EU");
+
+    // NATO sees none of it, and its page is the same 404 as a missing one.
+    let (_, html) = nato.get("/ui/discussions").await;
+    assert!(!html.contains("Port security screening") && !html.contains("Yokohama"));
+    let (status, html) = nato.get(&page).await;
+    let (status2, html2) = nato
+        .get("/ui/discussions/01a21cac-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!((status, html), (status2, html2));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // EU may not change JPN's post; JPN edits it, then retracts it.
+    let reply = jpn_n
+        .node
+        .thread(&jpn_n.admin(), page.rsplit('/').next().unwrap())
+        .await
+        .unwrap()
+        .thread
+        .posts[1]
+        .post_id
+        .clone();
+    let (status, _, _) = eu
+        .post(
+            &format!("{page}/posts/{reply}/edit"),
+            &[("body", "EU's words")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = jpn
+        .post(
+            &format!("{page}/posts/{reply}/edit"),
+            &[("body", "X-ray portals at Yokohama and Kobe.")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    s.c.sync_until_quiet().await;
+    let (_, html) = eu.get(&page).await;
+    assert!(
+        html.contains("Yokohama and Kobe.") && html.contains("edited"),
+        "{html}"
+    );
+    let (status, _, _) = jpn
+        .post(&format!("{page}/posts/{reply}/retract"), &[("reason", "")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    s.c.sync_until_quiet().await;
+    let (_, html) = eu.get(&page).await;
+    assert!(!html.contains("Yokohama"), "{html}");
+    assert!(html.contains("This post was retracted by its author."));
+
+    // A discussion about an object: linked from it, narrowed to it, and about it.
+    let (_, html) = eu.get(&format!("/ui/items/{}", s.item_id)).await;
+    let link = format!("/ui/discussions?subject=item:{}", s.item_id);
+    assert!(html.contains(&link), "{html}");
+    let (_, html) = eu.get(&link).await;
+    assert!(html.contains("Ferry capacity study") && !html.contains("Port security screening"));
+    let (status, loc, _) = eu
+        .post(
+            "/ui/discussions",
+            &[
+                ("subject", &format!("item:{}", s.item_id)),
+                ("title", "On the ferry study"),
+                ("body", "Comments welcome."),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
+    let (_, html) = eu.get(&loc).await;
+    assert!(
+        html.contains("Ferry capacity study"),
+        "the subject is named: {html}"
+    );
+    let (_, html) = eu.get(&link).await;
+    assert!(html.contains("On the ferry study"));
 }

@@ -887,3 +887,50 @@ creates-dialogue-formats-convened-by = Creates the EU–NATO–partner dialogue 
 releasable-to-members-own-items = Releasable to (members of this format; { $partner } always holds its own items)
 list-separator = {", "}
 quoted = “{ $text }”
+# Discussions
+discussions = Discussions
+discussion = Discussion
+discussions-about = Discussions about
+all-discussions = All discussions
+started-by = Started by
+posts = Posts
+unread = unread
+unread-posts = Posts in discussions you have not read
+last-post = Last post
+all-read = all read
+n-new-posts = { $n ->
+    [one] { $n } new post
+   *[other] { $n } new posts
+}
+n-mention-you = { $n ->
+    [one] { $n } mentions you
+   *[other] { $n } mention you
+}
+n-new-since-your-last-visit = { $n ->
+    [one] { $n } post is new since your last visit.
+   *[other] { $n } posts are new since your last visit.
+}
+no-discussions-yet = No discussions yet.
+start-a-discussion = Start a discussion
+start-discussion = Start discussion
+about = About
+post-hint = Markdown. Mention a user of a partner in the audience as @name@PARTNER.
+discussion-released-to = Released to (members of the chosen format; none ticked: everyone who may see what it is about, else every member). Every reply goes to the same partners.
+new = new
+edited = edited
+post-retracted = This post was retracted by its author.
+quoted-post-not-available = (quoted post not available)
+quote-in-reply = Quote in reply
+edit-or-retract = Edit or retract
+new-text = New text
+save-new-version = Save new version
+reason-optional = Reason (optional)
+retract-post = Retract post
+reply = Reply
+quoting = Quoting
+do-not-quote = do not quote
+reply-goes-to = The reply goes to
+send-reply = Send reply
+discuss = Discuss
+done-discussion-started = Discussion started, signed and sent to its audience.
+done-replied = Reply signed and sent to the discussion's audience.

@@ -156,6 +156,8 @@ fn shows_navigation(method: &str, path: &str, headers: &HeaderMap) -> bool {
 pub struct NavCounts {
     pub alerts: usize,
     pub stances: usize,
+    /// Posts by others in discussions the user has not read.
+    pub unread: usize,
 }
 
 impl NavCounts {
@@ -171,7 +173,12 @@ impl NavCounts {
             Ok(v) => v.iter().filter(|v| v.awaits_stance_from(me)).count(),
             Err(_) => 0,
         };
-        NavCounts { alerts, stances }
+        let unread = s.node.unread_posts(who).await.unwrap_or(0);
+        NavCounts {
+            alerts,
+            stances,
+            unread,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use entente_domain::Role;
 use entente_node::auth::TokenKind;
 use entente_node::{ItemFilter, ItemRevision, NewFormat, NewItem};
@@ -18,6 +18,7 @@ use utoipa::{IntoParams, OpenApi};
 mod admin;
 mod alerts;
 mod coord;
+mod discussions;
 mod formats;
 mod items;
 mod reactions;
@@ -27,6 +28,7 @@ mod statements;
 use admin::*;
 use alerts::*;
 use coord::*;
+use discussions::*;
 use formats::*;
 use items::*;
 use reactions::*;
@@ -66,6 +68,15 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/actions/{id}", get(get_action))
         .route("/api/v1/actions/{id}/progress", post(report_progress))
         .route("/api/v1/formats/{id}/progress-report", get(progress_report))
+        .route("/api/v1/threads", get(list_threads).post(start_thread))
+        .route("/api/v1/threads/{id}", get(get_thread))
+        .route("/api/v1/threads/{id}/posts", post(reply_thread))
+        .route("/api/v1/threads/{id}/posts/{post_id}", put(edit_post))
+        .route(
+            "/api/v1/threads/{id}/posts/{post_id}/retract",
+            post(retract_post),
+        )
+        .route("/api/v1/threads/{id}/read", post(mark_thread_read))
         .route("/api/v1/exercises", get(list_exercises).post(plan_exercise))
         .route("/api/v1/exercises/{id}", get(get_exercise))
         .route("/api/v1/exercises/{id}/respond", post(respond_exercise))
@@ -112,7 +123,8 @@ pub(crate) async fn not_found() -> ApiError {
         retract_item, network_view, search, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
         plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
-        export_statement, statement_diff, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
+        export_statement, statement_diff, list_threads, start_thread, get_thread, reply_thread, edit_post,
+        retract_post, mark_thread_read, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&BearerAuth)

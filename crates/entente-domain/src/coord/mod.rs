@@ -1,6 +1,6 @@
 //! Coordination instruments besides statements and alerts: joint actions with milestones and
 //! signed progress reports (and the generated periodic progress report), exercises, industrial
-//! projects with expressions of interest, and endorsements and sightings of items. Each is a
+//! projects with expressions of interest, discussions (`thread`), and endorsements and sightings of items. Each is a
 //! fold over signed entries that several partners append to their own logs. Pure.
 
 use crate::{Audience, DomainError, PartnerCode};
@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod exercise;
 pub use exercise::*;
+mod thread;
+pub use thread::*;
 
 // ----- joint actions ------------------------------------------------------------------------
 

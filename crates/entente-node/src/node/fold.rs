@@ -339,7 +339,11 @@ impl Node {
                 | Payload::ProjectRegister(_)
                 | Payload::ProjectInterest(_)
                 | Payload::Endorse(_)
-                | Payload::Sighting(_)) => {
+                | Payload::Sighting(_)
+                | Payload::ThreadStart(_)
+                | Payload::ThreadPost(_)
+                | Payload::ThreadEdit(_)
+                | Payload::ThreadRetract(_)) => {
                     match entente_domain::fold::apply_coord(&mut coords, &items, &e.at(), &p) {
                         Ok(key) => {
                             touched_coords.push(key);
@@ -423,6 +427,7 @@ impl Node {
                     entente_domain::fold::Coord::Action(a) => a.format_id.clone(),
                     entente_domain::fold::Coord::Exercise(x) => x.plan.format_id.clone(),
                     entente_domain::fold::Coord::Project(p) => p.project.format_id.clone(),
+                    entente_domain::fold::Coord::Thread(t) => t.format_id.clone(),
                     entente_domain::fold::Coord::Reactions(_) => String::new(),
                 };
                 let state =

@@ -164,27 +164,59 @@ pub(super) fn project_doc(p: &entente_domain::coord::ProjectState) -> SearchDoc 
     )
 }
 
-/// An alert, exercise or project (the other coordination objects people search for) from its
-/// stored state.
+/// A discussion: its title and every post that stands (a retracted post's text leaves the
+/// index with the retraction).
+pub(super) fn thread_doc(t: &entente_domain::coord::ThreadState) -> SearchDoc {
+    let body = t
+        .posts
+        .iter()
+        .filter(|p| p.retracted.is_none())
+        .map(|p| p.body.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    audience_doc(
+        format!("thread:{}", t.thread_id),
+        "thread",
+        t.title.clone(),
+        body,
+        &t.audience,
+        t.format_id.clone(),
+        vec![],
+        t.origin.to_string(),
+        &t.created_at,
+    )
+}
+
+/// An alert, exercise, project or discussion (the other coordination objects people search
+/// for) from its stored state.
 pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
     match kind {
         entente_domain::fold::ALERT_KIND => serde_json::from_str(state).ok().map(|a| alert_doc(&a)),
         "exercise" => serde_json::from_str(state).ok().map(|x| exercise_doc(&x)),
         "project" => serde_json::from_str(state).ok().map(|p| project_doc(&p)),
+        "thread" => serde_json::from_str(state).ok().map(|t| thread_doc(&t)),
         _ => None,
     }
 }
 
 /// The coordination objects the index holds besides actions.
-pub(super) const OBJECT_KINDS: [&str; 3] =
-    [entente_domain::fold::ALERT_KIND, "exercise", "project"];
+pub(super) const OBJECT_KINDS: [&str; 4] = [
+    entente_domain::fold::ALERT_KIND,
+    "exercise",
+    "project",
+    "thread",
+];
 
 /// The entries that write the searchable text of those objects.
-pub(super) const TEXT_ENTRIES: [&str; 4] = [
+pub(super) const TEXT_ENTRIES: [&str; 8] = [
     "alert.raise",
     "exercise.plan",
     "exercise.lesson",
     "project.register",
+    "thread.start",
+    "thread.post",
+    "thread.edit",
+    "thread.retract",
 ];
 
 /// Documents (to write, to delete) for the projections of one append (STIX rows carry their

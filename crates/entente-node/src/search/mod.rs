@@ -70,8 +70,8 @@ pub struct SearchRequest {
     /// `YYYY-MM`.
     #[serde(default)]
     pub period: Option<String>,
-    /// Only hits of this class: `item`, `stix`, `action`, `statement`, `alert`, `exercise` or
-    /// `project` (as in a hit's `what`).
+    /// Only hits of this class: `item`, `stix`, `action`, `statement`, `alert`, `exercise`,
+    /// `project` or `thread` (as in a hit's `what`).
     #[serde(default)]
     pub what: Option<String>,
     #[serde(default)]
@@ -122,7 +122,7 @@ pub struct ReindexReport {
 }
 
 /// The classes of hits (`what`), as ids begin: `item:…`, `alert:…`.
-pub const WHAT: [&str; 7] = [
+pub const WHAT: [&str; 8] = [
     "item",
     "stix",
     "action",
@@ -130,13 +130,14 @@ pub const WHAT: [&str; 7] = [
     "alert",
     "exercise",
     "project",
+    "thread",
 ];
 
 mod docs;
 pub use docs::item_doc;
 use docs::{
     OBJECT_KINDS, TEXT_ENTRIES, action_doc, alert_doc, docs_for, exercise_doc, object_doc,
-    project_doc, statement_doc, stix_doc,
+    project_doc, statement_doc, stix_doc, thread_doc,
 };
 
 /// The attached index on the node (`Node::ext`); empty until `attach_search`.
@@ -463,7 +464,7 @@ impl Node {
         {
             return Err(entente_domain::DomainError::invalid(
                 "what",
-                "one of item, stix, action, statement, alert, exercise, project",
+                "one of item, stix, action, statement, alert, exercise, project, thread",
             )
             .into());
         }
@@ -552,6 +553,12 @@ impl Node {
                     .ok()
                     .filter(|p| p.audience.contains(&viewer.partner))
                     .map(|p| project_doc(&p).body),
+                "thread" => self
+                    .thread(who, id)
+                    .await
+                    .ok()
+                    .filter(|t| t.thread.audience.contains(&viewer.partner))
+                    .map(|t| thread_doc(&t.thread).body),
                 // STIX rows: reader tokens come from the row's own audience and marking,
                 // which never change for a stored version. Their text is the object's JSON,
                 // not shown as a snippet.

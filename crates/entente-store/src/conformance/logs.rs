@@ -478,7 +478,30 @@ pub async fn users_and_tokens(store: &dyn Store) {
     let got = store.user(&u.username).await.unwrap().unwrap();
     assert_eq!((got.role, got.disabled), (Role::Reader, false));
     assert!(!store.update_user("nobody", None, Some(true)).await.unwrap());
+    // Read marks of discussions: per user and thread, replaced whole, deleted with the user.
+    store
+        .set_read_mark("alice", "t2", "[\"p1\"]")
+        .await
+        .unwrap();
+    store.set_read_mark("alice", "t1", "[]").await.unwrap();
+    store
+        .set_read_mark("alice", "t2", "[\"p1\",\"p2\"]")
+        .await
+        .unwrap();
+    store
+        .set_read_mark("carol", "t1", "[\"p9\"]")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read_marks("alice").await.unwrap(),
+        vec![
+            ("t1".to_owned(), "[]".to_owned()),
+            ("t2".to_owned(), "[\"p1\",\"p2\"]".to_owned())
+        ]
+    );
     assert!(store.delete_user(&u.username).await.unwrap());
+    assert!(store.read_marks("alice").await.unwrap().is_empty());
+    assert_eq!(store.read_marks("carol").await.unwrap().len(), 1);
     assert!(!store.delete_user(&u.username).await.unwrap());
     assert!(store.tokens(None).await.unwrap().is_empty());
     assert!(store.users().await.unwrap().is_empty());

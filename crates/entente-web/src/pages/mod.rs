@@ -26,6 +26,7 @@ mod actions;
 mod admin;
 mod alerts;
 mod dashboard;
+mod discussions;
 mod exercises;
 mod filters;
 mod formats;
@@ -39,6 +40,7 @@ pub(crate) use actions::*;
 pub(crate) use admin::*;
 pub(crate) use alerts::*;
 pub(crate) use dashboard::*;
+pub(crate) use discussions::*;
 pub(crate) use exercises::*;
 pub(crate) use formats::*;
 pub(crate) use items::*;
@@ -85,6 +87,13 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/alerts/{id}", get(alert_page))
         .route("/ui/alerts/{id}/board", get(alert_board))
         .route("/ui/alerts/{id}/ack", post(alert_ack))
+        .route("/ui/discussions", get(discussions).post(start_discussion))
+        .route("/ui/discussions/{id}", get(discussion))
+        .route("/ui/discussions/{id}/reply", post(discussion_reply))
+        .route(
+            "/ui/discussions/{id}/posts/{post_id}/{what}",
+            post(discussion_post_change),
+        )
         .route("/ui/exercises", get(exercises).post(plan_exercise))
         .route("/ui/exercises/{id}", get(exercise_page))
         .route("/ui/exercises/{id}/respond", post(exercise_respond))

@@ -115,10 +115,12 @@ pub(crate) enum Done {
     ProjectRegistered,
     Interest,
     SettingsSaved,
+    DiscussionStarted,
+    Replied,
 }
 
 impl Done {
-    const ALL: [Done; 15] = [
+    const ALL: [Done; 17] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -134,6 +136,8 @@ impl Done {
         Done::ProjectRegistered,
         Done::Interest,
         Done::SettingsSaved,
+        Done::DiscussionStarted,
+        Done::Replied,
     ];
 
     fn code(self) -> &'static str {
@@ -153,6 +157,8 @@ impl Done {
             Done::ProjectRegistered => "project-registered",
             Done::Interest => "interest",
             Done::SettingsSaved => "settings-saved",
+            Done::DiscussionStarted => "discussion-started",
+            Done::Replied => "replied",
         }
     }
 
@@ -389,6 +395,7 @@ macro_rules! list_audience {
 }
 list_audience!(
     super::dashboard::DashboardPage,
+    super::discussions::DiscussionsPage,
     super::items::ItemsPage,
     super::alerts::AlertsPage,
     super::alerts::AlertsList,

@@ -1,6 +1,8 @@
 //! `entente demo`: three peered nodes (EU, NATO, JPN) on 127.0.0.1 in one process, seeded
 //! with a clearly fictional exercise scenario so each node visibly sees a different subset.
 
+mod dialogue;
+
 use crate::{ServerConfig, bind, generate_password, init, open_with, serve_node};
 use anyhow::{Context, Result};
 use entente_node::auth::Principal;
@@ -665,7 +667,7 @@ async fn seed_instruments(
     )
     .await?;
     settle(nodes).await;
-    Ok(())
+    dialogue::seed_dialogue(nodes, maritime, &lesson.item_id).await
 }
 
 /// Two pull rounds on every node: enough for three fully peered nodes to converge.
