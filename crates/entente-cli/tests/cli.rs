@@ -349,6 +349,24 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
             .map(|p| p["partner"].as_str().unwrap())
             .collect();
         assert_eq!(partners, ["EU", "JPN", "NATO"].into(), "{full}");
+        // A meeting whose minutes every participant agreed, its decisions joint actions, and
+        // the next meeting of its series planned.
+        let meetings: serde_json::Value = get(n, "/api/v1/meetings")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(meetings.as_array().unwrap().len(), 2, "{meetings}");
+        let first = meetings[0]["plan"]["meeting_id"].as_str().unwrap();
+        let m: serde_json::Value = get(n, &format!("/api/v1/meetings/{first}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(m["agreed"], true, "{m}");
+        assert_eq!(m["actions"].as_array().unwrap().len(), 2, "{m}");
     }
 
     let formats: serde_json::Value = get(&eu, "/api/v1/formats")

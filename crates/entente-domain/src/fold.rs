@@ -4,7 +4,9 @@
 //! changed. Every holder applies the same rules, so every holder computes the same state.
 
 use crate::alert::{AckRecord, AlertState};
-use crate::coord::{ActionState, ExerciseState, ProjectState, Reactions, ThreadState};
+use crate::coord::{
+    ActionState, ExerciseState, MeetingState, ProjectState, Reactions, ThreadState,
+};
 use crate::payload::Payload;
 use crate::{Audience, ItemState, PartnerCode};
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,7 @@ pub enum Coord {
     Project(ProjectState),
     Reactions(Reactions),
     Thread(ThreadState),
+    Meeting(MeetingState),
 }
 
 impl Coord {
@@ -41,6 +44,7 @@ impl Coord {
             Coord::Project(_) => "project",
             Coord::Reactions(_) => "reactions",
             Coord::Thread(_) => "thread",
+            Coord::Meeting(_) => "meeting",
         }
     }
 }
@@ -61,6 +65,8 @@ pub fn coord_key(p: &Payload) -> Option<(&'static str, String)> {
         Payload::ThreadPost(x) => ("thread", x.thread_id.clone()),
         Payload::ThreadEdit(x) => ("thread", x.thread_id.clone()),
         Payload::ThreadRetract(x) => ("thread", x.thread_id.clone()),
+        Payload::MeetingPlan(x) => ("meeting", x.meeting_id.clone()),
+        Payload::MeetingMinutes(x) => ("meeting", x.meeting_id.clone()),
         _ => return None,
     })
 }
@@ -180,6 +186,12 @@ pub fn apply_coord(
         }
         (Payload::ThreadRetract(r), Some(Coord::Thread(t))) => {
             t.retract(r, h.origin, h.audience, h.ts)?
+        }
+        (Payload::MeetingPlan(m), None) => {
+            *slot = Some(Coord::Meeting(MeetingState::plan(m, h.origin, h.audience)?));
+        }
+        (Payload::MeetingMinutes(m), Some(Coord::Meeting(x))) => {
+            x.link_minutes(m, h.origin, h.audience)?
         }
         (_, None) => return Err(true),
         _ => return Err(false),

@@ -150,6 +150,8 @@ pub enum Payload {
     ThreadPost(crate::coord::ThreadPost),
     ThreadEdit(crate::coord::ThreadEdit),
     ThreadRetract(crate::coord::ThreadRetract),
+    MeetingPlan(crate::coord::MeetingPlan),
+    MeetingMinutes(crate::coord::MeetingMinutes),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +195,8 @@ impl Payload {
             Payload::ThreadPost(_) => "thread.post",
             Payload::ThreadEdit(_) => "thread.edit",
             Payload::ThreadRetract(_) => "thread.retract",
+            Payload::MeetingPlan(_) => "meeting.plan",
+            Payload::MeetingMinutes(_) => "meeting.minutes",
         }
     }
 
@@ -225,6 +229,8 @@ impl Payload {
             Payload::ThreadPost(p) => serde_json::to_string(p),
             Payload::ThreadEdit(p) => serde_json::to_string(p),
             Payload::ThreadRetract(p) => serde_json::to_string(p),
+            Payload::MeetingPlan(p) => serde_json::to_string(p),
+            Payload::MeetingMinutes(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -265,6 +271,8 @@ impl Payload {
             "thread.post" => Payload::ThreadPost(p(kind, json)?),
             "thread.edit" => Payload::ThreadEdit(p(kind, json)?),
             "thread.retract" => Payload::ThreadRetract(p(kind, json)?),
+            "meeting.plan" => Payload::MeetingPlan(p(kind, json)?),
+            "meeting.minutes" => Payload::MeetingMinutes(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -299,6 +307,8 @@ impl Payload {
             Payload::ThreadPost(p) => &p.thread_id,
             Payload::ThreadEdit(p) => &p.thread_id,
             Payload::ThreadRetract(p) => &p.thread_id,
+            Payload::MeetingPlan(p) => &p.meeting_id,
+            Payload::MeetingMinutes(p) => &p.meeting_id,
         }
     }
 }

@@ -91,6 +91,7 @@ impl Node {
             Coord::Exercise(x) => Some(&x.audience),
             Coord::Project(p) => Some(&p.audience),
             Coord::Thread(t) => Some(&t.audience),
+            Coord::Meeting(m) => Some(&m.audience),
             Coord::Reactions(_) => None,
         }
     }
@@ -105,6 +106,16 @@ impl Node {
         &self,
         who: &Principal,
         n: NewAction,
+    ) -> Result<ActionState, NodeError> {
+        self.create_action_from(who, n, None).await
+    }
+
+    /// Create an action, recording the meeting whose agreed minutes decided it.
+    pub(crate) async fn create_action_from(
+        &self,
+        who: &Principal,
+        n: NewAction,
+        from_meeting: Option<String>,
     ) -> Result<ActionState, NodeError> {
         who.require(Role::Officer, "create joint actions")?;
         let f = self
@@ -136,6 +147,7 @@ impl Node {
                 })
                 .collect(),
             author: who.user_id(),
+            from_meeting,
         };
         validate_action(&mut c, &f.members)?;
         let everyone: Vec<PartnerCode> = leads.into_iter().chain(participants).collect();

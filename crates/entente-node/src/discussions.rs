@@ -95,7 +95,7 @@ impl Node {
     }
 
     /// The format and audience of an object the caller may see, for a thread about it.
-    async fn subject_of(
+    pub(crate) async fn subject_of(
         &self,
         who: &Principal,
         s: &ThreadSubject,
@@ -129,6 +129,10 @@ impl Node {
             "exercise" => {
                 let x = self.exercise(who, &s.id).await?;
                 (x.plan.format_id, x.audience)
+            }
+            "meeting" => {
+                let m = self.meeting(who, &s.id).await?.meeting;
+                (m.plan.format_id, m.audience)
             }
             _ => {
                 let p = self.project(who, &s.id).await?;

@@ -15,6 +15,7 @@ pub mod coord;
 pub mod discussions;
 pub mod error;
 pub mod invite;
+pub mod meetings;
 pub mod metrics;
 mod node;
 pub mod provenance;

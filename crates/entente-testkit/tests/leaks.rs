@@ -1,8 +1,8 @@
 //! End-to-end leak check. Each scenario runs random steps across four live nodes: formats
 //! created, members admitted and leaving mid-scenario, items published by either of two users
 //! per node with random audiences, TLP levels and named users, retractions, alerts raised,
-//! exercises planned, projects registered and discussions started for random parts of a format
-//! and replied to (each held, listed, searched and shown only inside its audience), and
+//! exercises planned, projects registered, meetings convened with minutes, and discussions
+//! started for random parts of a format and replied to (each held, listed, searched and shown only inside its audience), and
 //! exchanges that
 //! are none, partial (one node pulls once) or complete. After every step, on every node and for
 //! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
@@ -68,8 +68,8 @@ struct World {
     ever: BTreeMap<String, BTreeSet<String>>,
     /// Item id → (origin, title).
     published: BTreeMap<String, (String, String)>,
-    /// Coordination object id → (kind: `alert`, `exercise`, `project` or `thread`, origin,
-    /// title): each
+    /// Coordination object id → (kind: `alert`, `exercise`, `project`, `thread`, `meeting` or
+    /// `statement` (a meeting's minutes), origin, title): each
     /// reaches its audience's partners, is listed, searched and counted there, and nowhere else.
     objects: BTreeMap<String, (&'static str, String, String)>,
 }
@@ -301,8 +301,64 @@ impl World {
                         .filter(|_| rng.next(2) == 0)
                         .collect()
                 });
-                let title = format!("leak-thread-{}-end", self.objects.len());
                 let n = &self.c.nodes[i];
+                if rng.next(3) == 0 {
+                    // A meeting of some members, with minutes drafted by its convener.
+                    let others: Vec<String> = member_of(i)
+                        .into_iter()
+                        .flat_map(|v| v.members.iter().map(|m| m.to_string()))
+                        .filter(|m| m != &n.partner)
+                        .filter(|_| rng.next(2) == 0)
+                        .collect();
+                    if others.is_empty() {
+                        return;
+                    }
+                    let title = format!("leak-meeting-{}-end", self.objects.len());
+                    let who = &self.logins[i][0].principal;
+                    let m = n
+                        .node
+                        .plan_meeting(
+                            who,
+                            entente_domain::coord::NewMeeting {
+                                format_id,
+                                details: entente_domain::coord::MeetingDetails {
+                                    title: title.clone(),
+                                    level: entente_domain::coord::MeetingLevel::Experts,
+                                    starts_at: "2099-01-12T09:00:00Z".into(),
+                                    time_zone: "UTC".into(),
+                                    place: format!("place of {title}"),
+                                    series: String::new(),
+                                    agenda: vec![],
+                                },
+                                participants: others,
+                                previous: None,
+                            },
+                        )
+                        .await
+                        .expect("plan a meeting");
+                    let v = n
+                        .node
+                        .draft_minutes(
+                            who,
+                            &m.plan.meeting_id,
+                            &format!("minutes of {title}\n- DECISION: act on {title}"),
+                        )
+                        .await
+                        .expect("draft minutes");
+                    // The minutes are a statement of the meeting's audience, held and searched
+                    // as one.
+                    let st = v.minutes.expect("minutes").state.statement_id;
+                    self.objects
+                        .insert(st, ("statement", n.partner.clone(), title.clone()));
+                    trace(&format!(
+                        "{} convenes {title} for {:?}",
+                        n.partner, m.audience
+                    ));
+                    self.objects
+                        .insert(m.plan.meeting_id, ("meeting", n.partner.clone(), title));
+                    return;
+                }
+                let title = format!("leak-thread-{}-end", self.objects.len());
                 let t = n
                     .node
                     .start_thread(
@@ -1017,6 +1073,8 @@ impl World {
             "/ui/exercises",
             "/ui/projects",
             "/ui/discussions",
+            "/ui/meetings",
+            "/ui/statements",
             "/ui/items",
             "/ui/search?q=leak",
             "/ui/network",
@@ -1097,6 +1155,18 @@ async fn object_audience(n: &TestNode, kind: &str, id: &str) -> Option<entente_d
             .ok()
             .map(|a| a.alert.audience),
         "exercise" => n.node.exercise(&admin, id).await.ok().map(|x| x.audience),
+        "statement" => n
+            .node
+            .statement(&admin, id)
+            .await
+            .ok()
+            .map(|v| v.state.audience),
+        "meeting" => n
+            .node
+            .meeting(&admin, id)
+            .await
+            .ok()
+            .map(|m| m.meeting.audience),
         "thread" => n
             .node
             .thread(&admin, id)

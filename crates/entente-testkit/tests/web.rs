@@ -232,6 +232,7 @@ async fn footprint(n: &TestNode) -> (u64, usize, usize, usize, usize) {
 struct Scenario {
     c: Cluster,
     thread_id: String,
+    meeting_id: String,
     clock: ManualClock,
     format_id: String,
     item_id: String,
@@ -386,11 +387,48 @@ async fn scenario() -> Scenario {
         )
         .await
         .unwrap();
+    // A meeting EU convenes with NATO and JPN, with minutes drafted (not yet agreed).
+    let m = eu
+        .node
+        .plan_meeting(
+            &eu.admin(),
+            entente_node::meetings::NewMeeting {
+                format_id: f.format_id.clone(),
+                details: entente_domain::coord::MeetingDetails {
+                    title: "Port security working group".into(),
+                    level: entente_domain::coord::MeetingLevel::WorkingLevel,
+                    starts_at: "2027-01-20T09:00:00Z".into(),
+                    time_zone: "Asia/Tokyo".into(),
+                    place: "Tokyo".into(),
+                    series: "quarterly".into(),
+                    agenda: vec![entente_domain::coord::AgendaItem {
+                        title: "Patrol plans".into(),
+                        subject: Some(entente_domain::coord::ThreadSubject {
+                            kind: "action".into(),
+                            id: a.action_id.clone(),
+                        }),
+                    }],
+                },
+                participants: vec!["JPN".into()],
+                previous: None,
+            },
+        )
+        .await
+        .unwrap();
+    eu.node
+        .draft_minutes(
+            &eu.admin(),
+            &m.plan.meeting_id,
+            "Patrol plans reviewed.\n\n- DECISION: Joint patrol calendar (lead: JPN)",
+        )
+        .await
+        .unwrap();
     c.sync_until_quiet().await;
     for n in &c.nodes {
         n.node.search_settled().await;
     }
     Scenario {
+        meeting_id: m.plan.meeting_id,
         thread_id: t.thread_id,
         format_id: f.format_id,
         item_id: it.item_id,
@@ -455,6 +493,12 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
         (format!("/ui/projects/{pr}"), "project"),
         ("/ui/discussions".into(), "discussions"),
         (format!("/ui/discussions/{}", s.thread_id), "discussion"),
+        ("/ui/meetings".into(), "meetings"),
+        (format!("/ui/meetings/{}", s.meeting_id), "meeting"),
+        (
+            format!("/ui/meetings?next={}", s.meeting_id),
+            "meetings_next",
+        ),
         ("/ui/owed".into(), "owed"),
         ("/ui/nav?at=/ui/items".into(), "nav"),
         ("/ui/search?q=patrol".into(), "search"),
@@ -983,8 +1027,9 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
         before
     );
     let r = jpn.node.reindex().await.unwrap();
-    // Port access, red annex, statement, action, alert, exercise, project, discussion.
-    assert_eq!(r.documents, 8, "{r:?}");
+    // Port access, red annex, statement, action, alert, exercise, project, discussion, meeting
+    // and its minutes.
+    assert_eq!(r.documents, 10, "{r:?}");
     assert_eq!(
         search(jpn, "kenji", "ferry OR patrols OR port").await,
         before
@@ -1592,6 +1637,9 @@ async fn the_ui_speaks_japanese_on_every_page() {
         format!("/ui/discussions/{}", s.thread_id),
         format!("/ui/discussions/{}?quote={first_post}", s.thread_id),
         format!("/ui/discussions?subject=item:{}", s.item_id),
+        "/ui/meetings".into(),
+        format!("/ui/meetings/{}", s.meeting_id),
+        format!("/ui/meetings?next={}", s.meeting_id),
         "/ui/search?q=port".into(),
         "/ui/search?q=prot".into(),
         "/ui/network".into(),
@@ -2144,9 +2192,10 @@ async fn the_dashboard_shows_what_is_owed_both_ways_live_and_the_navigation_coun
     assert!(l.contains("our stance on version 1 (from EU)"), "{l}");
     let we_owe = html.split("What partners owe us").next().unwrap();
     assert!(we_owe.contains(&alert) && we_owe.contains(&statement));
-    // The navigation counts both, in words for screen readers.
+    // The navigation counts them, in words for screen readers (the stances: the statement and
+    // the meeting's minutes).
     assert!(html.contains("1<span class=\"visually-hidden\"> awaiting our acknowledgement)"));
-    assert!(html.contains("1<span class=\"visually-hidden\"> awaiting our stance)"));
+    assert!(html.contains("2<span class=\"visually-hidden\"> awaiting our stance)"));
 
     // EU is owed stances from JPN and NATO, and owes its own overdue milestone, in red words.
     let eu = Web::admin(s.c.node("EU")).await;
@@ -2831,7 +2880,12 @@ async fn network_edges_lead_to_the_items_behind_them() {
 /// names), less the words that are the same in both languages (partner codes, TLP markings,
 /// standards). Tokens with digits (ids, dates) are not words.
 fn english_words(html: &str) -> Vec<String> {
-    const WRITTEN: [&str; 26] = [
+    const WRITTEN: [&str; 31] = [
+        "DECISION: Joint patrol calendar (lead: JPN)",
+        "Port security working group",
+        "Patrol plans reviewed.",
+        "Joint patrol calendar",
+        "Patrol plans",
         "Ferry capacity figures",
         "We do: twelve sailings a day.",
         "Who holds current ro-ro figures? @admin@JPN",
@@ -2861,7 +2915,8 @@ fn english_words(html: &str) -> Vec<String> {
     ];
     // Names and codes that read the same in Japanese: partner codes, TLP markings, standards,
     // acronyms of topics, the product's name and IANA zone names (identifiers users pick).
-    const SAME: [&str; 41] = [
+    const SAME: [&str; 42] = [
+        "JST",
         "NATO",
         "JPN",
         "KOR",
@@ -2960,9 +3015,16 @@ fn english_words(html: &str) -> Vec<String> {
     let words: Vec<&str> = visible.split_whitespace().collect();
     let mut found: Vec<String> = Vec::new();
     for (i, w) in words.iter().enumerate() {
-        // Addresses and patterns (`name@PARTNER`, `http://…`) are not words.
+        // Addresses and patterns (`name@PARTNER`, `http://…`, an object reference such as
+        // `action:<uuid>` in an agenda) are not words.
+        let reference = w.split_once(':').is_some_and(|(k, id)| {
+            k.chars().all(|c| c.is_ascii_lowercase())
+                && id.len() == 36
+                && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+        });
         let english = !w.contains('@')
             && !w.contains("://")
+            && !reference
             && w.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .any(|t| {
                     t.len() >= 3 && t.chars().all(|c| c.is_ascii_alphabetic()) && !SAME.contains(&t)

@@ -21,6 +21,7 @@ mod coord;
 mod discussions;
 mod formats;
 mod items;
+mod meetings;
 mod reactions;
 mod search;
 mod statements;
@@ -31,6 +32,7 @@ use coord::*;
 use discussions::*;
 use formats::*;
 use items::*;
+use meetings::*;
 use reactions::*;
 use search::*;
 use statements::*;
@@ -77,6 +79,11 @@ pub(crate) fn routes() -> Router<AppState> {
             post(retract_post),
         )
         .route("/api/v1/threads/{id}/read", post(mark_thread_read))
+        .route("/api/v1/meetings", get(list_meetings).post(plan_meeting))
+        .route("/api/v1/meetings/{id}", get(get_meeting))
+        .route("/api/v1/meetings/{id}/minutes", post(draft_minutes))
+        .route("/api/v1/meetings/{id}/decisions", post(record_decisions))
+        .route("/api/v1/meetings/{id}/next", get(next_meeting))
         .route("/api/v1/exercises", get(list_exercises).post(plan_exercise))
         .route("/api/v1/exercises/{id}", get(get_exercise))
         .route("/api/v1/exercises/{id}/respond", post(respond_exercise))
@@ -124,7 +131,8 @@ pub(crate) async fn not_found() -> ApiError {
         plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
         export_statement, statement_diff, list_threads, start_thread, get_thread, reply_thread, edit_post,
-        retract_post, mark_thread_read, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
+        retract_post, mark_thread_read, list_meetings, plan_meeting, get_meeting, draft_minutes,
+        record_decisions, next_meeting, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&BearerAuth)

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod exercise;
 pub use exercise::*;
+mod meeting;
+pub use meeting::*;
 mod thread;
 pub use thread::*;
 
@@ -73,6 +75,10 @@ pub struct ActionCreate {
     pub participants: Vec<PartnerCode>,
     pub milestones: Vec<Milestone>,
     pub author: String,
+    /// The meeting whose agreed minutes decided it. Omitted from the signed text when unset, so
+    /// actions created before it existed verify unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_meeting: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,6 +127,9 @@ pub struct ActionState {
     pub reports: Vec<ReportRecord>,
     pub created_at: String,
     pub entry: (String, u64),
+    /// The meeting whose agreed minutes decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_meeting: Option<String>,
 }
 
 impl ActionState {
@@ -147,6 +156,7 @@ impl ActionState {
             reports: vec![],
             created_at: at.to_owned(),
             entry,
+            from_meeting: c.from_meeting.clone(),
         }
     }
 
@@ -697,6 +707,7 @@ mod tests {
             participants: vec![code("NATO")],
             milestones: ms(&["2026-01-01", "2026-06-30"]),
             author: "a@EU".into(),
+            from_meeting: None,
         };
         validate_action(&mut c, &members).unwrap();
         let mut bad = c.clone();

@@ -17,20 +17,21 @@ pub const MAX_EDITS: usize = 50;
 pub const MAX_MENTIONS: usize = 20;
 
 /// The kinds of object a thread may be about.
-pub const SUBJECT_KINDS: [&str; 6] = [
+pub const SUBJECT_KINDS: [&str; 7] = [
     "item",
     "action",
     "statement",
     "alert",
     "exercise",
     "project",
+    "meeting",
 ];
 
 /// What a thread is about besides its format: one object of the format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThreadSubject {
-    /// One of `item`, `action`, `statement`, `alert`, `exercise`, `project`.
+    /// One of `item`, `action`, `statement`, `alert`, `exercise`, `project`, `meeting`.
     pub kind: String,
     pub id: String,
 }
@@ -300,7 +301,7 @@ pub fn check_thread(title: &str, subject: Option<&ThreadSubject>) -> Result<(), 
     {
         return Err(DomainError::invalid(
             "subject",
-            "an item, action, statement, alert, exercise or project",
+            "an item, action, statement, alert, exercise, project or meeting",
         ));
     }
     Ok(())

@@ -343,7 +343,9 @@ impl Node {
                 | Payload::ThreadStart(_)
                 | Payload::ThreadPost(_)
                 | Payload::ThreadEdit(_)
-                | Payload::ThreadRetract(_)) => {
+                | Payload::ThreadRetract(_)
+                | Payload::MeetingPlan(_)
+                | Payload::MeetingMinutes(_)) => {
                     match entente_domain::fold::apply_coord(&mut coords, &items, &e.at(), &p) {
                         Ok(key) => {
                             touched_coords.push(key);
@@ -428,6 +430,7 @@ impl Node {
                     entente_domain::fold::Coord::Exercise(x) => x.plan.format_id.clone(),
                     entente_domain::fold::Coord::Project(p) => p.project.format_id.clone(),
                     entente_domain::fold::Coord::Thread(t) => t.format_id.clone(),
+                    entente_domain::fold::Coord::Meeting(m) => m.plan.format_id.clone(),
                     entente_domain::fold::Coord::Reactions(_) => String::new(),
                 };
                 let state =

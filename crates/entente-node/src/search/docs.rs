@@ -187,28 +187,47 @@ pub(super) fn thread_doc(t: &entente_domain::coord::ThreadState) -> SearchDoc {
     )
 }
 
-/// An alert, exercise, project or discussion (the other coordination objects people search
-/// for) from its stored state.
+/// A meeting: its title, place and agenda (the minutes are a statement, indexed as one).
+pub(super) fn meeting_doc(m: &entente_domain::coord::MeetingState) -> SearchDoc {
+    let d = &m.plan.details;
+    let agenda: Vec<&str> = d.agenda.iter().map(|a| a.title.as_str()).collect();
+    audience_doc(
+        format!("meeting:{}", m.plan.meeting_id),
+        "meeting",
+        d.title.clone(),
+        format!("{}\n{}", d.place, agenda.join("\n")),
+        &m.audience,
+        m.plan.format_id.clone(),
+        vec![],
+        m.convener.to_string(),
+        &d.starts_at,
+    )
+}
+
+/// An alert, exercise, project, discussion or meeting (the other coordination objects people
+/// search for) from its stored state.
 pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
     match kind {
         entente_domain::fold::ALERT_KIND => serde_json::from_str(state).ok().map(|a| alert_doc(&a)),
         "exercise" => serde_json::from_str(state).ok().map(|x| exercise_doc(&x)),
         "project" => serde_json::from_str(state).ok().map(|p| project_doc(&p)),
         "thread" => serde_json::from_str(state).ok().map(|t| thread_doc(&t)),
+        "meeting" => serde_json::from_str(state).ok().map(|m| meeting_doc(&m)),
         _ => None,
     }
 }
 
 /// The coordination objects the index holds besides actions.
-pub(super) const OBJECT_KINDS: [&str; 4] = [
+pub(super) const OBJECT_KINDS: [&str; 5] = [
     entente_domain::fold::ALERT_KIND,
     "exercise",
     "project",
     "thread",
+    "meeting",
 ];
 
 /// The entries that write the searchable text of those objects.
-pub(super) const TEXT_ENTRIES: [&str; 8] = [
+pub(super) const TEXT_ENTRIES: [&str; 9] = [
     "alert.raise",
     "exercise.plan",
     "exercise.lesson",
@@ -217,6 +236,7 @@ pub(super) const TEXT_ENTRIES: [&str; 8] = [
     "thread.post",
     "thread.edit",
     "thread.retract",
+    "meeting.plan",
 ];
 
 /// Documents (to write, to delete) for the projections of one append (STIX rows carry their

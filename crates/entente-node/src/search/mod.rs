@@ -71,7 +71,7 @@ pub struct SearchRequest {
     #[serde(default)]
     pub period: Option<String>,
     /// Only hits of this class: `item`, `stix`, `action`, `statement`, `alert`, `exercise`,
-    /// `project` or `thread` (as in a hit's `what`).
+    /// `project`, `thread` or `meeting` (as in a hit's `what`).
     #[serde(default)]
     pub what: Option<String>,
     #[serde(default)]
@@ -122,7 +122,7 @@ pub struct ReindexReport {
 }
 
 /// The classes of hits (`what`), as ids begin: `item:…`, `alert:…`.
-pub const WHAT: [&str; 8] = [
+pub const WHAT: [&str; 9] = [
     "item",
     "stix",
     "action",
@@ -131,13 +131,14 @@ pub const WHAT: [&str; 8] = [
     "exercise",
     "project",
     "thread",
+    "meeting",
 ];
 
 mod docs;
 pub use docs::item_doc;
 use docs::{
-    OBJECT_KINDS, TEXT_ENTRIES, action_doc, alert_doc, docs_for, exercise_doc, object_doc,
-    project_doc, statement_doc, stix_doc, thread_doc,
+    OBJECT_KINDS, TEXT_ENTRIES, action_doc, alert_doc, docs_for, exercise_doc, meeting_doc,
+    object_doc, project_doc, statement_doc, stix_doc, thread_doc,
 };
 
 /// The attached index on the node (`Node::ext`); empty until `attach_search`.
@@ -464,7 +465,7 @@ impl Node {
         {
             return Err(entente_domain::DomainError::invalid(
                 "what",
-                "one of item, stix, action, statement, alert, exercise, project, thread",
+                "one of item, stix, action, statement, alert, exercise, project, thread, meeting",
             )
             .into());
         }
@@ -559,6 +560,12 @@ impl Node {
                     .ok()
                     .filter(|t| t.thread.audience.contains(&viewer.partner))
                     .map(|t| thread_doc(&t.thread).body),
+                "meeting" => self
+                    .meeting(who, id)
+                    .await
+                    .ok()
+                    .filter(|m| m.meeting.audience.contains(&viewer.partner))
+                    .map(|m| meeting_doc(&m.meeting).body),
                 // STIX rows: reader tokens come from the row's own audience and marking,
                 // which never change for a stored version. Their text is the object's JSON,
                 // not shown as a snippet.

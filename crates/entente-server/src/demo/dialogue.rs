@@ -1,5 +1,7 @@
 //! The demo's dialogue: a discussion in the maritime format with replies from all three
-//! partners (one quoting, one mentioning), and a thread on NATO's after-action lesson.
+//! partners (one quoting, one mentioning), a thread on NATO's after-action lesson, and a
+//! working-level meeting whose minutes all three agreed and whose decisions became joint
+//! actions, with the next meeting of its series planned.
 
 use super::{NOTICE, admin, settle};
 use anyhow::Result;
@@ -76,6 +78,65 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
         },
     )
     .await?;
+    settle(nodes).await;
+    seed_meeting(nodes, maritime).await
+}
+
+async fn seed_meeting(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {
+    use entente_domain::coord::{AgendaItem, MeetingDetails, MeetingLevel, NewMeeting};
+    use entente_domain::statement::Stance;
+    let (eu, nato, jpn) = (&nodes[0], &nodes[1], &nodes[2]);
+    let m = eu
+        .plan_meeting(
+            &admin(eu),
+            NewMeeting {
+                format_id: maritime.to_owned(),
+                details: MeetingDetails {
+                    title: "EXERCISE: Maritime working group (fictional)".into(),
+                    level: MeetingLevel::WorkingLevel,
+                    starts_at: "2026-11-18T09:00:00Z".into(),
+                    time_zone: "Europe/Brussels".into(),
+                    place: "Brussels and video link".into(),
+                    series: "quarterly".into(),
+                    agenda: vec![
+                        AgendaItem {
+                            title: "Ferry capacity for a civilian evacuation".into(),
+                            subject: None,
+                        },
+                        AgendaItem {
+                            title: "AIS gaps in the Strait of Veldra".into(),
+                            subject: None,
+                        },
+                    ],
+                },
+                participants: vec!["NATO".into(), "JPN".into()],
+                previous: None,
+            },
+        )
+        .await?;
+    let id = m.plan.meeting_id;
+    settle(nodes).await;
+    let minutes = format!(
+        "{NOTICE}## Ferry capacity\n\nJPN presented northern-route figures; NATO's operator list \
+         complements them.\n\n- DECISION: Joint ferry capacity table for evacuation planning \
+         (lead: JPN; with: EU, NATO)\n\n## AIS gaps\n\n- DECISION: Shared watch list of vessels \
+         with repeated AIS gaps (lead: NATO)\n"
+    );
+    let v = eu.draft_minutes(&admin(eu), &id, &minutes).await?;
+    let st = v
+        .minutes
+        .map(|m| m.state.statement_id)
+        .ok_or_else(|| anyhow::anyhow!("minutes not drafted"))?;
+    settle(nodes).await;
+    for n in [eu, nato, jpn] {
+        n.take_stance(&admin(n), &st, 1, Stance::Endorse, "")
+            .await?;
+    }
+    settle(nodes).await;
+    eu.record_decisions(&admin(eu), &id).await?;
+    settle(nodes).await;
+    let next = eu.next_meeting_draft(&admin(eu), &id).await?;
+    eu.plan_meeting(&admin(eu), next).await?;
     settle(nodes).await;
     Ok(())
 }

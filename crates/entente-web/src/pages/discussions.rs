@@ -51,6 +51,11 @@ async fn subject_title(s: &WebState, sess: &Session, subj: &ThreadSubject) -> Op
             .ok()
             .map(|x| x.plan.details.name),
         "project" => n.project(who, &subj.id).await.ok().map(|x| x.project.title),
+        "meeting" => n
+            .meeting(who, &subj.id)
+            .await
+            .ok()
+            .map(|x| x.meeting.plan.details.title),
         _ => None,
     }
 }
@@ -228,6 +233,7 @@ async fn discussion_page(
                 "statement" => "statements",
                 "alert" => "alerts",
                 "exercise" => "exercises",
+                "meeting" => "meetings",
                 _ => "projects",
             };
             (format!("/ui/{path}/{}", subj.id), title)

@@ -31,6 +31,7 @@ mod exercises;
 mod filters;
 mod formats;
 mod items;
+mod meetings;
 mod search;
 mod settings;
 mod shared;
@@ -44,6 +45,7 @@ pub(crate) use discussions::*;
 pub(crate) use exercises::*;
 pub(crate) use formats::*;
 pub(crate) use items::*;
+pub(crate) use meetings::*;
 pub(crate) use search::*;
 pub(crate) use settings::*;
 pub(crate) use shared::*;
@@ -94,6 +96,9 @@ pub(crate) fn routes() -> Router<WebState> {
             "/ui/discussions/{id}/posts/{post_id}/{what}",
             post(discussion_post_change),
         )
+        .route("/ui/meetings", get(meetings).post(plan_meeting))
+        .route("/ui/meetings/{id}", get(meeting))
+        .route("/ui/meetings/{id}/{what}", post(meeting_post))
         .route("/ui/exercises", get(exercises).post(plan_exercise))
         .route("/ui/exercises/{id}", get(exercise_page))
         .route("/ui/exercises/{id}/respond", post(exercise_respond))

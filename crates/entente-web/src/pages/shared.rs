@@ -117,10 +117,13 @@ pub(crate) enum Done {
     SettingsSaved,
     DiscussionStarted,
     Replied,
+    MeetingPlanned,
+    MinutesDrafted,
+    DecisionsRecorded,
 }
 
 impl Done {
-    const ALL: [Done; 17] = [
+    const ALL: [Done; 20] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -138,6 +141,9 @@ impl Done {
         Done::SettingsSaved,
         Done::DiscussionStarted,
         Done::Replied,
+        Done::MeetingPlanned,
+        Done::MinutesDrafted,
+        Done::DecisionsRecorded,
     ];
 
     fn code(self) -> &'static str {
@@ -159,6 +165,9 @@ impl Done {
             Done::SettingsSaved => "settings-saved",
             Done::DiscussionStarted => "discussion-started",
             Done::Replied => "replied",
+            Done::MeetingPlanned => "meeting-planned",
+            Done::MinutesDrafted => "minutes-drafted",
+            Done::DecisionsRecorded => "decisions-recorded",
         }
     }
 

@@ -168,6 +168,8 @@ pub struct StatementPage {
     /// The audience in words against the format's members.
     pub audience: String,
     pub version: u32,
+    /// The meeting these are the minutes of, if they are.
+    pub minutes_of: Option<String>,
 }
 
 pub(super) fn stance_name(s: &Stance) -> String {
@@ -263,9 +265,18 @@ pub(super) async fn statement_view_with(
         sess.ctx.lang,
     )
     .await;
+    let minutes_of = s
+        .node
+        .meetings(&sess.who)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.minutes.as_deref() == Some(view.state.statement_id.as_str()))
+        .map(|m| m.plan.meeting_id);
     render(
         status_code,
         &StatementPage {
+            minutes_of,
             audience,
             ctx: sess.ctx.clone(),
             deadline_locals,

@@ -1,0 +1,212 @@
+//! Meetings across nodes: planned for the participants only, minutes agreed by every
+//! participant over the exact text (an edit voids the agreements given to the version before),
+//! agreed minutes verifying offline, decisions recorded as joint actions once, and the next
+//! meeting of a series drafted with the open actions on its agenda.
+
+mod common;
+
+use common::*;
+use entente_domain::coord::{AgendaItem, MeetingDetails, MeetingLevel, ThreadSubject};
+use entente_domain::statement::Stance;
+use entente_node::NodeError;
+use entente_node::meetings::NewMeeting;
+use entente_node::statements::verify_statement_export;
+use entente_testkit::Cluster;
+
+fn details(title: &str) -> MeetingDetails {
+    MeetingDetails {
+        title: title.into(),
+        level: MeetingLevel::WorkingLevel,
+        starts_at: "2027-01-20T09:00:00Z".into(),
+        time_zone: "Europe/Brussels".into(),
+        place: "Brussels, Berlaymont".into(),
+        series: "quarterly".into(),
+        agenda: vec![AgendaItem {
+            title: "Ferry capacity".into(),
+            subject: None,
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minutes_are_agreed_by_every_participant_and_an_edit_voids_earlier_agreements() {
+    let c = Cluster::new(&["EU", "NATO", "JPN", "KOR"]).await.unwrap();
+    let (eu, nato, jpn, kor) = (c.node("EU"), c.node("NATO"), c.node("JPN"), c.node("KOR"));
+    let f = format(
+        eu,
+        "Transatlantic+ — maritime",
+        &["EU", "NATO", "JPN", "KOR"],
+    )
+    .await;
+    c.sync_until_quiet().await;
+
+    // An agenda point about something KOR may not see cannot go to a meeting with KOR.
+    let secret = item(
+        eu,
+        &f.format_id,
+        "EU-JPN note",
+        Some("GREEN"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
+    let mut d = details("Working group on ports");
+    d.agenda.push(AgendaItem {
+        title: "The note".into(),
+        subject: Some(ThreadSubject {
+            kind: "item".into(),
+            id: secret.item_id.clone(),
+        }),
+    });
+    let e = eu
+        .node
+        .plan_meeting(
+            &eu.admin(),
+            NewMeeting {
+                format_id: f.format_id.clone(),
+                details: d,
+                participants: vec!["NATO".into(), "JPN".into(), "KOR".into()],
+                previous: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not every participant"), "{e}");
+
+    // EU convenes NATO and JPN; KOR, a member, is not a participant and receives nothing.
+    let m = eu
+        .node
+        .plan_meeting(
+            &eu.admin(),
+            NewMeeting {
+                format_id: f.format_id.clone(),
+                details: details("Working group on ports"),
+                participants: vec!["NATO".into(), "JPN".into()],
+                previous: None,
+            },
+        )
+        .await
+        .unwrap();
+    let id = m.plan.meeting_id.clone();
+    assert_eq!(
+        m.plan.participants,
+        vec![
+            entente_domain::partner::code("EU"),
+            entente_domain::partner::code("JPN"),
+            entente_domain::partner::code("NATO")
+        ]
+    );
+    let text1 = "# Minutes\n\nPorts reviewed.\n\n- DECISION: Map ro-ro capacity (lead: JPN; with: EU, NATO)\n";
+    // Only the convener drafts the minutes.
+    c.sync_until_quiet().await;
+    assert!(matches!(
+        nato.node.draft_minutes(&nato.admin(), &id, text1).await,
+        Err(NodeError::Forbidden(_))
+    ));
+    let v = eu
+        .node
+        .draft_minutes(&eu.admin(), &id, text1)
+        .await
+        .unwrap();
+    let st = v.minutes.unwrap().state.statement_id;
+    c.sync_until_quiet().await;
+    assert!(kor.node.meeting(&kor.admin(), &id).await.is_err());
+    assert!(!contains(&db_bytes(kor), "Working group on ports"));
+    assert!(!contains(&db_bytes(kor), "ro-ro capacity"));
+
+    // NATO agrees to version 1; EU then edits the minutes: NATO's agreement no longer counts.
+    nato.node
+        .take_stance(&nato.admin(), &st, 1, Stance::Endorse, "")
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let text2 = format!("{text1}- DECISION: Exchange port access rules (lead: EU)\n");
+    eu.node
+        .draft_minutes(&eu.admin(), &id, &text2)
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    for n in [eu, nato, jpn] {
+        let v = n.node.meeting(&n.admin(), &id).await.unwrap();
+        assert!(!v.agreed, "{}: agreed after an edit", n.partner);
+        let mn = v.minutes.unwrap();
+        assert_eq!(mn.state.versions.len(), 2);
+        let nato_now = mn
+            .current_stances
+            .iter()
+            .find(|(p, _)| p.as_str() == "NATO")
+            .unwrap();
+        assert_eq!(
+            nato_now.1, None,
+            "{}: NATO's agreement to v1 is void",
+            n.partner
+        );
+        assert_eq!(v.decisions.len(), 2);
+    }
+    // Decisions are recorded only once the minutes are agreed.
+    assert!(matches!(
+        eu.node.record_decisions(&eu.admin(), &id).await,
+        Err(NodeError::Conflict(_))
+    ));
+    for n in [eu, nato, jpn] {
+        n.node
+            .take_stance(&n.admin(), &st, 2, Stance::Endorse, "")
+            .await
+            .unwrap();
+    }
+    c.sync_until_quiet().await;
+    for n in [eu, nato, jpn] {
+        assert!(n.node.meeting(&n.admin(), &id).await.unwrap().agreed);
+    }
+
+    // The agreed minutes verify offline with the participants' pinned keys.
+    let doc = jpn.node.export_statement(&jpn.admin(), &st).await.unwrap();
+    let ok = verify_statement_export(&doc, |p| jpn.node.key_of(p)).unwrap();
+    assert!(ok.contains("adopted"), "{ok}");
+    assert!(doc.text.contains("Exchange port access rules"));
+
+    // The convener records the decisions as joint actions, once; they reach the participants.
+    assert!(matches!(
+        nato.node.record_decisions(&nato.admin(), &id).await,
+        Err(NodeError::Forbidden(_))
+    ));
+    let v = eu.node.record_decisions(&eu.admin(), &id).await.unwrap();
+    assert_eq!(v.actions.len(), 2);
+    let v = eu.node.record_decisions(&eu.admin(), &id).await.unwrap();
+    assert_eq!(v.actions.len(), 2, "recorded once");
+    c.sync_until_quiet().await;
+    let at_jpn = jpn.node.meeting(&jpn.admin(), &id).await.unwrap();
+    let map = at_jpn
+        .actions
+        .iter()
+        .find(|a| a.title == "Map ro-ro capacity")
+        .unwrap();
+    assert_eq!(map.leads, vec![entente_domain::partner::code("JPN")]);
+    assert_eq!(map.from_meeting.as_deref(), Some(id.as_str()));
+    assert!(
+        kor.node
+            .actions(&kor.admin(), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The next meeting of the series: three months on, open actions on the agenda.
+    let next = nato
+        .node
+        .next_meeting_draft(&nato.admin(), &id)
+        .await
+        .unwrap();
+    assert_eq!(next.details.starts_at, "2027-04-20T09:00:00Z");
+    assert_eq!(next.previous.as_deref(), Some(id.as_str()));
+    assert!(
+        next.details
+            .agenda
+            .iter()
+            .any(|a| a.title.contains("Map ro-ro capacity")),
+        "{:?}",
+        next.details.agenda
+    );
+    let planned = nato.node.plan_meeting(&nato.admin(), next).await.unwrap();
+    assert_eq!(planned.convener.as_str(), "NATO");
+    assert_eq!(planned.plan.details.agenda.len(), 2);
+}
