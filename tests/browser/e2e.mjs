@@ -618,9 +618,68 @@ await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies q
   assert.equal(r.status(), 404);
 });
 
+await step('a concept paper goes draft → amendment proposed by NATO → accepted by EU → signed off by EU, NATO and JPN → adopted', async () => {
+  await eu.goto(url(eu, '/ui/papers'));
+  await eu.selectOption('#format_id', formatId);
+  await eu.fill('#title', `Browser concept ${marker}`);
+  await eu.fill('#text', 'Purpose of the concept.\n\n## Scope\nPorts and ferries.\n\n## Means\nShared ferry tables.\n');
+  await eu.check('#co_authors input[value=JPN]');
+  await eu.click('text=Draft paper');
+  await eu.waitForURL(/\/ui\/papers\/[0-9a-f-]{36}\?done=paper-drafted$/);
+  const paperPath = new URL(eu.url()).pathname;
+  // NATO proposes an amendment to the "Means" section, with a reason.
+  await eventually(async () => {
+    const r = await nato.goto(url(nato, paperPath));
+    assert.equal(r.status(), 200);
+  });
+  const means = nato.locator('#section-2');
+  await means.locator('summary').click();
+  await means.locator('textarea').fill(`Shared ferry tables and air bridges ${marker}.`);
+  await means.locator('input[name=reason]').fill('Air assets shorten an evacuation.');
+  await means.locator('button[type=submit]').click();
+  await nato.waitForURL(new RegExp(`${paperPath}\\?done=amendment-proposed$`));
+  assert.match(await nato.locator('#amendments').innerText(), /Air assets shorten an evacuation/);
+  // EU, the penholder, accepts it: version 2 with the change shown as a diff.
+  await eventually(async () => {
+    await eu.goto(url(eu, paperPath));
+    await eu.locator('#amendments button', { hasText: 'Accept' }).waitFor({ timeout: 1000 });
+  });
+  await eu.locator('#amendments input[name=reason]').fill('agreed');
+  await eu.locator('#amendments button', { hasText: 'Accept' }).click();
+  await eu.waitForURL(new RegExp(`${paperPath}\\?done=amendment-decided$`));
+  assert.match(await eu.locator('#paper-version').innerText(), /^2 /);
+  assert.match(await eu.locator('#paper-diff').innerText(), new RegExp(`\\+ Shared ferry tables and air bridges ${marker}`));
+  await eu.click('text=Circulate this version for sign-off');
+  await eu.waitForURL(new RegExp(`${paperPath}\\?done=paper-circulated$`));
+  await eu.click('text=Sign off or object');
+  await eu.waitForURL(/\/ui\/statements\/[0-9a-f-]{36}$/);
+  // The sign-off is a statement: endorsed on its page, as statements are.
+  const statementBefore = statementPath;
+  statementPath = new URL(eu.url()).pathname;
+  await endorse(eu);
+  for (const page of [nato, jpn]) {
+    await eventually(async () => {
+      const r = await page.goto(url(page, statementPath));
+      assert.equal(r.status(), 200);
+      await page.locator('input[name=stance][value=endorse]').waitFor({ timeout: 1000 });
+    });
+    await endorse(page);
+  }
+  await eventually(async () => {
+    await eu.goto(url(eu, paperPath));
+    assert.equal(await eu.locator('#paper-status').innerText(), 'Adopted: every partner signed off this version');
+  });
+  await eu.screenshot({ path: path.join(out, 'paper-adopted.png'), fullPage: true });
+  await eventually(async () => {
+    await jpn.goto(url(jpn, paperPath));
+    assert.equal(await jpn.locator('#paper-status').innerText(), 'Adopted: every partner signed off this version');
+  });
+  statementPath = statementBefore;
+});
+
 await step('on a phone (375 px) no page is wider than the screen, and at 1366 px the header is one row', async () => {
   const pages = ['/ui/', '/ui/items', '/ui/alerts', '/ui/statements', '/ui/actions', '/ui/exercises',
-    '/ui/projects', '/ui/discussions', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];
+    '/ui/projects', '/ui/discussions', '/ui/meetings', '/ui/papers', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];
   await eu.setViewportSize({ width: 375, height: 800 });
   for (const p of pages) {
     await eu.goto(url(eu, p));
@@ -713,7 +772,9 @@ await step('axe-core finds no serious or critical accessibility violation on any
   const projectHref = await eu.locator('main table a[href^="/ui/projects/"]').first().getAttribute('href');
   await eu.goto(url(eu, '/ui/discussions'));
   const threadHref = await eu.locator('main table a[href^="/ui/discussions/"]').first().getAttribute('href');
-  const pages = ['/ui/', '/ui/discussions', threadHref, '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
+  await eu.goto(url(eu, '/ui/papers'));
+  const paperHref = await eu.locator('main table a[href^="/ui/papers/"]').first().getAttribute('href');
+  const pages = ['/ui/', '/ui/discussions', threadHref, '/ui/meetings', '/ui/papers', paperHref, '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
     '/ui/actions', actionHref, '/ui/statements', statementHref, `${statementPath}/signed`, `/ui/formats/${formatId}/report`, '/ui/alerts', alertHref, '/ui/exercises', exerciseHref, '/ui/projects', projectHref,
     `/ui/search?q=${marker}`, '/ui/network', '/ui/released', '/ui/admin'];
   const found = [];

@@ -367,6 +367,31 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
             .unwrap();
         assert_eq!(m["agreed"], true, "{m}");
         assert_eq!(m["actions"].as_array().unwrap().len(), 2, "{m}");
+        // A concept paper with an accepted and a rejected amendment, adopted by all three.
+        let papers: serde_json::Value = get(n, "/api/v1/papers")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pid = papers[0]["paper_id"].as_str().unwrap();
+        let p: serde_json::Value = get(n, &format!("/api/v1/papers/{pid}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(p["adopted"], true, "{p}");
+        let statuses: Vec<&str> = p["paper"]["amendments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status"].as_str().unwrap())
+            .collect();
+        assert!(
+            statuses.contains(&"accepted") && statuses.contains(&"rejected"),
+            "{statuses:?}"
+        );
     }
 
     let formats: serde_json::Value = get(&eu, "/api/v1/formats")

@@ -5,7 +5,7 @@
 
 use crate::alert::{AckRecord, AlertState};
 use crate::coord::{
-    ActionState, ExerciseState, MeetingState, ProjectState, Reactions, ThreadState,
+    ActionState, ExerciseState, MeetingState, PaperState, ProjectState, Reactions, ThreadState,
 };
 use crate::payload::Payload;
 use crate::{Audience, ItemState, PartnerCode};
@@ -34,6 +34,7 @@ pub enum Coord {
     Reactions(Reactions),
     Thread(ThreadState),
     Meeting(MeetingState),
+    Paper(PaperState),
 }
 
 impl Coord {
@@ -45,6 +46,7 @@ impl Coord {
             Coord::Reactions(_) => "reactions",
             Coord::Thread(_) => "thread",
             Coord::Meeting(_) => "meeting",
+            Coord::Paper(_) => "paper",
         }
     }
 }
@@ -67,6 +69,10 @@ pub fn coord_key(p: &Payload) -> Option<(&'static str, String)> {
         Payload::ThreadRetract(x) => ("thread", x.thread_id.clone()),
         Payload::MeetingPlan(x) => ("meeting", x.meeting_id.clone()),
         Payload::MeetingMinutes(x) => ("meeting", x.meeting_id.clone()),
+        Payload::PaperDraft(x) => ("paper", x.paper_id.clone()),
+        Payload::PaperAmend(x) => ("paper", x.paper_id.clone()),
+        Payload::PaperDecide(x) => ("paper", x.paper_id.clone()),
+        Payload::PaperSignoff(x) => ("paper", x.paper_id.clone()),
         _ => return None,
     })
 }
@@ -193,6 +199,18 @@ pub fn apply_coord(
         (Payload::MeetingMinutes(m), Some(Coord::Meeting(x))) => {
             x.link_minutes(m, h.origin, h.audience)?
         }
+        (Payload::PaperDraft(d), None) => {
+            *slot = Some(Coord::Paper(PaperState::draft(
+                d, h.origin, h.audience, h.ts,
+            )?));
+        }
+        (Payload::PaperAmend(a), Some(Coord::Paper(p))) => {
+            p.amend(a, h.origin, h.audience, h.ts)?
+        }
+        (Payload::PaperDecide(d), Some(Coord::Paper(p))) => {
+            p.decide(d, h.origin, h.audience, h.ts)?
+        }
+        (Payload::PaperSignoff(s), Some(Coord::Paper(p))) => p.sign_off(s, h.origin, h.audience)?,
         (_, None) => return Err(true),
         _ => return Err(false),
     }

@@ -152,6 +152,10 @@ pub enum Payload {
     ThreadRetract(crate::coord::ThreadRetract),
     MeetingPlan(crate::coord::MeetingPlan),
     MeetingMinutes(crate::coord::MeetingMinutes),
+    PaperDraft(crate::coord::PaperDraft),
+    PaperAmend(crate::coord::PaperAmend),
+    PaperDecide(crate::coord::PaperDecide),
+    PaperSignoff(crate::coord::PaperSignoff),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +201,10 @@ impl Payload {
             Payload::ThreadRetract(_) => "thread.retract",
             Payload::MeetingPlan(_) => "meeting.plan",
             Payload::MeetingMinutes(_) => "meeting.minutes",
+            Payload::PaperDraft(_) => "paper.draft",
+            Payload::PaperAmend(_) => "paper.amend",
+            Payload::PaperDecide(_) => "paper.decide",
+            Payload::PaperSignoff(_) => "paper.signoff",
         }
     }
 
@@ -231,6 +239,10 @@ impl Payload {
             Payload::ThreadRetract(p) => serde_json::to_string(p),
             Payload::MeetingPlan(p) => serde_json::to_string(p),
             Payload::MeetingMinutes(p) => serde_json::to_string(p),
+            Payload::PaperDraft(p) => serde_json::to_string(p),
+            Payload::PaperAmend(p) => serde_json::to_string(p),
+            Payload::PaperDecide(p) => serde_json::to_string(p),
+            Payload::PaperSignoff(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -273,6 +285,10 @@ impl Payload {
             "thread.retract" => Payload::ThreadRetract(p(kind, json)?),
             "meeting.plan" => Payload::MeetingPlan(p(kind, json)?),
             "meeting.minutes" => Payload::MeetingMinutes(p(kind, json)?),
+            "paper.draft" => Payload::PaperDraft(p(kind, json)?),
+            "paper.amend" => Payload::PaperAmend(p(kind, json)?),
+            "paper.decide" => Payload::PaperDecide(p(kind, json)?),
+            "paper.signoff" => Payload::PaperSignoff(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -309,6 +325,10 @@ impl Payload {
             Payload::ThreadRetract(p) => &p.thread_id,
             Payload::MeetingPlan(p) => &p.meeting_id,
             Payload::MeetingMinutes(p) => &p.meeting_id,
+            Payload::PaperDraft(p) => &p.paper_id,
+            Payload::PaperAmend(p) => &p.paper_id,
+            Payload::PaperDecide(p) => &p.paper_id,
+            Payload::PaperSignoff(p) => &p.paper_id,
         }
     }
 }

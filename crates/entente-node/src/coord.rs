@@ -92,6 +92,7 @@ impl Node {
             Coord::Project(p) => Some(&p.audience),
             Coord::Thread(t) => Some(&t.audience),
             Coord::Meeting(m) => Some(&m.audience),
+            Coord::Paper(p) => Some(&p.audience),
             Coord::Reactions(_) => None,
         }
     }

@@ -134,6 +134,10 @@ impl Node {
                 let m = self.meeting(who, &s.id).await?.meeting;
                 (m.plan.format_id, m.audience)
             }
+            "paper" => {
+                let p = self.paper(who, &s.id).await?.paper;
+                (p.format_id, p.audience)
+            }
             _ => {
                 let p = self.project(who, &s.id).await?;
                 (p.project.format_id, p.audience)

@@ -18,6 +18,7 @@ pub mod invite;
 pub mod meetings;
 pub mod metrics;
 mod node;
+pub mod papers;
 pub mod provenance;
 pub mod ratelimit;
 pub mod replay;

@@ -1,8 +1,8 @@
 //! End-to-end leak check. Each scenario runs random steps across four live nodes: formats
 //! created, members admitted and leaving mid-scenario, items published by either of two users
 //! per node with random audiences, TLP levels and named users, retractions, alerts raised,
-//! exercises planned, projects registered, meetings convened with minutes, and discussions
-//! started for random parts of a format and replied to (each held, listed, searched and shown only inside its audience), and
+//! exercises planned, projects registered, meetings convened with minutes, concept papers
+//! circulated for sign-off, and discussions started for random parts of a format and replied to (each held, listed, searched and shown only inside its audience), and
 //! exchanges that
 //! are none, partial (one node pulls once) or complete. After every step, on every node and for
 //! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
@@ -68,8 +68,8 @@ struct World {
     ever: BTreeMap<String, BTreeSet<String>>,
     /// Item id → (origin, title).
     published: BTreeMap<String, (String, String)>,
-    /// Coordination object id → (kind: `alert`, `exercise`, `project`, `thread`, `meeting` or
-    /// `statement` (a meeting's minutes), origin, title): each
+    /// Coordination object id → (kind: `alert`, `exercise`, `project`, `thread`, `meeting`,
+    /// `paper` or `statement` (minutes, a paper's sign-off), origin, title): each
     /// reaches its audience's partners, is listed, searched and counted there, and nowhere else.
     objects: BTreeMap<String, (&'static str, String, String)>,
 }
@@ -356,6 +356,47 @@ impl World {
                     ));
                     self.objects
                         .insert(m.plan.meeting_id, ("meeting", n.partner.clone(), title));
+                    return;
+                }
+                if rng.next(2) == 0 {
+                    // A concept paper for a random part of the format, circulated for sign-off.
+                    let to: Option<Vec<String>> = (rng.next(3) != 0).then(|| {
+                        member_of(i)
+                            .into_iter()
+                            .flat_map(|v| v.members.iter().map(|m| m.to_string()))
+                            .filter(|_| rng.next(2) == 0)
+                            .collect()
+                    });
+                    let title = format!("leak-paper-{}-end", self.objects.len());
+                    let who = &self.logins[i][0].principal;
+                    let p = n
+                        .node
+                        .draft_paper(
+                            who,
+                            entente_domain::coord::NewPaper {
+                                format_id,
+                                title: title.clone(),
+                                text: format!("## Scope\nscope of {title}"),
+                                co_authors: vec![],
+                                releasable_to: to,
+                            },
+                        )
+                        .await
+                        .expect("draft a paper");
+                    let v = n
+                        .node
+                        .circulate_paper(who, &p.paper_id, Default::default())
+                        .await
+                        .expect("circulate a paper");
+                    let st = v.signoff.expect("sign-off").state.statement_id;
+                    self.objects
+                        .insert(st, ("statement", n.partner.clone(), title.clone()));
+                    trace(&format!(
+                        "{} drafts {title} for {:?}",
+                        n.partner, p.audience
+                    ));
+                    self.objects
+                        .insert(p.paper_id, ("paper", n.partner.clone(), title));
                     return;
                 }
                 let title = format!("leak-thread-{}-end", self.objects.len());
@@ -1074,6 +1115,7 @@ impl World {
             "/ui/projects",
             "/ui/discussions",
             "/ui/meetings",
+            "/ui/papers",
             "/ui/statements",
             "/ui/items",
             "/ui/search?q=leak",
@@ -1161,6 +1203,12 @@ async fn object_audience(n: &TestNode, kind: &str, id: &str) -> Option<entente_d
             .await
             .ok()
             .map(|v| v.state.audience),
+        "paper" => n
+            .node
+            .paper(&admin, id)
+            .await
+            .ok()
+            .map(|p| p.paper.audience),
         "meeting" => n
             .node
             .meeting(&admin, id)

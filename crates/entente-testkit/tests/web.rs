@@ -233,6 +233,7 @@ struct Scenario {
     c: Cluster,
     thread_id: String,
     meeting_id: String,
+    paper_id: String,
     clock: ManualClock,
     format_id: String,
     item_id: String,
@@ -423,11 +424,41 @@ async fn scenario() -> Scenario {
         )
         .await
         .unwrap();
+    // A concept paper EU holds the pen on, with NATO's amendment waiting for EU's decision.
+    let paper = eu
+        .node
+        .draft_paper(
+            &eu.admin(),
+            entente_domain::coord::NewPaper {
+                format_id: f.format_id.clone(),
+                title: "Maritime resilience concept".into(),
+                text: "## Scope\nPorts and ferries.\n\n## Means\nShared tables.".into(),
+                co_authors: vec!["JPN".into()],
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let nato = c.node("NATO");
+    nato.node
+        .propose_amendment(
+            &nato.admin(),
+            &paper.paper_id,
+            entente_domain::coord::NewAmendment {
+                section: 1,
+                text: "Shared tables and air bridges.".into(),
+                reason: "Air assets matter.".into(),
+            },
+        )
+        .await
+        .unwrap();
     c.sync_until_quiet().await;
     for n in &c.nodes {
         n.node.search_settled().await;
     }
     Scenario {
+        paper_id: paper.paper_id,
         meeting_id: m.plan.meeting_id,
         thread_id: t.thread_id,
         format_id: f.format_id,
@@ -499,6 +530,8 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
             format!("/ui/meetings?next={}", s.meeting_id),
             "meetings_next",
         ),
+        ("/ui/papers".into(), "papers"),
+        (format!("/ui/papers/{}", s.paper_id), "paper"),
         ("/ui/owed".into(), "owed"),
         ("/ui/nav?at=/ui/items".into(), "nav"),
         ("/ui/search?q=patrol".into(), "search"),
@@ -1028,8 +1061,8 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
     );
     let r = jpn.node.reindex().await.unwrap();
     // Port access, red annex, statement, action, alert, exercise, project, discussion, meeting
-    // and its minutes.
-    assert_eq!(r.documents, 10, "{r:?}");
+    // and its minutes, concept paper.
+    assert_eq!(r.documents, 11, "{r:?}");
     assert_eq!(
         search(jpn, "kenji", "ferry OR patrols OR port").await,
         before
@@ -1640,6 +1673,8 @@ async fn the_ui_speaks_japanese_on_every_page() {
         "/ui/meetings".into(),
         format!("/ui/meetings/{}", s.meeting_id),
         format!("/ui/meetings?next={}", s.meeting_id),
+        "/ui/papers".into(),
+        format!("/ui/papers/{}", s.paper_id),
         "/ui/search?q=port".into(),
         "/ui/search?q=prot".into(),
         "/ui/network".into(),
@@ -2880,7 +2915,14 @@ async fn network_edges_lead_to_the_items_behind_them() {
 /// names), less the words that are the same in both languages (partner codes, TLP markings,
 /// standards). Tokens with digits (ids, dates) are not words.
 fn english_words(html: &str) -> Vec<String> {
-    const WRITTEN: [&str; 31] = [
+    const WRITTEN: [&str; 38] = [
+        "Means",
+        "Maritime resilience concept",
+        "Ports and ferries.",
+        "Shared tables and air bridges.",
+        "Shared tables",
+        "Air assets matter.",
+        "Scope",
         "DECISION: Joint patrol calendar (lead: JPN)",
         "Port security working group",
         "Patrol plans reviewed.",

@@ -22,6 +22,7 @@ mod discussions;
 mod formats;
 mod items;
 mod meetings;
+mod papers;
 mod reactions;
 mod search;
 mod statements;
@@ -33,6 +34,7 @@ use discussions::*;
 use formats::*;
 use items::*;
 use meetings::*;
+use papers::*;
 use reactions::*;
 use search::*;
 use statements::*;
@@ -84,6 +86,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/meetings/{id}/minutes", post(draft_minutes))
         .route("/api/v1/meetings/{id}/decisions", post(record_decisions))
         .route("/api/v1/meetings/{id}/next", get(next_meeting))
+        .route("/api/v1/papers", get(list_papers).post(draft_paper))
+        .route("/api/v1/papers/{id}", get(get_paper))
+        .route("/api/v1/papers/{id}/amendments", post(propose_amendment))
+        .route(
+            "/api/v1/papers/{id}/amendments/{amendment_id}/decision",
+            post(decide_amendment),
+        )
+        .route("/api/v1/papers/{id}/signoff", post(circulate_paper))
         .route("/api/v1/exercises", get(list_exercises).post(plan_exercise))
         .route("/api/v1/exercises/{id}", get(get_exercise))
         .route("/api/v1/exercises/{id}/respond", post(respond_exercise))
@@ -132,7 +142,8 @@ pub(crate) async fn not_found() -> ApiError {
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
         export_statement, statement_diff, list_threads, start_thread, get_thread, reply_thread, edit_post,
         retract_post, mark_thread_read, list_meetings, plan_meeting, get_meeting, draft_minutes,
-        record_decisions, next_meeting, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
+        record_decisions, next_meeting, list_papers, draft_paper, get_paper, propose_amendment,
+        decide_amendment, circulate_paper, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&BearerAuth)

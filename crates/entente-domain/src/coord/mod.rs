@@ -11,6 +11,8 @@ mod exercise;
 pub use exercise::*;
 mod meeting;
 pub use meeting::*;
+mod paper;
+pub use paper::*;
 mod thread;
 pub use thread::*;
 

@@ -17,7 +17,7 @@ pub const MAX_EDITS: usize = 50;
 pub const MAX_MENTIONS: usize = 20;
 
 /// The kinds of object a thread may be about.
-pub const SUBJECT_KINDS: [&str; 7] = [
+pub const SUBJECT_KINDS: [&str; 8] = [
     "item",
     "action",
     "statement",
@@ -25,13 +25,15 @@ pub const SUBJECT_KINDS: [&str; 7] = [
     "exercise",
     "project",
     "meeting",
+    "paper",
 ];
 
 /// What a thread is about besides its format: one object of the format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThreadSubject {
-    /// One of `item`, `action`, `statement`, `alert`, `exercise`, `project`, `meeting`.
+    /// One of `item`, `action`, `statement`, `alert`, `exercise`, `project`, `meeting`,
+    /// `paper`.
     pub kind: String,
     pub id: String,
 }
@@ -301,7 +303,7 @@ pub fn check_thread(title: &str, subject: Option<&ThreadSubject>) -> Result<(), 
     {
         return Err(DomainError::invalid(
             "subject",
-            "an item, action, statement, alert, exercise, project or meeting",
+            "an item, action, statement, alert, exercise, project, meeting or concept paper",
         ));
     }
     Ok(())

@@ -345,7 +345,11 @@ impl Node {
                 | Payload::ThreadEdit(_)
                 | Payload::ThreadRetract(_)
                 | Payload::MeetingPlan(_)
-                | Payload::MeetingMinutes(_)) => {
+                | Payload::MeetingMinutes(_)
+                | Payload::PaperDraft(_)
+                | Payload::PaperAmend(_)
+                | Payload::PaperDecide(_)
+                | Payload::PaperSignoff(_)) => {
                     match entente_domain::fold::apply_coord(&mut coords, &items, &e.at(), &p) {
                         Ok(key) => {
                             touched_coords.push(key);
@@ -431,6 +435,7 @@ impl Node {
                     entente_domain::fold::Coord::Project(p) => p.project.format_id.clone(),
                     entente_domain::fold::Coord::Thread(t) => t.format_id.clone(),
                     entente_domain::fold::Coord::Meeting(m) => m.plan.format_id.clone(),
+                    entente_domain::fold::Coord::Paper(p) => p.format_id.clone(),
                     entente_domain::fold::Coord::Reactions(_) => String::new(),
                 };
                 let state =

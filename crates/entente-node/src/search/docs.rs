@@ -204,8 +204,23 @@ pub(super) fn meeting_doc(m: &entente_domain::coord::MeetingState) -> SearchDoc 
     )
 }
 
-/// An alert, exercise, project, discussion or meeting (the other coordination objects people
-/// search for) from its stored state.
+/// A concept paper: its title and current text.
+pub(super) fn paper_doc(p: &entente_domain::coord::PaperState) -> SearchDoc {
+    audience_doc(
+        format!("paper:{}", p.paper_id),
+        "paper",
+        p.title.clone(),
+        p.text(),
+        &p.audience,
+        p.format_id.clone(),
+        vec![],
+        p.penholder.to_string(),
+        &p.created_at,
+    )
+}
+
+/// An alert, exercise, project, discussion, meeting or concept paper (the other coordination
+/// objects people search for) from its stored state.
 pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
     match kind {
         entente_domain::fold::ALERT_KIND => serde_json::from_str(state).ok().map(|a| alert_doc(&a)),
@@ -213,21 +228,23 @@ pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
         "project" => serde_json::from_str(state).ok().map(|p| project_doc(&p)),
         "thread" => serde_json::from_str(state).ok().map(|t| thread_doc(&t)),
         "meeting" => serde_json::from_str(state).ok().map(|m| meeting_doc(&m)),
+        "paper" => serde_json::from_str(state).ok().map(|p| paper_doc(&p)),
         _ => None,
     }
 }
 
 /// The coordination objects the index holds besides actions.
-pub(super) const OBJECT_KINDS: [&str; 5] = [
+pub(super) const OBJECT_KINDS: [&str; 6] = [
     entente_domain::fold::ALERT_KIND,
     "exercise",
     "project",
     "thread",
     "meeting",
+    "paper",
 ];
 
 /// The entries that write the searchable text of those objects.
-pub(super) const TEXT_ENTRIES: [&str; 9] = [
+pub(super) const TEXT_ENTRIES: [&str; 11] = [
     "alert.raise",
     "exercise.plan",
     "exercise.lesson",
@@ -237,6 +254,8 @@ pub(super) const TEXT_ENTRIES: [&str; 9] = [
     "thread.edit",
     "thread.retract",
     "meeting.plan",
+    "paper.draft",
+    "paper.decide",
 ];
 
 /// Documents (to write, to delete) for the projections of one append (STIX rows carry their

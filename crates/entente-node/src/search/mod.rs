@@ -71,7 +71,7 @@ pub struct SearchRequest {
     #[serde(default)]
     pub period: Option<String>,
     /// Only hits of this class: `item`, `stix`, `action`, `statement`, `alert`, `exercise`,
-    /// `project`, `thread` or `meeting` (as in a hit's `what`).
+    /// `project`, `thread`, `meeting` or `paper` (as in a hit's `what`).
     #[serde(default)]
     pub what: Option<String>,
     #[serde(default)]
@@ -122,7 +122,7 @@ pub struct ReindexReport {
 }
 
 /// The classes of hits (`what`), as ids begin: `item:…`, `alert:…`.
-pub const WHAT: [&str; 9] = [
+pub const WHAT: [&str; 10] = [
     "item",
     "stix",
     "action",
@@ -132,13 +132,14 @@ pub const WHAT: [&str; 9] = [
     "project",
     "thread",
     "meeting",
+    "paper",
 ];
 
 mod docs;
 pub use docs::item_doc;
 use docs::{
     OBJECT_KINDS, TEXT_ENTRIES, action_doc, alert_doc, docs_for, exercise_doc, meeting_doc,
-    object_doc, project_doc, statement_doc, stix_doc, thread_doc,
+    object_doc, paper_doc, project_doc, statement_doc, stix_doc, thread_doc,
 };
 
 /// The attached index on the node (`Node::ext`); empty until `attach_search`.
@@ -465,7 +466,7 @@ impl Node {
         {
             return Err(entente_domain::DomainError::invalid(
                 "what",
-                "one of item, stix, action, statement, alert, exercise, project, thread, meeting",
+                "one of item, stix, action, statement, alert, exercise, project, thread, meeting, paper",
             )
             .into());
         }
@@ -566,6 +567,12 @@ impl Node {
                     .ok()
                     .filter(|m| m.meeting.audience.contains(&viewer.partner))
                     .map(|m| meeting_doc(&m.meeting).body),
+                "paper" => self
+                    .paper(who, id)
+                    .await
+                    .ok()
+                    .filter(|p| p.paper.audience.contains(&viewer.partner))
+                    .map(|p| paper_doc(&p.paper).body),
                 // STIX rows: reader tokens come from the row's own audience and marking,
                 // which never change for a stored version. Their text is the object's JSON,
                 // not shown as a snippet.

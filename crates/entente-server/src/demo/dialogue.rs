@@ -1,7 +1,8 @@
 //! The demo's dialogue: a discussion in the maritime format with replies from all three
 //! partners (one quoting, one mentioning), a thread on NATO's after-action lesson, and a
 //! working-level meeting whose minutes all three agreed and whose decisions became joint
-//! actions, with the next meeting of its series planned.
+//! actions, with the next meeting of its series planned, and a concept paper with one accepted
+//! and one rejected amendment, signed off by all three.
 
 use super::{NOTICE, admin, settle};
 use anyhow::Result;
@@ -79,7 +80,89 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
     )
     .await?;
     settle(nodes).await;
-    seed_meeting(nodes, maritime).await
+    seed_meeting(nodes, maritime).await?;
+    seed_paper(nodes, maritime).await
+}
+
+async fn seed_paper(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {
+    use entente_domain::coord::{NewAmendment, NewPaper};
+    use entente_domain::statement::Stance;
+    let (eu, nato, jpn) = (&nodes[0], &nodes[1], &nodes[2]);
+    let p = eu
+        .draft_paper(
+            &admin(eu),
+            NewPaper {
+                format_id: maritime.to_owned(),
+                title: "EXERCISE: Concept for civilian evacuation by sea (fictional)".into(),
+                text: format!(
+                    "{NOTICE}## Purpose\nA common approach to evacuating civilians by sea from a \
+                     (fictional) crisis area.\n\n## Means\nShared ferry capacity tables, kept \
+                     current by each partner.\n\n## Coordination\nA joint cell meets daily \
+                     during a crisis.\n"
+                ),
+                co_authors: vec!["JPN".into()],
+                releasable_to: None,
+            },
+        )
+        .await?;
+    settle(nodes).await;
+    let id = p.paper_id;
+    let v = nato
+        .propose_amendment(
+            &admin(nato),
+            &id,
+            NewAmendment {
+                section: 2,
+                text: "Shared ferry capacity tables and air bridges, kept current by each partner."
+                    .into(),
+                reason: "Air assets shorten an evacuation where ferries cannot call.".into(),
+            },
+        )
+        .await?;
+    let accepted = v.paper.amendments[0].amendment_id.clone();
+    let v = jpn
+        .propose_amendment(
+            &admin(jpn),
+            &id,
+            NewAmendment {
+                section: 3,
+                text: "A joint cell meets twice a day during a crisis.".into(),
+                reason: "Daily is too slow in the first 48 hours.".into(),
+            },
+        )
+        .await?;
+    let rejected = v
+        .paper
+        .amendments
+        .iter()
+        .find(|a| a.partner.as_str() == "JPN")
+        .map(|a| a.amendment_id.clone())
+        .unwrap_or_default();
+    settle(nodes).await;
+    eu.decide_amendment(&admin(eu), &id, &accepted, true, "agreed")
+        .await?;
+    eu.decide_amendment(
+        &admin(eu),
+        &id,
+        &rejected,
+        false,
+        "the cell sets its own rhythm; left to the cell's terms of reference",
+    )
+    .await?;
+    let v = eu
+        .circulate_paper(&admin(eu), &id, Default::default())
+        .await?;
+    let st = v
+        .signoff
+        .map(|s| s.state.statement_id)
+        .ok_or_else(|| anyhow::anyhow!("paper not circulated"))?;
+    settle(nodes).await;
+    for n in [eu, nato, jpn] {
+        n.take_stance(&admin(n), &st, 1, Stance::Endorse, "")
+            .await?;
+    }
+    settle(nodes).await;
+    Ok(())
 }
 
 async fn seed_meeting(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {

@@ -56,6 +56,7 @@ async fn subject_title(s: &WebState, sess: &Session, subj: &ThreadSubject) -> Op
             .await
             .ok()
             .map(|x| x.meeting.plan.details.title),
+        "paper" => n.paper(who, &subj.id).await.ok().map(|x| x.paper.title),
         _ => None,
     }
 }
@@ -234,6 +235,7 @@ async fn discussion_page(
                 "alert" => "alerts",
                 "exercise" => "exercises",
                 "meeting" => "meetings",
+                "paper" => "papers",
                 _ => "projects",
             };
             (format!("/ui/{path}/{}", subj.id), title)

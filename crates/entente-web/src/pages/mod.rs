@@ -32,6 +32,7 @@ mod filters;
 mod formats;
 mod items;
 mod meetings;
+mod papers;
 mod search;
 mod settings;
 mod shared;
@@ -46,6 +47,7 @@ pub(crate) use exercises::*;
 pub(crate) use formats::*;
 pub(crate) use items::*;
 pub(crate) use meetings::*;
+pub(crate) use papers::*;
 pub(crate) use search::*;
 pub(crate) use settings::*;
 pub(crate) use shared::*;
@@ -99,6 +101,9 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/meetings", get(meetings).post(plan_meeting))
         .route("/ui/meetings/{id}", get(meeting))
         .route("/ui/meetings/{id}/{what}", post(meeting_post))
+        .route("/ui/papers", get(papers).post(draft_paper))
+        .route("/ui/papers/{id}", get(paper))
+        .route("/ui/papers/{id}/{what}", post(paper_post))
         .route("/ui/exercises", get(exercises).post(plan_exercise))
         .route("/ui/exercises/{id}", get(exercise_page))
         .route("/ui/exercises/{id}/respond", post(exercise_respond))

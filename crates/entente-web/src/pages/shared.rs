@@ -120,10 +120,14 @@ pub(crate) enum Done {
     MeetingPlanned,
     MinutesDrafted,
     DecisionsRecorded,
+    PaperDrafted,
+    AmendmentProposed,
+    AmendmentDecided,
+    PaperCirculated,
 }
 
 impl Done {
-    const ALL: [Done; 20] = [
+    const ALL: [Done; 24] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -144,6 +148,10 @@ impl Done {
         Done::MeetingPlanned,
         Done::MinutesDrafted,
         Done::DecisionsRecorded,
+        Done::PaperDrafted,
+        Done::AmendmentProposed,
+        Done::AmendmentDecided,
+        Done::PaperCirculated,
     ];
 
     fn code(self) -> &'static str {
@@ -168,6 +176,10 @@ impl Done {
             Done::MeetingPlanned => "meeting-planned",
             Done::MinutesDrafted => "minutes-drafted",
             Done::DecisionsRecorded => "decisions-recorded",
+            Done::PaperDrafted => "paper-drafted",
+            Done::AmendmentProposed => "amendment-proposed",
+            Done::AmendmentDecided => "amendment-decided",
+            Done::PaperCirculated => "paper-circulated",
         }
     }
 
@@ -405,6 +417,7 @@ macro_rules! list_audience {
 list_audience!(
     super::dashboard::DashboardPage,
     super::discussions::DiscussionsPage,
+    super::papers::PapersPage,
     super::items::ItemsPage,
     super::alerts::AlertsPage,
     super::alerts::AlertsList,

@@ -170,6 +170,8 @@ pub struct StatementPage {
     pub version: u32,
     /// The meeting these are the minutes of, if they are.
     pub minutes_of: Option<String>,
+    /// The concept paper this is the sign-off of, if it is.
+    pub signoff_of: Option<String>,
 }
 
 pub(super) fn stance_name(s: &Stance) -> String {
@@ -273,10 +275,19 @@ pub(super) async fn statement_view_with(
         .into_iter()
         .find(|m| m.minutes.as_deref() == Some(view.state.statement_id.as_str()))
         .map(|m| m.plan.meeting_id);
+    let signoff_of = s
+        .node
+        .papers(&sess.who)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.signoff.as_deref() == Some(view.state.statement_id.as_str()))
+        .map(|p| p.paper_id);
     render(
         status_code,
         &StatementPage {
             minutes_of,
+            signoff_of,
             audience,
             ctx: sess.ctx.clone(),
             deadline_locals,
