@@ -67,6 +67,16 @@ pub struct ItemView {
     pub created_at: String,
     pub updated_at: String,
     pub retracted: Option<RetractionView>,
+    /// For an item released to a partner admitted since: the earlier item it releases and the
+    /// hash of the entry that published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_from: Option<ReleasedFromView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleasedFromView {
+    pub item_id: String,
+    pub entry_hash: String,
 }
 
 impl From<ItemState> for ItemView {
@@ -92,6 +102,10 @@ impl From<ItemState> for ItemView {
                 reason: r.reason,
                 at: r.at,
                 by: r.by,
+            }),
+            released_from: i.released_from.map(|r| ReleasedFromView {
+                item_id: r.item_id,
+                entry_hash: r.entry_hash,
             }),
         }
     }

@@ -93,6 +93,7 @@ pub async fn search(
                 let bw = 30 + rng.below(50);
                 let nt = 1 + rng.below(2);
                 Payload::ItemPublish(ItemPublish {
+                    released_from: None,
                     item_id: entente_node::new_id(),
                     format_id: format_id.clone(),
                     kind: ItemKind::ALL[rng.below(ItemKind::ALL.len())],

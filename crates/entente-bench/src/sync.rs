@@ -59,6 +59,7 @@ pub async fn seed(
         let payloads: Vec<Payload> = (done..done + n)
             .map(|i| {
                 Payload::ItemPublish(ItemPublish {
+                    released_from: None,
                     item_id: entente_node::new_id(),
                     format_id: format_id.clone(),
                     kind: ItemKind::Note,

@@ -393,6 +393,20 @@ async fn the_demo_runs_three_peered_nodes_and_push_respects_audiences() {
             "{statuses:?}"
         );
     }
+    // Two EU–JPN lessons released to NATO later: NATO holds the releases, naming their origin.
+    let page: serde_json::Value = get(&nato, "/api/v1/items?limit=500")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let releases = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["released_from"].is_object())
+        .count();
+    assert_eq!(releases, 2, "{page}");
 
     let formats: serde_json::Value = get(&eu, "/api/v1/formats")
         .await

@@ -54,6 +54,17 @@ pub struct Retraction {
     pub by: String,
 }
 
+/// Where a released item comes from: the originator's earlier signed entry, whose audience
+/// stays as it was. The release is a new item in a wider audience that names it by the item's id
+/// and the entry's hash only: a log id or sequence number would tell the newcomer who the
+/// original went to (a log id is a hash of its origin and audience, and audiences are few).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasedFrom {
+    pub item_id: String,
+    /// The hash (hex) of the entry that published it; holders of the original can check it.
+    pub entry_hash: String,
+}
+
 /// An item as folded from its publish, revise and retract entries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ItemState {
@@ -76,6 +87,9 @@ pub struct ItemState {
     /// Who made the current revision, when it is not the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revised_by: Option<String>,
+    /// The earlier item this one releases to a wider audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_from: Option<ReleasedFrom>,
 }
 
 impl ItemState {
@@ -105,6 +119,7 @@ impl ItemState {
             updated_at: at.to_owned(),
             retracted: None,
             revised_by: None,
+            released_from: p.released_from.clone(),
         }
     }
 

@@ -58,6 +58,10 @@ pub struct ItemPublish {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub named_users: Vec<String>,
     pub author: String,
+    /// A release of the originator's own earlier item to a wider audience (a partner admitted
+    /// since): the signed entry it repeats. Omitted from the signed text when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_from: Option<crate::item::ReleasedFrom>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

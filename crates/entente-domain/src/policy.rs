@@ -245,6 +245,7 @@ mod tests {
         named: Vec<String>,
     ) -> ItemState {
         ItemState {
+            released_from: None,
             item_id: "i".into(),
             format_id: "f".into(),
             origin: origin.clone(),

@@ -21,6 +21,7 @@ mod node;
 pub mod papers;
 pub mod provenance;
 pub mod ratelimit;
+pub mod release;
 pub mod replay;
 
 pub mod search;

@@ -676,6 +676,7 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
     let payloads: Vec<entente_domain::Payload> = (0..4_000)
         .map(|i| {
             entente_domain::Payload::ItemPublish(entente_domain::payload::ItemPublish {
+                released_from: None,
                 item_id: entente_node::new_id(),
                 format_id: "bulk".into(),
                 kind: entente_domain::ItemKind::Note,
@@ -1531,6 +1532,7 @@ async fn an_item_filed_under_a_format_its_origin_is_not_in_is_not_applied() {
             &all,
             &[entente_domain::Payload::ItemPublish(
                 entente_domain::payload::ItemPublish {
+                    released_from: None,
                     item_id: forged_id.clone(),
                     format_id: f.format_id.clone(),
                     kind: entente_domain::ItemKind::Report,

@@ -256,6 +256,59 @@ impl World {
                 .filter(|v| !v.closed && v.members.contains(self.c.nodes[i].node.partner()))
         };
         match rng.next(13) {
+            11 | 12 if rng.next(2) == 0 => {
+                // A member releases a random choice of its own past items to another member
+                // that may not see them (a partner admitted since, or one left out).
+                let members: Vec<usize> = (0..self.c.nodes.len())
+                    .filter(|&i| member_of(i).is_some_and(|v| v.members.len() > 1))
+                    .collect();
+                if members.is_empty() {
+                    return;
+                }
+                let i = *rng.pick(&members);
+                let n = &self.c.nodes[i];
+                let others: Vec<String> = member_of(i)
+                    .into_iter()
+                    .flat_map(|v| v.members.iter().map(|m| m.to_string()))
+                    .filter(|m| m != &n.partner)
+                    .collect();
+                let to = rng.pick(&others).clone();
+                let who = &self.logins[i][0].principal;
+                let offered = n
+                    .node
+                    .release_candidates(
+                        who,
+                        &entente_node::release::ReleaseFilter {
+                            format_id: format_id.clone(),
+                            to: to.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .expect("release candidates");
+                let chosen: Vec<String> = offered
+                    .iter()
+                    .filter(|_| rng.next(2) == 0)
+                    .map(|it| it.item_id.clone())
+                    .collect();
+                if chosen.is_empty() {
+                    return;
+                }
+                let released = n
+                    .node
+                    .release_items(who, &format_id, &to, &chosen)
+                    .await
+                    .expect("release items");
+                trace(&format!(
+                    "{} releases {} item(s) to {to}",
+                    n.partner,
+                    released.len()
+                ));
+                for r in released {
+                    self.published
+                        .insert(r.item_id, (n.partner.clone(), r.title));
+                }
+            }
             11 | 12 => {
                 // A discussion started by a member for a random part of the format, or a reply
                 // in one the replier's node holds (the reply inherits the thread's audience).
@@ -687,10 +740,16 @@ impl World {
                     None => assert!(!(complete && may), "{me} misses {id} after the exchange"),
                 }
             }
-            // Storage: nothing of an item outside this partner's audience is held at all.
+            // Storage: nothing of an item outside this partner's audience is held at all, but
+            // for the id of an original whose released copy this partner holds (the release
+            // names it: its provenance).
             let bytes = db_bytes(n);
+            let sources: BTreeSet<&str> = held
+                .values()
+                .filter_map(|h| h.released_from.as_ref().map(|r| r.item_id.as_str()))
+                .collect();
             for (id, t) in &truth {
-                if !policy::may_receive(&me, &t.audience) {
+                if !policy::may_receive(&me, &t.audience) && !sources.contains(id) {
                     assert!(!contains(&bytes, id), "{me}: database holds {id}");
                     checks += 1;
                 }
@@ -872,11 +931,24 @@ impl World {
             .filter(|id| policy::user_may_see_item(&login.viewer, &truth[*id]))
             .map(|id| id.to_string())
             .collect();
+        // A released copy carries its original's title: where the copy is visible, only the
+        // hidden original's id is a leak marker, not its title.
+        let visible_titles: BTreeSet<&str> = expected
+            .iter()
+            .map(|id| self.published[id].1.as_str())
+            .collect();
         let hidden: Vec<(&str, &str)> = self
             .published
             .iter()
             .filter(|(id, _)| !expected.contains(*id))
-            .map(|(id, (_, title))| (id.as_str(), title.as_str()))
+            .map(|(id, (_, title))| {
+                let marker = if visible_titles.contains(title.as_str()) {
+                    id.as_str()
+                } else {
+                    title.as_str()
+                };
+                (id.as_str(), marker)
+            })
             .collect();
 
         // REST list and get.

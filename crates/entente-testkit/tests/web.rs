@@ -531,6 +531,7 @@ async fn every_page_template_renders_and_matches_its_snapshot() {
             "meetings_next",
         ),
         ("/ui/papers".into(), "papers"),
+        (format!("/ui/formats/{f}/release?to=NATO"), "release"),
         (format!("/ui/papers/{}", s.paper_id), "paper"),
         ("/ui/owed".into(), "owed"),
         ("/ui/nav?at=/ui/items".into(), "nav"),
@@ -1675,6 +1676,7 @@ async fn the_ui_speaks_japanese_on_every_page() {
         format!("/ui/meetings?next={}", s.meeting_id),
         "/ui/papers".into(),
         format!("/ui/papers/{}", s.paper_id),
+        format!("/ui/formats/{f}/release?to=NATO"),
         "/ui/search?q=port".into(),
         "/ui/search?q=prot".into(),
         "/ui/network".into(),
@@ -3363,4 +3365,61 @@ async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms
     );
     let (_, html) = eu.get(&link).await;
     assert!(html.contains("On the ferry study"));
+}
+
+#[tokio::test]
+async fn past_material_is_released_to_another_member_only_as_ticked() {
+    let s = scenario().await;
+    let (eu_n, nato_n) = (s.c.node("EU"), s.c.node("NATO"));
+    let eu = Web::admin(eu_n).await;
+    let nato = Web::admin(nato_n).await;
+    let f = s.format_id.as_str();
+    let page = format!("/ui/formats/{f}/release");
+    // The format page leads there; the review lists the EU–JPN item for NATO, nothing ticked.
+    let (_, html) = eu.get(&format!("/ui/formats/{f}")).await;
+    assert!(html.contains(&page), "{html}");
+    let (status, html) = eu.get(&format!("{page}?to=NATO")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Ferry capacity study"), "{html}");
+    assert!(
+        !html.contains("Port access procedures"),
+        "NATO sees that one already"
+    );
+    assert!(!html.contains("checked"), "nothing ticked by default");
+    // Nothing ticked: refused beside the list, nothing stored.
+    let before = footprint(eu_n).await;
+    let (status, _, html) = eu.post(&page, &[("to", "NATO")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("choose at least one item"), "{html}");
+    assert_eq!(footprint(eu_n).await, before);
+    // Ticked: released; NATO receives a new item that names where it comes from.
+    let (status, loc, _) = eu
+        .post(&page, &[("to", "NATO"), ("items", s.item_id.as_str())])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
+    assert!(loc.ends_with("?done=released"));
+    s.c.sync_until_quiet().await;
+    let (_, html) = nato.get("/ui/items").await;
+    assert!(html.contains("Ferry capacity study"), "{html}");
+    let released = nato_n
+        .node
+        .items(&nato_n.admin(), Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|i| i.released_from.is_some())
+        .unwrap();
+    assert_eq!(released.released_from.as_ref().unwrap().item_id, s.item_id);
+    let (_, html) = nato.get(&format!("/ui/items/{}", released.item_id)).await;
+    assert!(html.contains("id=\"released-from\""), "{html}");
+    // The original stays EU–JPN only: NATO still cannot open it.
+    let (status, _) = nato.get(&format!("/ui/items/{}", s.item_id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Released once, it is offered no more.
+    let (_, html) = eu.get(&format!("{page}?to=NATO")).await;
+    assert!(
+        !html.contains(&format!("value=\"{}\"", s.item_id)),
+        "{html}"
+    );
 }

@@ -123,3 +123,68 @@ pub(super) async fn export_misp(
 ) -> R<Json<serde_json::Value>> {
     Ok(Json(s.node.export_misp_event(&p, &id).await?))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ReleaseQuery {
+    /// The partner admitted since, to release to.
+    to: String,
+    topic: Option<String>,
+    /// An item kind (report, incident, note, best-practice, lesson-learned, …).
+    kind: Option<String>,
+    /// Created on or after this day (YYYY-MM-DD).
+    from: Option<String>,
+    /// Created on or before this day (YYYY-MM-DD).
+    until: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/formats/{id}/release", params(("id" = String, Path), ReleaseQuery),
+    description = "Review what this partner could release to a member admitted since: its own items of the format the member may not see (never TLP:RED), not released to it before, narrowed by topic, kind and period. Nothing is released by listing.",
+    responses((status = 200, body = Vec<ItemView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn release_candidates(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ReleaseQuery>,
+) -> R<Json<Vec<ItemView>>> {
+    let f = entente_node::release::ReleaseFilter {
+        format_id: id,
+        to: q.to,
+        topic: q.topic,
+        kind: q.kind,
+        from: q.from,
+        until: q.until,
+    };
+    Ok(Json(
+        s.node
+            .release_candidates(&p, &f)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct ReleaseRequest {
+    /// The partner to release to.
+    to: String,
+    /// The chosen items (each must be among those the review lists).
+    items: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/formats/{id}/release", params(("id" = String, Path)), request_body = ReleaseRequest,
+    description = "Release the chosen items to a member admitted since: each becomes a new item in its original audience plus that member, naming the original entry (its id and hash); the originals are unchanged.",
+    responses((status = 201, body = Vec<ItemView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn release_items(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ReleaseRequest>,
+) -> R<(StatusCode, Json<Vec<ItemView>>)> {
+    let out = s.node.release_items(&p, &id, &r.to, &r.items).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(out.into_iter().map(Into::into).collect()),
+    ))
+}

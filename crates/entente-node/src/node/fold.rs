@@ -62,6 +62,7 @@ impl Node {
                     match &p {
                         Payload::ItemPublish(ip) => {
                             item_ids.push(ip.item_id.clone());
+                            item_ids.extend(ip.released_from.as_ref().map(|r| r.item_id.clone()));
                             format_ids.push(ip.format_id.clone());
                         }
                         Payload::ItemRevise(_) | Payload::ItemRetract(_) => {
@@ -219,7 +220,14 @@ impl Node {
                     _ => false,
                 },
                 Payload::ItemPublish(ip) => {
-                    if items.contains_key(&ip.item_id) || subject_missing {
+                    // A release names an earlier item; a holder of that item checks it is the
+                    // releaser's own (one partner cannot pass another's work off as released).
+                    let foreign_source = ip.released_from.as_ref().is_some_and(|r| {
+                        items
+                            .get(&r.item_id)
+                            .is_some_and(|src| src.origin != h.origin)
+                    });
+                    if items.contains_key(&ip.item_id) || subject_missing || foreign_source {
                         false
                     } else {
                         let st =

@@ -61,6 +61,7 @@ impl Node {
         Ok((
             aud,
             ItemPublish {
+                released_from: None,
                 item_id: new_id(),
                 format_id: f.format_id,
                 kind,

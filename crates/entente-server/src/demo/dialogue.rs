@@ -81,7 +81,47 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
     .await?;
     settle(nodes).await;
     seed_meeting(nodes, maritime).await?;
-    seed_paper(nodes, maritime).await
+    seed_paper(nodes, maritime).await?;
+    seed_release(nodes, maritime).await
+}
+
+/// Two EU–Japan lessons, later released to NATO (the three-node demo has no partner admitted
+/// later, so NATO, left out at first, stands for one): each release a new item naming the
+/// original entry, the originals unchanged.
+async fn seed_release(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {
+    let eu = &nodes[0];
+    let mut ids = vec![];
+    for (title, body) in [
+        (
+            "EXERCISE: Lesson — pre-agreed ferry charters save the first day",
+            "Charters agreed in peacetime were activated within hours.",
+        ),
+        (
+            "EXERCISE: Lesson — one liaison list per port",
+            "A single contact list per port avoided duplicated calls.",
+        ),
+    ] {
+        let it = eu
+            .create_item(
+                &admin(eu),
+                entente_node::NewItem {
+                    format_id: maritime.to_owned(),
+                    kind: "lesson-learned".into(),
+                    title: title.into(),
+                    body: format!("{NOTICE}{body}"),
+                    topics: vec!["maritime-security".into()],
+                    tlp: Some("GREEN".into()),
+                    releasable_to: Some(vec!["EU".into(), "JPN".into()]),
+                    named_users: vec![],
+                },
+            )
+            .await?;
+        ids.push(it.item_id);
+    }
+    settle(nodes).await;
+    eu.release_items(&admin(eu), maritime, "NATO", &ids).await?;
+    settle(nodes).await;
+    Ok(())
 }
 
 async fn seed_paper(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {

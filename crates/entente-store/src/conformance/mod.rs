@@ -49,6 +49,7 @@ pub(crate) fn item(
     tlp: Tlp,
 ) -> ItemState {
     ItemState {
+        released_from: None,
         item_id: id.into(),
         format_id: format.into(),
         origin: code("EU"),

@@ -152,6 +152,7 @@ async fn sync(ph: &mut Phases) -> Result<()> {
         let payloads: Vec<Payload> = (done..done + n)
             .map(|i| {
                 Payload::ItemPublish(ItemPublish {
+                    released_from: None,
                     item_id: format!("guard-item-{i:08}"),
                     format_id: format_id.clone(),
                     kind: ItemKind::Note,

@@ -33,6 +33,7 @@ mod formats;
 mod items;
 mod meetings;
 mod papers;
+mod release;
 mod search;
 mod settings;
 mod shared;
@@ -48,6 +49,7 @@ pub(crate) use formats::*;
 pub(crate) use items::*;
 pub(crate) use meetings::*;
 pub(crate) use papers::*;
+pub(crate) use release::*;
 pub(crate) use search::*;
 pub(crate) use settings::*;
 pub(crate) use shared::*;
@@ -69,6 +71,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/formats", get(formats).post(create_formats))
         .route("/ui/formats/{id}", get(format_page))
         .route("/ui/formats/{id}/report", get(report_page))
+        .route("/ui/formats/{id}/release", get(release).post(release_post))
         .route("/ui/items", get(items).post(new_item_post))
         .route("/ui/items/new", get(new_item))
         .route("/ui/items/{id}", get(item_page))

@@ -124,10 +124,11 @@ pub(crate) enum Done {
     AmendmentProposed,
     AmendmentDecided,
     PaperCirculated,
+    Released,
 }
 
 impl Done {
-    const ALL: [Done; 24] = [
+    const ALL: [Done; 25] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -152,6 +153,7 @@ impl Done {
         Done::AmendmentProposed,
         Done::AmendmentDecided,
         Done::PaperCirculated,
+        Done::Released,
     ];
 
     fn code(self) -> &'static str {
@@ -180,6 +182,7 @@ impl Done {
             Done::AmendmentProposed => "amendment-proposed",
             Done::AmendmentDecided => "amendment-decided",
             Done::PaperCirculated => "paper-circulated",
+            Done::Released => "released",
         }
     }
 
@@ -376,7 +379,7 @@ pub(crate) fn audience_of(
     audience_against(members, audience, lang)
 }
 
-fn audience_against(
+pub(crate) fn audience_against(
     members: Option<&std::collections::BTreeSet<entente_domain::PartnerCode>>,
     audience: &entente_domain::Audience,
     lang: crate::i18n::Lang,

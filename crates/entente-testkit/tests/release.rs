@@ -1,0 +1,248 @@
+//! Releasing past work to a newly admitted partner: only what the originator chose reaches the
+//! newcomer (over random choices), each release names the original signed entry, the originals
+//! keep their audience and verify unchanged, and nothing is released by default.
+
+mod common;
+
+use common::*;
+use entente_node::release::ReleaseFilter;
+use entente_testkit::Cluster;
+use std::collections::BTreeSet;
+
+/// A small deterministic generator (xorshift), so a failing seed can be replayed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_was_chosen_reaches_the_new_member_with_its_provenance() {
+    for seed in [0x5EED_u64, 0xC0FFEE, 0xBADC0DE] {
+        run(seed).await;
+    }
+}
+
+async fn run(seed: u64) {
+    let mut rng = Rng(seed);
+    let c = Cluster::new(&["EU", "NATO", "JPN", "KOR"]).await.unwrap();
+    let (eu, nato, jpn, kor) = (c.node("EU"), c.node("NATO"), c.node("JPN"), c.node("KOR"));
+    let f = format(eu, "Transatlantic+ — lessons", &["EU", "NATO", "JPN"]).await;
+    c.sync_until_quiet().await;
+    let audiences: [&[&str]; 3] = [&["EU", "JPN"], &["EU", "NATO", "JPN"], &["EU"]];
+    let mut published = vec![];
+    for i in 0..10 {
+        let tlp = if rng.next(5) == 0 { "RED" } else { "GREEN" };
+        let to = audiences[rng.next(3) as usize];
+        let it = item(
+            eu,
+            &f.format_id,
+            &format!("lesson-{seed}-{i}-end"),
+            Some(tlp),
+            Some(to),
+        )
+        .await;
+        published.push(it);
+    }
+    let theirs = item(
+        nato,
+        &f.format_id,
+        &format!("nato-lesson-{seed}-end"),
+        Some("GREEN"),
+        None,
+    )
+    .await;
+    c.sync_until_quiet().await;
+    eu.node
+        .join_format(&eu.admin(), &f.format_id, "KOR")
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+
+    // Nothing is released by default: KOR holds none of the earlier items.
+    for it in published.iter().chain([&theirs]) {
+        assert!(!has_item(kor, &it.item_id).await);
+    }
+    let filter = ReleaseFilter {
+        format_id: f.format_id.clone(),
+        to: "KOR".into(),
+        ..Default::default()
+    };
+    let offered = eu
+        .node
+        .release_candidates(&eu.admin(), &filter)
+        .await
+        .unwrap();
+    let expected: BTreeSet<String> = published
+        .iter()
+        .filter(|i| i.tlp != entente_domain::Tlp::Red)
+        .map(|i| i.item_id.clone())
+        .collect();
+    assert_eq!(
+        offered
+            .iter()
+            .map(|i| i.item_id.clone())
+            .collect::<BTreeSet<_>>(),
+        expected,
+        "EU is offered exactly its own items short of TLP:RED"
+    );
+    // Another partner's item, or a RED one, cannot be released; the refusal stores nothing.
+    let entries = async |n: &entente_testkit::TestNode| {
+        let logs = n.node.store().logs().await.unwrap();
+        logs.iter().map(|l| l.head_seq).sum::<u64>()
+    };
+    let before = entries(eu).await;
+    assert!(
+        eu.node
+            .release_items(
+                &eu.admin(),
+                &f.format_id,
+                "KOR",
+                std::slice::from_ref(&theirs.item_id)
+            )
+            .await
+            .is_err()
+    );
+    if let Some(red) = published.iter().find(|i| i.tlp == entente_domain::Tlp::Red) {
+        assert!(
+            eu.node
+                .release_items(
+                    &eu.admin(),
+                    &f.format_id,
+                    "KOR",
+                    std::slice::from_ref(&red.item_id)
+                )
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(entries(eu).await, before);
+
+    // A random choice is released; exactly it reaches KOR.
+    let mut chosen: Vec<String> = offered
+        .iter()
+        .filter(|_| rng.next(2) == 0)
+        .map(|i| i.item_id.clone())
+        .collect();
+    if chosen.is_empty() {
+        chosen.push(offered[0].item_id.clone());
+    }
+    let released = eu
+        .node
+        .release_items(&eu.admin(), &f.format_id, "KOR", &chosen)
+        .await
+        .unwrap();
+    assert_eq!(released.len(), chosen.len());
+    c.sync_until_quiet().await;
+    let at_kor = kor
+        .node
+        .items(&kor.admin(), Default::default())
+        .await
+        .unwrap()
+        .items;
+    let got: BTreeSet<String> = at_kor
+        .iter()
+        .filter_map(|i| i.released_from.as_ref().map(|r| r.item_id.clone()))
+        .collect();
+    assert_eq!(got, chosen.iter().cloned().collect(), "seed {seed:#x}");
+    assert_eq!(at_kor.len(), chosen.len(), "seed {seed:#x}: nothing else");
+    let bytes = db_bytes(kor);
+    for it in published.iter().chain([&theirs]) {
+        // Not even the original's log: its id would tell KOR who the original went to.
+        assert!(
+            !contains(&bytes, &it.log_id),
+            "seed {seed:#x}: KOR holds the original's log id"
+        );
+        if !chosen.contains(&it.item_id) {
+            assert!(
+                !contains(&bytes, &it.title),
+                "seed {seed:#x}: KOR holds {}",
+                it.title
+            );
+        }
+    }
+
+    // Each release names the original entry, which still verifies and keeps its audience where
+    // it is held.
+    for r in &released {
+        let src = r.released_from.as_ref().unwrap();
+        let orig = published.iter().find(|i| i.item_id == src.item_id).unwrap();
+        assert_eq!(
+            src.entry_hash,
+            eu.node.publish_entry_of(orig).await.unwrap()
+        );
+        assert!(r.audience.contains(&entente_domain::partner::code("KOR")));
+        assert!(orig.audience.iter().all(|p| r.audience.contains(p)));
+        let p = eu
+            .node
+            .item_provenance(&eu.admin(), &orig.item_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            p.verified,
+            Some(true),
+            "the original's log verifies unchanged"
+        );
+        if orig
+            .audience
+            .contains(&entente_domain::partner::code("JPN"))
+        {
+            let at_jpn = jpn.node.item(&jpn.admin(), &orig.item_id).await.unwrap();
+            assert_eq!(at_jpn.audience, orig.audience);
+            assert_eq!(at_jpn.revision, 1);
+        }
+    }
+    // NATO cannot pass EU's work off as released by it: where EU's original is held, NATO's
+    // "release" of it is kept as evidence and never shown.
+    let shared = published
+        .iter()
+        .find(|i| i.audience.len() == 3 && i.tlp != entente_domain::Tlp::Red);
+    if let Some(orig) = shared {
+        let forged_id = entente_node::new_id();
+        let all = entente_domain::Audience::new(
+            ["EU", "NATO", "JPN", "KOR"].map(entente_domain::partner::code),
+        )
+        .unwrap();
+        nato.node
+            .publish(
+                &all,
+                &[entente_domain::Payload::ItemPublish(
+                    entente_domain::payload::ItemPublish {
+                        released_from: Some(entente_domain::item::ReleasedFrom {
+                            item_id: orig.item_id.clone(),
+                            entry_hash: "00".repeat(32),
+                        }),
+                        item_id: forged_id.clone(),
+                        format_id: f.format_id.clone(),
+                        kind: orig.kind,
+                        title: orig.title.clone(),
+                        body: orig.body.clone(),
+                        topics: orig.topics.clone(),
+                        tlp: Some(orig.tlp),
+                        named_users: vec![],
+                        author: "admin@NATO".into(),
+                    },
+                )],
+            )
+            .await
+            .unwrap_or_else(|_| vec![]);
+        c.sync_until_quiet().await;
+        assert!(
+            !has_item(jpn, &forged_id).await,
+            "seed {seed:#x}: JPN shows NATO's forged release"
+        );
+        assert!(!has_item(eu, &forged_id).await);
+    }
+
+    // Released items are offered no more.
+    let again = eu
+        .node
+        .release_candidates(&eu.admin(), &filter)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|i| !chosen.contains(&i.item_id)));
+}
