@@ -677,6 +677,52 @@ await step('a concept paper goes draft → amendment proposed by NATO → accept
   statementPath = statementBefore;
 });
 
+await step('EU convenes a meeting with NATO and JPN, circulates minutes with a decision; all three agree; the decision becomes a joint action JPN leads', async () => {
+  await eu.goto(url(eu, '/ui/meetings'));
+  await eu.selectOption('#format_id', formatId);
+  await eu.fill('#title', `Browser meeting ${marker}`);
+  await eu.selectOption('#level', 'working_level');
+  await eu.fill('#starts_at', '2027-03-10T10:00');
+  await eu.selectOption('#time_zone', 'Asia/Tokyo');
+  await eu.fill('#place', 'Tokyo and video link');
+  await eu.selectOption('#series', 'quarterly');
+  await eu.check('#participants input[value=NATO]');
+  await eu.check('#participants input[value=JPN]');
+  await eu.click('text=Plan meeting');
+  await eu.waitForURL(/\/ui\/meetings\/[0-9a-f-]{36}\?done=meeting-planned$/);
+  const meetingPath = new URL(eu.url()).pathname;
+  assert.match(await eu.locator('main dl').innerText(), /2027-03-10 10:00 JST/);
+  await eu.fill('#text', `Ferry tables reviewed.\n\n- DECISION: Joint ferry table ${marker} (lead: JPN)\n`);
+  await eu.click('text=Circulate the minutes for agreement');
+  await eu.waitForURL(new RegExp(`${meetingPath}\\?done=minutes-drafted$`));
+  assert.match(await eu.locator('#decisions').innerText(), new RegExp(`Joint ferry table ${marker}`));
+  await eu.click('text=Agree to the minutes or request changes');
+  await eu.waitForURL(/\/ui\/statements\/[0-9a-f-]{36}$/);
+  const statementBefore = statementPath;
+  statementPath = new URL(eu.url()).pathname;
+  await endorse(eu);
+  for (const page of [nato, jpn]) {
+    await eventually(async () => {
+      const r = await page.goto(url(page, statementPath));
+      assert.equal(r.status(), 200);
+      await page.locator('input[name=stance][value=endorse]').waitFor({ timeout: 1000 });
+    });
+    await endorse(page);
+  }
+  statementPath = statementBefore;
+  await eventually(async () => {
+    await eu.goto(url(eu, meetingPath));
+    assert.equal(await eu.locator('#minutes-status strong').innerText(), 'Agreed by every participant');
+  });
+  await eu.click('text=Create the decisions as joint actions');
+  await eu.waitForURL(new RegExp(`${meetingPath}\\?done=decisions-recorded$`));
+  await eu.screenshot({ path: path.join(out, 'meeting-agreed.png'), fullPage: true });
+  await eventually(async () => {
+    await jpn.goto(url(jpn, '/ui/actions'));
+    assert.match(await jpn.locator('main table').first().innerText(), new RegExp(`Joint ferry table ${marker}`));
+  });
+});
+
 await step('on a phone (375 px) no page is wider than the screen, and at 1366 px the header is one row', async () => {
   const pages = ['/ui/', '/ui/items', '/ui/alerts', '/ui/statements', '/ui/actions', '/ui/exercises',
     '/ui/projects', '/ui/discussions', '/ui/meetings', '/ui/papers', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];
@@ -774,7 +820,10 @@ await step('axe-core finds no serious or critical accessibility violation on any
   const threadHref = await eu.locator('main table a[href^="/ui/discussions/"]').first().getAttribute('href');
   await eu.goto(url(eu, '/ui/papers'));
   const paperHref = await eu.locator('main table a[href^="/ui/papers/"]').first().getAttribute('href');
-  const pages = ['/ui/', '/ui/discussions', threadHref, '/ui/meetings', '/ui/papers', paperHref, '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
+  await eu.goto(url(eu, '/ui/meetings'));
+  const meetingHref = await eu.locator('main table a[href^="/ui/meetings/"]').first().getAttribute('href');
+  const pages = ['/ui/', '/ui/discussions', threadHref, '/ui/meetings', meetingHref, '/ui/papers', paperHref,
+    `/ui/formats/${formatId}/release`, '/ui/formats', `/ui/formats/${formatId}`, '/ui/items', itemHref, `/ui/items/new?format_id=${formatId}`,
     '/ui/actions', actionHref, '/ui/statements', statementHref, `${statementPath}/signed`, `/ui/formats/${formatId}/report`, '/ui/alerts', alertHref, '/ui/exercises', exerciseHref, '/ui/projects', projectHref,
     `/ui/search?q=${marker}`, '/ui/network', '/ui/released', '/ui/admin'];
   const found = [];

@@ -1041,3 +1041,5 @@ released-from-earlier-item = Released to a wider audience from an earlier item o
 the-earlier-item = the earlier item
 if-you-hold-it = (if you hold it)
 done-released = Released: the ticked items are new items sent to the wider audience; the earlier ones are unchanged.
+decision-leads = Lead
+every-other-participant = every other participant

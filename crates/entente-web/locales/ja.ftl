@@ -1006,3 +1006,5 @@ released-from-earlier-item = 発信元の以前の項目から、より広い共
 the-earlier-item = 以前の項目
 if-you-hold-it = (保有している場合)
 done-released = 共有しました。チェックした項目は新しい項目として広い共有先に送信され、元の項目は変わりません。
+decision-leads = 主導
+every-other-participant = 他のすべての参加者
