@@ -219,6 +219,20 @@ impl Node {
                 "the minutes are not agreed by every participant yet".into(),
             ));
         }
+        // A decision's partners receive the action, which names the meeting: only the
+        // meeting's audience may.
+        if let Some(p) = v
+            .decisions
+            .iter()
+            .flat_map(|d| d.leads.iter().chain(&d.participants))
+            .find(|p| !v.meeting.audience.contains(p))
+        {
+            return Err(DomainError::invalid(
+                "text",
+                format!("a decision names {p}, who is not among the meeting's partners"),
+            )
+            .into());
+        }
         let date = v.meeting.plan.details.starts_at.get(..10).unwrap_or("");
         for d in &v.decisions {
             if v.actions.iter().any(|a| a.title == d.title) {

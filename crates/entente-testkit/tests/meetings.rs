@@ -190,6 +190,53 @@ async fn minutes_are_agreed_by_every_participant_and_an_edit_voids_earlier_agree
             .is_empty()
     );
 
+    // A decision naming a partner outside the meeting (KOR, a member) is not recorded: the
+    // action would tell KOR of the meeting.
+    let m2 = eu
+        .node
+        .plan_meeting(
+            &eu.admin(),
+            NewMeeting {
+                format_id: f.format_id.clone(),
+                details: details("Side meeting"),
+                participants: vec!["JPN".into()],
+                previous: None,
+            },
+        )
+        .await
+        .unwrap();
+    let v = eu
+        .node
+        .draft_minutes(
+            &eu.admin(),
+            &m2.plan.meeting_id,
+            "- DECISION: Ask KOR (lead: KOR)",
+        )
+        .await
+        .unwrap();
+    let st2 = v.minutes.unwrap().state.statement_id;
+    c.sync_until_quiet().await;
+    for n in [eu, jpn] {
+        n.node
+            .take_stance(&n.admin(), &st2, 1, Stance::Endorse, "")
+            .await
+            .unwrap();
+    }
+    c.sync_until_quiet().await;
+    let e = eu
+        .node
+        .record_decisions(&eu.admin(), &m2.plan.meeting_id)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("KOR"), "{e}");
+    assert!(
+        kor.node
+            .actions(&kor.admin(), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     // The next meeting of the series: three months on, open actions on the agenda.
     let next = nato
         .node

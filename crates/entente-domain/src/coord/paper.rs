@@ -235,6 +235,12 @@ impl PaperState {
         audience: &Audience,
         at: &str,
     ) -> Result<(), bool> {
+        // An amendment to a version this holder has not made yet (the penholder's decision
+        // that makes it comes from another log) waits for it: dropping it would leave this
+        // holder's paper different from everyone else's.
+        if a.version > self.current().version {
+            return Err(true);
+        }
         let on = self.versions.iter().find(|v| v.version == a.version);
         if *audience != self.audience
             || !audience.contains(origin)
@@ -414,6 +420,10 @@ mod tests {
             reason: "ok".into(),
             author: "a@EU".into(),
         };
+        // An amendment to a version not made here yet waits for the decision that makes it.
+        let mut early = amend("a0", "NATO");
+        early.version = 2;
+        assert_eq!(p.amend(&early, &code("NATO"), &aud, "t1"), Err(true));
         // A decision before its amendment arrives waits for it.
         assert_eq!(
             p.decide(&decide("a1", true), &code("EU"), &aud, "t2"),
