@@ -347,6 +347,17 @@ const endorse = async (page) => {
   await page.waitForURL(new RegExp(`${statementPath}\\?done=stance$`));
   assert.equal(await page.locator('main .notice').innerText(), 'Your stance is signed and sent.');
 };
+// Each page endorses the statement at `statementPath` once it has arrived at its node.
+const endorseWhenArrived = async (pages) => {
+  for (const page of pages) {
+    await eventually(async () => {
+      const r = await page.goto(url(page, statementPath));
+      assert.equal(r.status(), 200);
+      await page.locator('input[name=stance][value=endorse]').waitFor({ timeout: 1000 });
+    });
+    await endorse(page);
+  }
+};
 await step('a statement drafted at EU is endorsed from all three UIs and adopted', async () => {
   await eu.goto(url(eu, '/ui/statements'));
   await eu.selectOption('#format_id', formatId);
@@ -356,14 +367,7 @@ await step('a statement drafted at EU is endorsed from all three UIs and adopted
   await eu.waitForURL(/\/ui\/statements\/[0-9a-f-]{36}\?done=statement-drafted$/);
   statementPath = new URL(eu.url()).pathname;
   await endorse(eu);
-  for (const page of [nato, jpn]) {
-    await eventually(async () => {
-      const r = await page.goto(url(page, statementPath));
-      assert.equal(r.status(), 200);
-      await page.locator('input[name=stance][value=endorse]').waitFor({ timeout: 1000 });
-    });
-    await endorse(page);
-  }
+  await endorseWhenArrived([nato, jpn]);
   await eventually(async () => {
     await eu.goto(url(eu, statementPath));
     assert.match(await eu.locator('#statement-status').innerText(), /^adopted on \d{4}-\d{2}-\d{2}/);
@@ -657,14 +661,7 @@ await step('a concept paper goes draft → amendment proposed by NATO → accept
   const statementBefore = statementPath;
   statementPath = new URL(eu.url()).pathname;
   await endorse(eu);
-  for (const page of [nato, jpn]) {
-    await eventually(async () => {
-      const r = await page.goto(url(page, statementPath));
-      assert.equal(r.status(), 200);
-      await page.locator('input[name=stance][value=endorse]').waitFor({ timeout: 1000 });
-    });
-    await endorse(page);
-  }
+  await endorseWhenArrived([nato, jpn]);
   await eventually(async () => {
     await eu.goto(url(eu, paperPath));
     assert.equal(await eu.locator('#paper-status').innerText(), 'Adopted: every partner signed off this version');
@@ -701,14 +698,7 @@ await step('EU convenes a meeting with NATO and JPN, circulates minutes with a d
   const statementBefore = statementPath;
   statementPath = new URL(eu.url()).pathname;
   await endorse(eu);
-  for (const page of [nato, jpn]) {
-    await eventually(async () => {
-      const r = await page.goto(url(page, statementPath));
-      assert.equal(r.status(), 200);
-      await page.locator('input[name=stance][value=endorse]').waitFor({ timeout: 1000 });
-    });
-    await endorse(page);
-  }
+  await endorseWhenArrived([nato, jpn]);
   statementPath = statementBefore;
   await eventually(async () => {
     await eu.goto(url(eu, meetingPath));
