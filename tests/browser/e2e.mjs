@@ -588,7 +588,7 @@ await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies q
   await eu.fill('#body', `Who has **ferry** figures? @${node('JPN').username}@JPN`);
   await eu.check('#releasable_to input[value=JPN]');
   await eu.click('text=Start discussion');
-  await eu.waitForURL(/\/ui\/discussions\/[0-9a-f-]{36}\?done=discussion-started$/);
+  await eu.waitForURL(/\/ui\/discussions\/EU-[0-9a-f-]{36}\?done=discussion-started$/);
   const threadPath = new URL(eu.url()).pathname;
   assert.match(await eu.locator('main dl').innerText(), /EU, JPN — not NATO/);
   // At JPN the thread is listed as unread and mentioning the officer, and counted in the navigation.
@@ -629,7 +629,7 @@ await step('a concept paper goes draft → amendment proposed by NATO → accept
   await eu.fill('#text', 'Purpose of the concept.\n\n## Scope\nPorts and ferries.\n\n## Means\nShared ferry tables.\n');
   await eu.check('#co_authors input[value=JPN]');
   await eu.click('text=Draft paper');
-  await eu.waitForURL(/\/ui\/papers\/[0-9a-f-]{36}\?done=paper-drafted$/);
+  await eu.waitForURL(/\/ui\/papers\/EU-[0-9a-f-]{36}\?done=paper-drafted$/);
   const paperPath = new URL(eu.url()).pathname;
   // NATO proposes an amendment to the "Means" section, with a reason.
   await eventually(async () => {
@@ -686,7 +686,7 @@ await step('EU convenes a meeting with NATO and JPN, circulates minutes with a d
   await eu.check('#participants input[value=NATO]');
   await eu.check('#participants input[value=JPN]');
   await eu.click('text=Plan meeting');
-  await eu.waitForURL(/\/ui\/meetings\/[0-9a-f-]{36}\?done=meeting-planned$/);
+  await eu.waitForURL(/\/ui\/meetings\/EU-[0-9a-f-]{36}\?done=meeting-planned$/);
   const meetingPath = new URL(eu.url()).pathname;
   assert.match(await eu.locator('main dl').innerText(), /2027-03-10 10:00 JST/);
   await eu.fill('#text', `Ferry tables reviewed.\n\n- DECISION: Joint ferry table ${marker} (lead: JPN)\n`);

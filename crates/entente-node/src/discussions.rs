@@ -79,11 +79,11 @@ impl Node {
         let mentions = mentions_in(&n.body);
         check_post(&n.body, &mentions, &aud)?;
         let s = ThreadStart {
-            thread_id: crate::new_id(),
+            thread_id: self.owned_id(),
             format_id: f.format_id.clone(),
             title: n.title.trim().to_owned(),
             subject: n.subject,
-            post_id: crate::new_id(),
+            post_id: self.owned_id(),
             body: n.body,
             mentions,
             author: who.user_id(),
@@ -167,7 +167,7 @@ impl Node {
         check_post(&n.body, &mentions, &t.audience)?;
         let p = ThreadPost {
             thread_id: thread_id.to_owned(),
-            post_id: crate::new_id(),
+            post_id: self.owned_id(),
             body: n.body,
             quote: n.quote.filter(|q| !q.is_empty()),
             mentions,

@@ -80,7 +80,7 @@ impl Node {
             self.meeting_state(prev).await?;
         }
         let plan = MeetingPlan {
-            meeting_id: crate::new_id(),
+            meeting_id: self.owned_id(),
             format_id: f.format_id,
             details: MeetingDetails {
                 title: n.details.title.trim().to_owned(),
@@ -104,8 +104,14 @@ impl Node {
 
     pub async fn meeting(&self, who: &Principal, id: &str) -> Result<MeetingView, NodeError> {
         let meeting = self.meeting_state(id).await?;
+        // Only a statement these minutes may be agreed on counts as them (the convener's,
+        // requiring every participant under unanimity): any other is not shown as the minutes.
         let minutes = match &meeting.minutes {
-            Some(s) => self.statement(who, s).await.ok(),
+            Some(s) => self
+                .statement(who, s)
+                .await
+                .ok()
+                .filter(|v| meeting.minutes_fit(&crate::statements::linked(&v.state))),
             None => None,
         };
         let agreed = minutes
@@ -120,7 +126,9 @@ impl Node {
             .actions(who, Some(&meeting.plan.format_id))
             .await?
             .into_iter()
-            .filter(|a| a.from_meeting.as_deref() == Some(id))
+            // Another partner may name this meeting on an action of its own; only the
+            // convener's record the meeting's decisions.
+            .filter(|a| a.from_meeting.as_deref() == Some(id) && a.origin == meeting.convener)
             .collect();
         Ok(MeetingView {
             meeting,

@@ -53,7 +53,7 @@ impl Node {
         let sections = sections_of(&n.text);
         check_sections(&title, &sections)?;
         let d = PaperDraft {
-            paper_id: crate::new_id(),
+            paper_id: self.owned_id(),
             format_id: f.format_id,
             title,
             sections,
@@ -74,8 +74,14 @@ impl Node {
 
     pub async fn paper(&self, who: &Principal, id: &str) -> Result<PaperView, NodeError> {
         let paper = self.paper_state(id).await?;
+        // Only a statement the paper's sign-off may be taken on counts as it (the penholder's,
+        // requiring every partner of the audience): any other is not shown as the sign-off.
         let signoff = match &paper.signoff {
-            Some(s) => self.statement(who, s).await.ok(),
+            Some(s) => self
+                .statement(who, s)
+                .await
+                .ok()
+                .filter(|v| paper.signoff_fits(&crate::statements::linked(&v.state))),
             None => None,
         };
         // Adopted only if what was signed off is the paper's current text.
@@ -142,7 +148,7 @@ impl Node {
         check_sections(&p.title, &sections)?;
         let a = PaperAmend {
             paper_id: id.to_owned(),
-            amendment_id: crate::new_id(),
+            amendment_id: self.owned_id(),
             section: n.section,
             version: cur.version,
             text: n.text.trim().to_owned(),

@@ -28,6 +28,11 @@ pub struct Provenance {
     pub problem: Option<String>,
     /// The entries of the log that concern this item.
     pub entries: Vec<ProvenanceEntry>,
+    /// For a release of an earlier item this node holds and the caller may see: whether the
+    /// entry it cites is a signed publication or revision of that item, by the same partner,
+    /// with exactly the released text. None otherwise (or when a log is too long to walk here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_matches: Option<bool>,
 }
 
 impl Node {
@@ -52,6 +57,7 @@ impl Node {
             verified: None,
             problem: None,
             entries: vec![],
+            release_matches: None,
         };
         let Some(key) = key else {
             p.verified = Some(false);
@@ -60,6 +66,16 @@ impl Node {
         };
         if log.head_seq > MAX_WALK {
             return Ok(p);
+        }
+        if let Some(r) = &it.released_from
+            && let Ok(src) = self.item(who, &r.item_id).await
+            && self
+                .store
+                .log(&src.log_id)
+                .await?
+                .is_some_and(|l| l.head_seq <= MAX_WALK)
+        {
+            p.release_matches = self.release_provenance(who, &it).await?;
         }
         let mut head = LogHead::EMPTY;
         let needle = format!("\"{item_id}\"");

@@ -165,27 +165,83 @@ impl Node {
         Ok(self.store.items_by_id(&ids).await?)
     }
 
-    /// The hash (hex) of the entry of this partner's log that published `it`.
-    pub async fn publish_entry_of(&self, it: &ItemState) -> Result<String, NodeError> {
-        let key = self.public_key();
+    /// Every signed entry that set `it`'s text (its publication and each revision), oldest
+    /// first, as (hash in hex, title, body). Parsed from the stored log, whose entries were
+    /// verified when they were appended. A walk of the item's log: releases and provenance
+    /// checks are rare, and no index maps an entry's hash to its place.
+    async fn text_entries_of(
+        &self,
+        it: &ItemState,
+    ) -> Result<Vec<(String, String, String)>, NodeError> {
         let needle = format!("\"item_id\":\"{}\"", it.item_id);
+        let mut out = vec![];
         let mut after = 0;
         loop {
             let page = self.store.entries_after(&it.log_id, after, 5_000).await?;
-            if page.is_empty() {
-                return Err(NodeError::Internal(format!(
-                    "no publish entry for item {}",
-                    it.item_id
-                )));
-            }
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            let last_seq = entente_log::parse_entry(last)
+                .map_err(|x| NodeError::Internal(x.to_string()))?
+                .header
+                .seq;
             for e in &page {
-                let p = entente_log::verify_entry(e, &key)
-                    .map_err(|x| NodeError::Internal(x.to_string()))?;
-                if p.header.kind == "item.publish" && p.payload.contains(&needle) {
-                    return Ok(hex::encode(p.hash));
+                if !e.body.contains(&needle) {
+                    continue;
                 }
-                after = p.header.seq;
+                let p =
+                    entente_log::parse_entry(e).map_err(|x| NodeError::Internal(x.to_string()))?;
+                let text = match Payload::parse(&p.header.kind, &p.payload) {
+                    Ok(Payload::ItemPublish(x)) if x.item_id == it.item_id => (x.title, x.body),
+                    Ok(Payload::ItemRevise(x)) if x.item_id == it.item_id => (x.title, x.body),
+                    _ => continue,
+                };
+                out.push((hex::encode(p.hash), text.0, text.1));
             }
+            after = last_seq;
         }
+    }
+
+    /// The hash (hex) of the entry of this partner's log that set `it`'s current text: a
+    /// release copies that text, so it names that entry (naming the first publication of a
+    /// since revised item would claim a text the cited entry does not hold).
+    pub async fn publish_entry_of(&self, it: &ItemState) -> Result<String, NodeError> {
+        self.text_entries_of(it)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|(_, title, body)| *title == it.title && *body == it.body)
+            .map(|(hash, _, _)| hash)
+            .ok_or_else(|| {
+                NodeError::Internal(format!("no entry holds item {}'s text", it.item_id))
+            })
+    }
+
+    /// What this node can say of a released item's provenance: `None` when it is not a release
+    /// or the caller cannot see the earlier item here; `Some(true)` when the cited entry is a
+    /// signed publication or revision of the earlier item, by the same partner, holding exactly
+    /// the title and text the release was published with; `Some(false)` when it is not (the releaser claimed a
+    /// provenance the signed record does not bear out).
+    pub async fn release_provenance(
+        &self,
+        who: &Principal,
+        it: &ItemState,
+    ) -> Result<Option<bool>, NodeError> {
+        let Some(r) = &it.released_from else {
+            return Ok(None);
+        };
+        let Ok(src) = self.item(who, &r.item_id).await else {
+            return Ok(None);
+        };
+        if src.origin != it.origin {
+            return Ok(Some(false));
+        }
+        // The release as first published (it may have been revised since, as any item).
+        let Some((_, title, body)) = self.text_entries_of(it).await?.into_iter().next() else {
+            return Ok(Some(false));
+        };
+        Ok(Some(self.text_entries_of(&src).await?.iter().any(
+            |(hash, t, b)| *hash == r.entry_hash && *t == title && *b == body,
+        )))
     }
 }

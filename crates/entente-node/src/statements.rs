@@ -406,3 +406,15 @@ pub fn verify_statement_export(
         1 + doc.stances.len()
     ))
 }
+
+/// What the minutes' and papers' rules need of a statement they link to.
+pub(crate) fn linked(s: &StatementState) -> entente_domain::coord::LinkedStatement<'_> {
+    entente_domain::coord::LinkedStatement {
+        statement_id: &s.statement_id,
+        origin: &s.origin,
+        format_id: &s.format_id,
+        audience: &s.audience,
+        required: &s.required,
+        unanimity: s.rule == AdoptionRule::Unanimity,
+    }
+}

@@ -257,3 +257,100 @@ async fn minutes_are_agreed_by_every_participant_and_an_edit_voids_earlier_agree
     assert_eq!(planned.convener.as_str(), "NATO");
     assert_eq!(planned.plan.details.agenda.len(), 2);
 }
+
+/// Red-team findings: a participant's action naming the meeting is not one of its decisions,
+/// and minutes linked to a statement only the convener must endorse never read as agreed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_decisions_and_minutes_are_not_shown_as_the_meetings() {
+    use entente_domain::Payload;
+    use entente_domain::coord::{ActionCreate, MeetingMinutes};
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(eu, "Transatlantic+", &["EU", "NATO", "JPN"]).await;
+    c.sync_until_quiet().await;
+    let m = eu
+        .node
+        .plan_meeting(
+            &eu.admin(),
+            NewMeeting {
+                format_id: f.format_id.clone(),
+                details: details("Working group on ports"),
+                participants: vec!["NATO".into(), "JPN".into()],
+                previous: None,
+            },
+        )
+        .await
+        .unwrap();
+    let id = m.plan.meeting_id.clone();
+    c.sync_until_quiet().await;
+
+    // JPN signs an action of its own that names EU's meeting.
+    jpn.node
+        .publish(
+            &m.audience,
+            &[Payload::ActionCreate(ActionCreate {
+                action_id: entente_node::new_id(),
+                format_id: f.format_id.clone(),
+                title: "Decided, JPN says".into(),
+                description: String::new(),
+                group: String::new(),
+                topics: vec![],
+                leads: vec![entente_domain::partner::code("JPN")],
+                participants: vec![],
+                milestones: vec![],
+                author: "admin@JPN".into(),
+                from_meeting: Some(id.clone()),
+            })],
+        )
+        .await
+        .unwrap();
+
+    // EU links the minutes to a statement only EU must endorse, and endorses it.
+    let own = eu
+        .node
+        .create_statement(
+            &eu.admin(),
+            entente_node::statements::NewStatement {
+                format_id: f.format_id.clone(),
+                title: "Minutes".into(),
+                text: "- DECISION: Whatever EU wants (lead: NATO)".into(),
+                releasable_to: Some(vec!["EU".into(), "NATO".into(), "JPN".into()]),
+                required: Some(vec!["EU".into()]),
+                rule: entente_domain::statement::AdoptionRule::Unanimity,
+                deadline: None,
+            },
+        )
+        .await
+        .unwrap();
+    let sid = own.state.statement_id.clone();
+    eu.node
+        .take_stance(&eu.admin(), &sid, 1, Stance::Endorse, "")
+        .await
+        .unwrap();
+    eu.node
+        .publish(
+            &m.audience,
+            &[Payload::MeetingMinutes(MeetingMinutes {
+                meeting_id: id.clone(),
+                statement_id: sid.clone(),
+                author: "admin@EU".into(),
+            })],
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    for n in [eu, nato, jpn] {
+        let v = n.node.meeting(&n.admin(), &id).await.unwrap();
+        assert!(
+            v.actions.is_empty(),
+            "{}: JPN's action shown as a decision",
+            n.partner
+        );
+        assert!(!v.agreed, "{}: minutes agreed by EU alone", n.partner);
+        assert!(v.minutes.is_none() && v.decisions.is_empty());
+    }
+    assert!(matches!(
+        eu.node.record_decisions(&eu.admin(), &id).await,
+        Err(NodeError::Conflict(_))
+    ));
+}

@@ -246,3 +246,117 @@ async fn run(seed: u64) {
         .unwrap();
     assert!(again.iter().all(|i| !chosen.contains(&i.item_id)));
 }
+
+/// Red-team finding: a release copies the item's current text, so it must name the entry that
+/// holds that text (the revision, not the first publication); a holder of the original checks
+/// the cited entry, and a release whose cited entry does not hold its text reads as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_names_the_entry_holding_its_text_and_holders_check_it() {
+    let c = Cluster::new(&["EU", "JPN", "KOR"]).await.unwrap();
+    let (eu, jpn, kor) = (c.node("EU"), c.node("JPN"), c.node("KOR"));
+    let f = format(eu, "Transatlantic+ — lessons", &["EU", "JPN", "KOR"]).await;
+    c.sync_until_quiet().await;
+    let orig = item(
+        eu,
+        &f.format_id,
+        "Ferry lesson",
+        Some("GREEN"),
+        Some(&["EU", "JPN"]),
+    )
+    .await;
+    let revised = eu
+        .node
+        .revise_item(
+            &eu.admin(),
+            &orig.item_id,
+            entente_node::ItemRevision {
+                title: "Ferry lesson (revised)".into(),
+                body: "Two ro-ro ferries are enough.".into(),
+                topics: orig.topics.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let released = eu
+        .node
+        .release_items(
+            &eu.admin(),
+            &f.format_id,
+            "KOR",
+            std::slice::from_ref(&orig.item_id),
+        )
+        .await
+        .unwrap();
+    let r = &released[0];
+    assert_eq!(r.body, revised.body);
+    // A release that claims EU's first entry for a text it never held.
+    let forged_id = entente_node::new_id();
+    let first = {
+        let log = eu
+            .node
+            .store()
+            .entries_after(&orig.log_id, 0, 100)
+            .await
+            .unwrap();
+        log.iter()
+            .map(|e| entente_log::parse_entry(e).unwrap())
+            .find(|p| p.payload.contains(&orig.item_id))
+            .map(|p| hex::encode(p.hash))
+            .unwrap()
+    };
+    eu.node
+        .publish(
+            &r.audience,
+            &[entente_domain::Payload::ItemPublish(
+                entente_domain::payload::ItemPublish {
+                    released_from: Some(entente_domain::item::ReleasedFrom {
+                        item_id: orig.item_id.clone(),
+                        entry_hash: first,
+                    }),
+                    item_id: forged_id.clone(),
+                    format_id: f.format_id.clone(),
+                    kind: orig.kind,
+                    title: "Ferry lesson (revised)".into(),
+                    body: "Ten ro-ro ferries are needed.".into(),
+                    topics: orig.topics.clone(),
+                    tlp: Some(orig.tlp),
+                    named_users: vec![],
+                    author: "admin@EU".into(),
+                },
+            )],
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    for n in [eu, jpn] {
+        let p = n
+            .node
+            .item_provenance(&n.admin(), &r.item_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            p.release_matches,
+            Some(true),
+            "{}: the release of the revised text",
+            n.partner
+        );
+        let p = n
+            .node
+            .item_provenance(&n.admin(), &forged_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            p.release_matches,
+            Some(false),
+            "{}: a text the cited entry does not hold",
+            n.partner
+        );
+    }
+    // KOR does not hold the original: it can say nothing of it.
+    let p = kor
+        .node
+        .item_provenance(&kor.admin(), &r.item_id)
+        .await
+        .unwrap();
+    assert_eq!(p.release_matches, None);
+}

@@ -161,6 +161,12 @@ impl MeetingState {
         audience: &Audience,
     ) -> Result<MeetingState, bool> {
         if p.details.check().is_err()
+            || !super::is_owned_by(&p.meeting_id, origin)
+            || !super::is_reference(&p.format_id)
+            || p.previous
+                .as_deref()
+                .is_some_and(|x| !super::is_reference(x))
+            || !author_of(&p.author, origin)
             || !p.participants.contains(origin)
             || p.participants.iter().any(|x| !audience.contains(x))
         {
@@ -181,12 +187,53 @@ impl MeetingState {
         origin: &PartnerCode,
         audience: &Audience,
     ) -> Result<(), bool> {
-        if *origin != self.convener || *audience != self.audience {
+        if *origin != self.convener
+            || *audience != self.audience
+            || !super::is_reference(&m.statement_id)
+        {
             return Err(false);
         }
         self.minutes = Some(m.statement_id.clone());
         Ok(())
     }
+
+    /// Whether a statement is one these minutes may be agreed on: the convener's, over the
+    /// meeting's format and audience, requiring exactly the participants under unanimity. A
+    /// convener naming any other statement (one only it must endorse, say) must not make the
+    /// minutes read as agreed, nor its decisions become actions "agreed by" the others.
+    pub fn minutes_fit(&self, s: &LinkedStatement<'_>) -> bool {
+        let mut required = s.required.to_vec();
+        required.sort();
+        required.dedup();
+        let mut participants = self.plan.participants.clone();
+        participants.sort();
+        participants.dedup();
+        self.minutes.as_deref() == Some(s.statement_id)
+            && *s.origin == self.convener
+            && s.format_id == self.plan.format_id
+            && *s.audience == self.audience
+            && s.unanimity
+            && required == participants
+    }
+}
+
+/// What the minutes and sign-off rules need of the statement an object links to (the
+/// statements' module depends on this one, so the statement is described here, not imported).
+#[derive(Clone, Copy, Debug)]
+pub struct LinkedStatement<'a> {
+    pub statement_id: &'a str,
+    pub origin: &'a PartnerCode,
+    pub format_id: &'a str,
+    pub audience: &'a Audience,
+    pub required: &'a [PartnerCode],
+    /// Adopted only when every required partner endorses (not by silence).
+    pub unanimity: bool,
+}
+
+fn author_of(author: &str, origin: &PartnerCode) -> bool {
+    author
+        .rsplit_once('@')
+        .is_some_and(|(name, p)| !name.is_empty() && p == origin.as_str())
 }
 
 /// A decision written in the minutes: `DECISION: <title> (lead: EU; with: JPN, NATO)`, one per
@@ -293,7 +340,7 @@ mod tests {
     fn a_meeting_is_planned_within_its_audience_and_only_the_convener_links_minutes() {
         let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
         let mut plan = MeetingPlan {
-            meeting_id: "m".into(),
+            meeting_id: "EU-m".into(),
             format_id: "f".into(),
             details: MeetingDetails {
                 title: "Working group".into(),
@@ -322,5 +369,59 @@ mod tests {
         plan.participants.pop();
         plan.details.starts_at = "tomorrow".into();
         assert!(MeetingState::plan(&plan, &code("EU"), &aud).is_err());
+    }
+
+    #[test]
+    fn minutes_are_agreed_only_on_the_conveners_statement_requiring_every_participant() {
+        let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
+        let plan = MeetingPlan {
+            meeting_id: "EU-m".into(),
+            format_id: "f".into(),
+            details: MeetingDetails {
+                title: "Working group".into(),
+                level: MeetingLevel::WorkingLevel,
+                starts_at: "2027-01-20T09:00:00Z".into(),
+                time_zone: String::new(),
+                place: String::new(),
+                series: String::new(),
+                agenda: vec![],
+            },
+            participants: vec![code("JPN"), code("EU")],
+            previous: None,
+            author: "a@EU".into(),
+        };
+        let mut stolen = plan.clone();
+        stolen.meeting_id = "JPN-m".into();
+        assert!(
+            MeetingState::plan(&stolen, &code("EU"), &aud).is_err(),
+            "a meeting under an id of another partner's"
+        );
+        let mut m = MeetingState::plan(&plan, &code("EU"), &aud).unwrap();
+        m.minutes = Some("s".into());
+        let (eu, both, only_eu) = (code("EU"), [code("JPN"), code("EU")], [code("EU")]);
+        let st = LinkedStatement {
+            statement_id: "s",
+            format_id: "f",
+            origin: &eu,
+            audience: &aud,
+            required: &both,
+            unanimity: true,
+        };
+        assert!(m.minutes_fit(&st));
+        let only = LinkedStatement {
+            required: &only_eu,
+            ..st
+        };
+        assert!(!m.minutes_fit(&only), "only the convener required");
+        let silence = LinkedStatement {
+            unanimity: false,
+            ..st
+        };
+        assert!(!m.minutes_fit(&silence), "agreed by silence");
+        let other = LinkedStatement {
+            statement_id: "other",
+            ..st
+        };
+        assert!(!m.minutes_fit(&other), "not the linked statement");
     }
 }

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod exercise;
 pub use exercise::*;
+mod ids;
+pub use ids::*;
 mod meeting;
 pub use meeting::*;
 mod paper;

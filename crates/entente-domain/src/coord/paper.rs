@@ -12,6 +12,9 @@ pub const MAX_PAPER_CHARS: usize = 60_000;
 /// At most this many versions and amendments: the paper is one stored state.
 pub const MAX_PAPER_VERSIONS: usize = 200;
 pub const MAX_AMENDMENTS: usize = 500;
+/// At most this many characters in a paper's stored state, every version and amendment
+/// included: the limits per version alone would let one paper grow to tens of megabytes.
+pub const MAX_PAPER_STATE_CHARS: usize = 2_000_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -196,6 +199,37 @@ impl PaperState {
         paper_text(&self.title, &self.current().sections)
     }
 
+    /// The characters the stored state holds: every version's sections and every amendment.
+    pub fn state_chars(&self) -> usize {
+        let sections = |v: &PaperVersion| {
+            v.sections
+                .iter()
+                .map(|s| s.heading.len() + s.text.len())
+                .sum::<usize>()
+        };
+        self.versions.iter().map(sections).sum::<usize>()
+            + self
+                .amendments
+                .iter()
+                .map(|a| a.text.len() + a.reason.len() + a.decision_reason.len())
+                .sum::<usize>()
+    }
+
+    /// Whether a sign-off statement is one this paper's sign-off may be taken on: the
+    /// penholder's, over the paper's format and audience, requiring every partner of it. A
+    /// penholder naming any other statement (one only it must endorse, say) must not make the
+    /// paper read as adopted.
+    pub fn signoff_fits(&self, s: &super::LinkedStatement<'_>) -> bool {
+        let mut required = s.required.to_vec();
+        required.sort();
+        required.dedup();
+        Some(s.statement_id) == self.signoff.as_deref()
+            && *s.origin == self.penholder
+            && s.format_id == self.format_id
+            && *s.audience == self.audience
+            && required.iter().eq(self.audience.iter())
+    }
+
     pub fn draft(
         d: &PaperDraft,
         origin: &PartnerCode,
@@ -203,6 +237,8 @@ impl PaperState {
         at: &str,
     ) -> Result<PaperState, bool> {
         if !author_of(&d.author, origin)
+            || !super::is_owned_by(&d.paper_id, origin)
+            || !super::is_reference(&d.format_id)
             || check_sections(&d.title, &d.sections).is_err()
             || d.co_authors.iter().any(|p| !audience.contains(p))
         {
@@ -245,6 +281,8 @@ impl PaperState {
         if *audience != self.audience
             || !audience.contains(origin)
             || !author_of(&a.author, origin)
+            || !super::is_owned_by(&a.amendment_id, origin)
+            || self.state_chars() + a.text.len() + a.reason.len() > MAX_PAPER_STATE_CHARS
             || on.is_none_or(|v| a.section >= v.sections.len())
             || a.text.chars().count() > MAX_PAPER_CHARS
             || a.reason.trim().is_empty()
@@ -292,7 +330,14 @@ impl PaperState {
         }
         let next = self.current().version + 1;
         let current = self.current().sections.clone();
-        if self.versions.len() >= MAX_PAPER_VERSIONS && d.accept {
+        if d.accept
+            && (self.versions.len() >= MAX_PAPER_VERSIONS
+                || self.state_chars() + paper_text(&self.title, &current).len()
+                    > MAX_PAPER_STATE_CHARS)
+        {
+            return Err(false);
+        }
+        if d.reason.chars().count() > 2_000 {
             return Err(false);
         }
         let a = self
@@ -328,7 +373,10 @@ impl PaperState {
         origin: &PartnerCode,
         audience: &Audience,
     ) -> Result<(), bool> {
-        if *origin != self.penholder || *audience != self.audience {
+        if *origin != self.penholder
+            || *audience != self.audience
+            || !super::is_reference(&s.statement_id)
+        {
             return Err(false);
         }
         self.signoff = Some(s.statement_id.clone());
@@ -392,7 +440,7 @@ mod tests {
         let aud = Audience::new([code("EU"), code("NATO"), code("JPN")]).unwrap();
         let mut p = PaperState::draft(
             &PaperDraft {
-                paper_id: "p".into(),
+                paper_id: "EU-p".into(),
                 format_id: "f".into(),
                 title: "Concept".into(),
                 sections: sections_of("## Scope\nMaritime.\n## Means\nShips."),
@@ -405,8 +453,8 @@ mod tests {
         )
         .unwrap();
         let amend = |id: &str, by: &str| PaperAmend {
-            paper_id: "p".into(),
-            amendment_id: id.into(),
+            paper_id: "EU-p".into(),
+            amendment_id: format!("{by}-{id}"),
             section: 1,
             version: 1,
             text: format!("Ships and aircraft ({id})."),
@@ -414,7 +462,7 @@ mod tests {
             author: format!("x@{by}"),
         };
         let decide = |id: &str, accept: bool| PaperDecide {
-            paper_id: "p".into(),
+            paper_id: "EU-p".into(),
             amendment_id: id.into(),
             accept,
             reason: "ok".into(),
@@ -426,7 +474,7 @@ mod tests {
         assert_eq!(p.amend(&early, &code("NATO"), &aud, "t1"), Err(true));
         // A decision before its amendment arrives waits for it.
         assert_eq!(
-            p.decide(&decide("a1", true), &code("EU"), &aud, "t2"),
+            p.decide(&decide("NATO-a1", true), &code("EU"), &aud, "t2"),
             Err(true)
         );
         p.amend(&amend("a1", "NATO"), &code("NATO"), &aud, "t2")
@@ -434,19 +482,19 @@ mod tests {
         p.amend(&amend("a2", "JPN"), &code("JPN"), &aud, "t3")
             .unwrap();
         assert_eq!(
-            p.decide(&decide("a1", true), &code("NATO"), &aud, "t4"),
+            p.decide(&decide("NATO-a1", true), &code("NATO"), &aud, "t4"),
             Err(false),
             "only the penholder decides"
         );
-        p.decide(&decide("a1", true), &code("EU"), &aud, "t4")
+        p.decide(&decide("NATO-a1", true), &code("EU"), &aud, "t4")
             .unwrap();
-        p.decide(&decide("a2", false), &code("EU"), &aud, "t5")
+        p.decide(&decide("JPN-a2", false), &code("EU"), &aud, "t5")
             .unwrap();
         assert_eq!(p.versions.len(), 2);
         assert_eq!(p.current().sections[1].text, "Ships and aircraft (a1).");
         assert_eq!(p.amendments[1].status, AmendmentStatus::Rejected);
         assert_eq!(
-            p.decide(&decide("a1", false), &code("EU"), &aud, "t6"),
+            p.decide(&decide("NATO-a1", false), &code("EU"), &aud, "t6"),
             Err(false),
             "decided once"
         );
@@ -463,5 +511,67 @@ mod tests {
             Err(false),
             "another audience"
         );
+        let mut stolen = amend("a5", "NATO");
+        stolen.amendment_id = "JPN-a5".into();
+        assert_eq!(
+            p.amend(&stolen, &code("NATO"), &aud, "t9"),
+            Err(false),
+            "an amendment under an id of another partner's"
+        );
+    }
+
+    #[test]
+    fn only_the_penholders_statement_over_the_whole_audience_signs_a_paper_off() {
+        let aud = Audience::new([code("EU"), code("NATO"), code("JPN")]).unwrap();
+        let mut p = PaperState::draft(
+            &PaperDraft {
+                paper_id: "EU-p".into(),
+                format_id: "f".into(),
+                title: "Concept".into(),
+                sections: sections_of("## Scope\nMaritime."),
+                co_authors: vec![],
+                author: "a@EU".into(),
+            },
+            &code("EU"),
+            &aud,
+            "t1",
+        )
+        .unwrap();
+        let link = PaperSignoff {
+            paper_id: "EU-p".into(),
+            statement_id: "s".into(),
+            author: "a@EU".into(),
+        };
+        assert_eq!(p.sign_off(&link, &code("NATO"), &aud), Err(false));
+        p.sign_off(&link, &code("EU"), &aud).unwrap();
+        let (eu, nato) = (code("EU"), code("NATO"));
+        let (all, only_eu) = ([code("NATO"), code("JPN"), code("EU")], [code("EU")]);
+        let st = super::super::LinkedStatement {
+            statement_id: "s",
+            format_id: "f",
+            origin: &eu,
+            audience: &aud,
+            required: &all,
+            unanimity: true,
+        };
+        assert!(p.signoff_fits(&st));
+        let silence = super::super::LinkedStatement {
+            unanimity: false,
+            ..st
+        };
+        assert!(
+            p.signoff_fits(&silence),
+            "the silence procedure is the paper's choice"
+        );
+        let only = super::super::LinkedStatement {
+            required: &only_eu,
+            ..st
+        };
+        assert!(!p.signoff_fits(&only), "only the penholder required");
+        let theirs = super::super::LinkedStatement {
+            origin: &nato,
+            ..st
+        };
+        assert!(!p.signoff_fits(&theirs), "another partner's statement");
     }
 }

@@ -15,6 +15,9 @@ pub const MAX_POSTS: usize = 1_000;
 pub const MAX_EDITS: usize = 50;
 /// At most this many mentions in a post.
 pub const MAX_MENTIONS: usize = 20;
+/// At most this many bytes of text in a thread, every post's versions included: the limits per
+/// post alone would let one thread grow to a gigabyte (1,000 posts of 50 versions each).
+pub const MAX_THREAD_BYTES: usize = 4_000_000;
 
 /// The kinds of object a thread may be about.
 pub const SUBJECT_KINDS: [&str; 8] = [
@@ -106,6 +109,10 @@ pub struct PostState {
     /// When the current version was signed, if it was edited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<String>,
+    /// Who made the latest edit or the retraction (`name@PARTNER`): the author, or an officer of
+    /// the author's partner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_by: Option<String>,
     /// Earlier versions, oldest first (empty once retracted).
     #[serde(default)]
     pub history: Vec<String>,
@@ -145,6 +152,14 @@ impl ThreadState {
             .map(|p| p.at.as_str())
             .max()
             .unwrap_or(&self.created_at)
+    }
+
+    /// The bytes of text the thread holds, every version of every post included.
+    pub fn text_bytes(&self) -> usize {
+        self.posts
+            .iter()
+            .map(|p| p.body.len() + p.history.iter().map(String::len).sum::<usize>())
+            .sum()
     }
 
     /// The users a post mentions, as `name@PARTNER`, that a thread with this audience may name.
@@ -327,9 +342,15 @@ impl ThreadState {
         at: &str,
         entry: (String, u64),
     ) -> Result<ThreadState, bool> {
+        // Mentions are read from the signed text again, never taken from the payload's list: a
+        // peer cannot notify a user the text does not name.
+        let mentions = mentions_in(&s.body);
         if !author_of(&s.author, origin)
+            || !super::is_owned_by(&s.thread_id, origin)
+            || !super::is_owned_by(&s.post_id, origin)
+            || !super::is_reference(&s.format_id)
             || check_thread(&s.title, s.subject.as_ref()).is_err()
-            || check_post(&s.body, &s.mentions, audience).is_err()
+            || check_post(&s.body, &mentions, audience).is_err()
         {
             return Err(false);
         }
@@ -347,9 +368,10 @@ impl ThreadState {
                 author: s.author.clone(),
                 body: s.body.clone(),
                 quote: None,
-                mentions: s.mentions.clone(),
+                mentions,
                 at: at.to_owned(),
                 edited_at: None,
+                edited_by: None,
                 history: vec![],
                 retracted: None,
                 entry_log: entry.0,
@@ -367,11 +389,15 @@ impl ThreadState {
         at: &str,
         entry: (String, u64),
     ) -> Applied {
+        let mentions = mentions_in(&p.body);
         if *audience != self.audience
             || !author_of(&p.author, origin)
+            || !super::is_owned_by(&p.post_id, origin)
+            || p.quote.as_deref().is_some_and(|q| !super::is_reference(q))
             || self.post(&p.post_id).is_some()
             || self.posts.len() >= MAX_POSTS
-            || check_post(&p.body, &p.mentions, audience).is_err()
+            || self.text_bytes() + p.body.len() > MAX_THREAD_BYTES
+            || check_post(&p.body, &mentions, audience).is_err()
         {
             return Err(false);
         }
@@ -381,9 +407,10 @@ impl ThreadState {
             author: p.author.clone(),
             body: p.body.clone(),
             quote: p.quote.clone(),
-            mentions: p.mentions.clone(),
+            mentions,
             at: at.to_owned(),
             edited_at: None,
+            edited_by: None,
             history: vec![],
             retracted: None,
             entry_log: entry.0,
@@ -425,7 +452,11 @@ impl ThreadState {
         audience: &Audience,
         at: &str,
     ) -> Applied {
-        if check_post(&e.body, &e.mentions, audience).is_err() || !author_of(&e.author, origin) {
+        let mentions = mentions_in(&e.body);
+        if check_post(&e.body, &mentions, audience).is_err()
+            || !author_of(&e.author, origin)
+            || self.text_bytes() + e.body.len() > MAX_THREAD_BYTES
+        {
             return Err(false);
         }
         let p = self.own_post(&e.post_id, origin, audience)?;
@@ -434,8 +465,9 @@ impl ThreadState {
         }
         let old = std::mem::replace(&mut p.body, e.body.clone());
         p.history.push(old);
-        p.mentions = e.mentions.clone();
+        p.mentions = mentions;
         p.edited_at = Some(at.to_owned());
+        p.edited_by = Some(e.author.clone());
         Ok(())
     }
 
@@ -454,6 +486,7 @@ impl ThreadState {
         p.history.clear();
         p.mentions.clear();
         p.retracted = Some(at.to_owned());
+        p.edited_by = Some(r.author.clone());
         Ok(())
     }
 }
@@ -470,11 +503,11 @@ mod tests {
     fn start() -> ThreadState {
         ThreadState::start(
             &ThreadStart {
-                thread_id: "t".into(),
+                thread_id: "EU-t".into(),
                 format_id: "f".into(),
                 title: "Ferry capacity".into(),
                 subject: None,
-                post_id: "p1".into(),
+                post_id: "EU-p1".into(),
                 body: "What do we know? @kenji@JPN".into(),
                 mentions: vec!["kenji@JPN".into()],
                 author: "anna@EU".into(),
@@ -490,8 +523,8 @@ mod tests {
     fn reply(id: &str, at: &str, by: &str) -> (ThreadPost, String) {
         (
             ThreadPost {
-                thread_id: "t".into(),
-                post_id: id.into(),
+                thread_id: "EU-t".into(),
+                post_id: format!("{by}-{id}"),
                 body: format!("reply {id}"),
                 quote: None,
                 mentions: vec![],
@@ -540,7 +573,7 @@ mod tests {
         }
         assert_eq!(one, two);
         let order: Vec<_> = one.posts.iter().map(|p| p.post_id.as_str()).collect();
-        assert_eq!(order, ["p1", "p2", "p4", "p3"]);
+        assert_eq!(order, ["EU-p1", "EU-p2", "JPN-p4", "JPN-p3"]);
     }
 
     #[test]
@@ -571,31 +604,110 @@ mod tests {
             "a post id twice"
         );
         let edit = ThreadEdit {
-            thread_id: "t".into(),
-            post_id: "p2".into(),
+            thread_id: "EU-t".into(),
+            post_id: "JPN-p2".into(),
             body: "better".into(),
             mentions: vec![],
             author: "x@JPN".into(),
         };
         assert_eq!(t.edit(&edit, &code("EU"), &a, "t2"), Err(false));
         t.edit(&edit, &code("JPN"), &a, "t2").unwrap();
-        let p = t.post("p2").unwrap();
+        let p = t.post("JPN-p2").unwrap();
         assert_eq!((p.body.as_str(), p.history.len()), ("better", 1));
         let ret = ThreadRetract {
-            thread_id: "t".into(),
-            post_id: "p2".into(),
+            thread_id: "EU-t".into(),
+            post_id: "JPN-p2".into(),
             reason: String::new(),
             author: "x@JPN".into(),
         };
         assert_eq!(t.retract(&ret, &code("EU"), &a, "t3"), Err(false));
         t.retract(&ret, &code("JPN"), &a, "t3").unwrap();
-        let p = t.post("p2").unwrap();
+        let p = t.post("JPN-p2").unwrap();
         assert!(p.body.is_empty() && p.history.is_empty() && p.retracted.is_some());
+        assert_eq!(p.edited_by.as_deref(), Some("x@JPN"), "who retracted it");
         assert_eq!(
             t.edit(&edit, &code("JPN"), &a, "t4"),
             Err(false),
             "retracted"
         );
         assert_eq!(t.mentions_of("kenji@JPN"), 1);
+    }
+
+    #[test]
+    fn an_officer_edit_is_credited_to_the_officer() {
+        let a = aud(&["EU", "JPN"]);
+        let mut t = start();
+        let edit = ThreadEdit {
+            thread_id: "EU-t".into(),
+            post_id: "EU-p1".into(),
+            body: "What do we know, precisely?".into(),
+            mentions: vec![],
+            author: "officer@EU".into(),
+        };
+        t.edit(&edit, &code("EU"), &a, "t2").unwrap();
+        let p = t.post("EU-p1").unwrap();
+        assert_eq!(p.author, "anna@EU", "the post stays its author's");
+        assert_eq!(p.edited_by.as_deref(), Some("officer@EU"));
+    }
+
+    #[test]
+    fn mentions_come_from_the_signed_text_not_the_payload() {
+        let a = aud(&["EU", "JPN"]);
+        let mut t = start();
+        let (mut r, at) = reply("p2", "2026-12-01T11:00:00Z", "JPN");
+        r.body = "no one named here".into();
+        r.mentions = vec!["anna@EU".into()];
+        t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 2)).unwrap();
+        assert!(t.post("JPN-p2").unwrap().mentions.is_empty());
+        assert_eq!(
+            t.mentions_of("anna@EU"),
+            0,
+            "a listed mention the text lacks"
+        );
+        let (mut r, at) = reply("p3", "2026-12-01T12:00:00Z", "JPN");
+        r.body = "see @boss@NATO".into();
+        assert_eq!(
+            t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 3)),
+            Err(false),
+            "a mention outside the audience, even when the payload lists none"
+        );
+    }
+
+    #[test]
+    fn ids_are_claimed_only_by_their_owner_and_a_thread_stays_bounded() {
+        let a = aud(&["EU", "JPN"]);
+        let mut t = start();
+        let (mut r, at) = reply("p2", "2026-12-01T11:00:00Z", "JPN");
+        r.post_id = "EU-p9".into();
+        assert_eq!(
+            t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 2)),
+            Err(false),
+            "JPN signs a post under an id of EU's"
+        );
+        let mut s = ThreadStart {
+            thread_id: "EU-t2".into(),
+            format_id: "f".into(),
+            title: "Impostor".into(),
+            subject: None,
+            post_id: "JPN-p1".into(),
+            body: "hi".into(),
+            mentions: vec![],
+            author: "k@JPN".into(),
+        };
+        assert!(ThreadState::start(&s, &code("JPN"), &a, "t", ("l".into(), 1)).is_err());
+        s.thread_id = "JPN-t2".into();
+        assert!(ThreadState::start(&s, &code("JPN"), &a, "t", ("l".into(), 1)).is_ok());
+        // Posts near the size limit until the thread's budget is spent.
+        let big = "x".repeat(MAX_POST_CHARS);
+        let mut refused = false;
+        for i in 0..MAX_THREAD_BYTES / MAX_POST_CHARS + 2 {
+            let (mut r, at) = reply(&format!("b{i}"), "2026-12-02T00:00:00Z", "JPN");
+            r.body = big.clone();
+            if t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 10)) == Err(false) {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused && t.text_bytes() <= MAX_THREAD_BYTES);
     }
 }

@@ -414,5 +414,14 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+impl Node {
+    /// A new id for an object several partners write to (a discussion, a post, a meeting, a
+    /// paper, an amendment): it names this partner, so no other partner's log can claim it
+    /// (`entente_domain::coord::is_owned_by`).
+    pub(crate) fn owned_id(&self) -> String {
+        entente_domain::coord::owned_id(self.partner(), &new_id())
+    }
+}
+
 /// The `raw` of a STIX row that stands for an item: the item id after this prefix.
 pub const ITEM_MARKER: &str = "entente-item:";
