@@ -251,6 +251,11 @@ impl Node {
                     };
                     if due {
                         tracing::warn!(alert = %id, partner = %p, "alert acknowledgement overdue: escalating");
+                        node.notify_escalation(crate::notify::Escalation {
+                            alert_id: id.clone(),
+                            partner: p.to_string(),
+                            audience: a.audience.clone(),
+                        });
                     }
                     node.announce(
                         &entente_log::LogDescriptor::new(a.origin.clone(), a.audience.clone()),

@@ -27,6 +27,8 @@ pub struct NodeConfig {
     /// The IANA time zone the UI shows times in for users who have not chosen one (the
     /// partner's seat: `Europe/Brussels`, `Asia/Tokyo`); UTC is always shown beside it.
     pub time_zone: String,
+    /// E-mail and webhook notifications (absent: none are sent).
+    pub notify: Option<crate::notify::Settings>,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -104,6 +106,7 @@ impl NodeConfig {
             transport: Default::default(),
             oidc: None,
             time_zone: "UTC".into(),
+            notify: None,
         }
     }
 }

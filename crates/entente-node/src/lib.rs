@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod release;
 pub mod replay;
 
+pub mod notify;
 pub mod search;
 pub mod sso;
 pub mod statements;
@@ -56,6 +57,7 @@ impl Node {
         let node = Node::open_core(cfg, key, store, clock).await?;
         node.add_hook(std::sync::Arc::new(alerts::AlertHooks));
         node.add_hook(std::sync::Arc::new(analytics::NetworkHook));
+        node.start_notifier();
         Ok(node)
     }
 }

@@ -32,6 +32,9 @@ pub struct FileConfig {
     /// `Asia/Tokyo`); absent: UTC. Each user can pick their own on the settings page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// E-mail and webhook notifications (absent: none are sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify_config::NotifyFile>,
 }
 
 /// `[oidc]`: the partner's identity provider. Register the node at the provider as a
@@ -238,6 +241,7 @@ impl FileConfig {
             tls: Default::default(),
             oidc: None,
             time_zone: None,
+            notify: None,
         }
     }
 }
@@ -488,6 +492,9 @@ impl ServerConfig {
                 tls == TlsMode::Off,
                 dir,
             )?);
+        }
+        if let Some(n) = &f.notify {
+            node.notify = Some(crate::notify_config::settings(n, dir)?);
         }
         node.rate_limits = entente_node::config::RateLimits {
             user_per_minute: f.limits.user_requests_per_minute,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod invite;
 pub mod listen;
+pub mod notify_config;
 pub mod tls;
 
 pub use listen::{HttpLimits, serve_with};

@@ -140,6 +140,27 @@ CREATE TABLE read_marks (
     PRIMARY KEY (username, thread_id)
 );
 "#,
+    // The notification outbox and delivery log (node-local, never replicated).
+    r#"
+CREATE TABLE notifications (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    digest BOOLEAN NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    last_error TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX notifications_due ON notifications (state, due_at);
+CREATE INDEX notifications_created ON notifications (created_at);
+"#,
 ];
 
 impl PgStore {

@@ -694,6 +694,22 @@ impl Store for SqliteStore {
         users::read_marks(self, username).await
     }
 
+    async fn queue_notifications(&self, n: &[NotificationRecord]) -> Result<()> {
+        notifications::queue(self, n).await
+    }
+
+    async fn due_notifications(&self, now: &str, limit: u32) -> Result<Vec<NotificationRecord>> {
+        notifications::due(self, now, limit).await
+    }
+
+    async fn update_notification(&self, n: &NotificationRecord) -> Result<()> {
+        notifications::update(self, n).await
+    }
+
+    async fn notifications(&self, limit: u32) -> Result<Vec<NotificationRecord>> {
+        notifications::latest(self, limit).await
+    }
+
     async fn delete_user(&self, username: &str) -> Result<bool> {
         users::delete_user(self, username).await
     }
@@ -722,6 +738,7 @@ impl Store for SqliteStore {
 }
 
 mod migrations;
+mod notifications;
 mod stix;
 #[cfg(test)]
 mod tests;

@@ -259,6 +259,41 @@ pub struct UserSettings {
     /// A language tag of the UI's catalogues (`ja`); absent: the browser's choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// Where this user's notifications go (absent: none are sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Per kind of notification (`alert`, `stance`, `mention`, `reply`), `immediately`,
+    /// `digest` or `off`; a kind not named takes its default.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub notify: std::collections::BTreeMap<String, String>,
+}
+
+/// One notification in the outbox: queued, retried with back-off until delivered, and kept as
+/// the delivery log. Node-local, never replicated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// Derived from what caused it and where it goes, so queueing it twice keeps one.
+    pub id: String,
+    pub created_at: String,
+    /// When it is next tried (a digest's: when the digest goes out).
+    pub due_at: String,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The address or the webhook's URL.
+    pub target: String,
+    /// The user it is for, `duty` (the partner's duty contact) or `webhook`.
+    pub recipient: String,
+    /// `alert`, `escalation`, `stance`, `mention` or `reply`.
+    pub kind: String,
+    /// Held for the recipient's daily digest rather than sent on its own.
+    pub digest: bool,
+    pub subject: String,
+    pub body: String,
+    pub attempts: u32,
+    /// `pending`, `sent` or `failed` (given up after the last retry).
+    pub state: String,
+    pub last_error: String,
+    pub sent_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -460,6 +495,14 @@ pub trait Store: Send + Sync + 'static {
     async fn set_read_mark(&self, username: &str, thread_id: &str, seen: &str) -> Result<()>;
     /// Every read mark of a user: (thread id, seen).
     async fn read_marks(&self, username: &str) -> Result<Vec<(String, String)>>;
+    /// Queue notifications; one whose id is queued already is left as it is.
+    async fn queue_notifications(&self, n: &[NotificationRecord]) -> Result<()>;
+    /// Pending notifications due at `now` (RFC 3339, UTC) or before, the earliest first.
+    async fn due_notifications(&self, now: &str, limit: u32) -> Result<Vec<NotificationRecord>>;
+    /// Record a delivery attempt: state, attempts, next due time, error and time sent.
+    async fn update_notification(&self, n: &NotificationRecord) -> Result<()>;
+    /// The delivery log: the latest notifications, newest first.
+    async fn notifications(&self, limit: u32) -> Result<Vec<NotificationRecord>>;
     /// Delete a user, all its tokens and its read marks; false if there is no such user.
     async fn delete_user(&self, username: &str) -> Result<bool>;
     /// Tokens (sessions included) of one user, or of everyone; oldest first.

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub mod cli;
+pub mod smtp;
 
 /// A client for tests that call nodes over plain HTTP on loopback (reqwest needs a TLS
 /// configuration even then; this one trusts nothing).
@@ -240,6 +241,8 @@ pub struct ClusterOptions {
     pub tls: bool,
     /// How long a node waits for a peer's answer (raise it under valgrind).
     pub request_timeout: Duration,
+    /// Notification settings per partner code (none for a partner not named).
+    pub notify: std::collections::BTreeMap<String, entente_node::notify::Settings>,
 }
 
 impl Default for ClusterOptions {
@@ -251,6 +254,7 @@ impl Default for ClusterOptions {
             search: false,
             tls: false,
             request_timeout: Duration::from_secs(10),
+            notify: Default::default(),
             rate_limits: entente_node::config::RateLimits {
                 user_per_minute: 0,
                 peer_per_minute: 0,
@@ -295,6 +299,7 @@ impl Cluster {
             cfg.sync.on_start = false;
             cfg.sync.request_timeout = opts.request_timeout;
             cfg.rate_limits = opts.rate_limits;
+            cfg.notify = opts.notify.get(*p).cloned();
             if opts.tls {
                 let pem = entente_tls::generate_key_pem()?;
                 cfg.transport.identity = Some(Arc::new(entente_tls::Identity::new(

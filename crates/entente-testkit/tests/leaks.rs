@@ -8,8 +8,10 @@
 //! each of its two users, every egress path — REST list and get, TAXII objects, STIX and MISP
 //! exports, network analytics counts, search, the HTML pages, error answers (a hidden item's
 //! equals a missing one's), paging cursors — and, per node, metrics labels, the federation
-//! answers (logs offered, checkpoint disclosures, checkpoints of others passed on) to each peer
-//! and the bytes of its database — show exactly what the policy module says, no more.
+//! answers (logs offered, checkpoint disclosures, checkpoints of others passed on) to each peer,
+//! the notification outbox (e-mails and webhook calls: no title of anything, links only to what
+//! the partner may see) and the bytes of its database — show exactly what the policy module
+//! says, no more.
 //! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3), `ENTENTE_LEAK_FIRST` the
 //! number of the first (default 0), so a long run can be split into shards.
 
@@ -114,15 +116,44 @@ fn trace(line: &str) {
 
 async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
     let mut rng = Rng(seed);
+    // Every node notifies: a duty contact (no relay, so e-mails stay queued) and a webhook that
+    // refuses connections; what they would carry is checked in the outbox.
+    let notify: BTreeMap<String, entente_node::notify::Settings> = PARTNERS
+        .iter()
+        .map(|p| {
+            (
+                p.to_string(),
+                entente_node::notify::Settings {
+                    smtp: None,
+                    duty_email: vec![format!("duty@{}.example", p.to_lowercase())],
+                    webhooks: vec![entente_node::notify::Webhook {
+                        url: "http://127.0.0.1:9/hook".into(),
+                        secret: b"leak-test-webhook-secret".to_vec(),
+                    }],
+                    digest_hour_utc: 7,
+                },
+            )
+        })
+        .collect();
     let c = Cluster::with(
         &PARTNERS,
         entente_testkit::ClusterOptions {
             search: true,
+            notify,
             ..Default::default()
         },
     )
     .await
     .unwrap();
+    // Every user wants every kind of notification at once.
+    let every_kind = || entente_store::UserSettings {
+        email: Some("someone@example.org".into()),
+        notify: entente_node::notify::KINDS
+            .iter()
+            .map(|(k, _)| (k.to_string(), "immediately".to_owned()))
+            .collect(),
+        ..Default::default()
+    };
     let mut logins = vec![];
     for n in &c.nodes {
         n.node
@@ -133,8 +164,12 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
                 password_hash: analyst_hash.into(),
                 created_at: "2026-01-01T00:00:00Z".into(),
                 disabled: false,
-                settings: Default::default(),
+                settings: every_kind(),
             })
+            .await
+            .unwrap();
+        n.node
+            .set_user_settings(&n.admin(), every_kind())
             .await
             .unwrap();
         let mut per_node = vec![];
@@ -803,6 +838,38 @@ impl World {
                         if !may {
                             assert!(!contains(&bytes, id), "{me}: database holds {kind} {id}");
                         }
+                    }
+                }
+                checks += 1;
+            }
+            // Notifications: the outbox holds no title of anything, and links only to what this
+            // partner may see.
+            for note in n.node.store().notifications(100_000).await.unwrap() {
+                let text = format!("{}\n{}", note.subject, note.body);
+                for (id, (origin, title)) in &self.published {
+                    assert!(
+                        !text.contains(title.as_str()),
+                        "{me}: a notification holds {title}"
+                    );
+                    if text.contains(id.as_str()) {
+                        let a = &truth[id.as_str()].audience;
+                        assert!(
+                            policy::may_receive(&me, a),
+                            "{me}: a notification names {id} of {origin}"
+                        );
+                    }
+                }
+                for (id, (kind, origin, title)) in &self.objects {
+                    assert!(
+                        !text.contains(title.as_str()),
+                        "{me}: a notification holds {title}"
+                    );
+                    if text.contains(id.as_str()) {
+                        let a = object_audience(self.c.node(origin), kind, id).await;
+                        assert!(
+                            a.is_some_and(|a| policy::may_receive(&me, &a)),
+                            "{me}: a notification names {kind} {id}"
+                        );
                     }
                 }
                 checks += 1;

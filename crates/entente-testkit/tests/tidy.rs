@@ -541,6 +541,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "6d2950636161c0ed",
             "7ee0f88487957dcc",
             "35ceeb6952dd375a",
+            "b6dd89d905d98884",
         ],
     ),
     (
@@ -551,6 +552,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "e30edad3597bc35e",
             "7ee0f88487957dcc",
             "35ceeb6952dd375a",
+            "94f3c82358784fd6",
         ],
     ),
 ];

@@ -3423,3 +3423,49 @@ async fn past_material_is_released_to_another_member_only_as_ticked() {
         "{html}"
     );
 }
+
+/// Issue 21 item 2: a user sets where notifications go and how each kind arrives on the
+/// settings page; a wrong address is refused beside its field and changes nothing; the admin
+/// page shows the delivery log.
+#[tokio::test]
+async fn notification_preferences_are_set_on_the_settings_page() {
+    let s = scenario().await;
+    let n = s.c.node("EU");
+    let eu = Web::admin(n).await;
+    let (_, html) = eu.get("/ui/settings").await;
+    assert!(html.contains("<label for=\"email\">"), "{html}");
+    assert!(
+        html.contains("<option value=\"digest\" selected>In a daily digest</option>"),
+        "replies default to the digest: {html}"
+    );
+    let (status, loc, _) = eu
+        .post(
+            "/ui/settings",
+            &[
+                ("email", "anna@eu.example"),
+                ("notify_alert", "immediately"),
+                ("notify_stance", "off"),
+                ("notify_mention", "immediately"),
+                ("notify_reply", "immediately"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
+    let saved = n.node.user_settings(&n.admin()).await.unwrap();
+    assert_eq!(saved.email.as_deref(), Some("anna@eu.example"));
+    assert_eq!(saved.notify["stance"], "off");
+    let (_, html) = eu.get("/ui/settings").await;
+    assert!(html.contains("value=\"anna@eu.example\""), "{html}");
+    // A wrong address: refused beside the field, the saved settings unchanged.
+    let (status, _, html) = eu
+        .post(
+            "/ui/settings",
+            &[("email", "anna at eu"), ("notify_reply", "off")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"email-error\""), "{html}");
+    assert_eq!(n.node.user_settings(&n.admin()).await.unwrap(), saved);
+    let (_, html) = eu.get("/ui/admin").await;
+    assert!(html.contains("id=\"deliveries\""), "{html}");
+}

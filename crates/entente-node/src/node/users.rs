@@ -331,6 +331,26 @@ impl Node {
                 entente_domain::DomainError::invalid("language", "not a language tag").into(),
             );
         }
+        if let Some(e) = &settings.email
+            && e.parse::<lettre::Address>().is_err()
+        {
+            return Err(entente_domain::DomainError::invalid(
+                "email",
+                "an e-mail address such as name@example.org",
+            )
+            .into());
+        }
+        for (kind, mode) in &settings.notify {
+            if !crate::notify::KINDS.iter().any(|(k, _)| k == kind)
+                || !crate::notify::MODES.contains(&mode.as_str())
+            {
+                return Err(entente_domain::DomainError::invalid(
+                    "notify",
+                    "for alert, stance, mention and reply: immediately, digest or off",
+                )
+                .into());
+            }
+        }
         if self
             .store
             .set_user_settings(&who.username, &settings)

@@ -415,6 +415,8 @@ pub async fn users_and_tokens(store: &dyn Store) {
     let tokyo = crate::UserSettings {
         time_zone: Some("Asia/Tokyo".into()),
         language: Some("ja".into()),
+        email: Some("alice@eu.example".into()),
+        notify: [("alert".to_owned(), "immediately".to_owned())].into(),
     };
     assert!(store.set_user_settings("alice", &tokyo).await.unwrap());
     assert_eq!(store.user("alice").await.unwrap().unwrap().settings, tokyo);

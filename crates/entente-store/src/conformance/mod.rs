@@ -71,9 +71,11 @@ pub(crate) fn item(
 }
 
 mod logs;
+mod notify;
 mod stix;
 
 pub use logs::*;
+pub use notify::*;
 pub use stix::*;
 
 /// One `#[tokio::test]` per conformance check. `$fresh` is an expression giving a future of an
@@ -82,7 +84,7 @@ pub use stix::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($fresh:expr) => {
-        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership);
+        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership, notification_outbox);
     };
     (@each $fresh:expr; $($check:ident),*) => {
         $(

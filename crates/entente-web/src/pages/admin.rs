@@ -23,6 +23,8 @@ pub struct AdminPage {
     /// (origin, witness, checkpoint time, size, root prefix, recorded at)
     pub witnesses: Vec<(String, String, String, u64, String, String)>,
     pub roles: Vec<String>,
+    /// The notification delivery log, newest first.
+    pub deliveries: Vec<entente_node::notify::NotificationRecord>,
 }
 
 pub(super) async fn admin_page(
@@ -44,10 +46,11 @@ pub(super) async fn admin_page(
             s.node.forks().await?.len(),
             s.node.witnesses().await?,
             s.node.list_tokens(&sess.who, None).await?,
+            s.node.notification_log(&sess.who, 50).await?,
         ))
     }
     .await;
-    let (users, forks, witnesses, tokens) = match r {
+    let (users, forks, witnesses, tokens, deliveries) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
@@ -103,6 +106,7 @@ pub(super) async fn admin_page(
                     )
                 })
                 .collect(),
+            deliveries,
             roles: ["reader", "analyst", "officer", "admin"]
                 .map(str::to_owned)
                 .to_vec(),

@@ -20,6 +20,12 @@ pub struct SettingsPage {
     pub language: String,
     /// (tag, the language's name in itself) of every catalogue.
     pub languages: Vec<(String, String)>,
+    /// Where notifications go (empty: none are sent).
+    pub email: String,
+    /// (kind, its label's key, the chosen mode) per kind of notification.
+    pub notify: Vec<(String, String, String)>,
+    /// (mode, its label's key).
+    pub modes: Vec<(String, String)>,
 }
 
 async fn settings_page(
@@ -46,6 +52,25 @@ async fn settings_page(
                 .show(&entente_node::clock::rfc3339(s.node.clock().now())),
             language: shown.language.unwrap_or_default(),
             languages: crate::i18n::languages(),
+            email: shown.email.clone().unwrap_or_default(),
+            notify: entente_node::notify::KINDS
+                .iter()
+                .map(|(k, default)| {
+                    (
+                        k.to_string(),
+                        format!("notify-kind-{k}"),
+                        shown
+                            .notify
+                            .get(*k)
+                            .cloned()
+                            .unwrap_or_else(|| default.to_string()),
+                    )
+                })
+                .collect(),
+            modes: entente_node::notify::MODES
+                .iter()
+                .map(|m| (m.to_string(), format!("mode-{m}")))
+                .collect(),
         },
     )
 }
@@ -60,6 +85,11 @@ pub(super) async fn save_settings(State(s): State<WebState>, h: HeaderMap, body:
     let settings = entente_node::UserSettings {
         time_zone: f.opt("time_zone"),
         language: f.opt("language"),
+        email: f.opt("email"),
+        notify: entente_node::notify::KINDS
+            .iter()
+            .filter_map(|(k, _)| f.opt(&format!("notify_{k}")).map(|m| (k.to_string(), m)))
+            .collect(),
     };
     if let Some(l) = &settings.language
         && !crate::i18n::languages().iter().any(|(t, _)| t == l)
@@ -73,7 +103,7 @@ pub(super) async fn save_settings(State(s): State<WebState>, h: HeaderMap, body:
         Err(e) => Ok(settings_page(
             &s,
             &sess,
-            Errors::from_node(&e, &["time_zone", "language"]),
+            Errors::from_node(&e, &["time_zone", "language", "email", "notify"]),
             Some(settings),
         )
         .await),

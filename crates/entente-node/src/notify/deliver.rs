@@ -1,0 +1,225 @@
+//! Delivering the outbox: e-mail through the partner's relay (lettre over STARTTLS with
+//! rustls), webhooks as signed POSTs (HMAC-SHA256 over the exact body, in
+//! `X-Entente-Signature: sha256=<hex>`), a digest as one e-mail per address with everything due
+//! for it, and every failure retried with exponential back-off (1 s doubling to 10 min) until
+//! the last of [`MAX_ATTEMPTS`], kept in the delivery log with its error.
+
+use super::Settings;
+use crate::{Node, NodeError};
+use entente_store::NotificationRecord;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Attempts before a notification is given up (about four hours of retries).
+pub const MAX_ATTEMPTS: u32 = 30;
+
+/// The wait before the next attempt after `attempts` failures.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.saturating_sub(1).min(10)).min(Duration::from_secs(600))
+}
+
+/// HMAC-SHA256 of a webhook body under its secret, as the receiver recomputes it.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    format!(
+        "sha256={}",
+        hex::encode(ring::hmac::sign(&key, body).as_ref())
+    )
+}
+
+/// The mail relay's client.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl Mailer {
+    /// `None` when no relay is configured.
+    pub fn new(s: &Settings) -> Result<Option<Mailer>, String> {
+        let Some(m) = &s.smtp else { return Ok(None) };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&m.host)
+            .port(m.port)
+            .timeout(Some(Duration::from_secs(10)));
+        if m.starttls {
+            let mut tp = TlsParameters::builder(m.host.clone());
+            if let Some(pem) = &m.ca_pem {
+                tp =
+                    tp.add_root_certificate(Certificate::from_pem(pem).map_err(|e| e.to_string())?);
+            }
+            b = b.tls(Tls::Required(tp.build_rustls().map_err(|e| e.to_string())?));
+        }
+        if let (Some(u), Some(p)) = (&m.username, &m.password) {
+            b = b.credentials(Credentials::new(u.clone(), p.clone()));
+        }
+        Ok(Some(Mailer {
+            transport: b.build(),
+            from: m.from.parse().map_err(|e| format!("notify.from: {e}"))?,
+        }))
+    }
+
+    async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), String> {
+        let msg = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to.parse().map_err(|e| format!("{to}: {e}"))?)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The client webhooks are called with: the system's CA certificates, no redirects, short
+/// timeouts (a slow receiver is retried, it does not hold the outbox up).
+pub fn webhook_client() -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(c);
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(entente_tls::provider())
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    let b = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only();
+    match tls {
+        Ok(tls) => b.tls_backend_preconfigured(tls),
+        Err(_) => b,
+    }
+    .build()
+    .unwrap_or_default()
+}
+
+impl Node {
+    /// Deliver what is due: digests grouped per address, the rest one by one.
+    pub(crate) async fn deliver_due(
+        &self,
+        mailer: Option<&Mailer>,
+        http: &reqwest::Client,
+        settings: &Settings,
+    ) -> Result<(), NodeError> {
+        let now = crate::clock::rfc3339(self.clock().now());
+        let due = self.store().due_notifications(&now, 200).await?;
+        let mut digests: BTreeMap<String, Vec<NotificationRecord>> = BTreeMap::new();
+        for n in due {
+            if n.digest {
+                digests.entry(n.target.clone()).or_default().push(n);
+                continue;
+            }
+            let r = match n.channel.as_str() {
+                "email" => match mailer {
+                    Some(m) => m.send(&n.target, &n.subject, n.body.clone()).await,
+                    None => Err("no mail relay is configured".into()),
+                },
+                "webhook" => self.call_webhook(http, settings, &n).await,
+                other => Err(format!("unknown channel {other}")),
+            };
+            self.record_attempt(n, r).await?;
+        }
+        for (to, list) in digests {
+            let body = list
+                .iter()
+                .map(|n| format!("— {}\n{}", n.subject, n.body))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let subject = format!(
+                "[Entente] Your daily digest: {} notification(s)",
+                list.len()
+            );
+            let r = match mailer {
+                Some(m) => m.send(&to, &subject, body).await,
+                None => Err("no mail relay is configured".into()),
+            };
+            for n in list {
+                self.record_attempt(n, r.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn call_webhook(
+        &self,
+        http: &reqwest::Client,
+        settings: &Settings,
+        n: &NotificationRecord,
+    ) -> Result<(), String> {
+        let Some(w) = settings.webhooks.iter().find(|w| w.url == n.target) else {
+            return Err("this webhook is no longer configured".into());
+        };
+        let r = http
+            .post(&w.url)
+            .header("content-type", "application/json")
+            .header(
+                "x-entente-signature",
+                signature(&w.secret, n.body.as_bytes()),
+            )
+            .header("x-entente-delivery", &n.id)
+            .body(n.body.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the receiver answered {}", r.status()))
+        }
+    }
+
+    async fn record_attempt(
+        &self,
+        mut n: NotificationRecord,
+        r: Result<(), String>,
+    ) -> Result<(), NodeError> {
+        let now = self.clock().now();
+        n.attempts += 1;
+        match r {
+            Ok(()) => {
+                n.state = "sent".into();
+                n.sent_at = Some(crate::clock::rfc3339(now));
+                n.last_error.clear();
+            }
+            Err(e) => {
+                tracing::info!(id = %n.id, channel = %n.channel, attempts = n.attempts, error = %e, "notification not delivered yet");
+                n.last_error = e.chars().take(500).collect();
+                if n.attempts >= MAX_ATTEMPTS {
+                    n.state = "failed".into();
+                } else {
+                    n.due_at = crate::clock::rfc3339(now + backoff(n.attempts));
+                }
+            }
+        }
+        Ok(self.store().update_notification(&n).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_to_ten_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(20), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_the_body() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Notifications that reach people: when an alert is raised to this partner, a stance is
+//! awaited from it, a user is mentioned or a thread they follow gets a reply, this node queues
+//! e-mails (to the partner's 24/7 duty contact and to users who asked for them, at once or in a
+//! daily digest) and signed webhook calls in a durable outbox (`notifications` in the store),
+//! and delivers them with retries and back-off (`deliver`). A notification carries no content
+//! of what it announces — no title, no text — only its kind, the partner it came from, the
+//! partners it is releasable to and a link, so it never holds more than its recipient may see
+//! nor anything above TLP:GREEN. Only what the fold applied is announced (an entry kept as
+//! evidence is not). Does not decide who may see what: the linked page does, as always.
+
+mod compose;
+pub mod deliver;
+
+use crate::{Node, NodeError};
+use entente_log::ParsedEntry;
+/// One notification in the outbox and the delivery log.
+pub use entente_store::NotificationRecord;
+use std::sync::{Arc, OnceLock};
+
+/// The kinds of notification a user can choose for, with their default.
+pub const KINDS: [(&str, &str); 4] = [
+    ("alert", "immediately"),
+    ("stance", "immediately"),
+    ("mention", "immediately"),
+    ("reply", "digest"),
+];
+
+/// How a user receives a kind of notification.
+pub const MODES: [&str; 3] = ["immediately", "digest", "off"];
+
+/// The node's notification settings (`[notify]` in `entente.toml`, validated by the server).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The mail relay; without it no e-mail is sent (webhooks still are).
+    pub smtp: Option<Smtp>,
+    /// The partner's 24/7 duty contact: receives every crisis alert and every escalation.
+    pub duty_email: Vec<String>,
+    pub webhooks: Vec<Webhook>,
+    /// The hour (UTC) the daily digests go out.
+    pub digest_hour_utc: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    /// Upgrade every connection with STARTTLS and refuse a relay that cannot; off only for a
+    /// relay on this machine (the server's validation enforces it).
+    pub starttls: bool,
+    pub from: String,
+    /// CA certificates (PEM) trusted for the relay besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A webhook: every notification for the partner (alerts and escalations) is POSTed to it as
+/// JSON, signed with HMAC-SHA256 over the body under its secret.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One committed entry the notifier looks at (only kinds that can cause a notification).
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub kind: String,
+    pub payload: String,
+    pub origin: entente_domain::PartnerCode,
+    pub audience: entente_domain::Audience,
+    pub hash: String,
+}
+
+/// Kinds of entry that may cause a notification.
+const CAUSES: [&str; 4] = [
+    "alert.raise",
+    "statement.draft",
+    "thread.start",
+    "thread.post",
+];
+
+/// An escalation of this partner's alert (a partner is overdue acknowledging it).
+#[derive(Debug, Clone)]
+pub(crate) struct Escalation {
+    pub alert_id: String,
+    pub partner: String,
+    pub audience: entente_domain::Audience,
+}
+
+pub(crate) enum Job {
+    Entries(Vec<Event>),
+    Escalation(Escalation),
+}
+
+/// The notifier's queue, set when notifications are configured.
+#[derive(Default)]
+pub(crate) struct Slot(OnceLock<tokio::sync::mpsc::UnboundedSender<Job>>);
+
+/// Hands committed entries that may cause a notification to the notifier, off the write path.
+pub(crate) struct NotifyHook;
+
+#[async_trait::async_trait]
+impl crate::Hook for NotifyHook {
+    fn committed(
+        &self,
+        node: &Node,
+        _projections: &mut Vec<entente_store::Projection>,
+        entries: &[ParsedEntry],
+    ) {
+        let Some(tx) = node.ext::<Slot>().0.get().cloned() else {
+            return;
+        };
+        let events: Vec<Event> = entries
+            .iter()
+            .filter(|e| CAUSES.contains(&e.header.kind.as_str()))
+            .map(|e| Event {
+                kind: e.header.kind.clone(),
+                payload: e.payload.clone(),
+                origin: e.header.origin.clone(),
+                audience: e.header.audience.clone(),
+                hash: hex::encode(e.hash),
+            })
+            .collect();
+        if !events.is_empty() {
+            let _ = tx.send(Job::Entries(events));
+        }
+    }
+}
+
+impl Node {
+    /// Start the notifier if notifications are configured: the hook that hands it entries and
+    /// the task that composes, queues and delivers. The task holds the node weakly.
+    pub(crate) fn start_notifier(self: &Arc<Self>) {
+        let Some(settings) = self.config().notify.clone() else {
+            return;
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        if self.ext::<Slot>().0.set(tx).is_err() {
+            return;
+        }
+        self.add_hook(Arc::new(NotifyHook));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mailer = match deliver::Mailer::new(&settings) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, "notifications: the mail relay settings do not work; e-mail is off");
+                    None
+                }
+            };
+            let http = deliver::webhook_client();
+            // Retries and digests fall due with time: look every second.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let mut jobs = vec![];
+                tokio::select! {
+                    j = rx.recv() => match j {
+                        Some(j) => jobs.push(j),
+                        None => return,
+                    },
+                    _ = tick.tick() => {}
+                }
+                while let Ok(j) = rx.try_recv() {
+                    jobs.push(j);
+                }
+                let Some(node) = weak.upgrade() else { return };
+                for j in jobs {
+                    let notes = match j {
+                        Job::Entries(ev) => node.compose(&settings, &ev).await,
+                        Job::Escalation(x) => node.compose_escalation(&settings, &x).await,
+                    };
+                    match notes {
+                        Ok(n) if n.is_empty() => {}
+                        Ok(n) => {
+                            if let Err(e) = node.store().queue_notifications(&n).await {
+                                tracing::warn!(error = %e, "notifications: could not queue");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "notifications: could not compose"),
+                    }
+                }
+                if let Err(e) = node.deliver_due(mailer.as_ref(), &http, &settings).await {
+                    tracing::warn!(error = %e, "notifications: delivery pass failed");
+                }
+            }
+        });
+    }
+
+    /// Tell the duty contact that a partner is overdue acknowledging this partner's alert.
+    pub(crate) fn notify_escalation(&self, e: Escalation) {
+        if let Some(tx) = self.ext::<Slot>().0.get() {
+            let _ = tx.send(Job::Escalation(e));
+        }
+    }
+
+    /// The delivery log: the latest notifications, newest first (administrators).
+    pub async fn notification_log(
+        &self,
+        who: &crate::auth::Principal,
+        limit: u32,
+    ) -> Result<Vec<entente_store::NotificationRecord>, NodeError> {
+        who.require(entente_domain::Role::Admin, "read the delivery log")?;
+        Ok(self.store().notifications(limit).await?)
+    }
+}

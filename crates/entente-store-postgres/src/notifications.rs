@@ -1,0 +1,104 @@
+//! PostgreSQL's notification outbox: what is queued for e-mail and webhooks, retried until
+//! delivered, and kept as the delivery log. Node-local, never replicated.
+
+use crate::{PgStore, be};
+use entente_store::*;
+use sqlx::Row;
+
+/// The columns, in the order every query names them (a macro: queries must be literals).
+macro_rules! cols {
+    () => {
+        "id, created_at, due_at, channel, target, recipient, kind, digest, subject, body, attempts, state, last_error, sent_at"
+    };
+}
+
+fn record(r: &sqlx::postgres::PgRow) -> NotificationRecord {
+    NotificationRecord {
+        id: r.get("id"),
+        created_at: r.get("created_at"),
+        due_at: r.get("due_at"),
+        channel: r.get("channel"),
+        target: r.get("target"),
+        recipient: r.get("recipient"),
+        kind: r.get("kind"),
+        digest: r.get("digest"),
+        subject: r.get("subject"),
+        body: r.get("body"),
+        attempts: r.get::<i64, _>("attempts") as u32,
+        state: r.get("state"),
+        last_error: r.get("last_error"),
+        sent_at: r.get("sent_at"),
+    }
+}
+
+pub(crate) async fn queue(s: &PgStore, list: &[NotificationRecord]) -> Result<()> {
+    let mut tx = s.pool.begin().await.map_err(be)?;
+    for n in list {
+        sqlx::query(concat!(
+            "INSERT INTO notifications (",
+            cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(&n.id)
+        .bind(&n.created_at)
+        .bind(&n.due_at)
+        .bind(&n.channel)
+        .bind(&n.target)
+        .bind(&n.recipient)
+        .bind(&n.kind)
+        .bind(n.digest)
+        .bind(&n.subject)
+        .bind(&n.body)
+        .bind(i64::from(n.attempts))
+        .bind(&n.state)
+        .bind(&n.last_error)
+        .bind(&n.sent_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+    }
+    tx.commit().await.map_err(be)
+}
+
+pub(crate) async fn due(s: &PgStore, now: &str, limit: u32) -> Result<Vec<NotificationRecord>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        cols!(),
+        " FROM notifications WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT $2"
+    ))
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(rows.iter().map(record).collect())
+}
+
+pub(crate) async fn update(s: &PgStore, n: &NotificationRecord) -> Result<()> {
+    sqlx::query(
+        "UPDATE notifications SET state = $1, attempts = $2, due_at = $3, last_error = $4, sent_at = $5 WHERE id = $6",
+    )
+    .bind(&n.state)
+    .bind(i64::from(n.attempts))
+    .bind(&n.due_at)
+    .bind(&n.last_error)
+    .bind(&n.sent_at)
+    .bind(&n.id)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(())
+}
+
+pub(crate) async fn latest(s: &PgStore, limit: u32) -> Result<Vec<NotificationRecord>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        cols!(),
+        " FROM notifications ORDER BY created_at DESC, id LIMIT $1"
+    ))
+    .bind(i64::from(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(rows.iter().map(record).collect())
+}

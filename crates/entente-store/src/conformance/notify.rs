@@ -1,0 +1,88 @@
+//! Conformance of the notification outbox: queueing is idempotent per id, the due list is the
+//! pending notifications due by a time in order, an attempt updates one row, and the delivery
+//! log lists the newest first.
+
+use crate::*;
+
+fn note(id: &str, created: &str, due: &str) -> NotificationRecord {
+    NotificationRecord {
+        id: id.into(),
+        created_at: created.into(),
+        due_at: due.into(),
+        channel: "email".into(),
+        target: "duty@eu.example".into(),
+        recipient: "duty".into(),
+        kind: "alert".into(),
+        digest: false,
+        subject: "Crisis alert from NATO".into(),
+        body: "Open it: https://eu.example/ui/alerts/x".into(),
+        attempts: 0,
+        state: "pending".into(),
+        last_error: String::new(),
+        sent_at: None,
+    }
+}
+
+pub async fn notification_outbox(store: &dyn Store) {
+    let a = note("a", "2026-12-05T10:00:00Z", "2026-12-05T10:00:00Z");
+    let b = note("b", "2026-12-05T10:00:01Z", "2026-12-05T10:00:05Z");
+    let mut digest = note("c", "2026-12-05T10:00:02Z", "2026-12-06T07:00:00Z");
+    digest.digest = true;
+    store
+        .queue_notifications(&[a.clone(), b.clone(), digest.clone()])
+        .await
+        .unwrap();
+    // Queued again (the same cause seen twice): still one row each, unchanged.
+    let mut again = a.clone();
+    again.subject = "changed".into();
+    store.queue_notifications(&[again]).await.unwrap();
+    let due = store
+        .due_notifications("2026-12-05T10:00:05Z", 10)
+        .await
+        .unwrap();
+    assert_eq!(due, vec![a.clone(), b.clone()]);
+    assert_eq!(
+        store
+            .due_notifications("2026-12-05T10:00:04Z", 10)
+            .await
+            .unwrap(),
+        vec![a.clone()]
+    );
+    // A failed attempt moves it later; a delivery takes it out of the due list for good.
+    let mut tried = a.clone();
+    tried.attempts = 1;
+    tried.due_at = "2026-12-05T10:00:09Z".into();
+    tried.last_error = "connection refused".into();
+    store.update_notification(&tried).await.unwrap();
+    let mut sent = b.clone();
+    sent.attempts = 1;
+    sent.state = "sent".into();
+    sent.sent_at = Some("2026-12-05T10:00:05Z".into());
+    store.update_notification(&sent).await.unwrap();
+    assert!(
+        store
+            .due_notifications("2026-12-05T10:00:08Z", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .due_notifications("2026-12-07T00:00:00Z", 10)
+            .await
+            .unwrap(),
+        vec![tried.clone(), digest.clone()]
+    );
+    assert_eq!(
+        store
+            .due_notifications("2026-12-07T00:00:00Z", 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.notifications(10).await.unwrap(),
+        vec![digest, sent, tried]
+    );
+}

@@ -1,0 +1,252 @@
+//! Notifications that reach people: an alert raised at NATO to {EU, NATO, JPN} is an e-mail at
+//! EU's and JPN's duty contacts (EU's relay over STARTTLS) and a signed webhook call, each
+//! within 5 s; a webhook receiver that is down gets the call once it is back; a mention is an
+//! e-mail to the user mentioned; and no notification holds any of the alert's or the post's
+//! text, only the kind, the partners and a link.
+
+mod common;
+
+use common::*;
+use entente_domain::alert::Severity;
+use entente_node::alerts::NewAlert;
+use entente_node::notify::{Settings, Smtp, Webhook, deliver::signature};
+use entente_testkit::smtp::SmtpSink;
+use entente_testkit::{Cluster, ClusterOptions};
+use std::time::{Duration, Instant};
+
+/// Text that must never leave a node in a notification.
+const SECRET: &str = "Veldra-cable-cut-AMBER-detail";
+
+fn smtp(sink: &SmtpSink, from: &str) -> Smtp {
+    Smtp {
+        host: "127.0.0.1".into(),
+        port: sink.addr.port(),
+        starttls: sink.cert_pem.is_some(),
+        from: from.into(),
+        ca_pem: sink.cert_pem.clone().map(String::into_bytes),
+        username: None,
+        password: None,
+    }
+}
+
+/// A webhook receiver on a port chosen now and listened on only once [`Receiver::up`] is
+/// called (until then the port refuses connections: the receiver is down).
+struct Receiver {
+    port: u16,
+    calls: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>,
+    tx: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+}
+
+impl Receiver {
+    fn new() -> Receiver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Receiver {
+            port,
+            calls: tokio::sync::Mutex::new(rx),
+            tx,
+        }
+    }
+
+    async fn up(&self) {
+        let tx = self.tx.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |h: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let sig = h
+                        .get("x-entente-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let _ = tx.send((sig, String::from_utf8_lossy(&body).into_owned()));
+                    "ok"
+                },
+            ),
+        );
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+    }
+
+    async fn next(&self, within: Duration) -> Option<(String, String)> {
+        tokio::time::timeout(within, self.calls.lock().await.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_content() {
+    let eu_relay = SmtpSink::start(true).await.unwrap();
+    let jpn_relay = SmtpSink::start(false).await.unwrap();
+    let hook = Receiver::new();
+    let secret = b"a-shared-webhook-secret".to_vec();
+    let mut opts = ClusterOptions::default();
+    opts.notify.insert(
+        "EU".into(),
+        Settings {
+            smtp: Some(smtp(&eu_relay, "entente@eu.example")),
+            duty_email: vec!["duty@eu.example".into()],
+            webhooks: vec![Webhook {
+                url: format!("http://127.0.0.1:{}/hook", hook.port),
+                secret: secret.clone(),
+            }],
+            digest_hour_utc: 7,
+        },
+    );
+    opts.notify.insert(
+        "JPN".into(),
+        Settings {
+            smtp: Some(smtp(&jpn_relay, "entente@jpn.example")),
+            duty_email: vec!["duty@jpn.example".into()],
+            webhooks: vec![],
+            digest_hour_utc: 7,
+        },
+    );
+    let mut c = Cluster::with(&["EU", "NATO", "JPN", "KOR"], opts)
+        .await
+        .unwrap();
+    let f = format(c.node("NATO"), "Crisis cell", &["EU", "NATO", "JPN", "KOR"]).await;
+    c.sync_until_quiet().await;
+    c.start_background();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    // An EU analyst who wants mentions at once.
+    eu.node
+        .set_user_settings(
+            &eu.admin(),
+            entente_node::UserSettings {
+                email: Some("anna@eu.example".into()),
+                notify: [("mention".to_owned(), "immediately".to_owned())].into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        eu.node
+            .set_user_settings(
+                &eu.admin(),
+                entente_node::UserSettings {
+                    email: Some("not an address".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .is_err()
+    );
+
+    let raised = Instant::now();
+    let a = nato
+        .node
+        .raise_alert(
+            &nato.admin(),
+            NewAlert {
+                format_id: f.format_id.clone(),
+                severity: Severity::Critical,
+                title: format!("Cable cut: {SECRET}"),
+                text: format!("Details: {SECRET}"),
+                ack_deadline: "2030-01-01T00:00:00Z".into(),
+                releasable_to: Some(vec!["EU".into(), "JPN".into()]),
+            },
+        )
+        .await
+        .unwrap();
+    let id = a.alert.alert_id.clone();
+    for (who, relay, duty) in [
+        ("EU", &eu_relay, "duty@eu.example"),
+        ("JPN", &jpn_relay, "duty@jpn.example"),
+    ] {
+        let mut got = None;
+        while let Some(m) = relay.next(Duration::from_secs(5)).await {
+            if m.to == [duty] {
+                got = Some(m);
+                break;
+            }
+        }
+        let m = got.unwrap_or_else(|| panic!("no e-mail at {who}'s duty contact within 5 s"));
+        println!(
+            "alert at NATO -> e-mail at {who}'s duty contact: {:?}",
+            raised.elapsed()
+        );
+        assert!(raised.elapsed() < Duration::from_secs(5));
+        assert_eq!(m.tls, who == "EU", "EU's relay takes STARTTLS");
+        assert!(m.data.contains(&format!("/ui/alerts/{id}")), "{}", m.data);
+        assert!(m.data.contains("NATO"));
+        assert!(!m.data.contains(SECRET), "the alert's text in an e-mail");
+        assert!(
+            !m.data.contains("Cable cut"),
+            "the alert's title in an e-mail"
+        );
+    }
+
+    // The webhook receiver is down: the call is tried, fails, and is retried until it is up.
+    eventually(
+        "a failed webhook attempt in EU's delivery log",
+        async || {
+            eu.node
+                .notification_log(&eu.admin(), 50)
+                .await
+                .unwrap()
+                .iter()
+                .any(|n| n.channel == "webhook" && n.attempts >= 1 && n.state == "pending")
+        },
+    )
+    .await;
+    hook.up().await;
+    let (sig, body) = hook
+        .next(Duration::from_secs(30))
+        .await
+        .expect("the webhook call after the receiver came back");
+    assert_eq!(sig, signature(&secret, body.as_bytes()), "signed body");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kind"], "alert");
+    assert_eq!(v["from"], "NATO");
+    assert_eq!(v["severity"], "critical");
+    assert!(!body.contains(SECRET) && !body.contains("Cable cut"));
+    eventually("the webhook call recorded as sent", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|n| n.channel == "webhook")
+            .all(|n| n.state == "sent")
+    })
+    .await;
+    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    assert!(log.iter().all(|n| !n.body.contains(SECRET)));
+
+    // A mention of EU's admin in a discussion JPN starts for {EU, JPN}: an e-mail to them.
+    let t = jpn
+        .node
+        .start_thread(
+            &jpn.admin(),
+            entente_node::discussions::NewThread {
+                format_id: f.format_id.clone(),
+                title: format!("Ferries {SECRET}"),
+                body: format!("@admin@EU please confirm {SECRET}"),
+                subject: None,
+                releasable_to: Some(vec!["EU".into(), "JPN".into()]),
+            },
+        )
+        .await
+        .unwrap();
+    let mut got = None;
+    while let Some(m) = eu_relay.next(Duration::from_secs(10)).await {
+        if m.to == ["anna@eu.example"] {
+            got = Some(m);
+            break;
+        }
+    }
+    let m = got.expect("the mention e-mail");
+    assert!(m.data.contains(&t.thread_id), "{}", m.data);
+    assert!(m.data.contains("admin@JPN"));
+    assert!(!m.data.contains(SECRET) && !m.data.contains("Ferries"));
+}
