@@ -19,6 +19,30 @@ pub struct Mail {
     pub tls: bool,
 }
 
+impl Mail {
+    /// The message with quoted-printable undone (soft line breaks joined, `=XX` decoded), as a
+    /// mail client shows it, so a test can look for a link that was wrapped.
+    pub fn text(&self) -> String {
+        let joined = self.data.replace("=\n", "");
+        let b = joined.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if b[i] == b'=' && i + 2 < b.len() {
+                if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
 pub struct SmtpSink {
     pub addr: SocketAddr,
     /// The sink's certificate (PEM), for the client to trust, when it offers STARTTLS.

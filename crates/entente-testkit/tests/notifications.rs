@@ -177,11 +177,15 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
         );
         assert!(raised.elapsed() < Duration::from_secs(5));
         assert_eq!(m.tls, who == "EU", "EU's relay takes STARTTLS");
-        assert!(m.data.contains(&format!("/ui/alerts/{id}")), "{}", m.data);
-        assert!(m.data.contains("NATO"));
-        assert!(!m.data.contains(SECRET), "the alert's text in an e-mail");
         assert!(
-            !m.data.contains("Cable cut"),
+            m.text().contains(&format!("/ui/alerts/{id}")),
+            "{}",
+            m.text()
+        );
+        assert!(m.text().contains("NATO"));
+        assert!(!m.text().contains(SECRET), "the alert's text in an e-mail");
+        assert!(
+            !m.text().contains("Cable cut"),
             "the alert's title in an e-mail"
         );
     }
@@ -220,6 +224,32 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
             .all(|n| n.state == "sent")
     })
     .await;
+    // With the receiver up, the next alert's call arrives within 5 s.
+    let raised = Instant::now();
+    nato.node
+        .raise_alert(
+            &nato.admin(),
+            NewAlert {
+                format_id: f.format_id.clone(),
+                severity: Severity::High,
+                title: "Second".into(),
+                text: "Second".into(),
+                ack_deadline: "2030-01-01T00:00:00Z".into(),
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    let (sig, body) = hook
+        .next(Duration::from_secs(5))
+        .await
+        .expect("the second alert's webhook call within 5 s");
+    println!(
+        "alert at NATO -> webhook call at EU's receiver: {:?}",
+        raised.elapsed()
+    );
+    assert_eq!(sig, signature(&secret, body.as_bytes()));
+    assert!(body.contains("\"severity\":\"high\""), "{body}");
     let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
     assert!(log.iter().all(|n| !n.body.contains(SECRET)));
 
@@ -240,13 +270,128 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
         .unwrap();
     let mut got = None;
     while let Some(m) = eu_relay.next(Duration::from_secs(10)).await {
-        if m.to == ["anna@eu.example"] {
+        if m.to == ["anna@eu.example"] && m.text().contains(&t.thread_id) {
             got = Some(m);
             break;
         }
     }
     let m = got.expect("the mention e-mail");
-    assert!(m.data.contains(&t.thread_id), "{}", m.data);
-    assert!(m.data.contains("admin@JPN"));
-    assert!(!m.data.contains(SECRET) && !m.data.contains("Ferries"));
+    // A statement from NATO that needs EU's stance: an e-mail to the EU user (stances are
+    // wanted at once by default).
+    let st = nato
+        .node
+        .create_statement(
+            &nato.admin(),
+            entente_node::statements::NewStatement {
+                format_id: f.format_id.clone(),
+                title: format!("Statement {SECRET}"),
+                text: format!("We condemn {SECRET}"),
+                releasable_to: None,
+                required: Some(vec!["EU".into(), "NATO".into()]),
+                rule: entente_domain::statement::AdoptionRule::Unanimity,
+                deadline: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut stance = None;
+    while let Some(m) = eu_relay.next(Duration::from_secs(10)).await {
+        if m.to == ["anna@eu.example"] && m.text().contains(&st.state.statement_id) {
+            stance = Some(m);
+            break;
+        }
+    }
+    let stance = stance.expect("the stance e-mail");
+    assert!(!stance.text().contains(SECRET) && !stance.text().contains("condemn"));
+    assert!(m.text().contains(&t.thread_id), "{}", m.text());
+    assert!(m.text().contains("admin@JPN"));
+    assert!(!m.text().contains(SECRET) && !m.text().contains("Ferries"));
+}
+
+/// A user who wants replies in a daily digest gets nothing at once, and one e-mail with every
+/// reply at the digest hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_wait_for_the_daily_digest() {
+    use entente_node::clock::ManualClock;
+    let relay = SmtpSink::start(false).await.unwrap();
+    let clock = ManualClock::new(time::macros::datetime!(2026-12-05 06:00 UTC));
+    let mut opts = ClusterOptions {
+        clock: Some(std::sync::Arc::new(clock.clone())),
+        ..Default::default()
+    };
+    opts.notify.insert(
+        "EU".into(),
+        Settings {
+            smtp: Some(smtp(&relay, "entente@eu.example")),
+            duty_email: vec![],
+            webhooks: vec![],
+            digest_hour_utc: 7,
+        },
+    );
+    let mut c = Cluster::with(&["EU", "JPN"], opts).await.unwrap();
+    let f = format(c.node("EU"), "Dialogue", &["EU", "JPN"]).await;
+    c.sync_until_quiet().await;
+    c.start_background();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    eu.node
+        .set_user_settings(
+            &eu.admin(),
+            entente_node::UserSettings {
+                email: Some("anna@eu.example".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let t = eu
+        .node
+        .start_thread(
+            &eu.admin(),
+            entente_node::discussions::NewThread {
+                format_id: f.format_id.clone(),
+                title: "Ferries".into(),
+                body: "What do we know?".into(),
+                subject: None,
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    for i in 0..2 {
+        jpn.node
+            .reply(
+                &jpn.admin(),
+                &t.thread_id,
+                entente_node::discussions::NewPost {
+                    body: format!("Reply {i}"),
+                    quote: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    eventually("two replies queued for the digest", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|n| n.digest && n.kind == "reply" && n.state == "pending")
+            .count()
+            == 2
+    })
+    .await;
+    assert!(
+        relay.next(Duration::from_millis(1500)).await.is_none(),
+        "nothing before the digest hour"
+    );
+    clock.advance(time::Duration::hours(1));
+    let m = relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the digest at 07:00 UTC");
+    assert_eq!(m.to, ["anna@eu.example"]);
+    assert!(m.text().contains("2 notification(s)"), "{}", m.text());
+    assert!(!m.text().contains("Reply 0") && !m.text().contains("Ferries"));
 }
