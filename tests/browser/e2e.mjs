@@ -713,6 +713,25 @@ await step('EU convenes a meeting with NATO and JPN, circulates minutes with a d
   });
 });
 
+await step('an EU user asks for e-mails: a wrong address is refused beside its field, then alerts at once and replies in a digest are saved; the admin page has the delivery log', async () => {
+  await eu.goto(url(eu, '/ui/settings'));
+  await eu.fill('#email', 'anna at eu');
+  await eu.click('text=Save');
+  assert.match(await eu.locator('#email-error').innerText(), /e-mail address/);
+  await eu.fill('#email', 'anna@eu.example');
+  await eu.selectOption('#notify_alert', 'immediately');
+  await eu.selectOption('#notify_reply', 'digest');
+  await eu.selectOption('#notify_stance', 'off');
+  await eu.click('text=Save');
+  await eu.waitForURL(/\/ui\/settings\?done=settings-saved$/);
+  assert.equal(await eu.inputValue('#email'), 'anna@eu.example');
+  assert.equal(await eu.inputValue('#notify_stance'), 'off');
+  assert.equal(await eu.inputValue('#notify_reply'), 'digest');
+  await eu.screenshot({ path: path.join(out, 'settings-notifications.png'), fullPage: true });
+  await eu.goto(url(eu, '/ui/admin'));
+  assert.match(await eu.locator('#deliveries').innerText(), /Notification deliveries/);
+});
+
 await step('on a phone (375 px) no page is wider than the screen, and at 1366 px the header is one row', async () => {
   const pages = ['/ui/', '/ui/items', '/ui/alerts', '/ui/statements', '/ui/actions', '/ui/exercises',
     '/ui/projects', '/ui/discussions', '/ui/meetings', '/ui/papers', '/ui/network', '/ui/released', `/ui/search?q=${marker}`, '/ui/admin', '/ui/items/new'];

@@ -28,7 +28,7 @@ pub struct NodeConfig {
     /// partner's seat: `Europe/Brussels`, `Asia/Tokyo`); UTC is always shown beside it.
     pub time_zone: String,
     /// E-mail and webhook notifications (absent: none are sent).
-    pub notify: Option<crate::notify::Settings>,
+    pub notify: Option<NotifySettings>,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -108,5 +108,59 @@ impl NodeConfig {
             time_zone: "UTC".into(),
             notify: None,
         }
+    }
+}
+
+/// The kinds of notification a user can choose for, with their default.
+pub const NOTIFY_KINDS: [(&str, &str); 4] = [
+    ("alert", "immediately"),
+    ("stance", "immediately"),
+    ("mention", "immediately"),
+    ("reply", "digest"),
+];
+
+/// How a user receives a kind of notification.
+pub const NOTIFY_MODES: [&str; 3] = ["immediately", "digest", "off"];
+
+/// The node's notification settings (`[notify]` in `entente.toml`, validated by the server;
+/// used by `notify`).
+#[derive(Debug, Clone, Default)]
+pub struct NotifySettings {
+    /// The mail relay; without it no e-mail is sent (webhooks still are).
+    pub smtp: Option<Smtp>,
+    /// The partner's 24/7 duty contact: receives every crisis alert and every escalation.
+    pub duty_email: Vec<String>,
+    pub webhooks: Vec<Webhook>,
+    /// The hour (UTC) the daily digests go out.
+    pub digest_hour_utc: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    /// Upgrade every connection with STARTTLS and refuse a relay that cannot; off only for a
+    /// relay on this machine (the server's validation enforces it).
+    pub starttls: bool,
+    pub from: String,
+    /// CA certificates (PEM) trusted for the relay besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A webhook: every notification for the partner (alerts and escalations) is POSTed to it as
+/// JSON, signed with HMAC-SHA256 over the body under its secret.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }

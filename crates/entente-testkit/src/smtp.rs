@@ -29,12 +29,13 @@ impl Mail {
         let mut i = 0;
         while i < b.len() {
             let hex = |c: u8| (c as char).to_digit(16);
-            if b[i] == b'=' && i + 2 < b.len() {
-                if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
+            if b[i] == b'='
+                && i + 2 < b.len()
+                && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+            {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
             }
             out.push(b[i]);
             i += 1;

@@ -341,8 +341,8 @@ impl Node {
             .into());
         }
         for (kind, mode) in &settings.notify {
-            if !crate::notify::KINDS.iter().any(|(k, _)| k == kind)
-                || !crate::notify::MODES.contains(&mode.as_str())
+            if !crate::config::NOTIFY_KINDS.iter().any(|(k, _)| k == kind)
+                || !crate::config::NOTIFY_MODES.contains(&mode.as_str())
             {
                 return Err(entente_domain::DomainError::invalid(
                     "notify",
