@@ -1,34 +1,14 @@
 //! PostgreSQL's notification outbox: what is queued for e-mail and webhooks, retried until
 //! delivered, and kept as the delivery log. Node-local, never replicated.
 
-use crate::{PgStore, be};
+use crate::{Cols, PgStore, be};
 use entente_store::*;
-use sqlx::Row;
 
 /// The columns, in the order every query names them (a macro: queries must be literals).
 macro_rules! cols {
     () => {
         "id, created_at, due_at, channel, target, recipient, kind, digest, subject, body, attempts, state, last_error, sent_at"
     };
-}
-
-fn record(r: &sqlx::postgres::PgRow) -> NotificationRecord {
-    NotificationRecord {
-        id: r.get("id"),
-        created_at: r.get("created_at"),
-        due_at: r.get("due_at"),
-        channel: r.get("channel"),
-        target: r.get("target"),
-        recipient: r.get("recipient"),
-        kind: r.get("kind"),
-        digest: r.get("digest"),
-        subject: r.get("subject"),
-        body: r.get("body"),
-        attempts: r.get::<i64, _>("attempts") as u32,
-        state: r.get("state"),
-        last_error: r.get("last_error"),
-        sent_at: r.get("sent_at"),
-    }
 }
 
 pub(crate) async fn queue(s: &PgStore, list: &[NotificationRecord]) -> Result<()> {
@@ -71,7 +51,7 @@ pub(crate) async fn due(s: &PgStore, now: &str, limit: u32) -> Result<Vec<Notifi
     .fetch_all(&s.pool)
     .await
     .map_err(be)?;
-    Ok(rows.iter().map(record).collect())
+    Ok(rows.iter().map(|r| rows::notification(&Cols(r))).collect())
 }
 
 pub(crate) async fn update(s: &PgStore, n: &NotificationRecord) -> Result<()> {
@@ -100,5 +80,5 @@ pub(crate) async fn latest(s: &PgStore, limit: u32) -> Result<Vec<NotificationRe
     .fetch_all(&s.pool)
     .await
     .map_err(be)?;
-    Ok(rows.iter().map(record).collect())
+    Ok(rows.iter().map(|r| rows::notification(&Cols(r))).collect())
 }

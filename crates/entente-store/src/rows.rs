@@ -4,7 +4,8 @@
 
 use crate::codec::{corrupt, hash32, partner, token_kind};
 use crate::{
-    AuditRecord, ForkEvidence, LogInfo, PeerRecord, Result, TokenRecord, UserRecord, WitnessRecord,
+    AuditRecord, ForkEvidence, LogInfo, NotificationRecord, PeerRecord, Result, TokenRecord,
+    UserRecord, WitnessRecord,
 };
 use entente_domain::{Audience, Role};
 use entente_log::SignedEntry;
@@ -131,4 +132,23 @@ pub fn stix(r: &impl Columns, collection: &str) -> Result<crate::StixRow> {
         single_version: false,
         span: None,
     })
+}
+
+pub fn notification(r: &impl Columns) -> NotificationRecord {
+    NotificationRecord {
+        id: r.text("id"),
+        created_at: r.text("created_at"),
+        due_at: r.text("due_at"),
+        channel: r.text("channel"),
+        target: r.text("target"),
+        recipient: r.text("recipient"),
+        kind: r.text("kind"),
+        digest: r.flag("digest"),
+        subject: r.text("subject"),
+        body: r.text("body"),
+        attempts: r.int("attempts") as u32,
+        state: r.text("state"),
+        last_error: r.text("last_error"),
+        sent_at: r.opt_text("sent_at"),
+    }
 }
