@@ -135,7 +135,8 @@ pub struct NotifySettings {
     pub digest_hour_utc: u8,
 }
 
-#[derive(Debug, Clone)]
+/// Debug prints everything but the password (settings end up in logs).
+#[derive(Clone)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
@@ -147,6 +148,20 @@ pub struct Smtp {
     pub ca_pem: Option<Vec<u8>>,
     pub username: Option<String>,
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("starttls", &self.starttls)
+            .field("from", &self.from)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "…"))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "(redacted)"))
+            .finish()
+    }
 }
 
 /// A webhook: every notification for the partner (alerts and escalations) is POSTed to it as

@@ -386,12 +386,196 @@ async fn replies_wait_for_the_daily_digest() {
         relay.next(Duration::from_millis(1500)).await.is_none(),
         "nothing before the digest hour"
     );
+    // The user moves to another address before the digest goes out: what was queued for the
+    // old one is cancelled (never sent there), a reply after the change goes to the new one.
+    eu.node
+        .set_user_settings(
+            &eu.admin(),
+            entente_node::UserSettings {
+                email: Some("anna.new@eu.example".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    jpn.node
+        .reply(
+            &jpn.admin(),
+            &t.thread_id,
+            entente_node::discussions::NewPost {
+                body: "Reply 2".into(),
+                quote: None,
+            },
+        )
+        .await
+        .unwrap();
+    eventually("the third reply queued for the new address", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.digest && n.target == "anna.new@eu.example")
+    })
+    .await;
     clock.advance(time::Duration::hours(1));
     let m = relay
         .next(Duration::from_secs(10))
         .await
         .expect("the digest at 07:00 UTC");
-    assert_eq!(m.to, ["anna@eu.example"]);
-    assert!(m.text().contains("2 notification(s)"), "{}", m.text());
-    assert!(!m.text().contains("Reply 0") && !m.text().contains("Ferries"));
+    assert_eq!(m.to, ["anna.new@eu.example"]);
+    assert!(m.text().contains("1 notification(s)"), "{}", m.text());
+    assert!(!m.text().contains("Reply") && !m.text().contains("Ferries"));
+    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|n| n.target == "anna@eu.example" && n.state == "cancelled")
+            .count(),
+        2,
+        "{log:?}"
+    );
+    assert!(
+        relay.next(Duration::from_millis(1500)).await.is_none(),
+        "nothing to the old address"
+    );
+}
+
+/// Red-team finding: only the entry the fold applied is announced. A second `alert.raise` of an
+/// alert id NATO already used, and a second post under a post id NATO already used (this one
+/// mentioning EU's admin), are kept as evidence and announce nothing; an alert raised after
+/// them is the barrier that shows EU's notifier has looked at them. A disabled user's queued
+/// e-mail is cancelled, not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_kept_as_evidence_announce_nothing() {
+    use entente_domain::Payload;
+    use entente_domain::alert::AlertRaise;
+    use entente_domain::coord::ThreadPost;
+    let eu_relay = SmtpSink::start(false).await.unwrap();
+    let mut opts = ClusterOptions::default();
+    opts.notify.insert(
+        "EU".into(),
+        Settings {
+            smtp: Some(smtp(&eu_relay, "entente@eu.example")),
+            duty_email: vec!["duty@eu.example".into()],
+            webhooks: vec![],
+            digest_hour_utc: 7,
+        },
+    );
+    let mut c = Cluster::with(&["EU", "NATO"], opts).await.unwrap();
+    let f = format(c.node("NATO"), "Crisis cell", &["EU", "NATO"]).await;
+    c.sync_until_quiet().await;
+    c.start_background();
+    let (eu, nato) = (c.node("EU"), c.node("NATO"));
+    eu.node
+        .set_user_settings(
+            &eu.admin(),
+            entente_node::UserSettings {
+                email: Some("anna@eu.example".into()),
+                notify: [
+                    ("mention".to_owned(), "immediately".to_owned()),
+                    ("alert".to_owned(), "off".to_owned()),
+                ]
+                .into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let raise = |title: &str| NewAlert {
+        format_id: f.format_id.clone(),
+        severity: Severity::High,
+        title: title.into(),
+        text: "Confirm.".into(),
+        ack_deadline: "2030-01-01T00:00:00Z".into(),
+        releasable_to: None,
+    };
+    let first = nato
+        .node
+        .raise_alert(&nato.admin(), raise("First"))
+        .await
+        .unwrap();
+    let a1 = first.alert.alert_id.clone();
+    let m = eu_relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the first alert's e-mail");
+    assert!(m.text().contains(&a1));
+    let t = nato
+        .node
+        .start_thread(
+            &nato.admin(),
+            entente_node::discussions::NewThread {
+                format_id: f.format_id.clone(),
+                title: "Ports".into(),
+                body: "No mention here.".into(),
+                subject: None,
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    let p1 = t.posts[0].post_id.clone();
+
+    // The same alert id raised again, and the same post id posted again with a mention.
+    nato.node
+        .publish(
+            &first.alert.audience,
+            &[
+                Payload::AlertRaise(AlertRaise {
+                    alert_id: a1.clone(),
+                    format_id: f.format_id.clone(),
+                    severity: Severity::Critical,
+                    title: "Again".into(),
+                    text: "Again.".into(),
+                    ack_deadline: "2030-01-01T00:00:00Z".into(),
+                    author: "admin@NATO".into(),
+                }),
+                Payload::ThreadPost(ThreadPost {
+                    thread_id: t.thread_id.clone(),
+                    post_id: p1.clone(),
+                    body: "@admin@EU look at this".into(),
+                    quote: None,
+                    mentions: vec!["admin@EU".into()],
+                    author: "admin@NATO".into(),
+                }),
+            ],
+        )
+        .await
+        .unwrap();
+    let second = nato
+        .node
+        .raise_alert(&nato.admin(), raise("Second"))
+        .await
+        .unwrap();
+    let a2 = second.alert.alert_id.clone();
+    let mut seen = vec![];
+    loop {
+        let m = eu_relay
+            .next(Duration::from_secs(10))
+            .await
+            .expect("the second alert's e-mail");
+        let done = m.text().contains(&a2);
+        seen.push(m);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the second alert is announced: {:?}",
+        seen.iter()
+            .map(|m| (m.to.clone(), m.text()))
+            .collect::<Vec<_>>()
+    );
+    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    assert!(
+        log.iter().all(|n| n.kind != "mention"),
+        "a mention from an entry kept as evidence: {log:?}"
+    );
+    assert_eq!(log.iter().filter(|n| n.kind == "alert").count(), 2);
+    assert_eq!(
+        eu.node.alert(&eu.admin(), &a1).await.unwrap().alert.title,
+        "First"
+    );
 }

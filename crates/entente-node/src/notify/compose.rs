@@ -5,7 +5,6 @@
 
 use super::{Escalation, Event, KINDS, Settings};
 use crate::{Node, NodeError};
-use entente_domain::coord::mentions_in;
 use entente_domain::fold::Coord;
 use entente_domain::payload::Payload;
 use entente_store::{NotificationRecord, UserRecord};
@@ -26,6 +25,17 @@ struct Message {
 
 fn releasable(a: &entente_domain::Audience) -> String {
     a.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether an id from a peer's entry may go into a link as it is: ids are made of letters,
+/// digits, `-`, `_`, `.` and `:` (uuids, `PARTNER-uuid`, STIX ids); anything else announces
+/// nothing rather than put a peer's text into a URL.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// A user's choice for a kind: `immediately`, `digest` or `off`.
@@ -149,12 +159,20 @@ impl Node {
                 continue;
             };
             match p {
+                // This partner's own alerts are not announced to it: its own staff raised them.
+                Payload::AlertRaise(_) if ev.origin == me => {}
                 Payload::AlertRaise(r) => {
-                    // Announced only as the fold applied it.
-                    if self
-                        .load_alert(&r.alert_id)
-                        .await?
-                        .is_none_or(|a| a.origin != ev.origin)
+                    // Announced only if this very entry raised the alert the fold keeps (a
+                    // second raise of the same id, kept as evidence, announces nothing).
+                    if !valid_id(&r.alert_id)
+                        || self.load_alert(&r.alert_id).await?.is_none_or(|a| {
+                            a.origin != ev.origin
+                                || a.audience != ev.audience
+                                || a.raised_at != ev.ts
+                                || a.title != r.title
+                                || a.text != r.text
+                                || a.severity != r.severity
+                        })
                     {
                         continue;
                     }
@@ -190,9 +208,11 @@ impl Node {
                         .await?
                         .is_some_and(|s| {
                             s.origin == ev.origin
-                                && s.versions.iter().any(|v| v.version == d.version)
+                                && s.versions.iter().any(|v| {
+                                    v.version == d.version && v.entry == (ev.log.clone(), ev.seq)
+                                })
                         });
-                    if !applied {
+                    if !applied || !valid_id(&d.statement_id) {
                         continue;
                     }
                     let m = Message {
@@ -216,13 +236,13 @@ impl Node {
                 }
                 Payload::ThreadStart(t) => {
                     out.extend(
-                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &t.body, &users)
+                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &users)
                             .await?,
                     );
                 }
                 Payload::ThreadPost(t) => {
                     out.extend(
-                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &t.body, &users)
+                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &users)
                             .await?,
                     );
                 }
@@ -239,22 +259,30 @@ impl Node {
         ev: &Event,
         thread_id: &str,
         post_id: &str,
-        body: &str,
         users: &[UserRecord],
     ) -> Result<Vec<NotificationRecord>, NodeError> {
+        if !valid_id(thread_id) || !valid_id(post_id) {
+            return Ok(vec![]);
+        }
         let Some(Coord::Thread(t)) = self.load_coord("thread", thread_id).await? else {
             return Ok(vec![]);
         };
-        let Some(post) = t
-            .post(post_id)
-            .filter(|p| p.partner == ev.origin && p.retracted.is_none())
-        else {
+        // Only the entry the fold applied as this post (not one it kept as evidence).
+        let Some(post) = t.post(post_id).filter(|p| {
+            p.partner == ev.origin
+                && p.retracted.is_none()
+                && p.entry_log == ev.log
+                && p.entry_seq == ev.seq
+        }) else {
             return Ok(vec![]);
         };
         let me = self.partner().as_str();
-        let mentioned: Vec<String> = mentions_in(body)
-            .into_iter()
+        // The mentions the fold derived from the signed text it kept.
+        let mentioned: Vec<String> = post
+            .mentions
+            .iter()
             .filter(|m| m.rsplit_once('@').is_some_and(|(_, p)| p == me))
+            .cloned()
             .collect();
         let user_id = |u: &UserRecord| format!("{}@{me}", u.username);
         let link = self.link(&format!("/ui/discussions/{thread_id}#post-{post_id}"));

@@ -110,8 +110,35 @@ impl Node {
     ) -> Result<(), NodeError> {
         let now = crate::clock::rfc3339(self.clock().now());
         let due = self.store().due_notifications(&now, 200).await?;
+        // A user's e-mail goes out only while they are enabled, keep that address and still
+        // want that kind: a notification queued before an administrator disabled them, or
+        // before they changed their mind, is cancelled, not sent.
+        let users = if due
+            .iter()
+            .any(|n| n.channel == "email" && n.recipient != "duty")
+        {
+            self.store().users().await?
+        } else {
+            vec![]
+        };
         let mut digests: BTreeMap<String, Vec<NotificationRecord>> = BTreeMap::new();
-        for n in due {
+        for mut n in due {
+            if n.channel == "email" && n.recipient != "duty" {
+                let wanted = users.iter().any(|u| {
+                    u.username == n.recipient
+                        && !u.disabled
+                        && u.settings.email.as_deref() == Some(n.target.as_str())
+                        && super::compose::mode_of(u, &n.kind)
+                            == if n.digest { "digest" } else { "immediately" }
+                });
+                if !wanted {
+                    n.state = "cancelled".into();
+                    n.last_error =
+                        "the user is disabled or no longer asks for this notification".into();
+                    self.store().update_notification(&n).await?;
+                    continue;
+                }
+            }
             if n.digest {
                 digests.entry(n.target.clone()).or_default().push(n);
                 continue;

@@ -31,6 +31,11 @@ pub(crate) struct Event {
     pub origin: entente_domain::PartnerCode,
     pub audience: entente_domain::Audience,
     pub hash: String,
+    /// Where the entry is (log id, sequence number) and when its origin signed it: the fold's
+    /// state names the entry it applied, and only that entry is announced.
+    pub log: String,
+    pub seq: u64,
+    pub ts: String,
 }
 
 /// Kinds of entry that may cause a notification.
@@ -81,6 +86,9 @@ impl crate::Hook for NotifyHook {
                 origin: e.header.origin.clone(),
                 audience: e.header.audience.clone(),
                 hash: hex::encode(e.hash),
+                log: e.header.log.clone(),
+                seq: e.header.seq,
+                ts: e.header.ts.clone(),
             })
             .collect();
         if !events.is_empty() {
