@@ -29,6 +29,15 @@ pub struct NodeConfig {
     pub time_zone: String,
     /// E-mail and webhook notifications (absent: none are sent).
     pub notify: Option<NotifySettings>,
+    /// The search indexer's pause between commits under a steady write load (each commit costs
+    /// file syncs; searches see writes within this delay). Someone waiting for the index
+    /// (`Node::search_settled`) cuts it short. The performance guard sets it long, so the
+    /// number of commits it counts depends on its workload, not on the machine's speed.
+    pub search_commit_pause: Duration,
+    /// Also commit once this many entries' documents wait uncommitted (0: only the pause
+    /// counts). The performance guard uses it with a long pause, so its commits fall at the
+    /// same points of its workload on any machine.
+    pub search_commit_entries: u64,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -107,6 +116,8 @@ impl NodeConfig {
             oidc: None,
             time_zone: "UTC".into(),
             notify: None,
+            search_commit_pause: Duration::from_millis(200),
+            search_commit_entries: 0,
         }
     }
 }

@@ -243,6 +243,10 @@ pub struct ClusterOptions {
     pub request_timeout: Duration,
     /// Notification settings per partner code (none for a partner not named).
     pub notify: std::collections::BTreeMap<String, entente_node::notify::Settings>,
+    /// The search indexer's pause between commits (`NodeConfig::search_commit_pause`).
+    pub search_commit_pause: Duration,
+    /// `NodeConfig::search_commit_entries`.
+    pub search_commit_entries: u64,
 }
 
 impl Default for ClusterOptions {
@@ -255,6 +259,8 @@ impl Default for ClusterOptions {
             tls: false,
             request_timeout: Duration::from_secs(10),
             notify: Default::default(),
+            search_commit_pause: Duration::from_millis(200),
+            search_commit_entries: 0,
             rate_limits: entente_node::config::RateLimits {
                 user_per_minute: 0,
                 peer_per_minute: 0,
@@ -300,6 +306,8 @@ impl Cluster {
             cfg.sync.request_timeout = opts.request_timeout;
             cfg.rate_limits = opts.rate_limits;
             cfg.notify = opts.notify.get(*p).cloned();
+            cfg.search_commit_pause = opts.search_commit_pause;
+            cfg.search_commit_entries = opts.search_commit_entries;
             if opts.tls {
                 let pem = entente_tls::generate_key_pem()?;
                 cfg.transport.identity = Some(Arc::new(entente_tls::Identity::new(
