@@ -34,8 +34,8 @@ pub struct NodeConfig {
     /// (`Node::search_settled`) cuts it short. The performance guard sets it long, so the
     /// number of commits it counts depends on its workload, not on the machine's speed.
     pub search_commit_pause: Duration,
-    /// Also commit once this many entries' documents wait uncommitted (0: only the pause
-    /// counts). The performance guard uses it with a long pause, so its commits fall at the
+    /// Also end the pause once this many entries wait in the indexer's queue (0: only the
+    /// pause counts). The performance guard uses it with a long pause, so its commits fall at the
     /// same points of its workload on any machine.
     pub search_commit_entries: u64,
 }

@@ -45,20 +45,11 @@ pub struct Search {
     /// Jobs in append order (the lock keeps generation and queue order the same). Dropping the
     /// last sender (with this struct) stops the indexer.
     jobs: std::sync::Mutex<mpsc::UnboundedSender<Job>>,
-    /// Cuts the indexer's pause between commits short (someone waits for the index)...
+    /// Cuts the indexer's pause between commits short: someone waits for the index, or
+    /// `search_commit_entries` entries are queued.
     flush: Arc<tokio::sync::Notify>,
-    /// ...until the index has committed this generation.
-    wanted: AtomicU64,
-}
-
-/// Log what went wrong with an index write; the watermark then lags the store, so the next
-/// start rebuilds the index.
-fn report<E: std::fmt::Display>(r: Result<Result<(), E>, tokio::task::JoinError>) {
-    match r {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "search index write failed"),
-        Err(e) => tracing::error!(error = %e, "search index write panicked"),
-    }
+    /// `NodeConfig::search_commit_entries`.
+    commit_entries: u64,
 }
 
 impl std::fmt::Debug for Search {
@@ -192,7 +183,7 @@ impl Node {
             committed,
             jobs: std::sync::Mutex::new(tx),
             flush: Default::default(),
-            wanted: AtomicU64::new(0),
+            commit_entries: self.config().search_commit_entries,
         });
         if self.ext::<SearchSlot>().0.set(s.clone()).is_err() {
             return Err(NodeError::Internal(
@@ -210,15 +201,12 @@ impl Node {
             );
             rebuilt = Some(self.reindex().await?);
         }
-        // The indexer: turns queued appends into documents off the write path as they come, and
-        // commits them at most once per `pause` (each commit costs file syncs; searches see
-        // writes within the pause anyway), or at once when someone waits for the index. Between
-        // commits the documents sit in the index writer, within its memory budget, not in the
-        // queue. It holds the index weakly, so dropping the node closes the index (and its lock).
+        // The indexer: turns queued appends into documents off the write path and commits them,
+        // one commit for everything queued meanwhile. It holds the index weakly, so dropping the
+        // node closes the index (and its lock).
         let weak = Arc::downgrade(&s);
         let flush = s.flush.clone();
         let pause = self.config().search_commit_pause;
-        let every = self.config().search_commit_entries;
         drop(s);
         // Another process of this node (a replica on PostgreSQL) may write too: every few
         // seconds, an index that has been handed fewer entries than the store holds is refreshed.
@@ -226,66 +214,54 @@ impl Node {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // The last generation indexed but not yet committed, and when the last commit was.
-            let mut pending: Option<u64> = None;
-            let mut uncommitted = 0u64;
-            let mut last_commit: Option<tokio::time::Instant> = None;
             loop {
-                let due = last_commit.map_or_else(tokio::time::Instant::now, |t| t + pause);
-                let commit_now = tokio::select! {
-                    biased;
-                    j = rx.recv() => {
-                        let Some(first) = j else { return };
-                        let Some(s) = weak.upgrade() else { return };
-                        let mut jobs = vec![first];
-                        while let Ok(j) = rx.try_recv() {
-                            jobs.push(j);
-                        }
-                        pending = jobs.last().map(|j| j.generation);
-                        uncommitted += jobs.iter().map(|j| j.entries).sum::<u64>();
-                        let s2 = s.clone();
-                        let r = tokio::task::spawn_blocking(move || {
-                            for j in jobs {
-                                let (up, del) = docs_for(&j.projections);
-                                s2.index.delete(&del);
-                                s2.index.upsert(&up)?;
-                                s2.written.fetch_add(j.entries, Ordering::SeqCst);
-                            }
-                            Ok::<_, entente_search::SearchError>(())
-                        })
-                        .await;
-                        report(r);
-                        let wanted = s.wanted.load(Ordering::SeqCst) > *s.committed.borrow();
-                        wanted
-                            || tokio::time::Instant::now() >= due
-                            || (every > 0 && uncommitted >= every)
-                    }
-                    _ = tokio::time::sleep_until(due), if pending.is_some() => true,
-                    _ = flush.notified() => pending.is_some(),
-                    _ = tick.tick() => {
-                        let Some(node) = node.upgrade() else { return };
-                        if let Err(e) = node.refresh().await {
-                            tracing::warn!(error = %e, "search index refresh failed; retried later");
-                        }
-                        false
-                    }
+                let first = tokio::select! {
+                    j = rx.recv() => match j {
+                        Some(j) => Some(j),
+                        None => return,
+                    },
+                    _ = tick.tick() => None,
                 };
-                if !commit_now {
+                let Some(first) = first else {
+                    let Some(node) = node.upgrade() else { return };
+                    if let Err(e) = node.refresh().await {
+                        tracing::warn!(error = %e, "search index refresh failed; retried later");
+                    }
                     continue;
+                };
+                let Some(s) = weak.upgrade() else { return };
+                let mut jobs = vec![first];
+                while let Ok(j) = rx.try_recv() {
+                    jobs.push(j);
                 }
-                let (Some(last), Some(s)) = (pending.take(), weak.upgrade()) else {
-                    continue;
-                };
+                let last = jobs.last().map_or(0, |j| j.generation);
                 let s2 = s.clone();
                 let r = tokio::task::spawn_blocking(move || {
+                    for j in jobs {
+                        let (up, del) = docs_for(&j.projections);
+                        s2.index.delete(&del);
+                        s2.index.upsert(&up)?;
+                        s2.written.fetch_add(j.entries, Ordering::SeqCst);
+                    }
                     s2.index.commit(s2.written.load(Ordering::SeqCst))
                 })
                 .await;
-                report(r);
-                last_commit = Some(tokio::time::Instant::now());
-                uncommitted = 0;
+                match r {
+                    Ok(Ok(())) => {}
+                    // The watermark then lags the store, so the next start rebuilds the index.
+                    Ok(Err(e)) => tracing::error!(error = %e, "search index write failed"),
+                    Err(e) => tracing::error!(error = %e, "search index write panicked"),
+                }
                 // Waiters are released either way: a failed write is repaired by a rebuild.
                 s.committed.send_replace(last);
+                drop(s);
+                // At most a few commits a second under a steady write load: each one costs file
+                // syncs, and searches see writes within this delay anyway. Someone waiting for
+                // the index, or a full queue (`search_commit_entries`), cuts the pause short.
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = flush.notified() => {}
+                }
             }
         });
         Ok(rebuilt)
@@ -326,7 +302,12 @@ impl Node {
             }
         }
         let n = entries.len() as u64;
-        s.submitted.fetch_add(n, Ordering::SeqCst);
+        let queued = s.submitted.fetch_add(n, Ordering::SeqCst) + n;
+        if s.commit_entries > 0
+            && queued.saturating_sub(s.written.load(Ordering::SeqCst)) >= s.commit_entries
+        {
+            s.flush.notify_one();
+        }
         let tx = s.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let generation = s.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = tx.send(Job {
@@ -342,7 +323,6 @@ impl Node {
         let target = s.generation.load(Ordering::SeqCst);
         let mut rx = s.committed.subscribe();
         if *rx.borrow() < target {
-            s.wanted.fetch_max(target, Ordering::SeqCst);
             s.flush.notify_one();
         }
         let _ = rx.wait_for(|c| *c >= target).await;
