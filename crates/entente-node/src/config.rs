@@ -123,11 +123,12 @@ impl NodeConfig {
 }
 
 /// The kinds of notification a user can choose for, with their default.
-pub const NOTIFY_KINDS: [(&str, &str); 4] = [
+pub const NOTIFY_KINDS: [(&str, &str); 5] = [
     ("alert", "immediately"),
     ("stance", "immediately"),
     ("mention", "immediately"),
     ("reply", "digest"),
+    ("milestone", "digest"),
 ];
 
 /// How a user receives a kind of notification.

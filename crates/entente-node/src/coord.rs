@@ -70,7 +70,7 @@ impl Node {
         self.load_object(kind, id).await
     }
 
-    async fn coords(&self, kind: &str) -> Result<Vec<Coord>, NodeError> {
+    pub(crate) async fn coords(&self, kind: &str) -> Result<Vec<Coord>, NodeError> {
         let mut out = vec![];
         for s in self.store.objects(kind).await? {
             let c: Coord =

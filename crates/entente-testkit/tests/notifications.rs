@@ -579,3 +579,95 @@ async fn entries_kept_as_evidence_announce_nothing() {
         "First"
     );
 }
+
+/// Overdue milestones: once the date passes a milestone's due date, a user of a partner that
+/// leads the action who asked for them gets an e-mail with the due date and a link, not the
+/// milestone's title; an action another partner leads notifies no one here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_milestone_of_an_action_we_lead_is_announced_once_the_day_passes() {
+    use entente_node::clock::ManualClock;
+    use entente_node::coord::{NewAction, NewMilestone};
+    let relay = SmtpSink::start(false).await.unwrap();
+    let clock = ManualClock::new(time::macros::datetime!(2026-12-05 06:00 UTC));
+    let mut opts = ClusterOptions {
+        clock: Some(std::sync::Arc::new(clock.clone())),
+        ..Default::default()
+    };
+    opts.notify.insert(
+        "EU".into(),
+        Settings {
+            smtp: Some(smtp(&relay, "entente@eu.example")),
+            duty_email: vec![],
+            webhooks: vec![],
+            digest_hour_utc: 7,
+        },
+    );
+    let mut c = Cluster::with(&["EU", "JPN"], opts).await.unwrap();
+    let f = format(c.node("EU"), "Dialogue", &["EU", "JPN"]).await;
+    c.sync_until_quiet().await;
+    c.start_background();
+    let eu = c.node("EU");
+    eu.node
+        .set_user_settings(
+            &eu.admin(),
+            entente_node::UserSettings {
+                email: Some("anna@eu.example".into()),
+                notify: [("milestone".to_owned(), "immediately".to_owned())].into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let action = |leads: &[&str]| NewAction {
+        format_id: f.format_id.clone(),
+        title: "Ferry capacity".into(),
+        description: String::new(),
+        group: String::new(),
+        topics: vec![],
+        leads: leads.iter().map(|s| s.to_string()).collect(),
+        participants: vec![],
+        milestones: vec![
+            NewMilestone {
+                title: format!("Survey {SECRET}"),
+                due: "2026-12-05".into(),
+            },
+            NewMilestone {
+                title: "Later".into(),
+                due: "2026-12-20".into(),
+            },
+        ],
+    };
+    let ours = eu
+        .node
+        .create_action(&eu.admin(), action(&["EU"]))
+        .await
+        .unwrap();
+    eu.node
+        .create_action(&eu.admin(), action(&["JPN"]))
+        .await
+        .unwrap();
+    assert!(
+        relay.next(Duration::from_millis(1500)).await.is_none(),
+        "due today is not overdue"
+    );
+    clock.advance(time::Duration::days(1));
+    let m = relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the overdue milestone's e-mail");
+    assert_eq!(m.to, ["anna@eu.example"]);
+    assert!(m.text().contains("due 2026-12-05"), "{}", m.text());
+    assert!(
+        m.text()
+            .contains(&format!("/ui/actions/{}", ours.action_id)),
+        "{}",
+        m.text()
+    );
+    assert!(!m.text().contains(SECRET) && !m.text().contains("Survey"));
+    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    assert_eq!(
+        log.iter().filter(|n| n.kind == "milestone").count(),
+        1,
+        "one milestone of one action EU leads: {log:?}"
+    );
+}

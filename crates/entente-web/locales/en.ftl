@@ -1059,6 +1059,7 @@ notify-kind-alert = Crisis alerts addressed to your partner
 notify-kind-stance = Statements awaiting your partner's stance
 notify-kind-mention = Mentions of you in discussions
 notify-kind-reply = Replies in discussions you take part in
+notify-kind-milestone = Overdue milestones of joint actions your partner leads
 mode-immediately = At once
 mode-digest = In a daily digest
 mode-off = Never

@@ -1024,6 +1024,7 @@ notify-kind-alert = 自パートナー宛ての危機アラート
 notify-kind-stance = 自パートナーの立場表明を待つ声明
 notify-kind-mention = 議論での自分へのメンション
 notify-kind-reply = 参加している議論への返信
+notify-kind-milestone = 自組織が主導する共同行動の期限切れマイルストーン
 mode-immediately = すぐに
 mode-digest = 毎日のまとめで
 mode-off = 受け取らない

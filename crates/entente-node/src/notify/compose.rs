@@ -338,6 +338,68 @@ impl Node {
         Ok(out)
     }
 
+    /// Milestones past their due date and not done, of the joint actions this partner leads,
+    /// for its users who asked for them: once per milestone and due date (a milestone moved to
+    /// a later date that passes too is announced again). Checked once a day by the notifier.
+    pub(crate) async fn compose_overdue_milestones(
+        &self,
+        settings: &Settings,
+    ) -> Result<Vec<NotificationRecord>, NodeError> {
+        let me = self.partner().clone();
+        let today = self.clock().now().date().to_string();
+        let users: Vec<UserRecord> = self
+            .store()
+            .users()
+            .await?
+            .into_iter()
+            .filter(|u| !u.disabled)
+            .collect();
+        let everyone: Vec<&UserRecord> = users.iter().collect();
+        let mut out = vec![];
+        for c in self.coords("action").await? {
+            let Coord::Action(a) = c else { continue };
+            if !a.leads.contains(&me)
+                || !valid_id(&a.action_id)
+                || matches!(
+                    a.status,
+                    entente_domain::coord::ActionStatus::Implemented
+                        | entente_domain::coord::ActionStatus::Dropped
+                )
+            {
+                continue;
+            }
+            for m in &a.milestones {
+                // Dates are YYYY-MM-DD, so text order is date order; anything else is skipped.
+                let is_date = time::Date::parse(
+                    &m.due,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .is_ok();
+                if m.done || !is_date || m.due >= today || !valid_id(&m.milestone_id) {
+                    continue;
+                }
+                let msg = Message {
+                    cause: format!("milestone {} {} {}", a.action_id, m.milestone_id, m.due),
+                    kind: "milestone",
+                    subject: format!(
+                        "[Entente] A milestone of a joint action {me} leads is overdue"
+                    ),
+                    lines: vec![
+                        format!(
+                            "A milestone due {} of a joint action {me} leads is not marked done.",
+                            m.due
+                        ),
+                        format!("Releasable to: {}.", releasable(&a.audience)),
+                    ],
+                    link: self.link(&format!("/ui/actions/{}", a.action_id)),
+                    fields: serde_json::json!({}),
+                };
+                out.extend(self.address(settings, &msg, false, &everyone));
+            }
+        }
+        Ok(out)
+    }
+
     /// An escalation goes to the duty contact and the webhooks.
     pub(crate) async fn compose_escalation(
         &self,

@@ -1,5 +1,6 @@
 //! Notifications that reach people: when an alert is raised to this partner, a stance is
-//! awaited from it, a user is mentioned or a thread they follow gets a reply, this node queues
+//! awaited from it, a user is mentioned, a thread they follow gets a reply or a milestone of a
+//! joint action it leads is overdue (looked at once a day), this node queues
 //! e-mails (to the partner's 24/7 duty contact and to users who asked for them, at once or in a
 //! daily digest) and signed webhook calls in a durable outbox (`notifications` in the store),
 //! and delivers them with retries and back-off (`deliver`). A notification carries no content
@@ -122,6 +123,7 @@ impl Node {
             // Retries and digests fall due with time: look every second.
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut checked: Option<time::Date> = None;
             loop {
                 let mut jobs = vec![];
                 tokio::select! {
@@ -135,6 +137,20 @@ impl Node {
                     jobs.push(j);
                 }
                 let Some(node) = weak.upgrade() else { return };
+                // Overdue milestones: looked at once a day (at start, then when the date changes).
+                let today = node.clock().now().date();
+                if checked != Some(today) {
+                    checked = Some(today);
+                    match node.compose_overdue_milestones(&settings).await {
+                        Ok(n) if !n.is_empty() => {
+                            if let Err(e) = node.store().queue_notifications(&n).await {
+                                tracing::warn!(error = %e, "notifications: could not queue");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "notifications: milestones"),
+                    }
+                }
                 for j in jobs {
                     let notes = match j {
                         Job::Entries(ev) => node.compose(&settings, &ev).await,
