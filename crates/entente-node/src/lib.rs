@@ -57,7 +57,7 @@ impl Node {
         let node = Node::open_core(cfg, key, store, clock).await?;
         node.add_hook(std::sync::Arc::new(alerts::AlertHooks));
         node.add_hook(std::sync::Arc::new(analytics::NetworkHook));
-        node.start_notifier();
+        node.start_notifier().await?;
         Ok(node)
     }
 }

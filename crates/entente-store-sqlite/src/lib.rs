@@ -710,6 +710,14 @@ impl Store for SqliteStore {
         notifications::latest(self, limit).await
     }
 
+    async fn notify_cursors(&self) -> Result<Vec<(String, u64)>> {
+        notifications::cursors(self).await
+    }
+
+    async fn set_notify_cursors(&self, cursors: &[(String, u64)]) -> Result<()> {
+        notifications::set_cursors(self, cursors).await
+    }
+
     async fn delete_user(&self, username: &str) -> Result<bool> {
         users::delete_user(self, username).await
     }

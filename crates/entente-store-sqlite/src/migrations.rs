@@ -213,6 +213,13 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_due ON notifications (state, due_at);
 CREATE INDEX notifications_created ON notifications (created_at);
 "#,
+    // How far the notifier has looked at each log (so a restart announces what it had not).
+    r#"
+CREATE TABLE notify_cursors (
+    log_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+"#,
 ];
 
 impl SqliteStore {

@@ -82,3 +82,29 @@ pub(crate) async fn latest(s: &SqliteStore, limit: u32) -> Result<Vec<Notificati
     .map_err(be)?;
     Ok(rows.iter().map(|r| rows::notification(&Cols(r))).collect())
 }
+
+pub(crate) async fn cursors(s: &SqliteStore) -> Result<Vec<(String, u64)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT log_id, seq FROM notify_cursors")
+        .fetch_all(&s.pool)
+        .await
+        .map_err(be)?;
+    Ok(rows
+        .into_iter()
+        .map(|(l, q)| (l, u64::try_from(q).unwrap_or(0)))
+        .collect())
+}
+
+pub(crate) async fn set_cursors(s: &SqliteStore, cursors: &[(String, u64)]) -> Result<()> {
+    let mut tx = s.pool.begin().await.map_err(be)?;
+    for (log, seq) in cursors {
+        sqlx::query(
+            "INSERT INTO notify_cursors (log_id, seq) VALUES (?, ?) ON CONFLICT (log_id) DO UPDATE SET seq = excluded.seq",
+        )
+        .bind(log)
+        .bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+    }
+    tx.commit().await.map_err(be)
+}

@@ -503,6 +503,10 @@ pub trait Store: Send + Sync + 'static {
     async fn update_notification(&self, n: &NotificationRecord) -> Result<()>;
     /// The delivery log: the latest notifications, newest first.
     async fn notifications(&self, limit: u32) -> Result<Vec<NotificationRecord>>;
+    /// How far the notifier has looked at each log: (log id, last sequence number looked at).
+    async fn notify_cursors(&self) -> Result<Vec<(String, u64)>>;
+    /// Record how far the notifier has looked (insert or move each log's cursor).
+    async fn set_notify_cursors(&self, cursors: &[(String, u64)]) -> Result<()>;
     /// Delete a user, all its tokens and its read marks; false if there is no such user.
     async fn delete_user(&self, username: &str) -> Result<bool>;
     /// Tokens (sessions included) of one user, or of everyone; oldest first.

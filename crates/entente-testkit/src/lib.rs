@@ -182,6 +182,11 @@ impl TestNode {
         self.background = Some(self.node.start());
     }
 
+    /// The configuration the next [`TestNode::restart`] opens the node with.
+    pub fn config_mut(&mut self) -> &mut NodeConfig {
+        &mut self.cfg
+    }
+
     /// Stop everything and reopen the node from its data directory (same key, same database),
     /// like a process restart.
     pub async fn restart(&mut self) -> Result<()> {

@@ -671,3 +671,62 @@ async fn an_overdue_milestone_of_an_action_we_lead_is_announced_once_the_day_pas
         "one milestone of one action EU leads: {log:?}"
     );
 }
+
+/// Red-team finding: what the notifier had not looked at when the process stopped is announced
+/// after the restart. EU runs without notifications while NATO's alert arrives (as if the
+/// process had stopped between the commit and the notifier), then with them again: the alert
+/// reaches EU's duty contact, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_committed_before_a_restart_is_announced_after_it() {
+    let relay = SmtpSink::start(false).await.unwrap();
+    let settings = Settings {
+        smtp: Some(smtp(&relay, "entente@eu.example")),
+        duty_email: vec!["duty@eu.example".into()],
+        webhooks: vec![],
+        digest_hour_utc: 7,
+    };
+    let mut opts = ClusterOptions::default();
+    opts.notify.insert("EU".into(), settings.clone());
+    let mut c = Cluster::with(&["EU", "NATO"], opts).await.unwrap();
+    let f = format(c.node("NATO"), "Crisis cell", &["EU", "NATO"]).await;
+    c.sync_until_quiet().await;
+    c.node_mut("EU").config_mut().notify = None;
+    c.node_mut("EU").restart().await.unwrap();
+    let nato = c.node("NATO");
+    let a = nato
+        .node
+        .raise_alert(
+            &nato.admin(),
+            NewAlert {
+                format_id: f.format_id.clone(),
+                severity: Severity::High,
+                title: "While EU's notifier was down".into(),
+                text: "Confirm.".into(),
+                ack_deadline: "2030-01-01T00:00:00Z".into(),
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    assert!(
+        c.node("EU")
+            .node
+            .alert(&c.node("EU").admin(), &a.alert.alert_id)
+            .await
+            .is_ok(),
+        "EU holds the alert"
+    );
+    c.node_mut("EU").config_mut().notify = Some(settings);
+    c.node_mut("EU").restart().await.unwrap();
+    let m = relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the alert's e-mail after the restart");
+    assert_eq!(m.to, ["duty@eu.example"]);
+    assert!(m.text().contains(&a.alert.alert_id), "{}", m.text());
+    assert!(
+        relay.next(Duration::from_millis(1500)).await.is_none(),
+        "announced once"
+    );
+}

@@ -542,6 +542,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "7ee0f88487957dcc",
             "35ceeb6952dd375a",
             "b6dd89d905d98884",
+            "a6c85fb69e892276",
         ],
     ),
     (
@@ -553,6 +554,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "7ee0f88487957dcc",
             "35ceeb6952dd375a",
             "94f3c82358784fd6",
+            "1f7b4a105e5dcd0a",
         ],
     ),
 ];

@@ -10,6 +10,7 @@
 //! evidence is not). Does not decide who may see what: the linked page does, as always.
 
 mod compose;
+mod cursor;
 pub mod deliver;
 
 use crate::{Node, NodeError};
@@ -55,16 +56,19 @@ pub(crate) struct Escalation {
     pub audience: entente_domain::Audience,
 }
 
-pub(crate) enum Job {
-    Entries(Vec<Event>),
-    Escalation(Escalation),
+/// The notifier's wake-ups, set when notifications are configured: a commit that may cause a
+/// notification wakes it (what it announces is read back from the store, from its cursors, so
+/// nothing committed is missed if the process stops before the notifier looked), and
+/// escalations are handed over as they happen (they recur every ten minutes while overdue).
+pub(crate) struct Wake {
+    entries: Arc<tokio::sync::Notify>,
+    escalations: tokio::sync::mpsc::UnboundedSender<Escalation>,
 }
 
-/// The notifier's queue, set when notifications are configured.
 #[derive(Default)]
-pub(crate) struct Slot(OnceLock<tokio::sync::mpsc::UnboundedSender<Job>>);
+pub(crate) struct Slot(OnceLock<Wake>);
 
-/// Hands committed entries that may cause a notification to the notifier, off the write path.
+/// Wakes the notifier after a commit holding an entry that may cause a notification.
 pub(crate) struct NotifyHook;
 
 #[async_trait::async_trait]
@@ -75,25 +79,12 @@ impl crate::Hook for NotifyHook {
         _projections: &mut Vec<entente_store::Projection>,
         entries: &[ParsedEntry],
     ) {
-        let Some(tx) = node.ext::<Slot>().0.get().cloned() else {
-            return;
-        };
-        let events: Vec<Event> = entries
-            .iter()
-            .filter(|e| CAUSES.contains(&e.header.kind.as_str()))
-            .map(|e| Event {
-                kind: e.header.kind.clone(),
-                payload: e.payload.clone(),
-                origin: e.header.origin.clone(),
-                audience: e.header.audience.clone(),
-                hash: hex::encode(e.hash),
-                log: e.header.log.clone(),
-                seq: e.header.seq,
-                ts: e.header.ts.clone(),
-            })
-            .collect();
-        if !events.is_empty() {
-            let _ = tx.send(Job::Entries(events));
+        if let Some(w) = node.ext::<Slot>().0.get()
+            && entries
+                .iter()
+                .any(|e| CAUSES.contains(&e.header.kind.as_str()))
+        {
+            w.entries.notify_one();
         }
     }
 }
@@ -101,13 +92,20 @@ impl crate::Hook for NotifyHook {
 impl Node {
     /// Start the notifier if notifications are configured: the hook that hands it entries and
     /// the task that composes, queues and delivers. The task holds the node weakly.
-    pub(crate) fn start_notifier(self: &Arc<Self>) {
+    pub(crate) async fn start_notifier(self: &Arc<Self>) -> Result<(), NodeError> {
         let Some(settings) = self.config().notify.clone() else {
-            return;
+            return Ok(());
         };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-        if self.ext::<Slot>().0.set(tx).is_err() {
-            return;
+        // Before anything is committed: the cursors start at the heads the first time.
+        self.start_cursors().await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Escalation>();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let slot = Wake {
+            entries: wake.clone(),
+            escalations: tx,
+        };
+        if self.ext::<Slot>().0.set(slot).is_err() {
+            return Ok(());
         }
         self.add_hook(Arc::new(NotifyHook));
         let weak = Arc::downgrade(self);
@@ -125,58 +123,59 @@ impl Node {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut checked: Option<time::Date> = None;
             loop {
-                let mut jobs = vec![];
+                let mut escalations = vec![];
                 tokio::select! {
-                    j = rx.recv() => match j {
-                        Some(j) => jobs.push(j),
+                    _ = wake.notified() => {}
+                    e = rx.recv() => match e {
+                        Some(e) => escalations.push(e),
                         None => return,
                     },
                     _ = tick.tick() => {}
                 }
-                while let Ok(j) = rx.try_recv() {
-                    jobs.push(j);
+                while let Ok(e) = rx.try_recv() {
+                    escalations.push(e);
                 }
                 let Some(node) = weak.upgrade() else { return };
                 // Overdue milestones: looked at once a day (at start, then when the date changes).
                 let today = node.clock().now().date();
                 if checked != Some(today) {
                     checked = Some(today);
-                    match node.compose_overdue_milestones(&settings).await {
-                        Ok(n) if !n.is_empty() => {
-                            if let Err(e) = node.store().queue_notifications(&n).await {
-                                tracing::warn!(error = %e, "notifications: could not queue");
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "notifications: milestones"),
-                    }
+                    let n = node.compose_overdue_milestones(&settings).await;
+                    node.queue_composed(n).await;
                 }
-                for j in jobs {
-                    let notes = match j {
-                        Job::Entries(ev) => node.compose(&settings, &ev).await,
-                        Job::Escalation(x) => node.compose_escalation(&settings, &x).await,
-                    };
-                    match notes {
-                        Ok(n) if n.is_empty() => {}
-                        Ok(n) => {
-                            if let Err(e) = node.store().queue_notifications(&n).await {
-                                tracing::warn!(error = %e, "notifications: could not queue");
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "notifications: could not compose"),
-                    }
+                if let Err(e) = node.catch_up(&settings).await {
+                    tracing::warn!(error = %e, "notifications: could not read what was committed");
+                }
+                for x in escalations {
+                    let n = node.compose_escalation(&settings, &x).await;
+                    node.queue_composed(n).await;
                 }
                 if let Err(e) = node.deliver_due(mailer.as_ref(), &http, &settings).await {
                     tracing::warn!(error = %e, "notifications: delivery pass failed");
                 }
             }
         });
+        Ok(())
+    }
+
+    /// Put composed notifications in the outbox (a failure is logged; the cause is composed
+    /// again on the next pass only for entries, whose cursor has not moved).
+    pub(crate) async fn queue_composed(&self, n: Result<Vec<NotificationRecord>, NodeError>) {
+        match n {
+            Ok(n) if n.is_empty() => {}
+            Ok(n) => {
+                if let Err(e) = self.store().queue_notifications(&n).await {
+                    tracing::warn!(error = %e, "notifications: could not queue");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "notifications: could not compose"),
+        }
     }
 
     /// Tell the duty contact that a partner is overdue acknowledging this partner's alert.
     pub(crate) fn notify_escalation(&self, e: Escalation) {
-        if let Some(tx) = self.ext::<Slot>().0.get() {
-            let _ = tx.send(Job::Escalation(e));
+        if let Some(w) = self.ext::<Slot>().0.get() {
+            let _ = w.escalations.send(e);
         }
     }
 

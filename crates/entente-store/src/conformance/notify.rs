@@ -86,3 +86,19 @@ pub async fn notification_outbox(store: &dyn Store) {
         vec![digest, sent, tried]
     );
 }
+
+/// The notifier's cursors: absent until set, moved by a later set, one per log.
+pub async fn notify_cursors(store: &dyn Store) {
+    assert!(store.notify_cursors().await.unwrap().is_empty());
+    store
+        .set_notify_cursors(&[("log-a".into(), 3), ("log-b".into(), 0)])
+        .await
+        .unwrap();
+    store
+        .set_notify_cursors(&[("log-a".into(), 9)])
+        .await
+        .unwrap();
+    let mut c = store.notify_cursors().await.unwrap();
+    c.sort();
+    assert_eq!(c, vec![("log-a".into(), 9), ("log-b".into(), 0)]);
+}
