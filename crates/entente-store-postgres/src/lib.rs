@@ -688,6 +688,10 @@ impl Store for PgStore {
         notifications::set_cursors(self, cursors).await
     }
 
+    async fn prune_notifications(&self, before: &str) -> Result<u64> {
+        notifications::prune(self, before).await
+    }
+
     async fn delete_user(&self, username: &str) -> Result<bool> {
         users::delete_user(self, username).await
     }

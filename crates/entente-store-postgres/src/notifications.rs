@@ -108,3 +108,12 @@ pub(crate) async fn set_cursors(s: &PgStore, cursors: &[(String, u64)]) -> Resul
     }
     tx.commit().await.map_err(be)
 }
+
+pub(crate) async fn prune(s: &PgStore, before: &str) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM notifications WHERE state <> 'pending' AND created_at < $1")
+        .bind(before)
+        .execute(&s.pool)
+        .await
+        .map_err(be)?;
+    Ok(r.rows_affected())
+}

@@ -507,6 +507,9 @@ pub trait Store: Send + Sync + 'static {
     async fn notify_cursors(&self) -> Result<Vec<(String, u64)>>;
     /// Record how far the notifier has looked (insert or move each log's cursor).
     async fn set_notify_cursors(&self, cursors: &[(String, u64)]) -> Result<()>;
+    /// Delete notifications that are done (sent, failed or cancelled) and were queued before
+    /// `before`; pending ones stay. Returns how many went.
+    async fn prune_notifications(&self, before: &str) -> Result<u64>;
     /// Delete a user, all its tokens and its read marks; false if there is no such user.
     async fn delete_user(&self, username: &str) -> Result<bool>;
     /// Tokens (sessions included) of one user, or of everyone; oldest first.

@@ -438,6 +438,16 @@ async fn replies_wait_for_the_daily_digest() {
         relay.next(Duration::from_millis(1500)).await.is_none(),
         "nothing to the old address"
     );
+    // A month on, the delivery log has let go of what was done.
+    clock.advance(time::Duration::days(31));
+    eventually("the delivery log pruned after 30 days", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
 }
 
 /// Red-team finding: only the entry the fold applied is announced. A second `alert.raise` of an

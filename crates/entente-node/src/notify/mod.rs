@@ -40,6 +40,9 @@ pub(crate) struct Event {
     pub ts: String,
 }
 
+/// Days the delivery log keeps a notification once it is sent, failed or cancelled.
+pub const KEEP_DAYS: i64 = 30;
+
 /// Kinds of entry that may cause a notification.
 const CAUSES: [&str; 4] = [
     "alert.raise",
@@ -142,6 +145,12 @@ impl Node {
                     checked = Some(today);
                     let n = node.compose_overdue_milestones(&settings).await;
                     node.queue_composed(n).await;
+                    // The delivery log keeps what is done for KEEP_DAYS days.
+                    let cut =
+                        crate::clock::rfc3339(node.clock().now() - time::Duration::days(KEEP_DAYS));
+                    if let Err(e) = node.store().prune_notifications(&cut).await {
+                        tracing::warn!(error = %e, "notifications: could not prune the log");
+                    }
                 }
                 if let Err(e) = node.catch_up(&settings).await {
                     tracing::warn!(error = %e, "notifications: could not read what was committed");

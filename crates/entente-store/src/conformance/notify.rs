@@ -83,8 +83,26 @@ pub async fn notification_outbox(store: &dyn Store) {
     );
     assert_eq!(
         store.notifications(10).await.unwrap(),
-        vec![digest, sent, tried]
+        vec![digest.clone(), sent.clone(), tried.clone()]
     );
+    // Pruning takes what is done and older than the cut, never what is pending.
+    let mut old_pending = note("d", "2026-12-01T00:00:00Z", "2026-12-09T00:00:00Z");
+    old_pending.digest = true;
+    store
+        .queue_notifications(&[old_pending.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .prune_notifications("2026-12-05T10:00:02Z")
+            .await
+            .unwrap(),
+        1,
+        "only the sent one, queued before the cut"
+    );
+    let left = store.notifications(10).await.unwrap();
+    assert_eq!(left.len(), 3);
+    assert!(left.contains(&old_pending) && left.contains(&digest) && left.contains(&tried));
 }
 
 /// The notifier's cursors: absent until set, moved by a later set, one per log.
