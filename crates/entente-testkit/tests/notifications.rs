@@ -308,13 +308,17 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
     assert!(!m.text().contains(SECRET) && !m.text().contains("Ferries"));
 }
 
-/// A user who wants replies in a daily digest gets nothing at once, and one e-mail with every
-/// reply at the digest hour.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replies_wait_for_the_daily_digest() {
-    use entente_node::clock::ManualClock;
+/// EU and JPN on a manual clock at 2026-12-05 06:00 UTC, a format of the two, EU's
+/// notifications through `relay` (no duty contact, digests at 07:00), background sync on.
+async fn eu_and_jpn_on_a_manual_clock() -> (
+    SmtpSink,
+    entente_node::clock::ManualClock,
+    Cluster,
+    entente_domain::FormatState,
+) {
     let relay = SmtpSink::start(false).await.unwrap();
-    let clock = ManualClock::new(time::macros::datetime!(2026-12-05 06:00 UTC));
+    let clock =
+        entente_node::clock::ManualClock::new(time::macros::datetime!(2026-12-05 06:00 UTC));
     let mut opts = ClusterOptions {
         clock: Some(std::sync::Arc::new(clock.clone())),
         ..Default::default()
@@ -332,6 +336,14 @@ async fn replies_wait_for_the_daily_digest() {
     let f = format(c.node("EU"), "Dialogue", &["EU", "JPN"]).await;
     c.sync_until_quiet().await;
     c.start_background();
+    (relay, clock, c, f)
+}
+
+/// A user who wants replies in a daily digest gets nothing at once, and one e-mail with every
+/// reply at the digest hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_wait_for_the_daily_digest() {
+    let (relay, clock, c, f) = eu_and_jpn_on_a_manual_clock().await;
     let (eu, jpn) = (c.node("EU"), c.node("JPN"));
     eu.node
         .set_user_settings(
@@ -595,27 +607,8 @@ async fn entries_kept_as_evidence_announce_nothing() {
 /// milestone's title; an action another partner leads notifies no one here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overdue_milestone_of_an_action_we_lead_is_announced_once_the_day_passes() {
-    use entente_node::clock::ManualClock;
     use entente_node::coord::{NewAction, NewMilestone};
-    let relay = SmtpSink::start(false).await.unwrap();
-    let clock = ManualClock::new(time::macros::datetime!(2026-12-05 06:00 UTC));
-    let mut opts = ClusterOptions {
-        clock: Some(std::sync::Arc::new(clock.clone())),
-        ..Default::default()
-    };
-    opts.notify.insert(
-        "EU".into(),
-        Settings {
-            smtp: Some(smtp(&relay, "entente@eu.example")),
-            duty_email: vec![],
-            webhooks: vec![],
-            digest_hour_utc: 7,
-        },
-    );
-    let mut c = Cluster::with(&["EU", "JPN"], opts).await.unwrap();
-    let f = format(c.node("EU"), "Dialogue", &["EU", "JPN"]).await;
-    c.sync_until_quiet().await;
-    c.start_background();
+    let (relay, clock, c, f) = eu_and_jpn_on_a_manual_clock().await;
     let eu = c.node("EU");
     eu.node
         .set_user_settings(

@@ -64,6 +64,12 @@ impl Node {
         format!("{}{path}", self.config().public_url.trim_end_matches('/'))
     }
 
+    async fn enabled_users(&self) -> Result<Vec<UserRecord>, NodeError> {
+        let mut users = self.store().users().await?;
+        users.retain(|u| !u.disabled);
+        Ok(users)
+    }
+
     /// Address a message: the duty contact and webhooks when `duty`, and each user (with an
     /// address) whose preference for its kind is not off.
     fn address(
@@ -142,13 +148,7 @@ impl Node {
         events: &[Event],
     ) -> Result<Vec<NotificationRecord>, NodeError> {
         let me = self.partner().clone();
-        let users: Vec<UserRecord> = self
-            .store()
-            .users()
-            .await?
-            .into_iter()
-            .filter(|u| !u.disabled)
-            .collect();
+        let users = self.enabled_users().await?;
         let everyone: Vec<&UserRecord> = users.iter().collect();
         let mut out = vec![];
         for ev in events {
@@ -347,13 +347,7 @@ impl Node {
     ) -> Result<Vec<NotificationRecord>, NodeError> {
         let me = self.partner().clone();
         let today = self.clock().now().date().to_string();
-        let users: Vec<UserRecord> = self
-            .store()
-            .users()
-            .await?
-            .into_iter()
-            .filter(|u| !u.disabled)
-            .collect();
+        let users = self.enabled_users().await?;
         let everyone: Vec<&UserRecord> = users.iter().collect();
         let mut out = vec![];
         for c in self.coords("action").await? {
