@@ -98,7 +98,7 @@ pub(crate) async fn set_cursors(s: &PgStore, cursors: &[(String, u64)]) -> Resul
     let mut tx = s.pool.begin().await.map_err(be)?;
     for (log, seq) in cursors {
         sqlx::query(
-            "INSERT INTO notify_cursors (log_id, seq) VALUES ($1, $2) ON CONFLICT (log_id) DO UPDATE SET seq = excluded.seq",
+            "INSERT INTO notify_cursors (log_id, seq) VALUES ($1, $2) ON CONFLICT (log_id) DO UPDATE SET seq = GREATEST(notify_cursors.seq, excluded.seq)",
         )
         .bind(log)
         .bind(i64::try_from(*seq).unwrap_or(i64::MAX))

@@ -98,7 +98,7 @@ pub(crate) async fn set_cursors(s: &SqliteStore, cursors: &[(String, u64)]) -> R
     let mut tx = s.pool.begin().await.map_err(be)?;
     for (log, seq) in cursors {
         sqlx::query(
-            "INSERT INTO notify_cursors (log_id, seq) VALUES (?, ?) ON CONFLICT (log_id) DO UPDATE SET seq = excluded.seq",
+            "INSERT INTO notify_cursors (log_id, seq) VALUES (?, ?) ON CONFLICT (log_id) DO UPDATE SET seq = MAX(notify_cursors.seq, excluded.seq)",
         )
         .bind(log)
         .bind(i64::try_from(*seq).unwrap_or(i64::MAX))

@@ -505,7 +505,8 @@ pub trait Store: Send + Sync + 'static {
     async fn notifications(&self, limit: u32) -> Result<Vec<NotificationRecord>>;
     /// How far the notifier has looked at each log: (log id, last sequence number looked at).
     async fn notify_cursors(&self) -> Result<Vec<(String, u64)>>;
-    /// Record how far the notifier has looked (insert or move each log's cursor).
+    /// Record how far the notifier has looked (insert each log's cursor or move it forward;
+    /// a cursor never moves back).
     async fn set_notify_cursors(&self, cursors: &[(String, u64)]) -> Result<()>;
     /// Delete notifications that are done (sent, failed or cancelled) and were queued before
     /// `before`; pending ones stay. Returns how many went.

@@ -733,3 +733,64 @@ async fn an_alert_committed_before_a_restart_is_announced_after_it() {
         "announced once"
     );
 }
+
+/// Red-team finding: history is not news. An alert EU received while its notifications were off
+/// and that was signed more than a day before they came back on is not announced; one raised
+/// after is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_signed_more_than_a_day_ago_is_not_announced_late() {
+    let relay = SmtpSink::start(false).await.unwrap();
+    let clock =
+        entente_node::clock::ManualClock::new(time::macros::datetime!(2026-12-05 06:00 UTC));
+    let settings = Settings {
+        smtp: Some(smtp(&relay, "entente@eu.example")),
+        duty_email: vec!["duty@eu.example".into()],
+        webhooks: vec![],
+        digest_hour_utc: 7,
+    };
+    let mut opts = ClusterOptions {
+        clock: Some(std::sync::Arc::new(clock.clone())),
+        ..Default::default()
+    };
+    opts.notify.insert("EU".into(), settings.clone());
+    let mut c = Cluster::with(&["EU", "NATO"], opts).await.unwrap();
+    let f = format(c.node("NATO"), "Crisis cell", &["EU", "NATO"]).await;
+    c.sync_until_quiet().await;
+    c.node_mut("EU").config_mut().notify = None;
+    c.node_mut("EU").restart().await.unwrap();
+    let raise = |title: &str| NewAlert {
+        format_id: f.format_id.clone(),
+        severity: Severity::High,
+        title: title.into(),
+        text: "Confirm.".into(),
+        ack_deadline: "2030-01-01T00:00:00Z".into(),
+        releasable_to: None,
+    };
+    let nato = c.node("NATO");
+    let old = nato
+        .node
+        .raise_alert(&nato.admin(), raise("Old"))
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    clock.advance(time::Duration::hours(25));
+    c.node_mut("EU").config_mut().notify = Some(settings);
+    c.node_mut("EU").restart().await.unwrap();
+    let nato = c.node("NATO");
+    let new = nato
+        .node
+        .raise_alert(&nato.admin(), raise("New"))
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let m = relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the new alert's e-mail");
+    assert!(
+        m.text().contains(&new.alert.alert_id),
+        "the first e-mail is the new alert's, not the day-old one's: {}",
+        m.text()
+    );
+    assert!(!m.text().contains(&old.alert.alert_id));
+}

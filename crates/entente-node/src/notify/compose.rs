@@ -5,6 +5,7 @@
 
 use super::{Escalation, Event, KINDS, Settings};
 use crate::{Node, NodeError};
+use entente_domain::coord::mentions_in;
 use entente_domain::fold::Coord;
 use entente_domain::payload::Payload;
 use entente_store::{NotificationRecord, UserRecord};
@@ -36,6 +37,21 @@ fn valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// `name@PARTNER` with a name of at most 64 letters, digits, `.`, `_` or `-` and a partner code
+/// of capitals: safe to print in an e-mail as it is.
+fn plain_user_id(id: &str) -> bool {
+    id.rsplit_once('@').is_some_and(|(name, partner)| {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && !partner.is_empty()
+            && partner.len() <= 16
+            && partner.bytes().all(|b| b.is_ascii_uppercase())
+    })
 }
 
 /// A user's choice for a kind: `immediately`, `digest` or `off`.
@@ -236,13 +252,13 @@ impl Node {
                 }
                 Payload::ThreadStart(t) => {
                     out.extend(
-                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &users)
+                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &t.body, &users)
                             .await?,
                     );
                 }
                 Payload::ThreadPost(t) => {
                     out.extend(
-                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &users)
+                        self.thread_notes(settings, ev, &t.thread_id, &t.post_id, &t.body, &users)
                             .await?,
                     );
                 }
@@ -259,6 +275,7 @@ impl Node {
         ev: &Event,
         thread_id: &str,
         post_id: &str,
+        body: &str,
         users: &[UserRecord],
     ) -> Result<Vec<NotificationRecord>, NodeError> {
         if !valid_id(thread_id) || !valid_id(post_id) {
@@ -277,13 +294,19 @@ impl Node {
             return Ok(vec![]);
         };
         let me = self.partner().as_str();
-        // The mentions the fold derived from the signed text it kept.
-        let mentioned: Vec<String> = post
-            .mentions
-            .iter()
+        // The mentions in this entry's own text (the fold checked it; a later edit is not this
+        // entry), read as the fold reads them.
+        let mentioned: Vec<String> = mentions_in(body)
+            .into_iter()
             .filter(|m| m.rsplit_once('@').is_some_and(|(_, p)| p == me))
-            .cloned()
             .collect();
+        // The author as shown: a plain `name@PARTNER`, else only the partner (the name is a
+        // peer's text and goes into an e-mail sent from this partner's relay).
+        let author = if plain_user_id(&post.author) {
+            post.author.clone()
+        } else {
+            post.partner.to_string()
+        };
         let user_id = |u: &UserRecord| format!("{}@{me}", u.username);
         let link = self.link(&format!("/ui/discussions/{thread_id}#post-{post_id}"));
         let lines = vec![format!("Releasable to: {}.", releasable(&t.audience))];
@@ -295,22 +318,24 @@ impl Node {
             .iter()
             .filter(|u| {
                 let id = user_id(u);
+                // Those who posted before this post (in the thread's order).
                 id != post.author
                     && !mentioned.contains(&id)
                     && t.posts
                         .iter()
-                        .any(|p| p.author == id && p.post_id != post_id)
+                        .take_while(|p| p.post_id != post_id)
+                        .any(|p| p.author == id)
             })
             .collect();
         let mut out = vec![];
         let mention = Message {
             cause: ev.hash.clone(),
             kind: "mention",
-            subject: format!("[Entente] {} mentioned you in a discussion", post.author),
+            subject: format!("[Entente] {author} mentioned you in a discussion"),
             lines: [
                 vec![format!(
-                    "{} mentioned you in a discussion started by {}.",
-                    post.author, t.origin
+                    "{author} mentioned you in a discussion started by {}.",
+                    t.origin
                 )],
                 lines.clone(),
             ]
@@ -325,8 +350,7 @@ impl Node {
             subject: "[Entente] A new reply in a discussion you take part in".into(),
             lines: [
                 vec![format!(
-                    "{} replied in a discussion you took part in.",
-                    post.author
+                    "{author} replied in a discussion you took part in."
                 )],
                 lines,
             ]
@@ -347,6 +371,9 @@ impl Node {
     ) -> Result<Vec<NotificationRecord>, NodeError> {
         let me = self.partner().clone();
         let today = self.clock().now().date().to_string();
+        let oldest = (self.clock().now() - time::Duration::days(super::KEEP_DAYS - 1))
+            .date()
+            .to_string();
         let users = self.enabled_users().await?;
         let everyone: Vec<&UserRecord> = users.iter().collect();
         let mut out = vec![];
@@ -369,7 +396,15 @@ impl Node {
                     time::macros::format_description!("[year]-[month]-[day]"),
                 )
                 .is_ok();
-                if m.done || !is_date || m.due >= today || !valid_id(&m.milestone_id) {
+                // Only milestones that fell due within the delivery log's keep time: the log
+                // is what makes the announcement once (older ones were announced already, or
+                // before notifications were on).
+                if m.done
+                    || !is_date
+                    || m.due >= today
+                    || m.due < oldest
+                    || !valid_id(&m.milestone_id)
+                {
                     continue;
                 }
                 let msg = Message {
@@ -431,6 +466,24 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_user_ids_go_into_an_e_mail() {
+        assert!(plain_user_id("anna.k@EU"));
+        assert!(plain_user_id("admin@NATO"));
+        for bad in [
+            "Click https://evil.example/x now@NATO",
+            "anna\n\nSubject: hi@EU",
+            "anna\u{202e}@EU",
+            "anna@eu",
+            "@EU",
+            "anna@",
+            "anna",
+        ] {
+            assert!(!plain_user_id(bad), "{bad}");
+        }
+        assert!(!plain_user_id(&format!("{}@EU", "a".repeat(65))));
+    }
 
     #[test]
     fn the_digest_goes_out_at_the_next_digest_hour() {

@@ -113,17 +113,19 @@ impl Node {
         // A user's e-mail goes out only while they are enabled, keep that address and still
         // want that kind: a notification queued before an administrator disabled them, or
         // before they changed their mind, is cancelled, not sent.
-        let users = if due
-            .iter()
-            .any(|n| n.channel == "email" && n.recipient != "duty")
-        {
+        // The duty contact is "duty" with an address of the settings; anything else is a user's.
+        let is_user = |n: &NotificationRecord| {
+            n.channel == "email"
+                && !(n.recipient == "duty" && settings.duty_email.contains(&n.target))
+        };
+        let users = if due.iter().any(is_user) {
             self.store().users().await?
         } else {
             vec![]
         };
         let mut digests: BTreeMap<String, Vec<NotificationRecord>> = BTreeMap::new();
         for mut n in due {
-            if n.channel == "email" && n.recipient != "duty" {
+            if is_user(&n) {
                 let wanted = users.iter().any(|u| {
                     u.username == n.recipient
                         && !u.disabled
