@@ -145,6 +145,9 @@ pub struct NotifySettings {
     pub webhooks: Vec<Webhook>,
     /// The hour (UTC) the daily digests go out.
     pub digest_hour_utc: u8,
+    /// At most one e-mail per address in this time: what falls due meanwhile goes out together
+    /// when it has passed (zero: no pacing).
+    pub email_min_interval: time::Duration,
 }
 
 /// Debug prints everything but the password (settings end up in logs).

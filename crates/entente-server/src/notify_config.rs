@@ -37,6 +37,10 @@ pub struct NotifyFile {
     /// The hour (UTC, 0–23) daily digests go out.
     #[serde(default = "default_digest_hour")]
     pub digest_hour_utc: u8,
+    /// At most one e-mail per address in this many seconds (0–3600; 0: no pacing): what falls
+    /// due meanwhile goes out together, so a flood of alerts is not a flood of e-mails.
+    #[serde(default = "default_email_interval")]
+    pub email_min_interval_secs: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +62,10 @@ fn default_true() -> bool {
 
 fn default_digest_hour() -> u8 {
     7
+}
+
+fn default_email_interval() -> u32 {
+    60
 }
 
 fn loopback(host: &str) -> bool {
@@ -90,6 +98,11 @@ pub fn settings(f: &NotifyFile, dir: &Path) -> Result<entente_node::notify::Sett
     use entente_node::notify::{Settings, Smtp, Webhook};
     if f.digest_hour_utc > 23 {
         bail!("notify.digest_hour_utc: an hour from 0 to 23");
+    }
+    if f.email_min_interval_secs > 3600 {
+        bail!(
+            "notify.email_min_interval_secs: at most 3600 (an hour); a duty contact must hear of a crisis alert sooner"
+        );
     }
     let smtp = match &f.smtp_host {
         None => None,
@@ -184,6 +197,7 @@ pub fn settings(f: &NotifyFile, dir: &Path) -> Result<entente_node::notify::Sett
         duty_email,
         webhooks,
         digest_hour_utc: f.digest_hour_utc,
+        email_min_interval: time::Duration::seconds(f.email_min_interval_secs.into()),
     })
 }
 
@@ -234,6 +248,18 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("16 bytes")
+        );
+        let mut f = file();
+        assert_eq!(
+            settings(&f, dir.path()).unwrap().email_min_interval,
+            time::Duration::minutes(1)
+        );
+        f.email_min_interval_secs = 3601;
+        assert!(
+            settings(&f, dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("notify.email_min_interval_secs")
         );
     }
 }

@@ -56,13 +56,14 @@ pub(crate) async fn due(s: &PgStore, now: &str, limit: u32) -> Result<Vec<Notifi
 
 pub(crate) async fn update(s: &PgStore, n: &NotificationRecord) -> Result<()> {
     sqlx::query(
-        "UPDATE notifications SET state = $1, attempts = $2, due_at = $3, last_error = $4, sent_at = $5 WHERE id = $6",
+        "UPDATE notifications SET state = $1, attempts = $2, due_at = $3, last_error = $4, sent_at = $5, digest = $6 WHERE id = $7",
     )
     .bind(&n.state)
     .bind(i64::from(n.attempts))
     .bind(&n.due_at)
     .bind(&n.last_error)
     .bind(&n.sent_at)
+    .bind(n.digest)
     .bind(&n.id)
     .execute(&s.pool)
     .await
@@ -115,5 +116,23 @@ pub(crate) async fn prune(s: &PgStore, before: &str) -> Result<u64> {
         .execute(&s.pool)
         .await
         .map_err(be)?;
+    Ok(r.rows_affected())
+}
+
+pub(crate) async fn undigest(
+    s: &PgStore,
+    recipient: &str,
+    kind: &str,
+    due_at: &str,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE notifications SET digest = false, due_at = $1 WHERE recipient = $2 AND kind = $3 AND digest AND state = 'pending' AND channel = 'email'",
+    )
+    .bind(due_at)
+    .bind(recipient)
+    .bind(kind)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
     Ok(r.rows_affected())
 }

@@ -722,6 +722,15 @@ impl Store for SqliteStore {
         notifications::prune(self, before).await
     }
 
+    async fn undigest_notifications(
+        &self,
+        recipient: &str,
+        kind: &str,
+        due_at: &str,
+    ) -> Result<u64> {
+        notifications::undigest(self, recipient, kind, due_at).await
+    }
+
     async fn delete_user(&self, username: &str) -> Result<bool> {
         users::delete_user(self, username).await
     }

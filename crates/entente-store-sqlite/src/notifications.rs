@@ -56,13 +56,14 @@ pub(crate) async fn due(s: &SqliteStore, now: &str, limit: u32) -> Result<Vec<No
 
 pub(crate) async fn update(s: &SqliteStore, n: &NotificationRecord) -> Result<()> {
     sqlx::query(
-        "UPDATE notifications SET state = ?, attempts = ?, due_at = ?, last_error = ?, sent_at = ? WHERE id = ?",
+        "UPDATE notifications SET state = ?, attempts = ?, due_at = ?, last_error = ?, sent_at = ?, digest = ? WHERE id = ?",
     )
     .bind(&n.state)
     .bind(i64::from(n.attempts))
     .bind(&n.due_at)
     .bind(&n.last_error)
     .bind(&n.sent_at)
+    .bind(n.digest)
     .bind(&n.id)
     .execute(&s.pool)
     .await
@@ -115,5 +116,23 @@ pub(crate) async fn prune(s: &SqliteStore, before: &str) -> Result<u64> {
         .execute(&s.pool)
         .await
         .map_err(be)?;
+    Ok(r.rows_affected())
+}
+
+pub(crate) async fn undigest(
+    s: &SqliteStore,
+    recipient: &str,
+    kind: &str,
+    due_at: &str,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE notifications SET digest = false, due_at = ? WHERE recipient = ? AND kind = ? AND digest AND state = 'pending' AND channel = 'email'",
+    )
+    .bind(due_at)
+    .bind(recipient)
+    .bind(kind)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
     Ok(r.rows_affected())
 }

@@ -511,6 +511,14 @@ pub trait Store: Send + Sync + 'static {
     /// Delete notifications that are done (sent, failed or cancelled) and were queued before
     /// `before`; pending ones stay. Returns how many went.
     async fn prune_notifications(&self, before: &str) -> Result<u64>;
+    /// A user now wants `kind` at once: their pending e-mails of that kind held for the digest
+    /// fall due at `due_at` as ordinary e-mails. Returns how many.
+    async fn undigest_notifications(
+        &self,
+        recipient: &str,
+        kind: &str,
+        due_at: &str,
+    ) -> Result<u64>;
     /// Delete a user, all its tokens and its read marks; false if there is no such user.
     async fn delete_user(&self, username: &str) -> Result<bool>;
     /// Tokens (sessions included) of one user, or of everyone; oldest first.

@@ -1,6 +1,6 @@
 //! A mail sink for tests: an SMTP server on loopback that accepts every message (optionally
-//! after STARTTLS with a self-signed certificate the test trusts) and hands each one to the
-//! test, and a webhook receiver that records every call. Hermetic: port 0, no external relay.
+//! after STARTTLS with a self-signed certificate the test trusts; any mailbox but `nobody@…`,
+//! which it refuses with a permanent 550) and hands each one to the test, and a webhook receiver that records every call. Hermetic: port 0, no external relay.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,8 +91,13 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 .next()
                 .unwrap_or("")
                 .to_owned();
-            to.push(addr);
-            b"250 ok\r\n"
+            // A mailbox that does not exist, refused for good (a permanent 5xx).
+            if addr.starts_with("nobody@") {
+                b"550 5.1.1 no such mailbox\r\n"
+            } else {
+                to.push(addr);
+                b"250 ok\r\n"
+            }
         } else if cmd == "STARTTLS" && offer_tls && !tls {
             s.get_mut().write_all(b"220 go ahead\r\n").await?;
             return Ok(Ended::StartTls(s));

@@ -131,6 +131,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
                         secret: b"leak-test-webhook-secret".to_vec(),
                     }],
                     digest_hour_utc: 7,
+                    email_min_interval: time::Duration::ZERO,
                 },
             )
         })

@@ -99,6 +99,8 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
                 secret: secret.clone(),
             }],
             digest_hour_utc: 7,
+            // Its users' e-mails come in quick succession here; pacing has its own test.
+            email_min_interval: time::Duration::ZERO,
         },
     );
     opts.notify.insert(
@@ -108,6 +110,7 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
             duty_email: vec!["duty@jpn.example".into()],
             webhooks: vec![],
             digest_hour_utc: 7,
+            email_min_interval: time::Duration::minutes(1),
         },
     );
     let mut c = Cluster::with(&["EU", "NATO", "JPN", "KOR"], opts)
@@ -309,8 +312,22 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
 }
 
 /// EU and JPN on a manual clock at 2026-12-05 06:00 UTC, a format of the two, EU's
-/// notifications through `relay` (no duty contact, digests at 07:00), background sync on.
+/// notifications through `relay` (no duty contact, digests at 07:00, no pacing), background
+/// sync on.
 async fn eu_and_jpn_on_a_manual_clock() -> (
+    SmtpSink,
+    entente_node::clock::ManualClock,
+    Cluster,
+    entente_domain::FormatState,
+) {
+    eu_and_jpn_on_a_manual_clock_with(vec![], time::Duration::ZERO).await
+}
+
+/// [`eu_and_jpn_on_a_manual_clock`] with EU's duty contacts and e-mail pacing.
+async fn eu_and_jpn_on_a_manual_clock_with(
+    duty_email: Vec<String>,
+    email_min_interval: time::Duration,
+) -> (
     SmtpSink,
     entente_node::clock::ManualClock,
     Cluster,
@@ -327,9 +344,10 @@ async fn eu_and_jpn_on_a_manual_clock() -> (
         "EU".into(),
         Settings {
             smtp: Some(smtp(&relay, "entente@eu.example")),
-            duty_email: vec![],
+            duty_email,
             webhooks: vec![],
             digest_hour_utc: 7,
+            email_min_interval,
         },
     );
     let mut c = Cluster::with(&["EU", "JPN"], opts).await.unwrap();
@@ -481,6 +499,7 @@ async fn entries_kept_as_evidence_announce_nothing() {
             duty_email: vec!["duty@eu.example".into()],
             webhooks: vec![],
             digest_hour_utc: 7,
+            email_min_interval: time::Duration::ZERO,
         },
     );
     let mut c = Cluster::with(&["EU", "NATO"], opts).await.unwrap();
@@ -600,6 +619,33 @@ async fn entries_kept_as_evidence_announce_nothing() {
         eu.node.alert(&eu.admin(), &a1).await.unwrap().alert.title,
         "First"
     );
+    // The same raise twice in one batch (same signing time, same fields): the second is kept as
+    // evidence and the alert announced once (the cause is the alert, not the entry).
+    let twin = entente_node::new_id();
+    let raise_twin = Payload::AlertRaise(AlertRaise {
+        alert_id: twin.clone(),
+        format_id: f.format_id.clone(),
+        severity: Severity::Critical,
+        title: "Twin".into(),
+        text: "Twin.".into(),
+        ack_deadline: "2030-01-01T00:00:00Z".into(),
+        author: "admin@NATO".into(),
+    });
+    nato.node
+        .publish(&first.alert.audience, &[raise_twin.clone(), raise_twin])
+        .await
+        .unwrap();
+    let m = eu_relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the twin alert's e-mail");
+    assert!(m.text().contains(&twin));
+    assert!(
+        eu_relay.next(Duration::from_millis(1500)).await.is_none(),
+        "the twin alert announced twice"
+    );
+    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    assert_eq!(log.iter().filter(|n| n.kind == "alert").count(), 3);
 }
 
 /// Overdue milestones: once the date passes a milestone's due date, a user of a partner that
@@ -687,6 +733,7 @@ async fn an_alert_committed_before_a_restart_is_announced_after_it() {
         duty_email: vec!["duty@eu.example".into()],
         webhooks: vec![],
         digest_hour_utc: 7,
+        email_min_interval: time::Duration::ZERO,
     };
     let mut opts = ClusterOptions::default();
     opts.notify.insert("EU".into(), settings.clone());
@@ -747,6 +794,7 @@ async fn an_alert_signed_more_than_a_day_ago_is_not_announced_late() {
         duty_email: vec!["duty@eu.example".into()],
         webhooks: vec![],
         digest_hour_utc: 7,
+        email_min_interval: time::Duration::ZERO,
     };
     let mut opts = ClusterOptions {
         clock: Some(std::sync::Arc::new(clock.clone())),
@@ -793,4 +841,177 @@ async fn an_alert_signed_more_than_a_day_ago_is_not_announced_late() {
         m.text()
     );
     assert!(!m.text().contains(&old.alert.alert_id));
+}
+
+/// Raise a critical alert at `who` to {EU, JPN} in format `f`.
+async fn raise(
+    who: &entente_testkit::TestNode,
+    f: &entente_domain::FormatState,
+    title: &str,
+) -> String {
+    who.node
+        .raise_alert(
+            &who.admin(),
+            NewAlert {
+                format_id: f.format_id.clone(),
+                severity: Severity::Critical,
+                title: title.into(),
+                text: format!("Details: {SECRET}"),
+                ack_deadline: "2030-01-01T00:00:00Z".into(),
+                releasable_to: Some(vec!["EU".into(), "JPN".into()]),
+            },
+        )
+        .await
+        .unwrap()
+        .alert
+        .alert_id
+}
+
+/// Red-team finding: a flood of alerts from a peer was a flood of e-mails at the duty desk, and
+/// an address the relay refuses for good was retried for four hours. Now the first alert is an
+/// e-mail at once, the ones within the next minute go out together in one e-mail when the
+/// minute has passed, and a refused mailbox fails after one attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
+    let (relay, clock, c, f) = eu_and_jpn_on_a_manual_clock_with(
+        vec!["duty@eu.example".into(), "nobody@eu.example".into()],
+        time::Duration::minutes(1),
+    )
+    .await;
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let first = raise(jpn, &f, "Alert 0").await;
+    let m = relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the first alert at once");
+    assert_eq!(m.to, ["duty@eu.example"]);
+    assert!(m.text().contains(&first), "{}", m.text());
+    eventually("the refused mailbox failed after one attempt", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.target == "nobody@eu.example" && n.state == "failed" && n.attempts == 1)
+    })
+    .await;
+    let mut ids = vec![];
+    for i in 1..4 {
+        ids.push(raise(jpn, &f, &format!("Alert {i}")).await);
+    }
+    eventually("three alerts waiting for the minute to pass", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|n| n.target == "duty@eu.example" && n.state == "pending")
+            .count()
+            == 3
+    })
+    .await;
+    assert!(
+        relay.next(Duration::from_millis(1500)).await.is_none(),
+        "nothing more within the minute"
+    );
+    clock.advance(time::Duration::seconds(61));
+    let m = relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the three alerts together after the minute");
+    assert_eq!(m.to, ["duty@eu.example"]);
+    let text = m.text();
+    assert!(text.contains("3 notifications"), "{text}");
+    for id in &ids {
+        assert!(text.contains(id.as_str()), "{id} missing: {text}");
+    }
+    assert!(!text.contains(SECRET));
+    assert!(
+        relay.next(Duration::from_millis(1500)).await.is_none(),
+        "one e-mail for the three"
+    );
+    // The refused mailbox: each of its notifications failed after one attempt, not retried.
+    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|n| n.target == "nobody@eu.example")
+        .collect();
+    assert_eq!(refused.len(), 4, "{log:?}");
+    for n in refused {
+        assert_eq!((n.state.as_str(), n.attempts), ("failed", 1), "{n:?}");
+        assert!(n.last_error.contains("not retried"), "{n:?}");
+    }
+}
+
+/// Red-team finding: a user who switched a kind from the daily digest to "at once" lost what
+/// was queued for the digest (cancelled). Now it goes out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_from_the_digest_to_at_once_sends_what_was_queued() {
+    let (relay, _clock, c, f) = eu_and_jpn_on_a_manual_clock().await;
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let settings = |mode: &str| entente_node::UserSettings {
+        email: Some("anna@eu.example".into()),
+        notify: [("reply".to_owned(), mode.to_owned())].into(),
+        ..Default::default()
+    };
+    eu.node
+        .set_user_settings(&eu.admin(), settings("digest"))
+        .await
+        .unwrap();
+    let t = eu
+        .node
+        .start_thread(
+            &eu.admin(),
+            entente_node::discussions::NewThread {
+                format_id: f.format_id.clone(),
+                title: "Ferries".into(),
+                body: "What do we know?".into(),
+                subject: None,
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    jpn.node
+        .reply(
+            &jpn.admin(),
+            &t.thread_id,
+            entente_node::discussions::NewPost {
+                body: "Reply 0".into(),
+                quote: None,
+            },
+        )
+        .await
+        .unwrap();
+    eventually("the reply queued for the digest", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.digest && n.kind == "reply" && n.state == "pending")
+    })
+    .await;
+    assert!(relay.next(Duration::from_millis(1500)).await.is_none());
+    eu.node
+        .set_user_settings(&eu.admin(), settings("immediately"))
+        .await
+        .unwrap();
+    // Still 06:00, an hour before the digest: the queued reply goes out now.
+    let m = relay
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the queued reply at once after the switch");
+    assert_eq!(m.to, ["anna@eu.example"]);
+    assert!(m.text().contains(&t.thread_id), "{}", m.text());
+    eventually("the reply recorded as sent on its own", async || {
+        eu.node
+            .notification_log(&eu.admin(), 50)
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| n.kind != "reply" || (n.state == "sent" && !n.digest))
+    })
+    .await;
 }

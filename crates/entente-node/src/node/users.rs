@@ -356,6 +356,17 @@ impl Node {
             .set_user_settings(&who.username, &settings)
             .await?
         {
+            // A kind now wanted at once: what was held for the digest goes out now, not lost
+            // and not an hour late.
+            let now = self.clock.now_rfc3339();
+            for (kind, default) in crate::config::NOTIFY_KINDS {
+                let mode = settings.notify.get(kind).map_or(default, |m| m.as_str());
+                if mode == "immediately" {
+                    self.store
+                        .undigest_notifications(&who.username, kind, &now)
+                        .await?;
+                }
+            }
             Ok(())
         } else {
             Err(NodeError::NotFound("user"))

@@ -65,7 +65,7 @@ pub(crate) fn mode_of<'a>(u: &'a UserRecord, kind: &str) -> &'a str {
 }
 
 /// The next time the daily digest goes out (today's hour if still ahead, else tomorrow's).
-fn next_digest(now: time::OffsetDateTime, hour: u8) -> time::OffsetDateTime {
+pub(super) fn next_digest(now: time::OffsetDateTime, hour: u8) -> time::OffsetDateTime {
     let today =
         now.replace_time(time::Time::from_hms(hour.min(23), 0, 0).unwrap_or(time::Time::MIDNIGHT));
     if today > now {
@@ -193,7 +193,10 @@ impl Node {
                         continue;
                     }
                     let m = Message {
-                        cause: ev.hash.clone(),
+                        // The alert, not the entry: a second raise identical to the first
+                        // (same signing time and fields, kept as evidence) passes the check
+                        // above, and the outbox keeps one notification per cause.
+                        cause: format!("alert {} {}", ev.origin, r.alert_id),
                         kind: "alert",
                         subject: format!(
                             "[Entente] Crisis alert from {} (severity {})",

@@ -1,8 +1,12 @@
 //! Delivering the outbox: e-mail through the partner's relay (lettre over STARTTLS with
 //! rustls), webhooks as signed POSTs (HMAC-SHA256 over the exact body, in
 //! `X-Entente-Signature: sha256=<hex>`), a digest as one e-mail per address with everything due
-//! for it, and every failure retried with exponential back-off (1 s doubling to 10 min) until
-//! the last of [`MAX_ATTEMPTS`], kept in the delivery log with its error.
+//! for it, and every transient failure retried with exponential back-off (1 s doubling to
+//! 10 min) until the last of [`MAX_ATTEMPTS`], kept in the delivery log with its error. A
+//! permanent failure (the relay refuses the address with a 5xx, a webhook answers 4xx) is not
+//! retried: four hours of retries would not change the answer. E-mails to one address are paced
+//! (`Settings::email_min_interval`): what falls due meanwhile goes out together in one message,
+//! so a flood of alerts from a peer is not a flood of e-mails at the duty desk.
 
 use super::Settings;
 use crate::{Node, NodeError};
@@ -11,8 +15,45 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+
+/// Why a delivery failed, and whether trying again could help.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub reason: String,
+    /// The receiver refused for good (an unknown mailbox, a webhook answering 404).
+    pub permanent: bool,
+}
+
+impl Failure {
+    fn transient(reason: impl Into<String>) -> Failure {
+        Failure {
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
+
+    fn permanent(reason: impl Into<String>) -> Failure {
+        Failure {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// Whether a webhook's HTTP status means "do not try again": a 4xx, except those that ask
+/// for a retry (408 timeout, 425 too early, 429 too many requests).
+pub fn permanent_status(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 425 | 429)
+}
+
+/// When the last e-mail went to each address (this process's memory: after a restart the
+/// first e-mail to an address goes out at once).
+#[derive(Debug, Default)]
+pub(crate) struct Pacing {
+    last: HashMap<String, time::OffsetDateTime>,
+}
 
 /// Attempts before a notification is given up (about four hours of retries).
 pub const MAX_ATTEMPTS: u32 = 30;
@@ -61,19 +102,24 @@ impl Mailer {
         }))
     }
 
-    async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), String> {
+    async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), Failure> {
         let msg = lettre::Message::builder()
             .from(self.from.clone())
-            .to(to.parse().map_err(|e| format!("{to}: {e}"))?)
+            .to(to
+                .parse()
+                .map_err(|e| Failure::permanent(format!("{to}: {e}")))?)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::permanent(e.to_string()))?;
         self.transport
             .send(msg)
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| Failure {
+                permanent: e.is_permanent(),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -107,8 +153,10 @@ impl Node {
         mailer: Option<&Mailer>,
         http: &reqwest::Client,
         settings: &Settings,
+        pacing: &mut Pacing,
     ) -> Result<(), NodeError> {
-        let now = crate::clock::rfc3339(self.clock().now());
+        let at = self.clock().now();
+        let now = crate::clock::rfc3339(at);
         let due = self.store().due_notifications(&now, 200).await?;
         // A user's e-mail goes out only while they are enabled, keep that address and still
         // want that kind: a notification queued before an administrator disabled them, or
@@ -124,21 +172,39 @@ impl Node {
             vec![]
         };
         let mut digests: BTreeMap<String, Vec<NotificationRecord>> = BTreeMap::new();
+        let mut mails: BTreeMap<String, Vec<NotificationRecord>> = BTreeMap::new();
         for mut n in due {
             if is_user(&n) {
-                let wanted = users.iter().any(|u| {
-                    u.username == n.recipient
-                        && !u.disabled
-                        && u.settings.email.as_deref() == Some(n.target.as_str())
-                        && super::compose::mode_of(u, &n.kind)
-                            == if n.digest { "digest" } else { "immediately" }
-                });
-                if !wanted {
-                    n.state = "cancelled".into();
-                    n.last_error =
-                        "the user is disabled or no longer asks for this notification".into();
-                    self.store().update_notification(&n).await?;
-                    continue;
+                let mode = users
+                    .iter()
+                    .find(|u| {
+                        u.username == n.recipient
+                            && !u.disabled
+                            && u.settings.email.as_deref() == Some(n.target.as_str())
+                    })
+                    .map(|u| super::compose::mode_of(u, &n.kind));
+                match mode {
+                    None | Some("off") => {
+                        n.state = "cancelled".into();
+                        n.last_error =
+                            "the user is disabled or no longer asks for this notification".into();
+                        self.store().update_notification(&n).await?;
+                        continue;
+                    }
+                    // The user changed how they want this kind since it was queued: it goes
+                    // the new way (at once, or with the next digest), it is not lost.
+                    Some(m) if (m == "digest") != n.digest => {
+                        n.digest = m == "digest";
+                        if n.digest {
+                            n.due_at = crate::clock::rfc3339(super::compose::next_digest(
+                                at,
+                                settings.digest_hour_utc,
+                            ));
+                            self.store().update_notification(&n).await?;
+                            continue;
+                        }
+                    }
+                    Some(_) => {}
                 }
             }
             if n.digest {
@@ -146,28 +212,51 @@ impl Node {
                 continue;
             }
             let r = match n.channel.as_str() {
-                "email" => match mailer {
-                    Some(m) => m.send(&n.target, &n.subject, n.body.clone()).await,
-                    None => Err("no mail relay is configured".into()),
-                },
+                "email" => {
+                    mails.entry(n.target.clone()).or_default().push(n);
+                    continue;
+                }
                 "webhook" => self.call_webhook(http, settings, &n).await,
-                other => Err(format!("unknown channel {other}")),
+                other => Err(Failure::permanent(format!("unknown channel {other}"))),
             };
             self.record_attempt(n, r).await?;
         }
+        for (to, list) in mails {
+            // Paced: an address that had an e-mail less than the interval ago gets what is due
+            // for it together, when the interval has passed.
+            if let Some(last) = pacing.last.get(&to)
+                && at < *last + settings.email_min_interval
+            {
+                let next = crate::clock::rfc3339(*last + settings.email_min_interval);
+                for mut n in list {
+                    n.due_at = next.clone();
+                    self.store().update_notification(&n).await?;
+                }
+                continue;
+            }
+            let r = match (mailer, list.as_slice()) {
+                (None, _) => Err(Failure::transient("no mail relay is configured")),
+                (Some(m), [n]) => m.send(&to, &n.subject, n.body.clone()).await,
+                (Some(m), _) => {
+                    let subject = format!("[Entente] {} notifications", list.len());
+                    m.send(&to, &subject, together(&list)).await
+                }
+            };
+            if r.is_ok() {
+                pacing.last.insert(to, at);
+            }
+            for n in list {
+                self.record_attempt(n, r.clone()).await?;
+            }
+        }
         for (to, list) in digests {
-            let body = list
-                .iter()
-                .map(|n| format!("— {}\n{}", n.subject, n.body))
-                .collect::<Vec<_>>()
-                .join("\n");
             let subject = format!(
                 "[Entente] Your daily digest: {} notification(s)",
                 list.len()
             );
             let r = match mailer {
-                Some(m) => m.send(&to, &subject, body).await,
-                None => Err("no mail relay is configured".into()),
+                Some(m) => m.send(&to, &subject, together(&list)).await,
+                None => Err(Failure::transient("no mail relay is configured")),
             };
             for n in list {
                 self.record_attempt(n, r.clone()).await?;
@@ -181,9 +270,9 @@ impl Node {
         http: &reqwest::Client,
         settings: &Settings,
         n: &NotificationRecord,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let Some(w) = settings.webhooks.iter().find(|w| w.url == n.target) else {
-            return Err("this webhook is no longer configured".into());
+            return Err(Failure::permanent("this webhook is no longer configured"));
         };
         let r = http
             .post(&w.url)
@@ -196,18 +285,22 @@ impl Node {
             .body(n.body.clone())
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        if r.status().is_success() {
+            .map_err(|e| Failure::transient(e.to_string()))?;
+        let status = r.status();
+        if status.is_success() {
             Ok(())
         } else {
-            Err(format!("the receiver answered {}", r.status()))
+            Err(Failure {
+                reason: format!("the receiver answered {status}"),
+                permanent: permanent_status(status.as_u16()),
+            })
         }
     }
 
     async fn record_attempt(
         &self,
         mut n: NotificationRecord,
-        r: Result<(), String>,
+        r: Result<(), Failure>,
     ) -> Result<(), NodeError> {
         let now = self.clock().now();
         n.attempts += 1;
@@ -218,9 +311,13 @@ impl Node {
                 n.last_error.clear();
             }
             Err(e) => {
-                tracing::info!(id = %n.id, channel = %n.channel, attempts = n.attempts, error = %e, "notification not delivered yet");
-                n.last_error = e.chars().take(500).collect();
-                if n.attempts >= MAX_ATTEMPTS {
+                tracing::info!(id = %n.id, channel = %n.channel, attempts = n.attempts, error = %e.reason, permanent = e.permanent, "notification not delivered");
+                n.last_error = e.reason.chars().take(500).collect();
+                if e.permanent {
+                    n.state = "failed".into();
+                    n.last_error
+                        .insert_str(0, "refused for good, not retried: ");
+                } else if n.attempts >= MAX_ATTEMPTS {
                     n.state = "failed".into();
                 } else {
                     n.due_at = crate::clock::rfc3339(now + backoff(n.attempts));
@@ -231,9 +328,27 @@ impl Node {
     }
 }
 
+/// Several notifications in one message: each one's subject and text, one after the other.
+fn together(list: &[NotificationRecord]) -> String {
+    list.iter()
+        .map(|n| format!("— {}\n{}", n.subject, n.body))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_4xx_is_final_unless_it_asks_for_a_retry() {
+        for s in [400, 401, 403, 404, 410, 422] {
+            assert!(permanent_status(s), "{s}");
+        }
+        for s in [408, 425, 429, 500, 502, 503, 504, 302] {
+            assert!(!permanent_status(s), "{s}");
+        }
+    }
 
     #[test]
     fn back_off_doubles_to_ten_minutes() {

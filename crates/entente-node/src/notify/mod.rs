@@ -125,6 +125,7 @@ impl Node {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut checked: Option<time::Date> = None;
+            let mut pacing = deliver::Pacing::default();
             loop {
                 let mut escalations = vec![];
                 tokio::select! {
@@ -159,7 +160,10 @@ impl Node {
                     let n = node.compose_escalation(&settings, &x).await;
                     node.queue_composed(n).await;
                 }
-                if let Err(e) = node.deliver_due(mailer.as_ref(), &http, &settings).await {
+                if let Err(e) = node
+                    .deliver_due(mailer.as_ref(), &http, &settings, &mut pacing)
+                    .await
+                {
                     tracing::warn!(error = %e, "notifications: delivery pass failed");
                 }
             }

@@ -103,6 +103,42 @@ pub async fn notification_outbox(store: &dyn Store) {
     let left = store.notifications(10).await.unwrap();
     assert_eq!(left.len(), 3);
     assert!(left.contains(&old_pending) && left.contains(&digest) && left.contains(&tried));
+    // A digest item whose recipient now wants the kind at once keeps that change.
+    let mut at_once = old_pending.clone();
+    at_once.digest = false;
+    at_once.due_at = "2026-12-05T10:00:06Z".into();
+    store.update_notification(&at_once).await.unwrap();
+    assert!(
+        store
+            .due_notifications("2026-12-05T10:00:07Z", 10)
+            .await
+            .unwrap()
+            .contains(&at_once)
+    );
+    // Undigest: only that recipient's pending digest e-mails of that kind.
+    let mut other_kind = note("e", "2026-12-05T10:00:00Z", "2026-12-09T07:00:00Z");
+    other_kind.digest = true;
+    other_kind.kind = "other".into();
+    other_kind.recipient = "anna".into();
+    let mut mine = note("f", "2026-12-05T10:00:00Z", "2026-12-09T07:00:00Z");
+    mine.digest = true;
+    mine.recipient = "anna".into();
+    store
+        .queue_notifications(&[other_kind.clone(), mine.clone()])
+        .await
+        .unwrap();
+    let n = store
+        .undigest_notifications(&mine.recipient, &mine.kind, "2026-12-05T11:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let due = store
+        .due_notifications("2026-12-05T11:00:00Z", 10)
+        .await
+        .unwrap();
+    let got = due.iter().find(|x| x.id == mine.id).expect("now due");
+    assert!(!got.digest);
+    assert!(!due.iter().any(|x| x.id == other_kind.id));
 }
 
 /// The notifier's cursors: absent until set, moved by a later set, one per log.
