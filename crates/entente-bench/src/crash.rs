@@ -344,7 +344,7 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
             for e in node.store().entries_after(&l.log_id, 0, u32::MAX).await? {
                 let p = entente_log::parse_owned(e)?;
                 if let Ok(entente_domain::Payload::AlertReceipt(r)) =
-                    entente_domain::Payload::parse(&p.header.kind, &p.payload)
+                    entente_domain::Payload::parse(&p.header.kind, p.payload())
                 {
                     *signed.entry(r.alert_id).or_default() += 1;
                 }

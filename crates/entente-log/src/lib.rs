@@ -215,7 +215,9 @@ pub struct SignedEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedEntry {
     pub header: EntryHeader,
-    pub payload: String,
+    /// Where the payload's text lies in `body`: a range, not a copy (a page of parsed entries
+    /// held the payload twice; a sync keeps several pages in flight).
+    payload_at: std::ops::Range<usize>,
     pub body: String,
     pub sig: [u8; 64],
     pub hash: [u8; 32],
@@ -245,11 +247,14 @@ impl ParsedEntry {
         }
     }
 
-    /// Where the payload text starts inside the body (the payload is the body's last field),
-    /// or `None` if the body does not end with the payload verbatim.
-    pub fn payload_offset(&self) -> Option<usize> {
-        let start = self.body.len().checked_sub(self.payload.len() + 1)?;
-        (self.body.get(start..start + self.payload.len())? == self.payload).then_some(start)
+    /// The payload's JSON text, verbatim as signed.
+    pub fn payload(&self) -> &str {
+        &self.body[self.payload_at.clone()]
+    }
+
+    /// Where the payload text starts inside the body.
+    pub fn payload_offset(&self) -> usize {
+        self.payload_at.start
     }
 
     pub fn prev_hash(&self) -> Option<[u8; 32]> {
@@ -313,12 +318,21 @@ pub fn sign_entry(
         seq: header.seq,
         reason: e.to_string(),
     })?;
+    // The payload is the body's last field, written verbatim.
+    let len = raw.get().len();
+    let start = body.len().saturating_sub(len + 1);
+    if body.get(start..start + len) != Some(raw.get()) {
+        return Err(LogError::Malformed {
+            seq: header.seq,
+            reason: "payload not at the end of the body".into(),
+        });
+    }
     let digest = body_digest(body.as_bytes());
     let sig = key.sign(&digest);
     let hash = entry_hash(&digest, &sig);
     Ok(ParsedEntry {
         header,
-        payload: raw.get().to_owned(),
+        payload_at: start..start + len,
         body,
         sig,
         hash,
@@ -381,6 +395,9 @@ pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
         });
     }
     let (digest, hash) = signed_and_hash(b.v, e.body.as_bytes(), &sig);
+    // The payload borrows from the body: its place there, by address.
+    let start = b.payload.get().as_ptr().addr() - e.body.as_ptr().addr();
+    let payload_at = start..start + b.payload.get().len();
     let header = EntryHeader {
         v: b.v,
         log: b.log,
@@ -391,10 +408,9 @@ pub fn parse_owned(e: SignedEntry) -> Result<ParsedEntry, LogError> {
         ts: b.ts,
         kind: b.kind,
     };
-    let payload = b.payload.get().to_owned();
     Ok(ParsedEntry {
         header,
-        payload,
+        payload_at,
         body: e.body,
         sig,
         hash,

@@ -133,7 +133,7 @@ impl Node {
             if e.header.kind != "alert.raise" || &e.header.origin == self.partner() {
                 continue;
             }
-            let Ok(Payload::AlertRaise(r)) = Payload::parse(&e.header.kind, &e.payload) else {
+            let Ok(Payload::AlertRaise(r)) = Payload::parse(&e.header.kind, e.payload()) else {
                 continue;
             };
             match self.load_alert(&r.alert_id).await {

@@ -99,7 +99,7 @@ impl Node {
                         break 'walk;
                     }
                 };
-                if parsed.payload.contains(&needle) {
+                if parsed.payload().contains(&needle) {
                     p.entries.push(ProvenanceEntry {
                         seq: parsed.header.seq,
                         kind: parsed.header.kind.clone(),

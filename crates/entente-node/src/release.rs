@@ -191,7 +191,7 @@ impl Node {
                 }
                 let p =
                     entente_log::parse_entry(e).map_err(|x| NodeError::Internal(x.to_string()))?;
-                let text = match Payload::parse(&p.header.kind, &p.payload) {
+                let text = match Payload::parse(&p.header.kind, p.payload()) {
                     Ok(Payload::ItemPublish(x)) if x.item_id == it.item_id => (x.title, x.body),
                     Ok(Payload::ItemRevise(x)) if x.item_id == it.item_id => (x.title, x.body),
                     _ => continue,

@@ -351,7 +351,7 @@ pub fn verify_statement_export(
                 "entry from {origin} was released to another audience"
             ));
         }
-        let payload = Payload::parse(&p.header.kind, &p.payload).map_err(|x| x.to_string())?;
+        let payload = Payload::parse(&p.header.kind, p.payload()).map_err(|x| x.to_string())?;
         Ok((p, payload))
     };
     let (dp, draft) = check(&doc.draft)?;

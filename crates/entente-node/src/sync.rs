@@ -24,12 +24,29 @@ pub use crate::transport::MAX_PEER_RESPONSE;
 
 /// Page fetches running as tasks, in the order their pages must be applied; aborted when
 /// dropped (a rejected page or an error drops what was fetched ahead).
-struct Prefetch(
-    std::collections::VecDeque<(
-        u64,
-        tokio::task::JoinHandle<Result<EntriesResponse, NodeError>>,
-    )>,
-);
+struct Prefetch(std::collections::VecDeque<(u64, tokio::task::JoinHandle<FetchedPage>)>);
+
+/// A page as its prefetch task leaves it: fetched, and each entry parsed and hashed (or the
+/// first entry that does not parse, which refuses the page). Parsing there, beside the apply
+/// of the page before, keeps the second core busy while that page's commit is written.
+type FetchedPage = Result<Result<Vec<ParsedEntry>, LogError>, NodeError>;
+
+/// Fetch a page and parse its entries off the async workers.
+async fn fetch_page(
+    partner: PartnerCode,
+    path: String,
+    req: reqwest::RequestBuilder,
+) -> FetchedPage {
+    let page: EntriesResponse = crate::transport::read_json(partner, path, req).await?;
+    tokio::task::spawn_blocking(move || {
+        page.entries
+            .into_iter()
+            .map(parse_owned)
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| NodeError::Internal(format!("page parse: {e}")))
+}
 
 impl Prefetch {
     fn cancel(&mut self) {
@@ -221,14 +238,14 @@ impl Node {
                         let req = self.fed_get_request(partner, &path)?;
                         prefetch.0.push_back((
                             next_after,
-                            tokio::spawn(crate::transport::read_json(partner.clone(), path, req)),
+                            tokio::spawn(fetch_page(partner.clone(), path, req)),
                         ));
                         next_after += ps;
                     }
                     let Some((after, task)) = prefetch.0.pop_front() else {
                         break;
                     };
-                    let mut page = task
+                    let page = task
                         .await
                         .map_err(|e| NodeError::Internal(format!("page fetch: {e}")))?
                         .inspect_err(|e| {
@@ -240,15 +257,19 @@ impl Node {
                             }
                         })?;
                     debug_assert_eq!(after, expected);
-                    if page.entries.is_empty() {
+                    let parsed = match page {
+                        Ok(parsed) => parsed,
+                        Err(err) => {
+                            self.metrics.reject(err.reason());
+                            tracing::warn!(peer = %partner, log = %desc.log_id, reason = %err, "sync page rejected");
+                            report.rejected.push((desc.log_id.clone(), err.to_string()));
+                            break;
+                        }
+                    };
+                    if parsed.is_empty() {
                         break;
                     }
-                    let last_seq = page
-                        .entries
-                        .last()
-                        .and_then(|e| parse_entry(e).ok())
-                        .map(|p| p.header.seq)
-                        .unwrap_or(0);
+                    let last_seq = parsed.last().map(|p| p.header.seq).unwrap_or(0);
                     if last_seq <= after {
                         // Not a continuation; the page is refused below.
                         prefetch.cancel();
@@ -257,8 +278,10 @@ impl Node {
                         next_after = last_seq;
                     }
                     expected = last_seq;
-                    let entries = std::mem::take(&mut page.entries);
-                    match self.apply_page_with(partner, &desc, entries, defer).await? {
+                    match self
+                        .apply_parsed_page(partner, &desc, parsed, defer)
+                        .await?
+                    {
                         PageOutcome::Applied {
                             applied,
                             duplicates,
@@ -338,20 +361,52 @@ impl Node {
                 "not_in_audience",
             );
         }
-        let Some(origin_key) = self.key_of(&desc.origin) else {
+        // Refused before parsing anything (the checks are repeated on the parsed page).
+        if self.key_of(&desc.origin).is_none() {
             return reject(
                 format!("no pinned key for origin {}", desc.origin),
                 "unknown_origin_key",
             );
-        };
-        let n = entries.len();
-        let mut parsed: Vec<ParsedEntry> = Vec::with_capacity(n);
+        }
+        let mut parsed: Vec<ParsedEntry> = Vec::with_capacity(entries.len());
         for e in entries {
             match parse_owned(e) {
                 Ok(p) => parsed.push(p),
                 Err(err) => return reject(err.to_string(), err.reason()),
             }
         }
+        self.apply_parsed_page(from, desc, parsed, defer).await
+    }
+
+    /// [`Node::apply_page_with`] over entries already parsed (the sync's prefetch parses them).
+    async fn apply_parsed_page(
+        &self,
+        from: &PartnerCode,
+        desc: &LogDescriptor,
+        parsed: Vec<ParsedEntry>,
+        defer: bool,
+    ) -> Result<PageOutcome, NodeError> {
+        let reject = |reason: String, kind: &str| {
+            self.metrics.reject(kind);
+            tracing::warn!(peer = %from, log = %desc.log_id, %reason, "sync page rejected");
+            Ok(PageOutcome::Rejected {
+                reason,
+                fork: kind == "fork",
+            })
+        };
+        let n = parsed.len();
+        if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
+            return reject(
+                "this node is not in the log's audience".into(),
+                "not_in_audience",
+            );
+        }
+        let Some(origin_key) = self.key_of(&desc.origin) else {
+            return reject(
+                format!("no pinned key for origin {}", desc.origin),
+                "unknown_origin_key",
+            );
+        };
         for _attempt in 0..3 {
             let guard = self.lock_writes().await?;
             let head = self.log_head(&desc.log_id).await?;

@@ -300,7 +300,7 @@ async fn a_release_names_the_entry_holding_its_text_and_holders_check_it() {
             .unwrap();
         log.iter()
             .map(|e| entente_log::parse_entry(e).unwrap())
-            .find(|p| p.payload.contains(&orig.item_id))
+            .find(|p| p.payload().contains(&orig.item_id))
             .map(|p| hex::encode(p.hash))
             .unwrap()
     };

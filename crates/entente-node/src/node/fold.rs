@@ -45,7 +45,7 @@ impl Node {
         for e in entries {
             if e.header.kind == "stix.objects" {
                 match serde_json::from_str::<entente_domain::payload::StixObjectsRef<'_>>(
-                    &e.payload,
+                    e.payload(),
                 ) {
                     Ok(so) => stix_refs.push(Some(so)),
                     Err(err) => {
@@ -57,7 +57,7 @@ impl Node {
                 continue;
             }
             stix_refs.push(None);
-            match Payload::parse(&e.header.kind, &e.payload) {
+            match Payload::parse(&e.header.kind, e.payload()) {
                 Ok(p) => {
                     match &p {
                         Payload::ItemPublish(ip) => {
@@ -503,7 +503,6 @@ impl Node {
         stix_out: &mut Vec<Projection>,
     ) {
         let h = &e.header;
-        let payload_at = e.payload_offset();
         let mut others: Option<Vec<(String, PartnerCode)>> = None;
         for raw in so.objects {
             let Ok(meta) = entente_domain::stix::validate_str(raw.get()) else {
@@ -524,9 +523,10 @@ impl Node {
                 }
             }
             let text = raw.get();
-            let span = payload_at.map(|at| entente_store::StixSpan {
+            // The object's text is a slice of the payload, which is a slice of the body.
+            let span = Some(entente_store::StixSpan {
                 seq: h.seq,
-                start: at + (text.as_ptr().addr() - e.payload.as_ptr().addr()),
+                start: text.as_ptr().addr() - e.body.as_ptr().addr(),
                 len: text.len(),
             });
             let date_added = self.next_date_added();

@@ -318,7 +318,7 @@ impl BulkPublisher<'_> {
 pub(super) fn entries_kind_payload(entries: &[ParsedEntry]) -> Vec<(&str, &str)> {
     entries
         .iter()
-        .map(|e| (e.header.kind.as_str(), e.payload.as_str()))
+        .map(|e| (e.header.kind.as_str(), e.payload()))
         .collect()
 }
 

@@ -92,10 +92,11 @@ impl Node {
                 };
                 at = at.max(p.header.seq);
                 if CAUSES.contains(&p.header.kind.as_str()) && p.header.ts.as_str() >= fresh {
+                    let payload = p.payload().to_owned();
                     events.push(Event {
                         hash: hex::encode(p.hash),
                         kind: p.header.kind,
-                        payload: p.payload,
+                        payload,
                         origin: p.header.origin,
                         audience: p.header.audience,
                         log: p.header.log,

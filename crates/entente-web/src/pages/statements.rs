@@ -470,7 +470,7 @@ fn signature_lines(ctx: &Ctx, x: &entente_node::statements::StatementExport) -> 
         .chain(x.stances.iter())
         .filter_map(|e| {
             let p = entente_log::parse_entry(e).ok()?;
-            let (signed, reason, by) = match Payload::parse(&p.header.kind, &p.payload).ok()? {
+            let (signed, reason, by) = match Payload::parse(&p.header.kind, p.payload()).ok()? {
                 Payload::StatementDraft(d) => (
                     ctx.lang
                         .t_args("signed-drafted-version", &[("v", d.version.to_string())]),
