@@ -915,6 +915,54 @@ async fn hostile_peer(n: &entente_testkit::TestNode, name: &str, app: axum::Rout
     n.node.add_peer(name, Some(&url), &key).await.unwrap();
 }
 
+/// A page pulled from a peer whose entry does not parse is refused whole (the entries are
+/// parsed in the page's prefetch task now, not in the apply): counted as malformed, reported,
+/// nothing stored, and the node goes on syncing with its other peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pulled_page_with_an_entry_that_does_not_parse_is_refused() {
+    use axum::routing::get;
+    use entente_node::fed::{EntriesResponse, LogsResponse, RemoteLog};
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let aud = Audience::new([code("EU"), code("KOR")]).unwrap();
+    let desc = LogDescriptor::new(code("KOR"), aud.clone());
+    let logs = serde_json::to_string(&LogsResponse {
+        partner: code("KOR"),
+        logs: vec![RemoteLog {
+            log_id: desc.log_id.clone(),
+            origin: code("KOR"),
+            audience: aud,
+            head_seq: 1,
+        }],
+    })
+    .unwrap();
+    let page = serde_json::to_string(&EntriesResponse {
+        log_id: desc.log_id.clone(),
+        entries: vec![SignedEntry {
+            body: "{\"v\":2,\"seq\":".into(),
+            sig: "00".repeat(64),
+        }],
+    })
+    .unwrap();
+    let app = axum::Router::new()
+        .route("/fed/v1/logs", get(move || async move { logs }))
+        .route(
+            "/fed/v1/logs/{id}/entries",
+            get(move || async move { page }),
+        );
+    hostile_peer(eu, "KOR", app).await;
+    let r = eu.node.sync_peer(&code("KOR")).await;
+    assert_eq!(r.entries_applied, 0, "{r:?}");
+    assert!(
+        r.rejected.iter().any(|(log, _)| *log == desc.log_id),
+        "{r:?}"
+    );
+    assert!(eu.node.sync_counters().rejected().contains_key("malformed"));
+    assert_eq!(eu.node.store().log(&desc.log_id).await.unwrap(), None);
+    still_syncs(jpn, eu).await;
+    c.stop().await;
+}
+
 /// A hostile peer answering with an endless body or garbage is cut off with a clear error,
 /// and the node keeps syncing with its other peers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
