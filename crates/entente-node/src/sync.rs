@@ -257,19 +257,15 @@ impl Node {
                             }
                         })?;
                     debug_assert_eq!(after, expected);
-                    let parsed = match page {
-                        Ok(parsed) => parsed,
-                        Err(err) => {
-                            self.metrics.reject(err.reason());
-                            tracing::warn!(peer = %partner, log = %desc.log_id, reason = %err, "sync page rejected");
-                            report.rejected.push((desc.log_id.clone(), err.to_string()));
-                            break;
-                        }
-                    };
-                    if parsed.is_empty() {
+                    if page.as_ref().is_ok_and(Vec::is_empty) {
                         break;
                     }
-                    let last_seq = parsed.last().map(|p| p.header.seq).unwrap_or(0);
+                    // A page that does not parse is refused by the apply below.
+                    let last_seq = page
+                        .as_ref()
+                        .ok()
+                        .and_then(|p| p.last())
+                        .map_or(0, |p| p.header.seq);
                     if last_seq <= after {
                         // Not a continuation; the page is refused below.
                         prefetch.cancel();
@@ -278,10 +274,7 @@ impl Node {
                         next_after = last_seq;
                     }
                     expected = last_seq;
-                    match self
-                        .apply_parsed_page(partner, &desc, parsed, defer)
-                        .await?
-                    {
+                    match self.apply_parsed_page(partner, &desc, page, defer).await? {
                         PageOutcome::Applied {
                             applied,
                             duplicates,
@@ -347,43 +340,17 @@ impl Node {
         entries: Vec<SignedEntry>,
         defer: bool,
     ) -> Result<PageOutcome, NodeError> {
-        let reject = |reason: String, kind: &str| {
-            self.metrics.reject(kind);
-            tracing::warn!(peer = %from, log = %desc.log_id, %reason, "sync page rejected");
-            Ok(PageOutcome::Rejected {
-                reason,
-                fork: kind == "fork",
-            })
-        };
-        if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
-            return reject(
-                "this node is not in the log's audience".into(),
-                "not_in_audience",
-            );
-        }
-        // Refused before parsing anything (the checks are repeated on the parsed page).
-        if self.key_of(&desc.origin).is_none() {
-            return reject(
-                format!("no pinned key for origin {}", desc.origin),
-                "unknown_origin_key",
-            );
-        }
-        let mut parsed: Vec<ParsedEntry> = Vec::with_capacity(entries.len());
-        for e in entries {
-            match parse_owned(e) {
-                Ok(p) => parsed.push(p),
-                Err(err) => return reject(err.to_string(), err.reason()),
-            }
-        }
+        let parsed = entries.into_iter().map(parse_owned).collect();
         self.apply_parsed_page(from, desc, parsed, defer).await
     }
 
-    /// [`Node::apply_page_with`] over entries already parsed (the sync's prefetch parses them).
+    /// [`Node::apply_page_with`] over entries already parsed (the sync's prefetch parses them),
+    /// or the first that did not parse, which refuses the page.
     async fn apply_parsed_page(
         &self,
         from: &PartnerCode,
         desc: &LogDescriptor,
-        parsed: Vec<ParsedEntry>,
+        parsed: Result<Vec<ParsedEntry>, LogError>,
         defer: bool,
     ) -> Result<PageOutcome, NodeError> {
         let reject = |reason: String, kind: &str| {
@@ -394,7 +361,6 @@ impl Node {
                 fork: kind == "fork",
             })
         };
-        let n = parsed.len();
         if !policy::may_accept(self.partner(), &desc.origin, &desc.audience) {
             return reject(
                 "this node is not in the log's audience".into(),
@@ -407,6 +373,11 @@ impl Node {
                 "unknown_origin_key",
             );
         };
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(err) => return reject(err.to_string(), err.reason()),
+        };
+        let n = parsed.len();
         for _attempt in 0..3 {
             let guard = self.lock_writes().await?;
             let head = self.log_head(&desc.log_id).await?;

@@ -197,10 +197,8 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
     eventually(
         "a failed webhook attempt in EU's delivery log",
         async || {
-            eu.node
-                .notification_log(&eu.admin(), 50)
+            outbox(eu)
                 .await
-                .unwrap()
                 .iter()
                 .any(|n| n.channel == "webhook" && n.attempts >= 1 && n.state == "pending")
         },
@@ -218,10 +216,8 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
     assert_eq!(v["severity"], "critical");
     assert!(!body.contains(SECRET) && !body.contains("Cable cut"));
     eventually("the webhook call recorded as sent", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
+        outbox(eu)
             .await
-            .unwrap()
             .iter()
             .filter(|n| n.channel == "webhook")
             .all(|n| n.state == "sent")
@@ -253,7 +249,7 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
     );
     assert_eq!(sig, signature(&secret, body.as_bytes()));
     assert!(body.contains("\"severity\":\"high\""), "{body}");
-    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    let log = outbox(eu).await;
     assert!(log.iter().all(|n| !n.body.contains(SECRET)));
 
     // A mention of EU's admin in a discussion JPN starts for {EU, JPN}: an e-mail to them.
@@ -357,22 +353,31 @@ async fn eu_and_jpn_on_a_manual_clock_with(
     (relay, clock, c, f)
 }
 
-/// A user who wants replies in a daily digest gets nothing at once, and one e-mail with every
-/// reply at the digest hour.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replies_wait_for_the_daily_digest() {
-    let (relay, clock, c, f) = eu_and_jpn_on_a_manual_clock().await;
-    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
-    eu.node
+/// The admin of `n` gets e-mail at `address`, every kind as it is by default.
+async fn mail_to(n: &entente_testkit::TestNode, address: &str) {
+    n.node
         .set_user_settings(
-            &eu.admin(),
+            &n.admin(),
             entente_node::UserSettings {
-                email: Some("anna@eu.example".into()),
+                email: Some(address.into()),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
+}
+
+/// EU's delivery log, the latest 50.
+async fn outbox(eu: &entente_testkit::TestNode) -> Vec<entente_node::notify::NotificationRecord> {
+    eu.node.notification_log(&eu.admin(), 50).await.unwrap()
+}
+
+/// EU starts the thread "Ferries" in `f` (everyone of the format), synced to JPN.
+async fn eu_starts_a_thread(
+    c: &Cluster,
+    f: &entente_domain::FormatState,
+) -> entente_domain::coord::ThreadState {
+    let eu = c.node("EU");
     let t = eu
         .node
         .start_thread(
@@ -388,24 +393,39 @@ async fn replies_wait_for_the_daily_digest() {
         .await
         .unwrap();
     c.sync_until_quiet().await;
+    t
+}
+
+/// JPN's admin replies `body` in the thread.
+async fn jpn_replies(c: &Cluster, thread_id: &str, body: &str) {
+    let jpn = c.node("JPN");
+    jpn.node
+        .reply(
+            &jpn.admin(),
+            thread_id,
+            entente_node::discussions::NewPost {
+                body: body.into(),
+                quote: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// A user who wants replies in a daily digest gets nothing at once, and one e-mail with every
+/// reply at the digest hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_wait_for_the_daily_digest() {
+    let (relay, clock, c, f) = eu_and_jpn_on_a_manual_clock().await;
+    let eu = c.node("EU");
+    mail_to(eu, "anna@eu.example").await;
+    let t = eu_starts_a_thread(&c, &f).await;
     for i in 0..2 {
-        jpn.node
-            .reply(
-                &jpn.admin(),
-                &t.thread_id,
-                entente_node::discussions::NewPost {
-                    body: format!("Reply {i}"),
-                    quote: None,
-                },
-            )
-            .await
-            .unwrap();
+        jpn_replies(&c, &t.thread_id, &format!("Reply {i}")).await;
     }
     eventually("two replies queued for the digest", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
+        outbox(eu)
             .await
-            .unwrap()
             .iter()
             .filter(|n| n.digest && n.kind == "reply" && n.state == "pending")
             .count()
@@ -418,32 +438,11 @@ async fn replies_wait_for_the_daily_digest() {
     );
     // The user moves to another address before the digest goes out: what was queued for the
     // old one is cancelled (never sent there), a reply after the change goes to the new one.
-    eu.node
-        .set_user_settings(
-            &eu.admin(),
-            entente_node::UserSettings {
-                email: Some("anna.new@eu.example".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    jpn.node
-        .reply(
-            &jpn.admin(),
-            &t.thread_id,
-            entente_node::discussions::NewPost {
-                body: "Reply 2".into(),
-                quote: None,
-            },
-        )
-        .await
-        .unwrap();
+    mail_to(eu, "anna.new@eu.example").await;
+    jpn_replies(&c, &t.thread_id, "Reply 2").await;
     eventually("the third reply queued for the new address", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
+        outbox(eu)
             .await
-            .unwrap()
             .iter()
             .any(|n| n.digest && n.target == "anna.new@eu.example")
     })
@@ -456,7 +455,7 @@ async fn replies_wait_for_the_daily_digest() {
     assert_eq!(m.to, ["anna.new@eu.example"]);
     assert!(m.text().contains("1 notification(s)"), "{}", m.text());
     assert!(!m.text().contains("Reply") && !m.text().contains("Ferries"));
-    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    let log = outbox(eu).await;
     assert_eq!(
         log.iter()
             .filter(|n| n.target == "anna@eu.example" && n.state == "cancelled")
@@ -471,11 +470,7 @@ async fn replies_wait_for_the_daily_digest() {
     // A month on, the delivery log has let go of what was done.
     clock.advance(time::Duration::days(31));
     eventually("the delivery log pruned after 30 days", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
-            .await
-            .unwrap()
-            .is_empty()
+        outbox(eu).await.is_empty()
     })
     .await;
 }
@@ -609,7 +604,7 @@ async fn entries_kept_as_evidence_announce_nothing() {
             .map(|m| (m.to.clone(), m.text()))
             .collect::<Vec<_>>()
     );
-    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    let log = outbox(eu).await;
     assert!(
         log.iter().all(|n| n.kind != "mention"),
         "a mention from an entry kept as evidence: {log:?}"
@@ -644,7 +639,7 @@ async fn entries_kept_as_evidence_announce_nothing() {
         eu_relay.next(Duration::from_millis(1500)).await.is_none(),
         "the twin alert announced twice"
     );
-    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    let log = outbox(eu).await;
     assert_eq!(log.iter().filter(|n| n.kind == "alert").count(), 3);
 }
 
@@ -713,7 +708,7 @@ async fn an_overdue_milestone_of_an_action_we_lead_is_announced_once_the_day_pas
         m.text()
     );
     assert!(!m.text().contains(SECRET) && !m.text().contains("Survey"));
-    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    let log = outbox(eu).await;
     assert_eq!(
         log.iter().filter(|n| n.kind == "milestone").count(),
         1,
@@ -887,10 +882,8 @@ async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
     assert_eq!(m.to, ["duty@eu.example"]);
     assert!(m.text().contains(&first), "{}", m.text());
     eventually("the refused mailbox failed after one attempt", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
+        outbox(eu)
             .await
-            .unwrap()
             .iter()
             .any(|n| n.target == "nobody@eu.example" && n.state == "failed" && n.attempts == 1)
     })
@@ -900,10 +893,8 @@ async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
         ids.push(raise(jpn, &f, &format!("Alert {i}")).await);
     }
     eventually("three alerts waiting for the minute to pass", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
+        outbox(eu)
             .await
-            .unwrap()
             .iter()
             .filter(|n| n.target == "duty@eu.example" && n.state == "pending")
             .count()
@@ -931,7 +922,7 @@ async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
         "one e-mail for the three"
     );
     // The refused mailbox: each of its notifications failed after one attempt, not retried.
-    let log = eu.node.notification_log(&eu.admin(), 50).await.unwrap();
+    let log = outbox(eu).await;
     let refused: Vec<_> = log
         .iter()
         .filter(|n| n.target == "nobody@eu.example")
@@ -948,7 +939,7 @@ async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_from_the_digest_to_at_once_sends_what_was_queued() {
     let (relay, _clock, c, f) = eu_and_jpn_on_a_manual_clock().await;
-    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let eu = c.node("EU");
     let settings = |mode: &str| entente_node::UserSettings {
         email: Some("anna@eu.example".into()),
         notify: [("reply".to_owned(), mode.to_owned())].into(),
@@ -958,37 +949,11 @@ async fn switching_from_the_digest_to_at_once_sends_what_was_queued() {
         .set_user_settings(&eu.admin(), settings("digest"))
         .await
         .unwrap();
-    let t = eu
-        .node
-        .start_thread(
-            &eu.admin(),
-            entente_node::discussions::NewThread {
-                format_id: f.format_id.clone(),
-                title: "Ferries".into(),
-                body: "What do we know?".into(),
-                subject: None,
-                releasable_to: None,
-            },
-        )
-        .await
-        .unwrap();
-    c.sync_until_quiet().await;
-    jpn.node
-        .reply(
-            &jpn.admin(),
-            &t.thread_id,
-            entente_node::discussions::NewPost {
-                body: "Reply 0".into(),
-                quote: None,
-            },
-        )
-        .await
-        .unwrap();
+    let t = eu_starts_a_thread(&c, &f).await;
+    jpn_replies(&c, &t.thread_id, "Reply 0").await;
     eventually("the reply queued for the digest", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
+        outbox(eu)
             .await
-            .unwrap()
             .iter()
             .any(|n| n.digest && n.kind == "reply" && n.state == "pending")
     })
@@ -1006,10 +971,8 @@ async fn switching_from_the_digest_to_at_once_sends_what_was_queued() {
     assert_eq!(m.to, ["anna@eu.example"]);
     assert!(m.text().contains(&t.thread_id), "{}", m.text());
     eventually("the reply recorded as sent on its own", async || {
-        eu.node
-            .notification_log(&eu.admin(), 50)
+        outbox(eu)
             .await
-            .unwrap()
             .iter()
             .all(|n| n.kind != "reply" || (n.state == "sent" && !n.digest))
     })
