@@ -211,6 +211,15 @@ impl Node {
                         .push((desc.log_id.clone(), "not in audience".into()));
                     continue;
                 }
+                if self.key_of(&desc.origin).is_none() {
+                    // Refused before fetching anything (the apply would refuse every page).
+                    self.metrics.reject("unknown_origin_key");
+                    report.rejected.push((
+                        desc.log_id.clone(),
+                        format!("no pinned key for origin {}", desc.origin),
+                    ));
+                    continue;
+                }
                 let head = self.log_head(&desc.log_id).await?;
                 if head.seq >= remote.head_seq {
                     continue;

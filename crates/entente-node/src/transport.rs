@@ -170,10 +170,11 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         let what = path_and_query.split('?').next().unwrap_or_default();
         return Err(status_error(&peer, what, resp).await);
     }
-    // Sized once from the announced length (capped: a peer's header is not trusted with memory)
-    // instead of doubling as chunks come: a page of several MB was copied about twice over.
+    // Sized from the announced length instead of doubling as chunks come (a page of several MB
+    // was copied about twice over), but at most 8 MiB up front: a peer's header alone is not
+    // trusted with memory, and a larger answer grows as its bytes arrive.
     let announced = resp.content_length().unwrap_or(0) as usize;
-    let mut body = Vec::with_capacity(announced.min(MAX_PEER_RESPONSE));
+    let mut body = Vec::with_capacity(announced.min(8 << 20));
     while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&peer, &e))? {
         if body.len() + chunk.len() > MAX_PEER_RESPONSE {
             return Err(NodeError::Peer {

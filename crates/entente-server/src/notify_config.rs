@@ -37,7 +37,7 @@ pub struct NotifyFile {
     /// The hour (UTC, 0–23) daily digests go out.
     #[serde(default = "default_digest_hour")]
     pub digest_hour_utc: u8,
-    /// At most one e-mail per address in this many seconds (0–3600; 0: no pacing): what falls
+    /// At most one e-mail per address in this many seconds (0–600; 0: no pacing): what falls
     /// due meanwhile goes out together, so a flood of alerts is not a flood of e-mails.
     #[serde(default = "default_email_interval")]
     pub email_min_interval_secs: u32,
@@ -99,9 +99,9 @@ pub fn settings(f: &NotifyFile, dir: &Path) -> Result<entente_node::notify::Sett
     if f.digest_hour_utc > 23 {
         bail!("notify.digest_hour_utc: an hour from 0 to 23");
     }
-    if f.email_min_interval_secs > 3600 {
+    if f.email_min_interval_secs > 600 {
         bail!(
-            "notify.email_min_interval_secs: at most 3600 (an hour); a duty contact must hear of a crisis alert sooner"
+            "notify.email_min_interval_secs: at most 600 (ten minutes); a duty contact must hear of a crisis alert sooner"
         );
     }
     let smtp = match &f.smtp_host {
@@ -254,7 +254,7 @@ mod tests {
             settings(&f, dir.path()).unwrap().email_min_interval,
             time::Duration::minutes(1)
         );
-        f.email_min_interval_secs = 3601;
+        f.email_min_interval_secs = 601;
         assert!(
             settings(&f, dir.path())
                 .unwrap_err()

@@ -863,17 +863,20 @@ async fn raise(
 }
 
 /// Red-team finding: a flood of alerts from a peer was a flood of e-mails at the duty desk, and
-/// an address the relay refuses for good was retried for four hours. Now the first alert is an
-/// e-mail at once, the ones within the next minute go out together in one e-mail when the
-/// minute has passed, and a refused mailbox fails after one attempt.
+/// a mailbox the relay says does not exist was retried for four hours. Now the first alert is an
+/// e-mail at once, the ones within the next minute go out together in one e-mail (its subject
+/// the crisis alert's) when the minute has passed, and a user's refused mailbox fails after one
+/// attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
     let (relay, clock, c, f) = eu_and_jpn_on_a_manual_clock_with(
-        vec!["duty@eu.example".into(), "nobody@eu.example".into()],
+        vec!["duty@eu.example".into(), "nobody@desk.example".into()],
         time::Duration::minutes(1),
     )
     .await;
     let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    // EU's admin wants alerts at once (the default) at an address the relay refuses.
+    mail_to(eu, "nobody@eu.example").await;
     let first = raise(jpn, &f, "Alert 0").await;
     let m = relay
         .next(Duration::from_secs(10))
@@ -912,7 +915,10 @@ async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
         .expect("the three alerts together after the minute");
     assert_eq!(m.to, ["duty@eu.example"]);
     let text = m.text();
-    assert!(text.contains("3 notifications"), "{text}");
+    assert!(
+        text.contains("Crisis alert from JPN") && text.contains("(+2 more)"),
+        "{text}"
+    );
     for id in &ids {
         assert!(text.contains(id.as_str()), "{id} missing: {text}");
     }
@@ -931,6 +937,19 @@ async fn a_flood_of_alerts_is_paced_and_a_refused_mailbox_is_not_retried() {
     for n in refused {
         assert_eq!((n.state.as_str(), n.attempts), ("failed", 1), "{n:?}");
         assert!(n.last_error.contains("not retried"), "{n:?}");
+    }
+    // A duty contact's e-mail is never given up early, whatever the relay says.
+    let duty: Vec<_> = log
+        .iter()
+        .filter(|n| n.target == "nobody@desk.example")
+        .collect();
+    assert_eq!(duty.len(), 4, "{log:?}");
+    for n in duty {
+        assert_eq!(n.state, "pending", "{n:?}");
+        assert!(
+            n.attempts >= 1 && !n.last_error.contains("not retried"),
+            "{n:?}"
+        );
     }
 }
 

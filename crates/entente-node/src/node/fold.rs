@@ -523,12 +523,18 @@ impl Node {
                 }
             }
             let text = raw.get();
-            // The object's text is a slice of the payload, which is a slice of the body.
-            let span = Some(entente_store::StixSpan {
-                seq: h.seq,
-                start: text.as_ptr().addr() - e.body.as_ptr().addr(),
-                len: text.len(),
-            });
+            // The object's text is a slice of the payload, which is a slice of the body (checked:
+            // no span, so the row keeps its own copy, if that ever stops holding).
+            let span = text
+                .as_ptr()
+                .addr()
+                .checked_sub(e.body.as_ptr().addr())
+                .filter(|start| start + text.len() <= e.body.len())
+                .map(|start| entente_store::StixSpan {
+                    seq: h.seq,
+                    start,
+                    len: text.len(),
+                });
             let date_added = self.next_date_added();
             stix_out.push(Projection::Stix(entente_store::StixRow {
                 collection: so.format_id.clone(),

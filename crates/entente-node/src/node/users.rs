@@ -361,10 +361,14 @@ impl Node {
             let now = self.clock.now_rfc3339();
             for (kind, default) in crate::config::NOTIFY_KINDS {
                 let mode = settings.notify.get(kind).map_or(default, |m| m.as_str());
-                if mode == "immediately" {
-                    self.store
+                // The settings are saved: a failure here only leaves the items for the digest.
+                if mode == "immediately"
+                    && let Err(e) = self
+                        .store
                         .undigest_notifications(&who.username, kind, &now)
-                        .await?;
+                        .await
+                {
+                    tracing::warn!(error = %e, "notifications held for the digest stay there");
                 }
             }
             Ok(())

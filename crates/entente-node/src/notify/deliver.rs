@@ -3,8 +3,11 @@
 //! `X-Entente-Signature: sha256=<hex>`), a digest as one e-mail per address with everything due
 //! for it, and every transient failure retried with exponential back-off (1 s doubling to
 //! 10 min) until the last of [`MAX_ATTEMPTS`], kept in the delivery log with its error. A
-//! permanent failure (the relay refuses the address with a 5xx, a webhook answers 4xx) is not
-//! retried: four hours of retries would not change the answer. E-mails to one address are paced
+//! permanent failure is not retried, four hours of retries would not change the answer: a
+//! user's mailbox the relay says does not exist (a 5xx with an addressing status, 5.1.x), an
+//! address that does not parse, a webhook answering 410 Gone. Anything else — the relay refusing
+//! us (login, quota, policy), a webhook mid-deploy answering 404 — is retried, and a duty
+//! contact's e-mail is always retried. E-mails to one address are paced
 //! (`Settings::email_min_interval`): what falls due meanwhile goes out together in one message,
 //! so a flood of alerts from a peer is not a flood of e-mails at the duty desk.
 
@@ -42,10 +45,18 @@ impl Failure {
     }
 }
 
-/// Whether a webhook's HTTP status means "do not try again": a 4xx, except those that ask
-/// for a retry (408 timeout, 425 too early, 429 too many requests).
+/// Whether a webhook's HTTP status means "do not try again": only 410 Gone. A receiver that
+/// is down often answers 4xx too (a 404 from an ingress with no backend mid-deploy, a 401 while
+/// a secret is rotated), and an alert must not be dropped for it.
 pub fn permanent_status(status: u16) -> bool {
-    (400..500).contains(&status) && !matches!(status, 408 | 425 | 429)
+    status == 410
+}
+
+/// Whether a relay's refusal is about the mailbox itself: a permanent (5xx) reply carrying an
+/// addressing status (RFC 3463 `5.1.x`: no such user, bad address). A 5xx about us — login,
+/// quota, policy, a blocklist — is the relay's state, which an operator fixes: retried.
+fn mailbox_refused(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent() && e.to_string().contains(": 5.1.")
 }
 
 /// When the last e-mail went to each address (this process's memory: after a restart the
@@ -117,7 +128,7 @@ impl Mailer {
             .await
             .map(|_| ())
             .map_err(|e| Failure {
-                permanent: e.is_permanent(),
+                permanent: mailbox_refused(&e),
                 reason: e.to_string(),
             })
     }
@@ -173,6 +184,7 @@ impl Node {
         };
         let mut digests: BTreeMap<String, Vec<NotificationRecord>> = BTreeMap::new();
         let mut mails: BTreeMap<String, Vec<NotificationRecord>> = BTreeMap::new();
+        let mut calls = vec![];
         for mut n in due {
             if is_user(&n) {
                 let mode = users
@@ -211,15 +223,14 @@ impl Node {
                 digests.entry(n.target.clone()).or_default().push(n);
                 continue;
             }
-            let r = match n.channel.as_str() {
-                "email" => {
-                    mails.entry(n.target.clone()).or_default().push(n);
-                    continue;
+            match n.channel.as_str() {
+                "email" => mails.entry(n.target.clone()).or_default().push(n),
+                "webhook" => calls.push(n),
+                other => {
+                    let why = Failure::permanent(format!("unknown channel {other}"));
+                    self.record_attempt(n, Err(why)).await?;
                 }
-                "webhook" => self.call_webhook(http, settings, &n).await,
-                other => Err(Failure::permanent(format!("unknown channel {other}"))),
-            };
-            self.record_attempt(n, r).await?;
+            }
         }
         for (to, list) in mails {
             // Paced: an address that had an e-mail less than the interval ago gets what is due
@@ -237,17 +248,28 @@ impl Node {
             let r = match (mailer, list.as_slice()) {
                 (None, _) => Err(Failure::transient("no mail relay is configured")),
                 (Some(m), [n]) => m.send(&to, &n.subject, n.body.clone()).await,
-                (Some(m), _) => {
-                    let subject = format!("[Entente] {} notifications", list.len());
-                    m.send(&to, &subject, together(&list)).await
-                }
+                (Some(m), _) => m.send(&to, &together_subject(&list), together(&list)).await,
             };
             if r.is_ok() {
                 pacing.last.insert(to, at);
             }
             for n in list {
-                self.record_attempt(n, r.clone()).await?;
+                // A duty contact's e-mail is never given up early (a refusal that looks final
+                // may be the relay's misconfiguration; the duty desk must hear of the alert).
+                let r = match &r {
+                    Err(f) if f.permanent && n.recipient == "duty" => {
+                        Err(Failure::transient(f.reason.clone()))
+                    }
+                    r => r.clone(),
+                };
+                self.record_attempt(n, r).await?;
             }
+        }
+        // Webhooks after the e-mails: a receiver that hangs (10 s per call) does not hold up
+        // the duty desk's e-mail.
+        for n in calls {
+            let r = self.call_webhook(http, settings, &n).await;
+            self.record_attempt(n, r).await?;
         }
         for (to, list) in digests {
             let subject = format!(
@@ -328,6 +350,16 @@ impl Node {
     }
 }
 
+/// The subject of several notifications in one message: the most urgent one's (a crisis alert
+/// or an escalation, which duty desks route on), and how many more.
+fn together_subject(list: &[NotificationRecord]) -> String {
+    let lead = list
+        .iter()
+        .find(|n| n.kind == "alert" || n.kind == "escalation")
+        .unwrap_or(&list[0]);
+    format!("{} (+{} more)", lead.subject, list.len() - 1)
+}
+
 /// Several notifications in one message: each one's subject and text, one after the other.
 fn together(list: &[NotificationRecord]) -> String {
     list.iter()
@@ -341,11 +373,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_4xx_is_final_unless_it_asks_for_a_retry() {
-        for s in [400, 401, 403, 404, 410, 422] {
-            assert!(permanent_status(s), "{s}");
-        }
-        for s in [408, 425, 429, 500, 502, 503, 504, 302] {
+    fn only_410_gone_is_final_for_a_webhook() {
+        assert!(permanent_status(410));
+        for s in [
+            400, 401, 403, 404, 408, 422, 425, 429, 500, 502, 503, 504, 302,
+        ] {
             assert!(!permanent_status(s), "{s}");
         }
     }
