@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     for p in &parsed {
         // The node folds payloads only after verification; the parser must hold either way.
-        let _ = Payload::parse(&p.header.kind, &p.payload);
+        let _ = Payload::parse(&p.header.kind, p.payload());
         let _ = p.payload_offset();
     }
     let Some(first) = parsed.first() else {
