@@ -263,6 +263,29 @@ await step('JPN reports a sighting of it with the form\'s date picker, and sees 
   await jpn.screenshot({ path: path.join(out, 'item-sighting.png'), fullPage: true });
 });
 
+await step('EU attaches a file with a Japanese name; JPN downloads the same bytes', async () => {
+  const bytes = Buffer.concat([Buffer.from(`%PDF-1.7\n% ${marker} annex\n`), Buffer.alloc(300000, 7)]);
+  const fileName = '事後報告書 フェリー演習.pdf';
+  await eu.goto(url(eu, itemUrl));
+  await eu.setInputFiles('#file', { name: fileName, mimeType: 'application/pdf', buffer: bytes });
+  await eu.click('button:text("Attach")');
+  await eu.waitForURL(/\/ui\/items\/[0-9a-f-]{36}\?done=attached$/);
+  assert.match(await eu.locator('main .notice').innerText(), /^Attached/);
+  assert.equal(await eu.locator('#attachments a').innerText(), fileName);
+  assert.match(await eu.locator('#attachments li').innerText(), /300 KB · application\/pdf/);
+  await eu.screenshot({ path: path.join(out, 'item-attached.png'), fullPage: true });
+  // At JPN the file arrives with the item's revision and is offered for download, not shown.
+  await eventually(async () => {
+    await jpn.goto(url(jpn, itemUrl));
+    assert.equal(await jpn.locator('#attachments a').count(), 1);
+  });
+  const [download] = await Promise.all([jpn.waitForEvent('download'), jpn.click('#attachments a')]);
+  assert.equal(download.suggestedFilename(), fileName);
+  const got = fs.readFileSync(await download.path());
+  assert.ok(got.equals(bytes), 'the same bytes at JPN');
+  await jpn.screenshot({ path: path.join(out, 'item-attachment-jpn.png'), fullPage: true });
+});
+
 await step('JPN narrows the Items list with a facet shown beside it, and the count is the rows', async () => {
   await jpn.goto(url(jpn, '/ui/items'));
   const table = await jpn.locator('table').first().boundingBox();

@@ -21,6 +21,23 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(fed::PATH_CHECKPOINT, get(checkpoint))
         .route(fed::PATH_COSIGN, post(cosign))
         .route(fed::PATH_GOSSIP, get(gossip))
+        .route(fed::ROUTE_ATTACHMENT_CHUNK, get(attachment_chunk))
+}
+
+/// A chunk of an item's file, for a peer in the item's audience (anything else: not found).
+async fn attachment_chunk(
+    State(s): State<AppState>,
+    Path((item_id, sha, index)): Path<(String, String, u32)>,
+    caller: FedCaller,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let c = s
+        .node
+        .fed_attachment_chunk(&caller.partner, &item_id, &sha, index)
+        .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        c.0,
+    ))
 }
 
 /// Other nodes' checkpoints as this node witnessed them, disclosing only logs the caller may

@@ -71,6 +71,9 @@ pub struct ItemView {
     /// hash of the entry that published it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_from: Option<ReleasedFromView>,
+    /// The item's files; download one at `/api/v1/items/{id}/attachments/{sha256}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<entente_domain::attachment::AttachmentRef>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -107,6 +110,7 @@ impl From<ItemState> for ItemView {
                 item_id: r.item_id,
                 entry_hash: r.entry_hash,
             }),
+            attachments: i.attachments,
         }
     }
 }
@@ -171,6 +175,16 @@ pub struct NewItemRequest {
     /// For TLP:RED: users (name@PARTNER) who may see the item besides its author.
     #[serde(default)]
     pub named_users: Vec<String>,
+    /// Files the caller uploaded (`POST /api/v1/attachments`), each under the name to show.
+    #[serde(default)]
+    pub attachments: Vec<NewAttachmentRequest>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewAttachmentRequest {
+    pub sha256: String,
+    /// The file name in any script (no path separators or control characters).
+    pub name: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -93,6 +93,7 @@ pub async fn load(
                         tlp: Some("GREEN".into()),
                         releasable_to: Some(vec!["JPN".into()]),
                         named_users: vec![],
+                        attachments: vec![],
                     },
                 )
                 .await?;

@@ -105,6 +105,7 @@ pub async fn search(
                     tlp: Some(tlps[rng.below(tlps.len())]),
                     named_users: vec![],
                     author: format!("analyst{}@EU", rng.below(AUTHORS)),
+                    attachments: vec![],
                 })
             })
             .collect();

@@ -69,6 +69,7 @@ pub async fn seed(
                     tlp: Some(Tlp::Green),
                     named_users: vec![],
                     author: author.clone(),
+                    attachments: vec![],
                 })
             })
             .collect();

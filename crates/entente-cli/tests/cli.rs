@@ -111,6 +111,7 @@ async fn verify_names_a_hand_altered_entry_and_exits_non_zero() {
                     tlp: Some("GREEN".into()),
                     releasable_to: Some(vec!["JPN".into()]),
                     named_users: vec![],
+                    attachments: vec![],
                 },
             )
             .await

@@ -90,6 +90,9 @@ pub struct ItemState {
     /// The earlier item this one releases to a wider audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_from: Option<ReleasedFrom>,
+    /// The files of the current revision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachment::AttachmentRef>,
 }
 
 impl ItemState {
@@ -120,6 +123,7 @@ impl ItemState {
             retracted: None,
             revised_by: None,
             released_from: p.released_from.clone(),
+            attachments: p.attachments.clone(),
         }
     }
 
@@ -130,6 +134,9 @@ impl ItemState {
         self.title = r.title.clone();
         self.body = r.body.clone();
         self.topics = r.topics.clone();
+        if let Some(a) = &r.attachments {
+            self.attachments = a.clone();
+        }
         self.revision += 1;
         self.revised_by = Some(r.author.clone());
         self.updated_at = at.to_owned();
@@ -140,6 +147,7 @@ impl ItemState {
     pub fn apply_retract(&mut self, r: &ItemRetract, at: &str) {
         self.title.clear();
         self.body.clear();
+        self.attachments.clear();
         self.retracted = Some(Retraction {
             reason: r.reason.clone(),
             at: at.to_owned(),

@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod analytics;
+pub mod attachment;
 pub mod coord;
 pub mod fold;
 pub mod format;

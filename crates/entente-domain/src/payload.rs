@@ -62,6 +62,9 @@ pub struct ItemPublish {
     /// since): the signed entry it repeats. Omitted from the signed text when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_from: Option<crate::item::ReleasedFrom>,
+    /// Files the item carries (omitted from the signed text when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachment::AttachmentRef>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,6 +74,9 @@ pub struct ItemRevise {
     pub body: String,
     pub topics: Vec<String>,
     pub author: String,
+    /// The item's files from this revision on, when they change (omitted: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<crate::attachment::AttachmentRef>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -263,6 +263,7 @@ mod tests {
             updated_at: String::new(),
             retracted: None,
             revised_by: None,
+            attachments: vec![],
         }
     }
 

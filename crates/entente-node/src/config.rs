@@ -38,6 +38,9 @@ pub struct NodeConfig {
     /// pause counts). The performance guard uses it with a long pause, so its commits fall at the
     /// same points of its workload on any machine.
     pub search_commit_entries: u64,
+    /// The largest attachment this node takes, uploaded by its users or fetched from a peer
+    /// (a larger file referenced by a peer's item is listed but not fetched).
+    pub attachment_max_bytes: u64,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -118,6 +121,7 @@ impl NodeConfig {
             notify: None,
             search_commit_pause: Duration::from_millis(200),
             search_commit_entries: 0,
+            attachment_max_bytes: 100 << 20,
         }
     }
 }

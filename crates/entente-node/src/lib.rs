@@ -6,6 +6,7 @@
 pub mod access;
 pub mod alerts;
 pub mod analytics;
+pub mod attachments;
 pub mod auth;
 pub mod checkpoints;
 
@@ -57,6 +58,8 @@ impl Node {
         let node = Node::open_core(cfg, key, store, clock).await?;
         node.add_hook(std::sync::Arc::new(alerts::AlertHooks));
         node.add_hook(std::sync::Arc::new(analytics::NetworkHook));
+        node.add_hook(std::sync::Arc::new(attachments::AttachmentHooks));
+        attachments::start(&node);
         node.start_notifier().await?;
         Ok(node)
     }

@@ -150,6 +150,8 @@ impl Node {
                         item_id: it.item_id.clone(),
                         entry_hash: hash,
                     }),
+                    // The files stay with the original: a release repeats the text only.
+                    attachments: Vec::new(),
                 }));
         }
         for (aud, payloads) in by_audience {

@@ -195,6 +195,37 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Read a peer's answer of exactly `want` bytes (a chunk of an attachment); anything else is
+/// refused without reading past `want`.
+pub(crate) async fn read_bytes(
+    peer: PartnerCode,
+    path: &str,
+    req: reqwest::RequestBuilder,
+    want: usize,
+) -> Result<Vec<u8>, NodeError> {
+    let mut resp = req.send().await.map_err(|e| classify(&peer, &e))?;
+    if !resp.status().is_success() {
+        let what = path.split('?').next().unwrap_or_default();
+        return Err(status_error(&peer, what, resp).await);
+    }
+    let wrong = |got: &str| NodeError::Peer {
+        peer: peer.to_string(),
+        code: "bad_response",
+        reason: format!("a chunk of {want} bytes was due, {got} came"),
+    };
+    let mut body = Vec::with_capacity(want);
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&peer, &e))? {
+        if body.len() + chunk.len() > want {
+            return Err(wrong("more"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.len() != want {
+        return Err(wrong(&body.len().to_string()));
+    }
+    Ok(body)
+}
+
 /// A short name for a JSON error's category, without echoing the peer's bytes.
 trait ClassifyName {
     fn classify_name(&self) -> &'static str;

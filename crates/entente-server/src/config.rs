@@ -171,6 +171,9 @@ pub struct LimitsFile {
     /// Password sign-ins per minute per client address, over all user names (0: no limit).
     #[serde(default = "default_login_address_rpm")]
     pub logins_per_address_per_minute: u32,
+    /// The largest attachment a user may upload or the node fetches from a peer.
+    #[serde(default = "default_attachment_max_bytes")]
+    pub attachment_max_bytes: u64,
     /// Seconds a client may take to send a request's body after its headers.
     #[serde(default = "default_body_read_timeout_secs")]
     pub body_read_timeout_secs: u64,
@@ -209,6 +212,10 @@ fn default_login_address_rpm() -> u32 {
     entente_node::config::RateLimits::default().login_per_address_per_minute
 }
 
+fn default_attachment_max_bytes() -> u64 {
+    100 << 20
+}
+
 fn default_header_read_timeout_secs() -> u64 {
     10
 }
@@ -223,6 +230,7 @@ impl Default for LimitsFile {
             logins_per_minute: default_login_rpm(),
             logins_per_address_per_minute: default_login_address_rpm(),
             body_read_timeout_secs: default_body_read_timeout_secs(),
+            attachment_max_bytes: default_attachment_max_bytes(),
             max_connections: default_max_connections(),
             max_connections_per_client: default_max_connections_per_client(),
         }
@@ -337,6 +345,9 @@ impl ServerConfig {
                 "LIMITS_HEADER_READ_TIMEOUT_SECS" => {
                     file.limits.header_read_timeout_secs = num("limits.header_read_timeout_secs")?
                 }
+                "LIMITS_ATTACHMENT_MAX_BYTES" => {
+                    file.limits.attachment_max_bytes = num("limits.attachment_max_bytes")?
+                }
                 "LIMITS_MAX_BODY_BYTES" => {
                     file.limits.max_body_bytes = num("limits.max_body_bytes")? as usize
                 }
@@ -418,6 +429,12 @@ impl ServerConfig {
         if f.limits.max_body_bytes < 1024 {
             bail!("limits.max_body_bytes: must be at least 1024");
         }
+        if !(1..=entente_domain::attachment::MAX_BYTES).contains(&f.limits.attachment_max_bytes) {
+            bail!(
+                "limits.attachment_max_bytes: must be 1 to {}",
+                entente_domain::attachment::MAX_BYTES
+            );
+        }
         if !(1..=600).contains(&f.limits.header_read_timeout_secs) {
             bail!("limits.header_read_timeout_secs: must be 1 to 600");
         }
@@ -481,6 +498,7 @@ impl ServerConfig {
         node.sync.pages_in_flight = f.sync.pages_in_flight;
         node.sync.on_start = f.sync.on_start;
         node.max_body_bytes = f.limits.max_body_bytes;
+        node.attachment_max_bytes = f.limits.attachment_max_bytes;
         if let Some(z) = &f.time_zone {
             entente_node::zone::check(z).map_err(|e| anyhow!("{e}"))?;
             node.time_zone = z.clone();

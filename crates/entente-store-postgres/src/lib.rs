@@ -297,6 +297,7 @@ impl Store for PgStore {
             .await
             .map_err(be)?;
         }
+        blobs::write_refs(&mut tx, &items).await?;
         Self::append_stix(&mut tx, entries, projections).await?;
         for p in projections {
             match p {
@@ -719,6 +720,31 @@ impl Store for PgStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8]) -> Result<()> {
+        blobs::put_chunk(self, sha256, index, data).await
+    }
+    async fn blob_chunk(&self, sha256: &str, index: u32) -> Result<Option<Vec<u8>>> {
+        blobs::chunk(self, sha256, index).await
+    }
+    async fn blob_chunk_indexes(&self, sha256: &str) -> Result<Vec<u32>> {
+        blobs::chunk_indexes(self, sha256).await
+    }
+    async fn drop_blob_chunks(&self, sha256: &str) -> Result<()> {
+        blobs::drop_chunks(self, sha256).await
+    }
+    async fn complete_blob(&self, b: &BlobInfo, uploader: Option<&str>) -> Result<()> {
+        blobs::complete(self, b, uploader).await
+    }
+    async fn blob(&self, sha256: &str) -> Result<Option<BlobInfo>> {
+        blobs::blob(self, sha256).await
+    }
+    async fn blob_uploaded_by(&self, sha256: &str, username: &str) -> Result<bool> {
+        blobs::uploaded_by(self, sha256, username).await
+    }
+    async fn missing_blobs(&self, limit: u32) -> Result<Vec<(String, String, u64)>> {
+        blobs::missing(self, limit).await
+    }
+
     async fn delete_token(&self, hash: &str) -> Result<()> {
         users::delete_token(self, hash).await
     }
@@ -728,6 +754,7 @@ impl Store for PgStore {
     }
 }
 
+mod blobs;
 mod lock;
 mod migrations;
 use lock::{PgWriteLock, WRITE_LOCK};

@@ -168,6 +168,32 @@ CREATE TABLE notify_cursors (
     seq BIGINT NOT NULL
 );
 "#,
+    // Attachments' bytes (node-local): chunks of a file by its SHA-256, the files held whole,
+    // who uploaded each here, and which files items reference (written with the item).
+    r#"
+CREATE TABLE blob_chunks (
+    sha256 TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (sha256, idx)
+);
+CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    stored_at TEXT NOT NULL
+);
+CREATE TABLE blob_uploads (
+    sha256 TEXT NOT NULL,
+    username TEXT NOT NULL,
+    PRIMARY KEY (sha256, username)
+);
+CREATE TABLE attachment_refs (
+    sha256 TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    PRIMARY KEY (sha256, item_id)
+);
+"#,
 ];
 
 impl PgStore {

@@ -371,6 +371,15 @@ pub struct ItemQuery {
     pub newest_first: bool,
 }
 
+/// An attachment whose bytes this node holds whole, checked against its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub sha256: String,
+    pub size: u64,
+    /// When the last chunk arrived (or the upload finished).
+    pub stored_at: String,
+}
+
 /// Held while a node folds entries and appends them (dropping it releases the lock). A backend
 /// shared by several processes of one node excludes them from one another with it; an embedded
 /// backend has one process and needs nothing.
@@ -525,4 +534,25 @@ pub trait Store: Send + Sync + 'static {
     async fn tokens(&self, username: Option<&str>) -> Result<Vec<TokenRecord>>;
     /// Set a peer's state (`active`, `suspended`, `removed`); false if it is not pinned.
     async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool>;
+
+    // Attachments' bytes, content-addressed, in chunks of `entente_domain::attachment::CHUNK_BYTES`
+    // (node-local: what an item references is written with the item by `append`, the bytes
+    // arrive beside the log and are whole once `complete_blob` has run).
+    /// Keep chunk `index` of a file (a chunk already held stays as it is).
+    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8]) -> Result<()>;
+    async fn blob_chunk(&self, sha256: &str, index: u32) -> Result<Option<Vec<u8>>>;
+    /// The indexes of the chunks held of a file, ascending.
+    async fn blob_chunk_indexes(&self, sha256: &str) -> Result<Vec<u32>>;
+    /// Drop every chunk of a file that is not complete (its bytes did not hash to the reference).
+    async fn drop_blob_chunks(&self, sha256: &str) -> Result<()>;
+    /// The file's chunks are all there and hash to `b.sha256`; `uploader`: the user of this
+    /// node who uploaded it, who may now reference it from an item.
+    async fn complete_blob(&self, b: &BlobInfo, uploader: Option<&str>) -> Result<()>;
+    /// A file held whole.
+    async fn blob(&self, sha256: &str) -> Result<Option<BlobInfo>>;
+    /// Whether `username` uploaded the file to this node.
+    async fn blob_uploaded_by(&self, sha256: &str, username: &str) -> Result<bool>;
+    /// Files some item references (with one such item's id and the file's size) that are not
+    /// held whole, oldest reference first.
+    async fn missing_blobs(&self, limit: u32) -> Result<Vec<(String, String, u64)>>;
 }

@@ -964,6 +964,7 @@ async fn red_items_are_shown_only_to_their_author_and_named_users() {
         tlp: Some("RED".into()),
         releasable_to: Some(vec!["JPN".into()]),
         named_users: vec!["kenji@JPN".into()],
+        attachments: vec![],
     };
     let red = eu.node.create_item(&eu.admin(), ni).await.unwrap();
     c.sync_until_quiet().await;
@@ -1165,6 +1166,7 @@ async fn only_the_author_or_an_officer_changes_an_item() {
                 tlp: Some("RED".into()),
                 releasable_to: None,
                 named_users: vec!["alan@EU".into(), "olga@EU".into()],
+                attachments: vec![],
             },
         )
         .await
@@ -1213,6 +1215,7 @@ async fn only_the_author_or_an_officer_changes_an_item() {
                 tlp: Some("GREEN".into()),
                 releasable_to: None,
                 named_users: vec![],
+                attachments: vec![],
             },
         )
         .await

@@ -50,6 +50,7 @@ async fn backups_under_load_restore_verify_and_resume() {
                 tlp: Some("GREEN".into()),
                 releasable_to: Some(vec!["JPN".into()]),
                 named_users: vec![],
+                attachments: vec![],
             };
             eu.create_item(&admin, ni).await.unwrap();
         }

@@ -41,6 +41,7 @@ pub async fn item(
                 tlp: tlp.map(str::to_owned),
                 releasable_to: to.map(|v| v.iter().map(|p| p.to_string()).collect()),
                 named_users: vec![],
+                attachments: vec![],
             },
         )
         .await

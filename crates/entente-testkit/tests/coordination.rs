@@ -241,6 +241,7 @@ async fn every_instrument_converges_within_its_audience_only() {
         tlp: Some("GREEN".into()),
         releasable_to: Some(vec!["EU".into(), "JPN".into(), "KOR".into()]),
         named_users: vec![],
+        attachments: vec![],
     };
     let lesson = nato.node.create_item(&nato.admin(), lesson).await.unwrap();
     nato.node
@@ -321,6 +322,7 @@ async fn every_instrument_converges_within_its_audience_only() {
         tlp: Some("GREEN".into()),
         releasable_to: Some(vec!["NATO".into(), "KOR".into()]),
         named_users: vec![],
+        attachments: vec![],
     };
     let bp = eu.node.create_item(&eu.admin(), bp).await.unwrap();
     c.sync_until_quiet().await;
@@ -605,6 +607,7 @@ async fn the_network_view_counts_incrementally_and_equals_a_full_count() {
                             } else {
                                 vec![]
                             },
+                            attachments: vec![],
                         },
                     )
                     .await

@@ -686,6 +686,7 @@ async fn a_node_restarted_mid_sync_resumes_from_its_cursor_without_duplicates() 
                 tlp: Some(entente_domain::Tlp::Green),
                 named_users: vec![],
                 author: "admin@EU".into(),
+                attachments: vec![],
             })
         })
         .collect();
@@ -1352,6 +1353,7 @@ async fn concurrent_publishes_are_committed_together_and_each_answered_with_its_
                         tlp: Some("GREEN".into()),
                         releasable_to: Some(to),
                         named_users: vec![],
+                        attachments: vec![],
                     },
                 )
                 .await
@@ -1590,6 +1592,7 @@ async fn an_item_filed_under_a_format_its_origin_is_not_in_is_not_applied() {
                     tlp: Some(entente_domain::Tlp::Green),
                     named_users: vec![],
                     author: "admin@NATO".into(),
+                    attachments: vec![],
                 },
             )],
         )

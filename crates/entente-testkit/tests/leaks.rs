@@ -663,6 +663,7 @@ impl World {
                             tlp: marked.then(|| tlp.to_owned()),
                             releasable_to: marked.then_some(to),
                             named_users,
+                            attachments: vec![],
                         },
                     )
                     .await

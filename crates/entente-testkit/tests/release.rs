@@ -225,6 +225,7 @@ async fn run(seed: u64) {
                         tlp: Some(orig.tlp),
                         named_users: vec![],
                         author: "admin@NATO".into(),
+                        attachments: vec![],
                     },
                 )],
             )
@@ -322,6 +323,7 @@ async fn a_release_names_the_entry_holding_its_text_and_holders_check_it() {
                     tlp: Some(orig.tlp),
                     named_users: vec![],
                     author: "admin@EU".into(),
+                    attachments: vec![],
                 },
             )],
         )

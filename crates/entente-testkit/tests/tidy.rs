@@ -543,6 +543,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "35ceeb6952dd375a",
             "b6dd89d905d98884",
             "a6c85fb69e892276",
+            "dd49af4b537ebf1c",
         ],
     ),
     (
@@ -555,6 +556,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "35ceeb6952dd375a",
             "94f3c82358784fd6",
             "1f7b4a105e5dcd0a",
+            "1bc24654282ea91e",
         ],
     ),
 ];

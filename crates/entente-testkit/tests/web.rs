@@ -978,6 +978,7 @@ async fn search_finds_and_counts_only_what_the_user_may_see() {
                 tlp: Some("RED".into()),
                 releasable_to: Some(vec!["JPN".into()]),
                 named_users: vec!["kenji@JPN".into()],
+                attachments: vec![],
             },
         )
         .await
@@ -1313,6 +1314,7 @@ async fn endorse_is_offered_only_where_it_succeeds() {
                 tlp: Some("GREEN".into()),
                 releasable_to: None,
                 named_users: vec![],
+                attachments: vec![],
             },
         )
         .await
@@ -2300,6 +2302,7 @@ async fn an_items_markdown_body_is_rendered_and_its_html_is_shown_not_run() {
                 tlp: Some("GREEN".into()),
                 releasable_to: None,
                 named_users: vec![],
+                attachments: vec![],
             },
         )
         .await
@@ -3147,6 +3150,7 @@ async fn search_hits_show_their_text_around_the_words_marked() {
                 tlp: Some("GREEN".into()),
                 releasable_to: Some(vec!["JPN".into()]),
                 named_users: vec![],
+                attachments: vec![],
             },
         )
         .await

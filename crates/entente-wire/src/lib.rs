@@ -60,6 +60,18 @@ pub const PATH_CHECKPOINT: &str = "/fed/v1/checkpoint";
 pub const PATH_COSIGN: &str = "/fed/v1/checkpoint/cosign";
 pub const PATH_GOSSIP: &str = "/fed/v1/checkpoint/gossip";
 
+/// The route of one chunk of an item's attachment (the serving node checks the caller is in
+/// the item's audience). The chunk size is `entente_domain::attachment::CHUNK_BYTES`.
+pub const ROUTE_ATTACHMENT_CHUNK: &str =
+    "/fed/v1/items/{item_id}/attachments/{sha256}/chunks/{index}";
+
+/// The path of chunk `index` of the file `sha256` attached to `item_id` (the id is
+/// percent-encoded: a peer's item id is not trusted to be URL-safe).
+pub fn attachment_chunk_path(item_id: &str, sha256: &str, index: u32) -> String {
+    let id: String = form_urlencoded::byte_serialize(item_id.as_bytes()).collect();
+    format!("/fed/v1/items/{id}/attachments/{sha256}/chunks/{index}")
+}
+
 pub fn entries_path(log_id: &str) -> String {
     format!("/fed/v1/logs/{log_id}/entries")
 }

@@ -43,6 +43,14 @@ pub(super) async fn create_item(
         tlp: r.tlp,
         releasable_to: r.releasable_to,
         named_users: r.named_users,
+        attachments: r
+            .attachments
+            .into_iter()
+            .map(|a| entente_node::NewAttachment {
+                sha256: a.sha256,
+                name: a.name,
+            })
+            .collect(),
     };
     Ok((
         StatusCode::CREATED,

@@ -17,6 +17,7 @@ use utoipa::{IntoParams, OpenApi};
 
 mod admin;
 mod alerts;
+mod attachments;
 mod coord;
 mod discussions;
 mod formats;
@@ -29,6 +30,7 @@ mod statements;
 
 use admin::*;
 use alerts::*;
+use attachments::*;
 use coord::*;
 use discussions::*;
 use formats::*;
@@ -62,6 +64,11 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/api/v1/items", get(list_items).post(create_item))
         .route("/api/v1/items/{id}", get(get_item))
+        .route("/api/v1/attachments", post(upload_attachment))
+        .route(
+            "/api/v1/items/{id}/attachments/{sha256}",
+            get(download_attachment),
+        )
         .route("/api/v1/items/{id}/revise", post(revise_item))
         .route("/api/v1/items/{id}/retract", post(retract_item))
         .route(
@@ -140,7 +147,7 @@ pub(crate) async fn not_found() -> ApiError {
     info(title = "Entente node API", version = "1", description = "REST API of one Entente node. Every answer is filtered for the caller: entries released to other partners are never shown, counted or hinted at."),
     paths(
         health, node_info, login, me, list_formats, create_format, create_from_template, get_format,
-        join_format, leave_format, close_format, export_stix, export_misp, release_candidates, release_items, list_items, create_item, get_item, revise_item,
+        join_format, leave_format, close_format, export_stix, export_misp, release_candidates, release_items, list_items, create_item, get_item, upload_attachment, download_attachment, revise_item,
         retract_item, network_view, search, list_actions, create_action, get_action, report_progress, progress_report, list_exercises,
         plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,

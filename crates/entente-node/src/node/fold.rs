@@ -227,7 +227,14 @@ impl Node {
                             .get(&r.item_id)
                             .is_some_and(|src| src.origin != h.origin)
                     });
-                    if items.contains_key(&ip.item_id) || subject_missing || foreign_source {
+                    // Files are checked again on receipt: a reference the origin's node would
+                    // have refused (a path in a name, a bad hash) does not apply.
+                    let bad_files = entente_domain::attachment::check(&ip.attachments).is_err();
+                    if items.contains_key(&ip.item_id)
+                        || subject_missing
+                        || foreign_source
+                        || bad_files
+                    {
                         false
                     } else {
                         let st =

@@ -1,7 +1,9 @@
 //! Item operations: create (the audience from the format and the caller's choice), read what the
-//! caller may see, revise, retract, list with filters.
+//! caller may see, revise, retract, list with filters; the references of the files a new item
+//! carries (each one its author uploaded here) and a file's media type from its bytes.
 
 use super::*;
+use entente_domain::attachment::{self, AttachmentRef};
 
 impl Node {
     pub async fn create_item(&self, who: &Principal, ni: NewItem) -> Result<ItemState, NodeError> {
@@ -58,6 +60,7 @@ impl Node {
             }
             named.push(u.clone());
         }
+        let attachments = self.attachment_refs(who, &ni.attachments).await?;
         Ok((
             aud,
             ItemPublish {
@@ -71,6 +74,7 @@ impl Node {
                 tlp,
                 named_users: named,
                 author: who.user_id(),
+                attachments,
             },
         ))
     }
@@ -119,6 +123,7 @@ impl Node {
             body: rev.body,
             topics,
             author: who.user_id(),
+            attachments: None,
         };
         self.publish(&it.audience, &[Payload::ItemRevise(r)])
             .await?;
@@ -228,5 +233,75 @@ impl Node {
             .await;
         }
         Ok(ItemPage { items: out, next })
+    }
+    /// The references of a new item's files: each one the caller uploaded here (anyone else's
+    /// file reads as unknown, so a hash is no way to learn what others uploaded), its name
+    /// cleaned, its media type detected again from its bytes.
+    pub async fn attachment_refs(
+        &self,
+        who: &Principal,
+        list: &[NewAttachment],
+    ) -> Result<Vec<AttachmentRef>, NodeError> {
+        let mut out = Vec::with_capacity(list.len());
+        for a in list {
+            let sha = a.sha256.to_ascii_lowercase();
+            let blob = if attachment::is_sha256(&sha)
+                && self.store.blob_uploaded_by(&sha, &who.user_id()).await?
+            {
+                self.store.blob(&sha).await?
+            } else {
+                None
+            };
+            let blob = blob.ok_or(NodeError::NotFound("attachment"))?;
+            let head = self.store.blob_chunk(&sha, 0).await?.unwrap_or_default();
+            out.push(AttachmentRef {
+                sha256: sha,
+                size: blob.size,
+                name: attachment::clean_name(&a.name)?,
+                media_type: detect_media_type(&head[..head.len().min(8192)]),
+            });
+        }
+        attachment::check(&out)?;
+        Ok(out)
+    }
+
+    /// A file of an item the caller may see (audited as reading the item), with whether its
+    /// bytes are here yet; `Ok(None)` for the bytes: still arriving from the peers.
+    pub async fn attachment(
+        &self,
+        who: &Principal,
+        item_id: &str,
+        sha256: &str,
+    ) -> Result<(AttachmentRef, bool), NodeError> {
+        let it = self.item(who, item_id).await?;
+        let r = it
+            .attachments
+            .into_iter()
+            .find(|a| a.sha256 == sha256)
+            .ok_or(NodeError::NotFound("attachment"))?;
+        let here = self.store.blob(sha256).await?.is_some();
+        Ok((r, here))
+    }
+}
+
+/// A file to attach to a new item: one the caller uploaded, under the name to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAttachment {
+    pub sha256: String,
+    pub name: String,
+}
+
+/// The media type of a file from its first bytes: what `infer` recognises, else plain text if
+/// the bytes are UTF-8 (a cut at the end of the sample is allowed), else octet-stream.
+pub fn detect_media_type(head: &[u8]) -> String {
+    if let Some(t) = infer::get(head) {
+        return t.mime_type().to_owned();
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => "text/plain".into(),
+        Err(e) if e.error_len().is_none() && e.valid_up_to() + 4 > head.len() => {
+            "text/plain".into()
+        }
+        Err(_) => "application/octet-stream".into(),
     }
 }

@@ -28,6 +28,7 @@ mod ext;
 mod fold;
 mod formats;
 mod items;
+pub use items::{NewAttachment, detect_media_type};
 mod peers;
 mod publish;
 mod serve_fed;
@@ -166,6 +167,9 @@ pub struct NewItem {
     pub releasable_to: Option<Vec<String>>,
     #[serde(default)]
     pub named_users: Vec<String>,
+    /// Files the caller uploaded (`POST /api/v1/attachments`), under the names to show.
+    #[serde(default)]
+    pub attachments: Vec<NewAttachment>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

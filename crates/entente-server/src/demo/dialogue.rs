@@ -113,6 +113,7 @@ async fn seed_release(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {
                     tlp: Some("GREEN".into()),
                     releasable_to: Some(vec!["EU".into(), "JPN".into()]),
                     named_users: vec![],
+                    attachments: vec![],
                 },
             )
             .await?;

@@ -208,6 +208,7 @@ impl Seed<'_> {
             tlp: tlp.map(str::to_owned),
             releasable_to: to.map(|v| v.iter().map(|p| p.to_string()).collect()),
             named_users: vec![],
+            attachments: vec![],
         };
         Ok(self.node.create_item(&admin(self.node), ni).await?.item_id)
     }
@@ -638,6 +639,7 @@ async fn seed_instruments(
                 tlp: Some("GREEN".into()),
                 releasable_to: Some(vec!["EU".into(), "JPN".into(), "NATO".into()]),
                 named_users: vec![],
+                attachments: vec![],
             },
         )
         .await?;

@@ -67,13 +67,16 @@ pub(crate) fn item(
         updated_at: format!("2026-11-27T00:00:0{}Z", id.len() % 10),
         retracted: None,
         revised_by: None,
+        attachments: vec![],
     }
 }
 
+mod blobs;
 mod logs;
 mod notify;
 mod stix;
 
+pub use blobs::*;
 pub use logs::*;
 pub use notify::*;
 pub use stix::*;
@@ -84,7 +87,7 @@ pub use stix::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($fresh:expr) => {
-        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership, notification_outbox, notify_cursors);
+        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership, notification_outbox, notify_cursors, blobs_in_chunks, referenced_blobs_are_missing_until_complete);
     };
     (@each $fresh:expr; $($check:ident),*) => {
         $(

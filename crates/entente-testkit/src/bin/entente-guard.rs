@@ -168,6 +168,7 @@ async fn sync(ph: &mut Phases) -> Result<()> {
                     tlp: Some(Tlp::Green),
                     named_users: vec![],
                     author: "admin@EU".into(),
+                    attachments: vec![],
                 })
             })
             .collect();

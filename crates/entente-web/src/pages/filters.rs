@@ -76,6 +76,17 @@ fn span(secs: u64, lang: crate::i18n::Lang) -> String {
     }
 }
 
+/// A file size as people read it (`20.0 MB`, `512 KB`, `17 bytes`; decimal units).
+pub fn filesize<T: std::fmt::Display>(v: T, _: &dyn askama::Values) -> askama::Result<String> {
+    let n: u64 = v.to_string().parse().unwrap_or(0);
+    Ok(match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.0} KB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -151,3 +162,4 @@ mod tests {
         );
     }
 }
+

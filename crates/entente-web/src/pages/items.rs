@@ -282,6 +282,8 @@ pub(super) fn new_item_input(f: &FormData) -> entente_node::NewItem {
         tlp: f.opt("tlp"),
         releasable_to: Some(f.all("releasable_to")),
         named_users: f.list("named_users"),
+        // Files are attached on the item's page once it is published.
+        attachments: vec![],
     }
 }
 
@@ -377,6 +379,8 @@ pub struct ItemPage {
     pub audience_words: String,
     /// The audience against the format's members ("EU, JPN — not NATO").
     pub audience_short: String,
+    /// The item's files, each with whether its bytes are here yet.
+    pub files: Vec<(entente_domain::attachment::AttachmentRef, bool)>,
 }
 
 pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {
@@ -384,10 +388,11 @@ pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Er
         let item = s.node.item(&sess.who, id).await?;
         let provenance = s.node.item_provenance(&sess.who, id).await?;
         let reactions = s.node.reactions(&sess.who, id).await?;
-        Ok::<_, NodeError>((item, provenance, reactions))
+        let files = s.node.files_here(&item).await?;
+        Ok::<_, NodeError>((item, provenance, reactions, files))
     }
     .await;
-    let (item, provenance, reactions) = match r {
+    let (item, provenance, reactions, files) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
@@ -424,6 +429,7 @@ pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Er
             .is_ok(),
             audience_words: words,
             audience_short: short,
+            files,
             item,
             provenance,
             reactions,

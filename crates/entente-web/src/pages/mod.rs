@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 mod actions;
 mod admin;
 mod alerts;
+mod attachments;
 mod dashboard;
 mod discussions;
 mod exercises;
@@ -77,6 +78,16 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/items/{id}", get(item_page))
         .route("/ui/items/{id}/react", post(item_react))
         .route("/ui/items/{id}/retract", post(item_retract))
+        .route(
+            "/ui/items/{id}/attachments/{sha256}",
+            get(attachments::download),
+        )
+        // The file's size is checked as it streams in (the node's attachment limit), not by
+        // the form limit of every other page.
+        .route(
+            "/ui/items/{id}/attachments",
+            post(attachments::attach).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/ui/actions", get(actions).post(create_action))
         .route("/ui/actions/{id}", get(action_page))
         .route("/ui/actions/{id}/progress", post(action_progress))

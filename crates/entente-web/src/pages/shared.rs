@@ -125,10 +125,11 @@ pub(crate) enum Done {
     AmendmentDecided,
     PaperCirculated,
     Released,
+    Attached,
 }
 
 impl Done {
-    const ALL: [Done; 25] = [
+    const ALL: [Done; 26] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -154,6 +155,7 @@ impl Done {
         Done::AmendmentDecided,
         Done::PaperCirculated,
         Done::Released,
+        Done::Attached,
     ];
 
     fn code(self) -> &'static str {
@@ -183,6 +185,7 @@ impl Done {
             Done::AmendmentDecided => "amendment-decided",
             Done::PaperCirculated => "paper-circulated",
             Done::Released => "released",
+            Done::Attached => "attached",
         }
     }
 

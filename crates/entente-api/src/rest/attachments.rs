@@ -1,0 +1,85 @@
+//! Attachments over REST: upload a file (raw body), download an item's file.
+
+use super::*;
+use axum::body::Body;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A file uploaded and hashed: attach it to a new item by its `sha256`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadedView {
+    pub sha256: String,
+    pub size: u64,
+    /// Detected from the bytes.
+    pub media_type: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/attachments",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The file's bytes, at most the node's `limits.attachment_max_bytes`."),
+    responses((status = 201, body = UploadedView), (status = 422, body = ErrorBody)))]
+pub(super) async fn upload_attachment(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    body: Body,
+) -> R<(StatusCode, Json<UploadedView>)> {
+    let mut up = s.node.begin_upload(&p).await?;
+    let mut data = body.into_data_stream();
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ValidationFailed,
+                "file: the upload was cut off",
+            )
+        })?;
+        if let Err(e) = up.write(&chunk).await {
+            return Err(if up.over_limit() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    e.to_string(),
+                )
+            } else {
+                e.into()
+            });
+        }
+    }
+    let u = up.finish(&s.node).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadedView {
+            sha256: u.sha256,
+            size: u.size,
+            media_type: u.media_type,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/items/{id}/attachments/{sha256}",
+    params(("id" = String, Path), ("sha256" = String, Path)),
+    responses((status = 200, description = "The file, as an attachment to save",
+        content_type = "application/octet-stream"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn download_attachment(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, sha)): Path<(String, String)>,
+) -> R<Response> {
+    let (d, stream) = s.node.download(&p, &id, &sha).await?;
+    Ok(file_response(d, Body::from_stream(stream)))
+}
+
+/// The answer that sends a file to be saved, never shown.
+fn file_response(d: entente_node::attachments::Delivery, body: Body) -> Response {
+    let mut r = body.into_response();
+    for (k, v) in d.headers() {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}

@@ -1,0 +1,450 @@
+//! Attachments: uploads spooled to disk and hashed as they arrive, files referenced from items
+//! (only by the user who uploaded them), the bytes served to a user who may see such an item
+//! and to a peer in its audience, and the fetcher that brings what a received item references
+//! from the peers, chunk by chunk, resuming from the chunks already held and keeping a file
+//! only when its bytes hash to the signed reference. It does not decide who sees an item
+//! (`policy` does, through `Node::item`) and sends no file to anyone outside the item's audience.
+
+use crate::node::{Hook, NewAttachment, Node, detect_media_type};
+use crate::{NodeError, auth::Principal, fed};
+use entente_domain::attachment::{self, AttachmentRef, CHUNK_BYTES};
+use entente_domain::{DomainError, PartnerCode, policy};
+use entente_log::ParsedEntry;
+use entente_store::{BlobInfo, Projection};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// A file uploaded whole and hashed, ready to be referenced from an item by its uploader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploaded {
+    pub sha256: String,
+    pub size: u64,
+    pub media_type: String,
+}
+
+/// An upload in progress: the bytes go to a file of their own in the node's `uploads/`
+/// directory (so a 100 MB file is not held in memory), hashed as they come. Dropped
+/// unfinished, the file is removed.
+pub struct Upload {
+    file: tokio::fs::File,
+    path: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+    head: Vec<u8>,
+    uploader: String,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Internal(e.to_string())
+}
+
+impl Upload {
+    /// Append bytes of the file; refused once it passes the node's limit.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), NodeError> {
+        self.size += data.len() as u64;
+        if self.size > self.limit {
+            return Err(DomainError::invalid(
+                "file",
+                format!("at most {} bytes on this node", self.limit),
+            )
+            .into());
+        }
+        if self.head.len() < 8192 {
+            let take = (8192 - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..take]);
+        }
+        self.hasher.update(data);
+        self.file.write_all(data).await.map_err(internal)
+    }
+
+    /// Whether the bytes so far passed the node's limit.
+    pub fn over_limit(&self) -> bool {
+        self.size > self.limit
+    }
+
+    /// The whole file has arrived: keep it in the store in chunks, as its uploader's.
+    pub async fn finish(mut self, node: &Node) -> Result<Uploaded, NodeError> {
+        if self.size == 0 {
+            return Err(DomainError::invalid("file", "an empty file cannot be attached").into());
+        }
+        let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        let store = node.store();
+        if store.blob(&sha256).await?.is_none() {
+            self.file.flush().await.map_err(internal)?;
+            self.file
+                .seek(std::io::SeekFrom::Start(0))
+                .await
+                .map_err(internal)?;
+            let mut buf = vec![0u8; CHUNK_BYTES as usize];
+            for i in 0..attachment::chunk_count(self.size) {
+                let want = (self.size - u64::from(i) * CHUNK_BYTES).min(CHUNK_BYTES) as usize;
+                self.file
+                    .read_exact(&mut buf[..want])
+                    .await
+                    .map_err(internal)?;
+                store.put_blob_chunk(&sha256, i, &buf[..want]).await?;
+            }
+        }
+        let info = BlobInfo {
+            sha256: sha256.clone(),
+            size: self.size,
+            stored_at: node.now(),
+        };
+        store.complete_blob(&info, Some(&self.uploader)).await?;
+        Ok(Uploaded {
+            sha256,
+            size: self.size,
+            media_type: detect_media_type(&self.head),
+        })
+    }
+}
+
+/// What the fetcher needs between passes: the wake-up a commit or a sync round gives it.
+#[derive(Default)]
+pub(crate) struct Fetcher {
+    wake: Notify,
+}
+
+/// Wakes the fetcher when received items reference files, and after each sync round (a file
+/// that could not be fetched before, or one referenced before a restart, is tried again).
+pub(crate) struct AttachmentHooks;
+
+#[async_trait::async_trait]
+impl Hook for AttachmentHooks {
+    fn committed(&self, node: &Node, projections: &mut Vec<Projection>, _: &[ParsedEntry]) {
+        let refs = projections
+            .iter()
+            .any(|p| matches!(p, Projection::Item(i) if !i.attachments.is_empty() && i.origin != *node.partner()));
+        if refs {
+            node.ext::<Fetcher>().wake.notify_one();
+        }
+    }
+
+    async fn round_done(&self, node: &Node) {
+        node.ext::<Fetcher>().wake.notify_one();
+    }
+}
+
+/// Start the fetcher: one task per node, holding the node weakly.
+pub(crate) fn start(node: &Arc<Node>) {
+    let weak: Weak<Node> = Arc::downgrade(node);
+    let fetcher = node.ext::<Fetcher>();
+    tokio::spawn(async move {
+        loop {
+            fetcher.wake.notified().await;
+            let Some(node) = weak.upgrade() else { break };
+            if let Err(e) = node.fetch_missing_attachments().await {
+                tracing::warn!(error = %e, "attachments: fetch pass failed");
+            }
+        }
+    });
+}
+
+/// A chunk of a file, to send: its bytes.
+pub struct Chunk(pub Vec<u8>);
+
+/// Media types a browser may be told a downloaded file has; anything else (HTML, SVG, XML,
+/// scripts: what could run if a browser ever rendered it) is served as octet-stream.
+const SERVED_AS_IS: [&str; 12] = [
+    "application/pdf",
+    "text/plain",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/msword",
+    "application/vnd.ms-excel",
+];
+
+/// How a file is sent to a browser: its media type detected here from its own bytes (never
+/// the origin's word), and a `Content-Disposition` that makes every browser save it rather
+/// than show it, with the name in any script (RFC 6266 `filename*`) and an ASCII fallback.
+pub struct Delivery {
+    pub content_type: String,
+    pub content_disposition: String,
+    pub size: u64,
+}
+
+impl Delivery {
+    /// The response headers that send the file to be saved, never shown (with `nosniff` and a
+    /// sandboxing policy should a browser ever try).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("content-type", self.content_type.clone()),
+            ("content-disposition", self.content_disposition.clone()),
+            ("content-length", self.size.to_string()),
+            ("x-content-type-options", "nosniff".into()),
+            (
+                "content-security-policy",
+                "default-src 'none'; sandbox".into(),
+            ),
+        ]
+    }
+
+    pub fn new(r: &AttachmentRef, head: &[u8]) -> Delivery {
+        let detected = detect_media_type(head);
+        let content_type = if SERVED_AS_IS.contains(&detected.as_str()) {
+            detected
+        } else {
+            "application/octet-stream".into()
+        };
+        let ascii: String = r
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | ';' | '%') || c == ' ' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let utf8: String = r
+            .name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        Delivery {
+            content_type,
+            content_disposition: format!(
+                "attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}"
+            ),
+            size: r.size,
+        }
+    }
+}
+
+impl Node {
+    /// Begin an upload for `who` (an analyst or above: who may post items).
+    pub async fn begin_upload(&self, who: &Principal) -> Result<Upload, NodeError> {
+        who.require(entente_domain::Role::Analyst, "attach files")?;
+        let dir = self.config().data_dir.join("uploads");
+        tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
+        let path = dir.join(uuid::Uuid::new_v4().to_string());
+        let file = tokio::fs::OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(internal)?;
+        Ok(Upload {
+            file,
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+            limit: self.config().attachment_max_bytes,
+            head: Vec::new(),
+            uploader: who.user_id(),
+        })
+    }
+
+    /// Attach a file the caller uploaded to an item they may edit: a new revision of the item
+    /// (same text) whose files are the earlier ones and this one, signed and sent to the
+    /// item's audience like any revision.
+    pub async fn attach_file(
+        &self,
+        who: &Principal,
+        item_id: &str,
+        file: NewAttachment,
+    ) -> Result<entente_domain::ItemState, NodeError> {
+        who.require(entente_domain::Role::Analyst, "attach files")?;
+        let it = self.item(who, item_id).await?;
+        policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
+        if it.retracted.is_some() {
+            return Err(NodeError::Conflict("the item is retracted".into()));
+        }
+        let mut files = it.attachments.clone();
+        let new = self.attachment_refs(who, &[file]).await?;
+        files.retain(|a| new.iter().all(|n| n.sha256 != a.sha256));
+        files.extend(new);
+        attachment::check(&files)?;
+        let r = entente_domain::payload::ItemRevise {
+            item_id: item_id.to_owned(),
+            title: it.title.clone(),
+            body: it.body.clone(),
+            topics: it.topics.clone(),
+            author: who.user_id(),
+            attachments: Some(files),
+        };
+        self.publish(&it.audience, &[entente_domain::Payload::ItemRevise(r)])
+            .await?;
+        self.store
+            .item(item_id)
+            .await?
+            .ok_or(NodeError::Internal("item not projected".into()))
+    }
+
+    /// Which of an item's files this node holds whole (the others are still arriving).
+    pub async fn files_here(
+        &self,
+        it: &entente_domain::ItemState,
+    ) -> Result<Vec<(AttachmentRef, bool)>, NodeError> {
+        let mut out = Vec::with_capacity(it.attachments.len());
+        for a in &it.attachments {
+            out.push((a.clone(), self.store.blob(&a.sha256).await?.is_some()));
+        }
+        Ok(out)
+    }
+
+    /// A file of an item the caller may see, ready to send: how, and its bytes chunk by chunk
+    /// (read from the store as the client takes them). `Conflict` while it is still arriving.
+    pub async fn download(
+        &self,
+        who: &Principal,
+        item_id: &str,
+        sha256: &str,
+    ) -> Result<
+        (
+            Delivery,
+            impl futures_util::Stream<Item = Result<Vec<u8>, NodeError>> + Send + 'static,
+        ),
+        NodeError,
+    > {
+        let (r, here) = self.attachment(who, item_id, sha256).await?;
+        if !here {
+            return Err(NodeError::Conflict(
+                "the file has not arrived from the originating partner yet".into(),
+            ));
+        }
+        let head = self.store.blob_chunk(sha256, 0).await?.unwrap_or_default();
+        let d = Delivery::new(&r, &head[..head.len().min(8192)]);
+        let store = self.store.clone();
+        let sha = r.sha256.clone();
+        let n = r.chunks();
+        let stream = futures_util::stream::unfold(0u32, move |i| {
+            let store = store.clone();
+            let sha = sha.clone();
+            async move {
+                if i >= n {
+                    return None;
+                }
+                let c = match store.blob_chunk(&sha, i).await {
+                    Ok(Some(c)) => Ok(c),
+                    Ok(None) => Err(internal("a chunk went missing")),
+                    Err(e) => Err(e.into()),
+                };
+                Some((c, i + 1))
+            }
+        });
+        Ok((d, stream))
+    }
+
+    /// Chunk `index` of a file held whole (for a caller already checked).
+    pub async fn attachment_chunk(&self, sha256: &str, index: u32) -> Result<Chunk, NodeError> {
+        self.store
+            .blob_chunk(sha256, index)
+            .await?
+            .map(Chunk)
+            .ok_or(NodeError::NotFound("attachment"))
+    }
+
+    /// A chunk for a peer: only of a file an item in the caller's audience references, and only
+    /// once this node holds it whole. Anything else reads as not found.
+    pub async fn fed_attachment_chunk(
+        &self,
+        caller: &PartnerCode,
+        item_id: &str,
+        sha256: &str,
+        index: u32,
+    ) -> Result<Chunk, NodeError> {
+        let nf = NodeError::NotFound("attachment");
+        let it = self.store.item(item_id).await?.ok_or(nf)?;
+        let listed = it.attachments.iter().find(|a| a.sha256 == sha256);
+        let Some(r) = listed else {
+            return Err(NodeError::NotFound("attachment"));
+        };
+        if !policy::may_forward(self.partner(), caller, &it.audience)
+            || index >= r.chunks()
+            || self.store.blob(sha256).await?.is_none()
+        {
+            return Err(NodeError::NotFound("attachment"));
+        }
+        self.attachment_chunk(sha256, index).await
+    }
+
+    /// Fetch what received items reference and this node does not hold, from the item's
+    /// origin first, then from the other partners of its audience.
+    pub async fn fetch_missing_attachments(&self) -> Result<(), NodeError> {
+        for (sha, item_id, size) in self.store.missing_blobs(1000).await? {
+            if size > self.config().attachment_max_bytes {
+                continue;
+            }
+            let Some(it) = self.store.item(&item_id).await? else {
+                continue;
+            };
+            let Some(r) = it.attachments.iter().find(|a| a.sha256 == sha) else {
+                continue;
+            };
+            let mut from: Vec<PartnerCode> = vec![it.origin.clone()];
+            from.extend(it.audience.iter().filter(|p| **p != it.origin).cloned());
+            for peer in from.iter().filter(|p| *p != self.partner()) {
+                match self.fetch_attachment(peer, &item_id, r).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::info!(%peer, sha256 = %sha, error = %e, "attachment not fetched")
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_attachment(
+        &self,
+        peer: &PartnerCode,
+        item_id: &str,
+        r: &AttachmentRef,
+    ) -> Result<(), NodeError> {
+        let held = self.store.blob_chunk_indexes(&r.sha256).await?;
+        for i in (0..r.chunks()).filter(|i| held.binary_search(i).is_err()) {
+            let want = (r.size - u64::from(i) * CHUNK_BYTES).min(CHUNK_BYTES) as usize;
+            let path = fed::attachment_chunk_path(item_id, &r.sha256, i);
+            let req = self.fed_get_request(peer, &path)?;
+            let data = crate::transport::read_bytes(peer.clone(), &path, req, want).await?;
+            self.store.put_blob_chunk(&r.sha256, i, &data).await?;
+        }
+        // Whole: it is kept only if the bytes are the ones the origin signed.
+        let mut h = Sha256::new();
+        for i in 0..r.chunks() {
+            let c = self.store.blob_chunk(&r.sha256, i).await?;
+            h.update(c.ok_or_else(|| internal("a chunk went missing"))?);
+        }
+        if hex::encode(h.finalize()) != r.sha256 {
+            self.store.drop_blob_chunks(&r.sha256).await?;
+            return Err(NodeError::Peer {
+                peer: peer.to_string(),
+                code: "bad_attachment",
+                reason: "the file's bytes do not hash to the signed reference".into(),
+            });
+        }
+        let info = BlobInfo {
+            sha256: r.sha256.clone(),
+            size: r.size,
+            stored_at: self.now(),
+        };
+        self.store.complete_blob(&info, None).await?;
+        Ok(())
+    }
+}

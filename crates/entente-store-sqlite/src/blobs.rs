@@ -1,0 +1,150 @@
+//! SQLite's attachment bytes: chunks by file and index, the files held whole, their uploaders,
+//! and the references items make (written by `append` with the item). Node-local.
+
+use crate::{SqliteStore, be};
+use entente_domain::ItemState;
+use entente_store::*;
+
+pub(crate) async fn put_chunk(
+    s: &SqliteStore,
+    sha256: &str,
+    index: u32,
+    data: &[u8],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO blob_chunks (sha256, idx, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(i64::from(index))
+    .bind(data)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(())
+}
+
+pub(crate) async fn chunk(s: &SqliteStore, sha256: &str, index: u32) -> Result<Option<Vec<u8>>> {
+    let r: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT data FROM blob_chunks WHERE sha256 = ?1 AND idx = ?2")
+            .bind(sha256)
+            .bind(i64::from(index))
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(be)?;
+    Ok(r.map(|(d,)| d))
+}
+
+pub(crate) async fn chunk_indexes(s: &SqliteStore, sha256: &str) -> Result<Vec<u32>> {
+    let r: Vec<(i64,)> =
+        sqlx::query_as("SELECT idx FROM blob_chunks WHERE sha256 = ?1 ORDER BY idx")
+            .bind(sha256)
+            .fetch_all(&s.pool)
+            .await
+            .map_err(be)?;
+    r.into_iter()
+        .map(|(i,)| u32::try_from(i).map_err(|e| codec::corrupt("chunk index", e)))
+        .collect()
+}
+
+pub(crate) async fn drop_chunks(s: &SqliteStore, sha256: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM blob_chunks WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1)",
+    )
+    .bind(sha256)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(())
+}
+
+pub(crate) async fn complete(s: &SqliteStore, b: &BlobInfo, uploader: Option<&str>) -> Result<()> {
+    let mut tx = s.pool.begin().await.map_err(be)?;
+    sqlx::query(
+        "INSERT INTO blobs (sha256, size, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )
+    .bind(&b.sha256)
+    .bind(i64::try_from(b.size).map_err(|e| codec::corrupt("blob size", e))?)
+    .bind(&b.stored_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(be)?;
+    if let Some(u) = uploader {
+        sqlx::query(
+            "INSERT INTO blob_uploads (sha256, username) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&b.sha256)
+        .bind(u)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+    }
+    tx.commit().await.map_err(be)
+}
+
+pub(crate) async fn blob(s: &SqliteStore, sha256: &str) -> Result<Option<BlobInfo>> {
+    let r: Option<(String, i64, String)> =
+        sqlx::query_as("SELECT sha256, size, stored_at FROM blobs WHERE sha256 = ?1")
+            .bind(sha256)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(be)?;
+    r.map(|(sha256, size, stored_at)| {
+        Ok(BlobInfo {
+            sha256,
+            size: u64::try_from(size).map_err(|e| codec::corrupt("blob size", e))?,
+            stored_at,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn uploaded_by(s: &SqliteStore, sha256: &str, username: &str) -> Result<bool> {
+    let r: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM blob_uploads WHERE sha256 = ?1 AND username = ?2")
+            .bind(sha256)
+            .bind(username)
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(be)?;
+    Ok(r.is_some())
+}
+
+pub(crate) async fn missing(s: &SqliteStore, limit: u32) -> Result<Vec<(String, String, u64)>> {
+    let r: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT r.sha256, MIN(r.item_id), MIN(r.size) FROM attachment_refs r
+         WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = r.sha256)
+         GROUP BY r.sha256 ORDER BY r.sha256 LIMIT ?1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(be)?;
+    r.into_iter()
+        .map(|(sha, item, size)| {
+            Ok((
+                sha,
+                item,
+                u64::try_from(size).map_err(|e| codec::corrupt("blob size", e))?,
+            ))
+        })
+        .collect()
+}
+
+/// Record the files the appended items reference (in the append's transaction).
+pub(crate) async fn write_refs(
+    tx: &mut sqlx::SqliteConnection,
+    items: &[&ItemState],
+) -> Result<()> {
+    for i in items {
+        for a in &i.attachments {
+            sqlx::query("INSERT INTO attachment_refs (sha256, item_id, size) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+                .bind(&a.sha256)
+                .bind(&i.item_id)
+                .bind(i64::try_from(a.size).map_err(|e| codec::corrupt("blob size", e))?)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Conformance of attachments' bytes: chunks are kept once each, listed in order and dropped
+//! together; a file is held whole only once completed; what an appended item references is
+//! missing until then, and an uploader is recorded per user.
+
+use super::{aud, entries, item};
+use crate::*;
+use entente_domain::attachment::AttachmentRef;
+use entente_domain::partner::code;
+use entente_log::{LogHead, NodeKey};
+
+const SHA: &str = "0f343b0931126a20f133d67c2b018a3b5e5a3b3d3a4c9f1e8e2b1a0c9d8e7f60";
+
+pub async fn blobs_in_chunks(store: &dyn Store) {
+    assert_eq!(store.blob_chunk(SHA, 0).await.unwrap(), None);
+    assert!(store.blob_chunk_indexes(SHA).await.unwrap().is_empty());
+    store.put_blob_chunk(SHA, 1, b"second").await.unwrap();
+    store.put_blob_chunk(SHA, 0, b"first").await.unwrap();
+    // A chunk sent again (a resumed transfer) leaves the one held.
+    store.put_blob_chunk(SHA, 0, b"other").await.unwrap();
+    assert_eq!(store.blob_chunk_indexes(SHA).await.unwrap(), vec![0, 1]);
+    assert_eq!(
+        store.blob_chunk(SHA, 0).await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    assert_eq!(store.blob(SHA).await.unwrap(), None, "not whole yet");
+    store.drop_blob_chunks(SHA).await.unwrap();
+    assert!(store.blob_chunk_indexes(SHA).await.unwrap().is_empty());
+
+    store.put_blob_chunk(SHA, 0, b"bytes").await.unwrap();
+    let b = BlobInfo {
+        sha256: SHA.into(),
+        size: 5,
+        stored_at: "2026-12-05T10:00:00Z".into(),
+    };
+    store.complete_blob(&b, Some("alice@EU")).await.unwrap();
+    // Completed again by another uploader of the same bytes: one file, two uploaders.
+    store.complete_blob(&b, Some("bob@EU")).await.unwrap();
+    store.complete_blob(&b, None).await.unwrap();
+    assert_eq!(store.blob(SHA).await.unwrap(), Some(b));
+    assert!(store.blob_uploaded_by(SHA, "alice@EU").await.unwrap());
+    assert!(store.blob_uploaded_by(SHA, "bob@EU").await.unwrap());
+    assert!(!store.blob_uploaded_by(SHA, "mallory@EU").await.unwrap());
+    // A whole file's chunks are not dropped.
+    store.drop_blob_chunks(SHA).await.unwrap();
+    assert_eq!(store.blob_chunk_indexes(SHA).await.unwrap(), vec![0]);
+}
+
+pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["EU", "JPN"]);
+    let d = LogDescriptor::new(code("EU"), a.clone());
+    let es = entries(&key, "EU", &a, LogHead::EMPTY, 1);
+    let mut it = item("i1", "fmt-1", &a, ItemKind::Report, &[], Tlp::Green);
+    let other = "1".repeat(64);
+    it.attachments = vec![
+        AttachmentRef {
+            sha256: SHA.into(),
+            size: 3 << 20,
+            name: "事後報告書.pdf".into(),
+            media_type: "application/pdf".into(),
+        },
+        AttachmentRef {
+            sha256: other.clone(),
+            size: 7,
+            name: "notes.txt".into(),
+            media_type: "text/plain".into(),
+        },
+    ];
+    store
+        .append(&d, LogHead::EMPTY, &es, &[Projection::Item(it.clone())])
+        .await
+        .unwrap();
+    let mut missing = store.missing_blobs(10).await.unwrap();
+    missing.sort();
+    let mut want = vec![
+        (SHA.to_owned(), "i1".to_owned(), 3 << 20),
+        (other.clone(), "i1".to_owned(), 7),
+    ];
+    want.sort();
+    assert_eq!(missing, want);
+    assert_eq!(store.missing_blobs(1).await.unwrap().len(), 1);
+    store.put_blob_chunk(&other, 0, b"notes!!").await.unwrap();
+    store
+        .complete_blob(
+            &BlobInfo {
+                sha256: other.clone(),
+                size: 7,
+                stored_at: "2026-12-05T10:00:00Z".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.missing_blobs(10).await.unwrap(),
+        vec![(SHA.to_owned(), "i1".to_owned(), 3 << 20)]
+    );
+    // The item revised (the same references written again): still one reference each.
+    let es2 = entries(&key, "EU", &a, d_head(&es), 1);
+    it.revision = 2;
+    store
+        .append(&d, d_head(&es), &es2, &[Projection::Item(it)])
+        .await
+        .unwrap();
+    assert_eq!(store.missing_blobs(10).await.unwrap().len(), 1);
+}
+
+fn d_head(es: &[ParsedEntry]) -> LogHead {
+    let l = es.last().expect("entries");
+    LogHead {
+        seq: l.header.seq,
+        hash: l.hash,
+    }
+}

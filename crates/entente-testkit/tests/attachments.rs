@@ -1,0 +1,248 @@
+//! Attachments: a file attached at EU to an item released to {EU, JPN} downloads byte-identical
+//! at JPN with its Japanese name, as a file to save (never shown), and is absent from every
+//! NATO answer, NATO's disk and what EU serves NATO; only its uploader can attach a file; a
+//! transfer that stopped halfway resumes with the chunks still missing; bytes that do not hash
+//! to the signed reference are never kept.
+
+mod common;
+
+use common::*;
+use entente_domain::attachment::CHUNK_BYTES;
+use entente_domain::partner::code;
+use entente_node::NewAttachment;
+use entente_node::auth::Principal;
+use entente_testkit::{Cluster, TestNode};
+use sha2::{Digest, Sha256};
+
+/// Bytes that look like a PDF to a type sniffer, with a marker to look for on disks.
+fn pdf(len: usize, marker: &str) -> Vec<u8> {
+    let mut b = format!("%PDF-1.7\n% {marker}\n").into_bytes();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while b.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    b.truncate(len);
+    b
+}
+
+async fn upload(n: &TestNode, bytes: &[u8]) -> serde_json::Value {
+    let r = n
+        .http()
+        .post(format!("{}/api/v1/attachments", n.url()))
+        .bearer_auth(&n.token)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "upload");
+    r.json().await.unwrap()
+}
+
+async fn item_with_file(
+    n: &TestNode,
+    format_id: &str,
+    sha: &str,
+    name: &str,
+    to: &[&str],
+) -> serde_json::Value {
+    let r = n
+        .http()
+        .post(format!("{}/api/v1/items", n.url()))
+        .bearer_auth(&n.token)
+        .json(&serde_json::json!({
+            "format_id": format_id, "kind": "report", "title": "After-action report, ferry exercise",
+            "tlp": "AMBER", "releasable_to": to, "topics": ["maritime-security"],
+            "attachments": [{"sha256": sha, "name": name}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "item: {}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+async fn download(n: &TestNode, item: &str, sha: &str) -> reqwest::Response {
+    n.http()
+        .get(format!("{}/api/v1/items/{item}/attachments/{sha}", n.url()))
+        .bearer_auth(&n.token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn chunks_served(n: &TestNode) -> u64 {
+    let text = n
+        .http()
+        .get(format!("{}/metrics", n.url()))
+        .bearer_auth(&n.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("entente_http_requests_total{")
+                && l.contains("/attachments/{sha256}/chunks/{index}")
+                && l.contains("status=\"200\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_reaches_exactly_the_items_audience_byte_identical() {
+    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(
+        eu,
+        "Transatlantic+ Japan — maritime",
+        &["EU", "NATO", "JPN"],
+    )
+    .await;
+    c.sync_until_quiet().await;
+
+    let marker = "Veldra-ferry-capacity-AMBER-annex";
+    let bytes = pdf(20 << 20, marker);
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let up = upload(eu, &bytes).await;
+    assert_eq!(up["sha256"], sha.as_str());
+    assert_eq!(up["size"], bytes.len() as u64);
+    assert_eq!(up["media_type"], "application/pdf");
+    let name = "事後報告書 フェリー演習.pdf";
+    let it = item_with_file(eu, &f.format_id, &sha, name, &["EU", "JPN"]).await;
+    let id = it["id"].as_str().unwrap().to_owned();
+    assert_eq!(it["attachments"][0]["name"], name);
+
+    c.sync_until_quiet().await;
+    eventually("the file whole at JPN", async || {
+        jpn.node.store().blob(&sha).await.unwrap().is_some()
+    })
+    .await;
+    let r = download(jpn, &id, &sha).await;
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let cd = h["content-disposition"].to_str().unwrap();
+    assert!(cd.starts_with("attachment; "), "{cd}");
+    assert!(
+        cd.contains("filename*=UTF-8''%E4%BA%8B%E5%BE%8C%E5%A0%B1%E5%91%8A%E6%9B%B8%20"),
+        "the Japanese name kept: {cd}"
+    );
+    let got = r.bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&got)), sha, "byte-identical");
+
+    // NATO: not the item, not the file, not its bytes on disk, and EU serves it no chunk.
+    assert!(!has_item(nato, &id).await);
+    assert_eq!(download(nato, &id, &sha).await.status(), 404);
+    assert!(nato.node.store().blob(&sha).await.unwrap().is_none());
+    assert!(
+        nato.node
+            .store()
+            .blob_chunk(&sha, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let disk = db_bytes(nato);
+    assert!(
+        !disk.windows(marker.len()).any(|w| w == marker.as_bytes()),
+        "the file's bytes are not on NATO's disk"
+    );
+    let to_nato = eu
+        .node
+        .fed_attachment_chunk(&code("NATO"), &id, &sha, 0)
+        .await;
+    assert!(to_nato.is_err(), "EU serves NATO no chunk");
+    assert!(
+        eu.node
+            .fed_attachment_chunk(&code("JPN"), &id, &sha, 0)
+            .await
+            .is_ok()
+    );
+
+    // Only the uploader may attach a file: another EU user naming its hash learns nothing.
+    let bob = Principal {
+        username: "bob".into(),
+        role: entente_domain::Role::Analyst,
+        partner: code("EU"),
+    };
+    let e = eu
+        .node
+        .attachment_refs(
+            &bob,
+            &[NewAttachment {
+                sha256: sha.clone(),
+                name: "x.pdf".into(),
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "attachment not found");
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_transfer_resumes_and_bad_bytes_are_never_kept() {
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = format(eu, "Transatlantic+ Japan — cyber", &["EU", "JPN"]).await;
+    c.sync_until_quiet().await;
+
+    // Five chunks, of which JPN already holds the first two when the item arrives (as after a
+    // transfer cut after two chunks): only the three missing ones are sent.
+    let bytes = pdf(4 * CHUNK_BYTES as usize + 1000, "resume-marker");
+    let sha = hex::encode(Sha256::digest(&bytes));
+    upload(eu, &bytes).await;
+    let it = item_with_file(eu, &f.format_id, &sha, "report.pdf", &["EU", "JPN"]).await;
+    let id = it["id"].as_str().unwrap().to_owned();
+    let chunk = |i: usize| {
+        bytes[i * CHUNK_BYTES as usize..((i + 1) * CHUNK_BYTES as usize).min(bytes.len())].to_vec()
+    };
+    let js = jpn.node.store();
+    js.put_blob_chunk(&sha, 0, &chunk(0)).await.unwrap();
+    js.put_blob_chunk(&sha, 1, &chunk(1)).await.unwrap();
+    let before = chunks_served(eu).await;
+    c.sync_until_quiet().await;
+    eventually("the file whole at JPN", async || {
+        js.blob(&sha).await.unwrap().is_some()
+    })
+    .await;
+    assert_eq!(
+        chunks_served(eu).await - before,
+        3,
+        "only the three missing chunks were sent"
+    );
+    let got = download(jpn, &id, &sha).await.bytes().await.unwrap();
+    assert_eq!(&got[..], &bytes[..]);
+
+    // A second file, and a chunk at JPN that is not the origin's (a corrupted transfer): the
+    // whole does not hash to the signed reference, so nothing is kept and it is fetched again.
+    let bytes2 = pdf(2 * CHUNK_BYTES as usize + 10, "second-marker");
+    let sha2 = hex::encode(Sha256::digest(&bytes2));
+    upload(eu, &bytes2).await;
+    let mut wrong = bytes2[..CHUNK_BYTES as usize].to_vec();
+    wrong[100] ^= 0xFF;
+    js.put_blob_chunk(&sha2, 0, &wrong).await.unwrap();
+    let it2 = item_with_file(eu, &f.format_id, &sha2, "second.pdf", &["EU", "JPN"]).await;
+    let id2 = it2["id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+    eventually("the second file whole at JPN", async || {
+        if js.blob(&sha2).await.unwrap().is_some() {
+            return true;
+        }
+        // The bad pass dropped the chunks; the next one (each sync round starts one) fetches
+        // them all again.
+        let _ = jpn.node.fetch_missing_attachments().await;
+        false
+    })
+    .await;
+    let got = download(jpn, &id2, &sha2).await.bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&got)), sha2);
+    c.stop().await;
+}
