@@ -10,8 +10,8 @@
 //! equals a missing one's), paging cursors — and, per node, metrics labels, the federation
 //! answers (logs offered, checkpoint disclosures, checkpoints of others passed on) to each peer,
 //! the notification outbox (e-mails and webhook calls: no title of anything, links only to what
-//! the partner may see) and the bytes of its database — show exactly what the policy module
-//! says, no more.
+//! the partner may see), attached files (their bytes on disk, downloads, chunks served to peers)
+//! and the bytes of its database — show exactly what the policy module says, no more.
 //! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3), `ENTENTE_LEAK_FIRST` the
 //! number of the first (default 0), so a long run can be split into shards.
 
@@ -74,6 +74,8 @@ struct World {
     /// `paper` or `statement` (minutes, a paper's sign-off), origin, title): each
     /// reaches its audience's partners, is listed, searched and counted there, and nowhere else.
     objects: BTreeMap<String, (&'static str, String, String)>,
+    /// Item id → (SHA-256, a text inside the file): files attached to published items.
+    files: BTreeMap<String, (String, String)>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,6 +206,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
         ever: BTreeMap::new(),
         published: BTreeMap::new(),
         objects: BTreeMap::new(),
+        files: BTreeMap::new(),
     };
     let mut checks = 0;
     for step in 0..STEPS {
@@ -230,6 +233,10 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
             _ => {
                 trace("complete exchange");
                 w.c.sync_until_quiet().await;
+                // Files follow their items on each node's fetcher; here, at once.
+                for n in &w.c.nodes {
+                    n.node.fetch_missing_attachments().await.unwrap();
+                }
                 true
             }
         };
@@ -650,6 +657,30 @@ impl World {
                 let title = format!("leak-item-{}-end", self.published.len());
                 let author = &self.logins[i][rng.next(USERS.len() as u64) as usize].principal;
                 let n = &self.c.nodes[i];
+                // One item in three carries a file (of two chunks, one in two times).
+                let file = if rng.next(3) == 0 {
+                    let marker = format!("leak-file-{}-end", self.published.len());
+                    let len = if rng.next(2) == 0 {
+                        3000
+                    } else {
+                        (1 << 20) + 3000
+                    };
+                    let mut bytes = format!("{marker}\n").into_bytes();
+                    bytes.resize(len, b'.');
+                    let mut up = n.node.begin_upload(author).await.expect("upload");
+                    up.write(&bytes).await.expect("upload");
+                    let u = up.finish(&n.node).await.expect("upload");
+                    Some((u.sha256, marker))
+                } else {
+                    None
+                };
+                let attachments = file
+                    .iter()
+                    .map(|(sha, _)| entente_node::NewAttachment {
+                        sha256: sha.clone(),
+                        name: "報告書.txt".into(),
+                    })
+                    .collect();
                 let it = n
                     .node
                     .create_item(
@@ -663,11 +694,14 @@ impl World {
                             tlp: marked.then(|| tlp.to_owned()),
                             releasable_to: marked.then_some(to),
                             named_users,
-                            attachments: vec![],
+                            attachments,
                         },
                     )
                     .await
                     .expect("create item");
+                if let Some(f) = file {
+                    self.files.insert(it.item_id.clone(), f);
+                }
                 self.published
                     .insert(it.item_id, (n.partner.clone(), title));
             }
@@ -877,10 +911,95 @@ impl World {
                 checks += 1;
             }
             checks += self.check_federation(n).await;
+            checks += self.check_files(n, ni, &truth, &bytes, complete).await;
             for login in &self.logins[ni] {
                 checks += self
                     .check_user(n, login, &truth, &held, &held_objects)
                     .await;
+            }
+        }
+        checks
+    }
+
+    /// Attached files: held (bytes and all) only by partners of the item's audience, and there
+    /// whole after a complete exchange unless the item was retracted; downloaded only by users
+    /// who may see the item (anyone else is answered as for a file that does not exist); served
+    /// to a peer only inside the item's audience.
+    async fn check_files(
+        &self,
+        n: &TestNode,
+        ni: usize,
+        truth: &BTreeMap<&str, ItemState>,
+        bytes: &[u8],
+        complete: bool,
+    ) -> u64 {
+        let me = n.node.partner();
+        let store = n.node.store();
+        let mut checks = 0;
+        for (id, (sha, marker)) in &self.files {
+            let t = &truth[id.as_str()];
+            let may = policy::may_receive(me, &t.audience);
+            let here = store.blob(sha).await.unwrap().is_some();
+            if !may {
+                assert!(
+                    !contains(bytes, marker),
+                    "{me}: database holds file of {id}"
+                );
+                assert!(!contains(bytes, sha), "{me}: database names file of {id}");
+                assert!(store.blob_chunk(sha, 0).await.unwrap().is_none());
+            } else if complete && t.retracted.is_none() {
+                assert!(here, "{me}: misses the file of {id} after the exchange");
+            }
+            checks += 1;
+            // This node's copy decides (a retraction may not have reached it yet).
+            let copy = store.item(id).await.unwrap();
+            for login in &self.logins[ni] {
+                let path = format!("/api/v1/items/{id}/attachments/{sha}");
+                let r = self.get(n, login, &path).await;
+                let shown = copy
+                    .as_ref()
+                    .filter(|c| policy::user_may_see_item(&login.viewer, c));
+                match shown {
+                    Some(c) if c.retracted.is_none() && here => {
+                        assert_eq!(
+                            r.status(),
+                            200,
+                            "{me}: {} downloads {id}'s file",
+                            login.viewer.user
+                        );
+                        let got = r.bytes().await.unwrap();
+                        assert!(got.starts_with(marker.as_bytes()));
+                    }
+                    Some(c) if c.retracted.is_none() => {
+                        assert_eq!(r.status(), 409, "{me}: {id}'s file still arriving");
+                    }
+                    // A retracted item's files are gone with its text.
+                    Some(_) => assert_eq!(r.status(), 404),
+                    None => {
+                        let hidden = r.text().await.unwrap();
+                        let path = format!("/api/v1/items/{ABSENT_ID}/attachments/{sha}");
+                        let absent = self.get(n, login, &path).await.text().await.unwrap();
+                        assert_eq!(hidden, absent, "{me}: a hidden file reads as a missing one");
+                    }
+                }
+                checks += 1;
+            }
+            for peer in &self.c.nodes {
+                if peer.node.partner() == me {
+                    continue;
+                }
+                let path = entente_node::fed::attachment_chunk_path(id, sha, 0);
+                let r = fed_get(peer, Some(&peer.key_seed), n, &path).await;
+                let served = r.status() == 200;
+                if served {
+                    assert!(
+                        policy::may_forward(me, peer.node.partner(), &t.audience),
+                        "{me} serves {}'s file of {id} to {}",
+                        t.origin,
+                        peer.partner
+                    );
+                }
+                checks += 1;
             }
         }
         checks
