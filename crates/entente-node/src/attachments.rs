@@ -101,7 +101,11 @@ impl Upload {
             size: self.size,
             stored_at: node.now(),
         };
+        let new = store.blob(&sha256).await?.is_none();
         store.complete_blob(&info, Some(&self.uploader)).await?;
+        if new {
+            node.keep_file_text(&sha256, self.size).await?;
+        }
         Ok(Uploaded {
             sha256,
             size: self.size,
@@ -445,6 +449,37 @@ impl Node {
             stored_at: self.now(),
         };
         self.store.complete_blob(&info, None).await?;
+        // The item was indexed before its file arrived: again, with the file's text.
+        if self.keep_file_text(&r.sha256, r.size).await?
+            && let Some(it) = self.store.item(item_id).await?
+        {
+            self.index_append(vec![Projection::Item(it)], &[]);
+        }
         Ok(())
+    }
+
+    /// Read a whole file's text for search and keep it; false when it has none (too large, of
+    /// a type without text, or not parsing).
+    async fn keep_file_text(&self, sha256: &str, size: u64) -> Result<bool, NodeError> {
+        if size > crate::file_text::MAX_FILE_BYTES {
+            return Ok(false);
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        for i in 0..attachment::chunk_count(size) {
+            let c = self.store.blob_chunk(sha256, i).await?;
+            bytes.extend(c.ok_or_else(|| internal("a chunk went missing"))?);
+        }
+        let mt = detect_media_type(&bytes[..bytes.len().min(8192)]);
+        let text = tokio::task::spawn_blocking(move || crate::file_text::extract(&mt, &bytes))
+            .await
+            .ok()
+            .flatten();
+        match text {
+            Some(t) => {
+                self.store.put_blob_text(sha256, &t).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod coord;
 pub mod discussions;
 pub mod error;
+pub mod file_text;
 pub mod invite;
 pub mod meetings;
 pub mod metrics;

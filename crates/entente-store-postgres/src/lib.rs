@@ -741,6 +741,12 @@ impl Store for PgStore {
     async fn blob_uploaded_by(&self, sha256: &str, username: &str) -> Result<bool> {
         blobs::uploaded_by(self, sha256, username).await
     }
+    async fn put_blob_text(&self, sha256: &str, text: &str) -> Result<()> {
+        blobs::put_text(self, sha256, text).await
+    }
+    async fn blob_text(&self, sha256: &str) -> Result<Option<String>> {
+        blobs::text(self, sha256).await
+    }
     async fn missing_blobs(&self, limit: u32) -> Result<Vec<(String, String, u64)>> {
         blobs::missing(self, limit).await
     }

@@ -194,6 +194,13 @@ CREATE TABLE attachment_refs (
     PRIMARY KEY (sha256, item_id)
 );
 "#,
+    // The text of attached files, for search (extracted once the file is whole).
+    r#"
+CREATE TABLE blob_texts (
+    sha256 TEXT PRIMARY KEY,
+    text TEXT NOT NULL
+);
+"#,
 ];
 
 impl PgStore {

@@ -148,3 +148,24 @@ pub(crate) async fn write_refs(
     }
     Ok(())
 }
+
+pub(crate) async fn put_text(s: &SqliteStore, sha256: &str, text: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO blob_texts (sha256, text) VALUES (?1, ?2) ON CONFLICT (sha256) DO UPDATE SET text = excluded.text",
+    )
+    .bind(sha256)
+    .bind(text)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(())
+}
+
+pub(crate) async fn text(s: &SqliteStore, sha256: &str) -> Result<Option<String>> {
+    let r: Option<(String,)> = sqlx::query_as("SELECT text FROM blob_texts WHERE sha256 = ?1")
+        .bind(sha256)
+        .fetch_optional(&s.pool)
+        .await
+        .map_err(be)?;
+    Ok(r.map(|(t,)| t))
+}

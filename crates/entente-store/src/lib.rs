@@ -552,6 +552,9 @@ pub trait Store: Send + Sync + 'static {
     async fn blob(&self, sha256: &str) -> Result<Option<BlobInfo>>;
     /// Whether `username` uploaded the file to this node.
     async fn blob_uploaded_by(&self, sha256: &str, username: &str) -> Result<bool>;
+    /// Keep the text of a file, for search (replacing what was kept).
+    async fn put_blob_text(&self, sha256: &str, text: &str) -> Result<()>;
+    async fn blob_text(&self, sha256: &str) -> Result<Option<String>>;
     /// Files some item references (with one such item's id and the file's size) that are not
     /// held whole, oldest reference first.
     async fn missing_blobs(&self, limit: u32) -> Result<Vec<(String, String, u64)>>;

@@ -11,21 +11,76 @@ use entente_domain::attachment::CHUNK_BYTES;
 use entente_domain::partner::code;
 use entente_node::NewAttachment;
 use entente_node::auth::Principal;
-use entente_testkit::{Cluster, TestNode};
+use entente_testkit::{Cluster, ClusterOptions, TestNode};
 use sha2::{Digest, Sha256};
 
-/// Bytes that look like a PDF to a type sniffer, with a marker to look for on disks.
+/// A real PDF of about `len` bytes: one page saying `words` (Helvetica), padded with a stream
+/// of pseudo-random bytes that also carries `marker`, to look for on disks.
 fn pdf(len: usize, marker: &str) -> Vec<u8> {
-    let mut b = format!("%PDF-1.7\n% {marker}\n").into_bytes();
+    pdf_saying(len, marker, "Ferry capacity annex")
+}
+
+fn pdf_saying(len: usize, marker: &str, words: &str) -> Vec<u8> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({words}) Tj ET");
+    let mut pad = format!("{marker}\n").into_bytes();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while b.len() < len {
+    while pad.len() < len.saturating_sub(1000) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        b.extend_from_slice(&x.to_le_bytes());
+        pad.extend_from_slice(&x.to_le_bytes());
     }
-    b.truncate(len);
-    b
+    let stream = |body: &[u8]| {
+        let mut o = format!("<< /Length {} >>\nstream\n", body.len()).into_bytes();
+        o.extend_from_slice(body);
+        o.extend_from_slice(b"\nendstream");
+        o
+    };
+    let objs: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        stream(content.as_bytes()),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        stream(&pad),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(o);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+async fn hits(n: &TestNode, q: &str) -> Vec<String> {
+    n.node.search_settled().await;
+    let r = n
+        .node
+        .search(
+            &n.admin(),
+            entente_node::search::SearchRequest {
+                q: q.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    r.hits.into_iter().map(|h| h.id).collect()
 }
 
 async fn upload(n: &TestNode, bytes: &[u8]) -> serde_json::Value {
@@ -96,7 +151,11 @@ async fn chunks_served(n: &TestNode) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_reaches_exactly_the_items_audience_byte_identical() {
-    let c = Cluster::new(&["EU", "NATO", "JPN"]).await.unwrap();
+    let opts = ClusterOptions {
+        search: true,
+        ..Default::default()
+    };
+    let c = Cluster::with(&["EU", "NATO", "JPN"], opts).await.unwrap();
     let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
     let f = format(
         eu,
@@ -107,7 +166,7 @@ async fn a_file_reaches_exactly_the_items_audience_byte_identical() {
     c.sync_until_quiet().await;
 
     let marker = "Veldra-ferry-capacity-AMBER-annex";
-    let bytes = pdf(20 << 20, marker);
+    let bytes = pdf_saying(20 << 20, marker, "Ferry capacity annex quokkafjord");
     let sha = hex::encode(Sha256::digest(&bytes));
     let up = upload(eu, &bytes).await;
     assert_eq!(up["sha256"], sha.as_str());
@@ -136,6 +195,27 @@ async fn a_file_reaches_exactly_the_items_audience_byte_identical() {
     );
     let got = r.bytes().await.unwrap();
     assert_eq!(hex::encode(Sha256::digest(&got)), sha, "byte-identical");
+
+    // Its text is found by search at JPN (and at EU), never at NATO.
+    eventually("the PDF's text searchable at JPN", async || {
+        hits(jpn, "quokkafjord").await == vec![id.clone()]
+    })
+    .await;
+    assert_eq!(hits(eu, "quokkafjord").await, vec![id.clone()]);
+    assert!(hits(nato, "quokkafjord").await.is_empty());
+    // A Japanese text file: a two-character word inside an unspaced sentence finds its item.
+    let note = "フェリー演習の所見：サイバー攻撃が発生しました。港湾の輸送能力は十分でした。";
+    let up = upload(eu, note.as_bytes()).await;
+    assert_eq!(up["media_type"], "text/plain");
+    let sha_note = up["sha256"].as_str().unwrap().to_owned();
+    let it2 = item_with_file(eu, &f.format_id, &sha_note, "所見.txt", &["EU", "JPN"]).await;
+    let id2 = it2["id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+    eventually("the note's text searchable at JPN", async || {
+        hits(jpn, "攻撃").await == vec![id2.clone()]
+    })
+    .await;
+    assert!(hits(nato, "攻撃").await.is_empty());
 
     // NATO: not the item, not the file, not its bytes on disk, and EU serves it no chunk.
     assert!(!has_item(nato, &id).await);

@@ -11,16 +11,25 @@ pub(super) fn period(at: &str) -> String {
     at.get(..7).unwrap_or_default().to_owned()
 }
 
-/// The document for an item (None: it leaves the index, e.g. when retracted).
-pub fn item_doc(it: &ItemState) -> Option<SearchDoc> {
+/// The text of the files of items, by item id (items without files, or whose files have no
+/// text here yet, are absent).
+pub type FileTexts = std::collections::HashMap<String, String>;
+
+/// The document for an item (None: it leaves the index, e.g. when retracted): its body, then
+/// the text of its files.
+pub fn item_doc(it: &ItemState, files: &FileTexts) -> Option<SearchDoc> {
     if it.retracted.is_some() {
         return None;
     }
+    let body = match files.get(&it.item_id) {
+        Some(t) => format!("{}\n{t}", it.body),
+        None => it.body.clone(),
+    };
     Some(SearchDoc {
         id: format!("item:{}", it.item_id),
         kind: it.kind.as_str().to_owned(),
         title: it.title.clone(),
-        body: it.body.clone(),
+        body,
         readers: policy::reader_tokens(&it.audience, it.tlp, &it.author, &it.named_users),
         format: it.format_id.clone(),
         topics: it.topics.clone(),
@@ -260,12 +269,15 @@ pub(super) const TEXT_ENTRIES: [&str; 11] = [
 
 /// Documents (to write, to delete) for the projections of one append (STIX rows carry their
 /// text in `raw`: `index_append` cut it out of the entries).
-pub(super) fn docs_for(projections: &[Projection]) -> (Vec<SearchDoc>, Vec<String>) {
+pub(super) fn docs_for(
+    projections: &[Projection],
+    files: &FileTexts,
+) -> (Vec<SearchDoc>, Vec<String>) {
     let mut up = Vec::new();
     let mut del = Vec::new();
     for p in projections {
         match p {
-            Projection::Item(it) => match item_doc(it) {
+            Projection::Item(it) => match item_doc(it, files) {
                 Some(d) => up.push(d),
                 None => del.push(format!("item:{}", it.item_id)),
             },

@@ -141,7 +141,7 @@ pub const WHAT: [&str; 10] = [
 ];
 
 mod docs;
-pub use docs::item_doc;
+pub use docs::{FileTexts, item_doc};
 use docs::{
     OBJECT_KINDS, TEXT_ENTRIES, action_doc, alert_doc, docs_for, exercise_doc, meeting_doc,
     object_doc, paper_doc, project_doc, statement_doc, stix_doc, thread_doc,
@@ -235,10 +235,14 @@ impl Node {
                     jobs.push(j);
                 }
                 let last = jobs.last().map_or(0, |j| j.generation);
+                let files = match node.upgrade() {
+                    Some(n) => n.file_texts(jobs.iter().flat_map(|j| &j.projections)).await,
+                    None => FileTexts::new(),
+                };
                 let s2 = s.clone();
                 let r = tokio::task::spawn_blocking(move || {
                     for j in jobs {
-                        let (up, del) = docs_for(&j.projections);
+                        let (up, del) = docs_for(&j.projections, &files);
                         s2.index.delete(&del);
                         s2.index.upsert(&up)?;
                         s2.written.fetch_add(j.entries, Ordering::SeqCst);
@@ -317,6 +321,28 @@ impl Node {
         });
     }
 
+    /// The kept text of the files of the items among `projections` (a failing read leaves an
+    /// item's files out: search is derived, the next rebuild repairs it).
+    pub(crate) async fn file_texts<'a>(
+        &self,
+        projections: impl Iterator<Item = &'a Projection>,
+    ) -> FileTexts {
+        let mut out = FileTexts::new();
+        for p in projections {
+            let Projection::Item(it) = p else { continue };
+            let mut texts = Vec::new();
+            for a in &it.attachments {
+                if let Ok(Some(t)) = self.store.blob_text(&a.sha256).await {
+                    texts.push(t);
+                }
+            }
+            if !texts.is_empty() {
+                out.insert(it.item_id.clone(), texts.join("\n"));
+            }
+        }
+        out
+    }
+
     /// Wait until everything queued for the index so far is searchable.
     pub async fn search_settled(&self) {
         let Some(s) = self.search_index() else { return };
@@ -391,7 +417,16 @@ impl Node {
             if !fresh {
                 s.index.delete(&gone);
             }
-            let docs: Vec<SearchDoc> = page.iter().filter_map(item_doc).collect();
+            let files = self
+                .file_texts(
+                    page.iter()
+                        .cloned()
+                        .map(Projection::Item)
+                        .collect::<Vec<_>>()
+                        .iter(),
+                )
+                .await;
+            let docs: Vec<SearchDoc> = page.iter().filter_map(|i| item_doc(i, &files)).collect();
             documents += docs.len() as u64;
             put(&docs)?;
             if done {
@@ -542,10 +577,17 @@ impl Node {
             };
             // The text each hit was indexed with (`docs`), for its snippet.
             let text: Option<String> = match what {
-                "item" => items
+                "item" => match items
                     .get(id)
                     .filter(|it| it.retracted.is_none() && policy::user_may_see_item(&viewer, it))
-                    .map(|it| it.body.clone()),
+                {
+                    Some(it) if !it.attachments.is_empty() => {
+                        let files = self.file_texts([Projection::Item(it.clone())].iter()).await;
+                        item_doc(it, &files).map(|d| d.body)
+                    }
+                    Some(it) => Some(it.body.clone()),
+                    None => None,
+                },
                 "action" => self
                     .action(who, id)
                     .await

@@ -40,6 +40,13 @@ pub async fn blobs_in_chunks(store: &dyn Store) {
     assert!(store.blob_uploaded_by(SHA, "alice@EU").await.unwrap());
     assert!(store.blob_uploaded_by(SHA, "bob@EU").await.unwrap());
     assert!(!store.blob_uploaded_by(SHA, "mallory@EU").await.unwrap());
+    assert_eq!(store.blob_text(SHA).await.unwrap(), None);
+    store.put_blob_text(SHA, "first").await.unwrap();
+    store.put_blob_text(SHA, "事後報告書").await.unwrap();
+    assert_eq!(
+        store.blob_text(SHA).await.unwrap().as_deref(),
+        Some("事後報告書")
+    );
     // A whole file's chunks are not dropped.
     store.drop_blob_chunks(SHA).await.unwrap();
     assert_eq!(store.blob_chunk_indexes(SHA).await.unwrap(), vec![0]);
