@@ -138,14 +138,21 @@ fn classify_chain(e: &(dyn std::error::Error + 'static)) -> (Option<&'static str
 pub(crate) async fn status_error(
     peer: &PartnerCode,
     what: &str,
-    resp: reqwest::Response,
+    mut resp: reqwest::Response,
 ) -> NodeError {
     let status = resp.status();
-    let code = resp
-        .bytes()
-        .await
+    // Only the error's code is read, from at most 64 KiB: a peer's error body is not trusted
+    // with memory.
+    let mut body = Vec::new();
+    while let Ok(Some(c)) = resp.chunk().await {
+        if body.len() + c.len() > 64 << 10 {
+            body.clear();
+            break;
+        }
+        body.extend_from_slice(&c);
+    }
+    let code = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
         .filter(|c| c.len() <= 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
     NodeError::Peer {

@@ -94,22 +94,54 @@ pub(crate) async fn blob(s: &PgStore, sha256: &str) -> Result<Option<BlobInfo>> 
 }
 
 pub(crate) async fn uploaded_by(s: &PgStore, sha256: &str, username: &str) -> Result<bool> {
-    let r: Option<(i64,)> =
-        sqlx::query_as("SELECT 1 FROM blob_uploads WHERE sha256 = $1 AND username = $2")
-            .bind(sha256)
-            .bind(username)
-            .fetch_optional(&s.pool)
-            .await
-            .map_err(be)?;
-    Ok(r.is_some())
+    let (r,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM blob_uploads WHERE sha256 = $1 AND username = $2)",
+    )
+    .bind(sha256)
+    .bind(username)
+    .fetch_one(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(r)
 }
 
-pub(crate) async fn missing(s: &PgStore, limit: u32) -> Result<Vec<(String, String, u64)>> {
-    let r: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT r.sha256, MIN(r.item_id), MIN(r.size) FROM attachment_refs r
-         WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = r.sha256)
-         GROUP BY r.sha256 ORDER BY r.sha256 LIMIT $1",
+pub(crate) async fn verify_for_item(s: &PgStore, sha256: &str, item_id: &str) -> Result<()> {
+    sqlx::query("INSERT INTO blob_items (sha256, item_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(sha256)
+        .bind(item_id)
+        .execute(&s.pool)
+        .await
+        .map_err(be)?;
+    Ok(())
+}
+
+pub(crate) async fn for_item(s: &PgStore, sha256: &str, item_id: &str) -> Result<bool> {
+    let (r,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM blob_items i JOIN blobs b ON b.sha256 = i.sha256
+         WHERE i.sha256 = $1 AND i.item_id = $2)",
     )
+    .bind(sha256)
+    .bind(item_id)
+    .fetch_one(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(r)
+}
+
+pub(crate) async fn missing(
+    s: &PgStore,
+    after: Option<(&str, &str)>,
+    limit: u32,
+) -> Result<Vec<(String, String, u64)>> {
+    let (a_sha, a_item) = after.unwrap_or_default();
+    let r: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT r.sha256, r.item_id, r.size FROM attachment_refs r
+         WHERE NOT EXISTS (SELECT 1 FROM blob_items i WHERE i.sha256 = r.sha256 AND i.item_id = r.item_id)
+           AND (r.sha256, r.item_id) > ($1, $2)
+         ORDER BY r.sha256, r.item_id LIMIT $3",
+    )
+    .bind(a_sha)
+    .bind(a_item)
     .bind(i64::from(limit))
     .fetch_all(&s.pool)
     .await

@@ -747,8 +747,18 @@ impl Store for PgStore {
     async fn blob_text(&self, sha256: &str) -> Result<Option<String>> {
         blobs::text(self, sha256).await
     }
-    async fn missing_blobs(&self, limit: u32) -> Result<Vec<(String, String, u64)>> {
-        blobs::missing(self, limit).await
+    async fn verify_blob_for_item(&self, sha256: &str, item_id: &str) -> Result<()> {
+        blobs::verify_for_item(self, sha256, item_id).await
+    }
+    async fn blob_for_item(&self, sha256: &str, item_id: &str) -> Result<bool> {
+        blobs::for_item(self, sha256, item_id).await
+    }
+    async fn missing_blobs(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, u64)>> {
+        blobs::missing(self, after, limit).await
     }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {

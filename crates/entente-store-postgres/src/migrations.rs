@@ -201,6 +201,15 @@ CREATE TABLE blob_texts (
     text TEXT NOT NULL
 );
 "#,
+    // Which item each whole file was received or uploaded for: a file is served, downloaded and
+    // searched only through an item it was checked for, never because another item names its hash.
+    r#"
+CREATE TABLE blob_items (
+    sha256 TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    PRIMARY KEY (sha256, item_id)
+);
+"#,
 ];
 
 impl PgStore {

@@ -620,42 +620,15 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO peers (partner, url, public_key, added_at, state) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (partner) DO UPDATE SET url = excluded.url, public_key = excluded.public_key,
-               state = excluded.state",
-        )
-        .bind(p.partner.as_str())
-        .bind(p.url.as_deref())
-        .bind(&p.public_key)
-        .bind(&p.added_at)
-        .bind(&p.state)
-        .execute(&self.pool)
-        .await
-        .map_err(be)?;
-        Ok(())
+        peers::upsert(self, p).await
     }
 
     async fn peers(&self) -> Result<Vec<PeerRecord>> {
-        let rows = sqlx::query("SELECT * FROM peers ORDER BY partner")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(be)?;
-        rows.iter().map(|r| rows::peer(&Cols(r))).collect()
+        peers::all(self).await
     }
 
     async fn set_peer_status(&self, p: &PartnerCode, at: &str, error: Option<&str>) -> Result<()> {
-        sqlx::query(
-            "UPDATE peers SET last_sync_at = ?1, last_error = ?2,
-             last_ok_at = CASE WHEN ?2 IS NULL THEN ?1 ELSE last_ok_at END WHERE partner = ?3",
-        )
-        .bind(at)
-        .bind(error)
-        .bind(p.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(be)?;
-        Ok(())
+        peers::set_status(self, p, at, error).await
     }
 
     async fn create_user(&self, u: &UserRecord) -> Result<()> {
@@ -741,13 +714,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_peer_state(&self, partner: &PartnerCode, state: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE peers SET state = ? WHERE partner = ?")
-            .bind(state)
-            .bind(partner.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(be)?;
-        Ok(r.rows_affected() == 1)
+        peers::set_state(self, partner, state).await
     }
 
     async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8]) -> Result<()> {
@@ -777,8 +744,18 @@ impl Store for SqliteStore {
     async fn blob_text(&self, sha256: &str) -> Result<Option<String>> {
         blobs::text(self, sha256).await
     }
-    async fn missing_blobs(&self, limit: u32) -> Result<Vec<(String, String, u64)>> {
-        blobs::missing(self, limit).await
+    async fn verify_blob_for_item(&self, sha256: &str, item_id: &str) -> Result<()> {
+        blobs::verify_for_item(self, sha256, item_id).await
+    }
+    async fn blob_for_item(&self, sha256: &str, item_id: &str) -> Result<bool> {
+        blobs::for_item(self, sha256, item_id).await
+    }
+    async fn missing_blobs(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, u64)>> {
+        blobs::missing(self, after, limit).await
     }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {
@@ -793,6 +770,7 @@ impl Store for SqliteStore {
 mod blobs;
 mod migrations;
 mod notifications;
+mod peers;
 mod stix;
 #[cfg(test)]
 mod tests;

@@ -555,7 +555,16 @@ pub trait Store: Send + Sync + 'static {
     /// Keep the text of a file, for search (replacing what was kept).
     async fn put_blob_text(&self, sha256: &str, text: &str) -> Result<()>;
     async fn blob_text(&self, sha256: &str) -> Result<Option<String>>;
-    /// Files some item references (with one such item's id and the file's size) that are not
-    /// held whole, oldest reference first.
-    async fn missing_blobs(&self, limit: u32) -> Result<Vec<(String, String, u64)>>;
+    /// The whole file `sha256` was checked for `item_id` (uploaded by the author of this node's
+    /// own item, or fetched for that item and hashed): it may be served through that item.
+    async fn verify_blob_for_item(&self, sha256: &str, item_id: &str) -> Result<()>;
+    /// Whether the file is held whole and was checked for this item.
+    async fn blob_for_item(&self, sha256: &str, item_id: &str) -> Result<bool>;
+    /// References (file, item, the size the item gives) not yet checked for their item, in
+    /// (file, item) order after `after`: a file another item brought is not this item's.
+    async fn missing_blobs(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, u64)>>;
 }

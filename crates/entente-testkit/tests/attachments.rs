@@ -2,7 +2,8 @@
 //! at JPN with its Japanese name, as a file to save (never shown), and is absent from every
 //! NATO answer, NATO's disk and what EU serves NATO; only its uploader can attach a file; a
 //! transfer that stopped halfway resumes with the chunks still missing; bytes that do not hash
-//! to the signed reference are never kept.
+//! to the signed reference are never kept, even when a peer left them before an upload; a file
+//! is served only through an item it was checked for, never because another item names its hash.
 
 mod common;
 
@@ -324,5 +325,113 @@ async fn an_interrupted_transfer_resumes_and_bad_bytes_are_never_kept() {
     .await;
     let got = download(jpn, &id2, &sha2).await.bytes().await.unwrap();
     assert_eq!(hex::encode(Sha256::digest(&got)), sha2);
+
+    // A peer's unfinished transfer left a bad chunk of a file at EU; a user then uploads the
+    // real file: what EU keeps and serves is the upload's bytes.
+    let bytes3 = pdf(CHUNK_BYTES as usize + 500, "third-marker");
+    let sha3 = hex::encode(Sha256::digest(&bytes3));
+    eu.node
+        .store()
+        .put_blob_chunk(&sha3, 0, &vec![0u8; CHUNK_BYTES as usize])
+        .await
+        .unwrap();
+    upload(eu, &bytes3).await;
+    let it3 = item_with_file(eu, &f.format_id, &sha3, "third.pdf", &["EU", "JPN"]).await;
+    let id3 = it3["id"].as_str().unwrap().to_owned();
+    let got = download(eu, &id3, &sha3).await.bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&got)), sha3);
+    c.stop().await;
+}
+
+/// NATO names, in its own item for {NATO, JPN}, the hash of a file JPN received in EU's item for
+/// {EU, JPN}: JPN serves NATO nothing through it, shows its users nothing through it, and keeps
+/// its text out of NATO's item. A revision naming a file with a direction override is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_hash_named_in_another_item_gets_nothing() {
+    let opts = ClusterOptions {
+        search: true,
+        ..Default::default()
+    };
+    let c = Cluster::with(&["EU", "NATO", "JPN"], opts).await.unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(
+        eu,
+        "Transatlantic+ Japan — maritime",
+        &["EU", "NATO", "JPN"],
+    )
+    .await;
+    c.sync_until_quiet().await;
+    let bytes = pdf_saying(
+        300_000,
+        "known-hash-marker",
+        "Ferry capacity annex wombatport",
+    );
+    let sha = hex::encode(Sha256::digest(&bytes));
+    upload(eu, &bytes).await;
+    let a = item_with_file(eu, &f.format_id, &sha, "annex.pdf", &["EU", "JPN"]).await;
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+    eventually("the file checked for EU's item at JPN", async || {
+        jpn.node.store().blob_for_item(&sha, &a_id).await.unwrap()
+    })
+    .await;
+
+    // NATO's node signs an item naming that hash (it never had the bytes).
+    let aud = entente_domain::Audience::new([code("NATO"), code("JPN")]).unwrap();
+    let r = entente_domain::attachment::AttachmentRef {
+        sha256: sha.clone(),
+        size: bytes.len() as u64,
+        name: "x.pdf".into(),
+        media_type: "application/pdf".into(),
+    };
+    let b_id = entente_node::new_id();
+    let publish = entente_domain::payload::ItemPublish {
+        released_from: None,
+        item_id: b_id.clone(),
+        format_id: f.format_id.clone(),
+        kind: entente_domain::ItemKind::Note,
+        title: "probe".into(),
+        body: String::new(),
+        topics: vec![],
+        tlp: Some(entente_domain::Tlp::Green),
+        named_users: vec![],
+        author: "admin@NATO".into(),
+        attachments: vec![r.clone()],
+    };
+    let p = entente_domain::Payload::ItemPublish(publish);
+    nato.node.publish(&aud, &[p]).await.unwrap();
+    c.sync_until_quiet().await;
+    eventually("NATO's item at JPN", async || has_item(jpn, &b_id).await).await;
+    jpn.node.fetch_missing_attachments().await.unwrap();
+
+    let path = entente_node::fed::attachment_chunk_path(&b_id, &sha, 0);
+    let r404 = fed_get(nato, Some(&nato.key_seed), jpn, &path).await;
+    assert_eq!(
+        r404.status(),
+        404,
+        "JPN serves NATO nothing through NATO's item"
+    );
+    assert!(!jpn.node.store().blob_for_item(&sha, &b_id).await.unwrap());
+    assert_eq!(download(jpn, &b_id, &sha).await.status(), 409);
+    assert_eq!(download(jpn, &a_id, &sha).await.status(), 200);
+    assert_eq!(hits(jpn, "wombatport").await, vec![a_id.clone()]);
+
+    // A revision whose file name carries a direction override does not apply at JPN.
+    let mut evil = r.clone();
+    evil.name = "invoice\u{202e}fdp.exe".into();
+    let revise = entente_domain::payload::ItemRevise {
+        item_id: b_id.clone(),
+        title: "probe".into(),
+        body: String::new(),
+        topics: vec![],
+        author: "admin@NATO".into(),
+        attachments: Some(vec![evil]),
+    };
+    let p = entente_domain::Payload::ItemRevise(revise);
+    nato.node.publish(&aud, &[p]).await.unwrap();
+    c.sync_until_quiet().await;
+    let held = jpn.node.store().item(&b_id).await.unwrap().unwrap();
+    assert_eq!(held.attachments, vec![r]);
+    assert_eq!(held.revision, 1);
     c.stop().await;
 }

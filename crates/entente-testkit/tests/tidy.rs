@@ -544,6 +544,8 @@ const PINNED: &[(&str, &[&str])] = &[
             "b6dd89d905d98884",
             "a6c85fb69e892276",
             "dd49af4b537ebf1c",
+            "3f052366cd7502e6",
+            "afe74804f08d97ea",
         ],
     ),
     (
@@ -557,6 +559,8 @@ const PINNED: &[(&str, &[&str])] = &[
             "94f3c82358784fd6",
             "1f7b4a105e5dcd0a",
             "1bc24654282ea91e",
+            "3f052366cd7502e6",
+            "afe74804f08d97ea",
         ],
     ),
 ];

@@ -68,7 +68,10 @@ pub const ROUTE_ATTACHMENT_CHUNK: &str =
 /// The path of chunk `index` of the file `sha256` attached to `item_id` (the id is
 /// percent-encoded: a peer's item id is not trusted to be URL-safe).
 pub fn attachment_chunk_path(item_id: &str, sha256: &str, index: u32) -> String {
-    let id: String = form_urlencoded::byte_serialize(item_id.as_bytes()).collect();
+    // Percent-encoding for a path: `byte_serialize` writes a space as `+`, which a path keeps.
+    let id = form_urlencoded::byte_serialize(item_id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
     format!("/fed/v1/items/{id}/attachments/{sha256}/chunks/{index}")
 }
 

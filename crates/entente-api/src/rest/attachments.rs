@@ -70,16 +70,22 @@ pub(super) async fn download_attachment(
     Path((id, sha)): Path<(String, String)>,
 ) -> R<Response> {
     let (d, stream) = s.node.download(&p, &id, &sha).await?;
-    Ok(file_response(d, Body::from_stream(stream)))
+    file_response(d, Body::from_stream(stream))
 }
 
-/// The answer that sends a file to be saved, never shown.
-fn file_response(d: entente_node::attachments::Delivery, body: Body) -> Response {
+/// The answer that sends a file to be saved, never shown; no answer at all if one of its
+/// headers could not be set (a file must never go out without them).
+fn file_response(d: entente_node::attachments::Delivery, body: Body) -> R<Response> {
     let mut r = body.into_response();
     for (k, v) in d.headers() {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            r.headers_mut().insert(k, v);
-        }
+        let v = HeaderValue::from_str(&v).map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error: a download header",
+            )
+        })?;
+        r.headers_mut().insert(k, v);
     }
-    r
+    Ok(r)
 }

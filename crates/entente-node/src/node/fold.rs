@@ -249,7 +249,10 @@ impl Node {
                     Some(it)
                         if it.origin == h.origin
                             && it.log_id == h.log
-                            && it.retracted.is_none() =>
+                            && it.retracted.is_none()
+                            && r.attachments
+                                .as_deref()
+                                .is_none_or(|a| entente_domain::attachment::check(a).is_ok()) =>
                     {
                         it.apply_revise(&r, &h.ts);
                         // Items keep only their current version in the collection.

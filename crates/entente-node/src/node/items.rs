@@ -11,7 +11,16 @@ impl Node {
         let (aud, payload) = self.prepare_item(who, ni).await?;
         let id = payload.item_id.clone();
         let tlp = payload.tlp.unwrap_or(Tlp::Red);
+        let files: Vec<String> = payload
+            .attachments
+            .iter()
+            .map(|a| a.sha256.clone())
+            .collect();
         self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
+        // The author's own uploads: served through this item from now on.
+        for sha in &files {
+            self.store.verify_blob_for_item(sha, &id).await?;
+        }
         self.audit(
             &who.user_id(),
             "release",
@@ -279,7 +288,7 @@ impl Node {
             .into_iter()
             .find(|a| a.sha256 == sha256)
             .ok_or(NodeError::NotFound("attachment"))?;
-        let here = self.store.blob(sha256).await?.is_some();
+        let here = self.store.blob_for_item(sha256, item_id).await?;
         Ok((r, here))
     }
 }

@@ -332,6 +332,14 @@ impl Node {
             let Projection::Item(it) = p else { continue };
             let mut texts = Vec::new();
             for a in &it.attachments {
+                // Only a file checked for this item: another item naming the same hash gets
+                // none of its text.
+                if !matches!(
+                    self.store.blob_for_item(&a.sha256, &it.item_id).await,
+                    Ok(true)
+                ) {
+                    continue;
+                }
                 if let Ok(Some(t)) = self.store.blob_text(&a.sha256).await {
                     texts.push(t);
                 }

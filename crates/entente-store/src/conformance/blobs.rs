@@ -1,6 +1,7 @@
 //! Conformance of attachments' bytes: chunks are kept once each, listed in order and dropped
 //! together; a file is held whole only once completed; what an appended item references is
-//! missing until then, and an uploader is recorded per user.
+//! missing until the file is whole and checked for that item (paged in (file, item) order), and
+//! an uploader is recorded per user.
 
 use super::{aud, entries, item};
 use crate::*;
@@ -77,15 +78,20 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         .append(&d, LogHead::EMPTY, &es, &[Projection::Item(it.clone())])
         .await
         .unwrap();
-    let mut missing = store.missing_blobs(10).await.unwrap();
-    missing.sort();
+    let missing = store.missing_blobs(None, 10).await.unwrap();
     let mut want = vec![
         (SHA.to_owned(), "i1".to_owned(), 3 << 20),
         (other.clone(), "i1".to_owned(), 7),
     ];
     want.sort();
-    assert_eq!(missing, want);
-    assert_eq!(store.missing_blobs(1).await.unwrap().len(), 1);
+    assert_eq!(missing, want, "in (file, item) order");
+    let first = store.missing_blobs(None, 1).await.unwrap();
+    assert_eq!(first, want[..1].to_vec());
+    let after = (first[0].0.as_str(), first[0].1.as_str());
+    assert_eq!(
+        store.missing_blobs(Some(after), 10).await.unwrap(),
+        want[1..].to_vec()
+    );
     store.put_blob_chunk(&other, 0, b"notes!!").await.unwrap();
     store
         .complete_blob(
@@ -98,8 +104,18 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         )
         .await
         .unwrap();
+    // Whole, but not checked for this item: still missing for it, and not served through it.
+    assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 2);
+    assert!(!store.blob_for_item(&other, "i1").await.unwrap());
+    store.verify_blob_for_item(&other, "i1").await.unwrap();
+    store.verify_blob_for_item(&other, "i1").await.unwrap();
+    assert!(store.blob_for_item(&other, "i1").await.unwrap());
+    assert!(!store.blob_for_item(&other, "i2").await.unwrap());
+    // Checked for an item but not whole (a reference row only): not served.
+    store.verify_blob_for_item(SHA, "i9").await.unwrap();
+    assert!(!store.blob_for_item(SHA, "i9").await.unwrap());
     assert_eq!(
-        store.missing_blobs(10).await.unwrap(),
+        store.missing_blobs(None, 10).await.unwrap(),
         vec![(SHA.to_owned(), "i1".to_owned(), 3 << 20)]
     );
     // The item revised (the same references written again): still one reference each.
@@ -109,7 +125,7 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         .append(&d, d_head(&es), &es2, &[Projection::Item(it)])
         .await
         .unwrap();
-    assert_eq!(store.missing_blobs(10).await.unwrap().len(), 1);
+    assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 1);
 }
 
 fn d_head(es: &[ParsedEntry]) -> LogHead {

@@ -18,9 +18,18 @@ pub(super) async fn download(
         Err(e) => return Ok(fail(&sess.ctx, e)),
     };
     let mut r = Body::from_stream(stream).into_response();
+    // A file never goes out without its headers: one that cannot be set ends the answer.
     for (k, v) in d.headers() {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            r.headers_mut().insert(k, v);
+        match HeaderValue::from_str(&v) {
+            Ok(v) => {
+                r.headers_mut().insert(k, v);
+            }
+            Err(_) => {
+                return Ok(fail(
+                    &sess.ctx,
+                    NodeError::Internal("a download header".into()),
+                ));
+            }
         }
     }
     Ok(r)

@@ -10,7 +10,7 @@ use crate::{NodeError, auth::Principal, fed};
 use entente_domain::attachment::{self, AttachmentRef, CHUNK_BYTES};
 use entente_domain::{DomainError, PartnerCode, policy};
 use entente_log::ParsedEntry;
-use entente_store::{BlobInfo, Projection};
+use entente_store::BlobInfo;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -80,7 +80,11 @@ impl Upload {
         }
         let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
         let store = node.store();
-        if store.blob(&sha256).await?.is_none() {
+        let new = store.blob(&sha256).await?.is_none();
+        if new {
+            // Chunks a peer left from a transfer that did not finish are not trusted: they go,
+            // the upload's own are written, and the whole is hashed again before it counts.
+            store.drop_blob_chunks(&sha256).await?;
             self.file.flush().await.map_err(internal)?;
             self.file
                 .seek(std::io::SeekFrom::Start(0))
@@ -95,16 +99,26 @@ impl Upload {
                     .map_err(internal)?;
                 store.put_blob_chunk(&sha256, i, &buf[..want]).await?;
             }
+            let mut h = Sha256::new();
+            for i in 0..attachment::chunk_count(self.size) {
+                let c = store.blob_chunk(&sha256, i).await?;
+                h.update(c.ok_or_else(|| internal("a chunk went missing"))?);
+            }
+            if hex::encode(h.finalize()) != sha256 {
+                store.drop_blob_chunks(&sha256).await?;
+                return Err(NodeError::Conflict(
+                    "the file could not be stored whole: send it again".into(),
+                ));
+            }
         }
         let info = BlobInfo {
             sha256: sha256.clone(),
             size: self.size,
             stored_at: node.now(),
         };
-        let new = store.blob(&sha256).await?.is_none();
         store.complete_blob(&info, Some(&self.uploader)).await?;
         if new {
-            node.keep_file_text(&sha256, self.size).await?;
+            fetch::keep_file_text(store.as_ref(), &sha256, self.size).await?;
         }
         Ok(Uploaded {
             sha256,
@@ -114,46 +128,8 @@ impl Upload {
     }
 }
 
-/// What the fetcher needs between passes: the wake-up a commit or a sync round gives it.
-#[derive(Default)]
-pub(crate) struct Fetcher {
-    wake: Notify,
-}
-
-/// Wakes the fetcher when received items reference files, and after each sync round (a file
-/// that could not be fetched before, or one referenced before a restart, is tried again).
-pub(crate) struct AttachmentHooks;
-
-#[async_trait::async_trait]
-impl Hook for AttachmentHooks {
-    fn committed(&self, node: &Node, projections: &mut Vec<Projection>, _: &[ParsedEntry]) {
-        let refs = projections
-            .iter()
-            .any(|p| matches!(p, Projection::Item(i) if !i.attachments.is_empty() && i.origin != *node.partner()));
-        if refs {
-            node.ext::<Fetcher>().wake.notify_one();
-        }
-    }
-
-    async fn round_done(&self, node: &Node) {
-        node.ext::<Fetcher>().wake.notify_one();
-    }
-}
-
-/// Start the fetcher: one task per node, holding the node weakly.
-pub(crate) fn start(node: &Arc<Node>) {
-    let weak: Weak<Node> = Arc::downgrade(node);
-    let fetcher = node.ext::<Fetcher>();
-    tokio::spawn(async move {
-        loop {
-            fetcher.wake.notified().await;
-            let Some(node) = weak.upgrade() else { break };
-            if let Err(e) = node.fetch_missing_attachments().await {
-                tracing::warn!(error = %e, "attachments: fetch pass failed");
-            }
-        }
-    });
-}
+mod fetch;
+pub(crate) use fetch::{AttachmentHooks, start};
 
 /// A chunk of a file, to send: its bytes.
 pub struct Chunk(pub Vec<u8>);
@@ -280,9 +256,9 @@ impl Node {
             return Err(NodeError::Conflict("the item is retracted".into()));
         }
         let mut files = it.attachments.clone();
-        let new = self.attachment_refs(who, &[file]).await?;
-        files.retain(|a| new.iter().all(|n| n.sha256 != a.sha256));
-        files.extend(new);
+        let new_refs = self.attachment_refs(who, &[file]).await?;
+        files.retain(|a| new_refs.iter().all(|n| n.sha256 != a.sha256));
+        files.extend(new_refs.iter().cloned());
         attachment::check(&files)?;
         let r = entente_domain::payload::ItemRevise {
             item_id: item_id.to_owned(),
@@ -294,6 +270,9 @@ impl Node {
         };
         self.publish(&it.audience, &[entente_domain::Payload::ItemRevise(r)])
             .await?;
+        for a in &new_refs {
+            self.store.verify_blob_for_item(&a.sha256, item_id).await?;
+        }
         self.store
             .item(item_id)
             .await?
@@ -307,7 +286,8 @@ impl Node {
     ) -> Result<Vec<(AttachmentRef, bool)>, NodeError> {
         let mut out = Vec::with_capacity(it.attachments.len());
         for a in &it.attachments {
-            out.push((a.clone(), self.store.blob(&a.sha256).await?.is_some()));
+            let here = self.store.blob_for_item(&a.sha256, &it.item_id).await?;
+            out.push((a.clone(), here));
         }
         Ok(out)
     }
@@ -365,7 +345,8 @@ impl Node {
     }
 
     /// A chunk for a peer: only of a file an item in the caller's audience references, and only
-    /// once this node holds it whole. Anything else reads as not found.
+    /// once this node holds it whole *checked for that item* (never because another item brought
+    /// the same bytes). Anything else reads as not found.
     pub async fn fed_attachment_chunk(
         &self,
         caller: &PartnerCode,
@@ -381,105 +362,10 @@ impl Node {
         };
         if !policy::may_forward(self.partner(), caller, &it.audience)
             || index >= r.chunks()
-            || self.store.blob(sha256).await?.is_none()
+            || !self.store.blob_for_item(sha256, item_id).await?
         {
             return Err(NodeError::NotFound("attachment"));
         }
         self.attachment_chunk(sha256, index).await
-    }
-
-    /// Fetch what received items reference and this node does not hold, from the item's
-    /// origin first, then from the other partners of its audience.
-    pub async fn fetch_missing_attachments(&self) -> Result<(), NodeError> {
-        for (sha, item_id, size) in self.store.missing_blobs(1000).await? {
-            if size > self.config().attachment_max_bytes {
-                continue;
-            }
-            let Some(it) = self.store.item(&item_id).await? else {
-                continue;
-            };
-            let Some(r) = it.attachments.iter().find(|a| a.sha256 == sha) else {
-                continue;
-            };
-            let mut from: Vec<PartnerCode> = vec![it.origin.clone()];
-            from.extend(it.audience.iter().filter(|p| **p != it.origin).cloned());
-            for peer in from.iter().filter(|p| *p != self.partner()) {
-                match self.fetch_attachment(peer, &item_id, r).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::info!(%peer, sha256 = %sha, error = %e, "attachment not fetched")
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn fetch_attachment(
-        &self,
-        peer: &PartnerCode,
-        item_id: &str,
-        r: &AttachmentRef,
-    ) -> Result<(), NodeError> {
-        let held = self.store.blob_chunk_indexes(&r.sha256).await?;
-        for i in (0..r.chunks()).filter(|i| held.binary_search(i).is_err()) {
-            let want = (r.size - u64::from(i) * CHUNK_BYTES).min(CHUNK_BYTES) as usize;
-            let path = fed::attachment_chunk_path(item_id, &r.sha256, i);
-            let req = self.fed_get_request(peer, &path)?;
-            let data = crate::transport::read_bytes(peer.clone(), &path, req, want).await?;
-            self.store.put_blob_chunk(&r.sha256, i, &data).await?;
-        }
-        // Whole: it is kept only if the bytes are the ones the origin signed.
-        let mut h = Sha256::new();
-        for i in 0..r.chunks() {
-            let c = self.store.blob_chunk(&r.sha256, i).await?;
-            h.update(c.ok_or_else(|| internal("a chunk went missing"))?);
-        }
-        if hex::encode(h.finalize()) != r.sha256 {
-            self.store.drop_blob_chunks(&r.sha256).await?;
-            return Err(NodeError::Peer {
-                peer: peer.to_string(),
-                code: "bad_attachment",
-                reason: "the file's bytes do not hash to the signed reference".into(),
-            });
-        }
-        let info = BlobInfo {
-            sha256: r.sha256.clone(),
-            size: r.size,
-            stored_at: self.now(),
-        };
-        self.store.complete_blob(&info, None).await?;
-        // The item was indexed before its file arrived: again, with the file's text.
-        if self.keep_file_text(&r.sha256, r.size).await?
-            && let Some(it) = self.store.item(item_id).await?
-        {
-            self.index_append(vec![Projection::Item(it)], &[]);
-        }
-        Ok(())
-    }
-
-    /// Read a whole file's text for search and keep it; false when it has none (too large, of
-    /// a type without text, or not parsing).
-    async fn keep_file_text(&self, sha256: &str, size: u64) -> Result<bool, NodeError> {
-        if size > crate::file_text::MAX_FILE_BYTES {
-            return Ok(false);
-        }
-        let mut bytes = Vec::with_capacity(size as usize);
-        for i in 0..attachment::chunk_count(size) {
-            let c = self.store.blob_chunk(sha256, i).await?;
-            bytes.extend(c.ok_or_else(|| internal("a chunk went missing"))?);
-        }
-        let mt = detect_media_type(&bytes[..bytes.len().min(8192)]);
-        let text = tokio::task::spawn_blocking(move || crate::file_text::extract(&mt, &bytes))
-            .await
-            .ok()
-            .flatten();
-        match text {
-            Some(t) => {
-                self.store.put_blob_text(sha256, &t).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
     }
 }

@@ -1,0 +1,303 @@
+//! The fetcher: brings the files that received items reference from the peers, chunk by chunk,
+//! and checks each one *for its item*. A file is served, downloaded and searched through an item
+//! only once it was checked for that item — fetched for it and hashed to its signed reference,
+//! or, when this node already holds the bytes for another item, fetched again from this item's
+//! holders and hashed — so naming a known hash in one's own item gets nothing from this node.
+//! Resumes from the chunks held; after a transfer whose whole does not hash, it drops them and
+//! tries the origin alone; backs off per (file, item) on failure. Not the serving side.
+
+use super::*;
+use entente_store::Projection;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What the fetcher keeps between passes: its wake-up and, per (file, item), the failures.
+#[derive(Default)]
+pub(crate) struct Fetcher {
+    wake: Notify,
+    failures: std::sync::Mutex<HashMap<(String, String), Failure>>,
+    /// One file's text read at a time, off the fetch path.
+    extracting: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone, Copy)]
+struct Failure {
+    count: u32,
+    next: Instant,
+    /// The last attempt's bytes did not hash: only the origin is asked next.
+    origin_only: bool,
+}
+
+/// The longest a text extraction may take before the file is left unsearchable.
+const EXTRACT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Wakes the fetcher when received items reference files, and after each sync round (a file
+/// that could not be fetched before, or one referenced before a restart, is tried again).
+pub(crate) struct AttachmentHooks;
+
+#[async_trait::async_trait]
+impl Hook for AttachmentHooks {
+    fn committed(&self, node: &Node, projections: &mut Vec<Projection>, _: &[ParsedEntry]) {
+        let refs = projections.iter().any(|p| {
+            matches!(p, Projection::Item(i) if !i.attachments.is_empty() && i.origin != *node.partner())
+        });
+        if refs {
+            node.ext::<Fetcher>().wake.notify_one();
+        }
+    }
+
+    async fn round_done(&self, node: &Node) {
+        node.ext::<Fetcher>().wake.notify_one();
+    }
+}
+
+/// Start the fetcher: one task per node, holding the node weakly.
+pub(crate) fn start(node: &Arc<Node>) {
+    let weak: Weak<Node> = Arc::downgrade(node);
+    let fetcher = node.ext::<Fetcher>();
+    tokio::spawn(async move {
+        loop {
+            fetcher.wake.notified().await;
+            let Some(node) = weak.upgrade() else { break };
+            if let Err(e) = node.fetch_missing_attachments().await {
+                tracing::warn!(error = %e, "attachments: fetch pass failed");
+            }
+        }
+    });
+}
+
+impl Fetcher {
+    fn failure(&self, key: &(String, String)) -> Option<Failure> {
+        let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        f.get(key).copied()
+    }
+
+    fn failed(&self, key: (String, String), bad_bytes: bool) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let e = f.entry(key).or_insert(Failure {
+            count: 0,
+            next: Instant::now(),
+            origin_only: false,
+        });
+        e.count += 1;
+        // 2 s, 4 s, 8 s … at most an hour.
+        let wait = Duration::from_secs(2u64.saturating_pow(e.count.min(12)).min(3600));
+        e.next = Instant::now() + wait;
+        e.origin_only |= bad_bytes;
+    }
+
+    fn done(&self, key: &(String, String)) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        f.remove(key);
+    }
+}
+
+impl Node {
+    /// Fetch and check what received items reference and this node holds no checked copy of,
+    /// from the item's origin first, then from the other partners of its audience.
+    pub async fn fetch_missing_attachments(self: &Arc<Self>) -> Result<(), NodeError> {
+        let fetcher = self.ext::<Fetcher>();
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let cursor = after.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+            let page = self.store.missing_blobs(cursor, 500).await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.0.clone(), last.1.clone()));
+            for (sha, item_id, _) in page {
+                let key = (sha.clone(), item_id.clone());
+                let failure = fetcher.failure(&key);
+                if failure.is_some_and(|f| f.next > Instant::now()) {
+                    continue;
+                }
+                let Some(it) = self.store.item(&item_id).await? else {
+                    continue;
+                };
+                // Revised away or retracted: nothing to fetch for this item any more.
+                let Some(r) = it.attachments.iter().find(|a| a.sha256 == sha).cloned() else {
+                    continue;
+                };
+                if r.size > self.config().attachment_max_bytes {
+                    continue;
+                }
+                if it.origin == *self.partner() {
+                    // This node signed the item after checking the author uploaded the file.
+                    if self.store.blob(&sha).await?.is_some() {
+                        self.store.verify_blob_for_item(&sha, &item_id).await?;
+                    }
+                    continue;
+                }
+                let mut from: Vec<PartnerCode> = vec![it.origin.clone()];
+                if !failure.is_some_and(|f| f.origin_only) {
+                    from.extend(it.audience.iter().filter(|p| **p != it.origin).cloned());
+                }
+                let held = self.store.blob(&sha).await?.is_some();
+                let mut outcome = Err(false);
+                for peer in from.iter().filter(|p| *p != self.partner()) {
+                    let r = if held {
+                        self.confirm_held(peer, &item_id, &r).await
+                    } else {
+                        self.fetch_attachment(peer, &item_id, &r).await
+                    };
+                    match r {
+                        Ok(()) => {
+                            outcome = Ok(());
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::info!(%peer, sha256 = %sha, error = %e, "attachment not fetched");
+                            // Bytes that did not hash: the next try starts afresh, origin alone.
+                            if matches!(
+                                e,
+                                NodeError::Peer {
+                                    code: "bad_attachment",
+                                    ..
+                                }
+                            ) {
+                                outcome = Err(true);
+                                break;
+                            }
+                        }
+                    }
+                }
+                match outcome {
+                    Ok(()) => {
+                        fetcher.done(&key);
+                        self.store.verify_blob_for_item(&sha, &item_id).await?;
+                        if !held {
+                            self.spawn_text(sha, r.size, item_id);
+                        } else if let Some(it) = self.store.item(&item_id).await? {
+                            self.index_append(vec![Projection::Item(it)], &[]);
+                        }
+                    }
+                    Err(bad_bytes) => fetcher.failed(key, bad_bytes),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetch the chunks of a file not held from one peer, keep the whole if it hashes.
+    async fn fetch_attachment(
+        &self,
+        peer: &PartnerCode,
+        item_id: &str,
+        r: &AttachmentRef,
+    ) -> Result<(), NodeError> {
+        let held = self.store.blob_chunk_indexes(&r.sha256).await?;
+        for i in (0..r.chunks()).filter(|i| held.binary_search(i).is_err()) {
+            let data = self.fetch_chunk(peer, item_id, r, i).await?;
+            self.store.put_blob_chunk(&r.sha256, i, &data).await?;
+        }
+        // Whole: it is kept only if the bytes are the ones the origin signed.
+        let mut h = Sha256::new();
+        for i in 0..r.chunks() {
+            let c = self.store.blob_chunk(&r.sha256, i).await?;
+            h.update(c.ok_or_else(|| internal("a chunk went missing"))?);
+        }
+        if hex::encode(h.finalize()) != r.sha256 {
+            self.store.drop_blob_chunks(&r.sha256).await?;
+            return Err(bad_bytes(peer));
+        }
+        let info = BlobInfo {
+            sha256: r.sha256.clone(),
+            size: r.size,
+            stored_at: self.now(),
+        };
+        self.store
+            .complete_blob(&info, None)
+            .await
+            .map_err(NodeError::from)
+    }
+
+    /// A file held for another item: this item's holder must have it too. Its chunks are
+    /// fetched from `peer` and hashed, not kept (the bytes are the ones held).
+    async fn confirm_held(
+        &self,
+        peer: &PartnerCode,
+        item_id: &str,
+        r: &AttachmentRef,
+    ) -> Result<(), NodeError> {
+        let mut h = Sha256::new();
+        for i in 0..r.chunks() {
+            h.update(self.fetch_chunk(peer, item_id, r, i).await?);
+        }
+        if hex::encode(h.finalize()) != r.sha256 {
+            return Err(bad_bytes(peer));
+        }
+        Ok(())
+    }
+
+    async fn fetch_chunk(
+        &self,
+        peer: &PartnerCode,
+        item_id: &str,
+        r: &AttachmentRef,
+        i: u32,
+    ) -> Result<Vec<u8>, NodeError> {
+        let want = (r.size - u64::from(i) * CHUNK_BYTES).min(CHUNK_BYTES) as usize;
+        let path = fed::attachment_chunk_path(item_id, &r.sha256, i);
+        let req = self.fed_get_request(peer, &path)?;
+        crate::transport::read_bytes(peer.clone(), &path, req, want).await
+    }
+
+    /// Read a received file's text in a task of its own (one at a time, at most a minute: a
+    /// hostile PDF holds up neither the fetcher nor other files for long), then index the item
+    /// again with it.
+    fn spawn_text(self: &Arc<Self>, sha256: String, size: u64, item_id: String) {
+        let fetcher = self.ext::<Fetcher>();
+        let store = self.store.clone();
+        let node = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let _one_at_a_time = fetcher.extracting.lock().await;
+            let read = keep_file_text(store.as_ref(), &sha256, size);
+            match tokio::time::timeout(EXTRACT_TIMEOUT, read).await {
+                Ok(Ok(true)) => {
+                    if let (Some(node), Ok(Some(it))) = (node.upgrade(), store.item(&item_id).await)
+                    {
+                        node.index_append(vec![Projection::Item(it)], &[]);
+                    }
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(sha256, error = %e, "attachment text not read"),
+                Err(_) => tracing::warn!(sha256, "attachment text not read within a minute"),
+            }
+        });
+    }
+}
+
+fn bad_bytes(peer: &PartnerCode) -> NodeError {
+    NodeError::Peer {
+        peer: peer.to_string(),
+        code: "bad_attachment",
+        reason: "the file's bytes do not hash to the signed reference".into(),
+    }
+}
+
+/// Read a whole file's text for search and keep it; false when it has none (too large, of a
+/// type without text, or not parsing).
+pub(super) async fn keep_file_text(
+    store: &dyn entente_store::Store,
+    sha256: &str,
+    size: u64,
+) -> Result<bool, NodeError> {
+    if size > crate::file_text::MAX_FILE_BYTES {
+        return Ok(false);
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    for i in 0..attachment::chunk_count(size) {
+        let c = store.blob_chunk(sha256, i).await?;
+        bytes.extend(c.ok_or_else(|| internal("a chunk went missing"))?);
+    }
+    let mt = detect_media_type(&bytes[..bytes.len().min(8192)]);
+    let text = tokio::task::spawn_blocking(move || crate::file_text::extract(&mt, &bytes))
+        .await
+        .ok()
+        .flatten();
+    match text {
+        Some(t) => {
+            store.put_blob_text(sha256, &t).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
