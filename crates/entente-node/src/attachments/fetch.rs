@@ -28,6 +28,13 @@ struct Failure {
     origin_only: bool,
 }
 
+/// What became of one (file, item) row in a pass.
+enum Row {
+    Done,
+    Skip,
+    Failed { bad_bytes: bool },
+}
+
 /// The longest a text extraction may take before the file is left unsearchable.
 const EXTRACT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -94,86 +101,107 @@ impl Fetcher {
 
 impl Node {
     /// Fetch and check what received items reference and this node holds no checked copy of,
-    /// from the item's origin first, then from the other partners of its audience.
+    /// from the item's origin first, then from the other partners of its audience. A row that
+    /// fails (a peer, the store) is logged and backed off; the pass goes on with the others.
     pub async fn fetch_missing_attachments(self: &Arc<Self>) -> Result<(), NodeError> {
         let fetcher = self.ext::<Fetcher>();
         let mut after: Option<(String, String)> = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let cursor = after.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
             let page = self.store.missing_blobs(cursor, 500).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.0.clone(), last.1.clone()));
             for (sha, item_id, _) in page {
-                let key = (sha.clone(), item_id.clone());
+                let key = (sha, item_id);
+                seen.insert(key.clone());
                 let failure = fetcher.failure(&key);
                 if failure.is_some_and(|f| f.next > Instant::now()) {
                     continue;
                 }
-                let Some(it) = self.store.item(&item_id).await? else {
-                    continue;
-                };
-                // Revised away or retracted: nothing to fetch for this item any more.
-                let Some(r) = it.attachments.iter().find(|a| a.sha256 == sha).cloned() else {
-                    continue;
-                };
-                if r.size > self.config().attachment_max_bytes {
-                    continue;
-                }
-                if it.origin == *self.partner() {
-                    // This node signed the item after checking the author uploaded the file.
-                    if self.store.blob(&sha).await?.is_some() {
-                        self.store.verify_blob_for_item(&sha, &item_id).await?;
+                match self.fetch_row(&key, failure).await {
+                    Ok(Row::Done) => fetcher.done(&key),
+                    // Nothing to do for now (revised away, retracted, over this node's limit,
+                    // an own item's file not here): looked at again only after a back-off.
+                    Ok(Row::Skip) => fetcher.failed(key, false),
+                    Ok(Row::Failed { bad_bytes }) => fetcher.failed(key, bad_bytes),
+                    Err(e) => {
+                        tracing::warn!(sha256 = %key.0, item = %key.1, error = %e, "attachment: row failed");
+                        fetcher.failed(key, false);
                     }
-                    continue;
-                }
-                let mut from: Vec<PartnerCode> = vec![it.origin.clone()];
-                if !failure.is_some_and(|f| f.origin_only) {
-                    from.extend(it.audience.iter().filter(|p| **p != it.origin).cloned());
-                }
-                let held = self.store.blob(&sha).await?.is_some();
-                let mut outcome = Err(false);
-                for peer in from.iter().filter(|p| *p != self.partner()) {
-                    let r = if held {
-                        self.confirm_held(peer, &item_id, &r).await
-                    } else {
-                        self.fetch_attachment(peer, &item_id, &r).await
-                    };
-                    match r {
-                        Ok(()) => {
-                            outcome = Ok(());
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::info!(%peer, sha256 = %sha, error = %e, "attachment not fetched");
-                            // Bytes that did not hash: the next try starts afresh, origin alone.
-                            if matches!(
-                                e,
-                                NodeError::Peer {
-                                    code: "bad_attachment",
-                                    ..
-                                }
-                            ) {
-                                outcome = Err(true);
-                                break;
-                            }
-                        }
-                    }
-                }
-                match outcome {
-                    Ok(()) => {
-                        fetcher.done(&key);
-                        self.store.verify_blob_for_item(&sha, &item_id).await?;
-                        if !held {
-                            self.spawn_text(sha, r.size, item_id);
-                        } else if let Some(it) = self.store.item(&item_id).await? {
-                            self.index_append(vec![Projection::Item(it)], &[]);
-                        }
-                    }
-                    Err(bad_bytes) => fetcher.failed(key, bad_bytes),
                 }
             }
         }
+        // What is no longer missing needs no back-off state.
+        let mut f = fetcher.failures.lock().unwrap_or_else(|e| e.into_inner());
+        f.retain(|k, _| seen.contains(k));
         Ok(())
+    }
+
+    async fn fetch_row(
+        self: &Arc<Self>,
+        (sha, item_id): &(String, String),
+        failure: Option<Failure>,
+    ) -> Result<Row, NodeError> {
+        let Some(it) = self.store.item(item_id).await? else {
+            return Ok(Row::Skip);
+        };
+        let Some(r) = it.attachments.iter().find(|a| a.sha256 == *sha).cloned() else {
+            return Ok(Row::Skip);
+        };
+        if r.size > self.config().attachment_max_bytes {
+            return Ok(Row::Skip);
+        }
+        if it.origin == *self.partner() {
+            // This node signed the item after checking the author uploaded the file.
+            if self.store.blob(sha).await?.is_none() {
+                return Ok(Row::Skip);
+            }
+            self.store.verify_blob_for_item(sha, item_id).await?;
+            return Ok(Row::Done);
+        }
+        let mut from: Vec<PartnerCode> = vec![it.origin.clone()];
+        if !failure.is_some_and(|f| f.origin_only) {
+            from.extend(it.audience.iter().filter(|p| **p != it.origin).cloned());
+        }
+        let held = self.store.blob(sha).await?.is_some();
+        // A peer gets a deadline per file (at least 256 KiB/s after a minute), so a slow one
+        // cannot hold the fetcher for hours.
+        let deadline = Duration::from_secs(60 + r.size / (256 << 10));
+        for peer in from.iter().filter(|p| *p != self.partner()) {
+            let attempt = async {
+                if held {
+                    self.confirm_held(peer, item_id, &r).await
+                } else {
+                    self.fetch_attachment(peer, item_id, &r).await
+                }
+            };
+            let e = match tokio::time::timeout(deadline, attempt).await {
+                Ok(Ok(())) => {
+                    self.store.verify_blob_for_item(sha, item_id).await?;
+                    if !held {
+                        self.spawn_text(sha.clone(), r.size, item_id.clone());
+                    } else if let Some(it) = self.store.item(item_id).await? {
+                        self.index_append(vec![Projection::Item(it)], &[]);
+                    }
+                    return Ok(Row::Done);
+                }
+                Ok(Err(e)) => e,
+                Err(_) => internal("the transfer took longer than its deadline"),
+            };
+            tracing::info!(%peer, sha256 = %sha, error = %e, "attachment not fetched");
+            // Bytes that did not hash: the next try starts afresh, from the origin alone.
+            if matches!(
+                e,
+                NodeError::Peer {
+                    code: "bad_attachment",
+                    ..
+                }
+            ) {
+                return Ok(Row::Failed { bad_bytes: true });
+            }
+        }
+        Ok(Row::Failed { bad_bytes: false })
     }
 
     /// Fetch the chunks of a file not held from one peer, keep the whole if it hashes.
@@ -248,9 +276,7 @@ impl Node {
         let store = self.store.clone();
         let node = Arc::downgrade(self);
         tokio::spawn(async move {
-            let _one_at_a_time = fetcher.extracting.lock().await;
-            let read = keep_file_text(store.as_ref(), &sha256, size);
-            match tokio::time::timeout(EXTRACT_TIMEOUT, read).await {
+            match bounded_text(&fetcher, store.as_ref(), &sha256, size).await {
                 Ok(Ok(true)) => {
                     if let (Some(node), Ok(Some(it))) = (node.upgrade(), store.item(&item_id).await)
                     {
@@ -273,9 +299,21 @@ fn bad_bytes(peer: &PartnerCode) -> NodeError {
     }
 }
 
+/// [`keep_file_text`] one file at a time on this node, for at most [`EXTRACT_TIMEOUT`] (the
+/// blocking thread of a parse that overruns is left to finish, its text unused).
+pub(super) async fn bounded_text(
+    fetcher: &Fetcher,
+    store: &dyn entente_store::Store,
+    sha256: &str,
+    size: u64,
+) -> Result<Result<bool, NodeError>, tokio::time::error::Elapsed> {
+    let _one_at_a_time = fetcher.extracting.lock().await;
+    tokio::time::timeout(EXTRACT_TIMEOUT, keep_file_text(store, sha256, size)).await
+}
+
 /// Read a whole file's text for search and keep it; false when it has none (too large, of a
 /// type without text, or not parsing).
-pub(super) async fn keep_file_text(
+async fn keep_file_text(
     store: &dyn entente_store::Store,
     sha256: &str,
     size: u64,

@@ -118,7 +118,15 @@ impl Upload {
         };
         store.complete_blob(&info, Some(&self.uploader)).await?;
         if new {
-            fetch::keep_file_text(store.as_ref(), &sha256, self.size).await?;
+            // Read here, so the item the uploader creates next is indexed with it; bounded as
+            // for a received file (an analyst's upload may well be a hostile PDF).
+            let fetcher = node.ext::<fetch::Fetcher>();
+            match fetch::bounded_text(&fetcher, store.as_ref(), &sha256, self.size).await {
+                Ok(r) => {
+                    r?;
+                }
+                Err(_) => tracing::warn!(sha256, "attachment text not read within a minute"),
+            }
         }
         Ok(Uploaded {
             sha256,
@@ -336,7 +344,7 @@ impl Node {
     }
 
     /// Chunk `index` of a file held whole (for a caller already checked).
-    pub async fn attachment_chunk(&self, sha256: &str, index: u32) -> Result<Chunk, NodeError> {
+    async fn attachment_chunk(&self, sha256: &str, index: u32) -> Result<Chunk, NodeError> {
         self.store
             .blob_chunk(sha256, index)
             .await?

@@ -327,9 +327,20 @@ impl Node {
         &self,
         projections: impl Iterator<Item = &'a Projection>,
     ) -> FileTexts {
+        let items = projections.filter_map(|p| match p {
+            Projection::Item(it) => Some(it),
+            _ => None,
+        });
+        self.items_file_texts(items).await
+    }
+
+    /// [`Self::file_texts`] of items.
+    pub(crate) async fn items_file_texts<'a>(
+        &self,
+        items: impl Iterator<Item = &'a entente_domain::ItemState>,
+    ) -> FileTexts {
         let mut out = FileTexts::new();
-        for p in projections {
-            let Projection::Item(it) = p else { continue };
+        for it in items.filter(|it| !it.attachments.is_empty()) {
             let mut texts = Vec::new();
             for a in &it.attachments {
                 // Only a file checked for this item: another item naming the same hash gets
@@ -425,15 +436,7 @@ impl Node {
             if !fresh {
                 s.index.delete(&gone);
             }
-            let files = self
-                .file_texts(
-                    page.iter()
-                        .cloned()
-                        .map(Projection::Item)
-                        .collect::<Vec<_>>()
-                        .iter(),
-                )
-                .await;
+            let files = self.items_file_texts(page.iter()).await;
             let docs: Vec<SearchDoc> = page.iter().filter_map(|i| item_doc(i, &files)).collect();
             documents += docs.len() as u64;
             put(&docs)?;
@@ -590,7 +593,7 @@ impl Node {
                     .filter(|it| it.retracted.is_none() && policy::user_may_see_item(&viewer, it))
                 {
                     Some(it) if !it.attachments.is_empty() => {
-                        let files = self.file_texts([Projection::Item(it.clone())].iter()).await;
+                        let files = self.items_file_texts(std::iter::once(it)).await;
                         item_doc(it, &files).map(|d| d.body)
                     }
                     Some(it) => Some(it.body.clone()),

@@ -212,6 +212,20 @@ impl Seed<'_> {
         };
         Ok(self.node.create_item(&admin(self.node), ni).await?.item_id)
     }
+
+    /// Attach a text file to an item, as its author would from the item's page.
+    async fn attach(&self, item_id: &str, name: &str, text: &str) -> Result<()> {
+        let who = admin(self.node);
+        let mut up = self.node.begin_upload(&who).await?;
+        up.write(text.as_bytes()).await?;
+        let u = up.finish(self.node).await?;
+        let file = entente_node::NewAttachment {
+            sha256: u.sha256,
+            name: name.into(),
+        };
+        self.node.attach_file(&who, item_id, file).await?;
+        Ok(())
+    }
 }
 
 const NOTICE: &str = "*EXERCISE — fictional scenario for the Entente demo. Not real events.*\n\n";
@@ -257,9 +271,10 @@ async fn seed(nodes: &[Arc<Node>]) -> Result<()> {
 
     let s = Seed { node: eu };
     let all: &[&str] = &["EU", "NATO", "JPN"];
-    s.item(&maritime, "report", "EXERCISE: AIS gaps around the fictional Strait of Veldra",
+    let ais = s.item(&maritime, "report", "EXERCISE: AIS gaps around the fictional Strait of Veldra",
         &format!("{NOTICE}Three tankers switched off AIS for 6–9 hours while transiting the (fictional) Strait of Veldra. Pattern consistent with ship-to-ship transfers."),
         &["maritime-security"], (Some("GREEN"), Some(all))).await?;
+    s.attach(&ais, "AIS gaps — annex (exercise).txt", "EXERCISE — fictional data for the Entente demo.\n\nVessel\tAIS off (UTC)\tHours dark\nTanker A\t2026-11-02 21:10\t6.5\nTanker B\t2026-11-03 02:40\t9.0\nTanker C\t2026-11-04 23:55\t7.2\n").await?;
     s.item(&hybrid, "incident", "EXERCISE: Coordinated network amplifies fabricated port-closure claims",
         &format!("{NOTICE}A cluster of newly created pages (DISARM T0007 Create Inauthentic Social Media Pages and Groups) floods feeds (T0049 Flood Information Space) with a fabricated claim that a partner port is closed (T0023 Distort Facts)."),
         &["fimi", "hybrid-threats"], (Some("AMBER"), Some(&["EU", "JPN"]))).await?;
