@@ -55,6 +55,8 @@ codes! {
         UnknownVersion = "unknown_version",
     InsufficientScope = "insufficient_scope",
     RateLimited = "rate_limited",
+    MalwareFound = "malware_found",
+    ScannerUnavailable = "scanner_unavailable",
     Internal = "internal",
 }
 
@@ -145,6 +147,8 @@ impl From<NodeError> for ApiError {
             NodeError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
             NodeError::Conflict(_) => (S::CONFLICT, C::Conflict),
             NodeError::UnknownVersion(_) => (S::CONFLICT, C::UnknownVersion),
+            NodeError::Malware(_) => (S::UNPROCESSABLE_ENTITY, C::MalwareFound),
+            NodeError::ScanUnavailable(_) => (S::SERVICE_UNAVAILABLE, C::ScannerUnavailable),
             NodeError::RateLimited { retry_after } => {
                 let mut e = ApiError::new(S::TOO_MANY_REQUESTS, C::RateLimited, msg);
                 e.retry_after = Some(*retry_after);

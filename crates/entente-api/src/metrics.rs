@@ -174,6 +174,10 @@ pub async fn metrics(
         "# HELP entente_http_accept_errors_total Failed accept calls (out of file descriptors and the like); the listener backs off after each.\n# TYPE entente_http_accept_errors_total counter\nentente_http_accept_errors_total {}\n",
         c.accept_errors.load(std::sync::atomic::Ordering::Relaxed)
     ));
+    out.push_str(&format!(
+        "# HELP entente_attachments_quarantined_total Files received from peers that the malware scanner flagged (held aside, never served).\n# TYPE entente_attachments_quarantined_total counter\nentente_attachments_quarantined_total {}\n",
+        c.attachments_quarantined.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     out.push_str("# HELP entente_rate_limited_total Requests refused by a rate limit, by limit (user, peer, login).\n# TYPE entente_rate_limited_total counter\n");
     for (limit, n) in c.rate_limited() {
         out.push_str(&format!(

@@ -912,6 +912,16 @@ fn config_check_names_the_key_or_path_at_fault() {
         "{}",
         text(&o)
     );
+    let o = check(&[("ENTENTE_MALWARE_SCAN", "clamd.example:3310")]);
+    assert!(
+        !o.status.success()
+            && text(&o).contains("malware_scan")
+            && text(&o).contains("tcp:HOST:PORT"),
+        "{}",
+        text(&o)
+    );
+    let o = check(&[("ENTENTE_MALWARE_SCAN", "unix:/run/clamav/clamd.ctl")]);
+    assert!(o.status.success(), "{}", text(&o));
     let o = check(&[("ENTENTE_DATABASE_URL", "mysql://nowhere")]);
     assert!(
         !o.status.success() && text(&o).contains("database.url"),

@@ -41,6 +41,10 @@ pub struct NodeConfig {
     /// The largest attachment this node takes, uploaded by its users or fetched from a peer
     /// (a larger file referenced by a peer's item is listed but not fetched).
     pub attachment_max_bytes: u64,
+    /// ClamAV's `clamd`, to scan every file before it is accepted (uploaded here or received
+    /// from a peer); absent: files are not scanned. When set, a file the scanner cannot scan
+    /// is not accepted (fail closed).
+    pub malware_scan: Option<Clamd>,
 }
 
 /// Requests per minute; 0 turns a limit off. A bucket holds ten seconds' worth for bursts.
@@ -122,6 +126,7 @@ impl NodeConfig {
             search_commit_pause: Duration::from_millis(200),
             search_commit_entries: 0,
             attachment_max_bytes: 100 << 20,
+            malware_scan: None,
         }
     }
 }
@@ -196,5 +201,63 @@ impl std::fmt::Debug for Webhook {
         f.debug_struct("Webhook")
             .field("url", &self.url)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where `clamd` listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clamd {
+    Tcp(String),
+    Unix(std::path::PathBuf),
+}
+
+impl Clamd {
+    /// `tcp:HOST:PORT` or `unix:/path/to/clamd.ctl`.
+    pub fn parse(s: &str) -> Result<Clamd, entente_domain::DomainError> {
+        let bad = |why: &str| {
+            entente_domain::DomainError::invalid("malware_scan", format!("{s:?}: {why}"))
+        };
+        if let Some(a) = s.strip_prefix("tcp:") {
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(bad("expected tcp:HOST:PORT"));
+            }
+            Ok(Clamd::Tcp(a.to_owned()))
+        } else if let Some(p) = s.strip_prefix("unix:") {
+            if !p.starts_with('/') {
+                return Err(bad("expected unix:/absolute/path"));
+            }
+            Ok(Clamd::Unix(std::path::PathBuf::from(p)))
+        } else {
+            Err(bad("expected tcp:HOST:PORT or unix:/path/to/clamd.ctl"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            Clamd::parse("tcp:127.0.0.1:3310").unwrap(),
+            Clamd::Tcp("127.0.0.1:3310".into())
+        );
+        assert_eq!(
+            Clamd::parse("unix:/run/clamav/clamd.ctl").unwrap(),
+            Clamd::Unix("/run/clamav/clamd.ctl".into())
+        );
+        for bad in [
+            "127.0.0.1:3310",
+            "tcp:host",
+            "tcp::1",
+            "unix:relative",
+            "tcp:h:0",
+        ] {
+            assert!(Clamd::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -42,6 +42,13 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("too many requests: try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// The malware scanner found something in a file: it is refused (never stored as held).
+    #[error("the file was refused: the malware scanner found {0}")]
+    Malware(String),
+    /// The malware scanner could not scan a file (unreachable, slow, or it refused the
+    /// stream): the file is not accepted now; the detail is in the node's log.
+    #[error("the malware scanner is not available; the file was not accepted, try again later")]
+    ScanUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

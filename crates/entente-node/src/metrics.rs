@@ -22,6 +22,8 @@ pub struct SyncCounters {
     pub connections_refused: std::sync::Mutex<BTreeMap<&'static str, u64>>,
     /// `accept` failures (out of file descriptors and the like).
     pub accept_errors: AtomicU64,
+    /// Files received from peers that the malware scanner flagged (held aside).
+    pub attachments_quarantined: AtomicU64,
 }
 
 impl SyncCounters {

@@ -35,6 +35,12 @@ pub struct FileConfig {
     /// E-mail and webhook notifications (absent: none are sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<crate::notify_config::NotifyFile>,
+    /// ClamAV's `clamd`, which scans every attachment before it is accepted: `tcp:HOST:PORT`
+    /// or `unix:/run/clamav/clamd.ctl` (absent: files are not scanned). Set clamd's
+    /// `StreamMaxLength` to at least `limits.attachment_max_bytes`: a file clamd refuses to
+    /// scan is not accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malware_scan: Option<String>,
 }
 
 /// `[oidc]`: the partner's identity provider. Register the node at the provider as a
@@ -250,6 +256,7 @@ impl FileConfig {
             oidc: None,
             time_zone: None,
             notify: None,
+            malware_scan: None,
         }
     }
 }
@@ -335,6 +342,7 @@ impl ServerConfig {
                 "LISTEN" => file.listen = v.clone(),
                 "PUBLIC_URL" => file.public_url = v.clone(),
                 "TIME_ZONE" => file.time_zone = Some(v.clone()),
+                "MALWARE_SCAN" => file.malware_scan = Some(v.clone()),
                 "DATABASE_URL" => file.database.url = v.clone(),
                 "SYNC_INTERVAL_SECS" => file.sync.interval_secs = num("sync.interval_secs")?,
                 "SYNC_PAGE_SIZE" => file.sync.page_size = num("sync.page_size")? as u32,
@@ -379,7 +387,7 @@ impl ServerConfig {
                 "TLS_KEY_FILE" => file.tls.key_file = Some(v.clone()),
                 "TLS_CA_FILE" => file.tls.ca_file = Some(v.clone()),
                 _ => bail!(
-                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_TIME_ZONE, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS, ENTENTE_LIMITS_USER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_PEER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_LOGINS_PER_MINUTE, ENTENTE_LIMITS_BODY_READ_TIMEOUT_SECS, ENTENTE_LIMITS_MAX_CONNECTIONS, ENTENTE_LIMITS_MAX_CONNECTIONS_PER_CLIENT, ENTENTE_TLS_MODE, ENTENTE_TLS_CERT_FILE, ENTENTE_TLS_KEY_FILE, ENTENTE_TLS_CA_FILE)"
+                    "{k}: unknown setting (known: ENTENTE_PARTNER, ENTENTE_LISTEN, ENTENTE_PUBLIC_URL, ENTENTE_TIME_ZONE, ENTENTE_MALWARE_SCAN, ENTENTE_DATABASE_URL, ENTENTE_SYNC_INTERVAL_SECS, ENTENTE_SYNC_PAGE_SIZE, ENTENTE_SYNC_ON_START, ENTENTE_LIMITS_MAX_BODY_BYTES, ENTENTE_LIMITS_HEADER_READ_TIMEOUT_SECS, ENTENTE_LIMITS_USER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_PEER_REQUESTS_PER_MINUTE, ENTENTE_LIMITS_LOGINS_PER_MINUTE, ENTENTE_LIMITS_BODY_READ_TIMEOUT_SECS, ENTENTE_LIMITS_MAX_CONNECTIONS, ENTENTE_LIMITS_MAX_CONNECTIONS_PER_CLIENT, ENTENTE_TLS_MODE, ENTENTE_TLS_CERT_FILE, ENTENTE_TLS_KEY_FILE, ENTENTE_TLS_CA_FILE)"
                 ),
             }
         }
@@ -499,6 +507,10 @@ impl ServerConfig {
         node.sync.on_start = f.sync.on_start;
         node.max_body_bytes = f.limits.max_body_bytes;
         node.attachment_max_bytes = f.limits.attachment_max_bytes;
+        if let Some(c) = &f.malware_scan {
+            node.malware_scan =
+                Some(entente_node::config::Clamd::parse(c.trim()).map_err(|e| anyhow!("{e}"))?);
+        }
         if let Some(z) = &f.time_zone {
             entente_node::zone::check(z).map_err(|e| anyhow!("{e}"))?;
             node.time_zone = z.clone();

@@ -760,6 +760,12 @@ impl Store for PgStore {
     ) -> Result<Vec<(String, String, u64)>> {
         blobs::missing(self, after, limit).await
     }
+    async fn quarantine_blob(&self, sha: &str, item: &str, finding: &str, at: &str) -> Result<()> {
+        blobs::quarantine(self, sha, item, finding, at).await
+    }
+    async fn blob_quarantine(&self, sha: &str, item: Option<&str>) -> Result<Option<String>> {
+        blobs::quarantined(self, sha, item).await
+    }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {
         users::delete_token(self, hash).await

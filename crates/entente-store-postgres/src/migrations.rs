@@ -210,6 +210,17 @@ CREATE TABLE blob_items (
     PRIMARY KEY (sha256, item_id)
 );
 "#,
+    // Files the malware scanner found something in, per item they were received for (held
+    // aside: never completed or served through it).
+    r#"
+CREATE TABLE blob_quarantine (
+    sha256 TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    finding TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (sha256, item_id)
+);
+"#,
 ];
 
 impl PgStore {

@@ -142,6 +142,7 @@ pub(crate) async fn missing(
     let r: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT r.sha256, r.item_id, r.size FROM attachment_refs r
          WHERE NOT EXISTS (SELECT 1 FROM blob_items i WHERE i.sha256 = r.sha256 AND i.item_id = r.item_id)
+           AND NOT EXISTS (SELECT 1 FROM blob_quarantine q WHERE q.sha256 = r.sha256 AND q.item_id = r.item_id)
            AND (r.sha256, r.item_id) > (?1, ?2)
          ORDER BY r.sha256, r.item_id LIMIT ?3",
     )
@@ -199,5 +200,43 @@ pub(crate) async fn text(s: &SqliteStore, sha256: &str) -> Result<Option<String>
         .fetch_optional(&s.pool)
         .await
         .map_err(be)?;
+    Ok(r.map(|(t,)| t))
+}
+
+pub(crate) async fn quarantine(
+    s: &SqliteStore,
+    sha256: &str,
+    item_id: &str,
+    finding: &str,
+    at: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO blob_quarantine (sha256, item_id, finding, at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (sha256, item_id) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(item_id)
+    .bind(finding)
+    .bind(at)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(())
+}
+
+pub(crate) async fn quarantined(
+    s: &SqliteStore,
+    sha256: &str,
+    item_id: Option<&str>,
+) -> Result<Option<String>> {
+    let r: Option<(String,)> = sqlx::query_as(
+        "SELECT finding FROM blob_quarantine WHERE sha256 = ?1 AND (?2 IS NULL OR item_id = ?2)
+         ORDER BY at, item_id LIMIT 1",
+    )
+    .bind(sha256)
+    .bind(item_id)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(be)?;
     Ok(r.map(|(t,)| t))
 }

@@ -567,4 +567,16 @@ pub trait Store: Send + Sync + 'static {
         after: Option<(&str, &str)>,
         limit: u32,
     ) -> Result<Vec<(String, String, u64)>>;
+    /// The malware scanner found `finding` in the file received for `item_id`: it is held aside
+    /// (its chunks stay as evidence, never completed, served or read) and no longer missing for
+    /// that item. The first finding stays.
+    async fn quarantine_blob(
+        &self,
+        sha256: &str,
+        item_id: &str,
+        finding: &str,
+        at: &str,
+    ) -> Result<()>;
+    /// What the scanner found in a file quarantined for `item_id`, or for any item (None).
+    async fn blob_quarantine(&self, sha256: &str, item_id: Option<&str>) -> Result<Option<String>>;
 }

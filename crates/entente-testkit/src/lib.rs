@@ -233,6 +233,8 @@ impl std::fmt::Debug for Cluster {
 
 pub struct ClusterOptions {
     pub page_size: u32,
+    /// Page requests in flight per log while catching up (`SyncConfig::pages_in_flight`).
+    pub pages_in_flight: usize,
     /// Periodic pull interval; long by default so tests observe push or explicit syncs.
     pub interval: Duration,
     /// The clock every node uses (a `ManualClock` for deadline tests); the system clock if None.
@@ -252,12 +254,15 @@ pub struct ClusterOptions {
     pub search_commit_pause: Duration,
     /// `NodeConfig::search_commit_entries`.
     pub search_commit_entries: u64,
+    /// The malware scanner per partner code (none for a partner not named).
+    pub malware_scan: std::collections::BTreeMap<String, entente_node::config::Clamd>,
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
         ClusterOptions {
             page_size: 500,
+            pages_in_flight: entente_node::config::SyncConfig::default().pages_in_flight,
             interval: Duration::from_secs(3600),
             clock: None,
             search: false,
@@ -266,6 +271,7 @@ impl Default for ClusterOptions {
             notify: Default::default(),
             search_commit_pause: Duration::from_millis(200),
             search_commit_entries: 0,
+            malware_scan: Default::default(),
             rate_limits: entente_node::config::RateLimits {
                 user_per_minute: 0,
                 peer_per_minute: 0,
@@ -306,11 +312,13 @@ impl Cluster {
                 dir.clone(),
             );
             cfg.sync.page_size = opts.page_size;
+            cfg.sync.pages_in_flight = opts.pages_in_flight;
             cfg.sync.interval = opts.interval;
             cfg.sync.on_start = false;
             cfg.sync.request_timeout = opts.request_timeout;
             cfg.rate_limits = opts.rate_limits;
             cfg.notify = opts.notify.get(*p).cloned();
+            cfg.malware_scan = opts.malware_scan.get(*p).cloned();
             cfg.search_commit_pause = opts.search_commit_pause;
             cfg.search_commit_entries = opts.search_commit_entries;
             if opts.tls {

@@ -130,17 +130,9 @@ async fn download(n: &TestNode, item: &str, sha: &str) -> reqwest::Response {
 }
 
 async fn chunks_served(n: &TestNode) -> u64 {
-    let text = n
-        .http()
-        .get(format!("{}/metrics", n.url()))
-        .bearer_auth(&n.token)
-        .send()
+    metrics_text(n)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| {
             l.starts_with("entente_http_requests_total{")
                 && l.contains("/attachments/{sha256}/chunks/{index}")
@@ -148,6 +140,18 @@ async fn chunks_served(n: &TestNode) -> u64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
+}
+
+async fn metrics_text(n: &TestNode) -> String {
+    n.http()
+        .get(format!("{}/metrics", n.url()))
+        .bearer_auth(&n.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,5 +437,318 @@ async fn a_known_hash_named_in_another_item_gets_nothing() {
     let held = jpn.node.store().item(&b_id).await.unwrap().unwrap();
     assert_eq!(held.attachments, vec![r]);
     assert_eq!(held.revision, 1);
+    c.stop().await;
+}
+
+/// What the test scanners report: a file carrying this marker anywhere is "malware".
+const MALWARE_MARKER: &str = "ENTENTE-TEST-MALWARE-7f3a9c";
+
+/// A stand-in for `clamd` on a Unix socket (its `INSTREAM` protocol), which finds
+/// [`MALWARE_MARKER`]; while `down` is set it hangs up on every connection.
+async fn fake_clamd(
+    dir: &std::path::Path,
+) -> (
+    entente_node::config::Clamd,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let path = dir.join("clamd.sock");
+    let l = tokio::net::UnixListener::bind(&path).unwrap();
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = down.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            if d.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
+            tokio::spawn(async move {
+                let mut cmd = [0u8; 10];
+                s.read_exact(&mut cmd).await?;
+                assert_eq!(&cmd, b"zINSTREAM\0");
+                let mut data = Vec::new();
+                loop {
+                    let n = s.read_u32().await? as usize;
+                    if n == 0 {
+                        break;
+                    }
+                    let at = data.len();
+                    data.resize(at + n, 0);
+                    s.read_exact(&mut data[at..]).await?;
+                }
+                let found = data
+                    .windows(MALWARE_MARKER.len())
+                    .any(|w| w == MALWARE_MARKER.as_bytes());
+                let answer: &[u8] = if found {
+                    b"stream: Entente-Test-Signature FOUND\0"
+                } else {
+                    b"stream: OK\0"
+                };
+                s.write_all(answer).await?;
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (entente_node::config::Clamd::Unix(path), down)
+}
+
+/// Debian's `clamd` with a database of one signature, [`MALWARE_MARKER`], on a Unix socket in
+/// `dir`; None when clamd is not installed (then the test says so, and fails if
+/// `CLAMD_REQUIRED` is set, as in CI).
+async fn real_clamd(dir: &std::path::Path) -> Option<(entente_node::config::Clamd, KillOnDrop)> {
+    let bin = ["/usr/sbin/clamd", "/usr/bin/clamd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("CLAMD_REQUIRED").is_none(),
+            "clamd is not installed (apt-get install clamav-daemon)"
+        );
+        eprintln!("clamd is not installed: the test with the real scanner is skipped");
+        return None;
+    };
+    let db = dir.join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::write(
+        db.join("entente.ndb"),
+        format!(
+            "Entente-Test-Signature:0:*:{}\n",
+            hex::encode(MALWARE_MARKER)
+        ),
+    )
+    .unwrap();
+    let sock = dir.join("clamd.sock");
+    let conf = dir.join("clamd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Foreground yes\nDatabaseDirectory {}\nLocalSocket {}\nStreamMaxLength 200M\nMaxFileSize 200M\nMaxScanSize 400M\nAlertExceedsMax yes\nLogFile {}\n",
+            db.display(),
+            sock.display(),
+            dir.join("clamd.log").display()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config-file={}", conf.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(child);
+    eventually("clamd answers PING", async || {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut s) = tokio::net::UnixStream::connect(&sock).await else {
+            return false;
+        };
+        let mut got = Vec::new();
+        s.write_all(b"zPING\0").await.is_ok()
+            && s.read_to_end(&mut got).await.is_ok()
+            && got == b"PONG\0"
+    })
+    .await;
+    Some((entente_node::config::Clamd::Unix(sock), guard))
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A file with the marker inside some ordinary text.
+fn infected() -> Vec<u8> {
+    format!("Ferry timetable, week 49.\n{MALWARE_MARKER}\nEnd of timetable.\n").into_bytes()
+}
+
+/// JPN scans with `scanner`, EU does not: EU's users can attach anything. At JPN an upload
+/// carrying malware is refused (422, nothing stored); a received file carrying it is
+/// quarantined (never whole, never downloaded, served or searched, not fetched again, shown as
+/// withheld); a clean file arrives as before.
+async fn scanned_at_jpn(scanner: entente_node::config::Clamd, finding: &str) -> Cluster {
+    let opts = ClusterOptions {
+        search: true,
+        malware_scan: [("JPN".to_owned(), scanner)].into(),
+        ..Default::default()
+    };
+    let c = Cluster::with(&["EU", "JPN"], opts).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = format(eu, "Transatlantic+ Japan — cyber", &["EU", "JPN"]).await;
+    c.sync_until_quiet().await;
+
+    let bad = infected();
+    let bad_sha = hex::encode(Sha256::digest(&bad));
+    let r = jpn
+        .http()
+        .post(format!("{}/api/v1/attachments", jpn.url()))
+        .bearer_auth(&jpn.token)
+        .body(bad.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "malware_found");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains(finding), "{msg}");
+    let js = jpn.node.store();
+    assert!(js.blob(&bad_sha).await.unwrap().is_none());
+    assert!(js.blob_chunk_indexes(&bad_sha).await.unwrap().is_empty());
+
+    // EU (no scanner) attaches it and a clean file; JPN quarantines the one, keeps the other.
+    upload(eu, &bad).await;
+    let it = item_with_file(eu, &f.format_id, &bad_sha, "timetable.txt", &["EU", "JPN"]).await;
+    let bad_id = it["id"].as_str().unwrap().to_owned();
+    let good = b"Ferry timetable, week 50: capybaraharbour departures as planned.\n".to_vec();
+    let good_sha = hex::encode(Sha256::digest(&good));
+    upload(eu, &good).await;
+    let it = item_with_file(eu, &f.format_id, &good_sha, "week50.txt", &["EU", "JPN"]).await;
+    let good_id = it["id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+    eventually("the clean file whole at JPN", async || {
+        js.blob_for_item(&good_sha, &good_id).await.unwrap()
+    })
+    .await;
+    eventually("the infected file quarantined at JPN", async || {
+        js.blob_quarantine(&bad_sha, Some(&bad_id))
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert!(
+        js.blob_quarantine(&bad_sha, Some(&bad_id))
+            .await
+            .unwrap()
+            .unwrap()
+            .contains(finding)
+    );
+    assert!(js.blob(&bad_sha).await.unwrap().is_none(), "never whole");
+    assert!(!js.blob_for_item(&bad_sha, &bad_id).await.unwrap());
+    assert!(
+        js.missing_blobs(None, 10).await.unwrap().is_empty(),
+        "not fetched again"
+    );
+    let r = download(jpn, &bad_id, &bad_sha).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("withheld"));
+    assert!(
+        jpn.node
+            .fed_attachment_chunk(&code("EU"), &bad_id, &bad_sha, 0)
+            .await
+            .is_err(),
+        "JPN serves no chunk of it"
+    );
+    assert_eq!(download(jpn, &good_id, &good_sha).await.status(), 200);
+    assert_eq!(hits(jpn, "capybaraharbour").await, vec![good_id.clone()]);
+    assert!(
+        hits(jpn, "week").await.iter().all(|h| *h != bad_id),
+        "a quarantined file's text is not read"
+    );
+    // The item page lists the file as withheld, with what the scanner found.
+    let page = admin_page(jpn, &format!("/ui/items/{bad_id}")).await;
+    assert!(page.contains("withheld"), "{page}");
+    assert!(page.contains(finding));
+    assert!(!page.contains(&format!("/attachments/{bad_sha}")));
+    let text = metrics_text(jpn).await;
+    assert!(
+        text.contains("entente_attachments_quarantined_total 1\n"),
+        "{text}"
+    );
+
+    // The same bytes in a second EU item: JPN asks EU for them as for any file (whether it asks
+    // must not tell a peer what it received for other items), then withholds them there too.
+    let before = chunks_served(eu).await;
+    let it = item_with_file(eu, &f.format_id, &bad_sha, "again.txt", &["EU", "JPN"]).await;
+    let again = it["id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+    eventually("the second item's copy withheld at JPN", async || {
+        js.blob_quarantine(&bad_sha, Some(&again))
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert_eq!(chunks_served(eu).await - before, 1, "JPN asked EU for it");
+    assert_eq!(download(jpn, &again, &bad_sha).await.status(), 409);
+    // And a JPN user uploading those bytes is refused.
+    let r = jpn
+        .http()
+        .post(format!("{}/api/v1/attachments", jpn.url()))
+        .bearer_auth(&jpn.token)
+        .body(bad.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_malware_scanner_refuses_and_quarantines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scanner, down) = fake_clamd(dir.path()).await;
+    let c = scanned_at_jpn(scanner, "Entente-Test-Signature").await;
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = eu.node.store().formats().await.unwrap().remove(0);
+
+    // The scanner down: an upload is refused (503), a received file is not accepted, and it
+    // arrives once the scanner is back.
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = jpn
+        .http()
+        .post(format!("{}/api/v1/attachments", jpn.url()))
+        .bearer_auth(&jpn.token)
+        .body(b"a clean note".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "scanner_unavailable");
+    assert_eq!(
+        body["error"]["message"],
+        "the malware scanner is not available; the file was not accepted, try again later",
+        "no detail of the scanner's whereabouts"
+    );
+    let later = b"Ferry timetable, week 51.\n".to_vec();
+    let sha = hex::encode(Sha256::digest(&later));
+    upload(eu, &later).await;
+    let it = item_with_file(eu, &f.format_id, &sha, "week51.txt", &["EU", "JPN"]).await;
+    let id = it["id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+    eventually("JPN tried the file", async || {
+        has_item(jpn, &id).await && {
+            jpn.node.fetch_missing_attachments().await.unwrap();
+            jpn.node
+                .store()
+                .blob_chunk_indexes(&sha)
+                .await
+                .unwrap()
+                .len()
+                == 1
+        }
+    })
+    .await;
+    assert!(!jpn.node.store().blob_for_item(&sha, &id).await.unwrap());
+    assert_eq!(download(jpn, &id, &sha).await.status(), 409);
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    eventually("the file accepted once the scanner is back", async || {
+        let _ = jpn.node.fetch_missing_attachments().await;
+        jpn.node.store().blob_for_item(&sha, &id).await.unwrap()
+    })
+    .await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debians_clamd_refuses_and_quarantines() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((scanner, _clamd)) = real_clamd(dir.path()).await else {
+        return;
+    };
+    let c = scanned_at_jpn(scanner, "Entente-Test-Signature").await;
     c.stop().await;
 }

@@ -120,3 +120,52 @@ pub fn time_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// A page of `n`'s web UI as its admin sees it (signed in with the password form).
+pub async fn admin_page(n: &TestNode, path: &str) -> String {
+    let http = entente_testkit::http_client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = n.url();
+    let r = http.get(format!("{base}/ui/login")).send().await.unwrap();
+    let pre = r.headers()["set-cookie"].to_str().unwrap();
+    let pre = pre.split(';').next().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    let csrf = html[at..].split('"').next().unwrap();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf", csrf),
+            ("username", "admin"),
+            ("password", "admin-password-1"),
+        ])
+        .finish();
+    let r = http
+        .post(format!("{base}/ui/login"))
+        .header("cookie", &pre)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("entente_session_"))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = http
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap()
+}

@@ -546,6 +546,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "dd49af4b537ebf1c",
             "3f052366cd7502e6",
             "afe74804f08d97ea",
+            "fd4514baabc3c310",
         ],
     ),
     (
@@ -561,6 +562,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "1bc24654282ea91e",
             "3f052366cd7502e6",
             "afe74804f08d97ea",
+            "fd4514baabc3c310",
         ],
     ),
 ];

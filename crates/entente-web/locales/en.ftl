@@ -1065,6 +1065,7 @@ mode-digest = In a daily digest
 mode-off = Never
 attachments = Files
 file-arriving = arriving from the originating partner
+file-withheld = withheld: the malware scanner found
 attach-a-file = Attach a file
 attach-hint = The file goes to exactly this item's audience, as a new revision signed by this node. Readers download it; it is never shown in the page.
 attach = Attach

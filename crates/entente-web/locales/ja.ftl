@@ -1030,6 +1030,7 @@ mode-digest = 毎日のまとめで
 mode-off = 受け取らない
 attachments = ファイル
 file-arriving = 発信元パートナーから受信中
+file-withheld = 保留（マルウェア検査で検出）
 attach-a-file = ファイルを添付
 attach-hint = ファイルはこの項目の共有先にだけ、このノードが署名した新しい版として送られます。閲覧者はダウンロードします。ページ内には表示されません。
 attach = 添付

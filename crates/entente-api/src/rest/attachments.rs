@@ -2,7 +2,6 @@
 
 use super::*;
 use axum::body::Body;
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -19,8 +18,14 @@ pub struct UploadedView {
 
 #[utoipa::path(post, path = "/api/v1/attachments",
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
-        description = "The file's bytes, at most the node's `limits.attachment_max_bytes`."),
-    responses((status = 201, body = UploadedView), (status = 422, body = ErrorBody)))]
+        description = "The file's bytes, at most the node's `limits.attachment_max_bytes`. With \
+            `malware_scan` set, the node's scanner must find nothing in them."),
+    responses((status = 201, body = UploadedView),
+        (status = 413, body = ErrorBody, description = "Over the node's limit"),
+        (status = 422, body = ErrorBody,
+            description = "Empty, or the malware scanner found something (`malware_found`)"),
+        (status = 503, body = ErrorBody,
+            description = "The malware scanner could not scan it (`scanner_unavailable`): not kept")))]
 pub(super) async fn upload_attachment(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -63,7 +68,9 @@ pub(super) async fn upload_attachment(
     params(("id" = String, Path), ("sha256" = String, Path)),
     responses((status = 200, description = "The file, as an attachment to save",
         content_type = "application/octet-stream"),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "Not here yet, or withheld by the malware scanner")))]
 pub(super) async fn download_attachment(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -76,16 +83,8 @@ pub(super) async fn download_attachment(
 /// The answer that sends a file to be saved, never shown; no answer at all if one of its
 /// headers could not be set (a file must never go out without them).
 fn file_response(d: entente_node::attachments::Delivery, body: Body) -> R<Response> {
+    let headers = d.header_map()?;
     let mut r = body.into_response();
-    for (k, v) in d.headers() {
-        let v = HeaderValue::from_str(&v).map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "internal error: a download header",
-            )
-        })?;
-        r.headers_mut().insert(k, v);
-    }
+    r.headers_mut().extend(headers);
     Ok(r)
 }

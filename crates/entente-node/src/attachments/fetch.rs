@@ -165,19 +165,34 @@ impl Node {
             from.extend(it.audience.iter().filter(|p| **p != it.origin).cloned());
         }
         let held = self.store.blob(sha).await?.is_some();
+        // Flagged when it came for another item: this item's holders are asked for the bytes all
+        // the same (whether they are asked must not tell a peer what this node received), and
+        // once they hash, the file is withheld for this item too.
+        let flagged = match held {
+            true => None,
+            false => self.store.blob_quarantine(sha, None).await?,
+        };
         // A peer gets a deadline per file (at least 256 KiB/s after a minute), so a slow one
         // cannot hold the fetcher for hours.
         let deadline = Duration::from_secs(60 + r.size / (256 << 10));
         for peer in from.iter().filter(|p| *p != self.partner()) {
             let attempt = async {
-                if held {
-                    self.confirm_held(peer, item_id, &r).await
+                if let Some(finding) = &flagged {
+                    self.confirm_held(peer, item_id, &r).await?;
+                    self.store
+                        .quarantine_blob(sha, item_id, finding, &self.now())
+                        .await?;
+                    Ok(false)
+                } else if held {
+                    self.confirm_held(peer, item_id, &r).await.map(|()| true)
                 } else {
                     self.fetch_attachment(peer, item_id, &r).await
                 }
             };
             let e = match tokio::time::timeout(deadline, attempt).await {
-                Ok(Ok(())) => {
+                // Held aside by the malware scanner: never this item's, never fetched again.
+                Ok(Ok(false)) => return Ok(Row::Done),
+                Ok(Ok(true)) => {
                     self.store.verify_blob_for_item(sha, item_id).await?;
                     if !held {
                         self.spawn_text(sha.clone(), r.size, item_id.clone());
@@ -185,6 +200,11 @@ impl Node {
                         self.index_append(vec![Projection::Item(it)], &[]);
                     }
                     return Ok(Row::Done);
+                }
+                // The scanner could not scan it (logged where it failed): the chunks stay, the
+                // whole is scanned on the next try.
+                Ok(Err(NodeError::ScanUnavailable(_))) => {
+                    return Ok(Row::Failed { bad_bytes: false });
                 }
                 Ok(Err(e)) => e,
                 Err(_) => internal("the transfer took longer than its deadline"),
@@ -204,13 +224,15 @@ impl Node {
         Ok(Row::Failed { bad_bytes: false })
     }
 
-    /// Fetch the chunks of a file not held from one peer, keep the whole if it hashes.
+    /// Fetch the chunks of a file not held from one peer, keep the whole if it hashes and the
+    /// malware scanner (when there is one) finds nothing in it. False: the scanner found
+    /// something, and the file is quarantined.
     async fn fetch_attachment(
         &self,
         peer: &PartnerCode,
         item_id: &str,
         r: &AttachmentRef,
-    ) -> Result<(), NodeError> {
+    ) -> Result<bool, NodeError> {
         let held = self.store.blob_chunk_indexes(&r.sha256).await?;
         for i in (0..r.chunks()).filter(|i| held.binary_search(i).is_err()) {
             let data = self.fetch_chunk(peer, item_id, r, i).await?;
@@ -226,19 +248,38 @@ impl Node {
             self.store.drop_blob_chunks(&r.sha256).await?;
             return Err(bad_bytes(peer));
         }
+        if let Some(to) = &self.config().malware_scan
+            && let scan::Verdict::Found(finding) = scan::blob(
+                &self.ext::<scan::ScanSlots>(),
+                to,
+                self.store.as_ref(),
+                &r.sha256,
+                r.size,
+            )
+            .await?
+        {
+            // The chunks stay as evidence; the file never becomes whole here, so it is not
+            // served, downloaded or read, and it is not asked for again.
+            tracing::warn!(%peer, item = %item_id, sha256 = %r.sha256, finding, "attachment quarantined: the malware scanner found something");
+            self.metrics
+                .attachments_quarantined
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.store
+                .quarantine_blob(&r.sha256, item_id, &finding, &self.now())
+                .await?;
+            return Ok(false);
+        }
         let info = BlobInfo {
             sha256: r.sha256.clone(),
             size: r.size,
             stored_at: self.now(),
         };
-        self.store
-            .complete_blob(&info, None)
-            .await
-            .map_err(NodeError::from)
+        self.store.complete_blob(&info, None).await?;
+        Ok(true)
     }
 
-    /// A file held for another item: this item's holder must have it too. Its chunks are
-    /// fetched from `peer` and hashed, not kept (the bytes are the ones held).
+    /// A file held (or quarantined) for another item: this item's holder must have it too. Its
+    /// chunks are fetched from `peer` and hashed, not kept (the bytes are the ones held).
     async fn confirm_held(
         &self,
         peer: &PartnerCode,

@@ -79,6 +79,24 @@ impl Upload {
             return Err(DomainError::invalid("file", "an empty file cannot be attached").into());
         }
         let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        self.file.flush().await.map_err(internal)?;
+        // Bytes this node's scanner flagged when they came from a peer stay refused, scanner or
+        // not (a false positive is for the operator to look into, not for an upload to undo).
+        if let Some(finding) = node.store().blob_quarantine(&sha256, None).await? {
+            return Err(NodeError::Malware(finding));
+        }
+        if let Some(to) = &node.config().malware_scan
+            && let scan::Verdict::Found(finding) = scan::file(
+                &node.ext::<scan::ScanSlots>(),
+                to,
+                &mut self.file,
+                self.size,
+            )
+            .await?
+        {
+            tracing::warn!(uploader = %self.uploader, sha256, finding, "upload refused: the malware scanner found something");
+            return Err(NodeError::Malware(finding));
+        }
         let store = node.store();
         let new = store.blob(&sha256).await?.is_none();
         if new {
@@ -138,6 +156,7 @@ impl Upload {
 
 mod fetch;
 pub(crate) use fetch::{AttachmentHooks, start};
+mod scan;
 
 /// A chunk of a file, to send: its bytes.
 pub struct Chunk(pub Vec<u8>);
@@ -182,6 +201,18 @@ impl Delivery {
                 "default-src 'none'; sandbox".into(),
             ),
         ]
+    }
+
+    /// [`Self::headers`] as a header map, for the REST and web answers alike. An error when one
+    /// cannot be a header value: the file must then not go out at all (fail closed).
+    pub fn header_map(&self) -> Result<reqwest::header::HeaderMap, NodeError> {
+        let mut m = reqwest::header::HeaderMap::new();
+        for (k, v) in self.headers() {
+            let v = reqwest::header::HeaderValue::from_str(&v)
+                .map_err(|_| internal(format!("download header {k}")))?;
+            m.insert(k, v);
+        }
+        Ok(m)
     }
 
     pub fn new(r: &AttachmentRef, head: &[u8]) -> Delivery {
@@ -276,26 +307,36 @@ impl Node {
             author: who.user_id(),
             attachments: Some(files),
         };
-        self.publish(&it.audience, &[entente_domain::Payload::ItemRevise(r)])
-            .await?;
+        // Checked for the item before the revision is committed, as at creation (the indexer
+        // reads the file's text when the commit reaches it).
         for a in &new_refs {
             self.store.verify_blob_for_item(&a.sha256, item_id).await?;
         }
+        self.publish(&it.audience, &[entente_domain::Payload::ItemRevise(r)])
+            .await?;
         self.store
             .item(item_id)
             .await?
             .ok_or(NodeError::Internal("item not projected".into()))
     }
 
-    /// Which of an item's files this node holds whole (the others are still arriving).
+    /// Each of an item's files with whether this node holds it whole, and, for one it does
+    /// not, what the malware scanner found if it quarantined it (otherwise it is arriving).
     pub async fn files_here(
         &self,
         it: &entente_domain::ItemState,
-    ) -> Result<Vec<(AttachmentRef, bool)>, NodeError> {
+    ) -> Result<Vec<(AttachmentRef, bool, Option<String>)>, NodeError> {
         let mut out = Vec::with_capacity(it.attachments.len());
         for a in &it.attachments {
             let here = self.store.blob_for_item(&a.sha256, &it.item_id).await?;
-            out.push((a.clone(), here));
+            let withheld = if here {
+                None
+            } else {
+                self.store
+                    .blob_quarantine(&a.sha256, Some(&it.item_id))
+                    .await?
+            };
+            out.push((a.clone(), here, withheld));
         }
         Ok(out)
     }
@@ -316,6 +357,11 @@ impl Node {
     > {
         let (r, here) = self.attachment(who, item_id, sha256).await?;
         if !here {
+            if let Some(finding) = self.store.blob_quarantine(sha256, Some(item_id)).await? {
+                return Err(NodeError::Conflict(format!(
+                    "the file was withheld: the malware scanner found {finding}"
+                )));
+            }
             return Err(NodeError::Conflict(
                 "the file has not arrived from the originating partner yet".into(),
             ));

@@ -16,11 +16,14 @@ impl Node {
             .iter()
             .map(|a| a.sha256.clone())
             .collect();
-        self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
-        // The author's own uploads: served through this item from now on.
+        // The author's own uploads count for this item before it is committed: the indexer
+        // reads the item's file texts when the commit reaches it, and a check recorded after the
+        // publish raced it (the origin's search then missed the file's text for good). Nothing
+        // is served through the item before the item itself names the file.
         for sha in &files {
             self.store.verify_blob_for_item(sha, &id).await?;
         }
+        self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
         self.audit(
             &who.user_id(),
             "release",

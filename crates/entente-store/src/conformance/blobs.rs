@@ -126,6 +126,50 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 1);
+    // Quarantined for its item: no longer missing for it (not fetched again), its finding
+    // kept, a second finding not replacing the first, never whole; for another item naming the
+    // same hash it is still missing (its holders are asked as for any file).
+    assert_eq!(store.blob_quarantine(SHA, None).await.unwrap(), None);
+    store
+        .quarantine_blob(SHA, "i1", "Eicar-Test-Signature", "2026-12-06T10:00:00Z")
+        .await
+        .unwrap();
+    store
+        .quarantine_blob(SHA, "i1", "Other", "2026-12-06T11:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .blob_quarantine(SHA, Some("i1"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Eicar-Test-Signature")
+    );
+    assert_eq!(
+        store.blob_quarantine(SHA, None).await.unwrap().as_deref(),
+        Some("Eicar-Test-Signature")
+    );
+    assert_eq!(store.blob_quarantine(SHA, Some("i2")).await.unwrap(), None);
+    assert!(store.missing_blobs(None, 10).await.unwrap().is_empty());
+    assert!(store.blob(SHA).await.unwrap().is_none());
+    assert_eq!(store.blob_quarantine(&other, None).await.unwrap(), None);
+    let es3 = entries(&key, "EU", &a, d_head(&es2), 1);
+    let mut it2 = item("i2", "fmt-1", &a, ItemKind::Report, &[], Tlp::Green);
+    it2.attachments = vec![AttachmentRef {
+        sha256: SHA.into(),
+        size: 3 << 20,
+        name: "again.pdf".into(),
+        media_type: "application/pdf".into(),
+    }];
+    store
+        .append(&d, d_head(&es2), &es3, &[Projection::Item(it2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.missing_blobs(None, 10).await.unwrap(),
+        vec![(SHA.to_owned(), "i2".to_owned(), 3 << 20)]
+    );
 }
 
 fn d_head(es: &[ParsedEntry]) -> LogHead {

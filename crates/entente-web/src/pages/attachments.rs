@@ -17,21 +17,13 @@ pub(super) async fn download(
         Ok(x) => x,
         Err(e) => return Ok(fail(&sess.ctx, e)),
     };
-    let mut r = Body::from_stream(stream).into_response();
     // A file never goes out without its headers: one that cannot be set ends the answer.
-    for (k, v) in d.headers() {
-        match HeaderValue::from_str(&v) {
-            Ok(v) => {
-                r.headers_mut().insert(k, v);
-            }
-            Err(_) => {
-                return Ok(fail(
-                    &sess.ctx,
-                    NodeError::Internal("a download header".into()),
-                ));
-            }
-        }
-    }
+    let headers = match d.header_map() {
+        Ok(h) => h,
+        Err(e) => return Ok(fail(&sess.ctx, e)),
+    };
+    let mut r = Body::from_stream(stream).into_response();
+    r.headers_mut().extend(headers);
     Ok(r)
 }
 

@@ -379,8 +379,13 @@ pub struct ItemPage {
     pub audience_words: String,
     /// The audience against the format's members ("EU, JPN — not NATO").
     pub audience_short: String,
-    /// The item's files, each with whether its bytes are here yet.
-    pub files: Vec<(entente_domain::attachment::AttachmentRef, bool)>,
+    /// The item's files, each with whether its bytes are here yet and, if they were
+    /// quarantined, what the malware scanner found.
+    pub files: Vec<(
+        entente_domain::attachment::AttachmentRef,
+        bool,
+        Option<String>,
+    )>,
 }
 
 pub(super) async fn item_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {

@@ -46,6 +46,7 @@ pub(crate) fn fail(ctx: &Ctx, e: NodeError) -> Response {
         NodeError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
         NodeError::Unauthorized => (StatusCode::UNAUTHORIZED, "Sign in again"),
         NodeError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        NodeError::ScanUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Not accepted now"),
         NodeError::Internal(_) | NodeError::Store(_) => {
             tracing::error!(error = %e, "UI page failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong")
