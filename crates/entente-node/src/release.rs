@@ -133,6 +133,17 @@ impl Node {
             let aud = policy::item_audience(self.partner(), Some(&wider), &format)?;
             let new_id = crate::new_id();
             ids.push(new_id.clone());
+            // The item's files go with it: the same signed references, and this node (their
+            // origin) serves them through the release to its wider audience, the new member
+            // fetching and hashing them as any file. Checked for the new item before it is
+            // committed, as at creation; a file this node does not hold whole stays behind.
+            let mut files = vec![];
+            for a in &it.attachments {
+                if self.store.blob_for_item(&a.sha256, &it.item_id).await? {
+                    self.store.verify_blob_for_item(&a.sha256, &new_id).await?;
+                    files.push(a.clone());
+                }
+            }
             by_audience
                 .entry(aud.iter().cloned().collect())
                 .or_default()
@@ -150,8 +161,7 @@ impl Node {
                         item_id: it.item_id.clone(),
                         entry_hash: hash,
                     }),
-                    // The files stay with the original: a release repeats the text only.
-                    attachments: Vec::new(),
+                    attachments: files,
                 }));
         }
         for (aud, payloads) in by_audience {

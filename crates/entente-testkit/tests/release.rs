@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use entente_domain::partner::code;
 use entente_node::release::ReleaseFilter;
 use entente_testkit::Cluster;
 use std::collections::BTreeSet;
@@ -361,4 +362,86 @@ async fn a_release_names_the_entry_holding_its_text_and_holders_check_it() {
         .await
         .unwrap();
     assert_eq!(p.release_matches, None);
+}
+
+/// A released item carries its files: KOR fetches them through the release, byte-identical,
+/// and is still served nothing through the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_carries_the_items_files() {
+    use sha2::Digest;
+    let c = Cluster::new(&["EU", "JPN", "KOR"]).await.unwrap();
+    let (eu, kor) = (c.node("EU"), c.node("KOR"));
+    let f = format(eu, "Transatlantic+ — lessons", &["EU", "JPN", "KOR"]).await;
+    c.sync_until_quiet().await;
+    let bytes = "Ferry lesson annex: two ro-ro ferries, 4,000 lane metres.\n".repeat(40_000);
+    let sha = hex::encode(sha2::Sha256::digest(bytes.as_bytes()));
+    let r = eu
+        .http()
+        .post(format!("{}/api/v1/attachments", eu.url()))
+        .bearer_auth(&eu.token)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = eu
+        .http()
+        .post(format!("{}/api/v1/items", eu.url()))
+        .bearer_auth(&eu.token)
+        .json(&serde_json::json!({
+            "format_id": f.format_id, "kind": "report", "title": "Ferry lesson",
+            "tlp": "GREEN", "releasable_to": ["EU", "JPN"], "topics": ["maritime-security"],
+            "attachments": [{"sha256": sha, "name": "annex.txt"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let orig: serde_json::Value = r.json().await.unwrap();
+    let orig_id = orig["id"].as_str().unwrap().to_owned();
+    let released = eu
+        .node
+        .release_items(
+            &eu.admin(),
+            &f.format_id,
+            "KOR",
+            std::slice::from_ref(&orig_id),
+        )
+        .await
+        .unwrap();
+    let rel = released[0].item_id.clone();
+    assert_eq!(released[0].attachments.len(), 1);
+    assert_eq!(released[0].attachments[0].sha256, sha);
+    c.sync_until_quiet().await;
+    eventually("the file at KOR through the release", async || {
+        let _ = kor.node.fetch_missing_attachments().await;
+        kor.node.store().blob_for_item(&sha, &rel).await.unwrap()
+    })
+    .await;
+    let got = kor
+        .http()
+        .get(format!(
+            "{}/api/v1/items/{rel}/attachments/{sha}",
+            kor.url()
+        ))
+        .bearer_auth(&kor.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap(), bytes.as_bytes());
+    // Through the original (EU and JPN only), EU still serves KOR nothing.
+    assert!(
+        eu.node
+            .fed_attachment_chunk(&code("KOR"), &orig_id, &sha, 0)
+            .await
+            .is_err()
+    );
+    assert!(
+        !kor.node
+            .store()
+            .blob_for_item(&sha, &orig_id)
+            .await
+            .unwrap()
+    );
 }
