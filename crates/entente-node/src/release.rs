@@ -124,6 +124,7 @@ impl Node {
         let format = self.format(format_id).await?;
         let mut by_audience: BTreeMap<Vec<PartnerCode>, Vec<Payload>> = BTreeMap::new();
         let mut ids = vec![];
+        let mut checked = vec![];
         for id in item_ids {
             let it = offered.iter().find(|i| &i.item_id == id).ok_or_else(|| {
                 DomainError::invalid("items", format!("{id} cannot be released to {to}"))
@@ -136,11 +137,12 @@ impl Node {
             // The item's files go with it: the same signed references, and this node (their
             // origin) serves them through the release to its wider audience, the new member
             // fetching and hashing them as any file. Checked for the new item before it is
-            // committed, as at creation; a file this node does not hold whole stays behind.
+            // committed, as at creation (below, once every chosen item passed); a file this node
+            // does not hold whole stays behind.
             let mut files = vec![];
             for a in &it.attachments {
                 if self.store.blob_for_item(&a.sha256, &it.item_id).await? {
-                    self.store.verify_blob_for_item(&a.sha256, &new_id).await?;
+                    checked.push((a.sha256.clone(), new_id.clone()));
                     files.push(a.clone());
                 }
             }
@@ -163,6 +165,9 @@ impl Node {
                     }),
                     attachments: files,
                 }));
+        }
+        for (sha, new_id) in &checked {
+            self.store.verify_blob_for_item(sha, new_id).await?;
         }
         for (aud, payloads) in by_audience {
             let aud = Audience::new(aud)?;

@@ -84,51 +84,6 @@ async fn hits(n: &TestNode, q: &str) -> Vec<String> {
     r.hits.into_iter().map(|h| h.id).collect()
 }
 
-async fn upload(n: &TestNode, bytes: &[u8]) -> serde_json::Value {
-    let r = n
-        .http()
-        .post(format!("{}/api/v1/attachments", n.url()))
-        .bearer_auth(&n.token)
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "upload");
-    r.json().await.unwrap()
-}
-
-async fn item_with_file(
-    n: &TestNode,
-    format_id: &str,
-    sha: &str,
-    name: &str,
-    to: &[&str],
-) -> serde_json::Value {
-    let r = n
-        .http()
-        .post(format!("{}/api/v1/items", n.url()))
-        .bearer_auth(&n.token)
-        .json(&serde_json::json!({
-            "format_id": format_id, "kind": "report", "title": "After-action report, ferry exercise",
-            "tlp": "AMBER", "releasable_to": to, "topics": ["maritime-security"],
-            "attachments": [{"sha256": sha, "name": name}],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "item: {}", r.text().await.unwrap());
-    r.json().await.unwrap()
-}
-
-async fn download(n: &TestNode, item: &str, sha: &str) -> reqwest::Response {
-    n.http()
-        .get(format!("{}/api/v1/items/{item}/attachments/{sha}", n.url()))
-        .bearer_auth(&n.token)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn chunks_served(n: &TestNode) -> u64 {
     metrics_text(n)
         .await
@@ -580,14 +535,7 @@ async fn scanned_at_jpn(scanner: entente_node::config::Clamd, finding: &str) -> 
 
     let bad = infected();
     let bad_sha = hex::encode(Sha256::digest(&bad));
-    let r = jpn
-        .http()
-        .post(format!("{}/api/v1/attachments", jpn.url()))
-        .bearer_auth(&jpn.token)
-        .body(bad.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_file(jpn, &bad).await;
     assert_eq!(r.status(), 422);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "malware_found");
@@ -674,14 +622,7 @@ async fn scanned_at_jpn(scanner: entente_node::config::Clamd, finding: &str) -> 
     assert_eq!(chunks_served(eu).await - before, 1, "JPN asked EU for it");
     assert_eq!(download(jpn, &again, &bad_sha).await.status(), 409);
     // And a JPN user uploading those bytes is refused.
-    let r = jpn
-        .http()
-        .post(format!("{}/api/v1/attachments", jpn.url()))
-        .bearer_auth(&jpn.token)
-        .body(bad.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_file(jpn, &bad).await;
     assert_eq!(r.status(), 422);
     c
 }
@@ -697,14 +638,7 @@ async fn the_malware_scanner_refuses_and_quarantines() {
     // The scanner down: an upload is refused (503), a received file is not accepted, and it
     // arrives once the scanner is back.
     down.store(true, std::sync::atomic::Ordering::SeqCst);
-    let r = jpn
-        .http()
-        .post(format!("{}/api/v1/attachments", jpn.url()))
-        .bearer_auth(&jpn.token)
-        .body(b"a clean note".to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = post_file(jpn, b"a clean note").await;
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "scanner_unavailable");

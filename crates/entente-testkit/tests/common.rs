@@ -121,8 +121,9 @@ pub fn time_now() -> i64 {
         .as_secs() as i64
 }
 
-/// A page of `n`'s web UI as its admin sees it (signed in with the password form).
-pub async fn admin_page(n: &TestNode, path: &str) -> String {
+/// Sign in to `n`'s web UI with the password form: a client that does not follow redirects,
+/// and the session cookie (`name=value`).
+pub async fn sign_in(n: &TestNode, user: &str, password: &str) -> (reqwest::Client, String) {
     let http = entente_testkit::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -135,11 +136,7 @@ pub async fn admin_page(n: &TestNode, path: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
     let csrf = html[at..].split('"').next().unwrap();
     let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("csrf", csrf),
-            ("username", "admin"),
-            ("password", "admin-password-1"),
-        ])
+        .extend_pairs([("csrf", csrf), ("username", user), ("password", password)])
         .finish();
     let r = http
         .post(format!("{base}/ui/login"))
@@ -149,6 +146,7 @@ pub async fn admin_page(n: &TestNode, path: &str) -> String {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 303, "login of {user}");
     let cookie = r
         .headers()
         .get_all("set-cookie")
@@ -160,12 +158,70 @@ pub async fn admin_page(n: &TestNode, path: &str) -> String {
         .next()
         .unwrap()
         .to_owned();
+    (http, cookie)
+}
+
+/// A page of `n`'s web UI as its admin sees it.
+pub async fn admin_page(n: &TestNode, path: &str) -> String {
+    let (http, cookie) = sign_in(n, "admin", "admin-password-1").await;
     let r = http
-        .get(format!("{base}{path}"))
+        .get(format!("{}{path}", n.url()))
         .header("cookie", cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{path}");
     r.text().await.unwrap()
+}
+
+/// `POST /api/v1/attachments` of `bytes` as `n`'s admin.
+pub async fn post_file(n: &TestNode, bytes: &[u8]) -> reqwest::Response {
+    n.http()
+        .post(format!("{}/api/v1/attachments", n.url()))
+        .bearer_auth(&n.token)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Upload a file that must be accepted; its answer.
+pub async fn upload(n: &TestNode, bytes: &[u8]) -> serde_json::Value {
+    let r = post_file(n, bytes).await;
+    assert_eq!(r.status(), 201, "upload");
+    r.json().await.unwrap()
+}
+
+/// An AMBER report of `n` for `to` carrying one uploaded file; the item as answered.
+pub async fn item_with_file(
+    n: &TestNode,
+    format_id: &str,
+    sha: &str,
+    name: &str,
+    to: &[&str],
+) -> serde_json::Value {
+    let r = n
+        .http()
+        .post(format!("{}/api/v1/items", n.url()))
+        .bearer_auth(&n.token)
+        .json(&serde_json::json!({
+            "format_id": format_id, "kind": "report", "title": "After-action report, ferry exercise",
+            "tlp": "AMBER", "releasable_to": to, "topics": ["maritime-security"],
+            "attachments": [{"sha256": sha, "name": name}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "item: {}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+/// Download an item's file as `n`'s admin.
+pub async fn download(n: &TestNode, item: &str, sha: &str) -> reqwest::Response {
+    n.http()
+        .get(format!("{}/api/v1/items/{item}/attachments/{sha}", n.url()))
+        .bearer_auth(&n.token)
+        .send()
+        .await
+        .unwrap()
 }

@@ -76,6 +76,8 @@ struct World {
     objects: BTreeMap<String, (&'static str, String, String)>,
     /// Item id → (SHA-256, a text inside the file): files attached to published items.
     files: BTreeMap<String, (String, String)>,
+    /// Items released to a member admitted since (or left out), in this scenario.
+    releases: u64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,20 +94,24 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
     // One password hash for every analyst: argon2 is slow on purpose, and no test signs in
     // with this password.
     let hash = entente_node::auth::hash_password("analyst-password-1").unwrap();
-    let (mut checked, mut steps) = (0u64, 0u64);
+    let (mut checked, mut steps, mut releases) = (0u64, 0u64, 0u64);
     for (done, seed) in (first..first + scenarios).enumerate() {
         let seed = 0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
-        checked += scenario(seed, &hash).await;
+        let (c, r) = scenario(seed, &hash).await;
+        checked += c;
+        releases += r;
         steps += STEPS as u64;
         // A running tally, so a long run that is stopped still says how far it got.
         if (done + 1) % 100 == 0 {
             eprintln!(
-                "leak check: {} scenarios, {steps} steps, {checked} path checks, 0 leaks so far",
+                "leak check: {} scenarios, {steps} steps, {releases} items released, {checked} path checks, 0 leaks so far",
                 done + 1
             );
         }
     }
-    println!("leak check: {scenarios} scenarios, {steps} steps, {checked} path checks, 0 leaks");
+    println!(
+        "leak check: {scenarios} scenarios, {steps} steps, {releases} items released, {checked} path checks, 0 leaks"
+    );
 }
 
 /// With `ENTENTE_LEAK_TRACE` set, the scenario's membership actions and exchanges are printed,
@@ -116,7 +122,8 @@ fn trace(line: &str) {
     }
 }
 
-async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
+/// The path checks made and the items released.
+async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64) {
     let mut rng = Rng(seed);
     // Every node notifies: a duty contact (no relay, so e-mails stay queued) and a webhook that
     // refuses connections; what they would carry is checked in the outbox.
@@ -207,6 +214,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
         published: BTreeMap::new(),
         objects: BTreeMap::new(),
         files: BTreeMap::new(),
+        releases: 0,
     };
     let mut checks = 0;
     for step in 0..STEPS {
@@ -246,7 +254,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> u64 {
         checks += w.check(complete).await;
     }
     w.c.stop().await;
-    checks
+    (checks, w.releases)
 }
 
 impl World {
@@ -308,35 +316,55 @@ impl World {
                 if members.is_empty() {
                     return;
                 }
-                let i = *rng.pick(&members);
+                // Every (member, recipient) pair in a random order, until one has something to
+                // release: picking one pair blindly made a release rare (a 30-scenario run had
+                // none).
+                let mut pairs: Vec<(usize, String)> = vec![];
+                for &i in &members {
+                    for m in member_of(i).into_iter().flat_map(|v| v.members.iter()) {
+                        if m != self.c.nodes[i].node.partner() {
+                            pairs.push((i, m.to_string()));
+                        }
+                    }
+                }
+                let mut found = None;
+                while !pairs.is_empty() && found.is_none() {
+                    let (i, to) = pairs.swap_remove(rng.next(pairs.len() as u64) as usize);
+                    let who = &self.logins[i][0].principal;
+                    let offered = self.c.nodes[i]
+                        .node
+                        .release_candidates(
+                            who,
+                            &entente_node::release::ReleaseFilter {
+                                format_id: format_id.clone(),
+                                to: to.clone(),
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                        .expect("release candidates");
+                    if !offered.is_empty() {
+                        found = Some((i, to, offered));
+                    }
+                }
+                let Some((i, to, offered)) = found else {
+                    return;
+                };
                 let n = &self.c.nodes[i];
-                let others: Vec<String> = member_of(i)
-                    .into_iter()
-                    .flat_map(|v| v.members.iter().map(|m| m.to_string()))
-                    .filter(|m| m != &n.partner)
-                    .collect();
-                let to = rng.pick(&others).clone();
                 let who = &self.logins[i][0].principal;
-                let offered = n
-                    .node
-                    .release_candidates(
-                        who,
-                        &entente_node::release::ReleaseFilter {
-                            format_id: format_id.clone(),
-                            to: to.clone(),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .expect("release candidates");
-                let chosen: Vec<String> = offered
+                // A random choice, at least one.
+                let mut chosen: Vec<String> = offered
                     .iter()
                     .filter(|_| rng.next(2) == 0)
                     .map(|it| it.item_id.clone())
                     .collect();
                 if chosen.is_empty() {
-                    return;
+                    chosen.push(rng.pick(&offered).item_id.clone());
                 }
+                let originals: BTreeMap<String, ItemState> = offered
+                    .iter()
+                    .map(|it| (it.item_id.clone(), it.clone()))
+                    .collect();
                 let released = n
                     .node
                     .release_items(who, &format_id, &to, &chosen)
@@ -347,12 +375,18 @@ impl World {
                     n.partner,
                     released.len()
                 ));
+                self.releases += released.len() as u64;
                 for r in released {
-                    // A release carries its original's files to the wider audience.
-                    let orig = r.released_from.as_ref().map(|o| o.item_id.clone());
-                    if let Some(f) = orig.and_then(|o| self.files.get(&o).cloned())
-                        && !r.attachments.is_empty()
-                    {
+                    // A release goes to its original's audience plus the member, with the
+                    // original's marking and files (checked here, not taken from the release).
+                    let o = &originals[&r.released_from.as_ref().expect("a release").item_id];
+                    let mut want: BTreeSet<&str> = o.audience.iter().map(|p| p.as_str()).collect();
+                    want.insert(to.as_str());
+                    let got: BTreeSet<&str> = r.audience.iter().map(|p| p.as_str()).collect();
+                    assert_eq!(got, want, "release {} of {}", r.item_id, o.item_id);
+                    assert_eq!(r.tlp, o.tlp);
+                    assert_eq!(r.attachments, o.attachments, "the original's files");
+                    if let Some(f) = self.files.get(&o.item_id).cloned() {
                         self.files.insert(r.item_id.clone(), f);
                     }
                     self.published

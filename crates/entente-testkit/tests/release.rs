@@ -375,30 +375,12 @@ async fn a_release_carries_the_items_files() {
     c.sync_until_quiet().await;
     let bytes = "Ferry lesson annex: two ro-ro ferries, 4,000 lane metres.\n".repeat(40_000);
     let sha = hex::encode(sha2::Sha256::digest(bytes.as_bytes()));
-    let r = eu
-        .http()
-        .post(format!("{}/api/v1/attachments", eu.url()))
-        .bearer_auth(&eu.token)
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = eu
-        .http()
-        .post(format!("{}/api/v1/items", eu.url()))
-        .bearer_auth(&eu.token)
-        .json(&serde_json::json!({
-            "format_id": f.format_id, "kind": "report", "title": "Ferry lesson",
-            "tlp": "GREEN", "releasable_to": ["EU", "JPN"], "topics": ["maritime-security"],
-            "attachments": [{"sha256": sha, "name": "annex.txt"}],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let orig: serde_json::Value = r.json().await.unwrap();
+    upload(eu, bytes.as_bytes()).await;
+    let orig = item_with_file(eu, &f.format_id, &sha, "annex.txt", &["EU", "JPN"]).await;
     let orig_id = orig["id"].as_str().unwrap().to_owned();
+    // The review screen says which files would go.
+    let page = admin_page(eu, &format!("/ui/formats/{}/release?to=KOR", f.format_id)).await;
+    assert!(page.contains("annex.txt ("), "{page}");
     let released = eu
         .node
         .release_items(
@@ -418,16 +400,7 @@ async fn a_release_carries_the_items_files() {
         kor.node.store().blob_for_item(&sha, &rel).await.unwrap()
     })
     .await;
-    let got = kor
-        .http()
-        .get(format!(
-            "{}/api/v1/items/{rel}/attachments/{sha}",
-            kor.url()
-        ))
-        .bearer_auth(&kor.token)
-        .send()
-        .await
-        .unwrap();
+    let got = download(kor, &rel, &sha).await;
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap(), bytes.as_bytes());
     // Through the original (EU and JPN only), EU still serves KOR nothing.

@@ -69,50 +69,11 @@ fn seal_in(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
-fn session_cookie(r: &reqwest::Response) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("entente_session_"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-}
-
 impl Web {
     async fn login(n: &TestNode, user: &str, password: &str) -> Web {
-        let http = entente_testkit::http_client_builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let base = n.url();
-        let r = http.get(format!("{base}/ui/login")).send().await.unwrap();
-        let pre = r
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let csrf = csrf_in(&r.text().await.unwrap());
-        let r = http
-            .post(format!("{base}/ui/login"))
-            .header("cookie", &pre)
-            .header("content-type", FORM)
-            .body(encode(&[
-                ("csrf", csrf.as_str()),
-                ("username", user),
-                ("password", password),
-            ]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {user}");
-        let cookie = session_cookie(&r).expect("a session cookie");
+        let (http, cookie) = sign_in(n, user, password).await;
         let mut w = Web {
-            base,
+            base: n.url(),
             http,
             cookie,
             csrf: String::new(),
