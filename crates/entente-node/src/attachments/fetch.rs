@@ -239,12 +239,7 @@ impl Node {
             self.store.put_blob_chunk(&r.sha256, i, &data).await?;
         }
         // Whole: it is kept only if the bytes are the ones the origin signed.
-        let mut h = Sha256::new();
-        for i in 0..r.chunks() {
-            let c = self.store.blob_chunk(&r.sha256, i).await?;
-            h.update(c.ok_or_else(|| internal("a chunk went missing"))?);
-        }
-        if hex::encode(h.finalize()) != r.sha256 {
+        if held_hash(self.store.as_ref(), &r.sha256, r.size).await? != r.sha256 {
             self.store.drop_blob_chunks(&r.sha256).await?;
             return Err(bad_bytes(peer));
         }

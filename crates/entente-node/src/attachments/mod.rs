@@ -103,7 +103,6 @@ impl Upload {
             // Chunks a peer left from a transfer that did not finish are not trusted: they go,
             // the upload's own are written, and the whole is hashed again before it counts.
             store.drop_blob_chunks(&sha256).await?;
-            self.file.flush().await.map_err(internal)?;
             self.file
                 .seek(std::io::SeekFrom::Start(0))
                 .await
@@ -117,12 +116,7 @@ impl Upload {
                     .map_err(internal)?;
                 store.put_blob_chunk(&sha256, i, &buf[..want]).await?;
             }
-            let mut h = Sha256::new();
-            for i in 0..attachment::chunk_count(self.size) {
-                let c = store.blob_chunk(&sha256, i).await?;
-                h.update(c.ok_or_else(|| internal("a chunk went missing"))?);
-            }
-            if hex::encode(h.finalize()) != sha256 {
+            if held_hash(store.as_ref(), &sha256, self.size).await? != sha256 {
                 store.drop_blob_chunks(&sha256).await?;
                 return Err(NodeError::Conflict(
                     "the file could not be stored whole: send it again".into(),
@@ -152,6 +146,21 @@ impl Upload {
             media_type: detect_media_type(&self.head),
         })
     }
+}
+
+/// The SHA-256 (hex) of the chunks the store holds of a file of `size` bytes, read back in
+/// order: what an upload or a transfer left counts only if this is the file's hash.
+async fn held_hash(
+    store: &dyn entente_store::Store,
+    sha256: &str,
+    size: u64,
+) -> Result<String, NodeError> {
+    let mut h = Sha256::new();
+    for i in 0..attachment::chunk_count(size) {
+        let c = store.blob_chunk(sha256, i).await?;
+        h.update(c.ok_or_else(|| internal("a chunk went missing"))?);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 mod fetch;
@@ -190,7 +199,7 @@ pub struct Delivery {
 impl Delivery {
     /// The response headers that send the file to be saved, never shown (with `nosniff` and a
     /// sandboxing policy should a browser ever try).
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
+    fn headers(&self) -> Vec<(&'static str, String)> {
         vec![
             ("content-type", self.content_type.clone()),
             ("content-disposition", self.content_disposition.clone()),
@@ -203,7 +212,7 @@ impl Delivery {
         ]
     }
 
-    /// [`Self::headers`] as a header map, for the REST and web answers alike. An error when one
+    /// The download headers as a header map, for the REST and web answers alike. An error when one
     /// cannot be a header value: the file must then not go out at all (fail closed).
     pub fn header_map(&self) -> Result<reqwest::header::HeaderMap, NodeError> {
         let mut m = reqwest::header::HeaderMap::new();
