@@ -604,7 +604,7 @@ await step('JPN registers a project; EU expresses interest with a note on its pa
   assert.match(await matchRow.innerText(), new RegExp(`Browser project ${marker}`));
 });
 
-await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies quoting EU; EU sees the reply marked new; NATO sees nothing', async () => {
+await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies quoting EU and attaches a file; EU sees the reply marked new and downloads the file; NATO sees nothing', async () => {
   await eu.goto(url(eu, '/ui/discussions'));
   await eu.selectOption('#format_id', formatId);
   await eu.fill('#title', `Browser discussion ${marker}`);
@@ -638,11 +638,34 @@ await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies q
     assert.match(await reply.locator('blockquote').innerText(), /ferry figures/);
   });
   await eu.screenshot({ path: path.join(out, 'discussion-eu.png'), fullPage: true });
-  // NATO: not listed, and the page is not there.
+  // JPN attaches the timetable to its reply; EU downloads the same bytes under its Japanese name.
+  const timetable = Buffer.from(`route,sailings\nTsugaru,12\n${marker}\n`);
+  const tableName = '運航表 津軽.csv';
+  const mine = jpn.locator('article.post', { hasText: `Twelve sailings a day ${marker}` });
+  await mine.locator('summary').click();
+  await mine.locator('input[type=file]').setInputFiles({ name: tableName, mimeType: 'text/csv', buffer: timetable });
+  await mine.locator('button:text("Attach")').click();
+  await jpn.waitForURL(new RegExp(`${threadPath}\\?done=attached$`));
+  assert.equal(await jpn.locator('article.post .post-files a').innerText(), tableName);
+  assert.equal(await jpn.locator('article.post .post-files a').count(), 1);
+  let fileHref = '';
+  await eventually(async () => {
+    await eu.goto(url(eu, threadPath));
+    const link = eu.locator('article.post .post-files a', { hasText: tableName });
+    assert.equal(await link.count(), 1);
+    fileHref = await link.getAttribute('href');
+  });
+  const [download] = await Promise.all([eu.waitForEvent('download'), eu.click('article.post .post-files a')]);
+  assert.equal(download.suggestedFilename(), tableName);
+  assert.ok(fs.readFileSync(await download.path()).equals(timetable), 'the same bytes at EU');
+  await eu.screenshot({ path: path.join(out, 'discussion-file-eu.png'), fullPage: true });
+  // NATO: not listed, and neither the page nor the file is there.
   await nato.goto(url(nato, '/ui/discussions'));
   assert.doesNotMatch(await nato.locator('main').innerText(), new RegExp(`Browser discussion ${marker}`));
   const r = await nato.goto(url(nato, threadPath));
   assert.equal(r.status(), 404);
+  const rf = await nato.request.get(url(nato, fileHref));
+  assert.equal(rf.status(), 404);
 });
 
 await step('a concept paper goes draft → amendment proposed by NATO → accepted by EU → signed off by EU, NATO and JPN → adopted', async () => {

@@ -16,6 +16,16 @@ pub const MAX_BYTES: u64 = 1 << 30;
 /// At most this many files on one item.
 pub const MAX_PER_ITEM: usize = 20;
 
+/// A file to attach: one the caller uploaded to this node, under the name to show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewAttachment {
+    /// What the upload answered.
+    pub sha256: String,
+    /// The file name in any script (no path separators or control characters).
+    pub name: String,
+}
+
 /// One attached file as the signed entry names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -114,6 +124,46 @@ pub fn check(refs: &[AttachmentRef]) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// The prefix of a post's key in the store's file tables and on the federation route.
+const POST_KEY: &str = "post:";
+
+/// The object a file is attached to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileOwner {
+    Item(String),
+    Post { thread_id: String, post_id: String },
+}
+
+impl FileOwner {
+    /// The key the store's file rows and the federation route use: an item's id, or
+    /// `post:THREAD:POST`. None for an item whose id reads as a post's key (no node makes one:
+    /// a peer's item under such an id gets none of its files fetched or served, so it cannot
+    /// borrow a post's checked files).
+    pub fn key(&self) -> Option<String> {
+        match self {
+            FileOwner::Item(id) if id.starts_with(POST_KEY) => None,
+            FileOwner::Item(id) => Some(id.clone()),
+            FileOwner::Post { thread_id, post_id } => {
+                Some(format!("{POST_KEY}{thread_id}:{post_id}"))
+            }
+        }
+    }
+
+    /// The owner a stored key names.
+    pub fn from_key(key: &str) -> Option<FileOwner> {
+        match key.strip_prefix(POST_KEY) {
+            Some(rest) => {
+                let (t, p) = rest.split_once(':')?;
+                Some(FileOwner::Post {
+                    thread_id: t.to_owned(),
+                    post_id: p.to_owned(),
+                })
+            }
+            None => Some(FileOwner::Item(key.to_owned())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +196,20 @@ mod tests {
         assert_eq!(chunk_count(1), 1);
         assert_eq!(chunk_count(CHUNK_BYTES), 1);
         assert_eq!(chunk_count(CHUNK_BYTES + 1), 2);
+    }
+
+    #[test]
+    fn keys_name_one_owner_and_an_item_cannot_take_a_posts() {
+        let p = FileOwner::Post {
+            thread_id: "EU-t1".into(),
+            post_id: "JPN-p2".into(),
+        };
+        let k = p.key().unwrap();
+        assert_eq!(k, "post:EU-t1:JPN-p2");
+        assert_eq!(FileOwner::from_key(&k), Some(p));
+        let i = FileOwner::Item("0192-abc".into());
+        assert_eq!(FileOwner::from_key(&i.key().unwrap()), Some(i));
+        assert_eq!(FileOwner::Item("post:EU-t1:JPN-p2".into()).key(), None);
+        assert_eq!(FileOwner::from_key("post:no-separator"), None);
     }
 }

@@ -4,6 +4,7 @@
 //! this node's partner), and each user's read marks (node-local, never replicated) from which
 //! unread counts and "new since my last visit" come.
 
+use crate::attachments::FileOwner;
 use crate::auth::Principal;
 use crate::{Node, NodeError};
 pub use entente_domain::coord::{NewPost, NewThread, ThreadSummary, ThreadView};
@@ -78,7 +79,9 @@ impl Node {
         check_thread(&n.title, n.subject.as_ref())?;
         let mentions = mentions_in(&n.body);
         check_post(&n.body, &mentions, &aud)?;
+        let files = self.attachment_refs(who, &n.attachments).await?;
         let s = ThreadStart {
+            attachments: files,
             thread_id: self.owned_id(),
             format_id: f.format_id.clone(),
             title: n.title.trim().to_owned(),
@@ -89,6 +92,11 @@ impl Node {
             author: who.user_id(),
         };
         let id = s.thread_id.clone();
+        let first = FileOwner::Post {
+            thread_id: id.clone(),
+            post_id: s.post_id.clone(),
+        };
+        self.verify_files_for(&first, &s.attachments).await?;
         self.publish(&aud, &[Payload::ThreadStart(s)]).await?;
         self.mark_read(who, &id).await?;
         self.thread_state(&id).await
@@ -165,7 +173,9 @@ impl Node {
         }
         let mentions = mentions_in(&n.body);
         check_post(&n.body, &mentions, &t.audience)?;
+        let files = self.attachment_refs(who, &n.attachments).await?;
         let p = ThreadPost {
+            attachments: files,
             thread_id: thread_id.to_owned(),
             post_id: self.owned_id(),
             body: n.body,
@@ -173,6 +183,11 @@ impl Node {
             mentions,
             author: who.user_id(),
         };
+        let post = FileOwner::Post {
+            thread_id: thread_id.to_owned(),
+            post_id: p.post_id.clone(),
+        };
+        self.verify_files_for(&post, &p.attachments).await?;
         self.publish(&t.audience, &[Payload::ThreadPost(p)]).await?;
         // One's own reply is read.
         self.thread_state(thread_id).await
@@ -180,7 +195,7 @@ impl Node {
 
     /// The post as the caller may change it: written at this partner, by the caller (or the
     /// caller is an officer, as for items), and not retracted.
-    async fn own_post(
+    pub(crate) async fn own_post(
         &self,
         who: &Principal,
         thread_id: &str,
@@ -226,6 +241,7 @@ impl Node {
         let mentions = mentions_in(&body);
         check_post(&body, &mentions, &t.audience)?;
         let e = ThreadEdit {
+            attachments: None,
             thread_id: thread_id.to_owned(),
             post_id: post_id.to_owned(),
             body,

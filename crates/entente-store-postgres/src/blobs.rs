@@ -2,7 +2,6 @@
 //! and the references items make (written by `append` with the item). Node-local.
 
 use crate::{PgStore, be};
-use entente_domain::ItemState;
 use entente_store::*;
 
 pub(crate) async fn put_chunk(s: &PgStore, sha256: &str, index: u32, data: &[u8]) -> Result<()> {
@@ -158,17 +157,30 @@ pub(crate) async fn missing(
         .collect()
 }
 
-/// Record the files the appended items reference (in the append's transaction).
+/// Record the files the appended items and posts reference (in the append's transaction).
 pub(crate) async fn write_refs(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    items: &[&ItemState],
+    projections: &[Projection],
 ) -> Result<()> {
-    for i in items {
-        for a in &i.attachments {
+    for p in projections {
+        let (owner, files): (&str, Vec<(&str, u64)>) = match p {
+            Projection::Item(i) => (
+                &i.item_id,
+                i.attachments
+                    .iter()
+                    .map(|a| (a.sha256.as_str(), a.size))
+                    .collect(),
+            ),
+            Projection::Files { owner, files } => {
+                (owner, files.iter().map(|(s, n)| (s.as_str(), *n)).collect())
+            }
+            _ => continue,
+        };
+        for (sha256, size) in files {
             sqlx::query("INSERT INTO attachment_refs (sha256, item_id, size) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(&a.sha256)
-                .bind(&i.item_id)
-                .bind(i64::try_from(a.size).map_err(|e| codec::corrupt("blob size", e))?)
+                .bind(sha256)
+                .bind(owner)
+                .bind(i64::try_from(size).map_err(|e| codec::corrupt("blob size", e))?)
                 .execute(&mut **tx)
                 .await
                 .map_err(be)?;

@@ -297,7 +297,7 @@ impl Store for PgStore {
             .await
             .map_err(be)?;
         }
-        blobs::write_refs(&mut tx, &items).await?;
+        blobs::write_refs(&mut tx, projections).await?;
         Self::append_stix(&mut tx, entries, projections).await?;
         for p in projections {
             match p {

@@ -323,7 +323,7 @@ impl Store for SqliteStore {
             }
             q.execute(&mut *tx).await.map_err(be)?;
         }
-        blobs::write_refs(&mut tx, &items).await?;
+        blobs::write_refs(&mut tx, projections).await?;
         self.append_stix(&mut tx, &log.log_id, projections).await?;
         for p in projections {
             if let Projection::Object {

@@ -123,6 +123,13 @@ pub enum Projection {
         format_id: String,
         state: String,
     },
+    /// Files an object other than an item references (a discussion post), for the fetcher:
+    /// `(sha256, size)` under the owner's key (`post:THREAD:POST`). Items' files are recorded
+    /// from the item itself.
+    Files {
+        owner: String,
+        files: Vec<(String, u64)>,
+    },
 }
 
 /// One version of a STIX object in a collection, with what releasability needs.

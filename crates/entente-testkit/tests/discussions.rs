@@ -304,6 +304,7 @@ async fn a_thread_on_an_object_goes_no_further_than_the_object() {
         id: it.item_id.clone(),
     };
     let new = |to: Option<Vec<String>>| entente_domain::coord::NewThread {
+        attachments: vec![],
         format_id: String::new(),
         title: "On the lesson".into(),
         body: "Comments?".into(),
@@ -355,4 +356,177 @@ async fn a_thread_on_an_object_goes_no_further_than_the_object() {
         id: red.item_id,
     });
     assert!(eu.node.start_thread(&eu.admin(), n).await.is_err());
+}
+
+/// A file attached to a post reaches exactly the thread's audience, byte-identical and
+/// searchable there; NATO gets nothing of it (no thread, no download, no bytes in its database,
+/// no chunk from the holders); a file attached after posting adds no version of the text; only
+/// the post's partner attaches; a retracted post's files are no longer served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posts_file_reaches_exactly_the_threads_audience() {
+    let c = Cluster::with(
+        &["EU", "NATO", "JPN"],
+        ClusterOptions {
+            search: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (eu, nato, jpn) = (c.node("EU"), c.node("NATO"), c.node("JPN"));
+    let f = format(
+        eu,
+        "Transatlantic+ Japan — maritime",
+        &["EU", "NATO", "JPN"],
+    )
+    .await;
+    c.sync_until_quiet().await;
+    let http = entente_testkit::http_client();
+    let send = async |n: &entente_testkit::TestNode, path: &str, body: Value| {
+        http.post(format!("{}{path}", n.url()))
+            .bearer_auth(&n.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let fetch = async |n: &entente_testkit::TestNode, path: &str| {
+        http.get(format!("{}{path}", n.url()))
+            .bearer_auth(&n.token)
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = send(
+        eu,
+        "/api/v1/threads",
+        json!({"format_id": f.format_id, "title": "Ferry timetables",
+               "body": "Who has the northern timetable?", "releasable_to": ["EU", "JPN"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let t: Value = r.json().await.unwrap();
+    let tid = t["thread_id"].as_str().unwrap().to_owned();
+    let first = t["posts"][0]["post_id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+
+    // JPN replies with a file (a Japanese name, text with a word found nowhere else).
+    let marker = "Tsugaru-timetable-kumquatferry";
+    let text = format!("{marker}\n津軽海峡の運航表：一日十二便、旅客九千人。\n");
+    let up = upload(jpn, text.as_bytes()).await;
+    let sha = up["sha256"].as_str().unwrap().to_owned();
+    let r = send(
+        jpn,
+        &format!("/api/v1/threads/{tid}/posts"),
+        json!({"body": "Timetable attached.", "attachments": [{"sha256": sha, "name": "運航表.txt"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let t: Value = r.json().await.unwrap();
+    let rid = t["posts"][1]["post_id"].as_str().unwrap().to_owned();
+    assert_eq!(t["posts"][1]["attachments"][0]["name"], "運航表.txt");
+    c.sync_until_quiet().await;
+    let file = format!("/api/v1/threads/{tid}/posts/{rid}/attachments/{sha}");
+    eventually("the post's file at EU", async || {
+        fetch(eu, &file).await.status() == 200
+    })
+    .await;
+    let r = fetch(eu, &file).await;
+    let cd = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cd.starts_with("attachment; "), "{cd}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.bytes().await.unwrap(), text.as_bytes(), "byte-identical");
+    eventually("the file's text searchable at EU", async || {
+        eu.node.search_settled().await;
+        let s: Value = fetch(eu, "/api/v1/search?q=kumquatferry")
+            .await
+            .json()
+            .await
+            .unwrap();
+        s.to_string().contains(&tid)
+    })
+    .await;
+    // The same for a Japanese word inside the file's sentence.
+    let s: Value = fetch(eu, "/api/v1/search?q=運航")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(s.to_string().contains(&tid), "{s}");
+
+    // NATO: nothing.
+    assert_eq!(fetch(nato, &file).await.status(), 404);
+    nato.node.search_settled().await;
+    let s: Value = fetch(nato, "/api/v1/search?q=kumquatferry")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!s.to_string().contains(&tid), "{s}");
+    assert!(nato.node.store().blob(&sha).await.unwrap().is_none());
+    assert!(!contains(&db_bytes(nato), marker), "not on NATO's disk");
+    let key = format!("post:{tid}:{rid}");
+    for holder in [eu, jpn] {
+        assert!(
+            holder
+                .node
+                .fed_attachment_chunk(&entente_domain::partner::code("NATO"), &key, &sha, 0)
+                .await
+                .is_err(),
+            "{} serves NATO no chunk",
+            holder.partner
+        );
+    }
+    assert!(
+        jpn.node
+            .fed_attachment_chunk(&entente_domain::partner::code("EU"), &key, &sha, 0)
+            .await
+            .is_ok()
+    );
+    // The item route does not serve a post's file under the post's key.
+    let as_item = format!(
+        "/api/v1/items/{}/attachments/{sha}",
+        key.replace(':', "%3A")
+    );
+    assert_eq!(fetch(eu, &as_item).await.status(), 404);
+
+    // EU attaches a file to its own opening post afterwards: no new version of the text.
+    let up = upload(eu, b"EU annex: port capacities").await;
+    let sha2 = up["sha256"].as_str().unwrap().to_owned();
+    let attach = format!("/api/v1/threads/{tid}/posts/{first}/attachments");
+    let r = send(eu, &attach, json!({"sha256": sha2, "name": "annex.txt"})).await;
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["posts"][0]["history"], json!([]), "{t}");
+    assert_eq!(t["posts"][0]["attachments"][0]["name"], "annex.txt");
+    // JPN may not attach to EU's post (its own upload or not).
+    let r = send(jpn, &attach, json!({"sha256": sha, "name": "x.txt"})).await;
+    assert_eq!(r.status(), 403);
+    c.sync_until_quiet().await;
+    let file2 = format!("/api/v1/threads/{tid}/posts/{first}/attachments/{sha2}");
+    eventually("EU's late file at JPN", async || {
+        fetch(jpn, &file2).await.status() == 200
+    })
+    .await;
+
+    // JPN retracts its reply: its file is served no more, to users or peers.
+    let r = send(
+        jpn,
+        &format!("/api/v1/threads/{tid}/posts/{rid}/retract"),
+        json!({"reason": "superseded"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    c.sync_until_quiet().await;
+    assert_eq!(fetch(eu, &file).await.status(), 404);
+    assert!(
+        jpn.node
+            .fed_attachment_chunk(&entente_domain::partner::code("EU"), &key, &sha, 0)
+            .await
+            .is_err()
+    );
+    c.stop().await;
 }

@@ -76,6 +76,8 @@ struct World {
     objects: BTreeMap<String, (&'static str, String, String)>,
     /// Item id → (SHA-256, a text inside the file): files attached to published items.
     files: BTreeMap<String, (String, String)>,
+    /// (thread id, post id) → (SHA-256, a text inside the file): files attached to replies.
+    post_files: BTreeMap<(String, String), (String, String)>,
     /// Items released to a member admitted since (or left out), in this scenario.
     releases: u64,
 }
@@ -94,23 +96,24 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
     // One password hash for every analyst: argon2 is slow on purpose, and no test signs in
     // with this password.
     let hash = entente_node::auth::hash_password("analyst-password-1").unwrap();
-    let (mut checked, mut steps, mut releases) = (0u64, 0u64, 0u64);
+    let (mut checked, mut steps, mut releases, mut post_files) = (0u64, 0u64, 0u64, 0u64);
     for (done, seed) in (first..first + scenarios).enumerate() {
         let seed = 0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
-        let (c, r) = scenario(seed, &hash).await;
+        let (c, r, p) = scenario(seed, &hash).await;
         checked += c;
         releases += r;
+        post_files += p;
         steps += STEPS as u64;
         // A running tally, so a long run that is stopped still says how far it got.
         if (done + 1) % 100 == 0 {
             eprintln!(
-                "leak check: {} scenarios, {steps} steps, {releases} items released, {checked} path checks, 0 leaks so far",
+                "leak check: {} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, {checked} path checks, 0 leaks so far",
                 done + 1
             );
         }
     }
     println!(
-        "leak check: {scenarios} scenarios, {steps} steps, {releases} items released, {checked} path checks, 0 leaks"
+        "leak check: {scenarios} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, {checked} path checks, 0 leaks"
     );
 }
 
@@ -123,7 +126,7 @@ fn trace(line: &str) {
 }
 
 /// The path checks made and the items released.
-async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64) {
+async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64) {
     let mut rng = Rng(seed);
     // Every node notifies: a duty contact (no relay, so e-mails stay queued) and a webhook that
     // refuses connections; what they would carry is checked in the outbox.
@@ -214,6 +217,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64) {
         published: BTreeMap::new(),
         objects: BTreeMap::new(),
         files: BTreeMap::new(),
+        post_files: BTreeMap::new(),
         releases: 0,
     };
     let mut checks = 0;
@@ -254,7 +258,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64) {
         checks += w.check(complete).await;
     }
     w.c.stop().await;
-    (checks, w.releases)
+    (checks, w.releases, w.post_files.len() as u64)
 }
 
 impl World {
@@ -408,19 +412,29 @@ impl World {
                     let n = &self.c.nodes[i];
                     let who = &self.logins[i][0].principal;
                     if object_audience(n, "thread", &id).await.is_some() {
-                        let title = &self.objects[&id].2;
-                        n.node
+                        let title = self.objects[&id].2.clone();
+                        let file = post_file(n, who, rng, 3, self.post_files.len()).await;
+                        let body =
+                            format!("{} replies in {title} #{}", n.partner, rng.next(1 << 30));
+                        let t = n
+                            .node
                             .reply(
                                 who,
                                 &id,
                                 entente_domain::coord::NewPost {
-                                    body: format!("{} replies in {title}", n.partner),
+                                    attachments: file.iter().map(|(sha, _)| named(sha)).collect(),
+                                    body: body.clone(),
                                     quote: None,
                                 },
                             )
                             .await
                             .expect("reply in a held thread");
                         trace(&format!("{} replies in {title}", n.partner));
+                        if let Some(f) = file {
+                            let post = t.posts.iter().find(|p| p.body == body).expect("the reply");
+                            self.post_files
+                                .insert((id.clone(), post.post_id.clone()), f);
+                        }
                     }
                     return;
                 }
@@ -537,11 +551,14 @@ impl World {
                     return;
                 }
                 let title = format!("leak-thread-{}-end", self.objects.len());
+                let who = &self.logins[i][0].principal;
+                let file = post_file(n, who, rng, 1, self.post_files.len()).await;
                 let t = n
                     .node
                     .start_thread(
-                        &self.logins[i][0].principal,
+                        who,
                         entente_domain::coord::NewThread {
+                            attachments: file.iter().map(|(sha, _)| named(sha)).collect(),
                             format_id,
                             title: title.clone(),
                             body: format!("opening of {title}"),
@@ -552,6 +569,10 @@ impl World {
                     .await
                     .expect("start a discussion");
                 trace(&format!("{} starts {title} to {:?}", n.partner, t.audience));
+                if let Some(f) = file {
+                    let first = t.posts[0].post_id.clone();
+                    self.post_files.insert((t.thread_id.clone(), first), f);
+                }
                 self.objects
                     .insert(t.thread_id, ("thread", n.partner.clone(), title));
             }
@@ -953,6 +974,7 @@ impl World {
             }
             checks += self.check_federation(n).await;
             checks += self.check_files(n, ni, &truth, &bytes, complete).await;
+            checks += self.check_post_files(n, ni, &bytes, complete).await;
             for login in &self.logins[ni] {
                 checks += self
                     .check_user(n, login, &truth, &held, &held_objects)
@@ -1044,6 +1066,71 @@ impl World {
                         policy::may_forward(me, peer.node.partner(), &t.audience),
                         "{me} serves {}'s file of {id} to {}",
                         t.origin,
+                        peer.partner
+                    );
+                }
+                checks += 1;
+            }
+        }
+        checks
+    }
+
+    /// Files of replies: held only by partners of the thread's audience (whole there after a
+    /// complete exchange), downloaded only there (elsewhere answered as a missing file), and
+    /// served to a peer only inside the audience.
+    async fn check_post_files(&self, n: &TestNode, ni: usize, bytes: &[u8], complete: bool) -> u64 {
+        let me = n.node.partner();
+        let store = n.node.store();
+        let mut checks = 0;
+        for ((tid, pid), (sha, marker)) in &self.post_files {
+            let origin = &self.objects[tid].1;
+            let aud = object_audience(self.c.node(origin), "thread", tid)
+                .await
+                .expect("the thread at its origin");
+            let may = policy::may_receive(me, &aud);
+            let here = store.blob(sha).await.unwrap().is_some();
+            if !may {
+                assert!(
+                    !contains(bytes, marker),
+                    "{me}: database holds a file of {tid}"
+                );
+                assert!(
+                    !contains(bytes, sha),
+                    "{me}: database names a file of {tid}"
+                );
+                assert!(store.blob_chunk(sha, 0).await.unwrap().is_none());
+            } else if complete {
+                assert!(here, "{me}: misses a file of {tid} after the exchange");
+            }
+            let path = format!("/api/v1/threads/{tid}/posts/{pid}/attachments/{sha}");
+            for login in &self.logins[ni] {
+                let r = self.get(n, login, &path).await;
+                if may && here {
+                    assert_eq!(r.status(), 200, "{me}: downloads a file of {tid}");
+                    assert!(r.bytes().await.unwrap().starts_with(marker.as_bytes()));
+                } else if !may {
+                    let hidden = r.text().await.unwrap();
+                    let absent =
+                        format!("/api/v1/threads/{ABSENT_ID}/posts/{pid}/attachments/{sha}");
+                    let absent = self.get(n, login, &absent).await.text().await.unwrap();
+                    assert_eq!(
+                        hidden, absent,
+                        "{me}: a hidden post file reads as a missing one"
+                    );
+                }
+                checks += 1;
+            }
+            let key = format!("post:{tid}:{pid}");
+            for peer in &self.c.nodes {
+                if peer.node.partner() == me {
+                    continue;
+                }
+                let path = entente_node::fed::attachment_chunk_path(&key, sha, 0);
+                let r = fed_get(peer, Some(&peer.key_seed), n, &path).await;
+                if r.status() == 200 {
+                    assert!(
+                        policy::may_forward(me, peer.node.partner(), &aud),
+                        "{me} serves a file of {tid} to {}",
                         peer.partner
                     );
                 }
@@ -1483,6 +1570,34 @@ impl World {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// One time in `one_in`, a file uploaded at `n` by `who` to attach to a post: its hash and
+/// the text it starts with.
+async fn post_file(
+    n: &TestNode,
+    who: &entente_node::auth::Principal,
+    rng: &mut Rng,
+    one_in: u64,
+    seq: usize,
+) -> Option<(String, String)> {
+    if rng.next(one_in) != 0 {
+        return None;
+    }
+    let marker = format!("leak-postfile-{seq}-end");
+    let mut up = n.node.begin_upload(who).await.expect("upload");
+    up.write(format!("{marker}\n").as_bytes())
+        .await
+        .expect("upload");
+    let u = up.finish(&n.node).await.expect("upload");
+    Some((u.sha256, marker))
+}
+
+fn named(sha: &str) -> entente_node::NewAttachment {
+    entente_node::NewAttachment {
+        sha256: sha.to_owned(),
+        name: "議事メモ.txt".into(),
     }
 }
 

@@ -258,6 +258,7 @@ async fn an_alert_reaches_the_duty_contacts_and_the_webhook_and_carries_no_conte
         .start_thread(
             &jpn.admin(),
             entente_node::discussions::NewThread {
+                attachments: vec![],
                 format_id: f.format_id.clone(),
                 title: format!("Ferries {SECRET}"),
                 body: format!("@admin@EU please confirm {SECRET}"),
@@ -383,6 +384,7 @@ async fn eu_starts_a_thread(
         .start_thread(
             &eu.admin(),
             entente_node::discussions::NewThread {
+                attachments: vec![],
                 format_id: f.format_id.clone(),
                 title: "Ferries".into(),
                 body: "What do we know?".into(),
@@ -404,6 +406,7 @@ async fn jpn_replies(c: &Cluster, thread_id: &str, body: &str) {
             &jpn.admin(),
             thread_id,
             entente_node::discussions::NewPost {
+                attachments: vec![],
                 body: body.into(),
                 quote: None,
             },
@@ -541,6 +544,7 @@ async fn entries_kept_as_evidence_announce_nothing() {
         .start_thread(
             &nato.admin(),
             entente_node::discussions::NewThread {
+                attachments: vec![],
                 format_id: f.format_id.clone(),
                 title: "Ports".into(),
                 body: "No mention here.".into(),
@@ -567,6 +571,7 @@ async fn entries_kept_as_evidence_announce_nothing() {
                     author: "admin@NATO".into(),
                 }),
                 Payload::ThreadPost(ThreadPost {
+                    attachments: vec![],
                     thread_id: t.thread_id.clone(),
                     post_id: p1.clone(),
                     body: "@admin@EU look at this".into(),

@@ -327,6 +327,7 @@ async fn scenario() -> Scenario {
         .start_thread(
             &eu.admin(),
             entente_domain::coord::NewThread {
+                attachments: vec![],
                 format_id: f.format_id.clone(),
                 title: "Ferry capacity figures".into(),
                 body: "Who holds current ro-ro figures? @admin@JPN".into(),
@@ -343,6 +344,7 @@ async fn scenario() -> Scenario {
             &jpn.admin(),
             &t.thread_id,
             entente_domain::coord::NewPost {
+                attachments: vec![],
                 body: "We do: twelve sailings a day.".into(),
                 quote: Some(t.posts[0].post_id.clone()),
             },

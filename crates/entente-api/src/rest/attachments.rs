@@ -1,4 +1,5 @@
-//! Attachments over REST: upload a file (raw body), download an item's file.
+//! Attachments over REST: upload a file (raw body), download an item's or a post's file, attach
+//! a file to one's post.
 
 use super::*;
 use axum::body::Body;
@@ -87,4 +88,37 @@ fn file_response(d: entente_node::attachments::Delivery, body: Body) -> R<Respon
     let mut r = body.into_response();
     r.headers_mut().extend(headers);
     Ok(r)
+}
+
+#[utoipa::path(post, path = "/api/v1/threads/{id}/posts/{post_id}/attachments",
+    params(("id" = String, Path), ("post_id" = String, Path)),
+    request_body = entente_domain::attachment::NewAttachment,
+    description = "Attach a file you uploaded to your own post (an officer: to any post of this partner). \
+        The post's files go to the discussion's audience only.",
+    responses((status = 200, body = entente_domain::coord::ThreadState),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn attach_post_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, post_id)): Path<(String, String)>,
+    ApiJson(f): ApiJson<entente_domain::attachment::NewAttachment>,
+) -> R<Json<entente_domain::coord::ThreadState>> {
+    Ok(Json(s.node.attach_post_file(&p, &id, &post_id, f).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/threads/{id}/posts/{post_id}/attachments/{sha256}",
+    params(("id" = String, Path), ("post_id" = String, Path), ("sha256" = String, Path)),
+    responses((status = 200, description = "The file, as an attachment to save",
+        content_type = "application/octet-stream"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "Not here yet, or withheld by the malware scanner")))]
+pub(super) async fn download_post_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, post_id, sha)): Path<(String, String, String)>,
+) -> R<Response> {
+    let (d, stream) = s.node.download_post_file(&p, &id, &post_id, &sha).await?;
+    file_response(d, Body::from_stream(stream))
 }

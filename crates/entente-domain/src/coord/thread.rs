@@ -3,6 +3,7 @@
 //! A thread's audience is fixed when it starts (a subset of the format); every post in it is
 //! released to exactly that audience, from its author's own log. Pure.
 
+use crate::attachment::{AttachmentRef, NewAttachment};
 use crate::{Audience, DomainError, PartnerCode};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,9 @@ pub struct ThreadStart {
     pub body: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
+    /// Files of the first post (each one referenced by hash, so the signature covers it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
     pub author: String,
 }
 
@@ -66,10 +70,13 @@ pub struct ThreadPost {
     pub quote: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
     pub author: String,
 }
 
-/// A new version of a post, by the partner that wrote it.
+/// A new version of a post, by the partner that wrote it: new text, or the same text with
+/// other files (a file attached after posting), which adds no version to the history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThreadEdit {
     pub thread_id: String,
@@ -77,6 +84,9 @@ pub struct ThreadEdit {
     pub body: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
+    /// The post's files from now on; absent, they stay as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<AttachmentRef>>,
     pub author: String,
 }
 
@@ -104,6 +114,9 @@ pub struct PostState {
     pub quote: Option<String>,
     #[serde(default)]
     pub mentions: Vec<String>,
+    /// Its files (none once retracted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
     /// When its author's node signed it (UTC).
     pub at: String,
     /// When the current version was signed, if it was edited.
@@ -162,6 +175,28 @@ impl ThreadState {
             .sum()
     }
 
+    /// The file references of the posts that stand: each post's key
+    /// ([`crate::attachment::FileOwner::key`]) and its files' `(sha256, size)`, for the store's
+    /// reference rows (so the fetcher finds them).
+    pub fn file_refs(&self) -> impl Iterator<Item = (String, Vec<(String, u64)>)> + '_ {
+        self.posts
+            .iter()
+            .filter(|p| !p.attachments.is_empty() && p.retracted.is_none())
+            .filter_map(|p| {
+                let owner = crate::attachment::FileOwner::Post {
+                    thread_id: self.thread_id.clone(),
+                    post_id: p.post_id.clone(),
+                }
+                .key()?;
+                let files = p
+                    .attachments
+                    .iter()
+                    .map(|a| (a.sha256.clone(), a.size))
+                    .collect();
+                Some((owner, files))
+            })
+    }
+
     /// The users a post mentions, as `name@PARTNER`, that a thread with this audience may name.
     pub fn mentions_of(&self, user: &str) -> usize {
         self.posts
@@ -189,6 +224,9 @@ pub struct NewThread {
     /// the format. Fixed for the life of the thread; every reply inherits it.
     #[serde(default)]
     pub releasable_to: Option<Vec<String>>,
+    /// Files the caller uploaded, to attach to the first post.
+    #[serde(default)]
+    pub attachments: Vec<NewAttachment>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -199,6 +237,9 @@ pub struct NewPost {
     /// The id of an earlier post of the thread this reply quotes.
     #[serde(default)]
     pub quote: Option<String>,
+    /// Files the caller uploaded, to attach to the reply.
+    #[serde(default)]
+    pub attachments: Vec<NewAttachment>,
 }
 
 /// A thread in a list, with what the caller has not read of it.
@@ -351,6 +392,7 @@ impl ThreadState {
             || !super::is_reference(&s.format_id)
             || check_thread(&s.title, s.subject.as_ref()).is_err()
             || check_post(&s.body, &mentions, audience).is_err()
+            || crate::attachment::check(&s.attachments).is_err()
         {
             return Err(false);
         }
@@ -369,6 +411,7 @@ impl ThreadState {
                 body: s.body.clone(),
                 quote: None,
                 mentions,
+                attachments: s.attachments.clone(),
                 at: at.to_owned(),
                 edited_at: None,
                 edited_by: None,
@@ -398,6 +441,7 @@ impl ThreadState {
             || self.posts.len() >= MAX_POSTS
             || self.text_bytes() + p.body.len() > MAX_THREAD_BYTES
             || check_post(&p.body, &mentions, audience).is_err()
+            || crate::attachment::check(&p.attachments).is_err()
         {
             return Err(false);
         }
@@ -408,6 +452,7 @@ impl ThreadState {
             body: p.body.clone(),
             quote: p.quote.clone(),
             mentions,
+            attachments: p.attachments.clone(),
             at: at.to_owned(),
             edited_at: None,
             edited_by: None,
@@ -456,6 +501,9 @@ impl ThreadState {
         if check_post(&e.body, &mentions, audience).is_err()
             || !author_of(&e.author, origin)
             || self.text_bytes() + e.body.len() > MAX_THREAD_BYTES
+            || e.attachments
+                .as_deref()
+                .is_some_and(|a| crate::attachment::check(a).is_err())
         {
             return Err(false);
         }
@@ -463,8 +511,14 @@ impl ThreadState {
         if p.history.len() >= MAX_EDITS {
             return Err(false);
         }
-        let old = std::mem::replace(&mut p.body, e.body.clone());
-        p.history.push(old);
+        // The same text with other files is no new version of the text.
+        if p.body != e.body {
+            let old = std::mem::replace(&mut p.body, e.body.clone());
+            p.history.push(old);
+        }
+        if let Some(a) = &e.attachments {
+            p.attachments = a.clone();
+        }
         p.mentions = mentions;
         p.edited_at = Some(at.to_owned());
         p.edited_by = Some(e.author.clone());
@@ -485,6 +539,7 @@ impl ThreadState {
         p.body.clear();
         p.history.clear();
         p.mentions.clear();
+        p.attachments.clear();
         p.retracted = Some(at.to_owned());
         p.edited_by = Some(r.author.clone());
         Ok(())
@@ -503,6 +558,7 @@ mod tests {
     fn start() -> ThreadState {
         ThreadState::start(
             &ThreadStart {
+                attachments: vec![],
                 thread_id: "EU-t".into(),
                 format_id: "f".into(),
                 title: "Ferry capacity".into(),
@@ -523,6 +579,7 @@ mod tests {
     fn reply(id: &str, at: &str, by: &str) -> (ThreadPost, String) {
         (
             ThreadPost {
+                attachments: vec![],
                 thread_id: "EU-t".into(),
                 post_id: format!("{by}-{id}"),
                 body: format!("reply {id}"),
@@ -604,6 +661,7 @@ mod tests {
             "a post id twice"
         );
         let edit = ThreadEdit {
+            attachments: None,
             thread_id: "EU-t".into(),
             post_id: "JPN-p2".into(),
             body: "better".into(),
@@ -638,6 +696,7 @@ mod tests {
         let a = aud(&["EU", "JPN"]);
         let mut t = start();
         let edit = ThreadEdit {
+            attachments: None,
             thread_id: "EU-t".into(),
             post_id: "EU-p1".into(),
             body: "What do we know, precisely?".into(),
@@ -685,6 +744,7 @@ mod tests {
             "JPN signs a post under an id of EU's"
         );
         let mut s = ThreadStart {
+            attachments: vec![],
             thread_id: "EU-t2".into(),
             format_id: "f".into(),
             title: "Impostor".into(),

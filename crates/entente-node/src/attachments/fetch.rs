@@ -45,8 +45,10 @@ pub(crate) struct AttachmentHooks;
 #[async_trait::async_trait]
 impl Hook for AttachmentHooks {
     fn committed(&self, node: &Node, projections: &mut Vec<Projection>, _: &[ParsedEntry]) {
-        let refs = projections.iter().any(|p| {
-            matches!(p, Projection::Item(i) if !i.attachments.is_empty() && i.origin != *node.partner())
+        let refs = projections.iter().any(|p| match p {
+            Projection::Item(i) => !i.attachments.is_empty() && i.origin != *node.partner(),
+            Projection::Files { .. } => true,
+            _ => false,
         });
         if refs {
             node.ext::<Fetcher>().wake.notify_one();
@@ -138,18 +140,23 @@ impl Node {
         Ok(())
     }
 
+    /// One (file, owner) row; `item_id` is the owner's key ([`FileOwner::key`]): an item's id
+    /// or a post's.
     async fn fetch_row(
         self: &Arc<Self>,
         (sha, item_id): &(String, String),
         failure: Option<Failure>,
     ) -> Result<Row, NodeError> {
-        let Some(it) = self.store.item(item_id).await? else {
+        let Some(owner) = FileOwner::from_key(item_id) else {
             return Ok(Row::Skip);
         };
-        let Some(r) = it.attachments.iter().find(|a| a.sha256 == *sha).cloned() else {
+        let Some(it) = self.held_owner(&owner).await? else {
             return Ok(Row::Skip);
         };
-        if r.size > self.config().attachment_max_bytes {
+        let Some(r) = it.file(sha).cloned() else {
+            return Ok(Row::Skip);
+        };
+        if r.size > self.config().attachment_max_bytes || it.retracted {
             return Ok(Row::Skip);
         }
         if it.origin == *self.partner() {
@@ -195,9 +202,9 @@ impl Node {
                 Ok(Ok(true)) => {
                     self.store.verify_blob_for_item(sha, item_id).await?;
                     if !held {
-                        self.spawn_text(sha.clone(), r.size, item_id.clone());
-                    } else if let Some(it) = self.store.item(item_id).await? {
-                        self.index_append(vec![Projection::Item(it)], &[]);
+                        self.spawn_text(sha.clone(), r.size, owner);
+                    } else {
+                        self.reindex_owner(&owner).await?;
                     }
                     return Ok(Row::Done);
                 }
@@ -291,6 +298,30 @@ impl Node {
         Ok(())
     }
 
+    /// Index an item or a post's thread again (a file's text joined it).
+    async fn reindex_owner(&self, owner: &FileOwner) -> Result<(), NodeError> {
+        let p = match owner {
+            FileOwner::Item(id) => self.store.item(id).await?.map(Projection::Item),
+            FileOwner::Post { thread_id, .. } => {
+                let state = self.store.object("thread", thread_id).await?;
+                state.and_then(|state| {
+                    let t: entente_domain::coord::ThreadState =
+                        serde_json::from_str(&state).ok()?;
+                    Some(Projection::Object {
+                        kind: "thread",
+                        id: thread_id.clone(),
+                        format_id: t.format_id,
+                        state,
+                    })
+                })
+            }
+        };
+        if let Some(p) = p {
+            self.index_append(vec![p], &[]);
+        }
+        Ok(())
+    }
+
     async fn fetch_chunk(
         &self,
         peer: &PartnerCode,
@@ -307,16 +338,17 @@ impl Node {
     /// Read a received file's text in a task of its own (one at a time, at most a minute: a
     /// hostile PDF holds up neither the fetcher nor other files for long), then index the item
     /// again with it.
-    fn spawn_text(self: &Arc<Self>, sha256: String, size: u64, item_id: String) {
+    fn spawn_text(self: &Arc<Self>, sha256: String, size: u64, owner: FileOwner) {
         let fetcher = self.ext::<Fetcher>();
         let store = self.store.clone();
         let node = Arc::downgrade(self);
         tokio::spawn(async move {
             match bounded_text(&fetcher, store.as_ref(), &sha256, size).await {
                 Ok(Ok(true)) => {
-                    if let (Some(node), Ok(Some(it))) = (node.upgrade(), store.item(&item_id).await)
+                    if let Some(node) = node.upgrade()
+                        && let Err(e) = node.reindex_owner(&owner).await
                     {
-                        node.index_append(vec![Projection::Item(it)], &[]);
+                        tracing::warn!(sha256, error = %e, "attachment text not indexed");
                     }
                 }
                 Ok(Ok(false)) => {}

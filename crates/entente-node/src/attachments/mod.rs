@@ -165,6 +165,9 @@ async fn held_hash(
 
 mod fetch;
 pub(crate) use fetch::{AttachmentHooks, start};
+mod owner;
+pub use owner::FileOwner;
+mod posts;
 mod scan;
 
 /// A chunk of a file, to send: its bytes.
@@ -365,8 +368,51 @@ impl Node {
         NodeError,
     > {
         let (r, here) = self.attachment(who, item_id, sha256).await?;
+        self.deliver(r, here, FileOwner::Item(item_id.to_owned()))
+            .await
+    }
+
+    /// A file of a post the caller may read, ready to send, as [`Node::download`].
+    pub async fn download_post_file(
+        &self,
+        who: &Principal,
+        thread_id: &str,
+        post_id: &str,
+        sha256: &str,
+    ) -> Result<
+        (
+            Delivery,
+            impl futures_util::Stream<Item = Result<Vec<u8>, NodeError>> + Send + 'static,
+        ),
+        NodeError,
+    > {
+        let (r, here) = self
+            .post_attachment(who, thread_id, post_id, sha256)
+            .await?;
+        let o = FileOwner::Post {
+            thread_id: thread_id.to_owned(),
+            post_id: post_id.to_owned(),
+        };
+        self.deliver(r, here, o).await
+    }
+
+    /// The headers and the chunk stream of a file the caller was found to may read.
+    async fn deliver(
+        &self,
+        r: AttachmentRef,
+        here: bool,
+        owner: FileOwner,
+    ) -> Result<
+        (
+            Delivery,
+            impl futures_util::Stream<Item = Result<Vec<u8>, NodeError>> + Send + 'static,
+        ),
+        NodeError,
+    > {
+        let sha256 = r.sha256.as_str();
         if !here {
-            if let Some(finding) = self.store.blob_quarantine(sha256, Some(item_id)).await? {
+            let key = owner::key_of(&owner)?;
+            if let Some(finding) = self.store.blob_quarantine(sha256, Some(&key)).await? {
                 return Err(NodeError::Conflict(format!(
                     "the file was withheld: the malware scanner found {finding}"
                 )));
@@ -407,25 +453,30 @@ impl Node {
             .ok_or(NodeError::NotFound("attachment"))
     }
 
-    /// A chunk for a peer: only of a file an item in the caller's audience references, and only
-    /// once this node holds it whole *checked for that item* (never because another item brought
-    /// the same bytes). Anything else reads as not found.
+    /// A chunk for a peer: only of a file an item or post in the caller's audience references
+    /// (`owner_key` as [`FileOwner::key`] spells it), and only once this node holds it whole
+    /// *checked for that owner* (never because another item brought the same bytes). Anything
+    /// else reads as not found.
     pub async fn fed_attachment_chunk(
         &self,
         caller: &PartnerCode,
-        item_id: &str,
+        owner_key: &str,
         sha256: &str,
         index: u32,
     ) -> Result<Chunk, NodeError> {
-        let nf = NodeError::NotFound("attachment");
-        let it = self.store.item(item_id).await?.ok_or(nf)?;
-        let listed = it.attachments.iter().find(|a| a.sha256 == sha256);
-        let Some(r) = listed else {
-            return Err(NodeError::NotFound("attachment"));
+        let nf = || NodeError::NotFound("attachment");
+        let owner = FileOwner::from_key(owner_key).ok_or_else(nf)?;
+        if owner.key().as_deref() != Some(owner_key) {
+            return Err(nf());
+        }
+        let held = self.held_owner(&owner).await?.ok_or_else(nf)?;
+        let Some(r) = held.file(sha256) else {
+            return Err(nf());
         };
-        if !policy::may_forward(self.partner(), caller, &it.audience)
+        if held.retracted
+            || !policy::may_forward(self.partner(), caller, &held.audience)
             || index >= r.chunks()
-            || !self.store.blob_for_item(sha256, item_id).await?
+            || !self.store.blob_for_item(sha256, owner_key).await?
         {
             return Err(NodeError::NotFound("attachment"));
         }

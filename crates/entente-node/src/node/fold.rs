@@ -229,7 +229,12 @@ impl Node {
                     });
                     // Files are checked again on receipt: a reference the origin's node would
                     // have refused (a path in a name, a bad hash) does not apply.
-                    let bad_files = entente_domain::attachment::check(&ip.attachments).is_err();
+                    // An id that reads as a post's file key would let the item claim the
+                    // post's checked files: no node makes one, so none applies.
+                    let bad_files = entente_domain::attachment::check(&ip.attachments).is_err()
+                        || entente_domain::attachment::FileOwner::Item(ip.item_id.clone())
+                            .key()
+                            .is_none();
                     if items.contains_key(&ip.item_id)
                         || subject_missing
                         || foreign_source
@@ -456,6 +461,12 @@ impl Node {
                     entente_domain::fold::Coord::Paper(p) => p.format_id.clone(),
                     entente_domain::fold::Coord::Reactions(_) => String::new(),
                 };
+                if let entente_domain::fold::Coord::Thread(t) = &c {
+                    out.extend(
+                        t.file_refs()
+                            .map(|(owner, files)| Projection::Files { owner, files }),
+                    );
+                }
                 let state =
                     serde_json::to_string(&c).map_err(|e| NodeError::Internal(e.to_string()))?;
                 out.push(Projection::Object {

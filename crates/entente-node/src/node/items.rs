@@ -291,17 +291,15 @@ impl Node {
             .into_iter()
             .find(|a| a.sha256 == sha256)
             .ok_or(NodeError::NotFound("attachment"))?;
-        let here = self.store.blob_for_item(sha256, item_id).await?;
+        let here = match entente_domain::attachment::FileOwner::Item(item_id.to_owned()).key() {
+            Some(key) => self.store.blob_for_item(sha256, &key).await?,
+            None => false,
+        };
         Ok((r, here))
     }
 }
 
-/// A file to attach to a new item: one the caller uploaded, under the name to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewAttachment {
-    pub sha256: String,
-    pub name: String,
-}
+pub use entente_domain::attachment::NewAttachment;
 
 /// The media type of a file from its first bytes: what `infer` recognises, else plain text if
 /// the bytes are UTF-8 (a cut at the end of the sample is allowed), else octet-stream.

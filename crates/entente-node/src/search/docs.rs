@@ -173,14 +173,25 @@ pub(super) fn project_doc(p: &entente_domain::coord::ProjectState) -> SearchDoc 
     )
 }
 
-/// A discussion: its title and every post that stands (a retracted post's text leaves the
-/// index with the retraction).
-pub(super) fn thread_doc(t: &entente_domain::coord::ThreadState) -> SearchDoc {
+/// A discussion: its title and every post that stands, each with the text of its files (a
+/// retracted post's text leaves the index with the retraction). `files` is keyed by each
+/// post's [`crate::attachments::FileOwner::key`].
+pub(super) fn thread_doc(t: &entente_domain::coord::ThreadState, files: &FileTexts) -> SearchDoc {
     let body = t
         .posts
         .iter()
         .filter(|p| p.retracted.is_none())
-        .map(|p| p.body.as_str())
+        .map(|p| {
+            let key = crate::attachments::FileOwner::Post {
+                thread_id: t.thread_id.clone(),
+                post_id: p.post_id.clone(),
+            }
+            .key();
+            match key.and_then(|k| files.get(&k)) {
+                Some(text) => format!("{}\n{text}", p.body),
+                None => p.body.clone(),
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n\n");
     audience_doc(
@@ -230,12 +241,14 @@ pub(super) fn paper_doc(p: &entente_domain::coord::PaperState) -> SearchDoc {
 
 /// An alert, exercise, project, discussion, meeting or concept paper (the other coordination
 /// objects people search for) from its stored state.
-pub(super) fn object_doc(kind: &str, state: &str) -> Option<SearchDoc> {
+pub(super) fn object_doc(kind: &str, state: &str, files: &FileTexts) -> Option<SearchDoc> {
     match kind {
         entente_domain::fold::ALERT_KIND => serde_json::from_str(state).ok().map(|a| alert_doc(&a)),
         "exercise" => serde_json::from_str(state).ok().map(|x| exercise_doc(&x)),
         "project" => serde_json::from_str(state).ok().map(|p| project_doc(&p)),
-        "thread" => serde_json::from_str(state).ok().map(|t| thread_doc(&t)),
+        "thread" => serde_json::from_str(state)
+            .ok()
+            .map(|t| thread_doc(&t, files)),
         "meeting" => serde_json::from_str(state).ok().map(|m| meeting_doc(&m)),
         "paper" => serde_json::from_str(state).ok().map(|p| paper_doc(&p)),
         _ => None,
@@ -292,7 +305,7 @@ pub(super) fn docs_for(
                     up.push(action_doc(&a));
                 }
             }
-            Projection::Object { kind, state, .. } => up.extend(object_doc(kind, state)),
+            Projection::Object { kind, state, .. } => up.extend(object_doc(kind, state, files)),
             _ => {}
         }
     }

@@ -284,9 +284,11 @@ impl Node {
         // interests change nothing searchable: only the entries that write an alert's,
         // exercise's or project's text re-index it (every receipt re-indexing its alert made
         // the alert fan-out 2.7 times as costly; the performance guard showed it).
-        let texts_changed = entries
-            .iter()
-            .any(|e| TEXT_ENTRIES.contains(&e.header.kind.as_str()));
+        // No entries: a document asked for again (a file's text arrived), always re-indexed.
+        let texts_changed = entries.is_empty()
+            || entries
+                .iter()
+                .any(|e| TEXT_ENTRIES.contains(&e.header.kind.as_str()));
         projections.retain(|p| match p {
             Projection::Object { kind, .. } if OBJECT_KINDS.contains(kind) => texts_changed,
             Projection::Object { kind, .. } => *kind == "action",
@@ -327,11 +329,57 @@ impl Node {
         &self,
         projections: impl Iterator<Item = &'a Projection>,
     ) -> FileTexts {
-        let items = projections.filter_map(|p| match p {
-            Projection::Item(it) => Some(it),
-            _ => None,
-        });
-        self.items_file_texts(items).await
+        let mut items = Vec::new();
+        let mut threads = Vec::new();
+        for p in projections {
+            match p {
+                Projection::Item(it) => items.push(it),
+                Projection::Object { kind, state, .. } if *kind == "thread" => {
+                    // Only a thread with files is parsed here (docs_for parses it again).
+                    if state.contains("\"attachments\"")
+                        && let Ok(t) = serde_json::from_str(state)
+                    {
+                        threads.push(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = self.items_file_texts(items.into_iter()).await;
+        for t in &threads {
+            out.extend(self.thread_file_texts(t).await);
+        }
+        out
+    }
+
+    /// The kept text of the files of a thread's posts, keyed by each post's file key: only
+    /// files checked for that post.
+    pub(crate) async fn thread_file_texts(
+        &self,
+        t: &entente_domain::coord::ThreadState,
+    ) -> FileTexts {
+        let mut out = FileTexts::new();
+        for p in t.posts.iter().filter(|p| p.retracted.is_none()) {
+            let Some(key) = (crate::attachments::FileOwner::Post {
+                thread_id: t.thread_id.clone(),
+                post_id: p.post_id.clone(),
+            })
+            .key() else {
+                continue;
+            };
+            let mut texts = Vec::new();
+            for a in &p.attachments {
+                if matches!(self.store.blob_for_item(&a.sha256, &key).await, Ok(true))
+                    && let Ok(Some(text)) = self.store.blob_text(&a.sha256).await
+                {
+                    texts.push(text);
+                }
+            }
+            if !texts.is_empty() {
+                out.insert(key, texts.join("\n"));
+            }
+        }
+        out
     }
 
     /// [`Self::file_texts`] of items.
@@ -470,13 +518,17 @@ impl Node {
             }
         }
         for kind in OBJECT_KINDS {
-            let docs: Vec<SearchDoc> = self
-                .store
-                .objects(kind)
-                .await?
-                .iter()
-                .filter_map(|s| object_doc(kind, s))
-                .collect();
+            let mut docs: Vec<SearchDoc> = Vec::new();
+            for s in self.store.objects(kind).await? {
+                let files = match kind {
+                    "thread" => match serde_json::from_str(&s) {
+                        Ok(t) => self.thread_file_texts(&t).await,
+                        Err(_) => FileTexts::new(),
+                    },
+                    _ => FileTexts::new(),
+                };
+                docs.extend(object_doc(kind, &s, &files));
+            }
             documents += docs.len() as u64;
             put(&docs)?;
         }
@@ -629,12 +681,19 @@ impl Node {
                     .ok()
                     .filter(|p| p.audience.contains(&viewer.partner))
                     .map(|p| project_doc(&p).body),
-                "thread" => self
+                // A thread's snippet comes from its posts and their files' text.
+                "thread" => match self
                     .thread(who, id)
                     .await
                     .ok()
                     .filter(|t| t.thread.audience.contains(&viewer.partner))
-                    .map(|t| thread_doc(&t.thread).body),
+                {
+                    Some(t) => {
+                        let files = self.thread_file_texts(&t.thread).await;
+                        Some(thread_doc(&t.thread, &files).body)
+                    }
+                    None => None,
+                },
                 "meeting" => self
                     .meeting(who, id)
                     .await

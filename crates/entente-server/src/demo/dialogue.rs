@@ -16,6 +16,7 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
         .start_thread(
             &admin(eu),
             NewThread {
+                attachments: vec![],
                 format_id: maritime.to_owned(),
                 title: "EXERCISE: Ferry capacity for a civilian evacuation".into(),
                 body: format!(
@@ -33,6 +34,7 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
         &admin(nato),
         &t.thread_id,
         NewPost {
+            attachments: vec![],
             body: "MARCOM tracks four ro-ro operators; figures are a month old. \
                    @admin@JPN, do your coast guard numbers cover the northern route?"
                 .into(),
@@ -41,12 +43,21 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
     )
     .await?;
     settle(nodes).await;
+    // The table goes with the reply, to the thread's audience only.
+    let table = upload(
+        jpn,
+        "northern-route-sailings.csv",
+        "EXERCISE,fictional data\nroute,operator,sailings_per_day,passengers\n\
+         Veldra North,Operator A,7,5200\nVeldra North,Operator B,5,3800\n",
+    )
+    .await?;
     jpn.reply(
         &admin(jpn),
         &t.thread_id,
         NewPost {
-            body: "Yes: twelve sailings a day on the northern route, 9,000 passengers in total. \
-                   We can share the table as a TLP:GREEN item."
+            attachments: vec![table],
+            body: "Yes: twelve sailings a day on the northern route, 9,000 passengers in total \
+                   (table attached). We can also share it as a TLP:GREEN item."
                 .into(),
             quote: Some(opening),
         },
@@ -57,6 +68,7 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
         &admin(eu),
         &t.thread_id,
         NewPost {
+            attachments: vec![],
             body: "Thank you both — proposing this as an agenda point for the next \
                    working-level meeting."
                 .into(),
@@ -68,6 +80,7 @@ pub(super) async fn seed_dialogue(nodes: &[Arc<Node>], maritime: &str, lesson: &
     jpn.start_thread(
         &admin(jpn),
         NewThread {
+            attachments: vec![],
             format_id: String::new(),
             title: "Liaison officers from day one — staffing?".into(),
             body: "How many liaison officers did this take per partner?".into(),
@@ -263,4 +276,15 @@ async fn seed_meeting(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {
     eu.plan_meeting(&admin(eu), next).await?;
     settle(nodes).await;
     Ok(())
+}
+
+/// A text file uploaded at `node` by its admin, to attach to a post.
+async fn upload(node: &Node, name: &str, text: &str) -> Result<entente_node::NewAttachment> {
+    let mut up = node.begin_upload(&admin(node)).await?;
+    up.write(text.as_bytes()).await?;
+    let u = up.finish(node).await?;
+    Ok(entente_node::NewAttachment {
+        sha256: u.sha256,
+        name: name.into(),
+    })
 }

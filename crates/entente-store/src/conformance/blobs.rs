@@ -170,6 +170,29 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         store.missing_blobs(None, 10).await.unwrap(),
         vec![(SHA.to_owned(), "i2".to_owned(), 3 << 20)]
     );
+    // A post's files, recorded under its key, are missing like an item's until checked for it.
+    let es4 = entries(&key, "EU", &a, d_head(&es3), 1);
+    let files = Projection::Files {
+        owner: "post:EU-t:EU-p".into(),
+        files: vec![(other.clone(), 7)],
+    };
+    store
+        .append(&d, d_head(&es3), &es4, &[files])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.missing_blobs(None, 10).await.unwrap(),
+        vec![
+            (SHA.to_owned(), "i2".to_owned(), 3 << 20),
+            (other.clone(), "post:EU-t:EU-p".to_owned(), 7),
+        ]
+    );
+    store
+        .verify_blob_for_item(&other, "post:EU-t:EU-p")
+        .await
+        .unwrap();
+    assert!(store.blob_for_item(&other, "post:EU-t:EU-p").await.unwrap());
+    assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 1);
 }
 
 fn d_head(es: &[ParsedEntry]) -> LogHead {

@@ -1,6 +1,7 @@
-//! Attachments in the browser: an item's file downloaded as a file to save (never shown in the
-//! page), and the author's form that uploads a file and attaches it to the item (a new
-//! revision). Multipart, so it works without JavaScript.
+//! Attachments in the browser: an item's or a post's file downloaded as a file to save (never
+//! shown in the page), and the author's form that uploads a file and attaches it to the item (a
+//! new revision) or the post (a new signed version, same text). Multipart, so it works without
+//! JavaScript.
 
 use super::*;
 use axum::body::Body;
@@ -13,30 +14,50 @@ pub(super) async fn download(
     Path((id, sha)): Path<(String, String)>,
 ) -> Page {
     let sess = session(&s, &h).await?;
-    let (d, stream) = match s.node.download(&sess.who, &id, &sha).await {
-        Ok(x) => x,
-        Err(e) => return Ok(fail(&sess.ctx, e)),
-    };
+    match s.node.download(&sess.who, &id, &sha).await {
+        Ok((d, stream)) => Ok(send(&sess, d, Body::from_stream(stream))),
+        Err(e) => Ok(fail(&sess.ctx, e)),
+    }
+}
+
+pub(super) async fn download_post_file(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path((id, post_id, sha)): Path<(String, String, String)>,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    match s
+        .node
+        .download_post_file(&sess.who, &id, &post_id, &sha)
+        .await
+    {
+        Ok((d, stream)) => Ok(send(&sess, d, Body::from_stream(stream))),
+        Err(e) => Ok(fail(&sess.ctx, e)),
+    }
+}
+
+fn send(sess: &Session, d: entente_node::attachments::Delivery, body: Body) -> Response {
     // A file never goes out without its headers: one that cannot be set ends the answer.
     let headers = match d.header_map() {
         Ok(h) => h,
-        Err(e) => return Ok(fail(&sess.ctx, e)),
+        Err(e) => return fail(&sess.ctx, e),
     };
-    let mut r = Body::from_stream(stream).into_response();
+    let mut r = body.into_response();
     r.headers_mut().extend(headers);
-    Ok(r)
+    r
 }
 
-/// The upload form: its CSRF token first, then the file, streamed to disk as it arrives.
-pub(super) async fn attach(
-    State(s): State<WebState>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    mut form: Multipart,
-) -> Page {
-    let sess = session(&s, &h).await?;
+/// What an upload form brought: the file stored (its hash and name) or why not.
+struct Received {
+    file: Option<NewAttachment>,
+    errors: Errors,
+}
+
+/// Read an upload form: its CSRF token first, then the file, streamed to disk as it arrives.
+/// Err: the answer to send at once (a form without a valid token, or a node failure).
+async fn receive(s: &WebState, sess: &Session, mut form: Multipart) -> Result<Received, Response> {
     let mut checked = false;
-    let mut uploaded = None;
+    let mut file = None;
     let mut errors = Errors::default();
     loop {
         let field = match form.next_field().await {
@@ -67,7 +88,7 @@ pub(super) async fn attach(
                 let mut field = field;
                 let mut up = match s.node.begin_upload(&sess.who).await {
                     Ok(u) => u,
-                    Err(e) => return Ok(fail(&sess.ctx, e)),
+                    Err(e) => return Err(fail(&sess.ctx, e)),
                 };
                 let mut failed = None;
                 loop {
@@ -90,7 +111,12 @@ pub(super) async fn attach(
                     break;
                 }
                 match up.finish(&s.node).await {
-                    Ok(u) => uploaded = Some((u.sha256, name)),
+                    Ok(u) => {
+                        file = Some(NewAttachment {
+                            sha256: u.sha256,
+                            name,
+                        })
+                    }
                     Err(e) => errors.add("file", e.to_string()),
                 }
             }
@@ -100,20 +126,64 @@ pub(super) async fn attach(
     if !checked {
         return Err(crate::forbidden_form());
     }
-    if errors.is_empty() {
-        let Some((sha256, name)) = uploaded else {
-            errors.add("file", "Choose a file to attach.");
-            return Ok(item_view(&s, &sess, &id, errors).await);
-        };
-        match s
-            .node
-            .attach_file(&sess.who, &id, NewAttachment { sha256, name })
-            .await
-        {
+    if errors.is_empty() && file.is_none() {
+        errors.add("file", "Choose a file to attach.");
+    }
+    Ok(Received { file, errors })
+}
+
+/// The item author's upload form.
+pub(super) async fn attach(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    form: Multipart,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let Received { file, mut errors } = receive(&s, &sess, form).await?;
+    if let (Some(file), true) = (file, errors.is_empty()) {
+        match s.node.attach_file(&sess.who, &id, file).await {
             Ok(_) => return Ok(done_to(&format!("/ui/items/{id}"), Done::Attached)),
             Err(NodeError::Domain(e)) => errors.add("file", e.to_string()),
             Err(e) => return Ok(fail(&sess.ctx, e)),
         }
     }
     Ok(item_view(&s, &sess, &id, errors).await)
+}
+
+/// A post author's upload form, on the discussion's page.
+pub(super) async fn attach_to_post(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path((id, post_id)): Path<(String, String)>,
+    form: Multipart,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let Received { file, errors } = receive(&s, &sess, form).await?;
+    // Reported under this post's file input: the page has one upload form per post.
+    let field = format!("file-{post_id}");
+    let mut errors = Errors(
+        errors
+            .0
+            .into_iter()
+            .map(|(k, v)| (if k == "file" { field.clone() } else { k }, v))
+            .collect(),
+    );
+    if let (Some(file), true) = (file, errors.is_empty()) {
+        match s
+            .node
+            .attach_post_file(&sess.who, &id, &post_id, file)
+            .await
+        {
+            Ok(_) => {
+                return Ok(done_to(&format!("/ui/discussions/{id}"), Done::Attached));
+            }
+            Err(NodeError::Domain(e)) => errors.add(&field, e.to_string()),
+            Err(e @ (NodeError::Conflict(_) | NodeError::Forbidden(_))) => {
+                errors.add(&field, e.to_string())
+            }
+            Err(e) => return Ok(fail(&sess.ctx, e)),
+        }
+    }
+    Ok(discussion_page(&s, &sess, &id, errors, FormData::default(), None).await)
 }

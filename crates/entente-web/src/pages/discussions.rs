@@ -4,6 +4,7 @@
 //! thread marks it read.
 
 use super::*;
+use entente_domain::attachment::AttachmentRef;
 use entente_domain::coord::{NewPost, NewThread, ThreadState, ThreadSubject, ThreadSummary};
 use entente_node::discussions::ThreadFilter;
 
@@ -136,6 +137,7 @@ pub(super) async fn start_discussion(State(s): State<WebState>, h: HeaderMap, bo
     }
     let to = f.list("releasable_to");
     let n = NewThread {
+        attachments: vec![],
         format_id: f.get("format_id").to_owned(),
         title: f.get("title").to_owned(),
         body: f.get("body").to_owned(),
@@ -177,9 +179,22 @@ pub struct DiscussionPage {
     /// The signed-in user, `name@PARTNER`.
     pub me: String,
     pub officer: bool,
+    /// Each post's files (by post id), with whether they are here and what the malware
+    /// scanner found in one it withheld.
+    pub files: std::collections::HashMap<String, Vec<(AttachmentRef, bool, Option<String>)>>,
 }
 
 impl DiscussionPage {
+    /// A post's files as this node holds them (none listed: no files).
+    pub fn files_of(&self, post_id: &str) -> &[(AttachmentRef, bool, Option<String>)] {
+        self.files.get(post_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The error of this post's upload form, reported under its file input's id.
+    pub fn file_error(&self, post_id: &str) -> Option<&String> {
+        self.errors.get(&format!("file-{post_id}"))
+    }
+
     pub fn is_new(&self, post_id: &str) -> bool {
         self.new_posts.iter().any(|p| p == post_id)
     }
@@ -202,7 +217,7 @@ impl DiscussionPage {
     }
 }
 
-async fn discussion_page(
+pub(super) async fn discussion_page(
     s: &WebState,
     sess: &Session,
     id: &str,
@@ -243,6 +258,15 @@ async fn discussion_page(
         None => None,
     };
     let quote = quote.filter(|q| t.post(q).is_some_and(|p| p.retracted.is_none()));
+    let mut files = std::collections::HashMap::new();
+    for p in t.posts.iter().filter(|p| !p.attachments.is_empty()) {
+        match s.node.post_files_here(&t.thread_id, p).await {
+            Ok(f) => {
+                files.insert(p.post_id.clone(), f);
+            }
+            Err(e) => return fail(&sess.ctx, e),
+        }
+    }
     render(
         form_status(&errors),
         &DiscussionPage {
@@ -256,6 +280,7 @@ async fn discussion_page(
             quote,
             me: sess.who.user_id(),
             officer: sess.who.role >= Role::Officer,
+            files,
             t,
         },
     )
@@ -294,6 +319,7 @@ pub(super) async fn discussion_reply(
         return Ok(discussion_page(&s, &sess, &id, errors, f, quote).await);
     }
     let n = NewPost {
+        attachments: vec![],
         body: f.get("body").to_owned(),
         quote: quote.clone(),
     };

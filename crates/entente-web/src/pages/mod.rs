@@ -109,6 +109,14 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/discussions/{id}", get(discussion))
         .route("/ui/discussions/{id}/reply", post(discussion_reply))
         .route(
+            "/ui/discussions/{id}/posts/{post_id}/attachments/{sha256}",
+            get(attachments::download_post_file),
+        )
+        .route(
+            "/ui/discussions/{id}/posts/{post_id}/attachments",
+            post(attachments::attach_to_post).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
             "/ui/discussions/{id}/posts/{post_id}/{what}",
             post(discussion_post_change),
         )

@@ -1,0 +1,44 @@
+//! Files on discussion posts: attaching one the caller uploaded to a post they may change (a
+//! signed edit with the same text, released to the thread's audience). Reading and fetching
+//! go through [`FileOwner`] like an item's files.
+
+use super::*;
+use entente_domain::coord::{ThreadEdit, ThreadState, mentions_in};
+
+impl Node {
+    /// Attach a file the caller uploaded to one of their posts (or, for an officer, one of
+    /// their partner's): the post's files become the earlier ones and this one.
+    pub async fn attach_post_file(
+        &self,
+        who: &Principal,
+        thread_id: &str,
+        post_id: &str,
+        file: NewAttachment,
+    ) -> Result<ThreadState, NodeError> {
+        who.require(entente_domain::Role::Analyst, "attach files")?;
+        let t = self.own_post(who, thread_id, post_id).await?;
+        let p = t.post(post_id).ok_or(NodeError::NotFound("post"))?;
+        let new_refs = self.attachment_refs(who, &[file]).await?;
+        let mut files = p.attachments.clone();
+        files.retain(|a| new_refs.iter().all(|n| n.sha256 != a.sha256));
+        files.extend(new_refs.iter().cloned());
+        attachment::check(&files)?;
+        let e = ThreadEdit {
+            thread_id: thread_id.to_owned(),
+            post_id: post_id.to_owned(),
+            body: p.body.clone(),
+            mentions: mentions_in(&p.body),
+            attachments: Some(files),
+            author: who.user_id(),
+        };
+        let owner = FileOwner::Post {
+            thread_id: thread_id.to_owned(),
+            post_id: post_id.to_owned(),
+        };
+        self.verify_files_for(&owner, &new_refs).await?;
+        self.publish(&t.audience, &[entente_domain::Payload::ThreadEdit(e)])
+            .await?;
+        let t = self.thread(who, thread_id).await?;
+        Ok(t.thread)
+    }
+}
