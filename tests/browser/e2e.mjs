@@ -720,7 +720,7 @@ await step('a concept paper goes draft → amendment proposed by NATO → accept
   statementPath = statementBefore;
 });
 
-await step('EU convenes a meeting with NATO and JPN, circulates minutes with a decision; all three agree; the decision becomes a joint action JPN leads', async () => {
+await step('EU convenes a meeting with NATO and JPN, attaches the slides (JPN downloads them), circulates minutes with a decision; all three agree; the decision becomes a joint action JPN leads', async () => {
   await eu.goto(url(eu, '/ui/meetings'));
   await eu.selectOption('#format_id', formatId);
   await eu.fill('#title', `Browser meeting ${marker}`);
@@ -735,6 +735,21 @@ await step('EU convenes a meeting with NATO and JPN, circulates minutes with a d
   await eu.waitForURL(/\/ui\/meetings\/EU-[0-9a-f-]{36}\?done=meeting-planned$/);
   const meetingPath = new URL(eu.url()).pathname;
   assert.match(await eu.locator('main dl').innerText(), /2027-03-10 10:00 JST/);
+  // The convener attaches the slides; JPN, a participant, downloads the same bytes.
+  const slides = Buffer.from(`%PDF-1.4\n% slides ${marker}\n`);
+  await eu.setInputFiles('#file', { name: 'スライド 港湾.pdf', mimeType: 'application/pdf', buffer: slides });
+  await eu.click('button:text("Attach")');
+  await eu.waitForURL(new RegExp(`${meetingPath}\\?done=attached$`));
+  assert.equal(await eu.locator('#attachments a').innerText(), 'スライド 港湾.pdf');
+  await eventually(async () => {
+    await jpn.goto(url(jpn, meetingPath));
+    assert.equal(await jpn.locator('#attachments a').count(), 1);
+  });
+  assert.equal(await jpn.locator('input[type=file]').count(), 0, 'only the convener attaches');
+  const [slideDownload] = await Promise.all([jpn.waitForEvent('download'), jpn.click('#attachments a')]);
+  assert.ok(fs.readFileSync(await slideDownload.path()).equals(slides), 'the same slides at JPN');
+  await jpn.screenshot({ path: path.join(out, 'meeting-files-jpn.png'), fullPage: true });
+  await eu.goto(url(eu, meetingPath));
   await eu.fill('#text', `Ferry tables reviewed.\n\n- DECISION: Joint ferry table ${marker} (lead: JPN)\n`);
   await eu.click('text=Circulate the minutes for agreement');
   await eu.waitForURL(new RegExp(`${meetingPath}\\?done=minutes-drafted$`));

@@ -124,43 +124,60 @@ pub fn check(refs: &[AttachmentRef]) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The prefix of a post's key in the store's file tables and on the federation route.
+/// The prefixes of the keys of files not on an item, in the store's file tables and on the
+/// federation route.
 const POST_KEY: &str = "post:";
+const MEETING_KEY: &str = "meeting:";
+const PAPER_KEY: &str = "paper:";
 
 /// The object a file is attached to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileOwner {
     Item(String),
     Post { thread_id: String, post_id: String },
+    Meeting(String),
+    Paper(String),
 }
 
 impl FileOwner {
-    /// The key the store's file rows and the federation route use: an item's id, or
-    /// `post:THREAD:POST`. None for an item whose id reads as a post's key (no node makes one:
-    /// a peer's item under such an id gets none of its files fetched or served, so it cannot
-    /// borrow a post's checked files).
+    /// The key the store's file rows and the federation route use: an item's id,
+    /// `post:THREAD:POST`, `meeting:ID` or `paper:ID`. None for an item whose id reads as
+    /// another owner's key (no node makes one: a peer's item under such an id gets none of its
+    /// files fetched or served, so it cannot borrow another owner's checked files).
     pub fn key(&self) -> Option<String> {
         match self {
-            FileOwner::Item(id) if id.starts_with(POST_KEY) => None,
+            FileOwner::Item(id)
+                if [POST_KEY, MEETING_KEY, PAPER_KEY]
+                    .iter()
+                    .any(|k| id.starts_with(k)) =>
+            {
+                None
+            }
             FileOwner::Item(id) => Some(id.clone()),
             FileOwner::Post { thread_id, post_id } => {
                 Some(format!("{POST_KEY}{thread_id}:{post_id}"))
             }
+            FileOwner::Meeting(id) => Some(format!("{MEETING_KEY}{id}")),
+            FileOwner::Paper(id) => Some(format!("{PAPER_KEY}{id}")),
         }
     }
 
     /// The owner a stored key names.
     pub fn from_key(key: &str) -> Option<FileOwner> {
-        match key.strip_prefix(POST_KEY) {
-            Some(rest) => {
-                let (t, p) = rest.split_once(':')?;
-                Some(FileOwner::Post {
-                    thread_id: t.to_owned(),
-                    post_id: p.to_owned(),
-                })
-            }
-            None => Some(FileOwner::Item(key.to_owned())),
+        if let Some(rest) = key.strip_prefix(POST_KEY) {
+            let (t, p) = rest.split_once(':')?;
+            return Some(FileOwner::Post {
+                thread_id: t.to_owned(),
+                post_id: p.to_owned(),
+            });
         }
+        if let Some(id) = key.strip_prefix(MEETING_KEY) {
+            return Some(FileOwner::Meeting(id.to_owned()));
+        }
+        if let Some(id) = key.strip_prefix(PAPER_KEY) {
+            return Some(FileOwner::Paper(id.to_owned()));
+        }
+        Some(FileOwner::Item(key.to_owned()))
     }
 }
 
@@ -211,5 +228,13 @@ mod tests {
         assert_eq!(FileOwner::from_key(&i.key().unwrap()), Some(i));
         assert_eq!(FileOwner::Item("post:EU-t1:JPN-p2".into()).key(), None);
         assert_eq!(FileOwner::from_key("post:no-separator"), None);
+        for o in [
+            FileOwner::Meeting("EU-m".into()),
+            FileOwner::Paper("EU-p".into()),
+        ] {
+            assert_eq!(FileOwner::from_key(&o.key().unwrap()), Some(o));
+        }
+        assert_eq!(FileOwner::Item("meeting:EU-m".into()).key(), None);
+        assert_eq!(FileOwner::Item("paper:EU-p".into()).key(), None);
     }
 }

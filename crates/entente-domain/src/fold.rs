@@ -51,6 +51,31 @@ impl Coord {
     }
 }
 
+impl Coord {
+    /// The file references of this object's files (a thread's posts', a meeting's, a paper's):
+    /// each owner's key ([`crate::attachment::FileOwner::key`]) and its files' `(sha256, size)`,
+    /// for the store's reference rows (so the fetcher finds them).
+    pub fn file_refs(&self) -> Vec<(String, Vec<(String, u64)>)> {
+        use crate::attachment::FileOwner;
+        let refs = |files: &[crate::attachment::AttachmentRef]| -> Vec<(String, u64)> {
+            files.iter().map(|a| (a.sha256.clone(), a.size)).collect()
+        };
+        let one = |o: FileOwner, files: &[crate::attachment::AttachmentRef]| {
+            o.key()
+                .filter(|_| !files.is_empty())
+                .map(|k| (k, refs(files)))
+                .into_iter()
+                .collect()
+        };
+        match self {
+            Coord::Thread(t) => t.file_refs().collect(),
+            Coord::Meeting(m) => one(FileOwner::Meeting(m.plan.meeting_id.clone()), &m.files),
+            Coord::Paper(p) => one(FileOwner::Paper(p.paper_id.clone()), &p.files),
+            _ => vec![],
+        }
+    }
+}
+
 /// The (kind, id) a payload is about, if it is a coordination payload.
 pub fn coord_key(p: &Payload) -> Option<(&'static str, String)> {
     Some(match p {
@@ -73,6 +98,7 @@ pub fn coord_key(p: &Payload) -> Option<(&'static str, String)> {
         Payload::PaperAmend(x) => ("paper", x.paper_id.clone()),
         Payload::PaperDecide(x) => ("paper", x.paper_id.clone()),
         Payload::PaperSignoff(x) => ("paper", x.paper_id.clone()),
+        Payload::FilesSet(x) => (crate::coord::files_kind(&x.kind)?, x.id.clone()),
         _ => return None,
     })
 }
@@ -211,6 +237,8 @@ pub fn apply_coord(
             p.decide(d, h.origin, h.audience, h.ts)?
         }
         (Payload::PaperSignoff(s), Some(Coord::Paper(p))) => p.sign_off(s, h.origin, h.audience)?,
+        (Payload::FilesSet(f), Some(Coord::Meeting(m))) => m.set_files(f, h.origin, h.audience)?,
+        (Payload::FilesSet(f), Some(Coord::Paper(p))) => p.set_files(f, h.origin, h.audience)?,
         (_, None) => return Err(true),
         _ => return Err(false),
     }

@@ -166,6 +166,7 @@ pub enum Payload {
     PaperAmend(crate::coord::PaperAmend),
     PaperDecide(crate::coord::PaperDecide),
     PaperSignoff(crate::coord::PaperSignoff),
+    FilesSet(crate::coord::FilesSet),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +216,7 @@ impl Payload {
             Payload::PaperAmend(_) => "paper.amend",
             Payload::PaperDecide(_) => "paper.decide",
             Payload::PaperSignoff(_) => "paper.signoff",
+            Payload::FilesSet(_) => "files.set",
         }
     }
 
@@ -253,6 +255,7 @@ impl Payload {
             Payload::PaperAmend(p) => serde_json::to_string(p),
             Payload::PaperDecide(p) => serde_json::to_string(p),
             Payload::PaperSignoff(p) => serde_json::to_string(p),
+            Payload::FilesSet(p) => serde_json::to_string(p),
         };
         // Serialising plain structs of strings and vectors cannot fail.
         r.expect("payload serialises")
@@ -299,6 +302,7 @@ impl Payload {
             "paper.amend" => Payload::PaperAmend(p(kind, json)?),
             "paper.decide" => Payload::PaperDecide(p(kind, json)?),
             "paper.signoff" => Payload::PaperSignoff(p(kind, json)?),
+            "files.set" => Payload::FilesSet(p(kind, json)?),
             other => return Err(PayloadError::UnknownKind(other.to_owned())),
         })
     }
@@ -339,6 +343,7 @@ impl Payload {
             Payload::PaperAmend(p) => &p.paper_id,
             Payload::PaperDecide(p) => &p.paper_id,
             Payload::PaperSignoff(p) => &p.paper_id,
+            Payload::FilesSet(p) => &p.id,
         }
     }
 }

@@ -174,6 +174,12 @@ impl Node {
         let mentions = mentions_in(&n.body);
         check_post(&n.body, &mentions, &t.audience)?;
         let files = self.attachment_refs(who, &n.attachments).await?;
+        if !t.files_fit(0, files.len()) {
+            return Err(NodeError::Conflict(format!(
+                "this discussion holds {} files, the most it may: start a new one",
+                entente_domain::coord::MAX_THREAD_FILES
+            )));
+        }
         let p = ThreadPost {
             attachments: files,
             thread_id: thread_id.to_owned(),

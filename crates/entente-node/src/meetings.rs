@@ -95,7 +95,7 @@ impl Node {
         self.meeting_state(&id).await
     }
 
-    async fn meeting_state(&self, id: &str) -> Result<MeetingState, NodeError> {
+    pub(crate) async fn meeting_state(&self, id: &str) -> Result<MeetingState, NodeError> {
         match self.load_coord("meeting", id).await? {
             Some(Coord::Meeting(m)) if m.audience.contains(self.partner()) => Ok(m),
             _ => Err(NodeError::NotFound("meeting")),

@@ -65,7 +65,7 @@ impl Node {
         self.paper_state(&id).await
     }
 
-    async fn paper_state(&self, id: &str) -> Result<PaperState, NodeError> {
+    pub(crate) async fn paper_state(&self, id: &str) -> Result<PaperState, NodeError> {
         match self.load_coord("paper", id).await? {
             Some(Coord::Paper(p)) if p.audience.contains(self.partner()) => Ok(p),
             _ => Err(NodeError::NotFound("concept paper")),

@@ -57,6 +57,36 @@ struct Login {
     cookie: String,
 }
 
+/// A file on a post, meeting or paper, as the leak test checks it.
+struct OwnedFile {
+    /// `thread`, `meeting` or `paper`: the object whose audience the file has.
+    kind: &'static str,
+    object: String,
+    /// Its key on the federation route.
+    key: String,
+    /// Its download over REST, and the same for an object that does not exist.
+    path: String,
+    absent: String,
+    sha: String,
+    /// The text the file starts with.
+    marker: String,
+}
+
+impl OwnedFile {
+    fn post(tid: &str, pid: &str, sha: String, marker: String) -> OwnedFile {
+        let path = |t: &str| format!("/api/v1/threads/{t}/posts/{pid}/attachments/{sha}");
+        OwnedFile {
+            kind: "thread",
+            object: tid.to_owned(),
+            key: format!("post:{tid}:{pid}"),
+            path: path(tid),
+            absent: path(ABSENT_ID),
+            sha,
+            marker,
+        }
+    }
+}
+
 /// A scenario's cluster and what the test did to it.
 struct World {
     c: Cluster,
@@ -76,8 +106,8 @@ struct World {
     objects: BTreeMap<String, (&'static str, String, String)>,
     /// Item id → (SHA-256, a text inside the file): files attached to published items.
     files: BTreeMap<String, (String, String)>,
-    /// (thread id, post id) → (SHA-256, a text inside the file): files attached to replies.
-    post_files: BTreeMap<(String, String), (String, String)>,
+    /// Files attached to posts, meetings and concept papers.
+    owned_files: Vec<OwnedFile>,
     /// Items released to a member admitted since (or left out), in this scenario.
     releases: u64,
 }
@@ -107,13 +137,13 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
         // A running tally, so a long run that is stopped still says how far it got.
         if (done + 1) % 100 == 0 {
             eprintln!(
-                "leak check: {} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, {checked} path checks, 0 leaks so far",
+                "leak check: {} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, meetings and papers, {checked} path checks, 0 leaks so far",
                 done + 1
             );
         }
     }
     println!(
-        "leak check: {scenarios} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, {checked} path checks, 0 leaks"
+        "leak check: {scenarios} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, meetings and papers, {checked} path checks, 0 leaks"
     );
 }
 
@@ -217,7 +247,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64) {
         published: BTreeMap::new(),
         objects: BTreeMap::new(),
         files: BTreeMap::new(),
-        post_files: BTreeMap::new(),
+        owned_files: Vec::new(),
         releases: 0,
     };
     let mut checks = 0;
@@ -258,7 +288,7 @@ async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64) {
         checks += w.check(complete).await;
     }
     w.c.stop().await;
-    (checks, w.releases, w.post_files.len() as u64)
+    (checks, w.releases, w.owned_files.len() as u64)
 }
 
 impl World {
@@ -413,7 +443,7 @@ impl World {
                     let who = &self.logins[i][0].principal;
                     if object_audience(n, "thread", &id).await.is_some() {
                         let title = self.objects[&id].2.clone();
-                        let file = post_file(n, who, rng, 3, self.post_files.len()).await;
+                        let file = post_file(n, who, rng, 3, self.owned_files.len()).await;
                         let body =
                             format!("{} replies in {title} #{}", n.partner, rng.next(1 << 30));
                         let t = n
@@ -430,10 +460,11 @@ impl World {
                             .await
                             .expect("reply in a held thread");
                         trace(&format!("{} replies in {title}", n.partner));
-                        if let Some(f) = file {
+                        if let Some((sha, marker)) = file {
                             let post = t.posts.iter().find(|p| p.body == body).expect("the reply");
-                            self.post_files
-                                .insert((id.clone(), post.post_id.clone()), f);
+                            let pid = post.post_id.clone();
+                            self.owned_files
+                                .push(OwnedFile::post(&id, &pid, sha, marker));
                         }
                     }
                     return;
@@ -505,6 +536,11 @@ impl World {
                         "{} convenes {title} for {:?}",
                         n.partner, m.audience
                     ));
+                    let id = m.plan.meeting_id.clone();
+                    let seq = self.owned_files.len();
+                    if let Some(f) = object_file(n, who, rng, "meeting", &id, seq).await {
+                        self.owned_files.push(f);
+                    }
                     self.objects
                         .insert(m.plan.meeting_id, ("meeting", n.partner.clone(), title));
                     return;
@@ -546,13 +582,17 @@ impl World {
                         "{} drafts {title} for {:?}",
                         n.partner, p.audience
                     ));
+                    let seq = self.owned_files.len();
+                    if let Some(f) = object_file(n, who, rng, "paper", &p.paper_id, seq).await {
+                        self.owned_files.push(f);
+                    }
                     self.objects
                         .insert(p.paper_id, ("paper", n.partner.clone(), title));
                     return;
                 }
                 let title = format!("leak-thread-{}-end", self.objects.len());
                 let who = &self.logins[i][0].principal;
-                let file = post_file(n, who, rng, 1, self.post_files.len()).await;
+                let file = post_file(n, who, rng, 1, self.owned_files.len()).await;
                 let t = n
                     .node
                     .start_thread(
@@ -569,9 +609,10 @@ impl World {
                     .await
                     .expect("start a discussion");
                 trace(&format!("{} starts {title} to {:?}", n.partner, t.audience));
-                if let Some(f) = file {
+                if let Some((sha, marker)) = file {
                     let first = t.posts[0].post_id.clone();
-                    self.post_files.insert((t.thread_id.clone(), first), f);
+                    let of = OwnedFile::post(&t.thread_id, &first, sha, marker);
+                    self.owned_files.push(of);
                 }
                 self.objects
                     .insert(t.thread_id, ("thread", n.partner.clone(), title));
@@ -974,7 +1015,7 @@ impl World {
             }
             checks += self.check_federation(n).await;
             checks += self.check_files(n, ni, &truth, &bytes, complete).await;
-            checks += self.check_post_files(n, ni, &bytes, complete).await;
+            checks += self.check_owned_files(n, ni, &bytes, complete).await;
             for login in &self.logins[ni] {
                 checks += self
                     .check_user(n, login, &truth, &held, &held_objects)
@@ -1075,18 +1116,25 @@ impl World {
         checks
     }
 
-    /// Files of replies: held only by partners of the thread's audience (whole there after a
-    /// complete exchange), downloaded only there (elsewhere answered as a missing file), and
-    /// served to a peer only inside the audience.
-    async fn check_post_files(&self, n: &TestNode, ni: usize, bytes: &[u8], complete: bool) -> u64 {
+    /// Files of posts, meetings and papers: held only by partners of the object's audience
+    /// (whole there after a complete exchange), downloaded only there (elsewhere answered as a
+    /// missing file), and served to a peer only inside the audience.
+    async fn check_owned_files(
+        &self,
+        n: &TestNode,
+        ni: usize,
+        bytes: &[u8],
+        complete: bool,
+    ) -> u64 {
         let me = n.node.partner();
         let store = n.node.store();
         let mut checks = 0;
-        for ((tid, pid), (sha, marker)) in &self.post_files {
+        for f in &self.owned_files {
+            let (tid, sha, marker) = (&f.object, &f.sha, &f.marker);
             let origin = &self.objects[tid].1;
-            let aud = object_audience(self.c.node(origin), "thread", tid)
+            let aud = object_audience(self.c.node(origin), f.kind, tid)
                 .await
-                .expect("the thread at its origin");
+                .expect("the object at its origin");
             let may = policy::may_receive(me, &aud);
             let here = store.blob(sha).await.unwrap().is_some();
             if !may {
@@ -1102,30 +1150,23 @@ impl World {
             } else if complete {
                 assert!(here, "{me}: misses a file of {tid} after the exchange");
             }
-            let path = format!("/api/v1/threads/{tid}/posts/{pid}/attachments/{sha}");
             for login in &self.logins[ni] {
-                let r = self.get(n, login, &path).await;
+                let r = self.get(n, login, &f.path).await;
                 if may && here {
                     assert_eq!(r.status(), 200, "{me}: downloads a file of {tid}");
                     assert!(r.bytes().await.unwrap().starts_with(marker.as_bytes()));
                 } else if !may {
                     let hidden = r.text().await.unwrap();
-                    let absent =
-                        format!("/api/v1/threads/{ABSENT_ID}/posts/{pid}/attachments/{sha}");
-                    let absent = self.get(n, login, &absent).await.text().await.unwrap();
-                    assert_eq!(
-                        hidden, absent,
-                        "{me}: a hidden post file reads as a missing one"
-                    );
+                    let absent = self.get(n, login, &f.absent).await.text().await.unwrap();
+                    assert_eq!(hidden, absent, "{me}: a hidden file reads as a missing one");
                 }
                 checks += 1;
             }
-            let key = format!("post:{tid}:{pid}");
             for peer in &self.c.nodes {
                 if peer.node.partner() == me {
                     continue;
                 }
-                let path = entente_node::fed::attachment_chunk_path(&key, sha, 0);
+                let path = entente_node::fed::attachment_chunk_path(&f.key, sha, 0);
                 let r = fed_get(peer, Some(&peer.key_seed), n, &path).await;
                 if r.status() == 200 {
                     assert!(
@@ -1592,6 +1633,32 @@ async fn post_file(
         .expect("upload");
     let u = up.finish(&n.node).await.expect("upload");
     Some((u.sha256, marker))
+}
+
+/// One time in two, a file attached to a meeting or paper `n` just made.
+async fn object_file(
+    n: &TestNode,
+    who: &entente_node::auth::Principal,
+    rng: &mut Rng,
+    kind: &'static str,
+    id: &str,
+    seq: usize,
+) -> Option<OwnedFile> {
+    let (sha, marker) = post_file(n, who, rng, 2, seq).await?;
+    n.node
+        .attach_object_file(who, kind, id, named(&sha))
+        .await
+        .expect("attach a file");
+    let path = |id: &str| format!("/api/v1/{kind}s/{id}/attachments/{sha}");
+    Some(OwnedFile {
+        kind,
+        object: id.to_owned(),
+        key: format!("{kind}:{id}"),
+        path: path(id),
+        absent: path(ABSENT_ID),
+        sha,
+        marker,
+    })
 }
 
 fn named(sha: &str) -> entente_node::NewAttachment {

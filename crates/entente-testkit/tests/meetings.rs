@@ -354,3 +354,162 @@ async fn forged_decisions_and_minutes_are_not_shown_as_the_meetings() {
         Err(NodeError::Conflict(_))
     ));
 }
+
+/// A meeting's convener attaches the slides and a paper's penholder an annex: each reaches
+/// exactly the object's audience byte-identical, KOR (a member outside it) gets nothing — no
+/// download, no bytes, no chunk from the holders —, and only the convener or penholder attaches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
+    let c = Cluster::new(&["EU", "NATO", "JPN", "KOR"]).await.unwrap();
+    let (eu, nato, jpn, kor) = (c.node("EU"), c.node("NATO"), c.node("JPN"), c.node("KOR"));
+    let f = format(
+        eu,
+        "Transatlantic+ — maritime",
+        &["EU", "NATO", "JPN", "KOR"],
+    )
+    .await;
+    c.sync_until_quiet().await;
+    let m = eu
+        .node
+        .plan_meeting(
+            &eu.admin(),
+            NewMeeting {
+                format_id: f.format_id.clone(),
+                details: details("Working group on ports"),
+                participants: vec!["NATO".into(), "JPN".into()],
+                previous: None,
+            },
+        )
+        .await
+        .unwrap();
+    let p = eu
+        .node
+        .draft_paper(
+            &eu.admin(),
+            entente_domain::coord::NewPaper {
+                format_id: f.format_id.clone(),
+                title: "Concept for port resilience".into(),
+                text: "Why.\n\n## Scope\nPorts.\n".into(),
+                co_authors: vec![],
+                releasable_to: Some(vec!["EU".into(), "JPN".into()]),
+            },
+        )
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let http = entente_testkit::http_client();
+    let get = async |n: &entente_testkit::TestNode, path: &str| {
+        http.get(format!("{}{path}", n.url()))
+            .bearer_auth(&n.token)
+            .send()
+            .await
+            .unwrap()
+    };
+    let attach = async |n: &entente_testkit::TestNode, path: &str, sha: &str, name: &str| {
+        http.post(format!("{}{path}", n.url()))
+            .bearer_auth(&n.token)
+            .json(&serde_json::json!({"sha256": sha, "name": name}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let slides = b"%PDF-1.4 slides-marker-walrusport agenda slides".to_vec();
+    let annex = b"annex-marker-otterquay: port capacities".to_vec();
+    let s1 = upload(eu, &slides).await["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s2 = upload(eu, &annex).await["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mid = m.plan.meeting_id.clone();
+    let pid = p.paper_id.clone();
+    let r = attach(
+        eu,
+        &format!("/api/v1/meetings/{mid}/attachments"),
+        &s1,
+        "スライド.pdf",
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = attach(
+        eu,
+        &format!("/api/v1/papers/{pid}/attachments"),
+        &s2,
+        "annex.txt",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // JPN (a participant) may not attach to EU's meeting, even a file it uploaded.
+    let s3 = upload(jpn, b"jpn file").await["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = attach(
+        jpn,
+        &format!("/api/v1/meetings/{mid}/attachments"),
+        &s3,
+        "x.txt",
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    c.sync_until_quiet().await;
+
+    let meeting_file = format!("/api/v1/meetings/{mid}/attachments/{s1}");
+    let paper_file = format!("/api/v1/papers/{pid}/attachments/{s2}");
+    for (n, path, bytes) in [
+        (nato, &meeting_file, &slides),
+        (jpn, &meeting_file, &slides),
+        (jpn, &paper_file, &annex),
+    ] {
+        eventually("the file at a partner of the audience", async || {
+            get(n, path).await.status() == 200
+        })
+        .await;
+        let r = get(n, path).await;
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment; ")
+        );
+        assert_eq!(
+            &r.bytes().await.unwrap()[..],
+            &bytes[..],
+            "{} {path}",
+            n.partner
+        );
+    }
+    // NATO is outside the paper's audience, KOR outside both.
+    assert_eq!(get(nato, &paper_file).await.status(), 404);
+    assert!(nato.node.store().blob(&s2).await.unwrap().is_none());
+    for path in [&meeting_file, &paper_file] {
+        assert_eq!(get(kor, path).await.status(), 404);
+    }
+    assert!(!contains(&db_bytes(kor), "walrusport"));
+    assert!(!contains(&db_bytes(kor), "otterquay"));
+    let kor_code = entente_domain::partner::code("KOR");
+    for holder in [eu, nato, jpn] {
+        let key = format!("meeting:{mid}");
+        assert!(
+            holder
+                .node
+                .fed_attachment_chunk(&kor_code, &key, &s1, 0)
+                .await
+                .is_err()
+        );
+    }
+    assert!(
+        eu.node
+            .fed_attachment_chunk(
+                &entente_domain::partner::code("NATO"),
+                &format!("paper:{pid}"),
+                &s2,
+                0
+            )
+            .await
+            .is_err()
+    );
+    c.stop().await;
+}

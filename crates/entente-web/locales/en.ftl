@@ -1069,5 +1069,7 @@ file-withheld = withheld: the malware scanner found
 attach-a-file = Attach a file
 attach-hint = The file goes to exactly this item's audience, as a new revision signed by this node. Readers download it; it is never shown in the page.
 post-attach-hint = The file goes to exactly this discussion's audience, with this post, signed by this node. Readers download it; it is never shown in the page.
+object-attach-hint = The file goes to exactly this audience, signed by this node. Readers download it; it is never shown in the page.
+no-files-yet = No files yet.
 attach = Attach
 done-attached = Attached: the file goes with a new revision of the item to its audience.

@@ -1,5 +1,6 @@
 //! Attachments over REST: upload a file (raw body), download an item's or a post's file, attach
-//! a file to one's post.
+//! a file to one's post, a meeting's or paper's file attached by its convener or penholder and
+//! downloaded.
 
 use super::*;
 use axum::body::Body;
@@ -120,5 +121,77 @@ pub(super) async fn download_post_file(
     Path((id, post_id, sha)): Path<(String, String, String)>,
 ) -> R<Response> {
     let (d, stream) = s.node.download_post_file(&p, &id, &post_id, &sha).await?;
+    file_response(d, Body::from_stream(stream))
+}
+
+/// A meeting's or paper's files after one is attached.
+type Files = Json<Vec<entente_domain::attachment::AttachmentRef>>;
+
+#[utoipa::path(post, path = "/api/v1/meetings/{id}/attachments", params(("id" = String, Path)),
+    request_body = entente_domain::attachment::NewAttachment,
+    description = "Attach a file you uploaded to a meeting your partner convenes (agenda papers, \
+        slides). It goes to the meeting's participants only.",
+    responses((status = 200, body = Vec<entente_domain::attachment::AttachmentRef>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(super) async fn attach_meeting_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(f): ApiJson<entente_domain::attachment::NewAttachment>,
+) -> R<Files> {
+    Ok(Json(
+        s.node.attach_object_file(&p, "meeting", &id, f).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/papers/{id}/attachments", params(("id" = String, Path)),
+    request_body = entente_domain::attachment::NewAttachment,
+    description = "Attach a file you uploaded to a concept paper your partner holds the pen of \
+        (an annex). It goes to the paper's audience only.",
+    responses((status = 200, body = Vec<entente_domain::attachment::AttachmentRef>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(super) async fn attach_paper_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(f): ApiJson<entente_domain::attachment::NewAttachment>,
+) -> R<Files> {
+    Ok(Json(s.node.attach_object_file(&p, "paper", &id, f).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/meetings/{id}/attachments/{sha256}",
+    params(("id" = String, Path), ("sha256" = String, Path)),
+    responses((status = 200, description = "The file, as an attachment to save",
+        content_type = "application/octet-stream"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "Not here yet, or withheld by the malware scanner")))]
+pub(super) async fn download_meeting_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, sha)): Path<(String, String)>,
+) -> R<Response> {
+    let (d, stream) = s
+        .node
+        .download_object_file(&p, "meeting", &id, &sha)
+        .await?;
+    file_response(d, Body::from_stream(stream))
+}
+
+#[utoipa::path(get, path = "/api/v1/papers/{id}/attachments/{sha256}",
+    params(("id" = String, Path), ("sha256" = String, Path)),
+    responses((status = 200, description = "The file, as an attachment to save",
+        content_type = "application/octet-stream"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "Not here yet, or withheld by the malware scanner")))]
+pub(super) async fn download_paper_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, sha)): Path<(String, String)>,
+) -> R<Response> {
+    let (d, stream) = s.node.download_object_file(&p, "paper", &id, &sha).await?;
     file_response(d, Body::from_stream(stream))
 }

@@ -151,6 +151,9 @@ pub struct MeetingState {
     /// The statement holding the minutes, once drafted.
     #[serde(default)]
     pub minutes: Option<String>,
+    /// The convener's files (agenda papers, slides).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::attachment::AttachmentRef>,
 }
 
 impl MeetingState {
@@ -177,6 +180,7 @@ impl MeetingState {
             convener: origin.clone(),
             audience: audience.clone(),
             minutes: None,
+            files: vec![],
         })
     }
 

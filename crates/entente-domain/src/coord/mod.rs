@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod exercise;
 pub use exercise::*;
+mod files;
+pub use files::*;
 mod ids;
 pub use ids::*;
 mod meeting;

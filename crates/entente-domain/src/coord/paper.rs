@@ -182,6 +182,9 @@ pub struct PaperState {
     /// The statement its sign-off is taken on, once circulated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signoff: Option<String>,
+    /// The penholder's files (annexes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::attachment::AttachmentRef>,
 }
 
 fn author_of(author: &str, origin: &PartnerCode) -> bool {
@@ -260,6 +263,7 @@ impl PaperState {
             }],
             amendments: vec![],
             signoff: None,
+            files: vec![],
         })
     }
 

@@ -19,6 +19,10 @@ pub const MAX_MENTIONS: usize = 20;
 /// At most this many bytes of text in a thread, every post's versions included: the limits per
 /// post alone would let one thread grow to a gigabyte (1,000 posts of 50 versions each).
 pub const MAX_THREAD_BYTES: usize = 4_000_000;
+/// At most this many files on the posts of a thread that stand (each may carry up to
+/// [`crate::attachment::MAX_PER_ITEM`]): what a node fetches, reads and indexes for one thread
+/// stays bounded whatever a peer sends.
+pub const MAX_THREAD_FILES: usize = 100;
 
 /// The kinds of object a thread may be about.
 pub const SUBJECT_KINDS: [&str; 8] = [
@@ -75,12 +79,14 @@ pub struct ThreadPost {
     pub author: String,
 }
 
-/// A new version of a post, by the partner that wrote it: new text, or the same text with
-/// other files (a file attached after posting), which adds no version to the history.
+/// A new version of a post, by the partner that wrote it: new text, or — with an empty text
+/// and `attachments` — the post's files from now on (a file attached after posting), which
+/// leaves the text as it stands and adds no version to the history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThreadEdit {
     pub thread_id: String,
     pub post_id: String,
+    /// Empty in an edit of the files only.
     pub body: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
@@ -195,6 +201,20 @@ impl ThreadState {
                     .collect();
                 Some((owner, files))
             })
+    }
+
+    /// The files on the posts that stand.
+    pub fn file_count(&self) -> usize {
+        self.posts
+            .iter()
+            .filter(|p| p.retracted.is_none())
+            .map(|p| p.attachments.len())
+            .sum()
+    }
+
+    /// Whether the thread may hold `adding` more files (after dropping `removing`).
+    pub fn files_fit(&self, removing: usize, adding: usize) -> bool {
+        self.file_count().saturating_sub(removing) + adding <= MAX_THREAD_FILES
     }
 
     /// The users a post mentions, as `name@PARTNER`, that a thread with this audience may name.
@@ -442,6 +462,7 @@ impl ThreadState {
             || self.text_bytes() + p.body.len() > MAX_THREAD_BYTES
             || check_post(&p.body, &mentions, audience).is_err()
             || crate::attachment::check(&p.attachments).is_err()
+            || !self.files_fit(0, p.attachments.len())
         {
             return Err(false);
         }
@@ -497,29 +518,40 @@ impl ThreadState {
         audience: &Audience,
         at: &str,
     ) -> Applied {
+        // The files only: the text stands as it is (whatever edit of it came first).
+        let files_only = e.body.is_empty() && e.attachments.is_some();
         let mentions = mentions_in(&e.body);
-        if check_post(&e.body, &mentions, audience).is_err()
-            || !author_of(&e.author, origin)
-            || self.text_bytes() + e.body.len() > MAX_THREAD_BYTES
+        if !files_only
+            && (check_post(&e.body, &mentions, audience).is_err()
+                || self.text_bytes() + e.body.len() > MAX_THREAD_BYTES)
+        {
+            return Err(false);
+        }
+        if !author_of(&e.author, origin)
             || e.attachments
                 .as_deref()
                 .is_some_and(|a| crate::attachment::check(a).is_err())
         {
             return Err(false);
         }
-        let p = self.own_post(&e.post_id, origin, audience)?;
-        if p.history.len() >= MAX_EDITS {
-            return Err(false);
+        if let Some(a) = &e.attachments {
+            let had = self.post(&e.post_id).map_or(0, |p| p.attachments.len());
+            if !self.files_fit(had, a.len()) {
+                return Err(false);
+            }
         }
-        // The same text with other files is no new version of the text.
-        if p.body != e.body {
+        let p = self.own_post(&e.post_id, origin, audience)?;
+        if !files_only {
+            if p.history.len() >= MAX_EDITS {
+                return Err(false);
+            }
             let old = std::mem::replace(&mut p.body, e.body.clone());
             p.history.push(old);
+            p.mentions = mentions;
         }
         if let Some(a) = &e.attachments {
             p.attachments = a.clone();
         }
-        p.mentions = mentions;
         p.edited_at = Some(at.to_owned());
         p.edited_by = Some(e.author.clone());
         Ok(())
@@ -547,227 +579,4 @@ impl ThreadState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::partner::code;
-
-    fn aud(p: &[&str]) -> Audience {
-        Audience::new(p.iter().map(|p| code(p))).unwrap()
-    }
-
-    fn start() -> ThreadState {
-        ThreadState::start(
-            &ThreadStart {
-                attachments: vec![],
-                thread_id: "EU-t".into(),
-                format_id: "f".into(),
-                title: "Ferry capacity".into(),
-                subject: None,
-                post_id: "EU-p1".into(),
-                body: "What do we know? @kenji@JPN".into(),
-                mentions: vec!["kenji@JPN".into()],
-                author: "anna@EU".into(),
-            },
-            &code("EU"),
-            &aud(&["EU", "JPN"]),
-            "2026-12-01T10:00:00Z",
-            ("l".into(), 1),
-        )
-        .unwrap()
-    }
-
-    fn reply(id: &str, at: &str, by: &str) -> (ThreadPost, String) {
-        (
-            ThreadPost {
-                attachments: vec![],
-                thread_id: "EU-t".into(),
-                post_id: format!("{by}-{id}"),
-                body: format!("reply {id}"),
-                quote: None,
-                mentions: vec![],
-                author: format!("x@{by}"),
-            },
-            at.to_owned(),
-        )
-    }
-
-    #[test]
-    fn mentions_are_read_from_the_text() {
-        assert_eq!(
-            mentions_in("cc @kenji@JPN and @anna.b@EU, not mail@x.org nor @bob@lower, @kenji@JPN."),
-            vec!["kenji@JPN".to_owned(), "anna.b@EU".to_owned()]
-        );
-        assert!(mentions_in("日本語 @さくら@JPN").is_empty());
-        assert_eq!(mentions_in("@a@NATO"), vec!["a@NATO".to_owned()]);
-    }
-
-    #[test]
-    fn a_post_mentions_only_users_of_the_audience() {
-        let a = aud(&["EU", "JPN"]);
-        assert!(check_post("hi", &["k@JPN".into()], &a).is_ok());
-        assert!(check_post("hi", &["k@NATO".into()], &a).is_err());
-        assert!(check_post("  ", &[], &a).is_err());
-        assert!(check_post(&"x".repeat(MAX_POST_CHARS + 1), &[], &a).is_err());
-    }
-
-    #[test]
-    fn replies_read_the_same_in_any_order_of_arrival() {
-        let a = aud(&["EU", "JPN"]);
-        let rs = [
-            reply("p3", "2026-12-01T12:00:00Z", "JPN"),
-            reply("p2", "2026-12-01T11:00:00Z", "EU"),
-            reply("p4", "2026-12-01T11:00:00Z", "JPN"),
-        ];
-        let mut one = start();
-        let mut two = start();
-        for (r, at) in &rs {
-            let by = code(r.author.rsplit_once('@').unwrap().1);
-            one.reply(r, &by, &a, at, ("l".into(), 2)).unwrap();
-        }
-        for (r, at) in rs.iter().rev() {
-            let by = code(r.author.rsplit_once('@').unwrap().1);
-            two.reply(r, &by, &a, at, ("l".into(), 2)).unwrap();
-        }
-        assert_eq!(one, two);
-        let order: Vec<_> = one.posts.iter().map(|p| p.post_id.as_str()).collect();
-        assert_eq!(order, ["EU-p1", "EU-p2", "JPN-p4", "JPN-p3"]);
-    }
-
-    #[test]
-    fn only_the_author_partner_edits_or_retracts_and_only_in_the_audience() {
-        let a = aud(&["EU", "JPN"]);
-        let mut t = start();
-        let (r, at) = reply("p2", "2026-12-01T11:00:00Z", "JPN");
-        assert_eq!(
-            t.reply(
-                &r,
-                &code("JPN"),
-                &aud(&["EU", "JPN", "NATO"]),
-                &at,
-                ("l".into(), 2)
-            ),
-            Err(false),
-            "another audience"
-        );
-        assert_eq!(
-            t.reply(&r, &code("EU"), &a, &at, ("l".into(), 2)),
-            Err(false),
-            "an author of another partner than the log's"
-        );
-        t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 2)).unwrap();
-        assert_eq!(
-            t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 3)),
-            Err(false),
-            "a post id twice"
-        );
-        let edit = ThreadEdit {
-            attachments: None,
-            thread_id: "EU-t".into(),
-            post_id: "JPN-p2".into(),
-            body: "better".into(),
-            mentions: vec![],
-            author: "x@JPN".into(),
-        };
-        assert_eq!(t.edit(&edit, &code("EU"), &a, "t2"), Err(false));
-        t.edit(&edit, &code("JPN"), &a, "t2").unwrap();
-        let p = t.post("JPN-p2").unwrap();
-        assert_eq!((p.body.as_str(), p.history.len()), ("better", 1));
-        let ret = ThreadRetract {
-            thread_id: "EU-t".into(),
-            post_id: "JPN-p2".into(),
-            reason: String::new(),
-            author: "x@JPN".into(),
-        };
-        assert_eq!(t.retract(&ret, &code("EU"), &a, "t3"), Err(false));
-        t.retract(&ret, &code("JPN"), &a, "t3").unwrap();
-        let p = t.post("JPN-p2").unwrap();
-        assert!(p.body.is_empty() && p.history.is_empty() && p.retracted.is_some());
-        assert_eq!(p.edited_by.as_deref(), Some("x@JPN"), "who retracted it");
-        assert_eq!(
-            t.edit(&edit, &code("JPN"), &a, "t4"),
-            Err(false),
-            "retracted"
-        );
-        assert_eq!(t.mentions_of("kenji@JPN"), 1);
-    }
-
-    #[test]
-    fn an_officer_edit_is_credited_to_the_officer() {
-        let a = aud(&["EU", "JPN"]);
-        let mut t = start();
-        let edit = ThreadEdit {
-            attachments: None,
-            thread_id: "EU-t".into(),
-            post_id: "EU-p1".into(),
-            body: "What do we know, precisely?".into(),
-            mentions: vec![],
-            author: "officer@EU".into(),
-        };
-        t.edit(&edit, &code("EU"), &a, "t2").unwrap();
-        let p = t.post("EU-p1").unwrap();
-        assert_eq!(p.author, "anna@EU", "the post stays its author's");
-        assert_eq!(p.edited_by.as_deref(), Some("officer@EU"));
-    }
-
-    #[test]
-    fn mentions_come_from_the_signed_text_not_the_payload() {
-        let a = aud(&["EU", "JPN"]);
-        let mut t = start();
-        let (mut r, at) = reply("p2", "2026-12-01T11:00:00Z", "JPN");
-        r.body = "no one named here".into();
-        r.mentions = vec!["anna@EU".into()];
-        t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 2)).unwrap();
-        assert!(t.post("JPN-p2").unwrap().mentions.is_empty());
-        assert_eq!(
-            t.mentions_of("anna@EU"),
-            0,
-            "a listed mention the text lacks"
-        );
-        let (mut r, at) = reply("p3", "2026-12-01T12:00:00Z", "JPN");
-        r.body = "see @boss@NATO".into();
-        assert_eq!(
-            t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 3)),
-            Err(false),
-            "a mention outside the audience, even when the payload lists none"
-        );
-    }
-
-    #[test]
-    fn ids_are_claimed_only_by_their_owner_and_a_thread_stays_bounded() {
-        let a = aud(&["EU", "JPN"]);
-        let mut t = start();
-        let (mut r, at) = reply("p2", "2026-12-01T11:00:00Z", "JPN");
-        r.post_id = "EU-p9".into();
-        assert_eq!(
-            t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 2)),
-            Err(false),
-            "JPN signs a post under an id of EU's"
-        );
-        let mut s = ThreadStart {
-            attachments: vec![],
-            thread_id: "EU-t2".into(),
-            format_id: "f".into(),
-            title: "Impostor".into(),
-            subject: None,
-            post_id: "JPN-p1".into(),
-            body: "hi".into(),
-            mentions: vec![],
-            author: "k@JPN".into(),
-        };
-        assert!(ThreadState::start(&s, &code("JPN"), &a, "t", ("l".into(), 1)).is_err());
-        s.thread_id = "JPN-t2".into();
-        assert!(ThreadState::start(&s, &code("JPN"), &a, "t", ("l".into(), 1)).is_ok());
-        // Posts near the size limit until the thread's budget is spent.
-        let big = "x".repeat(MAX_POST_CHARS);
-        let mut refused = false;
-        for i in 0..MAX_THREAD_BYTES / MAX_POST_CHARS + 2 {
-            let (mut r, at) = reply(&format!("b{i}"), "2026-12-02T00:00:00Z", "JPN");
-            r.body = big.clone();
-            if t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 10)) == Err(false) {
-                refused = true;
-                break;
-            }
-        }
-        assert!(refused && t.text_bytes() <= MAX_THREAD_BYTES);
-    }
-}
+mod tests;

@@ -298,7 +298,8 @@ impl Node {
         Ok(())
     }
 
-    /// Index an item or a post's thread again (a file's text joined it).
+    /// Index an item or a post's thread again (a file's text joined it). A meeting's or a
+    /// paper's files are not searched.
     async fn reindex_owner(&self, owner: &FileOwner) -> Result<(), NodeError> {
         let p = match owner {
             FileOwner::Item(id) => self.store.item(id).await?.map(Projection::Item),
@@ -315,6 +316,7 @@ impl Node {
                     })
                 })
             }
+            FileOwner::Meeting(_) | FileOwner::Paper(_) => None,
         };
         if let Some(p) = p {
             self.index_append(vec![p], &[]);

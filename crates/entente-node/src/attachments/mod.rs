@@ -165,6 +165,7 @@ async fn held_hash(
 
 mod fetch;
 pub(crate) use fetch::{AttachmentHooks, start};
+mod objects;
 mod owner;
 pub use owner::FileOwner;
 mod posts;

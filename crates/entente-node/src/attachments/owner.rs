@@ -6,6 +6,7 @@
 use super::*;
 
 pub use entente_domain::attachment::FileOwner;
+use entente_domain::fold::Coord;
 
 /// The owner's key, or not found for an item whose id reads as a post's key.
 pub(crate) fn key_of(o: &FileOwner) -> Result<String, NodeError> {
@@ -54,6 +55,24 @@ impl Node {
                     retracted: p.retracted.is_some(),
                 })
             }
+            FileOwner::Meeting(id) => match self.load_coord("meeting", id).await? {
+                Some(Coord::Meeting(m)) if m.audience.contains(self.partner()) => Some(Held {
+                    origin: m.convener,
+                    audience: m.audience,
+                    files: m.files,
+                    retracted: false,
+                }),
+                _ => None,
+            },
+            FileOwner::Paper(id) => match self.load_coord("paper", id).await? {
+                Some(Coord::Paper(p)) if p.audience.contains(self.partner()) => Some(Held {
+                    origin: p.penholder,
+                    audience: p.audience,
+                    files: p.files,
+                    retracted: false,
+                }),
+                _ => None,
+            },
         })
     }
 

@@ -3,7 +3,7 @@
 //! go through [`FileOwner`] like an item's files.
 
 use super::*;
-use entente_domain::coord::{ThreadEdit, ThreadState, mentions_in};
+use entente_domain::coord::{MAX_THREAD_FILES, ThreadEdit, ThreadState};
 
 impl Node {
     /// Attach a file the caller uploaded to one of their posts (or, for an officer, one of
@@ -23,14 +23,21 @@ impl Node {
         files.retain(|a| new_refs.iter().all(|n| n.sha256 != a.sha256));
         files.extend(new_refs.iter().cloned());
         attachment::check(&files)?;
+        if !t.files_fit(p.attachments.len(), files.len()) {
+            return Err(NodeError::Conflict(format!(
+                "this discussion holds {MAX_THREAD_FILES} files, the most it may: start a new one"
+            )));
+        }
+        // The files only (an empty text): an edit of the text signed meanwhile stands.
         let e = ThreadEdit {
             thread_id: thread_id.to_owned(),
             post_id: post_id.to_owned(),
-            body: p.body.clone(),
-            mentions: mentions_in(&p.body),
+            body: String::new(),
+            mentions: vec![],
             attachments: Some(files),
             author: who.user_id(),
         };
+        let sha = new_refs.first().map(|a| a.sha256.clone());
         let owner = FileOwner::Post {
             thread_id: thread_id.to_owned(),
             post_id: post_id.to_owned(),
@@ -38,7 +45,18 @@ impl Node {
         self.verify_files_for(&owner, &new_refs).await?;
         self.publish(&t.audience, &[entente_domain::Payload::ThreadEdit(e)])
             .await?;
-        let t = self.thread(who, thread_id).await?;
-        Ok(t.thread)
+        let t = self.thread(who, thread_id).await?.thread;
+        // The fold has the last word (a retraction may have come first): say so if it refused.
+        let kept = t.post(post_id).is_some_and(|p| {
+            p.attachments
+                .iter()
+                .any(|a| Some(&a.sha256) == sha.as_ref())
+        });
+        if !kept {
+            return Err(NodeError::Conflict(
+                "the file could not be attached to this post".into(),
+            ));
+        }
+        Ok(t)
     }
 }

@@ -372,7 +372,8 @@ impl Node {
                 | Payload::PaperDraft(_)
                 | Payload::PaperAmend(_)
                 | Payload::PaperDecide(_)
-                | Payload::PaperSignoff(_)) => {
+                | Payload::PaperSignoff(_)
+                | Payload::FilesSet(_)) => {
                     match entente_domain::fold::apply_coord(&mut coords, &items, &e.at(), &p) {
                         Ok(key) => {
                             touched_coords.push(key);
@@ -461,12 +462,11 @@ impl Node {
                     entente_domain::fold::Coord::Paper(p) => p.format_id.clone(),
                     entente_domain::fold::Coord::Reactions(_) => String::new(),
                 };
-                if let entente_domain::fold::Coord::Thread(t) = &c {
-                    out.extend(
-                        t.file_refs()
-                            .map(|(owner, files)| Projection::Files { owner, files }),
-                    );
-                }
+                out.extend(
+                    c.file_refs()
+                        .into_iter()
+                        .map(|(owner, files)| Projection::Files { owner, files }),
+                );
                 let state =
                     serde_json::to_string(&c).map_err(|e| NodeError::Internal(e.to_string()))?;
                 out.push(Projection::Object {

@@ -359,6 +359,9 @@ impl Node {
         t: &entente_domain::coord::ThreadState,
     ) -> FileTexts {
         let mut out = FileTexts::new();
+        // A thread's files add at most as much text as its posts may hold: what one thread
+        // costs the index stays bounded whatever its partners attach.
+        let mut budget = entente_domain::coord::MAX_THREAD_BYTES;
         for p in t.posts.iter().filter(|p| p.retracted.is_none()) {
             let Some(key) = (crate::attachments::FileOwner::Post {
                 thread_id: t.thread_id.clone(),
@@ -369,9 +372,18 @@ impl Node {
             };
             let mut texts = Vec::new();
             for a in &p.attachments {
-                if matches!(self.store.blob_for_item(&a.sha256, &key).await, Ok(true))
-                    && let Ok(Some(text)) = self.store.blob_text(&a.sha256).await
+                if budget > 0
+                    && matches!(self.store.blob_for_item(&a.sha256, &key).await, Ok(true))
+                    && let Ok(Some(mut text)) = self.store.blob_text(&a.sha256).await
                 {
+                    if text.len() > budget {
+                        let mut cut = budget;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                    }
+                    budget -= text.len();
                     texts.push(text);
                 }
             }

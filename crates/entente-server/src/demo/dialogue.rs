@@ -1,6 +1,6 @@
 //! The demo's dialogue: a discussion in the maritime format with replies from all three
-//! partners (one quoting, one mentioning), a thread on NATO's after-action lesson, and a
-//! working-level meeting whose minutes all three agreed and whose decisions became joint
+//! partners (one quoting, one mentioning, one with a file), a thread on NATO's after-action lesson, and a
+//! working-level meeting (with the convener's agenda paper attached) whose minutes all three agreed and whose decisions became joint
 //! actions, with the next meeting of its series planned, and a concept paper with one accepted
 //! and one rejected amendment, signed off by all three.
 
@@ -252,6 +252,15 @@ async fn seed_meeting(nodes: &[Arc<Node>], maritime: &str) -> Result<()> {
         )
         .await?;
     let id = m.plan.meeting_id;
+    // The convener's agenda paper goes to the participants with the meeting.
+    let agenda = upload(
+        eu,
+        "agenda-working-group.md",
+        "EXERCISE — fictional\n\n1. Ferry capacity (JPN)\n2. AIS gaps in the Strait of Veldra (NATO)\n",
+    )
+    .await?;
+    eu.attach_object_file(&admin(eu), "meeting", &id, agenda)
+        .await?;
     settle(nodes).await;
     let minutes = format!(
         "{NOTICE}## Ferry capacity\n\nJPN presented northern-route figures; NATO's operator list \

@@ -1,7 +1,7 @@
 //! Attachments in the browser: an item's or a post's file downloaded as a file to save (never
 //! shown in the page), and the author's form that uploads a file and attaches it to the item (a
 //! new revision) or the post (a new signed version, same text). Multipart, so it works without
-//! JavaScript.
+//! JavaScript. A meeting's convener and a paper's penholder attach files on its page the same way.
 
 use super::*;
 use axum::body::Body;
@@ -179,11 +179,88 @@ pub(super) async fn attach_to_post(
                 return Ok(done_to(&format!("/ui/discussions/{id}"), Done::Attached));
             }
             Err(NodeError::Domain(e)) => errors.add(&field, e.to_string()),
-            Err(e @ (NodeError::Conflict(_) | NodeError::Forbidden(_))) => {
-                errors.add(&field, e.to_string())
-            }
+            // Not the user's post (any more), or a full discussion: a page that says so (the
+            // post's form, where the field's message would go, is not shown then).
             Err(e) => return Ok(fail(&sess.ctx, e)),
         }
     }
     Ok(discussion_page(&s, &sess, &id, errors, FormData::default(), None).await)
+}
+
+/// A meeting's file.
+pub(super) async fn download_meeting_file(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path((id, sha)): Path<(String, String)>,
+) -> Page {
+    download_object_file(s, h, "meeting", id, sha).await
+}
+
+/// A paper's file.
+pub(super) async fn download_paper_file(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path((id, sha)): Path<(String, String)>,
+) -> Page {
+    download_object_file(s, h, "paper", id, sha).await
+}
+
+async fn download_object_file(
+    s: WebState,
+    h: HeaderMap,
+    kind: &str,
+    id: String,
+    sha: String,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    match s
+        .node
+        .download_object_file(&sess.who, kind, &id, &sha)
+        .await
+    {
+        Ok((d, stream)) => Ok(send(&sess, d, Body::from_stream(stream))),
+        Err(e) => Ok(fail(&sess.ctx, e)),
+    }
+}
+
+/// The convener's upload form on a meeting's page.
+pub(super) async fn attach_to_meeting(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    form: Multipart,
+) -> Page {
+    attach_to_object(s, h, "meeting", id, form).await
+}
+
+/// The penholder's upload form on a paper's page.
+pub(super) async fn attach_to_paper(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    form: Multipart,
+) -> Page {
+    attach_to_object(s, h, "paper", id, form).await
+}
+
+async fn attach_to_object(
+    s: WebState,
+    h: HeaderMap,
+    kind: &str,
+    id: String,
+    form: Multipart,
+) -> Page {
+    let sess = session(&s, &h).await?;
+    let Received { file, mut errors } = receive(&s, &sess, form).await?;
+    if let (Some(file), true) = (file, errors.is_empty()) {
+        match s.node.attach_object_file(&sess.who, kind, &id, file).await {
+            Ok(_) => return Ok(done_to(&format!("/ui/{kind}s/{id}"), Done::Attached)),
+            Err(NodeError::Domain(e)) => errors.add("file", e.to_string()),
+            Err(e) => return Ok(fail(&sess.ctx, e)),
+        }
+    }
+    Ok(match kind {
+        "meeting" => super::meetings::meeting_view(&s, &sess, &id, errors).await,
+        _ => super::papers::paper_view(&s, &sess, &id, errors).await,
+    })
 }

@@ -221,6 +221,17 @@ pub struct MeetingPage {
     pub stances: Vec<(String, String)>,
     /// The minutes' status in words.
     pub status: String,
+    /// The files (convener's or penholder's), each with whether it is here and what the
+    /// malware scanner found in one it withheld.
+    pub files: Vec<(
+        entente_domain::attachment::AttachmentRef,
+        bool,
+        Option<String>,
+    )>,
+    /// The page the files hang under (`/ui/meetings/ID`).
+    pub files_base: String,
+    /// May the user attach a file here (this partner convenes or holds the pen)?
+    pub may_attach: bool,
 }
 
 impl MeetingPage {
@@ -251,6 +262,16 @@ impl MeetingPage {
             .filter(|d| !self.v.actions.iter().any(|a| a.title == d.title))
             .count()
     }
+}
+
+/// A meeting's page with errors of a form posted to it.
+pub(super) async fn meeting_view(
+    s: &WebState,
+    sess: &Session,
+    id: &str,
+    errors: Errors,
+) -> Response {
+    meeting_page(s, sess, id, errors, FormData::default()).await
 }
 
 async fn meeting_page(
@@ -296,6 +317,10 @@ async fn meeting_page(
         None => (vec![], String::new()),
     };
     let convener = v.meeting.convener == *s.node.partner();
+    let files = match s.node.object_files_here("meeting", id).await {
+        Ok(f) => f,
+        Err(e) => return fail(&sess.ctx, e),
+    };
     let mut form = form;
     if form.0.is_empty()
         && let Some(text) = v
@@ -317,6 +342,9 @@ async fn meeting_page(
             convener,
             stances,
             status,
+            files,
+            files_base: format!("/ui/meetings/{id}"),
+            may_attach: convener && sess.who.role >= Role::Analyst,
             v,
         },
     )

@@ -113,6 +113,22 @@ pub(crate) fn routes() -> Router<WebState> {
             get(attachments::download_post_file),
         )
         .route(
+            "/ui/meetings/{id}/attachments/{sha256}",
+            get(attachments::download_meeting_file),
+        )
+        .route(
+            "/ui/meetings/{id}/attachments",
+            post(attachments::attach_to_meeting).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/ui/papers/{id}/attachments/{sha256}",
+            get(attachments::download_paper_file),
+        )
+        .route(
+            "/ui/papers/{id}/attachments",
+            post(attachments::attach_to_paper).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
             "/ui/discussions/{id}/posts/{post_id}/attachments",
             post(attachments::attach_to_post).layer(axum::extract::DefaultBodyLimit::disable()),
         )

@@ -98,6 +98,17 @@ pub struct PaperPage {
     pub penholder: bool,
     /// The sign-off's status in words.
     pub status: String,
+    /// The files (convener's or penholder's), each with whether it is here and what the
+    /// malware scanner found in one it withheld.
+    pub files: Vec<(
+        entente_domain::attachment::AttachmentRef,
+        bool,
+        Option<String>,
+    )>,
+    /// The page the files hang under (`/ui/papers/ID`).
+    pub files_base: String,
+    /// May the user attach a file here (this partner convenes or holds the pen)?
+    pub may_attach: bool,
 }
 
 impl PaperPage {
@@ -124,6 +135,11 @@ impl PaperPage {
     }
 }
 
+/// A paper's page with errors of a form posted to it.
+pub(super) async fn paper_view(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {
+    paper_page(s, sess, id, errors).await
+}
+
 async fn paper_page(s: &WebState, sess: &Session, id: &str, errors: Errors) -> Response {
     let v = match s.node.paper(&sess.who, id).await {
         Ok(v) => v,
@@ -135,14 +151,22 @@ async fn paper_page(s: &WebState, sess: &Session, id: &str, errors: Errors) -> R
         .as_ref()
         .map(|st| super::statements::status_words(&st.status, &sess.ctx.zone, sess.ctx.lang))
         .unwrap_or_default();
+    let files = match s.node.object_files_here("paper", id).await {
+        Ok(f) => f,
+        Err(e) => return fail(&sess.ctx, e),
+    };
+    let penholder = v.paper.penholder == *s.node.partner();
     render(
         form_status(&errors),
         &PaperPage {
             ctx: sess.ctx.clone(),
             errors,
             audience,
-            penholder: v.paper.penholder == *s.node.partner(),
+            penholder,
             status,
+            files,
+            files_base: format!("/ui/papers/{id}"),
+            may_attach: penholder && sess.who.role >= Role::Analyst,
             v,
         },
     )

@@ -1,0 +1,128 @@
+//! Files of meetings and concept papers: the convener (of a meeting) or the penholder (of a
+//! paper) attaches a file it uploaded — a signed `files.set` released to the object's
+//! audience —; any user of a partner in that audience lists and downloads them. Fetching and
+//! serving to peers go through [`FileOwner`] like an item's files.
+
+use super::*;
+use entente_domain::attachment::FileOwner;
+use entente_domain::coord::FilesSet;
+
+/// What the caller names: a meeting or a paper, by kind and id.
+fn owner(kind: &str, id: &str) -> Result<FileOwner, NodeError> {
+    match kind {
+        "meeting" => Ok(FileOwner::Meeting(id.to_owned())),
+        "paper" => Ok(FileOwner::Paper(id.to_owned())),
+        _ => Err(NodeError::NotFound("attachment")),
+    }
+}
+
+impl Node {
+    /// The partner that sets the files, the audience and the files of a meeting or paper this
+    /// node's partner is in the audience of.
+    async fn object_files(
+        &self,
+        o: &FileOwner,
+    ) -> Result<(PartnerCode, entente_domain::Audience, Vec<AttachmentRef>), NodeError> {
+        Ok(match o {
+            FileOwner::Meeting(id) => {
+                let m = self.meeting_state(id).await?;
+                (m.convener, m.audience, m.files)
+            }
+            FileOwner::Paper(id) => {
+                let p = self.paper_state(id).await?;
+                (p.penholder, p.audience, p.files)
+            }
+            _ => return Err(NodeError::NotFound("attachment")),
+        })
+    }
+
+    /// Attach a file the caller uploaded to a meeting this partner convenes or a paper it
+    /// holds the pen of (`kind` is `meeting` or `paper`).
+    pub async fn attach_object_file(
+        &self,
+        who: &Principal,
+        kind: &str,
+        id: &str,
+        file: NewAttachment,
+    ) -> Result<Vec<AttachmentRef>, NodeError> {
+        who.require(entente_domain::Role::Analyst, "attach files")?;
+        let o = owner(kind, id)?;
+        let (by, audience, mut files) = self.object_files(&o).await?;
+        if by != *self.partner() {
+            return Err(NodeError::Forbidden(
+                "attach files here: only the convener or the penholder attaches them",
+            ));
+        }
+        let new_refs = self.attachment_refs(who, &[file]).await?;
+        files.retain(|a| new_refs.iter().all(|n| n.sha256 != a.sha256));
+        files.extend(new_refs.iter().cloned());
+        attachment::check(&files)?;
+        self.verify_files_for(&o, &new_refs).await?;
+        let f = FilesSet {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            attachments: files,
+            author: who.user_id(),
+        };
+        self.publish(&audience, &[entente_domain::Payload::FilesSet(f)])
+            .await?;
+        Ok(self.object_files(&o).await?.2)
+    }
+
+    /// A meeting's or paper's files, each with whether this node holds it whole and what the
+    /// malware scanner found in one it withheld.
+    pub async fn object_files_here(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Vec<(AttachmentRef, bool, Option<String>)>, NodeError> {
+        let o = owner(kind, id)?;
+        let key = owner::key_of(&o)?;
+        let (_, _, files) = self.object_files(&o).await?;
+        let mut out = Vec::with_capacity(files.len());
+        for a in files {
+            let here = self.store.blob_for_item(&a.sha256, &key).await?;
+            let withheld = match here {
+                true => None,
+                false => self.store.blob_quarantine(&a.sha256, Some(&key)).await?,
+            };
+            out.push((a, here, withheld));
+        }
+        Ok(out)
+    }
+
+    /// A file of a meeting or paper the caller may read, ready to send, as [`Node::download`].
+    pub async fn download_object_file(
+        &self,
+        who: &Principal,
+        kind: &str,
+        id: &str,
+        sha256: &str,
+    ) -> Result<
+        (
+            Delivery,
+            impl futures_util::Stream<Item = Result<Vec<u8>, NodeError>> + Send + 'static,
+        ),
+        NodeError,
+    > {
+        // The same reads a user makes of the meeting or paper (audited, checked for the caller).
+        match kind {
+            "meeting" => {
+                self.meeting(who, id).await?;
+            }
+            "paper" => {
+                self.paper(who, id).await?;
+            }
+            _ => return Err(NodeError::NotFound("attachment")),
+        }
+        let o = owner(kind, id)?;
+        let key = owner::key_of(&o)?;
+        let (_, _, files) = self.object_files(&o).await?;
+        let r = files
+            .into_iter()
+            .find(|a| a.sha256 == sha256)
+            .ok_or(NodeError::NotFound("attachment"))?;
+        let here = self.store.blob_for_item(sha256, &key).await?;
+        self.deliver(r, here, o).await
+    }
+}
