@@ -174,9 +174,9 @@ impl Node {
         let mentions = mentions_in(&n.body);
         check_post(&n.body, &mentions, &t.audience)?;
         let files = self.attachment_refs(who, &n.attachments).await?;
-        if !t.files_fit(0, files.len()) {
+        if !t.files_fit(self.partner(), 0, files.len()) {
             return Err(NodeError::Conflict(format!(
-                "this discussion holds {} files, the most it may: start a new one",
+                "your partner's posts in this discussion hold {} files, the most they may: start a new one",
                 entente_domain::coord::MAX_THREAD_FILES
             )));
         }

@@ -570,6 +570,11 @@ impl World {
                         )
                         .await
                         .expect("draft a paper");
+                    // Its files are attached before it is circulated (they are frozen then).
+                    let seq = self.owned_files.len();
+                    if let Some(f) = object_file(n, who, rng, "paper", &p.paper_id, seq).await {
+                        self.owned_files.push(f);
+                    }
                     let v = n
                         .node
                         .circulate_paper(who, &p.paper_id, Default::default())
@@ -582,10 +587,6 @@ impl World {
                         "{} drafts {title} for {:?}",
                         n.partner, p.audience
                     ));
-                    let seq = self.owned_files.len();
-                    if let Some(f) = object_file(n, who, rng, "paper", &p.paper_id, seq).await {
-                        self.owned_files.push(f);
-                    }
                     self.objects
                         .insert(p.paper_id, ("paper", n.partner.clone(), title));
                     return;

@@ -511,5 +511,22 @@ async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
             .await
             .is_err()
     );
+    // Circulated for sign-off, the paper's files are what is signed beside its text: frozen.
+    eu.node
+        .circulate_paper(&eu.admin(), &pid, Default::default())
+        .await
+        .unwrap();
+    let s4 = upload(eu, b"late annex").await["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = attach(
+        eu,
+        &format!("/api/v1/papers/{pid}/attachments"),
+        &s4,
+        "late.txt",
+    )
+    .await;
+    assert_eq!(r.status(), 409);
     c.stop().await;
 }

@@ -1072,4 +1072,4 @@ post-attach-hint = The file goes to exactly this discussion's audience, with thi
 object-attach-hint = The file goes to exactly this audience, signed by this node. Readers download it; it is never shown in the page.
 no-files-yet = No files yet.
 attach = Attach
-done-attached = Attached: the file goes with a new revision of the item to its audience.
+done-attached = Attached: the file goes to exactly this audience, signed by this node.

@@ -58,7 +58,10 @@ impl PaperState {
         origin: &PartnerCode,
         audience: &Audience,
     ) -> Result<(), bool> {
-        if *audience != self.audience || !fits(f, origin, &self.penholder) {
+        // Once circulated for sign-off the paper's files are what the partners sign beside
+        // its text: they no longer change.
+        if *audience != self.audience || !fits(f, origin, &self.penholder) || self.signoff.is_some()
+        {
             return Err(false);
         }
         self.files = f.attachments.clone();

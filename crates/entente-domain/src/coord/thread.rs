@@ -19,9 +19,10 @@ pub const MAX_MENTIONS: usize = 20;
 /// At most this many bytes of text in a thread, every post's versions included: the limits per
 /// post alone would let one thread grow to a gigabyte (1,000 posts of 50 versions each).
 pub const MAX_THREAD_BYTES: usize = 4_000_000;
-/// At most this many files on the posts of a thread that stand (each may carry up to
-/// [`crate::attachment::MAX_PER_ITEM`]): what a node fetches, reads and indexes for one thread
-/// stays bounded whatever a peer sends.
+/// At most this many files on one partner's posts that stand in a thread (a post carries up to
+/// [`crate::attachment::MAX_PER_ITEM`]). Counted per partner: a partner's posts come from its
+/// own log, in order, so every holder counts the same whatever order the partners' logs arrive
+/// in (a count over all partners would let arrival order decide which post applies).
 pub const MAX_THREAD_FILES: usize = 100;
 
 /// The kinds of object a thread may be about.
@@ -123,6 +124,9 @@ pub struct PostState {
     /// Its files (none once retracted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentRef>,
+    /// How many files-only edits it had (at most [`MAX_EDITS`], as for the text).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub file_sets: u32,
     /// When its author's node signed it (UTC).
     pub at: String,
     /// When the current version was signed, if it was edited.
@@ -203,18 +207,18 @@ impl ThreadState {
             })
     }
 
-    /// The files on the posts that stand.
-    pub fn file_count(&self) -> usize {
+    /// The files on `partner`'s posts that stand.
+    pub fn file_count(&self, partner: &PartnerCode) -> usize {
         self.posts
             .iter()
-            .filter(|p| p.retracted.is_none())
+            .filter(|p| p.retracted.is_none() && p.partner == *partner)
             .map(|p| p.attachments.len())
             .sum()
     }
 
-    /// Whether the thread may hold `adding` more files (after dropping `removing`).
-    pub fn files_fit(&self, removing: usize, adding: usize) -> bool {
-        self.file_count().saturating_sub(removing) + adding <= MAX_THREAD_FILES
+    /// Whether `partner`'s posts may hold `adding` more files (after dropping `removing`).
+    pub fn files_fit(&self, partner: &PartnerCode, removing: usize, adding: usize) -> bool {
+        self.file_count(partner).saturating_sub(removing) + adding <= MAX_THREAD_FILES
     }
 
     /// The users a post mentions, as `name@PARTNER`, that a thread with this audience may name.
@@ -385,6 +389,10 @@ pub fn check_thread(title: &str, subject: Option<&ThreadSubject>) -> Result<(), 
     Ok(())
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 fn author_of(author: &str, origin: &PartnerCode) -> bool {
     author
         .rsplit_once('@')
@@ -432,6 +440,7 @@ impl ThreadState {
                 quote: None,
                 mentions,
                 attachments: s.attachments.clone(),
+                file_sets: 0,
                 at: at.to_owned(),
                 edited_at: None,
                 edited_by: None,
@@ -462,7 +471,7 @@ impl ThreadState {
             || self.text_bytes() + p.body.len() > MAX_THREAD_BYTES
             || check_post(&p.body, &mentions, audience).is_err()
             || crate::attachment::check(&p.attachments).is_err()
-            || !self.files_fit(0, p.attachments.len())
+            || !self.files_fit(origin, 0, p.attachments.len())
         {
             return Err(false);
         }
@@ -474,6 +483,7 @@ impl ThreadState {
             quote: p.quote.clone(),
             mentions,
             attachments: p.attachments.clone(),
+            file_sets: 0,
             at: at.to_owned(),
             edited_at: None,
             edited_by: None,
@@ -536,22 +546,30 @@ impl ThreadState {
         }
         if let Some(a) = &e.attachments {
             let had = self.post(&e.post_id).map_or(0, |p| p.attachments.len());
-            if !self.files_fit(had, a.len()) {
+            if !self.files_fit(origin, had, a.len()) {
                 return Err(false);
             }
         }
         let p = self.own_post(&e.post_id, origin, audience)?;
-        if !files_only {
-            if p.history.len() >= MAX_EDITS {
-                return Err(false);
-            }
-            let old = std::mem::replace(&mut p.body, e.body.clone());
-            p.history.push(old);
-            p.mentions = mentions;
+        // Both kinds of edit are bounded per post, so what a peer makes a holder fetch is too.
+        if (files_only && p.file_sets >= MAX_EDITS as u32)
+            || (!files_only && p.history.len() >= MAX_EDITS)
+        {
+            return Err(false);
         }
         if let Some(a) = &e.attachments {
             p.attachments = a.clone();
         }
+        // A files-only edit is no edit of the text: the post does not read as edited.
+        if files_only {
+            p.file_sets += 1;
+            return Ok(());
+        }
+        if p.body != e.body {
+            let old = std::mem::replace(&mut p.body, e.body.clone());
+            p.history.push(old);
+        }
+        p.mentions = mentions;
         p.edited_at = Some(at.to_owned());
         p.edited_by = Some(e.author.clone());
         Ok(())

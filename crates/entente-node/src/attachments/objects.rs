@@ -37,7 +37,8 @@ impl Node {
     }
 
     /// Attach a file the caller uploaded to a meeting this partner convenes or a paper it
-    /// holds the pen of (`kind` is `meeting` or `paper`).
+    /// holds the pen of (`kind` is `meeting` or `paper`): an officer's act, as planning and
+    /// drafting are; a paper's files no longer change once it is circulated for sign-off.
     pub async fn attach_object_file(
         &self,
         who: &Principal,
@@ -45,8 +46,18 @@ impl Node {
         id: &str,
         file: NewAttachment,
     ) -> Result<Vec<AttachmentRef>, NodeError> {
-        who.require(entente_domain::Role::Analyst, "attach files")?;
+        who.require(
+            entente_domain::Role::Officer,
+            "attach files to meetings and papers",
+        )?;
         let o = owner(kind, id)?;
+        if let FileOwner::Paper(id) = &o
+            && self.paper_state(id).await?.signoff.is_some()
+        {
+            return Err(NodeError::Conflict(
+                "the paper is circulated for sign-off: its files no longer change".into(),
+            ));
+        }
         let (by, audience, mut files) = self.object_files(&o).await?;
         if by != *self.partner() {
             return Err(NodeError::Forbidden(
@@ -66,7 +77,17 @@ impl Node {
         };
         self.publish(&audience, &[entente_domain::Payload::FilesSet(f)])
             .await?;
-        Ok(self.object_files(&o).await?.2)
+        let files = self.object_files(&o).await?.2;
+        // The fold has the last word (another attach or a circulation may have come first).
+        if new_refs
+            .iter()
+            .any(|n| files.iter().all(|a| a.sha256 != n.sha256))
+        {
+            return Err(NodeError::Conflict(
+                "the file could not be attached: try again".into(),
+            ));
+        }
+        Ok(files)
     }
 
     /// A meeting's or paper's files, each with whether this node holds it whole and what the

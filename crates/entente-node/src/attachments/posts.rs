@@ -3,7 +3,7 @@
 //! go through [`FileOwner`] like an item's files.
 
 use super::*;
-use entente_domain::coord::{MAX_THREAD_FILES, ThreadEdit, ThreadState};
+use entente_domain::coord::{MAX_EDITS, MAX_THREAD_FILES, ThreadEdit, ThreadState};
 
 impl Node {
     /// Attach a file the caller uploaded to one of their posts (or, for an officer, one of
@@ -23,10 +23,15 @@ impl Node {
         files.retain(|a| new_refs.iter().all(|n| n.sha256 != a.sha256));
         files.extend(new_refs.iter().cloned());
         attachment::check(&files)?;
-        if !t.files_fit(p.attachments.len(), files.len()) {
+        if !t.files_fit(&p.partner, p.attachments.len(), files.len()) {
             return Err(NodeError::Conflict(format!(
-                "this discussion holds {MAX_THREAD_FILES} files, the most it may: start a new one"
+                "your partner's posts in this discussion hold {MAX_THREAD_FILES} files, the most they may: start a new one"
             )));
+        }
+        if p.file_sets >= MAX_EDITS as u32 {
+            return Err(NodeError::Conflict(
+                "files were attached to this post too often: reply instead".into(),
+            ));
         }
         // The files only (an empty text): an edit of the text signed meanwhile stands.
         let e = ThreadEdit {

@@ -344,7 +344,7 @@ async fn meeting_page(
             status,
             files,
             files_base: format!("/ui/meetings/{id}"),
-            may_attach: convener && sess.who.role >= Role::Analyst,
+            may_attach: convener && sess.who.role >= Role::Officer,
             v,
         },
     )

@@ -166,7 +166,7 @@ async fn paper_page(s: &WebState, sess: &Session, id: &str, errors: Errors) -> R
             status,
             files,
             files_base: format!("/ui/papers/{id}"),
-            may_attach: penholder && sess.who.role >= Role::Analyst,
+            may_attach: penholder && sess.who.role >= Role::Officer && v.paper.signoff.is_none(),
             v,
         },
     )

@@ -94,16 +94,23 @@ fn a_files_only_edit_keeps_the_text_and_the_thread_holds_bounded_files() {
         t.edit(&empty, &code("EU"), &a, "2026-12-01T10:03:00Z")
             .is_err()
     );
-    // Replies with 20 files each fill the thread's budget: the next file does not apply.
-    for i in 0..5 {
+    // Replies with 20 files each fill JPN's budget in the thread: the next does not apply.
+    for i in 0..6 {
         let files: Vec<_> = (0..20).map(|j| file(100 + i * 20 + j)).collect();
         let (mut r, at) = reply(&format!("f{i}"), "2026-12-01T11:00:00Z", "JPN");
         r.attachments = files;
         let applied = t.reply(&r, &code("JPN"), &a, &at, ("l".into(), 10 + i as u64));
-        assert_eq!(applied.is_ok(), i < 4, "reply {i}");
+        assert_eq!(applied.is_ok(), i < 5, "reply {i}");
     }
-    assert_eq!(t.file_count(), 81);
-    assert!(!t.files_fit(0, 20));
+    assert_eq!(t.file_count(&code("JPN")), 100);
+    assert!(!t.files_fit(&code("JPN"), 0, 20));
+    // EU's own budget is its own: JPN's files do not use it (arrival order cannot matter).
+    assert_eq!(t.file_count(&code("EU")), 1);
+    assert!(t.files_fit(&code("EU"), 1, 20));
+    assert!(
+        t.post("EU-p1").unwrap().edited_at.is_some(),
+        "the text edit"
+    );
 }
 
 #[test]
