@@ -995,8 +995,15 @@ class Harness:
             if pending:
                 time.sleep(0.02)
         converged = None if pending else time.monotonic() - healed
-        # The origins must hold each other's items too.
-        others_ok = all(self.nodes[p].holds(i) for p in ("EU", "NATO") for i in items)
+        # The origins must hold each other's items too. They are polled within the same bound
+        # (a push lost to the 1 % loss arrives with the next pull): a single look right after
+        # JPN converged raced that pull and failed once in CI with every item on its way.
+        others = [(p, i) for p in ("EU", "NATO") for i in items]
+        while others and time.monotonic() < deadline:
+            others = [(p, i) for (p, i) in others if not self.nodes[p].holds(i)]
+            if others:
+                time.sleep(0.02)
+        others_ok = not others
         verify = {}
         for p, n in self.nodes.items():
             ok, last = n.verify()
@@ -1007,7 +1014,8 @@ class Harness:
         }
         self.check("partition heals: JPN converges", converged is not None,
                    f"{len(pending)} of {len(items)} items missing at JPN {bound} s after the heal" if pending else f"{converged:.2f} s after the heal")
-        self.check("partition: EU and NATO hold every item", others_ok)
+        self.check("partition: EU and NATO hold every item", others_ok,
+                   f"{len(others)} missing {bound} s after the heal" if others else "")
         self.check("partition: every chain verifies", all(v["ok"] for v in verify.values()),
                    "; ".join(f"{p}: {v['last_line']}" for p, v in verify.items()))
 
