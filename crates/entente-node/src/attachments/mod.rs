@@ -339,19 +339,7 @@ impl Node {
         &self,
         it: &entente_domain::ItemState,
     ) -> Result<Vec<(AttachmentRef, bool, Option<String>)>, NodeError> {
-        let mut out = Vec::with_capacity(it.attachments.len());
-        for a in &it.attachments {
-            let here = self.store.blob_for_item(&a.sha256, &it.item_id).await?;
-            let withheld = if here {
-                None
-            } else {
-                self.store
-                    .blob_quarantine(&a.sha256, Some(&it.item_id))
-                    .await?
-            };
-            out.push((a.clone(), here, withheld));
-        }
-        Ok(out)
+        self.files_held(&it.item_id, &it.attachments).await
     }
 
     /// A file of an item the caller may see, ready to send: how, and its bytes chunk by chunk

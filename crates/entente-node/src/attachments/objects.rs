@@ -100,16 +100,7 @@ impl Node {
         let o = owner(kind, id)?;
         let key = owner::key_of(&o)?;
         let (_, _, files) = self.object_files(&o).await?;
-        let mut out = Vec::with_capacity(files.len());
-        for a in files {
-            let here = self.store.blob_for_item(&a.sha256, &key).await?;
-            let withheld = match here {
-                true => None,
-                false => self.store.blob_quarantine(&a.sha256, Some(&key)).await?,
-            };
-            out.push((a, here, withheld));
-        }
-        Ok(out)
+        self.files_held(&key, &files).await
     }
 
     /// A file of a meeting or paper the caller may read, ready to send, as [`Node::download`].

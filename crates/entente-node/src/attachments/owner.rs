@@ -124,12 +124,23 @@ impl Node {
             thread_id: thread_id.to_owned(),
             post_id: p.post_id.clone(),
         })?;
-        let mut out = Vec::with_capacity(p.attachments.len());
-        for a in &p.attachments {
-            let here = self.store.blob_for_item(&a.sha256, &key).await?;
+        self.files_held(&key, &p.attachments).await
+    }
+
+    /// Each of an owner's files (stored under `key`) with whether this node holds it whole,
+    /// checked for that owner, and what the malware scanner found in one it withheld (neither:
+    /// it is arriving). One rule for items', posts', meetings' and papers' pages.
+    pub(crate) async fn files_held(
+        &self,
+        key: &str,
+        files: &[AttachmentRef],
+    ) -> Result<Vec<(AttachmentRef, bool, Option<String>)>, NodeError> {
+        let mut out = Vec::with_capacity(files.len());
+        for a in files {
+            let here = self.store.blob_for_item(&a.sha256, key).await?;
             let withheld = match here {
                 true => None,
-                false => self.store.blob_quarantine(&a.sha256, Some(&key)).await?,
+                false => self.store.blob_quarantine(&a.sha256, Some(key)).await?,
             };
             out.push((a.clone(), here, withheld));
         }
