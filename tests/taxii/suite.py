@@ -257,6 +257,7 @@ def main():
     # Every exported object (STIX bundle export of each format) passes the validator too.
     exported = 0
     errors = []
+    artifacts = []
     for n in nodes.values():
         formats = requests.get(n.url + "/api/v1/formats", headers={"Authorization": "Bearer " + n.token}).json()
         for f in formats:
@@ -267,10 +268,25 @@ def main():
             bundle = r.json()
             for o in bundle["objects"]:
                 exported += 1
+                if o["type"] == "artifact":
+                    artifacts.append((n, o))
                 res = validate_instance(o, opts)
                 if res.errors:
                     errors.append((o["id"], [str(e) for e in res.errors][:2]))
     check("every exported object passes stix2-validator (%d objects)" % exported, not errors and exported > 0, errors[:3])
+
+    # The demo's annex file: exported as an artifact whose id is the one the OASIS library
+    # derives from its hash, and whose URL gives those bytes.
+    import hashlib
+    import stix2
+    wrong = []
+    for n, o in artifacts:
+        want = stix2.Artifact(hashes=o["hashes"], url=o["url"], mime_type=o["mime_type"]).id
+        body = requests.get(o["url"], headers={"Authorization": "Bearer " + n.token}).content
+        if want != o["id"] or hashlib.sha256(body).hexdigest() != o["hashes"]["SHA-256"]:
+            wrong.append((n.partner, o["id"], want))
+    check("exported files are artifacts with the OASIS id and a URL giving their bytes (%d)" % len(artifacts),
+          artifacts and not wrong, wrong[:3])
 
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0

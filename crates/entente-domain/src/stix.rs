@@ -441,6 +441,98 @@ pub fn item_to_stix(it: &ItemState) -> Value {
     Value::Object(o)
 }
 
+/// STIX's namespace for the ids of cyber-observable objects (STIX 2.1, section 2.9).
+const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2_3315_a9b7);
+
+/// The id of the `artifact` standing for a file: a v5 UUID, in STIX's namespace for
+/// observables, of the artifact's id-contributing property (`hashes`) in canonical JSON. Every
+/// STIX tool that meets the same bytes names them alike, so the copies at different partners
+/// (and in MISP or OpenCTI) are one object.
+pub fn artifact_id(sha256: &str) -> String {
+    let canonical = format!(r#"{{"hashes":{{"SHA-256":"{sha256}"}}}}"#);
+    format!(
+        "artifact--{}",
+        Uuid::new_v5(&SCO_NAMESPACE, canonical.as_bytes())
+    )
+}
+
+/// Where one of an item's files is downloaded from the node whose API is at `base` (the
+/// reader signs in and must be allowed to see the item; the bytes come as a file to save).
+pub fn attachment_url(base: &str, item_id: &str, sha256: &str) -> String {
+    format!(
+        "{}/api/v1/items/{item_id}/attachments/{sha256}",
+        base.trim_end_matches('/')
+    )
+}
+
+/// The item's files listed on its STIX object as external references: name, download URL at
+/// the node at `base` and SHA-256, which the item's signed entry covers. (Served objects carry
+/// references rather than `artifact` objects so that one item stays one object on a TAXII
+/// page; the bundle export adds the artifacts, see [`attachment_artifact`].)
+pub fn add_file_references(o: &mut Value, base: &str, it: &ItemState) {
+    if it.attachments.is_empty() {
+        return;
+    }
+    let Some(obj) = o.as_object_mut() else {
+        return;
+    };
+    let refs: Vec<Value> = it
+        .attachments
+        .iter()
+        .map(|a| {
+            json!({
+                "source_name": "entente-attachment",
+                "description": a.name,
+                "url": attachment_url(base, &it.item_id, &a.sha256),
+                "hashes": {"SHA-256": a.sha256},
+            })
+        })
+        .collect();
+    obj.insert("external_references".into(), Value::Array(refs));
+}
+
+/// One of an item's files as a STIX `artifact`: its media type (as this node detected it
+/// from the bytes), where to download it and its hash, marked as the item is.
+pub fn attachment_artifact(
+    it: &ItemState,
+    a: &crate::attachment::AttachmentRef,
+    media_type: &str,
+    base: &str,
+) -> Value {
+    json!({
+        "type": "artifact",
+        "spec_version": "2.1",
+        "id": artifact_id(&a.sha256),
+        "mime_type": media_type,
+        "url": attachment_url(base, &it.item_id, &a.sha256),
+        "hashes": {"SHA-256": a.sha256},
+        "object_marking_refs": [it.tlp.stix_marking_id(), releasability_marking_id(&it.audience)],
+    })
+}
+
+/// The `related-to` relationship from an item's object to the artifact of one of its files,
+/// with an id derived from both (stable across exports and partners), created by the item's
+/// origin and marked as the item is.
+pub fn attachment_relationship(it: &ItemState, a: &crate::attachment::AttachmentRef) -> Value {
+    let id = Uuid::new_v5(
+        &namespace(),
+        format!("attachment:{}:{}", it.item_id, a.sha256).as_bytes(),
+    );
+    json!({
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": format!("relationship--{id}"),
+        "created": it.created_at,
+        "modified": it.updated_at,
+        "created_by_ref": partner_identity_id(&it.origin),
+        "relationship_type": "related-to",
+        "source_ref": item_stix_id(it),
+        "target_ref": artifact_id(&a.sha256),
+        "description": format!("attachment: {}", a.name),
+        "object_marking_refs": [it.tlp.stix_marking_id(), releasability_marking_id(&it.audience)],
+    })
+}
+
 pub fn stix_type_of(kind: ItemKind) -> &'static str {
     match kind {
         ItemKind::Report | ItemKind::Assessment => "report",
@@ -482,6 +574,21 @@ mod tests {
                 "{v}: {got:?}"
             ),
         }
+    }
+
+    #[test]
+    fn artifact_ids_are_those_stix_tools_compute() {
+        // The id the OASIS `stix2` Python library gives
+        // `Artifact(hashes={"SHA-256": <empty file>}, ...)`: an artifact from here and the
+        // same file met by MISP or OpenCTI are one object.
+        assert_eq!(
+            artifact_id("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            "artifact--22f8ff52-8f62-5f03-a53a-6f50f54fd74c"
+        );
+        assert_eq!(
+            attachment_url("https://eu.example:8443/", "i1", "ab"),
+            "https://eu.example:8443/api/v1/items/i1/attachments/ab"
+        );
     }
 
     #[test]

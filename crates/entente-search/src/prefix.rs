@@ -3,7 +3,7 @@
 use crate::{SearchError, cjk};
 use tantivy::Searcher;
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
 /// The most words of the index a typed prefix stands for.
@@ -58,25 +58,24 @@ pub(crate) fn with_prefix(
     if terms.is_empty() {
         return Ok(parsed);
     }
-    let any_completion: Vec<(Occur, Box<dyn Query>)> = terms
-        .iter()
-        .map(|t| {
-            let q: Box<dyn Query> = Box::new(TermQuery::new(
-                Term::from_field_text(field, t),
-                IndexRecordOption::WithFreqs,
-            ));
-            (Occur::Should, q)
-        })
-        .collect();
+    // The word as typed, boosted so that it still ranks first, or any other completion; with
+    // the other words required beside it. (The union of "the words as typed" and "the words
+    // with a completion" matched the same documents, since the word is its own completion,
+    // but read every posting twice.)
+    let typed: Box<dyn Query> = Box::new(BoostQuery::new(parser.parse_query_lenient(last).0, 2.0));
+    let mut any_completion: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, typed)];
+    any_completion.extend(terms.iter().filter(|t| **t != prefix).map(|t| {
+        let q: Box<dyn Query> = Box::new(TermQuery::new(
+            Term::from_field_text(field, t),
+            IndexRecordOption::WithFreqs,
+        ));
+        (Occur::Should, q)
+    }));
     let rest = words[..words.len() - 1].join(" ");
     let mut clauses: Vec<(Occur, Box<dyn Query>)> =
         vec![(Occur::Must, Box::new(BooleanQuery::new(any_completion)))];
     if !rest.is_empty() {
         clauses.push((Occur::Must, parser.parse_query_lenient(&rest).0));
     }
-    // Either the words as typed (the exact word scores as before) or with a completion.
-    Ok(Box::new(BooleanQuery::new(vec![
-        (Occur::Should, parsed),
-        (Occur::Should, Box::new(BooleanQuery::new(clauses))),
-    ])))
+    Ok(Box::new(BooleanQuery::new(clauses)))
 }

@@ -303,6 +303,85 @@ fn a_document_without_a_month_has_no_period_facet_value() {
     assert_eq!(r.facets["period"], vec![("2026-11".to_string(), 1)]);
 }
 
+/// Facet counts are read in blocks after collecting: over several blocks of matches, with a
+/// multi-valued dimension (topics), an optional one (month) and documents the viewer may not
+/// see, every count is the count of the visible matches having that value.
+#[test]
+fn facet_counts_over_many_blocks_count_every_visible_match_once() {
+    let ix = SearchIndex::in_ram().unwrap();
+    let topics = ["cyber", "maritime", "fimi"];
+    let docs: Vec<SearchDoc> = (0..5000)
+        .map(|i| {
+            let readers: &[&str] = if i % 7 == 0 { &["p:NATO"] } else { &["p:EU"] };
+            let mut d = doc(
+                &format!("item:{i}"),
+                "Convoy report",
+                readers,
+                topics[i % 3],
+            );
+            if i % 4 == 0 {
+                d.topics.push("resilience".into());
+            }
+            if i % 5 == 0 {
+                d.period = String::new();
+            }
+            d.partner = ["EU", "JPN"][i % 2].into();
+            d
+        })
+        .collect();
+    ix.upsert(&docs).unwrap();
+    ix.commit(1).unwrap();
+    let r = ix
+        .search(&SearchQuery {
+            text: "convoy".into(),
+            viewer: vec!["p:EU".into()],
+            filters: vec![],
+            what: None,
+            limit: 5,
+        })
+        .unwrap();
+    let visible: Vec<usize> = (0..5000).filter(|i| i % 7 != 0).collect();
+    assert_eq!(r.total, visible.len());
+    let count = |f: &dyn Fn(usize) -> bool| visible.iter().filter(|i| f(**i)).count() as u64;
+    let facet = |d: &str, v: &str| {
+        r.facets[d]
+            .iter()
+            .find(|(k, _)| k == v)
+            .map_or(0, |(_, n)| *n)
+    };
+    for (t, name) in topics.iter().enumerate() {
+        assert_eq!(facet("topic", name), count(&|i| i % 3 == t), "{name}");
+    }
+    assert_eq!(facet("topic", "resilience"), count(&|i| i % 4 == 0));
+    assert_eq!(facet("period", "2026-11"), count(&|i| i % 5 != 0));
+    assert_eq!(facet("partner", "JPN"), count(&|i| i % 2 == 1));
+    assert_eq!(facet("format", "f1"), visible.len() as u64);
+}
+
+/// The word as typed ranks above words it begins ("Veld" before "Veldra").
+#[test]
+fn the_word_as_typed_ranks_above_its_completions() {
+    let ix = SearchIndex::in_ram().unwrap();
+    let eu = ["p:EU"];
+    ix.upsert(&[
+        doc("item:a", "Veldra Veldra strait", &eu, "maritime"),
+        doc("item:b", "Veld fire", &eu, "resilience"),
+    ])
+    .unwrap();
+    ix.commit(1).unwrap();
+    let r = ix
+        .search(&SearchQuery {
+            text: "veld".into(),
+            viewer: eu.iter().map(|s| s.to_string()).collect(),
+            filters: vec![],
+            what: None,
+            limit: 10,
+        })
+        .unwrap();
+    let ids: Vec<&str> = r.hits.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ids, ["item:b", "item:a"]);
+}
+
 /// Review defect 12: a misspelt word finds the word it was meant to be, but only when the
 /// words as typed find nothing, and only among what the viewer may see; the answer says the
 /// matches are for near spellings.

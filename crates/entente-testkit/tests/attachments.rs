@@ -163,6 +163,61 @@ async fn a_file_reaches_exactly_the_items_audience_byte_identical() {
     .await;
     assert_eq!(hits(eu, "quokkafjord").await, vec![id.clone()]);
     assert!(hits(nato, "quokkafjord").await.is_empty());
+
+    // STIX: JPN's export of the format carries the file as an `artifact` (the id STIX tools
+    // derive from its hash, JPN's download URL, the detected type, the item's markings) related
+    // to the item, whose object lists the file; the URL gives the bytes. NATO's has none of it.
+    let export = |n: &TestNode| {
+        let url = format!("{}/api/v1/formats/{}/stix", n.url(), f.format_id);
+        let (http, token) = (n.http(), n.token.clone());
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let bundle: serde_json::Value = serde_json::from_str(&export(jpn).await).unwrap();
+    let objects = bundle["objects"].as_array().unwrap();
+    let artifact = objects
+        .iter()
+        .find(|o| o["type"] == "artifact")
+        .expect("an artifact for the PDF");
+    assert_eq!(
+        artifact["id"],
+        entente_domain::stix::artifact_id(&sha).as_str()
+    );
+    assert_eq!(artifact["hashes"]["SHA-256"], sha.as_str());
+    assert_eq!(artifact["mime_type"], "application/pdf");
+    let item_obj = objects
+        .iter()
+        .find(|o| o["external_references"][0]["hashes"]["SHA-256"] == sha.as_str())
+        .expect("the item's object lists its file");
+    assert_eq!(item_obj["external_references"][0]["description"], name);
+    assert_eq!(
+        artifact["object_marking_refs"],
+        item_obj["object_marking_refs"]
+    );
+    let rel = objects
+        .iter()
+        .find(|o| o["type"] == "relationship" && o["target_ref"] == artifact["id"])
+        .expect("the item is related to its artifact");
+    assert_eq!(rel["source_ref"], item_obj["id"]);
+    let url = artifact["url"].as_str().unwrap();
+    // The test's nodes listen on ports chosen at start, not on their configured public URL.
+    let path = url
+        .strip_prefix(&jpn.node.config().public_url)
+        .unwrap_or_else(|| panic!("{url} is at JPN's public URL"));
+    let r = jpn
+        .http()
+        .get(format!("{}{path}", jpn.url()))
+        .bearer_auth(&jpn.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(hex::encode(Sha256::digest(r.bytes().await.unwrap())), sha);
+    let at_nato = export(nato).await;
+    assert!(!at_nato.contains(&sha) && !at_nato.contains("\"artifact\""));
     // A Japanese text file: a two-character word inside an unspaced sentence finds its item.
     let note = "フェリー演習の所見：サイバー攻撃が発生しました。港湾の輸送能力は十分でした。";
     let up = upload(eu, note.as_bytes()).await;

@@ -360,7 +360,13 @@ async fn forged_decisions_and_minutes_are_not_shown_as_the_meetings() {
 /// download, no bytes, no chunk from the holders —, and only the convener or penholder attaches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
-    let c = Cluster::new(&["EU", "NATO", "JPN", "KOR"]).await.unwrap();
+    let opts = entente_testkit::ClusterOptions {
+        search: true,
+        ..Default::default()
+    };
+    let c = Cluster::with(&["EU", "NATO", "JPN", "KOR"], opts)
+        .await
+        .unwrap();
     let (eu, nato, jpn, kor) = (c.node("EU"), c.node("NATO"), c.node("JPN"), c.node("KOR"));
     let f = format(
         eu,
@@ -441,6 +447,21 @@ async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
     )
     .await;
     assert_eq!(r.status(), 200);
+    let agenda = "Agenda: berths at pelicanquay, 港湾の輸送能力"
+        .as_bytes()
+        .to_vec();
+    let s5 = upload(eu, &agenda).await["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = attach(
+        eu,
+        &format!("/api/v1/meetings/{mid}/attachments"),
+        &s5,
+        "agenda.txt",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
     // JPN (a participant) may not attach to EU's meeting, even a file it uploaded.
     let s3 = upload(jpn, b"jpn file").await["sha256"]
         .as_str()
@@ -481,6 +502,43 @@ async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
             n.partner
         );
     }
+    // The files' text is searched with the meeting and the paper, by their audiences only
+    // (a Japanese word of the agenda file too).
+    let found = async |n: &entente_testkit::TestNode, q: &str| -> Vec<String> {
+        n.node.search_settled().await;
+        let r = n
+            .node
+            .search(
+                &n.admin(),
+                entente_node::search::SearchRequest {
+                    q: q.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        r.hits
+            .into_iter()
+            .map(|h| format!("{}:{}", h.what, h.id))
+            .collect()
+    };
+    let (in_meeting, in_paper) = (format!("meeting:{mid}"), format!("paper:{pid}"));
+    for n in [eu, nato, jpn] {
+        eventually("the agenda file's text searchable", async || {
+            found(n, "pelicanquay").await == vec![in_meeting.clone()]
+        })
+        .await;
+        assert_eq!(found(n, "輸送").await, vec![in_meeting.clone()]);
+    }
+    for n in [eu, jpn] {
+        eventually("the annex's text searchable", async || {
+            found(n, "otterquay").await == vec![in_paper.clone()]
+        })
+        .await;
+    }
+    assert!(found(nato, "otterquay").await.is_empty());
+    assert!(found(kor, "otterquay").await.is_empty());
+    assert!(found(kor, "pelicanquay").await.is_empty());
     // NATO is outside the paper's audience, KOR outside both.
     assert_eq!(get(nato, &paper_file).await.status(), 404);
     assert!(nato.node.store().blob(&s2).await.unwrap().is_none());

@@ -298,26 +298,34 @@ impl Node {
         Ok(())
     }
 
-    /// Index an item or a post's thread again (a file's text joined it). A meeting's or a
-    /// paper's files are not searched.
+    /// Index an item, a post's thread, a meeting or a paper again (a file's text joined it).
     async fn reindex_owner(&self, owner: &FileOwner) -> Result<(), NodeError> {
-        let p = match owner {
-            FileOwner::Item(id) => self.store.item(id).await?.map(Projection::Item),
-            FileOwner::Post { thread_id, .. } => {
-                let state = self.store.object("thread", thread_id).await?;
-                state.and_then(|state| {
-                    let t: entente_domain::coord::ThreadState =
-                        serde_json::from_str(&state).ok()?;
-                    Some(Projection::Object {
-                        kind: "thread",
-                        id: thread_id.clone(),
-                        format_id: t.format_id,
-                        state,
-                    })
-                })
+        let (kind, id) = match owner {
+            FileOwner::Item(id) => {
+                let p = self.store.item(id).await?.map(Projection::Item);
+                self.index_append(p.into_iter().collect(), &[]);
+                return Ok(());
             }
-            FileOwner::Meeting(_) | FileOwner::Paper(_) => None,
+            FileOwner::Post { thread_id, .. } => ("thread", thread_id),
+            FileOwner::Meeting(id) => ("meeting", id),
+            FileOwner::Paper(id) => ("paper", id),
         };
+        let state = self.store.object(kind, id).await?;
+        let p = state.and_then(|state| {
+            // Every one of these states names its format at the top level or in its plan.
+            let v: serde_json::Value = serde_json::from_str(&state).ok()?;
+            let format_id = v
+                .get("format_id")
+                .or_else(|| v.get("plan")?.get("format_id"))?
+                .as_str()?
+                .to_owned();
+            Some(Projection::Object {
+                kind,
+                id: id.clone(),
+                format_id,
+                state,
+            })
+        });
         if let Some(p) = p {
             self.index_append(vec![p], &[]);
         }

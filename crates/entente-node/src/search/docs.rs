@@ -207,15 +207,25 @@ pub(super) fn thread_doc(t: &entente_domain::coord::ThreadState, files: &FileTex
     )
 }
 
-/// A meeting: its title, place and agenda (the minutes are a statement, indexed as one).
-pub(super) fn meeting_doc(m: &entente_domain::coord::MeetingState) -> SearchDoc {
+/// The text of an owner's files from `files` (keyed by [`FileOwner::key`]), after a newline.
+fn with_files(text: String, owner: crate::attachments::FileOwner, files: &FileTexts) -> String {
+    match owner.key().and_then(|k| files.get(&k)) {
+        Some(f) => format!("{text}\n{f}"),
+        None => text,
+    }
+}
+
+/// A meeting: its title, place, agenda and the text of its files (the minutes are a
+/// statement, indexed as one).
+pub(super) fn meeting_doc(m: &entente_domain::coord::MeetingState, files: &FileTexts) -> SearchDoc {
     let d = &m.plan.details;
     let agenda: Vec<&str> = d.agenda.iter().map(|a| a.title.as_str()).collect();
+    let owner = crate::attachments::FileOwner::Meeting(m.plan.meeting_id.clone());
     audience_doc(
         format!("meeting:{}", m.plan.meeting_id),
         "meeting",
         d.title.clone(),
-        format!("{}\n{}", d.place, agenda.join("\n")),
+        with_files(format!("{}\n{}", d.place, agenda.join("\n")), owner, files),
         &m.audience,
         m.plan.format_id.clone(),
         vec![],
@@ -224,13 +234,14 @@ pub(super) fn meeting_doc(m: &entente_domain::coord::MeetingState) -> SearchDoc 
     )
 }
 
-/// A concept paper: its title and current text.
-pub(super) fn paper_doc(p: &entente_domain::coord::PaperState) -> SearchDoc {
+/// A concept paper: its title, current text and the text of its files.
+pub(super) fn paper_doc(p: &entente_domain::coord::PaperState, files: &FileTexts) -> SearchDoc {
+    let owner = crate::attachments::FileOwner::Paper(p.paper_id.clone());
     audience_doc(
         format!("paper:{}", p.paper_id),
         "paper",
         p.title.clone(),
-        p.text(),
+        with_files(p.text(), owner, files),
         &p.audience,
         p.format_id.clone(),
         vec![],
@@ -249,8 +260,12 @@ pub(super) fn object_doc(kind: &str, state: &str, files: &FileTexts) -> Option<S
         "thread" => serde_json::from_str(state)
             .ok()
             .map(|t| thread_doc(&t, files)),
-        "meeting" => serde_json::from_str(state).ok().map(|m| meeting_doc(&m)),
-        "paper" => serde_json::from_str(state).ok().map(|p| paper_doc(&p)),
+        "meeting" => serde_json::from_str(state)
+            .ok()
+            .map(|m| meeting_doc(&m, files)),
+        "paper" => serde_json::from_str(state)
+            .ok()
+            .map(|p| paper_doc(&p, files)),
         _ => None,
     }
 }
@@ -266,7 +281,7 @@ pub(super) const OBJECT_KINDS: [&str; 6] = [
 ];
 
 /// The entries that write the searchable text of those objects.
-pub(super) const TEXT_ENTRIES: [&str; 11] = [
+pub(super) const TEXT_ENTRIES: [&str; 12] = [
     "alert.raise",
     "exercise.plan",
     "exercise.lesson",
@@ -278,6 +293,7 @@ pub(super) const TEXT_ENTRIES: [&str; 11] = [
     "meeting.plan",
     "paper.draft",
     "paper.decide",
+    "files.set",
 ];
 
 /// Documents (to write, to delete) for the projections of one append (STIX rows carry their

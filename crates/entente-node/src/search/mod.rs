@@ -141,6 +141,7 @@ pub const WHAT: [&str; 10] = [
 ];
 
 mod docs;
+mod files;
 pub use docs::{FileTexts, item_doc};
 use docs::{
     OBJECT_KINDS, TEXT_ENTRIES, action_doc, alert_doc, docs_for, exercise_doc, meeting_doc,
@@ -323,105 +324,6 @@ impl Node {
         });
     }
 
-    /// The kept text of the files of the items among `projections` (a failing read leaves an
-    /// item's files out: search is derived, the next rebuild repairs it).
-    pub(crate) async fn file_texts<'a>(
-        &self,
-        projections: impl Iterator<Item = &'a Projection>,
-    ) -> FileTexts {
-        let mut items = Vec::new();
-        let mut threads = Vec::new();
-        for p in projections {
-            match p {
-                Projection::Item(it) => items.push(it),
-                Projection::Object { kind, state, .. } if *kind == "thread" => {
-                    // Only a thread with files is parsed here (docs_for parses it again).
-                    if state.contains("\"attachments\"")
-                        && let Ok(t) = serde_json::from_str(state)
-                    {
-                        threads.push(t);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut out = self.items_file_texts(items.into_iter()).await;
-        for t in &threads {
-            out.extend(self.thread_file_texts(t).await);
-        }
-        out
-    }
-
-    /// The kept text of the files of a thread's posts, keyed by each post's file key: only
-    /// files checked for that post.
-    pub(crate) async fn thread_file_texts(
-        &self,
-        t: &entente_domain::coord::ThreadState,
-    ) -> FileTexts {
-        let mut out = FileTexts::new();
-        // A thread's files add at most as much text as its posts may hold: what one thread
-        // costs the index stays bounded whatever its partners attach.
-        let mut budget = entente_domain::coord::MAX_THREAD_BYTES;
-        for p in t.posts.iter().filter(|p| p.retracted.is_none()) {
-            let Some(key) = (crate::attachments::FileOwner::Post {
-                thread_id: t.thread_id.clone(),
-                post_id: p.post_id.clone(),
-            })
-            .key() else {
-                continue;
-            };
-            let mut texts = Vec::new();
-            for a in &p.attachments {
-                if budget > 0
-                    && matches!(self.store.blob_for_item(&a.sha256, &key).await, Ok(true))
-                    && let Ok(Some(mut text)) = self.store.blob_text(&a.sha256).await
-                {
-                    if text.len() > budget {
-                        let mut cut = budget;
-                        while !text.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        text.truncate(cut);
-                    }
-                    budget -= text.len();
-                    texts.push(text);
-                }
-            }
-            if !texts.is_empty() {
-                out.insert(key, texts.join("\n"));
-            }
-        }
-        out
-    }
-
-    /// [`Self::file_texts`] of items.
-    pub(crate) async fn items_file_texts<'a>(
-        &self,
-        items: impl Iterator<Item = &'a entente_domain::ItemState>,
-    ) -> FileTexts {
-        let mut out = FileTexts::new();
-        for it in items.filter(|it| !it.attachments.is_empty()) {
-            let mut texts = Vec::new();
-            for a in &it.attachments {
-                // Only a file checked for this item: another item naming the same hash gets
-                // none of its text.
-                if !matches!(
-                    self.store.blob_for_item(&a.sha256, &it.item_id).await,
-                    Ok(true)
-                ) {
-                    continue;
-                }
-                if let Ok(Some(t)) = self.store.blob_text(&a.sha256).await {
-                    texts.push(t);
-                }
-            }
-            if !texts.is_empty() {
-                out.insert(it.item_id.clone(), texts.join("\n"));
-            }
-        }
-        out
-    }
-
     /// Wait until everything queued for the index so far is searchable.
     pub async fn search_settled(&self) {
         let Some(s) = self.search_index() else { return };
@@ -532,13 +434,7 @@ impl Node {
         for kind in OBJECT_KINDS {
             let mut docs: Vec<SearchDoc> = Vec::new();
             for s in self.store.objects(kind).await? {
-                let files = match kind {
-                    "thread" => match serde_json::from_str(&s) {
-                        Ok(t) => self.thread_file_texts(&t).await,
-                        Err(_) => FileTexts::new(),
-                    },
-                    _ => FileTexts::new(),
-                };
+                let files = self.object_file_texts(kind, &s).await;
                 docs.extend(object_doc(kind, &s, &files));
             }
             documents += docs.len() as u64;
@@ -706,18 +602,30 @@ impl Node {
                     }
                     None => None,
                 },
-                "meeting" => self
+                "meeting" => match self
                     .meeting(who, id)
                     .await
                     .ok()
                     .filter(|m| m.meeting.audience.contains(&viewer.partner))
-                    .map(|m| meeting_doc(&m.meeting).body),
-                "paper" => self
+                {
+                    Some(m) => {
+                        let files = self.meeting_file_texts(&m.meeting).await;
+                        Some(meeting_doc(&m.meeting, &files).body)
+                    }
+                    None => None,
+                },
+                "paper" => match self
                     .paper(who, id)
                     .await
                     .ok()
                     .filter(|p| p.paper.audience.contains(&viewer.partner))
-                    .map(|p| paper_doc(&p.paper).body),
+                {
+                    Some(p) => {
+                        let files = self.paper_file_texts(&p.paper).await;
+                        Some(paper_doc(&p.paper, &files).body)
+                    }
+                    None => None,
+                },
                 // STIX rows: reader tokens come from the row's own audience and marking,
                 // which never change for a stored version. Their text is the object's JSON,
                 // not shown as a snippet.

@@ -47,7 +47,8 @@ impl Node {
     }
 
     /// A STIX 2.1 bundle of the latest version of every object in a collection the caller
-    /// may see, with the releasability definitions they reference.
+    /// may see, with the releasability definitions they reference, and for each file of an
+    /// item that this node holds whole an `artifact` (URL and hash) related to the item.
     pub async fn export_stix_bundle(
         &self,
         who: &Principal,
@@ -63,6 +64,11 @@ impl Node {
         };
         let mut first = true;
         let mut definitions = BTreeSet::new();
+        // The files of the items exported, as artifacts (by id: one file attached to two
+        // items is one artifact, marked as the more restricted of them).
+        let mut artifacts: BTreeMap<String, (entente_domain::Tlp, serde_json::Value)> =
+            BTreeMap::new();
+        let mut relationships = vec![];
         loop {
             let page = self
                 .taxii_objects(who, collection, None, filter.clone())
@@ -77,10 +83,28 @@ impl Node {
                     definitions.insert(r.audience.clone());
                 }
             }
+            for it in &page.items {
+                for (a, mt) in self.item_files_here(it).await? {
+                    let v = stix::attachment_artifact(it, &a, &mt, &self.config().public_url);
+                    let id = stix::artifact_id(&a.sha256);
+                    if artifacts.get(&id).is_none_or(|(t, _)| *t < it.tlp) {
+                        artifacts.insert(id, (it.tlp, v));
+                    }
+                    relationships.push(stix::attachment_relationship(it, &a));
+                }
+            }
             match page.next {
                 Some(n) if page.more => filter.next = Some(n),
                 _ => break,
             }
+        }
+        relationships.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        for v in artifacts.into_values().map(|(_, v)| v).chain(relationships) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&v.to_string());
         }
         if !definitions.is_empty() {
             for v in std::iter::once(stix::releasability_extension_definition())
@@ -100,6 +124,26 @@ impl Node {
             &format!("STIX bundle of collection {collection}"),
         )
         .await;
+        Ok(out)
+    }
+}
+
+impl Node {
+    /// The files of an item that this node holds whole, checked for it (so the download URL
+    /// answers), each with the media type detected from its bytes here.
+    async fn item_files_here(
+        &self,
+        it: &entente_domain::ItemState,
+    ) -> Result<Vec<(entente_domain::attachment::AttachmentRef, String)>, NodeError> {
+        let mut out = vec![];
+        for (a, here, _) in self.files_held(&it.item_id, &it.attachments).await? {
+            if here {
+                let head = self.store.blob_chunk(&a.sha256, 0).await?;
+                let head = head.unwrap_or_default();
+                let mt = crate::detect_media_type(&head[..head.len().min(8192)]);
+                out.push((a, mt));
+            }
+        }
         Ok(out)
     }
 }

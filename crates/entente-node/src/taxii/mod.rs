@@ -163,6 +163,8 @@ pub struct ObjectsPage {
     pub rows: Vec<StixRow>,
     pub more: bool,
     pub next: Option<String>,
+    /// The items among the rows, as they were rendered (an export adds their files).
+    pub items: Vec<entente_domain::ItemState>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

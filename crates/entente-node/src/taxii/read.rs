@@ -115,7 +115,7 @@ impl Node {
         }
         let more = out.len() > limit as usize;
         out.truncate(limit as usize);
-        self.render_items(&mut out).await?;
+        let items = self.render_items(&mut out).await?;
         let sensitive = out
             .iter()
             .filter(|r| r.tlp >= entente_domain::Tlp::Amber)
@@ -132,6 +132,7 @@ impl Node {
             rows: out,
             more,
             next,
+            items,
         })
     }
 
@@ -195,16 +196,21 @@ impl Node {
 }
 
 impl Node {
-    /// Rows that stand for items are rendered as STIX from the item's current state.
-    async fn render_items(&self, rows: &mut Vec<StixRow>) -> Result<(), NodeError> {
+    /// Rows that stand for items are rendered as STIX from the item's current state, their
+    /// files as references to this node's download URLs. Returns the items rendered.
+    async fn render_items(
+        &self,
+        rows: &mut Vec<StixRow>,
+    ) -> Result<Vec<entente_domain::ItemState>, NodeError> {
         let ids: Vec<String> = rows
             .iter()
             .filter_map(|r| r.raw.strip_prefix(crate::ITEM_MARKER).map(str::to_owned))
             .collect();
         if ids.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
-        let items: HashMap<String, entente_domain::ItemState> = self
+        let base = &self.config().public_url;
+        let mut items: HashMap<String, entente_domain::ItemState> = self
             .store
             .items_by_id(&ids)
             .await?
@@ -215,13 +221,15 @@ impl Node {
             None => true,
             Some(id) => match items.get(id) {
                 Some(it) => {
-                    r.raw = stix::item_to_stix(it).to_string();
+                    let mut v = stix::item_to_stix(it);
+                    stix::add_file_references(&mut v, base, it);
+                    r.raw = v.to_string();
                     true
                 }
                 None => false,
             },
         });
-        Ok(())
+        Ok(items.drain().map(|(_, it)| it).collect())
     }
 }
 
