@@ -445,9 +445,10 @@ pub fn item_to_stix(it: &ItemState) -> Value {
 const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2_3315_a9b7);
 
 /// The id of the `artifact` standing for a file: a v5 UUID, in STIX's namespace for
-/// observables, of the artifact's id-contributing property (`hashes`) in canonical JSON. Every
-/// STIX tool that meets the same bytes names them alike, so the copies at different partners
-/// (and in MISP or OpenCTI) are one object.
+/// observables, of the artifact's id-contributing property (`hashes`) in canonical JSON. The
+/// copies at different partners are one object, and so is an artifact another tool made of
+/// the same bytes with a SHA-256 alone (a tool that also records MD5 or SHA-1 derives its id
+/// from that hash instead, as the specification prefers those).
 pub fn artifact_id(sha256: &str) -> String {
     let canonical = format!(r#"{{"hashes":{{"SHA-256":"{sha256}"}}}}"#);
     format!(
@@ -466,7 +467,9 @@ pub fn attachment_url(base: &str, item_id: &str, sha256: &str) -> String {
 }
 
 /// The item's files listed on its STIX object as external references: name, download URL at
-/// the node at `base` and SHA-256, which the item's signed entry covers. (Served objects carry
+/// the node at `base` and SHA-256, which the item's signed entry covers. Every file the entry
+/// names is listed, as the item's page lists them: the URL answers once the file has arrived
+/// and passed the checks here (a 409 says it is arriving or was withheld). (Served objects carry
 /// references rather than `artifact` objects so that one item stays one object on a TAXII
 /// page; the bundle export adds the artifacts, see [`attachment_artifact`].)
 pub fn add_file_references(o: &mut Value, base: &str, it: &ItemState) {

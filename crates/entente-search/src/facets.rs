@@ -94,8 +94,10 @@ impl FacetCache {
 
 impl Warmer for FacetCache {
     fn warm(&self, searcher: &Searcher) -> tantivy::Result<()> {
+        // A segment whose columns cannot be read now is tried again by the first query that
+        // needs it: a failed warm-up must not make a commit that succeeded report failure.
         for reader in searcher.segment_readers() {
-            self.of(reader)?;
+            let _ = self.of(reader);
         }
         Ok(())
     }
@@ -112,6 +114,9 @@ pub(crate) struct DimCounts(pub Arc<FacetCache>);
 pub(crate) struct SegmentDimCounts {
     facets: Arc<SegmentFacets>,
     counts: Vec<u32>,
+    /// The combinations counted at least once, so a query with few matches reads only those
+    /// at the end (not every combination of the segment).
+    seen: Vec<u32>,
     matched: usize,
 }
 
@@ -123,6 +128,7 @@ impl Collector for DimCounts {
         let facets = self.0.of(reader)?;
         Ok(SegmentDimCounts {
             counts: vec![0; facets.combos()],
+            seen: Vec::new(),
             facets,
             matched: 0,
         })
@@ -152,8 +158,12 @@ impl SegmentCollector for SegmentDimCounts {
 
     fn collect(&mut self, doc: DocId, _: Score) {
         self.matched += 1;
-        if let Some(c) = self.facets.combo.get(doc as usize) {
-            self.counts[*c as usize] += 1;
+        if let Some(&c) = self.facets.combo.get(doc as usize) {
+            let n = &mut self.counts[c as usize];
+            if *n == 0 {
+                self.seen.push(c);
+            }
+            *n += 1;
         }
     }
 
@@ -164,10 +174,14 @@ impl SegmentCollector for SegmentDimCounts {
             .iter()
             .map(|c| vec![0; c.as_ref().map_or(0, |c| c.num_terms())])
             .collect();
-        for (combo, n) in self.counts.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let (a, b) = (f.starts[combo] as usize, f.starts[combo + 1] as usize);
+        for &combo in &self.seen {
+            let n = u64::from(self.counts[combo as usize]);
+            let (a, b) = (
+                f.starts[combo as usize] as usize,
+                f.starts[combo as usize + 1] as usize,
+            );
             for (dim, ord) in &f.values[a..b] {
-                per_ord[*dim as usize][*ord as usize] += u64::from(*n);
+                per_ord[*dim as usize][*ord as usize] += n;
             }
         }
         let mut out: Counts = Default::default();

@@ -9,6 +9,9 @@ use tantivy::schema::{Field, IndexRecordOption};
 /// The most words of the index a typed prefix stands for.
 const PREFIX_TERMS: usize = 50;
 
+/// The words tantivy's query grammar reads as operators.
+const OPERATORS: [&str; 5] = ["AND", "OR", "NOT", "IN", "TO"];
+
 /// `parsed` (the user's words) with the last word also matching as a prefix, so "Veld"
 /// finds "Veldra" while it is being typed. Only for plain words (letters, digits and
 /// spaces: query syntax is left as written) of an alphabetic script, 3 characters or more.
@@ -22,10 +25,14 @@ pub(crate) fn with_prefix(
     text: &str,
     parsed: Box<dyn Query>,
 ) -> Result<Box<dyn Query>, SearchError> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    // The grammar's operators are words of letters too: a query using them is syntax, left as
+    // written (the completions are required beside the other words, which would turn
+    // "cyber OR maritime" into "cyber AND maritime*").
     let plain = text
         .chars()
-        .all(|c| c.is_alphanumeric() || c.is_whitespace());
-    let words: Vec<&str> = text.split_whitespace().collect();
+        .all(|c| c.is_alphanumeric() || c.is_whitespace())
+        && !words.iter().any(|w| OPERATORS.contains(w));
     let Some(last) = words
         .last()
         .filter(|w| plain && w.chars().count() >= 3 && !w.chars().any(cjk::is_cjk))
@@ -58,8 +65,9 @@ pub(crate) fn with_prefix(
     if terms.is_empty() {
         return Ok(parsed);
     }
-    // The word as typed, boosted so that it still ranks first, or any other completion; with
-    // the other words required beside it. (The union of "the words as typed" and "the words
+    // The word as typed (boosted, so that of two otherwise alike documents the one with the
+    // word itself ranks first) or any other completion; with the other words required beside
+    // it. (The union of "the words as typed" and "the words
     // with a completion" matched the same documents, since the word is its own completion,
     // but read every posting twice.)
     let typed: Box<dyn Query> = Box::new(BoostQuery::new(parser.parse_query_lenient(last).0, 2.0));

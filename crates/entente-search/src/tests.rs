@@ -245,6 +245,8 @@ fn japanese_and_korean_words_are_found_inside_sentences_and_a_prefix_matches() {
     check(&ix, "Veld", &eu, &[], &["item:en", "item:en2"]);
     check(&ix, "GNSS Veldr", &eu, &[], &["item:en"]);
     check(&ix, "jamming", &eu, &[], &["item:en"]);
+    // Operators stay operators: either word, not both with a completion of the last.
+    check(&ix, "GNSS OR fire", &eu, &[], &["item:en", "item:en2"]);
     // Two letters are no prefix (too many terms): the word as typed.
     check(&ix, "ve", &eu, &[], &[]);
     // Query syntax is left as written.
@@ -303,9 +305,10 @@ fn a_document_without_a_month_has_no_period_facet_value() {
     assert_eq!(r.facets["period"], vec![("2026-11".to_string(), 1)]);
 }
 
-/// Facet counts are read in blocks after collecting: over several blocks of matches, with a
-/// multi-valued dimension (topics), an optional one (month) and documents the viewer may not
-/// see, every count is the count of the visible matches having that value.
+/// Facet counts from the per-segment combinations: with a multi-valued dimension (topics), an
+/// optional one (month), documents the viewer may not see, several segments, replaced
+/// (deleted) documents and a compaction, every count is the count of the visible matches
+/// having that value.
 #[test]
 fn facet_counts_over_many_blocks_count_every_visible_match_once() {
     let ix = SearchIndex::in_ram().unwrap();
@@ -329,8 +332,34 @@ fn facet_counts_over_many_blocks_count_every_visible_match_once() {
             d
         })
         .collect();
-    ix.upsert(&docs).unwrap();
+    // In three commits (three segments), the last replacing some documents of the first.
+    ix.upsert(&docs[..2000]).unwrap();
     ix.commit(1).unwrap();
+    let stale: Vec<SearchDoc> = docs[..500]
+        .iter()
+        .map(|d| SearchDoc {
+            partner: "NATO".into(),
+            ..d.clone()
+        })
+        .collect();
+    ix.upsert(&stale).unwrap();
+    ix.commit(2).unwrap();
+    ix.upsert(&docs[2000..]).unwrap();
+    ix.upsert(&docs[..500]).unwrap();
+    ix.commit(3).unwrap();
+    let search = || {
+        ix.search(&SearchQuery {
+            text: "convoy".into(),
+            viewer: vec!["p:EU".into()],
+            filters: vec![],
+            what: None,
+            limit: 5,
+        })
+        .unwrap()
+    };
+    let before_compaction = search();
+    ix.compact(1).unwrap();
+    assert_eq!(search().facets, before_compaction.facets);
     let r = ix
         .search(&SearchQuery {
             text: "convoy".into(),
@@ -355,6 +384,11 @@ fn facet_counts_over_many_blocks_count_every_visible_match_once() {
     assert_eq!(facet("topic", "resilience"), count(&|i| i % 4 == 0));
     assert_eq!(facet("period", "2026-11"), count(&|i| i % 5 != 0));
     assert_eq!(facet("partner", "JPN"), count(&|i| i % 2 == 1));
+    assert_eq!(
+        facet("partner", "NATO"),
+        0,
+        "replaced documents are not counted"
+    );
     assert_eq!(facet("format", "f1"), visible.len() as u64);
 }
 

@@ -65,9 +65,10 @@ impl Node {
         let mut first = true;
         let mut definitions = BTreeSet::new();
         // The files of the items exported, as artifacts (by id: one file attached to two
-        // items is one artifact, marked as the more restricted of them).
-        let mut artifacts: BTreeMap<String, (entente_domain::Tlp, serde_json::Value)> =
-            BTreeMap::new();
+        // items is one artifact, marked as the item with the higher TLP, then the smaller
+        // audience, then the smaller id — the same choice on every export).
+        type Rank = (entente_domain::Tlp, std::cmp::Reverse<usize>);
+        let mut artifacts: BTreeMap<String, (Rank, serde_json::Value)> = BTreeMap::new();
         let mut relationships = vec![];
         loop {
             let page = self
@@ -83,12 +84,15 @@ impl Node {
                     definitions.insert(r.audience.clone());
                 }
             }
-            for it in &page.items {
+            let mut items: Vec<&entente_domain::ItemState> = page.items.iter().collect();
+            items.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+            for it in items {
                 for (a, mt) in self.item_files_here(it).await? {
                     let v = stix::attachment_artifact(it, &a, &mt, &self.config().public_url);
                     let id = stix::artifact_id(&a.sha256);
-                    if artifacts.get(&id).is_none_or(|(t, _)| *t < it.tlp) {
-                        artifacts.insert(id, (it.tlp, v));
+                    let rank = (it.tlp, std::cmp::Reverse(it.audience.len()));
+                    if artifacts.get(&id).is_none_or(|(r, _)| *r < rank) {
+                        artifacts.insert(id, (rank, v));
                     }
                     relationships.push(stix::attachment_relationship(it, &a));
                 }
