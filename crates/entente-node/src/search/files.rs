@@ -44,11 +44,19 @@ impl Node {
                 Err(_) => FileTexts::new(),
             },
             "meeting" => match serde_json::from_str(state) {
-                Ok(m) => self.meeting_file_texts(&m).await,
+                Ok(m) => {
+                    let m: entente_domain::coord::MeetingState = m;
+                    let owner = FileOwner::Meeting(m.plan.meeting_id.clone());
+                    self.owned_file_texts(owner, &m.files).await
+                }
                 Err(_) => FileTexts::new(),
             },
             "paper" => match serde_json::from_str(state) {
-                Ok(p) => self.paper_file_texts(&p).await,
+                Ok(p) => {
+                    let p: entente_domain::coord::PaperState = p;
+                    let owner = FileOwner::Paper(p.paper_id.clone());
+                    self.owned_file_texts(owner, &p.files).await
+                }
                 Err(_) => FileTexts::new(),
             },
             _ => FileTexts::new(),
@@ -76,29 +84,15 @@ impl Node {
         out
     }
 
-    /// The kept text of a meeting's files, under the meeting's file key.
-    pub(crate) async fn meeting_file_texts(
+    /// The kept text of a meeting's or a paper's files, under its file key.
+    pub(crate) async fn owned_file_texts(
         &self,
-        m: &entente_domain::coord::MeetingState,
+        owner: FileOwner,
+        files: &[AttachmentRef],
     ) -> FileTexts {
         let mut out = FileTexts::new();
         let mut budget = entente_domain::coord::MAX_THREAD_BYTES;
-        let owner = FileOwner::Meeting(m.plan.meeting_id.clone());
-        self.owner_text(owner, &m.files, &mut budget, &mut out)
-            .await;
-        out
-    }
-
-    /// The kept text of a paper's files, under the paper's file key.
-    pub(crate) async fn paper_file_texts(
-        &self,
-        p: &entente_domain::coord::PaperState,
-    ) -> FileTexts {
-        let mut out = FileTexts::new();
-        let mut budget = entente_domain::coord::MAX_THREAD_BYTES;
-        let owner = FileOwner::Paper(p.paper_id.clone());
-        self.owner_text(owner, &p.files, &mut budget, &mut out)
-            .await;
+        self.owner_text(owner, files, &mut budget, &mut out).await;
         out
     }
 

@@ -609,7 +609,8 @@ impl Node {
                     .filter(|m| m.meeting.audience.contains(&viewer.partner))
                 {
                     Some(m) => {
-                        let files = self.meeting_file_texts(&m.meeting).await;
+                        let owner = crate::attachments::FileOwner::Meeting(id.to_owned());
+                        let files = self.owned_file_texts(owner, &m.meeting.files).await;
                         Some(meeting_doc(&m.meeting, &files).body)
                     }
                     None => None,
@@ -621,7 +622,8 @@ impl Node {
                     .filter(|p| p.paper.audience.contains(&viewer.partner))
                 {
                     Some(p) => {
-                        let files = self.paper_file_texts(&p.paper).await;
+                        let owner = crate::attachments::FileOwner::Paper(id.to_owned());
+                        let files = self.owned_file_texts(owner, &p.paper.files).await;
                         Some(paper_doc(&p.paper, &files).body)
                     }
                     None => None,
