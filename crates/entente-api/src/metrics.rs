@@ -178,6 +178,24 @@ pub async fn metrics(
         "# HELP entente_attachments_quarantined_total Files received from peers that the malware scanner flagged (held aside, never served).\n# TYPE entente_attachments_quarantined_total counter\nentente_attachments_quarantined_total {}\n",
         c.attachments_quarantined.load(std::sync::atomic::Ordering::Relaxed)
     ));
+    for (name, help, v) in [
+        ("audit_records", "Audit records written.", &c.audit_records),
+        (
+            "audit_commits",
+            "Transactions that wrote audit records (several records each under load).",
+            &c.audit_commits,
+        ),
+        (
+            "audit_failures",
+            "Audit records that could not be written (the store failed; see the error log).",
+            &c.audit_failures,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP entente_{name}_total {help}\n# TYPE entente_{name}_total counter\nentente_{name}_total {}\n",
+            v.load(std::sync::atomic::Ordering::Relaxed)
+        ));
+    }
     out.push_str("# HELP entente_rate_limited_total Requests refused by a rate limit, by limit (user, peer, login).\n# TYPE entente_rate_limited_total counter\n");
     for (limit, n) in c.rate_limited() {
         out.push_str(&format!(

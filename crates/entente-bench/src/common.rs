@@ -40,8 +40,16 @@ impl Drop for Proc {
     }
 }
 
+/// A command running the node binary. `ENTENTE_BIN` (which chose the binary) is not passed on:
+/// the node reads every `ENTENTE_*` variable as a setting and refuses one it does not know.
+pub(crate) fn node_command(exe: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new(exe);
+    c.env_remove("ENTENTE_BIN");
+    c
+}
+
 pub(crate) fn spawn_serve(exe: &Path, dir: &Path) -> Result<Proc> {
-    let child = Command::new(exe)
+    let child = node_command(exe)
         .args(["serve", "--dir"])
         .arg(dir)
         .stdout(Stdio::null())
@@ -260,4 +268,19 @@ pub fn generate_bundle_seeded(n: u64, seed: u64, path: &Path) -> Result<()> {
     write!(w, "]}}")?;
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The node refuses to start with an `ENTENTE_*` variable it does not know, so the one that
+    /// chose its binary must not reach it (a load run with `ENTENTE_BIN` set waited five minutes
+    /// for a node that had exited at once).
+    #[test]
+    fn the_node_does_not_inherit_entente_bin() {
+        let c = super::node_command("entente");
+        assert!(
+            c.get_envs().any(|(k, v)| k == "ENTENTE_BIN" && v.is_none()),
+            "ENTENTE_BIN is removed from the node's environment"
+        );
+    }
 }

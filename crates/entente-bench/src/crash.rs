@@ -9,7 +9,7 @@ use entente_node::auth::TokenKind;
 use entente_server::{ServerConfig, open};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[derive(Debug, Default, Serialize)]
@@ -44,7 +44,7 @@ pub struct CrashTally {
 }
 
 pub(crate) fn run_entente(exe: &Path, args: &[&str]) -> Result<std::process::Output> {
-    Ok(Command::new(exe)
+    Ok(node_command(exe)
         .args(args)
         .env("RUST_LOG", "warn")
         .env_remove("ENTENTE_TEST_PG_URL")
@@ -183,7 +183,7 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
                     }
                 } else {
                     // JPN pulls (page by page) while EU is killed under it.
-                    let mut sync = Command::new(&exe)
+                    let mut sync = node_command(&exe)
                         .args(["sync", "--once", "--dir", &jpn_s])
                         .env("RUST_LOG", "error")
                         .stdout(Stdio::null())
@@ -236,7 +236,7 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
             "sync receiver" => {
                 let server = spawn_serve(&exe, &eu)?;
                 wait_healthy(&http, &url).await?;
-                let mut sync = Command::new(&exe)
+                let mut sync = node_command(&exe)
                     .args(["sync", "--once", "--dir", &jpn_s])
                     .env("RUST_LOG", "error")
                     .stdout(Stdio::null())
@@ -265,7 +265,7 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
                         .count())
                 };
                 let before = stix_held().await?;
-                let mut import = Command::new(&exe)
+                let mut import = node_command(&exe)
                     .args([
                         "import",
                         "--dir",

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use entente_server::open;
 use serde::Serialize;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Serialize)]
@@ -76,7 +76,7 @@ pub async fn import(objects: u64, work: &Path, out: &Path) -> Result<ImportBench
         f.format_id
     };
     let t0 = Instant::now();
-    let mut child = Command::new(&exe)
+    let mut child = node_command(&exe)
         .args([
             "import", "--user", "bench", "--batch", "25000", "--format", &format_id, "--dir",
         ])

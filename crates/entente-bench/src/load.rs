@@ -26,6 +26,8 @@ pub struct LoadBenchResult {
     pub seconds: f64,
     /// Each client waits this long between two of its requests.
     pub think_ms: u64,
+    /// Share of the requests that are posts, in percent (10 in the standard mix).
+    pub posts_percent: u64,
     pub requests: u64,
     pub errors: u64,
     pub per_second: f64,
@@ -54,6 +56,7 @@ pub async fn load(
     clients: usize,
     seconds: u64,
     think_ms: u64,
+    posts_percent: u64,
     database: Option<&str>,
     work: &Path,
     out: &Path,
@@ -132,8 +135,11 @@ pub async fn load(
             // Start spread over one think time, so the clients do not arrive in step.
             tokio::time::sleep(Duration::from_millis(rng.next() % think_ms.max(1))).await;
             while Instant::now() < deadline {
-                let roll = rng.below(100);
-                let op = match roll {
+                // Posts take the top `posts_percent` of the roll; the reads share the rest in
+                // the standard mix's proportions (the standard mix, 10 %, maps rolls 1:1).
+                let roll = rng.below(100) as u64;
+                let reads = 100 - posts_percent;
+                let op = match if roll < reads { roll * 90 / reads } else { 90 } {
                     0..=24 => 0,
                     25..=44 => 1,
                     45..=64 => 2,
@@ -227,6 +233,7 @@ pub async fn load(
         clients,
         seconds: elapsed,
         think_ms,
+        posts_percent,
         requests: all.len() as u64,
         errors: all.iter().filter(|s| !s.2).count() as u64,
         per_second: all.len() as f64 / elapsed,

@@ -88,6 +88,10 @@ enum BenchCmd {
         /// Pause of each client between two requests.
         #[arg(long, default_value_t = 100)]
         think_ms: u64,
+        /// Share of the requests that are item posts, in percent (the rest are reads in the
+        /// standard mix's proportions); 100 measures posts at saturation.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100))]
+        posts_percent: u64,
         /// A PostgreSQL URL (a fresh, empty database) to run on instead of SQLite.
         #[arg(long)]
         database: Option<String>,
@@ -228,6 +232,7 @@ async fn run(cli: Cli) -> Result<()> {
             clients,
             seconds,
             think_ms,
+            posts_percent,
             database,
             out,
         } => {
@@ -236,6 +241,7 @@ async fn run(cli: Cli) -> Result<()> {
                 clients,
                 seconds,
                 think_ms,
+                posts_percent,
                 database.as_deref(),
                 &work,
                 &out,
@@ -244,8 +250,8 @@ async fn run(cli: Cli) -> Result<()> {
             let _ = std::fs::remove_dir_all(&work);
             let r = r?;
             println!(
-                "load test ({}): {} clients for {:.0} s, {} ms between a client's requests",
-                r.backend, r.clients, r.seconds, r.think_ms
+                "load test ({}): {} clients for {:.0} s, {} ms between a client's requests, {} % posts",
+                r.backend, r.clients, r.seconds, r.think_ms, r.posts_percent
             );
             println!(
                 "  total:      {} requests  {:.0}/s  errors {}",

@@ -24,6 +24,12 @@ pub struct SyncCounters {
     pub accept_errors: AtomicU64,
     /// Files received from peers that the malware scanner flagged (held aside).
     pub attachments_quarantined: AtomicU64,
+    /// Audit records written, and the transactions that wrote them (group commit: several
+    /// records per transaction under load).
+    pub audit_records: AtomicU64,
+    pub audit_commits: AtomicU64,
+    /// Audit records that could not be written (the store failed; logged as errors).
+    pub audit_failures: AtomicU64,
 }
 
 impl SyncCounters {

@@ -548,45 +548,16 @@ impl Store for PgStore {
             .map_err(be)
     }
 
-    async fn append_audit(&self, r: &AuditRecord) -> Result<()> {
-        let res = sqlx::query(
-            "INSERT INTO audit (seq, at, actor, action, detail, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(r.seq as i64)
-        .bind(&r.at)
-        .bind(&r.actor)
-        .bind(&r.action)
-        .bind(&r.detail)
-        .bind(&r.prev)
-        .bind(&r.hash)
-        .execute(&self.pool)
-        .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if unique_violation(&e) => Err(StoreError::HeadMoved {
-                log_id: "audit".into(),
-                expected: r.seq,
-            }),
-            Err(e) => Err(be(e)),
-        }
+    async fn append_audit(&self, run: &[AuditRecord]) -> Result<()> {
+        audit::append(self, run).await
     }
 
     async fn audit_head(&self) -> Result<Option<AuditRecord>> {
-        let r = sqlx::query("SELECT * FROM audit ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(be)?;
-        Ok(r.as_ref().map(|r| rows::audit(&Cols(r))))
+        audit::head(self).await
     }
 
     async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query("SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(be)?;
-        Ok(rows.iter().map(|r| rows::audit(&Cols(r))).collect())
+        audit::records(self, after, limit).await
     }
 
     async fn upsert_peer(&self, p: &PeerRecord) -> Result<()> {
@@ -776,6 +747,7 @@ impl Store for PgStore {
     }
 }
 
+mod audit;
 mod blobs;
 mod lock;
 mod migrations;

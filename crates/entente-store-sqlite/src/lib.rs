@@ -73,22 +73,6 @@ impl SqliteStore {
         store.migrate().await?;
         Ok(store)
     }
-
-    async fn audit_query(
-        &self,
-        sql: &'static str,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditRecord>> {
-        let q = sqlx::query(sql);
-        let q = if sql.contains("?1") {
-            q.bind(after as i64).bind(limit as i64)
-        } else {
-            q
-        };
-        let rows = q.fetch_all(&self.pool).await.map_err(be)?;
-        Ok(rows.iter().map(|r| rows::audit(&Cols(r))).collect())
-    }
 }
 
 /// Column access for the shared row mapping (`entente_store::rows`).
@@ -580,38 +564,21 @@ impl Store for SqliteStore {
             .map_err(be)
     }
 
-    async fn append_audit(&self, r: &AuditRecord) -> Result<()> {
-        let res = sqlx::query("INSERT INTO audit (seq, at, actor, action, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(r.seq as i64)
-            .bind(&r.at)
-            .bind(&r.actor)
-            .bind(&r.action)
-            .bind(&r.detail)
-            .bind(&r.prev)
-            .bind(&r.hash)
-            .execute(&self.pool)
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                Err(StoreError::HeadMoved {
-                    log_id: "audit".into(),
-                    expected: r.seq,
-                })
-            }
-            Err(e) => Err(be(e)),
-        }
+    async fn append_audit(&self, run: &[AuditRecord]) -> Result<()> {
+        audit::append(self, run).await
     }
 
     async fn audit_head(&self) -> Result<Option<AuditRecord>> {
-        Ok(self
-            .audit_query("SELECT * FROM audit ORDER BY seq DESC LIMIT 1", 0, 1)
-            .await?
-            .pop())
+        Ok(
+            audit::query(self, "SELECT * FROM audit ORDER BY seq DESC LIMIT 1", 0, 1)
+                .await?
+                .pop(),
+        )
     }
 
     async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>> {
-        self.audit_query(
+        audit::query(
+            self,
             "SELECT * FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             after,
             limit,
@@ -773,6 +740,7 @@ impl Store for SqliteStore {
     }
 }
 
+mod audit;
 mod blobs;
 mod migrations;
 mod notifications;

@@ -474,8 +474,9 @@ pub trait Store: Send + Sync + 'static {
     async fn status(&self, status_id: &str) -> Result<Option<(String, String)>>;
 
     // Audit log.
-    /// Append the next audit record; fails with `HeadMoved` if `rec.seq` is not the next one.
-    async fn append_audit(&self, rec: &AuditRecord) -> Result<()>;
+    /// Append a run of audit records (consecutive, in order) in one transaction: all or none.
+    /// Fails with `HeadMoved`, writing nothing, if a record's sequence number is taken.
+    async fn append_audit(&self, run: &[AuditRecord]) -> Result<()>;
     async fn audit_head(&self) -> Result<Option<AuditRecord>>;
     async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>>;
 

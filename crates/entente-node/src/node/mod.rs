@@ -84,14 +84,16 @@ pub struct Node {
     publish_queue: std::sync::Mutex<Vec<PublishJob>>,
     publish_ids: std::sync::atomic::AtomicU64,
     /// Serialises this process's audit appends (the store refuses a duplicate sequence).
-    pub(crate) audit_lock: Mutex<()>,
+    pub(crate) audit_lock: Arc<Mutex<()>>,
+    /// Audit records waiting for the audit lock (group commit, see `Node::audit`).
+    pub(crate) audit_queue: std::sync::Mutex<Vec<audit::AuditJob>>,
     /// One sync at a time per peer, so pulls woken by pushes and by the timer do not race.
     pub(crate) sync_locks: std::sync::Mutex<HashMap<PartnerCode, Arc<Mutex<()>>>>,
     pub(crate) appended_tx: mpsc::Sender<Appended>,
     pub(crate) appended_rx: std::sync::Mutex<Option<mpsc::Receiver<Appended>>>,
     pub(crate) wake_tx: mpsc::Sender<PartnerCode>,
     pub(crate) wake_rx: std::sync::Mutex<Option<mpsc::Receiver<PartnerCode>>>,
-    pub(crate) metrics: crate::metrics::SyncCounters,
+    pub(crate) metrics: Arc<crate::metrics::SyncCounters>,
     /// Serialises signing what this node owes after a sync round (delivery receipts, relayed
     /// departures), so it never signs one twice.
     pub(crate) owed_lock: Mutex<()>,
@@ -244,7 +246,8 @@ impl Node {
             write_lock: Mutex::new(()),
             publish_queue: Default::default(),
             publish_ids: Default::default(),
-            audit_lock: Mutex::new(()),
+            audit_lock: Arc::new(Mutex::new(())),
+            audit_queue: Default::default(),
             sync_locks: Default::default(),
             appended_tx,
             appended_rx: std::sync::Mutex::new(Some(appended_rx)),
