@@ -35,7 +35,7 @@ type FetchedPage = Result<Result<Vec<ParsedEntry>, LogError>, NodeError>;
 async fn fetch_page(
     partner: PartnerCode,
     path: String,
-    req: reqwest::RequestBuilder,
+    req: crate::transport::SignedGet,
 ) -> FetchedPage {
     let page: EntriesResponse = crate::transport::read_json(partner, path, req).await?;
     tokio::task::spawn_blocking(move || {

@@ -165,14 +165,66 @@ pub(crate) async fn status_error(
     }
 }
 
+/// How long a connection to a peer may sit idle in the pool before it is dropped rather than
+/// reused. A node's server closes a connection idle for its header read timeout (hyper starts
+/// that timer as soon as a response is written; 10 s by default, and the sync interval is 10 s
+/// too), so a pooled connection kept longer is reused just as the peer closes it and the
+/// request fails. Staying well below the peer's limit avoids that race in the common case;
+/// [`send_get`] covers a peer configured with a shorter limit.
+pub const PEER_POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The HTTP client settings every peer client shares (TLS is added by the caller).
+pub(crate) fn peer_http_builder(
+    request_timeout: std::time::Duration,
+    idle_per_host: usize,
+) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(request_timeout)
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .pool_max_idle_per_host(idle_per_host)
+        .pool_idle_timeout(PEER_POOL_IDLE)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .http1_only()
+}
+
+/// A signed GET to a peer, signed twice with different nonces: the second is sent only when
+/// the first failed on a connection the peer had already closed (a retry with the first's
+/// nonce would be refused as a replay if the peer did read it).
+pub(crate) struct SignedGet {
+    pub(crate) first: reqwest::RequestBuilder,
+    pub(crate) again: reqwest::RequestBuilder,
+}
+
+/// Whether a failed send is worth one more try on a fresh connection: not a timeout (that
+/// would double the wait), not a failed connect or TLS handshake (a fresh connection is what
+/// failed), but a request lost on a pooled connection the peer closed (hyper's "connection
+/// closed before message completed", a reset, a broken pipe).
+fn lost_on_closed_connection(e: &reqwest::Error) -> bool {
+    !e.is_timeout() && !e.is_connect() && !e.is_status() && classify_chain(e).0.is_none()
+}
+
+/// Send a signed GET; once more, freshly signed, if it was lost on a connection the peer had
+/// closed. GETs change nothing at the peer, so a second send is harmless.
+async fn send_get(peer: &PartnerCode, get: SignedGet) -> Result<reqwest::Response, NodeError> {
+    match get.first.send().await {
+        Ok(resp) => Ok(resp),
+        Err(e) if lost_on_closed_connection(&e) => {
+            tracing::debug!(%peer, error = %e, "request lost on a closed connection; sent again");
+            get.again.send().await.map_err(|e| classify(peer, &e))
+        }
+        Err(e) => Err(classify(peer, &e)),
+    }
+}
+
 /// Send a signed GET and read its JSON answer, at most [`MAX_PEER_RESPONSE`] bytes (a hostile
 /// or broken peer cannot exhaust memory).
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     peer: PartnerCode,
     path_and_query: String,
-    req: reqwest::RequestBuilder,
+    req: SignedGet,
 ) -> Result<T, NodeError> {
-    let mut resp = req.send().await.map_err(|e| classify(&peer, &e))?;
+    let mut resp = send_get(&peer, req).await?;
     if !resp.status().is_success() {
         let what = path_and_query.split('?').next().unwrap_or_default();
         return Err(status_error(&peer, what, resp).await);
@@ -207,10 +259,10 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
 pub(crate) async fn read_bytes(
     peer: PartnerCode,
     path: &str,
-    req: reqwest::RequestBuilder,
+    req: SignedGet,
     want: usize,
 ) -> Result<Vec<u8>, NodeError> {
-    let mut resp = req.send().await.map_err(|e| classify(&peer, &e))?;
+    let mut resp = send_get(&peer, req).await?;
     if !resp.status().is_success() {
         let what = path.split('?').next().unwrap_or_default();
         return Err(status_error(&peer, what, resp).await);
@@ -265,5 +317,93 @@ mod tests {
         assert!(check_peer_url("http://127.0.0.1.example.org").is_err());
         assert!(check_peer_url("ftp://127.0.0.1").is_err());
         assert!(check_peer_url("https://").is_err());
+    }
+
+    /// A peer that answers one request on a connection, then reads the next request sent on it
+    /// and closes the connection without answering: what a pooled connection does when the
+    /// peer's idle limit ends just as it is reused. Later connections are answered normally.
+    async fn peer_closing_reused_connections() -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 << 10];
+                    let mut head = Vec::new();
+                    // The first request on this connection: read its head, answer it.
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\n[42]";
+                    if conn.write_all(answer).await.is_err() {
+                        return;
+                    }
+                    // The next request on it is read and dropped with the connection.
+                    let _ = conn.read(&mut buf).await;
+                });
+            }
+        });
+        (base, server)
+    }
+
+    /// Regression: a GET sent on a pooled connection the peer closed failed the whole sync
+    /// (`request_failed`, seen in CI when the sync interval and the peer's idle limit were
+    /// both 10 s). It is now sent again, freshly signed, on a new connection.
+    #[tokio::test]
+    async fn a_get_lost_on_a_connection_the_peer_closed_is_sent_again() {
+        let (base, server) = peer_closing_reused_connections().await;
+        // Built as the node builds a plain loopback peer's client.
+        let http = peer_http_builder(std::time::Duration::from_secs(10), 4)
+            .tls_backend_preconfigured(entente_tls::client_trusting(&[]).unwrap())
+            .build()
+            .unwrap();
+        let peer = PartnerCode::parse("NATO").unwrap();
+        let url = format!("{base}/federation/v1/x");
+        let get = || SignedGet {
+            first: http.get(&url).header("x-try", "first"),
+            again: http.get(&url).header("x-try", "again"),
+        };
+        // The first GET opens the connection that the pool keeps; the second is sent on it,
+        // and the peer closes it unanswered.
+        let one: Vec<u32> = read_json(peer.clone(), "/x".into(), get()).await.unwrap();
+        assert_eq!(one, [42]);
+        let two: Vec<u32> = read_json(peer.clone(), "/x".into(), get())
+            .await
+            .expect("a GET lost on a closed pooled connection is sent again");
+        assert_eq!(two, [42]);
+        // Without the second send the same call fails, which is what this guards against.
+        let lost = send_get_once(&peer, http.get(&url)).await;
+        assert!(
+            matches!(
+                &lost,
+                Err(NodeError::Peer {
+                    code: "request_failed",
+                    ..
+                })
+            ),
+            "the peer must really close a reused connection: {lost:?}"
+        );
+        server.abort();
+    }
+
+    /// One send, no second try (the behaviour before the fix), for the check above.
+    async fn send_get_once(
+        peer: &PartnerCode,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, NodeError> {
+        req.send().await.map_err(|e| classify(peer, &e))
+    }
+
+    #[test]
+    fn peer_connections_are_dropped_well_before_a_peers_default_idle_limit() {
+        // A node's default header read timeout (its idle limit) and sync interval are 10 s.
+        assert!(PEER_POOL_IDLE <= std::time::Duration::from_secs(5));
     }
 }

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub mod cli;
+pub mod gated;
 pub mod smtp;
 
 /// A client for tests that call nodes over plain HTTP on loopback (reqwest needs a TLS

@@ -1414,3 +1414,265 @@ async fn cancelled_audit_callers_write_nothing_twice_and_lose_no_one_elses_recor
     let report = n.verify_audit().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+/// The same window for audit records: a run of two records committed, the store's call not
+/// returned, and the caller writing the run cancelled. The other caller's record must be
+/// written once (`cancelled_audit_callers_…` above hits this window only by chance).
+#[tokio::test(flavor = "current_thread")]
+async fn an_audit_caller_cancelled_after_its_runs_commit_makes_no_one_write_twice() {
+    let (n, store, _tmp) = gated_node().await;
+    for cancel_first in [true, false] {
+        let audit = |detail: String| {
+            let n = n.clone();
+            tokio::spawn(async move { n.audit("alice@EU", "read", &detail).await })
+        };
+        let (a_committed, a_release) = store.hold_next_audit_run();
+        let a = audit(format!("A {cancel_first}"));
+        a_committed.await.unwrap();
+        let (bc_committed, bc_release) = store.hold_next_audit_run();
+        let b = audit(format!("B {cancel_first}"));
+        let_others_run().await;
+        let c = audit(format!("C {cancel_first}"));
+        let_others_run().await;
+        a_release.send(()).unwrap();
+        a.await.unwrap();
+        bc_committed.await.unwrap();
+        let (gone, stays) = if cancel_first { (b, c) } else { (c, b) };
+        gone.abort();
+        let _ = gone.await;
+        let _ = bc_release.send(());
+        stays.await.unwrap();
+    }
+    let details: Vec<String> = n
+        .store()
+        .audit_records(0, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.detail)
+        .filter(|d| d.len() < 10)
+        .collect();
+    let unique: BTreeSet<&String> = details.iter().collect();
+    assert_eq!(
+        unique.len(),
+        details.len(),
+        "a record was written twice: {details:?}"
+    );
+    for t in [
+        "A true", "B true", "C true", "A false", "B false", "C false",
+    ] {
+        assert!(
+            unique.contains(&t.to_owned()),
+            "{t} is missing: {details:?}"
+        );
+    }
+    assert!(n.verify_audit().await.unwrap().problems.is_empty());
+}
+
+/// Yield until every other task of a one-thread runtime has run as far as it can.
+async fn let_others_run() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A node over a store whose writes can be held after they commit (see `GatedStore`).
+async fn gated_node() -> (
+    std::sync::Arc<entente_node::Node>,
+    std::sync::Arc<entente_testkit::gated::GatedStore>,
+    tempfile::TempDir,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = entente_node::NodeConfig::new(
+        entente_domain::PartnerCode::parse("EU").unwrap(),
+        "http://127.0.0.1:0",
+        tmp.path().into(),
+    );
+    cfg.transport.allow_plain_loopback = true;
+    let sqlite = entente_store_sqlite::SqliteStore::open(&tmp.path().join("entente.db"))
+        .await
+        .unwrap();
+    let store = std::sync::Arc::new(entente_testkit::gated::GatedStore::new(
+        std::sync::Arc::new(sqlite),
+    ));
+    let n = entente_node::Node::new(
+        cfg,
+        entente_log::NodeKey::generate().unwrap(),
+        store.clone(),
+        std::sync::Arc::new(entente_node::SystemClock),
+    )
+    .await
+    .unwrap();
+    (n, store, tmp)
+}
+
+/// The window the test below can only hit by chance, opened wide: the store has committed a
+/// run of two publishes and its append has not returned yet, and the publisher whose call is
+/// writing that run is cancelled (a client that hung up). Before the write moved into a task of
+/// its own, the other publisher of the run found its job unanswered, queued it again, and its
+/// entry was signed and stored twice. One runtime thread, so the order in which the publishers
+/// queue is the order in which they were spawned.
+#[tokio::test(flavor = "current_thread")]
+async fn a_publisher_cancelled_after_its_runs_commit_makes_no_one_publish_twice() {
+    use entente_domain::{Audience, PartnerCode, Payload, payload};
+    let code = |s: &str| PartnerCode::parse(s).unwrap();
+    let (n, store, _tmp) = gated_node().await;
+    let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
+    n.publish(
+        &aud,
+        &[Payload::FormatCharter(payload::FormatCharter {
+            format_id: "gate".into(),
+            title: "gate".into(),
+            description: String::new(),
+            topics: vec![],
+            members: vec![code("EU"), code("JPN")],
+            convener: code("EU"),
+            stix_default_releasable_to: None,
+        })],
+    )
+    .await
+    .unwrap();
+    let publish = |title: &str| {
+        let (n, aud) = (n.clone(), aud.clone());
+        let p = Payload::ItemPublish(payload::ItemPublish {
+            released_from: None,
+            item_id: entente_node::new_id(),
+            format_id: "gate".into(),
+            kind: entente_domain::ItemKind::Note,
+            title: title.into(),
+            body: String::new(),
+            topics: vec![],
+            tlp: Some(entente_domain::Tlp::Green),
+            named_users: vec![],
+            author: "admin@EU".into(),
+            attachments: vec![],
+        });
+        tokio::spawn(async move { n.publish(&aud, &[p]).await.map(|_| ()) })
+    };
+    for cancel_first in [true, false] {
+        // A holds the write lock, its append committed and held; B and C queue behind it.
+        let (a_committed, a_release) = store.hold_next_append();
+        let a = publish(&format!("A {cancel_first}"));
+        a_committed.await.unwrap();
+        let (bc_committed, bc_release) = store.hold_next_append();
+        let b = publish(&format!("B {cancel_first}"));
+        let_others_run().await;
+        let c = publish(&format!("C {cancel_first}"));
+        let_others_run().await;
+        a_release.send(()).unwrap();
+        a.await.unwrap().unwrap();
+        // B and C are written as one run, committed, and held: cancel one of them.
+        bc_committed.await.unwrap();
+        let (gone, stays) = if cancel_first { (b, c) } else { (c, b) };
+        gone.abort();
+        let _ = gone.await;
+        let _ = bc_release.send(());
+        stays.await.unwrap().unwrap();
+    }
+    let log_id = entente_log::log_id(&code("EU"), &aud);
+    let entries = n.store().entries_after(&log_id, 0, 1_000).await.unwrap();
+    let titles: Vec<String> = entries
+        .iter()
+        .filter_map(|e| {
+            let v: Value = serde_json::from_str(&e.body).ok()?;
+            Some(v["payload"]["title"].as_str()?.to_owned())
+        })
+        .collect();
+    let unique: BTreeSet<&String> = titles.iter().collect();
+    assert_eq!(
+        unique.len(),
+        titles.len(),
+        "an entry was stored twice: {titles:?}"
+    );
+    for t in [
+        "A true", "B true", "C true", "A false", "B false", "C false",
+    ] {
+        assert!(unique.contains(&t.to_owned()), "{t} is missing: {titles:?}");
+    }
+}
+
+/// Publishers that go away mid-publish (a client that hung up: the handler's future is dropped
+/// at any await point, the group commit's write included) leave no entry signed twice and cost
+/// no other publisher its entry. Before the write moved into a task of its own, a holder of
+/// the write lock cancelled while the store committed its run (SQLite commits on a blocking
+/// thread, which a dropped future does not stop) left the other jobs of that run unanswered;
+/// their callers queued them again and they were signed and stored a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_publishers_sign_nothing_twice_and_lose_no_one_elses_entry() {
+    use entente_domain::{Audience, PartnerCode, Payload, payload};
+    let code = |s: &str| PartnerCode::parse(s).unwrap();
+    let c = Cluster::new(&["EU", "JPN"]).await.unwrap();
+    let n = c.node("EU").node.clone();
+    let aud = Audience::new([code("EU"), code("JPN")]).unwrap();
+    let charter = Payload::FormatCharter(payload::FormatCharter {
+        format_id: "cancel".into(),
+        title: "cancel".into(),
+        description: String::new(),
+        topics: vec![],
+        members: vec![code("EU"), code("JPN")],
+        convener: code("EU"),
+        stix_default_releasable_to: None,
+    });
+    n.publish(&aud, &[charter]).await.unwrap();
+    let note = |item_id: &str| {
+        Payload::ItemPublish(payload::ItemPublish {
+            released_from: None,
+            item_id: item_id.to_owned(),
+            format_id: "cancel".into(),
+            kind: entente_domain::ItemKind::Note,
+            title: item_id.to_owned(),
+            body: String::new(),
+            topics: vec![],
+            tlp: Some(entente_domain::Tlp::Green),
+            named_users: vec![],
+            author: "admin@EU".into(),
+            attachments: vec![],
+        })
+    };
+    let mut kept = BTreeSet::new();
+    for round in 0..20u64 {
+        let mut handles = vec![];
+        for _ in 0..40 {
+            let (n, aud) = (n.clone(), aud.clone());
+            let id = entente_node::new_id();
+            let p = note(&id);
+            handles.push((
+                id,
+                tokio::spawn(async move { n.publish(&aud, &[p]).await.map(|_| ()) }),
+            ));
+        }
+        // Cancel every other publisher after a varying number of scheduler turns: before it
+        // queued, while it waits for the lock, or while it holds it and the store commits.
+        for (k, (_, h)) in handles.iter().enumerate() {
+            if k % 2 == 1 {
+                for _ in 0..((k as u64 + round) % 7) * 10 {
+                    tokio::task::yield_now().await;
+                }
+                h.abort();
+            }
+        }
+        for (k, (id, h)) in handles.into_iter().enumerate() {
+            if k % 2 == 1 {
+                let _ = h.await;
+            } else {
+                h.await.unwrap().unwrap();
+                kept.insert(id);
+            }
+        }
+    }
+    let log_id = entente_log::log_id(&code("EU"), &aud);
+    let entries = n.store().entries_after(&log_id, 0, 100_000).await.unwrap();
+    let mut seen = BTreeSet::new();
+    for e in &entries {
+        let v: Value = serde_json::from_str(&e.body).unwrap();
+        if let Some(id) = v["payload"]["item_id"].as_str() {
+            assert!(seen.insert(id.to_owned()), "signed and stored twice: {id}");
+        }
+    }
+    for id in &kept {
+        assert!(
+            seen.contains(id),
+            "a publisher that stayed lost its entry: {id}"
+        );
+    }
+}

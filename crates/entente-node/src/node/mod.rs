@@ -83,6 +83,9 @@ pub struct Node {
     /// Publishes waiting for the write lock (group commit, see `publish_json`).
     publish_queue: std::sync::Mutex<Vec<PublishJob>>,
     publish_ids: std::sync::atomic::AtomicU64,
+    /// This node, for the tasks that must outlive a cancelled caller (a group commit's write).
+    /// Set once, right after the node is put in its `Arc`.
+    me: std::sync::OnceLock<std::sync::Weak<Node>>,
     /// Serialises this process's audit appends (the store refuses a duplicate sequence).
     pub(crate) audit_lock: Arc<Mutex<()>>,
     /// Audit records waiting for the audit lock (group commit, see `Node::audit`).
@@ -246,6 +249,7 @@ impl Node {
             write_lock: Mutex::new(()),
             publish_queue: Default::default(),
             publish_ids: Default::default(),
+            me: Default::default(),
             audit_lock: Arc::new(Mutex::new(())),
             audit_queue: Default::default(),
             sync_locks: Default::default(),
@@ -271,7 +275,9 @@ impl Node {
             peer_clients: Default::default(),
         };
         node.reload_peers().await?;
-        Ok(Arc::new(node))
+        let node = Arc::new(node);
+        let _ = node.me.set(Arc::downgrade(&node));
+        Ok(node)
     }
 
     pub fn partner(&self) -> &PartnerCode {

@@ -4,7 +4,9 @@
 
 use super::{Node, Peer};
 use crate::NodeError;
-use crate::transport::{PeerClient, classify, is_loopback_url, read_json, status_error};
+use crate::transport::{
+    PeerClient, SignedGet, classify, is_loopback_url, peer_http_builder, read_json, status_error,
+};
 use entente_domain::PartnerCode;
 use entente_wire as fed;
 use serde::Serialize;
@@ -29,13 +31,10 @@ impl Node {
                     code,
                     reason: reason.to_owned(),
                 };
-                let builder = reqwest::Client::builder()
-                    .timeout(self.cfg.sync.request_timeout)
-                    .connect_timeout(std::time::Duration::from_secs(10))
-                    .pool_max_idle_per_host(self.cfg.sync.pages_in_flight + 2)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .no_proxy()
-                    .http1_only();
+                let builder = peer_http_builder(
+                    self.cfg.sync.request_timeout,
+                    self.cfg.sync.pages_in_flight + 2,
+                );
                 let client = if url.starts_with("https://") {
                     match &t.identity {
                         None => refused(
@@ -160,21 +159,20 @@ impl Node {
         r
     }
 
-    /// A signed GET to a peer, ready to send (see [`read_json`]): built here, sent anywhere
+    /// A signed GET to a peer (signed twice, see [`SignedGet`]), ready to send (see [`read_json`]): built here, sent anywhere
     /// (sync keeps several pages in flight as tasks of their own).
     pub(crate) fn fed_get_request(
         &self,
         peer: &PartnerCode,
         path_and_query: &str,
-    ) -> Result<reqwest::RequestBuilder, NodeError> {
+    ) -> Result<SignedGet, NodeError> {
         let (http, base) = self.peer_client(peer)?;
-        Ok(self.signed(
-            http.get(format!("{base}{path_and_query}")),
-            peer,
-            "GET",
-            path_and_query,
-            b"",
-        ))
+        let url = format!("{base}{path_and_query}");
+        let sign = || self.signed(http.get(&url), peer, "GET", path_and_query, b"");
+        Ok(SignedGet {
+            first: sign(),
+            again: sign(),
+        })
     }
 
     /// POST a JSON body as a signed federation request; Ok on any 2xx.

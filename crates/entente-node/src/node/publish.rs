@@ -27,6 +27,11 @@ impl Node {
         payloads: Vec<(&'static str, String)>,
     ) -> Result<Vec<ParsedEntry>, NodeError> {
         let payloads = Arc::new(payloads);
+        let me = self
+            .me
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| NodeError::Internal("the node is shutting down".into()))?;
         loop {
             let (tx, mut rx) = tokio::sync::oneshot::channel();
             let id = self
@@ -41,32 +46,56 @@ impl Node {
                     payloads: Arc::clone(&payloads),
                     reply: tx,
                 });
-            let guard = match self.lock_writes().await {
-                Ok(g) => g,
-                Err(e) => {
-                    // Not written and not to be written by anyone else: withdraw it.
-                    self.publish_queue
+            // The lock is taken and the queue written by a task of its own, which holds the
+            // lock until it has answered every job it took. A caller cancelled mid-write (a
+            // client that hung up drops the handler's future at any await) must not cut a
+            // write short after its commit: the jobs it took would go unanswered, their callers
+            // would queue them again, and their entries would be signed and stored twice.
+            let writer = Arc::clone(&me);
+            let task = tokio::spawn(async move {
+                let guard = writer.lock_writes().await?;
+                let jobs = std::mem::take(
+                    &mut *writer
+                        .publish_queue
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .retain(|j| j.id != id);
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                writer.commit_jobs(jobs).await;
+                drop(guard);
+                Ok::<(), NodeError>(())
+            });
+            let failed = match task.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(e) => Some(NodeError::Internal(format!("publish writer: {e}"))),
+            };
+            if let Some(e) = failed {
+                // The lock could not be taken (or the writer panicked). Withdraw the job if it
+                // is still queued; if a writer took it, its answer is the one that counts.
+                if self.withdraw_publish(id) {
                     return Err(e);
                 }
-            };
-            // A previous holder of the lock may have written this publish already.
-            if let Ok(r) = rx.try_recv() {
-                return r;
+                match rx.await {
+                    Ok(r) => return r,
+                    Err(_) => continue,
+                }
             }
-            let jobs =
-                std::mem::take(&mut *self.publish_queue.lock().unwrap_or_else(|e| e.into_inner()));
-            self.commit_jobs(jobs).await;
-            drop(guard);
+            // Every writer answers the jobs it took before it lets the lock go, and this
+            // task has had the lock, so the job has been answered, unless the writer that
+            // took it panicked before writing it: then it is queued again.
             match rx.try_recv() {
                 Ok(r) => return r,
-                // Our job was taken by a holder that was cancelled before writing it (a reply
-                // is sent the moment a write commits, so nothing of it was written): again.
                 Err(_) => continue,
             }
         }
+    }
+
+    /// Take a publish out of the queue; false if a writer has taken it already.
+    fn withdraw_publish(&self, id: u64) -> bool {
+        let mut q = self.publish_queue.lock().unwrap_or_else(|e| e.into_inner());
+        let before = q.len();
+        q.retain(|j| j.id != id);
+        q.len() < before
     }
 
     /// Write queued publishes (the caller holds the write lock): one run of entries per log,
