@@ -1922,6 +1922,15 @@ async fn search_finds_alerts_exercises_projects_and_japanese_words_within_their_
         )),
         "{html}"
     );
+    // The search box says what it searches: everything the index holds, not items alone.
+    for what in [
+        "discussions",
+        "meetings",
+        "concept papers",
+        "attached files",
+    ] {
+        assert!(html.contains(what), "the search label omits {what}");
+    }
     let (_, html) = w.get("/ui/alerts").await;
     assert!(
         html.contains("<form class=\"header-search\" role=\"search\""),

@@ -55,47 +55,69 @@ impl Node {
     pub async fn audit(&self, actor: &str, action: &str, detail: &str) {
         // Bounded: some fields echo what a client sent (M1: 500 KB user names once went in).
         let (actor, action, detail) = (bounded(actor), bounded(action), bounded(detail));
-        loop {
-            let (reply, mut done) = tokio::sync::oneshot::channel();
-            self.audit_queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(AuditJob {
-                    actor: actor.to_string(),
-                    action: action.to_string(),
-                    detail: detail.to_string(),
-                    reply,
-                });
-            let guard = Arc::clone(&self.audit_lock).lock_owned().await;
-            match done.try_recv() {
-                // A previous holder of the lock wrote it.
-                Ok(()) => return,
-                // Taken by a writer that failed before answering (a panic): queue it again.
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => continue,
-                // Still queued: every writer holds the lock until it has answered, so while we
-                // hold it our job can only be in the queue. Write the queue.
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-            }
-            let jobs =
-                std::mem::take(&mut *self.audit_queue.lock().unwrap_or_else(|e| e.into_inner()));
-            let writer = AuditWriter {
-                store: Arc::clone(&self.store),
-                clock: Arc::clone(&self.clock),
-                counters: Arc::clone(&self.metrics),
-            };
-            // The write runs in a task of its own that keeps the lock until it has answered
-            // every job: a caller cancelled mid-write (a client that hung up) must not cut the
-            // run short after its commit, or the other callers would queue their records again
-            // and they would be written twice.
-            let task = tokio::spawn(async move {
-                writer.write(jobs).await;
-                drop(guard);
+        let (reply, mut done) = tokio::sync::oneshot::channel();
+        self.audit_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(AuditJob {
+                actor: actor.to_string(),
+                action: action.to_string(),
+                detail: detail.to_string(),
+                reply,
             });
-            let _ = task.await;
-            if let Ok(()) = done.try_recv() {
+        // Answered by an earlier holder's run (most records are, under load): return at once
+        // instead of waiting for a turn at the lock only to find the record written.
+        let guard = tokio::select! {
+            biased;
+            r = &mut done => {
+                if r.is_err() {
+                    self.audit_lost(&action);
+                }
                 return;
             }
+            guard = Arc::clone(&self.audit_lock).lock_owned() => guard,
+        };
+        match done.try_recv() {
+            // A previous holder of the lock wrote it.
+            Ok(()) => return,
+            // Taken by a writer that panicked before answering. Not queued again: the panic
+            // may have come after its commit, and a record is never written twice.
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                return self.audit_lost(&action);
+            }
+            // Still queued: every writer holds the lock until it has answered, so while we
+            // hold it our job can only be in the queue. Write the queue.
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
         }
+        let jobs = std::mem::take(&mut *self.audit_queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let writer = AuditWriter {
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            counters: Arc::clone(&self.metrics),
+        };
+        // The write runs in a task of its own that keeps the lock until it has answered every
+        // job: a caller cancelled mid-write (a client that hung up) must not cut the run short
+        // after its commit, or the other callers would queue their records again and they would
+        // be written twice.
+        let task = tokio::spawn(async move {
+            writer.write(jobs).await;
+            drop(guard);
+        });
+        let _ = task.await;
+        if done.try_recv().is_err() {
+            self.audit_lost(&action);
+        }
+    }
+
+    /// A record whose writer panicked before answering: counted and logged, not written again.
+    fn audit_lost(&self, action: &str) {
+        self.metrics
+            .audit_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(
+            action,
+            "an audit record's writer failed; the record may be missing"
+        );
     }
 
     /// Recompute the chain over every audit record.

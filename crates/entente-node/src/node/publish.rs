@@ -32,62 +32,60 @@ impl Node {
             .get()
             .and_then(std::sync::Weak::upgrade)
             .ok_or_else(|| NodeError::Internal("the node is shutting down".into()))?;
-        loop {
-            let (tx, mut rx) = tokio::sync::oneshot::channel();
-            let id = self
-                .publish_ids
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.publish_queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(PublishJob {
-                    id,
-                    audience: audience.clone(),
-                    payloads: Arc::clone(&payloads),
-                    reply: tx,
-                });
-            // The lock is taken and the queue written by a task of its own, which holds the
-            // lock until it has answered every job it took. A caller cancelled mid-write (a
-            // client that hung up drops the handler's future at any await) must not cut a
-            // write short after its commit: the jobs it took would go unanswered, their callers
-            // would queue them again, and their entries would be signed and stored twice.
-            let writer = Arc::clone(&me);
-            let task = tokio::spawn(async move {
-                let guard = writer.lock_writes().await?;
-                let jobs = std::mem::take(
-                    &mut *writer
-                        .publish_queue
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()),
-                );
-                writer.commit_jobs(jobs).await;
-                drop(guard);
-                Ok::<(), NodeError>(())
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let id = self
+            .publish_ids
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.publish_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PublishJob {
+                id,
+                audience: audience.clone(),
+                payloads,
+                reply: tx,
             });
-            let failed = match task.await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(e) => Some(NodeError::Internal(format!("publish writer: {e}"))),
-            };
-            if let Some(e) = failed {
-                // The lock could not be taken (or the writer panicked). Withdraw the job if it
-                // is still queued; if a writer took it, its answer is the one that counts.
-                if self.withdraw_publish(id) {
-                    return Err(e);
-                }
-                match rx.await {
-                    Ok(r) => return r,
-                    Err(_) => continue,
-                }
+        // The lock is taken and the queue written by a task of its own, which holds the lock
+        // until it has answered every job it took. A caller cancelled mid-write (a client that
+        // hung up drops the handler's future at any await) must not cut a write short after its
+        // commit: the jobs it took would go unanswered, their callers would queue them again,
+        // and their entries would be signed and stored twice.
+        let task = tokio::spawn(async move {
+            let guard = me.lock_writes().await?;
+            let jobs =
+                std::mem::take(&mut *me.publish_queue.lock().unwrap_or_else(|e| e.into_inner()));
+            me.commit_jobs(jobs).await;
+            drop(guard);
+            Ok::<(), NodeError>(())
+        });
+        // The caller returns as soon as its job is answered, by whichever writer took it: most
+        // jobs are written by an earlier writer's run, and waiting for this task's own turn at
+        // the lock as well (it then finds the queue empty) cost 15 % of posts per second at
+        // saturation. The task is not aborted when its handle is dropped.
+        let mut task = task;
+        let done = tokio::select! {
+            biased;
+            r = &mut rx => return r.unwrap_or_else(|_| Err(unanswered())),
+            done = &mut task => done,
+        };
+        let failed = match done {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(NodeError::Internal(format!("publish writer: {e}"))),
+        };
+        if let Some(e) = failed {
+            // The lock could not be taken (or the writer panicked). Withdraw the job if it is
+            // still queued; if a writer took it, its answer is the one that counts.
+            if self.withdraw_publish(id) {
+                return Err(e);
             }
-            // Every writer answers the jobs it took before it lets the lock go, and this
-            // task has had the lock, so the job has been answered, unless the writer that
-            // took it panicked before writing it: then it is queued again.
-            match rx.try_recv() {
-                Ok(r) => return r,
-                Err(_) => continue,
-            }
+            return rx.await.unwrap_or(Err(e));
         }
+        // Every writer answers the jobs it took before it lets the lock go, and this task has
+        // had the lock, so the job has been answered, unless the writer that took it panicked.
+        // That job is not queued again: the panic may have come after its commit (in a hook),
+        // and a publish is never signed twice; the caller is told it failed.
+        rx.try_recv().unwrap_or_else(|_| Err(unanswered()))
     }
 
     /// Take a publish out of the queue; false if a writer has taken it already.
@@ -357,4 +355,9 @@ pub(super) fn head_after(entries: &[ParsedEntry]) -> Option<LogHead> {
         seq: e.header.seq,
         hash: e.hash,
     })
+}
+
+/// The answer to a publish whose writer failed before answering it.
+fn unanswered() -> NodeError {
+    NodeError::Internal("the publish was not answered (its writer failed)".into())
 }
