@@ -40,11 +40,13 @@ impl Drop for Proc {
     }
 }
 
-/// A command running the node binary. `ENTENTE_BIN` (which chose the binary) is not passed on:
-/// the node reads every `ENTENTE_*` variable as a setting and refuses one it does not know.
+/// A command running the node binary. `ENTENTE_BIN` (which chose the binary) and the test
+/// suite's `ENTENTE_TEST_PG_URL` are not passed on: the node reads every `ENTENTE_*` variable as
+/// a setting and refuses one it does not know.
 pub(crate) fn node_command(exe: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut c = Command::new(exe);
-    c.env_remove("ENTENTE_BIN");
+    c.env_remove("ENTENTE_BIN")
+        .env_remove("ENTENTE_TEST_PG_URL");
     c
 }
 
@@ -65,9 +67,14 @@ pub(crate) fn spawn_serve(exe: &Path, dir: &Path) -> Result<Proc> {
 /// here. Not part of any figure.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub(crate) async fn wait_healthy(http: &reqwest::Client, url: &str) -> Result<()> {
+/// Wait (bounded) until the node `proc` serves `url`; fail at once, with its exit status, if it
+/// exits first (a node that refuses its configuration used to cost the whole timeout).
+pub(crate) async fn wait_healthy(http: &reqwest::Client, url: &str, proc: &mut Proc) -> Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
+        if let Some(status) = proc.0.try_wait()? {
+            bail!("the node for {url} exited before it served ({status}); its error is above");
+        }
         if http
             .get(format!("{url}/healthz"))
             .send()
@@ -97,11 +104,18 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Wait (bounded) until every file exists: `serve` writes its certificate as it starts.
-pub(crate) async fn wait_for_files(files: &[PathBuf]) -> Result<()> {
+pub(crate) async fn wait_for_files(files: &[PathBuf], procs: &mut [&mut Proc]) -> Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     while !files.iter().all(|f| f.exists()) {
         if Instant::now() > deadline {
             bail!("no certificate written by serve: {files:?}");
+        }
+        for p in procs.iter_mut() {
+            if let Some(status) = p.0.try_wait()? {
+                bail!(
+                    "a node exited before it wrote its certificate ({status}); its error is above"
+                );
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -282,5 +296,29 @@ mod tests {
             c.get_envs().any(|(k, v)| k == "ENTENTE_BIN" && v.is_none()),
             "ENTENTE_BIN is removed from the node's environment"
         );
+        assert!(
+            c.get_envs()
+                .any(|(k, v)| k == "ENTENTE_TEST_PG_URL" && v.is_none()),
+            "ENTENTE_TEST_PG_URL is removed from the node's environment"
+        );
+    }
+
+    /// A node that exits before it serves (it refused its configuration) fails the wait at once
+    /// instead of after the start-up timeout, which is minutes long.
+    #[tokio::test]
+    async fn waiting_for_a_node_that_exited_fails_at_once() {
+        let mut gone = super::Proc(std::process::Command::new("false").spawn().unwrap());
+        let http = entente_server::tools_http()
+            .timeout(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            super::wait_healthy(&http, "http://127.0.0.1:9", &mut gone),
+        )
+        .await
+        .expect("the wait ends long before the start-up timeout");
+        let e = waited.expect_err("a node that exited is not healthy");
+        assert!(e.to_string().contains("exited"), "{e}");
     }
 }

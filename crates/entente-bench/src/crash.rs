@@ -47,7 +47,6 @@ pub(crate) fn run_entente(exe: &Path, args: &[&str]) -> Result<std::process::Out
     Ok(node_command(exe)
         .args(args)
         .env("RUST_LOG", "warn")
-        .env_remove("ENTENTE_TEST_PG_URL")
         .output()?)
 }
 
@@ -127,8 +126,8 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
         tally.kills += 1;
         match phase {
             "writes" | "sync sender" => {
-                let server = spawn_serve(&exe, &eu)?;
-                wait_healthy(&http, &url).await?;
+                let mut server = spawn_serve(&exe, &eu)?;
+                wait_healthy(&http, &url, &mut server).await?;
                 if phase == "writes" {
                     // Four writers; the server is killed after a random number of acknowledgements,
                     // with writes in flight.
@@ -195,10 +194,10 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
                 }
             }
             "alert fan-out" => {
-                let eu_server = spawn_serve(&exe, &eu)?;
-                let jpn_server = spawn_serve(&exe, &jpn)?;
-                wait_healthy(&http, &url).await?;
-                wait_healthy(&http, &jpn_url).await?;
+                let mut eu_server = spawn_serve(&exe, &eu)?;
+                let mut jpn_server = spawn_serve(&exe, &jpn)?;
+                wait_healthy(&http, &url, &mut eu_server).await?;
+                wait_healthy(&http, &jpn_url, &mut jpn_server).await?;
                 // A burst of alerts: each is pushed to JPN, which pulls it and signs a receipt
                 // that it pushes back. One side is killed while that is under way.
                 let burst = 1 + rng.below(4);
@@ -234,8 +233,8 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
                 }
             }
             "sync receiver" => {
-                let server = spawn_serve(&exe, &eu)?;
-                wait_healthy(&http, &url).await?;
+                let mut server = spawn_serve(&exe, &eu)?;
+                wait_healthy(&http, &url, &mut server).await?;
                 let mut sync = node_command(&exe)
                     .args(["sync", "--once", "--dir", &jpn_s])
                     .env("RUST_LOG", "error")
@@ -312,8 +311,8 @@ pub async fn crash(kills: u64, work: &Path, out: &Path) -> Result<CrashTally> {
     // Sync resumes: one more pull leaves JPN with every item and alert EU released to it (and
     // JPN signs the receipts it owes), then EU pulls the receipts.
     for (serving, serving_url, pulling) in [(&eu, &url, &jpn_s), (&jpn, &jpn_url, &eu_s)] {
-        let server = spawn_serve(&exe, serving)?;
-        wait_healthy(&http, serving_url).await?;
+        let mut server = spawn_serve(&exe, serving)?;
+        wait_healthy(&http, serving_url, &mut server).await?;
         if !run_entente(&exe, &["sync", "--once", "--dir", pulling])?
             .status
             .success()

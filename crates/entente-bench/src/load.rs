@@ -109,13 +109,13 @@ pub async fn load(
             ids,
         )
     };
-    let server = spawn_serve(&exe, &dir)?;
+    let mut server = spawn_serve(&exe, &dir)?;
     let url = format!("http://127.0.0.1:{port}");
     let http = entente_server::tools_http()
         .pool_max_idle_per_host(clients)
         .timeout(Duration::from_secs(30))
         .build()?;
-    wait_healthy(&http, &url).await?;
+    wait_healthy(&http, &url, &mut server).await?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     let item_ids = std::sync::Arc::new(item_ids);

@@ -164,22 +164,22 @@ pub async fn sync(
             .await?
             .add_peer("EU", Some(&a_url), &a_key)
             .await?;
-        let sender = spawn_serve(&exe, &a_dir)?;
-        let receiver = spawn_serve(&exe, &b_dir)?;
+        let mut sender = spawn_serve(&exe, &a_dir)?;
+        let mut receiver = spawn_serve(&exe, &b_dir)?;
         let http = if v.tls {
             let crts = [
                 a_dir.join(entente_server::tls::TLS_CERT_FILE),
                 b_dir.join(entente_server::tls::TLS_CERT_FILE),
             ];
-            wait_for_files(&crts).await?;
+            wait_for_files(&crts, &mut [&mut sender, &mut receiver]).await?;
             entente_server::tools_https(&[&crts[0], &crts[1]])?
         } else {
             entente_server::tools_http()
         }
         .timeout(Duration::from_secs(3600))
         .build()?;
-        wait_healthy(&http, &a_url).await?;
-        wait_healthy(&http, &b_url).await?;
+        wait_healthy(&http, &a_url, &mut sender).await?;
+        wait_healthy(&http, &b_url, &mut receiver).await?;
 
         let t0 = Instant::now();
         let resp = http
