@@ -604,7 +604,7 @@ await step('JPN registers a project; EU expresses interest with a note on its pa
   assert.match(await matchRow.innerText(), new RegExp(`Browser project ${marker}`));
 });
 
-await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies quoting EU and attaches a file; EU sees the reply marked new and downloads the file; NATO sees nothing', async () => {
+await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies quoting EU with a file chosen in the reply form, then attaches a second; EU sees the reply marked new and downloads the file; NATO sees nothing', async () => {
   await eu.goto(url(eu, '/ui/discussions'));
   await eu.selectOption('#format_id', formatId);
   await eu.fill('#title', `Browser discussion ${marker}`);
@@ -627,8 +627,13 @@ await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies q
   assert.equal(await jpn.locator('article.post.new').count(), 1);
   await jpn.click('text=Quote in reply');
   await jpn.fill('#body', `Twelve sailings a day ${marker}.`);
+  // The timetable goes with the reply, chosen in the reply form itself.
+  const timetable = Buffer.from(`route,sailings\nTsugaru,12\n${marker}\n`);
+  const tableName = '運航表 津軽.csv';
+  await jpn.locator('#file').setInputFiles({ name: tableName, mimeType: 'text/csv', buffer: timetable });
   await jpn.click('text=Send reply');
   await jpn.waitForURL(new RegExp(`${threadPath}\\?done=replied$`));
+  assert.equal(await jpn.locator('article.post .post-files a').innerText(), tableName);
   assert.equal(await jpn.locator('main .notice').first().innerText(), "Reply signed and sent to the discussion's audience.");
   await jpn.screenshot({ path: path.join(out, 'discussion-jpn.png'), fullPage: true });
   await eventually(async () => {
@@ -638,16 +643,15 @@ await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies q
     assert.match(await reply.locator('blockquote').innerText(), /ferry figures/);
   });
   await eu.screenshot({ path: path.join(out, 'discussion-eu.png'), fullPage: true });
-  // JPN attaches the timetable to its reply; EU downloads the same bytes under its Japanese name.
-  const timetable = Buffer.from(`route,sailings\nTsugaru,12\n${marker}\n`);
-  const tableName = '運航表 津軽.csv';
+  // JPN attaches a note to its reply afterwards; EU downloads the timetable's bytes under its
+  // Japanese name.
   const mine = jpn.locator('article.post', { hasText: `Twelve sailings a day ${marker}` });
   await mine.locator('summary').click();
-  await mine.locator('input[type=file]').setInputFiles({ name: tableName, mimeType: 'text/csv', buffer: timetable });
+  await mine.locator('input[type=file]').setInputFiles({ name: '注記.txt', mimeType: 'text/plain', buffer: Buffer.from(`note ${marker}\n`) });
   await mine.locator('button:text("Attach")').click();
   await jpn.waitForURL(new RegExp(`${threadPath}\\?done=attached$`));
-  assert.equal(await jpn.locator('article.post .post-files a').innerText(), tableName);
-  assert.equal(await jpn.locator('article.post .post-files a').count(), 1);
+  assert.equal(await jpn.locator('article.post .post-files a').count(), 2);
+  assert.equal(await jpn.locator('article.post .post-files a', { hasText: tableName }).count(), 1);
   let fileHref = '';
   await eventually(async () => {
     await eu.goto(url(eu, threadPath));
@@ -655,7 +659,7 @@ await step('EU starts a discussion for EU and JPN; JPN sees it unread, replies q
     assert.equal(await link.count(), 1);
     fileHref = await link.getAttribute('href');
   });
-  const [download] = await Promise.all([eu.waitForEvent('download'), eu.click('article.post .post-files a')]);
+  const [download] = await Promise.all([eu.waitForEvent('download'), eu.locator('article.post .post-files a', { hasText: tableName }).click()]);
   assert.equal(download.suggestedFilename(), tableName);
   assert.ok(fs.readFileSync(await download.path()).equals(timetable), 'the same bytes at EU');
   await eu.screenshot({ path: path.join(out, 'discussion-file-eu.png'), fullPage: true });

@@ -119,6 +119,61 @@ impl Web {
         self.post("/ui/items", &publish).await
     }
 
+    /// POST a multipart form (as a browser sends one with a file input) with this session's
+    /// CSRF token first; `file` is the file input's (name, bytes).
+    async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> (StatusCode, String, String) {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_multipart_raw(path, &form, file).await
+    }
+
+    async fn post_multipart_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> (StatusCode, String, String) {
+        const B: &str = "entente-test-boundary-7f3a";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!("--{B}\r\ncontent-disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                    .as_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{B}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{name}\"\r\ncontent-type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{B}--\r\n").as_bytes());
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", format!("multipart/form-data; boundary={B}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (r.status(), loc, r.text().await.unwrap())
+    }
+
     async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
         let r = self
             .http
@@ -3341,6 +3396,89 @@ async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms
     );
     let (_, html) = eu.get(&link).await;
     assert!(html.contains("On the ferry study"));
+
+    // The reply form takes a file (issue 21): JPN replies with a timetable under a Japanese
+    // name; the reply and its file are one signed post, and EU lists the file with it.
+    let (_, html) = jpn.get(&page).await;
+    assert!(
+        html.contains("enctype=\"multipart/form-data\" action=\"/ui/discussions/")
+            && html.contains("id=\"file\" name=\"file\""),
+        "the reply form takes a file: {html}"
+    );
+    let table = "route,sailings\nTsugaru,12\n".as_bytes();
+    let (status, loc, _) = jpn
+        .post_multipart(
+            &format!("{page}/reply"),
+            &[("body", "Timetable attached.")],
+            Some(("運航表.csv", table)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
+    assert!(loc.ends_with("?done=replied"), "{loc}");
+    let t = jpn_n
+        .node
+        .thread(&jpn_n.admin(), page.rsplit('/').next().unwrap())
+        .await
+        .unwrap()
+        .thread;
+    let with_file = t.posts.last().unwrap();
+    assert_eq!(with_file.body, "Timetable attached.");
+    assert_eq!(
+        with_file.attachments.len(),
+        1,
+        "the file is in the reply's own entry"
+    );
+    assert_eq!(with_file.attachments[0].name, "運航表.csv");
+    s.c.sync_until_quiet().await;
+    let (_, html) = eu.get(&page).await;
+    assert!(
+        html.contains("Timetable attached.") && html.contains("運航表.csv"),
+        "{html}"
+    );
+    // No file chosen (the browser sends the input empty): a reply without files.
+    let (status, _, _) = jpn
+        .post_multipart(
+            &format!("{page}/reply"),
+            &[("body", "No file this time.")],
+            Some(("", b"")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let t = jpn_n
+        .node
+        .thread(&jpn_n.admin(), page.rsplit('/').next().unwrap())
+        .await
+        .unwrap()
+        .thread;
+    assert_eq!(t.posts.last().unwrap().body, "No file this time.");
+    assert!(t.posts.last().unwrap().attachments.is_empty());
+    // A file without text: the form again, the text asked for, nothing posted.
+    let posts = t.posts.len();
+    let (status, _, html) = jpn
+        .post_multipart(
+            &format!("{page}/reply"),
+            &[("body", " ")],
+            Some(("a.txt", b"a")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"body-error\""), "{html}");
+    let t = jpn_n
+        .node
+        .thread(&jpn_n.admin(), page.rsplit('/').next().unwrap())
+        .await
+        .unwrap()
+        .thread;
+    assert_eq!(t.posts.len(), posts);
+    // Without the session's CSRF token, nothing is read or posted.
+    let (status, _, _) = jpn
+        .post_multipart_raw(
+            &format!("{page}/reply"),
+            &[("csrf", "forged"), ("body", "forged")],
+            Some(("b.txt", b"b")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

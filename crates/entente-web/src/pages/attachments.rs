@@ -47,18 +47,40 @@ fn send(sess: &Session, d: entente_node::attachments::Delivery, body: Body) -> R
     r
 }
 
-/// What an upload form brought: the file stored (its hash and name) or why not.
-struct Received {
-    file: Option<NewAttachment>,
-    errors: Errors,
+/// What an upload form brought: the file stored (its hash and name) or why not, and its text
+/// fields.
+pub(super) struct Received {
+    pub(super) file: Option<NewAttachment>,
+    pub(super) errors: Errors,
+    pub(super) fields: FormData,
 }
 
-/// Read an upload form: its CSRF token first, then the file, streamed to disk as it arrives.
-/// Err: the answer to send at once (a form without a valid token, or a node failure).
-async fn receive(s: &WebState, sess: &Session, mut form: Multipart) -> Result<Received, Response> {
+/// The most text a form field may carry (a post's text is far shorter; the rest is refused
+/// unread rather than held in memory).
+const MAX_TEXT_FIELD: usize = 1 << 20;
+
+/// Read an upload form that must carry a file.
+async fn receive(s: &WebState, sess: &Session, form: Multipart) -> Result<Received, Response> {
+    let mut r = receive_form(s, sess, form).await?;
+    if r.errors.is_empty() && r.file.is_none() {
+        r.errors.add("file", "Choose a file to attach.");
+    }
+    Ok(r)
+}
+
+/// Read a multipart form: its CSRF token first, then its text fields and at most one file (an
+/// empty file input, which a browser sends when no file was chosen, is no file), streamed to
+/// disk as it arrives. Err: the answer to send at once (a form without a valid token, or a node
+/// failure).
+pub(super) async fn receive_form(
+    s: &WebState,
+    sess: &Session,
+    mut form: Multipart,
+) -> Result<Received, Response> {
     let mut checked = false;
     let mut file = None;
     let mut errors = Errors::default();
+    let mut fields = FormData::default();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -83,9 +105,14 @@ async fn receive(s: &WebState, sess: &Session, mut form: Multipart) -> Result<Re
                 sess.check(&f)?;
                 checked = true;
             }
-            Some("file") if checked => {
+            Some("file") if checked && file.is_none() => {
                 let name = field.file_name().unwrap_or_default().to_owned();
                 let mut field = field;
+                if name.is_empty() {
+                    // No file chosen: the browser sends the input empty. Nothing to keep.
+                    while let Ok(Some(_)) = field.chunk().await {}
+                    continue;
+                }
                 let mut up = match s.node.begin_upload(&sess.who).await {
                     Ok(u) => u,
                     Err(e) => return Err(fail(&sess.ctx, e)),
@@ -120,16 +147,33 @@ async fn receive(s: &WebState, sess: &Session, mut form: Multipart) -> Result<Re
                     Err(e) => errors.add("file", e.to_string()),
                 }
             }
+            Some(name) if name != "file" && name != "csrf" => {
+                let name = name.to_owned();
+                let mut field = field;
+                let mut v = Vec::new();
+                while let Ok(Some(c)) = field.chunk().await {
+                    if v.len() + c.len() > MAX_TEXT_FIELD {
+                        errors.add(&name, "This text is too long.");
+                        v.clear();
+                        break;
+                    }
+                    v.extend_from_slice(&c);
+                }
+                fields
+                    .0
+                    .push((name, String::from_utf8_lossy(&v).into_owned()));
+            }
             _ => {}
         }
     }
     if !checked {
         return Err(crate::forbidden_form());
     }
-    if errors.is_empty() && file.is_none() {
-        errors.add("file", "Choose a file to attach.");
-    }
-    Ok(Received { file, errors })
+    Ok(Received {
+        file,
+        errors,
+        fields,
+    })
 }
 
 /// The item author's upload form.
@@ -140,7 +184,9 @@ pub(super) async fn attach(
     form: Multipart,
 ) -> Page {
     let sess = session(&s, &h).await?;
-    let Received { file, mut errors } = receive(&s, &sess, form).await?;
+    let Received {
+        file, mut errors, ..
+    } = receive(&s, &sess, form).await?;
     if let (Some(file), true) = (file, errors.is_empty()) {
         match s.node.attach_file(&sess.who, &id, file).await {
             Ok(_) => return Ok(done_to(&format!("/ui/items/{id}"), Done::Attached)),
@@ -159,7 +205,7 @@ pub(super) async fn attach_to_post(
     form: Multipart,
 ) -> Page {
     let sess = session(&s, &h).await?;
-    let Received { file, errors } = receive(&s, &sess, form).await?;
+    let Received { file, errors, .. } = receive(&s, &sess, form).await?;
     // Reported under this post's file input: the page has one upload form per post.
     let field = format!("file-{post_id}");
     let mut errors = Errors(
@@ -251,7 +297,9 @@ async fn attach_to_object(
     form: Multipart,
 ) -> Page {
     let sess = session(&s, &h).await?;
-    let Received { file, mut errors } = receive(&s, &sess, form).await?;
+    let Received {
+        file, mut errors, ..
+    } = receive(&s, &sess, form).await?;
     if let (Some(file), true) = (file, errors.is_empty()) {
         match s.node.attach_object_file(&sess.who, kind, &id, file).await {
             Ok(_) => return Ok(done_to(&format!("/ui/{kind}s/{id}"), Done::Attached)),

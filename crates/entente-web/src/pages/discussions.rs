@@ -4,9 +4,13 @@
 //! thread marks it read.
 
 use super::*;
+use axum::extract::FromRequest;
 use entente_domain::attachment::AttachmentRef;
 use entente_domain::coord::{NewPost, NewThread, ThreadState, ThreadSubject, ThreadSummary};
 use entente_node::discussions::ThreadFilter;
+
+/// The most a reply form sent URL-encoded may hold (axum's default body limit).
+const MAX_FORM_BYTES: usize = 2 << 20;
 
 #[derive(Template)]
 #[template(path = "discussions.html")]
@@ -305,21 +309,40 @@ pub(super) async fn discussion(
     .await)
 }
 
+/// The reply form: its text, and a file to attach if one was chosen (multipart, streamed to
+/// disk as it arrives, as every upload). A form sent URL-encoded (no file) is read as well.
 pub(super) async fn discussion_reply(
     State(s): State<WebState>,
     h: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Page {
-    let (sess, f) = posted(&s, &h, &body).await?;
+    let multipart = h
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (sess, f, file, mut errors) = if multipart {
+        let sess = session(&s, &h).await?;
+        let form = axum::extract::Multipart::from_request(req, &s)
+            .await
+            .map_err(|e| e.into_response())?;
+        let r = super::attachments::receive_form(&s, &sess, form).await?;
+        (sess, r.fields, r.file, r.errors)
+    } else {
+        // The route takes uploads, so the body's limit is this handler's to set.
+        let body = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
+            .await
+            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+        let (sess, f) = posted(&s, &h, &body).await?;
+        (sess, f, None, Errors::default())
+    };
     let quote = Some(f.get("quote").to_owned()).filter(|q| !q.is_empty());
-    let mut errors = Errors::default();
     required(&mut errors, &f, &[("body", "Text")]);
     if !errors.is_empty() {
         return Ok(discussion_page(&s, &sess, &id, errors, f, quote).await);
     }
     let n = NewPost {
-        attachments: vec![],
+        attachments: file.into_iter().collect(),
         body: f.get("body").to_owned(),
         quote: quote.clone(),
     };
@@ -334,7 +357,7 @@ pub(super) async fn discussion_reply(
             &s,
             &sess,
             &id,
-            Errors::from_node(&e, &["body", "quote"]),
+            Errors::from_node(&e, &["body", "quote", "file"]),
             f,
             quote,
         )

@@ -107,7 +107,10 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/ui/alerts/{id}/ack", post(alert_ack))
         .route("/ui/discussions", get(discussions).post(start_discussion))
         .route("/ui/discussions/{id}", get(discussion))
-        .route("/ui/discussions/{id}/reply", post(discussion_reply))
+        .route(
+            "/ui/discussions/{id}/reply",
+            post(discussion_reply).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route(
             "/ui/discussions/{id}/posts/{post_id}/attachments/{sha256}",
             get(attachments::download_post_file),
