@@ -3470,15 +3470,25 @@ async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms
         .unwrap()
         .thread;
     assert_eq!(t.posts.len(), posts);
-    // Without the session's CSRF token, nothing is read or posted.
-    let (status, _, _) = jpn
-        .post_multipart_raw(
-            &format!("{page}/reply"),
-            &[("csrf", "forged"), ("body", "forged")],
-            Some(("b.txt", b"b")),
-        )
+    // Without the session's CSRF token (a forged one, or none), nothing is read or posted.
+    let before = footprint(jpn_n).await;
+    for csrf in [Some("forged"), None] {
+        let mut fields = vec![("body", "forged")];
+        fields.extend(csrf.map(|c| ("csrf", c)));
+        let (status, _, _) = jpn
+            .post_multipart_raw(&format!("{page}/reply"), &fields, Some(("b.txt", b"b")))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(footprint(jpn_n).await, before);
+    // Text beyond what a reply may hold is refused, not kept in memory, and nothing is posted.
+    let long = "x".repeat(3 << 20);
+    let (status, _, html) = jpn
+        .post_multipart(&format!("{page}/reply"), &[("body", &long)], None)
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"body-error\""));
+    assert_eq!(footprint(jpn_n).await, before);
 }
 
 #[tokio::test]

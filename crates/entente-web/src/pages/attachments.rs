@@ -55,28 +55,31 @@ pub(super) struct Received {
     pub(super) fields: FormData,
 }
 
-/// The most text a form field may carry (a post's text is far shorter; the rest is refused
-/// unread rather than held in memory).
-const MAX_TEXT_FIELD: usize = 1 << 20;
+/// The most text a form's named text fields may carry together (a post's text is far shorter),
+/// as much as axum lets a URL-encoded form hold; the rest is refused rather than held in memory.
+const MAX_TEXT: usize = 2 << 20;
 
 /// Read an upload form that must carry a file.
 async fn receive(s: &WebState, sess: &Session, form: Multipart) -> Result<Received, Response> {
-    let mut r = receive_form(s, sess, form).await?;
+    let mut r = receive_form(s, sess, form, &[]).await?;
     if r.errors.is_empty() && r.file.is_none() {
         r.errors.add("file", "Choose a file to attach.");
     }
     Ok(r)
 }
 
-/// Read a multipart form: its CSRF token first, then its text fields and at most one file (an
-/// empty file input, which a browser sends when no file was chosen, is no file), streamed to
-/// disk as it arrives. Err: the answer to send at once (a form without a valid token, or a node
-/// failure).
+/// Read a multipart form: its CSRF token first, then the text fields named in `text` (at most
+/// [`MAX_TEXT`] together; any other part, and anything before the token, is skipped unread) and
+/// at most one file (an empty file input, which a browser sends when no file was chosen, is no
+/// file), streamed to disk as it arrives. Err: the answer to send at once (a form without a
+/// valid token, or a node failure).
 pub(super) async fn receive_form(
     s: &WebState,
     sess: &Session,
     mut form: Multipart,
+    text: &[&str],
 ) -> Result<Received, Response> {
+    let mut text_bytes = 0usize;
     let mut checked = false;
     let mut file = None;
     let mut errors = Errors::default();
@@ -147,12 +150,13 @@ pub(super) async fn receive_form(
                     Err(e) => errors.add("file", e.to_string()),
                 }
             }
-            Some(name) if name != "file" && name != "csrf" => {
+            Some(name) if checked && text.contains(&name) => {
                 let name = name.to_owned();
                 let mut field = field;
                 let mut v = Vec::new();
                 while let Ok(Some(c)) = field.chunk().await {
-                    if v.len() + c.len() > MAX_TEXT_FIELD {
+                    text_bytes += c.len();
+                    if text_bytes > MAX_TEXT {
                         errors.add(&name, "This text is too long.");
                         v.clear();
                         break;

@@ -326,7 +326,7 @@ pub(super) async fn discussion_reply(
         let form = axum::extract::Multipart::from_request(req, &s)
             .await
             .map_err(|e| e.into_response())?;
-        let r = super::attachments::receive_form(&s, &sess, form).await?;
+        let r = super::attachments::receive_form(&s, &sess, form, &["body", "quote"]).await?;
         (sess, r.fields, r.file, r.errors)
     } else {
         // The route takes uploads, so the body's limit is this handler's to set.
