@@ -170,7 +170,7 @@ pub(crate) async fn status_error(
 /// that timer as soon as a response is written; 10 s by default, and the sync interval is 10 s
 /// too), so a pooled connection kept longer is reused just as the peer closes it and the
 /// request fails. Staying well below the peer's limit avoids that race in the common case;
-/// [`send_get`] covers a peer configured with a shorter limit.
+/// A GET lost anyway (a peer configured with a shorter limit) is sent once more.
 pub const PEER_POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// The HTTP client settings every peer client shares (TLS is added by the caller).
