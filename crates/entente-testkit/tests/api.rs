@@ -1380,21 +1380,8 @@ async fn cancelled_audit_callers_write_nothing_twice_and_lose_no_one_elses_recor
         }
         // Cancel every other caller after a varying number of scheduler turns: before it
         // queued, while it waits for the lock, or while it holds it and writes.
-        for (k, (_, h)) in handles.iter().enumerate() {
-            if k % 2 == 1 {
-                for _ in 0..(k as u64 + round) % 7 {
-                    tokio::task::yield_now().await;
-                }
-                h.abort();
-            }
-        }
-        for (k, (detail, h)) in handles.into_iter().enumerate() {
-            if k % 2 == 1 {
-                let _ = h.await;
-            } else {
-                h.await.unwrap();
-                kept.insert(detail);
-            }
+        for (detail, ()) in cancel_every_other(handles, round, 1).await {
+            kept.insert(detail);
         }
     }
     n.audit("alice@EU", "login_failed", "name \0 with a NUL")
@@ -1452,21 +1439,65 @@ async fn an_audit_caller_cancelled_after_its_runs_commit_makes_no_one_write_twic
         .map(|r| r.detail)
         .filter(|d| d.len() < 10)
         .collect();
-    let unique: BTreeSet<&String> = details.iter().collect();
-    assert_eq!(
-        unique.len(),
-        details.len(),
-        "a record was written twice: {details:?}"
-    );
+    each_of_the_held_runs_once(&details);
+    assert!(n.verify_audit().await.unwrap().problems.is_empty());
+}
+
+/// A TLP:GREEN note by EU's admin in `format_id`, as a payload to publish directly.
+fn green_note(format_id: &str, item_id: &str, title: &str) -> entente_domain::Payload {
+    entente_domain::Payload::ItemPublish(entente_domain::payload::ItemPublish {
+        released_from: None,
+        item_id: item_id.to_owned(),
+        format_id: format_id.into(),
+        kind: entente_domain::ItemKind::Note,
+        title: title.into(),
+        body: String::new(),
+        topics: vec![],
+        tlp: Some(entente_domain::Tlp::Green),
+        named_users: vec![],
+        author: "admin@EU".into(),
+        attachments: vec![],
+    })
+}
+
+/// What the two held-run tests wrote: each of A, B and C of both rounds once, none twice.
+fn each_of_the_held_runs_once(written: &[String]) {
+    let unique: BTreeSet<&String> = written.iter().collect();
+    assert_eq!(unique.len(), written.len(), "written twice: {written:?}");
     for t in [
         "A true", "B true", "C true", "A false", "B false", "C false",
     ] {
         assert!(
             unique.contains(&t.to_owned()),
-            "{t} is missing: {details:?}"
+            "{t} is missing: {written:?}"
         );
     }
-    assert!(n.verify_audit().await.unwrap().problems.is_empty());
+}
+
+/// Abort every other task after `(k + round) % 7 * turns` scheduler turns, and return the
+/// answers of those left to finish.
+async fn cancel_every_other<K, T: Send + 'static>(
+    handles: Vec<(K, tokio::task::JoinHandle<T>)>,
+    round: u64,
+    turns: u64,
+) -> Vec<(K, T)> {
+    for (k, (_, h)) in handles.iter().enumerate() {
+        if k % 2 == 1 {
+            for _ in 0..((k as u64 + round) % 7) * turns {
+                tokio::task::yield_now().await;
+            }
+            h.abort();
+        }
+    }
+    let mut kept = vec![];
+    for (k, (key, h)) in handles.into_iter().enumerate() {
+        if k % 2 == 1 {
+            let _ = h.await;
+        } else {
+            kept.push((key, h.await.unwrap()));
+        }
+    }
+    kept
 }
 
 /// Yield until every other task of a one-thread runtime has run as far as it can.
@@ -1534,19 +1565,7 @@ async fn a_publisher_cancelled_after_its_runs_commit_makes_no_one_publish_twice(
     .unwrap();
     let publish = |title: &str| {
         let (n, aud) = (n.clone(), aud.clone());
-        let p = Payload::ItemPublish(payload::ItemPublish {
-            released_from: None,
-            item_id: entente_node::new_id(),
-            format_id: "gate".into(),
-            kind: entente_domain::ItemKind::Note,
-            title: title.into(),
-            body: String::new(),
-            topics: vec![],
-            tlp: Some(entente_domain::Tlp::Green),
-            named_users: vec![],
-            author: "admin@EU".into(),
-            attachments: vec![],
-        });
+        let p = green_note("gate", &entente_node::new_id(), title);
         tokio::spawn(async move { n.publish(&aud, &[p]).await.map(|_| ()) })
     };
     for cancel_first in [true, false] {
@@ -1578,17 +1597,7 @@ async fn a_publisher_cancelled_after_its_runs_commit_makes_no_one_publish_twice(
             Some(v["payload"]["title"].as_str()?.to_owned())
         })
         .collect();
-    let unique: BTreeSet<&String> = titles.iter().collect();
-    assert_eq!(
-        unique.len(),
-        titles.len(),
-        "an entry was stored twice: {titles:?}"
-    );
-    for t in [
-        "A true", "B true", "C true", "A false", "B false", "C false",
-    ] {
-        assert!(unique.contains(&t.to_owned()), "{t} is missing: {titles:?}");
-    }
+    each_of_the_held_runs_once(&titles);
 }
 
 /// Publishers that go away mid-publish (a client that hung up: the handler's future is dropped
@@ -1614,21 +1623,7 @@ async fn cancelled_publishers_sign_nothing_twice_and_lose_no_one_elses_entry() {
         stix_default_releasable_to: None,
     });
     n.publish(&aud, &[charter]).await.unwrap();
-    let note = |item_id: &str| {
-        Payload::ItemPublish(payload::ItemPublish {
-            released_from: None,
-            item_id: item_id.to_owned(),
-            format_id: "cancel".into(),
-            kind: entente_domain::ItemKind::Note,
-            title: item_id.to_owned(),
-            body: String::new(),
-            topics: vec![],
-            tlp: Some(entente_domain::Tlp::Green),
-            named_users: vec![],
-            author: "admin@EU".into(),
-            attachments: vec![],
-        })
-    };
+    let note = |item_id: &str| green_note("cancel", item_id, item_id);
     let mut kept = BTreeSet::new();
     for round in 0..20u64 {
         let mut handles = vec![];
@@ -1643,21 +1638,9 @@ async fn cancelled_publishers_sign_nothing_twice_and_lose_no_one_elses_entry() {
         }
         // Cancel every other publisher after a varying number of scheduler turns: before it
         // queued, while it waits for the lock, or while it holds it and the store commits.
-        for (k, (_, h)) in handles.iter().enumerate() {
-            if k % 2 == 1 {
-                for _ in 0..((k as u64 + round) % 7) * 10 {
-                    tokio::task::yield_now().await;
-                }
-                h.abort();
-            }
-        }
-        for (k, (id, h)) in handles.into_iter().enumerate() {
-            if k % 2 == 1 {
-                let _ = h.await;
-            } else {
-                h.await.unwrap().unwrap();
-                kept.insert(id);
-            }
+        for (id, published) in cancel_every_other(handles, round, 10).await {
+            published.unwrap();
+            kept.insert(id);
         }
     }
     let log_id = entente_log::log_id(&code("EU"), &aud);

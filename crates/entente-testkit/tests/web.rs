@@ -157,30 +157,28 @@ impl Web {
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(format!("--{B}--\r\n").as_bytes());
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("content-type", format!("multipart/form-data; boundary={B}"))
-            .body(body)
-            .send()
+        self.send_post(path, format!("multipart/form-data; boundary={B}"), body)
             .await
-            .unwrap();
-        let loc = r
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (r.status(), loc, r.text().await.unwrap())
     }
 
     async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+        self.send_post(path, FORM.to_owned(), encode(form).into_bytes())
+            .await
+    }
+
+    /// POST a body with this session's cookie: (status, redirect target, body).
+    async fn send_post(
+        &self,
+        path: &str,
+        content_type: String,
+        body: Vec<u8>,
+    ) -> (StatusCode, String, String) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
-            .header("content-type", FORM)
-            .body(encode(form))
+            .header("content-type", content_type)
+            .body(body)
             .send()
             .await
             .unwrap();
@@ -3397,6 +3395,15 @@ async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms
     let (_, html) = eu.get(&link).await;
     assert!(html.contains("On the ferry study"));
 
+    let thread_id = page.rsplit('/').next().unwrap().to_owned();
+    let jpn_thread = async || {
+        jpn_n
+            .node
+            .thread(&jpn_n.admin(), &thread_id)
+            .await
+            .unwrap()
+            .thread
+    };
     // The reply form takes a file (issue 21): JPN replies with a timetable under a Japanese
     // name; the reply and its file are one signed post, and EU lists the file with it.
     let (_, html) = jpn.get(&page).await;
@@ -3415,12 +3422,7 @@ async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{loc}");
     assert!(loc.ends_with("?done=replied"), "{loc}");
-    let t = jpn_n
-        .node
-        .thread(&jpn_n.admin(), page.rsplit('/').next().unwrap())
-        .await
-        .unwrap()
-        .thread;
+    let t = jpn_thread().await;
     let with_file = t.posts.last().unwrap();
     assert_eq!(with_file.body, "Timetable attached.");
     assert_eq!(
@@ -3444,12 +3446,7 @@ async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let t = jpn_n
-        .node
-        .thread(&jpn_n.admin(), page.rsplit('/').next().unwrap())
-        .await
-        .unwrap()
-        .thread;
+    let t = jpn_thread().await;
     assert_eq!(t.posts.last().unwrap().body, "No file this time.");
     assert!(t.posts.last().unwrap().attachments.is_empty());
     // A file without text: the form again, the text asked for, nothing posted.
@@ -3463,12 +3460,7 @@ async fn a_discussion_is_started_answered_edited_and_retracted_through_the_forms
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"body-error\""), "{html}");
-    let t = jpn_n
-        .node
-        .thread(&jpn_n.admin(), page.rsplit('/').next().unwrap())
-        .await
-        .unwrap()
-        .thread;
+    let t = jpn_thread().await;
     assert_eq!(t.posts.len(), posts);
     // Without the session's CSRF token (a forged one, or none), nothing is read or posted.
     let before = footprint(jpn_n).await;
