@@ -724,7 +724,7 @@ await step('a concept paper goes draft → amendment proposed by NATO → accept
   statementPath = statementBefore;
 });
 
-await step('EU convenes a meeting with NATO and JPN, attaches the slides (JPN downloads them), circulates minutes with a decision; all three agree; the decision becomes a joint action JPN leads', async () => {
+await step('EU convenes a meeting with NATO and JPN, removes a file attached by mistake, attaches the slides (JPN downloads them), circulates minutes with a decision; all three agree; the decision becomes a joint action JPN leads', async () => {
   await eu.goto(url(eu, '/ui/meetings'));
   await eu.selectOption('#format_id', formatId);
   await eu.fill('#title', `Browser meeting ${marker}`);
@@ -739,17 +739,28 @@ await step('EU convenes a meeting with NATO and JPN, attaches the slides (JPN do
   await eu.waitForURL(/\/ui\/meetings\/EU-[0-9a-f-]{36}\?done=meeting-planned$/);
   const meetingPath = new URL(eu.url()).pathname;
   assert.match(await eu.locator('main dl').innerText(), /2027-03-10 10:00 JST/);
+  // A file attached by mistake comes off again with the button beside it.
+  await eu.setInputFiles('#file', { name: 'wrong draft.txt', mimeType: 'text/plain', buffer: Buffer.from(`wrong ${marker}\n`) });
+  await eu.click('button:text("Attach")');
+  await eu.waitForURL(new RegExp(`${meetingPath}\\?done=attached$`));
+  await eu.locator('#attachments li', { hasText: 'wrong draft.txt' }).locator('button', { hasText: 'Remove' }).click();
+  await eu.waitForURL(new RegExp(`${meetingPath}\\?done=file-removed$`));
+  assert.match(await eu.locator('main .notice').first().innerText(), /Removed/);
+  assert.equal(await eu.locator('#attachments li').count(), 0);
   // The convener attaches the slides; JPN, a participant, downloads the same bytes.
   const slides = Buffer.from(`%PDF-1.4\n% slides ${marker}\n`);
   await eu.setInputFiles('#file', { name: 'スライド 港湾.pdf', mimeType: 'application/pdf', buffer: slides });
   await eu.click('button:text("Attach")');
   await eu.waitForURL(new RegExp(`${meetingPath}\\?done=attached$`));
   assert.equal(await eu.locator('#attachments a').innerText(), 'スライド 港湾.pdf');
+  await eu.screenshot({ path: path.join(out, 'meeting-files-eu.png'), fullPage: true });
   await eventually(async () => {
     await jpn.goto(url(jpn, meetingPath));
     assert.equal(await jpn.locator('#attachments a').count(), 1);
   });
   assert.equal(await jpn.locator('input[type=file]').count(), 0, 'only the convener attaches');
+  assert.equal(await jpn.locator('#attachments button').count(), 0, 'only the convener removes');
+  assert.doesNotMatch(await jpn.locator('main').innerText(), /wrong draft/);
   const [slideDownload] = await Promise.all([jpn.waitForEvent('download'), jpn.click('#attachments a')]);
   assert.ok(fs.readFileSync(await slideDownload.path()).equals(slides), 'the same slides at JPN');
   await jpn.screenshot({ path: path.join(out, 'meeting-files-jpn.png'), fullPage: true });

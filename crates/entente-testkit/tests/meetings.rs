@@ -586,5 +586,54 @@ async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
     )
     .await;
     assert_eq!(r.status(), 409);
+
+    // A file comes off again: JPN may not take EU's; EU removes the slides, and from then on no
+    // node lists the file for the meeting, serves it to its users or to a peer for it (NATO and
+    // JPN, which downloaded it above, keep their copies: what was released stays released).
+    let remove = async |n: &entente_testkit::TestNode, path: &str| {
+        http.delete(format!("{}{path}", n.url()))
+            .bearer_auth(&n.token)
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(remove(jpn, &meeting_file).await.status(), 403);
+    let r = remove(eu, &meeting_file).await;
+    assert_eq!(r.status(), 200);
+    let left: Vec<serde_json::Value> = r.json().await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["sha256"], s5.as_str());
+    assert_eq!(
+        remove(eu, &meeting_file).await.status(),
+        404,
+        "gone already"
+    );
+    assert_eq!(
+        remove(eu, &paper_file).await.status(),
+        409,
+        "a circulated paper's files no longer change"
+    );
+    c.sync_until_quiet().await;
+    let jpn_code = entente_domain::partner::code("JPN");
+    for n in [eu, nato, jpn] {
+        let names: Vec<String> = n
+            .node
+            .object_files_here("meeting", &mid)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(f, _, _)| f.name)
+            .collect();
+        assert_eq!(names, ["agenda.txt"], "{}", n.partner);
+        assert_eq!(get(n, &meeting_file).await.status(), 404, "{}", n.partner);
+        assert!(
+            n.node
+                .fed_attachment_chunk(&jpn_code, &format!("meeting:{mid}"), &s1, 0)
+                .await
+                .is_err(),
+            "{} serves a removed file",
+            n.partner
+        );
+    }
     c.stop().await;
 }

@@ -1075,3 +1075,5 @@ object-attach-hint = The file goes to exactly this audience, signed by this node
 no-files-yet = No files yet.
 attach = Attach
 done-attached = Attached: the file goes to exactly this audience, signed by this node.
+done-file-removed = Removed: no node lists or serves the file here any more. Partners that already downloaded it keep their copy.
+remove-file = Remove

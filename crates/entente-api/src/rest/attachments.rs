@@ -1,6 +1,6 @@
 //! Attachments over REST: upload a file (raw body), download an item's or a post's file, attach
-//! a file to one's post, a meeting's or paper's file attached by its convener or penholder and
-//! downloaded.
+//! a file to one's post, a meeting's or paper's file attached (and removed) by its convener or
+//! penholder and downloaded.
 
 use super::*;
 use axum::body::Body;
@@ -124,7 +124,7 @@ pub(super) async fn download_post_file(
     file_response(d, Body::from_stream(stream))
 }
 
-/// A meeting's or paper's files after one is attached.
+/// A meeting's or paper's files after one is attached or removed.
 type Files = Json<Vec<entente_domain::attachment::AttachmentRef>>;
 
 #[utoipa::path(post, path = "/api/v1/meetings/{id}/attachments", params(("id" = String, Path)),
@@ -159,6 +159,41 @@ pub(super) async fn attach_paper_file(
     ApiJson(f): ApiJson<entente_domain::attachment::NewAttachment>,
 ) -> R<Files> {
     Ok(Json(s.node.attach_object_file(&p, "paper", &id, f).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/meetings/{id}/attachments/{sha256}",
+    params(("id" = String, Path), ("sha256" = String, Path)),
+    description = "Take a file off a meeting your partner convenes: no node lists or serves it \
+        for the meeting from then on. A participant that already downloaded it keeps its copy.",
+    responses((status = 200, body = Vec<entente_domain::attachment::AttachmentRef>,
+            description = "The meeting's files now"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn remove_meeting_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, sha)): Path<(String, String)>,
+) -> R<Files> {
+    Ok(Json(
+        s.node.remove_object_file(&p, "meeting", &id, &sha).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/papers/{id}/attachments/{sha256}",
+    params(("id" = String, Path), ("sha256" = String, Path)),
+    description = "Take a file off a concept paper your partner holds the pen of, before it is \
+        circulated for sign-off. A partner that already downloaded it keeps its copy.",
+    responses((status = 200, body = Vec<entente_domain::attachment::AttachmentRef>,
+            description = "The paper's files now"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The paper is circulated")))]
+pub(super) async fn remove_paper_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, sha)): Path<(String, String)>,
+) -> R<Files> {
+    Ok(Json(
+        s.node.remove_object_file(&p, "paper", &id, &sha).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/meetings/{id}/attachments/{sha256}",

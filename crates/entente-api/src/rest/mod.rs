@@ -106,12 +106,12 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/meetings/{id}/attachments/{sha256}",
-            get(download_meeting_file),
+            get(download_meeting_file).delete(remove_meeting_file),
         )
         .route("/api/v1/papers/{id}/attachments", post(attach_paper_file))
         .route(
             "/api/v1/papers/{id}/attachments/{sha256}",
-            get(download_paper_file),
+            get(download_paper_file).delete(remove_paper_file),
         )
         .route("/api/v1/meetings", get(list_meetings).post(plan_meeting))
         .route("/api/v1/meetings/{id}", get(get_meeting))
@@ -173,7 +173,7 @@ pub(crate) async fn not_found() -> ApiError {
         plan_exercise, get_exercise, respond_exercise, add_lesson, list_projects, register_project, match_projects,
         get_project, express_interest, endorse_item, item_reactions, record_sighting, list_alerts, raise_alert, overdue_alerts, get_alert, ack_alert, list_statements, create_statement, get_statement, revise_statement, take_stance,
         export_statement, statement_diff, list_threads, start_thread, get_thread, reply_thread, edit_post,
-        retract_post, mark_thread_read, attach_post_file, download_post_file, attach_meeting_file, download_meeting_file, attach_paper_file, download_paper_file, list_meetings, plan_meeting, get_meeting, draft_minutes,
+        retract_post, mark_thread_read, attach_post_file, download_post_file, attach_meeting_file, download_meeting_file, remove_meeting_file, attach_paper_file, download_paper_file, remove_paper_file, list_meetings, plan_meeting, get_meeting, draft_minutes,
         record_decisions, next_meeting, list_papers, draft_paper, get_paper, propose_amendment,
         decide_amendment, circulate_paper, list_peers, add_peer, sync_now, sync_status, list_users, add_user, create_token
     ),

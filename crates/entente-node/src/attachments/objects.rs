@@ -46,36 +46,13 @@ impl Node {
         id: &str,
         file: NewAttachment,
     ) -> Result<Vec<AttachmentRef>, NodeError> {
-        who.require(
-            entente_domain::Role::Officer,
-            "attach files to meetings and papers",
-        )?;
-        let o = owner(kind, id)?;
-        if let FileOwner::Paper(id) = &o
-            && self.paper_state(id).await?.signoff.is_some()
-        {
-            return Err(NodeError::Conflict(
-                "the paper is circulated for sign-off: its files no longer change".into(),
-            ));
-        }
-        let (by, audience, mut files) = self.object_files(&o).await?;
-        if by != *self.partner() {
-            return Err(NodeError::Forbidden(
-                "attach files here: only the convener or the penholder attaches them",
-            ));
-        }
+        let (o, audience, mut files) = self.files_to_change(who, kind, id).await?;
         let new_refs = self.attachment_refs(who, &[file]).await?;
         files.retain(|a| new_refs.iter().all(|n| n.sha256 != a.sha256));
         files.extend(new_refs.iter().cloned());
         attachment::check(&files)?;
         self.verify_files_for(&o, &new_refs).await?;
-        let f = FilesSet {
-            kind: kind.to_owned(),
-            id: id.to_owned(),
-            attachments: files,
-            author: who.user_id(),
-        };
-        self.publish(&audience, &[entente_domain::Payload::FilesSet(f)])
+        self.set_object_files(who, kind, id, &audience, files)
             .await?;
         let files = self.object_files(&o).await?.2;
         // The fold has the last word (another attach or a circulation may have come first).
@@ -88,6 +65,85 @@ impl Node {
             ));
         }
         Ok(files)
+    }
+
+    /// Take a file off a meeting this partner convenes or a paper it holds the pen of (a file
+    /// attached by mistake, or superseded): a signed `files.set` without it. From then on no
+    /// node lists it, serves it to its users or to a peer for this object, or fetches it; a
+    /// partner that already downloaded it keeps its copy (what was released stays released).
+    /// The same officer's act as attaching; refused once a paper is circulated.
+    pub async fn remove_object_file(
+        &self,
+        who: &Principal,
+        kind: &str,
+        id: &str,
+        sha256: &str,
+    ) -> Result<Vec<AttachmentRef>, NodeError> {
+        let (o, audience, mut files) = self.files_to_change(who, kind, id).await?;
+        let before = files.len();
+        files.retain(|a| a.sha256 != sha256);
+        if files.len() == before {
+            return Err(NodeError::NotFound("attachment"));
+        }
+        self.set_object_files(who, kind, id, &audience, files)
+            .await?;
+        let files = self.object_files(&o).await?.2;
+        // The fold has the last word (a circulation may have come first).
+        if files.iter().any(|a| a.sha256 == sha256) {
+            return Err(NodeError::Conflict(
+                "the file could not be removed: try again".into(),
+            ));
+        }
+        Ok(files)
+    }
+
+    /// The object, audience and files of a meeting or paper whose files the caller may change:
+    /// an officer of the convener's or penholder's partner, a paper not yet circulated.
+    async fn files_to_change(
+        &self,
+        who: &Principal,
+        kind: &str,
+        id: &str,
+    ) -> Result<(FileOwner, entente_domain::Audience, Vec<AttachmentRef>), NodeError> {
+        who.require(
+            entente_domain::Role::Officer,
+            "change the files of meetings and papers",
+        )?;
+        let o = owner(kind, id)?;
+        if let FileOwner::Paper(id) = &o
+            && self.paper_state(id).await?.signoff.is_some()
+        {
+            return Err(NodeError::Conflict(
+                "the paper is circulated for sign-off: its files no longer change".into(),
+            ));
+        }
+        let (by, audience, files) = self.object_files(&o).await?;
+        if by != *self.partner() {
+            return Err(NodeError::Forbidden(
+                "change files here: only the convener or the penholder changes them",
+            ));
+        }
+        Ok((o, audience, files))
+    }
+
+    /// Sign and publish a meeting's or paper's files from now on.
+    async fn set_object_files(
+        &self,
+        who: &Principal,
+        kind: &str,
+        id: &str,
+        audience: &entente_domain::Audience,
+        files: Vec<AttachmentRef>,
+    ) -> Result<(), NodeError> {
+        let f = FilesSet {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            attachments: files,
+            author: who.user_id(),
+        };
+        self.publish(audience, &[entente_domain::Payload::FilesSet(f)])
+            .await?;
+        Ok(())
     }
 
     /// A meeting's or paper's files, each with whether this node holds it whole and what the

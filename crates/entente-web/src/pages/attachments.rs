@@ -1,7 +1,8 @@
 //! Attachments in the browser: an item's or a post's file downloaded as a file to save (never
 //! shown in the page), and the author's form that uploads a file and attaches it to the item (a
 //! new revision) or the post (a new signed version, same text). Multipart, so it works without
-//! JavaScript. A meeting's convener and a paper's penholder attach files on its page the same way.
+//! JavaScript. A meeting's convener and a paper's penholder attach files on its page the same way,
+//! and remove one with the button beside it.
 
 use super::*;
 use axum::body::Body;
@@ -315,4 +316,39 @@ async fn attach_to_object(
         "meeting" => super::meetings::meeting_view(&s, &sess, &id, errors).await,
         _ => super::papers::paper_view(&s, &sess, &id, errors).await,
     })
+}
+
+/// The convener's "Remove" button beside a file of a meeting.
+pub(super) async fn remove_meeting_file(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path((id, sha)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    remove_object_file(s, h, "meeting", id, sha, body).await
+}
+
+/// The penholder's "Remove" button beside a file of a paper.
+pub(super) async fn remove_paper_file(
+    State(s): State<WebState>,
+    h: HeaderMap,
+    Path((id, sha)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    remove_object_file(s, h, "paper", id, sha, body).await
+}
+
+async fn remove_object_file(
+    s: WebState,
+    h: HeaderMap,
+    kind: &str,
+    id: String,
+    sha: String,
+    body: Bytes,
+) -> Page {
+    let (sess, _) = posted(&s, &h, &body).await?;
+    match s.node.remove_object_file(&sess.who, kind, &id, &sha).await {
+        Ok(_) => Ok(done_to(&format!("/ui/{kind}s/{id}"), Done::FileRemoved)),
+        Err(e) => Ok(fail(&sess.ctx, e)),
+    }
 }

@@ -120,6 +120,14 @@ pub(crate) fn routes() -> Router<WebState> {
             get(attachments::download_meeting_file),
         )
         .route(
+            "/ui/meetings/{id}/attachments/{sha256}/remove",
+            post(attachments::remove_meeting_file),
+        )
+        .route(
+            "/ui/papers/{id}/attachments/{sha256}/remove",
+            post(attachments::remove_paper_file),
+        )
+        .route(
             "/ui/meetings/{id}/attachments",
             post(attachments::attach_to_meeting).layer(axum::extract::DefaultBodyLimit::disable()),
         )

@@ -127,10 +127,11 @@ pub(crate) enum Done {
     PaperCirculated,
     Released,
     Attached,
+    FileRemoved,
 }
 
 impl Done {
-    const ALL: [Done; 26] = [
+    const ALL: [Done; 27] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -157,6 +158,7 @@ impl Done {
         Done::PaperCirculated,
         Done::Released,
         Done::Attached,
+        Done::FileRemoved,
     ];
 
     fn code(self) -> &'static str {
@@ -187,6 +189,7 @@ impl Done {
             Done::PaperCirculated => "paper-circulated",
             Done::Released => "released",
             Done::Attached => "attached",
+            Done::FileRemoved => "file-removed",
         }
     }
 
