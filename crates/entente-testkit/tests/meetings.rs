@@ -12,6 +12,7 @@ use entente_node::NodeError;
 use entente_node::meetings::NewMeeting;
 use entente_node::statements::verify_statement_export;
 use entente_testkit::Cluster;
+use std::collections::BTreeSet;
 
 fn details(title: &str) -> MeetingDetails {
     MeetingDetails {
@@ -587,9 +588,10 @@ async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
     .await;
     assert_eq!(r.status(), 409);
 
-    // A file comes off again: JPN may not take EU's; EU removes the slides, and from then on no
-    // node lists the file for the meeting, serves it to its users or to a peer for it (NATO and
-    // JPN, which downloaded it above, keep their copies: what was released stays released).
+    // A file comes off again: JPN may not take EU's; EU removes the agenda (its hash named in
+    // capitals, as a user may paste it), and from then on no node lists the file for the
+    // meeting, serves it to its users or to a peer for it, or finds its words (NATO and JPN,
+    // which downloaded it above, keep their copies: what was released stays released).
     let remove = async |n: &entente_testkit::TestNode, path: &str| {
         http.delete(format!("{}{path}", n.url()))
             .bearer_auth(&n.token)
@@ -597,26 +599,52 @@ async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
             .await
             .unwrap()
     };
-    assert_eq!(remove(jpn, &meeting_file).await.status(), 403);
-    let r = remove(eu, &meeting_file).await;
+    let agenda_file = format!("/api/v1/meetings/{mid}/attachments/{s5}");
+    assert_eq!(remove(jpn, &agenda_file).await.status(), 403);
+    let r = remove(
+        eu,
+        &format!("/api/v1/meetings/{mid}/attachments/{}", s5.to_uppercase()),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let left: Vec<serde_json::Value> = r.json().await.unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(left[0]["sha256"], s5.as_str());
-    assert_eq!(
-        remove(eu, &meeting_file).await.status(),
-        404,
-        "gone already"
-    );
+    assert_eq!(left[0]["sha256"], s1.as_str());
+    assert_eq!(remove(eu, &agenda_file).await.status(), 404, "gone already");
     assert_eq!(
         remove(eu, &paper_file).await.status(),
         409,
         "a circulated paper's files no longer change"
     );
+    assert_eq!(
+        remove(jpn, &paper_file).await.status(),
+        403,
+        "not JPN's paper"
+    );
+    // Files attached at once are all kept: each change publishes the whole list, so two at
+    // once used to undo one another.
+    let mut shas = vec![];
+    for i in 0..4 {
+        let sha = upload(eu, format!("late file {i}").as_bytes()).await["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        shas.push(sha);
+    }
+    let on_meeting = format!("/api/v1/meetings/{mid}/attachments");
+    let (r0, r1, r2, r3) = tokio::join!(
+        attach(eu, &on_meeting, &shas[0], "late0.txt"),
+        attach(eu, &on_meeting, &shas[1], "late1.txt"),
+        attach(eu, &on_meeting, &shas[2], "late2.txt"),
+        attach(eu, &on_meeting, &shas[3], "late3.txt"),
+    );
+    for r in [r0, r1, r2, r3] {
+        assert_eq!(r.status(), 200);
+    }
     c.sync_until_quiet().await;
     let jpn_code = entente_domain::partner::code("JPN");
     for n in [eu, nato, jpn] {
-        let names: Vec<String> = n
+        let names: BTreeSet<String> = n
             .node
             .object_files_here("meeting", &mid)
             .await
@@ -624,16 +652,29 @@ async fn a_meetings_and_a_papers_files_reach_exactly_their_audience() {
             .into_iter()
             .map(|(f, _, _)| f.name)
             .collect();
-        assert_eq!(names, ["agenda.txt"], "{}", n.partner);
-        assert_eq!(get(n, &meeting_file).await.status(), 404, "{}", n.partner);
+        let want: BTreeSet<String> = [
+            "スライド.pdf",
+            "late0.txt",
+            "late1.txt",
+            "late2.txt",
+            "late3.txt",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(names, want, "{}", n.partner);
+        assert_eq!(get(n, &agenda_file).await.status(), 404, "{}", n.partner);
         assert!(
             n.node
-                .fed_attachment_chunk(&jpn_code, &format!("meeting:{mid}"), &s1, 0)
+                .fed_attachment_chunk(&jpn_code, &format!("meeting:{mid}"), &s5, 0)
                 .await
                 .is_err(),
             "{} serves a removed file",
             n.partner
         );
+        eventually("the removed file's words no longer found", async || {
+            found(n, "pelicanquay").await.is_empty()
+        })
+        .await;
     }
     c.stop().await;
 }
