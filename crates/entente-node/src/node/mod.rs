@@ -129,7 +129,7 @@ pub struct Node {
 struct PublishJob {
     id: u64,
     audience: Audience,
-    payloads: Arc<Vec<(&'static str, String)>>,
+    payloads: Vec<(&'static str, String)>,
     reply: tokio::sync::oneshot::Sender<Result<Vec<ParsedEntry>, NodeError>>,
 }
 
