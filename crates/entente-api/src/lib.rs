@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod fed_routes;
 pub mod metrics;
+mod quarantine;
 mod rest;
 pub mod taxii;
 pub mod views;
@@ -43,6 +44,7 @@ pub fn router_with(node: Arc<Node>, extra: Router) -> Router {
     Router::new()
         .merge(rest::routes())
         .merge(access::routes())
+        .merge(quarantine::routes())
         .merge(fed_routes::routes())
         .merge(taxii::routes())
         .route("/metrics", axum::routing::get(metrics::metrics))
@@ -84,5 +86,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let mut doc = rest::ApiDoc::openapi();
     doc.merge(access::AccessDoc::openapi());
+    doc.merge(quarantine::QuarantineDoc::openapi());
     doc
 }

@@ -737,6 +737,12 @@ impl Store for PgStore {
     async fn blob_quarantine(&self, sha: &str, item: Option<&str>) -> Result<Option<String>> {
         blobs::quarantined(self, sha, item).await
     }
+    async fn quarantined_blobs(&self, limit: u32) -> Result<Vec<QuarantineRecord>> {
+        blobs::quarantine_list(self, limit).await
+    }
+    async fn release_blob_quarantine(&self, sha: &str) -> Result<Vec<String>> {
+        blobs::quarantine_release(self, sha).await
+    }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {
         users::delete_token(self, hash).await

@@ -252,3 +252,33 @@ pub(crate) async fn quarantined(
     .map_err(be)?;
     Ok(r.map(|(t,)| t))
 }
+
+pub(crate) async fn quarantine_list(s: &SqliteStore, limit: u32) -> Result<Vec<QuarantineRecord>> {
+    let r: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT sha256, item_id, finding, at FROM blob_quarantine
+         ORDER BY at DESC, sha256, item_id LIMIT ?1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(be)?;
+    Ok(r.into_iter()
+        .map(|(sha256, item_id, finding, at)| QuarantineRecord {
+            sha256,
+            item_id,
+            finding,
+            at,
+        })
+        .collect())
+}
+
+pub(crate) async fn quarantine_release(s: &SqliteStore, sha256: &str) -> Result<Vec<String>> {
+    let mut r: Vec<(String,)> =
+        sqlx::query_as("DELETE FROM blob_quarantine WHERE sha256 = ?1 RETURNING item_id")
+            .bind(sha256)
+            .fetch_all(&s.pool)
+            .await
+            .map_err(be)?;
+    r.sort();
+    Ok(r.into_iter().map(|(k,)| k).collect())
+}

@@ -387,6 +387,16 @@ pub struct BlobInfo {
     pub stored_at: String,
 }
 
+/// A file the malware scanner flagged when it arrived for an item (or a post, meeting or paper,
+/// by its key): its chunks are held aside as evidence, never served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    pub sha256: String,
+    pub item_id: String,
+    pub finding: String,
+    pub at: String,
+}
+
 /// Held while a node folds entries and appends them (dropping it releases the lock). A backend
 /// shared by several processes of one node excludes them from one another with it; an embedded
 /// backend has one process and needs nothing.
@@ -587,4 +597,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// What the scanner found in a file quarantined for `item_id`, or for any item (None).
     async fn blob_quarantine(&self, sha256: &str, item_id: Option<&str>) -> Result<Option<String>>;
+    /// The files held aside, newest first (one row per file and item), for the operator.
+    async fn quarantined_blobs(&self, limit: u32) -> Result<Vec<QuarantineRecord>>;
+    /// Take a file out of quarantine for every item it was held for (the operator released it,
+    /// or a new scan found nothing); returns those items' keys, in order.
+    async fn release_blob_quarantine(&self, sha256: &str) -> Result<Vec<String>>;
 }

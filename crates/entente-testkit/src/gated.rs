@@ -383,4 +383,10 @@ impl Store for GatedStore {
     async fn blob_quarantine(&self, sha256: &str, item_id: Option<&str>) -> Result<Option<String>> {
         self.inner.blob_quarantine(sha256, item_id).await
     }
+    async fn quarantined_blobs(&self, limit: u32) -> Result<Vec<QuarantineRecord>> {
+        self.inner.quarantined_blobs(limit).await
+    }
+    async fn release_blob_quarantine(&self, sha256: &str) -> Result<Vec<String>> {
+        self.inner.release_blob_quarantine(sha256).await
+    }
 }

@@ -454,23 +454,27 @@ async fn a_known_hash_named_in_another_item_gets_nothing() {
 const MALWARE_MARKER: &str = "ENTENTE-TEST-MALWARE-7f3a9c";
 
 /// A stand-in for `clamd` on a Unix socket (its `INSTREAM` protocol), which finds
-/// [`MALWARE_MARKER`]; while `down` is set it hangs up on every connection.
+/// [`MALWARE_MARKER`]; while `down` is set it hangs up on every connection, and while `blind`
+/// is set it finds nothing (as after a signature update that dropped a false positive).
 async fn fake_clamd(
     dir: &std::path::Path,
 ) -> (
     entente_node::config::Clamd,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
     std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let path = dir.join("clamd.sock");
     let l = tokio::net::UnixListener::bind(&path).unwrap();
     let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let d = down.clone();
+    let blind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (d, b) = (down.clone(), blind.clone());
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             if d.load(std::sync::atomic::Ordering::SeqCst) {
                 continue;
             }
+            let blind = b.load(std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut cmd = [0u8; 10];
                 s.read_exact(&mut cmd).await?;
@@ -485,9 +489,10 @@ async fn fake_clamd(
                     data.resize(at + n, 0);
                     s.read_exact(&mut data[at..]).await?;
                 }
-                let found = data
-                    .windows(MALWARE_MARKER.len())
-                    .any(|w| w == MALWARE_MARKER.as_bytes());
+                let found = !blind
+                    && data
+                        .windows(MALWARE_MARKER.len())
+                        .any(|w| w == MALWARE_MARKER.as_bytes());
                 let answer: &[u8] = if found {
                     b"stream: Entente-Test-Signature FOUND\0"
                 } else {
@@ -498,7 +503,7 @@ async fn fake_clamd(
             });
         }
     });
-    (entente_node::config::Clamd::Unix(path), down)
+    (entente_node::config::Clamd::Unix(path), down, blind)
 }
 
 /// Debian's `clamd` with a database of one signature, [`MALWARE_MARKER`], on a Unix socket in
@@ -685,7 +690,7 @@ async fn scanned_at_jpn(scanner: entente_node::config::Clamd, finding: &str) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_malware_scanner_refuses_and_quarantines() {
     let dir = tempfile::tempdir().unwrap();
-    let (scanner, down) = fake_clamd(dir.path()).await;
+    let (scanner, down, _) = fake_clamd(dir.path()).await;
     let c = scanned_at_jpn(scanner, "Entente-Test-Signature").await;
     let (eu, jpn) = (c.node("EU"), c.node("JPN"));
     let f = eu.node.store().formats().await.unwrap().remove(0);
@@ -739,5 +744,227 @@ async fn debians_clamd_refuses_and_quarantines() {
         return;
     };
     let c = scanned_at_jpn(scanner, "Entente-Test-Signature").await;
+    // A new scan of the held-aside chunks by the real scanner finds it again: still held.
+    let jpn = c.node("JPN");
+    let sha = hex::encode(Sha256::digest(infected()));
+    let r = jpn
+        .http()
+        .post(format!("{}/api/v1/quarantine/{sha}/rescan", jpn.url()))
+        .bearer_auth(&jpn.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["released"], false, "{v}");
+    // clamd names a signature of a database of one's own `NAME.UNOFFICIAL`.
+    assert!(
+        v["finding"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("Entente-Test-Signature")),
+        "{v}"
+    );
+    c.stop().await;
+}
+
+/// JPN's admin looks after the quarantine: the files are listed (to admins only); a new scan
+/// that still finds something keeps the file held; once the scanner finds nothing the file is
+/// released for both items it was held for, downloads byte-identical, and its text is found. A
+/// file the scanner still flags is released from the admin page with a reason (none: refused),
+/// and both decisions are in the audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let (scanner, _down, blind) = fake_clamd(dir.path()).await;
+    let c = scanned_at_jpn(scanner, "Entente-Test-Signature").await;
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let bad = infected();
+    let bad_sha = hex::encode(Sha256::digest(&bad));
+    let api = |path: &str| format!("{}/api/v1/quarantine{path}", jpn.url());
+    let held = async || -> Vec<serde_json::Value> {
+        let r = jpn
+            .http()
+            .get(api(""))
+            .bearer_auth(&jpn.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    };
+    let list = held().await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|q| q["sha256"] == bad_sha.as_str()
+        && q["finding"] == "Entente-Test-Signature"
+        && q["kind"] == "item"));
+    let items: Vec<String> = list
+        .iter()
+        .map(|q| {
+            q["page"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("/ui/items/")
+                .to_owned()
+        })
+        .collect();
+
+    // Not for anyone but an admin, and a file that is not held reads as not found.
+    jpn.node
+        .add_user("reader1", entente_domain::Role::Reader, "reader-password-1")
+        .await
+        .unwrap();
+    let reader = jpn.node.principal_for("reader1").await.unwrap();
+    assert!(matches!(
+        jpn.node.quarantined_files(&reader).await,
+        Err(entente_node::NodeError::Forbidden(_))
+    ));
+    let jn = std::sync::Arc::clone(&jpn.node);
+    assert!(matches!(
+        jn.release_quarantined(&reader, &bad_sha, "mine").await,
+        Err(entente_node::NodeError::Forbidden(_))
+    ));
+    let post = async |path: String, body: serde_json::Value| {
+        jpn.http()
+            .post(path)
+            .bearer_auth(&jpn.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let clean_sha = "0".repeat(64);
+    let r = post(api(&format!("/{clean_sha}/rescan")), serde_json::json!({})).await;
+    assert_eq!(r.status(), 404);
+
+    // Scanned again while the signature still matches: held, and said so.
+    let r = post(api(&format!("/{bad_sha}/rescan")), serde_json::json!({})).await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["released"], false);
+    assert_eq!(v["finding"], "Entente-Test-Signature");
+    assert_eq!(download(jpn, &items[0], &bad_sha).await.status(), 409);
+    assert!(hits(jpn, "7f3a9c").await.is_empty());
+
+    // The signature gone: scanned again, released for both items.
+    blind.store(true, SeqCst);
+    let r = post(
+        api(&format!("/{}/rescan", bad_sha.to_uppercase())),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["released"], true, "{v}");
+    assert!(held().await.is_empty());
+    for id in &items {
+        let r = download(jpn, id, &bad_sha).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), bad.as_slice());
+    }
+    eventually("the released file's text found", async || {
+        let h = hits(jpn, "7f3a9c").await;
+        items.iter().all(|i| h.contains(i))
+    })
+    .await;
+    // Released, the bytes are no longer refused to an upload there.
+    assert_eq!(post_file(jpn, &bad).await.status(), 201);
+
+    // A second file the scanner keeps flagging: the admin releases it from the admin page.
+    blind.store(false, SeqCst);
+    let f = eu.node.store().formats().await.unwrap().remove(0);
+    let sample = format!("Sample for the analysts.\n{MALWARE_MARKER}\n").into_bytes();
+    let sample_sha = hex::encode(Sha256::digest(&sample));
+    upload(eu, &sample).await;
+    let it = item_with_file(
+        eu,
+        &f.format_id,
+        &sample_sha,
+        "サンプル.bin",
+        &["EU", "JPN"],
+    )
+    .await;
+    let sample_id = it["id"].as_str().unwrap().to_owned();
+    c.sync_until_quiet().await;
+    eventually("the sample quarantined at JPN", async || {
+        let _ = jpn.node.fetch_missing_attachments().await;
+        jpn.node
+            .store()
+            .blob_quarantine(&sample_sha, Some(&sample_id))
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let (http, cookie) = sign_in(jpn, "admin", "admin-password-1").await;
+    let page = async |path: &str| {
+        let r = http
+            .get(format!("{}{path}", jpn.url()))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let admin = page("/ui/admin").await;
+    let list = &admin[admin
+        .find("id=\"quarantine-list\"")
+        .expect("the quarantine table")..];
+    assert!(
+        list.contains("サンプル.bin") && list.contains(&sample_sha),
+        "{list}"
+    );
+    assert!(list.contains(&format!("/ui/items/{sample_id}")));
+    let at = admin.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = admin[at..].split('"').next().unwrap().to_owned();
+    let form = async |fields: &[(&str, &str)]| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf)
+            .extend_pairs(fields)
+            .finish();
+        http.post(format!("{}/ui/admin/quarantine-release", jpn.url()))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = form(&[("sha256", &sample_sha), ("reason", "  ")]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("reason-error"));
+    assert_eq!(download(jpn, &sample_id, &sample_sha).await.status(), 409);
+    let r = form(&[
+        ("sha256", &sample_sha),
+        ("reason", "A known sample, shared for the analysts"),
+    ])
+    .await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, "/ui/admin?done=quarantine-released");
+    assert!(page(&to).await.contains("Released: the file is now served"));
+    let r = download(jpn, &sample_id, &sample_sha).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), sample.as_slice());
+    assert!(page("/ui/admin").await.contains("No file is held aside."));
+
+    // Who decided what, and why.
+    let audit = jpn.node.store().audit_records(0, 1000).await.unwrap();
+    let of = |action: &str| -> Vec<String> {
+        audit
+            .iter()
+            .filter(|a| a.action == action)
+            .map(|a| format!("{}: {}", a.actor, a.detail))
+            .collect()
+    };
+    let rescans = of("quarantine_rescan");
+    assert_eq!(rescans.len(), 2, "{rescans:?}");
+    assert!(rescans[0].contains("still found Entente-Test-Signature"));
+    assert!(rescans[1].contains("nothing found, released for 2 objects"));
+    let releases = of("quarantine_release");
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    assert!(releases[0].starts_with("admin@JPN: "));
+    assert!(releases[0].contains("A known sample, shared for the analysts"));
     c.stop().await;
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// What the fetcher keeps between passes: its wake-up and, per (file, item), the failures.
 #[derive(Default)]
 pub(crate) struct Fetcher {
-    wake: Notify,
+    pub(super) wake: Notify,
     failures: std::sync::Mutex<HashMap<(String, String), Failure>>,
     /// One file's text read at a time, off the fetch path.
     extracting: tokio::sync::Mutex<()>,
@@ -348,7 +348,7 @@ impl Node {
     /// Read a received file's text in a task of its own (one at a time, at most a minute: a
     /// hostile PDF holds up neither the fetcher nor other files for long), then index the item
     /// again with it.
-    fn spawn_text(self: &Arc<Self>, sha256: String, size: u64, owner: FileOwner) {
+    pub(super) fn spawn_text(self: &Arc<Self>, sha256: String, size: u64, owner: FileOwner) {
         let fetcher = self.ext::<Fetcher>();
         let store = self.store.clone();
         let node = Arc::downgrade(self);

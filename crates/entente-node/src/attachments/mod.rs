@@ -169,6 +169,8 @@ mod objects;
 mod owner;
 pub use owner::FileOwner;
 mod posts;
+mod quarantine;
+pub use quarantine::{QuarantinedFile, Rescan};
 mod scan;
 
 /// A chunk of a file, to send: its bytes.

@@ -193,6 +193,44 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         .unwrap();
     assert!(store.blob_for_item(&other, "post:EU-t:EU-p").await.unwrap());
     assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 1);
+    // The operator's view of the quarantine, newest first; a release takes the file out for
+    // every item it was held for, and the item's reference is missing again.
+    store
+        .quarantine_blob(SHA, "i2", "Eicar-Test-Signature", "2026-12-06T12:00:00Z")
+        .await
+        .unwrap();
+    let held: Vec<(String, String, String)> = store
+        .quarantined_blobs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.item_id, q.finding, q.at))
+        .collect();
+    assert_eq!(
+        held,
+        vec![
+            (
+                "i2".to_owned(),
+                "Eicar-Test-Signature".to_owned(),
+                "2026-12-06T12:00:00Z".to_owned()
+            ),
+            (
+                "i1".to_owned(),
+                "Eicar-Test-Signature".to_owned(),
+                "2026-12-06T10:00:00Z".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(store.quarantined_blobs(1).await.unwrap().len(), 1);
+    assert!(store.missing_blobs(None, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.release_blob_quarantine(SHA).await.unwrap(),
+        vec!["i1".to_owned(), "i2".to_owned()]
+    );
+    assert!(store.release_blob_quarantine(SHA).await.unwrap().is_empty());
+    assert!(store.quarantined_blobs(10).await.unwrap().is_empty());
+    assert_eq!(store.blob_quarantine(SHA, None).await.unwrap(), None);
+    assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 2);
 }
 
 fn d_head(es: &[ParsedEntry]) -> LogHead {

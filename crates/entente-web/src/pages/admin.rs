@@ -25,6 +25,10 @@ pub struct AdminPage {
     pub roles: Vec<String>,
     /// The notification delivery log, newest first.
     pub deliveries: Vec<entente_node::notify::NotificationRecord>,
+    /// Files the malware scanner held aside, newest first.
+    pub quarantine: Vec<entente_node::attachments::QuarantinedFile>,
+    /// Whether this node has a scanner to scan them again with.
+    pub scanner: bool,
 }
 
 pub(super) async fn admin_page(
@@ -47,10 +51,11 @@ pub(super) async fn admin_page(
             s.node.witnesses().await?,
             s.node.list_tokens(&sess.who, None).await?,
             s.node.notification_log(&sess.who, 50).await?,
+            s.node.quarantined_files(&sess.who).await?,
         ))
     }
     .await;
-    let (users, forks, witnesses, tokens, deliveries) = match r {
+    let (users, forks, witnesses, tokens, deliveries, quarantine) = match r {
         Ok(x) => x,
         Err(e) => return fail(&sess.ctx, e),
     };
@@ -107,6 +112,8 @@ pub(super) async fn admin_page(
                 })
                 .collect(),
             deliveries,
+            quarantine,
+            scanner: s.node.config().malware_scan.is_some(),
             roles: ["reader", "analyst", "officer", "admin"]
                 .map(str::to_owned)
                 .to_vec(),
@@ -229,6 +236,29 @@ pub(super) async fn admin_post(
             match r {
                 Ok(()) => return Ok(see_other("/ui/admin")),
                 Err(e) => errors.add("_form", e.to_string()),
+            }
+        }
+        // The malware scanner's quarantine: scan a file again, or release it with a reason.
+        "quarantine-rescan" => match s.node.rescan_quarantined(&sess.who, f.get("sha256")).await {
+            Ok(r) if r.released => {
+                return Ok(done_to("/ui/admin", Done::QuarantineReleased));
+            }
+            Ok(_) => return Ok(done_to("/ui/admin", Done::QuarantineStillFound)),
+            Err(e) => errors.add("_form", e.to_string()),
+        },
+        "quarantine-release" => {
+            required(&mut errors, &f, &[("reason", "A reason")]);
+            if errors.is_empty() {
+                match s
+                    .node
+                    .release_quarantined(&sess.who, f.get("sha256"), f.get("reason"))
+                    .await
+                {
+                    Ok(()) => {
+                        return Ok(done_to("/ui/admin", Done::QuarantineReleased));
+                    }
+                    Err(e) => errors = Errors::from_node(&e, &["reason"]),
+                }
             }
         }
         "revoke" => match s.node.revoke_token(&sess.who, f.get("id")).await {

@@ -128,10 +128,12 @@ pub(crate) enum Done {
     Released,
     Attached,
     FileRemoved,
+    QuarantineReleased,
+    QuarantineStillFound,
 }
 
 impl Done {
-    const ALL: [Done; 27] = [
+    const ALL: [Done; 29] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -159,6 +161,8 @@ impl Done {
         Done::Released,
         Done::Attached,
         Done::FileRemoved,
+        Done::QuarantineReleased,
+        Done::QuarantineStillFound,
     ];
 
     fn code(self) -> &'static str {
@@ -190,6 +194,8 @@ impl Done {
             Done::Released => "released",
             Done::Attached => "attached",
             Done::FileRemoved => "file-removed",
+            Done::QuarantineReleased => "quarantine-released",
+            Done::QuarantineStillFound => "quarantine-still-found",
         }
     }
 

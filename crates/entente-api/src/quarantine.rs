@@ -1,0 +1,69 @@
+//! REST routes for the files the malware scanner held aside: the admin lists them, has one
+//! scanned again, or releases one with a reason. The rules are the node's
+//! (`entente_node::attachments`); this module only maps HTTP onto them.
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, Auth};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use entente_node::attachments::{QuarantinedFile, Rescan};
+use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
+
+type R<T> = Result<T, ApiError>;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/quarantine", get(list_quarantine))
+        .route("/api/v1/quarantine/{sha256}/rescan", post(rescan_file))
+        .route("/api/v1/quarantine/{sha256}/release", post(release_file))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(list_quarantine, rescan_file, release_file))]
+pub(crate) struct QuarantineDoc;
+
+#[utoipa::path(get, path = "/api/v1/quarantine",
+    description = "Admin: the files the malware scanner held aside as they arrived from peers, newest first (those of objects you may see): name, size, the object, what was found and when.",
+    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
+async fn list_quarantine(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> R<Json<Vec<QuarantinedFile>>> {
+    Ok(Json(s.node.quarantined_files(&p).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/quarantine/{sha256}/rescan", params(("sha256" = String, Path)),
+    description = "Admin: scan a quarantined file again; it is released (served and searched through its objects) if the scanner now finds nothing, and stays held otherwise. 409 when this node has no scanner, 503 when the scanner cannot scan now.",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn rescan_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(sha256): Path<String>,
+) -> R<Json<Rescan>> {
+    Ok(Json(s.node.rescan_quarantined(&p, &sha256).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct ReleaseRequest {
+    /// Why the file is safe to release (kept in the audit trail), 1 to 500 characters.
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/quarantine/{sha256}/release", params(("sha256" = String, Path)),
+    request_body = ReleaseRequest,
+    description = "Admin: release a quarantined file whatever the scanner says (a false positive, or a sample wanted as such), with a reason recorded in the audit trail; it is then served and searched through its objects like any file.",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn release_file(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(sha256): Path<String>,
+    ApiJson(r): ApiJson<ReleaseRequest>,
+) -> R<StatusCode> {
+    s.node.release_quarantined(&p, &sha256, &r.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
