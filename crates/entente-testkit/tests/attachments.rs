@@ -968,3 +968,79 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
     assert!(releases[0].contains("A known sample, shared for the analysts"));
     c.stop().await;
 }
+
+/// Two files attached at the same moment to one item, and to one post (two tabs of one
+/// author): each attach reads the files, adds one and signs the whole list, so without one
+/// change at a time the later signature drops the earlier file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_attached_at_the_same_moment_are_all_kept() {
+    let c = Cluster::new(&["EU"]).await.unwrap();
+    let eu = c.node("EU");
+    let f = format(eu, "Files at once", &["EU"]).await;
+    let admin = eu.admin();
+    let it = item(eu, &f.format_id, "Item with files at once", None, None)
+        .await
+        .item_id;
+    let t = eu
+        .node
+        .start_thread(
+            &admin,
+            entente_domain::coord::NewThread {
+                attachments: vec![],
+                format_id: f.format_id.clone(),
+                title: "Files at once".into(),
+                body: "Two tabs".into(),
+                subject: None,
+                releasable_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    let post_id = t.posts[0].post_id.clone();
+    for round in 0..4 {
+        let mut shas = vec![];
+        for k in 0..2 {
+            let bytes = format!("round {round} file {k}\n").into_bytes();
+            shas.push(
+                upload(eu, &bytes).await["sha256"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let file = |k: usize| NewAttachment {
+            sha256: shas[k].clone(),
+            name: format!("{round}-{k}.txt"),
+        };
+        let (a, b) = tokio::join!(
+            eu.node.attach_file(&admin, &it, file(0)),
+            eu.node.attach_file(&admin, &it, file(1)),
+        );
+        a.unwrap();
+        b.unwrap();
+        let held = eu.node.store().item(&it).await.unwrap().unwrap();
+        for s in &shas {
+            assert!(
+                held.attachments.iter().any(|a| a.sha256 == *s),
+                "round {round}: an item's file was dropped"
+            );
+        }
+        let (a, b) = tokio::join!(
+            eu.node
+                .attach_post_file(&admin, &t.thread_id, &post_id, file(0)),
+            eu.node
+                .attach_post_file(&admin, &t.thread_id, &post_id, file(1)),
+        );
+        a.unwrap();
+        b.unwrap();
+        let t = eu.node.thread(&admin, &t.thread_id).await.unwrap().thread;
+        let p = t.post(&post_id).unwrap();
+        for s in &shas {
+            assert!(
+                p.attachments.iter().any(|a| a.sha256 == *s),
+                "round {round}: a post's file was dropped"
+            );
+        }
+    }
+    c.stop().await;
+}

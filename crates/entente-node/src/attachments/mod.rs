@@ -18,6 +18,14 @@ use std::sync::{Arc, Weak};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
+/// Serialises this process's changes to the files of items, posts, meetings and papers: each
+/// reads the list, changes it and signs the whole list, so two at once undid one another (an
+/// attach signed after a removal brought the removed file back; two attaches kept one file).
+/// Processes sharing one database are not covered; the check after each publish catches what
+/// it can.
+#[derive(Default)]
+pub(super) struct FilesChanges(pub(super) tokio::sync::Mutex<()>);
+
 /// A file uploaded whole and hashed, ready to be referenced from an item by its uploader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Uploaded {
@@ -304,6 +312,8 @@ impl Node {
         file: NewAttachment,
     ) -> Result<entente_domain::ItemState, NodeError> {
         who.require(entente_domain::Role::Analyst, "attach files")?;
+        let changing = self.ext::<FilesChanges>();
+        let _one_at_a_time = changing.0.lock().await;
         let it = self.item(who, item_id).await?;
         policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
         if it.retracted.is_some() {

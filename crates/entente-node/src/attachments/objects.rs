@@ -16,13 +16,6 @@ fn owner(kind: &str, id: &str) -> Result<FileOwner, NodeError> {
     }
 }
 
-/// Serialises this process's changes to meetings' and papers' files: each reads the list,
-/// changes it and signs the whole list, so two at once undid one another (an attach signed
-/// after a removal brought the removed file back; two attaches kept one file). Processes sharing
-/// one database are not covered; the check after each publish catches what it can.
-#[derive(Default)]
-struct FilesChanges(tokio::sync::Mutex<()>);
-
 impl Node {
     /// The partner that sets the files, the audience and the files of a meeting or paper this
     /// node's partner is in the audience of.

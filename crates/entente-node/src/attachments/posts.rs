@@ -16,6 +16,8 @@ impl Node {
         file: NewAttachment,
     ) -> Result<ThreadState, NodeError> {
         who.require(entente_domain::Role::Analyst, "attach files")?;
+        let changing = self.ext::<FilesChanges>();
+        let _one_at_a_time = changing.0.lock().await;
         let t = self.own_post(who, thread_id, post_id).await?;
         let p = t.post(post_id).ok_or(NodeError::NotFound("post"))?;
         let new_refs = self.attachment_refs(who, &[file]).await?;
