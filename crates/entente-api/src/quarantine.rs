@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use entente_node::attachments::{QuarantinedFile, Rescan};
+use entente_node::attachments::{HeldScan, QuarantinedFile, Rescan};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -19,12 +19,16 @@ type R<T> = Result<T, ApiError>;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/quarantine", get(list_quarantine))
+        .route(
+            "/api/v1/quarantine/scan-held",
+            get(held_scan).post(scan_held),
+        )
         .route("/api/v1/quarantine/{sha256}/rescan", post(rescan_file))
         .route("/api/v1/quarantine/{sha256}/release", post(release_file))
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(list_quarantine, rescan_file, release_file))]
+#[openapi(paths(list_quarantine, rescan_file, release_file, held_scan, scan_held))]
 pub(crate) struct QuarantineDoc;
 
 #[utoipa::path(get, path = "/api/v1/quarantine",
@@ -66,4 +70,21 @@ async fn release_file(
 ) -> R<StatusCode> {
     s.node.release_quarantined(&p, &sha256, &r.reason).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/quarantine/scan-held",
+    description = "Admin: the scan of every held file started last (running, when it started and finished, how many files were scanned, flagged and held aside, and could not be scanned).",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+async fn held_scan(State(s): State<AppState>, Auth(p): Auth) -> R<Json<HeldScan>> {
+    Ok(Json(s.node.held_files_scan(&p)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/quarantine/scan-held",
+    description = "Admin: scan every file this node holds whole with its malware scanner, in the background (files kept before the scanner was set up, or before its signatures changed); a flagged file is held aside for every object it was checked for. One scan runs at a time: asked again meanwhile, this answers how far it got. 409 when this node has no scanner.",
+    responses((status = 202, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn scan_held(State(s): State<AppState>, Auth(p): Auth) -> R<(StatusCode, Json<HeldScan>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.node.scan_held_files(&p).await?),
+    ))
 }

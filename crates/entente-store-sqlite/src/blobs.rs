@@ -223,7 +223,8 @@ pub(crate) async fn quarantine(
     at: &str,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO blob_quarantine (sha256, item_id, finding, at) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO blob_quarantine (sha256, item_id, finding, at)
+         SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1)
          ON CONFLICT (sha256, item_id) DO NOTHING",
     )
     .bind(sha256)
@@ -253,11 +254,17 @@ pub(crate) async fn quarantined(
     Ok(r.map(|(t,)| t))
 }
 
-pub(crate) async fn quarantine_list(s: &SqliteStore, limit: u32) -> Result<Vec<QuarantineRecord>> {
+pub(crate) async fn quarantine_list(
+    s: &SqliteStore,
+    sha256: Option<&str>,
+    limit: u32,
+) -> Result<Vec<QuarantineRecord>> {
     let r: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT sha256, item_id, finding, at FROM blob_quarantine
-         ORDER BY at DESC, sha256, item_id LIMIT ?1",
+         WHERE ?1 IS NULL OR sha256 = ?1
+         ORDER BY at DESC, sha256, item_id LIMIT ?2",
     )
+    .bind(sha256)
     .bind(i64::from(limit))
     .fetch_all(&s.pool)
     .await
@@ -272,13 +279,115 @@ pub(crate) async fn quarantine_list(s: &SqliteStore, limit: u32) -> Result<Vec<Q
         .collect())
 }
 
-pub(crate) async fn quarantine_release(s: &SqliteStore, sha256: &str) -> Result<Vec<String>> {
-    let mut r: Vec<(String,)> =
-        sqlx::query_as("DELETE FROM blob_quarantine WHERE sha256 = ?1 RETURNING item_id")
+pub(crate) async fn quarantine_release(
+    s: &SqliteStore,
+    b: &BlobInfo,
+    items: &[String],
+) -> Result<Vec<String>> {
+    let mut tx = s.pool.begin().await.map_err(be)?;
+    sqlx::query(
+        "INSERT INTO blobs (sha256, size, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )
+    .bind(&b.sha256)
+    .bind(i64::try_from(b.size).map_err(|e| codec::corrupt("blob size", e))?)
+    .bind(&b.stored_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(be)?;
+    let mut released = vec![];
+    for item in items {
+        let gone = sqlx::query("DELETE FROM blob_quarantine WHERE sha256 = ?1 AND item_id = ?2")
+            .bind(&b.sha256)
+            .bind(item)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?
+            .rows_affected();
+        if gone == 0 {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO blob_items (sha256, item_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&b.sha256)
+        .bind(item)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+        released.push(item.clone());
+    }
+    tx.commit().await.map_err(be)?;
+    released.sort();
+    released.dedup();
+    Ok(released)
+}
+
+pub(crate) async fn held(
+    s: &SqliteStore,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<BlobInfo>> {
+    let r: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT sha256, size, stored_at FROM blobs WHERE sha256 > ?1 ORDER BY sha256 LIMIT ?2",
+    )
+    .bind(after.unwrap_or_default())
+    .bind(i64::from(limit))
+    .fetch_all(&s.pool)
+    .await
+    .map_err(be)?;
+    r.into_iter()
+        .map(|(sha256, size, stored_at)| {
+            Ok(BlobInfo {
+                sha256,
+                size: u64::try_from(size).map_err(|e| codec::corrupt("blob size", e))?,
+                stored_at,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn quarantine_held(
+    s: &SqliteStore,
+    sha256: &str,
+    finding: &str,
+    at: &str,
+) -> Result<Vec<String>> {
+    let mut tx = s.pool.begin().await.map_err(be)?;
+    let mut owners: Vec<(String,)> =
+        sqlx::query_as("DELETE FROM blob_items WHERE sha256 = ?1 RETURNING item_id")
             .bind(sha256)
-            .fetch_all(&s.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(be)?;
-    r.sort();
-    Ok(r.into_iter().map(|(k,)| k).collect())
+    owners.sort();
+    for (item,) in &owners {
+        sqlx::query(
+            "INSERT INTO blob_quarantine (sha256, item_id, finding, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (sha256, item_id) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(item)
+        .bind(finding)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+    }
+    let mut gone = vec![
+        "DELETE FROM blobs WHERE sha256 = ?1",
+        "DELETE FROM blob_texts WHERE sha256 = ?1",
+    ];
+    if owners.is_empty() {
+        gone.push("DELETE FROM blob_uploads WHERE sha256 = ?1");
+        gone.push("DELETE FROM blob_chunks WHERE sha256 = ?1");
+    }
+    for q in gone {
+        sqlx::query(q)
+            .bind(sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+    }
+    tx.commit().await.map_err(be)?;
+    Ok(owners.into_iter().map(|(k,)| k).collect())
 }

@@ -730,11 +730,26 @@ impl Store for SqliteStore {
     async fn blob_quarantine(&self, sha: &str, item: Option<&str>) -> Result<Option<String>> {
         blobs::quarantined(self, sha, item).await
     }
-    async fn quarantined_blobs(&self, limit: u32) -> Result<Vec<QuarantineRecord>> {
-        blobs::quarantine_list(self, limit).await
+    async fn quarantined_blobs(
+        &self,
+        sha: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRecord>> {
+        blobs::quarantine_list(self, sha, limit).await
     }
-    async fn release_blob_quarantine(&self, sha: &str) -> Result<Vec<String>> {
-        blobs::quarantine_release(self, sha).await
+    async fn release_blob_quarantine(&self, b: &BlobInfo, items: &[String]) -> Result<Vec<String>> {
+        blobs::quarantine_release(self, b, items).await
+    }
+    async fn held_blobs(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>> {
+        blobs::held(self, after, limit).await
+    }
+    async fn quarantine_held_blob(
+        &self,
+        sha: &str,
+        finding: &str,
+        at: &str,
+    ) -> Result<Vec<String>> {
+        blobs::quarantine_held(self, sha, finding, at).await
     }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {

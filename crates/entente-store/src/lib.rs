@@ -587,7 +587,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, String, u64)>>;
     /// The malware scanner found `finding` in the file received for `item_id`: it is held aside
     /// (its chunks stay as evidence, never completed, served or read) and no longer missing for
-    /// that item. The first finding stays.
+    /// that item. The first finding stays. Nothing is recorded while the file is whole (an
+    /// operator released it meanwhile: the fetcher then checks it for the item as any file).
     async fn quarantine_blob(
         &self,
         sha256: &str,
@@ -597,9 +598,34 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// What the scanner found in a file quarantined for `item_id`, or for any item (None).
     async fn blob_quarantine(&self, sha256: &str, item_id: Option<&str>) -> Result<Option<String>>;
-    /// The files held aside, newest first (one row per file and item), for the operator.
-    async fn quarantined_blobs(&self, limit: u32) -> Result<Vec<QuarantineRecord>>;
-    /// Take a file out of quarantine for every item it was held for (the operator released it,
-    /// or a new scan found nothing); returns those items' keys, in order.
-    async fn release_blob_quarantine(&self, sha256: &str) -> Result<Vec<String>>;
+    /// The files held aside (only `sha256`'s when given), newest first (one row per file and
+    /// item), for the operator.
+    async fn quarantined_blobs(
+        &self,
+        sha256: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRecord>>;
+    /// Release a quarantined file for `item_ids` (the operator released it, or a new scan found
+    /// nothing), in one transaction: the file is whole (`b`; its chunks are there and hash to
+    /// it), out of quarantine and checked for each of those items it was quarantined for (each
+    /// had fetched and hashed it before the scanner held it). Rows of other items stay. Returns
+    /// the items released, in order.
+    async fn release_blob_quarantine(
+        &self,
+        b: &BlobInfo,
+        item_ids: &[String],
+    ) -> Result<Vec<String>>;
+    /// The files held whole, in hash order after `after`.
+    async fn held_blobs(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>>;
+    /// The scanner found `finding` in a file held whole (scanned after it was kept): in one
+    /// transaction it stops being whole and checked for any item, its text goes, and it is
+    /// quarantined for each item it was checked for (its chunks stay as evidence). A file
+    /// checked for no item (an upload never attached) goes altogether. Returns those items'
+    /// keys, in order.
+    async fn quarantine_held_blob(
+        &self,
+        sha256: &str,
+        finding: &str,
+        at: &str,
+    ) -> Result<Vec<String>>;
 }

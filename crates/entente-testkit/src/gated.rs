@@ -383,10 +383,29 @@ impl Store for GatedStore {
     async fn blob_quarantine(&self, sha256: &str, item_id: Option<&str>) -> Result<Option<String>> {
         self.inner.blob_quarantine(sha256, item_id).await
     }
-    async fn quarantined_blobs(&self, limit: u32) -> Result<Vec<QuarantineRecord>> {
-        self.inner.quarantined_blobs(limit).await
+    async fn quarantined_blobs(
+        &self,
+        sha256: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRecord>> {
+        self.inner.quarantined_blobs(sha256, limit).await
     }
-    async fn release_blob_quarantine(&self, sha256: &str) -> Result<Vec<String>> {
-        self.inner.release_blob_quarantine(sha256).await
+    async fn release_blob_quarantine(
+        &self,
+        b: &BlobInfo,
+        item_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.inner.release_blob_quarantine(b, item_ids).await
+    }
+    async fn held_blobs(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>> {
+        self.inner.held_blobs(after, limit).await
+    }
+    async fn quarantine_held_blob(
+        &self,
+        sha256: &str,
+        finding: &str,
+        at: &str,
+    ) -> Result<Vec<String>> {
+        self.inner.quarantine_held_blob(sha256, finding, at).await
     }
 }

@@ -767,11 +767,12 @@ async fn debians_clamd_refuses_and_quarantines() {
     c.stop().await;
 }
 
-/// JPN's admin looks after the quarantine: the files are listed (to admins only); a new scan
-/// that still finds something keeps the file held; once the scanner finds nothing the file is
-/// released for both items it was held for, downloads byte-identical, and its text is found. A
-/// file the scanner still flags is released from the admin page with a reason (none: refused),
-/// and both decisions are in the audit trail.
+/// JPN's admin looks after the quarantine: the files are listed (to admins only, and only for
+/// objects the admin may see); a new scan that still finds something keeps the file held; once
+/// the scanner finds nothing the file is released for both items the admin sees, downloads
+/// byte-identical, and its text is found, while it stays held for an item named for another
+/// user. A file the scanner still flags is released from the admin page with a reason (none,
+/// or one over what the audit keeps: refused), and every decision is in the audit trail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
     use std::sync::atomic::Ordering::SeqCst;
@@ -781,6 +782,37 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
     let (eu, jpn) = (c.node("EU"), c.node("JPN"));
     let bad = infected();
     let bad_sha = hex::encode(Sha256::digest(&bad));
+    // The same bytes on a TLP:RED item named for JPN's analyst, whom the admin is not.
+    let f = eu.node.store().formats().await.unwrap().remove(0);
+    let r = eu
+        .http()
+        .post(format!("{}/api/v1/items", eu.url()))
+        .bearer_auth(&eu.token)
+        .json(&serde_json::json!({
+            "format_id": f.format_id, "kind": "report", "title": "Named sample",
+            "tlp": "RED", "releasable_to": ["EU", "JPN"], "named_users": ["analyst@JPN"],
+            "topics": ["maritime-security"],
+            "attachments": [{"sha256": bad_sha, "name": "named.txt"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let hidden = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.sync_until_quiet().await;
+    eventually("the named item's copy withheld at JPN", async || {
+        let _ = jpn.node.fetch_missing_attachments().await;
+        jpn.node
+            .store()
+            .blob_quarantine(&bad_sha, Some(&hidden))
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
     let api = |path: &str| format!("{}/api/v1/quarantine{path}", jpn.url());
     let held = async || -> Vec<serde_json::Value> {
         let r = jpn
@@ -857,6 +889,22 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["released"], true, "{v}");
     assert!(held().await.is_empty());
+    assert!(
+        jpn.node
+            .store()
+            .blob_quarantine(&bad_sha, Some(&hidden))
+            .await
+            .unwrap()
+            .is_some(),
+        "still held for the item the admin may not see"
+    );
+    assert!(
+        !jpn.node
+            .store()
+            .blob_for_item(&bad_sha, &hidden)
+            .await
+            .unwrap()
+    );
     for id in &items {
         let r = download(jpn, id, &bad_sha).await;
         assert_eq!(r.status(), 200);
@@ -867,12 +915,9 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
         items.iter().all(|i| h.contains(i))
     })
     .await;
-    // Released, the bytes are no longer refused to an upload there.
-    assert_eq!(post_file(jpn, &bad).await.status(), 201);
 
     // A second file the scanner keeps flagging: the admin releases it from the admin page.
     blind.store(false, SeqCst);
-    let f = eu.node.store().formats().await.unwrap().remove(0);
     let sample = format!("Sample for the analysts.\n{MALWARE_MARKER}\n").into_bytes();
     let sample_sha = hex::encode(Sha256::digest(&sample));
     upload(eu, &sample).await;
@@ -933,13 +978,21 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
     };
     let r = form(&[("sha256", &sample_sha), ("reason", "  ")]).await;
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("reason-error"));
-    assert_eq!(download(jpn, &sample_id, &sample_sha).await.status(), 409);
-    let r = form(&[
-        ("sha256", &sample_sha),
-        ("reason", "A known sample, shared for the analysts"),
-    ])
+    assert!(r.text().await.unwrap().contains("id=\"reason-error\""));
+    // A reason longer than the audit trail keeps whole is refused, not cut.
+    let long = "安".repeat(90);
+    let r = post(
+        api(&format!("/{sample_sha}/release")),
+        serde_json::json!({ "reason": long }),
+    )
     .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(download(jpn, &sample_id, &sample_sha).await.status(), 409);
+    let reason = format!(
+        "A known sample, shared for the analysts {}",
+        "安".repeat(60)
+    );
+    let r = form(&[("sha256", &sample_sha), ("reason", &reason)]).await;
     assert_eq!(r.status(), 303);
     let to = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(to, "/ui/admin?done=quarantine-released");
@@ -965,7 +1018,14 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
     let releases = of("quarantine_release");
     assert_eq!(releases.len(), 1, "{releases:?}");
     assert!(releases[0].starts_with("admin@JPN: "));
-    assert!(releases[0].contains("A known sample, shared for the analysts"));
+    assert!(releases[0].contains(&format!(
+        "{sample_sha} (Entente-Test-Signature), for 1 objects"
+    )));
+    assert_eq!(
+        of("quarantine_release_reason"),
+        vec![format!("admin@JPN: {reason}")],
+        "the reason whole"
+    );
     c.stop().await;
 }
 
@@ -1042,5 +1102,136 @@ async fn files_attached_at_the_same_moment_are_all_kept() {
             );
         }
     }
+    c.stop().await;
+}
+
+/// Files kept while the scanner knew nothing of them (as before a scanner was set up, or before
+/// a signature update) are found by a scan of every held file the admin starts: the flagged one
+/// is held aside for its item (not downloaded, served to peers or searched any more), the clean
+/// one stays, and the scan's tally is shown and audited. A node with no scanner says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let (scanner, _down, blind) = fake_clamd(dir.path()).await;
+    blind.store(true, SeqCst);
+    let opts = ClusterOptions {
+        search: true,
+        malware_scan: [("JPN".to_owned(), scanner)].into(),
+        ..Default::default()
+    };
+    let c = Cluster::with(&["EU", "JPN"], opts).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = format(eu, "Transatlantic+ Japan — cyber", &["EU", "JPN"]).await;
+    c.sync_until_quiet().await;
+    let bad = infected();
+    let bad_sha = hex::encode(Sha256::digest(&bad));
+    upload(eu, &bad).await;
+    let bad_id = item_with_file(eu, &f.format_id, &bad_sha, "timetable.txt", &["EU", "JPN"]).await
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let good = b"Ferry timetable, week 50: capybaraharbour departures as planned.\n".to_vec();
+    let good_sha = hex::encode(Sha256::digest(&good));
+    upload(eu, &good).await;
+    let good_id =
+        item_with_file(eu, &f.format_id, &good_sha, "week50.txt", &["EU", "JPN"]).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    c.sync_until_quiet().await;
+    eventually(
+        "both files whole at JPN, the flagged one's text found",
+        async || {
+            let _ = jpn.node.fetch_missing_attachments().await;
+            let js = jpn.node.store();
+            js.blob_for_item(&bad_sha, &bad_id).await.unwrap()
+                && js.blob_for_item(&good_sha, &good_id).await.unwrap()
+                && hits(jpn, "7f3a9c").await == vec![bad_id.clone()]
+        },
+    )
+    .await;
+    assert_eq!(download(jpn, &bad_id, &bad_sha).await.status(), 200);
+
+    let api = |n: &TestNode| format!("{}/api/v1/quarantine/scan-held", n.url());
+    let r = eu
+        .http()
+        .post(api(eu))
+        .bearer_auth(&eu.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "EU has no scanner");
+    blind.store(false, SeqCst);
+    let r = jpn
+        .http()
+        .post(api(jpn))
+        .bearer_auth(&jpn.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut status = serde_json::Value::Null;
+    eventually("the scan of every held file finished", async || {
+        status = jpn
+            .http()
+            .get(api(jpn))
+            .bearer_auth(&jpn.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status["running"] == false && status["finished_at"].is_string()
+    })
+    .await;
+    assert_eq!(
+        (&status["scanned"], &status["flagged"], &status["failed"]),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(0)
+        ),
+        "{status}"
+    );
+
+    let r = download(jpn, &bad_id, &bad_sha).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("withheld"));
+    assert_eq!(download(jpn, &good_id, &good_sha).await.status(), 200);
+    assert!(
+        jpn.node
+            .fed_attachment_chunk(&code("EU"), &bad_id, &bad_sha, 0)
+            .await
+            .is_err(),
+        "JPN serves no chunk of it"
+    );
+    eventually("the flagged file's text no longer found", async || {
+        hits(jpn, "7f3a9c").await.is_empty()
+    })
+    .await;
+    assert_eq!(hits(jpn, "capybaraharbour").await, vec![good_id.clone()]);
+    let list = jpn.node.quarantined_files(&jpn.admin()).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].sha256, bad_sha);
+    assert_eq!(list[0].page, format!("/ui/items/{bad_id}"));
+    let page = admin_page(jpn, "/ui/admin").await;
+    assert!(page.contains("id=\"held-scan\""), "{page}");
+    assert!(page.contains("flagged and held aside 1"));
+    let audit = jpn.node.store().audit_records(0, 1000).await.unwrap();
+    let done: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.action == "scan_held_files")
+        .map(|a| a.detail.as_str())
+        .collect();
+    assert_eq!(
+        done,
+        vec![
+            "started",
+            "done: 2 scanned, 1 flagged and held aside, 0 could not be scanned"
+        ]
+    );
     c.stop().await;
 }

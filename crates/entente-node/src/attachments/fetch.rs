@@ -202,7 +202,7 @@ impl Node {
                 Ok(Ok(true)) => {
                     self.store.verify_blob_for_item(sha, item_id).await?;
                     if !held {
-                        self.spawn_text(sha.clone(), r.size, owner);
+                        self.spawn_text(sha.clone(), r.size, vec![owner]);
                     } else {
                         self.reindex_owner(&owner).await?;
                     }
@@ -299,7 +299,7 @@ impl Node {
     }
 
     /// Index an item, a post's thread, a meeting or a paper again (a file's text joined it).
-    async fn reindex_owner(&self, owner: &FileOwner) -> Result<(), NodeError> {
+    pub(super) async fn reindex_owner(&self, owner: &FileOwner) -> Result<(), NodeError> {
         let (kind, id) = match owner {
             FileOwner::Item(id) => {
                 let p = self.store.item(id).await?.map(Projection::Item);
@@ -348,17 +348,18 @@ impl Node {
     /// Read a received file's text in a task of its own (one at a time, at most a minute: a
     /// hostile PDF holds up neither the fetcher nor other files for long), then index the item
     /// again with it.
-    pub(super) fn spawn_text(self: &Arc<Self>, sha256: String, size: u64, owner: FileOwner) {
+    pub(super) fn spawn_text(self: &Arc<Self>, sha256: String, size: u64, owners: Vec<FileOwner>) {
         let fetcher = self.ext::<Fetcher>();
         let store = self.store.clone();
         let node = Arc::downgrade(self);
         tokio::spawn(async move {
             match bounded_text(&fetcher, store.as_ref(), &sha256, size).await {
                 Ok(Ok(true)) => {
-                    if let Some(node) = node.upgrade()
-                        && let Err(e) = node.reindex_owner(&owner).await
-                    {
-                        tracing::warn!(sha256, error = %e, "attachment text not indexed");
+                    let Some(node) = node.upgrade() else { return };
+                    for owner in &owners {
+                        if let Err(e) = node.reindex_owner(owner).await {
+                            tracing::warn!(sha256, error = %e, "attachment text not indexed");
+                        }
                     }
                 }
                 Ok(Ok(false)) => {}

@@ -178,7 +178,7 @@ mod owner;
 pub use owner::FileOwner;
 mod posts;
 mod quarantine;
-pub use quarantine::{QuarantinedFile, Rescan};
+pub use quarantine::{HeldScan, QuarantinedFile, Rescan};
 mod scan;
 
 /// A chunk of a file, to send: its bytes.

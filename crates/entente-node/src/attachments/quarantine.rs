@@ -1,7 +1,9 @@
 //! The operator's side of the malware scanner: the files held aside as they arrived, scanned
 //! again on request (released when the scanner now finds nothing), or released by an admin who
 //! judges the finding a false positive (or wants the sample: threat intelligence carries
-//! samples), with a reason in the audit trail. A released file becomes what any fetched file
+//! samples), with a reason in the audit trail; and a scan of every file held whole, for files
+//! kept before the scanner was set up or before its signatures changed (one flagged is held
+//! aside as if it had been flagged on arrival). A released file becomes what any fetched file
 //! is: whole, checked for each item it was held for, served and searched through those items
 //! only. Not the scan itself (`scan`) and not who may see an item (`policy`, through the reads).
 
@@ -32,20 +34,62 @@ pub struct Rescan {
     pub finding: Option<String>,
 }
 
-/// The longest reason an admin may give for a release (it goes into the audit trail).
-const REASON_MAX: usize = 500;
+/// The scan of every held file an admin started last ([`Node::scan_held_files`]), as it
+/// stands (this process's; none since it started: all zero).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldScan {
+    pub running: bool,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub scanned: u64,
+    /// Files the scanner flagged: now held aside.
+    pub flagged: u64,
+    /// Files the scanner could not scan (left as they were).
+    pub failed: u64,
+}
+
+#[derive(Default)]
+struct HeldScanState(std::sync::Mutex<HeldScan>);
+
+impl HeldScanState {
+    fn update(&self, f: impl FnOnce(&mut HeldScan)) -> HeldScan {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s);
+        s.clone()
+    }
+}
+
+/// The longest reason an admin may give for a release: what one audit field holds.
+const REASON_MAX_BYTES: usize = 256;
+
+/// A quarantined file as an admin may act on it: the objects they may see it held for.
+struct HeldAside {
+    sha256: String,
+    size: u64,
+    finding: String,
+    owners: Vec<(String, FileOwner)>,
+}
 
 impl Node {
-    /// The files the malware scanner held aside, newest first: only those whose object the
-    /// admin may see (a file of an item named for other users is not listed to this one).
+    /// The files the malware scanner held aside, the newest 1,000 rows (a file once per object it
+    /// was held for): only those whose object the admin may see (a file of an item named for
+    /// other users is not listed to this one). Looking does not count as reading the objects.
     pub async fn quarantined_files(
         &self,
         who: &Principal,
     ) -> Result<Vec<QuarantinedFile>, NodeError> {
         who.require(entente_domain::Role::Admin, "manage quarantined files")?;
         let mut out = vec![];
-        for q in self.store.quarantined_blobs(1000).await? {
-            let Some((owner, held)) = self.visible_owner(who, &q.item_id).await? else {
+        for q in self.store.quarantined_blobs(None, 1000).await? {
+            // One object that cannot be read now does not take the list away.
+            let seen = match self.visible_owner(who, &q.item_id).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    tracing::warn!(sha256 = %q.sha256, object = %q.item_id, error = %e, "quarantined file not listed");
+                    continue;
+                }
+            };
+            let Some((owner, held)) = seen else {
                 continue;
             };
             let Some(r) = held.file(&q.sha256) else {
@@ -77,8 +121,8 @@ impl Node {
         who: &Principal,
         sha256: &str,
     ) -> Result<Rescan, NodeError> {
-        let (sha256, size, _) = &self.quarantined_for(who, sha256).await?;
-        let (sha256, size) = (sha256.as_str(), *size);
+        let held = self.quarantined_for(who, sha256).await?;
+        let (sha256, size) = (held.sha256.as_str(), held.size);
         let Some(to) = self.config().malware_scan.clone() else {
             return Err(NodeError::Conflict(
                 "this node has no malware scanner to scan with; release the file instead".into(),
@@ -107,13 +151,16 @@ impl Node {
                 })
             }
             scan::Verdict::Clean => {
-                let n = self.release_held(sha256, size).await?;
                 self.audit(
                     &who.user_id(),
                     "quarantine_rescan",
-                    &format!("{sha256}: nothing found, released for {n} objects"),
+                    &format!(
+                        "{sha256}: nothing found, released for {} objects",
+                        held.owners.len()
+                    ),
                 )
                 .await;
+                self.release_held(&held).await?;
                 Ok(Rescan {
                     released: true,
                     finding: None,
@@ -130,47 +177,71 @@ impl Node {
         sha256: &str,
         reason: &str,
     ) -> Result<(), NodeError> {
-        let (sha256, size, finding) = &self.quarantined_for(who, sha256).await?;
-        let (sha256, size) = (sha256.as_str(), *size);
+        let held = self.quarantined_for(who, sha256).await?;
         let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > REASON_MAX {
+        // The reason is kept whole in an audit record of its own, whose fields hold 256 bytes.
+        if reason.is_empty()
+            || reason.len() > REASON_MAX_BYTES
+            || reason.chars().any(char::is_control)
+        {
             return Err(DomainError::invalid(
                 "reason",
-                format!("say why the file is safe to release (1 to {REASON_MAX} characters)"),
+                format!(
+                    "say why the file is safe to release, on one line of at most {REASON_MAX_BYTES} bytes (about 250 letters or 80 Japanese characters)"
+                ),
             )
             .into());
         }
-        self.held_whole(sha256, size).await?;
-        let n = self.release_held(sha256, size).await?;
+        self.held_whole(&held.sha256, held.size).await?;
+        // Recorded before the release, so a release is never without its record.
+        let actor = who.user_id();
         self.audit(
-            &who.user_id(),
+            &actor,
             "quarantine_release",
-            &format!("{sha256} ({finding}), released for {n} objects: {reason}"),
+            &format!(
+                "{} ({}), for {} objects",
+                held.sha256,
+                held.finding,
+                held.owners.len()
+            ),
         )
         .await;
+        self.audit(&actor, "quarantine_release_reason", reason)
+            .await;
+        self.release_held(&held).await?;
         Ok(())
     }
 
-    /// The hash (in lower case, as stored), size and finding of a quarantined file held for an
-    /// object the admin may see; anything else reads as not found.
-    async fn quarantined_for(
-        &self,
-        who: &Principal,
-        sha256: &str,
-    ) -> Result<(String, u64, String), NodeError> {
+    /// A quarantined file (its hash in any case) with the objects the admin may see it held
+    /// for; none: not found, whatever the reason.
+    async fn quarantined_for(&self, who: &Principal, sha256: &str) -> Result<HeldAside, NodeError> {
         who.require(entente_domain::Role::Admin, "manage quarantined files")?;
         let sha256 = sha256.to_ascii_lowercase();
-        for q in self.store.quarantined_blobs(1000).await? {
-            if q.sha256 != sha256 {
-                continue;
-            }
-            if let Some((_, held)) = self.visible_owner(who, &q.item_id).await?
-                && let Some(r) = held.file(&sha256)
+        let mut held: Option<HeldAside> = None;
+        if attachment::is_sha256(&sha256) {
+            for q in self
+                .store
+                .quarantined_blobs(Some(&sha256), u32::MAX)
+                .await?
             {
-                return Ok((sha256, r.size, q.finding));
+                let Some((owner, h)) = self.visible_owner(who, &q.item_id).await? else {
+                    continue;
+                };
+                let Some(r) = h.file(&sha256) else { continue };
+                let aside = held.get_or_insert_with(|| HeldAside {
+                    sha256: sha256.clone(),
+                    size: r.size,
+                    finding: q.finding.clone(),
+                    owners: vec![],
+                });
+                // Every holder signed the same hash, so the same size; one that says otherwise
+                // is left held.
+                if r.size == aside.size {
+                    aside.owners.push((q.item_id, owner));
+                }
             }
         }
-        Err(NodeError::NotFound("quarantined file"))
+        held.ok_or(NodeError::NotFound("quarantined file"))
     }
 
     /// The owner a stored key names, if the caller may see it through the ordinary reads.
@@ -183,7 +254,12 @@ impl Node {
             return Ok(None);
         };
         let seen = match &owner {
-            FileOwner::Item(id) => self.item(who, id).await.map(|_| ()),
+            // The store's item and the policy's check: an admin looking at the quarantine has
+            // not read the item (`Node::item` would audit a read of an AMBER one).
+            FileOwner::Item(id) => match self.store.item(id).await? {
+                Some(it) if policy::user_may_see_item(&who.viewer(), &it) => Ok(()),
+                _ => Err(NodeError::NotFound("item")),
+            },
             FileOwner::Post { thread_id, .. } => self.thread(who, thread_id).await.map(|_| ()),
             FileOwner::Meeting(id) => self.meeting(who, id).await.map(|_| ()),
             FileOwner::Paper(id) => self.paper(who, id).await.map(|_| ()),
@@ -210,26 +286,135 @@ impl Node {
         Ok(())
     }
 
-    /// Make the held-aside file whole and checked for every object it was held for (each one's
-    /// bytes were fetched for it and hashed to its signed reference before the scanner held
-    /// them), read its text for search, and let the fetcher bring it for other objects.
-    /// Returns how many objects it was held for.
-    async fn release_held(self: &Arc<Self>, sha256: &str, size: u64) -> Result<usize, NodeError> {
+    /// Make the held-aside file whole and checked for the admin's objects it was held for (each
+    /// fetched and hashed it to its signed reference before the scanner held it), in one store
+    /// transaction; read its text once for search, index those objects again, and let the
+    /// fetcher bring it for other objects.
+    async fn release_held(self: &Arc<Self>, held: &HeldAside) -> Result<(), NodeError> {
         let info = BlobInfo {
-            sha256: sha256.to_owned(),
-            size,
+            sha256: held.sha256.clone(),
+            size: held.size,
             stored_at: self.now(),
         };
-        self.store.complete_blob(&info, None).await?;
-        let owners = self.store.release_blob_quarantine(sha256).await?;
-        for key in &owners {
-            self.store.verify_blob_for_item(sha256, key).await?;
-            if let Some(o) = FileOwner::from_key(key) {
-                self.spawn_text(sha256.to_owned(), size, o);
+        let keys: Vec<String> = held.owners.iter().map(|(k, _)| k.clone()).collect();
+        let released = self.store.release_blob_quarantine(&info, &keys).await?;
+        let owners: Vec<FileOwner> = held
+            .owners
+            .iter()
+            .filter(|(k, _)| released.contains(k))
+            .map(|(_, o)| o.clone())
+            .collect();
+        tracing::info!(sha256 = %held.sha256, objects = owners.len(), "quarantined file released");
+        self.spawn_text(held.sha256.clone(), held.size, owners);
+        self.ext::<fetch::Fetcher>().wake.notify_one();
+        Ok(())
+    }
+
+    /// The scan of every held file, as it stands.
+    pub fn held_files_scan(&self, who: &Principal) -> Result<HeldScan, NodeError> {
+        who.require(entente_domain::Role::Admin, "manage quarantined files")?;
+        Ok(self.ext::<HeldScanState>().update(|_| {}))
+    }
+
+    /// Scan every file this node holds whole, in a task of its own (one at a time beside the
+    /// scans of arriving files): a file the scanner flags is held aside for every object it was
+    /// checked for, as if flagged on arrival, and those objects are indexed again without its
+    /// text. One such scan runs at a time; asked again meanwhile, this answers how far it got.
+    pub async fn scan_held_files(self: &Arc<Self>, who: &Principal) -> Result<HeldScan, NodeError> {
+        who.require(entente_domain::Role::Admin, "manage quarantined files")?;
+        let Some(to) = self.config().malware_scan.clone() else {
+            return Err(NodeError::Conflict(
+                "this node has no malware scanner (`malware_scan` in its configuration)".into(),
+            ));
+        };
+        let state = self.ext::<HeldScanState>();
+        let mut started = false;
+        let now = self.now();
+        let status = state.update(|s| {
+            if !s.running {
+                *s = HeldScan {
+                    running: true,
+                    started_at: Some(now),
+                    ..HeldScan::default()
+                };
+                started = true;
+            }
+        });
+        if !started {
+            return Ok(status);
+        }
+        let actor = who.user_id();
+        self.audit(&actor, "scan_held_files", "started").await;
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut after: Option<String> = None;
+            loop {
+                let Some(node) = weak.upgrade() else { break };
+                match node.scan_held_page(&to, after.as_deref()).await {
+                    Ok(Some(last)) => after = Some(last),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "scan of held files stopped");
+                        break;
+                    }
+                }
+            }
+            let Some(node) = weak.upgrade() else { return };
+            let now = node.now();
+            let s = node.ext::<HeldScanState>().update(|s| {
+                s.running = false;
+                s.finished_at = Some(now);
+            });
+            node.audit(
+                &actor,
+                "scan_held_files",
+                &format!(
+                    "done: {} scanned, {} flagged and held aside, {} could not be scanned",
+                    s.scanned, s.flagged, s.failed
+                ),
+            )
+            .await;
+        });
+        Ok(status)
+    }
+
+    /// Scan one page of held files after `after`; the last one's hash, or None at the end.
+    async fn scan_held_page(
+        &self,
+        to: &crate::config::Clamd,
+        after: Option<&str>,
+    ) -> Result<Option<String>, NodeError> {
+        let page = self.store.held_blobs(after, 100).await?;
+        let state = self.ext::<HeldScanState>();
+        let slots = self.ext::<scan::ScanSlots>();
+        for b in &page {
+            let verdict = scan::blob(&slots, to, self.store.as_ref(), &b.sha256, b.size).await;
+            match verdict {
+                Ok(scan::Verdict::Clean) => {
+                    state.update(|s| s.scanned += 1);
+                }
+                Ok(scan::Verdict::Found(finding)) => {
+                    let owners = self
+                        .store
+                        .quarantine_held_blob(&b.sha256, &finding, &self.now())
+                        .await?;
+                    tracing::warn!(sha256 = %b.sha256, finding, objects = owners.len(), "held file quarantined: the malware scanner found something");
+                    self.metrics
+                        .attachments_quarantined
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    for o in owners.iter().filter_map(|k| FileOwner::from_key(k)) {
+                        self.reindex_owner(&o).await?;
+                    }
+                    state.update(|s| {
+                        s.scanned += 1;
+                        s.flagged += 1;
+                    });
+                }
+                Err(_) => {
+                    state.update(|s| s.failed += 1);
+                }
             }
         }
-        tracing::info!(sha256, objects = owners.len(), "quarantined file released");
-        self.ext::<fetch::Fetcher>().wake.notify_one();
-        Ok(owners.len())
+        Ok(page.last().map(|b| b.sha256.clone()))
     }
 }

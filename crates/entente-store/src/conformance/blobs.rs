@@ -193,44 +193,161 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         .unwrap();
     assert!(store.blob_for_item(&other, "post:EU-t:EU-p").await.unwrap());
     assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 1);
-    // The operator's view of the quarantine, newest first; a release takes the file out for
-    // every item it was held for, and the item's reference is missing again.
+    // The operator's view of the quarantine, newest first (all, or one file's); a release for
+    // some items makes the file whole and checked for those it was held for, the others' rows
+    // staying; while it is whole, nothing more is quarantined.
     store
         .quarantine_blob(SHA, "i2", "Eicar-Test-Signature", "2026-12-06T12:00:00Z")
         .await
         .unwrap();
-    let held: Vec<(String, String, String)> = store
-        .quarantined_blobs(10)
+    let rows = |v: Vec<QuarantineRecord>| -> Vec<(String, String, String)> {
+        v.into_iter()
+            .map(|q| (q.item_id, q.finding, q.at))
+            .collect()
+    };
+    let both = vec![
+        (
+            "i2".to_owned(),
+            "Eicar-Test-Signature".to_owned(),
+            "2026-12-06T12:00:00Z".to_owned(),
+        ),
+        (
+            "i1".to_owned(),
+            "Eicar-Test-Signature".to_owned(),
+            "2026-12-06T10:00:00Z".to_owned(),
+        ),
+    ];
+    assert_eq!(rows(store.quarantined_blobs(None, 10).await.unwrap()), both);
+    assert_eq!(
+        rows(store.quarantined_blobs(Some(SHA), 10).await.unwrap()),
+        both
+    );
+    assert!(
+        store
+            .quarantined_blobs(Some(&other), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.quarantined_blobs(None, 1).await.unwrap().len(), 1);
+    assert!(store.missing_blobs(None, 10).await.unwrap().is_empty());
+    let whole = BlobInfo {
+        sha256: SHA.into(),
+        size: 3 << 20,
+        stored_at: "2026-12-06T13:00:00Z".into(),
+    };
+    assert_eq!(
+        store
+            .release_blob_quarantine(&whole, &["i8".to_owned(), "i2".to_owned()])
+            .await
+            .unwrap(),
+        vec!["i2".to_owned()]
+    );
+    assert_eq!(store.blob(SHA).await.unwrap(), Some(whole.clone()));
+    assert!(store.blob_for_item(SHA, "i2").await.unwrap());
+    assert!(!store.blob_for_item(SHA, "i8").await.unwrap());
+    assert!(!store.blob_for_item(SHA, "i1").await.unwrap());
+    assert_eq!(
+        rows(store.quarantined_blobs(None, 10).await.unwrap()),
+        both[1..].to_vec()
+    );
+    store
+        .quarantine_blob(SHA, "i3", "Eicar-Test-Signature", "2026-12-06T14:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(store.blob_quarantine(SHA, Some("i3")).await.unwrap(), None);
+    assert!(store.missing_blobs(None, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .release_blob_quarantine(&whole, &["i1".to_owned()])
+            .await
+            .unwrap(),
+        vec!["i1".to_owned()]
+    );
+    assert!(
+        store
+            .release_blob_quarantine(&whole, &["i1".to_owned()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.quarantined_blobs(None, 10).await.unwrap().is_empty());
+    assert_eq!(store.blob_quarantine(SHA, None).await.unwrap(), None);
+    assert!(store.blob_for_item(SHA, "i1").await.unwrap());
+}
+
+/// Files held whole are listed in hash order; one the scanner flags after it was kept is no
+/// longer whole, checked or searchable, and is quarantined for each item it was checked for,
+/// its chunks kept; an upload checked for no item goes altogether.
+pub async fn held_blobs_flagged_later(store: &dyn Store) {
+    let orphan = "1".repeat(64);
+    for (sha, bytes) in [
+        (SHA, &b"held for two owners"[..]),
+        (&orphan[..], b"never attached"),
+    ] {
+        store.put_blob_chunk(sha, 0, bytes).await.unwrap();
+        let b = BlobInfo {
+            sha256: sha.into(),
+            size: bytes.len() as u64,
+            stored_at: "2026-12-05T10:00:00Z".into(),
+        };
+        store.complete_blob(&b, Some("alice@EU")).await.unwrap();
+        store.put_blob_text(sha, "text").await.unwrap();
+    }
+    store.verify_blob_for_item(SHA, "post:t:p").await.unwrap();
+    store.verify_blob_for_item(SHA, "i1").await.unwrap();
+    let held: Vec<String> = store
+        .held_blobs(None, 10)
         .await
         .unwrap()
         .into_iter()
-        .map(|q| (q.item_id, q.finding, q.at))
+        .map(|b| b.sha256)
         .collect();
+    assert_eq!(held, vec![SHA.to_owned(), orphan.clone()]);
+    let after = store.held_blobs(Some(SHA), 10).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].sha256, orphan);
+    assert_eq!(after[0].size, 14);
+    assert_eq!(store.held_blobs(None, 1).await.unwrap().len(), 1);
+
+    let at = "2026-12-06T10:00:00Z";
     assert_eq!(
-        held,
-        vec![
-            (
-                "i2".to_owned(),
-                "Eicar-Test-Signature".to_owned(),
-                "2026-12-06T12:00:00Z".to_owned()
-            ),
-            (
-                "i1".to_owned(),
-                "Eicar-Test-Signature".to_owned(),
-                "2026-12-06T10:00:00Z".to_owned()
-            ),
-        ]
+        store
+            .quarantine_held_blob(SHA, "Eicar-Test-Signature", at)
+            .await
+            .unwrap(),
+        vec!["i1".to_owned(), "post:t:p".to_owned()]
     );
-    assert_eq!(store.quarantined_blobs(1).await.unwrap().len(), 1);
-    assert!(store.missing_blobs(None, 10).await.unwrap().is_empty());
+    assert_eq!(store.blob(SHA).await.unwrap(), None);
+    assert!(!store.blob_for_item(SHA, "i1").await.unwrap());
+    assert_eq!(store.blob_text(SHA).await.unwrap(), None);
     assert_eq!(
-        store.release_blob_quarantine(SHA).await.unwrap(),
-        vec!["i1".to_owned(), "i2".to_owned()]
+        store.blob_chunk_indexes(SHA).await.unwrap(),
+        vec![0],
+        "evidence kept"
     );
-    assert!(store.release_blob_quarantine(SHA).await.unwrap().is_empty());
-    assert!(store.quarantined_blobs(10).await.unwrap().is_empty());
-    assert_eq!(store.blob_quarantine(SHA, None).await.unwrap(), None);
-    assert_eq!(store.missing_blobs(None, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .blob_quarantine(SHA, Some("post:t:p"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Eicar-Test-Signature")
+    );
+    assert_eq!(store.quarantined_blobs(None, 10).await.unwrap().len(), 2);
+
+    assert!(
+        store
+            .quarantine_held_blob(&orphan, "Eicar-Test-Signature", at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.blob(&orphan).await.unwrap(), None);
+    assert!(store.blob_chunk_indexes(&orphan).await.unwrap().is_empty());
+    assert!(!store.blob_uploaded_by(&orphan, "alice@EU").await.unwrap());
+    assert_eq!(store.blob_quarantine(&orphan, None).await.unwrap(), None);
+    assert!(store.held_blobs(None, 10).await.unwrap().is_empty());
 }
 
 fn d_head(es: &[ParsedEntry]) -> LogHead {

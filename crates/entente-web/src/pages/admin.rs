@@ -29,6 +29,8 @@ pub struct AdminPage {
     pub quarantine: Vec<entente_node::attachments::QuarantinedFile>,
     /// Whether this node has a scanner to scan them again with.
     pub scanner: bool,
+    /// The scan of every held file started last.
+    pub held_scan: entente_node::attachments::HeldScan,
 }
 
 pub(super) async fn admin_page(
@@ -114,6 +116,7 @@ pub(super) async fn admin_page(
             deliveries,
             quarantine,
             scanner: s.node.config().malware_scan.is_some(),
+            held_scan: s.node.held_files_scan(&sess.who).unwrap_or_default(),
             roles: ["reader", "analyst", "officer", "admin"]
                 .map(str::to_owned)
                 .to_vec(),
@@ -244,6 +247,10 @@ pub(super) async fn admin_post(
                 return Ok(done_to("/ui/admin", Done::QuarantineReleased));
             }
             Ok(_) => return Ok(done_to("/ui/admin", Done::QuarantineStillFound)),
+            Err(e) => errors.add("_form", e.to_string()),
+        },
+        "scan-held" => match s.node.scan_held_files(&sess.who).await {
+            Ok(_) => return Ok(done_to("/ui/admin", Done::HeldScanStarted)),
             Err(e) => errors.add("_form", e.to_string()),
         },
         "quarantine-release" => {

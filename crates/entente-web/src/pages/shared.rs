@@ -130,10 +130,11 @@ pub(crate) enum Done {
     FileRemoved,
     QuarantineReleased,
     QuarantineStillFound,
+    HeldScanStarted,
 }
 
 impl Done {
-    const ALL: [Done; 29] = [
+    const ALL: [Done; 30] = [
         Done::Published,
         Done::Reaction,
         Done::Retracted,
@@ -163,6 +164,7 @@ impl Done {
         Done::FileRemoved,
         Done::QuarantineReleased,
         Done::QuarantineStillFound,
+        Done::HeldScanStarted,
     ];
 
     fn code(self) -> &'static str {
@@ -196,6 +198,7 @@ impl Done {
             Done::FileRemoved => "file-removed",
             Done::QuarantineReleased => "quarantine-released",
             Done::QuarantineStillFound => "quarantine-still-found",
+            Done::HeldScanStarted => "held-scan-started",
         }
     }
 
