@@ -747,6 +747,9 @@ impl Store for PgStore {
     async fn release_blob_quarantine(&self, b: &BlobInfo, items: &[String]) -> Result<Vec<String>> {
         blobs::quarantine_release(self, b, items).await
     }
+    async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>> {
+        blobs::drop_abandoned(self, before, limit).await
+    }
     async fn held_blobs(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>> {
         blobs::held(self, after, limit).await
     }

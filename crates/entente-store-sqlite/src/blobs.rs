@@ -58,9 +58,15 @@ pub(crate) async fn drop_chunks(s: &SqliteStore, sha256: &str) -> Result<()> {
 
 pub(crate) async fn complete(s: &SqliteStore, b: &BlobInfo, uploader: Option<&str>) -> Result<()> {
     let mut tx = s.pool.begin().await.map_err(be)?;
-    sqlx::query(
-        "INSERT INTO blobs (sha256, size, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-    )
+    sqlx::query(match uploader {
+        None => {
+            "INSERT INTO blobs (sha256, size, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
+        }
+        Some(_) => {
+            "INSERT INTO blobs (sha256, size, stored_at) VALUES (?1, ?2, ?3)
+                    ON CONFLICT (sha256) DO UPDATE SET stored_at = excluded.stored_at"
+        }
+    })
     .bind(&b.sha256)
     .bind(i64::try_from(b.size).map_err(|e| codec::corrupt("blob size", e))?)
     .bind(&b.stored_at)
@@ -390,4 +396,44 @@ pub(crate) async fn quarantine_held(
     }
     tx.commit().await.map_err(be)?;
     Ok(owners.into_iter().map(|(k,)| k).collect())
+}
+
+pub(crate) async fn drop_abandoned(
+    s: &SqliteStore,
+    before: &str,
+    limit: u32,
+) -> Result<Vec<String>> {
+    // Checked and dropped in one transaction. An attach verifies the file for its item before
+    // it signs, which makes the file referenced here; an upload a day old attached in the very
+    // moment it is dropped is refused as unknown or, past that check, left without its bytes
+    // at this node (its author attaches it again).
+    let mut tx = s.pool.begin().await.map_err(be)?;
+    let gone: Vec<(String,)> = sqlx::query_as(
+        "SELECT b.sha256 FROM blobs b WHERE b.stored_at < ?1
+           AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = b.sha256)
+           AND NOT EXISTS (SELECT 1 FROM blob_items i WHERE i.sha256 = b.sha256)
+           AND NOT EXISTS (SELECT 1 FROM blob_quarantine q WHERE q.sha256 = b.sha256)
+         ORDER BY b.sha256 LIMIT ?2",
+    )
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(be)?;
+    for (sha,) in &gone {
+        for q in [
+            "DELETE FROM blobs WHERE sha256 = ?1",
+            "DELETE FROM blob_chunks WHERE sha256 = ?1",
+            "DELETE FROM blob_uploads WHERE sha256 = ?1",
+            "DELETE FROM blob_texts WHERE sha256 = ?1",
+        ] {
+            sqlx::query(q)
+                .bind(sha)
+                .execute(&mut *tx)
+                .await
+                .map_err(be)?;
+        }
+    }
+    tx.commit().await.map_err(be)?;
+    Ok(gone.into_iter().map(|(s,)| s).collect())
 }

@@ -564,7 +564,8 @@ pub trait Store: Send + Sync + 'static {
     /// Drop every chunk of a file that is not complete (its bytes did not hash to the reference).
     async fn drop_blob_chunks(&self, sha256: &str) -> Result<()>;
     /// The file's chunks are all there and hash to `b.sha256`; `uploader`: the user of this
-    /// node who uploaded it, who may now reference it from an item.
+    /// node who uploaded it, who may now reference it from an item (an upload also moves the
+    /// file's `stored_at` to its own, so an old copy uploaded again is not an abandoned one).
     async fn complete_blob(&self, b: &BlobInfo, uploader: Option<&str>) -> Result<()>;
     /// A file held whole.
     async fn blob(&self, sha256: &str) -> Result<Option<BlobInfo>>;
@@ -615,6 +616,10 @@ pub trait Store: Send + Sync + 'static {
         b: &BlobInfo,
         item_ids: &[String],
     ) -> Result<Vec<String>>;
+    /// Drop files held whole that no item or post references, none was checked for and none
+    /// is quarantined, kept (or last uploaded) before `before`: uploads never attached. Returns
+    /// their hashes (at most `limit`).
+    async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>>;
     /// The files held whole, in hash order after `after`.
     async fn held_blobs(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>>;
     /// The scanner found `finding` in a file held whole (scanned after it was kept): in one

@@ -397,6 +397,9 @@ impl Store for GatedStore {
     ) -> Result<Vec<String>> {
         self.inner.release_blob_quarantine(b, item_ids).await
     }
+    async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>> {
+        self.inner.drop_abandoned_blobs(before, limit).await
+    }
     async fn held_blobs(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>> {
         self.inner.held_blobs(after, limit).await
     }

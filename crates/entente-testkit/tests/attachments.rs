@@ -1235,3 +1235,68 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
     );
     c.stop().await;
 }
+
+/// An upload that nothing came to reference is dropped a day after it was uploaded (an upload
+/// of the same bytes counts from then); attached files stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_never_attached_are_dropped_after_a_day() {
+    let clock = std::sync::Arc::new(entente_node::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let opts = ClusterOptions {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    };
+    let c = Cluster::with(&["EU"], opts).await.unwrap();
+    let eu = c.node("EU");
+    let f = format(eu, "Uploads", &["EU"]).await;
+    let sha = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let (left, used, again) = (
+        b"uploaded, never attached\n".to_vec(),
+        b"uploaded and attached\n".to_vec(),
+        b"uploaded twice, attached after the second\n".to_vec(),
+    );
+    for b in [&left, &used, &again] {
+        upload(eu, b).await;
+    }
+    let it = item_with_file(eu, &f.format_id, &sha(&used), "used.txt", &["EU"]).await;
+    let used_id = it["id"].as_str().unwrap().to_owned();
+    clock.advance(time::Duration::hours(23));
+    upload(eu, &again).await;
+    assert!(
+        eu.node.drop_abandoned_uploads().await.unwrap().is_empty(),
+        "a day has not passed"
+    );
+    clock.advance(time::Duration::hours(2));
+    assert_eq!(
+        eu.node.drop_abandoned_uploads().await.unwrap(),
+        vec![sha(&left)]
+    );
+    let store = eu.node.store();
+    assert!(store.blob(&sha(&left)).await.unwrap().is_none());
+    assert!(
+        store
+            .blob_chunk_indexes(&sha(&left))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let r = eu
+        .http()
+        .post(format!("{}/api/v1/items", eu.url()))
+        .bearer_auth(&eu.token)
+        .json(&serde_json::json!({
+            "format_id": f.format_id, "kind": "report", "title": "Late",
+            "tlp": "AMBER", "releasable_to": ["EU"], "topics": ["maritime-security"],
+            "attachments": [{"sha256": sha(&left), "name": "late.txt"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = download(eu, &used_id, &sha(&used)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), used.as_slice());
+    item_with_file(eu, &f.format_id, &sha(&again), "again.txt", &["EU"]).await;
+    c.stop().await;
+}

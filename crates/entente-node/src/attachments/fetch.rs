@@ -58,6 +58,10 @@ impl Hook for AttachmentHooks {
     async fn round_done(&self, node: &Node) {
         node.ext::<Fetcher>().wake.notify_one();
     }
+
+    fn tick(&self, node: &Arc<Node>) {
+        super::abandoned::tick(node);
+    }
 }
 
 /// Start the fetcher: one task per node, holding the node weakly.

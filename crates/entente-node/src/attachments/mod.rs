@@ -171,6 +171,8 @@ async fn held_hash(
     Ok(hex::encode(h.finalize()))
 }
 
+mod abandoned;
+pub use abandoned::UPLOAD_KEPT;
 mod fetch;
 pub(crate) use fetch::{AttachmentHooks, start};
 mod objects;

@@ -350,6 +350,72 @@ pub async fn held_blobs_flagged_later(store: &dyn Store) {
     assert!(store.held_blobs(None, 10).await.unwrap().is_empty());
 }
 
+/// Files held whole that nothing references, was checked for or quarantined, kept before the
+/// cut-off, are dropped with their chunks, uploaders and text; an upload of the same bytes
+/// makes an old copy new again.
+pub async fn abandoned_uploads_dropped(store: &dyn Store) {
+    let (old, fresh, checked, again) = (
+        "a".repeat(64),
+        "b".repeat(64),
+        "c".repeat(64),
+        "d".repeat(64),
+    );
+    for (sha, at) in [
+        (&old, "2026-12-01T10:00:00.000Z"),
+        (&fresh, "2026-12-06T10:00:00.000Z"),
+        (&checked, "2026-12-01T10:00:00.000Z"),
+        (&again, "2026-12-01T10:00:00.000Z"),
+    ] {
+        store.put_blob_chunk(sha, 0, b"bytes").await.unwrap();
+        let b = BlobInfo {
+            sha256: sha.clone(),
+            size: 5,
+            stored_at: at.into(),
+        };
+        store.complete_blob(&b, Some("alice@EU")).await.unwrap();
+        store.put_blob_text(sha, "text").await.unwrap();
+    }
+    store.verify_blob_for_item(&checked, "i1").await.unwrap();
+    // Uploaded again later: its time moves; completed by a transfer, it would not.
+    let b = BlobInfo {
+        sha256: again.clone(),
+        size: 5,
+        stored_at: "2026-12-06T11:00:00.000Z".into(),
+    };
+    store.complete_blob(&b, Some("bob@EU")).await.unwrap();
+    assert_eq!(store.blob(&again).await.unwrap(), Some(b));
+    let t = BlobInfo {
+        sha256: fresh.clone(),
+        size: 5,
+        stored_at: "2026-12-06T12:00:00.000Z".into(),
+    };
+    store.complete_blob(&t, None).await.unwrap();
+    assert_eq!(
+        store.blob(&fresh).await.unwrap().unwrap().stored_at,
+        "2026-12-06T10:00:00.000Z"
+    );
+
+    let cut = "2026-12-05T10:00:00.000Z";
+    assert_eq!(
+        store.drop_abandoned_blobs(cut, 10).await.unwrap(),
+        vec![old.clone()]
+    );
+    assert_eq!(store.blob(&old).await.unwrap(), None);
+    assert!(store.blob_chunk_indexes(&old).await.unwrap().is_empty());
+    assert!(!store.blob_uploaded_by(&old, "alice@EU").await.unwrap());
+    assert_eq!(store.blob_text(&old).await.unwrap(), None);
+    for kept in [&fresh, &checked, &again] {
+        assert!(store.blob(kept).await.unwrap().is_some());
+    }
+    assert!(
+        store
+            .drop_abandoned_blobs(cut, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 fn d_head(es: &[ParsedEntry]) -> LogHead {
     let l = es.last().expect("entries");
     LogHead {
