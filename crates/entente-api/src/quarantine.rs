@@ -54,13 +54,13 @@ async fn rescan_file(
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct ReleaseRequest {
-    /// Why the file is safe to release (kept in the audit trail), 1 to 500 characters.
+    /// Why the file is safe to release (kept in the audit trail): one line of 1 to 242 bytes.
     reason: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/quarantine/{sha256}/release", params(("sha256" = String, Path)),
     request_body = ReleaseRequest,
-    description = "Admin: release a quarantined file whatever the scanner says (a false positive, or a sample wanted as such), with a reason recorded in the audit trail; it is then served and searched through its objects like any file.",
+    description = "Admin: release a quarantined file whatever the scanner says (a false positive, or a sample wanted as such), for the objects you may see it held for, with a reason recorded in the audit trail; it is then served and searched through those objects like any file, and a scan of every held file leaves it be.",
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn release_file(
     State(s): State<AppState>,

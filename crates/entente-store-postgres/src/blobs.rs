@@ -111,12 +111,16 @@ pub(crate) async fn uploaded_by(s: &PgStore, sha256: &str, username: &str) -> Re
 }
 
 pub(crate) async fn verify_for_item(s: &PgStore, sha256: &str, item_id: &str) -> Result<()> {
-    sqlx::query("INSERT INTO blob_items (sha256, item_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(sha256)
-        .bind(item_id)
-        .execute(&s.pool)
-        .await
-        .map_err(be)?;
+    sqlx::query(
+        "INSERT INTO blob_items (sha256, item_id)
+         SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM blobs WHERE sha256 = $1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(item_id)
+    .execute(&s.pool)
+    .await
+    .map_err(be)?;
     Ok(())
 }
 
@@ -284,8 +288,33 @@ pub(crate) async fn quarantine_release(
     s: &PgStore,
     b: &BlobInfo,
     items: &[String],
+    overridden: Option<&str>,
 ) -> Result<Vec<String>> {
     let mut tx = s.pool.begin().await.map_err(be)?;
+    // Rows checking the file for an item while it was not whole (a check that raced the file's
+    // quarantine) must not come to count now: only the released items' do.
+    let (whole,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = $1)")
+        .bind(&b.sha256)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(be)?;
+    if !whole {
+        sqlx::query("DELETE FROM blob_items WHERE sha256 = $1")
+            .bind(&b.sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+    }
+    if let Some(at) = overridden {
+        sqlx::query(
+            "INSERT INTO blob_released (sha256, at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&b.sha256)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+    }
     sqlx::query(
         "INSERT INTO blobs (sha256, size, stored_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
@@ -325,7 +354,9 @@ pub(crate) async fn quarantine_release(
 
 pub(crate) async fn held(s: &PgStore, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>> {
     let r: Vec<(String, i64, String)> = sqlx::query_as(
-        "SELECT sha256, size, stored_at FROM blobs WHERE sha256 > $1 ORDER BY sha256 LIMIT $2",
+        "SELECT sha256, size, stored_at FROM blobs b WHERE sha256 > $1
+           AND NOT EXISTS (SELECT 1 FROM blob_released r WHERE r.sha256 = b.sha256)
+         ORDER BY sha256 LIMIT $2",
     )
     .bind(after.unwrap_or_default())
     .bind(i64::from(limit))
@@ -374,7 +405,16 @@ pub(crate) async fn quarantine_held(
         "DELETE FROM blobs WHERE sha256 = $1",
         "DELETE FROM blob_texts WHERE sha256 = $1",
     ];
-    if owners.is_empty() {
+    // Nothing checked it for an item, and nothing references it: an upload never attached,
+    // dropped altogether. Referenced but not yet checked, its chunks stay: the fetcher finds it
+    // not whole, scans it again from them and holds it aside for that item.
+    let (referenced,): (bool,) =
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM attachment_refs WHERE sha256 = $1)")
+            .bind(sha256)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(be)?;
+    if owners.is_empty() && !referenced {
         gone.push("DELETE FROM blob_uploads WHERE sha256 = $1");
         gone.push("DELETE FROM blob_chunks WHERE sha256 = $1");
     }

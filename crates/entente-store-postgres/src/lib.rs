@@ -744,8 +744,13 @@ impl Store for PgStore {
     ) -> Result<Vec<QuarantineRecord>> {
         blobs::quarantine_list(self, sha, limit).await
     }
-    async fn release_blob_quarantine(&self, b: &BlobInfo, items: &[String]) -> Result<Vec<String>> {
-        blobs::quarantine_release(self, b, items).await
+    async fn release_blob_quarantine(
+        &self,
+        b: &BlobInfo,
+        items: &[String],
+        overridden: Option<&str>,
+    ) -> Result<Vec<String>> {
+        blobs::quarantine_release(self, b, items, overridden).await
     }
     async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>> {
         blobs::drop_abandoned(self, before, limit).await

@@ -221,6 +221,14 @@ CREATE TABLE blob_quarantine (
     PRIMARY KEY (sha256, item_id)
 );
 "#,
+    // Files an admin released from quarantine whatever the scanner says: a scan of every held
+    // file leaves them be.
+    r#"
+CREATE TABLE blob_released (
+    sha256 TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+"#,
 ];
 
 impl PgStore {

@@ -576,6 +576,7 @@ pub trait Store: Send + Sync + 'static {
     async fn blob_text(&self, sha256: &str) -> Result<Option<String>>;
     /// The whole file `sha256` was checked for `item_id` (uploaded by the author of this node's
     /// own item, or fetched for that item and hashed): it may be served through that item.
+    /// Nothing is recorded while the file is not whole (it went, or was held aside, meanwhile).
     async fn verify_blob_for_item(&self, sha256: &str, item_id: &str) -> Result<()>;
     /// Whether the file is held whole and was checked for this item.
     async fn blob_for_item(&self, sha256: &str, item_id: &str) -> Result<bool>;
@@ -610,17 +611,21 @@ pub trait Store: Send + Sync + 'static {
     /// nothing), in one transaction: the file is whole (`b`; its chunks are there and hash to
     /// it), out of quarantine and checked for each of those items it was quarantined for (each
     /// had fetched and hashed it before the scanner held it). Rows of other items stay. Returns
-    /// the items released, in order.
+    /// the items released, in order. Rows that checked it for any other item while it was not
+    /// whole go. `overridden`: when an admin released it whatever the scanner says, so that
+    /// [`Store::held_blobs`] leaves it out from then on.
     async fn release_blob_quarantine(
         &self,
         b: &BlobInfo,
         item_ids: &[String],
+        overridden: Option<&str>,
     ) -> Result<Vec<String>>;
     /// Drop files held whole that no item or post references, none was checked for and none
     /// is quarantined, kept (or last uploaded) before `before`: uploads never attached. Returns
     /// their hashes (at most `limit`).
     async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>>;
-    /// The files held whole, in hash order after `after`.
+    /// The files held whole, in hash order after `after`, but those an admin released whatever
+    /// the scanner says.
     async fn held_blobs(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>>;
     /// The scanner found `finding` in a file held whole (scanned after it was kept): in one
     /// transaction it stops being whole and checked for any item, its text goes, and it is

@@ -394,8 +394,11 @@ impl Store for GatedStore {
         &self,
         b: &BlobInfo,
         item_ids: &[String],
+        overridden: Option<&str>,
     ) -> Result<Vec<String>> {
-        self.inner.release_blob_quarantine(b, item_ids).await
+        self.inner
+            .release_blob_quarantine(b, item_ids, overridden)
+            .await
     }
     async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>> {
         self.inner.drop_abandoned_blobs(before, limit).await

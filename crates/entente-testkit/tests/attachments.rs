@@ -1023,9 +1023,33 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
     )));
     assert_eq!(
         of("quarantine_release_reason"),
-        vec![format!("admin@JPN: {reason}")],
-        "the reason whole"
+        vec![format!("admin@JPN: {}: {reason}", &sample_sha[..12])],
+        "the reason whole, naming the file"
     );
+
+    // A scan of every held file leaves the sample the admin released be; the first file, which
+    // was released because the scanner then found nothing, is flagged and held aside again.
+    let r = post(api("/scan-held"), serde_json::json!({})).await;
+    assert_eq!(r.status(), 202);
+    let mut status = serde_json::Value::Null;
+    eventually("the scan of every held file finished", async || {
+        status = jpn
+            .http()
+            .get(api("/scan-held"))
+            .bearer_auth(&jpn.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status["running"] == false && status["finished_at"].is_string()
+    })
+    .await;
+    assert_eq!(status["flagged"], 1, "{status}");
+    assert_eq!(status["error"], serde_json::Value::Null);
+    assert_eq!(download(jpn, &sample_id, &sample_sha).await.status(), 200);
+    assert_eq!(download(jpn, &items[0], &bad_sha).await.status(), 409);
     c.stop().await;
 }
 

@@ -547,6 +547,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "3f052366cd7502e6",
             "afe74804f08d97ea",
             "fd4514baabc3c310",
+            "7a4af48ad8619edf",
         ],
     ),
     (
@@ -563,6 +564,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "3f052366cd7502e6",
             "afe74804f08d97ea",
             "fd4514baabc3c310",
+            "7a4af48ad8619edf",
         ],
     ),
 ];

@@ -46,6 +46,8 @@ pub struct HeldScan {
     pub flagged: u64,
     /// Files the scanner could not scan (left as they were).
     pub failed: u64,
+    /// Why the scan stopped before the end, if it did.
+    pub error: Option<String>,
 }
 
 #[derive(Default)]
@@ -59,8 +61,9 @@ impl HeldScanState {
     }
 }
 
-/// The longest reason an admin may give for a release: what one audit field holds.
-const REASON_MAX_BYTES: usize = 256;
+/// The longest reason an admin may give for a release: what one audit field holds after the
+/// file's short hash (`0123456789ab: `) that names it there.
+const REASON_MAX_BYTES: usize = 242;
 
 /// A quarantined file as an admin may act on it: the objects they may see it held for.
 struct HeldAside {
@@ -160,7 +163,7 @@ impl Node {
                     ),
                 )
                 .await;
-                self.release_held(&held).await?;
+                self.release_held(&held, false).await?;
                 Ok(Rescan {
                     released: true,
                     finding: None,
@@ -187,7 +190,7 @@ impl Node {
             return Err(DomainError::invalid(
                 "reason",
                 format!(
-                    "say why the file is safe to release, on one line of at most {REASON_MAX_BYTES} bytes (about 250 letters or 80 Japanese characters)"
+                    "say why the file is safe to release, on one line of at most {REASON_MAX_BYTES} bytes (about 240 letters or 80 Japanese characters)"
                 ),
             )
             .into());
@@ -206,9 +209,13 @@ impl Node {
             ),
         )
         .await;
-        self.audit(&actor, "quarantine_release_reason", reason)
-            .await;
-        self.release_held(&held).await?;
+        self.audit(
+            &actor,
+            "quarantine_release_reason",
+            &format!("{}: {reason}", &held.sha256[..12]),
+        )
+        .await;
+        self.release_held(&held, true).await?;
         Ok(())
     }
 
@@ -290,14 +297,24 @@ impl Node {
     /// fetched and hashed it to its signed reference before the scanner held it), in one store
     /// transaction; read its text once for search, index those objects again, and let the
     /// fetcher bring it for other objects.
-    async fn release_held(self: &Arc<Self>, held: &HeldAside) -> Result<(), NodeError> {
+    /// `overridden`: released whatever the scanner says (a scan of every held file leaves it be
+    /// from then on).
+    async fn release_held(
+        self: &Arc<Self>,
+        held: &HeldAside,
+        overridden: bool,
+    ) -> Result<(), NodeError> {
         let info = BlobInfo {
             sha256: held.sha256.clone(),
             size: held.size,
             stored_at: self.now(),
         };
         let keys: Vec<String> = held.owners.iter().map(|(k, _)| k.clone()).collect();
-        let released = self.store.release_blob_quarantine(&info, &keys).await?;
+        let now = self.now();
+        let released = self
+            .store
+            .release_blob_quarantine(&info, &keys, overridden.then_some(now.as_str()))
+            .await?;
         let owners: Vec<FileOwner> = held
             .owners
             .iter()
@@ -346,30 +363,46 @@ impl Node {
         let actor = who.user_id();
         self.audit(&actor, "scan_held_files", "started").await;
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut after: Option<String> = None;
             loop {
-                let Some(node) = weak.upgrade() else { break };
+                let Some(node) = weak.upgrade() else {
+                    return Ok(());
+                };
                 match node.scan_held_page(&to, after.as_deref()).await {
                     Ok(Some(last)) => after = Some(last),
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "scan of held files stopped");
-                        break;
-                    }
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
                 }
             }
+        });
+        // The outcome is recorded whatever became of the task (a panic included), so the scan
+        // never reads as running for ever.
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let outcome = match task.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("the scan failed: {e}")),
+            };
             let Some(node) = weak.upgrade() else { return };
             let now = node.now();
             let s = node.ext::<HeldScanState>().update(|s| {
                 s.running = false;
                 s.finished_at = Some(now);
+                s.error = outcome.err();
             });
+            let how = match &s.error {
+                None => "done".to_owned(),
+                Some(e) => {
+                    tracing::warn!(error = %e, "scan of held files stopped");
+                    format!("stopped ({e})")
+                }
+            };
             node.audit(
                 &actor,
                 "scan_held_files",
                 &format!(
-                    "done: {} scanned, {} flagged and held aside, {} could not be scanned",
+                    "{how}: {} scanned, {} flagged and held aside, {} could not be scanned",
                     s.scanned, s.flagged, s.failed
                 ),
             )
@@ -410,7 +443,8 @@ impl Node {
                         s.flagged += 1;
                     });
                 }
-                Err(_) => {
+                Err(e) => {
+                    tracing::warn!(sha256 = %b.sha256, error = %e, "held file not scanned");
                     state.update(|s| s.failed += 1);
                 }
             }

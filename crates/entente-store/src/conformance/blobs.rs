@@ -238,7 +238,7 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .release_blob_quarantine(&whole, &["i8".to_owned(), "i2".to_owned()])
+            .release_blob_quarantine(&whole, &["i8".to_owned(), "i2".to_owned()], None)
             .await
             .unwrap(),
         vec!["i2".to_owned()]
@@ -259,14 +259,14 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
     assert!(store.missing_blobs(None, 10).await.unwrap().is_empty());
     assert_eq!(
         store
-            .release_blob_quarantine(&whole, &["i1".to_owned()])
+            .release_blob_quarantine(&whole, &["i1".to_owned()], None)
             .await
             .unwrap(),
         vec!["i1".to_owned()]
     );
     assert!(
         store
-            .release_blob_quarantine(&whole, &["i1".to_owned()])
+            .release_blob_quarantine(&whole, &["i1".to_owned()], None)
             .await
             .unwrap()
             .is_empty()
@@ -347,6 +347,23 @@ pub async fn held_blobs_flagged_later(store: &dyn Store) {
     assert!(store.blob_chunk_indexes(&orphan).await.unwrap().is_empty());
     assert!(!store.blob_uploaded_by(&orphan, "alice@EU").await.unwrap());
     assert_eq!(store.blob_quarantine(&orphan, None).await.unwrap(), None);
+    assert!(store.held_blobs(None, 10).await.unwrap().is_empty());
+    // Released by an admin whatever the scanner says: whole, and left out of the held files a
+    // scan of every one goes through.
+    let b = BlobInfo {
+        sha256: SHA.into(),
+        size: 19,
+        stored_at: at.into(),
+    };
+    assert_eq!(
+        store
+            .release_blob_quarantine(&b, &["i1".to_owned()], Some(at))
+            .await
+            .unwrap(),
+        vec!["i1".to_owned()]
+    );
+    assert!(store.blob_for_item(SHA, "i1").await.unwrap());
+    assert!(!store.blob_for_item(SHA, "post:t:p").await.unwrap());
     assert!(store.held_blobs(None, 10).await.unwrap().is_empty());
 }
 
