@@ -1029,23 +1029,7 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
 
     // A scan of every held file leaves the sample the admin released be; the first file, which
     // was released because the scanner then found nothing, is flagged and held aside again.
-    let r = post(api("/scan-held"), serde_json::json!({})).await;
-    assert_eq!(r.status(), 202);
-    let mut status = serde_json::Value::Null;
-    eventually("the scan of every held file finished", async || {
-        status = jpn
-            .http()
-            .get(api("/scan-held"))
-            .bearer_auth(&jpn.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        status["running"] == false && status["finished_at"].is_string()
-    })
-    .await;
+    let status = scan_every_held_file(jpn).await;
     assert_eq!(status["flagged"], 1, "{status}");
     assert_eq!(status["error"], serde_json::Value::Null);
     assert_eq!(download(jpn, &sample_id, &sample_sha).await.status(), 200);
@@ -1188,29 +1172,7 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
         .unwrap();
     assert_eq!(r.status(), 409, "EU has no scanner");
     blind.store(false, SeqCst);
-    let r = jpn
-        .http()
-        .post(api(jpn))
-        .bearer_auth(&jpn.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let mut status = serde_json::Value::Null;
-    eventually("the scan of every held file finished", async || {
-        status = jpn
-            .http()
-            .get(api(jpn))
-            .bearer_auth(&jpn.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        status["running"] == false && status["finished_at"].is_string()
-    })
-    .await;
+    let status = scan_every_held_file(jpn).await;
     assert_eq!(
         (&status["scanned"], &status["flagged"], &status["failed"]),
         (
@@ -1323,4 +1285,34 @@ async fn uploads_never_attached_are_dropped_after_a_day() {
     assert_eq!(r.bytes().await.unwrap().as_ref(), used.as_slice());
     item_with_file(eu, &f.format_id, &sha(&again), "again.txt", &["EU"]).await;
     c.stop().await;
+}
+
+/// Start a scan of every file `n` holds, over REST as its admin, and wait for its end: the
+/// status it ends with.
+async fn scan_every_held_file(n: &TestNode) -> serde_json::Value {
+    let url = format!("{}/api/v1/quarantine/scan-held", n.url());
+    let r = n
+        .http()
+        .post(&url)
+        .bearer_auth(&n.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut status = serde_json::Value::Null;
+    eventually("the scan of every held file finished", async || {
+        status = n
+            .http()
+            .get(&url)
+            .bearer_auth(&n.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status["running"] == false && status["finished_at"].is_string()
+    })
+    .await;
+    status
 }
