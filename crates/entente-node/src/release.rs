@@ -168,6 +168,11 @@ impl Node {
         }
         for (sha, new_id) in &checked {
             self.store.verify_blob_for_item(sha, new_id).await?;
+            if !self.store.blob_for_item(sha, new_id).await? {
+                return Err(NodeError::Conflict(
+                    "a file of the chosen items went from this node meanwhile (held aside by the malware scanner): release again without it".into(),
+                ));
+            }
         }
         for (aud, payloads) in by_audience {
             let aud = Audience::new(aud)?;

@@ -111,17 +111,26 @@ pub(crate) async fn uploaded_by(s: &PgStore, sha256: &str, username: &str) -> Re
 }
 
 pub(crate) async fn verify_for_item(s: &PgStore, sha256: &str, item_id: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO blob_items (sha256, item_id)
-         SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM blobs WHERE sha256 = $1)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(sha256)
-    .bind(item_id)
-    .execute(&s.pool)
-    .await
-    .map_err(be)?;
-    Ok(())
+    // The file's row is locked while the check is recorded: a scan holding the file aside
+    // (`quarantine_held`, which locks it for update first) is either wholly before, and the
+    // check is not recorded, or wholly after, and it sees the check.
+    let mut tx = s.pool.begin().await.map_err(be)?;
+    let whole: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM blobs WHERE sha256 = $1 FOR SHARE")
+        .bind(sha256)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(be)?;
+    if whole.is_some() {
+        sqlx::query(
+            "INSERT INTO blob_items (sha256, item_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(item_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+    }
+    tx.commit().await.map_err(be)
 }
 
 pub(crate) async fn for_item(s: &PgStore, sha256: &str, item_id: &str) -> Result<bool> {
@@ -292,13 +301,29 @@ pub(crate) async fn quarantine_release(
 ) -> Result<Vec<String>> {
     let mut tx = s.pool.begin().await.map_err(be)?;
     // Rows checking the file for an item while it was not whole (a check that raced the file's
-    // quarantine) must not come to count now: only the released items' do.
+    // quarantine) must not come to count now: only the released items' do, the others are
+    // held aside with the file's finding.
     let (whole,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = $1)")
         .bind(&b.sha256)
         .fetch_one(&mut *tx)
         .await
         .map_err(be)?;
     if !whole {
+        // Held aside for those items too (the released ones come out again below).
+        sqlx::query(
+            "INSERT INTO blob_quarantine (sha256, item_id, finding, at)
+             SELECT i.sha256, i.item_id,
+                    COALESCE((SELECT q.finding FROM blob_quarantine q WHERE q.sha256 = i.sha256
+                              ORDER BY q.at, q.item_id LIMIT 1), 'held aside'),
+                    $2
+             FROM blob_items i WHERE i.sha256 = $1
+             ON CONFLICT (sha256, item_id) DO NOTHING",
+        )
+        .bind(&b.sha256)
+        .bind(&b.stored_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
         sqlx::query("DELETE FROM blob_items WHERE sha256 = $1")
             .bind(&b.sha256)
             .execute(&mut *tx)
@@ -381,6 +406,11 @@ pub(crate) async fn quarantine_held(
     at: &str,
 ) -> Result<Vec<String>> {
     let mut tx = s.pool.begin().await.map_err(be)?;
+    sqlx::query("SELECT 1 FROM blobs WHERE sha256 = $1 FOR UPDATE")
+        .bind(sha256)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
     let mut owners: Vec<(String,)> =
         sqlx::query_as("DELETE FROM blob_items WHERE sha256 = $1 RETURNING item_id")
             .bind(sha256)

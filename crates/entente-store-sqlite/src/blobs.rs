@@ -295,15 +295,31 @@ pub(crate) async fn quarantine_release(
     items: &[String],
     overridden: Option<&str>,
 ) -> Result<Vec<String>> {
-    let mut tx = s.pool.begin().await.map_err(be)?;
+    let mut tx = s.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
     // Rows checking the file for an item while it was not whole (a check that raced the file's
-    // quarantine) must not come to count now: only the released items' do.
+    // quarantine) must not come to count now: only the released items' do, the others are
+    // held aside with the file's finding.
     let (whole,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1)")
         .bind(&b.sha256)
         .fetch_one(&mut *tx)
         .await
         .map_err(be)?;
     if !whole {
+        // Held aside for those items too (the released ones come out again below).
+        sqlx::query(
+            "INSERT INTO blob_quarantine (sha256, item_id, finding, at)
+             SELECT i.sha256, i.item_id,
+                    COALESCE((SELECT q.finding FROM blob_quarantine q WHERE q.sha256 = i.sha256
+                              ORDER BY q.at, q.item_id LIMIT 1), 'held aside'),
+                    ?2
+             FROM blob_items i WHERE i.sha256 = ?1
+             ON CONFLICT (sha256, item_id) DO NOTHING",
+        )
+        .bind(&b.sha256)
+        .bind(&b.stored_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
         sqlx::query("DELETE FROM blob_items WHERE sha256 = ?1")
             .bind(&b.sha256)
             .execute(&mut *tx)
@@ -389,7 +405,7 @@ pub(crate) async fn quarantine_held(
     finding: &str,
     at: &str,
 ) -> Result<Vec<String>> {
-    let mut tx = s.pool.begin().await.map_err(be)?;
+    let mut tx = s.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
     let mut owners: Vec<(String,)> =
         sqlx::query_as("DELETE FROM blob_items WHERE sha256 = ?1 RETURNING item_id")
             .bind(sha256)
@@ -447,7 +463,7 @@ pub(crate) async fn drop_abandoned(
     // it signs, which makes the file referenced here; an upload a day old attached in the very
     // moment it is dropped is refused as unknown or, past that check, left without its bytes
     // at this node (its author attaches it again).
-    let mut tx = s.pool.begin().await.map_err(be)?;
+    let mut tx = s.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
     let gone: Vec<(String,)> = sqlx::query_as(
         "SELECT b.sha256 FROM blobs b WHERE b.stored_at < ?1
            AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = b.sha256)

@@ -612,7 +612,7 @@ pub trait Store: Send + Sync + 'static {
     /// it), out of quarantine and checked for each of those items it was quarantined for (each
     /// had fetched and hashed it before the scanner held it). Rows of other items stay. Returns
     /// the items released, in order. Rows that checked it for any other item while it was not
-    /// whole go. `overridden`: when an admin released it whatever the scanner says, so that
+    /// whole (a check that raced its quarantine) become quarantine rows. `overridden`: when an admin released it whatever the scanner says, so that
     /// [`Store::held_blobs`] leaves it out from then on.
     async fn release_blob_quarantine(
         &self,

@@ -164,8 +164,15 @@ impl Node {
             return Ok(Row::Skip);
         }
         if it.origin == *self.partner() {
-            // This node signed the item after checking the author uploaded the file.
+            // This node signed the item after checking the author uploaded the file. Held aside
+            // by a scan of every held file since, it is held aside for this item too.
             if self.store.blob(sha).await?.is_none() {
+                if let Some(finding) = self.store.blob_quarantine(sha, None).await? {
+                    self.store
+                        .quarantine_blob(sha, item_id, &finding, &self.now())
+                        .await?;
+                    return Ok(Row::Done);
+                }
                 return Ok(Row::Skip);
             }
             self.store.verify_blob_for_item(sha, item_id).await?;
@@ -205,6 +212,10 @@ impl Node {
                 Ok(Ok(false)) => return Ok(Row::Done),
                 Ok(Ok(true)) => {
                     self.store.verify_blob_for_item(sha, item_id).await?;
+                    // Held aside meanwhile by a scan of every held file: tried again later.
+                    if !self.store.blob_for_item(sha, item_id).await? {
+                        return Ok(Row::Failed { bad_bytes: false });
+                    }
                     if !held {
                         self.spawn_text(sha.clone(), r.size, vec![owner]);
                     } else {

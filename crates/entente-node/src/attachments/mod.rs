@@ -338,6 +338,11 @@ impl Node {
         // reads the file's text when the commit reaches it).
         for a in &new_refs {
             self.store.verify_blob_for_item(&a.sha256, item_id).await?;
+            if !self.store.blob_for_item(&a.sha256, item_id).await? {
+                return Err(NodeError::Conflict(
+                        "a file went from this node before it could be attached (dropped or held aside meanwhile): upload it again".into(),
+                ));
+            }
         }
         self.publish(&it.audience, &[entente_domain::Payload::ItemRevise(r)])
             .await?;

@@ -85,6 +85,13 @@ impl Node {
         let key = key_of(o)?;
         for a in files {
             self.store.verify_blob_for_item(&a.sha256, &key).await?;
+            // Recorded only while the file is whole: one dropped or held aside since the upload
+            // is not signed as this node's.
+            if !self.store.blob_for_item(&a.sha256, &key).await? {
+                return Err(NodeError::Conflict(
+                    "a file went from this node before it could be attached (dropped or held aside meanwhile): upload it again".into(),
+                ));
+            }
         }
         Ok(())
     }

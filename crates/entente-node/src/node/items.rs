@@ -22,6 +22,13 @@ impl Node {
         // is served through the item before the item itself names the file.
         for sha in &files {
             self.store.verify_blob_for_item(sha, &id).await?;
+            // Recorded only while the file is whole: one dropped or held aside since the upload
+            // is not published as this node's.
+            if !self.store.blob_for_item(sha, &id).await? {
+                return Err(NodeError::Conflict(
+                    "a file went from this node before it could be attached (dropped or held aside meanwhile): upload it again".into(),
+                ));
+            }
         }
         self.publish(&aud, &[Payload::ItemPublish(payload)]).await?;
         self.audit(

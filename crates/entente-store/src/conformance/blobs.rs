@@ -274,6 +274,8 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
     assert!(store.quarantined_blobs(None, 10).await.unwrap().is_empty());
     assert_eq!(store.blob_quarantine(SHA, None).await.unwrap(), None);
     assert!(store.blob_for_item(SHA, "i1").await.unwrap());
+    // The check asked for before the file was whole never came to count.
+    assert!(!store.blob_for_item(SHA, "i9").await.unwrap());
 }
 
 /// Files held whole are listed in hash order; one the scanner flags after it was kept is no
