@@ -406,11 +406,15 @@ pub(crate) async fn quarantine_held(
     at: &str,
 ) -> Result<Vec<String>> {
     let mut tx = s.pool.begin().await.map_err(be)?;
-    sqlx::query("SELECT 1 FROM blobs WHERE sha256 = $1 FOR UPDATE")
+    let whole: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM blobs WHERE sha256 = $1 FOR UPDATE")
         .bind(sha256)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(be)?;
+    // Gone meanwhile (dropped, or held aside by another process's scan): nothing to hold aside.
+    if whole.is_none() {
+        return Ok(vec![]);
+    }
     let mut owners: Vec<(String,)> =
         sqlx::query_as("DELETE FROM blob_items WHERE sha256 = $1 RETURNING item_id")
             .bind(sha256)
@@ -477,20 +481,42 @@ pub(crate) async fn drop_abandoned(s: &PgStore, before: &str, limit: u32) -> Res
     .fetch_all(&mut *tx)
     .await
     .map_err(be)?;
-    for (sha,) in &gone {
+    let mut dropped = vec![];
+    for (sha,) in gone {
+        // Locked, then checked again in a statement of its own: a check for an item committed
+        // meanwhile (which locks the row to share) is seen, and the file stays.
+        sqlx::query("SELECT 1 FROM blobs WHERE sha256 = $1 FOR UPDATE")
+            .bind(&sha)
+            .execute(&mut *tx)
+            .await
+            .map_err(be)?;
+        let still = sqlx::query(
+            "DELETE FROM blobs b WHERE b.sha256 = $1
+               AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = b.sha256)
+               AND NOT EXISTS (SELECT 1 FROM blob_items i WHERE i.sha256 = b.sha256)
+               AND NOT EXISTS (SELECT 1 FROM blob_quarantine q WHERE q.sha256 = b.sha256)",
+        )
+        .bind(&sha)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?
+        .rows_affected();
+        if still == 0 {
+            continue;
+        }
         for q in [
-            "DELETE FROM blobs WHERE sha256 = $1",
             "DELETE FROM blob_chunks WHERE sha256 = $1",
             "DELETE FROM blob_uploads WHERE sha256 = $1",
             "DELETE FROM blob_texts WHERE sha256 = $1",
         ] {
             sqlx::query(q)
-                .bind(sha)
+                .bind(&sha)
                 .execute(&mut *tx)
                 .await
                 .map_err(be)?;
         }
+        dropped.push(sha);
     }
     tx.commit().await.map_err(be)?;
-    Ok(gone.into_iter().map(|(s,)| s).collect())
+    Ok(dropped)
 }

@@ -406,6 +406,15 @@ pub(crate) async fn quarantine_held(
     at: &str,
 ) -> Result<Vec<String>> {
     let mut tx = s.pool.begin_with("BEGIN IMMEDIATE").await.map_err(be)?;
+    let (whole,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1)")
+        .bind(sha256)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(be)?;
+    // Gone meanwhile (dropped as an abandoned upload): nothing to hold aside.
+    if !whole {
+        return Ok(vec![]);
+    }
     let mut owners: Vec<(String,)> =
         sqlx::query_as("DELETE FROM blob_items WHERE sha256 = ?1 RETURNING item_id")
             .bind(sha256)

@@ -350,6 +350,22 @@ pub async fn held_blobs_flagged_later(store: &dyn Store) {
     assert!(!store.blob_uploaded_by(&orphan, "alice@EU").await.unwrap());
     assert_eq!(store.blob_quarantine(&orphan, None).await.unwrap(), None);
     assert!(store.held_blobs(None, 10).await.unwrap().is_empty());
+    // A file no longer whole (gone since the scan read it) is not held aside again.
+    assert!(
+        store
+            .quarantine_held_blob(SHA, "Other", at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .blob_quarantine(SHA, Some("i1"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Eicar-Test-Signature")
+    );
     // Released by an admin whatever the scanner says: whole, and left out of the held files a
     // scan of every one goes through.
     let b = BlobInfo {
