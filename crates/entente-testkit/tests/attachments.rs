@@ -1039,7 +1039,8 @@ async fn an_admin_scans_a_quarantined_file_again_or_releases_it() {
 
 /// Two files attached at the same moment to one item, and to one post (two tabs of one
 /// author): each attach reads the files, adds one and signs the whole list, so without one
-/// change at a time the later signature drops the earlier file.
+/// change at a time the later signature drops the earlier file. The same for an attach beside
+/// a revision of the item's text, which the attach's signature undid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_attached_at_the_same_moment_are_all_kept() {
     let c = Cluster::new(&["EU"]).await.unwrap();
@@ -1093,6 +1094,39 @@ async fn files_attached_at_the_same_moment_are_all_kept() {
                 "round {round}: an item's file was dropped"
             );
         }
+        // A revision of the text and an attach at the same moment: both stand.
+        let third = upload(eu, format!("round {round} file 2\n").as_bytes()).await["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let text = format!("Revised in round {round}");
+        let (a, b) = tokio::join!(
+            eu.node.attach_file(
+                &admin,
+                &it,
+                NewAttachment {
+                    sha256: third.clone(),
+                    name: format!("{round}-2.txt"),
+                }
+            ),
+            eu.node.revise_item(
+                &admin,
+                &it,
+                entente_node::ItemRevision {
+                    title: "Item with files at once".into(),
+                    body: text.clone(),
+                    topics: vec![],
+                }
+            ),
+        );
+        a.unwrap();
+        b.unwrap();
+        let held = eu.node.store().item(&it).await.unwrap().unwrap();
+        assert_eq!(held.body, text, "round {round}: a revision was undone by an attach");
+        assert!(
+            held.attachments.iter().any(|a| a.sha256 == third),
+            "round {round}: a file attached beside a revision was dropped"
+        );
         let (a, b) = tokio::join!(
             eu.node
                 .attach_post_file(&admin, &t.thread_id, &post_id, file(0)),

@@ -18,13 +18,8 @@ use std::sync::{Arc, Weak};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
-/// Serialises this process's changes to the files of items, posts, meetings and papers: each
-/// reads the list, changes it and signs the whole list, so two at once undid one another (an
-/// attach signed after a removal brought the removed file back; two attaches kept one file).
-/// Processes sharing one database are not covered; the check after each publish catches what
-/// it can.
-#[derive(Default)]
-pub(super) struct FilesChanges(pub(super) tokio::sync::Mutex<()>);
+/// The core's lock on changes of an item's files or text, taken by every change of a file list.
+pub(super) use crate::node::FilesChanges;
 
 /// A file uploaded whole and hashed, ready to be referenced from an item by its uploader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

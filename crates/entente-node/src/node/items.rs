@@ -5,6 +5,16 @@
 use super::*;
 use entente_domain::attachment::{self, AttachmentRef};
 
+/// Serialises this process's changes to the files of items, posts, meetings and papers: each
+/// reads the list, changes it and signs the whole list, so two at once undid one another (an
+/// attach signed after a removal brought the removed file back; two attaches kept one file).
+/// A revision of an item's text takes it too: an attach signs the item's text as it read it,
+/// so a revision committed in between was undone by the attach.
+/// Processes sharing one database are not covered; the check after each publish catches what
+/// it can.
+#[derive(Default)]
+pub(crate) struct FilesChanges(pub(crate) tokio::sync::Mutex<()>);
+
 impl Node {
     pub async fn create_item(&self, who: &Principal, ni: NewItem) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "post items")?;
@@ -128,6 +138,10 @@ impl Node {
         rev: ItemRevision,
     ) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "revise items")?;
+        // One change of an item at a time: an attach signs the text it read with the new list
+        // of files, and would undo a revision committed between its read and its commit.
+        let changing = self.ext::<FilesChanges>();
+        let _one_at_a_time = changing.0.lock().await;
         let it = self.item(who, item_id).await?;
         policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
         if it.retracted.is_some() {

@@ -29,6 +29,7 @@ mod fold;
 mod formats;
 mod items;
 pub use items::{NewAttachment, detect_media_type};
+pub(crate) use items::FilesChanges;
 mod peers;
 mod publish;
 mod serve_fed;
