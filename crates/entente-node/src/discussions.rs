@@ -367,13 +367,70 @@ impl Node {
         Ok(out)
     }
 
-    /// Posts by others the caller has not seen, over every thread they may see.
+    /// Posts by others the caller has not seen, over every thread they may see: the counter in
+    /// every page's navigation. The threads' posts are read and parsed once per store
+    /// generation (see [`UnreadIndex`]); only the caller's read marks are read each time.
     pub async fn unread_posts(&self, who: &Principal) -> Result<usize, NodeError> {
-        Ok(self
-            .threads(who, &ThreadFilter::default())
-            .await?
+        let marks = self.read_marks(who).await?;
+        let me = who.user_id();
+        let threads = self.unread_index().await?;
+        Ok(threads
             .iter()
-            .map(|t| t.unread)
+            .map(|t| {
+                let seen = marks.get(&t.thread_id);
+                t.posts
+                    .iter()
+                    .filter(|(id, author)| *author != me && !seen.is_some_and(|s| s.contains(id)))
+                    .count()
+            })
             .sum())
     }
+
+    /// The posts of every thread this partner is in, as of the store's current generation.
+    async fn unread_index(&self) -> Result<std::sync::Arc<Vec<ThreadPosts>>, NodeError> {
+        let index = self.ext::<UnreadIndex>();
+        // Read before the threads, so threads newer than it are at worst labelled older and
+        // read again on the next call, never kept under a newer generation than theirs.
+        let generation = self.content_generation().await?;
+        if let Some((g, v)) = index.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && *g == generation
+        {
+            return Ok(v.clone());
+        }
+        let mut out = vec![];
+        for s in self.store.objects("thread").await? {
+            let Ok(Coord::Thread(t)) = serde_json::from_str::<Coord>(&s) else {
+                continue;
+            };
+            if !t.audience.contains(self.partner()) {
+                continue;
+            }
+            out.push(ThreadPosts {
+                posts: t
+                    .posts
+                    .into_iter()
+                    .filter(|p| p.retracted.is_none())
+                    .map(|p| (p.post_id, p.author))
+                    .collect(),
+                thread_id: t.thread_id,
+            });
+        }
+        let v = std::sync::Arc::new(out);
+        *index.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, v.clone()));
+        Ok(v)
+    }
+}
+
+/// The threads this partner is in, reduced to what the unread counter needs, and the store
+/// generation they were read at ([`Node::content_generation`]): every change of a thread is an
+/// appended entry, so the same generation means the same threads, in this process or any other
+/// sharing the database. Without it every page parsed every thread of the node to show one
+/// number. It holds two short strings per post, no text.
+#[derive(Default)]
+struct UnreadIndex(std::sync::Mutex<Option<(u64, std::sync::Arc<Vec<ThreadPosts>>)>>);
+
+/// A thread's id and the `(post id, author)` of each of its posts not retracted.
+struct ThreadPosts {
+    thread_id: String,
+    posts: Vec<(String, String)>,
 }

@@ -1122,7 +1122,10 @@ async fn files_attached_at_the_same_moment_are_all_kept() {
         a.unwrap();
         b.unwrap();
         let held = eu.node.store().item(&it).await.unwrap().unwrap();
-        assert_eq!(held.body, text, "round {round}: a revision was undone by an attach");
+        assert_eq!(
+            held.body, text,
+            "round {round}: a revision was undone by an attach"
+        );
         assert!(
             held.attachments.iter().any(|a| a.sha256 == third),
             "round {round}: a file attached beside a revision was dropped"

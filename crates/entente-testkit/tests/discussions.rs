@@ -93,6 +93,8 @@ async fn a_reply_reaches_the_thread_audience_by_push_and_nothing_reaches_outside
     assert_eq!(list[0]["unread"], 1, "{list}");
     assert_eq!(list[0]["unread_mentions"], 1, "{list}");
 
+    // Nothing unread at EU yet (the counter's threads are now read for this generation).
+    assert_eq!(eu.node.unread_posts(&eu.admin()).await.unwrap(), 0);
     // JPN replies, quoting EU's post; EU has it by push.
     let t0 = Instant::now();
     let r = post(

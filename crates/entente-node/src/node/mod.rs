@@ -28,8 +28,8 @@ mod ext;
 mod fold;
 mod formats;
 mod items;
-pub use items::{NewAttachment, detect_media_type};
 pub(crate) use items::FilesChanges;
+pub use items::{NewAttachment, detect_media_type};
 mod peers;
 mod publish;
 mod serve_fed;
@@ -439,3 +439,18 @@ impl Node {
 
 /// The `raw` of a STIX row that stands for an item: the item id after this prefix.
 pub const ITEM_MARKER: &str = "entente-item:";
+
+impl Node {
+    /// A number that grows with every entry appended to the store, by this process or any
+    /// other sharing the database: the sum of every log's head sequence (logs are never
+    /// removed). What is derived from the projections alone may be cached under it.
+    pub async fn content_generation(&self) -> Result<u64, NodeError> {
+        Ok(self
+            .store
+            .logs()
+            .await?
+            .iter()
+            .map(|l| l.head_seq + 1)
+            .sum())
+    }
+}

@@ -273,18 +273,6 @@ impl Node {
         c.entries.insert(key, e);
     }
 
-    /// A number that grows with every entry appended to the store, by this process or any
-    /// other sharing the database: the sum of every log's head sequence.
-    pub async fn content_generation(&self) -> Result<u64, NodeError> {
-        Ok(self
-            .store
-            .logs()
-            .await?
-            .iter()
-            .map(|l| l.head_seq + 1)
-            .sum())
-    }
-
     /// Pages in the cache and their bytes (for tests).
     pub fn taxii_page_cache_stats(&self) -> (usize, u64) {
         let cache = self.ext::<PageCache>();
