@@ -476,9 +476,19 @@ async fn fake_clamd(
             }
             let blind = b.load(std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
-                let mut cmd = [0u8; 10];
-                s.read_exact(&mut cmd).await?;
-                assert_eq!(&cmd, b"zINSTREAM\0");
+                // The command, up to its NUL: `VERSION` names the signatures (blind, an
+                // older database that does not know the marker), else it is `INSTREAM`.
+                let mut cmd = vec![];
+                while cmd.last() != Some(&0) && cmd.len() < 16 {
+                    cmd.push(s.read_u8().await?);
+                }
+                if cmd == b"zVERSION\0" {
+                    let db = if blind { "27000" } else { "27001" };
+                    s.write_all(format!("ClamAV 1.0.7/{db}/Mon Dec  7 00:00:00 2026\0").as_bytes())
+                        .await?;
+                    return Ok(());
+                }
+                assert_eq!(cmd, b"zINSTREAM\0");
                 let mut data = Vec::new();
                 loop {
                     let n = s.read_u32().await? as usize;
@@ -1147,6 +1157,31 @@ async fn files_attached_at_the_same_moment_are_all_kept() {
             );
         }
     }
+    // An attach beside a retraction: an attach that says it attached did attach.
+    for round in 0..4 {
+        let it = item(eu, &f.format_id, &format!("Retracted in round {round}"), None, None)
+            .await
+            .item_id;
+        let sha = upload(eu, format!("retraction round {round}\n").as_bytes()).await["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let file = NewAttachment {
+            sha256: sha.clone(),
+            name: "late.txt".into(),
+        };
+        let (a, r) = tokio::join!(
+            eu.node.attach_file(&admin, &it, file),
+            eu.node.retract_item(&admin, &it, "withdrawn"),
+        );
+        r.unwrap();
+        if let Ok(a) = a {
+            assert!(
+                a.attachments.iter().any(|x| x.sha256 == sha) && a.retracted.is_none(),
+                "round {round}: an attach answered success for a file the fold did not keep"
+            );
+        }
+    }
     c.stop().await;
 }
 
@@ -1352,4 +1387,91 @@ async fn scan_every_held_file(n: &TestNode) -> serde_json::Value {
     })
     .await;
     status
+}
+
+/// A signature update makes the node scan every held file again by itself: a file that arrived
+/// while the scanner's signatures did not know it is held aside once they do. The first check
+/// takes the current signatures as its starting point; the same signatures start nothing; a
+/// scan that completed records the signatures it ran under, so the next check starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_update_scans_every_held_file_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let (scanner, _down, blind) = fake_clamd(dir.path()).await;
+    blind.store(true, SeqCst);
+    let opts = ClusterOptions {
+        malware_scan: [("JPN".to_owned(), scanner)].into(),
+        ..Default::default()
+    };
+    let c = Cluster::with(&["EU", "JPN"], opts).await.unwrap();
+    let (eu, jpn) = (c.node("EU"), c.node("JPN"));
+    let f = format(eu, "Transatlantic+ Japan — files", &["EU", "JPN"]).await;
+    c.sync_until_quiet().await;
+    let bad = infected();
+    let bad_sha = hex::encode(Sha256::digest(&bad));
+    upload(eu, &bad).await;
+    let bad_id =
+        item_with_file(eu, &f.format_id, &bad_sha, "roster.txt", &["EU", "JPN"]).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    c.sync_until_quiet().await;
+    eventually("the file whole at JPN", async || {
+        let _ = jpn.node.fetch_missing_attachments().await;
+        jpn.node
+            .store()
+            .blob_for_item(&bad_sha, &bad_id)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(download(jpn, &bad_id, &bad_sha).await.status(), 200);
+
+    assert!(
+        !jpn.node.check_scanner_signatures().await.unwrap(),
+        "a starting point"
+    );
+    assert!(
+        !jpn.node.check_scanner_signatures().await.unwrap(),
+        "the same signatures"
+    );
+    assert_eq!(download(jpn, &bad_id, &bad_sha).await.status(), 200);
+    // The update: the scanner now knows the marker.
+    blind.store(false, SeqCst);
+    assert!(
+        jpn.node.check_scanner_signatures().await.unwrap(),
+        "an update starts a scan"
+    );
+    let url = format!("{}/api/v1/quarantine/scan-held", jpn.url());
+    let mut status = serde_json::Value::Null;
+    eventually("the scan of every held file finished", async || {
+        status = jpn
+            .http()
+            .get(&url)
+            .bearer_auth(&jpn.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status["running"] == false && status["finished_at"].is_string()
+    })
+    .await;
+    assert_eq!(status["flagged"], 1, "{status}");
+    let r = download(jpn, &bad_id, &bad_sha).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("withheld"));
+    // The completed scan recorded the new signatures: nothing more to do.
+    assert!(!jpn.node.check_scanner_signatures().await.unwrap());
+    let audit = jpn.node.store().audit_records(0, 1000).await.unwrap();
+    assert!(
+        audit.iter().any(
+            |r| r.action == "scan_held_files" && r.actor.contains("scanner signatures updated")
+        ),
+        "the node's own scan is audited"
+    );
+    // A node without a scanner has nothing to check.
+    assert!(!eu.node.check_scanner_signatures().await.unwrap());
+    c.stop().await;
 }

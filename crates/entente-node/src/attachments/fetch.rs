@@ -61,6 +61,7 @@ impl Hook for AttachmentHooks {
 
     fn tick(&self, node: &Arc<Node>) {
         super::abandoned::tick(node);
+        super::signatures::tick(node);
     }
 }
 

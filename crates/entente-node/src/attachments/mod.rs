@@ -177,6 +177,7 @@ mod posts;
 mod quarantine;
 pub use quarantine::{HeldScan, QuarantinedFile, Rescan};
 mod scan;
+mod signatures;
 
 /// A chunk of a file, to send: its bytes.
 pub struct Chunk(pub Vec<u8>);
@@ -341,10 +342,22 @@ impl Node {
         }
         self.publish(&it.audience, &[entente_domain::Payload::ItemRevise(r)])
             .await?;
-        self.store
+        let it = self
+            .store
             .item(item_id)
             .await?
-            .ok_or(NodeError::Internal("item not projected".into()))
+            .ok_or(NodeError::Internal("item not projected".into()))?;
+        // The fold has the last word (a retraction by another process may have come first):
+        // say so if it did not keep the file.
+        if new_refs
+            .iter()
+            .any(|n| it.attachments.iter().all(|a| a.sha256 != n.sha256))
+        {
+            return Err(NodeError::Conflict(
+                "the file could not be attached to this item".into(),
+            ));
+        }
+        Ok(it)
     }
 
     /// Each of an item's files with whether this node holds it whole, and, for one it does

@@ -339,6 +339,15 @@ impl Node {
     /// text. One such scan runs at a time; asked again meanwhile, this answers how far it got.
     pub async fn scan_held_files(self: &Arc<Self>, who: &Principal) -> Result<HeldScan, NodeError> {
         who.require(entente_domain::Role::Admin, "manage quarantined files")?;
+        Ok(self.start_held_scan(&who.user_id()).await?.0)
+    }
+
+    /// Start the scan of every held file for `actor` (a user, or the node itself when its
+    /// scanner's signatures changed), unless one runs: its status, and whether this started it.
+    pub(super) async fn start_held_scan(
+        self: &Arc<Self>,
+        actor: &str,
+    ) -> Result<(HeldScan, bool), NodeError> {
         let Some(to) = self.config().malware_scan.clone() else {
             return Err(NodeError::Conflict(
                 "this node has no malware scanner (`malware_scan` in its configuration)".into(),
@@ -358,10 +367,13 @@ impl Node {
             }
         });
         if !started {
-            return Ok(status);
+            return Ok((status, false));
         }
-        let actor = who.user_id();
+        let actor = actor.to_owned();
         self.audit(&actor, "scan_held_files", "started").await;
+        // The signatures it runs under, recorded once it completes (so a later update is seen
+        // as one); a scanner that cannot say leaves the record as it was.
+        let signatures = scan::signatures(&to).await.ok();
         let weak = Arc::downgrade(self);
         let task = tokio::spawn(async move {
             let mut after: Option<String> = None;
@@ -385,6 +397,14 @@ impl Node {
                 Err(e) => Err(format!("the scan failed: {e}")),
             };
             let Some(node) = weak.upgrade() else { return };
+            // Recorded before the scan reads as finished, so a check that sees it finished
+            // sees its signatures too.
+            if let (Ok(()), Some(sig)) = (&outcome, &signatures) {
+                let dir = node.config().data_dir.clone();
+                if let Err(e) = super::signatures::record_signatures(&dir, sig).await {
+                    tracing::warn!(error = %e, "the scanner's signatures were not recorded");
+                }
+            }
             let now = node.now();
             let s = node.ext::<HeldScanState>().update(|s| {
                 s.running = false;
@@ -408,7 +428,7 @@ impl Node {
             )
             .await;
         });
-        Ok(status)
+        Ok((status, true))
     }
 
     /// Scan one page of held files after `after`; the last one's hash, or None at the end.

@@ -1,6 +1,7 @@
 //! The malware-scan hook: a file's bytes streamed to ClamAV's `clamd` (its `INSTREAM`
 //! command) before the file counts as held, on upload and on receipt. It only answers
-//! clean / found / could not scan; what becomes of a file is the caller's decision.
+//! clean / found / could not scan, and which signatures the scanner runs (`VERSION`); what
+//! becomes of a file is the caller's decision.
 //!
 //! The protocol is four messages (a command, length-prefixed chunks, an empty chunk, one
 //! answer line), written here rather than taken from a client crate: the bytes come from the
@@ -50,20 +51,63 @@ fn unavailable(e: impl std::fmt::Display) -> NodeError {
     NodeError::ScanUnavailable(e.to_string())
 }
 
+async fn connect(to: &Clamd) -> Result<Box<dyn Conn>, NodeError> {
+    Ok(match to {
+        Clamd::Tcp(a) => Box::new(
+            tokio::net::TcpStream::connect(a)
+                .await
+                .map_err(unavailable)?,
+        ),
+        Clamd::Unix(p) => Box::new(
+            tokio::net::UnixStream::connect(p)
+                .await
+                .map_err(unavailable)?,
+        ),
+    })
+}
+
+/// The scanner's signature database as `clamd` names it (`VERSION`: `ClamAV 1.0.7/27478/Thu
+/// Dec  3 08:30:00 2026`, of which the part after the engine's version), so a node can tell
+/// when its signatures changed. At most ten seconds.
+pub(crate) async fn signatures(to: &Clamd) -> Result<String, NodeError> {
+    let ask = async {
+        let mut conn = connect(to).await?;
+        conn.write_all(b"zVERSION\0").await.map_err(unavailable)?;
+        conn.flush().await.map_err(unavailable)?;
+        let mut answer = Vec::new();
+        conn.take(1024)
+            .read_to_end(&mut answer)
+            .await
+            .map_err(unavailable)?;
+        Ok::<_, NodeError>(answer)
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(10), ask)
+        .await
+        .map_err(late)??;
+    database(&answer)
+}
+
+/// The database part of a `VERSION` answer.
+fn database(answer: &[u8]) -> Result<String, NodeError> {
+    let text = String::from_utf8_lossy(answer);
+    let line = text.trim_end_matches(['\0', '\n']).trim();
+    match line.split_once('/') {
+        Some((engine, db)) if engine.starts_with("ClamAV") && !db.trim().is_empty() => Ok(db
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect()),
+        _ => Err(unavailable(format!(
+            "clamd answered {:?} to VERSION",
+            line.chars().take(200).collect::<String>()
+        ))),
+    }
+}
+
 impl Scan {
     pub(crate) async fn start(to: &Clamd) -> Result<Scan, NodeError> {
-        let conn: Box<dyn Conn> = match to {
-            Clamd::Tcp(a) => Box::new(
-                tokio::net::TcpStream::connect(a)
-                    .await
-                    .map_err(unavailable)?,
-            ),
-            Clamd::Unix(p) => Box::new(
-                tokio::net::UnixStream::connect(p)
-                    .await
-                    .map_err(unavailable)?,
-            ),
-        };
+        let conn = connect(to).await?;
         let mut s = Scan { conn };
         s.conn
             .write_all(b"zINSTREAM\0")
@@ -204,6 +248,12 @@ mod tests {
             Verdict::Found("Eicar-Test-Signature".into())
         );
         assert!(verdict(b"INSTREAM size limit exceeded. ERROR\0").is_err());
+        assert_eq!(
+            database(b"ClamAV 1.0.7/27478/Thu Dec  3 08:30:00 2026\0").unwrap(),
+            "27478/Thu Dec  3 08:30:00 2026"
+        );
+        assert!(database(b"ClamAV 1.0.7\0").is_err());
+        assert!(database(b"UNKNOWN COMMAND\0").is_err());
         assert!(verdict(b"").is_err());
         assert!(verdict(b"stream: OK extra\0").is_err());
         assert!(verdict(b"stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0").is_err());

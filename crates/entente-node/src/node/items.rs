@@ -173,6 +173,9 @@ impl Node {
         reason: &str,
     ) -> Result<ItemState, NodeError> {
         who.require(Role::Analyst, "retract items")?;
+        // After an attach that read the item, not in between.
+        let changing = self.ext::<FilesChanges>();
+        let _one_at_a_time = changing.0.lock().await;
         let it = self.item(who, item_id).await?;
         policy::may_edit_item(self.partner(), &who.user_id(), who.role, &it)?;
         if it.retracted.is_some() {
