@@ -471,9 +471,8 @@ async fn fake_clamd(
     let (d, b) = (down.clone(), blind.clone());
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
-            if d.load(std::sync::atomic::Ordering::SeqCst) {
-                continue;
-            }
+            // Down, it still says which signatures it runs, and scans nothing.
+            let down = d.load(std::sync::atomic::Ordering::SeqCst);
             let blind = b.load(std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
                 // The command, up to its NUL: `VERSION` names the signatures (blind, an
@@ -486,6 +485,9 @@ async fn fake_clamd(
                     let db = if blind { "27000" } else { "27001" };
                     s.write_all(format!("ClamAV 1.0.7/{db}/Mon Dec  7 00:00:00 2026\0").as_bytes())
                         .await?;
+                    return Ok(());
+                }
+                if down {
                     return Ok(());
                 }
                 assert_eq!(cmd, b"zINSTREAM\0");
@@ -1159,9 +1161,15 @@ async fn files_attached_at_the_same_moment_are_all_kept() {
     }
     // An attach beside a retraction: an attach that says it attached did attach.
     for round in 0..4 {
-        let it = item(eu, &f.format_id, &format!("Retracted in round {round}"), None, None)
-            .await
-            .item_id;
+        let it = item(
+            eu,
+            &f.format_id,
+            &format!("Retracted in round {round}"),
+            None,
+            None,
+        )
+        .await
+        .item_id;
         let sha = upload(eu, format!("retraction round {round}\n").as_bytes()).await["sha256"]
             .as_str()
             .unwrap()
@@ -1392,12 +1400,14 @@ async fn scan_every_held_file(n: &TestNode) -> serde_json::Value {
 /// A signature update makes the node scan every held file again by itself: a file that arrived
 /// while the scanner's signatures did not know it is held aside once they do. The first check
 /// takes the current signatures as its starting point; the same signatures start nothing; a
-/// scan that completed records the signatures it ran under, so the next check starts nothing.
+/// scan in which a file could not be scanned records nothing; a process starts such a scan by
+/// itself at most once a day; a scan that completed records the signatures it ran under, so
+/// the next check starts nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signature_update_scans_every_held_file_again() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
-    let (scanner, _down, blind) = fake_clamd(dir.path()).await;
+    let (scanner, down, blind) = fake_clamd(dir.path()).await;
     blind.store(true, SeqCst);
     let opts = ClusterOptions {
         malware_scan: [("JPN".to_owned(), scanner)].into(),
@@ -1436,29 +1446,54 @@ async fn a_signature_update_scans_every_held_file_again() {
         "the same signatures"
     );
     assert_eq!(download(jpn, &bad_id, &bad_sha).await.status(), 200);
-    // The update: the scanner now knows the marker.
+    let record = jpn.dir.join("scanner-signatures");
+    let recorded = || std::fs::read_to_string(&record).unwrap();
+    assert!(recorded().starts_with("27000/"), "{}", recorded());
+    let url = format!("{}/api/v1/quarantine/scan-held", jpn.url());
+    let finished = async || {
+        let mut status = serde_json::Value::Null;
+        eventually("the scan of every held file finished", async || {
+            status = jpn
+                .http()
+                .get(&url)
+                .bearer_auth(&jpn.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            status["running"] == false && status["finished_at"].is_string()
+        })
+        .await;
+        status
+    };
+    // The update: the scanner now knows the marker, but first it scans nothing. The scan
+    // records nothing then: its files have not met the new signatures.
     blind.store(false, SeqCst);
+    down.store(true, SeqCst);
     assert!(
         jpn.node.check_scanner_signatures().await.unwrap(),
         "an update starts a scan"
     );
-    let url = format!("{}/api/v1/quarantine/scan-held", jpn.url());
-    let mut status = serde_json::Value::Null;
-    eventually("the scan of every held file finished", async || {
-        status = jpn
-            .http()
-            .get(&url)
-            .bearer_auth(&jpn.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        status["running"] == false && status["finished_at"].is_string()
-    })
-    .await;
+    let status = finished().await;
+    assert_eq!(
+        (&status["failed"], &status["flagged"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{status}"
+    );
+    assert!(recorded().starts_with("27000/"), "{}", recorded());
+    assert_eq!(download(jpn, &bad_id, &bad_sha).await.status(), 200);
+    // A process starts such a scan by itself at most once a day.
+    down.store(false, SeqCst);
+    assert!(
+        !jpn.node.check_scanner_signatures().await.unwrap(),
+        "once a day"
+    );
+    // An admin may scan at any time; that scan completes and records what it ran under.
+    let status = scan_every_held_file(jpn).await;
     assert_eq!(status["flagged"], 1, "{status}");
+    assert!(recorded().starts_with("27001/"), "{}", recorded());
     let r = download(jpn, &bad_id, &bad_sha).await;
     assert_eq!(r.status(), 409);
     assert!(r.text().await.unwrap().contains("withheld"));

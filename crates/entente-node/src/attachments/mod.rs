@@ -168,6 +168,7 @@ async fn held_hash(
 
 mod abandoned;
 pub use abandoned::UPLOAD_KEPT;
+pub use signatures::AUTOMATIC_RESCAN_EVERY;
 mod fetch;
 pub(crate) use fetch::{AttachmentHooks, start};
 mod objects;
@@ -349,6 +350,11 @@ impl Node {
             .ok_or(NodeError::Internal("item not projected".into()))?;
         // The fold has the last word (a retraction by another process may have come first):
         // say so if it did not keep the file.
+        if it.retracted.is_some() {
+            return Err(NodeError::Conflict(
+                "the item was retracted meanwhile".into(),
+            ));
+        }
         if new_refs
             .iter()
             .any(|n| it.attachments.iter().all(|a| a.sha256 != n.sha256))

@@ -398,8 +398,10 @@ impl Node {
             };
             let Some(node) = weak.upgrade() else { return };
             // Recorded before the scan reads as finished, so a check that sees it finished
-            // sees its signatures too.
-            if let (Ok(()), Some(sig)) = (&outcome, &signatures) {
+            // sees its signatures too; only when every file was scanned (a file the scanner
+            // could not scan has not met these signatures: the next automatic scan tries).
+            let failed = node.ext::<HeldScanState>().update(|_| {}).failed;
+            if let (Ok(()), Some(sig), 0) = (&outcome, &signatures, failed) {
                 let dir = node.config().data_dir.clone();
                 if let Err(e) = super::signatures::record_signatures(&dir, sig).await {
                     tracing::warn!(error = %e, "the scanner's signatures were not recorded");

@@ -71,20 +71,26 @@ async fn connect(to: &Clamd) -> Result<Box<dyn Conn>, NodeError> {
 /// when its signatures changed. At most ten seconds.
 pub(crate) async fn signatures(to: &Clamd) -> Result<String, NodeError> {
     let ask = async {
-        let mut conn = connect(to).await?;
-        conn.write_all(b"zVERSION\0").await.map_err(unavailable)?;
-        conn.flush().await.map_err(unavailable)?;
+        let mut conn: Box<dyn Conn> = match to {
+            Clamd::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a).await?),
+            Clamd::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
+        };
+        conn.write_all(b"zVERSION\0").await?;
+        conn.flush().await?;
         let mut answer = Vec::new();
-        conn.take(1024)
-            .read_to_end(&mut answer)
-            .await
-            .map_err(unavailable)?;
-        Ok::<_, NodeError>(answer)
+        conn.take(1024).read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    // Its own words in the log: no file is at stake here.
+    let unknown = |e: String| {
+        tracing::warn!(error = %e, "the malware scanner did not say which signatures it runs");
+        NodeError::ScanUnavailable(e)
     };
     let answer = tokio::time::timeout(Duration::from_secs(10), ask)
         .await
-        .map_err(late)??;
-    database(&answer)
+        .map_err(|_| unknown("no answer to VERSION within ten seconds".into()))?
+        .map_err(|e| unknown(e.to_string()))?;
+    database(&answer).map_err(|e| unknown(e.to_string()))
 }
 
 /// The database part of a `VERSION` answer.
@@ -98,7 +104,8 @@ fn database(answer: &[u8]) -> Result<String, NodeError> {
             .filter(|c| !c.is_control())
             .take(200)
             .collect()),
-        _ => Err(unavailable(format!(
+        // No official database loaded answers the engine's version alone.
+        _ => Err(NodeError::ScanUnavailable(format!(
             "clamd answered {:?} to VERSION",
             line.chars().take(200).collect::<String>()
         ))),

@@ -4,13 +4,22 @@
 //! that arrived clean before a signature update is held aside once the update knows it. What
 //! the last complete scan ran under is kept in the data directory (`scanner-signatures`), so
 //! an update while the node was down counts too; a node that has no such record yet takes the
-//! current database as its starting point (its files were scanned on arrival).
+//! current database as its starting point (its files were scanned on arrival). A scan in which
+//! a file could not be scanned records nothing, so the next one tries again.
+//!
+//! Such a scan streams every held file out of the store, and signatures change several times a
+//! day, so a process starts one by itself at most once a day ([`AUTOMATIC_RESCAN_EVERY`]); an admin
+//! can start one at any time. `VERSION` names clamd's official database only (the daily one in
+//! practice): third-party or local signatures added to clamd change nothing here.
 
 use super::*;
 use std::time::{Duration, Instant};
 
 /// How often a node asks its scanner which signatures it runs.
 const EVERY: Duration = Duration::from_secs(600);
+
+/// The least time between two scans a process starts by itself.
+pub const AUTOMATIC_RESCAN_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// The file in the data directory that names the signatures of the last complete scan.
 const RECORD: &str = "scanner-signatures";
@@ -19,6 +28,8 @@ const RECORD: &str = "scanner-signatures";
 #[derive(Default)]
 pub(super) struct Watch {
     last: std::sync::Mutex<Option<Instant>>,
+    /// When this process last started a scan by itself.
+    started: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Watch {
@@ -50,8 +61,9 @@ pub(super) fn tick(node: &Arc<Node>) {
 impl Node {
     /// Ask the scanner which signatures it runs and, when they changed since the last complete
     /// scan of every held file, start one (in a task of its own, audited as the node's):
-    /// whether this started it. A node without a scanner, or one whose scan is running, starts
-    /// nothing (the next check tries again).
+    /// whether this started it. A node without a scanner, one whose scan is running, or one
+    /// that started such a scan itself less than [`AUTOMATIC_RESCAN_EVERY`] ago starts nothing (a
+    /// later check tries again).
     pub async fn check_scanner_signatures(self: &Arc<Self>) -> Result<bool, NodeError> {
         let Some(to) = self.config().malware_scan.clone() else {
             return Ok(false);
@@ -70,15 +82,28 @@ impl Node {
                 Ok(false)
             }
             Some(before) => {
-                tracing::info!(
-                    before,
-                    now,
-                    "the scanner's signatures changed: scanning every held file again"
-                );
-                Ok(self
+                let watch = self.ext::<Watch>();
+                if watch
+                    .started
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some_and(|t| t.elapsed() < AUTOMATIC_RESCAN_EVERY)
+                {
+                    return Ok(false);
+                }
+                let started = self
                     .start_held_scan("(node: scanner signatures updated)")
                     .await?
-                    .1)
+                    .1;
+                if started {
+                    tracing::info!(
+                        before,
+                        now,
+                        "the scanner's signatures changed: scanning every held file again"
+                    );
+                    *watch.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                }
+                Ok(started)
             }
         }
     }
