@@ -493,7 +493,16 @@ async fn the_network_view_counts_incrementally_and_equals_a_full_count() {
             for who in [n.admin(), ana] {
                 let viewer = who.viewer();
                 for fl in &filters {
-                    let got = n.node.network(&who, fl.clone()).await.unwrap();
+                    // Three at once: counts made side by side agree, and the one kept is
+                    // the one that read most.
+                    let (a, b, got) = tokio::join!(
+                        n.node.network(&who, fl.clone()),
+                        n.node.network(&who, fl.clone()),
+                        n.node.network(&who, fl.clone()),
+                    );
+                    let got = got.unwrap();
+                    assert_eq!(a.unwrap().network, got.network);
+                    assert_eq!(b.unwrap().network, got.network);
                     // The oracle: every stored item, filtered as the view filters.
                     let all = n
                         .node

@@ -11,7 +11,9 @@
 //! answers (logs offered, checkpoint disclosures, checkpoints of others passed on) to each peer,
 //! the notification outbox (e-mails and webhook calls: no title of anything, links only to what
 //! the partner may see), attached files (their bytes on disk, downloads, chunks served to peers)
-//! and the bytes of its database — show exactly what the policy module says, no more.
+//! and the bytes of its database — show exactly what the policy module says, no more. JPN runs
+//! a malware scanner that flags one in two of the files the other partners release to it: those are
+//! never whole there, and its quarantine list names only files of items its admin may see.
 //! `ENTENTE_LEAK_SCENARIOS` sets how many scenarios run (default 3), `ENTENTE_LEAK_FIRST` the
 //! number of the first (default 0), so a long run can be split into shards.
 
@@ -31,6 +33,10 @@ const USERS: [&str; 2] = ["admin", "analyst"];
 const TLPS: [&str; 5] = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"];
 /// Steps per scenario; every one is followed by the full check.
 const STEPS: usize = 5;
+
+/// The partner whose node scans files, and what its scanner flags.
+const SCANNING: &str = "JPN";
+const MALWARE: &str = "ENTENTE-LEAK-TEST-MALWARE-SIGNATURE";
 
 /// A well-formed item id that no node holds.
 const ABSENT_ID: &str = "01900000-0000-7000-8000-000000000000";
@@ -108,6 +114,10 @@ struct World {
     files: BTreeMap<String, (String, String)>,
     /// Files attached to posts, meetings and concept papers.
     owned_files: Vec<OwnedFile>,
+    /// The SHA-256 of the item files that hold [`MALWARE`] (flagged at [`SCANNING`]).
+    flagged: BTreeSet<String>,
+    /// The most rows the scanning node's admin was shown in one look at its quarantine list.
+    quarantined: std::sync::atomic::AtomicU64,
     /// Items released to a member admitted since (or left out), in this scenario.
     releases: u64,
 }
@@ -127,23 +137,25 @@ async fn every_egress_path_shows_exactly_the_policy_view() {
     // with this password.
     let hash = entente_node::auth::hash_password("analyst-password-1").unwrap();
     let (mut checked, mut steps, mut releases, mut post_files) = (0u64, 0u64, 0u64, 0u64);
+    let mut quarantined = 0u64;
     for (done, seed) in (first..first + scenarios).enumerate() {
         let seed = 0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
-        let (c, r, p) = scenario(seed, &hash).await;
+        let (c, r, p, q) = scenario(seed, &hash).await;
         checked += c;
+        quarantined += q;
         releases += r;
         post_files += p;
         steps += STEPS as u64;
         // A running tally, so a long run that is stopped still says how far it got.
         if (done + 1) % 100 == 0 {
             eprintln!(
-                "leak check: {} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, meetings and papers, {checked} path checks, 0 leaks so far",
+                "leak check: {} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, meetings and papers, {quarantined} files held aside at JPN, {checked} path checks, 0 leaks so far",
                 done + 1
             );
         }
     }
     println!(
-        "leak check: {scenarios} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, meetings and papers, {checked} path checks, 0 leaks"
+        "leak check: {scenarios} scenarios, {steps} steps, {releases} items released, {post_files} files on posts, meetings and papers, {quarantined} files held aside at JPN, {checked} path checks, 0 leaks"
     );
 }
 
@@ -155,8 +167,9 @@ fn trace(line: &str) {
     }
 }
 
-/// The path checks made and the items released.
-async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64) {
+/// The path checks made, the items released, the files on posts, meetings and papers, and the
+/// files the scanning node listed as quarantined.
+async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64, u64) {
     let mut rng = Rng(seed);
     // Every node notifies: a duty contact (no relay, so e-mails stay queued) and a webhook that
     // refuses connections; what they would carry is checked in the outbox.
@@ -178,11 +191,14 @@ async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64) {
             )
         })
         .collect();
+    let scanner = tempfile::tempdir().unwrap();
+    let (clamd, scanning) = flagging_clamd(scanner.path());
     let c = Cluster::with(
         &PARTNERS,
         entente_testkit::ClusterOptions {
             search: true,
             notify,
+            malware_scan: [(SCANNING.to_owned(), clamd)].into(),
             ..Default::default()
         },
     )
@@ -248,6 +264,8 @@ async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64) {
         objects: BTreeMap::new(),
         files: BTreeMap::new(),
         owned_files: Vec::new(),
+        flagged: BTreeSet::new(),
+        quarantined: Default::default(),
         releases: 0,
     };
     let mut checks = 0;
@@ -288,7 +306,9 @@ async fn scenario(seed: u64, analyst_hash: &str) -> (u64, u64, u64) {
         checks += w.check(complete).await;
     }
     w.c.stop().await;
-    (checks, w.releases, w.owned_files.len() as u64)
+    scanning.abort();
+    let quarantined = w.quarantined.load(std::sync::atomic::Ordering::Relaxed);
+    (checks, w.releases, w.owned_files.len() as u64, quarantined)
 }
 
 impl World {
@@ -761,19 +781,40 @@ impl World {
                 let title = format!("leak-item-{}-end", self.published.len());
                 let author = &self.logins[i][rng.next(USERS.len() as u64) as usize].principal;
                 let n = &self.c.nodes[i];
-                // One item in three carries a file (of two chunks, one in two times).
-                let file = if rng.next(3) == 0 {
+                // One item in three carries a file (of two chunks, one in two times). So does
+                // one item in two of another partner's released to JPN, a file JPN's scanner
+                // flags (chosen without the random numbers, so every seed's steps stay as
+                // they were).
+                let chosen = rng.next(3) == 0;
+                let bad = n.partner != SCANNING
+                    && audience.iter().any(|p| p == SCANNING)
+                    && self.published.len() % 2 == 0;
+                // One in two of those is TLP:RED named for JPN's analyst alone, so that JPN's
+                // admin may not see it, nor its file in the quarantine list.
+                let (tlp, named_users) = if bad && self.published.len() % 4 == 0 {
+                    ("RED", vec![format!("analyst@{SCANNING}")])
+                } else {
+                    (tlp, named_users)
+                };
+                let file = if chosen || bad {
                     let marker = format!("leak-file-{}-end", self.published.len());
-                    let len = if rng.next(2) == 0 {
-                        3000
-                    } else {
+                    let len = if chosen && rng.next(2) != 0 {
                         (1 << 20) + 3000
+                    } else {
+                        3000
                     };
-                    let mut bytes = format!("{marker}\n").into_bytes();
+                    let mut bytes = if bad {
+                        format!("{marker}\n{MALWARE}\n").into_bytes()
+                    } else {
+                        format!("{marker}\n").into_bytes()
+                    };
                     bytes.resize(len, b'.');
                     let mut up = n.node.begin_upload(author).await.expect("upload");
                     up.write(&bytes).await.expect("upload");
                     let u = up.finish(&n.node).await.expect("upload");
+                    if bad {
+                        self.flagged.insert(u.sha256.clone());
+                    }
                     Some((u.sha256, marker))
                 } else {
                     None
@@ -1017,6 +1058,7 @@ impl World {
             checks += self.check_federation(n).await;
             checks += self.check_files(n, ni, &truth, &bytes, complete).await;
             checks += self.check_owned_files(n, ni, &bytes, complete).await;
+            checks += self.check_quarantine(n, ni, complete).await;
             for login in &self.logins[ni] {
                 checks += self
                     .check_user(n, login, &truth, &held, &held_objects)
@@ -1052,6 +1094,11 @@ impl World {
                 .filter(|(_, (s, _))| s == sha)
                 .any(|(other, _)| policy::may_receive(me, &truth[other.as_str()].audience));
             let here = store.blob(sha).await.unwrap().is_some();
+            // Held aside where the scanner flags it: never whole there.
+            let held_aside = me.as_str() == SCANNING && self.flagged.contains(sha);
+            if held_aside {
+                assert!(!here, "{me}: holds a flagged file of {id} whole");
+            }
             if !may_any {
                 assert!(
                     !contains(bytes, marker),
@@ -1059,7 +1106,7 @@ impl World {
                 );
                 assert!(!contains(bytes, sha), "{me}: database names file of {id}");
                 assert!(store.blob_chunk(sha, 0).await.unwrap().is_none());
-            } else if may && complete && t.retracted.is_none() {
+            } else if may && complete && t.retracted.is_none() && !held_aside {
                 assert!(here, "{me}: misses the file of {id} after the exchange");
             }
             checks += 1;
@@ -1112,6 +1159,81 @@ impl World {
                     );
                 }
                 checks += 1;
+            }
+        }
+        checks
+    }
+
+    /// The quarantine list, an admin's alone: a file held aside is listed only for items the
+    /// admin may see that reference it, and at the scanning node, after a complete exchange,
+    /// every flagged file of such an item is.
+    async fn check_quarantine(&self, n: &TestNode, ni: usize, complete: bool) -> u64 {
+        let me = n.node.partner();
+        let store = n.node.store();
+        let mut checks = 0;
+        for login in &self.logins[ni] {
+            let r = self.get(n, login, "/api/v1/quarantine").await;
+            checks += 1;
+            if login.principal.role != Role::Admin {
+                assert_eq!(
+                    r.status(),
+                    403,
+                    "{me}: {} lists quarantined files",
+                    login.viewer.user
+                );
+                continue;
+            }
+            assert_eq!(r.status(), 200);
+            let rows: Vec<serde_json::Value> = r.json().await.unwrap();
+            let mut listed = BTreeSet::new();
+            for row in &rows {
+                let page = row["page"].as_str().unwrap();
+                let id = page.strip_prefix("/ui/items/").unwrap_or_else(|| {
+                    panic!("{me}: only item files are flagged here, listed {page}")
+                });
+                let sha = row["sha256"].as_str().unwrap();
+                assert!(
+                    self.flagged.contains(sha),
+                    "{me}: lists a file nobody flagged"
+                );
+                let copy = store
+                    .item(id)
+                    .await
+                    .unwrap()
+                    .expect("a listed item is held");
+                assert!(
+                    policy::user_may_see_item(&login.viewer, &copy)
+                        && copy.attachments.iter().any(|a| a.sha256 == sha),
+                    "{me}: {} is shown a quarantined file of {id}",
+                    login.viewer.user
+                );
+                listed.insert((id.to_owned(), sha.to_owned()));
+                checks += 1;
+            }
+            if me.as_str() == SCANNING {
+                self.quarantined
+                    .fetch_max(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            if !(complete && me.as_str() == SCANNING) {
+                continue;
+            }
+            for (id, (sha, _)) in &self.files {
+                if !self.flagged.contains(sha) {
+                    continue;
+                }
+                let Some(copy) = store.item(id).await.unwrap() else {
+                    continue;
+                };
+                if copy.retracted.is_none()
+                    && policy::user_may_see_item(&login.viewer, &copy)
+                    && copy.attachments.iter().any(|a| a.sha256 == *sha)
+                {
+                    assert!(
+                        listed.contains(&(id.clone(), sha.clone())),
+                        "{me}: a flagged file of {id} is not listed"
+                    );
+                    checks += 1;
+                }
             }
         }
         checks
@@ -1714,4 +1836,49 @@ async fn object_audience(n: &TestNode, kind: &str, id: &str) -> Option<entente_d
             .map(|t| t.thread.audience),
         _ => n.node.project(&admin, id).await.ok().map(|p| p.audience),
     }
+}
+
+/// A stand-in for clamd at [`SCANNING`], on a Unix socket in `dir`: it flags every file that
+/// holds [`MALWARE`] and says which signatures it runs. The task serving it, to stop at the end.
+fn flagging_clamd(
+    dir: &std::path::Path,
+) -> (entente_node::config::Clamd, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let path = dir.join("clamd.sock");
+    let l = tokio::net::UnixListener::bind(&path).unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut cmd = vec![];
+                while cmd.last() != Some(&0) && cmd.len() < 16 {
+                    cmd.push(s.read_u8().await?);
+                }
+                if cmd == b"zVERSION\0" {
+                    s.write_all(b"ClamAV 1.0.7/27000/Mon Dec  7 00:00:00 2026\0")
+                        .await?;
+                    return Ok(());
+                }
+                assert_eq!(cmd, b"zINSTREAM\0");
+                let mut data = Vec::new();
+                loop {
+                    let n = s.read_u32().await? as usize;
+                    if n == 0 {
+                        break;
+                    }
+                    let at = data.len();
+                    data.resize(at + n, 0);
+                    s.read_exact(&mut data[at..]).await?;
+                }
+                let found = data.windows(MALWARE.len()).any(|w| w == MALWARE.as_bytes());
+                let answer: &[u8] = if found {
+                    b"stream: Entente-Leak-Signature FOUND\0"
+                } else {
+                    b"stream: OK\0"
+                };
+                s.write_all(answer).await?;
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (entente_node::config::Clamd::Unix(path), task)
 }
