@@ -788,10 +788,10 @@ impl World {
                 let chosen = rng.next(3) == 0;
                 let bad = n.partner != SCANNING
                     && audience.iter().any(|p| p == SCANNING)
-                    && self.published.len() % 2 == 0;
+                    && self.published.len().is_multiple_of(2);
                 // One in two of those is TLP:RED named for JPN's analyst alone, so that JPN's
                 // admin may not see it, nor its file in the quarantine list.
-                let (tlp, named_users) = if bad && self.published.len() % 4 == 0 {
+                let (tlp, named_users) = if bad && self.published.len().is_multiple_of(4) {
                     ("RED", vec![format!("analyst@{SCANNING}")])
                 } else {
                     (tlp, named_users)
