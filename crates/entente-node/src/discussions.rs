@@ -369,7 +369,7 @@ impl Node {
 
     /// Posts by others the caller has not seen, over every thread they may see: the counter in
     /// every page's navigation. The threads' posts are read and parsed once per store
-    /// generation (see [`UnreadIndex`]); only the caller's read marks are read each time.
+    /// generation (`UnreadIndex`); only the caller's read marks are read each time.
     pub async fn unread_posts(&self, who: &Principal) -> Result<usize, NodeError> {
         let marks = self.read_marks(who).await?;
         let me = who.user_id();
