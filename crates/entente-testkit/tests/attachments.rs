@@ -453,9 +453,9 @@ async fn a_known_hash_named_in_another_item_gets_nothing() {
 /// What the test scanners report: a file carrying this marker anywhere is "malware".
 const MALWARE_MARKER: &str = "ENTENTE-TEST-MALWARE-7f3a9c";
 
-/// A stand-in for `clamd` on a Unix socket (its `INSTREAM` protocol), which finds
-/// [`MALWARE_MARKER`]; while `down` is set it hangs up on every connection, and while `blind`
-/// is set it finds nothing (as after a signature update that dropped a false positive).
+/// A stand-in for `clamd` (see [`FakeClamd`]) that finds [`MALWARE_MARKER`]; while `down` is
+/// set it scans nothing, and while `blind` is set it finds nothing (as before a signature
+/// update that knows the marker).
 async fn fake_clamd(
     dir: &std::path::Path,
 ) -> (
@@ -463,59 +463,8 @@ async fn fake_clamd(
     std::sync::Arc<std::sync::atomic::AtomicBool>,
     std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let path = dir.join("clamd.sock");
-    let l = tokio::net::UnixListener::bind(&path).unwrap();
-    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let blind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (d, b) = (down.clone(), blind.clone());
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            // Down, it still says which signatures it runs, and scans nothing.
-            let down = d.load(std::sync::atomic::Ordering::SeqCst);
-            let blind = b.load(std::sync::atomic::Ordering::SeqCst);
-            tokio::spawn(async move {
-                // The command, up to its NUL: `VERSION` names the signatures (blind, an
-                // older database that does not know the marker), else it is `INSTREAM`.
-                let mut cmd = vec![];
-                while cmd.last() != Some(&0) && cmd.len() < 16 {
-                    cmd.push(s.read_u8().await?);
-                }
-                if cmd == b"zVERSION\0" {
-                    let db = if blind { "27000" } else { "27001" };
-                    s.write_all(format!("ClamAV 1.0.7/{db}/Mon Dec  7 00:00:00 2026\0").as_bytes())
-                        .await?;
-                    return Ok(());
-                }
-                if down {
-                    return Ok(());
-                }
-                assert_eq!(cmd, b"zINSTREAM\0");
-                let mut data = Vec::new();
-                loop {
-                    let n = s.read_u32().await? as usize;
-                    if n == 0 {
-                        break;
-                    }
-                    let at = data.len();
-                    data.resize(at + n, 0);
-                    s.read_exact(&mut data[at..]).await?;
-                }
-                let found = !blind
-                    && data
-                        .windows(MALWARE_MARKER.len())
-                        .any(|w| w == MALWARE_MARKER.as_bytes());
-                let answer: &[u8] = if found {
-                    b"stream: Entente-Test-Signature FOUND\0"
-                } else {
-                    b"stream: OK\0"
-                };
-                s.write_all(answer).await?;
-                Ok::<_, std::io::Error>(())
-            });
-        }
-    });
-    (entente_node::config::Clamd::Unix(path), down, blind)
+    let f = FakeClamd::start(dir, MALWARE_MARKER);
+    (f.clamd, f.down, f.blind)
 }
 
 /// Debian's `clamd` with a database of one signature, [`MALWARE_MARKER`], on a Unix socket in
@@ -1379,6 +1328,13 @@ async fn scan_every_held_file(n: &TestNode) -> serde_json::Value {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+    held_scan_finished(n).await
+}
+
+/// Wait for the end of `n`'s scan of every held file (started by its admin or by itself): the
+/// status it ends with.
+async fn held_scan_finished(n: &TestNode) -> serde_json::Value {
+    let url = format!("{}/api/v1/quarantine/scan-held", n.url());
     let mut status = serde_json::Value::Null;
     eventually("the scan of every held file finished", async || {
         status = n
@@ -1449,25 +1405,6 @@ async fn a_signature_update_scans_every_held_file_again() {
     let record = jpn.dir.join("scanner-signatures");
     let recorded = || std::fs::read_to_string(&record).unwrap();
     assert!(recorded().starts_with("27000/"), "{}", recorded());
-    let url = format!("{}/api/v1/quarantine/scan-held", jpn.url());
-    let finished = async || {
-        let mut status = serde_json::Value::Null;
-        eventually("the scan of every held file finished", async || {
-            status = jpn
-                .http()
-                .get(&url)
-                .bearer_auth(&jpn.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            status["running"] == false && status["finished_at"].is_string()
-        })
-        .await;
-        status
-    };
     // The update: the scanner now knows the marker, but first it scans nothing. The scan
     // records nothing then: its files have not met the new signatures.
     blind.store(false, SeqCst);
@@ -1476,7 +1413,7 @@ async fn a_signature_update_scans_every_held_file_again() {
         jpn.node.check_scanner_signatures().await.unwrap(),
         "an update starts a scan"
     );
-    let status = finished().await;
+    let status = held_scan_finished(jpn).await;
     assert_eq!(
         (&status["failed"], &status["flagged"]),
         (&serde_json::json!(1), &serde_json::json!(0)),

@@ -225,3 +225,75 @@ pub async fn download(n: &TestNode, item: &str, sha: &str) -> reqwest::Response 
         .await
         .unwrap()
 }
+
+/// A stand-in for ClamAV's `clamd` on a Unix socket: its `INSTREAM` protocol, finding every
+/// file that holds `marker`, and `VERSION`, which names signature database 27001, or 27000
+/// while `blind` (an older database that does not know the marker). While `down` is set it
+/// still answers `VERSION` and scans nothing.
+pub struct FakeClamd {
+    pub clamd: entente_node::config::Clamd,
+    pub down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub blind: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The task that serves it, to stop when the test is done with it.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeClamd {
+    pub fn start(dir: &std::path::Path, marker: &'static str) -> FakeClamd {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let path = dir.join("clamd.sock");
+        let l = tokio::net::UnixListener::bind(&path).unwrap();
+        let down = std::sync::Arc::new(AtomicBool::new(false));
+        let blind = std::sync::Arc::new(AtomicBool::new(false));
+        let (d, b) = (down.clone(), blind.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let down = d.load(SeqCst);
+                let blind = b.load(SeqCst);
+                tokio::spawn(async move {
+                    // The command, up to its NUL.
+                    let mut cmd = vec![];
+                    while cmd.last() != Some(&0) && cmd.len() < 16 {
+                        cmd.push(s.read_u8().await?);
+                    }
+                    if cmd == b"zVERSION\0" {
+                        let db = if blind { "27000" } else { "27001" };
+                        let answer = format!("ClamAV 1.0.7/{db}/Mon Dec  7 00:00:00 2026\0");
+                        s.write_all(answer.as_bytes()).await?;
+                        return Ok(());
+                    }
+                    if down {
+                        return Ok(());
+                    }
+                    assert_eq!(cmd, b"zINSTREAM\0");
+                    let mut data = Vec::new();
+                    loop {
+                        let n = s.read_u32().await? as usize;
+                        if n == 0 {
+                            break;
+                        }
+                        let at = data.len();
+                        data.resize(at + n, 0);
+                        s.read_exact(&mut data[at..]).await?;
+                    }
+                    let found =
+                        !blind && data.windows(marker.len()).any(|w| w == marker.as_bytes());
+                    let answer: &[u8] = if found {
+                        b"stream: Entente-Test-Signature FOUND\0"
+                    } else {
+                        b"stream: OK\0"
+                    };
+                    s.write_all(answer).await?;
+                    Ok::<_, std::io::Error>(())
+                });
+            }
+        });
+        FakeClamd {
+            clamd: entente_node::config::Clamd::Unix(path),
+            down,
+            blind,
+            task,
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! checked or quarantined ones (the store's `drop_abandoned_blobs` keeps those).
 
 use super::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long an upload may wait for the item, post, meeting or paper that references it.
 pub const UPLOAD_KEPT: time::Duration = time::Duration::hours(24);
@@ -12,27 +12,13 @@ pub const UPLOAD_KEPT: time::Duration = time::Duration::hours(24);
 /// How often a node looks for abandoned uploads.
 const EVERY: Duration = Duration::from_secs(3600);
 
-/// When this node last looked (`Node::ext`), and whether it is looking now.
+/// When this node last looked (`Node::ext`).
 #[derive(Default)]
-pub(super) struct Collector {
-    last: std::sync::Mutex<Option<Instant>>,
-}
-
-impl Collector {
-    /// Whether a pass is due now (it then counts as started).
-    fn due(&self) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < EVERY) {
-            return false;
-        }
-        *last = Some(Instant::now());
-        true
-    }
-}
+pub(super) struct Collector(LastRun);
 
 /// On a sync tick: a pass in a task of its own when one is due.
 pub(super) fn tick(node: &Arc<Node>) {
-    if !node.ext::<Collector>().due() {
+    if !node.ext::<Collector>().0.due(EVERY) {
         return;
     }
     let weak = Arc::downgrade(node);

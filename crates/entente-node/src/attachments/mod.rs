@@ -180,6 +180,24 @@ pub use quarantine::{HeldScan, QuarantinedFile, Rescan};
 mod scan;
 mod signatures;
 
+/// When a periodic pass of this module last started (abandoned uploads, the scanner's
+/// signatures), so a sync tick starts one at most once per period.
+#[derive(Default)]
+pub(super) struct LastRun(std::sync::Mutex<Option<std::time::Instant>>);
+
+impl LastRun {
+    /// Whether `every` has passed since the last pass (or none ran yet); if so, a pass counts
+    /// as started now.
+    pub(super) fn due(&self, every: std::time::Duration) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
+    }
+}
+
 /// A chunk of a file, to send: its bytes.
 pub struct Chunk(pub Vec<u8>);
 

@@ -24,29 +24,16 @@ pub const AUTOMATIC_RESCAN_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// The file in the data directory that names the signatures of the last complete scan.
 const RECORD: &str = "scanner-signatures";
 
-/// When this node last asked (`Node::ext`).
+/// When this node last asked (`Node::ext`), and when it last started a scan by itself.
 #[derive(Default)]
 pub(super) struct Watch {
-    last: std::sync::Mutex<Option<Instant>>,
-    /// When this process last started a scan by itself.
+    asked: LastRun,
     started: std::sync::Mutex<Option<Instant>>,
-}
-
-impl Watch {
-    /// Whether a check is due now (it then counts as done).
-    fn due(&self) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < EVERY) {
-            return false;
-        }
-        *last = Some(Instant::now());
-        true
-    }
 }
 
 /// On a sync tick: a check in a task of its own when one is due and the node has a scanner.
 pub(super) fn tick(node: &Arc<Node>) {
-    if node.config().malware_scan.is_none() || !node.ext::<Watch>().due() {
+    if node.config().malware_scan.is_none() || !node.ext::<Watch>().asked.due(EVERY) {
         return;
     }
     let weak = Arc::downgrade(node);
