@@ -31,9 +31,14 @@ fn unread_of<'a>(
     seen: Option<&BTreeSet<String>>,
     me: &str,
 ) -> impl Iterator<Item = &'a PostState> {
-    t.posts.iter().filter(move |p| {
-        p.retracted.is_none() && p.author != me && !seen.is_some_and(|s| s.contains(&p.post_id))
-    })
+    t.posts
+        .iter()
+        .filter(move |p| p.retracted.is_none() && unseen(&p.post_id, &p.author, seen, me))
+}
+
+/// Whether a post (not retracted) is unread by `me`: another's, and not in my read marks.
+fn unseen(post_id: &str, author: &str, seen: Option<&BTreeSet<String>>, me: &str) -> bool {
+    author != me && !seen.is_some_and(|s| s.contains(post_id))
 }
 
 impl Node {
@@ -380,7 +385,7 @@ impl Node {
                 let seen = marks.get(&t.thread_id);
                 t.posts
                     .iter()
-                    .filter(|(id, author)| *author != me && !seen.is_some_and(|s| s.contains(id)))
+                    .filter(|(id, author)| unseen(id, author, seen, &me))
                     .count()
             })
             .sum())
