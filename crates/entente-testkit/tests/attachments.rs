@@ -1248,6 +1248,37 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
             "done: 2 scanned, 1 flagged and held aside, 0 could not be scanned"
         ]
     );
+
+    // A scan the database stops before the end says so on the admin page, and why; before,
+    // the page said it finished.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", jpn.db_path().display()))
+        .await
+        .unwrap();
+    let rename = async |from: &str, to: &str| {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {from} RENAME TO {to}"
+        )))
+        .execute(&db)
+        .await
+        .unwrap();
+    };
+    rename("blob_released", "blob_released_away").await;
+    let status = scan_every_held_file(jpn).await;
+    let why = status["error"].as_str().unwrap_or_default().to_owned();
+    assert!(why.contains("blob_released"), "{status}");
+    let page = admin_page(jpn, "/ui/admin").await;
+    assert!(
+        page.contains("Last scan of every held file stopped before the end"),
+        "{page}"
+    );
+    assert!(!page.contains("Last scan of every held file finished"));
+    assert!(page.contains("id=\"held-scan-error\""), "{page}");
+    assert!(page.contains("no such table: blob_released"), "{page}");
+    rename("blob_released_away", "blob_released").await;
+    scan_every_held_file(jpn).await;
+    let page = admin_page(jpn, "/ui/admin").await;
+    assert!(page.contains("Last scan of every held file finished"));
+    assert!(!page.contains("id=\"held-scan-error\""));
     c.stop().await;
 }
 
