@@ -527,39 +527,43 @@ fn snippets_mark_the_query_words_in_the_text() {
 #[test]
 fn an_upsert_replaces_whatever_copy_the_index_holds() {
     let ix = SearchIndex::in_ram().unwrap();
-    let one = |n: u64| doc("item:1", &format!("Version {n}"), &["p:EU"], "maritime");
-    // Twice in one batch, then again before the commit.
-    ix.upsert(&[one(1), one(2)]).unwrap();
-    ix.upsert(&[one(3)]).unwrap();
+    let one = |word: &str| doc("item:1", &format!("Version {word}"), &["p:EU"], "maritime");
+    let only = |ix: &SearchIndex, word: &str, gone: &[&str]| {
+        assert_eq!(ix.num_docs(), 1);
+        check(ix, word, &["p:EU"], &[], &["item:1"]);
+        for g in gone {
+            check(ix, g, &["p:EU"], &[], &[]);
+        }
+    };
+    // Twice in one batch, then again before the commit: the last one stands.
+    ix.upsert(&[one("alpha"), one("bravo")]).unwrap();
+    ix.upsert(&[one("charlie")]).unwrap();
     ix.commit(1).unwrap();
-    assert_eq!(ix.num_docs(), 1);
-    check(&ix, "version", &["p:EU"], &[], &["item:1"]);
+    only(&ix, "charlie", &["alpha", "bravo"]);
     // Committed before.
-    ix.upsert(&[one(4)]).unwrap();
+    ix.upsert(&[one("delta")]).unwrap();
     ix.commit(2).unwrap();
-    assert_eq!(ix.num_docs(), 1);
+    only(&ix, "delta", &["charlie"]);
     // Deleted, then added again twice before the commit.
     ix.delete(&["item:1".into()]);
-    ix.upsert(&[one(5)]).unwrap();
-    ix.upsert(&[one(6)]).unwrap();
+    ix.upsert(&[one("echo")]).unwrap();
+    ix.upsert(&[one("foxtrot")]).unwrap();
     ix.commit(3).unwrap();
-    assert_eq!(ix.num_docs(), 1);
+    only(&ix, "foxtrot", &["delta", "echo"]);
     // A rebuild's fill, then an upsert of the same id before the rebuild commits.
     ix.clear().unwrap();
-    ix.add_fresh(&[doc("item:2", "Rebuilt", &["p:EU"], "maritime")])
-        .unwrap();
-    ix.upsert(&[doc("item:2", "Revised", &["p:EU"], "maritime")])
-        .unwrap();
+    ix.add_fresh(&[one("golf")]).unwrap();
+    ix.upsert(&[one("hotel")]).unwrap();
     ix.commit(4).unwrap();
-    assert_eq!(ix.num_docs(), 1);
-    check(&ix, "revised", &["p:EU"], &[], &["item:2"]);
-    check(&ix, "rebuilt", &["p:EU"], &[], &[]);
+    only(&ix, "hotel", &["golf", "foxtrot"]);
     // A new id, then a replacement of it after its commit.
-    ix.upsert(&[doc("item:3", "Fresh", &["p:EU"], "maritime")])
+    ix.upsert(&[doc("item:3", "Fresh india", &["p:EU"], "maritime")])
         .unwrap();
     ix.commit(5).unwrap();
-    ix.upsert(&[doc("item:3", "Fresh again", &["p:EU"], "maritime")])
+    ix.upsert(&[doc("item:3", "Fresh juliett", &["p:EU"], "maritime")])
         .unwrap();
     ix.commit(6).unwrap();
     assert_eq!(ix.num_docs(), 2);
+    check(&ix, "juliett", &["p:EU"], &[], &["item:3"]);
+    check(&ix, "india", &["p:EU"], &[], &[]);
 }
