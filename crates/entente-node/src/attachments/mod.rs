@@ -196,6 +196,18 @@ impl LastRun {
         *last = Some(std::time::Instant::now());
         true
     }
+
+    /// Whether a pass started less than `every` ago (for a pass that counts only once it has
+    /// really started: check with this, then [`LastRun::mark`]).
+    pub(super) fn ran_within(&self, every: std::time::Duration) -> bool {
+        let last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|t| t.elapsed() < every)
+    }
+
+    /// A pass started now.
+    pub(super) fn mark(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    }
 }
 
 /// A chunk of a file, to send: its bytes.

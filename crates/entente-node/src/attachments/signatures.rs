@@ -13,7 +13,7 @@
 //! practice): third-party or local signatures added to clamd change nothing here.
 
 use super::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often a node asks its scanner which signatures it runs.
 const EVERY: Duration = Duration::from_secs(600);
@@ -28,7 +28,7 @@ const RECORD: &str = "scanner-signatures";
 #[derive(Default)]
 pub(super) struct Watch {
     asked: LastRun,
-    started: std::sync::Mutex<Option<Instant>>,
+    started: LastRun,
 }
 
 /// On a sync tick: a check in a task of its own when one is due and the node has a scanner.
@@ -70,12 +70,7 @@ impl Node {
             }
             Some(before) => {
                 let watch = self.ext::<Watch>();
-                if watch
-                    .started
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some_and(|t| t.elapsed() < AUTOMATIC_RESCAN_EVERY)
-                {
+                if watch.started.ran_within(AUTOMATIC_RESCAN_EVERY) {
                     return Ok(false);
                 }
                 let started = self
@@ -88,7 +83,7 @@ impl Node {
                         now,
                         "the scanner's signatures changed: scanning every held file again"
                     );
-                    *watch.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                    watch.started.mark();
                 }
                 Ok(started)
             }
