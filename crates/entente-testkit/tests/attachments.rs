@@ -1150,7 +1150,8 @@ async fn files_attached_at_the_same_moment_are_all_kept() {
 async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
-    let (scanner, _down, blind) = fake_clamd(dir.path()).await;
+    let fake = FakeClamd::start(dir.path(), MALWARE_MARKER);
+    let (scanner, blind, hold) = (fake.clamd.clone(), fake.blind.clone(), fake.hold.clone());
     blind.store(true, SeqCst);
     let opts = ClusterOptions {
         search: true,
@@ -1278,11 +1279,57 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
     assert!(page.contains("id=\"held-scan-error\""), "{page}");
     assert!(page.contains("database failed; the node"), "{page}");
     assert!(!page.contains("blob_released"), "{page}");
+    assert_eq!(status["stopped_by"], "store", "{status}");
+    // A reader of Japanese reads why in Japanese: the page words the kind of failure itself.
+    let (http, cookie) = sign_in(jpn, "admin", "admin-password-1").await;
+    let ja = http
+        .get(format!("{}/ui/admin", jpn.url()))
+        .header("cookie", cookie)
+        .header("accept-language", "ja-JP,ja;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ja.contains("保持ファイル全体の前回のスキャンが途中で停止"),
+        "{ja}"
+    );
+    assert!(
+        ja.contains("ノードのデータベースで障害が発生しました"),
+        "{ja}"
+    );
+    assert!(!ja.contains("database failed"), "{ja}");
     rename("blob_released_away", "blob_released").await;
-    scan_every_held_file(jpn).await;
+    // While the next scan runs, the page says how far it got, and not why the last one stopped.
+    hold.send_replace(true);
+    let r = jpn
+        .http()
+        .post(format!("{}/api/v1/quarantine/scan-held", jpn.url()))
+        .bearer_auth(&jpn.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let status: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status["running"], true, "{status}");
+    assert!(status["stopped_by"].is_null(), "{status}");
+    let page = admin_page(jpn, "/ui/admin").await;
+    assert!(
+        page.contains("Scanning every held file: scanned so far 0"),
+        "{page}"
+    );
+    assert!(!page.contains("stopped early"), "{page}");
+    assert!(!page.contains("id=\"held-scan-error\""), "{page}");
+    hold.send_replace(false);
+    held_scan_finished(jpn).await;
     let page = admin_page(jpn, "/ui/admin").await;
     assert!(page.contains("Last scan of every held file finished"));
     assert!(!page.contains("id=\"held-scan-error\""));
+    let status = held_scan_finished(jpn).await;
+    assert!(status["stopped_by"].is_null(), "{status}");
+    assert!(status["error"].is_null(), "{status}");
     c.stop().await;
 }
 

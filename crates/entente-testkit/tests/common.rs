@@ -229,11 +229,13 @@ pub async fn download(n: &TestNode, item: &str, sha: &str) -> reqwest::Response 
 /// A stand-in for ClamAV's `clamd` on a Unix socket: its `INSTREAM` protocol, finding every
 /// file that holds `marker`, and `VERSION`, which names signature database 27001, or 27000
 /// while `blind` (an older database that does not know the marker). While `down` is set it
-/// still answers `VERSION` and scans nothing.
+/// still answers `VERSION` and scans nothing; while `hold` is true it answers no scan until
+/// it is set back (a scan that is still running).
 pub struct FakeClamd {
     pub clamd: entente_node::config::Clamd,
     pub down: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub blind: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub hold: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// The task that serves it, to stop when the test is done with it.
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -247,10 +249,13 @@ impl FakeClamd {
         let down = std::sync::Arc::new(AtomicBool::new(false));
         let blind = std::sync::Arc::new(AtomicBool::new(false));
         let (d, b) = (down.clone(), blind.clone());
+        let hold = std::sync::Arc::new(tokio::sync::watch::Sender::new(false));
+        let held = hold.subscribe();
         let task = tokio::spawn(async move {
             while let Ok((mut s, _)) = l.accept().await {
                 let down = d.load(SeqCst);
                 let blind = b.load(SeqCst);
+                let mut held = held.clone();
                 tokio::spawn(async move {
                     // The command, up to its NUL.
                     let mut cmd = vec![];
@@ -277,6 +282,8 @@ impl FakeClamd {
                         data.resize(at + n, 0);
                         s.read_exact(&mut data[at..]).await?;
                     }
+                    // A held scan answers once the hold ends (or the fake is dropped).
+                    let _ = held.wait_for(|h| !*h).await;
                     let found =
                         !blind && data.windows(marker.len()).any(|w| w == marker.as_bytes());
                     let answer: &[u8] = if found {
@@ -293,6 +300,7 @@ impl FakeClamd {
             clamd: entente_node::config::Clamd::Unix(path),
             down,
             blind,
+            hold,
             task,
         }
     }

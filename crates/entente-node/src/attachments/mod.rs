@@ -176,7 +176,7 @@ mod owner;
 pub use owner::FileOwner;
 mod posts;
 mod quarantine;
-pub use quarantine::{HeldScan, QuarantinedFile, Rescan};
+pub use quarantine::{HeldScan, HeldScanStop, QuarantinedFile, Rescan};
 mod scan;
 mod signatures;
 

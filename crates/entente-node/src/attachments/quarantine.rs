@@ -46,13 +46,32 @@ pub struct HeldScan {
     pub flagged: u64,
     /// Files the scanner could not scan (left as they were).
     pub failed: u64,
-    /// Why the scan stopped before the end, if it did.
+    /// Why the scan stopped before the end, if it did, in English (the API's reader).
     pub error: Option<String>,
+    /// The same as a stable code, which the admin page words in the reader's language.
+    pub stopped_by: Option<HeldScanStop>,
 }
 
-/// Why a scan of every held file stopped, as its status says it (the node's log has the error).
-const STOPPED_BY_STORE: &str = "the node's database failed; the node's log has the error";
-const STOPPED_BY_ERROR: &str = "an error stopped it; the node's log has the error";
+/// What kind of failure stopped a scan of every held file: only the kind, since a store error
+/// can quote a stored value (the node's log has the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldScanStop {
+    /// The node's database failed.
+    Store,
+    /// Anything else (a panic included).
+    Error,
+}
+
+impl HeldScanStop {
+    /// The status's English wording.
+    pub fn text(self) -> &'static str {
+        match self {
+            HeldScanStop::Store => "the node's database failed; the node's log has the error",
+            HeldScanStop::Error => "an error stopped it; the node's log has the error",
+        }
+    }
+}
 
 #[derive(Default)]
 struct HeldScanState(std::sync::Mutex<HeldScan>);
@@ -394,10 +413,9 @@ impl Node {
                         // on the admin page, in the API and in the audit trail.
                         tracing::warn!(error = %e, "scan of held files stopped");
                         return Err(match e {
-                            NodeError::Store(_) => STOPPED_BY_STORE,
-                            _ => STOPPED_BY_ERROR,
-                        }
-                        .to_owned());
+                            NodeError::Store(_) => HeldScanStop::Store,
+                            _ => HeldScanStop::Error,
+                        });
                     }
                 }
             }
@@ -410,7 +428,7 @@ impl Node {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "scan of held files failed");
-                    Err(STOPPED_BY_ERROR.to_owned())
+                    Err(HeldScanStop::Error)
                 }
             };
             let Some(node) = weak.upgrade() else { return };
@@ -428,7 +446,8 @@ impl Node {
             let s = node.ext::<HeldScanState>().update(|s| {
                 s.running = false;
                 s.finished_at = Some(now);
-                s.error = outcome.err();
+                s.stopped_by = outcome.err();
+                s.error = s.stopped_by.map(|c| c.text().to_owned());
             });
             let how = match &s.error {
                 None => "done".to_owned(),

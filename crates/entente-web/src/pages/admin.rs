@@ -31,6 +31,17 @@ pub struct AdminPage {
     pub scanner: bool,
     /// The scan of every held file started last.
     pub held_scan: entente_node::attachments::HeldScan,
+    /// Why it stopped early, as the message that words it in the reader's language.
+    pub held_scan_why: Option<&'static str>,
+}
+
+/// The message that says what kind of failure stopped a scan of every held file.
+fn held_scan_why(stop: entente_node::attachments::HeldScanStop) -> &'static str {
+    use entente_node::attachments::HeldScanStop;
+    match stop {
+        HeldScanStop::Store => "held-scan-why-store",
+        HeldScanStop::Error => "held-scan-why-error",
+    }
 }
 
 pub(super) async fn admin_page(
@@ -62,6 +73,7 @@ pub(super) async fn admin_page(
         Err(e) => return fail(&sess.ctx, e),
     };
     let status = form_status(&errors);
+    let held_scan = s.node.held_files_scan(&sess.who).unwrap_or_default();
     render(
         status,
         &AdminPage {
@@ -116,7 +128,8 @@ pub(super) async fn admin_page(
             deliveries,
             quarantine,
             scanner: s.node.config().malware_scan.is_some(),
-            held_scan: s.node.held_files_scan(&sess.who).unwrap_or_default(),
+            held_scan_why: held_scan.stopped_by.map(held_scan_why),
+            held_scan,
             roles: ["reader", "analyst", "officer", "admin"]
                 .map(str::to_owned)
                 .to_vec(),
