@@ -73,7 +73,7 @@ async fn release_file(
 }
 
 #[utoipa::path(get, path = "/api/v1/quarantine/scan-held",
-    description = "Admin: the scan of every held file started last (running, when it started and finished, how many files were scanned, flagged and held aside, and could not be scanned; for a scan that stopped early, what kind of failure stopped it, as `stopped_by` — `store` or `error` — and in words as `error`).",
+    description = "Admin: the scan of every held file started last (running, when it started and finished, how many files were scanned, flagged and held aside, and could not be scanned; for a scan that stopped early, what kind of failure stopped it, as `stopped_by` (`store` or `error`) and in English in the field `error`; both are null while it runs or when it ran to the end).",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
 async fn held_scan(State(s): State<AppState>, Auth(p): Auth) -> R<Json<HeldScan>> {
     Ok(Json(s.node.held_files_scan(&p)?))

@@ -31,6 +31,89 @@ pub(crate) fn peak_rss_mb(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The most memory each of some processes held while it was sampled, split by kind: anonymous
+/// (the heap and stacks: what the process itself allocated) and file-backed (pages of mapped
+/// files that are resident, such as the search index's segments: the kernel's page cache,
+/// which it can reclaim; shared memory, as files on a tmpfs are, counts here too). `VmHWM`
+/// counts both and keeps no split, so they are sampled every 50 ms: each is a lower bound of
+/// its peak, and the two peaks need not fall at the same moment (they do not add up to one).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RssSplit {
+    pub peak_anon_mb: f64,
+    pub peak_file_mb: f64,
+}
+
+/// Samples [`RssSplit`] of `pids` every 50 ms on a thread of its own until [`RssSampler::stop`]
+/// (or until dropped, when a benchmark returns early).
+pub(crate) struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<RssSplit>>>,
+    count: usize,
+}
+
+impl RssSampler {
+    pub(crate) fn start(pids: Vec<u32>) -> RssSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let count = pids.len();
+        let thread = std::thread::spawn(move || {
+            let mut peaks = vec![RssSplit::default(); pids.len()];
+            loop {
+                for (pid, peak) in pids.iter().zip(&mut peaks) {
+                    let (anon, file) = rss_split_mb(*pid);
+                    peak.peak_anon_mb = peak.peak_anon_mb.max(anon);
+                    peak.peak_file_mb = peak.peak_file_mb.max(file);
+                }
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return peaks;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        RssSampler {
+            stop,
+            thread: Some(thread),
+            count,
+        }
+    }
+
+    /// The peaks, in the order of the pids given (not a number if the sampler failed).
+    pub(crate) fn stop(mut self) -> Vec<RssSplit> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let unknown = RssSplit {
+            peak_anon_mb: f64::NAN,
+            peak_file_mb: f64::NAN,
+        };
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_else(|| vec![unknown; self.count])
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A process's resident anonymous and file-backed memory now, in MB (0 once it is gone).
+fn rss_split_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        kb("RssAnon:") / 1024.0,
+        (kb("RssFile:") + kb("RssShmem:")) / 1024.0,
+    )
+}
+
 pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {

@@ -433,13 +433,17 @@ async fn run(cli: Cli) -> Result<()> {
             for run in &r.runs {
                 let v = run.variant;
                 println!(
-                    "  {:<5} {} page(s) in flight: {:>7.2} s  {:>8.0} entries/s  peak RSS sender {:.0} MB, receiver {:.0} MB  verifies: {}{}",
+                    "  {:<5} {} page(s) in flight: {:>7.2} s  {:>8.0} entries/s  peak RSS sender {:.0} MB, receiver {:.0} MB (during the sync, sampled every 50 ms, anonymous / file-backed: sender {:.0} / {:.0} MB, receiver {:.0} / {:.0} MB)  verifies: {}{}",
                     if v.tls { "TLS" } else { "plain" },
                     v.pages_in_flight,
                     run.sync_seconds,
                     run.entries_per_second,
                     run.sender_peak_rss_mb,
                     run.receiver_peak_rss_mb,
+                    run.sender_rss_split.peak_anon_mb,
+                    run.sender_rss_split.peak_file_mb,
+                    run.receiver_rss_split.peak_anon_mb,
+                    run.receiver_rss_split.peak_file_mb,
                     run.receiver_verified,
                     match first {
                         Some(f) if r.runs.len() > 1 => {

@@ -29,6 +29,9 @@ pub struct SyncRun {
     pub entries_per_second: f64,
     pub sender_peak_rss_mb: f64,
     pub receiver_peak_rss_mb: f64,
+    /// The peak RSS of each side split into anonymous and file-backed memory, sampled.
+    pub sender_rss_split: crate::common::RssSplit,
+    pub receiver_rss_split: crate::common::RssSplit,
     pub receiver_verified: bool,
 }
 
@@ -181,6 +184,7 @@ pub async fn sync(
         wait_healthy(&http, &a_url, &mut sender).await?;
         wait_healthy(&http, &b_url, &mut receiver).await?;
 
+        let sampler = crate::common::RssSampler::start(vec![sender.0.id(), receiver.0.id()]);
         let t0 = Instant::now();
         let resp = http
             .post(format!("{b_url}/api/v1/sync"))
@@ -195,6 +199,7 @@ pub async fn sync(
         let applied = reports[0]["entries_applied"].as_u64().unwrap_or(0);
         let sender_rss = peak_rss_mb(sender.0.id());
         let receiver_rss = peak_rss_mb(receiver.0.id());
+        let split = sampler.stop();
         drop(sender);
         drop(receiver);
         // The seed's format charter is the log's first entry.
@@ -215,6 +220,8 @@ pub async fn sync(
             entries_per_second: entries as f64 / sync_seconds,
             sender_peak_rss_mb: sender_rss,
             receiver_peak_rss_mb: receiver_rss,
+            sender_rss_split: split.first().copied().unwrap_or_default(),
+            receiver_rss_split: split.get(1).copied().unwrap_or_default(),
             receiver_verified: report.ok() && report.entries == entries + 1,
         });
         progress("run", i as u64 + 1, variants.len() as u64);

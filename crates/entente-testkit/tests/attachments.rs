@@ -1323,11 +1323,10 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
     assert!(!page.contains("stopped early"), "{page}");
     assert!(!page.contains("id=\"held-scan-error\""), "{page}");
     hold.send_replace(false);
-    held_scan_finished(jpn).await;
+    let status = held_scan_finished(jpn).await;
     let page = admin_page(jpn, "/ui/admin").await;
     assert!(page.contains("Last scan of every held file finished"));
     assert!(!page.contains("id=\"held-scan-error\""));
-    let status = held_scan_finished(jpn).await;
     assert!(status["stopped_by"].is_null(), "{status}");
     assert!(status["error"].is_null(), "{status}");
     c.stop().await;

@@ -282,7 +282,8 @@ impl FakeClamd {
                         data.resize(at + n, 0);
                         s.read_exact(&mut data[at..]).await?;
                     }
-                    // A held scan answers once the hold ends (or the fake is dropped).
+                    // Answer only once the hold ends, so a test can look at a scan while it
+                    // is still running.
                     let _ = held.wait_for(|h| !*h).await;
                     let found =
                         !blind && data.windows(marker.len()).any(|w| w == marker.as_bytes());

@@ -64,7 +64,7 @@ pub enum HeldScanStop {
 }
 
 impl HeldScanStop {
-    /// The status's English wording.
+    /// The status's English wording: the API and the audit trail carry it as it stands.
     pub fn text(self) -> &'static str {
         match self {
             HeldScanStop::Store => "the node's database failed; the node's log has the error",
