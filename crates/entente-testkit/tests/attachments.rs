@@ -1281,17 +1281,7 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
     assert!(!page.contains("blob_released"), "{page}");
     assert_eq!(status["stopped_by"], "store", "{status}");
     // A reader of Japanese reads why in Japanese: the page words the kind of failure itself.
-    let (http, cookie) = sign_in(jpn, "admin", "admin-password-1").await;
-    let ja = http
-        .get(format!("{}/ui/admin", jpn.url()))
-        .header("cookie", cookie)
-        .header("accept-language", "ja-JP,ja;q=0.9")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ja = admin_page_in(jpn, "/ui/admin", "ja-JP,ja;q=0.9").await;
     assert!(
         ja.contains("保持ファイル全体の前回のスキャンが途中で停止"),
         "{ja}"
@@ -1304,15 +1294,7 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
     rename("blob_released_away", "blob_released").await;
     // While the next scan runs, the page says how far it got, and not why the last one stopped.
     hold.send_replace(true);
-    let r = jpn
-        .http()
-        .post(format!("{}/api/v1/quarantine/scan-held", jpn.url()))
-        .bearer_auth(&jpn.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let status: serde_json::Value = r.json().await.unwrap();
+    let status = start_held_scan(jpn).await;
     assert_eq!(status["running"], true, "{status}");
     assert!(status["stopped_by"].is_null(), "{status}");
     let page = admin_page(jpn, "/ui/admin").await;
@@ -1400,6 +1382,12 @@ async fn uploads_never_attached_are_dropped_after_a_day() {
 /// Start a scan of every file `n` holds, over REST as its admin, and wait for its end: the
 /// status it ends with.
 async fn scan_every_held_file(n: &TestNode) -> serde_json::Value {
+    start_held_scan(n).await;
+    held_scan_finished(n).await
+}
+
+/// Start a scan of every file `n` holds, over REST as its admin: the status it answers with.
+async fn start_held_scan(n: &TestNode) -> serde_json::Value {
     let url = format!("{}/api/v1/quarantine/scan-held", n.url());
     let r = n
         .http()
@@ -1409,7 +1397,7 @@ async fn scan_every_held_file(n: &TestNode) -> serde_json::Value {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    held_scan_finished(n).await
+    r.json().await.unwrap()
 }
 
 /// Wait for the end of `n`'s scan of every held file (started by its admin or by itself): the

@@ -163,10 +163,16 @@ pub async fn sign_in(n: &TestNode, user: &str, password: &str) -> (reqwest::Clie
 
 /// A page of `n`'s web UI as its admin sees it.
 pub async fn admin_page(n: &TestNode, path: &str) -> String {
+    admin_page_in(n, path, "en").await
+}
+
+/// [`admin_page`] as a browser that asks for `accept_language` sees it.
+pub async fn admin_page_in(n: &TestNode, path: &str, accept_language: &str) -> String {
     let (http, cookie) = sign_in(n, "admin", "admin-password-1").await;
     let r = http
         .get(format!("{}{path}", n.url()))
         .header("cookie", cookie)
+        .header("accept-language", accept_language)
         .send()
         .await
         .unwrap();
