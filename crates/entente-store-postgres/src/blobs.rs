@@ -3,14 +3,23 @@
 
 use crate::{PgStore, be};
 use entente_store::*;
+use sqlx::AssertSqlSafe;
 
-pub(crate) async fn put_chunk(s: &PgStore, sha256: &str, index: u32, data: &[u8]) -> Result<()> {
+pub(crate) async fn put_chunk(
+    s: &PgStore,
+    sha256: &str,
+    index: u32,
+    data: &[u8],
+    at: &str,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO blob_chunks (sha256, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO blob_chunks (sha256, idx, data, at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
     )
     .bind(sha256)
     .bind(i64::from(index))
     .bind(data)
+    .bind(at)
     .execute(&s.pool)
     .await
     .map_err(be)?;
@@ -517,6 +526,35 @@ pub(crate) async fn drop_abandoned(s: &PgStore, before: &str, limit: u32) -> Res
         }
         dropped.push(sha);
     }
+    // Chunks of files not held whole that nothing references or holds aside, none written
+    // since the cut-off: uploads cut off (a client gone, a crash) before they completed. A file
+    // on its way from a peer is referenced by the item that brought it, and an upload writes
+    // its chunks anew, so neither is touched.
+    // The time is asked last: it is stored after the chunk's bytes, which a row held whole
+    // need not be read through.
+    let orphan = "NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = c.sha256)
+           AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = c.sha256)
+           AND NOT EXISTS (SELECT 1 FROM blob_quarantine q WHERE q.sha256 = c.sha256)
+           AND (c.at IS NULL OR c.at < $1)";
+    let cut_off: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT DISTINCT c.sha256 FROM blob_chunks c WHERE {orphan} ORDER BY c.sha256 LIMIT $2"
+    )))
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(be)?;
+    for (sha,) in &cut_off {
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM blob_chunks AS c WHERE c.sha256 = $2 AND {orphan}"
+        )))
+        .bind(before)
+        .bind(sha)
+        .execute(&mut *tx)
+        .await
+        .map_err(be)?;
+    }
     tx.commit().await.map_err(be)?;
+    dropped.extend(cut_off.into_iter().map(|(s,)| s));
     Ok(dropped)
 }

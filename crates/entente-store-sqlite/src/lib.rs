@@ -684,8 +684,8 @@ impl Store for SqliteStore {
         peers::set_state(self, partner, state).await
     }
 
-    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8]) -> Result<()> {
-        blobs::put_chunk(self, sha256, index, data).await
+    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8], at: &str) -> Result<()> {
+        blobs::put_chunk(self, sha256, index, data, at).await
     }
     async fn blob_chunk(&self, sha256: &str, index: u32) -> Result<Option<Vec<u8>>> {
         blobs::chunk(self, sha256, index).await

@@ -281,6 +281,12 @@ CREATE TABLE blob_released (
     at TEXT NOT NULL
 );
 "#,
+    // When each chunk was written: chunks of no file held whole, referenced or quarantined (an
+    // upload cut off before it completed) are dropped once old. Rows from before this column
+    // count as old.
+    r#"
+ALTER TABLE blob_chunks ADD COLUMN at TEXT;
+"#,
 ];
 
 impl SqliteStore {

@@ -556,8 +556,8 @@ pub trait Store: Send + Sync + 'static {
     // Attachments' bytes, content-addressed, in chunks of `entente_domain::attachment::CHUNK_BYTES`
     // (node-local: what an item references is written with the item by `append`, the bytes
     // arrive beside the log and are whole once `complete_blob` has run).
-    /// Keep chunk `index` of a file (a chunk already held stays as it is).
-    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8]) -> Result<()>;
+    /// Keep chunk `index` of a file, written at `at` (a chunk already held stays as it is).
+    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8], at: &str) -> Result<()>;
     async fn blob_chunk(&self, sha256: &str, index: u32) -> Result<Option<Vec<u8>>>;
     /// The indexes of the chunks held of a file, ascending.
     async fn blob_chunk_indexes(&self, sha256: &str) -> Result<Vec<u32>>;
@@ -621,8 +621,10 @@ pub trait Store: Send + Sync + 'static {
         overridden: Option<&str>,
     ) -> Result<Vec<String>>;
     /// Drop files held whole that no item or post references, none was checked for and none
-    /// is quarantined, kept (or last uploaded) before `before`: uploads never attached. Returns
-    /// their hashes (at most `limit`).
+    /// is quarantined, kept (or last uploaded) before `before`: uploads never attached. Then
+    /// the chunks of files not held whole that nothing references or quarantined, none written
+    /// since `before`: uploads cut off before they completed. Returns their hashes (at most
+    /// `limit` of each kind).
     async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>>;
     /// The files held whole, in hash order after `after`, but those an admin released whatever
     /// the scanner says.

@@ -316,8 +316,8 @@ impl Store for GatedStore {
         self.inner.set_peer_state(partner, state).await
     }
 
-    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8]) -> Result<()> {
-        self.inner.put_blob_chunk(sha256, index, data).await
+    async fn put_blob_chunk(&self, sha256: &str, index: u32, data: &[u8], at: &str) -> Result<()> {
+        self.inner.put_blob_chunk(sha256, index, data, at).await
     }
 
     async fn blob_chunk(&self, sha256: &str, index: u32) -> Result<Option<Vec<u8>>> {

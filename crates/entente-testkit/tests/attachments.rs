@@ -300,8 +300,12 @@ async fn an_interrupted_transfer_resumes_and_bad_bytes_are_never_kept() {
         bytes[i * CHUNK_BYTES as usize..((i + 1) * CHUNK_BYTES as usize).min(bytes.len())].to_vec()
     };
     let js = jpn.node.store();
-    js.put_blob_chunk(&sha, 0, &chunk(0)).await.unwrap();
-    js.put_blob_chunk(&sha, 1, &chunk(1)).await.unwrap();
+    js.put_blob_chunk(&sha, 0, &chunk(0), "2026-12-01T09:00:00.000Z")
+        .await
+        .unwrap();
+    js.put_blob_chunk(&sha, 1, &chunk(1), "2026-12-01T09:00:00.000Z")
+        .await
+        .unwrap();
     let before = chunks_served(eu).await;
     c.sync_until_quiet().await;
     eventually("the file whole at JPN", async || {
@@ -323,7 +327,9 @@ async fn an_interrupted_transfer_resumes_and_bad_bytes_are_never_kept() {
     upload(eu, &bytes2).await;
     let mut wrong = bytes2[..CHUNK_BYTES as usize].to_vec();
     wrong[100] ^= 0xFF;
-    js.put_blob_chunk(&sha2, 0, &wrong).await.unwrap();
+    js.put_blob_chunk(&sha2, 0, &wrong, "2026-12-01T09:00:00.000Z")
+        .await
+        .unwrap();
     let it2 = item_with_file(eu, &f.format_id, &sha2, "second.pdf", &["EU", "JPN"]).await;
     let id2 = it2["id"].as_str().unwrap().to_owned();
     c.sync_until_quiet().await;
@@ -346,7 +352,12 @@ async fn an_interrupted_transfer_resumes_and_bad_bytes_are_never_kept() {
     let sha3 = hex::encode(Sha256::digest(&bytes3));
     eu.node
         .store()
-        .put_blob_chunk(&sha3, 0, &vec![0u8; CHUNK_BYTES as usize])
+        .put_blob_chunk(
+            &sha3,
+            0,
+            &vec![0u8; CHUNK_BYTES as usize],
+            "2026-12-01T09:00:00.000Z",
+        )
         .await
         .unwrap();
     upload(eu, &bytes3).await;
@@ -1315,7 +1326,8 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
 }
 
 /// An upload that nothing came to reference is dropped a day after it was uploaded (an upload
-/// of the same bytes counts from then); attached files stay.
+/// of the same bytes counts from then), and so are the chunks of an upload cut off before it
+/// completed; attached files stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_never_attached_are_dropped_after_a_day() {
     let clock = std::sync::Arc::new(entente_node::clock::ManualClock::new(
@@ -1337,6 +1349,15 @@ async fn uploads_never_attached_are_dropped_after_a_day() {
     for b in [&left, &used, &again] {
         upload(eu, b).await;
     }
+    // An upload cut off (its client gone, or the node stopped) after its first chunk was kept
+    // and before the file was whole: the chunk is written here as the upload wrote it.
+    let cut = b"cut off halfway\n".to_vec();
+    let at = entente_node::clock::rfc3339(entente_node::clock::Clock::now(clock.as_ref()));
+    let store = eu.node.store();
+    store
+        .put_blob_chunk(&sha(&cut), 0, &cut, &at)
+        .await
+        .unwrap();
     let it = item_with_file(eu, &f.format_id, &sha(&used), "used.txt", &["EU"]).await;
     let used_id = it["id"].as_str().unwrap().to_owned();
     clock.advance(time::Duration::hours(23));
@@ -1345,20 +1366,23 @@ async fn uploads_never_attached_are_dropped_after_a_day() {
         eu.node.drop_abandoned_uploads().await.unwrap().is_empty(),
         "a day has not passed"
     );
+    assert_eq!(store.blob_chunk_indexes(&sha(&cut)).await.unwrap(), vec![0]);
     clock.advance(time::Duration::hours(2));
-    assert_eq!(
-        eu.node.drop_abandoned_uploads().await.unwrap(),
-        vec![sha(&left)]
-    );
-    let store = eu.node.store();
+    let mut gone = eu.node.drop_abandoned_uploads().await.unwrap();
+    gone.sort();
+    let mut want = vec![sha(&left), sha(&cut)];
+    want.sort();
+    assert_eq!(gone, want);
     assert!(store.blob(&sha(&left)).await.unwrap().is_none());
-    assert!(
-        store
-            .blob_chunk_indexes(&sha(&left))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    for dropped in [&left, &cut] {
+        assert!(
+            store
+                .blob_chunk_indexes(&sha(dropped))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
     let r = eu
         .http()
         .post(format!("{}/api/v1/items", eu.url()))

@@ -548,6 +548,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "afe74804f08d97ea",
             "fd4514baabc3c310",
             "7a4af48ad8619edf",
+            "77d5cb91ba8008a3",
         ],
     ),
     (
@@ -565,6 +566,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "afe74804f08d97ea",
             "fd4514baabc3c310",
             "7a4af48ad8619edf",
+            "77d5cb91ba8008a3",
         ],
     ),
 ];

@@ -1,7 +1,9 @@
 //! Uploads never attached: a file an analyst uploaded and no item, post, meeting or paper came
 //! to reference is dropped a day after its upload (on a sync tick, at most once an hour), so
-//! abandoned uploads neither fill the disk nor stay on it. Not files any object references,
-//! checked or quarantined ones (the store's `drop_abandoned_blobs` keeps those).
+//! abandoned uploads neither fill the disk nor stay on it; so are the chunks of an upload cut
+//! off before the file was whole (a client gone, the node stopped), a day after they were
+//! written. Not files any object references, checked or quarantined ones (the store's
+//! `drop_abandoned_blobs` keeps those), nor a file still arriving from a peer.
 
 use super::*;
 use std::time::Duration;
@@ -35,8 +37,8 @@ pub(super) fn tick(node: &Arc<Node>) {
 }
 
 impl Node {
-    /// Drop the files uploaded more than [`UPLOAD_KEPT`] ago that nothing references; their
-    /// hashes.
+    /// Drop the files uploaded more than [`UPLOAD_KEPT`] ago that nothing references, and the
+    /// chunks of uploads cut off that long ago; their hashes.
     pub async fn drop_abandoned_uploads(&self) -> Result<Vec<String>, NodeError> {
         let cut = crate::clock::rfc3339(self.clock().now() - UPLOAD_KEPT);
         let mut gone = vec![];

@@ -259,7 +259,9 @@ impl Node {
         let held = self.store.blob_chunk_indexes(&r.sha256).await?;
         for i in (0..r.chunks()).filter(|i| held.binary_search(i).is_err()) {
             let data = self.fetch_chunk(peer, item_id, r, i).await?;
-            self.store.put_blob_chunk(&r.sha256, i, &data).await?;
+            self.store
+                .put_blob_chunk(&r.sha256, i, &data, &self.now())
+                .await?;
         }
         // Whole: it is kept only if the bytes are the ones the origin signed.
         if held_hash(self.store.as_ref(), &r.sha256, r.size).await? != r.sha256 {

@@ -111,13 +111,14 @@ impl Upload {
                 .await
                 .map_err(internal)?;
             let mut buf = vec![0u8; CHUNK_BYTES as usize];
+            let at = node.now();
             for i in 0..attachment::chunk_count(self.size) {
                 let want = (self.size - u64::from(i) * CHUNK_BYTES).min(CHUNK_BYTES) as usize;
                 self.file
                     .read_exact(&mut buf[..want])
                     .await
                     .map_err(internal)?;
-                store.put_blob_chunk(&sha256, i, &buf[..want]).await?;
+                store.put_blob_chunk(&sha256, i, &buf[..want], &at).await?;
             }
             if held_hash(store.as_ref(), &sha256, self.size).await? != sha256 {
                 store.drop_blob_chunks(&sha256).await?;

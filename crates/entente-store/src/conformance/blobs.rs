@@ -9,15 +9,18 @@ use entente_domain::attachment::AttachmentRef;
 use entente_domain::partner::code;
 use entente_log::{LogHead, NodeKey};
 
+/// When chunks were written in these tests: before every cut-off they use.
+const OLD: &str = "2026-12-01T09:00:00.000Z";
+
 const SHA: &str = "0f343b0931126a20f133d67c2b018a3b5e5a3b3d3a4c9f1e8e2b1a0c9d8e7f60";
 
 pub async fn blobs_in_chunks(store: &dyn Store) {
     assert_eq!(store.blob_chunk(SHA, 0).await.unwrap(), None);
     assert!(store.blob_chunk_indexes(SHA).await.unwrap().is_empty());
-    store.put_blob_chunk(SHA, 1, b"second").await.unwrap();
-    store.put_blob_chunk(SHA, 0, b"first").await.unwrap();
+    store.put_blob_chunk(SHA, 1, b"second", OLD).await.unwrap();
+    store.put_blob_chunk(SHA, 0, b"first", OLD).await.unwrap();
     // A chunk sent again (a resumed transfer) leaves the one held.
-    store.put_blob_chunk(SHA, 0, b"other").await.unwrap();
+    store.put_blob_chunk(SHA, 0, b"other", OLD).await.unwrap();
     assert_eq!(store.blob_chunk_indexes(SHA).await.unwrap(), vec![0, 1]);
     assert_eq!(
         store.blob_chunk(SHA, 0).await.unwrap().as_deref(),
@@ -27,7 +30,7 @@ pub async fn blobs_in_chunks(store: &dyn Store) {
     store.drop_blob_chunks(SHA).await.unwrap();
     assert!(store.blob_chunk_indexes(SHA).await.unwrap().is_empty());
 
-    store.put_blob_chunk(SHA, 0, b"bytes").await.unwrap();
+    store.put_blob_chunk(SHA, 0, b"bytes", OLD).await.unwrap();
     let b = BlobInfo {
         sha256: SHA.into(),
         size: 5,
@@ -92,7 +95,10 @@ pub async fn referenced_blobs_are_missing_until_complete(store: &dyn Store) {
         store.missing_blobs(Some(after), 10).await.unwrap(),
         want[1..].to_vec()
     );
-    store.put_blob_chunk(&other, 0, b"notes!!").await.unwrap();
+    store
+        .put_blob_chunk(&other, 0, b"notes!!", OLD)
+        .await
+        .unwrap();
     store
         .complete_blob(
             &BlobInfo {
@@ -287,7 +293,7 @@ pub async fn held_blobs_flagged_later(store: &dyn Store) {
         (SHA, &b"held for two owners"[..]),
         (&orphan[..], b"never attached"),
     ] {
-        store.put_blob_chunk(sha, 0, bytes).await.unwrap();
+        store.put_blob_chunk(sha, 0, bytes, OLD).await.unwrap();
         let b = BlobInfo {
             sha256: sha.into(),
             size: bytes.len() as u64,
@@ -401,7 +407,7 @@ pub async fn abandoned_uploads_dropped(store: &dyn Store) {
         (&checked, "2026-12-01T10:00:00.000Z"),
         (&again, "2026-12-01T10:00:00.000Z"),
     ] {
-        store.put_blob_chunk(sha, 0, b"bytes").await.unwrap();
+        store.put_blob_chunk(sha, 0, b"bytes", OLD).await.unwrap();
         let b = BlobInfo {
             sha256: sha.clone(),
             size: 5,
@@ -457,4 +463,86 @@ fn d_head(es: &[ParsedEntry]) -> LogHead {
         seq: l.header.seq,
         hash: l.hash,
     }
+}
+
+/// Chunks of a file not held whole that nothing references or holds aside (an upload cut off
+/// before it completed), none written since the cut-off, are dropped; the chunks of a file on
+/// its way from a peer (referenced by an item), of a quarantined file, of a whole one, and
+/// chunks written since the cut-off stay.
+pub async fn cut_off_uploads_dropped(store: &dyn Store) {
+    let (cut_off, recent, arriving, held_aside, whole) = (
+        "a".repeat(64),
+        "b".repeat(64),
+        SHA.to_owned(),
+        "c".repeat(64),
+        "d".repeat(64),
+    );
+    let cut = "2026-12-05T10:00:00.000Z";
+    for (sha, at) in [
+        (&cut_off, OLD),
+        (&recent, "2026-12-06T10:00:00.000Z"),
+        (&arriving, OLD),
+        (&held_aside, OLD),
+        (&whole, OLD),
+    ] {
+        store.put_blob_chunk(sha, 0, b"first", at).await.unwrap();
+        store.put_blob_chunk(sha, 1, b"second", at).await.unwrap();
+    }
+    // A file referenced by an item, its transfer from a peer not finished.
+    let key = NodeKey::generate().expect("key");
+    let a = aud(&["EU", "JPN"]);
+    let d = LogDescriptor::new(code("EU"), a.clone());
+    let es = entries(&key, "EU", &a, LogHead::EMPTY, 1);
+    let mut it = item("i1", "fmt-1", &a, ItemKind::Report, &[], Tlp::Green);
+    it.attachments = vec![AttachmentRef {
+        sha256: arriving.clone(),
+        size: 3 << 20,
+        name: "事後報告書.pdf".into(),
+        media_type: "application/pdf".into(),
+    }];
+    store
+        .append(&d, LogHead::EMPTY, &es, &[Projection::Item(it)])
+        .await
+        .unwrap();
+    // A file the scanner flagged for an item, held aside (its chunks are the evidence).
+    store
+        .quarantine_blob(&held_aside, "i2", "Eicar-Test-Signature", OLD)
+        .await
+        .unwrap();
+    // A file held whole, checked for an item.
+    let b = BlobInfo {
+        sha256: whole.clone(),
+        size: 11,
+        stored_at: OLD.into(),
+    };
+    store.complete_blob(&b, None).await.unwrap();
+    store.verify_blob_for_item(&whole, "i3").await.unwrap();
+
+    assert_eq!(
+        store.drop_abandoned_blobs(cut, 10).await.unwrap(),
+        vec![cut_off.clone()]
+    );
+    assert!(store.blob_chunk_indexes(&cut_off).await.unwrap().is_empty());
+    for kept in [&recent, &arriving, &held_aside, &whole] {
+        assert_eq!(
+            store.blob_chunk_indexes(kept).await.unwrap(),
+            vec![0, 1],
+            "{kept}"
+        );
+    }
+    assert!(
+        store
+            .drop_abandoned_blobs(cut, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A day later, the recent one has become a cut-off upload too.
+    assert_eq!(
+        store
+            .drop_abandoned_blobs("2026-12-07T10:00:00.000Z", 10)
+            .await
+            .unwrap(),
+        vec![recent.clone()]
+    );
 }

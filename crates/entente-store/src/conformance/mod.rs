@@ -89,7 +89,7 @@ pub use stix::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($fresh:expr) => {
-        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership, notification_outbox, notify_cursors, blobs_in_chunks, referenced_blobs_are_missing_until_complete, held_blobs_flagged_later, abandoned_uploads_dropped, audit_runs);
+        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership, notification_outbox, notify_cursors, blobs_in_chunks, referenced_blobs_are_missing_until_complete, held_blobs_flagged_later, abandoned_uploads_dropped, cut_off_uploads_dropped, audit_runs);
     };
     (@each $fresh:expr; $($check:ident),*) => {
         $(
