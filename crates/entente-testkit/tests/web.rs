@@ -966,6 +966,59 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
     }
 }
 
+/// A node that cannot read its sessions (its database failing) says so with an error page; it
+/// does not send a signed-in user to the login page, where signing in again cannot help.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_database_is_an_error_page_not_a_sign_in() {
+    let c = cluster().await;
+    let n = c.node("EU");
+    let eu = Web::admin(n).await;
+    assert_eq!(eu.get("/ui/items").await.0, StatusCode::OK);
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", n.db_path().display()))
+        .await
+        .unwrap();
+    let rename = async |from: &str, to: &str| {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {from} RENAME TO {to}"
+        )))
+        .execute(&db)
+        .await
+        .unwrap();
+    };
+    rename("tokens", "tokens_away").await;
+    let plain = entente_testkit::http_client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain
+        .get(format!("{}/ui/items", eu.base))
+        .header("cookie", &eu.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("The node could not complete this request."),
+        "{page}"
+    );
+    assert!(
+        !page.contains("tokens"),
+        "the store's error stays in the node's log: {page}"
+    );
+    rename("tokens_away", "tokens").await;
+    assert_eq!(eu.get("/ui/items").await.0, StatusCode::OK);
+    // A session that is not valid still goes to the login page.
+    let r = plain
+        .get(format!("{}/ui/items", eu.base))
+        .header("cookie", "entente_session_eu=not-a-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    c.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_finds_and_counts_only_what_the_user_may_see() {
     let s = scenario().await;

@@ -445,14 +445,17 @@ impl Session {
         // as the cookie by hand must not carry the UI's forms.
         let who = match s.node.authenticate_token(&secret).await {
             Ok((who, TokenKind::Session)) => who,
-            Err(e @ NodeError::RateLimited { .. }) => {
+            Ok(_) | Err(NodeError::Unauthorized) => return Err(to_login()),
+            // Only a session that is not (or no longer) valid asks to sign in again. A limit or
+            // a failure of the node (its database busy or down) is said as such: the login page
+            // would misreport it, and signing in again would not help.
+            Err(e) => {
                 let ctx = Ctx {
                     partner: s.node.partner().to_string(),
                     ..Default::default()
                 };
                 return Err(pages::fail(&ctx, e));
             }
-            _ => return Err(to_login()),
         };
         let settings = s.node.user_settings(&who).await.unwrap_or_default();
         let zone = settings
