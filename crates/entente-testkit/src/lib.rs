@@ -151,6 +151,21 @@ impl TestNode {
         self.dir.join("entente.db")
     }
 
+    /// Rename a table of this node's database behind its back: a way to make the store fail
+    /// where a test needs it to (and, renamed back, recover).
+    pub async fn rename_table(&self, from: &str, to: &str) {
+        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path().display()))
+            .await
+            .expect("the node's database opens");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {from} RENAME TO {to}"
+        )))
+        .execute(&db)
+        .await
+        .expect("the table is renamed");
+        db.close().await;
+    }
+
     async fn serve(&mut self) -> Result<()> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         *self.addr.write().unwrap_or_else(|e| e.into_inner()) = listener.local_addr()?;

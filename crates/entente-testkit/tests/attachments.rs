@@ -1263,18 +1263,8 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
 
     // A scan the database stops before the end says so on the admin page, and why; before,
     // the page said it finished.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", jpn.db_path().display()))
-        .await
-        .unwrap();
-    let rename = async |from: &str, to: &str| {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER TABLE {from} RENAME TO {to}"
-        )))
-        .execute(&db)
-        .await
-        .unwrap();
-    };
-    rename("blob_released", "blob_released_away").await;
+    jpn.rename_table("blob_released", "blob_released_away")
+        .await;
     let status = scan_every_held_file(jpn).await;
     // Only what kind of failure: a store error can quote a stored value.
     assert_eq!(
@@ -1302,7 +1292,8 @@ async fn a_scan_of_every_held_file_holds_aside_what_the_scanner_now_flags() {
         "{ja}"
     );
     assert!(!ja.contains("database failed"), "{ja}");
-    rename("blob_released_away", "blob_released").await;
+    jpn.rename_table("blob_released_away", "blob_released")
+        .await;
     // While the next scan runs, the page says how far it got, and not why the last one stopped.
     hold.send_replace(true);
     let status = start_held_scan(jpn).await;

@@ -974,18 +974,7 @@ async fn a_failing_database_is_an_error_page_not_a_sign_in() {
     let n = c.node("EU");
     let eu = Web::admin(n).await;
     assert_eq!(eu.get("/ui/items").await.0, StatusCode::OK);
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", n.db_path().display()))
-        .await
-        .unwrap();
-    let rename = async |from: &str, to: &str| {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER TABLE {from} RENAME TO {to}"
-        )))
-        .execute(&db)
-        .await
-        .unwrap();
-    };
-    rename("tokens", "tokens_away").await;
+    n.rename_table("tokens", "tokens_away").await;
     let plain = entente_testkit::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -1006,7 +995,7 @@ async fn a_failing_database_is_an_error_page_not_a_sign_in() {
         !page.contains("tokens"),
         "the store's error stays in the node's log: {page}"
     );
-    rename("tokens_away", "tokens").await;
+    n.rename_table("tokens_away", "tokens").await;
     assert_eq!(eu.get("/ui/items").await.0, StatusCode::OK);
     // A session that is not valid still goes to the login page.
     let r = plain
