@@ -526,16 +526,15 @@ pub(crate) async fn drop_abandoned(s: &PgStore, before: &str, limit: u32) -> Res
         }
         dropped.push(sha);
     }
-    // Chunks of files not held whole that nothing references or holds aside, none written
-    // since the cut-off: uploads cut off (a client gone, a crash) before they completed. A file
-    // on its way from a peer is referenced by the item that brought it, and an upload writes
-    // its chunks anew, so neither is touched.
-    // The time is asked last: it is stored after the chunk's bytes, which a row held whole
-    // need not be read through.
+    // Chunks written before the cut-off of files not held whole that nothing references or
+    // holds aside: uploads cut off (a client gone, a crash) before they completed. A file on
+    // its way from a peer is referenced by the item that brought it, and an upload writes its
+    // chunks anew (so a pass that picked a file as an upload of it starts drops none of the
+    // new chunks). A chunk without a time counts as written when the column was added.
     let orphan = "NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = c.sha256)
            AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = c.sha256)
            AND NOT EXISTS (SELECT 1 FROM blob_quarantine q WHERE q.sha256 = c.sha256)
-           AND (c.at IS NULL OR c.at < $1)";
+           AND COALESCE(c.at, (SELECT v FROM meta WHERE k = 'chunk_times_since')) < $1";
     let cut_off: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT DISTINCT c.sha256 FROM blob_chunks c WHERE {orphan} ORDER BY c.sha256 LIMIT $2"
     )))
@@ -544,17 +543,23 @@ pub(crate) async fn drop_abandoned(s: &PgStore, before: &str, limit: u32) -> Res
     .fetch_all(&mut *tx)
     .await
     .map_err(be)?;
-    for (sha,) in &cut_off {
-        sqlx::query(AssertSqlSafe(format!(
+    let mut cut: Vec<String> = Vec::with_capacity(cut_off.len());
+    for (sha,) in cut_off {
+        let dropped = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM blob_chunks AS c WHERE c.sha256 = $2 AND {orphan}"
         )))
         .bind(before)
-        .bind(sha)
+        .bind(&sha)
         .execute(&mut *tx)
         .await
-        .map_err(be)?;
+        .map_err(be)?
+        .rows_affected();
+        // On PostgreSQL an upload of the file may have started meanwhile: nothing old is left.
+        if dropped > 0 {
+            cut.push(sha);
+        }
     }
     tx.commit().await.map_err(be)?;
-    dropped.extend(cut_off.into_iter().map(|(s,)| s));
+    dropped.extend(cut);
     Ok(dropped)
 }

@@ -282,10 +282,17 @@ CREATE TABLE blob_released (
 );
 "#,
     // When each chunk was written: chunks of no file held whole, referenced or quarantined (an
-    // upload cut off before it completed) are dropped once old. Rows from before this column
-    // count as old.
+    // upload cut off before it completed) are dropped once old.
     r#"
 ALTER TABLE blob_chunks ADD COLUMN at TEXT;
+"#,
+    // A chunk without a time (written before the column above, or by an older binary during an
+    // upgrade) counts as written when the store began to record them, not as old. The index
+    // lets the hourly pass read the times without reading the chunks' bytes, which SQLite
+    // stores before them.
+    r#"
+CREATE INDEX blob_chunks_at ON blob_chunks (sha256, at);
+INSERT INTO meta (k, v) VALUES ('chunk_times_since', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
 "#,
 ];
 

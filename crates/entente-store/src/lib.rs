@@ -622,9 +622,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>>;
     /// Drop files held whole that no item or post references, none was checked for and none
     /// is quarantined, kept (or last uploaded) before `before`: uploads never attached. Then
-    /// the chunks of files not held whole that nothing references or quarantined, none written
-    /// since `before`: uploads cut off before they completed. Returns their hashes (at most
-    /// `limit` of each kind).
+    /// the chunks written before `before` of files not held whole that nothing references or
+    /// holds aside: uploads cut off before they completed (a chunk without a time counts as
+    /// written when the store began to record them). Returns the files' hashes (at most `limit`
+    /// of each kind).
     async fn drop_abandoned_blobs(&self, before: &str, limit: u32) -> Result<Vec<String>>;
     /// The files held whole, in hash order after `after`, but those an admin released whatever
     /// the scanner says.

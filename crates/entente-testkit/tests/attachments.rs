@@ -300,12 +300,12 @@ async fn an_interrupted_transfer_resumes_and_bad_bytes_are_never_kept() {
         bytes[i * CHUNK_BYTES as usize..((i + 1) * CHUNK_BYTES as usize).min(bytes.len())].to_vec()
     };
     let js = jpn.node.store();
-    js.put_blob_chunk(&sha, 0, &chunk(0), "2026-12-01T09:00:00.000Z")
-        .await
-        .unwrap();
-    js.put_blob_chunk(&sha, 1, &chunk(1), "2026-12-01T09:00:00.000Z")
-        .await
-        .unwrap();
+    // Written now, as a transfer would have: an hourly pass must not take them for the chunks
+    // of an upload cut off long ago before the item arrives.
+    let now =
+        entente_node::clock::rfc3339(entente_node::clock::Clock::now(jpn.node.clock().as_ref()));
+    js.put_blob_chunk(&sha, 0, &chunk(0), &now).await.unwrap();
+    js.put_blob_chunk(&sha, 1, &chunk(1), &now).await.unwrap();
     let before = chunks_served(eu).await;
     c.sync_until_quiet().await;
     eventually("the file whole at JPN", async || {
@@ -327,9 +327,7 @@ async fn an_interrupted_transfer_resumes_and_bad_bytes_are_never_kept() {
     upload(eu, &bytes2).await;
     let mut wrong = bytes2[..CHUNK_BYTES as usize].to_vec();
     wrong[100] ^= 0xFF;
-    js.put_blob_chunk(&sha2, 0, &wrong, "2026-12-01T09:00:00.000Z")
-        .await
-        .unwrap();
+    js.put_blob_chunk(&sha2, 0, &wrong, &now).await.unwrap();
     let it2 = item_with_file(eu, &f.format_id, &sha2, "second.pdf", &["EU", "JPN"]).await;
     let id2 = it2["id"].as_str().unwrap().to_owned();
     c.sync_until_quiet().await;

@@ -549,6 +549,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "fd4514baabc3c310",
             "7a4af48ad8619edf",
             "77d5cb91ba8008a3",
+            "ed089ff121c7a785",
         ],
     ),
     (
@@ -567,6 +568,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "fd4514baabc3c310",
             "7a4af48ad8619edf",
             "77d5cb91ba8008a3",
+            "36e3a08098cbbf37",
         ],
     ),
 ];
