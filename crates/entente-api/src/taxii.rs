@@ -136,7 +136,13 @@ impl FromRequestParts<AppState> for Caller {
             .map(|c| c.0);
         let (p, kind) = match state.node.authenticate_basic(user, secret, client).await {
             Ok(ok) => ok,
-            Err(e @ entente_node::NodeError::RateLimited { .. }) => return Err(e.into()),
+            // A limit, or a failure of the node (its database busy or down), is answered as
+            // such; only credentials that do not sign anyone in are a 401.
+            Err(
+                e @ (entente_node::NodeError::RateLimited { .. }
+                | entente_node::NodeError::Store(_)
+                | entente_node::NodeError::Internal(_)),
+            ) => return Err(e.into()),
             Err(_) => return Err(unauthorized()),
         };
         crate::extract::require_scope(kind, &parts.method)?;

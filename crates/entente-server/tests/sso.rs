@@ -435,6 +435,27 @@ async fn staff_sign_in_through_the_partners_identity_provider_and_bad_tokens_are
     assert_eq!(refused, 8, "every refusal audited: {audit:?}");
     assert!(audit.iter().any(|e| e.action == "login_sso"));
 
+    // The node's database fails during a sign-in: the page says the node could not complete
+    // it, and not in the database's words.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("entente.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("ALTER TABLE users RENAME TO users_away")
+        .execute(&db)
+        .await
+        .unwrap();
+    let (b, a) = sign_in(&http, &node_url, "reader1").await;
+    assert_refused(&a, &b, &node_url, "the node could not complete the sign-in");
+    assert!(!a.body.contains("no such table"), "{}", a.body);
+    sqlx::query("ALTER TABLE users_away RENAME TO users")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
     // The provider is gone: the local break-glass admin still signs in with its password.
     drop(provider);
     let mut b = Browser::default();

@@ -966,19 +966,24 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
     }
 }
 
-/// A node that cannot read its sessions (its database failing) says so with an error page; it
-/// does not send a signed-in user to the login page, where signing in again cannot help.
+/// A node that cannot read its sessions or users (its database failing) says so: an error page
+/// on the UI, a 500 in TAXII's error shape; it does not send a signed-in user to the login page,
+/// call a right password wrong or answer 401, where signing in again cannot help. The store's
+/// error stays in the node's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_database_is_an_error_page_not_a_sign_in() {
+async fn a_failing_database_is_an_error_not_a_sign_in() {
     let c = cluster().await;
     let n = c.node("EU");
     let eu = Web::admin(n).await;
     assert_eq!(eu.get("/ui/items").await.0, StatusCode::OK);
-    n.rename_table("tokens", "tokens_away").await;
     let plain = entente_testkit::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let generic = "The node could not complete this request.";
+
+    // The session cannot be read.
+    n.rename_table("tokens", "tokens_away").await;
     let r = plain
         .get(format!("{}/ui/items", eu.base))
         .header("cookie", &eu.cookie)
@@ -987,14 +992,8 @@ async fn a_failing_database_is_an_error_page_not_a_sign_in() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let page = r.text().await.unwrap();
-    assert!(
-        page.contains("The node could not complete this request."),
-        "{page}"
-    );
-    assert!(
-        !page.contains("tokens"),
-        "the store's error stays in the node's log: {page}"
-    );
+    assert!(page.contains(generic), "{page}");
+    assert!(!page.contains("no such table"), "{page}");
     n.rename_table("tokens_away", "tokens").await;
     assert_eq!(eu.get("/ui/items").await.0, StatusCode::OK);
     // A session that is not valid still goes to the login page.
@@ -1005,6 +1004,46 @@ async fn a_failing_database_is_an_error_page_not_a_sign_in() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // The users cannot be read: the right password at the login form, and over TAXII.
+    let r = plain
+        .get(format!("{}/ui/login", eu.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let pre = pre.split(';').next().unwrap().to_owned();
+    let csrf = csrf_in(&r.text().await.unwrap());
+    n.rename_table("users", "users_away").await;
+    let r = plain
+        .post(format!("{}/ui/login", eu.base))
+        .header("cookie", &pre)
+        .header("content-type", FORM)
+        .body(encode(&[
+            ("csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", "admin-password-1"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let page = r.text().await.unwrap();
+    assert!(page.contains(generic), "{page}");
+    assert!(!page.contains("password is wrong"), "{page}");
+    assert!(!page.contains("no such table"), "{page}");
+    let r = plain
+        .get(format!("{}/taxii2/", eu.base))
+        .header("accept", "application/taxii+json;version=2.1")
+        .basic_auth("admin", Some("admin-password-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["title"].is_string(), "TAXII's error shape: {body}");
+    assert!(!body.to_string().contains("no such table"), "{body}");
+    n.rename_table("users_away", "users").await;
     c.stop().await;
 }
 

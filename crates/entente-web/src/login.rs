@@ -195,6 +195,15 @@ async fn login(
                 StatusCode::TOO_MANY_REQUESTS,
             )
         }
+        // The node failed (its database busy or down): said as such, not as a wrong password
+        // the user would then try again and again.
+        Err(e @ (NodeError::Store(_) | NodeError::Internal(_))) => {
+            let ctx = Ctx {
+                partner: s.node.partner().to_string(),
+                ..Default::default()
+            };
+            fail(&ctx, e)
+        }
         Err(_) => {
             let mut e = Errors::default();
             e.add("password", "User name or password is wrong.");
@@ -315,6 +324,11 @@ async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQ
                     &e.to_string(),
                 )
                 .await;
+            // A failure of the node itself stays in its log: its text can quote the database.
+            if matches!(e, NodeError::Store(_) | NodeError::Internal(_)) {
+                tracing::error!(error = %e, "single sign-on failed");
+                return sso_failed(&s, "the node could not complete the sign-in".into());
+            }
             sso_failed(&s, e.to_string())
         }
     }
