@@ -57,3 +57,43 @@ async fn migrations_are_idempotent_and_the_write_lock_excludes() {
     }
     assert!(free, "the write lock was not released");
 }
+
+/// A chunk without a time (written before the store recorded times, or by an older binary
+/// during an upgrade) counts as written when the store began to record them: an upload cut off
+/// long before is dropped once that is a day ago, and not at the first pass after the upgrade.
+#[tokio::test]
+async fn chunks_without_a_time_count_from_when_times_began() {
+    let Some(store) = fresh().await else { return };
+    let since: String = sqlx::query_scalar("SELECT v FROM meta WHERE k = 'chunk_times_since'")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    // The same form as the node's times, so that the two compare as text.
+    assert_eq!(since.len(), "2026-12-07T10:00:00.000Z".len(), "{since}");
+    assert!(
+        since.ends_with('Z') && since.as_bytes()[10] == b'T',
+        "{since}"
+    );
+    let sha = "e".repeat(64);
+    sqlx::query("INSERT INTO blob_chunks (sha256, idx, data) VALUES ($1, 0, '\\x00'::bytea)")
+        .bind(&sha)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .drop_abandoned_blobs("2000-01-01T00:00:00.000Z", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.blob_chunk_indexes(&sha).await.unwrap(), vec![0]);
+    assert_eq!(
+        store
+            .drop_abandoned_blobs("2999-01-01T00:00:00.000Z", 10)
+            .await
+            .unwrap(),
+        vec![sha.clone()]
+    );
+    assert!(store.blob_chunk_indexes(&sha).await.unwrap().is_empty());
+}
