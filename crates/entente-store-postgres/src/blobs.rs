@@ -499,13 +499,15 @@ pub(crate) async fn drop_abandoned(s: &PgStore, before: &str, limit: u32) -> Res
             .execute(&mut *tx)
             .await
             .map_err(be)?;
+        // The time too: an upload of the same bytes recorded meanwhile makes the file new.
         let still = sqlx::query(
-            "DELETE FROM blobs b WHERE b.sha256 = $1
+            "DELETE FROM blobs b WHERE b.sha256 = $1 AND b.stored_at < $2
                AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = b.sha256)
                AND NOT EXISTS (SELECT 1 FROM blob_items i WHERE i.sha256 = b.sha256)
                AND NOT EXISTS (SELECT 1 FROM blob_quarantine q WHERE q.sha256 = b.sha256)",
         )
         .bind(&sha)
+        .bind(before)
         .execute(&mut *tx)
         .await
         .map_err(be)?

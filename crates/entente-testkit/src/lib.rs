@@ -154,15 +154,20 @@ impl TestNode {
     /// Rename a table of this node's database behind its back: a way to make the store fail
     /// where a test needs it to (and, renamed back, recover).
     pub async fn rename_table(&self, from: &str, to: &str) {
+        self.exec_sql(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .await;
+    }
+
+    /// Run one SQL statement on this node's database behind its back: to put it in a state
+    /// that only a race (or a crash) would otherwise leave.
+    pub async fn exec_sql(&self, statement: &str) {
         let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path().display()))
             .await
             .expect("the node's database opens");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER TABLE {from} RENAME TO {to}"
-        )))
-        .execute(&db)
-        .await
-        .expect("the table is renamed");
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&db)
+            .await
+            .expect("the statement runs");
         db.close().await;
     }
 

@@ -1392,6 +1392,38 @@ async fn uploads_never_attached_are_dropped_after_a_day() {
     c.stop().await;
 }
 
+/// An upload of bytes the node holds, recorded just after the hourly pass dropped them (they
+/// were a day-old upload nothing referenced): the record stood without the bytes. The upload
+/// writes them again, and the file downloads whole once attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_brings_back_bytes_dropped_under_it() {
+    let c = Cluster::with(&["EU"], Default::default()).await.unwrap();
+    let eu = c.node("EU");
+    let f = format(eu, "Uploads", &["EU"]).await;
+    let bytes = pdf(CHUNK_BYTES as usize + 700, "dropped-under-it");
+    let sha = hex::encode(Sha256::digest(&bytes));
+    upload(eu, &bytes).await;
+    // What the pass leaves when it runs between the upload's check and its record: the record
+    // again, the chunks and the text gone.
+    eu.exec_sql(&format!("DELETE FROM blob_chunks WHERE sha256 = '{sha}'"))
+        .await;
+    eu.exec_sql(&format!("DELETE FROM blob_texts WHERE sha256 = '{sha}'"))
+        .await;
+    upload(eu, &bytes).await;
+    let store = eu.node.store();
+    assert_eq!(store.blob_chunk_indexes(&sha).await.unwrap(), vec![0, 1]);
+    assert!(
+        store.blob_text(&sha).await.unwrap().is_some(),
+        "its text read again"
+    );
+    let it = item_with_file(eu, &f.format_id, &sha, "report.pdf", &["EU"]).await;
+    let id = it["id"].as_str().unwrap().to_owned();
+    let r = download(eu, &id, &sha).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(hex::encode(Sha256::digest(r.bytes().await.unwrap())), sha);
+    c.stop().await;
+}
+
 /// Start a scan of every file `n` holds, over REST as its admin, and wait for its end: the
 /// status it ends with.
 async fn scan_every_held_file(n: &TestNode) -> serde_json::Value {

@@ -101,31 +101,9 @@ impl Upload {
             return Err(NodeError::Malware(finding));
         }
         let store = node.store();
-        let new = store.blob(&sha256).await?.is_none();
+        let mut new = store.blob(&sha256).await?.is_none();
         if new {
-            // Chunks a peer left from a transfer that did not finish are not trusted: they go,
-            // the upload's own are written, and the whole is hashed again before it counts.
-            store.drop_blob_chunks(&sha256).await?;
-            self.file
-                .seek(std::io::SeekFrom::Start(0))
-                .await
-                .map_err(internal)?;
-            let mut buf = vec![0u8; CHUNK_BYTES as usize];
-            let at = node.now();
-            for i in 0..attachment::chunk_count(self.size) {
-                let want = (self.size - u64::from(i) * CHUNK_BYTES).min(CHUNK_BYTES) as usize;
-                self.file
-                    .read_exact(&mut buf[..want])
-                    .await
-                    .map_err(internal)?;
-                store.put_blob_chunk(&sha256, i, &buf[..want], &at).await?;
-            }
-            if held_hash(store.as_ref(), &sha256, self.size).await? != sha256 {
-                store.drop_blob_chunks(&sha256).await?;
-                return Err(NodeError::Conflict(
-                    "the file could not be stored whole: send it again".into(),
-                ));
-            }
+            self.store_chunks(node, &sha256).await?;
         }
         let info = BlobInfo {
             sha256: sha256.clone(),
@@ -133,6 +111,18 @@ impl Upload {
             stored_at: node.now(),
         };
         store.complete_blob(&info, Some(&self.uploader)).await?;
+        // Held already, the file may have been dropped (an upload a day old that nothing came to
+        // reference) between that check and this upload's record of it, which then stands
+        // without the bytes: they are written again from this upload. Once recorded, the file
+        // is this upload's and a day from being dropped again.
+        if !new
+            && store.blob_chunk_indexes(&sha256).await?.len()
+                != attachment::chunk_count(self.size) as usize
+        {
+            self.store_chunks(node, &sha256).await?;
+            store.complete_blob(&info, Some(&self.uploader)).await?;
+            new = true;
+        }
         if new {
             // Read here, so the item the uploader creates next is indexed with it; bounded as
             // for a received file (an analyst's upload may well be a hostile PDF).
@@ -149,6 +139,36 @@ impl Upload {
             size: self.size,
             media_type: detect_media_type(&self.head),
         })
+    }
+
+    /// Write this upload's bytes as the file's chunks and check that what the store holds
+    /// hashes to it.
+    async fn store_chunks(&mut self, node: &Node, sha256: &str) -> Result<(), NodeError> {
+        let store = node.store();
+        // Chunks a peer left from a transfer that did not finish are not trusted: they go,
+        // the upload's own are written, and the whole is hashed again before it counts.
+        store.drop_blob_chunks(sha256).await?;
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(internal)?;
+        let mut buf = vec![0u8; CHUNK_BYTES as usize];
+        let at = node.now();
+        for i in 0..attachment::chunk_count(self.size) {
+            let want = (self.size - u64::from(i) * CHUNK_BYTES).min(CHUNK_BYTES) as usize;
+            self.file
+                .read_exact(&mut buf[..want])
+                .await
+                .map_err(internal)?;
+            store.put_blob_chunk(sha256, i, &buf[..want], &at).await?;
+        }
+        if held_hash(store.as_ref(), sha256, self.size).await? != sha256 {
+            store.drop_blob_chunks(sha256).await?;
+            return Err(NodeError::Conflict(
+                "the file could not be stored whole: send it again".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
