@@ -96,8 +96,9 @@ impl Node {
             .collect())
     }
 
-    /// Release the chosen items to `to`: each a new item in its original audience plus `to`,
-    /// naming the entry that first published it. Only items the filter offers may be chosen.
+    /// Release the chosen items to `to`: each a new item in its original audience (less any
+    /// partner that has left the format) plus `to`, naming the entry that first published it.
+    /// Only items the filter offers may be chosen.
     pub async fn release_items(
         &self,
         who: &Principal,
@@ -130,7 +131,15 @@ impl Node {
                 DomainError::invalid("items", format!("{id} cannot be released to {to}"))
             })?;
             let hash = self.publish_entry_of(it).await?;
-            let wider: Vec<PartnerCode> = it.audience.iter().cloned().chain([to.clone()]).collect();
+            // A partner of the original's audience that has left the format since keeps the
+            // original and gets no copy: a release is new material, and goes to members only.
+            let wider: Vec<PartnerCode> = it
+                .audience
+                .iter()
+                .filter(|p| format.members.contains(*p))
+                .cloned()
+                .chain([to.clone()])
+                .collect();
             let aud = policy::item_audience(self.partner(), Some(&wider), &format)?;
             let new_id = crate::new_id();
             ids.push(new_id.clone());

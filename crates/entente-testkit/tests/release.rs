@@ -418,3 +418,59 @@ async fn a_release_carries_the_items_files() {
             .unwrap()
     );
 }
+
+/// An item released to a partner that has left the format since: a later release of it to a
+/// newcomer goes to the members of its audience and the newcomer, not to the partner that left
+/// (which keeps the original). Seen in the leak test (scenario 33132): the review offered the
+/// item and the release then failed, naming the partner that had left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_leaves_out_a_partner_that_has_left() {
+    let c = Cluster::new(&["EU", "NATO", "KOR"]).await.unwrap();
+    let (eu, nato, kor) = (c.node("EU"), c.node("NATO"), c.node("KOR"));
+    let f = format(nato, "Transatlantic+ — lessons", &["EU", "NATO", "KOR"]).await;
+    c.sync_until_quiet().await;
+    let orig = item(
+        nato,
+        &f.format_id,
+        "Lesson for KOR",
+        Some("GREEN"),
+        Some(&["KOR"]),
+    )
+    .await;
+    c.sync_until_quiet().await;
+    assert!(has_item(kor, &orig.item_id).await);
+    kor.node
+        .leave_format(&kor.admin(), &f.format_id)
+        .await
+        .unwrap();
+    c.sync_until_quiet().await;
+    let offered = nato
+        .node
+        .release_candidates(
+            &nato.admin(),
+            &ReleaseFilter {
+                format_id: f.format_id.clone(),
+                to: "EU".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(offered.iter().any(|i| i.item_id == orig.item_id));
+    let released = nato
+        .node
+        .release_items(
+            &nato.admin(),
+            &f.format_id,
+            "EU",
+            std::slice::from_ref(&orig.item_id),
+        )
+        .await
+        .unwrap();
+    let got: BTreeSet<String> = released[0].audience.iter().map(|p| p.to_string()).collect();
+    assert_eq!(got, BTreeSet::from(["EU".to_owned(), "NATO".to_owned()]));
+    c.sync_until_quiet().await;
+    assert!(has_item(eu, &released[0].item_id).await);
+    assert!(!has_item(kor, &released[0].item_id).await);
+    assert!(has_item(kor, &orig.item_id).await, "KOR keeps the original");
+}

@@ -1028,7 +1028,7 @@ the-concept-paper = the concept paper
 endorse-to-sign-off = endorsing this version signs the paper off; objecting, with a reason, holds it back.
 # Releasing past material
 release-past-material = Release past material to a member admitted since
-release-explained = Your partner's own items of this format that the chosen member may not see. Nothing is released unless you tick it; each ticked item is released as a new item to its earlier audience and that member, with its attached files, naming the signed entry it repeats. The earlier items do not change.
+release-explained = Your partner's own items of this format that the chosen member may not see. Nothing is released unless you tick it; each ticked item is released as a new item to its earlier audience (less any partner that has left the format) and that member, with its attached files, naming the signed entry it repeats. The earlier items do not change.
 release-to = Release to
 until-date = Until
 show-what-would-go = Show what could go
