@@ -928,18 +928,7 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
         .unwrap();
     let pre = c.split(';').next().unwrap();
     let csrf = csrf_in(&r.text().await.unwrap());
-    let r = bad
-        .post(format!("{}/ui/login", eu.base))
-        .header("cookie", pre)
-        .header("content-type", FORM)
-        .body(encode(&[
-            ("csrf", csrf.as_str()),
-            ("username", "admin"),
-            ("password", "wrong"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let r = post_login(&bad, &eu.base, pre, &csrf, "wrong").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.text().await.unwrap().contains("id=\"password-error\""));
     // Logout revokes the session: the same cookie no longer signs anyone in.
@@ -964,6 +953,28 @@ async fn forms_need_the_sessions_csrf_token_and_logout_ends_the_session() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{kind:?}");
     }
+}
+
+/// The login form sent as admin with `password`, from a browser holding the pre-login cookie
+/// `pre` and the form's CSRF token.
+async fn post_login(
+    http: &reqwest::Client,
+    base: &str,
+    pre: &str,
+    csrf: &str,
+    password: &str,
+) -> reqwest::Response {
+    http.post(format!("{base}/ui/login"))
+        .header("cookie", pre)
+        .header("content-type", FORM)
+        .body(encode(&[
+            ("csrf", csrf),
+            ("username", "admin"),
+            ("password", password),
+        ]))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A node that cannot read its sessions or users (its database failing) says so: an error page
@@ -1015,18 +1026,7 @@ async fn a_failing_database_is_an_error_not_a_sign_in() {
     let pre = pre.split(';').next().unwrap().to_owned();
     let csrf = csrf_in(&r.text().await.unwrap());
     n.rename_table("users", "users_away").await;
-    let r = plain
-        .post(format!("{}/ui/login", eu.base))
-        .header("cookie", &pre)
-        .header("content-type", FORM)
-        .body(encode(&[
-            ("csrf", csrf.as_str()),
-            ("username", "admin"),
-            ("password", "admin-password-1"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let r = post_login(&plain, &eu.base, &pre, &csrf, "admin-password-1").await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let page = r.text().await.unwrap();
     assert!(page.contains(generic), "{page}");
