@@ -295,15 +295,17 @@ impl Client {
             serde_json::from_slice(&bytes).map_err(|e| provider_err("token", e))?
         } else {
             let e: ErrorResponse = serde_json::from_slice(&bytes).unwrap_or_default();
-            return Err(OidcError::Refused(entente_domain::text::cut(
-                &format!(
-                    "{} {}",
-                    e.error
+            return Err(OidcError::Refused {
+                code: entente_domain::text::cut(
+                    &e.error
                         .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
-                    e.error_description.unwrap_or_default()
+                    64,
                 ),
-                200,
-            )));
+                description: entente_domain::text::cut(
+                    &e.error_description.unwrap_or_default(),
+                    200,
+                ),
+            });
         };
         let mut claims = self.validate(&tokens.id_token, &flow.nonce).await?;
         let s = &self.settings;

@@ -100,8 +100,11 @@ pub enum OidcError {
     UnknownState,
     #[error("this sign-in was started in another browser")]
     OtherBrowser,
-    #[error("the identity provider refused the sign-in: {0}")]
-    Refused(String),
+    /// The provider's error code and its description, as the provider (or whoever made the
+    /// link the browser followed to the callback) wrote them. The page shows neither as sent:
+    /// see [`OidcError::for_the_page`].
+    #[error("the identity provider refused the sign-in: {code} {description}")]
+    Refused { code: String, description: String },
     #[error("the identity provider's ID token is not acceptable: {0}")]
     IdToken(String),
     #[error("the identity provider names no user ({0} claim missing or not a valid user name)")]
@@ -119,14 +122,52 @@ impl OidcError {
             OidcError::Provider(_) => "sso_provider",
             OidcError::UnknownState => "sso_unknown_state",
             OidcError::OtherBrowser => "sso_other_browser",
-            OidcError::Refused(_) => "sso_refused",
+            OidcError::Refused { .. } => "sso_refused",
             OidcError::IdToken(_) => "sso_id_token",
             OidcError::NoUsername(_) => "sso_no_username",
             OidcError::NoRole => "sso_no_role",
             OidcError::Config(_) => "sso_config",
         }
     }
+
+    /// The text for the sign-in page. A refusal arrives as query parameters of the callback,
+    /// which anyone can put in a link to this node, so a description there could make the node's
+    /// own page say "call this number"; the page names only an error code that RFC 6749 or
+    /// OpenID Connect Core registers, and the description stays in the audit log.
+    pub fn for_the_page(&self) -> String {
+        match self {
+            OidcError::Refused { code, .. } => match REGISTERED_CODES.iter().find(|c| *c == code) {
+                Some(c) => format!("the identity provider refused the sign-in ({c})"),
+                None => "the identity provider refused the sign-in".into(),
+            },
+            other => other.to_string(),
+        }
+    }
 }
+
+/// The error codes of an authorization response (RFC 6749 4.1.2.1, OpenID Connect Core
+/// 3.1.2.6) and a token response (RFC 6749 5.2).
+const REGISTERED_CODES: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+    "invalid_client",
+    "invalid_grant",
+    "unsupported_grant_type",
+];
 
 /// The role the provider's groups map to: the highest with a match.
 pub fn role_for(roles: &[(Role, Vec<String>)], groups: &[String]) -> Option<Role> {
@@ -178,6 +219,24 @@ mod tests {
         );
         assert_eq!(role_for(&roles, &g(&["visitors"])), None);
         assert_eq!(role_for(&roles, &[]), None);
+    }
+
+    #[test]
+    fn a_refusal_shows_a_registered_code_and_never_the_description() {
+        let e = |code: &str| OidcError::Refused {
+            code: code.into(),
+            description: "call +1 555 0100".into(),
+        };
+        assert_eq!(
+            e("access_denied").for_the_page(),
+            "the identity provider refused the sign-in (access_denied)"
+        );
+        assert_eq!(
+            e("call us").for_the_page(),
+            "the identity provider refused the sign-in"
+        );
+        // The audit log's text keeps both.
+        assert!(e("access_denied").to_string().contains("555 0100"));
     }
 
     #[test]

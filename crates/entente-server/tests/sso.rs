@@ -379,6 +379,34 @@ async fn staff_sign_in_through_the_partners_identity_provider_and_bad_tokens_are
     let carried = other.send(&http, "GET", &cb, None).await;
     assert_refused(&carried, &other, &node_url, "started in another browser");
 
+    // A link to the callback carrying an error the provider never sent: the node's page names
+    // a registered error code and nothing of the description, and an unregistered code not at
+    // all; the audit log keeps both.
+    let mut b = Browser::default();
+    let a = b
+        .send(
+            &http,
+            "GET",
+            &format!(
+                "{node_url}/ui/login/sso/callback?state=x&error=access_denied\
+                 &error_description=Call%20%2B1%20555%200100%20to%20restore%20access"
+            ),
+            None,
+        )
+        .await;
+    assert_refused(&a, &b, &node_url, "refused the sign-in (access_denied).");
+    assert!(!a.body.contains("555"), "{}", a.body);
+    let a = b
+        .send(
+            &http,
+            "GET",
+            &format!("{node_url}/ui/login/sso/callback?state=y&error=Your%20account%20is%20locked"),
+            None,
+        )
+        .await;
+    assert_refused(&a, &b, &node_url, "refused the sign-in. Local accounts");
+    assert!(!a.body.contains("locked"), "{}", a.body);
+
     // ID tokens the node must not accept, though the provider's token endpoint returned them.
     for (login, why) in [
         ("wrong-aud", "wrong audience"),
@@ -432,7 +460,13 @@ async fn staff_sign_in_through_the_partners_identity_provider_and_bad_tokens_are
         .iter()
         .filter(|e| e.action == "login_sso_refused")
         .count();
-    assert_eq!(refused, 8, "every refusal audited: {audit:?}");
+    assert_eq!(refused, 10, "every refusal audited: {audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "login_sso_refused" && e.detail.contains("555 0100")),
+        "the description is in the audit log: {audit:?}"
+    );
     assert!(audit.iter().any(|e| e.action == "login_sso"));
 
     // The node's database fails during a sign-in: the page says the node could not complete

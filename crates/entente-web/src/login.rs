@@ -252,7 +252,7 @@ async fn sso_start(State(s): State<WebState>, RawQuery(q): RawQuery) -> Response
             s.node
                 .audit("sso", "login_sso_refused", &format!("{}: {e}", e.code()))
                 .await;
-            sso_failed(&s, e.to_string())
+            sso_failed(&s, e.for_the_page())
         }
     }
 }
@@ -267,10 +267,10 @@ async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQ
     let outcome = if !q.get("error").is_empty() {
         // This sign-in cannot be finished later.
         oidc.forget(q.get("state"));
-        Err(entente_oidc::OidcError::Refused(entente_domain::text::cut(
-            &format!("{} {}", q.get("error"), q.get("error_description")),
-            200,
-        )))
+        Err(entente_oidc::OidcError::Refused {
+            code: entente_domain::text::cut(q.get("error"), 64),
+            description: entente_domain::text::cut(q.get("error_description"), 200),
+        })
     } else {
         oidc.finish(q.get("state"), q.get("code"), &browser).await
     };
@@ -280,7 +280,7 @@ async fn sso_callback(State(s): State<WebState>, h: HeaderMap, RawQuery(q): RawQ
             s.node
                 .audit("sso", "login_sso_refused", &format!("{}: {e}", e.code()))
                 .await;
-            return sso_failed(&s, e.to_string());
+            return sso_failed(&s, e.for_the_page());
         }
     };
     match s
