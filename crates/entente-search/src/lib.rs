@@ -481,13 +481,15 @@ impl SearchIndex {
         let w = g
             .as_mut()
             .ok_or_else(|| SearchError::Dir("the index writer was lost".into()))?;
-        let pending: Vec<_> = groups
-            .into_iter()
-            .filter(|gr| gr.1.len() > 1)
-            .map(|gr| w.merge(&gr.1))
-            .collect();
-        for p in pending {
-            p.wait()?;
+        // One merge at a time, and the reader moved to its result right after: a merge reads
+        // its source segments through memory maps, and every page it touched counts in the
+        // node's resident set for as long as a reader still maps those segments. After a
+        // rebuild of 1,000,000 documents, two merges at once (and the reader holding every
+        // source until the end) took the node from 190 MB to a peak of 340 MB, 227 MB of it
+        // mapped index files. This costs a longer start-up after a rebuild where cores are idle.
+        for gr in groups.into_iter().filter(|gr| gr.1.len() > 1) {
+            w.merge(&gr.1).wait()?;
+            self.reader.reload()?;
         }
         Ok(())
     }
