@@ -10,7 +10,9 @@ use args::*;
 /// and returns little of it, so a node that had 8 sync pages in flight, or rebuilt its search
 /// index, kept the peak as resident memory (1M-entry sync: 553 MB instead of 874 MB with
 /// `MALLOC_ARENA_MAX=2`, a setting a process cannot make for itself without `unsafe`).
-/// mimalloc returns freed pages to the system on its own.
+/// mimalloc returns freed pages to the system on its own. The `system-alloc` feature leaves it
+/// out, for heap profilers that see only malloc.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use indicatif::{ProgressBar, ProgressStyle};
