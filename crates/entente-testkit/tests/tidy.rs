@@ -680,7 +680,7 @@ fn routed_operations() -> BTreeSet<(String, String)> {
             let args = &call[..end];
             rest = &call[end..];
             // Routes named by a constant are federation's and TAXII's (their paths live in
-            // entente-proto and the TAXII module); the REST API spells its paths out.
+            // entente-wire and the TAXII module); the REST API spells its paths out.
             let Some(quoted) = args.trim_start().strip_prefix('"') else {
                 continue;
             };
