@@ -58,7 +58,6 @@ impl Node {
     ) -> Result<std::sync::Arc<Node>, NodeError> {
         let node = Node::open_core(cfg, key, store, clock).await?;
         node.add_hook(std::sync::Arc::new(alerts::AlertHooks));
-        node.add_hook(std::sync::Arc::new(analytics::NetworkHook));
         node.add_hook(std::sync::Arc::new(attachments::AttachmentHooks));
         attachments::start(&node);
         node.start_notifier().await?;

@@ -273,6 +273,8 @@ impl Store for PgStore {
                 _ => None,
             })
             .collect();
+        // Before the items are written: the counts read the states they replace.
+        counts::apply(&mut tx, &items).await?;
         if !items.is_empty() {
             let col = |f: &dyn Fn(&ItemState) -> String| -> Vec<String> {
                 items.iter().map(|i| f(i)).collect()
@@ -463,6 +465,15 @@ impl Store for PgStore {
             .await
             .map_err(be)?;
         rows.iter().map(|s| json(s)).collect()
+    }
+
+    async fn network_counts(
+        &self,
+        topic: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Vec<entente_store::counts::NetworkCount>> {
+        counts::read(&self.pool, topic, since, until).await
     }
 
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>> {
@@ -778,6 +789,7 @@ impl Store for PgStore {
 
 mod audit;
 mod blobs;
+mod counts;
 mod lock;
 mod migrations;
 use lock::{PgWriteLock, WRITE_LOCK};

@@ -241,6 +241,19 @@ CREATE INDEX blob_chunks_at ON blob_chunks (sha256, at);
 INSERT INTO meta (k, v)
   VALUES ('chunk_times_since', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
 "#,
+    // The cooperation-network view's counts (entente_store::counts), kept with the items; the
+    // runner below fills them from the items already held. C collation: the day filters compare
+    // bytes, as the SQLite backend and the items' own filters do.
+    r#"
+CREATE TABLE network_counts (
+    topic TEXT NOT NULL,
+    day TEXT COLLATE "C" NOT NULL,
+    audience TEXT NOT NULL,
+    readers TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (topic, day, audience, readers)
+);
+"#,
 ];
 
 impl PgStore {
@@ -265,6 +278,9 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(be)?;
+            if m.contains("CREATE TABLE network_counts") {
+                crate::counts::fill(&mut tx).await?;
+            }
             sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
                 .bind(i as i64 + 1)
                 .execute(&mut *tx)

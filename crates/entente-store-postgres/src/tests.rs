@@ -97,3 +97,31 @@ async fn chunks_without_a_time_count_from_when_times_began() {
     );
     assert!(store.blob_chunk_indexes(&sha).await.unwrap().is_empty());
 }
+
+/// A database from before the network counts (items held, no table) gets them filled from its
+/// items by the migration that adds the table.
+#[tokio::test]
+async fn the_counts_migration_fills_from_the_items_held() {
+    let Some(store) = fresh().await else { return };
+    entente_store::conformance::network_counts_follow_items(&store).await;
+    let version = crate::migrations::MIGRATIONS
+        .iter()
+        .position(|m| m.contains("CREATE TABLE network_counts"))
+        .unwrap() as i64
+        + 1;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP TABLE network_counts; DELETE FROM schema_migrations WHERE version >= {version};"
+    )))
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    entente_store::conformance::counts_match_items(&store, "after the migration").await;
+    assert!(
+        !store
+            .network_counts(None, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -286,6 +286,8 @@ impl Store for SqliteStore {
                 }
             })
             .collect();
+        // Before the items are written: the counts read the states they replace.
+        counts::apply(&mut tx, &items).await?;
         for chunk in items.chunks(INSERT_CHUNK / 2) {
             let sql = format!(
                 "INSERT INTO items (item_id, format_id, origin, kind, tlp, topics, updated_at, state) VALUES {}
@@ -472,6 +474,15 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|r| json(&r.get::<String, _>("state")))
             .collect()
+    }
+
+    async fn network_counts(
+        &self,
+        topic: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Vec<entente_store::counts::NetworkCount>> {
+        counts::read(&self.pool, topic, since, until).await
     }
 
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>> {
@@ -771,6 +782,7 @@ impl Store for SqliteStore {
 
 mod audit;
 mod blobs;
+mod counts;
 mod migrations;
 mod notifications;
 mod peers;

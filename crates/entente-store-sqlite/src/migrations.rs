@@ -294,6 +294,18 @@ ALTER TABLE blob_chunks ADD COLUMN at TEXT;
 CREATE INDEX blob_chunks_at ON blob_chunks (sha256, at);
 INSERT INTO meta (k, v) VALUES ('chunk_times_since', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
 "#,
+    // The cooperation-network view's counts (entente_store::counts), kept with the items; the
+    // runner below fills them from the items already held.
+    r#"
+CREATE TABLE network_counts (
+    topic TEXT NOT NULL,
+    day TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    readers TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (topic, day, audience, readers)
+) WITHOUT ROWID;
+"#,
 ];
 
 impl SqliteStore {
@@ -329,6 +341,9 @@ impl SqliteStore {
                         .await
                         .map_err(be)?;
                 }
+            }
+            if m.contains("CREATE TABLE network_counts") {
+                crate::counts::fill(&mut tx).await?;
             }
             sqlx::query("INSERT INTO schema_migrations (version) VALUES (?)")
                 .bind(i as i64 + 1)

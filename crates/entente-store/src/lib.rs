@@ -3,6 +3,7 @@
 //! PostgreSQL type) appears in the trait: the node speaks only to `dyn Store`.
 
 pub mod conformance;
+pub mod counts;
 pub mod rows;
 
 /// Decoding helpers every backend uses on what it reads back (a value that does not decode is
@@ -457,6 +458,15 @@ pub trait Store: Send + Sync + 'static {
     async fn items(&self, q: &ItemQuery) -> Result<Vec<ItemState>>;
     /// The items with these ids that exist.
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>>;
+    /// The counts of items by day, audience and readers (`counts`), of one topic or of all
+    /// items, for days at or after `since` and before `until` (compared with the day, so each
+    /// is at most ten bytes: the caller reads items for a finer filter).
+    async fn network_counts(
+        &self,
+        topic: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Vec<counts::NetworkCount>>;
 
     // Coordination objects (alerts, actions, exercises, projects): JSON states by kind.
     async fn object(&self, kind: &str, id: &str) -> Result<Option<String>>;

@@ -150,6 +150,15 @@ impl Store for GatedStore {
         self.inner.items_by_id(ids).await
     }
 
+    async fn network_counts(
+        &self,
+        topic: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Vec<entente_store::counts::NetworkCount>> {
+        self.inner.network_counts(topic, since, until).await
+    }
+
     async fn object(&self, kind: &str, id: &str) -> Result<Option<String>> {
         self.inner.object(kind, id).await
     }

@@ -551,6 +551,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "7a4af48ad8619edf",
             "77d5cb91ba8008a3",
             "ed089ff121c7a785",
+            "77564515bb7cb445",
         ],
     ),
     (
@@ -570,6 +571,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "7a4af48ad8619edf",
             "77d5cb91ba8008a3",
             "36e3a08098cbbf37",
+            "7eb807ce7a3cd9ce",
         ],
     ),
 ];

@@ -73,12 +73,14 @@ pub(crate) fn item(
 
 mod audit;
 mod blobs;
+mod counts;
 mod logs;
 mod notify;
 mod stix;
 
 pub use audit::*;
 pub use blobs::*;
+pub use counts::*;
 pub use logs::*;
 pub use notify::*;
 pub use stix::*;
@@ -89,7 +91,7 @@ pub use stix::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($fresh:expr) => {
-        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership, notification_outbox, notify_cursors, blobs_in_chunks, referenced_blobs_are_missing_until_complete, held_blobs_flagged_later, abandoned_uploads_dropped, cut_off_uploads_dropped, audit_runs);
+        $crate::conformance_tests!(@each $fresh; claim_partner, append_and_read, head_moved_changes_nothing, projections_and_queries, forks, witnesses, peers, users_and_tokens, stix, stix_spans, stix_ownership, notification_outbox, notify_cursors, blobs_in_chunks, referenced_blobs_are_missing_until_complete, held_blobs_flagged_later, abandoned_uploads_dropped, cut_off_uploads_dropped, audit_runs, network_counts_follow_items);
     };
     (@each $fresh:expr; $($check:ident),*) => {
         $(
