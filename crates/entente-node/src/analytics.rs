@@ -3,7 +3,8 @@
 //! counts the store keeps by day, topic, audience and readers as it stores items
 //! (`entente_store::counts`, issue 18 item 4), filters each row as it would filter the items
 //! counted in it, and computes the measures from what is left, so its work grows with the days
-//! and distinct audiences, not with the items. A filter finer than a day reads the items.
+//! and distinct audiences (and, for TLP:RED, the distinct sets of readers), not with the items.
+//! A filter finer than a day reads the items.
 
 use crate::auth::Principal;
 use crate::{Node, NodeError};

@@ -46,24 +46,44 @@ pub(crate) async fn add(tx: &mut Tx<'_>, change: &BTreeMap<CountKey, i64>) -> Re
     let col = |f: &dyn Fn(&CountKey) -> String| -> Vec<String> { change.keys().map(f).collect() };
     let n: Vec<i64> = change.values().copied().collect();
     sqlx::query(
-        "INSERT INTO network_counts (topic, day, audience, readers, n)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-         ON CONFLICT (topic, day, audience, readers)
+        "INSERT INTO network_counts (topic, day, audience, readers_key, readers, n)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+           $6::bigint[])
+         ON CONFLICT (topic, day, audience, readers_key)
          DO UPDATE SET n = network_counts.n + excluded.n",
     )
     .bind(col(&|k| k.topic.clone()))
     .bind(col(&|k| k.day.clone()))
     .bind(col(&|k| k.audience.clone()))
+    .bind(col(&|k| k.readers_key.clone()))
     .bind(col(&|k| k.readers.clone()))
     .bind(&n)
     .execute(&mut **tx)
     .await
     .map_err(be)?;
-    if n.iter().any(|n| *n < 0) {
-        sqlx::query("DELETE FROM network_counts WHERE n = 0")
-            .execute(&mut **tx)
-            .await
-            .map_err(be)?;
+    // Only the keys this change lowered can have reached zero.
+    let lowered: Vec<&CountKey> = change
+        .iter()
+        .filter(|(_, n)| **n < 0)
+        .map(|(k, _)| k)
+        .collect();
+    if !lowered.is_empty() {
+        let col = |f: &dyn Fn(&CountKey) -> String| -> Vec<String> {
+            lowered.iter().map(|k| f(k)).collect()
+        };
+        sqlx::query(
+            "DELETE FROM network_counts c USING UNNEST($1::text[], $2::text[], $3::text[],
+               $4::text[]) AS d(topic, day, audience, readers_key)
+             WHERE c.topic = d.topic AND c.day = d.day AND c.audience = d.audience
+               AND c.readers_key = d.readers_key AND c.n = 0",
+        )
+        .bind(col(&|k| k.topic.clone()))
+        .bind(col(&|k| k.day.clone()))
+        .bind(col(&|k| k.audience.clone()))
+        .bind(col(&|k| k.readers_key.clone()))
+        .execute(&mut **tx)
+        .await
+        .map_err(be)?;
     }
     Ok(())
 }

@@ -249,9 +249,10 @@ CREATE TABLE network_counts (
     topic TEXT NOT NULL,
     day TEXT COLLATE "C" NOT NULL,
     audience TEXT NOT NULL,
+    readers_key TEXT NOT NULL,
     readers TEXT NOT NULL,
     n BIGINT NOT NULL,
-    PRIMARY KEY (topic, day, audience, readers)
+    PRIMARY KEY (topic, day, audience, readers_key)
 );
 "#,
 ];

@@ -10,7 +10,7 @@ use entente_store::counts::{self, CountKey, NetworkCount};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::{BTreeMap, HashMap};
 
-/// Rows per statement: five parameters each, well under SQLite's limit.
+/// Rows per statement: six parameters each, well under SQLite's limit.
 const CHUNK: usize = 200;
 
 /// Change the counts for `items`, stored in this transaction after this call reads the states
@@ -50,9 +50,9 @@ pub(crate) async fn add(
     let rows: Vec<(&CountKey, &i64)> = change.iter().collect();
     for chunk in rows.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO network_counts (topic, day, audience, readers, n) VALUES {}
-             ON CONFLICT (topic, day, audience, readers) DO UPDATE SET n = n + excluded.n",
-            placeholders(chunk.len(), 5)
+            "INSERT INTO network_counts (topic, day, audience, readers_key, readers, n) VALUES {}
+             ON CONFLICT (topic, day, audience, readers_key) DO UPDATE SET n = n + excluded.n",
+            placeholders(chunk.len(), 6)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (k, n) in chunk {
@@ -60,6 +60,7 @@ pub(crate) async fn add(
                 .bind(&k.topic)
                 .bind(&k.day)
                 .bind(&k.audience)
+                .bind(&k.readers_key)
                 .bind(&k.readers)
                 .bind(**n);
         }
@@ -67,13 +68,13 @@ pub(crate) async fn add(
     }
     for (k, _) in rows.iter().filter(|(_, n)| **n < 0) {
         sqlx::query(
-            "DELETE FROM network_counts WHERE topic = ? AND day = ? AND audience = ? AND readers = ?
-               AND n = 0",
+            "DELETE FROM network_counts WHERE topic = ? AND day = ? AND audience = ?
+               AND readers_key = ? AND n = 0",
         )
         .bind(&k.topic)
         .bind(&k.day)
         .bind(&k.audience)
-        .bind(&k.readers)
+        .bind(&k.readers_key)
         .execute(&mut *tx)
         .await
         .map_err(be)?;

@@ -301,9 +301,10 @@ CREATE TABLE network_counts (
     topic TEXT NOT NULL,
     day TEXT NOT NULL,
     audience TEXT NOT NULL,
+    readers_key TEXT NOT NULL,
     readers TEXT NOT NULL,
     n INTEGER NOT NULL,
-    PRIMARY KEY (topic, day, audience, readers)
+    PRIMARY KEY (topic, day, audience, readers_key)
 ) WITHOUT ROWID;
 "#,
 ];

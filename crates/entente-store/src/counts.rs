@@ -23,22 +23,33 @@ pub struct NetworkCount {
 }
 
 /// Where an item is counted. `topic` is "" for the row that counts every item, so a view
-/// without a topic reads one row per (day, audience, readers), not one per topic.
+/// without a topic reads one row per (day, audience, readers), not one per topic. Every part of
+/// the key is bounded, whatever a peer sends (PostgreSQL refuses index entries over ~2.7 kB,
+/// which would stop the log from applying): topics only from the taxonomy, the day at most ten
+/// bytes, the readers by their hash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CountKey {
     pub topic: String,
     pub day: String,
     /// `Audience::key`.
     pub audience: String,
-    /// "" when not TLP:RED, otherwise the JSON array of the readers.
+    /// "" when not TLP:RED, otherwise the hex SHA-256 of `readers`.
+    pub readers_key: String,
+    /// "" when not TLP:RED, otherwise the JSON array of the readers (kept beside the key).
     pub readers: String,
 }
 
-/// The day an item counts under. A filter of at most ten bytes compares with the day exactly
-/// as with the whole `created_at` (both start with the day), which is what lets a view filter
-/// by date on the counts; a longer filter needs the items.
+/// The day an item counts under: the first ten bytes of `created_at` (cut back to a character
+/// boundary). A filter of at most ten bytes compares with the day exactly as with the whole
+/// `created_at` whenever the first ten bytes are whole characters — always for the RFC 3339
+/// times nodes sign —, which is what lets a view filter by date on the counts; a longer filter
+/// needs the items.
 pub fn day_of(created_at: &str) -> &str {
-    created_at.get(..10).unwrap_or(created_at)
+    let mut end = created_at.len().min(10);
+    while !created_at.is_char_boundary(end) {
+        end -= 1;
+    }
+    &created_at[..end]
 }
 
 /// Where an item is counted, borrowed from its state: (topic, day, audience, for TLP:RED its
@@ -54,11 +65,13 @@ type Borrowed<'a> = (
 fn borrowed_keys(it: &ItemState) -> impl Iterator<Item = Borrowed<'_>> {
     let day = day_of(&it.created_at);
     let readers = (it.tlp == Tlp::Red).then_some((it.author.as_str(), it.named_users.as_slice()));
+    // A topic outside the taxonomy cannot be asked for (the view refuses it), so it is counted
+    // only in the row of all items.
     let mut topics: Vec<&str> = it
         .topics
         .iter()
         .map(String::as_str)
-        .filter(|t| !t.is_empty())
+        .filter(|t| entente_domain::taxonomy::is_topic(t))
         .collect();
     topics.sort_unstable();
     topics.dedup();
@@ -68,17 +81,24 @@ fn borrowed_keys(it: &ItemState) -> impl Iterator<Item = Borrowed<'_>> {
 }
 
 fn owned(k: Borrowed<'_>) -> CountKey {
+    use sha2::Digest;
     let (topic, day, audience, readers) = k;
+    let readers = readers.map_or_else(String::new, |(author, named)| {
+        let r: Vec<&str> = std::iter::once(author)
+            .chain(named.iter().map(String::as_str))
+            .collect();
+        serde_json::to_string(&r).expect("strings serialise")
+    });
     CountKey {
         topic: topic.to_owned(),
         day: day.to_owned(),
         audience: audience.key(),
-        readers: readers.map_or_else(String::new, |(author, named)| {
-            let r: Vec<&str> = std::iter::once(author)
-                .chain(named.iter().map(String::as_str))
-                .collect();
-            serde_json::to_string(&r).expect("strings serialise")
-        }),
+        readers_key: if readers.is_empty() {
+            String::new()
+        } else {
+            hex::encode(sha2::Sha256::digest(readers.as_bytes()))
+        },
+        readers,
     }
 }
 

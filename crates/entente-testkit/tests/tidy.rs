@@ -551,7 +551,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "7a4af48ad8619edf",
             "77d5cb91ba8008a3",
             "ed089ff121c7a785",
-            "77564515bb7cb445",
+            "339bd42cf77c4f9f",
         ],
     ),
     (
@@ -571,7 +571,7 @@ const PINNED: &[(&str, &[&str])] = &[
             "7a4af48ad8619edf",
             "77d5cb91ba8008a3",
             "36e3a08098cbbf37",
-            "7eb807ce7a3cd9ce",
+            "2a6798d249c0699c",
         ],
     ),
 ];

@@ -46,7 +46,12 @@ async fn read(
 /// The counts a backend reads equal the counts recomputed from its items, for several topics
 /// and day filters (also used by each backend's test of the migration that fills them).
 pub async fn counts_match_items(store: &dyn Store, what: &str) {
-    for topic in [None, Some("fimi"), Some("cybercrime"), Some("energy")] {
+    for topic in [
+        None,
+        Some("hybrid-threats"),
+        Some("cybercrime"),
+        Some("space"),
+    ] {
         for (since, until) in [
             (None, None),
             (Some("2026-11-01"), None),
@@ -67,29 +72,54 @@ pub async fn network_counts_follow_items(store: &dyn Store) {
     let (a3, a2) = (aud(&["EU", "JPN", "NATO"]), aud(&["EU", "JPN"]));
     let d = LogDescriptor::new(entente_domain::partner::code("EU"), a3.clone());
     let day = |it: &mut ItemState, d: &str| it.created_at = format!("{d}T10:00:00Z");
-    let mut i1 = item("n1", "f", &a3, ItemKind::Report, &["fimi"], Tlp::Green);
+    let mut i1 = item(
+        "n1",
+        "f",
+        &a3,
+        ItemKind::Report,
+        &["hybrid-threats"],
+        Tlp::Green,
+    );
     day(&mut i1, "2026-10-31");
     let mut i2 = item(
         "n2",
         "f",
         &a2,
         ItemKind::Note,
-        &["fimi", "cybercrime"],
+        &["hybrid-threats", "cybercrime"],
         Tlp::Amber,
     );
     day(&mut i2, "2026-11-01");
     let mut i3 = item("n3", "f", &a2, ItemKind::Note, &["cybercrime"], Tlp::Red);
     i3.named_users = vec!["kenji@JPN".into()];
     day(&mut i3, "2026-11-01");
+    // What a hostile peer may sign: a RED item naming thousands of bytes of readers, a topic
+    // outside the taxonomy of thousands of bytes, a creation time that is not ASCII. Every part
+    // of a counted key stays bounded, so the item is stored (PostgreSQL refuses index entries
+    // over ~2.7 kB), and the unknown topic counts only among all items.
+    let mut i5 = item("n5", "f", &a2, ItemKind::Note, &["space"], Tlp::Red);
+    // Hex of hashes: PostgreSQL compresses a repetitive value below its index limit.
+    let noise = |i: usize| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()));
+    i5.topics.push((0..80).map(noise).collect());
+    i5.topics.push("gossip".into());
+    i5.named_users = (0..300).map(|i| format!("{}@JPN", noise(i))).collect();
+    i5.created_at = format!("２０２６-{}", "é".repeat(2000));
     let es = entries(&key, "EU", &a3, LogHead::EMPTY, 3);
-    let run1: Vec<Projection> = [&i1, &i2, &i3]
+    let run1: Vec<Projection> = [&i1, &i2, &i3, &i5]
         .into_iter()
         .map(|i| Projection::Item(i.clone()))
         .collect();
     store.append(&d, LogHead::EMPTY, &es, &run1).await.unwrap();
     counts_match_items(store, "after the first run").await;
     let all = read(store, None, None, None).await;
-    assert_eq!(all.iter().map(|c| c.n).sum::<u64>(), 3);
+    assert_eq!(all.iter().map(|c| c.n).sum::<u64>(), 4);
+    assert!(all.iter().all(|c| c.day.len() <= 10));
+    assert_eq!(
+        read(store, Some("space"), None, None).await.len(),
+        1,
+        "the hostile item under its taxonomy topic"
+    );
+    assert!(read(store, Some("gossip"), None, None).await.is_empty());
     assert!(
         all.iter()
             .any(|c| c.readers == Some(vec!["alice@EU".into(), "kenji@JPN".into()]))
@@ -108,7 +138,14 @@ pub async fn network_counts_follow_items(store: &dyn Store) {
         at: "2026-11-02T00:00:00Z".into(),
         by: "alice@EU".into(),
     });
-    let mut i4 = item("n4", "f", &a3, ItemKind::Report, &["fimi"], Tlp::Clear);
+    let mut i4 = item(
+        "n4",
+        "f",
+        &a3,
+        ItemKind::Report,
+        &["hybrid-threats"],
+        Tlp::Clear,
+    );
     day(&mut i4, "2026-11-02");
     let head = LogHead {
         seq: 3,
@@ -121,7 +158,7 @@ pub async fn network_counts_follow_items(store: &dyn Store) {
         .unwrap();
     counts_match_items(store, "after revisions and a retraction").await;
     assert!(
-        read(store, Some("fimi"), None, Some("2026-11-01"))
+        read(store, Some("hybrid-threats"), None, Some("2026-11-01"))
             .await
             .is_empty(),
         "i1 left the topic: its count is gone, not left at zero"
@@ -132,7 +169,7 @@ pub async fn network_counts_follow_items(store: &dyn Store) {
             .iter()
             .map(|c| c.n)
             .sum::<u64>(),
-        4
+        5
     );
 }
 
@@ -149,7 +186,14 @@ mod tests {
     #[test]
     fn only_the_last_state_of_an_item_in_a_run_counts() {
         let a = aud(&["EU", "JPN"]);
-        let old = item("x", "f", &a, ItemKind::Note, &["fimi"], Tlp::Green);
+        let old = item(
+            "x",
+            "f",
+            &a,
+            ItemKind::Note,
+            &["hybrid-threats"],
+            Tlp::Green,
+        );
         let mut r2 = old.clone();
         r2.revision = 2;
         r2.topics = vec!["energy".into()];
@@ -160,7 +204,10 @@ mod tests {
         let change = count_changes(&stored, [&r2, &r3]);
         let by_topic: BTreeMap<&str, i64> =
             change.iter().map(|(k, n)| (k.topic.as_str(), *n)).collect();
-        assert_eq!(by_topic, BTreeMap::from([("cybercrime", 1), ("fimi", -1)]));
+        assert_eq!(
+            by_topic,
+            BTreeMap::from([("cybercrime", 1), ("hybrid-threats", -1)])
+        );
         // Every item once, and a topic named twice once.
         let mut other = r3.clone();
         other.item_id = "y".into();
