@@ -2,11 +2,11 @@
 //! stores the items, read by a view, and filled once from the items already held when the table
 //! was added. Which keys an item counts under is the shared module's, not this one's.
 
-use crate::be;
+use crate::{Cols, be};
 use entente_domain::ItemState;
-use entente_store::Result;
 use entente_store::codec::json;
 use entente_store::counts::{self, CountKey, NetworkCount};
+use entente_store::{Result, rows};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 
@@ -127,14 +127,7 @@ pub(crate) async fn read(
     .fetch_all(pool)
     .await
     .map_err(be)?
-    .into_iter()
-    .map(|r| {
-        counts::decode_row(
-            r.get("day"),
-            r.get::<&str, _>("audience"),
-            r.get::<&str, _>("readers"),
-            r.get("n"),
-        )
-    })
+    .iter()
+    .map(|r| rows::network_count(&Cols(r)))
     .collect()
 }

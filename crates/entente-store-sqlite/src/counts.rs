@@ -2,11 +2,11 @@
 //! stores the items, read by a view, and filled once from the items already held when the table
 //! was added. Which keys an item counts under is the shared module's, not this one's.
 
-use crate::{be, placeholders};
+use crate::{Cols, be, placeholders};
 use entente_domain::ItemState;
-use entente_store::Result;
 use entente_store::codec::json;
 use entente_store::counts::{self, CountKey, NetworkCount};
+use entente_store::{Result, rows};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,21 +24,11 @@ pub(crate) async fn apply(tx: &mut sqlx::SqliteConnection, items: &[&ItemState])
         .filter(|i| counts::may_be_stored(i))
         .map(|i| i.item_id.as_str())
         .collect();
-    let mut stored = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT state FROM items WHERE item_id IN ({})",
-            vec!["?"; chunk.len()].join(",")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *tx).await.map_err(be)? {
-            let it: ItemState = json(&r.get::<String, _>("state"))?;
-            stored.insert(it.item_id.clone(), it);
-        }
-    }
+    let stored: HashMap<String, ItemState> = crate::items_with_ids(tx, &ids)
+        .await?
+        .into_iter()
+        .map(|it| (it.item_id.clone(), it))
+        .collect();
     add(tx, &counts::count_changes(&stored, items.iter().copied())).await
 }
 
@@ -120,14 +110,7 @@ pub(crate) async fn read(
     .fetch_all(pool)
     .await
     .map_err(be)?
-    .into_iter()
-    .map(|r| {
-        counts::decode_row(
-            r.get("day"),
-            r.get::<&str, _>("audience"),
-            r.get::<&str, _>("readers"),
-            r.get("n"),
-        )
-    })
+    .iter()
+    .map(|r| rows::network_count(&Cols(r)))
     .collect()
 }

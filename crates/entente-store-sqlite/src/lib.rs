@@ -96,6 +96,28 @@ impl rows::Columns for Cols<'_> {
     }
 }
 
+/// The stored states of the items with these ids that exist (also read inside an append).
+async fn items_with_ids(
+    c: &mut sqlx::SqliteConnection,
+    ids: &[impl AsRef<str>],
+) -> Result<Vec<ItemState>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT state FROM items WHERE item_id IN ({})",
+            vec!["?"; chunk.len()].join(",")
+        );
+        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id.as_ref());
+        }
+        for s in q.fetch_all(&mut *c).await.map_err(be)? {
+            out.push(json(&s)?);
+        }
+    }
+    Ok(out)
+}
+
 fn placeholders(rows: usize, cols: usize) -> String {
     let row = format!("({})", vec!["?"; cols].join(","));
     vec![row; rows].join(",")
@@ -486,21 +508,7 @@ impl Store for SqliteStore {
     }
 
     async fn items_by_id(&self, ids: &[String]) -> Result<Vec<ItemState>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT state FROM items WHERE item_id IN ({})",
-                vec!["?"; chunk.len()].join(",")
-            );
-            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for s in q.fetch_all(&self.pool).await.map_err(be)? {
-                out.push(json(&s)?);
-            }
-        }
-        Ok(out)
+        items_with_ids(&mut *self.pool.acquire().await.map_err(be)?, ids).await
     }
 
     async fn stix_owners(

@@ -152,3 +152,13 @@ pub fn notification(r: &impl Columns) -> NotificationRecord {
         sent_at: r.opt_text("sent_at"),
     }
 }
+
+/// A row of the network view's counts (`counts`).
+pub fn network_count(r: &impl Columns) -> Result<crate::counts::NetworkCount> {
+    crate::counts::decode_row(
+        r.text("day"),
+        &r.text("audience"),
+        &r.text("readers"),
+        r.int("n"),
+    )
+}
